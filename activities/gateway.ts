@@ -1,0 +1,116 @@
+/**
+ * The one gateway through which pgdr runs external tools (pg_ctl, pg_basebackup, pgbackrest, ...).
+ *
+ * - LANG=C / LC_ALL=C so stderr can be parsed on purpose;
+ * - secrets travel in env (PGPASSWORD, PGBACKREST_*) or files, never argv;
+ * - the caller's AbortSignal kills the process (SIGTERM, then SIGKILL after a grace period);
+ * - when running as root, the tool runs as the node's unprivileged OS user (Postgres refuses root);
+ * - a failure throws ToolFailedError with the exit code and the tail of stderr.
+ */
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { ToolFailedError, ToolNotFoundError } from '../common/errors.js';
+
+export interface ToolRequest {
+  /** Tool name, e.g. "pg_ctl"; resolved in binDir when given, else on PATH. */
+  tool: string;
+  args: string[];
+  binDir?: string;
+  /** Run as this OS user when the worker runs as root. */
+  osUser?: string;
+  /** Extra environment, e.g. PGPASSWORD. Never put secrets in args. */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Cancels the tool; pass the activity's cancellationSignal. */
+  signal?: AbortSignal;
+  /** Bytes written to stdin, or a stream piped to it. */
+  input?: string;
+  /** Called for every stderr line, e.g. to parse progress. */
+  onStderrLine?: (line: string) => void;
+  /** Wall-clock limit in ms; the tool is killed past it. */
+  timeoutMs?: number;
+}
+
+export interface ToolResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const STDERR_TAIL_CHARS = 2000;
+const KILL_GRACE_MS = 5000;
+
+/** Where a tool lives: binDir/tool when binDir is given, else the bare name for PATH lookup. */
+export function resolveTool(tool: string, binDir?: string): string {
+  if (!binDir) return tool;
+  const path = join(binDir, tool);
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new ToolNotFoundError(tool, path);
+  }
+  return path;
+}
+
+/** Builds the argv that runs `file args` as osUser when we are root, else as ourselves. */
+export function asUser(file: string, args: string[], osUser: string | undefined): [string, string[]] {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !osUser || osUser === 'root') return [file, args];
+  // Without --login, runuser keeps the environment we pass (secrets included) and puts
+  // nothing of it on argv.
+  return ['runuser', ['-u', osUser, '--', file, ...args]];
+}
+
+/**
+ * Starts a tool and returns the execa process, for callers that stream stdout. Synchronous on
+ * purpose: an async function would await the (thenable) process instead of returning it.
+ */
+export function spawnTool(req: ToolRequest): ResultPromise {
+  const file = resolveTool(req.tool, req.binDir);
+  const env = { LANG: 'C', LC_ALL: 'C', ...req.env };
+  const [cmd, argv] = asUser(file, req.args, req.osUser);
+  return execa(cmd, argv, {
+    env,
+    extendEnv: true,
+    cwd: req.cwd,
+    cancelSignal: req.signal,
+    forceKillAfterDelay: KILL_GRACE_MS,
+    timeout: req.timeoutMs,
+    input: req.input,
+    reject: false,
+    buffer: { stdout: true, stderr: true },
+    stripFinalNewline: true,
+    maxBuffer: { stdout: 64 * 1024 * 1024, stderr: 16 * 1024 * 1024 },
+  });
+}
+
+/** Runs a tool to completion; throws ToolFailedError on a non-zero exit. */
+export async function runTool(req: ToolRequest): Promise<ToolResult> {
+  const proc = spawnTool(req);
+  if (req.onStderrLine && proc.stderr) {
+    let pending = '';
+    proc.stderr.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split(/\r?\n|\r/);
+      pending = lines.pop() ?? '';
+      for (const line of lines) req.onStderrLine?.(line);
+    });
+  }
+  const result = await proc;
+  return checkResult(req.tool, result);
+}
+
+/** Turns an execa result into ToolResult or a ToolFailedError carrying exit code and stderr tail. */
+export function checkResult(
+  tool: string,
+  result: { exitCode?: number; signal?: string; stdout?: unknown; stderr?: unknown; isCanceled?: boolean; timedOut?: boolean; failed?: boolean },
+): ToolResult {
+  const stderr = String(result.stderr ?? '');
+  const stdout = String(result.stdout ?? '');
+  if (result.failed || result.exitCode !== 0) {
+    const why = result.isCanceled ? ' (cancelled)' : result.timedOut ? ' (timed out)' : '';
+    throw new ToolFailedError(tool + why, result.exitCode ?? null, stderr.slice(-STDERR_TAIL_CHARS), result.signal ?? undefined);
+  }
+  return { stdout, stderr, exitCode: 0 };
+}

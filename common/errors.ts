@@ -1,0 +1,147 @@
+/**
+ * The pgdr error catalogue. Every error a procedure can raise on purpose is a subclass of
+ * {@link PgdrError}, carries a stable `code`, says whether retrying can help, and keeps the
+ * values it is about in `context` (never a secret). Messages are lowercase, name the actual
+ * and the expected value, and may end with a HINT.
+ *
+ * This module is imported by workflow code, so it must not import anything from Node.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+
+export type ErrorContext = Record<string, string | number | boolean | null | undefined>;
+
+export abstract class PgdrError extends Error {
+  /** Stable identifier, listed in the README's error table. */
+  abstract readonly code: string;
+  /** True when a retry cannot help (bad input, refused precondition, missing tool). */
+  readonly nonRetryable: boolean = false;
+
+  constructor(
+    message: string,
+    readonly context: ErrorContext = {},
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message}\nHINT: ${hint}` : message);
+    this.name = new.target.name;
+  }
+}
+
+/** Thrown when pgdr.yaml (or an equivalent object) does not match the config schema. */
+export class ConfigError extends PgdrError {
+  readonly code = 'CONFIG_INVALID';
+  override readonly nonRetryable = true;
+  constructor(readonly issues: { field: string; message: string }[], source: string) {
+    super(
+      `invalid config in ${source}:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'),
+      { source, fields: issues.map((i) => i.field).join(',') },
+    );
+  }
+}
+
+/** Thrown when a request or workflow names a cluster that is not in the config. */
+export class UnknownClusterError extends PgdrError {
+  readonly code = 'UNKNOWN_CLUSTER';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, known: string[]) {
+    super(`unknown cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`, {
+      cluster,
+    });
+  }
+}
+
+/** Thrown when a request names a node that the cluster does not have. */
+export class UnknownNodeError extends PgdrError {
+  readonly code = 'UNKNOWN_NODE';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, known: string[]) {
+    super(`unknown node "${node}" in cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ')}`, {
+      cluster,
+      node,
+    });
+  }
+}
+
+/** Thrown when an external tool (pg_ctl, pg_basebackup, pgbackrest, ...) is not installed. */
+export class ToolNotFoundError extends PgdrError {
+  readonly code = 'TOOL_NOT_FOUND';
+  override readonly nonRetryable = true;
+  constructor(tool: string, path: string) {
+    super(`tool "${tool}" not found at ${path}`, { tool, path }, 'check the node\'s binDir in pgdr.yaml, or run npm run bootstrap');
+  }
+}
+
+/** Thrown when an external tool exits non-zero; carries the exit code and the tail of stderr. */
+export class ToolFailedError extends PgdrError {
+  readonly code = 'TOOL_FAILED';
+  constructor(tool: string, exitCode: number | null, stderrTail: string, signal?: string) {
+    super(
+      `${tool} failed with ${signal ? `signal ${signal}` : `exit code ${exitCode}`}: ${stderrTail.trim() || '(no stderr)'}`,
+      { tool, exitCode, signal, stderrTail },
+    );
+  }
+}
+
+/** Thrown when a Postgres node cannot be reached or refuses the connection. Retryable. */
+export class PostgresUnreachableError extends PgdrError {
+  readonly code = 'POSTGRES_UNREACHABLE';
+  constructor(cluster: string, node: string, address: string, cause: string) {
+    super(`cannot connect to node "${node}" of cluster "${cluster}" at ${address}: ${cause}`, { cluster, node, address }, 'is the server running and does pg_hba.conf allow pgdr?');
+  }
+}
+
+/** Thrown when a secret (password, S3 key) cannot be resolved from the worker's environment. */
+export class SecretUnavailableError extends PgdrError {
+  readonly code = 'SECRET_UNAVAILABLE';
+  override readonly nonRetryable = true;
+  constructor(what: string, where: string) {
+    super(`secret for ${what} is not available: ${where}`, { what, where });
+  }
+}
+
+/** Thrown when another mutating procedure already runs on the cluster. */
+export class ClusterBusyError extends PgdrError {
+  readonly code = 'CLUSTER_BUSY';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, runningWorkflowId: string) {
+    super(`cluster "${cluster}" is busy with ${runningWorkflowId}`, { cluster, runningWorkflowId }, 'wait for it to finish, or cancel it');
+  }
+}
+
+/** Every error class in the catalogue, for the README table and for retry profiles. */
+export const errorCatalogue = {
+  ConfigError,
+  UnknownClusterError,
+  UnknownNodeError,
+  ToolNotFoundError,
+  ToolFailedError,
+  PostgresUnreachableError,
+  SecretUnavailableError,
+  ClusterBusyError,
+} as const;
+
+/** Names of the error types that must never be retried, for activity option profiles. */
+export const nonRetryableErrorTypes: string[] = [
+  'ConfigError',
+  'UnknownClusterError',
+  'UnknownNodeError',
+  'ToolNotFoundError',
+  'SecretUnavailableError',
+  'ClusterBusyError',
+];
+
+/**
+ * The one mapping from pgdr errors to Temporal failures. The failure's type is the class
+ * name, so workflows and clients can match on it; `details[0]` carries code and context.
+ */
+export function toApplicationFailure(err: unknown): unknown {
+  if (err instanceof PgdrError) {
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: err.nonRetryable,
+      details: [{ code: err.code, ...err.context }],
+      cause: err,
+    });
+  }
+  return err;
+}

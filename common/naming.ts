@@ -1,0 +1,29 @@
+/**
+ * Names shared by the API, the worker and workflows: task queues, workflow ids, search
+ * attributes. Workflow-safe (no Node imports).
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const CONTROL_TASK_QUEUE = 'pgdr';
+
+/** Task queue of the agent on a cluster's node, unless the config names another. */
+export function nodeTaskQueue(cluster: string, node: string, override?: string): string {
+  return override ?? `pgdr-node-${cluster}-${node}`;
+}
+
+/** Procedures pgdr runs; each is one workflow and one value of the PgdrProcedure attribute. */
+export type Procedure = 'clusterStatus';
+
+/** Readable, sortable workflow ids: <procedure>/<cluster>/<UTC timestamp>. */
+export function workflowId(procedure: Procedure, cluster: string, at: Date): string {
+  return `${procedure}/${cluster}/${at.toISOString().replace(/[:.]/g, '-')}`;
+}
+
+export const PgdrCluster = defineSearchAttributeKey('PgdrCluster', SearchAttributeType.KEYWORD);
+export const PgdrProcedure = defineSearchAttributeKey('PgdrProcedure', SearchAttributeType.KEYWORD);
+
+/** Link to a run in the Temporal Web UI. */
+export function temporalUiUrl(uiBase: string, namespace: string, workflowId: string, runId?: string): string {
+  const base = `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${base}/${runId}/history` : base;
+}

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { ConfigError } from '../common/errors.js';
+import { configSchema, type PgdrConfig } from './schema.js';
+
+/** Turns zod issues into `field: message` pairs, where field is a dotted path like clusters.demo.nodes.a.port. */
+export function describeIssues(error: z.ZodError, input: unknown): { field: string; message: string }[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.map(String).join('.') || '(root)';
+    const actual = valueAt(input, issue.path);
+    const shown = actual === undefined ? 'missing' : JSON.stringify(actual);
+    const message = issue.code === 'unrecognized_keys' ? issue.message.toLowerCase() : `${issue.message.replace(/^Invalid input: /, '').toLowerCase()} (got ${shown})`;
+    return { field, message };
+  });
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = input;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** Validates a raw config object; throws ConfigError naming every bad field. The result is deeply frozen. */
+export function parseConfig(raw: unknown, source = 'config'): PgdrConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(describeIssues(result.error, raw), source);
+  return deepFreeze(result.data);
+}
+
+/** Default config path: $PGDR_CONFIG, else ./pgdr.yaml. */
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PGDR_CONFIG ?? 'pgdr.yaml';
+}
+
+/** Reads and validates pgdr.yaml. */
+export function loadConfig(path = configPath()): PgdrConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ field: '(file)', message: `cannot read ${path}: ${(err as Error).message}` }], path);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError([{ field: '(yaml)', message: (err as Error).message.split('\n')[0] ?? 'parse error' }], path);
+  }
+  return parseConfig(raw, path);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

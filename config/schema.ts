@@ -1,0 +1,91 @@
+/**
+ * The one pgdr config schema. pgdr.yaml goes raw -> defaults -> validated, once, at start.
+ * Secrets never appear in the file: a secret is a reference to an environment variable or
+ * to a file readable by the worker, resolved by activities at the moment of use.
+ */
+import { z } from 'zod';
+
+const identifier = z
+  .string()
+  .regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a lowercase name of 1-40 chars: letters, digits, "-" or "_", starting with a letter');
+
+const absolutePath = z.string().regex(/^\/(?!.*(^|\/)\.\.(\/|$)).*$/, 'expected an absolute path without ".." segments');
+
+const port = z.number().int().min(1).max(65535);
+
+export const secretRef = z
+  .union([
+    z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').describe('environment variable that holds the secret') }).strict(),
+    z.object({ file: absolutePath.describe('file (mode 0600) that holds the secret; surrounding whitespace is trimmed') }).strict(),
+  ])
+  .describe('where the worker finds a secret: {env: NAME} or {file: /path}; the secret itself never goes in the config');
+export type SecretRef = z.infer<typeof secretRef>;
+
+export const nodeSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1').describe('address pgdr uses for SQL and replication connections'),
+    port: port.default(5432).describe('Postgres port'),
+    dataDir: absolutePath.describe('the data directory (PGDATA) on the node\'s host'),
+    binDir: absolutePath.default('/usr/lib/postgresql/15/bin').describe('directory with postgres, pg_ctl, pg_basebackup and friends'),
+    osUser: z.string().min(1).default('postgres').describe('OS user that owns the data directory and runs Postgres tools'),
+    agentQueue: z.string().min(1).optional().describe('task queue of the node agent; default pgdr-node-<cluster>-<node>'),
+  })
+  .strict();
+
+export const clusterSchema = z
+  .object({
+    database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
+    user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
+    password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),
+    sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer').describe('libpq sslmode for pgdr\'s connections'),
+    connectTimeoutSeconds: z.number().int().min(1).max(300).default(5).describe('connect timeout for every SQL connection'),
+    nodes: z
+      .record(identifier, nodeSchema)
+      .refine((n) => Object.keys(n).length >= 1, 'expected at least one node')
+      .describe('the cluster\'s Postgres servers by name'),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    temporal: z
+      .object({
+        address: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port').default('127.0.0.1:7233').describe('Temporal frontend address'),
+        namespace: z.string().min(1).default('default').describe('Temporal namespace'),
+        taskQueue: z.string().min(1).default('pgdr').describe('task queue of the control worker'),
+        uiUrl: z.url().default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        endpoint: z.url().describe('S3 endpoint URL, e.g. https://minio.example:9000'),
+        region: z.string().min(1).default('us-east-1').describe('S3 region'),
+        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")').describe('bucket for backups, WAL and reports'),
+        prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")').default('pgdr').describe('key prefix under which every cluster lives'),
+        forcePathStyle: z.boolean().default(true).describe('path-style addressing (needed by MinIO)'),
+        caFile: absolutePath.optional().describe('PEM CA bundle to verify the endpoint\'s TLS certificate'),
+        insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
+        accessKeyId: secretRef.describe('S3 access key id'),
+        secretAccessKey: secretRef.describe('S3 secret access key'),
+      })
+      .strict(),
+    api: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1').describe('address the HTTP API listens on'),
+        port: port.default(8484).describe('port the HTTP API listens on'),
+        token: secretRef.default({ env: 'PGDR_API_TOKEN' }).describe('bearer token every request except /healthz must carry'),
+        bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024).describe('largest accepted request body'),
+      })
+      .strict()
+      .prefault({}),
+    clusters: z
+      .record(identifier, clusterSchema)
+      .refine((c) => Object.keys(c).length >= 1, 'expected at least one cluster')
+      .describe('Postgres clusters pgdr protects, by name'),
+  })
+  .strict();
+
+export type PgdrConfig = z.infer<typeof configSchema>;
+export type ClusterConfig = z.infer<typeof clusterSchema>;
+export type NodeConfig = z.infer<typeof nodeSchema>;

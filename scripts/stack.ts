@@ -1,0 +1,93 @@
+/**
+ * The local dev stack: Temporal dev server, MinIO (TLS), the demo Postgres cluster, and
+ * optionally pgdr's worker and API.
+ *
+ *   tsx scripts/stack.ts up [--apps]   start (idempotent), write pgdr.yaml
+ *   tsx scripts/stack.ts down          stop everything this stack started; data and logs stay
+ *   tsx scripts/stack.ts status        what runs, and where
+ */
+import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stackLayout, type StackLayout } from './stack/layout.js';
+import { ensureTls } from './stack/tls.js';
+import { ensureSecrets } from './stack/secrets.js';
+import { ensureTemporal, stopTemporal } from './stack/temporal.js';
+import { ensureMinio, ensureBucket, stopMinio } from './stack/minio.js';
+import { demoClusterPlan, ensureCluster, stopCluster } from './stack/postgres.js';
+import { stackConfig, writeStackConfig } from './stack/config.js';
+import { ensureApps, stopApps, appsRunning, appEnv } from './stack/apps.js';
+import { portOpen } from './stack/procs.js';
+import { parseConfig } from '../config/load.js';
+import { createS3Client } from '../activities/storage.js';
+import { createSecretReader } from '../activities/secrets.js';
+
+export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Promise<void> {
+  for (const d of [layout.dir, layout.logs, layout.run]) mkdirSync(d, { recursive: true });
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    const t0 = Date.now();
+    await fn();
+    console.log(`stack: ${what} ready (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
+  };
+  const tls = await ensureTls(layout.tls);
+  const secrets = ensureSecrets(layout.secrets);
+  const plan = demoClusterPlan(layout);
+  const config = parseConfig(stackConfig(layout, tls.caCert, secrets, [plan]), 'generated stack config');
+  writeStackConfig(layout.configFile, stackConfig(layout, tls.caCert, secrets, [plan]));
+  writeFileSync(layout.envFile, Object.entries(appEnv(layout, tls.caCert)).map(([k, v]) => `export ${k}='${v}'\n`).join(''));
+
+  await Promise.all([
+    step(`temporal (ui http://127.0.0.1:${layout.ports.temporalUi})`, () => ensureTemporal(layout)),
+    step(`minio (https://127.0.0.1:${layout.ports.minio})`, async () => {
+      await ensureMinio(layout, tls, { accessKey: secrets['minio-access-key'].value, secretKey: secrets['minio-secret-key'].value });
+      await ensureBucket(createS3Client(config.storage, createSecretReader()), config.storage.bucket);
+    }),
+    step(`postgres cluster demo (primary :${plan.primary.port}, replica :${plan.standbys[0]!.port})`, () =>
+      ensureCluster(layout, plan, { superuserPassword: secrets['pg-superuser-password'].value, pgdrPassword: secrets['pgdr-password'].value }),
+    ),
+  ]);
+  if (opts.apps) await step(`pgdr worker and api (http://127.0.0.1:${layout.ports.api})`, () => ensureApps(layout, tls.caCert));
+  console.log(`stack: config ${layout.configFile}`);
+}
+
+export async function stackDown(layout: StackLayout): Promise<void> {
+  await stopApps(layout);
+  if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout));
+  await stopMinio(layout);
+  await stopTemporal(layout);
+  console.log(`stack: stopped; state and logs kept in ${layout.dir}`);
+}
+
+export async function stackStatus(layout: StackLayout): Promise<Record<string, boolean>> {
+  const p = layout.ports;
+  const apps = appsRunning(layout);
+  return {
+    temporal: await portOpen(p.temporal),
+    temporalUi: await portOpen(p.temporalUi),
+    minio: await portOpen(p.minio),
+    pgPrimary: await portOpen(p.pg.primary),
+    pgReplica: await portOpen(p.pg.replica),
+    worker: apps.worker,
+    api: apps.api && (await portOpen(p.api)),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const layout = stackLayout();
+  const [cmd, ...rest] = argv;
+  if (cmd === 'up') return stackUp(layout, { apps: rest.includes('--apps') });
+  if (cmd === 'down') return stackDown(layout);
+  if (cmd === 'status') {
+    const s = await stackStatus(layout);
+    for (const [k, v] of Object.entries(s)) console.log(`${k.padEnd(12)} ${v ? 'up' : 'down'}`);
+    console.log(`state dir    ${layout.dir}`);
+    return;
+  }
+  throw new Error(`unknown command "${cmd ?? ''}": expected up [--apps], down or status`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('scripts/stack.ts')) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`stack: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

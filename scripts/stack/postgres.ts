@@ -1,0 +1,209 @@
+/**
+ * The demo Postgres cluster: a primary and one streaming standby on a replication slot, run
+ * as an unprivileged OS user, with data checksums, archive_mode on and scram-sha-256 auth.
+ * Every step is idempotent: an existing data directory is started, never re-initialised.
+ */
+import { existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { runTool } from '../../activities/gateway.js';
+import type { StackLayout } from './layout.js';
+import { portOpen, waitFor } from './procs.js';
+
+export interface PgNodePlan {
+  name: string;
+  port: number;
+  dataDir: string;
+}
+
+export interface PgClusterPlan {
+  cluster: string;
+  primary: PgNodePlan;
+  standbys: PgNodePlan[];
+  socketDir: string;
+  logDir: string;
+  archiveDir: string;
+  passfile: string;
+}
+
+export function demoClusterPlan(layout: StackLayout, cluster = 'demo'): PgClusterPlan {
+  const base = join(layout.dir, 'pg', cluster);
+  return {
+    cluster,
+    primary: { name: 'primary', port: layout.ports.pg.primary, dataDir: join(base, 'primary') },
+    standbys: [{ name: 'replica', port: layout.ports.pg.replica, dataDir: join(base, 'replica') }],
+    socketDir: join(layout.run, 'pg'),
+    logDir: join(layout.logs, 'postgres'),
+    archiveDir: join(base, 'wal-archive'),
+    passfile: join(base, 'pgpass'),
+  };
+}
+
+const isRoot = () => process.getuid?.() === 0;
+
+function osIds(user: string): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
+  return { uid, gid };
+}
+
+/** A directory owned by the Postgres OS user (when we are root). */
+function ownedDir(path: string, user: string, mode: number): void {
+  mkdirSync(path, { recursive: true, mode });
+  chmodSync(path, mode);
+  if (isRoot()) {
+    const { uid, gid } = osIds(user);
+    chownSync(path, uid, gid);
+  }
+}
+
+function ownedFile(path: string, user: string, content: string, mode = 0o600): void {
+  writeFileSync(path, content, { mode });
+  chmodSync(path, mode);
+  if (isRoot()) {
+    const { uid, gid } = osIds(user);
+    chownSync(path, uid, gid);
+  }
+}
+
+function pgConf(plan: PgClusterPlan, port: number): string {
+  return [
+    '# written by pgdr stack; included from postgresql.conf',
+    `listen_addresses = '127.0.0.1'`,
+    `port = ${port}`,
+    `unix_socket_directories = '${plan.socketDir}'`,
+    `password_encryption = 'scram-sha-256'`,
+    `wal_level = replica`,
+    `max_wal_senders = 10`,
+    `max_replication_slots = 10`,
+    `hot_standby = on`,
+    `wal_log_hints = on`,
+    `archive_mode = on`,
+    // Until pgdr's own WAL push is configured on this cluster, keep WAL in a local archive
+    // rather than discarding it; never overwrite an existing segment.
+    `archive_command = 'test ! -f ${plan.archiveDir}/%f && cp %p ${plan.archiveDir}/%f'`,
+    `shared_buffers = 128MB`,
+    `log_line_prefix = '%m [%p] %q%u@%d '`,
+    `log_checkpoints = on`,
+    '',
+  ].join('\n');
+}
+
+const HBA = [
+  '# written by pgdr stack',
+  'local   all          all                    scram-sha-256',
+  'host    all          all        127.0.0.1/32 scram-sha-256',
+  'host    replication  all        127.0.0.1/32 scram-sha-256',
+  '',
+].join('\n');
+
+export interface PgSecrets {
+  superuserPassword: string;
+  pgdrPassword: string;
+}
+
+export async function pgCtl(layout: StackLayout, plan: PgClusterPlan, node: PgNodePlan, action: 'start' | 'stop' | 'status'): Promise<boolean> {
+  const args = ['-D', node.dataDir, '-w', '-t', '60'];
+  if (action === 'start') args.push('-l', join(plan.logDir, `${plan.cluster}-${node.name}.log`), 'start');
+  if (action === 'stop') args.push('-m', 'fast', 'stop');
+  if (action === 'status') args.push('status');
+  try {
+    await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args, osUser: layout.pgUser });
+    return true;
+  } catch (err) {
+    if (action === 'start') throw err;
+    return false;
+  }
+}
+
+/** Runs SQL as the superuser over the Unix socket; the password travels in env, not argv. */
+export async function psql(layout: StackLayout, plan: PgClusterPlan, port: number, sql: string, secrets: PgSecrets): Promise<string> {
+  const res = await runTool({
+    tool: 'psql',
+    binDir: layout.pgBin,
+    args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', plan.socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-f', '-'],
+    osUser: layout.pgUser,
+    env: { PGPASSWORD: secrets.superuserPassword },
+    input: sql,
+  });
+  return res.stdout;
+}
+
+/** The privileges the pgdr role needs (documented in the README). */
+export function pgdrRoleSql(password: string): string {
+  const quoted = password.replace(/'/g, "''");
+  return `
+do $$ begin
+  if not exists (select from pg_roles where rolname = 'pgdr') then create role pgdr login replication; end if;
+end $$;
+alter role pgdr with login replication password '${quoted}';
+grant pg_monitor, pg_checkpoint to pgdr;
+grant execute on function pg_switch_wal(), pg_create_restore_point(text), pg_promote(boolean, integer),
+  pg_wal_replay_pause(), pg_wal_replay_resume(), pg_backup_start(text, boolean), pg_backup_stop(boolean) to pgdr;
+`;
+}
+
+export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, secrets: PgSecrets): Promise<void> {
+  const user = layout.pgUser;
+  ownedDir(join(layout.dir, 'pg'), user, 0o755);
+  ownedDir(join(layout.dir, 'pg', plan.cluster), user, 0o700);
+  ownedDir(plan.socketDir, user, 0o755);
+  ownedDir(plan.logDir, user, 0o755);
+  ownedDir(plan.archiveDir, user, 0o700);
+  ownedFile(plan.passfile, user, `*:*:*:pgdr:${secrets.pgdrPassword}\n*:*:*:postgres:${secrets.superuserPassword}\n`);
+
+  // 1. Primary: initdb once, with checksums and scram, then our settings and pg_hba.
+  const p = plan.primary;
+  if (!existsSync(join(p.dataDir, 'PG_VERSION'))) {
+    const pwfile = join(layout.dir, 'pg', plan.cluster, '.initdb-pw');
+    ownedFile(pwfile, user, `${secrets.superuserPassword}\n`);
+    try {
+      await runTool({
+        tool: 'initdb',
+        binDir: layout.pgBin,
+        args: ['-D', p.dataDir, '--data-checksums', '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'],
+        osUser: user,
+      });
+    } finally {
+      rmSync(pwfile, { force: true });
+    }
+    ownedFile(join(p.dataDir, 'pg_hba.conf'), user, HBA);
+    await runTool({ tool: 'bash', args: ['-c', `echo "include_if_exists = 'pgdr.conf'" >> '${join(p.dataDir, 'postgresql.conf')}'`], osUser: user });
+  }
+  ownedFile(join(p.dataDir, 'pgdr.conf'), user, pgConf(plan, p.port));
+  if (!(await portOpen(p.port))) await pgCtl(layout, plan, p, 'start');
+  await waitFor(`${plan.cluster}/${p.name} on port ${p.port}`, () => portOpen(p.port), 30000);
+
+  // 2. The pgdr role and one physical slot per standby.
+  const slots = plan.standbys.map((s) => `${plan.cluster}_${s.name}`);
+  await psql(
+    layout,
+    plan,
+    p.port,
+    pgdrRoleSql(secrets.pgdrPassword) +
+      slots.map((s) => `select pg_create_physical_replication_slot('${s}') where not exists (select from pg_replication_slots where slot_name = '${s}');`).join('\n'),
+    secrets,
+  );
+
+  // 3. Standbys: cloned once from the primary, streaming on their slot.
+  for (const s of plan.standbys) {
+    if (!existsSync(join(s.dataDir, 'PG_VERSION'))) {
+      await runTool({
+        tool: 'pg_basebackup',
+        binDir: layout.pgBin,
+        args: ['-h', '127.0.0.1', '-p', String(p.port), '-U', 'pgdr', '-D', s.dataDir, '-X', 'stream', '-S', `${plan.cluster}_${s.name}`, '-R', '-c', 'fast', '--no-password'],
+        osUser: user,
+        env: { PGPASSFILE: plan.passfile },
+      });
+    }
+    ownedFile(join(s.dataDir, 'pgdr.conf'), user, pgConf(plan, s.port));
+    if (!(await portOpen(s.port))) await pgCtl(layout, plan, s, 'start');
+    await waitFor(`${plan.cluster}/${s.name} on port ${s.port}`, () => portOpen(s.port), 30000);
+  }
+}
+
+export async function stopCluster(layout: StackLayout, plan: PgClusterPlan): Promise<void> {
+  for (const node of [...plan.standbys, plan.primary]) {
+    if (existsSync(join(node.dataDir, 'postmaster.pid'))) await pgCtl(layout, plan, node, 'stop');
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Generated secrets of the dev stack, one file each (mode 0600). pgdr.yaml refers to them by
+ * path; their values never go into the config, argv or workflow inputs.
+ */
+import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+
+export const SECRET_NAMES = ['minio-access-key', 'minio-secret-key', 'pg-superuser-password', 'pgdr-password', 'api-token'] as const;
+export type SecretName = (typeof SECRET_NAMES)[number];
+
+export function ensureSecrets(dir: string): Record<SecretName, { file: string; value: string }> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const out = {} as Record<SecretName, { file: string; value: string }>;
+  for (const name of SECRET_NAMES) {
+    const file = join(dir, name);
+    if (!existsSync(file)) writeFileSync(file, `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}\n`, { mode: 0o600 });
+    out[name] = { file, value: readFileSync(file, 'utf8').trim() };
+  }
+  return out;
+}

@@ -1,0 +1,44 @@
+/**
+ * Temporal dev server: `temporal server start-dev` with a persistent SQLite file, the Web UI,
+ * and pgdr's custom search attributes registered at start.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import type { StackLayout } from './layout.js';
+import { findTool, portOpen, readPid, startDaemon, stopDaemon, waitFor } from './procs.js';
+
+export const SEARCH_ATTRIBUTES = { PgdrCluster: 'Keyword', PgdrProcedure: 'Keyword' } as const;
+
+export async function ensureTemporal(layout: StackLayout): Promise<void> {
+  const pidFile = join(layout.run, 'temporal.pid');
+  const logFile = join(layout.logs, 'temporal.log');
+  if (readPid(pidFile) && (await portOpen(layout.ports.temporal))) return;
+  if (await portOpen(layout.ports.temporal)) {
+    throw new Error(`port ${layout.ports.temporal} is taken by another process\nHINT: set PGDR_PORT_OFFSET to move the stack's ports`);
+  }
+  mkdirSync(join(layout.dir, 'temporal'), { recursive: true });
+  const temporal = findTool('temporal', layout.toolsBin);
+  startDaemon({
+    cmd: temporal,
+    args: [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(layout.ports.temporal),
+      '--ui-port', String(layout.ports.temporalUi),
+      '--http-port', String(layout.ports.temporalHttp),
+      '--metrics-port', String(layout.ports.temporalMetrics),
+      '--db-filename', join(layout.dir, 'temporal', 'temporal.db'),
+      '--namespace', 'default',
+      '--log-level', 'warn',
+      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+    ],
+    logFile,
+    pidFile,
+  });
+  await waitFor(`temporal on port ${layout.ports.temporal}`, () => portOpen(layout.ports.temporal), 60000, logFile);
+  await waitFor(`temporal ui on port ${layout.ports.temporalUi}`, () => portOpen(layout.ports.temporalUi), 30000, logFile);
+}
+
+export async function stopTemporal(layout: StackLayout): Promise<boolean> {
+  return stopDaemon(join(layout.run, 'temporal.pid'), 'temporal');
+}
