@@ -1,0 +1,27 @@
+/** Maps pgdr errors and validation failures to HTTP answers: { error: { code, message, ... } }. */
+import type { z } from 'zod';
+import { PgdrError } from '../common/errors.js';
+import { describeIssues } from '../config/load.js';
+import type { RouteReply } from './routes.js';
+
+const STATUS_BY_CODE: Record<string, number> = {
+  UNKNOWN_CLUSTER: 404,
+  UNKNOWN_NODE: 404,
+  CLUSTER_BUSY: 409,
+  PRECONDITION_FAILED: 422,
+};
+
+export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {
+  const fields = describeIssues(error, input).map((f) => ({ field: where === 'params' ? f.field : `${where}.${f.field}`.replace(/\.\(root\)$/, ''), message: f.message }));
+  return {
+    status: 400,
+    body: { error: { code: 'BAD_REQUEST', message: fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields } },
+  };
+}
+
+export function errorReply(err: unknown): RouteReply {
+  if (err instanceof PgdrError) {
+    return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } };
+}

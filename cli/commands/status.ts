@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import type { ClusterStatus } from '../../common/status.js';
+import { apiCall, apiTarget } from '../client.js';
+import { ago, bytes, table } from '../format.js';
+
+type StatusAnswer = ClusterStatus & { workflowId: string; uiUrl: string };
+
+export function renderStatus(s: StatusAnswer, now = Date.now()): string {
+  const rows = s.nodes.map((n) => {
+    const p = n.probe;
+    if (!p) return [n.node, 'unreachable', null, null, null, null, null, n.error ?? ''];
+    const lsn = p.role === 'primary' ? p.currentLsn : p.replayLsn;
+    const lag = p.role === 'primary' ? null : `${bytes(n.lagBytes)}${p.replayDelaySeconds !== null ? ` / ${p.replayDelaySeconds.toFixed(1)}s` : ''}`;
+    const stream = p.role === 'primary' ? `${p.replication.length} standby(s)` : (p.walReceiver?.status ?? 'not streaming');
+    const archiver = p.role === 'primary' ? `${p.archiver.archivedCount} ok, ${p.archiver.failedCount} failed, last ${p.archiver.lastArchivedWal ?? '-'} ${ago(p.archiver.lastArchivedAt, now)}` : '-';
+    return [n.node, p.role, p.timeline, lsn, lag, stream, p.dataChecksums ? 'on' : 'OFF', archiver];
+  });
+  const out = [
+    `cluster ${s.cluster}: primary ${s.primary ?? '(none)'}, checked ${s.checkedAt}`,
+    '',
+    table(['NODE', 'ROLE', 'TL', 'LSN', 'LAG (bytes / replay delay)', 'REPLICATION', 'CHECKSUMS', 'ARCHIVER'], rows),
+    '',
+    s.warnings.length ? `warnings:\n${s.warnings.map((w) => `  - ${w}`).join('\n')}` : 'warnings: none',
+    `temporal: ${s.uiUrl}`,
+  ];
+  return out.join('\n');
+}
+
+export function statusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('role, timeline, LSNs, replication lag and archiver figures of every node')
+    .argument('<cluster>', 'cluster name from pgdr.yaml')
+    .option('--max-lag-bytes <n>', 'warn when a standby lags more than this many bytes')
+    .option('--json', 'print the raw answer')
+    .action(async (cluster: string, opts: { json?: boolean; maxLagBytes?: string }) => {
+      const q = opts.maxLagBytes !== undefined ? `?maxLagBytes=${encodeURIComponent(opts.maxLagBytes)}` : '';
+      const s = await apiCall<StatusAnswer>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/status${q}`);
+      console.log(opts.json ? JSON.stringify(s, null, 2) : renderStatus(s));
+      if (s.warnings.length) process.exitCode = 2;
+    });
+}

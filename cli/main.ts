@@ -1,0 +1,14 @@
+/** pgdr: the command-line face of the pgdr API. Every API operation has a command here. */
+import { Command } from 'commander';
+import { ApiError } from './client.js';
+import { statusCommand } from './commands/status.js';
+
+const program = new Command();
+program.name('pgdr').description('PostgreSQL backup and disaster recovery on Temporal').version('0.1.0');
+statusCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`pgdr: ${message}`);
+  process.exitCode = err instanceof ApiError && err.status < 500 ? 1 : 3;
+});
