@@ -5,13 +5,23 @@
 import pg from 'pg';
 import { PostgresUnreachableError } from '../common/errors.js';
 import type { NodeProbe } from '../common/status.js';
-import type { PgdrConfig } from '../config/schema.js';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import type { ClusterConfig, PgdrConfig } from '../config/schema.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 
 export interface PostgresDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
+}
+
+/** libpq-style sslmode for node-postgres: verify-ca checks the chain, verify-full the host name too. */
+export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
+  if (cc.sslmode === 'disable') return false;
+  if (cc.sslmode === 'require') return { rejectUnauthorized: false };
+  const ca = cc.sslRootCert ? readFileSync(cc.sslRootCert, 'utf8') : undefined;
+  return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };
 }
 
 /** Opens a connection to one node, runs fn, and always closes it. */
@@ -25,7 +35,7 @@ export async function withNode<T>(deps: PostgresDeps, cluster: string, node: str
     database: database ?? cc.database,
     password: clusterPassword(deps.config, cluster, deps.readSecret),
     connectionTimeoutMillis: cc.connectTimeoutSeconds * 1000,
-    ssl: cc.sslmode === 'disable' || cc.sslmode === 'prefer' ? false : { rejectUnauthorized: cc.sslmode !== 'require' },
+    ssl: sslOptions(cc),
     application_name: 'pgdr',
   });
   try {

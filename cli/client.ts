@@ -3,6 +3,8 @@
  * pgdr.yaml (api.host, api.port, api.token). Errors from the API are shown as the API says them.
  */
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig, configPath } from '../config/load.js';
 import { createSecretReader } from '../activities/secrets.js';
 
@@ -22,15 +24,17 @@ export class ApiError extends Error {
 
 export function apiTarget(env: NodeJS.ProcessEnv = process.env): ApiTarget {
   if (env.PGDR_API_URL && env.PGDR_API_TOKEN) return { url: env.PGDR_API_URL, token: env.PGDR_API_TOKEN };
-  const path = configPath(env);
+  // With no PGDR_CONFIG and no ./pgdr.yaml, fall back to the config `npm run demo` wrote.
+  const demo = join(dirname(fileURLToPath(import.meta.url)), '..', '.pgdr-stack', 'demo', 'pgdr.yaml');
+  const path = !env.PGDR_CONFIG && !existsSync(configPath(env)) && existsSync(demo) ? demo : configPath(env);
   if (!existsSync(path)) {
     throw new Error(`no API to talk to: set PGDR_API_URL and PGDR_API_TOKEN, or PGDR_CONFIG to a pgdr.yaml (looked for ${path})\nHINT: after npm run demo, run: source .pgdr-stack/demo/env`);
   }
   const config = loadConfig(path);
   const host = config.api.host === '0.0.0.0' ? '127.0.0.1' : config.api.host;
   return {
-    url: env.PGDR_API_URL ?? `http://${host}:${config.api.port}`,
-    token: env.PGDR_API_TOKEN ?? createSecretReader(env)(config.api.token, 'api.token'),
+    url: env.PGDR_API_URL || `http://${host}:${config.api.port}`,
+    token: env.PGDR_API_TOKEN || createSecretReader(env)(config.api.token, 'api.token'),
   };
 }
 

@@ -10,9 +10,20 @@ export function describeIssues(error: z.ZodError, input: unknown): { field: stri
     const field = issue.path.map(String).join('.') || '(root)';
     const actual = valueAt(input, issue.path);
     const shown = actual === undefined ? 'missing' : JSON.stringify(actual);
-    const message = issue.code === 'unrecognized_keys' ? issue.message.toLowerCase() : `${issue.message.replace(/^Invalid input: /, '').toLowerCase()} (got ${shown})`;
+    if (issue.code === 'invalid_key') {
+      // A bad record key (cluster or node name): say why the key is wrong, not that the value is.
+      const inner = issue.issues.map((i) => lowerFirst(i.message)).join('; ');
+      return { field, message: `invalid name: ${inner} (got ${JSON.stringify(issue.path.at(-1))})` };
+    }
+    const text = lowerFirst(issue.message.replace(/^Invalid input: /, ''));
+    const message = issue.code === 'unrecognized_keys' ? text : `${text} (got ${shown})`;
     return { field, message };
   });
+}
+
+/** Messages are lowercase by convention; field names and quoted values keep their case. */
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {
@@ -33,7 +44,7 @@ export function parseConfig(raw: unknown, source = 'config'): PgdrConfig {
 
 /** Default config path: $PGDR_CONFIG, else ./pgdr.yaml. */
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.PGDR_CONFIG ?? 'pgdr.yaml';
+  return env.PGDR_CONFIG || 'pgdr.yaml';
 }
 
 /** Reads and validates pgdr.yaml. */

@@ -13,11 +13,13 @@ const absolutePath = z.string().regex(/^\/(?!.*(^|\/)\.\.(\/|$)).*$/, 'expected 
 
 const port = z.number().int().min(1).max(65535);
 
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+
 export const secretRef = z
   .union([
     z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').describe('environment variable that holds the secret') }).strict(),
     z.object({ file: absolutePath.describe('file (mode 0600) that holds the secret; surrounding whitespace is trimmed') }).strict(),
-  ])
+  ], { error: 'expected a secret reference {env: NAME} or {file: /path}, never the secret itself' })
   .describe('where the worker finds a secret: {env: NAME} or {file: /path}; the secret itself never goes in the config');
 export type SecretRef = z.infer<typeof secretRef>;
 
@@ -30,21 +32,27 @@ export const nodeSchema = z
     osUser: z.string().min(1).default('postgres').describe('OS user that owns the data directory and runs Postgres tools'),
     agentQueue: z.string().min(1).optional().describe('task queue of the node agent; default pgdr-node-<cluster>-<node>'),
   })
-  .strict();
+  .strict()
+  .describe('one Postgres server of the cluster');
 
 export const clusterSchema = z
   .object({
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),
-    sslmode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer').describe('libpq sslmode for pgdr\'s connections'),
+    sslmode: z
+      .enum(['disable', 'require', 'verify-ca', 'verify-full'])
+      .default('verify-full')
+      .describe('TLS for pgdr\'s SQL connections: disable, require (encrypted, unverified), verify-ca, verify-full (CA and host name)'),
+    sslRootCert: absolutePath.optional().describe('PEM CA bundle for verify-ca / verify-full; default: the system CAs'),
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(5).describe('connect timeout for every SQL connection'),
     nodes: z
       .record(identifier, nodeSchema)
       .refine((n) => Object.keys(n).length >= 1, 'expected at least one node')
       .describe('the cluster\'s Postgres servers by name'),
   })
-  .strict();
+  .strict()
+  .describe('one Postgres cluster: a primary and its standbys');
 
 export const configSchema = z
   .object({
@@ -53,13 +61,14 @@ export const configSchema = z
         address: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port').default('127.0.0.1:7233').describe('Temporal frontend address'),
         namespace: z.string().min(1).default('default').describe('Temporal namespace'),
         taskQueue: z.string().min(1).default('pgdr').describe('task queue of the control worker'),
-        uiUrl: z.url().default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
+        uiUrl: httpUrl.default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('how pgdr reaches Temporal'),
     storage: z
       .object({
-        endpoint: z.url().describe('S3 endpoint URL, e.g. https://minio.example:9000'),
+        endpoint: httpUrl.describe('S3 endpoint URL, e.g. https://minio.example:9000'),
         region: z.string().min(1).default('us-east-1').describe('S3 region'),
         bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")').describe('bucket for backups, WAL and reports'),
         prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")').default('pgdr').describe('key prefix under which every cluster lives'),
@@ -69,7 +78,8 @@ export const configSchema = z
         accessKeyId: secretRef.describe('S3 access key id'),
         secretAccessKey: secretRef.describe('S3 secret access key'),
       })
-      .strict(),
+      .strict()
+      .describe('S3-compatible storage for backups, WAL and reports'),
     api: z
       .object({
         host: z.string().min(1).default('127.0.0.1').describe('address the HTTP API listens on'),
@@ -78,7 +88,8 @@ export const configSchema = z
         bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024).describe('largest accepted request body'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('the HTTP API'),
     clusters: z
       .record(identifier, clusterSchema)
       .refine((c) => Object.keys(c).length >= 1, 'expected at least one cluster')

@@ -7,7 +7,6 @@
  *   tsx scripts/stack.ts status        what runs, and where
  */
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { stackLayout, type StackLayout } from './stack/layout.js';
 import { ensureTls } from './stack/tls.js';
 import { ensureSecrets } from './stack/secrets.js';

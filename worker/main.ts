@@ -3,9 +3,13 @@
  * in-flight activities finish within the grace time, then cancel them; the process exits
  * once every worker has drained.
  */
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { loadConfig } from '../config/load.js';
 import { createWorkers, planWorkers } from './workers.js';
+
+async function waitUntilRunning(workers: Worker[]): Promise<void> {
+  while (!workers.every((w) => w.getState() === 'RUNNING')) await new Promise((r) => setTimeout(r, 50));
+}
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -14,8 +18,11 @@ async function main(): Promise<void> {
   try {
     const workers = await createWorkers({ config, connection, plan });
     const queues = workers.map((w) => w.options.taskQueue);
+    const running = Promise.all(workers.map((w) => w.run()));
+    // Say "ready" only once every worker actually polls (scripts wait for this line).
+    await Promise.race([waitUntilRunning(workers), running]);
     console.log(`pgdr worker polling ${queues.join(', ')} on ${config.temporal.address}`);
-    await Promise.all(workers.map((w) => w.run()));
+    await running;
     console.log('pgdr worker stopped');
   } finally {
     await connection.close();

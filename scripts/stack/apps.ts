@@ -2,7 +2,11 @@
 import { join } from 'node:path';
 import type { StackLayout } from './layout.js';
 import { repoRoot } from './layout.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { readPid, startDaemon, stopDaemon, waitFor, portOpen } from './procs.js';
+
+/** Printed by worker/main.ts once every worker has started polling. */
+export const READY_LINE = 'pgdr worker polling';
 
 export function appEnv(layout: StackLayout, caCert: string): NodeJS.ProcessEnv {
   return { PGDR_CONFIG: layout.configFile, NODE_EXTRA_CA_CERTS: caCert };
@@ -17,6 +21,9 @@ export async function ensureApps(layout: StackLayout, caCert: string): Promise<v
     startDaemon({ cmd: tsx, args: [join(repoRoot, app, 'main.ts')], env, logFile: join(layout.logs, `${app}.log`), pidFile, cwd: repoRoot });
   }
   await waitFor(`pgdr api on port ${layout.ports.api}`, () => portOpen(layout.ports.api), 60000, join(layout.logs, 'api.log'));
+  // Ready means polling: the worker logs this line once every queue has a poller.
+  const workerLog = join(layout.logs, 'worker.log');
+  await waitFor('pgdr worker polling its task queues', async () => existsSync(workerLog) && readFileSync(workerLog, 'utf8').includes(READY_LINE), 90000, workerLog);
 }
 
 export async function stopApps(layout: StackLayout): Promise<void> {

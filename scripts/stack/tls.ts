@@ -2,7 +2,7 @@
  * A self-signed CA and a server certificate for MinIO (pgBackRest speaks S3 only over TLS).
  * Generated once per stack directory; the CA is what Node and pgBackRest verify against.
  */
-import { existsSync, mkdirSync, copyFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, copyFileSync, chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -12,7 +12,8 @@ export interface TlsFiles {
   minioCertsDir: string;
 }
 
-export async function ensureTls(dir: string): Promise<TlsFiles> {
+/** extraHosts: more DNS names for the server certificate (compose service names). */
+export async function ensureTls(dir: string, extraHosts: string[] = []): Promise<TlsFiles> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const caKey = join(dir, 'ca.key');
   const caCert = join(dir, 'ca.crt');
@@ -26,7 +27,8 @@ export async function ensureTls(dir: string): Promise<TlsFiles> {
   }
   if (!existsSync(cert)) {
     await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
-    await execa('bash', ['-c', `printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nkeyUsage=digitalSignature,keyEncipherment\\nextendedKeyUsage=serverAuth\\n' > '${ext}'`]);
+    const san = ['DNS:localhost', 'IP:127.0.0.1', ...extraHosts.map((h) => `DNS:${h}`)].join(',');
+    writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
     await execa('openssl', ['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '825', '-extfile', ext]);
   }
   mkdirSync(join(minioCertsDir, 'CAs'), { recursive: true });

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `npm test`: installs what the tests need (node deps, Temporal CLI, MinIO, Postgres tools),
+# typechecks, lints, then runs vitest against one real shared stack (test/globalSetup.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-node-deps.sh
+bash scripts/bootstrap.sh
+echo "pgdr: typecheck and lint" >&2
+node_modules/.bin/tsc --noEmit
+node_modules/.bin/eslint --max-warnings=0 .
+report=$(mktemp)
+status=0
+node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
+# A plain closing line that any CI reader understands.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" || true
+rm -f "$report"
+exit $status

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { parseConfig, loadConfig } from '../../config/load.js';
+import { ConfigError } from '../../common/errors.js';
+
+const valid = () => ({
+  storage: { endpoint: 'https://127.0.0.1:9000', bucket: 'pgdr', accessKeyId: { env: 'S3_KEY' }, secretAccessKey: { file: '/run/secrets/s3' } },
+  clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
+});
+
+function rejection(mutate: (c: any) => void): ConfigError {
+  const c = valid();
+  mutate(c);
+  try {
+    parseConfig(c, 'test.yaml');
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('config was accepted');
+}
+
+describe('config', () => {
+  it('fills defaults for a minimal valid config and freezes it', () => {
+    const c = parseConfig(valid());
+    expect(c.temporal.address).toBe('127.0.0.1:7233');
+    expect(c.storage.prefix).toBe('pgdr');
+    expect(c.storage.insecureSkipTlsVerify).toBe(false);
+    expect(c.clusters.main!.nodes.a!.port).toBe(5432);
+    expect(c.api.token).toEqual({ env: 'PGDR_API_TOKEN' });
+    expect(Object.isFrozen(c.clusters.main!.nodes.a)).toBe(true);
+  });
+
+  it.each([
+    ['a port out of range', (c: any) => (c.clusters.main.nodes.a.port = 70000), 'clusters.main.nodes.a.port', '70000'],
+    ['a relative data directory', (c: any) => (c.clusters.main.nodes.a.dataDir = 'data'), 'clusters.main.nodes.a.dataDir', 'absolute path'],
+    ['a data directory with ..', (c: any) => (c.clusters.main.nodes.a.dataDir = '/var/../etc'), 'clusters.main.nodes.a.dataDir', 'without ".."'],
+    ['a cluster name with capitals', (c: any) => (c.clusters = { Main: c.clusters.main }), 'clusters.Main', 'invalid name: expected a lowercase name'],
+    ['no clusters at all', (c: any) => (c.clusters = {}), 'clusters', 'at least one cluster'],
+    ['a cluster without nodes', (c: any) => (c.clusters.main.nodes = {}), 'clusters.main.nodes', 'at least one node'],
+    ['a malformed endpoint', (c: any) => (c.storage.endpoint = 'minio:9000'), 'storage.endpoint', 'http:// or https:// URL'],
+    ['a bad bucket name', (c: any) => (c.storage.bucket = 'My_Bucket'), 'storage.bucket', 'bucket name'],
+    ['a secret inlined instead of referenced', (c: any) => (c.storage.secretAccessKey = 'hunter2'), 'storage.secretAccessKey', '{env: NAME} or {file: /path}'],
+    ['a missing storage section', (c: any) => delete c.storage, 'storage', 'missing'],
+    ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
+    ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
+    ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
+  ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {
+    const err = rejection(mutate);
+    const issue = err.issues.find((i) => i.field === field);
+    expect(issue, `issues: ${JSON.stringify(err.issues)}`).toBeDefined();
+    expect(err.message).toContain(`${field}:`);
+    expect(err.message.toLowerCase()).toContain(expected.toLowerCase());
+    expect(err.nonRetryable).toBe(true);
+  });
+
+  it('names the file and the yaml error for a file that is not yaml', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgdr-config-'));
+    const path = join(dir, 'pgdr.yaml');
+    writeFileSync(path, 'clusters: [unclosed\n');
+    expect(() => loadConfig(path)).toThrow(new RegExp(`invalid config in ${path}:\\n  - \\(yaml\\)`));
+  });
+
+  it('names the path of a config file that does not exist', () => {
+    expect(() => loadConfig('/nonexistent/pgdr.yaml')).toThrow(/cannot read \/nonexistent\/pgdr.yaml/);
+  });
+});

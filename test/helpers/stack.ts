@@ -1,0 +1,35 @@
+/** What tests need from the shared stack: the config, a Temporal client, the API. */
+import { inject } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig } from '../../config/load.js';
+import type { PgdrConfig } from '../../config/schema.js';
+
+export function stackConfig(): PgdrConfig {
+  return loadConfig(inject('configPath'));
+}
+
+export async function temporalClient(config = stackConfig()): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+}
+
+export async function workerConnection(config = stackConfig()): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: config.temporal.address });
+}
+
+export async function api(method: string, path: string, opts: { token?: string | null; body?: unknown } = {}): Promise<{ status: number; body: any }> {
+  const token = opts.token === undefined ? inject('apiToken') : opts.token;
+  const res = await fetch(`${inject('apiUrl')}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** A task queue no other test uses. */
+export function freshQueue(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
