@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs node_modules from the lockfile when missing or stale. Sourced by test.sh and demo.sh.
+# `npm install` rather than `npm ci`: ci refuses a lockfile whose optional, other-platform
+# packages (e.g. @swc/core-darwin-arm64) a registry mirror does not carry; install skips them
+# and leaves the lockfile as it is.
 if [ ! -x node_modules/.bin/vitest ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "pgdr: installing node dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  echo "pgdr: installing node dependencies" >&2
+  npm install --no-audit --no-fund --loglevel=error
 fi
