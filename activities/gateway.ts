@@ -30,6 +30,8 @@ export interface ToolRequest {
   onStderrLine?: (line: string) => void;
   /** Wall-clock limit in ms; the tool is killed past it. */
   timeoutMs?: number;
+  /** The caller consumes stdout as a stream (e.g. a backup): do not buffer it in memory. */
+  streamStdout?: boolean;
 }
 
 export interface ToolResult {
@@ -79,7 +81,7 @@ export function spawnTool(req: ToolRequest): ResultPromise {
     timeout: req.timeoutMs,
     input: req.input,
     reject: false,
-    buffer: { stdout: true, stderr: true },
+    buffer: { stdout: !req.streamStdout, stderr: true },
     stripFinalNewline: true,
     maxBuffer: { stdout: 64 * 1024 * 1024, stderr: 16 * 1024 * 1024 },
   });

@@ -3,26 +3,69 @@
  * inject their own dependencies. Each activity is wrapped so that a PgdrError leaves as an
  * ApplicationFailure with the class name as its type (see common/errors.ts).
  *
- * Node-bound activities (`probeNode`, and later pg_ctl/data-dir work) are registered on each
- * node's agent queue; the rest on the control queue. The same object serves both.
+ * Node-bound activities (probeNode, uploadBaseBackup, verifyBaseBackup) run on each node's
+ * agent queue; the rest on the control queue. The same object serves both.
  */
+import { Client, Connection } from '@temporalio/client';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { toApplicationFailure } from '../common/errors.js';
+import type { BackupManifest } from '../common/catalog.js';
+import type { RetentionPolicy } from '../common/retention.js';
 import type { NodeProbe } from '../common/status.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { probeNode } from './postgres.js';
 import { createSecretReader, type SecretReader } from './secrets.js';
+import { createS3Client } from './storage.js';
+import { uploadBaseBackup, verifyBaseBackup, type UploadBaseBackupInput, type VerifyBaseBackupInput } from './basebackup.js';
+import { writeManifest } from './catalog.js';
+import { applyExpiry, planExpiry } from './retention.js';
+import { lockHolder } from './temporal.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
   readSecret?: SecretReader;
+  s3?: S3Client;
+  /** A Temporal client; created on first use when not given. */
+  temporal?: Client;
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const d = { config: deps.config, readSecret: deps.readSecret ?? createSecretReader() };
+  const readSecret = deps.readSecret ?? createSecretReader();
+  const config = deps.config;
+  const s3 = deps.s3 ?? createS3Client(config.storage, readSecret);
+  let temporal: Promise<Client> | undefined = deps.temporal ? Promise.resolve(deps.temporal) : undefined;
+  const temporalClient = () =>
+    (temporal ??= Connection.connect({ address: config.temporal.address }).then((connection) => new Client({ connection, namespace: config.temporal.namespace })));
+  const d = { config, readSecret, s3 };
+
   return mapErrors({
     /** Node agent: role, timeline, LSNs, archiver and replication figures of this node. */
     async probeNode(input: { cluster: string; node: string }): Promise<NodeProbe> {
       return probeNode(d, input.cluster, input.node);
+    },
+    /** Node agent: pg_basebackup streamed into S3 with its sha256; heartbeats bytes and %. */
+    async uploadBaseBackup(input: UploadBaseBackupInput) {
+      return uploadBaseBackup(d, input);
+    },
+    /** Node agent: download the stored backup, check its sha256, run pg_verifybackup. */
+    async verifyBaseBackup(input: VerifyBaseBackupInput) {
+      return verifyBaseBackup(d, input);
+    },
+    /** Control: write a backup's manifest.json, once. */
+    async writeManifest(input: { manifest: BackupManifest }): Promise<void> {
+      return writeManifest(s3, config.storage, input.manifest);
+    },
+    /** Control: what retention would remove. */
+    async planExpiry(input: { cluster: string; retention: RetentionPolicy }) {
+      return planExpiry(d, input.cluster, input.retention);
+    },
+    /** Control: remove expired backups (manifest first) and WAL before the cutoff. */
+    async applyExpiry(input: { cluster: string; expire: string[]; walCutoff: string | null }) {
+      return applyExpiry(d, input.cluster, input.expire, input.walCutoff);
+    },
+    /** Control: which workflow holds the cluster's lock. */
+    async lockHolder(input: { cluster: string }): Promise<string | null> {
+      return lockHolder(await temporalClient(), input.cluster);
     },
   });
 }

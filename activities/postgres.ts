@@ -16,6 +16,17 @@ export interface PostgresDeps {
   readSecret: SecretReader;
 }
 
+/** Environment for libpq tools: the password travels here, never in argv. */
+export function libpqEnv(cc: ClusterConfig, password: string | undefined, appName: string): Record<string, string> {
+  return {
+    PGSSLMODE: cc.sslmode,
+    ...(cc.sslRootCert ? { PGSSLROOTCERT: cc.sslRootCert } : {}),
+    PGCONNECT_TIMEOUT: String(cc.connectTimeoutSeconds),
+    PGAPPNAME: appName,
+    ...(password ? { PGPASSWORD: password } : {}),
+  };
+}
+
 /** libpq-style sslmode for node-postgres: verify-ca checks the chain, verify-full the host name too. */
 export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
   if (cc.sslmode === 'disable') return false;

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { S3Client, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { S3Client, HeadBucketCommand, ListObjectsV2Command, GetObjectCommand, PutObjectCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
@@ -33,4 +33,56 @@ export function createS3Client(storage: PgdrConfig['storage'], readSecret: Secre
 /** Throws unless the bucket exists and the credentials may use it. */
 export async function checkBucket(s3: S3Client, bucket: string): Promise<void> {
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+}
+
+/** `<prefix>/<cluster>/` — everything of one cluster lives under it. */
+export function clusterPrefix(storage: PgdrConfig['storage'], cluster: string): string {
+  return `${storage.prefix}/${cluster}/`;
+}
+
+/** Every key under a prefix (paginated). */
+export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
+  const out: { key: string; bytes: number; lastModified?: Date }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return JSON.parse(await res.Body!.transformToString('utf8')) as T;
+  } catch (err) {
+    if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Writes a JSON object only where none exists (If-None-Match: *), so a retry can never
+ * replace what an earlier attempt wrote. Returns false when the key was already there.
+ */
+export async function putJsonIfAbsent(s3: S3Client, bucket: string, key: string, value: unknown): Promise<boolean> {
+  try {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json', IfNoneMatch: '*' }));
+    return true;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) return false;
+    throw err;
+  }
+}
+
+/** Deletes keys in batches of 1000; throws naming the first key S3 refused. */
+export async function deleteKeys(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    const res = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+    const failed = res.Errors?.[0];
+    if (failed) throw new Error(`s3 refused to delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
+  }
 }

@@ -9,6 +9,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   UNKNOWN_NODE: 404,
   CLUSTER_BUSY: 409,
   PRECONDITION_FAILED: 422,
+  NO_BACKUP_SOURCE: 422,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {

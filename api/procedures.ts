@@ -8,6 +8,10 @@ import { PgdrCluster, PgdrProcedure, temporalUiUrl, workflowId, nodeTaskQueue, t
 import { clusterOf } from '../config/lookup.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { ApiDeps } from './deps.js';
+import { ClusterBusyError } from '../common/errors.js';
+import type { BackupType } from '../common/catalog.js';
+import { lockHolder } from '../activities/temporal.js';
+import type { BackupInput } from '../workflows/backup.js';
 
 export interface Started<T extends Workflow> {
   handle: WorkflowHandle<T>;
@@ -40,4 +44,25 @@ export async function startProcedure<T extends Workflow>(
 /** Node names with their agents' task queues, as workflows need them. */
 export function nodeQueues(config: PgdrConfig, cluster: string): { name: string; taskQueue: string }[] {
   return Object.entries(clusterOf(config, cluster).nodes).map(([name, n]) => ({ name, taskQueue: nodeTaskQueue(cluster, name, n.agentQueue) }));
+}
+
+/** Refuses early (409) when another mutating procedure holds the cluster's lock. */
+export async function ensureNotBusy(deps: ApiDeps, cluster: string): Promise<void> {
+  const holder = await lockHolder(deps.temporal, cluster);
+  if (holder) throw new ClusterBusyError(cluster, holder);
+}
+
+/** The backup workflow's input for a cluster, from config (also used by schedules). */
+export function backupInput(config: PgdrConfig, cluster: string, type: BackupType, trigger: string): BackupInput {
+  const c = clusterOf(config, cluster);
+  return {
+    cluster,
+    type,
+    method: c.method,
+    nodes: nodeQueues(config, cluster),
+    from: c.backup.from,
+    verify: c.backup.verify,
+    retention: { fullCount: c.retention.fullCount, ...(c.retention.recoveryWindowDays !== undefined ? { recoveryWindowDays: c.retention.recoveryWindowDays } : {}) },
+    trigger,
+  };
 }

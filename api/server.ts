@@ -10,6 +10,9 @@ import { openApiDocument } from './openapi.js';
 import { route, type RouteDef, commonResponses } from './routes.js';
 import { statusRoute } from './routes/status.js';
 import { healthRoute } from './routes/health.js';
+import { listBackupsRoute, startBackupRoute } from './routes/backups.js';
+import { expireRoute } from './routes/expire.js';
+import { operationRoute } from './routes/operations.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -23,7 +26,7 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute] as RouteDef[];
 
 export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: deps.config.api.bodyLimitBytes });

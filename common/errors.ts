@@ -107,6 +107,24 @@ export class ClusterBusyError extends PgdrError {
   }
 }
 
+/** Thrown when a stored backup fails verification; it is kept, marked failed, never listed as good. */
+export class BackupVerificationError extends PgdrError {
+  readonly code = 'BACKUP_VERIFICATION_FAILED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, backupId: string, detail: string) {
+    super(`backup ${backupId} of cluster "${cluster}" failed verification: ${detail}`, { cluster, backupId });
+  }
+}
+
+/** Thrown when no node can serve as the backup source the config asks for. */
+export class NoBackupSourceError extends PgdrError {
+  readonly code = 'NO_BACKUP_SOURCE';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, wanted: string, seen: string) {
+    super(`no ${wanted} to back up cluster "${cluster}" from: ${seen}`, { cluster, wanted }, wanted === 'standby' ? 'is a standby streaming? set backup.from: primary to use the primary' : 'is the primary up and its agent running?');
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -117,6 +135,8 @@ export const errorCatalogue = {
   PostgresUnreachableError,
   SecretUnavailableError,
   ClusterBusyError,
+  BackupVerificationError,
+  NoBackupSourceError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -127,6 +147,8 @@ export const nonRetryableErrorTypes: string[] = [
   'ToolNotFoundError',
   'SecretUnavailableError',
   'ClusterBusyError',
+  'BackupVerificationError',
+  'NoBackupSourceError',
 ];
 
 /**
@@ -140,7 +162,6 @@ export function toApplicationFailure(err: unknown): unknown {
       message: err.message,
       nonRetryable: err.nonRetryable,
       details: [{ code: err.code, ...err.context }],
-      cause: err,
     });
   }
   return err;

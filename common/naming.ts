@@ -12,7 +12,18 @@ export function nodeTaskQueue(cluster: string, node: string, override?: string):
 }
 
 /** Procedures pgdr runs; each is one workflow and one value of the PgdrProcedure attribute. */
-export type Procedure = 'clusterStatus';
+export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups';
+
+/** Procedures that change state and therefore take the cluster lock. */
+export const MUTATING: Procedure[] = ['backup', 'expireBackups'];
+
+export function lockWorkflowId(cluster: string): string {
+  return `lock/${cluster}`;
+}
+
+export function scheduleId(cluster: string, name: string): string {
+  return `pgdr/${cluster}/${name}`;
+}
 
 /** Readable, sortable workflow ids: <procedure>/<cluster>/<UTC timestamp>. */
 export function workflowId(procedure: Procedure, cluster: string, at: Date): string {

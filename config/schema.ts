@@ -35,8 +35,56 @@ export const nodeSchema = z
   .strict()
   .describe('one Postgres server of the cluster');
 
+const cronField = /^[0-9A-Za-z*,/?-]+$/;
+const cron = z
+  .string()
+  .refine((c) => {
+    const f = c.trim().split(/\s+/);
+    return f.length === 5 && f.every((x) => cronField.test(x));
+  }, 'expected a 5-field cron expression like "0 1 * * 0" (minute hour day-of-month month day-of-week)');
+
+const duration = z.string().regex(/^\d+(s|m|h|d)$/, 'expected a duration like "90s", "30m", "6h" or "2d"');
+
+export const scheduleSchema = z
+  .object({
+    type: z.enum(['full', 'diff', 'incr']).describe('backup type the schedule takes'),
+    cron: cron.describe('when, as 5-field cron in the cluster\'s schedule time zone'),
+  })
+  .strict()
+  .describe('one backup schedule');
+
+export const backupSchema = z
+  .object({
+    from: z.enum(['primary', 'standby']).default('primary').describe('take backups from the primary, or from a streaming standby to spare the primary'),
+    compression: z.enum(['zstd', 'lz4', 'gzip', 'none']).default('zstd').describe('compression of the basebackup stream (pg_basebackup --compress=client-<method>)'),
+    compressionLevel: z.number().int().min(1).max(19).optional().describe('compression level; default: the method\'s own'),
+    checkpoint: z.enum(['fast', 'spread']).default('spread').describe('checkpoint mode at backup start: spread (gentle, like pg_basebackup) or fast'),
+    maxRateKBps: z.number().int().min(32).max(1048576).optional().describe('cap the read rate of pg_basebackup, in kB/s (--max-rate)'),
+    verify: z.boolean().default(true).describe('verify every backup right after it is stored (pg_verifybackup on the stored object, or pgbackrest verify)'),
+    scratchDir: absolutePath.default('/var/tmp/pgdr').describe('directory on the node for verification scratch space (needs room for one extracted backup)'),
+    schedules: z
+      .record(identifier, scheduleSchema)
+      .default({ full: { type: 'full', cron: '0 1 * * 0' }, diff: { type: 'diff', cron: '0 1 * * 1-6' } })
+      .describe('Temporal Schedules by name; reconciled at worker start (created, updated, deleted to match)'),
+    timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expressions'),
+    catchupWindow: duration.default('1h').describe('how late a missed scheduled backup may still start (e.g. after Temporal was down)'),
+  })
+  .strict()
+  .describe('how backups are taken and scheduled');
+
+export const retentionSchema = z
+  .object({
+    fullCount: z.number().int().min(1).max(1000).default(2).describe('keep this many newest good full backups, with their diff/incr dependents'),
+    recoveryWindowDays: z.number().int().min(0).max(3650).optional().describe('also keep whatever is needed to restore to any point in the last N days'),
+  })
+  .strict()
+  .describe('what expireBackups keeps; it never deletes the newest good backup');
+
 export const clusterSchema = z
   .object({
+    method: z.enum(['basebackup', 'pgbackrest']).default('basebackup').describe('backup tool: pg_basebackup streamed to S3, or pgBackRest with its repo in S3'),
+    backup: backupSchema.prefault({}),
+    retention: retentionSchema.prefault({}),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),

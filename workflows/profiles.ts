@@ -12,3 +12,24 @@ export const nodeProbe: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes },
 };
+
+/** A long-running tool on a node (pg_basebackup, verification): heartbeats, few retries. */
+export const longTool: ActivityOptions = {
+  // A node whose agent is down must not leave the procedure waiting for ever.
+  scheduleToStartTimeout: '10 minutes',
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '60 seconds',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 3, nonRetryableErrorTypes },
+};
+
+/** A catalog read or write in S3: quick, retried through short outages. */
+export const storageOp: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes },
+};
+
+/** A call to the Temporal service itself (describe a workflow). */
+export const temporalOp: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes },
+};

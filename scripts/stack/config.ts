@@ -1,5 +1,6 @@
 /** The pgdr.yaml that describes the dev stack. Secrets are referenced by file, never inlined. */
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { StackLayout } from './layout.js';
 import type { PgClusterPlan } from './postgres.js';
@@ -32,6 +33,8 @@ export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Re
           user: 'pgdr',
           password: { file: secretFiles['pgdr-password'].file },
           sslmode: 'disable',
+          // Demo and tests: checkpoint at once rather than waiting for a spread one.
+          backup: { checkpoint: 'fast', scratchDir: join(layout.dir, 'scratch') },
           nodes: Object.fromEntries(
             [c.primary, ...c.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser }]),
           ),

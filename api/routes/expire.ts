@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { expireBackups } from '../../workflows/expireBackups.js';
+import { clusterOf } from '../../config/lookup.js';
+import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { clusterParams, commonResponses, route } from '../routes.js';
+
+export const expireRoute = route({
+  method: 'POST',
+  path: '/api/v1/clusters/:cluster/expire',
+  summary: 'Applies retention (keep N fulls and/or a recovery window); dryRun lists what would go',
+  params: clusterParams,
+  body: z.object({ dryRun: z.boolean().default(false).describe('report only, delete nothing') }).strict(),
+  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl }; the result is the plan and what was deleted', 404: 'unknown cluster', 409: 'another mutating procedure runs on the cluster' },
+  async handler({ params, body, deps }) {
+    const c = clusterOf(deps.config, params.cluster);
+    await ensureNotBusy(deps, params.cluster);
+    const started = await startProcedure(deps, 'expireBackups', params.cluster, expireBackups, [
+      { cluster: params.cluster, method: c.method, dryRun: body.dryRun, retention: { fullCount: c.retention.fullCount, ...(c.retention.recoveryWindowDays !== undefined ? { recoveryWindowDays: c.retention.recoveryWindowDays } : {}) } },
+    ]);
+    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
+  },
+});

@@ -1,0 +1,64 @@
+/**
+ * The backup catalog lives with the backups, in S3 (see DESIGN.md): a backup is good only
+ * when its manifest.json says so, and the manifest is written last. Workflow-safe.
+ */
+
+export type BackupType = 'full' | 'diff' | 'incr';
+export type BackupMethod = 'basebackup' | 'pgbackrest';
+
+export interface StoredObject {
+  /** Key relative to the backup's folder. */
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface BackupManifest {
+  formatVersion: 1;
+  id: string;
+  cluster: string;
+  method: BackupMethod;
+  type: BackupType;
+  /** The backup a diff/incr builds on; null for a full. */
+  parent: string | null;
+  status: 'good' | 'failed';
+  systemIdentifier: string;
+  pgVersion: number;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  /** WAL segment holding startLsn: WAL before it is not needed by this backup. */
+  startWalSegment: string;
+  startTime: string;
+  stopTime: string;
+  sourceNode: string;
+  compression: string;
+  /** Bytes stored (compressed). */
+  bytes: number;
+  objects: StoredObject[];
+  verification: { tool: string; ok: boolean; seconds: number; detail: string } | null;
+  workflowId: string;
+  createdAt: string;
+}
+
+export interface CatalogEntry {
+  id: string;
+  status: 'good' | 'failed' | 'incomplete';
+  manifest: BackupManifest | null;
+  /** For incomplete backups: the objects found without a manifest. */
+  orphanKeys?: string[];
+}
+
+/** Backup ids sort by time: 20261120T224400123Z-F (F/D/I for full/diff/incr). */
+export function backupId(at: Date, type: BackupType): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace('.', '');
+  return `${stamp}-${type === 'full' ? 'F' : type === 'diff' ? 'D' : 'I'}`;
+}
+
+/** WAL segment file name holding an LSN (16 MiB segments). */
+export function walSegmentName(timeline: number, lsn: string): string {
+  const [hi, lo] = lsn.split('/') as [string, string];
+  const seg = Math.floor(parseInt(lo, 16) / 0x1000000);
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
+  return `${hex(timeline)}${hex(parseInt(hi, 16))}${hex(seg)}`;
+}

@@ -1,0 +1,135 @@
+/**
+ * backup: one at a time per cluster; streamed, checksummed, verified from what was stored;
+ * manifest written last; retention applied after a good backup.
+ */
+import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../common/catalog.js';
+import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../common/errors.js';
+import type { NodeProbe } from '../common/status.js';
+import { withClusterLock } from './lock.js';
+import { expireInsideLock, type ExpireResult } from './expireBackups.js';
+import { longTool, nodeProbe, storageOp } from './profiles.js';
+
+export interface NodeRef {
+  name: string;
+  taskQueue: string;
+}
+
+export interface BackupInput {
+  cluster: string;
+  type: BackupType;
+  method: BackupMethod;
+  nodes: NodeRef[];
+  from: 'primary' | 'standby';
+  verify: boolean;
+  /** Apply retention after a good backup (default true). */
+  expire?: boolean;
+  retention: { fullCount: number; recoveryWindowDays?: number };
+  /** Who asked: api, schedule:<name>, cli. */
+  trigger: string;
+}
+
+export interface BackupResult {
+  manifest: BackupManifest;
+  expired: ExpireResult | null;
+}
+
+export interface BackupProgress {
+  step: string;
+  backupId: string | null;
+  sourceNode: string | null;
+}
+
+export const backupProgressQuery = defineQuery<BackupProgress>('progress');
+
+export async function backup(input: BackupInput): Promise<BackupResult> {
+  const progress: BackupProgress = { step: 'waiting for the cluster lock', backupId: null, sourceNode: null };
+  setHandler(backupProgressQuery, () => progress);
+
+  return withClusterLock(input.cluster, async () => {
+    // 1. Find the source node: the primary, or a streaming standby when configured.
+    progress.step = 'locating the source node';
+    const probes = await probeAll(input);
+    const source = pickSource(input, probes);
+    progress.sourceNode = source.node.name;
+    const { uploadBaseBackup, verifyBaseBackup } = proxyActivities<Activities>({ ...longTool, taskQueue: source.node.taskQueue });
+    const { writeManifest } = proxyActivities<Activities>(storageOp);
+
+    // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
+    const type: BackupType = 'full';
+    const id = backupId(workflowInfo().startTime, type);
+    progress.backupId = id;
+
+    // 3. Stream pg_basebackup into S3, hashing on the way.
+    progress.step = 'streaming pg_basebackup to storage';
+    const up = await uploadBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id });
+
+    // 4. Verify what was stored, not what was sent.
+    let verification = null;
+    if (input.verify) {
+      progress.step = 'verifying the stored backup';
+      verification = await verifyBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
+    }
+
+    // 5. The manifest, last: only now does the backup exist in the catalog.
+    progress.step = 'writing the manifest';
+    const ok = verification?.ok ?? true;
+    const manifest: BackupManifest = {
+      formatVersion: 1,
+      id,
+      cluster: input.cluster,
+      method: 'basebackup',
+      type,
+      parent: null,
+      status: ok ? 'good' : 'failed',
+      systemIdentifier: source.probe.systemIdentifier,
+      pgVersion: source.probe.serverVersion,
+      timeline: up.timeline,
+      startLsn: up.startLsn,
+      stopLsn: up.stopLsn,
+      startWalSegment: walSegmentName(up.timeline, up.startLsn),
+      startTime: up.startTime,
+      stopTime: up.stopTime,
+      sourceNode: source.node.name,
+      compression: up.compression,
+      bytes: up.bytes,
+      objects: [{ name: up.objectName, bytes: up.bytes, sha256: up.sha256 }],
+      verification,
+      workflowId: workflowInfo().workflowId,
+      createdAt: new Date().toISOString(),
+    };
+    await writeManifest({ manifest });
+    if (!ok) throw toApplicationFailure(new BackupVerificationError(input.cluster, id, verification!.detail));
+
+    // 6. Retention, still holding the lock.
+    let expired: ExpireResult | null = null;
+    if (input.expire !== false) {
+      progress.step = 'applying retention';
+      expired = await expireInsideLock({ cluster: input.cluster, method: input.method, dryRun: false, retention: input.retention });
+    }
+    progress.step = 'done';
+    return { manifest, expired };
+  });
+}
+
+async function probeAll(input: BackupInput): Promise<{ node: NodeRef; probe?: NodeProbe; error?: string }[]> {
+  return Promise.all(
+    input.nodes.map(async (node) => {
+      const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: node.taskQueue });
+      try {
+        return { node, probe: await probeNode({ cluster: input.cluster, node: node.name }) };
+      } catch (err) {
+        return { node, error: (err as Error).message };
+      }
+    }),
+  );
+}
+
+function pickSource(input: BackupInput, probes: { node: NodeRef; probe?: NodeProbe; error?: string }[]): { node: NodeRef; probe: NodeProbe } {
+  const wanted = (p: NodeProbe) => (input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming');
+  const hit = probes.find((p) => p.probe && wanted(p.probe));
+  if (hit?.probe) return { node: hit.node, probe: hit.probe };
+  const seen = probes.map((p) => `${p.node.name}=${p.probe ? p.probe.role : `unreachable (${p.error})`}`).join(', ');
+  throw toApplicationFailure(new NoBackupSourceError(input.cluster, input.from === 'primary' ? 'primary' : 'streaming standby', seen));
+}

@@ -1,0 +1,41 @@
+/**
+ * expireBackups: retention by count and recovery window, WAL pruned consistently, never the
+ * newest good backup. A dry run reports the plan and deletes nothing.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { BackupMethod } from '../common/catalog.js';
+import type { RetentionPlan } from '../common/retention.js';
+import { withClusterLock } from './lock.js';
+import { storageOp } from './profiles.js';
+
+export interface ExpireInput {
+  cluster: string;
+  method: BackupMethod;
+  dryRun: boolean;
+  retention: { fullCount: number; recoveryWindowDays?: number };
+}
+
+export interface ExpireResult {
+  dryRun: boolean;
+  plan: RetentionPlan;
+  /** WAL objects before the cutoff: to delete (dry run) or deleted. */
+  walObjects: number;
+  walBytes: number;
+  deletedBackups: string[];
+}
+
+export async function expireBackups(input: ExpireInput): Promise<ExpireResult> {
+  return withClusterLock(input.cluster, () => expireInsideLock(input));
+}
+
+/** The retention steps; the caller holds the cluster lock (backup calls this after a good backup). */
+export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult> {
+  const { planExpiry, applyExpiry } = proxyActivities<Activities>(storageOp);
+  // 1. Plan from the catalog in S3.
+  const planned = await planExpiry({ cluster: input.cluster, retention: input.retention });
+  if (input.dryRun) return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
+  // 2. Delete: each backup's manifest first (so it stops counting), then its objects, then old WAL.
+  const applied = await applyExpiry({ cluster: input.cluster, expire: planned.plan.expire.map((e) => e.id), walCutoff: planned.plan.walCutoff });
+  return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups };
+}
