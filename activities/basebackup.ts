@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Transform, pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ToolFailedError } from '../common/errors.js';
 import type { PgdrConfig } from '../config/schema.js';
@@ -95,6 +95,9 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
+  // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
+  await abortStaleUploads(deps, key);
+
   const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
   const startTime = new Date().toISOString();
   const proc = spawnTool({
@@ -161,6 +164,14 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   } finally {
     stopBeat();
     signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function abortStaleUploads(deps: BaseBackupDeps, key: string): Promise<void> {
+  const bucket = deps.config.storage.bucket;
+  const res = await deps.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  for (const u of res.Uploads ?? []) {
+    if (u.Key === key && u.UploadId) await deps.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
   }
 }
 

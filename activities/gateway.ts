@@ -4,11 +4,13 @@
  * - LANG=C / LC_ALL=C so stderr can be parsed on purpose;
  * - secrets travel in env (PGPASSWORD, PGBACKREST_*) or files, never argv;
  * - the caller's AbortSignal kills the process (SIGTERM, then SIGKILL after a grace period);
- * - when running as root, the tool runs as the node's unprivileged OS user (Postgres refuses root);
+ * - when running as root, the tool runs as the node's unprivileged OS user (Postgres refuses root),
+ *   spawned with that uid/gid directly so signals reach it;
  * - a failure throws ToolFailedError with the exit code and the tail of stderr.
  */
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { ToolFailedError, ToolNotFoundError } from '../common/errors.js';
 
@@ -55,13 +57,24 @@ export function resolveTool(tool: string, binDir?: string): string {
   return path;
 }
 
-/** Builds the argv that runs `file args` as osUser when we are root, else as ourselves. */
-export function asUser(file: string, args: string[], osUser: string | undefined): [string, string[]] {
+const idCache = new Map<string, { uid: number; gid: number; home: string }>();
+
+/**
+ * The uid/gid to run a tool with: osUser's when the worker is root, else our own (undefined).
+ * The tool is spawned with them directly (no runuser/sudo in between), so a cancel signal
+ * reaches the tool itself and nothing is left running.
+ */
+export function asUser(osUser: string | undefined): { uid: number; gid: number; home: string } | undefined {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  if (!isRoot || !osUser || osUser === 'root') return [file, args];
-  // Without --login, runuser keeps the environment we pass (secrets included) and puts
-  // nothing of it on argv.
-  return ['runuser', ['-u', osUser, '--', file, ...args]];
+  if (!isRoot || !osUser || osUser === 'root') return undefined;
+  let ids = idCache.get(osUser);
+  if (!ids) {
+    const line = execFileSync('getent', ['passwd', osUser]).toString().trim().split(':');
+    if (line.length < 7) throw new Error(`os user "${osUser}" not found`);
+    ids = { uid: Number(line[2]), gid: Number(line[3]), home: line[5]! };
+    idCache.set(osUser, ids);
+  }
+  return ids;
 }
 
 /**
@@ -70,9 +83,10 @@ export function asUser(file: string, args: string[], osUser: string | undefined)
  */
 export function spawnTool(req: ToolRequest): ResultPromise {
   const file = resolveTool(req.tool, req.binDir);
-  const env = { LANG: 'C', LC_ALL: 'C', ...req.env };
-  const [cmd, argv] = asUser(file, req.args, req.osUser);
-  return execa(cmd, argv, {
+  const user = asUser(req.osUser);
+  const env = { LANG: 'C', LC_ALL: 'C', ...(user ? { HOME: user.home, USER: req.osUser, LOGNAME: req.osUser } : {}), ...req.env };
+  return execa(file, req.args, {
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
     env,
     extendEnv: true,
     cwd: req.cwd,

@@ -20,6 +20,7 @@ import { uploadBaseBackup, verifyBaseBackup, type UploadBaseBackupInput, type Ve
 import { writeManifest } from './catalog.js';
 import { applyExpiry, planExpiry } from './retention.js';
 import { lockHolder } from './temporal.js';
+import { activityProgress } from './progress.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
@@ -78,9 +79,12 @@ function mapErrors<T extends Record<string, AnyFn>>(activities: T): T {
   const wrapped: Record<string, AnyFn> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
+      const { signal } = activityProgress();
       try {
         return await fn(...args);
       } catch (err) {
+        // A tool killed because the activity was cancelled is a cancellation, not a failure.
+        if (signal.aborted) throw signal.reason;
         throw toApplicationFailure(err);
       }
     };

@@ -24,5 +24,7 @@ export function errorReply(err: unknown): RouteReply {
   if (err instanceof PgdrError) {
     return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
   }
+  const status = (err as { status?: number }).status;
+  if (status === 404) return { status, body: { error: { code: 'NOT_FOUND', message: (err as Error).message } } };
   return { status: 500, body: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } };
 }

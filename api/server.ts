@@ -13,6 +13,7 @@ import { healthRoute } from './routes/health.js';
 import { listBackupsRoute, startBackupRoute } from './routes/backups.js';
 import { expireRoute } from './routes/expire.js';
 import { operationRoute } from './routes/operations.js';
+import { listSchedulesRoute, pauseScheduleRoute, triggerScheduleRoute, unpauseScheduleRoute } from './routes/schedules.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -26,7 +27,7 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute] as RouteDef[];
 
 export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: deps.config.api.bodyLimitBytes });

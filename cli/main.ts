@@ -3,11 +3,13 @@ import { Command } from 'commander';
 import { ApiError } from './client.js';
 import { statusCommand } from './commands/status.js';
 import { backupCommands } from './commands/backups.js';
+import { scheduleCommands } from './commands/schedules.js';
 
 const program = new Command();
 program.name('pgdr').description('PostgreSQL backup and disaster recovery on Temporal').version('0.1.0');
 statusCommand(program);
 backupCommands(program);
+scheduleCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof Error ? err.message : String(err);

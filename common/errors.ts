@@ -120,8 +120,9 @@ export class BackupVerificationError extends PgdrError {
 export class NoBackupSourceError extends PgdrError {
   readonly code = 'NO_BACKUP_SOURCE';
   override readonly nonRetryable = true;
-  constructor(cluster: string, wanted: string, seen: string) {
-    super(`no ${wanted} to back up cluster "${cluster}" from: ${seen}`, { cluster, wanted }, wanted === 'standby' ? 'is a standby streaming? set backup.from: primary to use the primary' : 'is the primary up and its agent running?');
+  constructor(cluster: string, from: 'primary' | 'standby', seen: string) {
+    const wanted = from === 'standby' ? 'streaming standby' : 'primary';
+    super(`no ${wanted} to back up cluster "${cluster}" from: ${seen}`, { cluster, wanted }, from === 'standby' ? 'is a standby streaming? set backup.from: primary to use the primary' : 'is the primary up and its agent running?');
   }
 }
 

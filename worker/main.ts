@@ -4,6 +4,8 @@
  * once every worker has drained.
  */
 import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { reconcileSchedules } from './schedules.js';
 import { loadConfig } from '../config/load.js';
 import { createWorkers, planWorkers } from './workers.js';
 
@@ -15,6 +17,17 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const plan = planWorkers(config);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  if (plan.control) {
+    // The control worker owns the schedules: make them match pgdr.yaml before serving.
+    const clientConnection = await Connection.connect({ address: config.temporal.address });
+    try {
+      const r = await reconcileSchedules(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config);
+      console.log(`schedules: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged`);
+      if (r.orphans.length) console.warn(`schedules of clusters not in ${process.env.PGDR_CONFIG ?? 'pgdr.yaml'} left alone: ${r.orphans.join(', ')}`);
+    } finally {
+      await clientConnection.close();
+    }
+  }
   try {
     const workers = await createWorkers({ config, connection, plan });
     const queues = workers.map((w) => w.options.taskQueue);

@@ -54,7 +54,14 @@ export interface CreateWorkersOptions {
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
   const { config, connection, plan } = opts;
   const activities = opts.activities ?? createActivities({ config });
-  const common = { connection, namespace: config.temporal.namespace, shutdownGraceTime: opts.shutdownGraceTime ?? '30 seconds' };
+  const common = {
+    connection,
+    namespace: config.temporal.namespace,
+    shutdownGraceTime: opts.shutdownGraceTime ?? '30 seconds',
+    // Heartbeats carry cancellation back; send them at least every 2 s so a cancel stops a
+    // tool promptly instead of after 0.8 x heartbeatTimeout.
+    maxHeartbeatThrottleInterval: '2 seconds',
+  };
   const workers: Worker[] = [];
   if (plan.control) {
     workers.push(

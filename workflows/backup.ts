@@ -131,5 +131,5 @@ function pickSource(input: BackupInput, probes: { node: NodeRef; probe?: NodePro
   const hit = probes.find((p) => p.probe && wanted(p.probe));
   if (hit?.probe) return { node: hit.node, probe: hit.probe };
   const seen = probes.map((p) => `${p.node.name}=${p.probe ? p.probe.role : `unreachable (${p.error})`}`).join(', ');
-  throw toApplicationFailure(new NoBackupSourceError(input.cluster, input.from === 'primary' ? 'primary' : 'streaming standby', seen));
+  throw toApplicationFailure(new NoBackupSourceError(input.cluster, input.from, seen));
 }

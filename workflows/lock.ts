@@ -5,6 +5,7 @@
  */
 import {
   CancellationScope,
+  ChildWorkflowCancellationType,
   ParentClosePolicy,
   condition,
   defineSignal,
@@ -37,6 +38,9 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
       workflowId: lockWorkflowId(cluster),
       args: [{ cluster, holder }],
       parentClosePolicy: ParentClosePolicy.TERMINATE,
+      // Cancelling the holder must not cancel the lock under it: the holder's cleanup still
+      // runs inside the lock, and then releases it.
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
       memo: { holder },
     });
   } catch (err) {
@@ -48,6 +52,7 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
   try {
     return await fn();
   } finally {
-    await CancellationScope.nonCancellable(() => lock.signal(releaseSignal));
+    // If the lock is already gone (terminated by hand), there is nothing to release.
+    await CancellationScope.nonCancellable(() => lock.signal(releaseSignal)).catch(() => undefined);
   }
 }

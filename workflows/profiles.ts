@@ -2,7 +2,7 @@
  * Activity option profiles: every timeout, heartbeat and retry rule lives here, named for
  * the kind of work. Workflows pick a profile and never write inline timeouts.
  */
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import { nonRetryableErrorTypes } from '../common/errors.js';
 
 /** A quick read-only look at a node: fails fast when the node or its agent is down. */
@@ -15,10 +15,13 @@ export const nodeProbe: ActivityOptions = {
 
 /** A long-running tool on a node (pg_basebackup, verification): heartbeats, few retries. */
 export const longTool: ActivityOptions = {
+  // Cancelled means stopped: wait until the tool is dead and the upload aborted.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   // A node whose agent is down must not leave the procedure waiting for ever.
   scheduleToStartTimeout: '10 minutes',
   startToCloseTimeout: '12 hours',
-  heartbeatTimeout: '60 seconds',
+  // Activities beat every 2 s; a dead worker is noticed (and the attempt retried) within 20 s.
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 3, nonRetryableErrorTypes },
 };
 

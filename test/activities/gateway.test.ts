@@ -25,6 +25,16 @@ describe('tool gateway', () => {
     expect(cmdline).not.toContain('s3cret-value');
   });
 
+  it.runIf(process.getuid?.() === 0)('kills a tool running as another user when the signal aborts', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const marker = `pgdr-cancel-${process.pid}`;
+    const err = await runTool({ tool: 'bash', args: ['-c', `exec -a ${marker} sleep 30`], osUser: 'postgres', signal: ac.signal }).catch((e) => e);
+    expect(err).toBeInstanceOf(ToolFailedError);
+    const { stdout } = await runTool({ tool: 'ps', args: ['-eo', 'args'] });
+    expect(stdout).not.toContain(marker);
+  });
+
   it('kills the tool when the signal aborts, and says it was cancelled', async () => {
     const ac = new AbortController();
     const started = Date.now();
@@ -43,8 +53,13 @@ describe('tool gateway', () => {
   });
 
   it.runIf(process.getuid?.() === 0)('runs tools as the node\'s OS user when the worker is root', async () => {
-    expect(asUser('/bin/id', ['-un'], 'postgres')).toEqual(['runuser', ['-u', 'postgres', '--', '/bin/id', '-un']]);
-    const res = await runTool({ tool: 'id', args: ['-un'], osUser: 'postgres' });
-    expect(res.stdout).toBe('postgres');
+    expect(asUser('postgres')).toMatchObject({ uid: expect.any(Number), gid: expect.any(Number) });
+    expect(asUser('root')).toBeUndefined();
+    const res = await runTool({ tool: 'bash', args: ['-c', 'id -un; echo $HOME; echo $PPID'], osUser: 'postgres' });
+    const [user, home, ppid] = res.stdout.split('\n');
+    expect(user).toBe('postgres');
+    expect(home).toBe(asUser('postgres')!.home);
+    // Spawned directly: its parent is this process, not a runuser in between.
+    expect(Number(ppid)).toBe(process.pid);
   });
 });

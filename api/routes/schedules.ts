@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { ScheduleNotFoundError } from '@temporalio/client';
+import { clusterOf } from '../../config/lookup.js';
+import { scheduleId } from '../../common/naming.js';
+import { clusterName, commonResponses, route } from '../routes.js';
+import type { ApiDeps } from '../deps.js';
+
+const scheduleParams = z
+  .object({
+    cluster: clusterName,
+    name: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a schedule name from pgdr.yaml (lowercase letters, digits, "-" or "_")'),
+  })
+  .strict();
+
+const noteBody = z.object({ note: z.string().max(500).optional().describe('why; shown in the Temporal UI and in pgdr schedules') }).strict();
+
+/** The Temporal schedule handle for a configured schedule, or a 404-mapped error. */
+function scheduleHandle(deps: ApiDeps, cluster: string, name: string) {
+  const c = clusterOf(deps.config, cluster);
+  if (!c.backup.schedules[name]) {
+    const known = Object.keys(c.backup.schedules);
+    const err = Object.assign(new Error(`unknown schedule "${name}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`), { status: 404 });
+    throw err;
+  }
+  return deps.temporal.schedule.getHandle(scheduleId(cluster, name));
+}
+
+async function describeSchedule(deps: ApiDeps, cluster: string, name: string) {
+  const s = deps.config.clusters[cluster]!.backup.schedules[name]!;
+  try {
+    const d = await scheduleHandle(deps, cluster, name).describe();
+    return {
+      name,
+      scheduleId: d.scheduleId,
+      type: s.type,
+      cron: s.cron,
+      timezone: deps.config.clusters[cluster]!.backup.timezone,
+      paused: d.state.paused,
+      note: d.state.note ?? null,
+      nextActionTimes: d.info.nextActionTimes.map((t) => t.toISOString()),
+      recentActions: d.info.recentActions.slice(-5).map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+      running: d.info.runningActions.map((a) => a.workflow.workflowId),
+    };
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return { name, scheduleId: scheduleId(cluster, name), type: s.type, cron: s.cron, missing: true, hint: 'not created yet: is the control worker running?' };
+    throw err;
+  }
+}
+
+export const listSchedulesRoute = route({
+  method: 'GET',
+  path: '/api/v1/clusters/:cluster/schedules',
+  summary: 'The cluster\'s backup schedules: cron, paused state and note, next run times, recent runs',
+  params: z.object({ cluster: clusterName }).strict(),
+  query: z.object({}).strict(),
+  responses: { ...commonResponses, 200: 'the schedules', 404: 'unknown cluster' },
+  async handler({ params, deps }) {
+    const c = clusterOf(deps.config, params.cluster);
+    const schedules = await Promise.all(Object.keys(c.backup.schedules).map((n) => describeSchedule(deps, params.cluster, n)));
+    return { status: 200, body: { cluster: params.cluster, schedules } };
+  },
+});
+
+function scheduleAction(action: 'pause' | 'unpause' | 'trigger', summary: string) {
+  return route({
+    method: 'POST',
+    path: `/api/v1/clusters/:cluster/schedules/:name/${action}`,
+    summary,
+    params: scheduleParams,
+    body: noteBody,
+    responses: { ...commonResponses, [action === 'trigger' ? 202 : 200]: 'done; the schedule as it is now', 404: 'unknown cluster or schedule' },
+    async handler({ params, body, deps }) {
+      const handle = scheduleHandle(deps, params.cluster, params.name);
+      const note = body.note ?? `${action}d through the pgdr API`;
+      if (action === 'pause') await handle.pause(note);
+      if (action === 'unpause') await handle.unpause(note);
+      if (action === 'trigger') await handle.trigger();
+      return { status: action === 'trigger' ? 202 : 200, body: await describeSchedule(deps, params.cluster, params.name) };
+    },
+  });
+}
+
+export const pauseScheduleRoute = scheduleAction('pause', 'Pauses a schedule, with a note saying why');
+export const unpauseScheduleRoute = scheduleAction('unpause', 'Unpauses a schedule, with a note');
+export const triggerScheduleRoute = scheduleAction('trigger', 'Runs a schedule\'s backup now (overlap policy SKIP still applies)');
