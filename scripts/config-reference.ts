@@ -1,4 +1,5 @@
 /** Prints the configuration reference (a markdown table) from the zod schema's descriptions. */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { configSchema } from '../config/schema.js';
 
@@ -45,4 +46,18 @@ export function configReference(): string {
   return rows.join('\n');
 }
 
-if (process.argv[1]?.endsWith('config-reference.ts')) console.log(configReference());
+/** Rewrites the table between the config-reference markers of a markdown file. */
+export function writeReference(path: string): void {
+  const text = readFileSync(path, 'utf8');
+  const start = '<!-- config-reference:start -->';
+  const end = '<!-- config-reference:end -->';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${path} has no ${start} ... ${end} markers`);
+  writeFileSync(path, `${text.slice(0, a + start.length)}\n${configReference()}\n${text.slice(b)}`);
+}
+
+if (process.argv[1]?.endsWith('config-reference.ts')) {
+  if (process.argv[2] === '--write') writeReference(process.argv[3] ?? 'README.md');
+  else console.log(configReference());
+}

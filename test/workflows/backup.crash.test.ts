@@ -1,0 +1,76 @@
+/**
+ * SIGKILL the worker while pg_basebackup streams: after a new worker starts, the workflow
+ * finishes with exactly one good catalog entry and no leftover objects or upload parts.
+ */
+import { describe, expect, it } from 'vitest';
+import { execa, type ResultPromise } from 'execa';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { repoRoot } from '../../scripts/stack/layout.js';
+import { clients, testCluster } from '../helpers/cluster.js';
+import { listCatalog } from '../../activities/catalog.js';
+import { listKeys } from '../../activities/storage.js';
+import { backupInput } from '../../api/procedures.js';
+import { backup } from '../../workflows/backup.js';
+
+function spawnWorker(configPath: string): ResultPromise {
+  // Its own process group, so SIGKILL takes tsx's node child too.
+  return execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], { env: { PGDR_CONFIG: configPath }, detached: true, reject: false, all: true });
+}
+
+async function waitForLine(proc: ResultPromise, text: string): Promise<void> {
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`worker never printed "${text}": ${out}`)), 60_000);
+    proc.all!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(text)) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+}
+
+describe('backup when the worker dies', () => {
+  it('finishes after a restart with exactly one good catalog entry', async () => {
+    const tc = testCluster('bkcrash', (c) => (c.backup = { ...c.backup, maxRateKBps: 4096 }));
+    const c = await clients(tc);
+    let worker = spawnWorker(tc.configPath);
+    try {
+      await waitForLine(worker, 'pgdr worker polling');
+      const handle = await c.temporal.workflow.start(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/crash`, args: [backupInput(tc.config, tc.name, 'full', 'test')] });
+
+      // Wait until the upload is really under way, then kill the worker outright.
+      for (let i = 0; ; i++) {
+        const d = await handle.describe();
+        const hb = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'uploadBaseBackup')?.heartbeatDetails?.payloads?.[0]?.data;
+        if (hb && JSON.parse(Buffer.from(hb).toString()).bytes > 1024 * 1024) break;
+        if (i > 240) throw new Error('upload never started');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      process.kill(-worker.pid!, 'SIGKILL');
+      await worker;
+
+      worker = spawnWorker(tc.configPath);
+      await waitForLine(worker, 'pgdr worker polling');
+      const { manifest } = await handle.result();
+
+      const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
+      expect(catalog.map((e) => [e.id, e.status])).toEqual([[manifest.id, 'good']]);
+      expect(manifest.verification?.ok).toBe(true);
+      const keys = (await listKeys(c.s3, tc.config.storage.bucket, `${tc.config.storage.prefix}/`)).map((o) => o.key.split('/').pop());
+      expect(keys.sort()).toEqual(['base.tar.zst', 'manifest.json']);
+      const uploads = await c.s3.send(new ListMultipartUploadsCommand({ Bucket: tc.config.storage.bucket, Prefix: `${tc.config.storage.prefix}/` }));
+      expect(uploads.Uploads ?? []).toEqual([]);
+      // The history shows the retry: the first attempt timed out on its heartbeat.
+      const history = await handle.fetchHistory();
+      const timedOut = history.events!.filter((e) => e.activityTaskTimedOutEventAttributes || e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1);
+      expect(timedOut.length).toBeGreaterThan(0);
+    } finally {
+      if (worker.pid) process.kill(-worker.pid, 'SIGTERM');
+      await worker;
+      await c.close();
+    }
+  });
+});
