@@ -20,7 +20,7 @@ import { spawnTool, checkResult, runTool } from './gateway.js';
 import { baseFolder } from './catalog.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
-import { libpqEnv } from './postgres.js';
+import { libpqEnv, withNode } from './postgres.js';
 
 export interface BaseBackupDeps {
   config: PgdrConfig;
@@ -48,6 +48,15 @@ export interface UploadBaseBackupResult {
 
 const PART_SIZE = 16 * 1024 * 1024;
 const QUEUE_SIZE = 4;
+const MAX_PARTS = 9000; // S3 allows 10000; keep a margin
+
+/**
+ * Part size for a database of this size: 16 MiB, or larger when the backup could otherwise
+ * exceed S3's part limit (sized on the uncompressed database, an upper bound).
+ */
+export function partSizeFor(databaseBytes: number): number {
+  return Math.max(PART_SIZE, Math.ceil(databaseBytes / MAX_PARTS / (1024 * 1024)) * 1024 * 1024);
+}
 
 export function objectNameFor(compression: string): string {
   return { zstd: 'base.tar.zst', lz4: 'base.tar.lz4', gzip: 'base.tar.gz', none: 'base.tar' }[compression] ?? 'base.tar';
@@ -97,6 +106,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
 
   // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
   await abortStaleUploads(deps, key);
+  const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) => Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b));
 
   const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
   const startTime = new Date().toISOString();
@@ -120,7 +130,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const upload = new Upload({
     client: deps.s3,
     params: { Bucket: deps.config.storage.bucket, Key: key, Body: proc.stdout!.pipe(counter), ContentType: 'application/x-tar' },
-    partSize: PART_SIZE,
+    partSize: partSizeFor(databaseBytes),
     queueSize: QUEUE_SIZE,
     leavePartsOnError: false,
   });

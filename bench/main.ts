@@ -1,6 +1,6 @@
 /**
  * npm run bench: pgdr against the raw Postgres tools, measured in the same run on the same
- * machine. Uses its own stack (.pgdr-stack/bench, ports +20000) and a pgbench database of
+ * machine. Uses its own stack (.pgdr-stack/bench, ports +5000) and a pgbench database of
  * PGDR_BENCH_SCALE (default 70, about 1.05 GB).
  */
 import { backupBench } from './backup.js';

@@ -82,7 +82,10 @@ export const retentionSchema = z
 
 export const clusterSchema = z
   .object({
-    method: z.enum(['basebackup', 'pgbackrest']).default('basebackup').describe('backup tool: pg_basebackup streamed to S3, or pgBackRest with its repo in S3'),
+    method: z
+      .literal('basebackup', { error: 'expected "basebackup": the pgbackrest method is not available yet' })
+      .default('basebackup')
+      .describe('backup tool: pg_basebackup streamed to S3 (pgbackrest: not available yet)'),
     backup: backupSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),

@@ -35,8 +35,10 @@ export interface StackLayout {
 export function stackLayout(env: NodeJS.ProcessEnv = process.env): StackLayout {
   const dir = resolve(env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'demo'));
   const offset = Number(env.PGDR_PORT_OFFSET ?? 0);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 50000) {
-    throw new Error(`PGDR_PORT_OFFSET is "${env.PGDR_PORT_OFFSET}": expected an integer from 0 to 50000`);
+  // The highest base port is the replica's 55433: every shifted port must stay <= 65535.
+  const maxOffset = 65535 - 55433;
+  if (!Number.isInteger(offset) || offset < 0 || offset > maxOffset) {
+    throw new Error(`PGDR_PORT_OFFSET is "${env.PGDR_PORT_OFFSET}": expected an integer from 0 to ${maxOffset}`);
   }
   const toolsDir = env.PGDR_TOOLS_DIR ?? join(homedir(), '.cache', 'pgdr', 'tools');
   return {

@@ -46,6 +46,7 @@ describe('config', () => {
     ['a missing storage section', (c: any) => delete c.storage, 'storage', 'missing'],
     ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
     ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
+    ['the pgbackrest method, which is not built yet', (c: any) => (c.clusters.main.method = 'pgbackrest'), 'clusters.main.method', 'the pgbackrest method is not available yet'],
     ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
   ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {
     const err = rejection(mutate);

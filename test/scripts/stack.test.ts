@@ -18,6 +18,8 @@ describe('dev stack', () => {
   });
 
   it('rejects a port offset that is not a whole number in range, naming the variable', () => {
-    expect(() => stackLayout({ PGDR_PORT_OFFSET: 'ten' })).toThrow('PGDR_PORT_OFFSET is "ten": expected an integer from 0 to 50000');
+    expect(() => stackLayout({ PGDR_PORT_OFFSET: 'ten' })).toThrow('PGDR_PORT_OFFSET is "ten": expected an integer from 0 to 10102');
+    expect(() => stackLayout({ PGDR_PORT_OFFSET: '20000' })).toThrow('PGDR_PORT_OFFSET is "20000": expected an integer from 0 to 10102');
+    expect(stackLayout({ PGDR_PORT_OFFSET: '10102' }).ports.pg.replica).toBe(65535);
   });
 });
