@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, chownSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Transform, pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -16,7 +15,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { ToolFailedError } from '../common/errors.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
-import { spawnTool, checkResult, runTool } from './gateway.js';
+import { spawnTool, checkResult, runTool, asUser } from './gateway.js';
 import { baseFolder } from './catalog.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
@@ -204,10 +203,8 @@ export interface VerifyResult {
 const TAR_DECOMPRESS: Record<string, string[]> = { zstd: ['--zstd'], gzip: ['-z'], lz4: ['-I', 'lz4'], none: [] };
 
 function ownedBy(path: string, user: string): void {
-  if (process.getuid?.() !== 0) return;
-  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-  chownSync(path, uid, gid);
+  const ids = asUser(user);
+  if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { PgdrConfig } from '../config/schema.js';
 import type { ApiDeps } from './deps.js';
 import { ClusterBusyError } from '../common/errors.js';
 import type { BackupType } from '../common/catalog.js';
+import type { RetentionPolicy } from '../common/retention.js';
 import { lockHolder } from '../activities/temporal.js';
 import type { BackupInput } from '../workflows/backup.js';
 
@@ -62,7 +63,13 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
     nodes: nodeQueues(config, cluster),
     from: c.backup.from,
     verify: c.backup.verify,
-    retention: { fullCount: c.retention.fullCount, ...(c.retention.recoveryWindowDays !== undefined ? { recoveryWindowDays: c.retention.recoveryWindowDays } : {}) },
+    retention: retentionPolicy(config, cluster),
     trigger,
   };
+}
+
+/** A cluster's retention as workflows take it (no undefined fields in history). */
+export function retentionPolicy(config: PgdrConfig, cluster: string): RetentionPolicy {
+  const r = clusterOf(config, cluster).retention;
+  return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}) };
 }

@@ -21,7 +21,7 @@ export interface BenchRow {
 const MB = 1024 * 1024;
 
 /** Peak resident set (VmHWM) of a process and its children, max over them, in bytes. */
-function execaSyncPs(pgid: number): number {
+function peakRss(pgid: number): number {
   let peak = 0;
   const pids = readFileSync(`/proc/${pgid}/task/${pgid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   for (const pid of [pgid, ...pids]) {
@@ -95,10 +95,10 @@ export async function backupBench(): Promise<BenchRow[]> {
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection });
   await new Promise((r) => setTimeout(r, 1000));
-  const idleAgent = execaSyncPs(agent.pid!);
-  const idleControl = execaSyncPs(control.pid!);
+  const idleAgent = peakRss(agent.pid!);
+  const idleControl = peakRss(control.pid!);
   let peakAgent = 0;
-  const sampler = setInterval(() => (peakAgent = Math.max(peakAgent, execaSyncPs(agent.pid!))), 100);
+  const sampler = setInterval(() => (peakAgent = Math.max(peakAgent, peakRss(agent.pid!))), 100);
   const wfTimes: number[] = [];
   const upTimes: number[] = [];
   let stored = 0;
@@ -117,8 +117,8 @@ export async function backupBench(): Promise<BenchRow[]> {
     upTimes.push((ms(completed) - ms(started)) / 1000);
   }
   clearInterval(sampler);
-  peakAgent = Math.max(peakAgent, execaSyncPs(agent.pid!));
-  const peakControl = execaSyncPs(control.pid!);
+  peakAgent = Math.max(peakAgent, peakRss(agent.pid!));
+  const peakControl = peakRss(control.pid!);
   for (const w of [control, agent]) process.kill(-w.pid!, 'SIGTERM');
   await Promise.all([control, agent]);
   await connection.close();

@@ -4,9 +4,8 @@
  * Every step is idempotent: an existing data directory is started, never re-initialised.
  */
 import { existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runTool } from '../../activities/gateway.js';
+import { asUser, runTool } from '../../activities/gateway.js';
 import type { StackLayout } from './layout.js';
 import { portOpen, waitFor } from './procs.js';
 
@@ -39,31 +38,19 @@ export function demoClusterPlan(layout: StackLayout, cluster = 'demo'): PgCluste
   };
 }
 
-const isRoot = () => process.getuid?.() === 0;
-
-function osIds(user: string): { uid: number; gid: number } {
-  const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-  return { uid, gid };
-}
-
 /** A directory owned by the Postgres OS user (when we are root). */
 function ownedDir(path: string, user: string, mode: number): void {
   mkdirSync(path, { recursive: true, mode });
   chmodSync(path, mode);
-  if (isRoot()) {
-    const { uid, gid } = osIds(user);
-    chownSync(path, uid, gid);
-  }
+  const ids = asUser(user);
+  if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
 function ownedFile(path: string, user: string, content: string, mode = 0o600): void {
   writeFileSync(path, content, { mode });
   chmodSync(path, mode);
-  if (isRoot()) {
-    const { uid, gid } = osIds(user);
-    chownSync(path, uid, gid);
-  }
+  const ids = asUser(user);
+  if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
 function pgConf(plan: PgClusterPlan, port: number): string {
