@@ -13,6 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ToolFailedError } from '../common/errors.js';
+import { assertBackupId } from '../common/catalog.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from './gateway.js';
@@ -98,7 +99,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const b = cc.backup;
   const { heartbeat, signal } = activityProgress();
   const objectName = objectNameFor(b.compression);
-  const key = baseFolder(deps.config.storage, input.cluster, input.backupId) + objectName;
+  const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + objectName;
   const args = ['-h', nc.host, '-p', String(nc.port), '-U', cc.user, '-D', '-', '-F', 't', '-X', 'fetch', '-c', b.checkpoint, '-P', '-v', '--no-password', `--label=pgdr ${input.backupId}`];
   if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
@@ -216,7 +217,8 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
   const started = Date.now();
-  const key = baseFolder(deps.config.storage, input.cluster, input.backupId) + input.objectName;
+  if (!['base.tar.zst', 'base.tar.lz4', 'base.tar.gz', 'base.tar'].includes(input.objectName)) throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
+  const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
   mkdirSync(cc.backup.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(cc.backup.scratchDir, nc.osUser);
   const dir = join(cc.backup.scratchDir, `verify-${input.cluster}-${input.backupId}`);

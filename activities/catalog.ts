@@ -3,7 +3,7 @@
  * it is complete, its manifest.json. No manifest means incomplete, never good.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { BackupManifest, CatalogEntry } from '../common/catalog.js';
+import { assertBackupId, type BackupManifest, type CatalogEntry } from '../common/catalog.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterPrefix, getJson, listKeys, putJsonIfAbsent } from './storage.js';
 
@@ -43,6 +43,7 @@ export async function readManifest(s3: S3Client, storage: PgdrConfig['storage'],
 
 /** Writes the manifest once; a retry finding the same backup's manifest is a success. */
 export async function writeManifest(s3: S3Client, storage: PgdrConfig['storage'], manifest: BackupManifest): Promise<void> {
+  assertBackupId(manifest.id);
   const key = manifestKey(storage, manifest.cluster, manifest.id);
   if (await putJsonIfAbsent(s3, storage.bucket, key, manifest)) return;
   const existing = await getJson<BackupManifest>(s3, storage.bucket, key);

@@ -2,6 +2,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { planRetention, walBeforeCutoff, type RetentionPlan, type RetentionPolicy } from '../common/retention.js';
 import type { PgdrConfig } from '../config/schema.js';
+import { assertBackupId } from '../common/catalog.js';
 import { baseFolder, listCatalog, manifestKey, walFolder } from './catalog.js';
 import { deleteKeys, listKeys } from './storage.js';
 
@@ -37,7 +38,7 @@ export async function applyExpiry(
   if (newest && expire.includes(newest)) throw new Error(`refusing to expire ${newest}: it is the newest good backup of cluster "${cluster}"`);
   if (good.length > 0 && good.every((g) => expire.includes(g.id))) throw new Error(`refusing to expire every good backup of cluster "${cluster}"`);
   const deleted: string[] = [];
-  for (const id of expire) {
+  for (const id of expire.map(assertBackupId)) {
     const folder = baseFolder(storage, cluster, id);
     const keys = (await listKeys(deps.s3, storage.bucket, folder)).map((o) => o.key);
     if (keys.length === 0) continue; // already gone (a retried attempt)

@@ -23,3 +23,18 @@ describe('basebackup helpers', () => {
     expect(['zstd', 'lz4', 'gzip', 'none'].map(objectNameFor)).toEqual(['base.tar.zst', 'base.tar.lz4', 'base.tar.gz', 'base.tar']);
   });
 });
+
+describe('backup ids from activity input', () => {
+  it('refuses an id that could escape the scratch directory, before touching anything', async () => {
+    const { verifyBaseBackup } = await import('../../activities/basebackup.js');
+    const { assertBackupId } = await import('../../common/catalog.js');
+    expect(assertBackupId('20261120T224745224Z-F')).toBe('20261120T224745224Z-F');
+    for (const bad of ['../../etc', '20261120T224745224Z-F/../../x', '', 'x']) {
+      expect(() => assertBackupId(bad)).toThrow(`invalid backup id "${bad}": expected the form 20261120T224745224Z-F`);
+    }
+    const config = { storage: { bucket: 'b', prefix: 'p' }, clusters: { c: { backup: { scratchDir: '/nonexistent-pgdr' }, nodes: { n: { osUser: 'postgres', binDir: '/x' } } } } } as any;
+    await expect(
+      verifyBaseBackup({ config, readSecret: () => '', s3: {} as any }, { cluster: 'c', node: 'n', backupId: '../../../tmp', objectName: 'base.tar.zst', sha256: '', compression: 'zstd' }),
+    ).rejects.toThrow('invalid backup id "../../../tmp"');
+  });
+});
