@@ -58,8 +58,10 @@ export function partSizeFor(databaseBytes: number): number {
   return Math.max(PART_SIZE, Math.ceil(databaseBytes / MAX_PARTS / (1024 * 1024)) * 1024 * 1024);
 }
 
+const OBJECT_NAMES: Record<string, string> = { zstd: 'base.tar.zst', lz4: 'base.tar.lz4', gzip: 'base.tar.gz', none: 'base.tar' };
+
 export function objectNameFor(compression: string): string {
-  return { zstd: 'base.tar.zst', lz4: 'base.tar.lz4', gzip: 'base.tar.gz', none: 'base.tar' }[compression] ?? 'base.tar';
+  return OBJECT_NAMES[compression] ?? 'base.tar';
 }
 
 /** A pass-through stream that counts bytes and computes sha256. */
@@ -217,7 +219,7 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
   const started = Date.now();
-  if (!['base.tar.zst', 'base.tar.lz4', 'base.tar.gz', 'base.tar'].includes(input.objectName)) throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
+  if (!Object.values(OBJECT_NAMES).includes(input.objectName)) throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
   const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
   mkdirSync(cc.backup.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(cc.backup.scratchDir, nc.osUser);

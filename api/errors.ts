@@ -7,6 +7,7 @@ import type { RouteReply } from './routes.js';
 const STATUS_BY_CODE: Record<string, number> = {
   UNKNOWN_CLUSTER: 404,
   UNKNOWN_NODE: 404,
+  UNKNOWN_SCHEDULE: 404,
   CLUSTER_BUSY: 409,
   PRECONDITION_FAILED: 422,
   NO_BACKUP_SOURCE: 422,
@@ -24,7 +25,5 @@ export function errorReply(err: unknown): RouteReply {
   if (err instanceof PgdrError) {
     return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
   }
-  const status = (err as { status?: number }).status;
-  if (status === 404) return { status, body: { error: { code: 'NOT_FOUND', message: (err as Error).message } } };
   return { status: 500, body: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } };
 }

@@ -4,15 +4,10 @@
  */
 import type { Workflow } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
-import { PgdrCluster, PgdrProcedure, temporalUiUrl, workflowId, nodeTaskQueue, type Procedure } from '../common/naming.js';
-import { clusterOf } from '../config/lookup.js';
-import type { PgdrConfig } from '../config/schema.js';
+import { PgdrCluster, PgdrProcedure, temporalUiUrl, workflowId, type Procedure } from '../common/naming.js';
 import type { ApiDeps } from './deps.js';
 import { ClusterBusyError } from '../common/errors.js';
-import type { BackupType } from '../common/catalog.js';
-import type { RetentionPolicy } from '../common/retention.js';
 import { lockHolder } from '../activities/temporal.js';
-import type { BackupInput } from '../workflows/backup.js';
 
 export interface Started<T extends Workflow> {
   handle: WorkflowHandle<T>;
@@ -42,34 +37,8 @@ export async function startProcedure<T extends Workflow>(
   return { handle, workflowId: id, uiUrl: temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, handle.firstExecutionRunId) };
 }
 
-/** Node names with their agents' task queues, as workflows need them. */
-export function nodeQueues(config: PgdrConfig, cluster: string): { name: string; taskQueue: string }[] {
-  return Object.entries(clusterOf(config, cluster).nodes).map(([name, n]) => ({ name, taskQueue: nodeTaskQueue(cluster, name, n.agentQueue) }));
-}
-
 /** Refuses early (409) when another mutating procedure holds the cluster's lock. */
 export async function ensureNotBusy(deps: ApiDeps, cluster: string): Promise<void> {
   const holder = await lockHolder(deps.temporal, cluster);
   if (holder) throw new ClusterBusyError(cluster, holder);
-}
-
-/** The backup workflow's input for a cluster, from config (also used by schedules). */
-export function backupInput(config: PgdrConfig, cluster: string, type: BackupType, trigger: string): BackupInput {
-  const c = clusterOf(config, cluster);
-  return {
-    cluster,
-    type,
-    method: c.method,
-    nodes: nodeQueues(config, cluster),
-    from: c.backup.from,
-    verify: c.backup.verify,
-    retention: retentionPolicy(config, cluster),
-    trigger,
-  };
-}
-
-/** A cluster's retention as workflows take it (no undefined fields in history). */
-export function retentionPolicy(config: PgdrConfig, cluster: string): RetentionPolicy {
-  const r = clusterOf(config, cluster).retention;
-  return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}) };
 }

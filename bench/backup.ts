@@ -9,7 +9,7 @@ import { stackUp } from '../scripts/stack.js';
 import { demoClusterPlan, psql } from '../scripts/stack/postgres.js';
 import { parseConfig } from '../config/load.js';
 import { runTool, asUser } from '../activities/gateway.js';
-import { backupInput } from '../api/procedures.js';
+import { backupInput } from '../config/inputs.js';
 import { backup } from '../workflows/backup.js';
 
 export interface BenchRow {

@@ -98,6 +98,15 @@ export class SecretUnavailableError extends PgdrError {
   }
 }
 
+/** Thrown when a request names a schedule the cluster's config does not have. */
+export class UnknownScheduleError extends PgdrError {
+  readonly code = 'UNKNOWN_SCHEDULE';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, schedule: string, known: string[]) {
+    super(`unknown schedule "${schedule}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`, { cluster, schedule });
+  }
+}
+
 /** Thrown when another mutating procedure already runs on the cluster. */
 export class ClusterBusyError extends PgdrError {
   readonly code = 'CLUSTER_BUSY';
@@ -131,6 +140,7 @@ export const errorCatalogue = {
   ConfigError,
   UnknownClusterError,
   UnknownNodeError,
+  UnknownScheduleError,
   ToolNotFoundError,
   ToolFailedError,
   PostgresUnreachableError,
@@ -145,6 +155,7 @@ export const nonRetryableErrorTypes: string[] = [
   'ConfigError',
   'UnknownClusterError',
   'UnknownNodeError',
+  'UnknownScheduleError',
   'ToolNotFoundError',
   'SecretUnavailableError',
   'ClusterBusyError',

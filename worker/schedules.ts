@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import { PgdrCluster, PgdrProcedure, scheduleId } from '../common/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
-import { backupInput } from '../api/procedures.js';
+import { backupInput } from '../config/inputs.js';
 import type { backup } from '../workflows/backup.js';
 
 export interface DesiredSchedule {

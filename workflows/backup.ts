@@ -9,12 +9,10 @@ import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } fr
 import type { NodeProbe } from '../common/status.js';
 import { withClusterLock } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
-import { longTool, nodeProbe, storageOp } from './profiles.js';
+import { longTool, storageOp } from './profiles.js';
+import { probeNodes, type NodeRef, type ProbeOutcome } from './probe.js';
 
-export interface NodeRef {
-  name: string;
-  taskQueue: string;
-}
+export type { NodeRef } from './probe.js';
 
 export interface BackupInput {
   cluster: string;
@@ -50,7 +48,7 @@ export async function backup(input: BackupInput): Promise<BackupResult> {
   return withClusterLock(input.cluster, async () => {
     // 1. Find the source node: the primary, or a streaming standby when configured.
     progress.step = 'locating the source node';
-    const probes = await probeAll(input);
+    const probes = await probeNodes(input.cluster, input.nodes);
     const source = pickSource(input, probes);
     progress.sourceNode = source.node.name;
     const { uploadBaseBackup, verifyBaseBackup } = proxyActivities<Activities>({ ...longTool, taskQueue: source.node.taskQueue });
@@ -113,20 +111,7 @@ export async function backup(input: BackupInput): Promise<BackupResult> {
   });
 }
 
-async function probeAll(input: BackupInput): Promise<{ node: NodeRef; probe?: NodeProbe; error?: string }[]> {
-  return Promise.all(
-    input.nodes.map(async (node) => {
-      const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: node.taskQueue });
-      try {
-        return { node, probe: await probeNode({ cluster: input.cluster, node: node.name }) };
-      } catch (err) {
-        return { node, error: (err as Error).message };
-      }
-    }),
-  );
-}
-
-function pickSource(input: BackupInput, probes: { node: NodeRef; probe?: NodeProbe; error?: string }[]): { node: NodeRef; probe: NodeProbe } {
+function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeRef; probe: NodeProbe } {
   const wanted = (p: NodeProbe) => (input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming');
   const hit = probes.find((p) => p.probe && wanted(p.probe));
   if (hit?.probe) return { node: hit.node, probe: hit.probe };

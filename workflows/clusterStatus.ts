@@ -2,11 +2,10 @@
  * clusterStatus: asks the agent on every node for its figures, then relates them.
  * Read-only; an unreachable node is reported, not fatal.
  */
-import { proxyActivities, setHandler, defineQuery } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { setHandler, defineQuery } from '@temporalio/workflow';
 import type { ClusterStatus, NodeStatus } from '../common/status.js';
 import { lsnDiff } from '../common/lsn.js';
-import { nodeProbe } from './profiles.js';
+import { probeNodes } from './probe.js';
 
 export interface ClusterStatusInput {
   cluster: string;
@@ -23,18 +22,9 @@ export async function clusterStatus(input: ClusterStatusInput): Promise<ClusterS
   setHandler(progressQuery, () => ({ step: 'probing nodes', done, total: input.nodes.length }));
 
   // 1. Probe every node in parallel, each on its own agent's queue.
-  const nodes: NodeStatus[] = await Promise.all(
-    input.nodes.map(async ({ name, taskQueue }): Promise<NodeStatus> => {
-      const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue });
-      try {
-        const probe = await probeNode({ cluster: input.cluster, node: name });
-        return { node: name, taskQueue, reachable: true, probe };
-      } catch (err) {
-        return { node: name, taskQueue, reachable: false, error: rootMessage(err) };
-      } finally {
-        done++;
-      }
-    }),
+  const outcomes = await probeNodes(input.cluster, input.nodes, () => void done++);
+  const nodes: NodeStatus[] = outcomes.map(({ node, probe, error }) =>
+    probe ? { node: node.name, taskQueue: node.taskQueue, reachable: true, probe } : { node: node.name, taskQueue: node.taskQueue, reachable: false, error },
   );
 
   // 2. Relate them: who is primary, how far each standby trails it.
@@ -56,11 +46,4 @@ export async function clusterStatus(input: ClusterStatusInput): Promise<ClusterS
   if (sysIds.size > 1) warnings.push(`nodes report different system identifiers: ${[...sysIds].join(', ')}`);
 
   return { cluster: input.cluster, primary: primary?.node ?? null, nodes, warnings, checkedAt: new Date().toISOString() };
-}
-
-/** The innermost message of a Temporal failure chain (ActivityFailure -> ApplicationFailure). */
-function rootMessage(err: unknown): string {
-  let cur = err as { message?: string; cause?: unknown } | undefined;
-  while (cur?.cause) cur = cur.cause as typeof cur;
-  return cur?.message ?? String(err);
 }

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { backup } from '../../workflows/backup.js';
 import { clusterOf } from '../../config/lookup.js';
 import { listCatalog } from '../../activities/catalog.js';
-import { backupInput, ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { backupInput } from '../../config/inputs.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
 export const listBackupsRoute = route({

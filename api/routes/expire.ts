@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { expireBackups } from '../../workflows/expireBackups.js';
 import { clusterOf } from '../../config/lookup.js';
-import { ensureNotBusy, retentionPolicy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { retentionPolicy } from '../../config/inputs.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
 export const expireRoute = route({

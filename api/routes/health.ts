@@ -1,27 +1,11 @@
-import { connect } from 'node:net';
 import { z } from 'zod';
 import { checkBucket } from '../../activities/storage.js';
+import { tcpCheck, type TcpCheck } from '../../activities/net.js';
 import { nodeTaskQueue } from '../../common/naming.js';
 import { route } from '../routes.js';
 import type { ApiDeps } from '../deps.js';
 
-interface Check {
-  ok: boolean;
-  detail?: string;
-}
-
-function tcp(host: string, port: number, timeoutMs = 2000): Promise<Check> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port });
-    const done = (c: Check) => {
-      s.destroy();
-      resolve(c);
-    };
-    s.once('connect', () => done({ ok: true }));
-    s.once('error', (e) => done({ ok: false, detail: e.message }));
-    s.setTimeout(timeoutMs, () => done({ ok: false, detail: `no answer within ${timeoutMs} ms` }));
-  });
-}
+type Check = TcpCheck;
 
 async function settle(p: Promise<unknown>): Promise<Check> {
   try {
@@ -54,7 +38,7 @@ export async function healthReport(deps: ApiDeps) {
     settle(deps.temporal.workflowService.getSystemInfo({})),
     settle(checkBucket(deps.s3, config.storage.bucket)),
     ...nodes.map(async ({ cluster, node, n }) => {
-      const [postgres, agent] = await Promise.all([tcp(n.host, n.port), agentPolling(deps, nodeTaskQueue(cluster, node, n.agentQueue))]);
+      const [postgres, agent] = await Promise.all([tcpCheck(n.host, n.port), agentPolling(deps, nodeTaskQueue(cluster, node, n.agentQueue))]);
       return { cluster, node, address: `${n.host}:${n.port}`, postgres, agent, ok: postgres.ok && agent.ok };
     }),
   ]);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { clusterOf } from '../../config/lookup.js';
 import { scheduleId } from '../../common/naming.js';
+import { UnknownScheduleError } from '../../common/errors.js';
 import { clusterName, commonResponses, route } from '../routes.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -17,11 +18,7 @@ const noteBody = z.object({ note: z.string().max(500).optional().describe('why; 
 /** The Temporal schedule handle for a configured schedule, or a 404-mapped error. */
 function scheduleHandle(deps: ApiDeps, cluster: string, name: string) {
   const c = clusterOf(deps.config, cluster);
-  if (!c.backup.schedules[name]) {
-    const known = Object.keys(c.backup.schedules);
-    const err = Object.assign(new Error(`unknown schedule "${name}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`), { status: 404 });
-    throw err;
-  }
+  if (!c.backup.schedules[name]) throw new UnknownScheduleError(cluster, name, Object.keys(c.backup.schedules));
   return deps.temporal.schedule.getHandle(scheduleId(cluster, name));
 }
 

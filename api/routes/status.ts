@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { clusterStatus } from '../../workflows/clusterStatus.js';
 import { clusterOf } from '../../config/lookup.js';
-import { nodeQueues, startProcedure } from '../procedures.js';
+import { startProcedure } from '../procedures.js';
+import { nodeQueues } from '../../config/inputs.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
 export const statusRoute = route({

@@ -3,7 +3,7 @@
  * as an unprivileged OS user, with data checksums, archive_mode on and scram-sha-256 auth.
  * Every step is idempotent: an existing data directory is started, never re-initialised.
  */
-import { existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, runTool } from '../../activities/gateway.js';
 import type { StackLayout } from './layout.js';
@@ -155,7 +155,8 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
       rmSync(pwfile, { force: true });
     }
     ownedFile(join(p.dataDir, 'pg_hba.conf'), user, HBA);
-    await runTool({ tool: 'bash', args: ['-c', `echo "include_if_exists = 'pgdr.conf'" >> '${join(p.dataDir, 'postgresql.conf')}'`], osUser: user });
+    // Appending keeps the file's owner (the Postgres OS user).
+    appendFileSync(join(p.dataDir, 'postgresql.conf'), "include_if_exists = 'pgdr.conf'\n");
   }
   ownedFile(join(p.dataDir, 'pgdr.conf'), user, pgConf(plan, p.port));
   if (!(await portOpen(p.port))) await pgCtl(layout, plan, p, 'start');

@@ -1,7 +1,7 @@
 /** Small process helpers for the dev stack: detached daemons with pid files, waits, probes. */
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync, existsSync, rmSync, accessSync, constants } from 'node:fs';
-import { connect } from 'node:net';
+import { tcpCheck } from '../../activities/net.js';
 import { join, delimiter } from 'node:path';
 
 export function isAlive(pid: number): boolean {
@@ -76,19 +76,8 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}${tail}`);
 }
 
-export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.setTimeout(1000, () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
+export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return (await tcpCheck(host, port, 1000)).ok;
 }
 
 /** A tool on PATH first (the user's own install wins), else in pgdr's tool cache. */

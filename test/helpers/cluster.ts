@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -76,4 +76,3 @@ export async function clients(tc: TestCluster) {
   return { temporal, s3, call, close: async () => { await api.close(); await connection.close(); } };
 }
 
-export { Worker };

@@ -10,7 +10,7 @@ import { repoRoot } from '../../scripts/stack/layout.js';
 import { clients, testCluster } from '../helpers/cluster.js';
 import { listCatalog } from '../../activities/catalog.js';
 import { listKeys } from '../../activities/storage.js';
-import { backupInput } from '../../api/procedures.js';
+import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
 
 function spawnWorker(configPath: string): ResultPromise {

@@ -7,7 +7,7 @@ import { clients, startWorkers, testCluster, type TestCluster } from '../helpers
 import { listKeys } from '../../activities/storage.js';
 import { baseFolder, listCatalog } from '../../activities/catalog.js';
 import { lockHolder } from '../../activities/temporal.js';
-import { backupInput } from '../../api/procedures.js';
+import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
 
 async function download(s3: any, bucket: string, key: string): Promise<Buffer> {

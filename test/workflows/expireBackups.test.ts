@@ -3,7 +3,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { listCatalog, walFolder } from '../../activities/catalog.js';
 import { listKeys } from '../../activities/storage.js';
-import { backupInput } from '../../api/procedures.js';
+import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
 
 describe('expireBackups', () => {

@@ -1,0 +1,40 @@
+/** Probing every node of a cluster, each on its own agent's queue. Shared by procedures. */
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { NodeProbe } from '../common/status.js';
+import { nodeProbe } from './profiles.js';
+
+export interface NodeRef {
+  name: string;
+  taskQueue: string;
+}
+
+export interface ProbeOutcome {
+  node: NodeRef;
+  probe?: NodeProbe;
+  /** The root cause when the node could not be probed. */
+  error?: string;
+}
+
+/** Probes all nodes in parallel; an unreachable node is an outcome, not a failure. */
+export async function probeNodes(cluster: string, nodes: NodeRef[], onDone: () => void = () => undefined): Promise<ProbeOutcome[]> {
+  return Promise.all(
+    nodes.map(async (node): Promise<ProbeOutcome> => {
+      const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: node.taskQueue });
+      try {
+        return { node, probe: await probeNode({ cluster, node: node.name }) };
+      } catch (err) {
+        return { node, error: rootMessage(err) };
+      } finally {
+        onDone();
+      }
+    }),
+  );
+}
+
+/** The innermost message of a Temporal failure chain (ActivityFailure -> ApplicationFailure). */
+export function rootMessage(err: unknown): string {
+  let cur = err as { message?: string; cause?: unknown } | undefined;
+  while (cur?.cause) cur = cur.cause as typeof cur;
+  return cur?.message ?? String(err);
+}
