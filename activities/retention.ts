@@ -37,6 +37,11 @@ export async function applyExpiry(
   const newest = good.at(-1)?.id;
   if (newest && expire.includes(newest)) throw new Error(`refusing to expire ${newest}: it is the newest good backup of cluster "${cluster}"`);
   if (good.length > 0 && good.every((g) => expire.includes(g.id))) throw new Error(`refusing to expire every good backup of cluster "${cluster}"`);
+  // Nor may WAL go that a backup which stays still needs to restore.
+  const staying = good.filter((g) => !expire.includes(g.id)).map((g) => g.manifest!.startWalSegment).sort();
+  if (walCutoff && staying[0] && walCutoff.slice(8) > staying[0].slice(8)) {
+    throw new Error(`refusing to prune wal before ${walCutoff}: backup starting at ${staying[0]} stays and needs it (expected a cutoff at or before ${staying[0]})`);
+  }
   const deleted: string[] = [];
   for (const id of expire.map(assertBackupId)) {
     const folder = baseFolder(storage, cluster, id);

@@ -3,6 +3,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { listCatalog, walFolder } from '../../activities/catalog.js';
 import { listKeys } from '../../activities/storage.js';
+import { applyExpiry } from '../../activities/retention.js';
 import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
 
@@ -54,6 +55,16 @@ describe('expireBackups', () => {
     expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => [e.id, e.status])).toEqual(ids.slice(2).map((id) => [id, 'good']));
     const walLeft = (await listKeys(c.s3, tc.config.storage.bucket, walFolder(tc.config.storage, tc.name))).map((o) => o.key.split('/').pop()).sort();
     expect(walLeft).toEqual([segs[2], segs[3], '00000002.history'].sort());
+  });
+
+  it('refuses to prune WAL that a kept backup still needs, whatever cutoff it is given', async () => {
+    const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
+    const oldest = catalog[0]!.manifest!.startWalSegment;
+    const before = (await listKeys(c.s3, tc.config.storage.bucket, walFolder(tc.config.storage, tc.name))).length;
+    await expect(applyExpiry({ config: tc.config, s3: c.s3 }, tc.name, [], 'FFFFFFFFFFFFFFFFFFFFFFFF')).rejects.toThrow(
+      `refusing to prune wal before FFFFFFFFFFFFFFFFFFFFFFFF: backup starting at ${oldest} stays and needs it`,
+    );
+    expect((await listKeys(c.s3, tc.config.storage.bucket, walFolder(tc.config.storage, tc.name))).length).toBe(before);
   });
 
   it('runs after each good backup and never leaves fewer than fullCount', async () => {
