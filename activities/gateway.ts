@@ -130,3 +130,23 @@ export function checkResult(
   }
   return { stdout, stderr, exitCode: 0 };
 }
+
+/**
+ * Pipes bytes through a filter tool (e.g. `zstd -c`) and returns its output as bytes. For
+ * small payloads such as one WAL segment; large streams use spawnTool with streamStdout.
+ */
+export async function runFilter(tool: string, args: string[], input: Uint8Array, binDir?: string): Promise<Buffer> {
+  const file = resolveTool(tool, binDir);
+  const result = await execa(file, args, {
+    env: { LANG: 'C', LC_ALL: 'C' },
+    input,
+    encoding: 'buffer',
+    reject: false,
+    stripFinalNewline: false,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (result.failed || result.exitCode !== 0) {
+    throw new ToolFailedError(tool, result.exitCode ?? null, Buffer.from(result.stderr).toString('utf8').slice(-STDERR_TAIL_CHARS), result.signal ?? undefined);
+  }
+  return Buffer.from(result.stdout);
+}

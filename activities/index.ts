@@ -21,6 +21,9 @@ import { writeManifest } from './catalog.js';
 import { applyExpiry, planExpiry } from './retention.js';
 import { lockHolder } from './temporal.js';
 import { activityProgress } from './progress.js';
+import type { WalCheckResult } from '../common/walCheck.js';
+import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
+import { awaitArchived, lastArchivedCommit, readWalCheck, storeWalCheck, walContinuity } from './walCheck.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
@@ -63,6 +66,34 @@ export function createActivities(deps: ActivityDeps) {
     /** Control: remove expired backups (manifest first) and WAL before the cutoff. */
     async applyExpiry(input: { cluster: string; expire: string[]; walCutoff: string | null }) {
       return applyExpiry(d, input.cluster, input.expire, input.walCutoff);
+    },
+    /** Node agent: archive_mode, archive_command and restore_command via ALTER SYSTEM, then reload. */
+    async enableArchivingOnNode(input: EnableArchivingNodeInput) {
+      return enableArchivingOnNode(d, input);
+    },
+    /** Node agent (primary): pg_switch_wal(), naming the segment it closed. */
+    async switchWal(input: { cluster: string; node: string }) {
+      return switchWal(d, input);
+    },
+    /** Node agent: the newest commit in the archive, read with pg_waldump. */
+    async lastArchivedCommit(input: { cluster: string; node: string; lastSegment: string; segmentBytes: number }) {
+      return lastArchivedCommit(d, input);
+    },
+    /** Control: wait for one WAL file to appear in S3. */
+    async awaitArchived(input: { cluster: string; name: string; timeoutSeconds: number }) {
+      return awaitArchived(d, input);
+    },
+    /** Control: continuity of the archive from the oldest kept backup, and the timeline history. */
+    async walContinuity(input: { cluster: string; timeline: number; segmentBytes: number }) {
+      return walContinuity(d, input);
+    },
+    /** Control: the newest stored WAL archive check (null when none). */
+    async readWalCheck(input: { cluster: string }): Promise<WalCheckResult | null> {
+      return (await readWalCheck(d, input.cluster)) ?? null;
+    },
+    /** Control: store a WAL archive check result. */
+    async storeWalCheck(input: { result: WalCheckResult }): Promise<void> {
+      return storeWalCheck(d, input.result);
     },
     /** Control: which workflow holds the cluster's lock. */
     async lockHolder(input: { cluster: string }): Promise<string | null> {

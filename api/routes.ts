@@ -17,6 +17,8 @@ export interface RouteContext<P, Q, B> {
 export interface RouteReply {
   status: number;
   body: unknown;
+  /** Default: JSON. */
+  contentType?: string;
 }
 
 export interface RouteDef<P = unknown, Q = unknown, B = unknown> {

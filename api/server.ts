@@ -13,6 +13,8 @@ import { healthRoute } from './routes/health.js';
 import { listBackupsRoute, startBackupRoute } from './routes/backups.js';
 import { expireRoute } from './routes/expire.js';
 import { operationRoute } from './routes/operations.js';
+import { enableArchivingRoute, recoveryWindowRoute, walCheckRoute, walStatusRoute } from './routes/wal.js';
+import { metricsRoute } from './routes/metrics.js';
 import { listSchedulesRoute, pauseScheduleRoute, triggerScheduleRoute, unpauseScheduleRoute } from './routes/schedules.js';
 
 export const API_VERSION = '0.1.0';
@@ -27,7 +29,7 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute] as RouteDef[];
 
 export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: deps.config.api.bodyLimitBytes });
@@ -67,6 +69,7 @@ export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): Fas
         }
         try {
           const out = await r.handler({ params: parsed.params, query: parsed.query, body: parsed.body, deps, authenticated });
+          if (out.contentType) void reply.header('content-type', out.contentType);
           return reply.status(out.status).send(out.body);
         } catch (err) {
           const out = errorReply(err);

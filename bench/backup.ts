@@ -6,7 +6,7 @@ import { parse, stringify } from 'yaml';
 import { Client, Connection } from '@temporalio/client';
 import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
 import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, psql } from '../scripts/stack/postgres.js';
+import { demoClusterPlan, psql, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
 import { parseConfig } from '../config/load.js';
 import { runTool, asUser } from '../activities/gateway.js';
 import { backupInput } from '../config/inputs.js';
@@ -39,7 +39,7 @@ export async function backupBench(): Promise<BenchRow[]> {
   const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
   const layout = stackLayout(env);
   await stackUp(layout, { apps: false });
-  const plan = demoClusterPlan(layout);
+  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
   const secrets = { superuserPassword: readFileSync(join(layout.secrets, 'pg-superuser-password'), 'utf8').trim(), pgdrPassword: readFileSync(join(layout.secrets, 'pgdr-password'), 'utf8').trim() };
   const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
 

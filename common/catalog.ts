@@ -2,6 +2,7 @@
  * The backup catalog lives with the backups, in S3 (see DESIGN.md): a backup is good only
  * when its manifest.json says so, and the manifest is written last. Workflow-safe.
  */
+import { DEFAULT_SEGMENT_BYTES, segmentName, segmentOfLsn } from './wal.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
 export type BackupMethod = 'basebackup' | 'pgbackrest';
@@ -66,10 +67,7 @@ export function assertBackupId(id: string): string {
   return id;
 }
 
-/** WAL segment file name holding an LSN (16 MiB segments). */
-export function walSegmentName(timeline: number, lsn: string): string {
-  const [hi, lo] = lsn.split('/') as [string, string];
-  const seg = Math.floor(parseInt(lo, 16) / 0x1000000);
-  const hex = (n: number) => n.toString(16).toUpperCase().padStart(8, '0');
-  return `${hex(timeline)}${hex(parseInt(hi, 16))}${hex(seg)}`;
+/** WAL segment file name holding an LSN. */
+export function walSegmentName(timeline: number, lsn: string, segmentBytes = DEFAULT_SEGMENT_BYTES): string {
+  return segmentName(timeline, segmentOfLsn(lsn, segmentBytes), segmentBytes);
 }

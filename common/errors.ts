@@ -135,6 +135,46 @@ export class NoBackupSourceError extends PgdrError {
   }
 }
 
+/** Thrown when a procedure needs the cluster's primary and no node reports being one. */
+export class NoPrimaryError extends PgdrError {
+  readonly code = 'NO_PRIMARY';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, seen: string) {
+    super(`no reachable primary in cluster "${cluster}": ${seen}`, { cluster }, 'is the primary up and its node agent running?');
+  }
+}
+
+/** Thrown when `wal push` finds the segment already archived with different content; nothing is overwritten. */
+export class WalConflictError extends PgdrError {
+  readonly code = 'WAL_CONFLICT';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, name: string, key: string, archivedSha256: string, localSha256: string) {
+    super(
+      `WAL file ${name} of cluster "${cluster}" is already archived at ${key} with different content (archived sha256 ${archivedSha256}, local ${localSha256}); refusing to overwrite it`,
+      { cluster, name, key, archivedSha256, localSha256 },
+      'two clusters may be archiving to the same prefix, or the cluster was re-initialised: give each system its own cluster name',
+    );
+  }
+}
+
+/** Thrown when an archived WAL object does not match the checksum recorded when it was pushed. */
+export class WalCorruptError extends PgdrError {
+  readonly code = 'WAL_CORRUPT';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, key: string, detail: string) {
+    super(`archived WAL object ${key} of cluster "${cluster}" is corrupt: ${detail}`, { cluster, key });
+  }
+}
+
+/** Raised by walArchiveCheck when the archive is unhealthy; the message lists every problem found. */
+export class WalArchiveUnhealthyError extends PgdrError {
+  readonly code = 'WAL_ARCHIVE_UNHEALTHY';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, problems: string[]) {
+    super(`WAL archive of cluster "${cluster}" is unhealthy: ${problems.join('; ')}`, { cluster, problems: problems.length });
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -148,6 +188,10 @@ export const errorCatalogue = {
   ClusterBusyError,
   BackupVerificationError,
   NoBackupSourceError,
+  NoPrimaryError,
+  WalConflictError,
+  WalCorruptError,
+  WalArchiveUnhealthyError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -161,6 +205,10 @@ export const nonRetryableErrorTypes: string[] = [
   'ClusterBusyError',
   'BackupVerificationError',
   'NoBackupSourceError',
+  'NoPrimaryError',
+  'WalConflictError',
+  'WalCorruptError',
+  'WalArchiveUnhealthyError',
 ];
 
 /**

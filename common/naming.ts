@@ -12,10 +12,10 @@ export function nodeTaskQueue(cluster: string, node: string, override?: string):
 }
 
 /** Procedures pgdr runs; each is one workflow and one value of the PgdrProcedure attribute. */
-export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups';
+export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups' | 'walArchiveCheck' | 'enableArchiving';
 
 /** Procedures that change state and therefore take the cluster lock. */
-export const MUTATING: Procedure[] = ['backup', 'expireBackups'];
+export const MUTATING: Procedure[] = ['backup', 'expireBackups', 'enableArchiving'];
 
 export function lockWorkflowId(cluster: string): string {
   return `lock/${cluster}`;

@@ -2,10 +2,15 @@
  * Workflow inputs built from the config: names, queues and policies, never secrets. Used by
  * the API, the schedule reconciler, tests and the benchmark alike.
  */
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../common/errors.js';
 import { nodeTaskQueue } from '../common/naming.js';
 import type { BackupType } from '../common/catalog.js';
 import type { RetentionPolicy } from '../common/retention.js';
 import type { BackupInput } from '../workflows/backup.js';
+import type { WalCheckInput } from '../workflows/walArchiveCheck.js';
+import type { EnableArchivingInput } from '../workflows/enableArchiving.js';
+import { configSource } from './load.js';
 import { clusterOf } from './lookup.js';
 import type { PgdrConfig } from './schema.js';
 
@@ -33,4 +38,62 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
 export function retentionPolicy(config: PgdrConfig, cluster: string): RetentionPolicy {
   const r = clusterOf(config, cluster).retention;
   return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}) };
+}
+
+/** Quotes a path for the shell Postgres runs archive_command in, when it needs quoting. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const BUNDLED_LAUNCHER = fileURLToPath(new URL('../bin/pgdr', import.meta.url));
+
+/**
+ * archive_command and restore_command for a cluster: `pgdr wal push|fetch` with the config
+ * file and cluster name. Paths only, never a secret: the pusher reads the S3 keys itself.
+ */
+export function walCommands(config: PgdrConfig, cluster: string): { archiveCommand: string; restoreCommand: string } {
+  const a = clusterOf(config, cluster).archive;
+  const configFile = a.configPath ?? configSource(config);
+  if (!configFile) {
+    throw new ConfigError([{ field: `clusters.${cluster}.archive.configPath`, message: 'expected the path of pgdr.yaml on the database hosts (got missing, and this config was not read from a file)' }], 'config');
+  }
+  const base = `${shellWord(a.pgdrCommand ?? BUNDLED_LAUNCHER)} wal %s --config ${shellWord(configFile)} --cluster ${cluster}`;
+  return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')} %f %p` };
+}
+
+/** The walArchiveCheck workflow's input for a cluster, from config (also used by its schedule). */
+export function walCheckInput(config: PgdrConfig, cluster: string, trigger: string): WalCheckInput {
+  const a = clusterOf(config, cluster).archive;
+  return {
+    cluster,
+    nodes: nodeQueues(config, cluster),
+    roundTripTimeoutSeconds: a.roundTripTimeoutSeconds,
+    maxLagSegments: a.maxLagSegments,
+    maxArchiveAgeMinutes: a.maxArchiveAgeMinutes,
+    trigger,
+  };
+}
+
+/** The enableArchiving workflow's input. */
+export function enableArchivingInput(config: PgdrConfig, cluster: string): EnableArchivingInput {
+  return { cluster, nodes: nodeQueues(config, cluster), ...walCommands(config, cluster) };
+}
+
+/** Name of the schedule that runs walArchiveCheck; backup schedules may not take it. */
+export const WAL_CHECK_SCHEDULE = 'wal-archive-check';
+
+export interface ConfiguredSchedule {
+  name: string;
+  procedure: 'backup' | 'walArchiveCheck';
+  /** Backup type, or "check". */
+  type: string;
+  cron: string;
+}
+
+/** Every schedule the config asks for on a cluster: its backup schedules and the WAL archive check. */
+export function clusterSchedules(config: PgdrConfig, cluster: string): ConfiguredSchedule[] {
+  const c = clusterOf(config, cluster);
+  const out: ConfiguredSchedule[] = Object.entries(c.backup.schedules).map(([name, s]) => ({ name, procedure: 'backup', type: s.type, cron: s.cron }));
+  if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
+  return out;
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
@@ -39,7 +40,16 @@ function valueAt(input: unknown, path: PropertyKey[]): unknown {
 export function parseConfig(raw: unknown, source = 'config'): PgdrConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssues(result.error, raw), source);
-  return deepFreeze(result.data);
+  const config = deepFreeze(result.data);
+  if (isAbsolute(source)) sources.set(config, source);
+  return config;
+}
+
+const sources = new WeakMap<PgdrConfig, string>();
+
+/** The file a config was read from, when it came from one (for commands that must name it, like archive_command). */
+export function configSource(config: PgdrConfig): string | undefined {
+  return sources.get(config);
 }
 
 /** Default config path: $PGDR_CONFIG, else ./pgdr.yaml. */
@@ -61,7 +71,7 @@ export function loadConfig(path = configPath()): PgdrConfig {
   } catch (err) {
     throw new ConfigError([{ field: '(yaml)', message: (err as Error).message.split('\n')[0] ?? 'parse error' }], path);
   }
-  return parseConfig(raw, path);
+  return parseConfig(raw, resolve(path));
 }
 
 function deepFreeze<T>(value: T): T {

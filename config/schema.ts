@@ -65,6 +65,7 @@ export const backupSchema = z
     schedules: z
       .record(identifier, scheduleSchema)
       .default({ full: { type: 'full', cron: '0 1 * * 0' }, diff: { type: 'diff', cron: '0 1 * * 1-6' } })
+      .refine((s) => !('wal-archive-check' in s), 'expected another schedule name: "wal-archive-check" is the WAL archive check\'s (archive.checkCron)')
       .describe('Temporal Schedules by name; reconciled at worker start (created, updated, deleted to match)'),
     timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expressions'),
     catchupWindow: duration.default('1h').describe('how late a missed scheduled backup may still start (e.g. after Temporal was down)'),
@@ -80,6 +81,20 @@ export const retentionSchema = z
   .strict()
   .describe('what expireBackups keeps; it never deletes the newest good backup');
 
+export const archiveSchema = z
+  .object({
+    compression: z.enum(['zstd', 'gzip', 'none']).default('zstd').describe('compression of archived WAL objects (`pgdr wal push`); history files are compressed alike'),
+    compressionLevel: z.number().int().min(1).max(19).default(3).describe('compression level for zstd (1-19) or gzip (1-9)'),
+    pgdrCommand: absolutePath.optional().describe('path of the `pgdr` launcher on the database hosts, used in archive_command; default: this installation\'s bin/pgdr'),
+    configPath: absolutePath.optional().describe('path of pgdr.yaml on the database hosts, used in archive_command; default: the worker\'s own config path'),
+    checkCron: cron.nullable().default('*/5 * * * *').describe('when walArchiveCheck runs (a Temporal Schedule, in the backup time zone); null: no scheduled check'),
+    roundTripTimeoutSeconds: z.number().int().min(5).max(3600).default(60).describe('how long the check waits for a forced segment switch to appear in S3'),
+    maxLagSegments: z.number().int().min(0).max(10000).default(2).describe('archive lag (whole segments written but not yet in S3) above which the check fails'),
+    maxArchiveAgeMinutes: z.number().int().min(1).max(100000).default(30).describe('age of the last archived segment above which the check fails while WAL is waiting to be archived'),
+  })
+  .strict()
+  .describe('WAL archiving to S3 and the walArchiveCheck that watches it');
+
 export const clusterSchema = z
   .object({
     method: z
@@ -88,6 +103,7 @@ export const clusterSchema = z
       .describe('backup tool: pg_basebackup streamed to S3 (pgbackrest: not available yet)'),
     backup: backupSchema.prefault({}),
     retention: retentionSchema.prefault({}),
+    archive: archiveSchema.prefault({}),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),

@@ -7,16 +7,19 @@
  *   tsx scripts/stack.ts status        what runs, and where
  */
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
-import { stackLayout, type StackLayout } from './stack/layout.js';
+import { stackLayout, repoRoot, type StackLayout } from './stack/layout.js';
 import { ensureTls } from './stack/tls.js';
 import { ensureSecrets } from './stack/secrets.js';
 import { ensureTemporal, stopTemporal } from './stack/temporal.js';
 import { ensureMinio, ensureBucket, stopMinio } from './stack/minio.js';
-import { demoClusterPlan, ensureCluster, stopCluster } from './stack/postgres.js';
+import { demoClusterPlan, ensureCluster, stopCluster, NO_WAL_COMMANDS } from './stack/postgres.js';
 import { stackConfig, writeStackConfig } from './stack/config.js';
 import { ensureApps, stopApps, appsRunning, appEnv } from './stack/apps.js';
 import { portOpen } from './stack/procs.js';
 import { parseConfig } from '../config/load.js';
+import { walCommands } from '../config/inputs.js';
+import { runTool } from '../activities/gateway.js';
+import { join } from 'node:path';
 import { createS3Client } from '../activities/storage.js';
 import { createSecretReader } from '../activities/secrets.js';
 
@@ -28,10 +31,13 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
     console.log(`stack: ${what} ready (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   };
   const tls = await ensureTls(layout.tls);
-  const secrets = ensureSecrets(layout.secrets);
-  const plan = demoClusterPlan(layout);
-  const config = parseConfig(stackConfig(layout, tls.caCert, secrets, [plan]), 'generated stack config');
-  writeStackConfig(layout.configFile, stackConfig(layout, tls.caCert, secrets, [plan]));
+  const secrets = ensureSecrets(layout.secrets, { 'minio-access-key': layout.pgUser, 'minio-secret-key': layout.pgUser });
+  const raw = stackConfig(layout, tls.caCert, secrets, [demoClusterPlan(layout, NO_WAL_COMMANDS)]);
+  const config = parseConfig(raw, layout.configFile);
+  writeStackConfig(layout.configFile, raw);
+  const plan = demoClusterPlan(layout, walCommands(config, 'demo'));
+  // archive_command runs the bundled `pgdr wal push`: build it from the current sources.
+  await runTool({ tool: 'bash', args: [join(repoRoot, 'scripts', 'build-wal.sh')] });
   writeFileSync(layout.envFile, Object.entries(appEnv(layout, tls.caCert)).map(([k, v]) => `export ${k}='${v}'\n`).join(''));
 
   await Promise.all([
@@ -50,7 +56,7 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
 
 export async function stackDown(layout: StackLayout): Promise<void> {
   await stopApps(layout);
-  if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout));
+  if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout, NO_WAL_COMMANDS));
   await stopMinio(layout);
   await stopTemporal(layout);
   console.log(`stack: stopped; state and logs kept in ${layout.dir}`);

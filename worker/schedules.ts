@@ -11,8 +11,9 @@ import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import { PgdrCluster, PgdrProcedure, scheduleId } from '../common/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
-import { backupInput } from '../config/inputs.js';
-import type { backup } from '../workflows/backup.js';
+import type { Workflow } from '@temporalio/common';
+import type { BackupType } from '../common/catalog.js';
+import { backupInput, clusterSchedules, walCheckInput } from '../config/inputs.js';
 
 export interface DesiredSchedule {
   scheduleId: string;
@@ -21,39 +22,41 @@ export interface DesiredSchedule {
   cron: string;
   timezone: string;
   catchupWindow: string;
-  action: ScheduleOptionsStartWorkflowAction<typeof backup>;
+  action: ScheduleOptionsStartWorkflowAction<Workflow>;
   fingerprint: string;
 }
 
 export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(config.clusters)): DesiredSchedule[] {
   return clusters.flatMap((cluster) => {
     const c = config.clusters[cluster]!;
-    return Object.entries(c.backup.schedules).map(([name, s]) => {
-      const args: Parameters<typeof backup> = [backupInput(config, cluster, s.type, `schedule:${name}`)];
+    return clusterSchedules(config, cluster).map((s) => {
+      const trigger = `schedule:${s.name}`;
+      const args =
+        s.procedure === 'backup' ? [backupInput(config, cluster, s.type as BackupType, trigger)] : [walCheckInput(config, cluster, trigger)];
       const fingerprint = createHash('sha256')
         .update(JSON.stringify({ cron: s.cron, tz: c.backup.timezone, catchup: c.backup.catchupWindow, args, queue: config.temporal.taskQueue }))
         .digest('hex')
         .slice(0, 16);
       return {
-        scheduleId: scheduleId(cluster, name),
+        scheduleId: scheduleId(cluster, s.name),
         cluster,
-        name,
+        name: s.name,
         cron: s.cron,
         timezone: c.backup.timezone,
         catchupWindow: c.backup.catchupWindow,
         fingerprint,
         action: {
           type: 'startWorkflow',
-          workflowType: 'backup',
-          workflowId: `backup/${cluster}/schedule-${name}`,
+          workflowType: s.procedure,
+          workflowId: `${s.procedure}/${cluster}/schedule-${s.name}`,
           taskQueue: config.temporal.taskQueue,
           args,
           memo: { pgdrFingerprint: fingerprint },
           typedSearchAttributes: [
             { key: PgdrCluster, value: cluster },
-            { key: PgdrProcedure, value: 'backup' },
+            { key: PgdrProcedure, value: s.procedure },
           ],
-        } as ScheduleOptionsStartWorkflowAction<typeof backup>,
+        } as ScheduleOptionsStartWorkflowAction<Workflow>,
       };
     });
   });

@@ -3,3 +3,5 @@ export { clusterStatus } from './clusterStatus.js';
 export { backup } from './backup.js';
 export { expireBackups } from './expireBackups.js';
 export { clusterLock } from './lock.js';
+export { walArchiveCheck } from './walArchiveCheck.js';
+export { enableArchiving } from './enableArchiving.js';

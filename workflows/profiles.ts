@@ -36,3 +36,18 @@ export const temporalOp: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 5, nonRetryableErrorTypes },
 };
+
+/** A short piece of work on a node (a SQL change, reading a few WAL segments). */
+export const nodeTask: ActivityOptions = {
+  scheduleToStartTimeout: '2 minutes',
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 3, nonRetryableErrorTypes },
+};
+
+/** Waiting for something to show up in S3 (the check's round trip); its own timeout lives in the input. */
+export const awaitStorage: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes },
+};

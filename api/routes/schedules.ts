@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { clusterOf } from '../../config/lookup.js';
+import { clusterSchedules } from '../../config/inputs.js';
 import { scheduleId } from '../../common/naming.js';
 import { UnknownScheduleError } from '../../common/errors.js';
 import { clusterName, commonResponses, route } from '../routes.js';
@@ -16,19 +17,27 @@ const scheduleParams = z
 const noteBody = z.object({ note: z.string().max(500).optional().describe('why; shown in the Temporal UI and in pgdr schedules') }).strict();
 
 /** The Temporal schedule handle for a configured schedule, or a 404-mapped error. */
+function configured(deps: ApiDeps, cluster: string, name: string) {
+  clusterOf(deps.config, cluster);
+  const all = clusterSchedules(deps.config, cluster);
+  const s = all.find((x) => x.name === name);
+  if (!s) throw new UnknownScheduleError(cluster, name, all.map((x) => x.name));
+  return s;
+}
+
 function scheduleHandle(deps: ApiDeps, cluster: string, name: string) {
-  const c = clusterOf(deps.config, cluster);
-  if (!c.backup.schedules[name]) throw new UnknownScheduleError(cluster, name, Object.keys(c.backup.schedules));
+  configured(deps, cluster, name);
   return deps.temporal.schedule.getHandle(scheduleId(cluster, name));
 }
 
 async function describeSchedule(deps: ApiDeps, cluster: string, name: string) {
-  const s = deps.config.clusters[cluster]!.backup.schedules[name]!;
+  const s = configured(deps, cluster, name);
   try {
     const d = await scheduleHandle(deps, cluster, name).describe();
     return {
       name,
       scheduleId: d.scheduleId,
+      procedure: s.procedure,
       type: s.type,
       cron: s.cron,
       timezone: deps.config.clusters[cluster]!.backup.timezone,
@@ -47,13 +56,13 @@ async function describeSchedule(deps: ApiDeps, cluster: string, name: string) {
 export const listSchedulesRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/schedules',
-  summary: 'The cluster\'s backup schedules: cron, paused state and note, next run times, recent runs',
+  summary: 'The cluster\'s schedules (backups and the WAL archive check): cron, paused state and note, next run times, recent runs',
   params: z.object({ cluster: clusterName }).strict(),
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: 'the schedules', 404: 'unknown cluster' },
   async handler({ params, deps }) {
-    const c = clusterOf(deps.config, params.cluster);
-    const schedules = await Promise.all(Object.keys(c.backup.schedules).map((n) => describeSchedule(deps, params.cluster, n)));
+    clusterOf(deps.config, params.cluster);
+    const schedules = await Promise.all(clusterSchedules(deps.config, params.cluster).map((s) => describeSchedule(deps, params.cluster, s.name)));
     return { status: 200, body: { cluster: params.cluster, schedules } };
   },
 });

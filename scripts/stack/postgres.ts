@@ -1,6 +1,7 @@
 /**
  * The demo Postgres cluster: a primary and one streaming standby on a replication slot, run
- * as an unprivileged OS user, with data checksums, archive_mode on and scram-sha-256 auth.
+ * as an unprivileged OS user, with data checksums, scram-sha-256 auth, and WAL archived to S3
+ * by `pgdr wal push`.
  * Every step is idempotent: an existing data directory is started, never re-initialised.
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
@@ -21,11 +22,15 @@ export interface PgClusterPlan {
   standbys: PgNodePlan[];
   socketDir: string;
   logDir: string;
-  archiveDir: string;
+  /** archive_command / restore_command: `pgdr wal push|fetch` for this stack's config. */
+  walCommands: { archiveCommand: string; restoreCommand: string };
   passfile: string;
 }
 
-export function demoClusterPlan(layout: StackLayout, cluster = 'demo'): PgClusterPlan {
+/** For plans that only name directories and ports (config generation, stopping, psql). */
+export const NO_WAL_COMMANDS = { archiveCommand: '', restoreCommand: '' };
+
+export function demoClusterPlan(layout: StackLayout, walCommands: PgClusterPlan['walCommands'], cluster = 'demo'): PgClusterPlan {
   const base = join(layout.dir, 'pg', cluster);
   return {
     cluster,
@@ -33,7 +38,7 @@ export function demoClusterPlan(layout: StackLayout, cluster = 'demo'): PgCluste
     standbys: [{ name: 'replica', port: layout.ports.pg.replica, dataDir: join(base, 'replica') }],
     socketDir: join(layout.run, 'pg'),
     logDir: join(layout.logs, 'postgres'),
-    archiveDir: join(base, 'wal-archive'),
+    walCommands,
     passfile: join(base, 'pgpass'),
   };
 }
@@ -66,9 +71,9 @@ function pgConf(plan: PgClusterPlan, port: number): string {
     `hot_standby = on`,
     `wal_log_hints = on`,
     `archive_mode = on`,
-    // Until pgdr's own WAL push is configured on this cluster, keep WAL in a local archive
-    // rather than discarding it; never overwrite an existing segment.
-    `archive_command = 'test ! -f ${plan.archiveDir}/%f && cp %p ${plan.archiveDir}/%f'`,
+    // WAL goes to S3 through pgdr itself, as `pgdr archive enable` would set it.
+    `archive_command = '${plan.walCommands.archiveCommand.replace(/'/g, "''")}'`,
+    `restore_command = '${plan.walCommands.restoreCommand.replace(/'/g, "''")}'`,
     `shared_buffers = 128MB`,
     `log_line_prefix = '%m [%p] %q%u@%d '`,
     `log_checkpoints = on`,
@@ -89,11 +94,12 @@ export interface PgSecrets {
   pgdrPassword: string;
 }
 
-export async function pgCtl(layout: StackLayout, plan: PgClusterPlan, node: PgNodePlan, action: 'start' | 'stop' | 'status'): Promise<boolean> {
+export async function pgCtl(layout: StackLayout, plan: PgClusterPlan, node: PgNodePlan, action: 'start' | 'stop' | 'status' | 'reload'): Promise<boolean> {
   const args = ['-D', node.dataDir, '-w', '-t', '60'];
   if (action === 'start') args.push('-l', join(plan.logDir, `${plan.cluster}-${node.name}.log`), 'start');
   if (action === 'stop') args.push('-m', 'fast', 'stop');
   if (action === 'status') args.push('status');
+  if (action === 'reload') args.push('reload');
   try {
     await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args, osUser: layout.pgUser });
     return true;
@@ -126,7 +132,9 @@ end $$;
 alter role pgdr with login replication password '${quoted}';
 grant pg_monitor, pg_checkpoint to pgdr;
 grant execute on function pg_switch_wal(), pg_create_restore_point(text), pg_promote(boolean, integer),
-  pg_wal_replay_pause(), pg_wal_replay_resume(), pg_backup_start(text, boolean), pg_backup_stop(boolean) to pgdr;
+  pg_wal_replay_pause(), pg_wal_replay_resume(), pg_backup_start(text, boolean), pg_backup_stop(boolean),
+  pg_reload_conf() to pgdr;
+grant alter system on parameter archive_mode, archive_command, restore_command to pgdr;
 `;
 }
 
@@ -136,7 +144,6 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
   ownedDir(join(layout.dir, 'pg', plan.cluster), user, 0o700);
   ownedDir(plan.socketDir, user, 0o755);
   ownedDir(plan.logDir, user, 0o755);
-  ownedDir(plan.archiveDir, user, 0o700);
   ownedFile(plan.passfile, user, `*:*:*:pgdr:${secrets.pgdrPassword}\n*:*:*:postgres:${secrets.superuserPassword}\n`);
 
   // 1. Primary: initdb once, with checksums and scram, then our settings and pg_hba.
@@ -159,7 +166,8 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
     appendFileSync(join(p.dataDir, 'postgresql.conf'), "include_if_exists = 'pgdr.conf'\n");
   }
   ownedFile(join(p.dataDir, 'pgdr.conf'), user, pgConf(plan, p.port));
-  if (!(await portOpen(p.port))) await pgCtl(layout, plan, p, 'start');
+  // A running server re-reads pgdr.conf (archive_command may have changed); a stopped one starts.
+  await pgCtl(layout, plan, p, (await portOpen(p.port)) ? 'reload' : 'start');
   await waitFor(`${plan.cluster}/${p.name} on port ${p.port}`, () => portOpen(p.port), 30000);
 
   // 2. The pgdr role and one physical slot per standby.
@@ -185,7 +193,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
       });
     }
     ownedFile(join(s.dataDir, 'pgdr.conf'), user, pgConf(plan, s.port));
-    if (!(await portOpen(s.port))) await pgCtl(layout, plan, s, 'start');
+    await pgCtl(layout, plan, s, (await portOpen(s.port)) ? 'reload' : 'start');
     await waitFor(`${plan.cluster}/${s.name} on port ${s.port}`, () => portOpen(s.port), 30000);
   }
 }

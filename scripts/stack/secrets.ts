@@ -2,20 +2,28 @@
  * Generated secrets of the dev stack, one file each (mode 0600). pgdr.yaml refers to them by
  * path; their values never go into the config, argv or workflow inputs.
  */
-import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync, chownSync } from 'node:fs';
+import { asUser } from '../../activities/gateway.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
 export const SECRET_NAMES = ['minio-access-key', 'minio-secret-key', 'pg-superuser-password', 'pgdr-password', 'api-token'] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 
-export function ensureSecrets(dir: string): Record<SecretName, { file: string; value: string }> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+/**
+ * Creates missing secrets. `owners` hands some files to another OS user: Postgres runs
+ * `pgdr wal push` as its own user, which must read the S3 keys (the directory is 0711:
+ * passable, not listable).
+ */
+export function ensureSecrets(dir: string, owners: Partial<Record<SecretName, string>> = {}): Record<SecretName, { file: string; value: string }> {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  chmodSync(dir, 0o711);
   const out = {} as Record<SecretName, { file: string; value: string }>;
   for (const name of SECRET_NAMES) {
     const file = join(dir, name);
     if (!existsSync(file)) writeFileSync(file, `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}\n`, { mode: 0o600 });
+    const ids = asUser(owners[name]);
+    if (ids) chownSync(file, ids.uid, ids.gid);
     out[name] = { file, value: readFileSync(file, 'utf8').trim() };
   }
   return out;

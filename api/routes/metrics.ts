@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics, derived from what pgdr keeps in S3: the catalog and the newest WAL
+ * archive check of each cluster. Needs the token like every route but /healthz (Prometheus
+ * sends it with `authorization: { credentials_file: ... }`).
+ */
+import { z } from 'zod';
+import { listCatalog } from '../../activities/catalog.js';
+import { readWalCheck } from '../../activities/walCheck.js';
+import { commonResponses, route } from '../routes.js';
+import type { ApiDeps } from '../deps.js';
+
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+}
+
+const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
+  pgdr_wal_check_healthy: ['gauge', '1 when the newest WAL archive check found no problem, else 0'],
+  pgdr_wal_check_timestamp_seconds: ['gauge', 'when the newest WAL archive check ran (unix seconds)'],
+  pgdr_wal_last_archived_age_seconds: ['gauge', 'age of the last archived WAL file at the newest check'],
+  pgdr_wal_archive_failures_total: ['counter', 'pg_stat_archiver.failed_count on the primary at the newest check'],
+  pgdr_wal_missing_segments: ['gauge', 'WAL segments missing from the archive between the oldest kept backup and the newest archived segment'],
+  pgdr_wal_archive_lag_bytes: ['gauge', 'WAL written but not yet archived, in bytes (the achieved RPO in bytes)'],
+  pgdr_wal_archive_lag_seconds: ['gauge', 'age of the oldest unarchived WAL, at most (the achieved RPO in seconds)'],
+  pgdr_recovery_window_start_timestamp_seconds: ['gauge', 'earliest recoverable point per timeline (unix seconds)'],
+  pgdr_recovery_window_end_timestamp_seconds: ['gauge', 'latest recoverable point (last archived commit) per timeline (unix seconds)'],
+  pgdr_backups: ['gauge', 'backups in the catalog by status'],
+  pgdr_backup_last_good_timestamp_seconds: ['gauge', 'stop time of the newest good backup (unix seconds)'],
+};
+
+function render(metrics: Map<string, Sample[]>): string {
+  const lines: string[] = [];
+  for (const [name, samples] of metrics) {
+    const [type, help] = HELP[name]!;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const s of samples) {
+      const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '\\$&')}"`).join(',');
+      lines.push(`${name}{${labels}} ${Number.isFinite(s.value) ? s.value : 'NaN'}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const seconds = (iso: string | null | undefined) => (iso ? Date.parse(iso) / 1000 : undefined);
+
+export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<string> {
+  const m = new Map<string, Sample[]>(Object.keys(HELP).map((k) => [k, []]));
+  const add = (name: string, labels: Record<string, string | number>, value: number | undefined) => {
+    if (value !== undefined) m.get(name)!.push({ labels, value });
+  };
+  for (const cluster of Object.keys(deps.config.clusters)) {
+    const [catalog, check] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster)]);
+    for (const status of ['good', 'failed', 'incomplete'] as const) add('pgdr_backups', { cluster, status }, catalog.filter((e) => e.status === status).length);
+    const lastGood = catalog.filter((e) => e.status === 'good').at(-1);
+    add('pgdr_backup_last_good_timestamp_seconds', { cluster }, seconds(lastGood?.manifest?.stopTime));
+    if (!check) continue;
+    add('pgdr_wal_check_healthy', { cluster }, check.healthy ? 1 : 0);
+    add('pgdr_wal_check_timestamp_seconds', { cluster }, seconds(check.checkedAt));
+    const lastArchived = seconds(check.archiver?.lastArchivedAt);
+    add('pgdr_wal_last_archived_age_seconds', { cluster }, lastArchived === undefined ? undefined : Math.max(0, now.getTime() / 1000 - lastArchived));
+    add('pgdr_wal_archive_failures_total', { cluster }, check.archiver?.failedCount);
+    add('pgdr_wal_missing_segments', { cluster }, check.continuity?.missingCount);
+    add('pgdr_wal_archive_lag_bytes', { cluster }, check.lag?.bytes);
+    add('pgdr_wal_archive_lag_seconds', { cluster }, check.lag?.seconds);
+    for (const w of check.window) {
+      add('pgdr_recovery_window_start_timestamp_seconds', { cluster, timeline: w.timeline }, seconds(w.earliest?.time));
+      add('pgdr_recovery_window_end_timestamp_seconds', { cluster, timeline: w.timeline }, seconds(w.latest?.time));
+    }
+  }
+  return render(m);
+}
+
+export const metricsRoute = route({
+  method: 'GET',
+  path: '/metrics',
+  summary: 'Prometheus metrics: WAL archive health, lag and gaps, recoverable window, backups',
+  query: z.object({}).strict(),
+  responses: { ...commonResponses, 200: 'Prometheus text exposition format' },
+  async handler({ deps }) {
+    return { status: 200, body: await collectMetrics(deps), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
+  },
+});

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { walArchiveCheck } from '../../workflows/walArchiveCheck.js';
+import { enableArchiving } from '../../workflows/enableArchiving.js';
+import { clusterOf } from '../../config/lookup.js';
+import { enableArchivingInput, walCheckInput } from '../../config/inputs.js';
+import { readWalCheck } from '../../activities/walCheck.js';
+import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { clusterParams, commonResponses, route } from '../routes.js';
+
+export const walStatusRoute = route({
+  method: 'GET',
+  path: '/api/v1/clusters/:cluster/wal-archive',
+  summary: 'The newest WAL archive check: healthy or not and why, archiver figures, round trip, continuity (first missing segment), lag',
+  params: clusterParams,
+  query: z.object({}).strict(),
+  responses: { ...commonResponses, 200: 'the newest stored check result', 404: 'unknown cluster, or no check has run yet' },
+  async handler({ params, deps }) {
+    clusterOf(deps.config, params.cluster);
+    const result = await readWalCheck(deps, params.cluster);
+    if (!result) {
+      return { status: 404, body: { error: { code: 'NO_WAL_CHECK', message: `no WAL archive check of cluster "${params.cluster}" has run yet: start one with POST /api/v1/clusters/${params.cluster}/wal-archive/check` } } };
+    }
+    return { status: 200, body: result };
+  },
+});
+
+export const walCheckRoute = route({
+  method: 'POST',
+  path: '/api/v1/clusters/:cluster/wal-archive/check',
+  summary: 'Runs walArchiveCheck now; the workflow fails (red in the Temporal UI) when the archive is unhealthy',
+  params: clusterParams,
+  body: z.object({ skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch') }).strict().default({ skipRoundTrip: false }),
+  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl }', 404: 'unknown cluster' },
+  async handler({ params, body, deps }) {
+    clusterOf(deps.config, params.cluster);
+    const input = { ...walCheckInput(deps.config, params.cluster, 'api'), skipRoundTrip: body.skipRoundTrip };
+    const started = await startProcedure(deps, 'walArchiveCheck', params.cluster, walArchiveCheck, [input]);
+    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
+  },
+});
+
+export const recoveryWindowRoute = route({
+  method: 'GET',
+  path: '/api/v1/clusters/:cluster/recovery-window',
+  summary: 'Per timeline, the earliest recoverable point (first good backup\'s stop) and the latest (last archived commit), as of the newest WAL archive check',
+  params: clusterParams,
+  query: z.object({}).strict(),
+  responses: { ...commonResponses, 200: '{ cluster, asOf, healthy, timelines: [{ timeline, earliest, latest }] }', 404: 'unknown cluster, or no check has run yet' },
+  async handler({ params, deps }) {
+    clusterOf(deps.config, params.cluster);
+    const result = await readWalCheck(deps, params.cluster);
+    if (!result) {
+      return { status: 404, body: { error: { code: 'NO_WAL_CHECK', message: `the recoverable window of cluster "${params.cluster}" is not known until a WAL archive check has run: POST /api/v1/clusters/${params.cluster}/wal-archive/check` } } };
+    }
+    return {
+      status: 200,
+      body: { cluster: params.cluster, asOf: result.checkedAt, checkWorkflowId: result.workflowId, healthy: result.healthy, problems: result.problems, timelines: result.window },
+    };
+  },
+});
+
+export const enableArchivingRoute = route({
+  method: 'POST',
+  path: '/api/v1/clusters/:cluster/archive/enable',
+  summary: 'Sets archive_mode, archive_command (pgdr wal push) and restore_command (pgdr wal fetch) with ALTER SYSTEM and reloads; says which nodes need a restart',
+  params: clusterParams,
+  body: z.object({}).strict().default({}),
+  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl, archiveCommand, restoreCommand }', 404: 'unknown cluster', 409: 'another mutating procedure runs on the cluster' },
+  async handler({ params, deps }) {
+    clusterOf(deps.config, params.cluster);
+    await ensureNotBusy(deps, params.cluster);
+    const input = enableArchivingInput(deps.config, params.cluster);
+    const started = await startProcedure(deps, 'enableArchiving', params.cluster, enableArchiving, [input]);
+    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand } };
+  },
+});

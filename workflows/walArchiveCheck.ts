@@ -1,0 +1,135 @@
+/**
+ * walArchiveCheck: is the WAL archive whole and current? Read-only (apart from one forced
+ * segment switch), so it takes no cluster lock. It checks pg_stat_archiver, a round trip
+ * (pg_switch_wal, then that segment must appear in S3), continuity from the oldest kept
+ * backup with a .history file per timeline switch, and the archive lag (the achieved RPO).
+ * The result is stored in S3 either way; an unhealthy archive fails the workflow, red in the UI.
+ */
+import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { WalArchiveUnhealthyError, toApplicationFailure } from '../common/errors.js';
+import { judgeWalArchive, recoveryWindow, type WalCheckResult } from '../common/walCheck.js';
+import { DEFAULT_SEGMENT_BYTES } from '../common/wal.js';
+import { awaitStorage, nodeTask, storageOp } from './profiles.js';
+import { probeNodes, type NodeRef } from './probe.js';
+
+export interface WalCheckInput {
+  cluster: string;
+  nodes: NodeRef[];
+  roundTripTimeoutSeconds: number;
+  maxLagSegments: number;
+  maxArchiveAgeMinutes: number;
+  /** Skip the forced segment switch (e.g. a read-only look). Default false. */
+  skipRoundTrip?: boolean;
+  trigger: string;
+}
+
+export const walCheckProgressQuery = defineQuery<{ step: string }>('progress');
+
+export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckResult> {
+  const progress = { step: 'probing nodes' };
+  setHandler(walCheckProgressQuery, () => progress);
+  const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
+  const { walContinuity, readWalCheck, storeWalCheck } = proxyActivities<Activities>(storageOp);
+  const started = workflowInfo().startTime;
+
+  const result: WalCheckResult = {
+    formatVersion: 1,
+    cluster: input.cluster,
+    workflowId: workflowInfo().workflowId,
+    checkedAt: started.toISOString(),
+    healthy: false,
+    problems: [],
+    warnings: [],
+    primary: null,
+    timeline: null,
+    archiveMode: null,
+    archiver: null,
+    failedSincePrevious: null,
+    roundTrip: null,
+    continuity: null,
+    lag: null,
+    window: [],
+  };
+  const previous = await readWalCheck({ cluster: input.cluster });
+
+  // 1. The primary, and its archiver as it stands.
+  const probes = await probeNodes(input.cluster, input.nodes);
+  const primaries = probes.filter((p) => p.probe?.role === 'primary');
+  if (primaries.length !== 1) {
+    result.problems.push(
+      primaries.length === 0
+        ? `no reachable primary: ${probes.map((p) => `${p.node.name}: ${p.error ?? p.probe?.role}`).join('; ')}`
+        : `more than one primary: ${primaries.map((p) => p.node.name).join(', ')}`,
+    );
+    return finish(result, storeWalCheck);
+  }
+  const primary = primaries[0]!;
+  result.primary = primary.node.name;
+  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
+
+  // 2. Round trip: close a segment, then wait for exactly that one in S3.
+  let segmentBytes = DEFAULT_SEGMENT_BYTES;
+  if (!input.skipRoundTrip && primary.probe!.archiveMode !== 'off') {
+    progress.step = 'switching WAL and waiting for the segment in S3';
+    const sw = await node.switchWal({ cluster: input.cluster, node: primary.node.name });
+    segmentBytes = sw.segmentBytes;
+    const seen = await awaitArchived({ cluster: input.cluster, name: sw.segment, timeoutSeconds: input.roundTripTimeoutSeconds });
+    result.roundTrip = { segment: sw.segment, ok: seen.ok, seconds: Math.round(seen.seconds * 10) / 10 };
+  }
+
+  // 3. The archiver again, now that the switch had its chance.
+  progress.step = 'reading the archiver';
+  const after = (await probeNodes(input.cluster, [primary.node]))[0]!;
+  const probe = after.probe ?? primary.probe!;
+  result.timeline = probe.timeline;
+  result.archiveMode = probe.archiveMode;
+  result.archiver = probe.archiver;
+
+  // 4. Continuity from the oldest kept backup to the newest archived segment.
+  progress.step = 'checking continuity';
+  const facts = await walContinuity({ cluster: input.cluster, timeline: probe.timeline, segmentBytes });
+  result.continuity = facts.continuity;
+
+  // 5. The newest archived commit: the latest point a restore can reach.
+  progress.step = 'reading the last archived commit';
+  const lastCommit = facts.continuity.lastSegment
+    ? await node.lastArchivedCommit({ cluster: input.cluster, node: primary.node.name, lastSegment: facts.continuity.lastSegment, segmentBytes })
+    : null;
+  result.window = recoveryWindow({
+    timeline: probe.timeline,
+    history: facts.history,
+    backups: facts.backups,
+    lastCommit,
+    lastSegment: facts.continuity.lastSegment,
+    firstMissing: facts.continuity.missing[0] ?? null,
+    segmentBytes,
+  });
+
+  // 6. Judge.
+  const verdict = judgeWalArchive({
+    archiveMode: probe.archiveMode,
+    archiver: probe.archiver,
+    previousFailedCount: previous?.archiver?.failedCount ?? null,
+    roundTrip: result.roundTrip,
+    roundTripTimeoutSeconds: input.roundTripTimeoutSeconds,
+    continuity: facts.continuity,
+    currentLsn: probe.currentLsn,
+    segmentBytes,
+    maxLagSegments: input.maxLagSegments,
+    maxArchiveAgeMinutes: input.maxArchiveAgeMinutes,
+    now: new Date(),
+  });
+  result.problems.push(...verdict.problems);
+  result.warnings.push(...verdict.warnings);
+  result.lag = verdict.lag;
+  result.failedSincePrevious = verdict.failedSincePrevious;
+  return finish(result, storeWalCheck);
+}
+
+async function finish(result: WalCheckResult, store: (input: { result: WalCheckResult }) => Promise<void>): Promise<WalCheckResult> {
+  result.healthy = result.problems.length === 0;
+  await store({ result });
+  if (!result.healthy) throw toApplicationFailure(new WalArchiveUnhealthyError(result.cluster, result.problems));
+  return result;
+}
