@@ -4,15 +4,24 @@ import { ApiError } from './client.js';
 import { statusCommand } from './commands/status.js';
 import { backupCommands } from './commands/backups.js';
 import { scheduleCommands } from './commands/schedules.js';
+import { walCommands } from './commands/wal.js';
+import { runWal } from './wal.js';
 
 const program = new Command();
 program.name('pgdr').description('PostgreSQL backup and disaster recovery on Temporal').version('0.1.0');
 statusCommand(program);
 backupCommands(program);
 scheduleCommands(program);
+walCommands(program);
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  const message = err instanceof Error ? err.message : String(err);
-  console.error(`pgdr: ${message}`);
-  process.exitCode = err instanceof ApiError && err.status < 500 ? 1 : 3;
-});
+const [, , first, second] = process.argv;
+if (first === 'wal' && (second === 'push' || second === 'fetch')) {
+  // What Postgres runs (bin/pgdr normally takes the bundled shortcut to the same code).
+  void runWal(process.argv.slice(3)).then((code) => process.exit(code));
+} else {
+  program.parseAsync(process.argv).catch((err: unknown) => {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`pgdr: ${message}`);
+    process.exitCode = err instanceof ApiError && err.status < 500 ? 1 : 3;
+  });
+}

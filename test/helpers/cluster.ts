@@ -4,7 +4,7 @@
  * schedules (which persist in the stack's Temporal database across runs).
  */
 import { inject } from 'vitest';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
@@ -36,8 +36,10 @@ export function testCluster(prefix: string, adjust: (cluster: Record<string, any
   raw.storage.prefix = `test/${name}`;
   raw.temporal.taskQueue = `pgdr-${name}`;
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-test-'));
+  // Postgres (another OS user) reads it when archive_command runs `pgdr wal push`; it holds no secret.
+  chmodSync(dir, 0o755);
   const configPath = join(dir, 'pgdr.yaml');
-  writeFileSync(configPath, stringify(raw));
+  writeFileSync(configPath, stringify(raw), { mode: 0o644 });
   return { name, config: parseConfig(raw, configPath), configPath };
 }
 
@@ -73,6 +75,10 @@ export async function clients(tc: TestCluster) {
     const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' }, ...(body !== undefined ? { payload: body as object } : {}) });
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
   };
-  return { temporal, s3, call, close: async () => { await api.close(); await connection.close(); } };
+  const text = async (method: 'GET' | 'POST', url: string) => {
+    const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' } });
+    return { status: res.statusCode, body: res.body, contentType: String(res.headers['content-type'] ?? '') };
+  };
+  return { temporal, s3, call, text, close: async () => { await api.close(); await connection.close(); } };
 }
 

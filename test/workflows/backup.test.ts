@@ -4,6 +4,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { WorkflowFailedError } from '@temporalio/client';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
+import { until } from '../helpers/stack.js';
 import { listKeys } from '../../activities/storage.js';
 import { baseFolder, listCatalog } from '../../activities/catalog.js';
 import { lockHolder } from '../../activities/temporal.js';
@@ -13,16 +14,6 @@ import { backup } from '../../workflows/backup.js';
 async function download(s3: any, bucket: string, key: string): Promise<Buffer> {
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return Buffer.from(await res.Body.transformToByteArray());
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('backup with the basebackup method', () => {

@@ -1,0 +1,67 @@
+/**
+ * A test's own Postgres server (initdb'd on a free port, run as the Postgres OS user) for
+ * tests that change server settings or break archiving, which the shared demo cluster must
+ * never see. Removed again by stop().
+ */
+import { inject } from 'vitest';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
+import { ensureSecrets } from '../../scripts/stack/secrets.js';
+import { ensureCluster, psql, stopCluster, NO_WAL_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface OwnPostgres {
+  port: number;
+  dataDir: string;
+  layout: StackLayout;
+  /** Node config for testCluster's adjust. */
+  node: { host: string; port: number; dataDir: string; binDir: string; osUser: string };
+  /** Runs SQL as the superuser; returns psql -At output. */
+  sql(text: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function ownPostgres(): Promise<OwnPostgres & { start(walCommands?: PgClusterPlan['walCommands']): Promise<void> }> {
+  const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
+  const port = await freePort();
+  const base = join(layout.dir, 'pg', `own-${port}`);
+  const dataDir = join(base, 'primary');
+  const s = ensureSecrets(layout.secrets);
+  const secrets: PgSecrets = { superuserPassword: s['pg-superuser-password'].value, pgdrPassword: s['pgdr-password'].value };
+  const plan = (walCommands: PgClusterPlan['walCommands']): PgClusterPlan => ({
+    cluster: `own-${port}`,
+    primary: { name: 'primary', port, dataDir },
+    standbys: [],
+    socketDir: join(layout.run, 'pg'),
+    logDir: join(layout.logs, 'postgres'),
+    passfile: join(base, 'pgpass'),
+    walCommands,
+  });
+  return {
+    port,
+    dataDir,
+    layout,
+    node: { host: '127.0.0.1', port, dataDir, binDir: layout.pgBin, osUser: layout.pgUser },
+    /** initdb (once) and start; archive_command from walCommands, or none yet. */
+    async start(walCommands = NO_WAL_COMMANDS) {
+      await ensureCluster(layout, plan(walCommands), secrets);
+    },
+    sql: (text) => psql(layout, plan(NO_WAL_COMMANDS), port, text, secrets),
+    async stop() {
+      await stopCluster(layout, plan(NO_WAL_COMMANDS));
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
