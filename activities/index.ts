@@ -23,6 +23,7 @@ import { lockHolder } from './temporal.js';
 import { activityProgress } from './progress.js';
 import type { WalCheckResult } from '../common/walCheck.js';
 import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
+import { pgbackrestBackup, pgbackrestExpireSet, type PgbackrestBackupInput } from './pgbackrest.js';
 import { awaitArchived, lastArchivedCommit, readWalCheck, storeWalCheck, walContinuity } from './walCheck.js';
 
 export interface ActivityDeps {
@@ -94,6 +95,14 @@ export function createActivities(deps: ActivityDeps) {
     /** Control: store a WAL archive check result. */
     async storeWalCheck(input: { result: WalCheckResult }): Promise<void> {
       return storeWalCheck(d, input.result);
+    },
+    /** Node agent (primary): stanza-create, pgbackrest backup, verify; adopts a backup a crashed attempt finished. */
+    async pgbackrestBackup(input: PgbackrestBackupInput) {
+      return pgbackrestBackup(d, input);
+    },
+    /** Node agent: expire one backup set in the pgBackRest repo. */
+    async pgbackrestExpireSet(input: { cluster: string; node: string; label: string }) {
+      return pgbackrestExpireSet(d, input);
     },
     /** Control: which workflow holds the cluster's lock. */
     async lockHolder(input: { cluster: string }): Promise<string | null> {

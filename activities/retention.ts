@@ -29,7 +29,7 @@ export async function applyExpiry(
   cluster: string,
   expire: string[],
   walCutoff: string | null,
-): Promise<{ deletedBackups: string[]; walObjects: number; walBytes: number }> {
+): Promise<{ deletedBackups: string[]; deletedLabels: string[]; walObjects: number; walBytes: number }> {
   const { storage } = deps.config;
   const catalog = await listCatalog(deps.s3, storage, cluster);
   // Defence in depth: whatever the plan says, the newest good backup stays.
@@ -43,7 +43,10 @@ export async function applyExpiry(
     throw new Error(`refusing to prune wal before ${walCutoff}: backup starting at ${staying[0]} stays and needs it (expected a cutoff at or before ${staying[0]})`);
   }
   const deleted: string[] = [];
+  const labels: string[] = [];
   for (const id of expire.map(assertBackupId)) {
+    const label = catalog.find((e) => e.id === id)?.manifest?.pgbackrestLabel;
+    if (label) labels.push(label);
     const folder = baseFolder(storage, cluster, id);
     const keys = (await listKeys(deps.s3, storage.bucket, folder)).map((o) => o.key);
     if (keys.length === 0) continue; // already gone (a retried attempt)
@@ -54,5 +57,5 @@ export async function applyExpiry(
   }
   const wal = await walBefore(deps, cluster, walCutoff);
   await deleteKeys(deps.s3, storage.bucket, wal.map((o) => o.key));
-  return { deletedBackups: deleted, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
+  return { deletedBackups: deleted, deletedLabels: labels, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
 }

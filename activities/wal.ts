@@ -83,24 +83,31 @@ export interface PushResult {
 export async function pushWal(deps: WalDeps, cluster: string, path: string): Promise<PushResult> {
   const { name } = assertWalFileName(basename(path));
   const { bucket } = deps.config.storage;
+  const candidates = candidateKeys(deps, cluster, name);
+  // One listing finds the file under any compression suffix; it runs while we read, hash and compress.
+  const listing = listKeys(deps.s3, bucket, `${walFolder(deps.config.storage, cluster)}${name}`);
+  listing.catch(() => undefined);
   const data = await readFile(path);
   const digest = sha256(data);
-  const candidates = candidateKeys(deps, cluster, name);
-  const existing = async (): Promise<PushResult | undefined> => {
-    const found = await Promise.all(candidates.map(async (c) => ({ ...c, sha: await headSha(deps.s3, bucket, c.key) })));
-    for (const c of found) {
-      if (c.sha === undefined) continue;
-      if (c.sha !== digest) throw new WalConflictError(cluster, name, c.key, c.sha ?? '(none recorded)', digest);
+  const { compression, compressionLevel } = clusterOf(deps.config, cluster).archive;
+  const compressed = compress(data, compression, compressionLevel);
+  compressed.catch(() => undefined);
+
+  const existing = async (keys: Set<string>): Promise<PushResult | undefined> => {
+    for (const c of candidates) {
+      if (!keys.has(c.key)) continue;
+      const sha = await headSha(deps.s3, bucket, c.key);
+      if (sha === undefined) continue;
+      if (sha !== digest) throw new WalConflictError(cluster, name, c.key, sha ?? '(none recorded)', digest);
       return { name, key: c.key, bytes: data.length, storedBytes: 0, uploaded: false };
     }
     return undefined;
   };
-  const already = await existing();
+  const already = await existing(new Set((await listing).map((k) => k.key)));
   if (already) return already;
 
-  const { compression, compressionLevel } = clusterOf(deps.config, cluster).archive;
   const { key } = candidates[0]!;
-  const body = await compress(data, compression, compressionLevel);
+  const body = await compressed;
   try {
     await deps.s3.send(
       new PutObjectCommand({
@@ -115,8 +122,8 @@ export async function pushWal(deps: WalDeps, cluster: string, path: string): Pro
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
     if (e.name !== 'PreconditionFailed' && e.$metadata?.httpStatusCode !== 412) throw err;
-    // Someone stored it between our check and our write: same content is fine, other content is refused.
-    const raced = await existing();
+    // Someone stored it between our listing and our write: same content is fine, other content is refused.
+    const raced = await existing(new Set(candidates.map((c) => c.key)));
     if (raced) return raced;
     throw err;
   }

@@ -11,6 +11,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   CLUSTER_BUSY: 409,
   PRECONDITION_FAILED: 422,
   NO_BACKUP_SOURCE: 422,
+  NO_PRIMARY: 422,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {

@@ -13,13 +13,15 @@
 import { PgdrError, WalCorruptError } from '../common/errors.js';
 
 const USAGE = `usage:
-  pgdr wal push  [--config PATH] --cluster NAME <path>           archive one WAL file (archive_command %p)
-  pgdr wal fetch [--config PATH] --cluster NAME <name> <dest>    restore one WAL file (restore_command %f %p)`;
+  pgdr wal push  [--config PATH] --cluster NAME [--via basebackup|pgbackrest] <path>           archive one WAL file (archive_command %p)
+  pgdr wal fetch [--config PATH] --cluster NAME [--via basebackup|pgbackrest] <name> <dest>    restore one WAL file (restore_command %f %p)`;
 
 export interface WalArgs {
   action: 'push' | 'fetch';
   config?: string;
   cluster: string;
+  /** Who stores the WAL, as archive_command states it (checked against the cluster's method). */
+  via?: string;
   positional: string[];
 }
 
@@ -28,6 +30,7 @@ export function parseWalArgs(argv: string[]): WalArgs {
   if (action !== 'push' && action !== 'fetch') throw new UsageError(`unknown wal action "${action ?? ''}": expected push or fetch`);
   let config: string | undefined;
   let cluster: string | undefined;
+  let via: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -40,6 +43,8 @@ export function parseWalArgs(argv: string[]): WalArgs {
     else if (arg.startsWith('--config=')) config = arg.slice(9);
     else if (arg === '--cluster') cluster = value();
     else if (arg.startsWith('--cluster=')) cluster = arg.slice(10);
+    else if (arg === '--via') via = value();
+    else if (arg.startsWith('--via=')) via = arg.slice(6);
     else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else positional.push(arg);
   }
@@ -48,7 +53,7 @@ export function parseWalArgs(argv: string[]): WalArgs {
   if (positional.length !== want) {
     throw new UsageError(`wal ${action} expects ${action === 'push' ? '<path>' : '<name> <dest>'}, got ${positional.length} argument(s)`);
   }
-  return { action, config, cluster, positional };
+  return { action, config, cluster, via, positional };
 }
 
 class UsageError extends Error {}
@@ -72,7 +77,15 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
       import('../activities/wal.js'),
     ]);
     const config = loadConfig(args.config ?? configPath(env));
-    clusterOf(config, args.cluster);
+    const method = clusterOf(config, args.cluster).method;
+    if (args.via !== undefined && args.via !== method) {
+      throw new Error(`--via ${args.via} does not match cluster "${args.cluster}", whose method is ${method}: run pgdr archive enable ${args.cluster} to set archive_command again`);
+    }
+    if (method === 'pgbackrest') {
+      // pgBackRest keeps WAL in its own repo: hand over to archive-push / archive-get.
+      const { pgbackrestWal } = await import('../activities/pgbackrest.js');
+      return pgbackrestWal(config, createSecretReader(env), args.cluster, args.action === 'push' ? 'archive-push' : 'archive-get', args.positional);
+    }
     const deps = { config, s3: createS3Client(config.storage, createSecretReader(env)) };
     if (args.action === 'push') {
       const res = await wal.pushWal(deps, args.cluster, args.positional[0]!);

@@ -40,6 +40,8 @@ export interface BackupManifest {
   verification: { tool: string; ok: boolean; seconds: number; detail: string } | null;
   workflowId: string;
   createdAt: string;
+  /** method pgbackrest: the backup set's label in the pgBackRest repo. */
+  pgbackrestLabel?: string;
 }
 
 export interface CatalogEntry {

@@ -98,9 +98,9 @@ export const archiveSchema = z
 export const clusterSchema = z
   .object({
     method: z
-      .literal('basebackup', { error: 'expected "basebackup": the pgbackrest method is not available yet' })
+      .enum(['basebackup', 'pgbackrest'])
       .default('basebackup')
-      .describe('backup tool: pg_basebackup streamed to S3 (pgbackrest: not available yet)'),
+      .describe('backup tool: pg_basebackup streamed to S3 (every backup a full), or pgBackRest with its repo in the same bucket (full, diff, incr)'),
     backup: backupSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     archive: archiveSchema.prefault({}),
@@ -119,6 +119,11 @@ export const clusterSchema = z
       .describe('the cluster\'s Postgres servers by name'),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
+      ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
+    }
+  })
   .describe('one Postgres cluster: a primary and its standbys');
 
 export const configSchema = z

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist
 node_modules/.bin/esbuild cli/wal.ts --bundle --platform=node --target=node20 --format=esm \
-  --outfile=dist/pgdr-wal.mjs --log-level=warning \
+  --outfile=dist/pgdr-wal.mjs --minify --log-level=warning \
   --banner:js="import { createRequire as __pgdrCreateRequire } from 'node:module'; const require = __pgdrCreateRequire(import.meta.url);"

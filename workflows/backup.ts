@@ -51,60 +51,98 @@ export async function backup(input: BackupInput): Promise<BackupResult> {
     const probes = await probeNodes(input.cluster, input.nodes);
     const source = pickSource(input, probes);
     progress.sourceNode = source.node.name;
-    const { uploadBaseBackup, verifyBaseBackup } = proxyActivities<Activities>({ ...longTool, taskQueue: source.node.taskQueue });
+    const { uploadBaseBackup, verifyBaseBackup, pgbackrestBackup } = proxyActivities<Activities>({ ...longTool, taskQueue: source.node.taskQueue });
     const { writeManifest } = proxyActivities<Activities>(storageOp);
+    let manifest: BackupManifest;
 
-    // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
-    const type: BackupType = 'full';
-    const id = backupId(workflowInfo().startTime, type);
-    progress.backupId = id;
+    if (input.method === 'pgbackrest') {
+      // 2. pgBackRest takes, stores and verifies the backup in its repo; pgdr records it.
+      progress.step = `running pgbackrest backup --type=${input.type}`;
+      const r = await pgbackrestBackup({ cluster: input.cluster, node: source.node.name, type: input.type, verify: input.verify });
+      const b = r.backup;
+      // pgBackRest takes a full when a diff or incr has nothing to build on.
+      const id = backupId(workflowInfo().startTime, b.type);
+      progress.backupId = id;
+      progress.step = 'writing the manifest';
+      manifest = {
+        formatVersion: 1,
+        id,
+        cluster: input.cluster,
+        method: 'pgbackrest',
+        type: b.type,
+        parent: b.type === 'full' ? null : r.parentId,
+        status: (r.verification?.ok ?? true) && !b.error ? 'good' : 'failed',
+        systemIdentifier: r.systemId || source.probe.systemIdentifier,
+        pgVersion: source.probe.serverVersion,
+        timeline: parseInt(b.archiveStart.slice(0, 8), 16),
+        startLsn: b.startLsn,
+        stopLsn: b.stopLsn,
+        startWalSegment: b.archiveStart,
+        startTime: b.startTime,
+        stopTime: b.stopTime,
+        sourceNode: source.node.name,
+        compression: r.compression,
+        bytes: b.repoBytes,
+        objects: [],
+        verification: r.verification,
+        workflowId: workflowInfo().workflowId,
+        createdAt: new Date().toISOString(),
+        pgbackrestLabel: b.label,
+      };
+    } else {
 
-    // 3. Stream pg_basebackup into S3, hashing on the way.
-    progress.step = 'streaming pg_basebackup to storage';
-    const up = await uploadBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id });
+      // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
+      const type: BackupType = 'full';
+      const id = backupId(workflowInfo().startTime, type);
+      progress.backupId = id;
 
-    // 4. Verify what was stored, not what was sent.
-    let verification = null;
-    if (input.verify) {
-      progress.step = 'verifying the stored backup';
-      verification = await verifyBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
+      // 3. Stream pg_basebackup into S3, hashing on the way.
+      progress.step = 'streaming pg_basebackup to storage';
+      const up = await uploadBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id });
+
+      // 4. Verify what was stored, not what was sent.
+      let verification = null;
+      if (input.verify) {
+        progress.step = 'verifying the stored backup';
+        verification = await verifyBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
+      }
+
+      // 5. The manifest, last: only now does the backup exist in the catalog.
+      progress.step = 'writing the manifest';
+      const ok = verification?.ok ?? true;
+      manifest = {
+        formatVersion: 1,
+        id,
+        cluster: input.cluster,
+        method: 'basebackup',
+        type,
+        parent: null,
+        status: ok ? 'good' : 'failed',
+        systemIdentifier: source.probe.systemIdentifier,
+        pgVersion: source.probe.serverVersion,
+        timeline: up.timeline,
+        startLsn: up.startLsn,
+        stopLsn: up.stopLsn,
+        startWalSegment: walSegmentName(up.timeline, up.startLsn),
+        startTime: up.startTime,
+        stopTime: up.stopTime,
+        sourceNode: source.node.name,
+        compression: up.compression,
+        bytes: up.bytes,
+        objects: [{ name: up.objectName, bytes: up.bytes, sha256: up.sha256 }],
+        verification,
+        workflowId: workflowInfo().workflowId,
+        createdAt: new Date().toISOString(),
+      };
     }
-
-    // 5. The manifest, last: only now does the backup exist in the catalog.
-    progress.step = 'writing the manifest';
-    const ok = verification?.ok ?? true;
-    const manifest: BackupManifest = {
-      formatVersion: 1,
-      id,
-      cluster: input.cluster,
-      method: 'basebackup',
-      type,
-      parent: null,
-      status: ok ? 'good' : 'failed',
-      systemIdentifier: source.probe.systemIdentifier,
-      pgVersion: source.probe.serverVersion,
-      timeline: up.timeline,
-      startLsn: up.startLsn,
-      stopLsn: up.stopLsn,
-      startWalSegment: walSegmentName(up.timeline, up.startLsn),
-      startTime: up.startTime,
-      stopTime: up.stopTime,
-      sourceNode: source.node.name,
-      compression: up.compression,
-      bytes: up.bytes,
-      objects: [{ name: up.objectName, bytes: up.bytes, sha256: up.sha256 }],
-      verification,
-      workflowId: workflowInfo().workflowId,
-      createdAt: new Date().toISOString(),
-    };
     await writeManifest({ manifest });
-    if (!ok) throw toApplicationFailure(new BackupVerificationError(input.cluster, id, verification!.detail));
+    if (manifest.status !== 'good') throw toApplicationFailure(new BackupVerificationError(input.cluster, manifest.id, manifest.verification?.detail ?? 'pgBackRest reports errors in the backup'));
 
     // 6. Retention, still holding the lock.
     let expired: ExpireResult | null = null;
     if (input.expire !== false) {
       progress.step = 'applying retention';
-      expired = await expireInsideLock({ cluster: input.cluster, method: input.method, dryRun: false, retention: input.retention });
+      expired = await expireInsideLock({ cluster: input.cluster, method: input.method, dryRun: false, retention: input.retention, nodes: input.nodes });
     }
     progress.step = 'done';
     return { manifest, expired };

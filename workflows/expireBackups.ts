@@ -7,13 +7,17 @@ import type { Activities } from '../activities/index.js';
 import type { BackupMethod } from '../common/catalog.js';
 import type { RetentionPlan } from '../common/retention.js';
 import { withClusterLock } from './lock.js';
-import { storageOp } from './profiles.js';
+import { nodeTask, storageOp } from './profiles.js';
+import { probeNodes, type NodeRef } from './probe.js';
+import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
 
 export interface ExpireInput {
   cluster: string;
   method: BackupMethod;
   dryRun: boolean;
   retention: { fullCount: number; recoveryWindowDays?: number };
+  /** The cluster's nodes: the pgbackrest method expires sets through the primary's agent. */
+  nodes?: NodeRef[];
 }
 
 export interface ExpireResult {
@@ -37,5 +41,12 @@ export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult
   if (input.dryRun) return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
   // 2. Delete: each backup's manifest first (so it stops counting), then its objects, then old WAL.
   const applied = await applyExpiry({ cluster: input.cluster, expire: planned.plan.expire.map((e) => e.id), walCutoff: planned.plan.walCutoff });
+  // 3. pgBackRest keeps the data in its own repo: expire each set there too, once it stopped counting.
+  if (input.method === 'pgbackrest' && applied.deletedLabels.length > 0) {
+    const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
+    if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + applied.deletedLabels.join(', ')));
+    const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
+    for (const label of applied.deletedLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
+  }
   return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups };
 }

@@ -196,6 +196,16 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
     await pgCtl(layout, plan, s, (await portOpen(s.port)) ? 'reload' : 'start');
     await waitFor(`${plan.cluster}/${s.name} on port ${s.port}`, () => portOpen(s.port), 30000);
   }
+  // A standby with restore_command first replays what the archive has, then streams: the
+  // stack is ready once every standby streams from the primary.
+  if (plan.standbys.length > 0) {
+    const slotsSql = slots.map((s) => `'${s}'`).join(',');
+    await waitFor(
+      `${plan.cluster} standbys streaming`,
+      async () => (await psql(layout, plan, p.port, `select count(*) from pg_replication_slots where slot_name in (${slotsSql}) and active`, secrets)).trim() === String(slots.length),
+      120000,
+    );
+  }
 }
 
 export async function stopCluster(layout: StackLayout, plan: PgClusterPlan): Promise<void> {

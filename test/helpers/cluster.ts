@@ -31,6 +31,7 @@ export function testCluster(prefix: string, adjust: (cluster: Record<string, any
   const cluster = { ...demo, nodes: Object.fromEntries(Object.entries(demo.nodes).map(([n, v]) => [n, { ...(v as object), agentQueue: `pgdr-${name}-${n}` }])) };
   // No schedules unless a test asks: schedules outlive the test in the stack's Temporal database.
   cluster.backup = { ...cluster.backup, schedules: {} };
+  cluster.archive = { ...cluster.archive, checkCron: null };
   adjust(cluster);
   raw.clusters = { [name]: cluster };
   raw.storage.prefix = `test/${name}`;
