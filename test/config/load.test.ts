@@ -46,7 +46,10 @@ describe('config', () => {
     ['a missing storage section', (c: any) => delete c.storage, 'storage', 'missing'],
     ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
     ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
-    ['the pgbackrest method, which is not built yet', (c: any) => (c.clusters.main.method = 'pgbackrest'), 'clusters.main.method', 'the pgbackrest method is not available yet'],
+    ['an unknown backup method', (c: any) => (c.clusters.main.method = 'barman'), 'clusters.main.method', 'expected one of "basebackup"|"pgbackrest"'],
+    ['pgbackrest from a standby', (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })), 'clusters.main.backup.from', 'backs up from the primary only'],
+    ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" is the WAL archive check'],
+    ['a bad WAL compression', (c: any) => (c.clusters.main.archive = { compression: 'lz4' }), 'clusters.main.archive.compression', 'expected one of "zstd"|"gzip"|"none"'],
     ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
   ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {
     const err = rejection(mutate);
