@@ -143,7 +143,7 @@ interface InfoJson {
     info?: { size?: number; repository?: { size?: number; delta?: number } };
     error?: boolean;
   }[];
-  status?: { lock?: { backup?: { 'size-cplt'?: number; size?: number } } };
+  status?: { code?: number; lock?: { backup?: { 'size-cplt'?: number; size?: number } } };
 }
 
 /** Backups pgBackRest knows of, from `pgbackrest info --output=json`. */
@@ -191,16 +191,20 @@ export interface PgbackrestBackupResult {
 }
 
 /**
- * stanza-create (idempotent in pgBackRest), then the backup, heartbeating the progress that
+ * stanza-create when `info` says the stanza is missing, then the backup, heartbeating the progress that
  * `info` reports, then `verify`. A retried attempt first looks for a backup that appeared since
  * the first attempt began (recorded in the heartbeat) and adopts it instead of taking another.
  */
 export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBackupInput): Promise<PgbackrestBackupResult> {
   const { heartbeat, signal } = activityProgress();
   const { cluster, node } = input;
-  await pgbackrest(deps, cluster, node, ['stanza-create'], signal);
   const earlier = previousAttemptLabels();
-  const info0 = await pgbackrestInfo(deps, cluster, node);
+  let info0 = await pgbackrestInfo(deps, cluster, node);
+  // Status 1 (missing stanza path) or 3 (missing stanza data): create it (idempotent anyway).
+  if (info0.lock?.code === 1 || info0.lock?.code === 3) {
+    await pgbackrest(deps, cluster, node, ['stanza-create'], signal);
+    info0 = await pgbackrestInfo(deps, cluster, node);
+  }
   const before = earlier ?? info0.backups.map((b) => b.label);
   let made = info0.backups.filter((b) => !before.includes(b.label) && !b.error).at(-1);
   const reused = !!made;

@@ -1,0 +1,90 @@
+/**
+ * The pgbackrest method: wall time of pgdr's backup workflow against bare `pgbackrest backup`
+ * with the same generated config, on the bench database, in the same run. The bench primary
+ * archives through `pgdr wal push --via pgbackrest` for the duration; its own setting is
+ * restored (ALTER SYSTEM RESET) afterwards.
+ */
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
+import { stackUp } from '../scripts/stack.js';
+import { demoClusterPlan, psql, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
+import { parseConfig } from '../config/load.js';
+import { backupInput, walCommands } from '../config/inputs.js';
+import { createActivities } from '../activities/index.js';
+import { createSecretReader } from '../activities/secrets.js';
+import { createS3Client } from '../activities/storage.js';
+import { enableArchivingOnNode } from '../activities/archiving.js';
+import { pgbackrest } from '../activities/pgbackrest.js';
+import { workflowsPath } from '../worker/workers.js';
+import { backup } from '../workflows/backup.js';
+import type { BenchRow } from './backup.js';
+
+export async function pgbackrestBench(): Promise<BenchRow[]> {
+  const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
+  const layout = stackLayout(env);
+  await stackUp(layout, { apps: false });
+  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
+  const secrets = { superuserPassword: readFileSync(join(layout.secrets, 'pg-superuser-password'), 'utf8').trim(), pgdrPassword: readFileSync(join(layout.secrets, 'pgdr-password'), 'utf8').trim() };
+  const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const run = Date.now().toString(36);
+
+  // A pgbackrest cluster over the bench primary, with a fresh repo prefix.
+  const raw = parse(readFileSync(layout.configFile, 'utf8'));
+  const demo = raw.clusters.demo;
+  raw.clusters = { pbbench: { ...demo, method: 'pgbackrest', backup: { ...demo.backup, verify: false, schedules: {} }, archive: { checkCron: null }, nodes: { primary: { ...demo.nodes.primary, agentQueue: `pgdr-pbbench-agent-${run}` } } } };
+  raw.storage.prefix = `bench-pgbackrest/${run}`;
+  raw.temporal.taskQueue = `pgdr-pbbench-${run}`;
+  const dir = mkdtempSync(join(layout.dir, 'pbbench-'));
+  chmodSync(dir, 0o755);
+  const configFile = join(dir, 'pgdr.yaml');
+  writeFileSync(configFile, stringify(raw), { mode: 0o644 });
+  const config = parseConfig(raw, configFile);
+  const readSecret = createSecretReader();
+  const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
+  await enableArchivingOnNode(deps, { cluster: 'pbbench', node: 'primary', ...walCommands(config, 'pbbench') });
+  try {
+    await pgbackrest(deps, 'pbbench', 'primary', ['stanza-create']);
+
+    // Bare pgbackrest, same config and environment.
+    const rawTimes: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = performance.now();
+      await pgbackrest(deps, 'pbbench', 'primary', ['--type=full', 'backup']);
+      rawTimes.push((performance.now() - t0) / 1000);
+    }
+
+    // pgdr's backup workflow (verification off, as above), workers in this process.
+    const connection = await NativeConnection.connect({ address: config.temporal.address });
+    const activities = createActivities(deps);
+    const control = await Worker.create({ connection, taskQueue: config.temporal.taskQueue, workflowsPath, activities });
+    const agent = await Worker.create({ connection, taskQueue: `pgdr-pbbench-agent-${run}`, activities });
+    const clientConn = await Connection.connect({ address: config.temporal.address });
+    const client = new Client({ connection: clientConn });
+    const pgdrTimes: number[] = [];
+    await control.runUntil(
+      agent.runUntil(async () => {
+        for (let i = 0; i < runs; i++) {
+          const t0 = performance.now();
+          await client.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId: `backup/pbbench/bench-${run}-${i}`, args: [{ ...backupInput(config, 'pbbench', 'full', 'bench'), expire: false }] });
+          pgdrTimes.push((performance.now() - t0) / 1000);
+        }
+      }),
+    );
+    await clientConn.close();
+    await connection.close();
+    const r = median(rawTimes);
+    const p = median(pgdrTimes);
+    return [
+      { metric: 'bare pgbackrest backup --type=full (zst, repo in S3): seconds', value: r.toFixed(2) },
+      { metric: 'pgdr backup workflow, method pgbackrest (no verify): seconds', value: p.toFixed(2) },
+      { metric: 'wall time ratio pgdr / bare pgbackrest', value: (p / r).toFixed(3), target: '<= 1.05' },
+    ];
+  } finally {
+    await psql(layout, plan, plan.primary.port, 'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();', secrets);
+  }
+}
