@@ -4,13 +4,14 @@ import { mkdirSync, readFileSync, writeFileSync, statSync, rmSync, chownSync } f
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { Client, Connection } from '@temporalio/client';
-import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
-import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, psql, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
+import { repoRoot } from '../scripts/stack/layout.js';
+import { psql } from '../scripts/stack/postgres.js';
 import { parseConfig } from '../config/load.js';
 import { runTool, asUser } from '../activities/gateway.js';
 import { backupInput } from '../config/inputs.js';
 import { backup } from '../workflows/backup.js';
+
+import { benchStack, median } from './stack.js';
 
 export interface BenchRow {
   metric: string;
@@ -36,11 +37,7 @@ function peakRss(pgid: number): number {
 }
 
 export async function backupBench(): Promise<BenchRow[]> {
-  const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
-  const layout = stackLayout(env);
-  await stackUp(layout, { apps: false });
-  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
-  const secrets = { superuserPassword: readFileSync(join(layout.secrets, 'pg-superuser-password'), 'utf8').trim(), pgdrPassword: readFileSync(join(layout.secrets, 'pgdr-password'), 'utf8').trim() };
+  const { layout, plan, secrets } = await benchStack();
   const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
 
   // 1. A pgbench database of the wanted size (once; kept across runs).
@@ -53,7 +50,6 @@ export async function backupBench(): Promise<BenchRow[]> {
   const clusterBytes = Number(await psql(layout, plan, plan.primary.port, 'select sum(pg_database_size(datname)) from pg_database', secrets));
 
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
   // 2. Raw: pg_basebackup with the same compression, to a local file.
   const scratch = join(layout.dir, 'bench-scratch');

@@ -9,9 +9,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
-import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, psql, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
+import { psql } from '../scripts/stack/postgres.js';
 import { parseConfig } from '../config/load.js';
 import { backupInput, walCommands } from '../config/inputs.js';
 import { createActivities } from '../activities/index.js';
@@ -22,15 +20,11 @@ import { pgbackrest } from '../activities/pgbackrest.js';
 import { workflowsPath } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
 import type { BenchRow } from './backup.js';
+import { benchStack, median } from './stack.js';
 
 export async function pgbackrestBench(): Promise<BenchRow[]> {
-  const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
-  const layout = stackLayout(env);
-  await stackUp(layout, { apps: false });
-  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
-  const secrets = { superuserPassword: readFileSync(join(layout.secrets, 'pg-superuser-password'), 'utf8').trim(), pgdrPassword: readFileSync(join(layout.secrets, 'pgdr-password'), 'utf8').trim() };
+  const { layout, plan, secrets } = await benchStack();
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const run = Date.now().toString(36);
 
   // A pgbackrest cluster over the bench primary, with a fresh repo prefix.

@@ -6,12 +6,12 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
-import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, psql, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
+import { repoRoot } from '../scripts/stack/layout.js';
+import { psql } from '../scripts/stack/postgres.js';
 import { asUser, runTool, spawnTool } from '../activities/gateway.js';
 import { segmentNumber, segmentOfLsn } from '../common/wal.js';
 import type { BenchRow } from './backup.js';
+import { benchStack } from './stack.js';
 
 const SEGMENTS = Number(process.env.PGDR_BENCH_WAL_SEGMENTS ?? 20);
 
@@ -21,11 +21,7 @@ function quantile(xs: number[], q: number): number {
 }
 
 export async function walBench(): Promise<BenchRow[]> {
-  const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
-  const layout = stackLayout(env);
-  await stackUp(layout, { apps: false });
-  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
-  const secrets = { superuserPassword: readFileSync(join(layout.secrets, 'pg-superuser-password'), 'utf8').trim(), pgdrPassword: readFileSync(join(layout.secrets, 'pgdr-password'), 'utf8').trim() };
+  const { layout, plan, secrets } = await benchStack();
   const sql = (text: string) => psql(layout, plan, plan.primary.port, text, secrets);
   const run = Date.now().toString(36);
   const user = asUser(layout.pgUser);
