@@ -18,10 +18,20 @@ async function walBefore(deps: RetentionDeps, cluster: string, cutoff: string | 
   return (await listKeys(deps.s3, deps.config.storage.bucket, folder)).filter((o) => walBeforeCutoff(o.key.slice(folder.length), cutoff));
 }
 
-export async function planExpiry(deps: RetentionDeps, cluster: string, policy: RetentionPolicy): Promise<{ plan: RetentionPlan; walObjects: number; walBytes: number }> {
-  const plan = planRetention(await listCatalog(deps.s3, deps.config.storage, cluster), policy, (deps.now ?? (() => new Date()))());
+/**
+ * The plan, with the pgBackRest label of every backup it expires: recorded in the workflow's
+ * history before anything is deleted, so a retried deletion still knows which sets to expire.
+ */
+export async function planExpiry(
+  deps: RetentionDeps,
+  cluster: string,
+  policy: RetentionPolicy,
+): Promise<{ plan: RetentionPlan; walObjects: number; walBytes: number; pgbackrestLabels: string[] }> {
+  const catalog = await listCatalog(deps.s3, deps.config.storage, cluster);
+  const plan = planRetention(catalog, policy, (deps.now ?? (() => new Date()))());
   const wal = await walBefore(deps, cluster, plan.walCutoff);
-  return { plan, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
+  const pgbackrestLabels = plan.expire.flatMap((e) => catalog.find((c) => c.id === e.id)?.manifest?.pgbackrestLabel ?? []);
+  return { plan, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0), pgbackrestLabels };
 }
 
 export async function applyExpiry(
@@ -29,7 +39,7 @@ export async function applyExpiry(
   cluster: string,
   expire: string[],
   walCutoff: string | null,
-): Promise<{ deletedBackups: string[]; deletedLabels: string[]; walObjects: number; walBytes: number }> {
+): Promise<{ deletedBackups: string[]; walObjects: number; walBytes: number }> {
   const { storage } = deps.config;
   const catalog = await listCatalog(deps.s3, storage, cluster);
   // Defence in depth: whatever the plan says, the newest good backup stays.
@@ -43,10 +53,7 @@ export async function applyExpiry(
     throw new Error(`refusing to prune wal before ${walCutoff}: backup starting at ${staying[0]} stays and needs it (expected a cutoff at or before ${staying[0]})`);
   }
   const deleted: string[] = [];
-  const labels: string[] = [];
   for (const id of expire.map(assertBackupId)) {
-    const label = catalog.find((e) => e.id === id)?.manifest?.pgbackrestLabel;
-    if (label) labels.push(label);
     const folder = baseFolder(storage, cluster, id);
     const keys = (await listKeys(deps.s3, storage.bucket, folder)).map((o) => o.key);
     if (keys.length === 0) continue; // already gone (a retried attempt)
@@ -57,5 +64,5 @@ export async function applyExpiry(
   }
   const wal = await walBefore(deps, cluster, walCutoff);
   await deleteKeys(deps.s3, storage.bucket, wal.map((o) => o.key));
-  return { deletedBackups: deleted, deletedLabels: labels, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
+  return { deletedBackups: deleted, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
 }

@@ -12,6 +12,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   PRECONDITION_FAILED: 422,
   NO_BACKUP_SOURCE: 422,
   NO_PRIMARY: 422,
+  NO_WAL_CHECK: 404,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {

@@ -166,6 +166,15 @@ export class WalCorruptError extends PgdrError {
   }
 }
 
+/** Thrown when the WAL archive check's result is asked for before any check has run. */
+export class NoWalCheckError extends PgdrError {
+  readonly code = 'NO_WAL_CHECK';
+  override readonly nonRetryable = true;
+  constructor(cluster: string) {
+    super(`no WAL archive check of cluster "${cluster}" has run yet, so its archive state and recoverable window are unknown`, { cluster }, `start one: POST /api/v1/clusters/${cluster}/wal-archive/check or pgdr wal check ${cluster}`);
+  }
+}
+
 /** Raised by walArchiveCheck when the archive is unhealthy; the message lists every problem found. */
 export class WalArchiveUnhealthyError extends PgdrError {
   readonly code = 'WAL_ARCHIVE_UNHEALTHY';
@@ -192,6 +201,7 @@ export const errorCatalogue = {
   WalConflictError,
   WalCorruptError,
   WalArchiveUnhealthyError,
+  NoWalCheckError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -209,6 +219,7 @@ export const nonRetryableErrorTypes: string[] = [
   'WalConflictError',
   'WalCorruptError',
   'WalArchiveUnhealthyError',
+  'NoWalCheckError',
 ];
 
 /**

@@ -42,11 +42,12 @@ export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult
   // 2. Delete: each backup's manifest first (so it stops counting), then its objects, then old WAL.
   const applied = await applyExpiry({ cluster: input.cluster, expire: planned.plan.expire.map((e) => e.id), walCutoff: planned.plan.walCutoff });
   // 3. pgBackRest keeps the data in its own repo: expire each set there too, once it stopped counting.
-  if (input.method === 'pgbackrest' && applied.deletedLabels.length > 0) {
+  //    The labels come from the plan (in history), so a retry after the manifests went still has them.
+  if (input.method === 'pgbackrest' && planned.pgbackrestLabels.length > 0) {
     const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
-    if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + applied.deletedLabels.join(', ')));
+    if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')));
     const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
-    for (const label of applied.deletedLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
+    for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
   }
   return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups };
 }

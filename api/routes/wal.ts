@@ -6,6 +6,17 @@ import { enableArchivingInput, walCheckInput } from '../../config/inputs.js';
 import { readWalCheck } from '../../activities/walCheck.js';
 import { ensureNotBusy, startProcedure } from '../procedures.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
+import type { ApiDeps } from '../deps.js';
+import type { WalCheckResult } from '../../common/walCheck.js';
+import { NoWalCheckError } from '../../common/errors.js';
+
+/** The newest stored check of a known cluster; NoWalCheckError (404) before the first. */
+async function latestCheck(deps: ApiDeps, cluster: string): Promise<WalCheckResult> {
+  clusterOf(deps.config, cluster);
+  const result = await readWalCheck(deps, cluster);
+  if (!result) throw new NoWalCheckError(cluster);
+  return result;
+}
 
 export const walStatusRoute = route({
   method: 'GET',
@@ -15,12 +26,7 @@ export const walStatusRoute = route({
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: 'the newest stored check result', 404: 'unknown cluster, or no check has run yet' },
   async handler({ params, deps }) {
-    clusterOf(deps.config, params.cluster);
-    const result = await readWalCheck(deps, params.cluster);
-    if (!result) {
-      return { status: 404, body: { error: { code: 'NO_WAL_CHECK', message: `no WAL archive check of cluster "${params.cluster}" has run yet: start one with POST /api/v1/clusters/${params.cluster}/wal-archive/check` } } };
-    }
-    return { status: 200, body: result };
+    return { status: 200, body: await latestCheck(deps, params.cluster) };
   },
 });
 
@@ -47,11 +53,7 @@ export const recoveryWindowRoute = route({
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: '{ cluster, asOf, healthy, timelines: [{ timeline, earliest, latest }] }', 404: 'unknown cluster, or no check has run yet' },
   async handler({ params, deps }) {
-    clusterOf(deps.config, params.cluster);
-    const result = await readWalCheck(deps, params.cluster);
-    if (!result) {
-      return { status: 404, body: { error: { code: 'NO_WAL_CHECK', message: `the recoverable window of cluster "${params.cluster}" is not known until a WAL archive check has run: POST /api/v1/clusters/${params.cluster}/wal-archive/check` } } };
-    }
+    const result = await latestCheck(deps, params.cluster);
     return {
       status: 200,
       body: { cluster: params.cluster, asOf: result.checkedAt, checkWorkflowId: result.workflowId, healthy: result.healthy, problems: result.problems, timelines: result.window },
