@@ -205,6 +205,43 @@ export interface VerifyResult {
 
 const TAR_DECOMPRESS: Record<string, string[]> = { zstd: ['--zstd'], gzip: ['-z'], lz4: ['-I', 'lz4'], none: [] };
 
+export interface Extracted {
+  bytes: number;
+  sha256: string;
+  /** Until the last byte arrived from S3. */
+  downloadSeconds: number;
+  /** What tar needed after that (the two overlap: the object is extracted as it streams). */
+  extractSeconds: number;
+}
+
+/**
+ * Streams a stored backup object from S3 into tar, extracting into dir as the node's OS user,
+ * hashing on the way (bounded memory). Heartbeats bytes and percent. The caller compares the
+ * sha256 with the manifest's before trusting what was extracted.
+ */
+export async function downloadAndExtract(
+  deps: BaseBackupDeps,
+  o: { key: string; dir: string; compression: string; osUser: string; signal: AbortSignal; heartbeat: (d: Record<string, unknown>) => void },
+): Promise<Extracted> {
+  const t0 = Date.now();
+  const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: o.key }), { abortSignal: o.signal });
+  const total = obj.ContentLength ?? null;
+  const counter = hashingCounter();
+  const tar = spawnTool({ tool: 'tar', args: ['-x', ...(TAR_DECOMPRESS[o.compression] ?? []), '-C', o.dir, '-f', '-'], osUser: o.osUser, signal: o.signal });
+  const stopBeat = every(2000, () => o.heartbeat({ phase: 'downloading', bytes: counter.bytes, totalBytes: total, percent: total ? Math.round((100 * counter.bytes) / total) : null }));
+  let downloaded = 0;
+  counter.on('end', () => void (downloaded = Date.now()));
+  try {
+    await new Promise<void>((resolve, reject) => pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())));
+    checkResult('tar', (await tar) as never);
+  } finally {
+    stopBeat();
+  }
+  const end = Date.now();
+  downloaded ||= end;
+  return { bytes: counter.bytes, sha256: counter.digest(), downloadSeconds: (downloaded - t0) / 1000, extractSeconds: (end - downloaded) / 1000 };
+}
+
 function ownedBy(path: string, user: string): void {
   const ids = asUser(user);
   if (ids) chownSync(path, ids.uid, ids.gid);
@@ -229,17 +266,8 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   ownedBy(dir, nc.osUser);
   const done = (ok: boolean, detail: string): VerifyResult => ({ tool: 'pg_verifybackup', ok, seconds: (Date.now() - started) / 1000, detail });
   try {
-    const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }), { abortSignal: signal });
-    const counter = hashingCounter();
-    const tar = spawnTool({ tool: 'tar', args: ['-x', ...(TAR_DECOMPRESS[input.compression] ?? []), '-C', dir, '-f', '-'], osUser: nc.osUser, signal });
-    const stopBeat = every(2000, () => heartbeat({ phase: 'downloading', bytes: counter.bytes, totalBytes: obj.ContentLength ?? null }));
-    try {
-      await new Promise<void>((resolve, reject) => pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())));
-      checkResult('tar', (await tar) as never);
-    } finally {
-      stopBeat();
-    }
-    const actual = counter.digest();
+    const got = await downloadAndExtract(deps, { key, dir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
+    const actual = got.sha256;
     if (actual !== input.sha256) return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
     heartbeat({ phase: 'pg_verifybackup' });
     try {

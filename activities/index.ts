@@ -24,7 +24,23 @@ import { activityProgress } from './progress.js';
 import type { WalCheckResult } from '../common/walCheck.js';
 import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
 import { pgbackrestBackup, pgbackrestExpireSet, type PgbackrestBackupInput } from './pgbackrest.js';
-import { awaitArchived, lastArchivedCommit, readWalCheck, storeWalCheck, walContinuity } from './walCheck.js';
+import { awaitArchived, lastArchivedCommit, readWalCheck, scanArchive, storeWalCheck, walContinuity } from './walCheck.js';
+import {
+  awaitRecoveryTarget,
+  cleanupRestore,
+  fetchBaseBackup,
+  inspectDestination,
+  pgbackrestRestoreSet,
+  prepareDestination,
+  removeOldDataDir,
+  settleRecoverySettings,
+  startRestoredInstance,
+  storeRestoreReport,
+  verifyRestoredBackup,
+  writeRecoverySettings,
+} from './restore.js';
+import { pgbackrestVerifySet } from './pgbackrest.js';
+import type { RestoreReport } from '../common/restore.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
@@ -85,8 +101,64 @@ export function createActivities(deps: ActivityDeps) {
       return awaitArchived(d, input);
     },
     /** Control: continuity of the archive from the oldest kept backup, and the timeline history. */
-    async walContinuity(input: { cluster: string; timeline: number; segmentBytes: number }) {
+    async walContinuity(input: { cluster: string; timeline: number | null; segmentBytes: number }) {
       return walContinuity(d, input);
+    },
+    /** Node agent: the newest archived commit (and a restore point by name) via pg_waldump. */
+    async scanArchive(input: Parameters<typeof scanArchive>[1]) {
+      return scanArchive(d, input);
+    },
+    /** Node agent: is a restore destination absent or empty, a server running there, its port free. */
+    async inspectDestination(input: Parameters<typeof inspectDestination>[1]) {
+      return inspectDestination(d, input);
+    },
+    /** Node agent: an empty destination directory; old data renamed aside when replacing. */
+    async prepareDestination(input: Parameters<typeof prepareDestination>[1]) {
+      return prepareDestination(d, input);
+    },
+    /** Node agent: download a base backup, check its sha256, extract it; heartbeats bytes and %. */
+    async fetchBaseBackup(input: Parameters<typeof fetchBaseBackup>[1]) {
+      return fetchBaseBackup(d, input);
+    },
+    /** Node agent: pg_verifybackup on the restored directory. */
+    async verifyRestoredBackup(input: Parameters<typeof verifyRestoredBackup>[1]) {
+      return verifyRestoredBackup(d, input);
+    },
+    /** Node agent: pgbackrest verify, judged by one set's line. */
+    async pgbackrestVerifySet(input: { cluster: string; node: string; label: string }) {
+      return pgbackrestVerifySet(d, input.cluster, input.node, input.label, activityProgress().signal);
+    },
+    /** Node agent: pgbackrest restore of one set with the target. */
+    async pgbackrestRestoreSet(input: Parameters<typeof pgbackrestRestoreSet>[1]) {
+      return pgbackrestRestoreSet(d, input);
+    },
+    /** Node agent: recovery.signal and the recovery settings in postgresql.auto.conf. */
+    async writeRecoverySettings(input: Parameters<typeof writeRecoverySettings>[1]) {
+      return writeRecoverySettings(d, input);
+    },
+    /** Node agent: pg_ctl start of the restored instance. */
+    async startRestoredInstance(input: Parameters<typeof startRestoredInstance>[1]) {
+      return startRestoredInstance(d, input);
+    },
+    /** Node agent: follow replay to the target; heartbeats the replayed LSN. */
+    async awaitRecoveryTarget(input: Parameters<typeof awaitRecoveryTarget>[1]) {
+      return awaitRecoveryTarget(d, input);
+    },
+    /** Node agent: comment out the target settings of a promoted restore. */
+    async settleRecoverySettings(input: Parameters<typeof settleRecoverySettings>[1]) {
+      return settleRecoverySettings(d, input);
+    },
+    /** Node agent: undo an unfinished restore, old directory back in place. */
+    async cleanupRestore(input: Parameters<typeof cleanupRestore>[1]) {
+      return cleanupRestore(d, input);
+    },
+    /** Node agent: remove the directory a proven restore replaced. */
+    async removeOldDataDir(input: Parameters<typeof removeOldDataDir>[1]) {
+      return removeOldDataDir(d, input);
+    },
+    /** Control: store a restore report in S3. */
+    async storeRestoreReport(input: { report: RestoreReport }): Promise<string> {
+      return storeRestoreReport(d, input.report);
     },
     /** Control: the newest stored WAL archive check (null when none). */
     async readWalCheck(input: { cluster: string }): Promise<WalCheckResult | null> {

@@ -231,22 +231,30 @@ export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBa
   let verification: PgbackrestBackupResult['verification'] = null;
   if (input.verify) {
     heartbeat({ phase: 'pgbackrest verify', before });
-    const t0 = Date.now();
-    try {
-      // pgBackRest 2.45 verifies the whole repo (no --set); our backup's own line decides.
-      const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
-      const line = res.stdout.split('\n').find((l) => l.includes(made!.label))?.trim();
-      const ok = !made.error && !!line && /status: valid/.test(line);
-      verification = { tool: 'pgbackrest verify', ok, seconds: (Date.now() - t0) / 1000, detail: line ?? `pgbackrest verify did not report backup ${made.label}: ${res.stdout.trim().split('\n').slice(0, 3).join(' ')}` };
-    } catch (err) {
-      if (!(err instanceof ToolFailedError)) throw err;
-      verification = { tool: 'pgbackrest verify', ok: false, seconds: (Date.now() - t0) / 1000, detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ') };
-    }
+    verification = await pgbackrestVerifySet(deps, cluster, node, made.label, signal);
+    if (made.error) verification = { ...verification, ok: false };
   }
   const catalog = await listCatalog(deps.s3, deps.config.storage, cluster);
   const parentId = made.prior ? (catalog.find((e) => e.manifest?.pgbackrestLabel === made!.prior)?.id ?? null) : null;
   const compression = COMPRESS[clusterOf(deps.config, cluster).backup.compression] ?? 'zst';
   return { backup: made, systemId: info0.systemId, pgVersion: info0.pgVersion, parentId, verification, reused, compression };
+}
+
+/**
+ * Verifies one backup set. pgBackRest 2.45 verifies the whole repo (no --set); the set's own
+ * line in the verbose output decides.
+ */
+export async function pgbackrestVerifySet(deps: Omit<PgbackrestDeps, 's3'>, cluster: string, node: string, label: string, signal?: AbortSignal): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
+  const t0 = Date.now();
+  try {
+    const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
+    const line = res.stdout.split('\n').find((l) => l.includes(label))?.trim();
+    const ok = !!line && /status: valid/.test(line);
+    return { tool: 'pgbackrest verify', ok, seconds: (Date.now() - t0) / 1000, detail: line ?? `pgbackrest verify did not report backup ${label}: ${res.stdout.trim().split('\n').slice(0, 3).join(' ')}` };
+  } catch (err) {
+    if (!(err instanceof ToolFailedError)) throw err;
+    return { tool: 'pgbackrest verify', ok: false, seconds: (Date.now() - t0) / 1000, detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ') };
+  }
 }
 
 function previousAttemptLabels(): string[] | undefined {
@@ -282,7 +290,8 @@ function confAsEnv(conf: string): Record<string, string> {
  */
 export async function pgbackrestWal(config: PgdrConfig, readSecret: SecretReader, cluster: string, action: 'archive-push' | 'archive-get', args: string[], cwd = process.cwd()): Promise<number> {
   const nodes = Object.entries(clusterOf(config, cluster).nodes);
-  const node = (nodes.find(([, n]) => n.dataDir.replace(/\/$/, '') === cwd.replace(/\/$/, '')) ?? nodes[0]!)[0];
+  const own = nodes.find(([, n]) => n.dataDir.replace(/\/$/, '') === cwd.replace(/\/$/, ''));
+  const node = (own ?? nodes[0]!)[0];
   const scratch = join(tmpdir(), `pgdr-pgbackrest-${process.getuid?.() ?? 'u'}`);
   mkdirSync(scratch, { recursive: true, mode: 0o700 });
   const env = {
@@ -291,6 +300,8 @@ export async function pgbackrestWal(config: PgdrConfig, readSecret: SecretReader
     PGBACKREST_LOG_PATH: scratch,
     PGBACKREST_SPOOL_PATH: scratch,
     PGBACKREST_STANZA: cluster,
+    // A restored copy in a directory of its own: pgBackRest reads that instance's pg_control.
+    ...(own ? {} : { PGBACKREST_PG1_PATH: cwd }),
     PGBACKREST_REPO1_S3_KEY: readSecret(config.storage.accessKeyId, 'storage.accessKeyId'),
     PGBACKREST_REPO1_S3_KEY_SECRET: readSecret(config.storage.secretAccessKey, 'storage.secretAccessKey'),
   };

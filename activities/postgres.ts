@@ -37,11 +37,16 @@ export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
 
 /** Opens a connection to one node, runs fn, and always closes it. */
 export async function withNode<T>(deps: PostgresDeps, cluster: string, node: string, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const cc = clusterOf(deps.config, cluster);
   const nc = nodeOf(deps.config, cluster, node);
+  return withServer(deps, cluster, node, { host: nc.host, port: nc.port }, fn, database);
+}
+
+/** Like withNode, for a server of the cluster at another address (a restored instance). */
+export async function withServer<T>(deps: PostgresDeps, cluster: string, label: string, at: { host: string; port: number }, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const cc = clusterOf(deps.config, cluster);
   const client = new pg.Client({
-    host: nc.host,
-    port: nc.port,
+    host: at.host,
+    port: at.port,
     user: cc.user,
     database: database ?? cc.database,
     password: clusterPassword(deps.config, cluster, deps.readSecret),
@@ -53,7 +58,7 @@ export async function withNode<T>(deps: PostgresDeps, cluster: string, node: str
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new PostgresUnreachableError(cluster, node, `${nc.host}:${nc.port}`, (err as Error).message);
+    throw new PostgresUnreachableError(cluster, label, `${at.host}:${at.port}`, (err as Error).message);
   }
   try {
     return await fn(client);

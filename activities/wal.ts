@@ -11,13 +11,13 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { WalConflictError, WalCorruptError } from '../common/errors.js';
 import { assertWalFileName } from '../common/wal.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf } from '../config/lookup.js';
 import { runFilter } from './gateway.js';
-import { listKeys } from './storage.js';
+import { clusterPrefix, listKeys } from './storage.js';
 import { walFolder } from './catalog.js';
 
 export type WalCompression = PgdrConfig['clusters'][string]['archive']['compression'];
@@ -195,14 +195,27 @@ export interface ArchivedWal {
 /** The key a WAL file is archived under, or undefined when it is not in the archive. */
 export async function findArchived(deps: WalDeps, cluster: string, name: string): Promise<string | undefined> {
   assertWalFileName(name);
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
+    // Narrow listings: the archive's version folders, then the one segment in each.
+    const root = `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`;
+    const bucket = deps.config.storage.bucket;
+    const dirs = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: root, Delimiter: '/' }));
+    for (const d of dirs.CommonPrefixes ?? []) {
+      const prefix = /^[0-9A-F]{24}$/.test(name) ? `${d.Prefix}${name.slice(0, 16)}/${name}-` : `${d.Prefix}${name}`;
+      const hit = (await listKeys(deps.s3, bucket, prefix))[0];
+      if (hit) return hit.key;
+    }
+    return undefined;
+  }
   for (const { key } of candidateKeys(deps, cluster, name)) {
     if ((await headSha(deps.s3, deps.config.storage.bucket, key)) !== undefined) return key;
   }
   return undefined;
 }
 
-/** Everything archived for a cluster, by WAL name (oldest name first). */
+/** Everything archived for a cluster, by WAL name (oldest name first); pgBackRest's archive for its clusters. */
 export async function listArchivedWal(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') return listPgbackrestArchive(deps, cluster);
   const prefix = walFolder(deps.config.storage, cluster);
   const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
   return keys
@@ -215,9 +228,47 @@ export async function listArchivedWal(deps: WalDeps, cluster: string): Promise<A
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** pgBackRest keeps WAL as archive/<stanza>/<version>-<id>/<first 16>/<segment>-<sha1>[.ext], history files beside. */
+const PGBACKREST_WAL = /^([0-9A-F]{24})-([0-9a-f]{40})(?:\.(zst|gz|lz4|bz2))?$|^([0-9A-F]{8}\.history)$/;
+
+async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
+  const prefix = `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`;
+  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
+  const out: ArchivedWal[] = [];
+  for (const k of keys) {
+    const m = PGBACKREST_WAL.exec(k.key.slice(k.key.lastIndexOf('/') + 1));
+    if (m) out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified: k.lastModified ? k.lastModified.toISOString() : null });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Reads one archived segment for inspection (pg_waldump) into `dest`, from either layout:
+ * pgdr's (sha256 in metadata) or pgBackRest's (sha1 of the content in the name).
+ */
+export async function fetchForReading(deps: WalDeps, cluster: string, name: string, dest: string): Promise<boolean> {
+  if (clusterOf(deps.config, cluster).method !== 'pgbackrest') return (await fetchWal(deps, cluster, name, dest)) !== undefined;
+  const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
+  if (!found) return false;
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
+  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
+  const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
+  const sha1 = /-([0-9a-f]{40})/.exec(found.key)?.[1];
+  if (sha1 && createHash('sha1').update(data).digest('hex') !== sha1) throw new WalCorruptError(cluster, found.key, `sha1 does not match the ${sha1} in its name`);
+  await writeAtomically(dest, data);
+  return true;
+}
+
 /** Reads one archived text file (a .history file) as UTF-8, or undefined when absent. */
 export async function readArchivedText(deps: WalDeps, cluster: string, name: string): Promise<string | undefined> {
   assertWalFileName(name);
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
+    const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
+    if (!found) return undefined;
+    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
+    return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
+  }
   for (const { key, compression } of candidateKeys(deps, cluster, name)) {
     try {
       const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));

@@ -6,13 +6,14 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContinuityReport, WalCheckResult } from '../common/walCheck.js';
+import type { RestorableBackup } from '../common/restore.js';
 import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../common/wal.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { listCatalog } from './catalog.js';
 import { spawnTool } from './gateway.js';
 import { activityProgress } from './progress.js';
 import { clusterPrefix, getJson } from './storage.js';
-import { fetchWal, findArchived, listArchivedWal, readArchivedText, type WalDeps } from './wal.js';
+import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type WalDeps } from './wal.js';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
@@ -31,26 +32,30 @@ export async function awaitArchived(deps: WalDeps, input: { cluster: string; nam
 }
 
 export interface ContinuityFacts {
+  /** The timeline followed: the one asked for, or the newest in the archive. */
+  timeline: number;
   continuity: ContinuityReport;
   history: HistoryEntry[];
   /** Good backups, oldest first: where each timeline's recoverable window starts. */
-  backups: { id: string; timeline: number; stopLsn: string; stopTime: string }[];
+  backups: RestorableBackup[];
 }
 
 /**
  * Every segment a restore from the oldest good backup needs, up to the newest archived
  * segment of the current timeline, with a .history file for each timeline switch.
  */
-export async function walContinuity(deps: WalDeps, input: { cluster: string; timeline: number; segmentBytes: number }): Promise<ContinuityFacts> {
+export async function walContinuity(deps: WalDeps, input: { cluster: string; timeline: number | null; segmentBytes: number }): Promise<ContinuityFacts> {
   const [catalog, archived] = await Promise.all([listCatalog(deps.s3, deps.config.storage, input.cluster), listArchivedWal(deps, input.cluster)]);
   const present = new Set(archived.map((a) => a.name));
-  const historyName = `${input.timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
-  const historyText = input.timeline > 1 ? await readArchivedText(deps, input.cluster, historyName) : undefined;
+  // Without a live primary (a restore), follow the newest timeline the archive knows.
+  const timeline = input.timeline ?? Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
+  const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const historyText = timeline > 1 ? await readArchivedText(deps, input.cluster, historyName) : undefined;
   const history = historyText ? parseHistory(historyText) : [];
   const good = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
   const oldest = good[0];
   const segs = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name));
-  const onCurrent = segs.filter((a) => parseInt(a.name.slice(0, 8), 16) === input.timeline);
+  const onCurrent = segs.filter((a) => parseInt(a.name.slice(0, 8), 16) === timeline);
   const lastSegment = onCurrent.at(-1)?.name ?? null;
   // Without a backup, start from the oldest archived segment on the chain.
   const fromSegment = oldest?.startWalSegment ?? segs[0]?.name ?? null;
@@ -71,55 +76,98 @@ export async function walContinuity(deps: WalDeps, input: { cluster: string; tim
     const r = checkContinuity({
       fromTimeline,
       fromSegment,
-      currentTimeline: input.timeline,
+      currentTimeline: timeline,
       history,
       lastSegment,
       present,
       segmentBytes: input.segmentBytes,
     });
     continuity = { ...continuity, expected: r.expectedCount, missingCount: r.missingCount, missing: r.missing, missingHistory: r.missingHistory, offChain: r.offChain };
-  } else if (input.timeline > 1 && !historyText) {
+  } else if (timeline > 1 && !historyText) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
-  return { continuity, history, backups: good.map((m) => ({ id: m.id, timeline: m.timeline, stopLsn: m.stopLsn, stopTime: m.stopTime })) };
+  return {
+    timeline,
+    continuity,
+    history,
+    backups: good.map((m) => ({
+      id: m.id,
+      method: m.method,
+      type: m.type,
+      timeline: m.timeline,
+      startLsn: m.startLsn,
+      stopLsn: m.stopLsn,
+      startWalSegment: m.startWalSegment,
+      stopTime: m.stopTime,
+      compression: m.compression,
+      bytes: m.bytes,
+      objects: m.objects,
+      ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+    })),
+  };
 }
 
 const COMMIT = /lsn: ([0-9A-F]+\/[0-9A-F]+), prev [^,]+, desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/;
+const RESTORE_POINT = /lsn: ([0-9A-F]+\/[0-9A-F]+), prev [^,]+, desc: RESTORE_POINT (.*)$/;
+
+export interface ArchiveScan {
+  lastCommit: { lsn: string; time: string; segment: string } | null;
+  restorePoint: { lsn: string; time: null; segment: string } | null;
+  scanned: number;
+}
 
 /**
- * Node agent: the last commit in the archive, found by fetching the newest archived segments
- * (newest first, up to `lookBack`) and reading them with pg_waldump.
+ * Node agent: the last commit in the archive up to `lastSegment`, found by fetching archived
+ * segments newest first (up to `lookBack`) and reading them with pg_waldump; with
+ * `restorePoint`, also the newest restore point of that name (scanning on until it is found).
  */
-export async function lastArchivedCommit(
+export async function scanArchive(
   deps: WalDeps,
-  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number },
-): Promise<{ lsn: string; time: string; segment: string } | null> {
+  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number; restorePoint?: string; firstSegment?: string },
+): Promise<ArchiveScan> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const scratchRoot = clusterOf(deps.config, input.cluster).backup.scratchDir;
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
   const { heartbeat } = activityProgress();
+  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
   try {
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
-    for (let seg = last; seg > last - (input.lookBack ?? 8) && seg >= 0; seg--) {
+    const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
+    const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : (input.lookBack ?? 8);
+    const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
+    for (let seg = last; seg > last - depth && seg >= floor; seg--) {
       const name = segmentName(timeline, seg, input.segmentBytes);
-      heartbeat({ reading: name });
-      if (!(await fetchWal(deps, input.cluster, name, join(dir, name)))) continue;
+      heartbeat({ reading: name, scanned: out.scanned });
+      if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
+      out.scanned++;
       // pg_waldump runs as the worker: it only reads our own scratch copy. TZ=UTC fixes its time zone.
-      const proc = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: ['--rmgr=Transaction', join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+      const proc = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [...rmgrs, join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
       // pg_waldump exits 1 at the end of the last written record; what it printed before stands.
       const lines = String(proc.stdout ?? '').split('\n');
       for (let i = lines.length - 1; i >= 0; i--) {
-        const m = COMMIT.exec(lines[i]!);
-        if (m) return { lsn: m[1]!, time: new Date(`${m[2]!.replace(' ', 'T')}Z`).toISOString(), segment: name };
+        const c = out.lastCommit ? null : COMMIT.exec(lines[i]!);
+        if (c) // Keep the microseconds: a restore target is judged against this time exactly.
+        out.lastCommit = { lsn: c[1]!, time: `${c[2]!.replace(' ', 'T')}Z`, segment: name };
+        const r = input.restorePoint && !out.restorePoint ? RESTORE_POINT.exec(lines[i]!) : null;
+        if (r && r[2]!.trim() === input.restorePoint) out.restorePoint = { lsn: r[1]!, time: null, segment: name };
       }
       await rm(join(dir, name), { force: true });
+      if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;
     }
-    return null;
+    return out;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The newest commit in the archive up to lastSegment (see scanArchive). */
+export async function lastArchivedCommit(
+  deps: WalDeps,
+  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number },
+): Promise<{ lsn: string; time: string; segment: string } | null> {
+  return (await scanArchive(deps, input)).lastCommit;
 }
 
 function checkKey(deps: WalDeps, cluster: string, name: string): string {

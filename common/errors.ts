@@ -184,6 +184,33 @@ export class WalArchiveUnhealthyError extends PgdrError {
   }
 }
 
+/** Thrown when a stored backup does not match its manifest (checksum, archive or pg_verifybackup); names the object. */
+export class BackupCorruptError extends PgdrError {
+  readonly code = 'BACKUP_CORRUPT';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, backupId: string, object: string, detail: string) {
+    super(`backup ${backupId} of cluster "${cluster}" is corrupt at ${object}: ${detail}`, { cluster, backupId, object }, 'restore from another backup (backupId), and take a new backup');
+  }
+}
+
+/** Thrown when a restore's pre-flight finds a problem; nothing has been touched. */
+export class RestorePreflightError extends PgdrError {
+  readonly code = 'RESTORE_PREFLIGHT_FAILED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, readonly problems: string[]) {
+    super(`restore of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, problems: problems.length });
+  }
+}
+
+/** Thrown when recovery stopped anywhere but the requested target; says where it stopped. */
+export class RecoveryTargetMissedError extends PgdrError {
+  readonly code = 'RECOVERY_TARGET_MISSED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, target: string, detail: string) {
+    super(`restore of cluster "${cluster}" did not stop at ${target}: ${detail}`, { cluster, target }, 'nothing was promoted; check the archive (pgdr wal status) and the server log in the report');
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -202,6 +229,9 @@ export const errorCatalogue = {
   WalCorruptError,
   WalArchiveUnhealthyError,
   NoWalCheckError,
+  RestorePreflightError,
+  RecoveryTargetMissedError,
+  BackupCorruptError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -220,6 +250,9 @@ export const nonRetryableErrorTypes: string[] = [
   'WalCorruptError',
   'WalArchiveUnhealthyError',
   'NoWalCheckError',
+  'RestorePreflightError',
+  'RecoveryTargetMissedError',
+  'BackupCorruptError',
 ];
 
 /**

@@ -11,7 +11,9 @@ import type { BackupInput } from '../workflows/backup.js';
 import type { WalCheckInput } from '../workflows/walArchiveCheck.js';
 import type { EnableArchivingInput } from '../workflows/enableArchiving.js';
 import { configSource } from './load.js';
-import { clusterOf } from './lookup.js';
+import { clusterOf, nodeOf } from './lookup.js';
+import type { RestoreDestination, RestoreRequest } from '../common/restore.js';
+import type { PitrRestoreInput } from '../workflows/pitrRestore.js';
 import type { PgdrConfig } from './schema.js';
 
 /** Node names with their agents' task queues, as workflows need them. */
@@ -98,4 +100,27 @@ export function clusterSchedules(config: PgdrConfig, cluster: string): Configure
   const out: ConfiguredSchedule[] = Object.entries(c.backup.schedules).map(([name, s]) => ({ name, procedure: 'backup', type: s.type, cron: s.cron }));
   if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
   return out;
+}
+
+/** Where a restore goes when the request does not say: the restore node, a new directory, a free port (0: pick). */
+export function defaultDestination(config: PgdrConfig, cluster: string, id: string, given: { node?: string; dataDir?: string; port?: number } = {}): RestoreDestination {
+  const c = clusterOf(config, cluster);
+  const node = given.node ?? c.restore.node ?? Object.keys(c.nodes)[0]!;
+  nodeOf(config, cluster, node);
+  return { node, dataDir: given.dataDir ?? `${c.restore.dir.replace(/\/+$/, '')}/${cluster}-${id}`, port: given.port ?? 0 };
+}
+
+/** The pitrRestore input for a checked request. */
+export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigger: string): PitrRestoreInput {
+  const c = clusterOf(config, request.cluster);
+  const n = c.nodes[request.destination.node]!;
+  const norm = (p: string) => p.replace(/\/+$/, '');
+  return {
+    request,
+    destinationQueue: nodeTaskQueue(request.cluster, request.destination.node, n.agentQueue),
+    // Recovering a node of the cluster in place keeps archiving: its new timeline belongs in the archive.
+    keepArchiving: Object.values(c.nodes).some((x) => norm(x.dataDir) === norm(request.destination.dataDir)),
+    recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
+    trigger,
+  };
 }

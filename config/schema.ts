@@ -95,6 +95,18 @@ export const archiveSchema = z
   .strict()
   .describe('WAL archiving to S3 and the walArchiveCheck that watches it');
 
+export const restoreSchema = z
+  .object({
+    node: identifier.optional().describe('node whose host receives restores by default; default: the first node listed'),
+    dir: absolutePath.default('/var/lib/pgdr/restores').describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),
+    portFrom: port.default(55432).describe('lowest port a restored instance may be given (the first free one is taken)'),
+    portTo: port.default(55999).describe('highest port a restored instance may be given'),
+    recoveryTimeoutMinutes: z.number().int().min(1).max(100000).default(1440).describe('how long replay may take to reach the target before the restore fails'),
+  })
+  .strict()
+  .refine((r) => r.portFrom <= r.portTo, { path: ['portTo'], message: 'expected portTo >= portFrom' })
+  .describe('where point-in-time restores go by default, and how long they may take');
+
 export const clusterSchema = z
   .object({
     method: z
@@ -104,6 +116,7 @@ export const clusterSchema = z
     backup: backupSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     archive: archiveSchema.prefault({}),
+    restore: restoreSchema.prefault({}),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),
@@ -120,6 +133,9 @@ export const clusterSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.restore.node !== undefined && !(c.restore.node in c.nodes)) {
+      ctx.addIssue({ code: 'custom', path: ['restore', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.restore.node}"` });
+    }
     if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
       ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
     }

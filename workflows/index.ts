@@ -5,3 +5,5 @@ export { expireBackups } from './expireBackups.js';
 export { clusterLock } from './lock.js';
 export { walArchiveCheck } from './walArchiveCheck.js';
 export { enableArchiving } from './enableArchiving.js';
+export { restorePreflight } from './restorePreflight.js';
+export { pitrRestore } from './pitrRestore.js';

@@ -35,6 +35,7 @@ export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Re
           sslmode: 'disable',
           // Demo and tests: checkpoint at once rather than waiting for a spread one.
           backup: { checkpoint: 'fast', scratchDir: join(layout.dir, 'scratch') },
+          restore: { dir: join(layout.dir, 'restores') },
           nodes: Object.fromEntries(
             [c.primary, ...c.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser }]),
           ),

@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
+import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { ensureCluster, psql, stopCluster, NO_WAL_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
@@ -30,6 +31,10 @@ export interface OwnPostgres {
   node: { host: string; port: number; dataDir: string; binDir: string; osUser: string };
   /** Runs SQL as the superuser; returns psql -At output. */
   sql(text: string): Promise<string>;
+  /** Runs SQL as the superuser on another server of the same stack (e.g. a restored copy). */
+  sqlAt(port: number, text: string): Promise<string>;
+  /** A node-postgres client as the superuser over TCP (this server, or another port). */
+  connect(port?: number): Promise<pg.Client>;
   stop(): Promise<void>;
 }
 
@@ -59,6 +64,12 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(walCommands?:
       await ensureCluster(layout, plan(walCommands), secrets);
     },
     sql: (text) => psql(layout, plan(NO_WAL_COMMANDS), port, text, secrets),
+    sqlAt: (other, text) => psql(layout, plan(NO_WAL_COMMANDS), other, text, secrets),
+    async connect(other = port) {
+      const c = new pg.Client({ host: '127.0.0.1', port: other, user: 'postgres', database: 'postgres', password: secrets.superuserPassword });
+      await c.connect();
+      return c;
+    },
     async stop() {
       await stopCluster(layout, plan(NO_WAL_COMMANDS));
       rmSync(base, { recursive: true, force: true });

@@ -1,0 +1,358 @@
+/**
+ * Restores on a node's host (node agent): inspect and prepare the destination, fetch and
+ * extract a base backup (or pgbackrest restore), write the recovery settings, start the
+ * instance, follow replay to the target, and clean up exactly what the restore created.
+ *
+ * Every step is idempotent, so a retried attempt (a worker killed mid-restore) carries on:
+ * the destination is ours once prepared, and is emptied before a fetch starts again.
+ */
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { BackupCorruptError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError } from '../common/errors.js';
+import { assertBackupId } from '../common/catalog.js';
+import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
+import { clusterPrefix, getJson, listKeys, putJsonIfAbsent } from './storage.js';
+import type { PgdrConfig } from '../config/schema.js';
+import { clusterOf, nodeOf } from '../config/lookup.js';
+import { walCommands } from '../config/inputs.js';
+import { asUser, runTool } from './gateway.js';
+import { baseFolder } from './catalog.js';
+import { downloadAndExtract } from './basebackup.js';
+import { activityProgress, every } from './progress.js';
+import { withServer } from './postgres.js';
+import { pgbackrest } from './pgbackrest.js';
+import type { SecretReader } from './secrets.js';
+
+export interface RestoreDeps {
+  config: PgdrConfig;
+  readSecret: SecretReader;
+  s3: S3Client;
+}
+
+interface Where {
+  cluster: string;
+  node: string;
+  dataDir: string;
+}
+
+const LOG_NAME = 'pgdr-restore.log';
+
+function own(path: string, osUser: string): void {
+  const ids = asUser(osUser);
+  if (ids) chownSync(path, ids.uid, ids.gid);
+}
+
+/** The pid in postmaster.pid when that process is alive. */
+function runningPid(dataDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    if (!pid) return null;
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return null;
+  }
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** What is at the destination: absent, empty, files or a data directory; running; port free. */
+export async function inspectDestination(deps: RestoreDeps, input: Where & { port: number }): Promise<DestinationFacts> {
+  const cc = clusterOf(deps.config, input.cluster);
+  nodeOf(deps.config, input.cluster, input.node);
+  let port = input.port;
+  if (port === 0) {
+    // Not given: the first free port of the configured range.
+    port = -1;
+    for (let p = cc.restore.portFrom; p <= cc.restore.portTo; p++) {
+      if (await portIsFree(p)) {
+        port = p;
+        break;
+      }
+    }
+  }
+  let state: DestinationFacts['state'] = 'absent';
+  if (existsSync(input.dataDir)) {
+    if (!statSync(input.dataDir).isDirectory()) state = 'files';
+    else {
+      const entries = readdirSync(input.dataDir);
+      state = entries.length === 0 ? 'empty' : entries.includes('PG_VERSION') ? 'pgData' : 'files';
+    }
+  }
+  const norm = (p: string) => p.replace(/\/+$/, '');
+  const configuredNode = Object.entries(cc.nodes).find(([, n]) => norm(n.dataDir) === norm(input.dataDir))?.[0] ?? null;
+  return {
+    node: input.node,
+    dataDir: input.dataDir,
+    port,
+    state,
+    running: state === 'pgData' && runningPid(input.dataDir) !== null,
+    portFree: port > 0 && (await portIsFree(port)),
+    configuredNode,
+  };
+}
+
+export interface PreparedDestination {
+  /** Where the old data went (replaceExisting), kept until the restore is proven. */
+  oldDataDir: string | null;
+}
+
+/**
+ * Makes the destination an empty directory owned by the node's OS user. With `replacing`, a
+ * server running there is stopped (fast) and the old directory renamed aside, never deleted.
+ */
+export async function prepareDestination(deps: RestoreDeps, input: Where & { restoreId: string; replacing: boolean; stopFirst: boolean }): Promise<PreparedDestination> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const oldDataDir = `${input.dataDir.replace(/\/+$/, '')}.pgdr-old-${input.restoreId}`;
+  if (input.stopFirst && runningPid(input.dataDir) !== null) {
+    await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'], osUser: nc.osUser });
+  }
+  const holdsData = existsSync(input.dataDir) && readdirSync(input.dataDir).length > 0;
+  if (holdsData && !input.replacing) throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} is no longer empty; nothing was changed`]);
+  // A retried attempt finds the old directory already aside and the new one ours.
+  if (input.replacing && holdsData && !existsSync(oldDataDir)) renameSync(input.dataDir, oldDataDir);
+  if (!existsSync(input.dataDir)) {
+    mkdirSync(dirname(input.dataDir), { recursive: true, mode: 0o755 });
+    mkdirSync(input.dataDir, { mode: 0o700 });
+  }
+  own(input.dataDir, nc.osUser);
+  return { oldDataDir: input.replacing && existsSync(oldDataDir) ? oldDataDir : null };
+}
+
+/** Empties a directory the restore owns (a retried fetch starts from nothing). */
+function emptyDir(dir: string): void {
+  for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });
+}
+
+/** Downloads the base backup, checks its sha256 against the manifest and extracts it. */
+export async function fetchBaseBackup(
+  deps: RestoreDeps,
+  input: Where & { backupId: string; objectName: string; sha256: string; compression: string },
+): Promise<{ bytes: number; downloadSeconds: number; extractSeconds: number }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const { heartbeat, signal } = activityProgress();
+  const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
+  emptyDir(input.dataDir);
+  let got;
+  try {
+    got = await downloadAndExtract(deps, { key, dir: input.dataDir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
+  } catch (err) {
+    if (err instanceof ToolFailedError && err.context.tool === 'tar') throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${key}`, `cannot extract it: ${String(err.context.stderrTail).trim().split('\n').slice(-2).join(' ')}`);
+    throw err;
+  }
+  if (got.sha256 !== input.sha256) {
+    emptyDir(input.dataDir);
+    throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${key}`, `sha256 ${got.sha256} does not match the manifest's ${input.sha256}`);
+  }
+  return { bytes: got.bytes, downloadSeconds: got.downloadSeconds, extractSeconds: got.extractSeconds };
+}
+
+/** pg_verifybackup on the extracted directory, before anything in it is changed. */
+export async function verifyRestoredBackup(deps: RestoreDeps, input: Where & { backupId: string }): Promise<{ tool: string; ok: boolean; detail: string; seconds: number }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const { signal } = activityProgress();
+  const t0 = Date.now();
+  try {
+    const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [input.dataDir], osUser: nc.osUser, signal });
+    return { tool: 'pg_verifybackup', ok: true, detail: res.stdout.trim() || 'backup successfully verified', seconds: (Date.now() - t0) / 1000 };
+  } catch (err) {
+    if (!(err instanceof ToolFailedError)) throw err;
+    throw new BackupCorruptError(input.cluster, input.backupId, input.dataDir, `pg_verifybackup rejected the restored files: ${String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ')}`);
+  }
+}
+
+/** pgbackrest restore of one set into the destination, with the target handed to pgBackRest. */
+export async function pgbackrestRestoreSet(
+  deps: RestoreDeps,
+  input: Where & { label: string; settings: RecoveryTargetSettings; keepArchiving: boolean },
+): Promise<{ seconds: number }> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  emptyDir(input.dataDir);
+  const s = input.settings;
+  const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`, `--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, '--target-timeline=latest'];
+  if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
+  args.push(`--target-action=${s.action}`);
+  if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');
+  if (!input.keepArchiving) args.push('--archive-mode=off');
+  // pgBackRest's own restore_command would need the S3 keys in Postgres' environment; pgdr's reads them itself.
+  args.push(`--recovery-option=restore_command=${walCommands(deps.config, input.cluster).restoreCommand}`);
+  const stop = every(2000, () => heartbeat({ phase: 'pgbackrest restore', seconds: Math.round((Date.now() - t0) / 1000) }));
+  try {
+    await pgbackrest(deps, input.cluster, input.node, [...args, 'restore'], signal);
+  } finally {
+    stop();
+  }
+  return { seconds: (Date.now() - t0) / 1000 };
+}
+
+/**
+ * recovery.signal and the recovery settings, appended to postgresql.auto.conf in a block
+ * marked with the workflow id (a retry replaces its own block). With `targetLines` false the
+ * target came from pgBackRest and only the instance settings are added.
+ */
+export async function writeRecoverySettings(
+  deps: RestoreDeps,
+  input: Where & { settings: RecoveryTargetSettings; port: number; keepArchiving: boolean; marker: string; targetLines: boolean },
+): Promise<void> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const auto = join(input.dataDir, 'postgresql.auto.conf');
+  const current = existsSync(auto) ? readFileSync(auto, 'utf8') : '# Do not edit this file manually!\n';
+  const mine = `# ${input.marker}`;
+  const kept = current.includes(mine) ? current.slice(0, current.indexOf(mine)) : current;
+  let lines = recoverySettings(input.settings, { restoreCommand: walCommands(deps.config, input.cluster).restoreCommand, port: input.port, keepArchiving: input.keepArchiving, marker: input.marker });
+  if (!input.targetLines) lines = lines.filter((l) => !/^(recovery_target|restore_command)/.test(l));
+  writeFileSync(auto, `${kept.replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
+  own(auto, nc.osUser);
+  // A backup of a Debian-style cluster has no postgresql.conf in the data directory.
+  const conf = join(input.dataDir, 'postgresql.conf');
+  if (!existsSync(conf)) {
+    writeFileSync(conf, '# written by pgdr restore: the backup held no postgresql.conf\n', { mode: 0o600 });
+    own(conf, nc.osUser);
+  }
+  rmSync(join(input.dataDir, 'standby.signal'), { force: true });
+  const signalFile = join(input.dataDir, 'recovery.signal');
+  writeFileSync(signalFile, '', { mode: 0o600 });
+  own(signalFile, nc.osUser);
+}
+
+/** Starts the restored instance unless it already runs (a retried attempt). */
+export async function startRestoredInstance(deps: RestoreDeps, input: Where): Promise<{ pid: number | null }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  if (runningPid(input.dataDir) === null) {
+    await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-l', join(input.dataDir, LOG_NAME), '-W', 'start'], osUser: nc.osUser });
+  }
+  return { pid: runningPid(input.dataDir) };
+}
+
+// Times as text in UTC with microseconds: node-postgres would round them to milliseconds.
+const REPLAY_SQL = `select pg_is_in_recovery() as in_recovery,
+  case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() else 'not paused' end as pause_state,
+  pg_last_wal_replay_lsn()::text as replay_lsn,
+  to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as last_commit`;
+
+function logTail(dataDir: string): string {
+  try {
+    return readFileSync(join(dataDir, LOG_NAME), 'utf8').trim().split('\n').slice(-6).join(' | ');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Follows replay until recovery stops at its target (paused, or promoted), heartbeating the
+ * replayed LSN. A server that exits first (e.g. "recovery ended before configured recovery
+ * target was reached") fails the restore with the log's words and where replay got to.
+ */
+export async function awaitRecoveryTarget(
+  deps: RestoreDeps,
+  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number },
+): Promise<RecoveryStop> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  let last: { replayLsn: string | null; lastCommit: string | null } = { replayLsn: null, lastCommit: null };
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    if (runningPid(input.dataDir) === null) {
+      throw new RecoveryTargetMissedError(input.cluster, input.target, `the restored server exited before reaching it (last replayed lsn ${last.replayLsn ?? 'unknown'}, last commit ${last.lastCommit ?? 'unknown'}); log: ${logTail(input.dataDir)}`);
+    }
+    try {
+      const row = await withServer(deps, input.cluster, `restore@${input.node}`, { host: nc.host, port: input.port }, async (c) => (await c.query(REPLAY_SQL)).rows[0]);
+      last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
+      heartbeat({ phase: 'replaying', replayLsn: row.replay_lsn, lastCommit: last.lastCommit, target: input.target });
+      if (input.action === 'pause' && row.in_recovery && row.pause_state === 'paused') return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'paused' };
+      if (!row.in_recovery) return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'promoted' };
+    } catch {
+      // Not accepting connections until consistent: keep waiting while the server lives.
+      heartbeat({ phase: 'starting', replayLsn: last.replayLsn, target: input.target });
+    }
+    if (Date.now() - t0 > input.timeoutSeconds * 1000) {
+      throw new RecoveryTargetMissedError(input.cluster, input.target, `replay did not reach it within ${input.timeoutSeconds} s (last replayed lsn ${last.replayLsn ?? 'unknown'})`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** After a promoted restore: the target settings are commented out so they never apply again. */
+export async function settleRecoverySettings(deps: RestoreDeps, input: Where & { marker: string }): Promise<void> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const auto = join(input.dataDir, 'postgresql.auto.conf');
+  const text = readFileSync(auto, 'utf8');
+  const at = text.indexOf(`# ${input.marker}`);
+  if (at < 0) return;
+  const block = text.slice(at).replace(/^(recovery_target\w*\s*=.*)$/gm, '# done: $1');
+  writeFileSync(auto, text.slice(0, at) + block, { mode: 0o600 });
+  own(auto, nc.osUser);
+}
+
+/**
+ * Undoes a restore that did not finish: stops its instance, removes what it created (the
+ * directory, or only its contents when the directory existed before), puts the old data
+ * directory back and starts the server that ran there, as it was.
+ */
+export async function cleanupRestore(deps: RestoreDeps, input: Where & { createdDir: boolean; oldDataDir: string | null; restartOld: boolean }): Promise<{ removed: boolean; restoredOld: boolean }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
+  // Replacing, but the old directory was never moved: the data there is the original. Hands off.
+  const original = input.oldDataDir !== null && !existsSync(input.oldDataDir);
+  let removed = false;
+  let restoredOld = false;
+  if (!original) {
+    if (runningPid(input.dataDir) !== null) await pgCtl(['-m', 'immediate', '-w', '-t', '120', 'stop']);
+    if (existsSync(input.dataDir)) {
+      if (input.createdDir) rmSync(input.dataDir, { recursive: true, force: true });
+      else emptyDir(input.dataDir);
+      removed = true;
+    }
+    if (input.oldDataDir) {
+      renameSync(input.oldDataDir, input.dataDir);
+      restoredOld = true;
+    }
+  }
+  // The server that ran there before runs again, as it was.
+  if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {
+    await pgCtl(['-l', join(input.dataDir, LOG_NAME), '-w', '-t', '120', 'start']);
+  }
+  return { removed, restoredOld };
+}
+
+function reportKey(deps: RestoreDeps, cluster: string, id: string): string {
+  return `${clusterPrefix(deps.config.storage, cluster)}reports/restores/${id}.json`;
+}
+
+/** Stores a restore report once (a retry finding it is fine). */
+export async function storeRestoreReport(deps: RestoreDeps, report: RestoreReport): Promise<string> {
+  const key = reportKey(deps, report.cluster, report.id);
+  await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, key, report);
+  return key;
+}
+
+/** Every stored restore report of a cluster, oldest first. */
+export async function listRestoreReports(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string): Promise<RestoreReport[]> {
+  const prefix = `${clusterPrefix(deps.config.storage, cluster)}reports/restores/`;
+  const keys = (await listKeys(deps.s3, deps.config.storage.bucket, prefix)).map((k) => k.key).sort();
+  const out: RestoreReport[] = [];
+  for (const k of keys) {
+    const r = await getJson<RestoreReport>(deps.s3, deps.config.storage.bucket, k);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** The restore is proven: the old data directory it replaced can go. */
+export async function removeOldDataDir(deps: RestoreDeps, input: { cluster: string; node: string; oldDataDir: string }): Promise<{ removed: boolean }> {
+  nodeOf(deps.config, input.cluster, input.node);
+  if (!/\.pgdr-old-\d{8}T\d{9}Z$/.test(input.oldDataDir)) throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
+  const existed = existsSync(input.oldDataDir);
+  rmSync(input.oldDataDir, { recursive: true, force: true });
+  return { removed: existed };
+}

@@ -1,0 +1,339 @@
+/**
+ * Point-in-time restore: the request, the pre-flight judgement and the report. Pure and
+ * workflow-safe. The pre-flight turns facts gathered by activities (the catalog, the archive's
+ * continuity, the newest archived commit, the destination) into either a plan or a list of
+ * problems that name the value and the valid range; nothing is touched before it passes.
+ */
+import { formatLsn, parseLsn } from './lsn.js';
+import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
+import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
+
+export type RestoreTarget = { time: string } | { lsn: string } | { name: string } | { latest: true } | { immediate: true };
+export type RecoveryAction = 'promote' | 'pause';
+
+export interface RestoreDestination {
+  node: string;
+  dataDir: string;
+  port: number;
+}
+
+export interface RestoreRequest {
+  cluster: string;
+  target: RestoreTarget;
+  destination: RestoreDestination;
+  action: RecoveryAction;
+  backupId?: string;
+  /** Stop after (true, default) or just before the target. */
+  inclusive: boolean;
+  /** Restore over an existing data directory or running instance; needs confirm = cluster. */
+  replaceExisting: boolean;
+  confirm?: string;
+}
+
+/** A good backup as the restore needs it. */
+export interface RestorableBackup {
+  id: string;
+  method: BackupMethod;
+  type: BackupType;
+  timeline: number;
+  startLsn: string;
+  stopLsn: string;
+  startWalSegment: string;
+  stopTime: string;
+  compression: string;
+  bytes: number;
+  objects: StoredObject[];
+  pgbackrestLabel?: string;
+}
+
+export interface ArchiveFacts {
+  /** Newest timeline in the archive; recovery follows it (recovery_target_timeline latest). */
+  timeline: number;
+  /** Newest archived segment on that timeline. */
+  lastSegment: string | null;
+  /** Segments missing from the oldest good backup's start onwards, in order (capped). */
+  missing: string[];
+  missingHistory: string[];
+}
+
+export interface DestinationFacts {
+  node: string;
+  dataDir: string;
+  port: number;
+  /** absent, empty, or holding files (pgData: a data directory with PG_VERSION). */
+  state: 'absent' | 'empty' | 'files' | 'pgData';
+  /** A server runs in it (postmaster.pid with a live process). */
+  running: boolean;
+  portFree: boolean;
+  /** The configured node whose data directory this is, if any. */
+  configuredNode: string | null;
+}
+
+export interface RestorePlan {
+  backup: RestorableBackup;
+  /** The recovery target as Postgres gets it. */
+  settings: RecoveryTargetSettings;
+  /** Newest archived commit reachable from the backup without a gap. */
+  lastCommit: { lsn: string; time: string } | null;
+  /** Last segment recovery can read before the archive ends or has a gap. */
+  lastSegment: string | null;
+  /** The directory, when it holds data, is renamed aside (replaceExisting). */
+  replacing: boolean;
+  /** A server runs in the destination and is stopped first (replaceExisting). */
+  stopFirst: boolean;
+}
+
+export interface RecoveryTargetSettings {
+  kind: 'time' | 'lsn' | 'name' | 'immediate';
+  value: string | null;
+  inclusive: boolean;
+  action: RecoveryAction;
+}
+
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
+
+/** RFC 3339 with an explicit offset; microseconds allowed (Postgres keeps them). */
+export function isRfc3339(text: string): boolean {
+  return RFC3339.test(text) && !Number.isNaN(Date.parse(text));
+}
+
+/** Milliseconds of an RFC 3339 time, plus its sub-millisecond part for exact comparisons. */
+function micros(time: string): bigint {
+  const ms = BigInt(Date.parse(time));
+  const frac = /\.(\d+)/.exec(time)?.[1] ?? '';
+  const extra = BigInt((frac.padEnd(6, '0').slice(3, 6)) || '0');
+  return ms * 1000n + extra;
+}
+
+/** The first missing segment a restore from this backup would need, if any. */
+export function firstGapAfter(backup: RestorableBackup, missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): string | null {
+  const from = segmentNumber(backup.startWalSegment, segmentBytes);
+  return missing.find((m) => segmentNumber(m, segmentBytes) >= from) ?? null;
+}
+
+/** The last segment recovery from this backup can read: before its first gap, or the newest. */
+export function lastReadableSegment(backup: RestorableBackup, archive: ArchiveFacts, segmentBytes = DEFAULT_SEGMENT_BYTES): string | null {
+  const gap = firstGapAfter(backup, archive.missing, segmentBytes);
+  if (!gap) return archive.lastSegment;
+  const seg = segmentNumber(gap, segmentBytes);
+  return seg > 0 ? segmentName(parseInt(gap.slice(0, 8), 16), seg - 1, segmentBytes) : null;
+}
+
+/**
+ * The backup a restore starts from: the newest good one that is consistent before the target
+ * (stopped before it), or the one asked for. Returns a problem in words when there is none.
+ */
+export function chooseBackup(target: RestoreTarget, backups: RestorableBackup[], backupId?: string, pointLsn?: string): { backup: RestorableBackup } | { problem: string } {
+  if (backups.length === 0) return { problem: 'the cluster has no good backup to restore from' };
+  const before = (b: RestorableBackup): boolean => {
+    if ('time' in target) return micros(b.stopTime) < micros(target.time);
+    const lsn = 'lsn' in target ? target.lsn : pointLsn;
+    if (lsn) return parseLsn(b.stopLsn) <= parseLsn(lsn);
+    return true;
+  };
+  if (backupId) {
+    const b = backups.find((x) => x.id === backupId);
+    if (!b) return { problem: `backupId "${backupId}" is not a good backup of the cluster: expected one of ${backups.map((x) => x.id).join(', ')}` };
+    if (!before(b)) return { problem: `backupId "${backupId}" stopped at ${b.stopTime} (lsn ${b.stopLsn}), after the target ${describeTarget(target)}: a restore cannot stop before its backup is consistent` };
+    return { backup: b };
+  }
+  const candidates = backups.filter(before);
+  if (candidates.length === 0) {
+    const first = backups[0]!;
+    return { problem: `target ${describeTarget(target)} is before the earliest recoverable point, the stop of backup ${first.id} at ${first.stopTime} (lsn ${first.stopLsn})` };
+  }
+  return { backup: candidates.at(-1)! };
+}
+
+export function describeTarget(t: RestoreTarget): string {
+  if ('time' in t) return `time ${t.time}`;
+  if ('lsn' in t) return `lsn ${t.lsn}`;
+  if ('name' in t) return `restore point "${t.name}"`;
+  if ('latest' in t) return 'latest';
+  return 'immediate';
+}
+
+export interface JudgeInput {
+  request: RestoreRequest;
+  backups: RestorableBackup[];
+  archive: ArchiveFacts;
+  /** The newest commit in [backup start, last readable segment], from pg_waldump. */
+  lastCommit: { lsn: string; time: string } | null;
+  /** For a name target: where the restore point was found, if it was. */
+  restorePoint: { lsn: string; time: string | null } | null;
+  destination: DestinationFacts;
+  now: Date;
+  segmentBytes?: number;
+}
+
+/** The pre-flight: a plan, or every problem found (each names the value and the valid range). */
+export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] } | { plan: null; problems: string[] } {
+  const problems: string[] = [];
+  const r = f.request;
+  const t = r.target;
+  const segBytes = f.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+
+  // The destination: empty or absent, port free; data or a running server only when told.
+  problems.push(...judgeDestination(r, f.destination));
+
+  if ('time' in t && micros(t.time) > BigInt(f.now.getTime()) * 1000n) {
+    problems.push(`target time ${t.time} is in the future (now ${f.now.toISOString()})`);
+    return { plan: null, problems };
+  }
+  if ('name' in t && !f.restorePoint) {
+    problems.push(`restore point "${t.name}" was not found in the archived WAL${f.archive.lastSegment ? ` up to ${f.archive.lastSegment}` : ''}`);
+    return { plan: null, problems };
+  }
+  const chosen = chooseBackup(t, f.backups, r.backupId, f.restorePoint?.lsn);
+  if ('problem' in chosen) {
+    problems.push(`${chosen.problem}; ${range(f)}`);
+    return { plan: null, problems };
+  }
+  const backup = chosen.backup;
+  const gap = firstGapAfter(backup, f.archive.missing, segBytes);
+  const history = f.archive.missingHistory;
+  if (history.length) problems.push(`timeline history file${history.length > 1 ? 's' : ''} ${history.join(', ')} missing from the archive: recovery cannot follow the timeline switch`);
+
+  // The target must lie inside what the archive can replay from this backup.
+  let settings: RecoveryTargetSettings | null = null;
+  const last = f.lastCommit;
+  const gapNote = gap ? ` (WAL segment ${gap} is missing from the archive, so nothing after it is recoverable)` : '';
+  if ('time' in t) {
+    // Postgres stops at the first commit after the target: one must be archived.
+    const reach = last ? (r.inclusive ? micros(last.time) > micros(t.time) : micros(last.time) >= micros(t.time)) : false;
+    if (!reach) problems.push(`target time ${t.time} is after the newest recoverable commit${last ? ` at ${last.time} (lsn ${last.lsn})` : ' (none archived)'}${gapNote}; ${range(f, backup)}`);
+    settings = { kind: 'time', value: t.time, inclusive: r.inclusive, action: r.action };
+  } else if ('lsn' in t) {
+    const needSeg = segmentName(segTimeline(t.lsn, backup, f.archive), segmentOfLsn(t.lsn, segBytes), segBytes);
+    if (gap && segmentNumber(gap, segBytes) <= segmentNumber(needSeg, segBytes)) problems.push(`target lsn ${t.lsn} lies at or after a WAL gap${gapNote}; ${range(f, backup)}`);
+    else if (!last || parseLsn(last.lsn) < parseLsn(t.lsn)) problems.push(`target lsn ${t.lsn} is after the newest recoverable commit${last ? ` at lsn ${last.lsn} (${last.time})` : ' (none archived)'}; ${range(f, backup)}`);
+    settings = { kind: 'lsn', value: t.lsn, inclusive: r.inclusive, action: r.action };
+  } else if ('name' in t) {
+    if (gap && f.restorePoint && segmentNumber(gap, segBytes) <= segmentOfLsn(f.restorePoint.lsn, segBytes)) problems.push(`restore point "${t.name}" at lsn ${f.restorePoint.lsn} lies after a WAL gap${gapNote}`);
+    settings = { kind: 'name', value: t.name, inclusive: true, action: r.action };
+  } else if ('latest' in t) {
+    // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause) there.
+    if (!last) problems.push(`no commit is archived after backup ${backup.id}, so there is no latest point beyond the backup itself; use target {"immediate": true}${gapNote}`);
+    else settings = { kind: 'lsn', value: last.lsn, inclusive: true, action: r.action };
+  } else {
+    settings = { kind: 'immediate', value: null, inclusive: true, action: r.action };
+  }
+  if (problems.length || !settings) return { plan: null, problems };
+  return {
+    plan: {
+      backup,
+      settings,
+      lastCommit: last,
+      lastSegment: lastReadableSegment(backup, f.archive, segBytes),
+      replacing: f.destination.state === 'files' || f.destination.state === 'pgData',
+      stopFirst: f.destination.running,
+    },
+    problems: [],
+  };
+}
+
+function segTimeline(lsn: string, backup: RestorableBackup, archive: ArchiveFacts): number {
+  // An LSN past the backup's timeline is looked for on the newest timeline; close enough to
+  // name the segment in a message, exact for the single-timeline case.
+  return parseLsn(lsn) >= parseLsn(backup.stopLsn) ? Math.max(backup.timeline, archive.timeline) : backup.timeline;
+}
+
+function range(f: JudgeInput, backup?: RestorableBackup): string {
+  const first = f.backups[0];
+  const from = first ? `${first.stopTime} (lsn ${first.stopLsn}, backup ${first.id})` : '(no backup)';
+  const to = f.lastCommit ? `${f.lastCommit.time} (lsn ${f.lastCommit.lsn})` : '(no archived commit)';
+  return `recoverable range on timeline ${f.archive.timeline}: ${from} to ${to}${backup ? `, restoring from backup ${backup.id}` : ''}`;
+}
+
+function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
+  const out: string[] = [];
+  const where = `destination ${d.node}:${d.dataDir}`;
+  const holdsData = d.state === 'files' || d.state === 'pgData';
+  const allowed = r.replaceExisting && r.confirm === r.cluster;
+  if (r.replaceExisting && r.confirm !== r.cluster) {
+    out.push(`replaceExisting needs confirm "${r.cluster}" (got ${r.confirm === undefined ? 'none' : `"${r.confirm}"`})`);
+  }
+  if (holdsData && !allowed) {
+    out.push(`${where} is not empty (${d.state === 'pgData' ? 'it holds a Postgres data directory' : 'it holds files'}); expected an empty or absent directory, or replaceExisting: true with confirm: "${r.cluster}" (the old directory is renamed aside until the restore is proven)`);
+  }
+  if (d.running && !allowed) out.push(`${where} belongs to a running server; expected a stopped one, or replaceExisting: true with confirm: "${r.cluster}"`);
+  if (d.configuredNode && !allowed) out.push(`${where} is the data directory of node "${d.configuredNode}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`);
+  // The server being replaced frees its own port when it stops.
+  if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
+  return out;
+}
+
+/** Lines appended to postgresql.auto.conf: the target, the action, and what a copy must not do. */
+export function recoverySettings(s: RecoveryTargetSettings, o: { restoreCommand: string; port: number; keepArchiving: boolean; marker: string }): string[] {
+  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  const lines = [`# ${o.marker}`, `port = ${o.port}`, `restore_command = ${q(o.restoreCommand)}`, `recovery_target_timeline = 'latest'`];
+  if (s.kind === 'time') lines.push(`recovery_target_time = ${q(pgTimestamp(s.value!))}`);
+  if (s.kind === 'lsn') lines.push(`recovery_target_lsn = ${q(s.value!)}`);
+  if (s.kind === 'name') lines.push(`recovery_target_name = ${q(s.value!)}`);
+  if (s.kind === 'immediate') lines.push(`recovery_target = 'immediate'`);
+  lines.push(`recovery_target_inclusive = ${s.inclusive ? 'on' : 'off'}`, `recovery_target_action = '${s.action}'`, 'hot_standby = on');
+  // A copy must not follow, or hold up, the production cluster, nor archive into its archive.
+  lines.push(`primary_conninfo = ''`, `primary_slot_name = ''`, `synchronous_standby_names = ''`);
+  if (!o.keepArchiving) lines.push(`archive_mode = 'off'`);
+  return lines;
+}
+
+/** RFC 3339 as Postgres takes it for recovery_target_time, which refuses zone abbreviations like "Z". */
+export function pgTimestamp(rfc3339: string): string {
+  return rfc3339.replace('T', ' ').replace(/Z$/, '+00:00');
+}
+
+export interface RecoveryStop {
+  /** Where replay stopped: last replayed LSN and commit time. */
+  replayLsn: string;
+  lastCommitTime: string | null;
+  state: 'paused' | 'promoted';
+}
+
+/**
+ * Did recovery stop at the target? Never a silent "recovered to latest": a stop anywhere else
+ * is a problem that says where recovery stopped.
+ */
+export function judgeStop(s: RecoveryTargetSettings, stop: RecoveryStop, backup: RestorableBackup): string | null {
+  const at = `recovery stopped at lsn ${stop.replayLsn}, last commit ${stop.lastCommitTime ?? 'none replayed'}`;
+  const wanted = s.action === 'pause' ? 'paused' : 'promoted';
+  if (stop.state !== wanted) return `${at} and is ${stop.state}, expected ${wanted} at the target`;
+  if (parseLsn(stop.replayLsn) < parseLsn(backup.stopLsn)) return `${at}, before the backup's consistency point ${backup.stopLsn}`;
+  if (s.kind === 'time' && stop.lastCommitTime) {
+    const ok = s.inclusive ? micros(stop.lastCommitTime) <= micros(s.value!) : micros(stop.lastCommitTime) < micros(s.value!);
+    if (!ok) return `${at}: a commit after the target time ${s.value} was replayed`;
+  }
+  if (s.kind === 'lsn' && s.inclusive && parseLsn(stop.replayLsn) < parseLsn(s.value!)) return `${at}, short of the target lsn ${s.value}`;
+  return null;
+}
+
+export interface RestoreReport {
+  formatVersion: 1;
+  id: string;
+  cluster: string;
+  workflowId: string;
+  target: RestoreTarget;
+  inclusive: boolean;
+  action: RecoveryAction;
+  backupId: string;
+  method: BackupMethod;
+  destination: RestoreDestination;
+  replaced: { oldDataDir: string; removed: boolean } | null;
+  stop: RecoveryStop;
+  /** Phases in seconds: the achieved RTO is their total. */
+  seconds: { preflight: number; download: number; extract: number; verify: number; replay: number; total: number };
+  bytes: { downloaded: number; restored: number };
+  verification: { tool: string; ok: boolean; detail: string };
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Restore id from the workflow's start time: sortable, unique per start. */
+export function restoreId(at: Date): string {
+  return at.toISOString().replace(/[-:]/g, '').replace('.', '');
+}
+
+/** End LSN of a segment name; for messages. */
+export function segmentStartLsn(name: string, segmentBytes = DEFAULT_SEGMENT_BYTES): string {
+  return formatLsn(BigInt(segmentNumber(name, segmentBytes)) * BigInt(segmentBytes));
+}

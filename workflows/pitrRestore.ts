@@ -1,0 +1,169 @@
+/**
+ * pitrRestore: restores a backup into a directory on a node and recovers it to a point in
+ * time, an LSN, a restore point, the latest archived commit, or the backup's own end. The
+ * pre-flight runs again before anything is touched; recovery must stop exactly at the target
+ * or the restore fails, saying where it stopped. Anything unfinished (failure or cancel) is
+ * undone: the instance stopped, what the restore created removed, a replaced directory put
+ * back. A replaced directory is removed only once the restore is proven.
+ */
+import { CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../common/errors.js';
+import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
+import { withClusterLock } from './lock.js';
+import { longTool, nodeTask, storageOp } from './profiles.js';
+import { planRestore } from './restorePlan.js';
+
+export interface PitrRestoreInput {
+  request: RestoreRequest;
+  destinationQueue: string;
+  /** Keep archive_mode as the backup had it (a cluster's own node being recovered); else off. */
+  keepArchiving: boolean;
+  recoveryTimeoutSeconds: number;
+  /** Who asked: api, cli, drill. */
+  trigger: string;
+}
+
+export interface RestoreProgress {
+  step: string;
+  restoreId: string;
+  backupId: string | null;
+  destination: RestoreRequest['destination'];
+  oldDataDir: string | null;
+  replayLsn: string | null;
+}
+
+export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
+
+export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport> {
+  const info = workflowInfo();
+  const id = restoreId(info.startTime);
+  const req = input.request;
+  const progress: RestoreProgress = { step: 'pre-flight', restoreId: id, backupId: null, destination: req.destination, oldDataDir: null, replayLsn: null };
+  setHandler(restoreProgressQuery, () => progress);
+  const run = () => restore(input, id, progress);
+  // Replacing a cluster's data directory changes the cluster: one mutating procedure at a time.
+  return req.replaceExisting ? withClusterLock(req.cluster, run) : run();
+}
+
+async function restore(input: PitrRestoreInput, id: string, progress: RestoreProgress): Promise<RestoreReport> {
+  const req = input.request;
+  const t0 = Date.now();
+  const startedAt = new Date().toISOString();
+  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.destinationQueue });
+  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.destinationQueue });
+  const { storeRestoreReport } = proxyActivities<Activities>(storageOp);
+  const where = { cluster: req.cluster, node: req.destination.node, dataDir: req.destination.dataDir };
+  const marker = `pgdr restore ${workflowInfo().workflowId}`;
+  const target = describeTarget(req.target);
+
+  // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.
+  const outcome = await planRestore(req, input.destinationQueue);
+  if (!outcome.plan) throw toApplicationFailure(new RestorePreflightError(req.cluster, outcome.problems));
+  const plan = outcome.plan;
+  const backup = plan.backup;
+  progress.backupId = backup.id;
+  const preflightSeconds = (Date.now() - t0) / 1000;
+
+  // From here on, what the restore made is undone unless it is proven.
+  let prepared: { oldDataDir: string | null } | null = null;
+  const createdDir = outcome.destination.state === 'absent' || plan.replacing;
+  try {
+    // 2. The destination: empty, ours; data there renamed aside (replaceExisting), never deleted.
+    progress.step = plan.replacing ? 'stopping and renaming the old data directory aside' : 'preparing the destination';
+    prepared = await node.prepareDestination({ ...where, restoreId: id, replacing: plan.replacing, stopFirst: plan.stopFirst });
+    progress.oldDataDir = prepared.oldDataDir;
+
+    // 3. Download, check, extract and verify (basebackup), or pgbackrest verify + restore.
+    let download = 0;
+    let extract = 0;
+    let verify = 0;
+    let bytes = 0;
+    let verification: RestoreReport['verification'];
+    if (backup.method === 'pgbackrest') {
+      progress.step = 'verifying the backup set (pgbackrest verify)';
+      const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
+      verify = v.seconds;
+      verification = { tool: v.tool, ok: v.ok, detail: v.detail };
+      if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
+      progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
+      const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: input.keepArchiving });
+      download = r.seconds;
+      bytes = backup.bytes;
+    } else {
+      const object = backup.objects[0]!;
+      progress.step = `downloading and extracting ${object.name}`;
+      const got = await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: object.name, sha256: object.sha256, compression: backup.compression });
+      download = got.downloadSeconds;
+      extract = got.extractSeconds;
+      bytes = got.bytes;
+      progress.step = 'verifying the restored files (pg_verifybackup)';
+      const v = await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
+      verify = v.seconds;
+      verification = { tool: v.tool, ok: v.ok, detail: v.detail };
+    }
+
+    // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
+    progress.step = 'writing the recovery settings';
+    await node.writeRecoverySettings({ ...where, settings: plan.settings, port: req.destination.port, keepArchiving: input.keepArchiving, marker, targetLines: backup.method !== 'pgbackrest' });
+
+    // 5-6. Start, then follow replay to the target.
+    progress.step = 'starting the instance';
+    const replayStart = Date.now();
+    await node.startRestoredInstance(where);
+    progress.step = `replaying WAL to ${target}`;
+    const stop = await tool.awaitRecoveryTarget({ ...where, port: req.destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
+    progress.replayLsn = stop.replayLsn;
+    const replay = (Date.now() - replayStart) / 1000;
+
+    // 7. Exactly at the target, or a failure that says where recovery stopped.
+    progress.step = 'checking where recovery stopped';
+    const missed = judgeStop(plan.settings, stop, backup);
+    if (missed) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, missed));
+
+    // 8. Promoted: the target settings must never apply again. The replaced directory can go.
+    if (req.action === 'promote') await node.settleRecoverySettings({ ...where, marker });
+    let replaced: RestoreReport['replaced'] = null;
+    if (prepared.oldDataDir) {
+      progress.step = 'removing the replaced data directory';
+      const r = await node.removeOldDataDir({ cluster: req.cluster, node: req.destination.node, oldDataDir: prepared.oldDataDir });
+      replaced = { oldDataDir: prepared.oldDataDir, removed: r.removed };
+    }
+
+    // 9. The report: phases in seconds (the achieved RTO), stored in S3.
+    progress.step = 'storing the report';
+    const report: RestoreReport = {
+      formatVersion: 1,
+      id,
+      cluster: req.cluster,
+      workflowId: workflowInfo().workflowId,
+      target: req.target,
+      inclusive: req.inclusive,
+      action: req.action,
+      backupId: backup.id,
+      method: backup.method,
+      destination: req.destination,
+      replaced,
+      stop,
+      seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
+      bytes: { downloaded: bytes, restored: bytes },
+      verification,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    };
+    await storeRestoreReport({ report });
+    progress.step = 'done';
+    return report;
+  } catch (err) {
+    // 10. Unfinished: stop the instance, remove what this restore made, put the old data back.
+    progress.step = isCancellation(err) ? 'cancelled: cleaning up' : 'failed: cleaning up';
+    await CancellationScope.nonCancellable(() =>
+      node.cleanupRestore({ ...where, createdDir, oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? `${req.destination.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}` : null), restartOld: plan.stopFirst }),
+    );
+    throw err;
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 100) / 100;
+}

@@ -1,0 +1,15 @@
+/**
+ * restorePreflight: the read-only check the API runs before it starts a restore. Nothing is
+ * created; the answer is the plan (backup, target, destination with its port) or the problems.
+ */
+import type { RestoreRequest } from '../common/restore.js';
+import { planRestore, type PlanOutcome } from './restorePlan.js';
+
+export interface RestorePreflightInput {
+  request: RestoreRequest;
+  destinationQueue: string;
+}
+
+export async function restorePreflight(input: RestorePreflightInput): Promise<PlanOutcome> {
+  return planRestore(input.request, input.destinationQueue);
+}
