@@ -3,34 +3,13 @@
  * finishes with exactly one good catalog entry and no leftover objects or upload parts.
  */
 import { describe, expect, it } from 'vitest';
-import { execa, type ResultPromise } from 'execa';
-import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { repoRoot } from '../../scripts/stack/layout.js';
+import { spawnWorker, waitForLine } from '../helpers/process.js';
 import { clients, testCluster } from '../helpers/cluster.js';
 import { listCatalog } from '../../activities/catalog.js';
 import { listKeys } from '../../activities/storage.js';
 import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
-
-function spawnWorker(configPath: string): ResultPromise {
-  // Its own process group, so SIGKILL takes tsx's node child too.
-  return execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], { env: { PGDR_CONFIG: configPath }, detached: true, reject: false, all: true });
-}
-
-async function waitForLine(proc: ResultPromise, text: string): Promise<void> {
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`worker never printed "${text}": ${out}`)), 60_000);
-    proc.all!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(text)) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-  });
-}
 
 describe('backup when the worker dies', () => {
   it('finishes after a restart with exactly one good catalog entry', async () => {
