@@ -5,6 +5,7 @@ import { statusCommand } from './commands/status.js';
 import { backupCommands } from './commands/backups.js';
 import { scheduleCommands } from './commands/schedules.js';
 import { walCommands } from './commands/wal.js';
+import { restoreCommands } from './commands/restores.js';
 import { runWal } from './wal.js';
 
 const program = new Command();
@@ -13,6 +14,7 @@ statusCommand(program);
 backupCommands(program);
 scheduleCommands(program);
 walCommands(program);
+restoreCommands(program);
 
 const [, , first, second] = process.argv;
 if (first === 'wal' && (second === 'push' || second === 'fetch')) {

@@ -23,6 +23,7 @@ export function progressLine(op: Operation): string {
     if (typeof h.bytes === 'number') bits.push(bytes(h.bytes) + (typeof h.totalBytes === 'number' ? ` of ${bytes(h.totalBytes)}` : ''));
     if (typeof h.percent === 'number') bits.push(`${h.percent}%`);
     if (typeof h.lsn === 'string') bits.push(`lsn ${h.lsn}`);
+    if (typeof h.replayLsn === 'string') bits.push(`replayed to ${h.replayLsn}${typeof h.lastCommit === 'string' ? ` (commit ${h.lastCommit})` : ''}`);
     if (a.attempt > 1) bits.push(`attempt ${a.attempt}${a.lastFailure ? ` after: ${a.lastFailure.split('\n')[0]}` : ''}`);
     if (bits.length) parts.push(`${a.type}: ${bits.join(', ')}`);
   }

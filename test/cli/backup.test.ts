@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
-import { repoRoot } from '../../scripts/stack/layout.js';
+import { repoRoot, stackLayout } from '../../scripts/stack/layout.js';
+import { discardRestore } from '../helpers/restore.js';
 
 const pgdr = (args: string[]) => execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_CONFIG: inject('configPath') }, reject: false });
 
@@ -18,6 +19,32 @@ describe('pgdr backup, backups, schedules', () => {
     const list = await pgdr(['backups', 'demo']);
     expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+STATUS\s+METHOD\s+TYPE/);
     expect(list.stdout).toMatch(new RegExp(`${id}\\s+good\\s+basebackup\\s+full`));
+  });
+
+  it('restores the newest backup with --immediate --wait, showing progress, then lists the report', async () => {
+    const res = await pgdr(['restore', 'demo', '--immediate', '--wait']);
+    const dir = /to primary:(\S+) port/.exec(res.stdout)?.[1];
+    try {
+      expect(res.exitCode, res.stderr).toBe(0);
+      expect(res.stdout).toMatch(/^started pitrRestore\/demo\/\S+: backup \d{8}T\d{9}Z-F to primary:\S+ port \d+$/m);
+      expect(res.stderr).toMatch(/^pre-flight$/m);
+      expect(res.stderr).toMatch(/replaying WAL to immediate/);
+      expect(res.stdout).toMatch(/^restore \d{8}T\d{9}Z: backup \S+ \(basebackup\) to primary:/m);
+      expect(res.stdout).toMatch(/^ {2}stopped at lsn [0-9A-F]+\/[0-9A-F]+, last commit .*, paused$/m);
+      expect(res.stdout).toMatch(/^ {2}RTO [\d.]+ s: pre-flight [\d.]+, download [\d.]+, extract [\d.]+, verify [\d.]+, replay [\d.]+/m);
+      const list = await pgdr(['restores', 'demo']);
+      expect(list.stdout).toMatch(/^ID\s+BACKUP\s+TARGET/);
+      expect(list.stdout).toContain(`primary:${dir}:`);
+    } finally {
+      if (dir) await discardRestore({ layout: stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') }) }, dir);
+    }
+  });
+
+  it('refuses a restore to a malformed time, naming the field', async () => {
+    const res = await pgdr(['restore', 'demo', '--time', 'yesterday']);
+    expect(res.exitCode).not.toBe(0);
+    expect(res.stderr).toContain('body.target.time');
+    expect(res.stderr).toContain('expected an RFC 3339 time with an offset');
   });
 
   it('lists the default schedules with their next run times', async () => {

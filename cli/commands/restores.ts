@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { apiCall, apiTarget } from '../client.js';
+import { bytes, table } from '../format.js';
+import { follow } from '../progress.js';
+import { finish } from './backups.js';
+import type { RestoreReport } from '../../common/restore.js';
+
+interface RestoreOptions {
+  time?: string;
+  lsn?: string;
+  name?: string;
+  latest?: boolean;
+  immediate?: boolean;
+  node?: string;
+  dataDir?: string;
+  port?: string;
+  promote?: boolean;
+  backupId?: string;
+  exclusive?: boolean;
+  replaceExisting?: boolean;
+  confirm?: string;
+  wait?: boolean;
+}
+
+/** The request body from the options; the API checks it and names any bad field. */
+export function restoreBody(o: RestoreOptions): Record<string, unknown> {
+  const target: Record<string, unknown> = {};
+  if (o.time !== undefined) target.time = o.time;
+  if (o.lsn !== undefined) target.lsn = o.lsn;
+  if (o.name !== undefined) target.name = o.name;
+  if (o.latest) target.latest = true;
+  if (o.immediate) target.immediate = true;
+  const destination: Record<string, unknown> = {};
+  if (o.node !== undefined) destination.node = o.node;
+  if (o.dataDir !== undefined) destination.dataDir = o.dataDir;
+  if (o.port !== undefined) destination.port = /^\d+$/.test(o.port) ? Number(o.port) : o.port;
+  return {
+    target,
+    destination,
+    action: o.promote ? 'promote' : 'pause',
+    inclusive: !o.exclusive,
+    ...(o.backupId ? { backupId: o.backupId } : {}),
+    ...(o.replaceExisting ? { replaceExisting: true } : {}),
+    ...(o.confirm !== undefined ? { confirm: o.confirm } : {}),
+  };
+}
+
+export function renderRestore(r: RestoreReport): string {
+  const s = r.seconds;
+  return [
+    `restore ${r.id}: backup ${r.backupId} (${r.method}) to ${r.destination.node}:${r.destination.dataDir} port ${r.destination.port}`,
+    `  stopped at lsn ${r.stop.replayLsn}, last commit ${r.stop.lastCommitTime ?? 'none'}, ${r.stop.state}`,
+    `  RTO ${s.total} s: pre-flight ${s.preflight}, download ${s.download}, extract ${s.extract}, verify ${s.verify}, replay ${s.replay} (${bytes(r.bytes.downloaded)})`,
+    ...(r.replaced ? [`  replaced data directory ${r.replaced.oldDataDir} ${r.replaced.removed ? 'removed' : 'kept'}`] : []),
+  ].join('\n');
+}
+
+export function restoreCommands(program: Command): void {
+  program
+    .command('restore')
+    .description('point-in-time restore into a new directory (default) or over an existing one')
+    .argument('<cluster>')
+    .option('--time <rfc3339>', 'recover to this commit time, e.g. 2026-11-20T10:15:00+01:00')
+    .option('--lsn <lsn>', 'recover to this WAL location, e.g. 0/3000060')
+    .option('--name <restore-point>', 'recover to this restore point')
+    .option('--latest', 'recover to the newest archived commit')
+    .option('--immediate', 'stop as soon as the backup is consistent')
+    .option('--node <node>', 'node whose host receives the restore (default restore.node)')
+    .option('--data-dir <path>', 'data directory (default <restore.dir>/<cluster>-<id>)')
+    .option('--port <port>', 'port of the restored instance (default: first free in the range)')
+    .option('--promote', 'promote at the target instead of pausing there')
+    .option('--backup-id <id>', 'restore from this backup')
+    .option('--exclusive', 'stop just before the target instead of just after')
+    .option('--replace-existing', 'restore over an existing directory (renamed aside until proven)')
+    .option('--confirm <cluster>', 'the cluster name, required with --replace-existing')
+    .option('--wait', 'follow progress until it ends')
+    .action(async (cluster: string, opts: RestoreOptions) => {
+      const target = apiTarget();
+      const started = await apiCall<{ workflowId: string; uiUrl: string; backupId: string; destination: { node: string; dataDir: string; port: number } }>(
+        target,
+        'POST',
+        `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`,
+        restoreBody(opts),
+      );
+      const d = started.destination;
+      console.log(`started ${started.workflowId}: backup ${started.backupId} to ${d.node}:${d.dataDir} port ${d.port}\n  ${started.uiUrl}`);
+      if (!opts.wait) return;
+      finish(await follow(target, started.workflowId), (r) => renderRestore(r as RestoreReport));
+    });
+
+  program
+    .command('restores')
+    .description('list the stored restore reports (achieved RTO by phase)')
+    .argument('<cluster>')
+    .option('--json', 'print the raw answer')
+    .action(async (cluster: string, opts: { json?: boolean }) => {
+      const res = await apiCall<{ restores: RestoreReport[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`);
+      if (opts.json) return console.log(JSON.stringify(res, null, 2));
+      if (res.restores.length === 0) return console.log(`cluster ${cluster}: no restores`);
+      console.log(
+        table(
+          ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'STATE', 'DESTINATION', 'RTO (s)'],
+          res.restores.map((r) => [r.id, r.backupId, JSON.stringify(r.target), r.stop.lastCommitTime ?? r.stop.replayLsn, r.stop.state, `${r.destination.node}:${r.destination.dataDir}:${r.destination.port}`, r.seconds.total]),
+        ),
+      );
+    });
+}
