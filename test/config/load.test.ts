@@ -47,6 +47,8 @@ describe('config', () => {
     ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
     ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
     ['an unknown backup method', (c: any) => (c.clusters.main.method = 'barman'), 'clusters.main.method', 'expected one of "basebackup"|"pgbackrest"'],
+    ['a restore node the cluster does not have', (c: any) => (c.clusters.main.restore = { node: 'zz' }), 'clusters.main.restore.node', 'expected one of the cluster\'s nodes (a), got "zz"'],
+    ['a restore port range upside down', (c: any) => (c.clusters.main.restore = { portFrom: 6000, portTo: 5000 }), 'clusters.main.restore.portTo', 'expected portTo >= portFrom'],
     ['pgbackrest from a standby', (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })), 'clusters.main.backup.from', 'backs up from the primary only'],
     ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" is the WAL archive check'],
     ['a bad WAL compression', (c: any) => (c.clusters.main.archive = { compression: 'lz4' }), 'clusters.main.archive.compression', 'expected one of "zstd"|"gzip"|"none"'],
