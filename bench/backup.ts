@@ -11,7 +11,7 @@ import { runTool, asUser } from '../activities/gateway.js';
 import { backupInput } from '../config/inputs.js';
 import { backup } from '../workflows/backup.js';
 
-import { benchStack, median } from './stack.js';
+import { ensureBenchDb, benchStack, median } from './stack.js';
 
 export interface BenchRow {
   metric: string;
@@ -38,15 +38,7 @@ function peakRss(pgid: number): number {
 
 export async function backupBench(): Promise<BenchRow[]> {
   const { layout, plan, secrets } = await benchStack();
-  const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
-
-  // 1. A pgbench database of the wanted size (once; kept across runs).
-  const size = Number(await psql(layout, plan, plan.primary.port, "select coalesce((select pg_database_size(oid) from pg_database where datname = 'bench'), 0)", secrets));
-  if (size < scale * 14 * MB) {
-    console.log(`bench: pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB, once)`);
-    await psql(layout, plan, plan.primary.port, 'drop database if exists bench; create database bench;', secrets);
-    await runTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-i', '-q', '-s', String(scale), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'bench'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
-  }
+  await ensureBenchDb({ layout, plan, secrets });
   const clusterBytes = Number(await psql(layout, plan, plan.primary.port, 'select sum(pg_database_size(datname)) from pg_database', secrets));
 
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);

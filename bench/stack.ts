@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
 import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, NO_WAL_COMMANDS } from '../scripts/stack/postgres.js';
+import { demoClusterPlan, NO_WAL_COMMANDS, psql } from '../scripts/stack/postgres.js';
+import { runTool } from '../activities/gateway.js';
 
 export async function benchStack() {
   const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
@@ -15,3 +16,17 @@ export async function benchStack() {
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const MB = 1024 * 1024;
+
+/** A pgbench database of PGDR_BENCH_SCALE (default 70, about 1.05 GB); made once, kept across runs. */
+export async function ensureBenchDb({ layout, plan, secrets }: Awaited<ReturnType<typeof benchStack>>): Promise<number> {
+  const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
+  const size = Number(await psql(layout, plan, plan.primary.port, "select coalesce((select pg_database_size(oid) from pg_database where datname = 'bench'), 0)", secrets));
+  if (size < scale * 14 * MB) {
+    console.log(`bench: pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB, once)`);
+    await psql(layout, plan, plan.primary.port, 'drop database if exists bench; create database bench;', secrets);
+    await runTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-i', '-q', '-s', String(scale), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'bench'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
+  }
+  return scale;
+}
