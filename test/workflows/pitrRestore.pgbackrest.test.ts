@@ -59,6 +59,16 @@ describe('point-in-time restore (pgbackrest method)', () => {
     expect(auto).toMatch(/wal fetch .*--via pgbackrest.*\|t$/);
   });
 
+  it('checks the archive through pgBackRest\'s own layout: healthy, with the window up to the last commit', async () => {
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/wal-archive/check`, {});
+    const check = await c.temporal.workflow.getHandle(res.body.workflowId).result();
+    expect(check.problems).toEqual([]);
+    expect(check.continuity).toMatchObject({ missingCount: 0, missingHistory: [] });
+    expect(check.roundTrip.ok).toBe(true);
+    const window = check.window.at(-1);
+    expect(Date.parse(window.latest.time)).toBeGreaterThanOrEqual(Date.parse(ticks.at(-1)!.before));
+  });
+
   it('restores to an lsn with pgbackrest restore --type=lsn and promotes', async () => {
     const k = Math.floor(ticks.length * 0.7);
     const { report } = await restoreAndWait(c, tc.name, { target: { lsn: ticks[k - 1]!.lsnAfter }, action: 'promote' }, made);
