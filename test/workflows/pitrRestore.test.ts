@@ -6,7 +6,7 @@
  * anything exists; replaceExisting keeps the old directory until the restore is proven.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
@@ -152,6 +152,28 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(report.replaced).toEqual({ oldDataDir: old, removed: true });
     expect(existsSync(old!)).toBe(false);
     expect(await rows(report.destination.port)).toBe(`${k}|1|${k}`);
+  });
+
+  it('cancelled mid-replay, stops its instance and removes the directory it created', async () => {
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: timeAfter(ticks, 3) } });
+    expect(res.status).toBe(202);
+    const dir = res.body.destination.dataDir as string;
+    const handle = c.temporal.workflow.getHandle(res.body.workflowId);
+    let pid: number | null = null;
+    for (let i = 0; ; i++) {
+      const p = await handle.query<{ step: string }>('progress');
+      if (p.step.startsWith('replaying')) break;
+      if (i > 3000) throw new Error(`never reached replay: ${p.step}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (existsSync(join(dir, 'postmaster.pid'))) pid = Number(readFileSync(join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow(/cancel/i);
+    expect(existsSync(dir)).toBe(false);
+    expect(pid).not.toBeNull();
+    // Gone, or a zombie waiting for a reaper that never comes in this container.
+    const state = existsSync(`/proc/${pid}/status`) ? /State:\s+(\w)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] : 'gone';
+    expect(['gone', 'Z']).toContain(state);
   });
 
   it('refuses a target after a gap in the archive, naming the missing segment', async () => {
