@@ -4,43 +4,22 @@
  * archives through `pgdr wal push --via pgbackrest` for the duration; its own setting is
  * restored (ALTER SYSTEM RESET) afterwards.
  */
-import { mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { psql } from '../scripts/stack/postgres.js';
-import { parseConfig } from '../config/load.js';
-import { backupInput, walCommands } from '../config/inputs.js';
+import { backupInput } from '../config/inputs.js';
 import { createActivities } from '../activities/index.js';
-import { createSecretReader } from '../activities/secrets.js';
-import { createS3Client } from '../activities/storage.js';
-import { enableArchivingOnNode } from '../activities/archiving.js';
 import { pgbackrest } from '../activities/pgbackrest.js';
 import { workflowsPath } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
 import type { BenchRow } from './backup.js';
-import { benchStack, median } from './stack.js';
+import { benchCluster, benchStack, median } from './stack.js';
 
 export async function pgbackrestBench(): Promise<BenchRow[]> {
   const { layout, plan, secrets } = await benchStack();
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
-  const run = Date.now().toString(36);
-
   // A pgbackrest cluster over the bench primary, with a fresh repo prefix.
-  const raw = parse(readFileSync(layout.configFile, 'utf8'));
-  const demo = raw.clusters.demo;
-  raw.clusters = { pbbench: { ...demo, method: 'pgbackrest', backup: { ...demo.backup, verify: false, schedules: {} }, archive: { checkCron: null }, nodes: { primary: { ...demo.nodes.primary, agentQueue: `pgdr-pbbench-agent-${run}` } } } };
-  raw.storage.prefix = `bench-pgbackrest/${run}`;
-  raw.temporal.taskQueue = `pgdr-pbbench-${run}`;
-  const dir = mkdtempSync(join(layout.dir, 'pbbench-'));
-  chmodSync(dir, 0o755);
-  const configFile = join(dir, 'pgdr.yaml');
-  writeFileSync(configFile, stringify(raw), { mode: 0o644 });
-  const config = parseConfig(raw, configFile);
-  const readSecret = createSecretReader();
-  const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
-  await enableArchivingOnNode(deps, { cluster: 'pbbench', node: 'primary', ...walCommands(config, 'pbbench') });
+  const { run, config, deps, agentQueue } = await benchCluster(layout, 'pbbench', (demo) => ({ ...demo, method: 'pgbackrest', backup: { ...demo.backup, verify: false, schedules: {} } }));
   try {
     await pgbackrest(deps, 'pbbench', 'primary', ['stanza-create']);
 
@@ -56,7 +35,7 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
     const connection = await NativeConnection.connect({ address: config.temporal.address });
     const activities = createActivities(deps);
     const control = await Worker.create({ connection, taskQueue: config.temporal.taskQueue, workflowsPath, activities });
-    const agent = await Worker.create({ connection, taskQueue: `pgdr-pbbench-agent-${run}`, activities });
+    const agent = await Worker.create({ connection, taskQueue: agentQueue, activities });
     const clientConn = await Connection.connect({ address: config.temporal.address });
     const client = new Client({ connection: clientConn });
     const pgdrTimes: number[] = [];

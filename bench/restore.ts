@@ -4,19 +4,14 @@
  * `tar -x --zstd`, pg_verifybackup, recovery settings, pg_ctl start, wait until paused at the
  * target. Both replay the same WAL through the same restore_command (`pgdr wal fetch`).
  */
-import { appendFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parse, stringify } from 'yaml';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { NativeConnection } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { psql } from '../scripts/stack/postgres.js';
-import { parseConfig } from '../config/load.js';
 import { backupInput, walCommands } from '../config/inputs.js';
-import { createSecretReader } from '../activities/secrets.js';
-import { createS3Client } from '../activities/storage.js';
-import { enableArchivingOnNode } from '../activities/archiving.js';
 import { asUser, runTool, spawnTool } from '../activities/gateway.js';
 import { baseFolder } from '../activities/catalog.js';
 import { createWorkers } from '../worker/workers.js';
@@ -24,33 +19,20 @@ import { backup } from '../workflows/backup.js';
 import { buildServer } from '../api/server.js';
 import { pgTimestamp, type RestoreReport } from '../common/restore.js';
 import type { BenchRow } from './backup.js';
-import { benchStack, ensureBenchDb, median } from './stack.js';
+import { benchCluster, benchStack, ensureBenchDb, median } from './stack.js';
 
 export async function restoreBench(): Promise<BenchRow[]> {
   const stack = await benchStack();
   const { layout, plan, secrets } = stack;
   await ensureBenchDb(stack);
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
-  const run = Date.now().toString(36);
   const sql = (text: string, port = plan.primary.port) => psql(layout, plan, port, text, secrets);
 
   // A cluster over the bench primary with a fresh prefix; restores under the bench stack.
-  const raw = parse(readFileSync(layout.configFile, 'utf8'));
-  const demo = raw.clusters.demo;
-  const restoreDir = join(layout.dir, `restores-${run}`);
-  raw.clusters = { rsbench: { ...demo, backup: { ...demo.backup, verify: false, schedules: {} }, archive: { checkCron: null }, restore: { dir: restoreDir }, nodes: { primary: { ...demo.nodes.primary, agentQueue: `pgdr-rsbench-agent-${run}` } } } };
-  raw.storage.prefix = `bench-restore/${run}`;
-  raw.temporal.taskQueue = `pgdr-rsbench-${run}`;
-  const dir = mkdtempSync(join(layout.dir, 'rsbench-'));
-  chmodSync(dir, 0o755);
-  const configFile = join(dir, 'pgdr.yaml');
-  writeFileSync(configFile, stringify(raw), { mode: 0o644 });
-  const config = parseConfig(raw, configFile);
-  const readSecret = createSecretReader();
-  const s3 = createS3Client(config.storage, readSecret);
-  const deps = { config, readSecret, s3 };
+  const restoreDir = join(layout.dir, `restores-${Date.now().toString(36)}`);
+  const { run, config, deps } = await benchCluster(layout, 'rsbench', (demo) => ({ ...demo, backup: { ...demo.backup, verify: false, schedules: {} }, restore: { dir: restoreDir } }));
+  const { s3 } = deps;
   const wal = walCommands(config, 'rsbench');
-  await enableArchivingOnNode(deps, { cluster: 'rsbench', node: 'primary', ...wal });
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workers = await createWorkers({ config, connection, plan: { control: true, agents: [{ cluster: 'rsbench', node: 'primary' }] }, shutdownGraceTime: '5 seconds' });

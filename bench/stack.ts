@@ -1,5 +1,12 @@
 /** The bench's own stack (.pgdr-stack/bench, ports +5000), shared by every bench part. */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { parseConfig } from '../config/load.js';
+import { walCommands } from '../config/inputs.js';
+import { createSecretReader } from '../activities/secrets.js';
+import { createS3Client } from '../activities/storage.js';
+import { enableArchivingOnNode } from '../activities/archiving.js';
+import type { StackLayout } from '../scripts/stack/layout.js';
 import { join } from 'node:path';
 import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
 import { stackUp } from '../scripts/stack.js';
@@ -29,4 +36,32 @@ export async function ensureBenchDb({ layout, plan, secrets }: Awaited<ReturnTyp
     await runTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-i', '-q', '-s', String(scale), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'bench'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
   }
   return scale;
+}
+
+/** The demo cluster's raw (pre-validation) config, as YAML gives it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type BenchClusterRaw = Record<string, any>;
+
+/**
+ * A cluster of its own over the bench primary: fresh S3 prefix and task queues, no schedules,
+ * written to a config file (Postgres reads it when archive_command runs `pgdr wal push`).
+ * Archiving goes through pgdr for the duration; the caller resets it afterwards.
+ */
+export async function benchCluster(layout: StackLayout, name: string, adjust: (demo: BenchClusterRaw) => BenchClusterRaw) {
+  const run = Date.now().toString(36);
+  const raw = parse(readFileSync(layout.configFile, 'utf8'));
+  const demo = raw.clusters.demo;
+  const agentQueue = `pgdr-${name}-agent-${run}`;
+  raw.clusters = { [name]: { ...adjust(demo), archive: { checkCron: null }, nodes: { primary: { ...demo.nodes.primary, agentQueue } } } };
+  raw.storage.prefix = `bench-${name}/${run}`;
+  raw.temporal.taskQueue = `pgdr-${name}-${run}`;
+  const dir = mkdtempSync(join(layout.dir, `${name}-`));
+  chmodSync(dir, 0o755);
+  const configFile = join(dir, 'pgdr.yaml');
+  writeFileSync(configFile, stringify(raw), { mode: 0o644 });
+  const config = parseConfig(raw, configFile);
+  const readSecret = createSecretReader();
+  const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
+  await enableArchivingOnNode(deps, { cluster: name, node: 'primary', ...walCommands(config, name) });
+  return { run, config, deps, agentQueue };
 }

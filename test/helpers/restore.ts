@@ -4,8 +4,11 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../../activities/gateway.js';
 import type { RestoreReport } from '../../common/restore.js';
-import type { clients } from './cluster.js';
-import type { OwnPostgres } from './postgres.js';
+import type pg from 'pg';
+import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
+import { ownPostgres, type OwnPostgres } from './postgres.js';
+import { switchAndArchive, writeTicks, type Tick } from './ticks.js';
+import type { BackupManifest } from '../../common/catalog.js';
 
 type Clients = Awaited<ReturnType<typeof clients>>;
 
@@ -24,4 +27,64 @@ export async function discardRestore(pg: Pick<OwnPostgres, 'layout'>, dataDir: s
     await runTool({ tool: 'pg_ctl', binDir: pg.layout.pgBin, args: ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], osUser: pg.layout.pgUser }).catch(() => undefined);
   }
   rmSync(dataDir, { recursive: true, force: true });
+}
+
+export interface PitrSource {
+  pgs: Awaited<ReturnType<typeof ownPostgres>>;
+  tc: TestCluster;
+  c: Clients;
+  db: pg.Client;
+  ticks: Tick[];
+  backup: BackupManifest;
+  restoreDir: string;
+  /** Restored directories, removed by close(). */
+  made: string[];
+  /** count, min and max id of the ticks table on a server of the stack. */
+  rows(port: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A source for restore tests: a Postgres server of the test's own, archiving through pgdr,
+ * one full backup, then `tickSeconds` of rows (see ticks.ts), the last segment archived.
+ * `worker` starts the test's workers in this process (default) or leaves that to the test.
+ */
+export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'pgbackrest'; tickSeconds?: number; worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>); beforeBackup?: (db: pg.Client) => Promise<void> } = {}): Promise<PitrSource> {
+  const pgs = await ownPostgres();
+  await pgs.start();
+  const restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
+  const tc = testCluster(prefix, (cl) => {
+    cl.method = o.method ?? 'basebackup';
+    cl.nodes = { primary: pgs.node };
+    cl.restore = { dir: restoreDir };
+  });
+  const workers = typeof o.worker === 'function' ? await o.worker(tc) : await startWorkers(tc);
+  const c = await clients(tc);
+  const en = await c.call('POST', `/api/v1/clusters/${tc.name}/archive/enable`, {});
+  await c.temporal.workflow.getHandle(en.body.workflowId).result();
+  const db = await pgs.connect();
+  await o.beforeBackup?.(db);
+  const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
+  const backup = (await c.temporal.workflow.getHandle(b.body.workflowId).result()).manifest as BackupManifest;
+  const ticks = await writeTicks(db, 'ticks', o.tickSeconds ?? 20);
+  await switchAndArchive(db);
+  const made: string[] = [];
+  return {
+    pgs,
+    tc,
+    c,
+    db,
+    ticks,
+    backup,
+    restoreDir,
+    made,
+    rows: async (port) => (await pgs.sqlAt(port, 'select count(*), min(id), max(id) from ticks')).trim(),
+    async close() {
+      for (const dir of made) await discardRestore(pgs, dir);
+      await db.end();
+      await workers.stop();
+      await c.close();
+      await pgs.stop();
+    },
+  };
 }

@@ -4,58 +4,38 @@
  * still lands exactly on its target.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import type pg from 'pg';
-import { clients, testCluster, type TestCluster } from '../helpers/cluster.js';
-import { ownPostgres } from '../helpers/postgres.js';
-import { switchAndArchive, timeAfter, writeTicks, type Tick } from '../helpers/ticks.js';
-import { discardRestore } from '../helpers/restore.js';
+import { timeAfter } from '../helpers/ticks.js';
+import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import type { RestoreReport } from '../../common/restore.js';
 
 describe('point-in-time restore when the worker dies', () => {
-  let pgs: Awaited<ReturnType<typeof ownPostgres>>;
-  let tc: TestCluster;
-  let c: Awaited<ReturnType<typeof clients>>;
-  let db: pg.Client;
-  let ticks: Tick[];
-  let restoreDir: string;
+  let src: PitrSource;
   let worker: ReturnType<typeof spawnWorker>;
-  const made: string[] = [];
 
   beforeAll(async () => {
-    pgs = await ownPostgres();
-    await pgs.start();
-    restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
-    tc = testCluster('pitrcrash', (cl) => {
-      cl.nodes = { primary: pgs.node };
-      cl.restore = { dir: restoreDir };
+    src = await pitrSource('pitrcrash', {
+      tickSeconds: 6,
+      // The worker in a process of its own, so the test can kill it.
+      worker: async (tc) => {
+        worker = spawnWorker(tc.configPath);
+        await waitForLine(worker, 'pgdr worker polling');
+        return {
+          async stop() {
+            if (worker.pid) process.kill(-worker.pid, 'SIGTERM');
+            await worker;
+          },
+        };
+      },
+      // Enough data that the download takes a few seconds.
+      beforeBackup: (db) => db.query(`create table big as select g, md5(g::text) || md5((g * 7)::text) as pad from generate_series(1, 2500000) g`).then(() => undefined),
     });
-    c = await clients(tc);
-    worker = spawnWorker(tc.configPath);
-    await waitForLine(worker, 'pgdr worker polling');
-    const en = await c.call('POST', `/api/v1/clusters/${tc.name}/archive/enable`, {});
-    await c.temporal.workflow.getHandle(en.body.workflowId).result();
-    db = await pgs.connect();
-    // Enough data that the download takes a few seconds.
-    await db.query(`create table big as select g, md5(g::text) || md5((g * 7)::text) as pad from generate_series(1, 2500000) g`);
-    const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
-    await c.temporal.workflow.getHandle(b.body.workflowId).result();
-    ticks = await writeTicks(db, 'ticks', 6);
-    await switchAndArchive(db);
   }, 300_000);
-
-  afterAll(async () => {
-    if (worker?.pid) process.kill(-worker.pid, 'SIGTERM');
-    await worker;
-    for (const dir of made) await discardRestore(pgs, dir);
-    await db?.end();
-    await c?.close();
-    await pgs?.stop();
-  });
+  afterAll(async () => src?.close());
 
   it('resumes after a restart and still stops exactly at the target', async () => {
+    const { c, tc, ticks, pgs, made, restoreDir } = src;
     const k = Math.floor(ticks.length / 2);
     const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: timeAfter(ticks, k) } });
     expect(res.status, JSON.stringify(res.body)).toBe(202);

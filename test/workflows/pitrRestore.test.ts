@@ -10,52 +10,28 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
-import { ownPostgres } from '../helpers/postgres.js';
-import { switchAndArchive, timeAfter, writeTicks, type Tick } from '../helpers/ticks.js';
-import { discardRestore, restoreAndWait } from '../helpers/restore.js';
+import type { TestCluster } from '../helpers/cluster.js';
+import { switchAndArchive, timeAfter, type Tick } from '../helpers/ticks.js';
+import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { findArchived } from '../../activities/wal.js';
 import type { RestoreReport } from '../../common/restore.js';
 
 describe('point-in-time restore (basebackup method)', () => {
-  let pgs: Awaited<ReturnType<typeof ownPostgres>>;
+  let src: PitrSource;
   let tc: TestCluster;
-  let workers: Awaited<ReturnType<typeof startWorkers>>;
-  let c: Awaited<ReturnType<typeof clients>>;
+  let c: PitrSource['c'];
   let db: pg.Client;
   let ticks: Tick[];
-  let backupStart: string;
   let restoreDir: string;
-  const made: string[] = [];
+  let made: string[];
+  let rows: PitrSource['rows'];
+  let pgs: PitrSource['pgs'];
 
   beforeAll(async () => {
-    pgs = await ownPostgres();
-    await pgs.start();
-    restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
-    tc = testCluster('pitr', (cl) => {
-      cl.nodes = { primary: pgs.node };
-      cl.restore = { dir: restoreDir };
-    });
-    workers = await startWorkers(tc);
-    c = await clients(tc);
-    const en = await c.call('POST', `/api/v1/clusters/${tc.name}/archive/enable`, {});
-    await c.temporal.workflow.getHandle(en.body.workflowId).result();
-    const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
-    backupStart = (await c.temporal.workflow.getHandle(b.body.workflowId).result()).manifest.startTime;
-    db = await pgs.connect();
-    ticks = await writeTicks(db, 'ticks', 20);
-    await switchAndArchive(db);
+    src = await pitrSource('pitr');
+    ({ tc, c, db, ticks, restoreDir, made, rows, pgs } = src);
   }, 240_000);
-
-  afterAll(async () => {
-    for (const dir of made) await discardRestore(pgs, dir);
-    await db?.end();
-    await workers?.stop();
-    await c?.close();
-    await pgs?.stop();
-  });
-
-  const rows = async (port: number) => (await pgs.sqlAt(port, 'select count(*), min(id), max(id) from ticks')).trim();
+  afterAll(async () => src?.close());
 
   it('restores to a time in the middle: exactly the rows committed at or before it', async () => {
     const k = Math.floor(ticks.length / 2);
@@ -86,7 +62,7 @@ describe('point-in-time restore (basebackup method)', () => {
 
   it('refuses a target before the earliest backup, in the future, or an unknown backup, with 422 and nothing created', async () => {
     const before = readdirSync(restoreDir);
-    const early = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: new Date(Date.parse(backupStart) - 60_000).toISOString() } });
+    const early = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: new Date(Date.parse(src.backup.startTime) - 60_000).toISOString() } });
     expect(early.status).toBe(422);
     expect(early.body.error.code).toBe('RESTORE_PREFLIGHT_FAILED');
     expect(early.body.error.message).toMatch(/is before the earliest recoverable point, the stop of backup \S+ at /);
