@@ -152,6 +152,18 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(['gone', 'Z']).toContain(state);
   });
 
+  it('restores to a named restore point: the rows before it, none after', async () => {
+    await db.query(`insert into ticks values (300001, now())`);
+    await db.query(`select pg_create_restore_point('before-300002')`);
+    await db.query(`insert into ticks values (300002, now())`);
+    await switchAndArchive(db);
+    const { report } = await restoreAndWait(c, tc.name, { target: { name: 'before-300002' } }, made);
+    expect((await pgs.sqlAt(report.destination.port, 'select count(*) filter (where id = 300001), count(*) filter (where id = 300002) from ticks')).trim()).toBe('1|0');
+    const missing = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { name: 'no-such-point' } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.error.message).toContain('restore point "no-such-point" was not found in the archived WAL up to ');
+  });
+
   it('refuses a target after a gap in the archive, naming the missing segment', async () => {
     // Last: this breaks the archive for good. Remove one segment between the backup and the end,
     // with a later one archived behind it.
