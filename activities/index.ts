@@ -41,6 +41,8 @@ import {
 } from './restore.js';
 import { pgbackrestVerifySet } from './pgbackrest.js';
 import type { RestoreReport } from '../common/restore.js';
+import type { DrillReport } from '../common/drill.js';
+import { runDrillChecks, storeDrillReport, type DrillChecksInput } from './drill.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
@@ -159,6 +161,14 @@ export function createActivities(deps: ActivityDeps) {
     /** Control: store a restore report in S3. */
     async storeRestoreReport(input: { report: RestoreReport }): Promise<string> {
       return storeRestoreReport(d, input.report);
+    },
+    /** Node agent: the drill's checks on a restored scratch copy. */
+    async runDrillChecks(input: DrillChecksInput) {
+      return runDrillChecks(d, input);
+    },
+    /** Control: store a drill report in S3. */
+    async storeDrillReport(input: { report: DrillReport }): Promise<void> {
+      return storeDrillReport(d, input.report);
     },
     /** Control: the newest stored WAL archive check (null when none). */
     async readWalCheck(input: { cluster: string }): Promise<WalCheckResult | null> {

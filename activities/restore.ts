@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { BackupCorruptError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
-import { clusterPrefix, getJson, listKeys, putJsonIfAbsent } from './storage.js';
+import { clusterPrefix, listJson, putJsonIfAbsent } from './storage.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { walCommands } from '../config/inputs.js';
@@ -201,7 +201,7 @@ export async function pgbackrestRestoreSet(
  */
 export async function writeRecoverySettings(
   deps: RestoreDeps,
-  input: Where & { settings: RecoveryTargetSettings; port: number; keepArchiving: boolean; marker: string; targetLines: boolean },
+  input: Where & { settings: RecoveryTargetSettings; port: number; keepArchiving: boolean; marker: string; targetLines: boolean; privateSocketDir?: string },
 ): Promise<void> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const auto = join(input.dataDir, 'postgresql.auto.conf');
@@ -210,6 +210,18 @@ export async function writeRecoverySettings(
   const kept = current.includes(mine) ? current.slice(0, current.indexOf(mine)) : current;
   let lines = recoverySettings(input.settings, { restoreCommand: walCommands(deps.config, input.cluster).restoreCommand, port: input.port, keepArchiving: input.keepArchiving, marker: input.marker });
   if (!input.targetLines) lines = lines.filter((l) => !/^(recovery_target|restore_command)/.test(l));
+  if (input.privateSocketDir) {
+    // A scratch copy for checks: reachable as the superuser only through a socket in a directory
+    // only the node's OS user can enter.
+    mkdirSync(input.privateSocketDir, { recursive: true, mode: 0o700 });
+    own(input.privateSocketDir, nc.osUser);
+    lines.push(`unix_socket_directories = '${input.privateSocketDir}'`, `listen_addresses = '127.0.0.1'`);
+    const hba = join(input.dataDir, 'pg_hba.conf');
+    const rule = `local all all trust  # ${input.marker}: scratch copy, socket in ${input.privateSocketDir} (0700)`;
+    const text = existsSync(hba) ? readFileSync(hba, 'utf8') : '';
+    if (!text.includes(rule)) writeFileSync(hba, `${rule}\n${text}`, { mode: 0o600 });
+    own(hba, nc.osUser);
+  }
   writeFileSync(auto, `${kept.replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
   own(auto, nc.osUser);
   // A backup of a Debian-style cluster has no postgresql.conf in the data directory.
@@ -299,7 +311,7 @@ export async function settleRecoverySettings(deps: RestoreDeps, input: Where & {
  * directory, or only its contents when the directory existed before), puts the old data
  * directory back and starts the server that ran there, as it was.
  */
-export async function cleanupRestore(deps: RestoreDeps, input: Where & { createdDir: boolean; oldDataDir: string | null; restartOld: boolean }): Promise<{ removed: boolean; restoredOld: boolean }> {
+export async function cleanupRestore(deps: RestoreDeps, input: Where & { createdDir: boolean; oldDataDir: string | null; restartOld: boolean; privateSocketDir?: string }): Promise<{ removed: boolean; restoredOld: boolean }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
   // Replacing, but the old directory was never moved: the data there is the original. Hands off.
@@ -318,6 +330,7 @@ export async function cleanupRestore(deps: RestoreDeps, input: Where & { created
       restoredOld = true;
     }
   }
+  if (input.privateSocketDir && /\/pgdr-[\w.-]+$/.test(input.privateSocketDir)) rmSync(input.privateSocketDir, { recursive: true, force: true });
   // The server that ran there before runs again, as it was.
   if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {
     await pgCtl(['-l', join(input.dataDir, LOG_NAME), '-w', '-t', '120', 'start']);
@@ -338,14 +351,7 @@ export async function storeRestoreReport(deps: RestoreDeps, report: RestoreRepor
 
 /** Every stored restore report of a cluster, oldest first. */
 export async function listRestoreReports(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string): Promise<RestoreReport[]> {
-  const prefix = `${clusterPrefix(deps.config.storage, cluster)}reports/restores/`;
-  const keys = (await listKeys(deps.s3, deps.config.storage.bucket, prefix)).map((k) => k.key).sort();
-  const out: RestoreReport[] = [];
-  for (const k of keys) {
-    const r = await getJson<RestoreReport>(deps.s3, deps.config.storage.bucket, k);
-    if (r) out.push(r);
-  }
-  return out;
+  return listJson<RestoreReport>(deps.s3, deps.config.storage.bucket, `${clusterPrefix(deps.config.storage, cluster)}reports/restores/`);
 }
 
 /** The restore is proven: the old data directory it replaced can go. */

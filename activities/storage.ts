@@ -62,6 +62,17 @@ export async function getJson<T>(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
+/** Every JSON object under a prefix, in key order (reports are named to sort by time). */
+export async function listJson<T>(s3: S3Client, bucket: string, prefix: string): Promise<T[]> {
+  const keys = (await listKeys(s3, bucket, prefix)).map((k) => k.key).sort();
+  const out: T[] = [];
+  for (const k of keys) {
+    const v = await getJson<T>(s3, bucket, k);
+    if (v) out.push(v);
+  }
+  return out;
+}
+
 /**
  * Writes a JSON object only where none exists (If-None-Match: *), so a retry can never
  * replace what an earlier attempt wrote. Returns false when the key was already there.

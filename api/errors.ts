@@ -14,6 +14,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   NO_PRIMARY: 422,
   NO_WAL_CHECK: 404,
   RESTORE_PREFLIGHT_FAILED: 422,
+  UNKNOWN_DRILL: 404,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {

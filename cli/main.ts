@@ -6,6 +6,7 @@ import { backupCommands } from './commands/backups.js';
 import { scheduleCommands } from './commands/schedules.js';
 import { walCommands } from './commands/wal.js';
 import { restoreCommands } from './commands/restores.js';
+import { drillCommands } from './commands/drills.js';
 import { runWal } from './wal.js';
 
 const program = new Command();
@@ -15,6 +16,7 @@ backupCommands(program);
 scheduleCommands(program);
 walCommands(program);
 restoreCommands(program);
+drillCommands(program);
 
 const [, , first, second] = process.argv;
 if (first === 'wal' && (second === 'push' || second === 'fetch')) {

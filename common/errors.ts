@@ -211,6 +211,24 @@ export class RecoveryTargetMissedError extends PgdrError {
   }
 }
 
+/** Raised by restoreDrill when a check fails; names each failed check with its actual and expected value. */
+export class DrillFailedError extends PgdrError {
+  readonly code = 'DRILL_FAILED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, failures: string[]) {
+    super(`restore drill of cluster "${cluster}" failed: ${failures.join('; ')}`, { cluster, failures: failures.length });
+  }
+}
+
+/** Thrown when a drill report is asked for that does not exist. */
+export class UnknownDrillError extends PgdrError {
+  readonly code = 'UNKNOWN_DRILL';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, id: string) {
+    super(`no drill "${id}" of cluster "${cluster}": expected the id of a stored drill report, like 20261120T224745224Z`, { cluster, id }, `list them: GET /api/v1/clusters/${cluster}/drills`);
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -232,6 +250,8 @@ export const errorCatalogue = {
   RestorePreflightError,
   RecoveryTargetMissedError,
   BackupCorruptError,
+  DrillFailedError,
+  UnknownDrillError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -253,6 +273,8 @@ export const nonRetryableErrorTypes: string[] = [
   'RestorePreflightError',
   'RecoveryTargetMissedError',
   'BackupCorruptError',
+  'DrillFailedError',
+  'UnknownDrillError',
 ];
 
 /**

@@ -12,7 +12,7 @@ export function nodeTaskQueue(cluster: string, node: string, override?: string):
 }
 
 /** Procedures pgdr runs; each is one workflow and one value of the PgdrProcedure attribute. */
-export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups' | 'walArchiveCheck' | 'enableArchiving' | 'restorePreflight' | 'pitrRestore';
+export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups' | 'walArchiveCheck' | 'enableArchiving' | 'restorePreflight' | 'pitrRestore' | 'restoreDrill';
 
 /** Procedures that change state and therefore take the cluster lock. */
 export const MUTATING: Procedure[] = ['backup', 'expireBackups', 'enableArchiving'];

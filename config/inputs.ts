@@ -14,6 +14,7 @@ import { configSource } from './load.js';
 import { clusterOf, nodeOf } from './lookup.js';
 import type { RestoreDestination, RestoreRequest } from '../common/restore.js';
 import type { PitrRestoreInput } from '../workflows/pitrRestore.js';
+import type { RestoreDrillInput } from '../workflows/restoreDrill.js';
 import type { PgdrConfig } from './schema.js';
 
 /** Node names with their agents' task queues, as workflows need them. */
@@ -86,9 +87,12 @@ export function enableArchivingInput(config: PgdrConfig, cluster: string): Enabl
 /** Name of the schedule that runs walArchiveCheck; backup schedules may not take it. */
 export const WAL_CHECK_SCHEDULE = 'wal-archive-check';
 
+/** Name of the schedule that runs restoreDrill. */
+export const DRILL_SCHEDULE = 'restore-drill';
+
 export interface ConfiguredSchedule {
   name: string;
-  procedure: 'backup' | 'walArchiveCheck';
+  procedure: 'backup' | 'walArchiveCheck' | 'restoreDrill';
   /** Backup type, or "check". */
   type: string;
   cron: string;
@@ -99,6 +103,7 @@ export function clusterSchedules(config: PgdrConfig, cluster: string): Configure
   const c = clusterOf(config, cluster);
   const out: ConfiguredSchedule[] = Object.entries(c.backup.schedules).map(([name, s]) => ({ name, procedure: 'backup', type: s.type, cron: s.cron }));
   if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
+  if (c.drill.cron) out.push({ name: DRILL_SCHEDULE, procedure: 'restoreDrill', type: 'drill', cron: c.drill.cron });
   return out;
 }
 
@@ -120,6 +125,23 @@ export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigge
     destinationQueue: nodeTaskQueue(request.cluster, request.destination.node, n.agentQueue),
     // Recovering a node of the cluster in place keeps archiving: its new timeline belongs in the archive.
     keepArchiving: Object.values(c.nodes).some((x) => norm(x.dataDir) === norm(request.destination.dataDir)),
+    recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
+    trigger,
+  };
+}
+
+/** The restoreDrill input for a cluster, from config (also used by its schedule). */
+export function drillInput(config: PgdrConfig, cluster: string, trigger: string): RestoreDrillInput {
+  const c = clusterOf(config, cluster);
+  const node = c.drill.node ?? c.restore.node ?? Object.keys(c.nodes)[0]!;
+  return {
+    cluster,
+    nodes: nodeQueues(config, cluster),
+    drillNode: node,
+    drillQueue: nodeTaskQueue(cluster, node, c.nodes[node]!.agentQueue),
+    restoreDir: c.restore.dir,
+    target: c.drill.target,
+    includeOlderBackup: c.drill.includeOlderBackup,
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     trigger,
   };

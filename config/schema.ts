@@ -65,7 +65,7 @@ export const backupSchema = z
     schedules: z
       .record(identifier, scheduleSchema)
       .default({ full: { type: 'full', cron: '0 1 * * 0' }, diff: { type: 'diff', cron: '0 1 * * 1-6' } })
-      .refine((s) => !('wal-archive-check' in s), 'expected another schedule name: "wal-archive-check" is the WAL archive check\'s (archive.checkCron)')
+      .refine((s) => !('wal-archive-check' in s) && !('restore-drill' in s), 'expected another schedule name: "wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron')
       .describe('Temporal Schedules by name; reconciled at worker start (created, updated, deleted to match)'),
     timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expressions'),
     catchupWindow: duration.default('1h').describe('how late a missed scheduled backup may still start (e.g. after Temporal was down)'),
@@ -107,6 +107,31 @@ export const restoreSchema = z
   .refine((r) => r.portFrom <= r.portTo, { path: ['portTo'], message: 'expected portTo >= portFrom' })
   .describe('where point-in-time restores go by default, and how long they may take');
 
+export const assertionSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,59}$/, 'expected a name of 1-60 letters, digits, spaces, "_", ".", ":" or "-"').describe('what the assertion is called in reports'),
+    database: z.string().min(1).optional().describe('database to run it in; default: the cluster\'s database'),
+    sql: z.string().min(1).max(10000).describe('a query; its first column of the first row is the actual value'),
+    expect: z
+      .string()
+      .regex(/^((>|>=|=|!=|<|<=) \S.*|fresh within \d+(s|m|h|d))$/, 'expected "> 0", ">= 10", "= <value>", "!= <value>", "< n", "<= n" or "fresh within <n>(s|m|h|d)"')
+      .describe('the expectation: a comparison, or "fresh within 30m" on a timestamp'),
+  })
+  .strict()
+  .describe('one SQL assertion a restore drill runs against the restored copy');
+
+export const drillSchema = z
+  .object({
+    cron: cron.nullable().default('0 3 1 * *').describe('when the restoreDrill schedule runs (backup time zone); null: on demand only'),
+    node: identifier.optional().describe('node whose host runs the scratch instance; default restore.node, then the first node'),
+    target: z.enum(['latest', 'immediate']).default('latest').describe('recover to the newest archived commit, or only to the backup\'s consistency point'),
+    includeOlderBackup: z.boolean().default(false).describe('also drill one random older good backup still in retention'),
+    largestTables: z.number().int().min(0).max(100).default(5).describe('compare row counts of this many largest tables with the source (where the pgdr role may read them)'),
+    assertions: z.array(assertionSchema).max(100).default([]).describe('SQL assertions that must hold on the restored copy'),
+  })
+  .strict()
+  .describe('monthly restore-verification drills: restore into a scratch instance, check, measure RTO/RPO, tear down');
+
 export const clusterSchema = z
   .object({
     method: z
@@ -117,6 +142,7 @@ export const clusterSchema = z
     retention: retentionSchema.prefault({}),
     archive: archiveSchema.prefault({}),
     restore: restoreSchema.prefault({}),
+    drill: drillSchema.prefault({}),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),
@@ -133,6 +159,9 @@ export const clusterSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.drill.node !== undefined && !(c.drill.node in c.nodes)) {
+      ctx.addIssue({ code: 'custom', path: ['drill', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.drill.node}"` });
+    }
     if (c.restore.node !== undefined && !(c.restore.node in c.nodes)) {
       ctx.addIssue({ code: 'custom', path: ['restore', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.restore.node}"` });
     }

@@ -13,7 +13,7 @@ import { PgdrCluster, PgdrProcedure, scheduleId } from '../common/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { Workflow } from '@temporalio/common';
 import type { BackupType } from '../common/catalog.js';
-import { backupInput, clusterSchedules, walCheckInput } from '../config/inputs.js';
+import { backupInput, clusterSchedules, drillInput, walCheckInput } from '../config/inputs.js';
 
 export interface DesiredSchedule {
   scheduleId: string;
@@ -32,7 +32,11 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
     return clusterSchedules(config, cluster).map((s) => {
       const trigger = `schedule:${s.name}`;
       const args =
-        s.procedure === 'backup' ? [backupInput(config, cluster, s.type as BackupType, trigger)] : [walCheckInput(config, cluster, trigger)];
+        s.procedure === 'backup'
+          ? [backupInput(config, cluster, s.type as BackupType, trigger)]
+          : s.procedure === 'restoreDrill'
+            ? [drillInput(config, cluster, trigger)]
+            : [walCheckInput(config, cluster, trigger)];
       const fingerprint = createHash('sha256')
         .update(JSON.stringify({ cron: s.cron, tz: c.backup.timezone, catchup: c.backup.catchupWindow, args, queue: config.temporal.taskQueue }))
         .digest('hex')

@@ -7,3 +7,4 @@ export { walArchiveCheck } from './walArchiveCheck.js';
 export { enableArchiving } from './enableArchiving.js';
 export { restorePreflight } from './restorePreflight.js';
 export { pitrRestore } from './pitrRestore.js';
+export { restoreDrill } from './restoreDrill.js';

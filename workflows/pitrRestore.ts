@@ -20,6 +20,11 @@ export interface PitrRestoreInput {
   /** Keep archive_mode as the backup had it (a cluster's own node being recovered); else off. */
   keepArchiving: boolean;
   recoveryTimeoutSeconds: number;
+  /**
+   * A scratch copy (drills): Unix socket in this private directory (0700, the node's OS user)
+   * with trust for local connections, so checks can run as the superuser without a password.
+   */
+  privateSocketDir?: string;
   /** Who asked: api, cli, drill. */
   trigger: string;
 }
@@ -63,6 +68,9 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const plan = outcome.plan;
   const backup = plan.backup;
   progress.backupId = backup.id;
+  // The port the pre-flight found free when the request left it to pgdr (0).
+  const destination = { ...req.destination, port: outcome.destination.port };
+  progress.destination = destination;
   const preflightSeconds = (Date.now() - t0) / 1000;
 
   // From here on, what the restore made is undone unless it is proven.
@@ -105,15 +113,21 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
 
     // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
     progress.step = 'writing the recovery settings';
-    await node.writeRecoverySettings({ ...where, settings: plan.settings, port: req.destination.port, keepArchiving: input.keepArchiving, marker, targetLines: backup.method !== 'pgbackrest' });
+    await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: input.keepArchiving, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
 
     // 5-6. Start, then follow replay to the target.
     progress.step = 'starting the instance';
     const replayStart = Date.now();
     await node.startRestoredInstance(where);
     progress.step = `replaying WAL to ${target}`;
-    const stop = await tool.awaitRecoveryTarget({ ...where, port: req.destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
+    const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
     progress.replayLsn = stop.replayLsn;
+    // Stopping by LSN right after a commit, Postgres does not record that commit's time as the
+    // last replayed one; for "latest" the commit is known (pg_waldump) and was replayed.
+    const last = plan.lastCommit;
+    if (last && plan.settings.kind === 'lsn' && plan.settings.inclusive && plan.settings.value === last.lsn && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
+      stop.lastCommitTime = last.time;
+    }
     const replay = (Date.now() - replayStart) / 1000;
 
     // 7. Exactly at the target, or a failure that says where recovery stopped.
@@ -142,7 +156,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       action: req.action,
       backupId: backup.id,
       method: backup.method,
-      destination: req.destination,
+      destination,
       replaced,
       stop,
       seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
@@ -158,7 +172,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
     // 10. Unfinished: stop the instance, remove what this restore made, put the old data back.
     progress.step = isCancellation(err) ? 'cancelled: cleaning up' : 'failed: cleaning up';
     await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ ...where, createdDir, oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? `${req.destination.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}` : null), restartOld: plan.stopFirst }),
+      node.cleanupRestore({ ...where, createdDir, ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}), oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? `${req.destination.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}` : null), restartOld: plan.stopFirst }),
     );
     throw err;
   }

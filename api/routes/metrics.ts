@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { listCatalog } from '../../activities/catalog.js';
 import { readWalCheck } from '../../activities/walCheck.js';
+import { listDrillReports } from '../../activities/drill.js';
 import { commonResponses, route } from '../routes.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -26,6 +27,10 @@ const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
   pgdr_recovery_window_end_timestamp_seconds: ['gauge', 'latest recoverable point (last archived commit) per timeline (unix seconds)'],
   pgdr_backups: ['gauge', 'backups in the catalog by status'],
   pgdr_backup_last_good_timestamp_seconds: ['gauge', 'stop time of the newest good backup (unix seconds)'],
+  pgdr_drill_last_success: ['gauge', '1 when the newest restore drill passed every check, else 0'],
+  pgdr_drill_last_timestamp_seconds: ['gauge', 'when the newest restore drill finished (unix seconds)'],
+  pgdr_drill_last_rto_seconds: ['gauge', 'RTO the newest restore drill achieved: start to a checked, consistent instance'],
+  pgdr_drill_last_rpo_seconds: ['gauge', 'RPO the newest restore drill achieved: its run against the newest commit it recovered'],
 };
 
 function render(metrics: Map<string, Sample[]>): string {
@@ -49,7 +54,14 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const [catalog, check] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster)]);
+    const [catalog, check, drills] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), listDrillReports(deps, cluster)]);
+    const drill = drills.at(-1);
+    if (drill) {
+      add('pgdr_drill_last_success', { cluster }, drill.ok ? 1 : 0);
+      add('pgdr_drill_last_timestamp_seconds', { cluster }, seconds(drill.finishedAt));
+      add('pgdr_drill_last_rto_seconds', { cluster }, drill.rtoSeconds ?? undefined);
+      add('pgdr_drill_last_rpo_seconds', { cluster }, drill.rpoSeconds ?? undefined);
+    }
     for (const status of ['good', 'failed', 'incomplete'] as const) add('pgdr_backups', { cluster, status }, catalog.filter((e) => e.status === status).length);
     const lastGood = catalog.filter((e) => e.status === 'good').at(-1);
     add('pgdr_backup_last_good_timestamp_seconds', { cluster }, seconds(lastGood?.manifest?.stopTime));
@@ -73,7 +85,7 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
 export const metricsRoute = route({
   method: 'GET',
   path: '/metrics',
-  summary: 'Prometheus metrics: WAL archive health, lag and gaps, recoverable window, backups',
+  summary: 'Prometheus metrics: WAL archive health, lag and gaps, recoverable window, backups, the last restore drill',
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: 'Prometheus text exposition format' },
   async handler({ deps }) {

@@ -50,7 +50,8 @@ describe('config', () => {
     ['a restore node the cluster does not have', (c: any) => (c.clusters.main.restore = { node: 'zz' }), 'clusters.main.restore.node', 'expected one of the cluster\'s nodes (a), got "zz"'],
     ['a restore port range upside down', (c: any) => (c.clusters.main.restore = { portFrom: 6000, portTo: 5000 }), 'clusters.main.restore.portTo', 'expected portTo >= portFrom'],
     ['pgbackrest from a standby', (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })), 'clusters.main.backup.from', 'backs up from the primary only'],
-    ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" is the WAL archive check'],
+    ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron'],
+    ['a drill assertion with an unknown expectation', (c: any) => (c.clusters.main.drill = { assertions: [{ name: 'rows', sql: 'select 1', expect: 'about 5' }] }), 'clusters.main.drill.assertions.0.expect', '"fresh within <n>(s|m|h|d)"'],
     ['a bad WAL compression', (c: any) => (c.clusters.main.archive = { compression: 'lz4' }), 'clusters.main.archive.compression', 'expected one of "zstd"|"gzip"|"none"'],
     ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
   ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {

@@ -32,6 +32,7 @@ export function testCluster(prefix: string, adjust: (cluster: Record<string, any
   // No schedules unless a test asks: schedules outlive the test in the stack's Temporal database.
   cluster.backup = { ...cluster.backup, schedules: {} };
   cluster.archive = { ...cluster.archive, checkCron: null };
+  cluster.drill = { ...cluster.drill, cron: null };
   adjust(cluster);
   raw.clusters = { [name]: cluster };
   raw.storage.prefix = `test/${name}`;

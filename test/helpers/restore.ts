@@ -49,7 +49,7 @@ export interface PitrSource {
  * one full backup, then `tickSeconds` of rows (see ticks.ts), the last segment archived.
  * `worker` starts the test's workers in this process (default) or leaves that to the test.
  */
-export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'pgbackrest'; tickSeconds?: number; worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>); beforeBackup?: (db: pg.Client) => Promise<void> } = {}): Promise<PitrSource> {
+export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'pgbackrest'; tickSeconds?: number; worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>); beforeBackup?: (db: pg.Client) => Promise<void>; adjust?: (cluster: Record<string, unknown>) => void } = {}): Promise<PitrSource> {
   const pgs = await ownPostgres();
   await pgs.start();
   const restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
@@ -57,6 +57,7 @@ export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'p
     cl.method = o.method ?? 'basebackup';
     cl.nodes = { primary: pgs.node };
     cl.restore = { dir: restoreDir };
+    o.adjust?.(cl);
   });
   const workers = typeof o.worker === 'function' ? await o.worker(tc) : await startWorkers(tc);
   const c = await clients(tc);
