@@ -236,13 +236,47 @@ export async function writeRecoverySettings(
   own(signalFile, nc.osUser);
 }
 
-/** Starts the restored instance unless it already runs (a retried attempt). */
-export async function startRestoredInstance(deps: RestoreDeps, input: Where): Promise<{ pid: number | null }> {
+/** The port the restore's own block in postgresql.auto.conf gives the instance. */
+function configuredPort(dataDir: string, marker: string): number {
+  const text = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
+  const block = text.slice(text.indexOf(`# ${marker}`));
+  return Number(/^port = (\d+)$/m.exec(block)?.[1] ?? 0);
+}
+
+function setPort(dataDir: string, marker: string, port: number, osUser: string): void {
+  const auto = join(dataDir, 'postgresql.auto.conf');
+  const text = readFileSync(auto, 'utf8');
+  const at = text.indexOf(`# ${marker}`);
+  writeFileSync(auto, text.slice(0, at) + text.slice(at).replace(/^port = \d+$/m, `port = ${port}`), { mode: 0o600 });
+  own(auto, osUser);
+}
+
+/**
+ * Starts the restored instance unless it already runs (a retried attempt). With `autoPort`
+ * (pgdr chose the port), a port taken since the pre-flight is traded for the next free one of
+ * the range, also when the server itself finds it taken at bind time.
+ */
+export async function startRestoredInstance(deps: RestoreDeps, input: Where & { marker: string; autoPort: boolean }): Promise<{ pid: number | null; port: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
-  if (runningPid(input.dataDir) === null) {
+  const range = clusterOf(deps.config, input.cluster).restore;
+  let port = configuredPort(input.dataDir, input.marker);
+  const tried = new Set<number>();
+  for (let attempt = 0; runningPid(input.dataDir) === null; attempt++) {
+    if (input.autoPort && !(await portIsFree(port))) {
+      tried.add(port);
+      let next = -1;
+      for (let p = range.portFrom; p <= range.portTo && next < 0; p++) if (!tried.has(p) && (await portIsFree(p))) next = p;
+      if (next < 0) throw new RestorePreflightError(input.cluster, [`no free port left in restore.portFrom..portTo (${range.portFrom}-${range.portTo}) on node ${input.node}`]);
+      port = next;
+      setPort(input.dataDir, input.marker, port, nc.osUser);
+    }
     await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-l', join(input.dataDir, LOG_NAME), '-W', 'start'], osUser: nc.osUser });
+    // A server that cannot bind its port exits at once; give it a moment to show it.
+    await new Promise((r) => setTimeout(r, 1500));
+    if (runningPid(input.dataDir) !== null || !input.autoPort || attempt >= 4 || !/Address already in use/.test(logTail(input.dataDir))) break;
+    tried.add(port);
   }
-  return { pid: runningPid(input.dataDir) };
+  return { pid: runningPid(input.dataDir), port };
 }
 
 // Times as text in UTC with microseconds: node-postgres would round them to milliseconds.

@@ -135,7 +135,7 @@ export async function scanArchive(
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
     const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
-    const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : (input.lookBack ?? 8);
+    const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : Math.max(1, input.lookBack ?? 8);
     const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
     for (let seg = last; seg > last - depth && seg >= floor; seg--) {
       const name = segmentName(timeline, seg, input.segmentBytes);

@@ -212,9 +212,12 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
     if (gap && f.restorePoint && segmentNumber(gap, segBytes) <= segmentOfLsn(f.restorePoint.lsn, segBytes)) problems.push(`restore point "${t.name}" at lsn ${f.restorePoint.lsn} lies after a WAL gap${gapNote}`);
     settings = { kind: 'name', value: t.name, inclusive: true, action: r.action };
   } else if ('latest' in t) {
-    // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause) there.
-    if (!last) problems.push(`no commit is archived after backup ${backup.id}, so there is no latest point beyond the backup itself; use target {"immediate": true}${gapNote}`);
-    else settings = { kind: 'lsn', value: last.lsn, inclusive: true, action: r.action };
+    // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause)
+    // there; with no commit after the backup's end, its consistency point is the latest state.
+    settings =
+      last && parseLsn(last.lsn) > parseLsn(backup.stopLsn)
+        ? { kind: 'lsn', value: last.lsn, inclusive: true, action: r.action }
+        : { kind: 'immediate', value: null, inclusive: true, action: r.action };
   } else {
     settings = { kind: 'immediate', value: null, inclusive: true, action: r.action };
   }

@@ -126,6 +126,7 @@ export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigge
     // Recovering a node of the cluster in place keeps archiving: its new timeline belongs in the archive.
     keepArchiving: Object.values(c.nodes).some((x) => norm(x.dataDir) === norm(request.destination.dataDir)),
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
+    autoPort: request.destination.port === 0,
     trigger,
   };
 }

@@ -9,6 +9,7 @@
 import { CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../common/errors.js';
+import { parseLsn } from '../common/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
 import { withClusterLock } from './lock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
@@ -20,6 +21,8 @@ export interface PitrRestoreInput {
   /** Keep archive_mode as the backup had it (a cluster's own node being recovered); else off. */
   keepArchiving: boolean;
   recoveryTimeoutSeconds: number;
+  /** pgdr chose the port (the request gave none): a port taken meanwhile may be traded for another. */
+  autoPort?: boolean;
   /**
    * A scratch copy (drills): Unix socket in this private directory (0700, the node's OS user)
    * with trust for local connections, so checks can run as the superuser without a password.
@@ -63,7 +66,8 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const target = describeTarget(req.target);
 
   // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.
-  const outcome = await planRestore(req, input.destinationQueue);
+  // A port pgdr chose may have been taken since the API's pre-flight: choose again.
+  const outcome = await planRestore(input.autoPort ? { ...req, destination: { ...req.destination, port: 0 } } : req, input.destinationQueue);
   if (!outcome.plan) throw toApplicationFailure(new RestorePreflightError(req.cluster, outcome.problems));
   const plan = outcome.plan;
   const backup = plan.backup;
@@ -118,14 +122,15 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
     // 5-6. Start, then follow replay to the target.
     progress.step = 'starting the instance';
     const replayStart = Date.now();
-    await node.startRestoredInstance(where);
+    const started = await node.startRestoredInstance({ ...where, marker, autoPort: input.autoPort ?? false });
+    destination.port = started.port;
     progress.step = `replaying WAL to ${target}`;
     const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
     progress.replayLsn = stop.replayLsn;
-    // Stopping by LSN right after a commit, Postgres does not record that commit's time as the
-    // last replayed one; for "latest" the commit is known (pg_waldump) and was replayed.
+    // Stopping by LSN right after a commit, Postgres does not report that commit as the last
+    // replayed one; the pre-flight read it with pg_waldump, and replay went past it.
     const last = plan.lastCommit;
-    if (last && plan.settings.kind === 'lsn' && plan.settings.inclusive && plan.settings.value === last.lsn && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
+    if (last && plan.settings.kind === 'lsn' && parseLsn(stop.replayLsn) > parseLsn(last.lsn) && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
       stop.lastCommitTime = last.time;
     }
     const replay = (Date.now() - replayStart) / 1000;

@@ -132,6 +132,7 @@ async function drillOne(
             destinationQueue: input.drillQueue,
             keepArchiving: false,
             recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,
+            autoPort: true,
             privateSocketDir: socketDir,
             trigger: `drill:${drillId}`,
           },

@@ -7,7 +7,10 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../common/restore.js';
-import { DEFAULT_SEGMENT_BYTES } from '../common/wal.js';
+import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../common/wal.js';
+
+/** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
+const SCAN_LIMIT = 1024;
 import { nodeTask, storageOp } from './profiles.js';
 
 export interface PlanOutcome {
@@ -43,7 +46,9 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
         lastSegment,
         segmentBytes: DEFAULT_SEGMENT_BYTES,
         ...('name' in request.target ? { restorePoint: request.target.name } : {}),
-        ...(facts.backups[0] ? { firstSegment: facts.backups[0].startWalSegment } : {}),
+        // Back to the backup's start at most: an idle cluster's newest commit may lie many
+        // (switched, nearly empty) segments back, and "latest" must not miss it.
+        ...(from ? { firstSegment: from.startWalSegment, lookBack: Math.min(SCAN_LIMIT, segmentNumber(lastSegment) - segmentNumber(from.startWalSegment) + 1) } : {}),
       })
     : { lastCommit: null, restorePoint: null, scanned: 0 };
 

@@ -40,6 +40,18 @@ describe('pgdr backup, backups, schedules', () => {
     }
   });
 
+  it('runs a restore drill on the demo cluster with --wait: every check passes, nothing is left behind', async () => {
+    const res = await pgdr(['drill', 'demo', '--wait']);
+    expect(res.exitCode, `${res.stdout}\n${res.stderr}`).toBe(0);
+    const id = /^drill (\d{8}T\d{9}Z): passed, RTO [\d.]+ s, RPO ([\d.]+|-) s$/m.exec(res.stdout)?.[1];
+    expect(id).toBeTruthy();
+    expect(res.stdout).toMatch(/^ {2}backup \S+ \(newest\): restored in [\d.]+ s, checks [\d.]+ s; torn down: yes$/m);
+    expect(res.stdout).toMatch(/^ {4}ok {3}amcheck pg_amcheck --all: no corruption found$/m);
+    expect(res.stdout).toMatch(/^ {4}ok {3}checksums data_checksums: on$/m);
+    const list = await pgdr(['drills', 'demo']);
+    expect(list.stdout).toMatch(new RegExp(`^${id}\\s+passed\\s+[\\d.]+\\s`, 'm'));
+  });
+
   it('refuses a restore to a malformed time, naming the field', async () => {
     const res = await pgdr(['restore', 'demo', '--time', 'yesterday']);
     expect(res.exitCode).not.toBe(0);

@@ -84,6 +84,10 @@ describe('restore pre-flight', () => {
 
   it('pins latest to the newest archived commit', () => {
     expect(judgeRestore(facts({ request: request({ target: { latest: true } }) })).plan?.settings).toEqual({ kind: 'lsn', value: '0/A000200', inclusive: true, action: 'pause' });
+    // An idle cluster: nothing committed after the backup's end, so its consistency point is the latest.
+    for (const lastCommit of [null, { lsn: '0/5000000', time: '2026-11-20T11:00:00Z' }]) {
+      expect(judgeRestore(facts({ lastCommit, request: request({ target: { latest: true } }) })).plan?.settings).toEqual({ kind: 'immediate', value: null, inclusive: true, action: 'pause' });
+    }
   });
 
   it('refuses occupied destinations unless replaceExisting is confirmed, and a busy port', () => {

@@ -33,6 +33,9 @@ export function testCluster(prefix: string, adjust: (cluster: Record<string, any
   cluster.backup = { ...cluster.backup, schedules: {} };
   cluster.archive = { ...cluster.archive, checkCron: null };
   cluster.drill = { ...cluster.drill, cron: null };
+  // Restored copies get ports of the test's own (files run in parallel on one host).
+  const portFrom = 20000 + 50 * Math.floor(Math.random() * 200);
+  cluster.restore = { ...cluster.restore, portFrom, portTo: portFrom + 49 };
   adjust(cluster);
   raw.clusters = { [name]: cluster };
   raw.storage.prefix = `test/${name}`;

@@ -56,7 +56,7 @@ export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'p
   const tc = testCluster(prefix, (cl) => {
     cl.method = o.method ?? 'basebackup';
     cl.nodes = { primary: pgs.node };
-    cl.restore = { dir: restoreDir };
+    cl.restore = { ...(cl.restore as object), dir: restoreDir };
     o.adjust?.(cl);
   });
   const workers = typeof o.worker === 'function' ? await o.worker(tc) : await startWorkers(tc);

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type { TestCluster } from '../helpers/cluster.js';
@@ -48,6 +49,24 @@ describe('point-in-time restore (basebackup method)', () => {
     // The report is stored and listed.
     const listed = await c.call('GET', `/api/v1/clusters/${tc.name}/restores`);
     expect(listed.body.restores.map((r: RestoreReport) => r.id)).toContain(report.id);
+  });
+
+  it('trades a port taken after the pre-flight for another free one', async () => {
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { immediate: true } });
+    expect(res.status).toBe(202);
+    made.push(res.body.destination.dataDir);
+    const taken = res.body.destination.port as number;
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(taken, resolve));
+    try {
+      const report = (await c.temporal.workflow.getHandle(res.body.workflowId).result()) as RestoreReport;
+      expect(report.destination.port).not.toBe(taken);
+      expect(report.stop.state).toBe('paused');
+      // Immediate: the backup's own state, from before the ticks table existed.
+      expect((await pgs.sqlAt(report.destination.port, `select to_regclass('ticks') is null`)).trim()).toBe('t');
+    } finally {
+      squatter.close();
+    }
   });
 
   it('restores to an lsn: exactly the rows committed before it', async () => {
