@@ -271,9 +271,10 @@ export async function startRestoredInstance(deps: RestoreDeps, input: Where & { 
       setPort(input.dataDir, input.marker, port, nc.osUser);
     }
     await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-l', join(input.dataDir, LOG_NAME), '-W', 'start'], osUser: nc.osUser });
-    // A server that cannot bind its port exits at once; give it a moment to show it.
-    await new Promise((r) => setTimeout(r, 1500));
-    if (runningPid(input.dataDir) !== null || !input.autoPort || attempt >= 4 || !/Address already in use/.test(logTail(input.dataDir))) break;
+    if (!input.autoPort) break;
+    // A server that cannot bind its port exits at once; wait until it listens or is gone.
+    for (let i = 0; i < 30 && runningPid(input.dataDir) !== null && !/listening on IPv4/.test(readLog(input.dataDir)); i++) await new Promise((r) => setTimeout(r, 100));
+    if (runningPid(input.dataDir) !== null || attempt >= 4 || !/Address already in use/.test(logTail(input.dataDir))) break;
     tried.add(port);
   }
   return { pid: runningPid(input.dataDir), port };
@@ -284,6 +285,14 @@ const REPLAY_SQL = `select pg_is_in_recovery() as in_recovery,
   case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() else 'not paused' end as pause_state,
   pg_last_wal_replay_lsn()::text as replay_lsn,
   to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as last_commit`;
+
+function readLog(dataDir: string): string {
+  try {
+    return readFileSync(join(dataDir, LOG_NAME), 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function logTail(dataDir: string): string {
   try {
