@@ -164,12 +164,18 @@ async function drillOne(
     out.rpoSeconds = restore.stop.lastCommitTime ? Math.round((now - Date.parse(restore.stop.lastCommitTime)) / 10) / 100 : null;
     return out;
   } finally {
-    // 5. Always tear down: stop the scratch instance, remove its directory and socket.
+    // 5. Always tear down. A restore that finished left its instance running: stop it and remove
+    //    its directory and socket. One that did not finish undid its own work (pitrRestore's
+    //    cleanup); the drill only confirms the directory is gone and never deletes what it did
+    //    not see restored (the directory might have been someone else's).
     progress.step = `tearing down ${dataDir}`;
-    const t = await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ cluster: input.cluster, node: input.drillNode, dataDir, createdDir: true, oldDataDir: null, restartOld: false, privateSocketDir: socketDir }),
-    );
-    out.teardown = { removed: t.removed || !out.restore };
+    out.teardown = await CancellationScope.nonCancellable(async () => {
+      if (out.restore) {
+        await node.cleanupRestore({ cluster: input.cluster, node: input.drillNode, dataDir, createdDir: true, oldDataDir: null, restartOld: false, privateSocketDir: socketDir });
+      }
+      const after = await node.inspectDestination({ cluster: input.cluster, node: input.drillNode, dataDir, port: 1 });
+      return { removed: after.state === 'absent' };
+    });
   }
 }
 
