@@ -11,7 +11,7 @@ import { clusterOf, nodeOf } from '../config/lookup.js';
 import { runTool } from './gateway.js';
 import { activityProgress } from './progress.js';
 import { withNode } from './postgres.js';
-import { clusterPrefix, getJson, listJson, putJsonIfAbsent } from './storage.js';
+import { clusterPrefix, getJson, lastJson, listJson, putJsonIfAbsent } from './storage.js';
 import type { SecretReader } from './secrets.js';
 
 export interface DrillDeps {
@@ -132,6 +132,11 @@ export async function storeDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, r
 /** Every stored drill report of a cluster, oldest first. */
 export async function listDrillReports(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string): Promise<DrillReport[]> {
   return listJson<DrillReport>(deps.s3, deps.config.storage.bucket, drillFolder(deps, cluster));
+}
+
+/** The newest drill report (one object read, for /metrics). */
+export async function lastDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string): Promise<DrillReport | undefined> {
+  return lastJson<DrillReport>(deps.s3, deps.config.storage.bucket, drillFolder(deps, cluster));
 }
 
 export async function readDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string, id: string): Promise<DrillReport | undefined> {

@@ -73,6 +73,12 @@ export async function listJson<T>(s3: S3Client, bucket: string, prefix: string):
   return out;
 }
 
+/** The JSON object with the greatest key under a prefix (the newest report), if any. */
+export async function lastJson<T>(s3: S3Client, bucket: string, prefix: string): Promise<T | undefined> {
+  const last = (await listKeys(s3, bucket, prefix)).map((k) => k.key).sort().at(-1);
+  return last ? getJson<T>(s3, bucket, last) : undefined;
+}
+
 /**
  * Writes a JSON object only where none exists (If-None-Match: *), so a retry can never
  * replace what an earlier attempt wrote. Returns false when the key was already there.

@@ -4,7 +4,7 @@
  * continuity, the newest archived commit, the destination) into either a plan or a list of
  * problems that name the value and the valid range; nothing is touched before it passes.
  */
-import { formatLsn, parseLsn } from './lsn.js';
+import { parseLsn } from './lsn.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
 
@@ -334,9 +334,4 @@ export interface RestoreReport {
 /** Restore id from the workflow's start time: sortable, unique per start. */
 export function restoreId(at: Date): string {
   return at.toISOString().replace(/[-:]/g, '').replace('.', '');
-}
-
-/** End LSN of a segment name; for messages. */
-export function segmentStartLsn(name: string, segmentBytes = DEFAULT_SEGMENT_BYTES): string {
-  return formatLsn(BigInt(segmentNumber(name, segmentBytes)) * BigInt(segmentBytes));
 }

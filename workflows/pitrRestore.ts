@@ -176,6 +176,9 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   } catch (err) {
     // 10. Unfinished: stop the instance, remove what this restore made, put the old data back.
     progress.step = isCancellation(err) ? 'cancelled: cleaning up' : 'failed: cleaning up';
+    // A copy whose destination was never prepared is not ours: someone may have put data
+    // there since the pre-flight (prepareDestination refuses exactly that). Hands off.
+    if (!prepared && !plan.replacing) throw err;
     await CancellationScope.nonCancellable(() =>
       node.cleanupRestore({ ...where, createdDir, ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}), oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? `${req.destination.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}` : null), restartOld: plan.stopFirst }),
     );

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { listCatalog } from '../../activities/catalog.js';
 import { readWalCheck } from '../../activities/walCheck.js';
-import { listDrillReports } from '../../activities/drill.js';
+import { lastDrillReport } from '../../activities/drill.js';
 import { commonResponses, route } from '../routes.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -54,8 +54,7 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const [catalog, check, drills] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), listDrillReports(deps, cluster)]);
-    const drill = drills.at(-1);
+    const [catalog, check, drill] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), lastDrillReport(deps, cluster)]);
     if (drill) {
       add('pgdr_drill_last_success', { cluster }, drill.ok ? 1 : 0);
       add('pgdr_drill_last_timestamp_seconds', { cluster }, seconds(drill.finishedAt));
