@@ -43,6 +43,11 @@ import { pgbackrestVerifySet } from './pgbackrest.js';
 import type { RestoreReport } from '../common/restore.js';
 import type { DrillReport } from '../common/drill.js';
 import { runDrillChecks, storeDrillReport, type DrillChecksInput } from './drill.js';
+import * as replication from './replication.js';
+import { pgbouncerAdmin, pointPgBouncer, type PgBouncerCommand } from './pgbouncer.js';
+import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from './patroni.js';
+import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from './replicationReports.js';
+import type { RebuildReport, SwitchoverReport } from '../common/replication.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;
@@ -185,6 +190,94 @@ export function createActivities(deps: ActivityDeps) {
     /** Node agent: expire one backup set in the pgBackRest repo. */
     async pgbackrestExpireSet(input: { cluster: string; node: string; label: string }) {
       return pgbackrestExpireSet(d, input);
+    },
+    /** Node agent: pg_ctl stop (fast, then immediate). */
+    async stopServer(input: Parameters<typeof replication.stopServer>[1]) {
+      return replication.stopServer(d, input);
+    },
+    /** Node agent: pg_ctl start, waiting until it accepts connections. */
+    async startServer(input: { cluster: string; node: string }) {
+      return replication.startServer(d, input);
+    },
+    /** Node agent: pg_controldata (state, latest checkpoint) of a stopped server. */
+    async readControlData(input: { cluster: string; node: string }) {
+      return replication.readControlData(d, input);
+    },
+    /** Node agent: CHECKPOINT. */
+    async checkpoint(input: { cluster: string; node: string }) {
+      return replication.checkpoint(d, input);
+    },
+    /** Node agent (candidate): wait until replay passed an LSN; fails fast when its server is gone. */
+    async awaitReplayed(input: Parameters<typeof replication.awaitReplayed>[1]) {
+      return replication.awaitReplayed(d, input);
+    },
+    /** Node agent: pg_promote(wait => true). */
+    async promote(input: { cluster: string; node: string }) {
+      return replication.promote(d, input);
+    },
+    /** Node agent (primary): a physical replication slot, unless it exists. */
+    async ensureSlot(input: { cluster: string; node: string; slot: string }) {
+      return replication.ensureSlot(d, input);
+    },
+    /** Node agent (primary): synchronous_standby_names via ALTER SYSTEM. */
+    async setSynchronousStandbyNames(input: { cluster: string; node: string; value: string }) {
+      return replication.setSynchronousStandbyNames(d, input);
+    },
+    /** Node agent: make the stopped data directory a standby of a primary (own config kept). */
+    async writeStandbySettings(input: Parameters<typeof replication.writeStandbySettings>[1]) {
+      return replication.writeStandbySettings(d, input);
+    },
+    /** Node agent: pg_basebackup from the primary on the node's slot; heartbeats bytes and %. */
+    async cloneFromPrimary(input: { cluster: string; node: string; primary: string }) {
+      return replication.cloneFromPrimary(d, input);
+    },
+    /** Node agent: pg_rewind against the new primary when the timelines diverged. */
+    async rewindFrom(input: { cluster: string; node: string; source: string }) {
+      return replication.rewindFrom(d, input);
+    },
+    /** Node agent: point a running standby at a new primary. */
+    async repointStandby(input: { cluster: string; node: string; primary: string }) {
+      return replication.repointStandby(d, input);
+    },
+    /** Node agent (primary): wait until a standby streams on its slot with small lag; heartbeats lag. */
+    async awaitStreaming(input: Parameters<typeof replication.awaitStreaming>[1]) {
+      return replication.awaitStreaming(d, input);
+    },
+    /** Control: PgBouncer PAUSE / RESUME / RELOAD. */
+    async pgbouncerAdmin(input: { cluster: string; command: PgBouncerCommand; timeoutSeconds: number }) {
+      return pgbouncerAdmin(d, input);
+    },
+    /** Node agent (PgBouncer's host): point PgBouncer at the primary, then RELOAD. */
+    async pointPgBouncer(input: { cluster: string; primary: string; timeoutSeconds: number }) {
+      return pointPgBouncer(d, input);
+    },
+    /** Control: Patroni's members (GET /cluster). */
+    async patroniMembers(input: { cluster: string }) {
+      return patroniMembers(d, input);
+    },
+    /** Control: Patroni POST /switchover. */
+    async patroniSwitchover(input: { cluster: string; leader: string; candidate: string }) {
+      return patroniSwitchover(d, input);
+    },
+    /** Control: Patroni POST /reinitialize on a member. */
+    async patroniReinitialize(input: { cluster: string; node: string }) {
+      return patroniReinitialize(d, input);
+    },
+    /** Control: wait until Patroni shows the expected leader and streaming replicas. */
+    async awaitPatroni(input: Parameters<typeof awaitPatroni>[1]) {
+      return awaitPatroni(d, input);
+    },
+    /** Control: the newest good backup of a cluster (null: none). */
+    async newestGoodBackup(input: { cluster: string }) {
+      return newestGoodBackup(d, input.cluster);
+    },
+    /** Control: store a rebuild report. */
+    async storeRebuildReport(input: { report: RebuildReport }): Promise<void> {
+      return storeRebuildReport(d, input.report);
+    },
+    /** Control: store a switchover report. */
+    async storeSwitchoverReport(input: { report: SwitchoverReport }): Promise<void> {
+      return storeSwitchoverReport(d, input.report);
     },
     /** Control: which workflow holds the cluster's lock. */
     async lockHolder(input: { cluster: string }): Promise<string | null> {

@@ -80,6 +80,8 @@ select pg_is_in_recovery() as in_recovery,
        pg_last_wal_receive_lsn()::text as receive_lsn,
        pg_last_wal_replay_lsn()::text as replay_lsn,
        case when pg_is_in_recovery() then extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end as replay_delay,
+       case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() <> 'not paused' end as replay_paused,
+       current_setting('synchronous_standby_names') as sync_names,
        now() as probed_at`;
 
 const ARCHIVER_SQL = `
@@ -87,10 +89,12 @@ select archived_count::int, last_archived_wal, last_archived_time, failed_count:
   from pg_stat_archiver`;
 
 const REPLICATION_SQL = `
-select application_name, client_addr::text, state, sync_state, sent_lsn::text, replay_lsn::text,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 as replay_lag_bytes,
-       extract(epoch from replay_lag)::float8 as replay_lag_seconds
-  from pg_stat_replication order by application_name`;
+select r.application_name, r.client_addr::text, r.state, r.sync_state, r.sent_lsn::text, r.replay_lsn::text,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 as replay_lag_bytes,
+       extract(epoch from r.replay_lag)::float8 as replay_lag_seconds,
+       s.slot_name
+  from pg_stat_replication r left join pg_replication_slots s on s.active_pid = r.pid
+ order by r.application_name`;
 
 const RECEIVER_SQL = `select status, sender_host, sender_port, slot_name, received_tli from pg_stat_wal_receiver`;
 
@@ -114,6 +118,8 @@ export async function probeNode(deps: PostgresDeps, cluster: string, node: strin
       receiveLsn: p.receive_lsn,
       replayLsn: p.replay_lsn,
       replayDelaySeconds: p.replay_delay,
+      replayPaused: p.replay_paused ?? null,
+      synchronousStandbyNames: p.sync_names ?? '',
       dataChecksums: p.data_checksums,
       archiveMode: p.archive_mode,
       archiver: {
@@ -133,6 +139,7 @@ export async function probeNode(deps: PostgresDeps, cluster: string, node: strin
         replayLsn: r.replay_lsn,
         replayLagBytes: r.replay_lag_bytes,
         replayLagSeconds: r.replay_lag_seconds,
+        slotName: r.slot_name ?? null,
       })),
       walReceiver: receiver
         ? {

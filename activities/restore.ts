@@ -39,24 +39,33 @@ interface Where {
 
 const LOG_NAME = 'pgdr-restore.log';
 
-function own(path: string, osUser: string): void {
+export function own(path: string, osUser: string): void {
   const ids = asUser(osUser);
   if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
 /** The pid in postmaster.pid when that process is alive. */
-function runningPid(dataDir: string): number | null {
+export function runningPid(dataDir: string): number | null {
   try {
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     if (!pid) return null;
     process.kill(pid, 0);
-    return pid;
+    // A dead server whose parent never reaps it (e.g. PID 1 in a container) is a zombie: not running.
+    return isZombie(pid) ? null : pid;
   } catch {
     return null;
   }
 }
 
-async function portIsFree(port: number): Promise<boolean> {
+function isZombie(pid: number): boolean {
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+export async function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
@@ -174,16 +183,22 @@ export async function verifyRestoredBackup(deps: RestoreDeps, input: Where & { b
 /** pgbackrest restore of one set into the destination, with the target handed to pgBackRest. */
 export async function pgbackrestRestoreSet(
   deps: RestoreDeps,
-  input: Where & { label: string; settings: RecoveryTargetSettings; keepArchiving: boolean },
+  input: Where & { label: string; settings: RecoveryTargetSettings | 'standby'; keepArchiving: boolean },
 ): Promise<{ seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   emptyDir(input.dataDir);
   const s = input.settings;
-  const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`, `--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, '--target-timeline=latest'];
-  if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
-  args.push(`--target-action=${s.action}`);
-  if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');
+  const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`];
+  if (s === 'standby') {
+    // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
+    args.push('--type=standby', '--target-timeline=latest');
+  } else {
+    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, '--target-timeline=latest');
+    if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
+    args.push(`--target-action=${s.action}`);
+    if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');
+  }
   if (!input.keepArchiving) args.push('--archive-mode=off');
   // pgBackRest's own restore_command would need the S3 keys in Postgres' environment; pgdr's reads them itself.
   args.push(`--recovery-option=restore_command=${walCommands(deps.config, input.cluster).restoreCommand}`);

@@ -15,10 +15,14 @@ const STATUS_BY_CODE: Record<string, number> = {
   NO_WAL_CHECK: 404,
   RESTORE_PREFLIGHT_FAILED: 422,
   UNKNOWN_DRILL: 404,
+  NODE_IS_PRIMARY: 422,
+  REPLICATION_PRECONDITION_FAILED: 412,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {
-  const fields = describeIssues(error, input).map((f) => ({ field: where === 'params' ? f.field : `${where}.${f.field}`.replace(/\.\(root\)$/, ''), message: f.message }));
+  // Fastify names a wildcard path parameter "*"; the only one holds a workflow id.
+  const name = (field: string) => (where === 'params' ? field.replace(/^\*$/, 'workflowId') : `${where}.${field}`.replace(/\.\(root\)$/, ''));
+  const fields = describeIssues(error, input).map((f) => ({ field: name(f.field), message: f.message }));
   return {
     status: 400,
     body: { error: { code: 'BAD_REQUEST', message: fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields } },

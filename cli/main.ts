@@ -7,6 +7,7 @@ import { scheduleCommands } from './commands/schedules.js';
 import { walCommands } from './commands/wal.js';
 import { restoreCommands } from './commands/restores.js';
 import { drillCommands } from './commands/drills.js';
+import { replicationCommands } from './commands/replication.js';
 import { runWal } from './wal.js';
 
 const program = new Command();
@@ -17,6 +18,7 @@ scheduleCommands(program);
 walCommands(program);
 restoreCommands(program);
 drillCommands(program);
+replicationCommands(program);
 
 const [, , first, second] = process.argv;
 if (first === 'wal' && (second === 'push' || second === 'fetch')) {

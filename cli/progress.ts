@@ -24,6 +24,9 @@ export function progressLine(op: Operation): string {
     if (typeof h.percent === 'number') bits.push(`${h.percent}%`);
     if (typeof h.lsn === 'string') bits.push(`lsn ${h.lsn}`);
     if (typeof h.replayLsn === 'string') bits.push(`replayed to ${h.replayLsn}${typeof h.lastCommit === 'string' ? ` (commit ${h.lastCommit})` : ''}`);
+    if (typeof h.lagBytes === 'number') bits.push(`${typeof h.standby === 'string' ? `${h.standby} ` : ''}${typeof h.state === 'string' ? `${h.state}, ` : ''}lag ${bytes(h.lagBytes)}`);
+    if (typeof h.waitingFor === 'string') bits.push(`waiting for ${h.waitingFor}`);
+    if (typeof h.members === 'string') bits.push(h.members);
     if (a.attempt > 1) bits.push(`attempt ${a.attempt}${a.lastFailure ? ` after: ${a.lastFailure.split('\n')[0]}` : ''}`);
     if (bits.length) parts.push(`${a.type}: ${bits.join(', ')}`);
   }

@@ -229,6 +229,58 @@ export class UnknownDrillError extends PgdrError {
   }
 }
 
+/** Thrown when a rebuild or switchover would touch the primary the wrong way (rebuild it, switch over to it). */
+export class NodeIsPrimaryError extends PgdrError {
+  readonly code = 'NODE_IS_PRIMARY';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, what: string) {
+    super(`node "${node}" of cluster "${cluster}" is the primary: ${what}`, { cluster, node }, 'name a standby; a switchover moves the primary role first');
+  }
+}
+
+/** Thrown when the cluster is not in a state a rebuild or switchover may start from; lists every problem with its values. */
+export class ReplicationPreconditionError extends PgdrError {
+  readonly code = 'REPLICATION_PRECONDITION_FAILED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, procedure: string, readonly problems: string[]) {
+    super(`${procedure} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, procedure, problems: problems.length }, 'nothing was changed');
+  }
+}
+
+/** Raised by switchover when it undid itself before the point of no return; the old primary serves again. */
+export class SwitchoverRolledBackError extends PgdrError {
+  readonly code = 'SWITCHOVER_ROLLED_BACK';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, candidate: string, reason: string, primary: string) {
+    super(`switchover of cluster "${cluster}" to "${candidate}" rolled back: ${reason}; "${primary}" is the primary again`, { cluster, candidate, primary, reason });
+  }
+}
+
+/** Thrown when a (re)built or rejoined standby does not stream and catch up in time; says how far it got. */
+export class StandbyNotStreamingError extends PgdrError {
+  readonly code = 'STANDBY_NOT_STREAMING';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, detail: string) {
+    super(`standby "${node}" of cluster "${cluster}" is not streaming and caught up: ${detail}`, { cluster, node });
+  }
+}
+
+/** Thrown when Patroni's REST API refuses or fails a request; carries its status and answer. */
+export class PatroniError extends PgdrError {
+  readonly code = 'PATRONI_FAILED';
+  constructor(cluster: string, request: string, status: number | null, answer: string) {
+    super(`patroni of cluster "${cluster}" answered ${request} with ${status ?? 'no response'}: ${answer.trim().slice(0, 500) || '(empty)'}`, { cluster, request, status });
+  }
+}
+
+/** Thrown when a PgBouncer admin command fails or times out. */
+export class PgBouncerError extends PgdrError {
+  readonly code = 'PGBOUNCER_FAILED';
+  constructor(cluster: string, command: string, detail: string) {
+    super(`pgbouncer of cluster "${cluster}" failed ${command}: ${detail}`, { cluster, command });
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -252,6 +304,12 @@ export const errorCatalogue = {
   BackupCorruptError,
   DrillFailedError,
   UnknownDrillError,
+  NodeIsPrimaryError,
+  ReplicationPreconditionError,
+  SwitchoverRolledBackError,
+  StandbyNotStreamingError,
+  PatroniError,
+  PgBouncerError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -275,6 +333,10 @@ export const nonRetryableErrorTypes: string[] = [
   'BackupCorruptError',
   'DrillFailedError',
   'UnknownDrillError',
+  'NodeIsPrimaryError',
+  'ReplicationPreconditionError',
+  'SwitchoverRolledBackError',
+  'StandbyNotStreamingError',
 ];
 
 /**

@@ -12,10 +12,20 @@ export function nodeTaskQueue(cluster: string, node: string, override?: string):
 }
 
 /** Procedures pgdr runs; each is one workflow and one value of the PgdrProcedure attribute. */
-export type Procedure = 'clusterStatus' | 'backup' | 'expireBackups' | 'walArchiveCheck' | 'enableArchiving' | 'restorePreflight' | 'pitrRestore' | 'restoreDrill';
+export type Procedure =
+  | 'clusterStatus'
+  | 'backup'
+  | 'expireBackups'
+  | 'walArchiveCheck'
+  | 'enableArchiving'
+  | 'restorePreflight'
+  | 'pitrRestore'
+  | 'restoreDrill'
+  | 'replicaRebuild'
+  | 'switchover';
 
 /** Procedures that change state and therefore take the cluster lock. */
-export const MUTATING: Procedure[] = ['backup', 'expireBackups', 'enableArchiving'];
+export const MUTATING: Procedure[] = ['backup', 'expireBackups', 'enableArchiving', 'replicaRebuild', 'switchover'];
 
 export function lockWorkflowId(cluster: string): string {
   return `lock/${cluster}`;

@@ -1,4 +1,5 @@
 /** Shapes of the clusterStatus procedure, shared by activities, workflow, API and CLI. */
+import { lsnDiff } from './lsn.js';
 
 export interface ArchiverStats {
   archivedCount: number;
@@ -18,6 +19,8 @@ export interface ReplicationPeer {
   replayLsn: string | null;
   replayLagBytes: number | null;
   replayLagSeconds: number | null;
+  /** The replication slot the standby streams from (null: none). */
+  slotName: string | null;
 }
 
 export interface WalReceiver {
@@ -41,6 +44,10 @@ export interface NodeProbe {
   replayLsn: string | null;
   /** Seconds since the last replayed transaction's commit; null on a primary. */
   replayDelaySeconds: number | null;
+  /** On a standby: replay paused (pg_wal_replay_pause); null on a primary. */
+  replayPaused: boolean | null;
+  /** synchronous_standby_names as the server has it ('' when unused). */
+  synchronousStandbyNames: string;
   dataChecksums: boolean;
   archiveMode: string;
   archiver: ArchiverStats;
@@ -67,4 +74,36 @@ export interface ClusterStatus {
   /** Problems a DBA should look at, in plain words (empty when healthy). */
   warnings: string[];
   checkedAt: string;
+}
+
+/** One node's probe, or why it could not be probed (the input summarizeCluster relates). */
+export interface NodeOutcome {
+  node: { name: string; taskQueue: string };
+  probe?: NodeProbe;
+  error?: string;
+}
+
+/** Relates the nodes' probes: who is primary, how far each standby trails it, what looks wrong. */
+export function summarizeCluster(cluster: string, outcomes: NodeOutcome[], maxLagBytes?: number, now = new Date()): ClusterStatus {
+  const nodes: NodeStatus[] = outcomes.map(({ node, probe, error }) =>
+    probe ? { node: node.name, taskQueue: node.taskQueue, reachable: true, probe } : { node: node.name, taskQueue: node.taskQueue, reachable: false, error },
+  );
+  const warnings: string[] = [];
+  const primaries = nodes.filter((n) => n.probe?.role === 'primary');
+  if (primaries.length === 0) warnings.push('no reachable primary');
+  if (primaries.length > 1) warnings.push(`more than one primary: ${primaries.map((p) => p.node).join(', ')} (split brain?)`);
+  const primary = primaries.length === 1 ? primaries[0]! : undefined;
+  for (const n of nodes) {
+    if (!n.reachable) warnings.push(`node ${n.node} unreachable: ${n.error}`);
+    const p = n.probe;
+    if (!p || p.role !== 'standby') continue;
+    if (primary?.probe?.currentLsn && p.replayLsn) n.lagBytes = Math.max(0, lsnDiff(primary.probe.currentLsn, p.replayLsn));
+    if (primary?.probe && p.timeline !== primary.probe.timeline) warnings.push(`standby ${n.node} is on timeline ${p.timeline}, primary ${primary.node} on ${primary.probe.timeline}`);
+    if (p.walReceiver?.status !== 'streaming') warnings.push(`standby ${n.node} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'})`);
+    if (p.replayPaused) warnings.push(`standby ${n.node} has replay paused`);
+    if (maxLagBytes !== undefined && (n.lagBytes ?? 0) > maxLagBytes) warnings.push(`standby ${n.node} lags ${n.lagBytes} bytes, above ${maxLagBytes}`);
+  }
+  const sysIds = new Set(nodes.flatMap((n) => (n.probe ? [n.probe.systemIdentifier] : [])));
+  if (sysIds.size > 1) warnings.push(`nodes report different system identifiers: ${[...sysIds].join(', ')}`);
+  return { cluster, primary: primary?.node ?? null, nodes, warnings, checkedAt: now.toISOString() };
 }

@@ -15,7 +15,10 @@ import { clusterOf, nodeOf } from './lookup.js';
 import type { RestoreDestination, RestoreRequest } from '../common/restore.js';
 import type { PitrRestoreInput } from '../workflows/pitrRestore.js';
 import type { RestoreDrillInput } from '../workflows/restoreDrill.js';
-import type { PgdrConfig } from './schema.js';
+import { defaultSlotName, type PgdrConfig } from './schema.js';
+import type { ReplicaRebuildInput } from '../workflows/replicaRebuild.js';
+import type { SwitchoverInput } from '../workflows/switchover.js';
+import type { RebuildSource } from '../common/replication.js';
 
 /** Node names with their agents' task queues, as workflows need them. */
 export function nodeQueues(config: PgdrConfig, cluster: string): { name: string; taskQueue: string }[] {
@@ -144,6 +147,52 @@ export function drillInput(config: PgdrConfig, cluster: string, trigger: string)
     target: c.drill.target,
     includeOlderBackup: c.drill.includeOlderBackup,
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
+    trigger,
+  };
+}
+
+/** Every node's replication slot (config `slot`, or pgdr_<node>). */
+export function nodeSlots(config: PgdrConfig, cluster: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(clusterOf(config, cluster).nodes).map(([name, n]) => [name, n.slot ?? defaultSlotName(name)]));
+}
+
+/** The replicaRebuild input for a node. */
+export function rebuildInput(config: PgdrConfig, cluster: string, node: string, source: RebuildSource, trigger: string): ReplicaRebuildInput {
+  const c = clusterOf(config, cluster);
+  const n = nodeOf(config, cluster, node);
+  return {
+    cluster,
+    node,
+    source,
+    nodes: nodeQueues(config, cluster),
+    dataDir: n.dataDir,
+    slot: nodeSlots(config, cluster)[node]!,
+    maxLagBytes: c.replication.rebuildMaxLagBytes,
+    catchUpTimeoutSeconds: c.replication.catchUpTimeoutMinutes * 60,
+    patroni: c.patroni !== undefined,
+    trigger,
+  };
+}
+
+/** The switchover input; `maxLagBytes` and `backupAfter` may come from the request. */
+export function switchoverInput(config: PgdrConfig, cluster: string, candidate: string, opts: { maxLagBytes?: number; backupAfter?: boolean }, trigger: string): SwitchoverInput {
+  const c = clusterOf(config, cluster);
+  nodeOf(config, cluster, candidate);
+  const pb = c.pgbouncer;
+  return {
+    cluster,
+    candidate,
+    nodes: nodeQueues(config, cluster),
+    slots: nodeSlots(config, cluster),
+    maxLagBytes: opts.maxLagBytes ?? c.switchover.maxLagBytes,
+    confirmTimeoutSeconds: c.switchover.confirmTimeoutSeconds,
+    pauseTimeoutSeconds: c.switchover.pauseTimeoutSeconds,
+    pgbouncerQueue: pb ? nodeTaskQueue(cluster, pb.node, c.nodes[pb.node]!.agentQueue) : null,
+    patroni: c.patroni ? { timeoutSeconds: c.patroni.timeoutSeconds } : null,
+    rejoinMaxLagBytes: c.replication.rebuildMaxLagBytes,
+    catchUpTimeoutSeconds: c.replication.catchUpTimeoutMinutes * 60,
+    historyTimeoutSeconds: c.archive.roundTripTimeoutSeconds,
+    backupAfter: opts.backupAfter ?? c.switchover.backupAfter ? { ...backupInput(config, cluster, 'full', `switchover`), from: 'primary' } : null,
     trigger,
   };
 }

@@ -31,6 +31,8 @@ export const nodeSchema = z
     binDir: absolutePath.default('/usr/lib/postgresql/15/bin').describe('directory with postgres, pg_ctl, pg_basebackup and friends'),
     osUser: z.string().min(1).default('postgres').describe('OS user that owns the data directory and runs Postgres tools'),
     agentQueue: z.string().min(1).optional().describe('task queue of the node agent; default pgdr-node-<cluster>-<node>'),
+    slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'expected a replication slot name: 1-63 lowercase letters, digits or "_"').optional().describe('physical replication slot this node streams from when it is a standby; default pgdr_<node> ("-" becomes "_")'),
+    patroniUrl: httpUrl.optional().describe('Patroni REST API of this node, e.g. http://10.0.0.5:8008 (Patroni-managed clusters)'),
   })
   .strict()
   .describe('one Postgres server of the cluster');
@@ -132,6 +134,47 @@ export const drillSchema = z
   .strict()
   .describe('monthly restore-verification drills: restore into a scratch instance, check, measure RTO/RPO, tear down');
 
+export const replicationSchema = z
+  .object({
+    user: z.string().min(1).optional().describe('role standbys stream as (primary_conninfo user); default the cluster\'s user'),
+    passfile: absolutePath.optional().describe('libpq password file on every node host, readable by the node\'s OS user, named in primary_conninfo; pgdr never writes a password into the server config'),
+    rebuildMaxLagBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('a rebuilt standby is done once it streams with replay lag at or below this'),
+    catchUpTimeoutMinutes: z.number().int().min(1).max(100000).default(120).describe('how long a rebuilt or rejoined standby may take to stream and catch up'),
+  })
+  .strict()
+  .describe('streaming replication: how standbys connect, and when a rebuilt one counts as caught up');
+
+export const switchoverSchema = z
+  .object({
+    maxLagBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('refuse a candidate whose replay lag exceeds this (a request may lower or raise it)'),
+    confirmTimeoutSeconds: z.number().int().min(1).max(3600).default(30).describe('how long the candidate may take to replay the stopped primary\'s shutdown checkpoint before the switchover rolls back'),
+    pauseTimeoutSeconds: z.number().int().min(1).max(3600).default(15).describe('how long PgBouncer\'s PAUSE may wait for running transactions before the switchover gives up (nothing changed yet)'),
+    backupAfter: z.boolean().default(true).describe('start a full backup of the new primary once the switchover is done'),
+  })
+  .strict()
+  .describe('planned switchover: the candidate\'s lag guard, the fencing timeouts, the backup afterwards');
+
+export const pgbouncerSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1').describe('address of PgBouncer\'s listener'),
+    port: port.default(6432).describe('PgBouncer port'),
+    adminUser: z.string().min(1).default('pgdr').describe('a user in PgBouncer\'s admin_users (PAUSE, RESUME, RELOAD)'),
+    password: secretRef.optional().describe('that user\'s password; default the cluster\'s password'),
+    node: identifier.describe('node whose agent runs on PgBouncer\'s host and rewrites databasesFile'),
+    databasesFile: absolutePath.describe('file %include-d in PgBouncer\'s [databases] section; pgdr owns it and rewrites it to `* = host=<primary> port=<port>` on switchover'),
+  })
+  .strict()
+  .describe('a PgBouncer in front of the cluster: paused during a switchover and repointed to the new primary');
+
+export const patroniSchema = z
+  .object({
+    username: z.string().min(1).optional().describe('user of Patroni\'s restapi.authentication (for POST /switchover and /reinitialize)'),
+    password: secretRef.optional().describe('its password'),
+    timeoutSeconds: z.number().int().min(5).max(3600).default(120).describe('how long pgdr waits for Patroni to finish a switchover or reinitialize'),
+  })
+  .strict()
+  .describe('the cluster is managed by Patroni: switchover and rebuild go through its REST API (nodes need patroniUrl)');
+
 export const clusterSchema = z
   .object({
     method: z
@@ -143,6 +186,10 @@ export const clusterSchema = z
     archive: archiveSchema.prefault({}),
     restore: restoreSchema.prefault({}),
     drill: drillSchema.prefault({}),
+    replication: replicationSchema.prefault({}),
+    switchover: switchoverSchema.prefault({}),
+    pgbouncer: pgbouncerSchema.optional(),
+    patroni: patroniSchema.optional(),
     database: z.string().min(1).default('postgres').describe('database pgdr connects to for checks'),
     user: z.string().min(1).default('pgdr').describe('Postgres role pgdr connects as (see README for its privileges)'),
     password: secretRef.optional().describe('password of that role; omit for trust/peer or a pgpass file the worker already has'),
@@ -165,11 +212,27 @@ export const clusterSchema = z
     if (c.restore.node !== undefined && !(c.restore.node in c.nodes)) {
       ctx.addIssue({ code: 'custom', path: ['restore', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.restore.node}"` });
     }
+    if (c.pgbouncer && !(c.pgbouncer.node in c.nodes)) {
+      ctx.addIssue({ code: 'custom', path: ['pgbouncer', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.pgbouncer.node}"` });
+    }
+    if (c.patroni) {
+      for (const [name, n] of Object.entries(c.nodes)) {
+        if (!n.patroniUrl) ctx.addIssue({ code: 'custom', path: ['nodes', name, 'patroniUrl'], message: 'expected the node\'s Patroni REST URL (the cluster has a patroni section)' });
+      }
+    }
+    const slots = Object.entries(c.nodes).map(([name, n]) => n.slot ?? defaultSlotName(name));
+    const dup = slots.find((s, i) => slots.indexOf(s) !== i);
+    if (dup) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `expected a replication slot name per node, got "${dup}" twice (set nodes.<node>.slot)` });
     if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
       ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
     }
   })
   .describe('one Postgres cluster: a primary and its standbys');
+
+/** The slot a node streams from when it has no `slot` of its own. */
+export function defaultSlotName(node: string): string {
+  return `pgdr_${node.replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
+}
 
 export const configSchema = z
   .object({

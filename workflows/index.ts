@@ -8,3 +8,5 @@ export { enableArchiving } from './enableArchiving.js';
 export { restorePreflight } from './restorePreflight.js';
 export { pitrRestore } from './pitrRestore.js';
 export { restoreDrill } from './restoreDrill.js';
+export { replicaRebuild } from './replicaRebuild.js';
+export { switchover } from './switchover.js';

@@ -51,3 +51,21 @@ export const awaitStorage: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes },
 };
+
+/** Waiting on the control worker for something another system does (Patroni); its own timeout lives in the input. */
+export const awaitControl: ActivityOptions = {
+  startToCloseTimeout: '6 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes },
+};
+
+/**
+ * One step of a switchover's fence (checkpoint, stop, promote): quick, few retries, so that a
+ * stuck step rolls the switchover back instead of holding clients.
+ */
+export const fenceStep: ActivityOptions = {
+  scheduleToStartTimeout: '1 minute',
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 2, nonRetryableErrorTypes },
+};

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { StackLayout } from './layout.js';
-import type { PgClusterPlan } from './postgres.js';
+import { slotFor, type PgClusterPlan } from './postgres.js';
 import type { SecretName } from './secrets.js';
 
 export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Record<SecretName, { file: string }>, clusters: PgClusterPlan[]): Record<string, unknown> {
@@ -36,8 +36,10 @@ export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Re
           // Demo and tests: checkpoint at once rather than waiting for a spread one.
           backup: { checkpoint: 'fast', scratchDir: join(layout.dir, 'scratch') },
           restore: { dir: join(layout.dir, 'restores') },
+          // Standbys find the pgdr role's password in the stack's passfile, never in their config.
+          replication: { passfile: c.passfile },
           nodes: Object.fromEntries(
-            [c.primary, ...c.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser }]),
+            [c.primary, ...c.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(c, n) }]),
           ),
         },
       ]),

@@ -134,8 +134,17 @@ grant pg_monitor, pg_checkpoint to pgdr;
 grant execute on function pg_switch_wal(), pg_create_restore_point(text), pg_promote(boolean, integer),
   pg_wal_replay_pause(), pg_wal_replay_resume(), pg_backup_start(text, boolean), pg_backup_stop(boolean),
   pg_reload_conf() to pgdr;
-grant alter system on parameter archive_mode, archive_command, restore_command to pgdr;
+grant alter system on parameter archive_mode, archive_command, restore_command,
+  primary_conninfo, primary_slot_name, synchronous_standby_names to pgdr;
+-- pg_rewind as pgdr (an old primary rejoining after a switchover).
+grant execute on function pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean),
+  pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) to pgdr;
 `;
+}
+
+/** The slot a node of the stack streams from (the stack config names the same one). */
+export function slotFor(plan: PgClusterPlan, node: PgNodePlan): string {
+  return `${plan.cluster}_${node.name}`.replace(/[^a-z0-9_]/g, '_');
 }
 
 export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, secrets: PgSecrets): Promise<void> {
@@ -171,7 +180,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
   await waitFor(`${plan.cluster}/${p.name} on port ${p.port}`, () => portOpen(p.port), 30000);
 
   // 2. The pgdr role and one physical slot per standby.
-  const slots = plan.standbys.map((s) => `${plan.cluster}_${s.name}`);
+  const slots = plan.standbys.map((s) => slotFor(plan, s));
   await psql(
     layout,
     plan,
@@ -187,7 +196,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
       await runTool({
         tool: 'pg_basebackup',
         binDir: layout.pgBin,
-        args: ['-h', '127.0.0.1', '-p', String(p.port), '-U', 'pgdr', '-D', s.dataDir, '-X', 'stream', '-S', `${plan.cluster}_${s.name}`, '-R', '-c', 'fast', '--no-password'],
+        args: ['-h', '127.0.0.1', '-p', String(p.port), '-U', 'pgdr', '-D', s.dataDir, '-X', 'stream', '-S', slotFor(plan, s), '-R', '-c', 'fast', '--no-password'],
         osUser: user,
         env: { PGPASSFILE: plan.passfile },
       });

@@ -53,7 +53,7 @@ describe('clusterStatus with stub agents', () => {
   const probe = (node: string, role: 'primary' | 'standby', over: Partial<NodeProbe> = {}): NodeProbe => ({
     node, role, systemIdentifier: '1', serverVersion: 150000, timeline: 1,
     currentLsn: role === 'primary' ? '0/5000000' : null, receiveLsn: null, replayLsn: role === 'standby' ? '0/4000000' : null,
-    replayDelaySeconds: null, dataChecksums: true, archiveMode: 'on',
+    replayDelaySeconds: null, replayPaused: role === 'standby' ? false : null, synchronousStandbyNames: '', dataChecksums: true, archiveMode: 'on',
     archiver: { archivedCount: 0, lastArchivedWal: null, lastArchivedAt: null, failedCount: 0, lastFailedWal: null, lastFailedAt: null },
     replication: [], walReceiver: role === 'standby' ? { status: 'streaming', senderHost: null, senderPort: null, slotName: null, receivedTimeline: 1 } : null,
     probedAt: new Date().toISOString(), ...over,

@@ -1,0 +1,325 @@
+/**
+ * Streaming replication on a node's host (node agent): stop and start a server, read its
+ * shutdown checkpoint, clone it from the primary, make it a standby of a given primary
+ * (pg_rewind first when it was a primary), promote, repoint, and wait until it streams.
+ *
+ * A node's own configuration files are its identity (port, paths, pg_hba): a clone or a rewind
+ * copies the primary's, so pgdr puts the node's own back before it starts.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
+import { primaryConninfo, replayedPast } from '../common/replication.js';
+import { lsnDiff } from '../common/lsn.js';
+import { defaultSlotName, type PgdrConfig } from '../config/schema.js';
+import { clusterOf, nodeOf } from '../config/lookup.js';
+import { walCommands } from '../config/inputs.js';
+import { runTool } from './gateway.js';
+import { parseBaseBackupStderr } from './basebackup.js';
+import { activityProgress, every } from './progress.js';
+import { libpqEnv, withNode } from './postgres.js';
+import { own, runningPid } from './restore.js';
+import { clusterPassword, type SecretReader } from './secrets.js';
+
+export interface ReplicationDeps {
+  config: PgdrConfig;
+  readSecret: SecretReader;
+}
+
+interface NodeRef {
+  cluster: string;
+  node: string;
+}
+
+/** Where pg_ctl writes the server log of a server pgdr starts. */
+export const SERVER_LOG = 'pgdr-server.log';
+
+/** The slot a node streams from when it is a standby. */
+export function slotOf(config: PgdrConfig, cluster: string, node: string): string {
+  return nodeOf(config, cluster, node).slot ?? defaultSlotName(node);
+}
+
+function pgCtl(deps: ReplicationDeps, r: NodeRef, args: string[], dataDir?: string) {
+  const nc = nodeOf(deps.config, r.cluster, r.node);
+  return runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', dataDir ?? nc.dataDir, ...args], osUser: nc.osUser });
+}
+
+/** Stops the node's server (fast; immediate when fast does not finish). */
+export async function stopServer(deps: ReplicationDeps, input: NodeRef & { mode?: 'fast' | 'immediate' }): Promise<{ wasRunning: boolean }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  if (runningPid(nc.dataDir) === null) return { wasRunning: false };
+  try {
+    await pgCtl(deps, input, ['-m', input.mode ?? 'fast', '-w', '-t', '120', 'stop']);
+  } catch (err) {
+    if (input.mode === 'immediate' || runningPid(nc.dataDir) === null) throw err;
+    await pgCtl(deps, input, ['-m', 'immediate', '-w', '-t', '60', 'stop']);
+  }
+  return { wasRunning: true };
+}
+
+/** Starts the node's server unless it runs; waits until it accepts connections (or is a consistent standby). */
+export async function startServer(deps: ReplicationDeps, input: NodeRef): Promise<{ started: boolean }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  if (runningPid(nc.dataDir) !== null) return { started: false };
+  await pgCtl(deps, input, ['-l', join(nc.dataDir, SERVER_LOG), '-w', '-t', '300', 'start']);
+  return { started: true };
+}
+
+export interface ControlFacts {
+  state: string;
+  checkpointLsn: string;
+  redoLsn: string;
+  timeline: number;
+}
+
+/** pg_controldata of the node's (stopped) data directory: cluster state and the latest checkpoint. */
+export async function readControlData(deps: ReplicationDeps, input: NodeRef): Promise<ControlFacts> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const out = (await runTool({ tool: 'pg_controldata', binDir: nc.binDir, args: ['-D', nc.dataDir], osUser: nc.osUser })).stdout;
+  const field = (name: string) => new RegExp(`^${name.replace(/[()']/g, '\\$&')}:\\s*(.+)$`, 'm').exec(out)?.[1]?.trim() ?? '';
+  return {
+    state: field('Database cluster state'),
+    checkpointLsn: field('Latest checkpoint location'),
+    redoLsn: field("Latest checkpoint's REDO location"),
+    timeline: Number(field("Latest checkpoint's TimeLineID")),
+  };
+}
+
+/** CHECKPOINT on the node: the shutdown checkpoint after it has little left to write. */
+export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise<void> {
+  await withNode(deps, input.cluster, input.node, (c) => c.query('checkpoint'));
+}
+
+/**
+ * Waits until the node (a standby) has replayed past `lsn` (the old primary's shutdown
+ * checkpoint). Fails fast when its server is not running; returns ok false on timeout.
+ */
+export async function awaitReplayed(deps: ReplicationDeps, input: NodeRef & { lsn: string; timeoutSeconds: number }): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  let replayLsn: string | null = null;
+  let lastError = '';
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    if (runningPid(nc.dataDir) === null) return { ok: false, replayLsn, reason: `the candidate's server is not running (no live postmaster in ${nc.dataDir})` };
+    try {
+      replayLsn = await withNode(deps, input.cluster, input.node, async (c) => (await c.query('select pg_last_wal_replay_lsn()::text as lsn')).rows[0].lsn as string | null);
+      if (replayedPast(replayLsn, input.lsn)) return { ok: true, replayLsn, reason: null };
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    heartbeat({ waitingFor: `replay past ${input.lsn}`, replayLsn });
+    if (Date.now() - t0 > input.timeoutSeconds * 1000) {
+      return { ok: false, replayLsn, reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}` };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** pg_promote(wait => true) on the node; reports whether it left recovery, and its timeline. */
+export async function promote(deps: ReplicationDeps, input: NodeRef): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    let detail = '';
+    try {
+      const r = await c.query('select pg_promote(true, 60) as ok');
+      detail = r.rows[0].ok ? 'pg_promote returned true' : 'pg_promote returned false (not promoted within 60 s)';
+    } catch (err) {
+      detail = `pg_promote failed: ${(err as Error).message}`;
+    }
+    const row = (await c.query(`select pg_is_in_recovery() as rec, case when pg_is_in_recovery() then null else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`)).rows[0];
+    return { promoted: !row.rec, timeline: row.tli ?? null, detail };
+  });
+}
+
+/** A physical slot for a standby on the primary, unless it exists. */
+export async function ensureSlot(deps: ReplicationDeps, input: NodeRef & { slot: string }): Promise<{ created: boolean }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    const r = await c.query('select pg_create_physical_replication_slot($1) from (select 1) x where not exists (select from pg_replication_slots where slot_name = $1)', [input.slot]);
+    return { created: (r.rowCount ?? 0) > 0 };
+  });
+}
+
+/** synchronous_standby_names on a running primary (ALTER SYSTEM + reload). */
+export async function setSynchronousStandbyNames(deps: ReplicationDeps, input: NodeRef & { value: string }): Promise<void> {
+  await withNode(deps, input.cluster, input.node, async (c) => {
+    await c.query(`alter system set synchronous_standby_names = '${input.value.replace(/'/g, "''")}'`);
+    await c.query('select pg_reload_conf()');
+  });
+}
+
+/** Top-level *.conf files of a data directory (postgresql.conf, pg_hba.conf, includes): the node's own. */
+function configFiles(dataDir: string): string[] {
+  try {
+    return readdirSync(dataDir).filter((f) => f.endsWith('.conf') && f !== 'postgresql.auto.conf' && statSync(join(dataDir, f)).isFile());
+  } catch {
+    return [];
+  }
+}
+
+function copyConfig(from: string, to: string, osUser: string): string[] {
+  const files = configFiles(from);
+  for (const f of files) {
+    copyFileSync(join(from, f), join(to, f));
+    own(join(to, f), osUser);
+  }
+  return files;
+}
+
+const STANDBY_KEYS = /^\s*(primary_conninfo|primary_slot_name|port|recovery_target\w*|hot_standby)\s*=/;
+
+/**
+ * Makes the node's (stopped) data directory a standby of `primary`: its own configuration
+ * files back from `ownConfigFrom` (the directory set aside, or a saved copy), then
+ * primary_conninfo (no password: a passfile), its slot, its port and restore_command in
+ * postgresql.auto.conf, and standby.signal.
+ */
+export async function writeStandbySettings(
+  deps: ReplicationDeps,
+  input: NodeRef & { primary: string; ownConfigFrom: string | null; fromArchive: boolean },
+): Promise<{ restoredConfig: string[]; conninfo: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const restoredConfig = input.ownConfigFrom && existsSync(input.ownConfigFrom) ? copyConfig(input.ownConfigFrom, nc.dataDir, nc.osUser) : [];
+  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  const auto = join(nc.dataDir, 'postgresql.auto.conf');
+  const kept = (existsSync(auto) ? readFileSync(auto, 'utf8') : '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n')
+    .split('\n')
+    .filter((l) => !STANDBY_KEYS.test(l) && !/^# pgdr standby of /.test(l) && !(input.fromArchive && /^\s*restore_command\s*=/.test(l)));
+  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  const lines = [
+    `# pgdr standby of ${input.primary}`,
+    `primary_conninfo = ${q(conninfo)}`,
+    `primary_slot_name = ${q(slotOf(deps.config, input.cluster, input.node))}`,
+    `port = ${nc.port}`,
+    'hot_standby = on',
+    ...(input.fromArchive ? [`restore_command = ${q(walCommands(deps.config, input.cluster).restoreCommand)}`] : []),
+  ];
+  writeFileSync(auto, `${kept.join('\n').replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
+  own(auto, nc.osUser);
+  rmSync(join(nc.dataDir, 'recovery.signal'), { force: true });
+  const signal = join(nc.dataDir, 'standby.signal');
+  writeFileSync(signal, '', { mode: 0o600 });
+  own(signal, nc.osUser);
+  return { restoredConfig, conninfo };
+}
+
+/** pg_basebackup of the primary into the node's (empty) data directory, on the node's slot; heartbeats kB and %. */
+export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ seconds: number; bytes: number }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  const seen: { doneKB?: number; totalKB?: number; startLsn?: string } = {};
+  if (readdirSync(nc.dataDir).length > 0) throw new Error(`refusing to clone into ${nc.dataDir}: it is not empty`);
+  const stop = every(2000, () => heartbeat({ phase: 'pg_basebackup', bytes: (seen.doneKB ?? 0) * 1024, totalBytes: (seen.totalKB ?? 0) * 1024, percent: seen.totalKB ? Math.round((100 * (seen.doneKB ?? 0)) / seen.totalKB) : null, startLsn: seen.startLsn ?? null }));
+  try {
+    await runTool({
+      tool: 'pg_basebackup',
+      binDir: nc.binDir,
+      args: ['-h', pc.host, '-p', String(pc.port), '-U', cc.user, '-D', nc.dataDir, '-X', 'stream', '-S', slotOf(deps.config, input.cluster, input.node), '-c', 'fast', '-P', '-v', '--no-password'],
+      osUser: nc.osUser,
+      env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rebuild ${input.node}`),
+      onStderrLine: (l) => parseBaseBackupStderr(l, seen),
+      signal,
+    });
+  } finally {
+    stop();
+  }
+  return { seconds: (Date.now() - t0) / 1000, bytes: (seen.totalKB ?? 0) * 1024 };
+}
+
+/**
+ * pg_rewind of the node's (cleanly stopped) data directory against `source`, the new primary,
+ * when their timelines diverged. The node's own configuration files are kept (pg_rewind copies
+ * the source's). Returns whether anything was rewound.
+ */
+export async function rewindFrom(deps: ReplicationDeps, input: NodeRef & { source: string }): Promise<{ rewound: boolean; detail: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const sc = nodeOf(deps.config, input.cluster, input.source);
+  const { signal } = activityProgress();
+  const saved = mkdtempSync(join(tmpdir(), 'pgdr-conf-'));
+  try {
+    for (const f of configFiles(nc.dataDir)) copyFileSync(join(nc.dataDir, f), join(saved, f));
+    const conn = `host=${sc.host} port=${sc.port} user=${cc.user} dbname=${cc.database}`;
+    let out = '';
+    try {
+      const res = await runTool({
+        tool: 'pg_rewind',
+        binDir: nc.binDir,
+        args: ['--target-pgdata', nc.dataDir, '--source-server', conn, '--progress'],
+        osUser: nc.osUser,
+        env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rewind ${input.node}`),
+        signal,
+      });
+      out = `${res.stdout}\n${res.stderr}`;
+    } catch (err) {
+      if (err instanceof ToolFailedError && /no rewind required/.test(String(err.context.stderrTail))) out = 'no rewind required';
+      else throw err;
+    }
+    const rewound = !/no rewind required/.test(out);
+    if (rewound) copyConfig(saved, nc.dataDir, nc.osUser);
+    return { rewound, detail: out.trim().split('\n').slice(-2).join(' ') };
+  } finally {
+    rmSync(saved, { recursive: true, force: true });
+  }
+}
+
+/** Points a running standby at a new primary: primary_conninfo and slot via ALTER SYSTEM, then reload. */
+export async function repointStandby(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ conninfo: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  await withNode(deps, input.cluster, input.node, async (c) => {
+    await c.query(`alter system set primary_conninfo = '${conninfo.replace(/'/g, "''")}'`);
+    await c.query(`alter system set primary_slot_name = '${slotOf(deps.config, input.cluster, input.node)}'`);
+    await c.query('select pg_reload_conf()');
+  });
+  return { conninfo };
+}
+
+const STREAMING_SQL = `
+select r.state, r.replay_lsn::text as replay_lsn, pg_current_wal_lsn()::text as current_lsn,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 as lag
+  from pg_replication_slots s join pg_stat_replication r on r.pid = s.active_pid
+ where s.slot_name = $1`;
+
+/**
+ * Waits (on the primary) until `standby` streams on its slot with replay lag at or below
+ * maxLagBytes, heartbeating state and lag; fails naming how far it got.
+ */
+export async function awaitStreaming(
+  deps: ReplicationDeps,
+  input: NodeRef & { standby: string; maxLagBytes: number; timeoutSeconds: number },
+): Promise<{ lagBytes: number; replayLsn: string; seconds: number }> {
+  const { heartbeat, signal } = activityProgress();
+  const slot = slotOf(deps.config, input.cluster, input.standby);
+  const t0 = Date.now();
+  let last = 'no connection on its slot yet';
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    const row = await withNode(deps, input.cluster, input.node, async (c) => (await c.query(STREAMING_SQL, [slot])).rows[0]).catch((err: Error) => ({ error: err.message }));
+    if (row && 'state' in row) {
+      const lag = row.lag === null ? null : Math.max(0, Math.round(row.lag));
+      last = `state ${row.state}, replayed ${row.replay_lsn ?? 'nothing'} of ${row.current_lsn}, lag ${lag ?? 'unknown'} bytes`;
+      heartbeat({ standby: input.standby, state: row.state, replayLsn: row.replay_lsn, lagBytes: lag });
+      if (row.state === 'streaming' && lag !== null && lag <= input.maxLagBytes) return { lagBytes: lag, replayLsn: row.replay_lsn, seconds: (Date.now() - t0) / 1000 };
+    } else {
+      if (row && 'error' in row) last = row.error;
+      heartbeat({ standby: input.standby, state: 'not connected', detail: last });
+    }
+    if (Date.now() - t0 > input.timeoutSeconds * 1000) {
+      throw new StandbyNotStreamingError(input.cluster, input.standby, `after ${input.timeoutSeconds} s on slot ${slot} of ${input.node}: ${last} (expected streaming with lag <= ${input.maxLagBytes} bytes)`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Bytes between two LSNs, for reports. */
+export function bytesBetween(a: string, b: string): number {
+  return Math.max(0, lsnDiff(a, b));
+}

@@ -1,0 +1,98 @@
+/**
+ * A test's own replicated cluster: a primary and streaming standbys (initdb'd, on free ports,
+ * run as the Postgres OS user, archiving through pgdr to the test's S3 prefix), optionally
+ * with a PgBouncer in front, plus the test's pgdr config, workers and API clients. Rebuild and
+ * switchover tests change roles and data directories, which the shared demo cluster must
+ * never see.
+ */
+import { inject } from 'vitest';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import pg from 'pg';
+import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
+import { ensureSecrets } from '../../scripts/stack/secrets.js';
+import { ensureCluster, NO_WAL_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+import { startPgBouncer, type PgBouncerHandle } from '../../scripts/stack/pgbouncer.js';
+import { walCommands } from '../../config/inputs.js';
+import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
+import { freePort } from './postgres.js';
+
+export interface ReplicatedCluster {
+  tc: TestCluster;
+  c: Awaited<ReturnType<typeof clients>>;
+  layout: StackLayout;
+  plan: PgClusterPlan;
+  secrets: PgSecrets;
+  bouncer: PgBouncerHandle | null;
+  /** Port of a node by name. */
+  port(node: string): number;
+  dataDir(node: string): string;
+  /** SQL as the superuser on a node (psql -At output). */
+  sql(node: string, text: string): Promise<string>;
+  connect(port: number, user?: 'postgres' | 'pgdr'): Promise<pg.Client>;
+  stop(): Promise<void>;
+}
+
+export async function replicatedCluster(prefix: string, opts: { standbys?: string[]; pgbouncer?: boolean; adjust?: (cluster: Record<string, any>) => void } = {}): Promise<ReplicatedCluster> {
+  const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
+  const s = ensureSecrets(layout.secrets);
+  const secrets: PgSecrets = { superuserPassword: s['pg-superuser-password'].value, pgdrPassword: s['pgdr-password'].value };
+  const primaryPort = await freePort();
+  const name = `rep${primaryPort}`;
+  const base = join(layout.dir, 'pg', name);
+  const standbys: PgClusterPlan['standbys'] = [];
+  for (const n of opts.standbys ?? ['replica']) standbys.push({ name: n, port: await freePort(), dataDir: join(base, n) });
+  const plan = (walCommands: PgClusterPlan['walCommands']): PgClusterPlan => ({
+    cluster: name,
+    primary: { name: 'primary', port: primaryPort, dataDir: join(base, 'primary') },
+    standbys,
+    socketDir: join(layout.run, 'pg'),
+    logDir: join(layout.logs, 'postgres'),
+    passfile: join(base, 'pgpass'),
+    walCommands,
+  });
+  const p0 = plan(NO_WAL_COMMANDS);
+  const bouncer = opts.pgbouncer ? await startPgBouncer(layout, { name, target: { host: '127.0.0.1', port: primaryPort }, secrets }) : null;
+  const tc = testCluster(prefix, (cl) => {
+    cl.nodes = Object.fromEntries([p0.primary, ...p0.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) }]));
+    cl.replication = { passfile: p0.passfile, rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 };
+    cl.switchover = { confirmTimeoutSeconds: 20, pauseTimeoutSeconds: 10, backupAfter: false };
+    cl.restore = { ...cl.restore, dir: join(base, 'restores') };
+    if (bouncer) cl.pgbouncer = { host: bouncer.host, port: bouncer.port, adminUser: bouncer.adminUser, node: 'primary', databasesFile: bouncer.databasesFile };
+    opts.adjust?.(cl);
+  });
+  const full = plan(walCommands(tc.config, tc.name));
+  await ensureCluster(layout, full, secrets);
+  const workers = await startWorkers(tc);
+  const c = await clients(tc);
+  const nodes = [full.primary, ...full.standbys];
+  const byName = (n: string) => nodes.find((x) => x.name === n)!;
+  return {
+    tc,
+    c,
+    layout,
+    plan: full,
+    secrets,
+    bouncer,
+    port: (n) => byName(n).port,
+    dataDir: (n) => byName(n).dataDir,
+    sql: (n, text) => psql(layout, full, byName(n).port, text, secrets),
+    async connect(port, user = 'postgres') {
+      const client = new pg.Client({ host: '127.0.0.1', port, user, database: 'postgres', password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword });
+      await client.connect();
+      return client;
+    },
+    async stop() {
+      await c.close();
+      await workers.stop();
+      await bouncer?.stop();
+      await stopCluster(layout, full).catch(() => undefined);
+      rmSync(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits for a workflow started by the API and returns its result (or throws its failure). */
+export async function resultOf<T>(rc: ReplicatedCluster, workflowId: string): Promise<T> {
+  return rc.c.temporal.workflow.getHandle(workflowId).result() as Promise<T>;
+}

@@ -1,0 +1,129 @@
+/**
+ * replicaRebuild against a real primary and standby: a damaged standby is rebuilt from the
+ * primary and from a backup, streams again, and its old data directory is removed only after
+ * that; a failed rebuild puts the old directory back; the primary is never rebuilt.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { runTool } from '../../activities/gateway.js';
+import type { RebuildReport } from '../../common/replication.js';
+import { until } from '../helpers/stack.js';
+import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
+
+let rc: ReplicatedCluster;
+
+beforeAll(async () => {
+  rc = await replicatedCluster('rebuild');
+  await rc.sql('primary', 'create table kept (id int primary key); insert into kept select generate_series(1, 5000);');
+}, 180_000);
+
+afterAll(async () => {
+  await rc?.stop();
+});
+
+const asideOf = (dataDir: string) => readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}.pgdr-old-`));
+
+async function pgCtl(dataDir: string, ...args: string[]) {
+  await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', dataDir, ...args], osUser: rc.layout.pgUser });
+}
+
+/** Streaming on its slot according to the primary. */
+async function streams(node: string): Promise<boolean> {
+  const slot = rc.tc.config.clusters[rc.tc.name]!.nodes[node]!.slot!;
+  return (await rc.sql('primary', `select count(*) from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${slot}' and r.state = 'streaming'`)).trim() === '1';
+}
+
+/** Starts a rebuild through the API and watches, while it runs, whether the old directory is still there. */
+async function rebuildWatching(source: 'primary' | 'backup') {
+  const dataDir = rc.dataDir('replica');
+  const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/replica/rebuild`, { source });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  const handle = rc.c.temporal.workflow.getHandle(res.body.workflowId);
+  const seen: { step: string; aside: string[]; marker: boolean }[] = [];
+  let done = false;
+  const watching = (async () => {
+    while (!done) {
+      const p = await handle.query<{ step: string }>('progress').catch(() => null);
+      const aside = asideOf(dataDir);
+      if (p) seen.push({ step: p.step, aside, marker: aside.some((a) => existsSync(join(dirname(dataDir), a, 'damaged.marker'))) });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    return { report: await resultOf<RebuildReport>(rc, res.body.workflowId), seen, workflowId: res.body.workflowId as string };
+  } finally {
+    done = true;
+    await watching;
+  }
+}
+
+describe('replicaRebuild', () => {
+  it('rebuilds a damaged standby from the primary; the old directory goes only once it streams', async () => {
+    const dataDir = rc.dataDir('replica');
+    // Damage: stop the standby, leave a marker, and zero its pg_control. It cannot start.
+    await pgCtl(dataDir, '-m', 'fast', '-w', 'stop');
+    writeFileSync(join(dataDir, 'damaged.marker'), 'the old copy');
+    writeFileSync(join(dataDir, 'global', 'pg_control'), Buffer.alloc(8192));
+    await expect(pgCtl(dataDir, '-w', '-t', '10', '-l', join(dataDir, 'start.log'), 'start')).rejects.toThrow();
+
+    const { report, seen } = await rebuildWatching('primary');
+    expect(report).toMatchObject({ node: 'replica', source: 'primary', primary: 'primary', oldDataDirRemoved: true, viaPatroni: false });
+    expect(report.lagBytes).toBeLessThanOrEqual(1024 * 1024);
+    // While cloning and catching up, the damaged copy (with its marker) was still aside.
+    const during = seen.filter((s) => /pg_basebackup|waiting until replica streams/.test(s.step));
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.every((s) => s.aside.length === 1 && s.marker)).toBe(true);
+    // Afterwards: gone, and the standby streams on its own port with the primary's rows.
+    expect(asideOf(dataDir)).toEqual([]);
+    expect(existsSync(join(dataDir, 'damaged.marker'))).toBe(false);
+    expect(await streams('replica')).toBe(true);
+    await rc.sql('primary', 'insert into kept values (5001)');
+    await until('row 5001 on the rebuilt standby', async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '5001', 30_000);
+    expect((await rc.sql('replica', 'select pg_is_in_recovery()')).trim()).toBe('t');
+  }, 240_000);
+
+  it('refuses to rebuild the primary (422) and starts nothing', async () => {
+    const before = await rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'replicaRebuild'`);
+    const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/primary/rebuild`, { source: 'primary' });
+    expect(res.status).toBe(422);
+    expect(res.body.error).toMatchObject({ code: 'NODE_IS_PRIMARY', node: 'primary' });
+    expect(res.body.error.message).toMatch(/is the primary/);
+    const bad = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/replica/rebuild`, { source: 'tape' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/body\.source/);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'replicaRebuild'`)).count).toBe(before.count);
+    expect((await rc.sql('primary', 'select pg_is_in_recovery()')).trim()).toBe('f');
+  }, 60_000);
+
+  it('rebuilds from the newest backup, catching up from the archive, then streaming', async () => {
+    const b = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/backups`, { type: 'full' });
+    expect(b.status).toBe(202);
+    const backup = await resultOf<{ manifest: { id: string } }>(rc, b.body.workflowId);
+    await rc.sql('primary', 'insert into kept select generate_series(5002, 6000); select pg_switch_wal();');
+    writeFileSync(join(rc.dataDir('replica'), 'damaged.marker'), 'the old copy');
+    const { report } = await rebuildWatching('backup');
+    expect(report).toMatchObject({ source: 'backup', backupId: backup.manifest.id, oldDataDirRemoved: true });
+    expect(await streams('replica')).toBe(true);
+    expect((await rc.sql('replica', 'select count(*) from kept')).trim()).toBe('6000');
+  }, 240_000);
+
+  it('puts the old directory back and restarts the standby when the rebuild fails', async () => {
+    const dataDir = rc.dataDir('replica');
+    writeFileSync(join(dataDir, 'damaged.marker'), 'still the old copy');
+    // The clone cannot work: pgdr may not replicate from the primary.
+    await rc.sql('primary', 'alter role pgdr noreplication');
+    try {
+      const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/replica/rebuild`, { source: 'primary' });
+      expect(res.status).toBe(202);
+      await expect(resultOf(rc, res.body.workflowId)).rejects.toThrow();
+    } finally {
+      await rc.sql('primary', 'alter role pgdr replication');
+    }
+    expect(asideOf(dataDir)).toEqual([]);
+    expect(existsSync(join(dataDir, 'damaged.marker'))).toBe(true);
+    await until('the restored standby streaming again', () => streams('replica'), 60_000);
+    expect((await rc.sql('replica', 'select count(*) from kept')).trim()).toBe('6000');
+  }, 240_000);
+});

@@ -1,0 +1,174 @@
+/**
+ * replicaRebuild: replaces a standby's data with a fresh copy, from the primary
+ * (pg_basebackup -X stream on the node's slot) or from the newest good backup, and is done
+ * only when the primary shows it streaming with small lag. The old data directory is renamed
+ * aside and removed only then; on failure it is put back and the node restarted as it was.
+ * Never the primary. Patroni-managed clusters: POST /reinitialize, then the same wait.
+ */
+import { CancellationScope, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError, toApplicationFailure } from '../common/errors.js';
+import { judgeRebuild, type RebuildReport, type RebuildSource } from '../common/replication.js';
+import { restoreId } from '../common/restore.js';
+import { summarizeCluster } from '../common/status.js';
+import { withClusterLock } from './lock.js';
+import { awaitControl, fenceStep, longTool, nodeTask, storageOp } from './profiles.js';
+import { probeNodes, type NodeRef } from './probe.js';
+
+export interface ReplicaRebuildInput {
+  cluster: string;
+  node: string;
+  source: RebuildSource;
+  nodes: NodeRef[];
+  dataDir: string;
+  slot: string;
+  /** Done once the standby streams with replay lag at or below this. */
+  maxLagBytes: number;
+  catchUpTimeoutSeconds: number;
+  /** Patroni-managed: rebuild through POST /reinitialize. */
+  patroni: boolean;
+  trigger: string;
+}
+
+export interface RebuildProgress {
+  step: string;
+  node: string;
+  primary: string | null;
+  oldDataDir: string | null;
+  backupId: string | null;
+}
+
+export const rebuildProgressQuery = defineQuery<RebuildProgress>('progress');
+
+export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport> {
+  const progress: RebuildProgress = { step: 'waiting for the cluster lock', node: input.node, primary: null, oldDataDir: null, backupId: null };
+  setHandler(rebuildProgressQuery, () => progress);
+  return withClusterLock(input.cluster, () => rebuild(input, progress));
+}
+
+async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): Promise<RebuildReport> {
+  const t0 = Date.now();
+  const startedAt = new Date().toISOString();
+  const { cluster } = input;
+  const queueOf = (n: string) => input.nodes.find((x) => x.name === n)!.taskQueue;
+  const { newestGoodBackup, storeRebuildReport } = proxyActivities<Activities>(storageOp);
+  const { patroniReinitialize } = proxyActivities<Activities>(fenceStep);
+  const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
+
+  // 1. Judge on fresh probes, inside the lock: never the primary; a primary must exist.
+  progress.step = 'probing the cluster';
+  const status = summarizeCluster(cluster, await probeNodes(cluster, input.nodes));
+  const verdict = judgeRebuild(status, input.node);
+  if (verdict.invalid.length) throw toApplicationFailure(new NodeIsPrimaryError(cluster, input.node, verdict.invalid.join('; ')));
+  if (verdict.unmet.length || !verdict.primary) throw toApplicationFailure(new ReplicationPreconditionError(cluster, 'rebuild', verdict.unmet));
+  const primary = verdict.primary;
+  progress.primary = primary;
+  const wasRunning = status.nodes.find((n) => n.node === input.node)?.reachable ?? false;
+  const report = (r: Partial<RebuildReport>): RebuildReport => ({
+    formatVersion: 1,
+    cluster,
+    node: input.node,
+    workflowId: workflowInfo().workflowId,
+    source: input.source,
+    primary,
+    backupId: null,
+    oldDataDir: null,
+    oldDataDirRemoved: false,
+    lagBytes: null,
+    seconds: { clone: 0, catchUp: 0, total: 0 },
+    viaPatroni: input.patroni,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    ...r,
+  });
+
+  if (input.patroni) {
+    // 2p. Patroni re-clones the member itself (it removes the old data directory first).
+    progress.step = `patroni: reinitialize ${input.node}`;
+    await patroniReinitialize({ cluster, node: input.node });
+    progress.step = 'waiting until it streams and catches up';
+    const w = await awaitPatroni({ cluster, leader: primary, streaming: [input.node], maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+    const r = report({ lagBytes: w.members.find((m) => m.name === input.node)?.lagBytes ?? null, seconds: { clone: 0, catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
+    await storeRebuildReport({ report: r });
+    progress.step = 'done';
+    return r;
+  }
+
+  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: queueOf(input.node) });
+  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: queueOf(input.node) });
+  const prim = proxyActivities<Activities>({ ...nodeTask, taskQueue: queueOf(primary) });
+  const primWait = proxyActivities<Activities>({ ...longTool, taskQueue: queueOf(primary) });
+
+  // 2. From a backup: the newest good one (its WAL comes from the archive, then streaming).
+  let backup = null;
+  if (input.source === 'backup') {
+    progress.step = 'choosing the newest good backup';
+    backup = await newestGoodBackup({ cluster });
+    if (!backup) throw toApplicationFailure(new ReplicationPreconditionError(cluster, 'rebuild', [`no good backup of cluster ${cluster} to rebuild from (expected at least one; take one, or rebuild from the primary)`]));
+    progress.backupId = backup.id;
+  }
+
+  // 3. The node's slot on the primary: the clone streams on it, the standby keeps it.
+  progress.step = `replication slot ${input.slot} on ${primary}`;
+  await prim.ensureSlot({ cluster, node: primary, slot: input.slot });
+
+  const id = restoreId(workflowInfo().startTime);
+  const oldDataDir = `${input.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}`;
+  try {
+    // 4. Stop the standby and rename its data directory aside: kept until the new one streams.
+    progress.step = 'stopping the standby and renaming its data directory aside';
+    await node.stopServer({ cluster, node: input.node });
+    const prepared = await node.prepareDestination({ cluster, node: input.node, dataDir: input.dataDir, restoreId: id, replacing: true, stopFirst: false });
+    progress.oldDataDir = prepared.oldDataDir;
+
+    // 5. The new copy.
+    const c0 = Date.now();
+    const where = { cluster, node: input.node, dataDir: input.dataDir };
+    if (!backup) {
+      progress.step = `pg_basebackup from ${primary}`;
+      await tool.cloneFromPrimary({ cluster, node: input.node, primary });
+    } else if (backup.method === 'pgbackrest') {
+      progress.step = `pgbackrest restore --type=standby --set=${backup.pgbackrestLabel}`;
+      await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: 'standby', keepArchiving: true });
+    } else {
+      progress.step = `downloading and extracting backup ${backup.id}`;
+      await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: backup.object!.name, sha256: backup.object!.sha256, compression: backup.compression });
+      progress.step = 'verifying the restored files (pg_verifybackup)';
+      await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
+    }
+    const clone = (Date.now() - c0) / 1000;
+
+    // 6. A standby of the primary, with the node's own configuration back.
+    progress.step = 'writing the standby settings';
+    await node.writeStandbySettings({ cluster, node: input.node, primary, ownConfigFrom: prepared.oldDataDir, fromArchive: backup !== null });
+
+    // 7. Start it; done only when the primary shows it streaming with small lag.
+    progress.step = 'starting the standby';
+    await node.startServer({ cluster, node: input.node });
+    progress.step = `waiting until ${input.node} streams with lag <= ${input.maxLagBytes} bytes`;
+    const w = await primWait.awaitStreaming({ cluster, node: primary, standby: input.node, maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+
+    // 8. Proven: the old data directory can go.
+    let removed = false;
+    if (prepared.oldDataDir) {
+      progress.step = 'removing the old data directory';
+      removed = (await node.removeOldDataDir({ cluster, node: input.node, oldDataDir: prepared.oldDataDir })).removed;
+    }
+    const r = report({ backupId: backup?.id ?? null, oldDataDir: prepared.oldDataDir, oldDataDirRemoved: removed, lagBytes: w.lagBytes, seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
+    await storeRebuildReport({ report: r });
+    progress.step = 'done';
+    return r;
+  } catch (err) {
+    // 9. Not proven: the new copy goes, the old directory comes back, the node runs as it did.
+    // (Never renamed aside: cleanupRestore finds no old directory and leaves the data alone.)
+    progress.step = 'failed: putting the old data directory back';
+    await CancellationScope.nonCancellable(() =>
+      node.cleanupRestore({ cluster, node: input.node, dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning }),
+    );
+    throw err;
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 100) / 100;
+}

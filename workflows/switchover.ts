@@ -1,0 +1,364 @@
+/**
+ * switchover: moves the primary role to a streaming standby with no lost transaction.
+ *
+ *  1. preconditions on fresh probes, inside the cluster lock (lag, timeline, archive health);
+ *  2. PgBouncer PAUSE: clients wait instead of failing;
+ *  3. CHECKPOINT, stop the primary (fast), read its shutdown checkpoint; the candidate must
+ *     replay past it, else roll back (old primary restarted, PgBouncer resumed);
+ *  4. promote the candidate (the point of no return); synchronous_standby_names follows;
+ *  5. PgBouncer points at the new primary, RELOAD, RESUME (clients flow again);
+ *  6. the old primary rejoins as a standby (pg_rewind when needed), the other standbys follow;
+ *  7. the new timeline's history file archived, the cluster verified, a backup started.
+ *
+ * Clients are resumed right after promotion, before the old primary rejoins: rejoining
+ * takes seconds and writes do not need it. Patroni-managed clusters: Patroni switches over
+ * (POST /switchover); pgdr pauses and repoints PgBouncer around it and verifies.
+ */
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../common/errors.js';
+import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../common/replication.js';
+import { summarizeCluster } from '../common/status.js';
+import { PgdrCluster, PgdrProcedure, workflowId } from '../common/naming.js';
+import { withClusterLock } from './lock.js';
+import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, storageOp } from './profiles.js';
+import { probeNodes, rootMessage, type NodeRef } from './probe.js';
+import { backup, type BackupInput } from './backup.js';
+
+export interface SwitchoverInput {
+  cluster: string;
+  candidate: string;
+  nodes: NodeRef[];
+  /** Slot name of every node, for the slots the new primary needs. */
+  slots: Record<string, string>;
+  maxLagBytes: number;
+  confirmTimeoutSeconds: number;
+  pauseTimeoutSeconds: number;
+  /** Queue of the agent on PgBouncer's host, when the cluster has a PgBouncer. */
+  pgbouncerQueue: string | null;
+  /** Patroni-managed: switch over through its REST API. */
+  patroni: { timeoutSeconds: number } | null;
+  /** Rejoined standbys count as caught up at this lag, within this time. */
+  rejoinMaxLagBytes: number;
+  catchUpTimeoutSeconds: number;
+  historyTimeoutSeconds: number;
+  /** Started after the switchover (its own workflow, after the lock is released); null: none. */
+  backupAfter: BackupInput | null;
+  trigger: string;
+}
+
+export interface SwitchoverProgress {
+  step: string;
+  oldPrimary: string | null;
+  candidate: string;
+  pointOfNoReturn: boolean;
+}
+
+export const switchoverProgressQuery = defineQuery<SwitchoverProgress>('progress');
+
+export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport> {
+  const progress: SwitchoverProgress = { step: 'waiting for the cluster lock', oldPrimary: null, candidate: input.candidate, pointOfNoReturn: false };
+  setHandler(switchoverProgressQuery, () => progress);
+  const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress) : direct(input, progress)));
+  // 8. A fresh backup of the new primary: its own workflow, which takes the lock itself.
+  if (input.backupAfter) {
+    const id = workflowId('backup', input.cluster, new Date());
+    await startChild(backup, {
+      workflowId: id,
+      args: [input.backupAfter],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: PgdrCluster, value: input.cluster },
+        { key: PgdrProcedure, value: 'backup' },
+      ],
+    });
+    report.backupWorkflowId = id;
+  }
+  const { storeSwitchoverReport } = proxyActivities<Activities>(storageOp);
+  await storeSwitchoverReport({ report });
+  progress.step = 'done';
+  return report;
+}
+
+interface Context {
+  input: SwitchoverInput;
+  progress: SwitchoverProgress;
+  t0: number;
+  startedAt: string;
+  queueOf(node: string): string;
+}
+
+/** Step 1, shared: judge on fresh probes; returns the primary and its synchronous_standby_names. */
+async function preconditions(ctx: Context): Promise<{ primary: string; syncNames: string; seconds: number }> {
+  const { input } = ctx;
+  const { readWalCheck } = proxyActivities<Activities>(storageOp);
+  ctx.progress.step = 'checking preconditions';
+  const [outcomes, lastCheck] = await Promise.all([probeNodes(input.cluster, input.nodes), readWalCheck({ cluster: input.cluster })]);
+  const verdict = judgeSwitchover(summarizeCluster(input.cluster, outcomes), input.candidate, input.maxLagBytes, lastCheck, new Date());
+  if (verdict.invalid.length) throw toApplicationFailure(new NodeIsPrimaryError(input.cluster, input.candidate, verdict.invalid.join('; ')));
+  if (verdict.unmet.length || !verdict.primary) throw toApplicationFailure(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
+  ctx.progress.oldPrimary = verdict.primary;
+  return { primary: verdict.primary, syncNames: verdict.facts.synchronousStandbyNames, seconds: (Date.now() - ctx.t0) / 1000 };
+}
+
+function context(input: SwitchoverInput, progress: SwitchoverProgress): Context {
+  return {
+    input,
+    progress,
+    t0: Date.now(),
+    startedAt: new Date().toISOString(),
+    queueOf: (n) => input.nodes.find((x) => x.name === n)!.taskQueue,
+  };
+}
+
+async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {
+  const ctx = context(input, progress);
+  const { cluster, candidate } = input;
+  const pre = await preconditions(ctx);
+  const old = pre.primary;
+  const oldFence = proxyActivities<Activities>({ ...fenceStep, taskQueue: ctx.queueOf(old) });
+  const candFence = proxyActivities<Activities>({ ...fenceStep, taskQueue: ctx.queueOf(candidate) });
+  const candWait = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) });
+  const { pgbouncerAdmin } = proxyActivities<Activities>(fenceStep);
+  const warnings: string[] = [];
+
+  // 2-4. The fence. Until the candidate is promoted, any failure (or a cancel) rolls back.
+  const f0 = Date.now();
+  let paused = false;
+  let pausedAt = 0;
+  let oldStopped = false;
+  let promoteTried = false;
+  let checkpointLsn: string | null = null;
+  let newTimeline: number | null = null;
+  try {
+    if (input.pgbouncerQueue) {
+      progress.step = 'pgbouncer: PAUSE (clients wait)';
+      pausedAt = Date.now();
+      await pgbouncerAdmin({ cluster, command: 'PAUSE', timeoutSeconds: input.pauseTimeoutSeconds });
+      paused = true;
+    }
+    progress.step = `CHECKPOINT on ${old}`;
+    await oldFence.checkpoint({ cluster, node: old });
+    progress.step = `stopping ${old} (fast)`;
+    oldStopped = true;
+    await oldFence.stopServer({ cluster, node: old, mode: 'fast' });
+    const control = await oldFence.readControlData({ cluster, node: old });
+    if (control.state !== 'shut down') throw rollbackReason(`${old} did not shut down cleanly (pg_controldata state "${control.state}", expected "shut down")`);
+    checkpointLsn = control.checkpointLsn;
+    progress.step = `waiting until ${candidate} replayed the shutdown checkpoint ${checkpointLsn}`;
+    const replayed = await candWait.awaitReplayed({ cluster, node: candidate, lsn: checkpointLsn, timeoutSeconds: input.confirmTimeoutSeconds });
+    if (!replayed.ok) throw rollbackReason(replayed.reason ?? 'the candidate did not replay the shutdown checkpoint');
+    progress.step = `promoting ${candidate}`;
+    promoteTried = true;
+    const promoted = await candFence.promote({ cluster, node: candidate });
+    if (!promoted.promoted) throw rollbackReason(`${candidate} was not promoted: ${promoted.detail}`);
+    newTimeline = promoted.timeline;
+    progress.pointOfNoReturn = true;
+  } catch (err) {
+    progress.step = 'rolling back';
+    const reason = err instanceof RollbackReason ? err.message : isCancellation(err) ? 'cancelled' : rootMessage(err);
+    await CancellationScope.nonCancellable(async () => {
+      // A candidate that may have received the promote request is fenced: two primaries must never run.
+      if (promoteTried) await candFence.stopServer({ cluster, node: candidate, mode: 'immediate' }).catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
+      if (oldStopped) await oldFence.startServer({ cluster, node: old });
+      if (input.pgbouncerQueue) await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+    });
+    throw toApplicationFailure(new SwitchoverRolledBackError(cluster, candidate, reason + (promoteTried ? `; ${candidate} was stopped (fenced) and needs a rebuild` : ''), old));
+  }
+  const fence = (Date.now() - f0) / 1000;
+
+  // 4b-5. The new primary: slots for every standby-to-be, synchronous names, then clients.
+  const p0 = Date.now();
+  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
+  for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ cluster, node: candidate, slot: input.slots[n.name]! });
+  if (pre.syncNames.trim()) {
+    progress.step = 'synchronous_standby_names on the new primary';
+    await newP.setSynchronousStandbyNames({ cluster, node: candidate, value: swapSyncNames(pre.syncNames, candidate, old) });
+  }
+  let repointed = false;
+  let pauseSeconds: number | null = null;
+  if (input.pgbouncerQueue) {
+    progress.step = `pgbouncer: point at ${candidate}, RELOAD, RESUME`;
+    const bouncer = proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue });
+    try {
+      await bouncer.pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds });
+      repointed = true;
+    } catch (err) {
+      warnings.push(`pgbouncer could not be repointed to ${candidate}: ${rootMessage(err)}`);
+    }
+    await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+    pauseSeconds = (Date.now() - pausedAt) / 1000;
+  }
+  const promote = (Date.now() - p0) / 1000;
+
+  // 6. The old primary rejoins as a standby of the new one; the other standbys follow it.
+  const r0 = Date.now();
+  const rejoined: SwitchoverReport['rejoined'] = [];
+  const newWait = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) });
+  try {
+    const oldNode = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(old) });
+    const oldTool = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(old) });
+    progress.step = `${old}: pg_rewind against ${candidate} when needed`;
+    const rw = await oldTool.rewindFrom({ cluster, node: old, source: candidate });
+    progress.step = `${old}: standby of ${candidate}`;
+    await oldNode.writeStandbySettings({ cluster, node: old, primary: candidate, ownConfigFrom: null, fromArchive: true });
+    await oldNode.startServer({ cluster, node: old });
+    await newWait.awaitStreaming({ cluster, node: candidate, standby: old, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+    rejoined.push({ node: old, rewound: rw.rewound, streaming: true });
+  } catch (err) {
+    warnings.push(`old primary ${old} did not rejoin as a standby: ${rootMessage(err)} (rebuild it: pgdr rebuild ${cluster} ${old})`);
+    rejoined.push({ node: old, rewound: false, streaming: false });
+  }
+  for (const n of input.nodes) {
+    if (n.name === old || n.name === candidate) continue;
+    progress.step = `${n.name}: follow ${candidate}`;
+    try {
+      await proxyActivities<Activities>({ ...nodeTask, taskQueue: n.taskQueue }).repointStandby({ cluster, node: n.name, primary: candidate });
+      await newWait.awaitStreaming({ cluster, node: candidate, standby: n.name, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+      rejoined.push({ node: n.name, rewound: false, streaming: true });
+    } catch (err) {
+      warnings.push(`standby ${n.name} does not stream from ${candidate}: ${rootMessage(err)}`);
+      rejoined.push({ node: n.name, rewound: false, streaming: false });
+    }
+  }
+  const rejoin = (Date.now() - r0) / 1000;
+
+  // 7. The new timeline's history file in the archive, and the cluster as it is now.
+  const historyArchived = await awaitHistory(ctx, newTimeline, warnings);
+  await verify(ctx, warnings);
+  return {
+    formatVersion: 1,
+    cluster,
+    workflowId: workflowInfo().workflowId,
+    oldPrimary: old,
+    newPrimary: candidate,
+    viaPatroni: false,
+    shutdownCheckpointLsn: checkpointLsn,
+    newTimeline,
+    historyArchived,
+    pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null,
+    rejoined,
+    pauseSeconds: pauseSeconds === null ? null : round(pauseSeconds),
+    backupWorkflowId: null,
+    warnings,
+    seconds: { preconditions: round(pre.seconds), fence: round(fence), promote: round(promote), rejoin: round(rejoin), total: round((Date.now() - ctx.t0) / 1000) },
+    startedAt: ctx.startedAt,
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {
+  const ctx = context(input, progress);
+  const { cluster, candidate } = input;
+  const pre = await preconditions(ctx);
+  const old = pre.primary;
+  const { pgbouncerAdmin, patroniSwitchover } = proxyActivities<Activities>(fenceStep);
+  const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
+  const timeoutSeconds = input.patroni!.timeoutSeconds;
+  const warnings: string[] = [];
+  const f0 = Date.now();
+  let pausedAt = 0;
+  if (input.pgbouncerQueue) {
+    progress.step = 'pgbouncer: PAUSE (clients wait)';
+    pausedAt = Date.now();
+    await pgbouncerAdmin({ cluster, command: 'PAUSE', timeoutSeconds: input.pauseTimeoutSeconds });
+  }
+  try {
+    progress.step = `patroni: switchover ${old} -> ${candidate}`;
+    await patroniSwitchover({ cluster, leader: old, candidate });
+    progress.step = `waiting until patroni shows ${candidate} as the leader`;
+    await awaitPatroni({ cluster, leader: candidate, streaming: [], maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds });
+  } catch (err) {
+    // Patroni refused or did not finish: clients flow again to whatever Patroni made primary.
+    if (input.pgbouncerQueue) await CancellationScope.nonCancellable(() => pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds }));
+    throw err;
+  }
+  progress.pointOfNoReturn = true;
+  const fence = (Date.now() - f0) / 1000;
+  let pauseSeconds: number | null = null;
+  let repointed = false;
+  if (input.pgbouncerQueue) {
+    progress.step = `pgbouncer: point at ${candidate}, RELOAD, RESUME`;
+    try {
+      await proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue }).pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds });
+      repointed = true;
+    } catch (err) {
+      warnings.push(`pgbouncer could not be repointed to ${candidate}: ${rootMessage(err)}`);
+    }
+    await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+    pauseSeconds = (Date.now() - pausedAt) / 1000;
+  }
+  const r0 = Date.now();
+  progress.step = 'waiting until patroni shows every other member streaming';
+  const others = input.nodes.map((n) => n.name).filter((n) => n !== candidate);
+  const rejoined: SwitchoverReport['rejoined'] = [];
+  let members: { name: string; timeline: number | null }[] = [];
+  try {
+    members = (await awaitPatroni({ cluster, leader: candidate, streaming: others, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds })).members;
+    for (const n of others) rejoined.push({ node: n, rewound: false, streaming: true });
+  } catch (err) {
+    warnings.push(`not every member streams from ${candidate}: ${rootMessage(err)}`);
+    for (const n of others) rejoined.push({ node: n, rewound: false, streaming: false });
+  }
+  const newTimeline = members.find((m) => m.name === candidate)?.timeline ?? null;
+  const rejoin = (Date.now() - r0) / 1000;
+  const historyArchived = await awaitHistory(ctx, newTimeline, warnings);
+  await verify(ctx, warnings);
+  return {
+    formatVersion: 1,
+    cluster,
+    workflowId: workflowInfo().workflowId,
+    oldPrimary: old,
+    newPrimary: candidate,
+    viaPatroni: true,
+    shutdownCheckpointLsn: null,
+    newTimeline,
+    historyArchived,
+    pgbouncer: input.pgbouncerQueue ? { paused: true, repointed } : null,
+    rejoined,
+    pauseSeconds: pauseSeconds === null ? null : round(pauseSeconds),
+    backupWorkflowId: null,
+    warnings,
+    seconds: { preconditions: round(pre.seconds), fence: round(fence), promote: 0, rejoin: round(rejoin), total: round((Date.now() - ctx.t0) / 1000) },
+    startedAt: ctx.startedAt,
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+/** The new timeline's TTTTTTTT.history in the archive (a restore across the switch needs it). */
+async function awaitHistory(ctx: Context, timeline: number | null, warnings: string[]): Promise<boolean | null> {
+  if (timeline === null) return null;
+  const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
+  const name = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  ctx.progress.step = `waiting for ${name} in the archive`;
+  const got = await awaitArchived({ cluster: ctx.input.cluster, name, timeoutSeconds: ctx.input.historyTimeoutSeconds });
+  if (!got.ok) warnings.push(`${name} did not reach the archive within ${ctx.input.historyTimeoutSeconds} s`);
+  return got.ok;
+}
+
+/** The cluster after the switchover: the candidate is the only primary, every other node follows it. */
+async function verify(ctx: Context, warnings: string[]): Promise<void> {
+  ctx.progress.step = 'verifying the cluster';
+  const status = summarizeCluster(ctx.input.cluster, await probeNodes(ctx.input.cluster, ctx.input.nodes));
+  if (status.primary !== ctx.input.candidate) warnings.push(`after the switchover the primary is ${status.primary ?? 'none'}, expected ${ctx.input.candidate}`);
+  for (const w of status.warnings) warnings.push(`cluster status afterwards: ${w}`);
+}
+
+class RollbackReason extends Error {}
+
+function rollbackReason(message: string): RollbackReason {
+  return new RollbackReason(message);
+}
+
+function round(s: number): number {
+  return Math.round(s * 100) / 100;
+}
