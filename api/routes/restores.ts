@@ -12,9 +12,15 @@ import { clusterParams, commonResponses, route } from '../routes.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
 
+/** Date.parse rolls 2026-02-30 over to March 2; a recovery target must name a day that exists. */
+function dayExists(rfc3339: string): boolean {
+  const [y, m, d] = rfc3339.slice(0, 10).split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d;
+}
+
 const target = z
   .object({
-    time: z.string().refine(isRfc3339, 'expected an RFC 3339 time with an offset, e.g. 2026-11-20T10:15:00.250+01:00').optional().describe('recover to this commit time'),
+    time: z.string().refine((s) => isRfc3339(s) && dayExists(s), 'expected an RFC 3339 time with an offset, e.g. 2026-11-20T10:15:00.250+01:00').optional().describe('recover to this commit time'),
     lsn: z.string().refine(isLsn, 'expected an LSN like 0/3000060').optional().describe('recover to this WAL location'),
     name: z.string().regex(/^[\x20-\x7e]{1,63}$/, 'expected a restore point name: 1-63 printable ASCII characters').optional().describe('recover to this restore point (pg_create_restore_point)'),
     latest: z.literal(true).optional().describe('recover to the newest archived commit'),

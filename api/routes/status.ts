@@ -12,11 +12,12 @@ export const statusRoute = route({
   params: clusterParams,
   query: z
     .object({
-      maxLagBytes: z.coerce
-        .number()
-        .int()
-        .min(0)
-        .max(2 ** 40)
+      // Digits only: z.coerce alone would read "" (and " ") as 0, a threshold nobody asked for.
+      maxLagBytes: z
+        .string()
+        .regex(/^\d+$/, 'expected a whole number of bytes')
+        .transform(Number)
+        .pipe(z.number().int().min(0).max(2 ** 40))
         .default(16 * 1024 * 1024)
         .describe('standby lag in bytes above which a warning is raised (default 16 MiB)'),
     })
