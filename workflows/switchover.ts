@@ -207,6 +207,10 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
   try {
     const oldNode = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(old) });
     const oldTool = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(old) });
+    // On Postgres 15, pg_rewind reads the source's timeline from its control file, which a
+    // just-promoted server updates only at its first checkpoint: take it now.
+    progress.step = `CHECKPOINT on ${candidate} (its control file shows the new timeline)`;
+    await newP.checkpoint({ cluster, node: candidate });
     progress.step = `${old}: pg_rewind against ${candidate} when needed`;
     const rw = await oldTool.rewindFrom({ cluster, node: old, source: candidate });
     progress.step = `${old}: standby of ${candidate}`;

@@ -87,7 +87,8 @@ export async function replicatedCluster(prefix: string, opts: { standbys?: strin
       await workers.stop();
       await bouncer?.stop();
       await stopCluster(layout, full).catch(() => undefined);
-      rmSync(base, { recursive: true, force: true });
+      // PGDR_KEEP_TEST_DATA=1 keeps the data directories (and their server logs) for a post-mortem.
+      if (process.env.PGDR_KEEP_TEST_DATA !== '1') rmSync(base, { recursive: true, force: true });
     },
   };
 }
