@@ -199,6 +199,10 @@ export function createActivities(deps: ActivityDeps) {
     async startServer(input: { cluster: string; node: string }) {
       return replication.startServer(d, input);
     },
+    /** Node agent: the switchover's stop (fast) and the shutdown checkpoint it wrote. */
+    async stopAndReadControl(input: { cluster: string; node: string }) {
+      return replication.stopAndReadControl(d, input);
+    },
     /** Node agent: pg_controldata (state, latest checkpoint) of a stopped server. */
     async readControlData(input: { cluster: string; node: string }) {
       return replication.readControlData(d, input);
@@ -212,8 +216,12 @@ export function createActivities(deps: ActivityDeps) {
       return replication.awaitReplayed(d, input);
     },
     /** Node agent: pg_promote(wait => true). */
-    async promote(input: { cluster: string; node: string }) {
+    async promote(input: { cluster: string; node: string; timeoutSeconds?: number }) {
       return replication.promote(d, input);
+    },
+    /** Node agent: clear restore_command for a promotion, or put it back. */
+    async setRestoreCommand(input: { cluster: string; node: string; mode: 'off' | 'restore'; previous?: string | null }) {
+      return replication.setRestoreCommand(d, input);
     },
     /** Node agent (primary): a physical replication slot, unless it exists. */
     async ensureSlot(input: { cluster: string; node: string; slot: string }) {
@@ -248,7 +256,7 @@ export function createActivities(deps: ActivityDeps) {
       return pgbouncerAdmin(d, input);
     },
     /** Node agent (PgBouncer's host): point PgBouncer at the primary, then RELOAD. */
-    async pointPgBouncer(input: { cluster: string; primary: string; timeoutSeconds: number }) {
+    async pointPgBouncer(input: { cluster: string; primary: string; timeoutSeconds: number; resume?: boolean }) {
       return pointPgBouncer(d, input);
     },
     /** Control: Patroni's members (GET /cluster). */

@@ -73,9 +73,10 @@ export function databasesLine(primary: { host: string; port: number }): string {
 
 /**
  * Node agent on PgBouncer's host: rewrites the databases include file to the new primary
- * (atomically, keeping its owner and mode), then RELOADs PgBouncer.
+ * (atomically, keeping its owner and mode), then RELOADs PgBouncer (and RESUMEs it: one round trip
+ * fewer while clients wait).
  */
-export async function pointPgBouncer(deps: PgBouncerDeps, input: { cluster: string; primary: string; timeoutSeconds: number }): Promise<{ file: string; line: string }> {
+export async function pointPgBouncer(deps: PgBouncerDeps, input: { cluster: string; primary: string; timeoutSeconds: number; resume?: boolean }): Promise<{ file: string; line: string }> {
   const pb = settings(deps, input.cluster);
   const p = nodeOf(deps.config, input.cluster, input.primary);
   const line = databasesLine(p);
@@ -86,5 +87,6 @@ export async function pointPgBouncer(deps: PgBouncerDeps, input: { cluster: stri
   if (before) chownSync(tmp, before.uid, before.gid);
   renameSync(tmp, file);
   await pgbouncerAdmin(deps, { cluster: input.cluster, command: 'RELOAD', timeoutSeconds: input.timeoutSeconds });
+  if (input.resume) await pgbouncerAdmin(deps, { cluster: input.cluster, command: 'RESUME', timeoutSeconds: input.timeoutSeconds });
   return { file, line };
 }

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
 import { primaryConninfo, replayedPast } from '../common/replication.js';
-import { lsnDiff } from '../common/lsn.js';
 import { defaultSlotName, type PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { walCommands } from '../config/inputs.js';
@@ -86,6 +85,12 @@ export async function readControlData(deps: ReplicationDeps, input: NodeRef): Pr
   };
 }
 
+/** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
+export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef): Promise<{ wasRunning: boolean; control: ControlFacts }> {
+  const { wasRunning } = await stopServer(deps, { ...input, mode: 'fast' });
+  return { wasRunning, control: await readControlData(deps, input) };
+}
+
 /** CHECKPOINT on the node: the shutdown checkpoint after it has little left to write. */
 export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise<void> {
   await withNode(deps, input.cluster, input.node, (c) => c.query('checkpoint'));
@@ -114,22 +119,54 @@ export async function awaitReplayed(deps: ReplicationDeps, input: NodeRef & { ls
     if (Date.now() - t0 > input.timeoutSeconds * 1000) {
       return { ok: false, replayLsn, reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}` };
     }
-    await new Promise((r) => setTimeout(r, 100));
+    // Clients are paused meanwhile: look often.
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
-/** pg_promote(wait => true) on the node; reports whether it left recovery, and its timeline. */
-export async function promote(deps: ReplicationDeps, input: NodeRef): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
+/**
+ * pg_promote on the node, then a close watch until it left recovery (pg_promote's own wait
+ * looks only every 100 ms, while clients are paused); reports the outcome and its timeline.
+ */
+export async function promote(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds?: number }): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
     let detail = '';
     try {
-      const r = await c.query('select pg_promote(true, 60) as ok');
-      detail = r.rows[0].ok ? 'pg_promote returned true' : 'pg_promote returned false (not promoted within 60 s)';
+      await c.query('select pg_promote(false)');
+      const deadline = Date.now() + (input.timeoutSeconds ?? 60) * 1000;
+      for (;;) {
+        if (!(await c.query('select pg_is_in_recovery() as rec')).rows[0].rec) {
+          detail = 'promoted';
+          break;
+        }
+        if (Date.now() > deadline) {
+          detail = `still in recovery ${input.timeoutSeconds ?? 60} s after pg_promote`;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
     } catch (err) {
       detail = `pg_promote failed: ${(err as Error).message}`;
     }
     const row = (await c.query(`select pg_is_in_recovery() as rec, case when pg_is_in_recovery() then null else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`)).rows[0];
     return { promoted: !row.rec, timeline: row.tli ?? null, detail };
+  });
+}
+
+/**
+ * restore_command on a running node, for the moments of a switchover: `off` clears it (the
+ * candidate streams; each archive miss during promotion costs a `wal fetch`) and returns what
+ * ALTER SYSTEM had set before, `restore` puts that back (null: RESET to the config file's).
+ */
+export async function setRestoreCommand(deps: ReplicationDeps, input: NodeRef & { mode: 'off' | 'restore'; previous?: string | null }): Promise<{ previous: string | null }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    const row = (await c.query(`select setting, coalesce(sourcefile, '') like '%postgresql.auto.conf' as auto from pg_settings where name = 'restore_command'`)).rows[0];
+    const previous = row.auto ? (row.setting as string) : null;
+    if (input.mode === 'off') await c.query(`alter system set restore_command = ''`);
+    else if (input.previous) await c.query(`alter system set restore_command = '${input.previous.replace(/'/g, "''")}'`);
+    else await c.query('alter system reset restore_command');
+    await c.query('select pg_reload_conf()');
+    return { previous: input.mode === 'off' ? previous : null };
   });
 }
 
@@ -317,9 +354,4 @@ export async function awaitStreaming(
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-}
-
-/** Bytes between two LSNs, for reports. */
-export function bytesBetween(a: string, b: string): number {
-  return Math.max(0, lsnDiff(a, b));
 }

@@ -3,8 +3,9 @@
  *
  *  1. preconditions on fresh probes, inside the cluster lock (lag, timeline, archive health);
  *  2. PgBouncer PAUSE: clients wait instead of failing;
- *  3. CHECKPOINT, stop the primary (fast), read its shutdown checkpoint; the candidate must
- *     replay past it, else roll back (old primary restarted, PgBouncer resumed);
+ *  3. (a CHECKPOINT before the pause, so this is short) stop the primary (fast), read its
+ *     shutdown checkpoint; the candidate must replay past it, else roll back (old primary
+ *     restarted, PgBouncer resumed);
  *  4. promote the candidate (the point of no return); synchronous_standby_names follows;
  *  5. PgBouncer points at the new primary, RELOAD, RESUME (clients flow again);
  *  6. the old primary rejoins as a standby (pg_rewind when needed), the other standbys follow;
@@ -98,7 +99,7 @@ interface Context {
 }
 
 /** Step 1, shared: judge on fresh probes; returns the primary and its synchronous_standby_names. */
-async function preconditions(ctx: Context): Promise<{ primary: string; syncNames: string; seconds: number }> {
+async function preconditions(ctx: Context): Promise<{ primary: string; syncNames: string; timeline: number | null; seconds: number }> {
   const { input } = ctx;
   const { readWalCheck } = proxyActivities<Activities>(storageOp);
   ctx.progress.step = 'checking preconditions';
@@ -107,7 +108,7 @@ async function preconditions(ctx: Context): Promise<{ primary: string; syncNames
   if (verdict.invalid.length) throw toApplicationFailure(new NodeIsPrimaryError(input.cluster, input.candidate, verdict.invalid.join('; ')));
   if (verdict.unmet.length || !verdict.primary) throw toApplicationFailure(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
   ctx.progress.oldPrimary = verdict.primary;
-  return { primary: verdict.primary, syncNames: verdict.facts.synchronousStandbyNames, seconds: (Date.now() - ctx.t0) / 1000 };
+  return { primary: verdict.primary, syncNames: verdict.facts.synchronousStandbyNames, timeline: verdict.facts.timeline, seconds: (Date.now() - ctx.t0) / 1000 };
 }
 
 function context(input: SwitchoverInput, progress: SwitchoverProgress): Context {
@@ -131,6 +132,22 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
   const { pgbouncerAdmin } = proxyActivities<Activities>(fenceStep);
   const warnings: string[] = [];
 
+  // 2a. Before clients wait: a CHECKPOINT, so the shutdown checkpoint has little left to
+  //     write, and the slots the other nodes will stream from, on the candidate (a standby
+  //     may hold physical slots; they are there the moment it is promoted).
+  progress.step = `CHECKPOINT on ${old}`;
+  await oldFence.checkpoint({ cluster, node: old });
+  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
+  for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ cluster, node: candidate, slot: input.slots[n.name]! });
+  // Promotion probes the archive for the next timeline's history (and for WAL) through
+  // restore_command: each miss costs a `wal fetch` while clients wait. pgdr checks that
+  // timeline itself, and the candidate streams, so restore_command is off for the fence.
+  const { awaitArchived } = proxyActivities<Activities>(storageOp);
+  let restoreCommand: { previous: string | null } | null = null;
+  if (pre.timeline !== null && !(await awaitArchived({ cluster, name: historyName(pre.timeline + 1), timeoutSeconds: 0 })).ok) {
+    restoreCommand = await newP.setRestoreCommand({ cluster, node: candidate, mode: 'off' });
+  }
+
   // 2-4. The fence. Until the candidate is promoted, any failure (or a cancel) rolls back.
   const f0 = Date.now();
   let paused = false;
@@ -146,12 +163,9 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
       await pgbouncerAdmin({ cluster, command: 'PAUSE', timeoutSeconds: input.pauseTimeoutSeconds });
       paused = true;
     }
-    progress.step = `CHECKPOINT on ${old}`;
-    await oldFence.checkpoint({ cluster, node: old });
     progress.step = `stopping ${old} (fast)`;
     oldStopped = true;
-    await oldFence.stopServer({ cluster, node: old, mode: 'fast' });
-    const control = await oldFence.readControlData({ cluster, node: old });
+    const { control } = await oldFence.stopAndReadControl({ cluster, node: old });
     if (control.state !== 'shut down') throw rollbackReason(`${old} did not shut down cleanly (pg_controldata state "${control.state}", expected "shut down")`);
     checkpointLsn = control.checkpointLsn;
     progress.step = `waiting until ${candidate} replayed the shutdown checkpoint ${checkpointLsn}`;
@@ -170,16 +184,15 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
       // A candidate that may have received the promote request is fenced: two primaries must never run.
       if (promoteTried) await candFence.stopServer({ cluster, node: candidate, mode: 'immediate' }).catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
       if (oldStopped) await oldFence.startServer({ cluster, node: old });
+      if (restoreCommand && !promoteTried) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch(() => undefined);
       if (input.pgbouncerQueue) await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
     });
     throw toApplicationFailure(new SwitchoverRolledBackError(cluster, candidate, reason + (promoteTried ? `; ${candidate} was stopped (fenced) and needs a rebuild` : ''), old));
   }
   const fence = (Date.now() - f0) / 1000;
 
-  // 4b-5. The new primary: slots for every standby-to-be, synchronous names, then clients.
+  // 4b-5. The new primary: synchronous names, then clients.
   const p0 = Date.now();
-  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
-  for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ cluster, node: candidate, slot: input.slots[n.name]! });
   if (pre.syncNames.trim()) {
     progress.step = 'synchronous_standby_names on the new primary';
     await newP.setSynchronousStandbyNames({ cluster, node: candidate, value: swapSyncNames(pre.syncNames, candidate, old) });
@@ -190,14 +203,15 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
     progress.step = `pgbouncer: point at ${candidate}, RELOAD, RESUME`;
     const bouncer = proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue });
     try {
-      await bouncer.pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds });
+      await bouncer.pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
       repointed = true;
     } catch (err) {
       warnings.push(`pgbouncer could not be repointed to ${candidate}: ${rootMessage(err)}`);
+      await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
     }
-    await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
     pauseSeconds = (Date.now() - pausedAt) / 1000;
   }
+  if (restoreCommand) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
   const promote = (Date.now() - p0) / 1000;
 
   // 6. The old primary rejoins as a standby of the new one; the other standbys follow it.
@@ -342,7 +356,7 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress):
 async function awaitHistory(ctx: Context, timeline: number | null, warnings: string[]): Promise<boolean | null> {
   if (timeline === null) return null;
   const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
-  const name = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const name = historyName(timeline);
   ctx.progress.step = `waiting for ${name} in the archive`;
   const got = await awaitArchived({ cluster: ctx.input.cluster, name, timeoutSeconds: ctx.input.historyTimeoutSeconds });
   if (!got.ok) warnings.push(`${name} did not reach the archive within ${ctx.input.historyTimeoutSeconds} s`);
@@ -355,6 +369,10 @@ async function verify(ctx: Context, warnings: string[]): Promise<void> {
   const status = summarizeCluster(ctx.input.cluster, await probeNodes(ctx.input.cluster, ctx.input.nodes));
   if (status.primary !== ctx.input.candidate) warnings.push(`after the switchover the primary is ${status.primary ?? 'none'}, expected ${ctx.input.candidate}`);
   for (const w of status.warnings) warnings.push(`cluster status afterwards: ${w}`);
+}
+
+function historyName(timeline: number): string {
+  return `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
 }
 
 class RollbackReason extends Error {}
