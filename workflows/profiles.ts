@@ -69,3 +69,14 @@ export const fenceStep: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 2, nonRetryableErrorTypes },
 };
+
+/**
+ * A request that changes what Patroni does (POST /switchover, /reinitialize): one attempt only.
+ * A retried /reinitialize restarts a clone in progress; a retried /switchover after Patroni did
+ * switch is refused ("leader name does not match"). The workflow judges the outcome instead.
+ */
+export const patroniRequest: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 1, nonRetryableErrorTypes },
+};

@@ -12,7 +12,7 @@ import { judgeRebuild, type RebuildReport, type RebuildSource } from '../common/
 import { restoreId } from '../common/restore.js';
 import { summarizeCluster } from '../common/status.js';
 import { withClusterLock } from './lock.js';
-import { awaitControl, fenceStep, longTool, nodeTask, storageOp } from './profiles.js';
+import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
 export interface ReplicaRebuildInput {
@@ -52,7 +52,7 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
   const { cluster } = input;
   const queueOf = (n: string) => input.nodes.find((x) => x.name === n)!.taskQueue;
   const { newestGoodBackup, storeRebuildReport } = proxyActivities<Activities>(storageOp);
-  const { patroniReinitialize } = proxyActivities<Activities>(fenceStep);
+  const { patroniReinitialize } = proxyActivities<Activities>(patroniRequest);
   const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
 
   // 1. Judge on fresh probes, inside the lock: never the primary; a primary must exist.
@@ -85,10 +85,10 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
   if (input.patroni) {
     // 2p. Patroni re-clones the member itself (it removes the old data directory first).
     progress.step = `patroni: reinitialize ${input.node}`;
-    await patroniReinitialize({ cluster, node: input.node });
+    const reinit = await patroniReinitialize({ cluster, node: input.node });
     progress.step = 'waiting until it streams and catches up';
     const w = await awaitPatroni({ cluster, leader: primary, streaming: [input.node], maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
-    const r = report({ lagBytes: w.members.find((m) => m.name === input.node)?.lagBytes ?? null, seconds: { clone: 0, catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
+    const r = report({ lagBytes: w.members.find((m) => m.name === input.node)?.lagBytes ?? null, seconds: { clone: round(reinit.seconds), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
     await storeRebuildReport({ report: r });
     progress.step = 'done';
     return r;

@@ -31,7 +31,7 @@ import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../common
 import { summarizeCluster } from '../common/status.js';
 import { PgdrCluster, PgdrProcedure, workflowId } from '../common/naming.js';
 import { withClusterLock } from './lock.js';
-import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, storageOp } from './profiles.js';
+import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { backup, type BackupInput } from './backup.js';
 
@@ -279,7 +279,8 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress):
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
   const old = pre.primary;
-  const { pgbouncerAdmin, patroniSwitchover } = proxyActivities<Activities>(fenceStep);
+  const { pgbouncerAdmin } = proxyActivities<Activities>(fenceStep);
+  const { patroniSwitchover } = proxyActivities<Activities>(patroniRequest);
   const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
   const timeoutSeconds = input.patroni!.timeoutSeconds;
   const warnings: string[] = [];

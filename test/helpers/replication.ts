@@ -14,6 +14,9 @@ import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { ensureCluster, NO_WAL_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
 import { startPgBouncer, type PgBouncerHandle } from '../../scripts/stack/pgbouncer.js';
 import { walCommands } from '../../config/inputs.js';
+import { execa } from 'execa';
+import { repoRoot } from '../../scripts/stack/layout.js';
+import { buildServer } from '../../api/server.js';
 import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
 import { freePort } from './postgres.js';
 
@@ -30,6 +33,8 @@ export interface ReplicatedCluster {
   /** SQL as the superuser on a node (psql -At output). */
   sql(node: string, text: string): Promise<string>;
   connect(port: number, user?: 'postgres' | 'pgdr'): Promise<pg.Client>;
+  /** Runs the pgdr CLI against an API (listening on a free port) that serves this cluster. */
+  cli(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
 
@@ -67,6 +72,8 @@ export async function replicatedCluster(prefix: string, opts: { standbys?: strin
   const c = await clients(tc);
   const nodes = [full.primary, ...full.standbys];
   const byName = (n: string) => nodes.find((x) => x.name === n)!;
+  let api: ReturnType<typeof buildServer> | undefined;
+  let apiUrl: Promise<string> | undefined;
   return {
     tc,
     c,
@@ -82,7 +89,16 @@ export async function replicatedCluster(prefix: string, opts: { standbys?: strin
       await client.connect();
       return client;
     },
+    async cli(args) {
+      apiUrl ??= (async () => {
+        api = buildServer({ config: tc.config, temporal: c.temporal, s3: c.s3, token: 'test-token' });
+        return api.listen({ host: '127.0.0.1', port: 0 });
+      })();
+      const res = await execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: await apiUrl, PGDR_API_TOKEN: 'test-token' }, reject: false });
+      return { exitCode: res.exitCode ?? -1, stdout: res.stdout, stderr: res.stderr };
+    },
     async stop() {
+      await api?.close();
       await c.close();
       await workers.stop();
       await bouncer?.stop();

@@ -103,7 +103,16 @@ describe('replicaRebuild', () => {
     const backup = await resultOf<{ manifest: { id: string } }>(rc, b.body.workflowId);
     await rc.sql('primary', 'insert into kept select generate_series(5002, 6000); select pg_switch_wal();');
     writeFileSync(join(rc.dataDir('replica'), 'damaged.marker'), 'the old copy');
-    const { report } = await rebuildWatching('backup');
+    // Through the CLI: progress on stderr, the report on stdout.
+    const cli = await rc.cli(['rebuild', rc.tc.name, 'replica', '--source', 'backup', '--wait']);
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^started replicaRebuild\/\S+ \(rebuilding replica from the newest backup\)$/m);
+    // The progress display (polled each second): one line per step seen, ending with done.
+    const steps = cli.stderr.trim().split('\n');
+    expect(steps.length).toBeGreaterThanOrEqual(2);
+    expect(steps.at(-1)).toBe('done');
+    expect(cli.stdout).toMatch(new RegExp(`^rebuilt replica from backup ${backup.manifest.id}: streaming from primary, lag `, 'm'));
+    const report = (await rc.c.call('GET', `/api/v1/clusters/${rc.tc.name}/replication`)).body.rebuilds.at(-1) as RebuildReport;
     expect(report).toMatchObject({ source: 'backup', backupId: backup.manifest.id, oldDataDirRemoved: true });
     expect(await streams('replica')).toBe(true);
     expect((await rc.sql('replica', 'select count(*) from kept')).trim()).toBe('6000');

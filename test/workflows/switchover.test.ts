@@ -158,9 +158,21 @@ describe('switchover', () => {
     expect(await upstreamPort('third')).toBe(rc.port('replica'));
     expect(await viaBouncer()).toBe(rc.port('replica'));
 
-    const back = await switchTo('primary');
-    expect(back).toMatchObject({ oldPrimary: 'replica', newPrimary: 'primary', historyArchived: true });
-    expect(back.warnings).toEqual([]);
+    // And back, with the CLI: progress on stderr, the report on stdout.
+    const cli = await rc.cli(['switchover', rc.tc.name, '--candidate', 'primary', '--no-backup', '--wait']);
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^started switchover\/\S+: replica -> primary \(candidate lag .*\)$/m);
+    const steps = cli.stderr.trim().split('\n');
+    expect(steps.length).toBeGreaterThanOrEqual(3);
+    expect(steps.at(-1)).toBe('done');
+    expect(cli.stdout).toMatch(/^switchover replica -> primary: timeline \d+, history archived true$/m);
+    expect(cli.stdout).toMatch(/^ {2}replica: streams from primary/m);
+    expect(cli.stdout).not.toMatch(/warning/);
+    const history = await rc.cli(['replication', rc.tc.name]);
+    expect(history.stdout).toMatch(/^FINISHED\s+OLD\s+NEW\s+PAUSE \(s\)/m);
+    expect(history.stdout.match(/\s(primary\s+replica|replica\s+primary)\s/g)?.length).toBe(2);
+    const back = (await rc.c.call('GET', `/api/v1/clusters/${rc.tc.name}/replication`)).body.switchovers.at(-1) as SwitchoverReport;
+    expect(back).toMatchObject({ oldPrimary: 'replica', newPrimary: 'primary', historyArchived: true, warnings: [] });
 
     const result = await load.done;
     expect(result.stderrTail).not.toMatch(/aborted/);
