@@ -5,14 +5,18 @@
  * PGDR_BENCH_SCALE (default 70, about 1.05 GB); the pgbackrest method against bare pgbackrest; WAL push latency against pgbackrest
  * archive-push, and archive lag under a PGDR_BENCH_WAL_SECONDS (default 300) pgbench load;
  * point-in-time restore of that database through pgdr against the same restore by hand.
+ * Not in the default list, since it builds clusters of its own: "switchover", the write pause
+ * pgbench sees during pgdr's switchover through PgBouncer against Patroni's own switchover
+ * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts).
  */
 import { backupBench, type BenchRow } from './backup.js';
 import { walBench } from './wal.js';
 import { pgbackrestBench } from './pgbackrest.js';
 import { restoreBench } from './restore.js';
+import { switchoverBench } from './switchover.js';
 
 const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore').split(',').map((p) => p.trim());
-const benches: Record<string, () => Promise<BenchRow[]>> = { backup: backupBench, pgbackrest: pgbackrestBench, wal: walBench, restore: restoreBench };
+const benches: Record<string, () => Promise<BenchRow[]>> = { backup: backupBench, pgbackrest: pgbackrestBench, wal: walBench, restore: restoreBench, switchover: switchoverBench };
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {
   console.error(`PGDR_BENCH has "${unknown.join(',')}": expected a comma-separated list of ${Object.keys(benches).join(', ')}`);
