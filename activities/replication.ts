@@ -87,7 +87,15 @@ export async function readControlData(deps: ReplicationDeps, input: NodeRef): Pr
 
 /** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
 export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef): Promise<{ wasRunning: boolean; control: ControlFacts }> {
-  const { wasRunning } = await stopServer(deps, { ...input, mode: 'fast' });
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const wasRunning = runningPid(nc.dataDir) !== null;
+  if (wasRunning) {
+    // pg_ctl -w looks every 100 ms; clients are paused, so ask without waiting and look every 10 ms.
+    await pgCtl(deps, input, ['-m', 'fast', '-W', 'stop']);
+    const deadline = Date.now() + 120_000;
+    while (runningPid(nc.dataDir) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (runningPid(nc.dataDir) !== null) await stopServer(deps, { ...input, mode: 'fast' });
+  }
   return { wasRunning, control: await readControlData(deps, input) };
 }
 
