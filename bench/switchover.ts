@@ -32,8 +32,8 @@ import type { StackLayout } from '../scripts/stack/layout.js';
 import { ensureCluster, NO_WAL_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../scripts/stack/postgres.js';
 import { startPgBouncer } from '../scripts/stack/pgbouncer.js';
 import { pgbenchInit, pgbenchRun, type PgbenchResult } from '../scripts/stack/pgbench.js';
-import { freePort, startPatroniCluster, type PatroniClusterHandle } from '../scripts/stack/patroni.js';
-import { sleep, waitFor } from '../scripts/stack/procs.js';
+import { startPatroniCluster, type PatroniClusterHandle } from '../scripts/stack/patroni.js';
+import { freePort, sleep, waitFor } from '../scripts/stack/procs.js';
 import type { BenchRow } from './backup.js';
 import { benchStack, median } from './stack.js';
 

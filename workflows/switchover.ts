@@ -197,20 +197,7 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
     progress.step = 'synchronous_standby_names on the new primary';
     await newP.setSynchronousStandbyNames({ cluster, node: candidate, value: swapSyncNames(pre.syncNames, candidate, old) });
   }
-  let repointed = false;
-  let pauseSeconds: number | null = null;
-  if (input.pgbouncerQueue) {
-    progress.step = `pgbouncer: point at ${candidate}, RELOAD, RESUME`;
-    const bouncer = proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue });
-    try {
-      await bouncer.pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
-      repointed = true;
-    } catch (err) {
-      warnings.push(`pgbouncer could not be repointed to ${candidate}: ${rootMessage(err)}`);
-      await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
-    }
-    pauseSeconds = (Date.now() - pausedAt) / 1000;
-  }
+  const { repointed, pauseSeconds } = await resumeClients(ctx, pausedAt, warnings);
   if (restoreCommand) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
   const promote = (Date.now() - p0) / 1000;
 
@@ -303,19 +290,7 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress):
   }
   progress.pointOfNoReturn = true;
   const fence = (Date.now() - f0) / 1000;
-  let pauseSeconds: number | null = null;
-  let repointed = false;
-  if (input.pgbouncerQueue) {
-    progress.step = `pgbouncer: point at ${candidate}, RELOAD, RESUME`;
-    try {
-      await proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue }).pointPgBouncer({ cluster, primary: candidate, timeoutSeconds: input.pauseTimeoutSeconds });
-      repointed = true;
-    } catch (err) {
-      warnings.push(`pgbouncer could not be repointed to ${candidate}: ${rootMessage(err)}`);
-    }
-    await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
-    pauseSeconds = (Date.now() - pausedAt) / 1000;
-  }
+  const { repointed, pauseSeconds } = await resumeClients(ctx, pausedAt, warnings);
   const r0 = Date.now();
   progress.step = 'waiting until patroni shows every other member streaming';
   const others = input.nodes.map((n) => n.name).filter((n) => n !== candidate);
@@ -351,6 +326,22 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress):
     startedAt: ctx.startedAt,
     finishedAt: new Date().toISOString(),
   };
+}
+
+/** PgBouncer (if any) pointed at the candidate, RELOADed and RESUMEd: clients flow again. */
+async function resumeClients(ctx: Context, pausedAt: number, warnings: string[]): Promise<{ repointed: boolean; pauseSeconds: number | null }> {
+  const { input, progress } = ctx;
+  if (!input.pgbouncerQueue) return { repointed: false, pauseSeconds: null };
+  progress.step = `pgbouncer: point at ${input.candidate}, RELOAD, RESUME`;
+  let repointed = false;
+  try {
+    await proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue }).pointPgBouncer({ cluster: input.cluster, primary: input.candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
+    repointed = true;
+  } catch (err) {
+    warnings.push(`pgbouncer could not be repointed to ${input.candidate}: ${rootMessage(err)}`);
+    await proxyActivities<Activities>(fenceStep).pgbouncerAdmin({ cluster: input.cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+  }
+  return { repointed, pauseSeconds: (Date.now() - pausedAt) / 1000 };
 }
 
 /** The new timeline's TTTTTTTT.history in the archive (a restore across the switch needs it). */

@@ -8,14 +8,13 @@
  * Passwords are only ever in files (0600, owned by the Postgres user) or env, never in argv.
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, runTool } from '../../activities/gateway.js';
 import type { StackLayout } from './layout.js';
 import { pgdrRoleSql, type PgSecrets } from './postgres.js';
-import { portOpen, sleep, waitFor } from './procs.js';
+import { freePort, portOpen, sleep, waitFor } from './procs.js';
 
 export interface PatroniNode {
   host: string;
@@ -67,17 +66,6 @@ export function patroniLogDir(layout: StackLayout, scope: string): string {
   return join(layout.logs, 'patroni', scope);
 }
 
-/** A port nobody listens on right now (the same as test/helpers/postgres.ts, which imports vitest). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startPatroniCluster(layout: StackLayout, opts: PatroniClusterOptions): Promise<PatroniClusterHandle> {
   const { scope, secrets } = opts;

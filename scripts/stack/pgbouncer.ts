@@ -6,12 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { asUser } from '../../activities/gateway.js';
 import type { StackLayout } from './layout.js';
 import type { PgSecrets } from './postgres.js';
-import { portOpen, sleep } from './procs.js';
+import { freePort, portOpen, sleep } from './procs.js';
 
 export const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
 const START_TIMEOUT_MS = 15_000;
@@ -28,17 +27,6 @@ export interface PgBouncerHandle {
   stop(): Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (as test/helpers/postgres.ts finds one). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Whether pid is a live process. kill(0) is not enough: the container's PID 1 does not reap

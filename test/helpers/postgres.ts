@@ -4,24 +4,14 @@
  * never see. Removed again by stop().
  */
 import { inject } from 'vitest';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
+import { freePort } from '../../scripts/stack/procs.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { ensureCluster, psql, stopCluster, NO_WAL_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export interface OwnPostgres {
   port: number;

@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { buildServer } from '../../api/server.js';
 import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
-import { freePort } from './postgres.js';
+import { freePort } from '../../scripts/stack/procs.js';
 
 export interface ReplicatedCluster {
   tc: TestCluster;
