@@ -1,0 +1,165 @@
+/**
+ * Faults during a restore, on a Postgres server of the test's own: the destination's disk fills
+ * up, and an archived WAL segment the restore needs is corrupt. Each must end in a clear
+ * failure naming the cause, with nothing left behind and the source untouched.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { execa } from 'execa';
+import { WorkflowFailedError } from '@temporalio/client';
+import { pitrSource, type PitrSource } from '../helpers/restore.js';
+import { switchAndArchive } from '../helpers/ticks.js';
+import { findArchived } from '../../activities/wal.js';
+import type { RestoreReport } from '../../common/restore.js';
+import { mountSmallFs } from './smallFs.js';
+
+/** The whole cause chain of a failed workflow, one message per line. */
+function chain(err: unknown): string {
+  const out: string[] = [];
+  for (let e = err as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) out.push(e.message ?? String(e));
+  return out.join('\n');
+}
+
+/** The innermost failure's type (the pgdr error class), e.g. WalCorruptError. */
+function innerType(err: unknown): string {
+  let type = 'unknown type';
+  for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) type = e.type;
+  return type;
+}
+
+/** No server answers on the port and nothing is left running in the directory. */
+async function nothingRuns(src: PitrSource, dataDir: string, port: number | undefined): Promise<void> {
+  expect(existsSync(join(dataDir, 'postmaster.pid'))).toBe(false);
+  if (port) await expect(src.pgs.sqlAt(port, 'select 1')).rejects.toThrow();
+}
+
+describe('restore faults', () => {
+  let src: PitrSource;
+
+  beforeAll(async () => {
+    src = await pitrSource('fltrst', { tickSeconds: 4 });
+  }, 300_000);
+  afterAll(async () => src?.close());
+
+  it('fails clearly when the destination disk fills up, removes the partial directory and leaves the source untouched', async (ctx) => {
+    const { fs, reasons } = await mountSmallFs(8);
+    if (!fs) {
+      console.log(`FAULT | disk full on the restore destination | SKIPPED: no small filesystem can be mounted here (${reasons.join('; ')})`);
+      ctx.skip();
+      return;
+    }
+    const t0 = Date.now();
+    try {
+      const before = await src.rows(src.pgs.port);
+      const dataDir = join(fs.dir, 'data');
+      const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { latest: true }, destination: { dataDir } });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const handle = src.c.temporal.workflow.getHandle(res.body.workflowId);
+      const err = await handle.result().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const msg = chain(err);
+      console.log(`disk-full failure chain (${fs.kind}, ${fs.sizeMiB} MiB, ${((Date.now() - t0) / 1000).toFixed(1)} s):\n${msg}`);
+      expect(msg).toMatch(/No space left on device/);
+      expect((await handle.describe()).status.name).toBe('FAILED');
+
+      // The partial directory is gone; the small filesystem holds nothing of it.
+      expect(existsSync(dataDir)).toBe(false);
+      expect(readdirSync(fs.dir).filter((e) => e !== 'lost+found')).toEqual([]);
+      await nothingRuns(src, dataDir, res.body.destination.port);
+      // No report counts it as a restore.
+      const listed = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/restores`);
+      expect(listed.body.restores.map((r: RestoreReport) => r.workflowId)).not.toContain(res.body.workflowId);
+      // The source: still a running primary with every row.
+      expect(await src.rows(src.pgs.port)).toBe(before);
+      expect(before).toBe(`${src.ticks.length}|1|${src.ticks.length}`);
+      expect((await src.pgs.sql('select pg_is_in_recovery()')).trim()).toBe('f');
+      console.log(`FAULT | disk full on the restore destination (${fs.kind} ${fs.sizeMiB} MiB) | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}: No space left on device); partial directory removed; source untouched (${before})`);
+      // A full disk is not a corrupt backup: saying so sends the operator to discard a good one.
+      expect(msg, 'a full destination disk must not be reported as a corrupt backup').not.toMatch(/is corrupt/);
+    } finally {
+      await fs.unmount();
+    }
+  }, 300_000);
+
+  /** An archived WAL segment after the backup that recovery to the latest commit must replay, and a corrupt copy of it. */
+  async function walToCorrupt(): Promise<{ seg: string; key: string; put(which: 'corrupt' | 'original'): Promise<void> }> {
+    const { config } = src.tc;
+    const bucket = config.storage.bucket;
+    await switchAndArchive(src.db);
+    const k = Math.max(1, Math.floor(src.ticks.length / 2));
+    const seg = (await src.db.query(`select pg_walfile_name($1::pg_lsn) as s`, [src.ticks[k - 1]!.lsnAfter])).rows[0].s as string;
+    expect(seg > src.backup.startWalSegment, `${seg} must come after the backup's ${src.backup.startWalSegment}`).toBe(true);
+    const key = await findArchived({ config, s3: src.c.s3 }, src.tc.name, seg);
+    expect(key).toBeTruthy();
+    // Same metadata (the recorded sha256), other content: one byte of the WAL flipped, recompressed.
+    const head = await src.c.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key! }));
+    const got = await src.c.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key! }));
+    const original = Buffer.from(await got.Body!.transformToByteArray());
+    const zst = key!.endsWith('.zst');
+    const wal = zst ? Buffer.from((await execa('zstd', ['-q', '-d', '-c'], { input: original, encoding: 'buffer' })).stdout) : Buffer.from(original);
+    wal.writeUInt8(wal.readUInt8(8192 + 100) ^ 0xff, 8192 + 100);
+    const corrupt = zst ? Buffer.from((await execa('zstd', ['-q', '-c'], { input: wal, encoding: 'buffer' })).stdout) : wal;
+    return {
+      seg,
+      key: key!,
+      put: async (which) => {
+        await src.c.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key!, Body: which === 'corrupt' ? corrupt : original, Metadata: head.Metadata ?? {} }));
+      },
+    };
+  }
+
+  it('fails replay on a WAL segment corrupted after the pre-flight, naming the object, without promoting or leaving an instance', async () => {
+    const t0 = Date.now();
+    const w = await walToCorrupt();
+    const before = await src.rows(src.pgs.port);
+    const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { latest: true }, action: 'promote' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    src.made.push(res.body.destination.dataDir);
+    const handle = src.c.temporal.workflow.getHandle(res.body.workflowId);
+    // Corrupt it once the workflow's own pre-flight has passed, before the instance starts.
+    let step = '';
+    for (let i = 0; ; i++) {
+      step = (await handle.query<{ step: string }>('progress').catch(() => null))?.step ?? '';
+      if (step.startsWith('preparing') || step.startsWith('downloading') || step.startsWith('verifying') || step.startsWith('writing')) break;
+      if (step.startsWith('starting') || step.startsWith('replaying') || step === 'done' || step.startsWith('failed') || i > 6000) throw new Error(`missed the window between pre-flight and start: step "${step}"`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await w.put('corrupt');
+    const err = await handle.result().catch((e: unknown) => e);
+    await w.put('original');
+    expect(err, 'a restore through a corrupt WAL segment must not succeed').toBeInstanceOf(WorkflowFailedError);
+    const msg = chain(err);
+    console.log(`corrupt-WAL replay failure (corrupted during "${step}", ${((Date.now() - t0) / 1000).toFixed(1)} s):\n${msg}`);
+    // Never promoted, nothing left running, its directory removed, no report.
+    await nothingRuns(src, res.body.destination.dataDir, res.body.destination.port);
+    expect(existsSync(res.body.destination.dataDir)).toBe(false);
+    const listed = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/restores`);
+    expect(listed.body.restores.map((r: RestoreReport) => r.workflowId)).not.toContain(res.body.workflowId);
+    expect(await src.rows(src.pgs.port)).toBe(before);
+    console.log(`FAULT | archived WAL segment ${w.seg} corrupted after the pre-flight | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}), not promoted, no instance left, directory removed; names the object: ${msg.includes(w.key)}`);
+    expect(msg).toContain(w.key);
+    expect(msg).toMatch(/is corrupt/);
+  }, 300_000);
+
+  it('refuses in the pre-flight to restore through a corrupted WAL segment, naming the object, and starts nothing', async () => {
+    const t0 = Date.now();
+    const w = await walToCorrupt();
+    await w.put('corrupt');
+    const before = await src.rows(src.pgs.port);
+    const existing = existsSync(src.restoreDir) ? readdirSync(src.restoreDir) : [];
+    const started = (await src.c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/"`)).count;
+    const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { latest: true } });
+    if (res.status === 202) src.made.push(res.body.destination.dataDir);
+    const msg = String(res.body?.error?.message ?? JSON.stringify(res.body));
+    console.log(`corrupt-WAL pre-flight answer (${((Date.now() - t0) / 1000).toFixed(1)} s): ${res.status} ${JSON.stringify(res.body)}`);
+    console.log(`FAULT | archived WAL segment ${w.seg} corrupt before the restore | API answered ${res.status} ${res.body?.error?.code ?? ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s; names the object: ${msg.includes(w.key)}`);
+    // Nothing started or created, the source untouched.
+    expect((await src.c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/"`)).count).toBe(started);
+    expect(existsSync(src.restoreDir) ? readdirSync(src.restoreDir) : []).toEqual(existing);
+    expect(await src.rows(src.pgs.port)).toBe(before);
+    // A refusal that says what is wrong and where: 422, naming the corrupt object.
+    expect({ status: res.status, code: res.body?.error?.code, namesObject: msg.includes(w.key) }).toEqual({ status: 422, code: expect.stringMatching(/WAL_CORRUPT|RESTORE_PREFLIGHT_FAILED/), namesObject: true });
+  }, 300_000);
+});
