@@ -12,7 +12,7 @@ import { Transform, pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ToolFailedError } from '../common/errors.js';
+import { DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
@@ -278,6 +278,8 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
       throw err;
     }
   } catch (err) {
+    // Scratch space full is the node's problem, not the backup's: never mark a good backup failed for it.
+    if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) throw new DestinationFullError(input.cluster, input.node, dir, diskFullLine(err.context.stderrTail));
     if (err instanceof ToolFailedError && err.context.tool === 'tar') return done(false, `cannot extract s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
     throw err;
   } finally {

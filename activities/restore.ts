@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BackupCorruptError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError } from '../common/errors.js';
+import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
 import { clusterPrefix, listJson, putJsonIfAbsent } from './storage.js';
@@ -156,6 +156,9 @@ export async function fetchBaseBackup(
   try {
     got = await downloadAndExtract(deps, { key, dir: input.dataDir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
   } catch (err) {
+    if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) {
+      throw new DestinationFullError(input.cluster, input.node, input.dataDir, diskFullLine(err.context.stderrTail));
+    }
     if (err instanceof ToolFailedError && err.context.tool === 'tar') throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${key}`, `cannot extract it: ${String(err.context.stderrTail).trim().split('\n').slice(-2).join(' ')}`);
     throw err;
   }

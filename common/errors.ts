@@ -281,6 +281,15 @@ export class PgBouncerError extends PgdrError {
   }
 }
 
+/** Thrown when a directory pgdr writes into (restore destination, scratch space) runs out of space; nothing there is kept. */
+export class DestinationFullError extends PgdrError {
+  readonly code = 'DISK_FULL';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, dir: string, detail: string) {
+    super(`no space left in ${dir} on node "${node}" of cluster "${cluster}": ${detail}`, { cluster, node, dir }, 'free space there or choose another directory; the backup itself is not at fault');
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -310,6 +319,7 @@ export const errorCatalogue = {
   StandbyNotStreamingError,
   PatroniError,
   PgBouncerError,
+  DestinationFullError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -337,7 +347,18 @@ export const nonRetryableErrorTypes: string[] = [
   'ReplicationPreconditionError',
   'SwitchoverRolledBackError',
   'StandbyNotStreamingError',
+  'DestinationFullError',
 ];
+
+/** True when a tool's stderr says the disk (or quota) is full. */
+export function saysDiskFull(stderr: unknown): boolean {
+  return /No space left on device|Disk quota exceeded/i.test(String(stderr));
+}
+
+/** The stderr line that says so (for the message). */
+export function diskFullLine(stderr: unknown): string {
+  return String(stderr).split('\n').find((l) => saysDiskFull(l))?.trim() ?? 'no space left on device';
+}
 
 /**
  * The one mapping from pgdr errors to Temporal failures. The failure's type is the class
