@@ -238,27 +238,7 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
   const rejoin = (Date.now() - r0) / 1000;
 
   // 7. The new timeline's history file in the archive, and the cluster as it is now.
-  const historyArchived = await awaitHistory(ctx, newTimeline, warnings);
-  await verify(ctx, warnings);
-  return {
-    formatVersion: 1,
-    cluster,
-    workflowId: workflowInfo().workflowId,
-    oldPrimary: old,
-    newPrimary: candidate,
-    viaPatroni: false,
-    shutdownCheckpointLsn: checkpointLsn,
-    newTimeline,
-    historyArchived,
-    pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null,
-    rejoined,
-    pauseSeconds: pauseSeconds === null ? null : round(pauseSeconds),
-    backupWorkflowId: null,
-    warnings,
-    seconds: { preconditions: round(pre.seconds), fence: round(fence), promote: round(promote), rejoin: round(rejoin), total: round((Date.now() - ctx.t0) / 1000) },
-    startedAt: ctx.startedAt,
-    finishedAt: new Date().toISOString(),
-  };
+  return closingReport(ctx, { oldPrimary: old, viaPatroni: false, shutdownCheckpointLsn: checkpointLsn, newTimeline, pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null, rejoined, pauseSeconds, warnings }, { preconditions: pre.seconds, fence, promote, rejoin });
 }
 
 async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {
@@ -305,24 +285,25 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress):
   }
   const newTimeline = members.find((m) => m.name === candidate)?.timeline ?? null;
   const rejoin = (Date.now() - r0) / 1000;
-  const historyArchived = await awaitHistory(ctx, newTimeline, warnings);
-  await verify(ctx, warnings);
+  return closingReport(ctx, { oldPrimary: old, viaPatroni: true, shutdownCheckpointLsn: null, newTimeline, pgbouncer: input.pgbouncerQueue ? { paused: true, repointed } : null, rejoined, pauseSeconds, warnings }, { preconditions: pre.seconds, fence, promote: 0, rejoin });
+}
+
+type ReportParts = Pick<SwitchoverReport, 'oldPrimary' | 'viaPatroni' | 'shutdownCheckpointLsn' | 'newTimeline' | 'pgbouncer' | 'rejoined' | 'pauseSeconds' | 'warnings'>;
+
+/** Step 7, shared: the history file archived, the cluster verified, the report. */
+async function closingReport(ctx: Context, parts: ReportParts, phases: { preconditions: number; fence: number; promote: number; rejoin: number }): Promise<SwitchoverReport> {
+  const historyArchived = await awaitHistory(ctx, parts.newTimeline, parts.warnings);
+  await verify(ctx, parts.warnings);
   return {
     formatVersion: 1,
-    cluster,
+    cluster: ctx.input.cluster,
     workflowId: workflowInfo().workflowId,
-    oldPrimary: old,
-    newPrimary: candidate,
-    viaPatroni: true,
-    shutdownCheckpointLsn: null,
-    newTimeline,
+    newPrimary: ctx.input.candidate,
+    ...parts,
     historyArchived,
-    pgbouncer: input.pgbouncerQueue ? { paused: true, repointed } : null,
-    rejoined,
-    pauseSeconds: pauseSeconds === null ? null : round(pauseSeconds),
+    pauseSeconds: parts.pauseSeconds === null ? null : round(parts.pauseSeconds),
     backupWorkflowId: null,
-    warnings,
-    seconds: { preconditions: round(pre.seconds), fence: round(fence), promote: 0, rejoin: round(rejoin), total: round((Date.now() - ctx.t0) / 1000) },
+    seconds: { preconditions: round(phases.preconditions), fence: round(phases.fence), promote: round(phases.promote), rejoin: round(phases.rejoin), total: round((Date.now() - ctx.t0) / 1000) },
     startedAt: ctx.startedAt,
     finishedAt: new Date().toISOString(),
   };
