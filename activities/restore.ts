@@ -314,12 +314,21 @@ function readLog(dataDir: string): string {
   }
 }
 
-function logTail(dataDir: string): string {
+/**
+ * The server log's reason for stopping: the last lines of pgdr's own archive tool (they name a
+ * corrupt object) and the last FATAL/PANIC lines, then the tail. A tail alone can crowd out the
+ * one line that names the object when the server logs its shutdown in many lines.
+ */
+export function logTail(dataDir: string): string {
+  let lines: string[];
   try {
-    return readFileSync(join(dataDir, LOG_NAME), 'utf8').trim().split('\n').slice(-6).join(' | ');
+    lines = readFileSync(join(dataDir, LOG_NAME), 'utf8').trim().split('\n');
   } catch {
     return '(no log)';
   }
+  const reasons = [...lines.filter((l) => /pgdr wal \w+:/.test(l)).slice(-2), ...lines.filter((l) => /\b(FATAL|PANIC):/.test(l)).slice(-2)];
+  const tail = lines.slice(-4).filter((l) => !reasons.includes(l));
+  return [...reasons, ...tail].join(' | ');
 }
 
 /**
