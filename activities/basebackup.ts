@@ -18,6 +18,7 @@ import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from './gateway.js';
 import { baseFolder } from './catalog.js';
+import { awaitStorage } from './storage.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
 import { libpqEnv, withNode } from './postgres.js';
@@ -106,6 +107,9 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
+  // Storage down (an earlier attempt may have failed on that): wait here, heartbeating, rather
+  // than spend the retry attempts on an outage.
+  await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
   // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
   await abortStaleUploads(deps, key);
   const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) => Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b));

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
 import { listCatalog } from './catalog.js';
+import { awaitStorage } from './storage.js';
 
 export interface PgbackrestDeps {
   config: PgdrConfig;
@@ -199,6 +200,8 @@ export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBa
   const { heartbeat, signal } = activityProgress();
   const { cluster, node } = input;
   const earlier = previousAttemptLabels();
+  // Storage down: wait here, heartbeating, rather than spend the retry attempts on an outage.
+  await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
   let info0 = await pgbackrestInfo(deps, cluster, node);
   // Status 1 (missing stanza path) or 3 (missing stanza data): create it (idempotent anyway).
   if (info0.lock?.code === 1 || info0.lock?.code === 3) {

@@ -8,6 +8,7 @@ import { S3Client, HeadBucketCommand, ListObjectsV2Command, GetObjectCommand, Pu
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
+import { StorageUnavailableError } from '../common/errors.js';
 
 export function createS3Client(storage: PgdrConfig['storage'], readSecret: SecretReader): S3Client {
   const httpsAgent = new Agent({
@@ -33,6 +34,41 @@ export function createS3Client(storage: PgdrConfig['storage'], readSecret: Secre
 /** Throws unless the bucket exists and the credentials may use it. */
 export async function checkBucket(s3: S3Client, bucket: string): Promise<void> {
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+}
+
+/** True for an error that says storage could not be reached (not one that says no). */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  if ((e?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
+  if (e?.name === 'TimeoutError') return true;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|socket hang up/.test(`${e?.code ?? ''} ${e?.message ?? ''}`);
+}
+
+/**
+ * Waits until the bucket answers, for at most waitSeconds, calling beat every poll (so a long
+ * outage shows in the Temporal UI as "waiting for storage" instead of burning retry attempts).
+ * An error that is not an outage (403, no such bucket) is thrown at once.
+ */
+export async function awaitStorage(
+  s3: S3Client,
+  storage: Pick<PgdrConfig['storage'], 'endpoint' | 'bucket' | 'outageWaitSeconds'>,
+  opts: { beat: (detail: { phase: 'waiting for storage'; endpoint: string; waitedSeconds: number; error: string }) => void; signal: AbortSignal; pollMs?: number },
+): Promise<{ waitedSeconds: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await checkBucket(s3, storage.bucket);
+      return { waitedSeconds: Math.round((Date.now() - t0) / 100) / 10 };
+    } catch (err) {
+      if (!isUnreachable(err)) throw err;
+      const waitedSeconds = Math.floor((Date.now() - t0) / 1000);
+      const message = (err as Error).message;
+      if (waitedSeconds >= storage.outageWaitSeconds) throw new StorageUnavailableError(storage.endpoint, waitedSeconds, message);
+      opts.beat({ phase: 'waiting for storage', endpoint: storage.endpoint, waitedSeconds, error: message });
+      if (opts.signal.aborted) throw opts.signal.reason;
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
+    }
+  }
 }
 
 /** `<prefix>/<cluster>/` — everything of one cluster lives under it. */

@@ -290,6 +290,17 @@ export class DestinationFullError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when S3 storage stayed unreachable (connection refused, timeouts, 5xx) for longer than
+ * storage.outageWaitSeconds; retryable: a later attempt may find it back.
+ */
+export class StorageUnavailableError extends PgdrError {
+  readonly code = 'STORAGE_UNAVAILABLE';
+  constructor(endpoint: string, waitedSeconds: number, detail: string) {
+    super(`storage at ${endpoint} was unreachable for ${waitedSeconds} s: ${detail}`, { endpoint, waitedSeconds }, 'check that the S3 endpoint is up and reachable from the worker; raise storage.outageWaitSeconds to ride out longer outages');
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -320,6 +331,7 @@ export const errorCatalogue = {
   PatroniError,
   PgBouncerError,
   DestinationFullError,
+  StorageUnavailableError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */

@@ -257,6 +257,7 @@ export const configSchema = z
         insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
         accessKeyId: secretRef.describe('S3 access key id'),
         secretAccessKey: secretRef.describe('S3 secret access key'),
+        outageWaitSeconds: z.number().int().min(0).max(3600).default(300).describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
       })
       .strict()
       .describe('S3-compatible storage for backups, WAL and reports'),

@@ -23,7 +23,11 @@ export interface TestCluster {
   configPath: string;
 }
 
-export function testCluster(prefix: string, adjust: (cluster: Record<string, any>) => void = () => undefined): TestCluster {
+/**
+ * adjust changes the cluster's config; adjustRoot the rest (e.g. a Temporal or S3 endpoint of
+ * the test's own, for tests that stop those services).
+ */
+export function testCluster(prefix: string, adjust: (cluster: Record<string, any>) => void = () => undefined, adjustRoot: (raw: Record<string, any>) => void = () => undefined): TestCluster {
   const raw = parse(readFileSync(inject('configPath'), 'utf8'));
   const tag = `${Date.now().toString(36).slice(-5)}${Math.random().toString(36).slice(2, 5)}`;
   const name = `${prefix}-${tag}`;
@@ -40,6 +44,7 @@ export function testCluster(prefix: string, adjust: (cluster: Record<string, any
   raw.clusters = { [name]: cluster };
   raw.storage.prefix = `test/${name}`;
   raw.temporal.taskQueue = `pgdr-${name}`;
+  adjustRoot(raw);
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-test-'));
   // Postgres (another OS user) reads it when archive_command runs `pgdr wal push`; it holds no secret.
   chmodSync(dir, 0o755);
