@@ -7,14 +7,16 @@ import { Context } from '@temporalio/activity';
 export interface Progress {
   heartbeat(details: Record<string, unknown>): void;
   signal: AbortSignal;
+  /** 1 on the first attempt; more when Temporal retries (e.g. the worker running it died). */
+  attempt: number;
 }
 
 export function activityProgress(): Progress {
   try {
     const ctx = Context.current();
-    return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal };
+    return { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal, attempt: ctx.info.attempt };
   } catch {
-    return { heartbeat: () => undefined, signal: new AbortController().signal };
+    return { heartbeat: () => undefined, signal: new AbortController().signal, attempt: 1 };
   }
 }
 

@@ -9,7 +9,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
+import { ReplicationPreconditionError, StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
 import { primaryConninfo, replayedPast } from '../common/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
@@ -18,7 +18,7 @@ import { runTool } from './gateway.js';
 import { parseBaseBackupStderr } from './basebackup.js';
 import { activityProgress, every } from './progress.js';
 import { libpqEnv, withNode } from './postgres.js';
-import { own, runningPid } from './restore.js';
+import { emptyDir, own, runningPid } from './restore.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 
 export interface ReplicationDeps {
@@ -251,15 +251,23 @@ export async function writeStandbySettings(
   return { restoredConfig, conninfo };
 }
 
-/** pg_basebackup of the primary into the node's (empty) data directory, on the node's slot; heartbeats kB and %. */
+/**
+ * pg_basebackup of the primary into the node's (empty) data directory, on the node's slot;
+ * heartbeats kB and %. A retried attempt (the worker running the first one died mid-clone)
+ * finds its predecessor's partial clone there and starts again from an empty directory.
+ */
 export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ seconds: number; bytes: number }> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
-  const { heartbeat, signal } = activityProgress();
+  const { heartbeat, signal, attempt } = activityProgress();
   const t0 = Date.now();
   const seen: { doneKB?: number; totalKB?: number; startLsn?: string } = {};
-  if (readdirSync(nc.dataDir).length > 0) throw new Error(`refusing to clone into ${nc.dataDir}: it is not empty`);
+  if (readdirSync(nc.dataDir).length > 0) {
+    // A first attempt never clones over data it did not write (and does not retry into it).
+    if (attempt === 1) throw new ReplicationPreconditionError(input.cluster, 'rebuild', [`data directory ${nc.dataDir} of node ${input.node} is not empty before the clone (expected the empty directory the rebuild prepared)`]);
+    emptyDir(nc.dataDir);
+  }
   const stop = every(2000, () => heartbeat({ phase: 'pg_basebackup', bytes: (seen.doneKB ?? 0) * 1024, totalBytes: (seen.totalKB ?? 0) * 1024, percent: seen.totalKB ? Math.round((100 * (seen.doneKB ?? 0)) / seen.totalKB) : null, startLsn: seen.startLsn ?? null }));
   try {
     await runTool({

@@ -137,7 +137,7 @@ export async function prepareDestination(deps: RestoreDeps, input: Where & { res
 }
 
 /** Empties a directory the restore owns (a retried fetch starts from nothing); never a live server's. */
-function emptyDir(dir: string): void {
+export function emptyDir(dir: string): void {
   const pid = runningPid(dir);
   if (pid !== null) throw new Error(`refusing to empty ${dir}: a server (pid ${pid}) runs in it`);
   for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });

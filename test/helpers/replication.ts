@@ -38,7 +38,14 @@ export interface ReplicatedCluster {
   stop(): Promise<void>;
 }
 
-export async function replicatedCluster(prefix: string, opts: { standbys?: string[]; pgbouncer?: boolean; adjust?: (cluster: Record<string, any>) => void } = {}): Promise<ReplicatedCluster> {
+/**
+ * `worker` starts the test's workers (default: in this process, see startWorkers); a test that
+ * kills the worker runs it in a process of its own.
+ */
+export async function replicatedCluster(
+  prefix: string,
+  opts: { standbys?: string[]; pgbouncer?: boolean; adjust?: (cluster: Record<string, any>) => void; worker?: (tc: TestCluster) => Promise<{ stop(): Promise<void> }> } = {},
+): Promise<ReplicatedCluster> {
   const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const s = ensureSecrets(layout.secrets);
   const secrets: PgSecrets = { superuserPassword: s['pg-superuser-password'].value, pgdrPassword: s['pgdr-password'].value };
@@ -68,7 +75,7 @@ export async function replicatedCluster(prefix: string, opts: { standbys?: strin
   });
   const full = plan(walCommands(tc.config, tc.name));
   await ensureCluster(layout, full, secrets);
-  const workers = await startWorkers(tc);
+  const workers = opts.worker ? await opts.worker(tc) : await startWorkers(tc);
   const c = await clients(tc);
   const nodes = [full.primary, ...full.standbys];
   const byName = (n: string) => nodes.find((x) => x.name === n)!;

@@ -1,0 +1,71 @@
+/**
+ * A pgdr worker process a test can SIGKILL and start again, and what a killed worker leaves in
+ * a workflow's history: the activities Temporal ran more than once.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { spawnWorker, waitForLine } from './process.js';
+
+export interface KillableWorker {
+  /** Starts a worker process and waits until it polls. */
+  start(): Promise<void>;
+  /** SIGKILL to the whole process group (tsx and its node child, and the tools they run). */
+  kill(): Promise<void>;
+  /** SIGTERM (graceful), for the test's teardown. */
+  stop(): Promise<void>;
+}
+
+export function killableWorker(configPath: string): KillableWorker {
+  let proc: ReturnType<typeof spawnWorker> | null = null;
+  const signal = async (sig: NodeJS.Signals) => {
+    const p = proc;
+    proc = null;
+    if (!p?.pid) return;
+    try {
+      process.kill(-p.pid, sig);
+    } catch {
+      // Already gone.
+    }
+    await p;
+  };
+  return {
+    async start() {
+      if (proc) throw new Error('a worker process is already running');
+      proc = spawnWorker(configPath);
+      await waitForLine(proc, 'pgdr worker polling');
+    },
+    kill: () => signal('SIGKILL'),
+    stop: () => signal('SIGTERM'),
+  };
+}
+
+/** Polls a workflow's `progress` query until its step matches; returns that progress. */
+export async function awaitStep<P extends { step: string }>(handle: WorkflowHandle, step: RegExp, timeoutMs = 120_000, also: (p: P) => boolean = () => true): Promise<P> {
+  const deadline = Date.now() + timeoutMs;
+  let last: P | null = null;
+  for (;;) {
+    last = await handle.query<P>('progress').catch(() => last);
+    if (last && step.test(last.step) && also(last)) return last;
+    if (Date.now() > deadline) throw new Error(`${handle.workflowId} never reached step ${step} within ${timeoutMs} ms (last step: ${last?.step ?? 'none'})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Activity types that ran more than one attempt in a workflow's history: their started event
+ * carries attempt > 1 (Temporal records only the last attempt), or an attempt timed out for good.
+ */
+export async function retriedActivities(handle: WorkflowHandle): Promise<{ type: string; attempt: number }[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const typeOf = new Map<string, string>();
+  for (const e of events) {
+    if (e.activityTaskScheduledEventAttributes) typeOf.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+  }
+  const out: { type: string; attempt: number }[] = [];
+  for (const e of events) {
+    const started = e.activityTaskStartedEventAttributes;
+    if (started && (started.attempt ?? 1) > 1) out.push({ type: typeOf.get(String(started.scheduledEventId)) ?? '?', attempt: started.attempt! });
+    const timedOut = e.activityTaskTimedOutEventAttributes;
+    if (timedOut) out.push({ type: typeOf.get(String(timedOut.scheduledEventId)) ?? '?', attempt: 0 });
+  }
+  return out;
+}
