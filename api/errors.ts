@@ -1,6 +1,6 @@
 /** Maps pgdr errors and validation failures to HTTP answers: { error: { code, message, ... } }. */
 import type { z } from 'zod';
-import { WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError, isGrpcServiceError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { PgdrError } from '../common/errors.js';
 import { describeIssues } from '../config/load.js';
@@ -33,7 +33,26 @@ export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError
   };
 }
 
-export function errorReply(err: unknown): RouteReply {
+/** gRPC codes that mean the Temporal service could not be reached or did not answer in time. */
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/** The gRPC error under a Temporal client error, when Temporal was unreachable. */
+function temporalUnreachable(err: unknown): Error | undefined {
+  for (let e = err as { cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (isGrpcServiceError(e) && (e.code === GRPC_UNAVAILABLE || e.code === GRPC_DEADLINE_EXCEEDED)) return e as Error;
+  }
+  return undefined;
+}
+
+/** temporalAddress names the service in a 503 when Temporal cannot be reached. */
+export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
+  const grpc = temporalUnreachable(err);
+  if (grpc) {
+    const where = temporalAddress ? ` at ${temporalAddress}` : '';
+    const message = `temporal${where} is unavailable: ${(err as Error).message}: ${grpc.message}\nHINT: nothing was started; retry once Temporal is back (workflows already running continue then)`;
+    return { status: 503, body: { error: { code: 'TEMPORAL_UNAVAILABLE', message } } };
+  }
   if (err instanceof PgdrError) {
     return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
   }

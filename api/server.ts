@@ -75,7 +75,7 @@ export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): Fas
           if (out.contentType) void reply.header('content-type', out.contentType);
           return reply.status(out.status).send(out.body);
         } catch (err) {
-          const out = errorReply(err);
+          const out = errorReply(err, deps.config.temporal.address);
           if (out.status >= 500) req.log.error(err);
           return reply.status(out.status).send(out.body);
         }

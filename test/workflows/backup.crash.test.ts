@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import { clients, testCluster } from '../helpers/cluster.js';
-import { listCatalog } from '../../activities/catalog.js';
+import { baseFolder, listCatalog } from '../../activities/catalog.js';
+import { objectNameFor } from '../../activities/basebackup.js';
 import { listKeys } from '../../activities/storage.js';
 import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
@@ -40,12 +41,16 @@ describe('backup when the worker dies', () => {
       expect(manifest.verification?.ok).toBe(true);
       const keys = (await listKeys(c.s3, tc.config.storage.bucket, `${tc.config.storage.prefix}/`)).map((o) => o.key.split('/').pop());
       expect(keys.sort()).toEqual(['base.tar.zst', 'manifest.json']);
-      const uploads = await c.s3.send(new ListMultipartUploadsCommand({ Bucket: tc.config.storage.bucket, Prefix: `${tc.config.storage.prefix}/` }));
+      // MinIO lists multipart uploads by exact key only: ask for the backup's object.
+      const key = baseFolder(tc.config.storage, tc.name, manifest.id) + objectNameFor(tc.config.clusters[tc.name]!.backup.compression);
+      const uploads = await c.s3.send(new ListMultipartUploadsCommand({ Bucket: tc.config.storage.bucket, Prefix: key }));
       expect(uploads.Uploads ?? []).toEqual([]);
       // The history shows the retry: the first attempt timed out on its heartbeat.
       const history = await handle.fetchHistory();
       const timedOut = history.events!.filter((e) => e.activityTaskTimedOutEventAttributes || e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1);
       expect(timedOut.length).toBeGreaterThan(0);
+      const attempts = Math.max(...history.events!.map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
+      console.log(`FAULT | worker SIGKILLed mid-backup (uploading) | backup ${manifest.id} completed good and verified after a new worker started (upload attempt ${attempts}); exactly one catalog entry; no partial object or multipart upload left`);
     } finally {
       if (worker.pid) process.kill(-worker.pid, 'SIGTERM');
       await worker;

@@ -140,6 +140,7 @@ describe('switchover', () => {
     // A SIGKILLed server's shared memory may linger a moment: try the start a few times.
     await until('the killed candidate restarted', () => runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', rc.dataDir('third'), '-l', join(rc.dataDir('third'), 'test.log'), '-w', 'start'], osUser: rc.layout.pgUser }).then(() => true, () => false), 60_000, 1000);
     await until('third streaming again', async () => (await upstreamPort('third').catch(() => null)) === rc.port('primary'), 60_000);
+    console.log(`FAULT | switchover candidate SIGKILLed before promotion (waiting for the shutdown checkpoint) | switchover rolled back (SwitchoverRolledBackError); the old primary serves writes through PgBouncer again and the other standby streams from it`);
   }, 180_000);
 
   it('switches over under pgbench through PgBouncer with no failed transaction and no lost row, then back', async () => {
