@@ -31,7 +31,7 @@ describe('MinIO outage', () => {
     await pg.start();
     // About 70 MB of table: at 4 MB/s the upload lasts long enough to stop MinIO under it.
     await pg.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
-    minio = await ownMinio('minio-outage', 'pgdr');
+    minio = await ownMinio('minio-outage');
     tc = testCluster(
       'fltmio',
       (cl) => {

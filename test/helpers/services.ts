@@ -14,6 +14,7 @@ import { ensureTls } from '../../scripts/stack/tls.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { createS3Client } from '../../activities/storage.js';
 import { createSecretReader } from '../../activities/secrets.js';
+import { loadConfig } from '../../config/load.js';
 
 export interface OwnService {
   layout: StackLayout;
@@ -73,8 +74,8 @@ export async function ownTemporal(name: string): Promise<OwnService & { address:
   return { ...service(layout, 'temporal.pid', start, () => stopTemporal(layout)), address: `127.0.0.1:${layout.ports.temporal}` };
 }
 
-/** A MinIO serving TLS with the shared stack's CA and credentials, with the bucket created. */
-export async function ownMinio(name: string, bucket: string): Promise<OwnService & { endpoint: string }> {
+/** A MinIO serving TLS with the shared stack's CA and credentials, with the stack's bucket created. */
+export async function ownMinio(name: string): Promise<OwnService & { endpoint: string }> {
   const layout = await ownLayout(name);
   const shared = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const tls = await ensureTls(shared.tls);
@@ -83,11 +84,10 @@ export async function ownMinio(name: string, bucket: string): Promise<OwnService
   const endpoint = `https://127.0.0.1:${layout.ports.minio}`;
   const start = () => ensureMinio(layout, tls, creds);
   await start();
-  const s3 = createS3Client(
-    { endpoint, region: 'us-east-1', bucket, prefix: 'pgdr', forcePathStyle: true, caFile: tls.caCert, insecureSkipTlsVerify: false, accessKeyId: { file: secrets['minio-access-key'].file }, secretAccessKey: { file: secrets['minio-secret-key'].file }, outageWaitSeconds: 0 },
-    createSecretReader(),
-  );
-  await ensureBucket(s3, bucket);
+  // The shared stack's storage settings (CA, credentials), pointed at this MinIO.
+  const sharedConfig = loadConfig(inject('configPath'));
+  const s3 = createS3Client({ ...sharedConfig.storage, endpoint }, createSecretReader());
+  await ensureBucket(s3, sharedConfig.storage.bucket);
   s3.destroy();
   return { ...service(layout, 'minio.pid', start, () => stopMinio(layout)), endpoint };
 }
