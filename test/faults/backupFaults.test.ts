@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
-import { ownPostgres } from '../helpers/postgres.js';
+import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { until } from '../helpers/stack.js';
 import { runTool } from '../../activities/gateway.js';
 import { listKeys } from '../../activities/storage.js';
@@ -21,20 +21,14 @@ function chain(err: unknown): string {
 }
 
 describe('backup faults', () => {
-  let pgs: Awaited<ReturnType<typeof ownPostgres>>;
+  let pgs: Awaited<ReturnType<typeof ownPostgresWithBigTable>>;
   let tc: TestCluster;
   let workers: Awaited<ReturnType<typeof startWorkers>>;
   let c: Awaited<ReturnType<typeof clients>>;
 
   beforeAll(async () => {
-    pgs = await ownPostgres();
-    await pgs.start();
-    // About 70 MB of table: at 4 MB/s the stream lasts long enough to crash the server under it.
-    await pgs.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
-    tc = testCluster('fltbk', (cl) => {
-      cl.nodes = { primary: pgs.node };
-      cl.backup = { ...cl.backup, maxRateKBps: 4096 };
-    });
+    pgs = await ownPostgresWithBigTable();
+    tc = testCluster('fltbk', slowBackups(pgs));
     workers = await startWorkers(tc);
     c = await clients(tc);
   }, 300_000);

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
-import { ownPostgres } from '../helpers/postgres.js';
+import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { ownMinio } from '../helpers/services.js';
 import { until } from '../helpers/stack.js';
 import { listKeys } from '../../activities/storage.js';
@@ -20,23 +20,19 @@ import type { WalCheckResult } from '../../common/walCheck.js';
 const OUTAGE_MS = 30_000;
 
 describe('MinIO outage', () => {
-  let pg: Awaited<ReturnType<typeof ownPostgres>>;
+  let pg: Awaited<ReturnType<typeof ownPostgresWithBigTable>>;
   let minio: Awaited<ReturnType<typeof ownMinio>>;
   let tc: TestCluster;
   let workers: Awaited<ReturnType<typeof startWorkers>>;
   let c: Awaited<ReturnType<typeof clients>>;
 
   beforeAll(async () => {
-    pg = await ownPostgres();
-    await pg.start();
-    // About 70 MB of table: at 4 MB/s the upload lasts long enough to stop MinIO under it.
-    await pg.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
+    pg = await ownPostgresWithBigTable();
     minio = await ownMinio('minio-outage');
     tc = testCluster(
       'fltmio',
       (cl) => {
-        cl.nodes = { primary: pg.node };
-        cl.backup = { ...cl.backup, maxRateKBps: 4096 };
+        slowBackups(pg)(cl);
         cl.archive = { checkCron: null, roundTripTimeoutSeconds: 60 };
       },
       (raw) => {

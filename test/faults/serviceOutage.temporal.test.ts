@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clients, testCluster, type TestCluster } from '../helpers/cluster.js';
-import { ownPostgres } from '../helpers/postgres.js';
+import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { ownTemporal } from '../helpers/services.js';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import { until } from '../helpers/stack.js';
@@ -15,24 +15,18 @@ import { lockHolder } from '../../activities/temporal.js';
 import type { BackupManifest } from '../../common/catalog.js';
 
 describe('Temporal restart', () => {
-  let pg: Awaited<ReturnType<typeof ownPostgres>>;
+  let pg: Awaited<ReturnType<typeof ownPostgresWithBigTable>>;
   let temporal: Awaited<ReturnType<typeof ownTemporal>>;
   let tc: TestCluster;
   let worker: ReturnType<typeof spawnWorker>;
   let c: Awaited<ReturnType<typeof clients>>;
 
   beforeAll(async () => {
-    pg = await ownPostgres();
-    await pg.start();
-    // About 70 MB of table: at 4 MB/s the upload outlasts a restart of the server.
-    await pg.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
+    pg = await ownPostgresWithBigTable();
     temporal = await ownTemporal('temporal-restart');
     tc = testCluster(
       'flttmp',
-      (cl) => {
-        cl.nodes = { primary: pg.node };
-        cl.backup = { ...cl.backup, maxRateKBps: 4096 };
-      },
+      slowBackups(pg),
       (raw) => {
         raw.temporal.address = temporal.address;
       },

@@ -66,3 +66,22 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(walCommands?:
     },
   };
 }
+
+/**
+ * A server of the test's own with about 70 MB of table: at the 4 MB/s of slowBackups the
+ * backup streams for ~17 s, long enough to break something (the server, S3, Temporal) under it.
+ */
+export async function ownPostgresWithBigTable(): Promise<Awaited<ReturnType<typeof ownPostgres>>> {
+  const pgs = await ownPostgres();
+  await pgs.start();
+  await pgs.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
+  return pgs;
+}
+
+/** testCluster adjust: the cluster is that server alone, backed up at 4 MB/s. */
+export function slowBackups(pgs: OwnPostgres): (cluster: Record<string, any>) => void {
+  return (cl) => {
+    cl.nodes = { primary: pgs.node };
+    cl.backup = { ...cl.backup, maxRateKBps: 4096 };
+  };
+}
