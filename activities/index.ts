@@ -211,6 +211,10 @@ export function createActivities(deps: ActivityDeps) {
     async checkpoint(input: { cluster: string; node: string }) {
       return replication.checkpoint(d, input);
     },
+    /** Node agent: wait (bounded) until the archiver has no .ready segment left. */
+    async awaitArchiverIdle(input: Parameters<typeof replication.awaitArchiverIdle>[1]) {
+      return replication.awaitArchiverIdle(d, input);
+    },
     /** Node agent (candidate): wait until replay passed an LSN; fails fast when its server is gone. */
     async awaitReplayed(input: Parameters<typeof replication.awaitReplayed>[1]) {
       return replication.awaitReplayed(d, input);

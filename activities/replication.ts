@@ -99,6 +99,27 @@ export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef):
   return { wasRunning, control: await readControlData(deps, input) };
 }
 
+/**
+ * Waits (briefly, clients not yet paused) until the node's archiver has no segment waiting
+ * (.ready). A fast shutdown archives every waiting segment before the server exits, one
+ * archive_command each, while clients are paused; draining first keeps that out of the pause.
+ * Gives up after timeoutSeconds (WAL keeps coming under load) and says how many were left.
+ */
+export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds: number }): Promise<{ idle: boolean; ready: number; seconds: number }> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const ready = Number((await c.query(`select count(*) as n from pg_ls_archive_statusdir() where name like '%.ready'`)).rows[0].n);
+      const seconds = (Date.now() - t0) / 1000;
+      if (ready === 0 || seconds >= input.timeoutSeconds) return { idle: ready === 0, ready, seconds };
+      heartbeat({ waitingFor: 'the archiver to catch up', ready });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+}
+
 /** CHECKPOINT on the node: the shutdown checkpoint after it has little left to write. */
 export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise<void> {
   await withNode(deps, input.cluster, input.node, (c) => c.query('checkpoint'));
