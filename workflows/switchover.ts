@@ -154,10 +154,14 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
 
   // The fast shutdown archives every waiting segment (one archive_command each) while
   // clients are paused: let the archiver catch up first. Bounded: under load WAL keeps coming.
+  // Best effort: only the pause's length depends on it, and a failure here must not leave the
+  // candidate's restore_command off (the fence below rolls back; this is before it).
   // (patched: histories recorded before this step replay without it.)
   if (patched('drain-archiver-before-pause')) {
     progress.step = `${old}: waiting for the archiver to catch up`;
-    await oldFence.awaitArchiverIdle({ cluster, node: old, timeoutSeconds: ARCHIVER_DRAIN_SECONDS });
+    await oldFence
+      .awaitArchiverIdle({ cluster, node: old, timeoutSeconds: ARCHIVER_DRAIN_SECONDS })
+      .catch((e) => void warnings.push(`archiver of ${old} not drained before the pause: ${rootMessage(e)}`));
   }
 
   // 2-4. The fence. Until the candidate is promoted, any failure (or a cancel) rolls back.
