@@ -32,6 +32,8 @@ export async function pgbouncerAdmin(deps: PgBouncerDeps, input: { cluster: stri
   const password = pb.password ? deps.readSecret(pb.password, `cluster "${input.cluster}" pgbouncer password`) : clusterPassword(deps.config, input.cluster, deps.readSecret);
   const connect = async () => {
     const c = new pg.Client({ host: pb.host, port: pb.port, user: pb.adminUser, database: 'pgbouncer', password, connectionTimeoutMillis: 5000 });
+    // A connection dropped between commands must not kill the worker; the next command fails.
+    c.on('error', () => undefined);
     await c.connect();
     return c;
   };

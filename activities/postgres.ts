@@ -54,6 +54,9 @@ export async function withServer<T>(deps: PostgresDeps, cluster: string, label: 
     ssl: sslOptions(cc),
     application_name: 'pgdr',
   });
+  // A server that dies or is stopped between two queries (a switchover, a crash) makes the
+  // client emit 'error'; unheard, that would kill the whole worker. The next query fails instead.
+  client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (err) {

@@ -317,6 +317,7 @@ async function patroniReady(cluster: PatroniClusterHandle, leader: string | null
 
 async function sqlOn(t: Target, password: string, text: string): Promise<void> {
   const c = new pg.Client({ host: t.host, port: t.port, user: 'postgres', password, database: 'postgres' });
+  c.on('error', () => undefined); // a server switched over or stopped must not crash the process
   await c.connect();
   try {
     await c.query(text);

@@ -19,6 +19,7 @@ let stopped = false;
 async function connect(node: string, user: 'pgdr' | 'postgres'): Promise<pg.Client> {
   const n = cluster!.nodes[node]!;
   const c = new pg.Client({ host: n.host, port: n.port, user, database: 'postgres', password: user === 'pgdr' ? secrets.pgdrPassword : secrets.superuserPassword });
+  c.on('error', () => undefined); // a server switched over or stopped must not crash the process
   await c.connect();
   return c;
 }

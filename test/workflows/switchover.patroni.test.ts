@@ -54,6 +54,7 @@ async function one<T>(node: string, text: string): Promise<T> {
 async function sql<T = Record<string, unknown>>(node: string, text: string): Promise<T[]> {
   const n = patroni!.nodes[node]!;
   const client = new pg.Client({ host: n.host, port: n.port, user: 'postgres', database: 'postgres', password: secrets.superuserPassword });
+  client.on('error', () => undefined); // a server switched over or stopped must not crash the process
   await client.connect();
   try {
     return (await client.query(text)).rows as T[];
