@@ -7,10 +7,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { replicatedCluster, type ReplicatedCluster } from '../helpers/replication.js';
+import { asideOf } from '../helpers/rebuild.js';
 import { awaitStep, killableWorker, retriedActivities, type KillableWorker } from '../helpers/killableWorker.js';
 import { switchAndArchive } from '../helpers/ticks.js';
 import { until } from '../helpers/stack.js';
@@ -157,7 +158,7 @@ describe('a replica rebuild when the worker is SIGKILLed', () => {
   it('completes after a new worker starts: streams on its slot with the primary\'s rows, old directory removed last, nothing partial left', async () => {
     const dataDir = rc.dataDir('replica');
     const parent = dirname(dataDir);
-    const aside = () => readdirSync(parent).filter((f) => f.startsWith(`${basename(dataDir)}.pgdr-old-`));
+    const aside = () => asideOf(dataDir);
     // The old copy, marked: it must stay aside, untouched, until the new one streams.
     writeFileSync(join(dataDir, 'old-copy.marker'), 'the old copy');
     const before = readdirSync(parent).sort();

@@ -4,12 +4,12 @@
  * that; a failed rebuild puts the old directory back; the primary is never rebuilt.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
-import { runTool } from '../../activities/gateway.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RebuildReport } from '../../common/replication.js';
 import { until } from '../helpers/stack.js';
 import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
+import { asideOf, pgCtl as pgCtlOf, rebuildWatching as watch, streams as streamsOn } from '../helpers/rebuild.js';
 
 let rc: ReplicatedCluster;
 
@@ -22,41 +22,9 @@ afterAll(async () => {
   await rc?.stop();
 });
 
-const asideOf = (dataDir: string) => readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}.pgdr-old-`));
-
-async function pgCtl(dataDir: string, ...args: string[]) {
-  await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', dataDir, ...args], osUser: rc.layout.pgUser });
-}
-
-/** Streaming on its slot according to the primary. */
-async function streams(node: string): Promise<boolean> {
-  const slot = rc.tc.config.clusters[rc.tc.name]!.nodes[node]!.slot!;
-  return (await rc.sql('primary', `select count(*) from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${slot}' and r.state = 'streaming'`)).trim() === '1';
-}
-
-/** Starts a rebuild through the API and watches, while it runs, whether the old directory is still there. */
-async function rebuildWatching(source: 'primary' | 'backup') {
-  const dataDir = rc.dataDir('replica');
-  const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/replica/rebuild`, { source });
-  expect(res.status, JSON.stringify(res.body)).toBe(202);
-  const handle = rc.c.temporal.workflow.getHandle(res.body.workflowId);
-  const seen: { step: string; aside: string[]; marker: boolean }[] = [];
-  let done = false;
-  const watching = (async () => {
-    while (!done) {
-      const p = await handle.query<{ step: string }>('progress').catch(() => null);
-      const aside = asideOf(dataDir);
-      if (p) seen.push({ step: p.step, aside, marker: aside.some((a) => existsSync(join(dirname(dataDir), a, 'damaged.marker'))) });
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  try {
-    return { report: await resultOf<RebuildReport>(rc, res.body.workflowId), seen, workflowId: res.body.workflowId as string };
-  } finally {
-    done = true;
-    await watching;
-  }
-}
+const pgCtl = (dataDir: string, ...args: string[]) => pgCtlOf(rc, dataDir, ...args);
+const streams = (node: string) => streamsOn(rc, node);
+const rebuildWatching = (source: 'primary' | 'backup') => watch(rc, source);
 
 describe('replicaRebuild', () => {
   it('rebuilds a damaged standby from the primary; the old directory goes only once it streams', async () => {
