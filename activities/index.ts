@@ -224,7 +224,7 @@ export function createActivities(deps: ActivityDeps) {
       return replication.promote(d, input);
     },
     /** Node agent: clear restore_command for a promotion, or put it back. */
-    async setRestoreCommand(input: { cluster: string; node: string; mode: 'off' | 'restore'; previous?: string | null }) {
+    async setRestoreCommand(input: { cluster: string; node: string; mode: 'off' | 'restore' | 'pgdr'; previous?: string | null }) {
       return replication.setRestoreCommand(d, input);
     },
     /** Node agent (primary): a physical replication slot, unless it exists. */

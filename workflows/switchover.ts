@@ -8,7 +8,8 @@
  *     restarted, PgBouncer resumed);
  *  4. promote the candidate (the point of no return); synchronous_standby_names follows;
  *  5. PgBouncer points at the new primary, RELOAD, RESUME (clients flow again);
- *  6. the old primary rejoins as a standby (pg_rewind when needed), the other standbys follow;
+ *  6. the old primary rejoins as a standby (pg_rewind when needed; streaming first, the archive
+ *     once it streams) while the other standbys follow;
  *  7. the new timeline's history file archived, the cluster verified, a backup started.
  *
  * Clients are resumed right after promotion, before the old primary rejoins: rejoining
@@ -38,6 +39,8 @@ import { backup, type BackupInput } from './backup.js';
 
 /** How long a switchover lets the old primary's archiver catch up before pausing clients. */
 const ARCHIVER_DRAIN_SECONDS = 10;
+/** How long a rejoining node may take to stream without restore_command before it gets it back. */
+const STREAM_FIRST_SECONDS = 30;
 
 export interface SwitchoverInput {
   cluster: string;
@@ -217,44 +220,99 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Pro
   if (restoreCommand) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
   const promote = (Date.now() - p0) / 1000;
 
-  // 6. The old primary rejoins as a standby of the new one; the other standbys follow it.
+  // 6. The old primary rejoins as a standby of the new one; the other standbys follow it, all
+  //    at once. (patched: histories recorded before this replay the steps in turn.)
   const r0 = Date.now();
-  const rejoined: SwitchoverReport['rejoined'] = [];
-  const newWait = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) });
-  try {
-    const oldNode = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(old) });
-    const oldTool = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(old) });
-    // On Postgres 15, pg_rewind reads the source's timeline from its control file, which a
-    // just-promoted server updates only at its first checkpoint: take it now.
-    progress.step = `CHECKPOINT on ${candidate} (its control file shows the new timeline)`;
-    await newP.checkpoint({ cluster, node: candidate });
-    progress.step = `${old}: pg_rewind against ${candidate} when needed`;
-    const rw = await oldTool.rewindFrom({ cluster, node: old, source: candidate });
-    progress.step = `${old}: standby of ${candidate}`;
-    await oldNode.writeStandbySettings({ cluster, node: old, primary: candidate, ownConfigFrom: null, fromArchive: true });
-    await oldNode.startServer({ cluster, node: old });
-    await newWait.awaitStreaming({ cluster, node: candidate, standby: old, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
-    rejoined.push({ node: old, rewound: rw.rewound, streaming: true });
-  } catch (err) {
-    warnings.push(`old primary ${old} did not rejoin as a standby: ${rootMessage(err)} (rebuild it: pgdr rebuild ${cluster} ${old})`);
-    rejoined.push({ node: old, rewound: false, streaming: false });
-  }
-  for (const n of input.nodes) {
-    if (n.name === old || n.name === candidate) continue;
-    progress.step = `${n.name}: follow ${candidate}`;
-    try {
-      await proxyActivities<Activities>({ ...nodeTask, taskQueue: n.taskQueue }).repointStandby({ cluster, node: n.name, primary: candidate });
-      await newWait.awaitStreaming({ cluster, node: candidate, standby: n.name, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
-      rejoined.push({ node: n.name, rewound: false, streaming: true });
-    } catch (err) {
-      warnings.push(`standby ${n.name} does not stream from ${candidate}: ${rootMessage(err)}`);
-      rejoined.push({ node: n.name, rewound: false, streaming: false });
-    }
-  }
+  const others = input.nodes.filter((n) => n.name !== old && n.name !== candidate);
+  const rejoined = patched('rejoin-streaming-first')
+    ? await Promise.all([rejoinOldPrimary(ctx, old, warnings), ...others.map((n) => followNewPrimary(ctx, n, warnings))])
+    : await rejoinInTurn(ctx, old, warnings);
   const rejoin = (Date.now() - r0) / 1000;
 
   // 7. The new timeline's history file in the archive, and the cluster as it is now.
   return closingReport(ctx, { oldPrimary: old, viaPatroni: false, shutdownCheckpointLsn: checkpointLsn, newTimeline, pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null, rejoined, pauseSeconds, warnings }, { preconditions: pre.seconds, fence, promote, rejoin });
+}
+
+type Rejoined = SwitchoverReport['rejoined'][number];
+
+/**
+ * The old primary as a standby of the candidate. Unless pg_rewind had to rewind it, its WAL ends
+ * at the shutdown checkpoint the candidate replayed, so it streams at once: it starts without
+ * restore_command (each archive miss at startup costs a `wal fetch`, about 0.25 s, and commits
+ * wait while a synchronous standby is missing) and gets pgdr's once it streams.
+ * (`streamingFirst` false: as recorded before that, started with the archive.)
+ */
+async function rejoinOldPrimary(ctx: Context, old: string, warnings: string[], streamingFirst = true): Promise<Rejoined> {
+  const { cluster, candidate } = ctx.input;
+  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
+  const oldNode = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(old) });
+  const oldTool = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(old) });
+  try {
+    // On Postgres 15, pg_rewind reads the source's timeline from its control file, which a
+    // just-promoted server updates only at its first checkpoint: take it now.
+    ctx.progress.step = `CHECKPOINT on ${candidate} (its control file shows the new timeline)`;
+    await newP.checkpoint({ cluster, node: candidate });
+    ctx.progress.step = `${old}: pg_rewind against ${candidate} when needed`;
+    const rw = await oldTool.rewindFrom({ cluster, node: old, source: candidate });
+    ctx.progress.step = `${old}: standby of ${candidate}`;
+    const streamFirst = streamingFirst && !rw.rewound;
+    await oldNode.writeStandbySettings({ cluster, node: old, primary: candidate, ownConfigFrom: null, fromArchive: !streamFirst, ...(streamFirst ? { streamOnly: true } : {}) });
+    await oldNode.startServer({ cluster, node: old });
+    if (!streamFirst) await awaitStreamingOf(ctx, old, ctx.input.catchUpTimeoutSeconds);
+    else await streamThenArchive(ctx, old, () => oldNode.setRestoreCommand({ cluster, node: old, mode: 'pgdr' }), warnings);
+    return { node: old, rewound: rw.rewound, streaming: true };
+  } catch (err) {
+    warnings.push(`old primary ${old} did not rejoin as a standby: ${rootMessage(err)} (rebuild it: pgdr rebuild ${cluster} ${old})`);
+    return { node: old, rewound: false, streaming: false };
+  }
+}
+
+/**
+ * Another standby follows the candidate (primary_conninfo by ALTER SYSTEM and reload). Its
+ * restore_command stays: it lost its upstream with the old primary and reads the archive until
+ * the reload (measured: streaming again about 1.6 s after the repoint, restore_command off or not).
+ */
+async function followNewPrimary(ctx: Context, node: NodeRef, warnings: string[]): Promise<Rejoined> {
+  const { cluster, candidate } = ctx.input;
+  try {
+    ctx.progress.step = `${node.name}: follow ${candidate}`;
+    await proxyActivities<Activities>({ ...nodeTask, taskQueue: node.taskQueue }).repointStandby({ cluster, node: node.name, primary: candidate });
+    await awaitStreamingOf(ctx, node.name, ctx.input.catchUpTimeoutSeconds);
+    return { node: node.name, rewound: false, streaming: true };
+  } catch (err) {
+    warnings.push(`standby ${node.name} does not stream from ${candidate}: ${rootMessage(err)}`);
+    return { node: node.name, rewound: false, streaming: false };
+  }
+}
+
+/**
+ * Waits (up to STREAM_FIRST_SECONDS) until `node` streams from the candidate without the
+ * archive, then gives it its restore_command; one that did not stream by then waits the rest of
+ * the catch-up time with it (a warning says so).
+ */
+async function streamThenArchive(ctx: Context, node: string, restoreCommand: () => Promise<unknown>, warnings: string[]): Promise<void> {
+  const first = Math.min(STREAM_FIRST_SECONDS, ctx.input.catchUpTimeoutSeconds);
+  const streamed = await awaitStreamingOf(ctx, node, first).then(
+    () => true,
+    (e) => {
+      warnings.push(`${node} did not stream from ${ctx.input.candidate} within ${first} s without the archive (${rootMessage(e)}); waited again with restore_command`);
+      return false;
+    },
+  );
+  await restoreCommand();
+  if (!streamed) await awaitStreamingOf(ctx, node, ctx.input.catchUpTimeoutSeconds);
+}
+
+function awaitStreamingOf(ctx: Context, standby: string, timeoutSeconds: number): Promise<unknown> {
+  const { cluster, candidate, rejoinMaxLagBytes } = ctx.input;
+  return proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) }).awaitStreaming({ cluster, node: candidate, standby, maxLagBytes: rejoinMaxLagBytes, timeoutSeconds });
+}
+
+/** Step 6 as recorded before 'rejoin-streaming-first': one node after the other, the old primary with the archive. */
+async function rejoinInTurn(ctx: Context, old: string, warnings: string[]): Promise<Rejoined[]> {
+  const rejoined = [await rejoinOldPrimary(ctx, old, warnings, false)];
+  for (const n of ctx.input.nodes) if (n.name !== old && n.name !== ctx.input.candidate) rejoined.push(await followNewPrimary(ctx, n, warnings));
+  return rejoined;
 }
 
 async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {

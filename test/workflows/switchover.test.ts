@@ -157,6 +157,8 @@ describe('switchover', () => {
     expect(await role('primary')).toBe('standby');
     expect(await upstreamPort('primary')).toBe(rc.port('replica'));
     expect(await upstreamPort('third')).toBe(rc.port('replica'));
+    // The old primary started streaming only; once it streamed it got pgdr's restore_command.
+    expect((await rc.sql('primary', 'show restore_command')).trim()).toMatch(/pgdr wal fetch .*--cluster switchover-\S+ %f %p$/);
     expect(await viaBouncer()).toBe(rc.port('replica'));
 
     // And back, with the CLI: progress on stderr, the report on stdout.
