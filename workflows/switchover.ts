@@ -299,7 +299,8 @@ async function streamThenArchive(ctx: Context, node: string, restoreCommand: () 
       return false;
     },
   );
-  await restoreCommand();
+  // A node that streams but did not get its restore_command still rejoined: say so, do not fail it.
+  await restoreCommand().catch((e) => void warnings.push(`restore_command on ${node} not set: ${rootMessage(e)} (it streams without the archive to fall back on)`));
   if (!streamed) await awaitStreamingOf(ctx, node, ctx.input.catchUpTimeoutSeconds);
 }
 
