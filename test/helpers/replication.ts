@@ -5,7 +5,7 @@
  * switchover tests change roles and data directories, which the shared demo cluster must
  * never see.
  */
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import pg from 'pg';
@@ -19,6 +19,7 @@ import { repoRoot } from '../../scripts/stack/layout.js';
 import { buildServer } from '../../api/server.js';
 import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
 import { freePort } from '../../scripts/stack/procs.js';
+import type { PgbenchResult } from '../../scripts/stack/pgbench.js';
 
 export interface ReplicatedCluster {
   tc: TestCluster;
@@ -120,4 +121,12 @@ export async function replicatedCluster(
 /** Waits for a workflow started by the API and returns its result (or throws its failure). */
 export async function resultOf<T>(rc: ReplicatedCluster, workflowId: string): Promise<T> {
   return rc.c.temporal.workflow.getHandle(workflowId).result() as Promise<T>;
+}
+
+/** A pgbench load that went through a switchover: no failed transaction, no aborted client, and real work done. */
+export function expectNoClientFailed(result: PgbenchResult, minTransactions: number): void {
+  expect(result.stderrTail).not.toMatch(/aborted/);
+  expect(result.failed).toBe(0);
+  expect(result.abortedClients).toBe(0);
+  expect(result.transactions).toBeGreaterThan(minTransactions);
 }
