@@ -19,7 +19,7 @@ import { createS3Client } from './storage.js';
 import { uploadBaseBackup, verifyBaseBackup, type UploadBaseBackupInput, type VerifyBaseBackupInput } from './basebackup.js';
 import { writeManifest } from './catalog.js';
 import { applyExpiry, planExpiry } from './retention.js';
-import { lockHolder } from './temporal.js';
+import { holderOf, lockHolder } from './temporal.js';
 import { activityProgress } from './progress.js';
 import type { WalCheckResult } from '../common/walCheck.js';
 import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
@@ -294,6 +294,10 @@ export function createActivities(deps: ActivityDeps) {
     /** Control: which workflow holds the cluster's lock. */
     async lockHolder(input: { cluster: string }): Promise<string | null> {
       return lockHolder(await temporalClient(), input.cluster);
+    },
+    /** Control: which workflow holds a lock workflow (e.g. a restore destination's). */
+    async lockHolderOf(input: { lockId: string }): Promise<string | null> {
+      return holderOf(await temporalClient(), input.lockId);
     },
   });
 }

@@ -6,9 +6,13 @@
  * Every step is idempotent, so a retried attempt (a worker killed mid-restore) carries on:
  * the destination is ours once prepared, and is emptied before a fetch starts again.
  */
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { isWithin } from '../common/paths.js';
+import { SET_ASIDE_PATTERN, setAsideName } from '../common/naming.js';
+import { canonicalPath, overlapsWithLive } from './hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
@@ -96,8 +100,8 @@ export async function inspectDestination(deps: RestoreDeps, input: Where & { por
       state = entries.length === 0 ? 'empty' : entries.includes('PG_VERSION') ? 'pgData' : 'files';
     }
   }
-  const norm = (p: string) => p.replace(/\/+$/, '');
-  const configuredNode = Object.entries(cc.nodes).find(([, n]) => norm(n.dataDir) === norm(input.dataDir))?.[0] ?? null;
+  const canonicalDir = canonicalPath(input.dataDir);
+  const roots = restoreRoots(cc);
   return {
     node: input.node,
     dataDir: input.dataDir,
@@ -105,35 +109,62 @@ export async function inspectDestination(deps: RestoreDeps, input: Where & { por
     state,
     running: state === 'pgData' && runningPid(input.dataDir) !== null,
     portFree: port > 0 && (await portIsFree(port)),
-    configuredNode,
+    canonicalDir,
+    host: hostname(),
+    liveOverlaps: overlapsWithLive(deps.config, canonicalDir),
+    withinRoots: roots.some((r) => isWithin(canonicalDir, canonicalPath(r)) && canonicalDir !== canonicalPath(r)),
+    roots,
+    standby: state === 'pgData' && existsSync(join(input.dataDir, 'standby.signal')),
   };
+}
+
+/** Where restores may create and replace directories on a cluster's hosts. */
+export function restoreRoots(cc: PgdrConfig['clusters'][string]): string[] {
+  return [cc.restore.dir, ...cc.restore.allowedRoots];
 }
 
 export interface PreparedDestination {
   /** Where the old data went (replaceExisting), kept until the restore is proven. */
   oldDataDir: string | null;
+  /** The topmost directory this restore created (the destination or a missing parent), removed if it fails. */
+  createdRoot: string | null;
+}
+
+/** The first ancestor of path (or path itself) that does not exist yet. */
+function firstMissing(path: string): string | null {
+  let missing: string | null = null;
+  for (let at = path; !existsSync(at); at = dirname(at)) missing = at;
+  return missing;
 }
 
 /**
  * Makes the destination an empty directory owned by the node's OS user. With `replacing`, a
  * server running there is stopped (fast) and the old directory renamed aside, never deleted.
+ * The ground is judged again here, at the moment of change: only a Postgres data directory is
+ * ever renamed aside, and never one of another node's live directories.
  */
 export async function prepareDestination(deps: RestoreDeps, input: Where & { restoreId: string; replacing: boolean; stopFirst: boolean }): Promise<PreparedDestination> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
-  const oldDataDir = `${input.dataDir.replace(/\/+$/, '')}.pgdr-old-${input.restoreId}`;
+  const oldDataDir = setAsideName(input.dataDir, input.restoreId);
+  const foreign = overlapsWithLive(deps.config, canonicalPath(input.dataDir)).filter((o) => !(o.relation === 'is' && o.kind === 'data' && o.cluster === input.cluster && o.node === input.node));
+  if (foreign.length) throw new RestorePreflightError(input.cluster, foreign.map((o) => `destination ${input.node}:${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was changed`));
   if (input.stopFirst && runningPid(input.dataDir) !== null) {
     await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'], osUser: nc.osUser });
   }
   const holdsData = existsSync(input.dataDir) && readdirSync(input.dataDir).length > 0;
   if (holdsData && !input.replacing) throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} is no longer empty; nothing was changed`]);
+  if (holdsData && !existsSync(oldDataDir) && !existsSync(join(input.dataDir, 'PG_VERSION'))) {
+    throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory; nothing was changed`]);
+  }
   // A retried attempt finds the old directory already aside and the new one ours.
   if (input.replacing && holdsData && !existsSync(oldDataDir)) renameSync(input.dataDir, oldDataDir);
-  if (!existsSync(input.dataDir)) {
+  const createdRoot = firstMissing(input.dataDir);
+  if (createdRoot) {
     mkdirSync(dirname(input.dataDir), { recursive: true, mode: 0o755 });
     mkdirSync(input.dataDir, { mode: 0o700 });
   }
   own(input.dataDir, nc.osUser);
-  return { oldDataDir: input.replacing && existsSync(oldDataDir) ? oldDataDir : null };
+  return { oldDataDir: input.replacing && existsSync(oldDataDir) ? oldDataDir : null, createdRoot };
 }
 
 /** Empties a directory the restore owns (a retried fetch starts from nothing); never a live server's. */
@@ -383,19 +414,32 @@ export async function settleRecoverySettings(deps: RestoreDeps, input: Where & {
  * directory, or only its contents when the directory existed before), puts the old data
  * directory back and starts the server that ran there, as it was.
  */
-export async function cleanupRestore(deps: RestoreDeps, input: Where & { createdDir: boolean; oldDataDir: string | null; restartOld: boolean; privateSocketDir?: string }): Promise<{ removed: boolean; restoredOld: boolean }> {
+export async function cleanupRestore(
+  deps: RestoreDeps,
+  input: Where & { createdDir: boolean; createdRoot?: string; oldDataDir: string | null; restartOld: boolean; privateSocketDir?: string; keepLog?: boolean },
+): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
   // Replacing, but the old directory was never moved: the data there is the original. Hands off.
   const original = input.oldDataDir !== null && !existsSync(input.oldDataDir);
   let removed = false;
   let restoredOld = false;
+  let keptLog: string | null = null;
+  let logLines: string | null = null;
   if (!original) {
     if (runningPid(input.dataDir) !== null) await pgCtl(['-m', 'immediate', '-w', '-t', '120', 'stop']);
+    // The failed attempt's server log often holds the real cause: it outlives the directory.
+    const kept = input.keepLog ? keepServerLog(input.dataDir) : null;
+    keptLog = kept?.path ?? null;
+    logLines = kept?.reason ?? null;
     if (existsSync(input.dataDir)) {
       if (input.createdDir) rmSync(input.dataDir, { recursive: true, force: true });
       else emptyDir(input.dataDir);
       removed = true;
+    }
+    // The parents this restore created, if nothing else came to live in them meanwhile.
+    if (input.createdDir && input.createdRoot && isWithin(input.dataDir, input.createdRoot)) {
+      for (let at = dirname(input.dataDir); isWithin(at, input.createdRoot) && existsSync(at) && readdirSync(at).length === 0; at = dirname(at)) rmdirSync(at);
     }
     if (input.oldDataDir) {
       renameSync(input.oldDataDir, input.dataDir);
@@ -407,7 +451,25 @@ export async function cleanupRestore(deps: RestoreDeps, input: Where & { created
   if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {
     await pgCtl(['-l', join(input.dataDir, LOG_NAME), '-w', '-t', '120', 'start']);
   }
-  return { removed, restoredOld };
+  return { removed, restoredOld, keptLog, logLines };
+}
+
+/** Server logs a failed attempt may have written in its data directory (restores, rebuilds, rejoins). */
+const SERVER_LOGS = [LOG_NAME, 'pgdr-server.log'];
+
+/**
+ * Copies a failed attempt's server log beside its data directory (`<dir>.pgdr-failed-<time>.log`,
+ * mode 0600) before the directory goes, and returns where, with the lines that give the reason.
+ */
+export function keepServerLog(dataDir: string): { path: string; reason: string } | null {
+  const logs = SERVER_LOGS.map((n) => join(dataDir, n)).filter((f) => existsSync(f));
+  if (!logs.length) return null;
+  const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
+  const path = `${dataDir.replace(/\/+$/, '')}.pgdr-failed-${new Date().toISOString().replace(/[-:.]/g, '')}.log`;
+  writeFileSync(path, text, { mode: 0o600 });
+  const lines = text.trim().split('\n');
+  const reasons = lines.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l)).slice(-3);
+  return { path, reason: (reasons.length ? reasons : lines.slice(-3)).join(' | ') };
 }
 
 function reportKey(deps: RestoreDeps, cluster: string, id: string): string {
@@ -429,7 +491,7 @@ export async function listRestoreReports(deps: Pick<RestoreDeps, 'config' | 's3'
 /** The restore is proven: the old data directory it replaced can go. */
 export async function removeOldDataDir(deps: RestoreDeps, input: { cluster: string; node: string; oldDataDir: string }): Promise<{ removed: boolean }> {
   nodeOf(deps.config, input.cluster, input.node);
-  if (!/\.pgdr-old-\d{8}T\d{9}Z$/.test(input.oldDataDir)) throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
+  if (!SET_ASIDE_PATTERN.test(input.oldDataDir) || (existsSync(input.oldDataDir) && !existsSync(join(input.oldDataDir, 'PG_VERSION')))) throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
   const existed = existsSync(input.oldDataDir);
   rmSync(input.oldDataDir, { recursive: true, force: true });
   return { removed: existed };

@@ -4,8 +4,13 @@ import { lockWorkflowId } from '../common/naming.js';
 
 /** The workflow id holding a cluster's lock, or null when it is free. */
 export async function lockHolder(client: Client, cluster: string): Promise<string | null> {
+  return holderOf(client, lockWorkflowId(cluster));
+}
+
+/** The workflow id holding the lock workflow `lockId` (cluster or destination lock), or null when it is free. */
+export async function holderOf(client: Client, lockId: string): Promise<string | null> {
   try {
-    const d = await client.workflow.getHandle(lockWorkflowId(cluster)).describe();
+    const d = await client.workflow.getHandle(lockId).describe();
     if (d.status.name !== 'RUNNING') return null;
     return (d.memo?.holder as string | undefined) ?? d.parentExecution?.workflowId ?? null;
   } catch (err) {

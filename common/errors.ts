@@ -116,6 +116,15 @@ export class ClusterBusyError extends PgdrError {
   }
 }
 
+/** Thrown when another restore already writes into the same directory on the same host. */
+export class DestinationBusyError extends PgdrError {
+  readonly code = 'DESTINATION_BUSY';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, destination: string, runningWorkflowId: string) {
+    super(`destination ${destination} of cluster "${cluster}" is already being restored by ${runningWorkflowId}`, { cluster, destination, runningWorkflowId }, 'one restore writes into a directory at a time: wait for it, cancel it, or choose another dataDir');
+  }
+}
+
 /** Thrown when a stored backup fails verification; it is kept, marked failed, never listed as good. */
 export class BackupVerificationError extends PgdrError {
   readonly code = 'BACKUP_VERIFICATION_FAILED';
@@ -312,6 +321,7 @@ export const errorCatalogue = {
   PostgresUnreachableError,
   SecretUnavailableError,
   ClusterBusyError,
+  DestinationBusyError,
   BackupVerificationError,
   NoBackupSourceError,
   NoPrimaryError,
@@ -343,6 +353,7 @@ export const nonRetryableErrorTypes: string[] = [
   'ToolNotFoundError',
   'SecretUnavailableError',
   'ClusterBusyError',
+  'DestinationBusyError',
   'BackupVerificationError',
   'NoBackupSourceError',
   'NoPrimaryError',

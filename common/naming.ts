@@ -48,3 +48,30 @@ export function temporalUiUrl(uiBase: string, namespace: string, workflowId: str
   const base = `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
   return runId ? `${base}/${runId}/history` : base;
 }
+
+/** Where a data directory is renamed aside until its replacement is proven: `<dir>.pgdr-old-<id>`. */
+export function setAsideName(dataDir: string, id: string): string {
+  return `${dataDir.replace(/\/+$/, '')}.pgdr-old-${id}`;
+}
+
+/** A path setAsideName made, for a timestamp id (restores and rebuilds). */
+export const SET_ASIDE_PATTERN = /\.pgdr-old-\d{8}T\d{9}Z$/;
+
+/** FNV-1a (32 bit) of a string, hex: a short stable key, not a security property. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+/**
+ * The lock that lets one restore at a time write into a directory: keyed by the host and the
+ * directory's canonical path (a long path keeps a readable head and a hash of the whole).
+ */
+export function destinationLockId(host: string, canonicalDir: string): string {
+  const key = `${host}:${canonicalDir}`;
+  return key.length <= 400 ? `restore-dest/${key}` : `restore-dest/${key.slice(0, 360)}~${fnv1a(key)}`;
+}

@@ -65,8 +65,28 @@ export interface DestinationFacts {
   /** A server runs in it (postmaster.pid with a live process). */
   running: boolean;
   portFree: boolean;
-  /** The configured node whose data directory this is, if any. */
-  configuredNode: string | null;
+  /** The destination as the host resolves it: symlinks followed, one spelling. */
+  canonicalDir: string;
+  /** The host the node agent runs on (its hostname): with canonicalDir, the key of the destination's lock. */
+  host: string;
+  /** Live directories of configured nodes that the destination is, lies inside, or contains. */
+  liveOverlaps: LiveDirOverlap[];
+  /** Inside restore.dir or restore.allowedRoots (canonical). */
+  withinRoots: boolean;
+  /** The roots, for messages. */
+  roots: string[];
+  /** The directory holds a standby (standby.signal): restoring over it would fork the archive. */
+  standby: boolean;
+}
+
+/** A configured node's live directory that a destination touches. */
+export interface LiveDirOverlap {
+  cluster: string;
+  node: string;
+  kind: 'data' | 'wal' | 'tablespace';
+  path: string;
+  /** The destination is that directory, lies inside it, or contains it. */
+  relation: 'is' | 'inside' | 'contains';
 }
 
 export interface RestorePlan {
@@ -81,6 +101,12 @@ export interface RestorePlan {
   replacing: boolean;
   /** A server runs in the destination and is stopped first (replaceExisting). */
   stopFirst: boolean;
+  /**
+   * The destination is the node's own data directory: the cluster's primary restored in place.
+   * Only then does the restored server archive, and its new timeline goes into the cluster's
+   * archive on purpose. Every other copy runs with archive_mode off.
+   */
+  inPlace: boolean;
 }
 
 export interface RecoveryTargetSettings {
@@ -230,6 +256,7 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
       lastSegment: lastReadableSegment(backup, f.archive, segBytes),
       replacing: f.destination.state === 'files' || f.destination.state === 'pgData',
       stopFirst: f.destination.running,
+      inPlace: isInPlace(r, f.destination),
     },
     problems: [],
   };
@@ -248,6 +275,11 @@ function range(f: JudgeInput, backup?: RestorableBackup): string {
   return `recoverable range on timeline ${f.archive.timeline}: ${from} to ${to}${backup ? `, restoring from backup ${backup.id}` : ''}`;
 }
 
+/** The destination is the destination node's own data directory (canonical). */
+export function isInPlace(r: RestoreRequest, d: DestinationFacts): boolean {
+  return d.liveOverlaps.some((o) => o.relation === 'is' && o.kind === 'data' && o.cluster === r.cluster && o.node === d.node);
+}
+
 function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
   const out: string[] = [];
   const where = `destination ${d.node}:${d.dataDir}`;
@@ -256,11 +288,29 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
   if (r.replaceExisting && r.confirm !== r.cluster) {
     out.push(`replaceExisting needs confirm "${r.cluster}" (got ${r.confirm === undefined ? 'none' : `"${r.confirm}"`})`);
   }
+  // pgdr's own ground: a configured node's live directories are off limits, except a node's
+  // own data directory for an in-place restore of that very node.
+  const inPlace = isInPlace(r, d);
+  for (const o of d.liveOverlaps) {
+    if (inPlace && o.relation === 'is' && o.kind === 'data' && o.node === d.node && o.cluster === r.cluster) continue;
+    const rel = o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains';
+    const kind = o.kind === 'data' ? 'data directory' : o.kind === 'wal' ? 'WAL directory' : 'tablespace directory';
+    out.push(`${where} ${rel} node ${o.node === d.node && o.cluster === r.cluster ? '' : `${o.cluster}/`}${o.node}'s ${kind} ${o.path}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''}; expected a directory apart from every configured node's data, WAL and tablespace directories`);
+  }
+  if (inPlace && d.standby) {
+    out.push(`${where} is node ${d.node}'s data directory and node ${d.node} is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);
+  }
+  if (!inPlace && d.liveOverlaps.length === 0 && !d.withinRoots) {
+    out.push(`${where}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''} is outside pgdr's restore roots ${d.roots.join(', ')}; expected a directory inside one of them (restore.dir, restore.allowedRoots) or a node's own data directory`);
+  }
   if (holdsData && !allowed) {
     out.push(`${where} is not empty (${d.state === 'pgData' ? 'it holds a Postgres data directory' : 'it holds files'}); expected an empty or absent directory, or replaceExisting: true with confirm: "${r.cluster}" (the old directory is renamed aside until the restore is proven)`);
   }
+  if (d.state === 'files' && allowed) {
+    out.push(`${where} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory, expected an empty or absent directory`);
+  }
   if (d.running && !allowed) out.push(`${where} belongs to a running server; expected a stopped one, or replaceExisting: true with confirm: "${r.cluster}"`);
-  if (d.configuredNode && !allowed) out.push(`${where} is the data directory of node "${d.configuredNode}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`);
+  if (inPlace && !allowed) out.push(`${where} is the data directory of node "${d.node}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`);
   // The server being replaced frees its own port when it stops.
   if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
   return out;
@@ -322,6 +372,8 @@ export interface RestoreReport {
   method: BackupMethod;
   destination: RestoreDestination;
   replaced: { oldDataDir: string; removed: boolean } | null;
+  /** What an operator must know about this restore, e.g. that it started a new timeline in the cluster's archive. */
+  notes?: string[];
   stop: RecoveryStop;
   /** Phases in seconds: the achieved RTO is their total. */
   seconds: { preflight: number; download: number; extract: number; verify: number; replay: number; total: number };

@@ -122,12 +122,9 @@ export function defaultDestination(config: PgdrConfig, cluster: string, id: stri
 export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigger: string): PitrRestoreInput {
   const c = clusterOf(config, request.cluster);
   const n = c.nodes[request.destination.node]!;
-  const norm = (p: string) => p.replace(/\/+$/, '');
   return {
     request,
     destinationQueue: nodeTaskQueue(request.cluster, request.destination.node, n.agentQueue),
-    // Recovering a node of the cluster in place keeps archiving: its new timeline belongs in the archive.
-    keepArchiving: Object.values(c.nodes).some((x) => norm(x.dataDir) === norm(request.destination.dataDir)),
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     autoPort: request.destination.port === 0,
     trigger,

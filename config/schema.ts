@@ -4,12 +4,17 @@
  * to a file readable by the worker, resolved by activities at the moment of use.
  */
 import { z } from 'zod';
+import { normalPath, overlaps, pathProblem } from '../common/paths.js';
 
 const identifier = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a lowercase name of 1-40 chars: letters, digits, "-" or "_", starting with a letter');
 
-const absolutePath = z.string().regex(/^\/(?!.*(^|\/)\.\.(\/|$)).*$/, 'expected an absolute path without ".." segments');
+/** Every path in the config or a request: the safe character set, absolute, one spelling (common/paths.ts). */
+export const absolutePath = z.string().superRefine((value, ctx) => {
+  const problem = pathProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 const port = z.number().int().min(1).max(65535);
 
@@ -101,6 +106,11 @@ export const restoreSchema = z
   .object({
     node: identifier.optional().describe('node whose host receives restores by default; default: the first node listed'),
     dir: absolutePath.default('/var/lib/pgdr/restores').describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),
+    allowedRoots: z
+      .array(absolutePath)
+      .max(32)
+      .default([])
+      .describe('further directories (besides restore.dir) that restores may create data directories in; pgdr never creates, replaces or removes a restore destination outside these roots'),
     portFrom: port.default(55432).describe('lowest port a restored instance may be given (the first free one is taken)'),
     portTo: port.default(55999).describe('highest port a restored instance may be given'),
     recoveryTimeoutMinutes: z.number().int().min(1).max(100000).default(1440).describe('how long replay may take to reach the target before the restore fails'),
@@ -223,6 +233,15 @@ export const clusterSchema = z
     const slots = Object.entries(c.nodes).map(([name, n]) => n.slot ?? defaultSlotName(name));
     const dup = slots.find((s, i) => slots.indexOf(s) !== i);
     if (dup) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `expected a replication slot name per node, got "${dup}" twice (set nodes.<node>.slot)` });
+    // pgdr's own ground: the restore roots never overlap a node's data directory (textual here;
+    // agents compare canonical paths again on the host).
+    for (const [field, root] of [['dir', c.restore.dir], ...c.restore.allowedRoots.map((r, i) => [`allowedRoots.${i}`, r])] as [string, string][]) {
+      for (const [name, n] of Object.entries(c.nodes)) {
+        if (overlaps(normalPath(root), normalPath(n.dataDir))) {
+          ctx.addIssue({ code: 'custom', path: ['restore', ...field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))], message: `expected a directory apart from node ${name}'s data directory ${n.dataDir}` });
+        }
+      }
+    }
     if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
       ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
     }

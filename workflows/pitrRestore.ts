@@ -6,20 +6,22 @@
  * undone: the instance stopped, what the restore created removed, a replaced directory put
  * back. A replaced directory is removed only once the restore is proven.
  */
-import { CancellationScope, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../common/errors.js';
 import { parseLsn } from '../common/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
+import { setAsideName } from '../common/naming.js';
 import { withClusterLock } from './lock.js';
+import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { planRestore } from './restorePlan.js';
 
 export interface PitrRestoreInput {
   request: RestoreRequest;
   destinationQueue: string;
-  /** Keep archive_mode as the backup had it (a cluster's own node being recovered); else off. */
-  keepArchiving: boolean;
+  /** Older inputs carried this; the plan decides now (only an in-place restore of a node archives). */
+  keepArchiving?: boolean;
   recoveryTimeoutSeconds: number;
   /** pgdr chose the port (the request gave none): a port taken meanwhile may be traded for another. */
   autoPort?: boolean;
@@ -77,113 +79,136 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   progress.destination = destination;
   const preflightSeconds = (Date.now() - t0) / 1000;
 
-  // From here on, what the restore made is undone unless it is proven.
-  let prepared: { oldDataDir: string | null } | null = null;
-  const createdDir = outcome.destination.state === 'absent' || plan.replacing;
-  try {
-    // 2. The destination: empty, ours; data there renamed aside (replaceExisting), never deleted.
-    progress.step = plan.replacing ? 'stopping and renaming the old data directory aside' : 'preparing the destination';
-    prepared = await node.prepareDestination({ ...where, restoreId: id, replacing: plan.replacing, stopFirst: plan.stopFirst });
-    progress.oldDataDir = prepared.oldDataDir;
+  // One writer per directory: the destination's lock is held from here until the restore has
+  // finished or cleaned up (older histories ran without it).
+  const lockDestination = patched('restore-destination-lock');
+  if (lockDestination) progress.step = 'claiming the destination';
+  const rest = async (): Promise<RestoreReport> => {
+    // From here on, what the restore made is undone unless it is proven.
+    let prepared: { oldDataDir: string | null; createdRoot?: string | null } | null = null;
+    const createdDir = outcome.destination.state === 'absent' || plan.replacing;
+    try {
+      // 2. The destination: empty, ours; data there renamed aside (replaceExisting), never deleted.
+      progress.step = plan.replacing ? 'stopping and renaming the old data directory aside' : 'preparing the destination';
+      prepared = await node.prepareDestination({ ...where, restoreId: id, replacing: plan.replacing, stopFirst: plan.stopFirst });
+      progress.oldDataDir = prepared.oldDataDir;
 
-    // 3. Download, check, extract and verify (basebackup), or pgbackrest verify + restore.
-    let download = 0;
-    let extract = 0;
-    let verify = 0;
-    let bytes = 0;
-    let verification: RestoreReport['verification'];
-    if (backup.method === 'pgbackrest') {
-      progress.step = 'verifying the backup set (pgbackrest verify)';
-      const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
-      verify = v.seconds;
-      verification = { tool: v.tool, ok: v.ok, detail: v.detail };
-      if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
-      progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
-      const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: input.keepArchiving });
-      download = r.seconds;
-      bytes = backup.bytes;
-    } else {
-      const object = backup.objects[0]!;
-      progress.step = `downloading and extracting ${object.name}`;
-      const got = await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: object.name, sha256: object.sha256, compression: backup.compression });
-      download = got.downloadSeconds;
-      extract = got.extractSeconds;
-      bytes = got.bytes;
-      progress.step = 'verifying the restored files (pg_verifybackup)';
-      const v = await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
-      verify = v.seconds;
-      verification = { tool: v.tool, ok: v.ok, detail: v.detail };
+      // 3. Download, check, extract and verify (basebackup), or pgbackrest verify + restore.
+      let download = 0;
+      let extract = 0;
+      let verify = 0;
+      let bytes = 0;
+      let verification: RestoreReport['verification'];
+      if (backup.method === 'pgbackrest') {
+        progress.step = 'verifying the backup set (pgbackrest verify)';
+        const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
+        verify = v.seconds;
+        verification = { tool: v.tool, ok: v.ok, detail: v.detail };
+        if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
+        progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
+        const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: plan.inPlace });
+        download = r.seconds;
+        bytes = backup.bytes;
+      } else {
+        const object = backup.objects[0]!;
+        progress.step = `downloading and extracting ${object.name}`;
+        const got = await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: object.name, sha256: object.sha256, compression: backup.compression });
+        download = got.downloadSeconds;
+        extract = got.extractSeconds;
+        bytes = got.bytes;
+        progress.step = 'verifying the restored files (pg_verifybackup)';
+        const v = await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
+        verify = v.seconds;
+        verification = { tool: v.tool, ok: v.ok, detail: v.detail };
+      }
+
+      // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
+      progress.step = 'writing the recovery settings';
+      await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: plan.inPlace, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
+
+      // 5-6. Start, then follow replay to the target.
+      progress.step = 'starting the instance';
+      const replayStart = Date.now();
+      const started = await node.startRestoredInstance({ ...where, marker, autoPort: input.autoPort ?? false });
+      destination.port = started.port;
+      progress.step = `replaying WAL to ${target}`;
+      const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
+      progress.replayLsn = stop.replayLsn;
+      // Stopping by LSN right after a commit, Postgres does not report that commit as the last
+      // replayed one; the pre-flight read it with pg_waldump, and replay went past it.
+      const last = plan.lastCommit;
+      if (last && plan.settings.kind === 'lsn' && parseLsn(stop.replayLsn) > parseLsn(last.lsn) && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
+        stop.lastCommitTime = last.time;
+      }
+      const replay = (Date.now() - replayStart) / 1000;
+
+      // 7. Exactly at the target, or a failure that says where recovery stopped.
+      progress.step = 'checking where recovery stopped';
+      const missed = judgeStop(plan.settings, stop, backup);
+      if (missed) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, missed));
+
+      // 8. Promoted: the target settings must never apply again. The replaced directory can go.
+      if (req.action === 'promote') await node.settleRecoverySettings({ ...where, marker });
+      let replaced: RestoreReport['replaced'] = null;
+      if (prepared.oldDataDir) {
+        progress.step = 'removing the replaced data directory';
+        const r = await node.removeOldDataDir({ cluster: req.cluster, node: req.destination.node, oldDataDir: prepared.oldDataDir });
+        replaced = { oldDataDir: prepared.oldDataDir, removed: r.removed };
+      }
+
+      // 9. The report: phases in seconds (the achieved RTO), stored in S3.
+      progress.step = 'storing the report';
+      const report: RestoreReport = {
+        formatVersion: 1,
+        id,
+        cluster: req.cluster,
+        workflowId: workflowInfo().workflowId,
+        target: req.target,
+        inclusive: req.inclusive,
+        action: req.action,
+        backupId: backup.id,
+        method: backup.method,
+        destination,
+        replaced,
+        ...(plan.inPlace
+          ? { notes: [`node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? 'its new timeline goes into the cluster\'s archive and every standby must be rebuilt from it' : 'once promoted its new timeline goes into the cluster\'s archive'}`] }
+          : {}),
+        stop,
+        seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
+        bytes: { downloaded: bytes, restored: bytes },
+        verification,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+      };
+      await storeRestoreReport({ report });
+      progress.step = 'done';
+      return report;
+    } catch (err) {
+      // 10. Unfinished: stop the instance, remove what this restore made, put the old data back.
+      progress.step = isCancellation(err) ? 'cancelled: cleaning up' : 'failed: cleaning up';
+      // A copy whose destination was never prepared is not ours: someone may have put data
+      // there since the pre-flight (prepareDestination refuses exactly that). Hands off.
+      if (!prepared && !plan.replacing) throw err;
+      const cleaned = await CancellationScope.nonCancellable(() =>
+        node.cleanupRestore({
+          ...where,
+          createdDir,
+          ...(prepared?.createdRoot ? { createdRoot: prepared.createdRoot } : {}),
+          ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
+          oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? setAsideName(req.destination.dataDir, id) : null),
+          restartOld: plan.stopFirst,
+          keepLog: true,
+        }),
+      );
+      // The failed attempt's server log outlives its directory.
+      if (cleaned.keptLog) {
+        progress.step = `${progress.step}; the server log is kept at ${cleaned.keptLog}`;
+        log.warn('restore failed; server log kept', { keptLog: cleaned.keptLog, reason: cleaned.logLines });
+      }
+      throw err;
     }
-
-    // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
-    progress.step = 'writing the recovery settings';
-    await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: input.keepArchiving, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
-
-    // 5-6. Start, then follow replay to the target.
-    progress.step = 'starting the instance';
-    const replayStart = Date.now();
-    const started = await node.startRestoredInstance({ ...where, marker, autoPort: input.autoPort ?? false });
-    destination.port = started.port;
-    progress.step = `replaying WAL to ${target}`;
-    const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
-    progress.replayLsn = stop.replayLsn;
-    // Stopping by LSN right after a commit, Postgres does not report that commit as the last
-    // replayed one; the pre-flight read it with pg_waldump, and replay went past it.
-    const last = plan.lastCommit;
-    if (last && plan.settings.kind === 'lsn' && parseLsn(stop.replayLsn) > parseLsn(last.lsn) && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
-      stop.lastCommitTime = last.time;
-    }
-    const replay = (Date.now() - replayStart) / 1000;
-
-    // 7. Exactly at the target, or a failure that says where recovery stopped.
-    progress.step = 'checking where recovery stopped';
-    const missed = judgeStop(plan.settings, stop, backup);
-    if (missed) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, missed));
-
-    // 8. Promoted: the target settings must never apply again. The replaced directory can go.
-    if (req.action === 'promote') await node.settleRecoverySettings({ ...where, marker });
-    let replaced: RestoreReport['replaced'] = null;
-    if (prepared.oldDataDir) {
-      progress.step = 'removing the replaced data directory';
-      const r = await node.removeOldDataDir({ cluster: req.cluster, node: req.destination.node, oldDataDir: prepared.oldDataDir });
-      replaced = { oldDataDir: prepared.oldDataDir, removed: r.removed };
-    }
-
-    // 9. The report: phases in seconds (the achieved RTO), stored in S3.
-    progress.step = 'storing the report';
-    const report: RestoreReport = {
-      formatVersion: 1,
-      id,
-      cluster: req.cluster,
-      workflowId: workflowInfo().workflowId,
-      target: req.target,
-      inclusive: req.inclusive,
-      action: req.action,
-      backupId: backup.id,
-      method: backup.method,
-      destination,
-      replaced,
-      stop,
-      seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
-      bytes: { downloaded: bytes, restored: bytes },
-      verification,
-      startedAt,
-      finishedAt: new Date().toISOString(),
-    };
-    await storeRestoreReport({ report });
-    progress.step = 'done';
-    return report;
-  } catch (err) {
-    // 10. Unfinished: stop the instance, remove what this restore made, put the old data back.
-    progress.step = isCancellation(err) ? 'cancelled: cleaning up' : 'failed: cleaning up';
-    // A copy whose destination was never prepared is not ours: someone may have put data
-    // there since the pre-flight (prepareDestination refuses exactly that). Hands off.
-    if (!prepared && !plan.replacing) throw err;
-    await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ ...where, createdDir, ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}), oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? `${req.destination.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}` : null), restartOld: plan.stopFirst }),
-    );
-    throw err;
-  }
+  };
+  return lockDestination ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest) : rest();
 }
 
 function round(s: number): number {

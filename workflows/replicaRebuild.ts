@@ -5,12 +5,13 @@
  * aside and removed only then; on failure it is put back and the node restarted as it was.
  * Never the primary. Patroni-managed clusters: POST /reinitialize, then the same wait.
  */
-import { CancellationScope, defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, defineQuery, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError, toApplicationFailure } from '../common/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../common/replication.js';
 import { restoreId } from '../common/restore.js';
 import { summarizeCluster } from '../common/status.js';
+import { setAsideName } from '../common/naming.js';
 import { withClusterLock } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
@@ -113,7 +114,7 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
   await prim.ensureSlot({ cluster, node: primary, slot: input.slot });
 
   const id = restoreId(workflowInfo().startTime);
-  const oldDataDir = `${input.dataDir.replace(/\/+$/, '')}.pgdr-old-${id}`;
+  const oldDataDir = setAsideName(input.dataDir, id);
   try {
     // 4. Stop the standby and rename its data directory aside: kept until the new one streams.
     progress.step = 'stopping the standby and renaming its data directory aside';
@@ -162,9 +163,14 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
     // 9. Not proven: the new copy goes, the old directory comes back, the node runs as it did.
     // (Never renamed aside: cleanupRestore finds no old directory and leaves the data alone.)
     progress.step = 'failed: putting the old data directory back';
-    await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ cluster, node: input.node, dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning }),
+    const cleaned = await CancellationScope.nonCancellable(() =>
+      node.cleanupRestore({ cluster, node: input.node, dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning, keepLog: true }),
     );
+    // The new copy's server log often says why it failed (e.g. a timeline that is not a child of its history): kept.
+    if (cleaned.keptLog) {
+      progress.step = `failed; the new copy's server log is kept at ${cleaned.keptLog}: ${cleaned.logLines}`;
+      log.warn('rebuild failed; server log kept', { keptLog: cleaned.keptLog, reason: cleaned.logLines });
+    }
     throw err;
   }
 }

@@ -130,7 +130,6 @@ async function drillOne(
               replaceExisting: false,
             },
             destinationQueue: input.drillQueue,
-            keepArchiving: false,
             recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,
             autoPort: true,
             privateSocketDir: socketDir,

@@ -1,10 +1,14 @@
 import { z } from 'zod';
-import { pitrRestore } from '../../workflows/pitrRestore.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import { pitrRestore, restoreProgressQuery, type RestoreProgress } from '../../workflows/pitrRestore.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf } from '../../config/lookup.js';
+import { absolutePath } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../config/inputs.js';
 import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../common/restore.js';
-import { RestorePreflightError } from '../../common/errors.js';
+import { DestinationBusyError, RestorePreflightError } from '../../common/errors.js';
+import { destinationLockId } from '../../common/naming.js';
+import { holderOf } from '../../activities/temporal.js';
 import { isLsn } from '../../common/lsn.js';
 import { listRestoreReports } from '../../activities/restore.js';
 import { ensureNotBusy, startProcedure } from '../procedures.js';
@@ -30,11 +34,7 @@ const target = z
   .refine((t) => TARGET_KINDS.filter((k) => t[k] !== undefined).length === 1, `expected exactly one of ${TARGET_KINDS.join(', ')}`)
   .describe('where recovery stops');
 
-const dataDir = z
-  .string()
-  .max(1024)
-  .regex(/^\/(?!.*(^|\/)\.\.?(\/|$))[\x21-\x7e]+$/, 'expected an absolute path without "." or ".." segments, spaces or control characters')
-  .describe('data directory to restore into; default <restore.dir>/<cluster>-<restoreId>');
+const dataDir = absolutePath.describe('data directory to restore into (inside restore.dir or restore.allowedRoots, or a node\'s own data directory for an in-place restore); default <restore.dir>/<cluster>-<restoreId>');
 
 export const restoreBody = z
   .object({
@@ -66,7 +66,7 @@ export const startRestoreRoute = route({
     ...commonResponses,
     202: 'started: { workflowId, uiUrl, restoreId, backupId, destination, lastArchivedCommit }',
     404: 'unknown cluster or node',
-    409: 'replaceExisting while another mutating procedure runs on the cluster',
+    409: 'replaceExisting while another mutating procedure runs on the cluster (CLUSTER_BUSY), or another restore writes into the same directory (DESTINATION_BUSY)',
     422: 'the pre-flight refused: every problem named, with the value and the valid range; nothing was created',
   },
   async handler({ params, body, deps }) {
@@ -89,7 +89,16 @@ export const startRestoreRoute = route({
     const outcome = await pre.handle.result();
     if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
     request.destination = { ...request.destination, port: outcome.destination.port };
+    // One writer per directory: a restore already writing there answers 409 before anything starts.
+    const lockId = destinationLockId(outcome.destination.host, outcome.destination.canonicalDir);
+    const writer = await holderOf(deps.temporal, lockId);
+    if (writer) throw new DestinationBusyError(params.cluster, `${outcome.destination.host}:${outcome.destination.canonicalDir}`, writer);
     const started = await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, [{ ...input, request }]);
+    // Two requests racing past that check: the workflow takes the lock first thing, and the
+    // loser fails before touching anything; its DESTINATION_BUSY is this request's answer.
+    // The workflow plans once more; the 202 names the destination (and port) it really uses.
+    const claimed = await destinationClaimed(started.handle);
+    if (claimed) request.destination = claimed.destination;
     return {
       status: 202,
       body: {
@@ -103,6 +112,22 @@ export const startRestoreRoute = route({
     };
   },
 });
+
+/** Waits until the restore has planned and holds its destination's lock (a failure is thrown); its progress then. */
+async function destinationClaimed(handle: WorkflowHandle<typeof pitrRestore>): Promise<RestoreProgress | null> {
+  const deadline = Date.now() + 5 * 60_000;
+  while (Date.now() < deadline) {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') {
+      if (d.status.name !== 'COMPLETED') await handle.result();
+      return null;
+    }
+    const progress = await handle.query(restoreProgressQuery).catch(() => null);
+    if (progress && progress.step !== 'pre-flight' && progress.step !== 'claiming the destination') return progress;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return null;
+}
 
 export const listRestoresRoute = route({
   method: 'GET',

@@ -17,7 +17,7 @@ const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string)
 
 const b1 = backup('20261120T100000000Z-F', '2026-11-20T10:00:05.000Z', '0/2000100', '000000010000000000000002');
 const b2 = backup('20261120T120000000Z-F', '2026-11-20T12:00:05.000Z', '0/6000100', '000000010000000000000006');
-const freeDest: DestinationFacts = { node: 'n1', dataDir: '/r/x', port: 55432, state: 'absent', running: false, portFree: true, configuredNode: null };
+const freeDest: DestinationFacts = { node: 'n1', dataDir: '/r/x', port: 55432, state: 'absent', running: false, portFree: true, canonicalDir: '/r/x', host: 'h1', liveOverlaps: [], withinRoots: true, roots: ['/r'], standby: false };
 const request = (over: Partial<RestoreRequest> = {}): RestoreRequest => ({
   cluster: 'c1',
   target: { time: '2026-11-20T12:30:00.000001Z' },
@@ -91,7 +91,7 @@ describe('restore pre-flight', () => {
   });
 
   it('refuses occupied destinations unless replaceExisting is confirmed, and a busy port', () => {
-    const files: DestinationFacts = { ...freeDest, state: 'pgData', running: true, portFree: false, configuredNode: 'n1' };
+    const files: DestinationFacts = { ...freeDest, state: 'pgData', running: true, portFree: false, withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'data', path: '/r/x', relation: 'is' }] };
     const refused = judgeRestore(facts({ destination: files })).problems;
     expect(refused).toEqual([
       expect.stringContaining('destination n1:/r/x is not empty (it holds a Postgres data directory); expected an empty or absent directory, or replaceExisting: true with confirm: "c1"'),
@@ -103,6 +103,40 @@ describe('restore pre-flight', () => {
     const ok = judgeRestore(facts({ destination: files, request: request({ replaceExisting: true, confirm: 'c1' }) }));
     expect(ok.problems).toEqual([]);
     expect(ok.plan).toMatchObject({ replacing: true, stopFirst: true });
+  });
+
+  it('refuses another node\'s directories by their canonical spelling, and anything inside or around them, even with confirm', () => {
+    const confirmed = request({ replaceExisting: true, confirm: 'c1' });
+    const viaLink: DestinationFacts = { ...freeDest, dataDir: '/r/link', canonicalDir: '/pg/replica', state: 'pgData', running: true, portFree: false, withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'replica', kind: 'data', path: '/pg/replica', relation: 'is' }] };
+    expect(judgeRestore(facts({ destination: viaLink, request: confirmed })).problems).toEqual([
+      "destination n1:/r/link is node c1/replica's data directory /pg/replica (it resolves to /pg/replica); expected a directory apart from every configured node's data, WAL and tablespace directories",
+    ]);
+    const nested: DestinationFacts = { ...freeDest, dataDir: '/pg/primary/nested', canonicalDir: '/pg/primary/nested', withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'data', path: '/pg/primary', relation: 'inside' }] };
+    expect(judgeRestore(facts({ destination: nested })).problems).toEqual([
+      "destination n1:/pg/primary/nested lies inside node n1's data directory /pg/primary; expected a directory apart from every configured node's data, WAL and tablespace directories",
+    ]);
+    const around: DestinationFacts = { ...freeDest, dataDir: '/pg', canonicalDir: '/pg', state: 'files', withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'tablespace', path: '/pg/ts1', relation: 'contains' }] };
+    expect(judgeRestore(facts({ destination: around, request: confirmed })).problems).toContain(
+      "destination n1:/pg contains node n1's tablespace directory /pg/ts1; expected a directory apart from every configured node's data, WAL and tablespace directories",
+    );
+  });
+
+  it('refuses an in-place restore of a standby, whatever the confirmation', () => {
+    const standby: DestinationFacts = { ...freeDest, state: 'pgData', running: true, portFree: false, standby: true, withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'data', path: '/r/x', relation: 'is' }] };
+    expect(judgeRestore(facts({ destination: standby, request: request({ replaceExisting: true, confirm: 'c1' }) })).problems).toEqual([
+      'destination n1:/r/x is node n1\'s data directory and node n1 is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster\'s archive; expected a replica rebuild (POST /api/v1/clusters/c1/nodes/n1/rebuild) or another destination',
+    ]);
+  });
+
+  it('refuses destinations outside the restore roots, and never replaces a directory that is not a Postgres data directory', () => {
+    const outside: DestinationFacts = { ...freeDest, dataDir: '/etc/pgdr-x', canonicalDir: '/etc/pgdr-x', withinRoots: false };
+    expect(judgeRestore(facts({ destination: outside })).problems).toEqual([
+      "destination n1:/etc/pgdr-x is outside pgdr's restore roots /r; expected a directory inside one of them (restore.dir, restore.allowedRoots) or a node's own data directory",
+    ]);
+    const files: DestinationFacts = { ...freeDest, state: 'files' };
+    expect(judgeRestore(facts({ destination: files, request: request({ replaceExisting: true, confirm: 'c1' }) })).problems).toEqual([
+      'destination n1:/r/x holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory, expected an empty or absent directory',
+    ]);
   });
 });
 

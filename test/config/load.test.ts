@@ -36,7 +36,7 @@ describe('config', () => {
   it.each([
     ['a port out of range', (c: any) => (c.clusters.main.nodes.a.port = 70000), 'clusters.main.nodes.a.port', '70000'],
     ['a relative data directory', (c: any) => (c.clusters.main.nodes.a.dataDir = 'data'), 'clusters.main.nodes.a.dataDir', 'absolute path'],
-    ['a data directory with ..', (c: any) => (c.clusters.main.nodes.a.dataDir = '/var/../etc'), 'clusters.main.nodes.a.dataDir', 'without ".."'],
+    ['a data directory with ..', (c: any) => (c.clusters.main.nodes.a.dataDir = '/var/../etc'), 'clusters.main.nodes.a.dataDir', 'with no "." or ".." segment'],
     ['a cluster name with capitals', (c: any) => (c.clusters = { Main: c.clusters.main }), 'clusters.Main', 'invalid name: expected a lowercase name'],
     ['no clusters at all', (c: any) => (c.clusters = {}), 'clusters', 'at least one cluster'],
     ['a cluster without nodes', (c: any) => (c.clusters.main.nodes = {}), 'clusters.main.nodes', 'at least one node'],
@@ -72,5 +72,46 @@ describe('config', () => {
 
   it('names the path of a config file that does not exist', () => {
     expect(() => loadConfig('/nonexistent/pgdr.yaml')).toThrow(/cannot read \/nonexistent\/pgdr.yaml/);
+  });
+
+  describe('paths', () => {
+    // Every place the config holds a path; Postgres tools hand some of them to /bin/sh.
+    const pathFields: [string, (c: any, v: string) => void][] = [
+      ['clusters.main.nodes.a.dataDir', (c, v) => (c.clusters.main.nodes.a.dataDir = v)],
+      ['clusters.main.nodes.a.binDir', (c, v) => (c.clusters.main.nodes.a.binDir = v)],
+      ['clusters.main.restore.dir', (c, v) => (c.clusters.main.restore = { dir: v })],
+      ['clusters.main.restore.allowedRoots.0', (c, v) => (c.clusters.main.restore = { allowedRoots: [v] })],
+      ['clusters.main.backup.scratchDir', (c, v) => (c.clusters.main.backup = { scratchDir: v })],
+      ['clusters.main.archive.pgdrCommand', (c, v) => (c.clusters.main.archive = { pgdrCommand: v })],
+      ['clusters.main.archive.configPath', (c, v) => (c.clusters.main.archive = { configPath: v })],
+      ['storage.secretAccessKey.file', (c, v) => (c.storage.secretAccessKey = { file: v })],
+      ['storage.caFile', (c, v) => (c.storage.caFile = v)],
+    ];
+    const metacharacters = ['$', '(', ')', '`', '{', '}', ';', '&', '|', '<', '>', '*', '?', '[', ']', '!', '~', '#', '%', '^', "'", '"', '\\', ' ', '\t', '\n', '\r', '\u0000', '\u001b'];
+
+    it.each(pathFields)('refuses every shell metacharacter in %s, naming the field and the value', (field, set) => {
+      for (const ch of metacharacters) {
+        const value = `/srv/pg${ch}x`;
+        const err = rejection((c) => set(c, value));
+        const issue = err.issues.find((i) => i.field === field);
+        expect(issue, `${JSON.stringify(ch)} in ${field}: ${err.message}`).toBeDefined();
+        expect(issue!.message).toContain('expected an absolute path of letters, digits and / . _ - + @ , = : only');
+        expect(issue!.message).toContain(`(got ${JSON.stringify(value)})`);
+      }
+    });
+
+    it('refuses the injection from the issue, "..", "//" and relative paths, and accepts a trailing slash', () => {
+      for (const bad of ['/tmp/x/inj$(touch${IFS}/tmp/PWNED-$(id${IFS}-un))', '/var/lib/../etc', '/var//lib/pg', '/var/lib/pg//', 'var/lib/pg', '/a/./b']) {
+        expect(rejection((c) => (c.clusters.main.nodes.a.dataDir = bad)).issues.map((i) => i.field)).toContain('clusters.main.nodes.a.dataDir');
+      }
+      expect(parseConfig({ ...valid(), clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a/' } } } } }).clusters.main!.nodes.a!.dataDir).toBe('/var/lib/pg/a/');
+    });
+
+    it('refuses restore roots that overlap a node\'s data directory', () => {
+      const inside = rejection((c) => (c.clusters.main.restore = { dir: '/var/lib/pg/a/restores' }));
+      expect(inside.issues).toContainEqual({ field: 'clusters.main.restore.dir', message: 'expected a directory apart from node a\'s data directory /var/lib/pg/a (got "/var/lib/pg/a/restores")' });
+      const around = rejection((c) => (c.clusters.main.restore = { allowedRoots: ['/var/lib'] }));
+      expect(around.issues.map((i) => i.field)).toContain('clusters.main.restore.allowedRoots.0');
+    });
   });
 });

@@ -3,6 +3,7 @@
  * up, and an archived WAL segment the restore needs is corrupt. Each must end in a clear
  * failure naming the cause, with nothing left behind and the source untouched.
  */
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +40,8 @@ describe('restore faults', () => {
   let src: PitrSource;
 
   beforeAll(async () => {
-    src = await pitrSource('fltrst', { tickSeconds: 4 });
+    // The small filesystem is mounted under the temp directory: a restore root of its own.
+    src = await pitrSource('fltrst', { tickSeconds: 4, adjust: (cl) => void ((cl.restore as Record<string, unknown>).allowedRoots = [tmpdir()]) });
   }, 300_000);
   afterAll(async () => src?.close());
 

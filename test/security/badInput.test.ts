@@ -159,6 +159,10 @@ const rows: Record<string, Row[]> = {
     { case: 'an empty dataDir', method: 'POST', url: R, body: dest({ dataDir: '' }), status: 400, field: 'body.destination.dataDir' },
     { case: 'a dataDir of 1025 characters', method: 'POST', url: R, body: dest({ dataDir: `/${'d'.repeat(1024)}` }), status: 400, field: 'body.destination.dataDir' },
     { case: 'a number for the dataDir', method: 'POST', url: R, body: dest({ dataDir: 5 }), status: 400, field: 'body.destination.dataDir', names: '(got 5)' },
+    // The injection that ran through pg_ctl's /bin/sh, and every other shell metacharacter.
+    { case: 'the $(...) injection through pg_ctl', method: 'POST', url: R, body: dest({ dataDir: '/tmp/x/inj$(touch${IFS}/tmp/PWNED-$(id${IFS}-un))' }), status: 400, field: 'body.destination.dataDir', names: 'it contains "$" "(" "{" "}" ")"' },
+    ...['`', ';', '|', '&', '<', '>', '*', '?', '[', '!', '#', '~', '%', '^', '"', "'", '\\', '\t', '\u001b'].map((ch): Row => ({ case: `a dataDir with ${JSON.stringify(ch)}`, method: 'POST', url: R, body: dest({ dataDir: `{tmp}/a${ch}b` }), status: 400, field: 'body.destination.dataDir', names: `it contains ${JSON.stringify(ch)}` })),
+    { case: 'a dataDir with //', method: 'POST', url: R, body: dest({ dataDir: '{tmp}//x' }), status: 400, field: 'body.destination.dataDir', names: 'it contains "//"' },
     { case: 'port 80', method: 'POST', url: R, body: dest({ port: 80 }), status: 400, field: 'body.destination.port', names: '(got 80)' },
     { case: 'port 70000', method: 'POST', url: R, body: dest({ port: 70000 }), status: 400, field: 'body.destination.port', names: '(got 70000)' },
     { case: 'a string for the port', method: 'POST', url: R, body: dest({ port: '5433' }), status: 400, field: 'body.destination.port', names: '"5433"' },
