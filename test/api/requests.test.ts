@@ -118,9 +118,11 @@ describe('request hygiene', () => {
       expect(res.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['body']);
     });
 
-    it('an anonymous deep body answers 401: the token is checked before the body is read', async () => {
-      const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body: nested(5000), contentType: 'application/json', authorization: null });
-      expectEnvelope(res, 401, 'UNAUTHORIZED');
+    it('an anonymous deep or malformed body answers 401: the token is checked before the body is read', async () => {
+      for (const body of [nested(5000), '{"dryRun": ', `${'['.repeat(5000)}${']'.repeat(5000)}`]) {
+        const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body, contentType: 'application/json', authorization: null });
+        expectEnvelope(res, 401, 'UNAUTHORIZED');
+      }
     });
   });
 
