@@ -69,3 +69,64 @@ export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
   }
   return { status: 500, body: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } };
 }
+
+/**
+ * The API's own codes, for answers no route handler gives: the request never reached one, or
+ * was refused before. Each with its HTTP status, in one table.
+ */
+export const API_CODES = {
+  BAD_REQUEST: 400,
+  INVALID_JSON: 400,
+  JSON_TOO_DEEP: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  BODY_TOO_LARGE: 413,
+  URI_TOO_LONG: 414,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
+  INTERNAL: 500,
+  TEMPORAL_UNAVAILABLE: 503,
+} as const;
+export type ApiCode = keyof typeof API_CODES;
+
+/** An answer in pgdr's envelope for one of the API's own codes. */
+export function apiError(code: ApiCode, message: string, extra: Record<string, unknown> = {}): RouteReply {
+  return { status: API_CODES[code], body: { error: { code, message, ...extra } } };
+}
+
+/** Thrown (or passed to a body parser's done) when a request is refused before any handler runs. */
+export class RequestRejectedError extends Error {
+  constructor(readonly reply: RouteReply) {
+    super((reply.body as { error: { message: string } }).error.message);
+  }
+}
+
+/**
+ * Fastify's own rejections (body parsing, URL parsing) in pgdr's envelope. Anything else is a
+ * 500 INTERNAL (the caller logs it with its stack).
+ */
+export function frameworkErrorReply(err: { code?: string; statusCode?: number; message: string }, req: { contentType?: string; bodyLimit: number; path: string }): RouteReply {
+  if (err instanceof RequestRejectedError) return err.reply;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return apiError('BODY_TOO_LARGE', `body: over the limit of ${req.bodyLimit} bytes (api.bodyLimitBytes)`, { limitBytes: req.bodyLimit });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return apiError('UNSUPPORTED_MEDIA_TYPE', `body: content-type ${JSON.stringify(req.contentType ?? null)} is not accepted: expected application/json`);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return apiError('INVALID_JSON', 'body: empty, but the content-type is application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return apiError('BAD_REQUEST', 'body: its size does not match the content-length header');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return apiError('URI_TOO_LONG', `path: a path parameter is over ${MAX_PARAM_LENGTH} characters`, { limit: MAX_PARAM_LENGTH });
+    case 'FST_ERR_BAD_URL':
+      return apiError('BAD_REQUEST', `path: ${JSON.stringify(req.path)} is not a valid url (a bad %-escape)`);
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return { status: err.statusCode, body: { error: { code: 'BAD_REQUEST', message: `request: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}` } } };
+  }
+  return apiError('INTERNAL', err.message);
+}
+
+/** Fastify's limit on one path parameter (its default, stated so the 414 can name it). */
+export const MAX_PARAM_LENGTH = 100;

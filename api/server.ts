@@ -2,10 +2,13 @@
  * The pgdr HTTP API. It records intent: validate, check preconditions, start a workflow with
  * a deterministic id, answer. Every route except /healthz needs the bearer token.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { z } from 'zod';
 import type { ApiDeps } from './deps.js';
 import { tokenMatches } from './auth.js';
-import { badRequest, errorReply } from './errors.js';
+import { apiError, badRequest, errorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from './errors.js';
+import { installJsonParser } from './json.js';
+import { clientErrorHandler, logSerializers, methodsAt, pathOf } from './framework.js';
 import { openApiDocument } from './openapi.js';
 import { route, type RouteDef, commonResponses } from './routes.js';
 import { statusRoute } from './routes/status.js';
@@ -34,30 +37,57 @@ const openApiRoute = route({
 
 export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
 
-export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: deps.config.api.bodyLimitBytes });
+/** Routes without a query schema accept no query parameters: none is ever ignored silently. */
+const noQuery = z.object({}).strict();
 
-  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
-    // Fastify's own rejections (malformed JSON, body too large, wrong content type).
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    void reply.status(status).send({ error: { code: status === 500 ? 'INTERNAL' : (err.code ?? 'BAD_REQUEST'), message: `body: ${err.message.toLowerCase()}` } });
+export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
+  const bodyLimit = deps.config.api.bodyLimitBytes;
+  const app = Fastify({
+    logger: opts.logger ? { serializers: logSerializers } : false,
+    bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    clientErrorHandler,
+    // Errors Fastify meets before routing (a bad %-escape, a path parameter over the limit).
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      const out = frameworkErrorReply(err, { bodyLimit, path: pathOf(req.url) });
+      void reply.status(out.status).send(out.body);
+    },
+  });
+  installJsonParser(app);
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    // Fastify's own rejections (malformed or too deep JSON, body too large, wrong content type).
+    const out = frameworkErrorReply(err, { bodyLimit, path: pathOf(req.url), contentType: req.headers['content-type'] });
+    if (out.status >= 500) req.log.error({ err }, 'internal error');
+    void reply.status(out.status).send(out.body);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } });
+    const path = pathOf(req.url);
+    const allowed = methodsAt(allRoutes, path);
+    if (allowed.length > 0) {
+      const allow = [...new Set(allowed.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])))].join(', ');
+      const out = apiError('METHOD_NOT_ALLOWED', `no route ${req.method} ${path}: it answers ${allow}`, { allowed: allow });
+      return reply.status(out.status).header('allow', allow).send(out.body);
+    }
+    const out = apiError('NOT_FOUND', `no route ${req.method} ${path}`);
+    return reply.status(out.status).send(out.body);
   });
 
   for (const r of allRoutes) {
     app.route({
       method: r.method,
       url: r.path,
+      // The token is checked before the body is read: an anonymous caller gets nothing parsed.
+      onRequest: async (req, reply) => {
+        if (r.auth === false || tokenMatches(req.headers.authorization, deps.token)) return;
+        const out = apiError('UNAUTHORIZED', 'missing or wrong bearer token');
+        return reply.status(out.status).header('www-authenticate', 'Bearer').send(out.body);
+      },
       handler: async (req, reply) => {
         const authenticated = tokenMatches(req.headers.authorization, deps.token);
-        if (r.auth !== false && !authenticated) {
-          return reply.status(401).header('www-authenticate', 'Bearer').send({ error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } });
-        }
         const parts = [
           ['params', r.params, req.params ?? {}],
-          ['query', r.query, req.query ?? {}],
+          ['query', r.query ?? noQuery, req.query ?? {}],
           ['body', r.body, req.body],
         ] as const;
         const parsed: Record<string, unknown> = {};

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, configPath } from '../config/load.js';
 import { createSecretReader } from '../activities/secrets.js';
+import { printable } from './format.js';
 
 export interface ApiTarget {
   url: string;
@@ -19,6 +20,16 @@ export class ApiError extends Error {
     readonly body: { error?: { code?: string; message?: string } } | undefined,
   ) {
     super(body?.error?.message ?? `http ${status}`);
+  }
+}
+
+/** Thrown when the answer is not JSON (a proxy's error page, something else on the port): shown as text, never parsed. */
+export class NonJsonReplyError extends Error {
+  /** How much of the answer the message shows. */
+  static readonly SHOWN_CHARS = 500;
+  constructor(url: string, readonly status: number, contentType: string | null, text: string) {
+    const shown = text.length > NonJsonReplyError.SHOWN_CHARS ? `${text.slice(0, NonJsonReplyError.SHOWN_CHARS)}... (${text.length} characters)` : text;
+    super(`the API at ${url} answered http ${status} with a body that is not JSON (content-type ${contentType ?? 'none'}): ${printable(shown)}\nHINT: does PGDR_API_URL point at the pgdr API?`);
   }
 }
 
@@ -50,7 +61,12 @@ export async function apiCall<T>(target: ApiTarget, method: string, path: string
     throw new Error(`cannot reach the pgdr API at ${target.url}: ${(err as Error).cause ?? (err as Error).message}\nHINT: is it running? (npm run demo starts one)`);
   }
   const text = await res.text();
-  const parsed = text ? JSON.parse(text) : undefined;
+  let parsed: { error?: { code?: string; message?: string } } | undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new NonJsonReplyError(target.url, res.status, res.headers.get('content-type'), text);
+  }
   if (!res.ok) throw new ApiError(res.status, parsed);
   return parsed as T;
 }

@@ -1,6 +1,7 @@
 /** pgdr: the command-line face of the pgdr API. Every API operation has a command here. */
 import { Command } from 'commander';
-import { ApiError } from './client.js';
+import { ApiError, NonJsonReplyError } from './client.js';
+import { printable } from './format.js';
 import { statusCommand } from './commands/status.js';
 import { backupCommands } from './commands/backups.js';
 import { scheduleCommands } from './commands/schedules.js';
@@ -27,7 +28,8 @@ if (first === 'wal' && (second === 'push' || second === 'fetch')) {
 } else {
   program.parseAsync(process.argv).catch((err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
-    console.error(`pgdr: ${message}`);
-    process.exitCode = err instanceof ApiError && err.status < 500 ? 1 : 3;
+    // Messages may carry values the server echoed: printed with control characters escaped.
+    console.error(`pgdr: ${printable(message, { keepNewlines: true })}`);
+    process.exitCode = (err instanceof ApiError && err.status < 500) || err instanceof NonJsonReplyError ? 1 : 3;
   });
 }

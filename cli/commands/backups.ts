@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { bytes, table } from '../format.js';
+import { bytes, printable, printableJson, table } from '../format.js';
 import { follow, type Operation } from '../progress.js';
 
 interface BackupRow {
@@ -31,7 +31,7 @@ export function finish(op: Operation, render: (result: unknown) => string): void
     console.log(render(op.result));
     return;
   }
-  console.error(`pgdr: ${op.workflowId} ${op.status.toLowerCase()}: ${op.failure?.message ?? ''}\n  ${op.uiUrl}`);
+  console.error(`pgdr: ${op.workflowId} ${op.status.toLowerCase()}: ${printable(op.failure?.message ?? '', { keepNewlines: true })}\n  ${op.uiUrl}`);
   process.exitCode = 4;
 }
 
@@ -43,7 +43,7 @@ export function backupCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<{ backups: BackupRow[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/backups`);
-      console.log(opts.json ? JSON.stringify(res, null, 2) : renderBackups(cluster, res.backups));
+      console.log(opts.json ? printableJson(res) : renderBackups(cluster, res.backups));
     });
 
   program
@@ -93,6 +93,6 @@ export function backupCommands(program: Command): void {
     .action(async (id: string, opts: { wait?: boolean }) => {
       const target = apiTarget();
       const op = opts.wait ? await follow(target, id) : await apiCall<Operation>(target, 'GET', `/api/v1/operations/${id}`);
-      console.log(JSON.stringify(op, null, 2));
+      console.log(printableJson(op));
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { table } from '../format.js';
+import { printable, printableJson, table } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
 import type { DrillReport } from '../../common/drill.js';
@@ -8,8 +8,8 @@ import type { DrillReport } from '../../common/drill.js';
 export function renderDrill(r: DrillReport): string {
   const lines = [`drill ${r.id}: ${r.ok ? 'passed' : 'FAILED'}, RTO ${r.rtoSeconds ?? '-'} s, RPO ${r.rpoSeconds ?? '-'} s`];
   for (const x of r.restores) {
-    lines.push(`  backup ${x.backupId} (${x.role}): ${x.restore ? `restored in ${x.restore.seconds.total} s, checks ${x.checksSeconds ?? '-'} s` : `not restored: ${x.error}`}; torn down: ${x.teardown?.removed ? 'yes' : 'no'}`);
-    for (const c of x.checks) lines.push(`    ${c.ok ? 'ok  ' : c.severity === 'warning' ? 'warn' : 'FAIL'} ${c.kind} ${c.name}: ${c.actual ?? 'none'}${c.ok ? '' : ` (expected ${c.expected})`}`);
+    lines.push(`  backup ${x.backupId} (${x.role}): ${x.restore ? `restored in ${x.restore.seconds.total} s, checks ${x.checksSeconds ?? '-'} s` : `not restored: ${printable(String(x.error))}`}; torn down: ${x.teardown?.removed ? 'yes' : 'no'}`);
+    for (const c of x.checks) lines.push(`    ${c.ok ? 'ok  ' : c.severity === 'warning' ? 'warn' : 'FAIL'} ${c.kind} ${printable(String(c.name))}: ${printable(String(c.actual ?? 'none'))}${c.ok ? '' : ` (expected ${printable(String(c.expected))})`}`);
   }
   return lines.join('\n');
 }
@@ -38,10 +38,10 @@ export function drillCommands(program: Command): void {
       const base = `/api/v1/clusters/${encodeURIComponent(cluster)}/drills`;
       if (opts.id) {
         const r = await apiCall<DrillReport>(apiTarget(), 'GET', `${base}/${encodeURIComponent(opts.id)}`);
-        return console.log(opts.json ? JSON.stringify(r, null, 2) : renderDrill(r));
+        return console.log(opts.json ? printableJson(r) : renderDrill(r));
       }
       const res = await apiCall<{ drills: { id: string; ok: boolean; rtoSeconds: number | null; rpoSeconds: number | null; backups: string[]; failures: string[] }[] }>(apiTarget(), 'GET', base);
-      if (opts.json) return console.log(JSON.stringify(res, null, 2));
+      if (opts.json) return console.log(printableJson(res));
       if (res.drills.length === 0) return console.log(`cluster ${cluster}: no drills yet`);
       console.log(table(['ID', 'RESULT', 'RTO (s)', 'RPO (s)', 'BACKUPS', 'FAILURES'], res.drills.map((d) => [d.id, d.ok ? 'passed' : 'FAILED', d.rtoSeconds, d.rpoSeconds, d.backups.join(','), d.failures.join('; ') || null])));
     });

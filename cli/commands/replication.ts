@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { bytes, table } from '../format.js';
+import { bytes, table, printableJson } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
 import type { RebuildReport, SwitchoverReport } from '../../common/replication.js';
@@ -65,7 +65,7 @@ export function replicationCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/replication`);
-      if (opts.json) return console.log(JSON.stringify(res, null, 2));
+      if (opts.json) return console.log(printableJson(res));
       console.log(res.switchovers.length ? table(['FINISHED', 'OLD', 'NEW', 'PAUSE (s)', 'TOTAL (s)', 'WARNINGS'], res.switchovers.map((s) => [s.finishedAt, s.oldPrimary, s.newPrimary, s.pauseSeconds, s.seconds.total, s.warnings.length])) : 'no switchovers yet');
       console.log(res.rebuilds.length ? table(['FINISHED', 'NODE', 'SOURCE', 'LAG', 'TOTAL (s)'], res.rebuilds.map((r) => [r.finishedAt, r.node, r.source, bytes(r.lagBytes), r.seconds.total])) : 'no rebuilds yet');
     });

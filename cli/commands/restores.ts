@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { bytes, table } from '../format.js';
+import { bytes, table, printableJson } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
 import type { RestoreReport } from '../../common/restore.js';
@@ -95,7 +95,7 @@ export function restoreCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<{ restores: RestoreReport[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`);
-      if (opts.json) return console.log(JSON.stringify(res, null, 2));
+      if (opts.json) return console.log(printableJson(res));
       if (res.restores.length === 0) return console.log(`cluster ${cluster}: no restores`);
       console.log(
         table(

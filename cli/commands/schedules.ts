@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { table } from '../format.js';
+import { table, printableJson } from '../format.js';
 
 interface ScheduleRow {
   name: string;
@@ -37,7 +37,7 @@ export function scheduleCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<{ schedules: ScheduleRow[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/schedules`);
-      console.log(opts.json ? JSON.stringify(res, null, 2) : renderSchedules(res.schedules));
+      console.log(opts.json ? printableJson(res) : renderSchedules(res.schedules));
     });
 
   const schedule = program.command('schedule').description('pause, unpause or trigger a backup schedule');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ClusterStatus } from '../../common/status.js';
 import { apiCall, apiTarget } from '../client.js';
-import { ago, bytes, table } from '../format.js';
+import { ago, bytes, printable, printableJson, table } from '../format.js';
 
 type StatusAnswer = ClusterStatus & { workflowId: string; uiUrl: string };
 
@@ -20,7 +20,7 @@ export function renderStatus(s: StatusAnswer, now = Date.now()): string {
     '',
     table(['NODE', 'ROLE', 'TL', 'LSN', 'LAG (bytes / replay delay)', 'REPLICATION', 'CHECKSUMS', 'ARCHIVER'], rows),
     '',
-    s.warnings.length ? `warnings:\n${s.warnings.map((w) => `  - ${w}`).join('\n')}` : 'warnings: none',
+    s.warnings.length ? `warnings:\n${s.warnings.map((w) => `  - ${printable(w)}`).join('\n')}` : 'warnings: none',
     `temporal: ${s.uiUrl}`,
   ];
   return out.join('\n');
@@ -36,7 +36,7 @@ export function statusCommand(program: Command): void {
     .action(async (cluster: string, opts: { json?: boolean; maxLagBytes?: string }) => {
       const q = opts.maxLagBytes !== undefined ? `?maxLagBytes=${encodeURIComponent(opts.maxLagBytes)}` : '';
       const s = await apiCall<StatusAnswer>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/status${q}`);
-      console.log(opts.json ? JSON.stringify(s, null, 2) : renderStatus(s));
+      console.log(opts.json ? printableJson(s) : renderStatus(s));
       if (s.warnings.length) process.exitCode = 2;
     });
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
-import { ago, bytes, table } from '../format.js';
+import { ago, bytes, printable, printableJson, table } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
 import type { WalCheckResult, TimelineWindow } from '../../common/walCheck.js';
@@ -22,8 +22,8 @@ export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
       ],
     ),
   ];
-  for (const p of r.problems) lines.push(`PROBLEM: ${p}`);
-  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  for (const p of r.problems) lines.push(`PROBLEM: ${printable(p)}`);
+  for (const w of r.warnings) lines.push(`warning: ${printable(w)}`);
   return lines.join('\n');
 }
 
@@ -56,7 +56,7 @@ export function walCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<WalCheckResult>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/wal-archive`);
-      console.log(opts.json ? JSON.stringify(res, null, 2) : renderWalCheck(res));
+      console.log(opts.json ? printableJson(res) : renderWalCheck(res));
       if (!res.healthy) process.exitCode = 4;
     });
 
@@ -87,7 +87,7 @@ export function walCommands(program: Command): void {
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
       const res = await apiCall<{ asOf: string; healthy: boolean; timelines: TimelineWindow[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/recovery-window`);
-      console.log(opts.json ? JSON.stringify(res, null, 2) : `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}\n${renderWindow(cluster, res.timelines)}`);
+      console.log(opts.json ? printableJson(res) : `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}\n${renderWindow(cluster, res.timelines)}`);
     });
 
   program
@@ -104,7 +104,7 @@ export function walCommands(program: Command): void {
       if (!opts.wait) return;
       finish(await follow(target, started.workflowId), (r) => {
         const e = r as { nodes: { node: string; role: string; changed: { name: string }[]; error?: string }[]; restartNeeded: string[] };
-        const lines = e.nodes.map((n) => `  ${n.node} (${n.role}): ${n.error ?? (n.changed.length ? `changed ${n.changed.map((c) => c.name).join(', ')}` : 'already set')}`);
+        const lines = e.nodes.map((n) => `  ${n.node} (${n.role}): ${n.error ? printable(n.error) : (n.changed.length ? `changed ${n.changed.map((c) => c.name).join(', ')}` : 'already set')}`);
         lines.push(e.restartNeeded.length ? `RESTART NEEDED on ${e.restartNeeded.join(', ')}: archive_mode only changes at server start` : 'no restart needed');
         return lines.join('\n');
       });

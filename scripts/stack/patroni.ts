@@ -354,7 +354,8 @@ async function psqlAt(layout: StackLayout, base: string, name: string, port: num
  */
 function startAsUser(user: string, opts: { cmd: string; args: string[]; cwd: string; logFile: string; pidFile: string }): number {
   const ids = asUser(user);
-  const out = openSync(opts.logFile, 'a');
+  const out = openSync(opts.logFile, 'a', 0o600);
+  chmodSync(opts.logFile, 0o600);
   if (ids) chownSync(opts.logFile, ids.uid, ids.gid);
   try {
     const env = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C', LC_ALL: 'C', ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: process.env.HOME ?? '/' }) };

@@ -122,6 +122,17 @@ export async function psql(layout: StackLayout, plan: PgClusterPlan, port: numbe
   return res.stdout;
 }
 
+/**
+ * The passfile the Postgres OS user reads: only the pgdr role's password, only for replication
+ * connections to this cluster's nodes (standbys' primary_conninfo, the stack's first
+ * pg_basebackup). The superuser's password is never in it: the stack passes it in PGPASSWORD,
+ * the worker reads its own from pgdr's secret files.
+ */
+export function replicationPassfile(plan: PgClusterPlan, pgdrPassword: string): string {
+  const escaped = pgdrPassword.replace(/[\\:]/g, '\\$&');
+  return [plan.primary, ...plan.standbys].map((n) => `127.0.0.1:${n.port}:replication:pgdr:${escaped}\n`).join('');
+}
+
 /** The privileges the pgdr role needs (documented in the README). */
 export function pgdrRoleSql(password: string): string {
   const quoted = password.replace(/'/g, "''");
@@ -153,7 +164,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
   ownedDir(join(layout.dir, 'pg', plan.cluster), user, 0o700);
   ownedDir(plan.socketDir, user, 0o755);
   ownedDir(plan.logDir, user, 0o755);
-  ownedFile(plan.passfile, user, `*:*:*:pgdr:${secrets.pgdrPassword}\n*:*:*:postgres:${secrets.superuserPassword}\n`);
+  ownedFile(plan.passfile, user, replicationPassfile(plan, secrets.pgdrPassword));
 
   // 1. Primary: initdb once, with checksums and scram, then our settings and pg_hba.
   const p = plan.primary;

@@ -1,7 +1,7 @@
 /** Small process helpers for the dev stack: detached daemons with pid files, waits, probes. */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { openSync, readFileSync, writeFileSync, existsSync, rmSync, accessSync, constants } from 'node:fs';
+import { chmodSync, openSync, readFileSync, writeFileSync, existsSync, rmSync, accessSync, constants } from 'node:fs';
 import { tcpCheck } from '../../activities/net.js';
 import { join, delimiter } from 'node:path';
 
@@ -20,9 +20,11 @@ export function readPid(pidFile: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
-/** Starts a long-running process in its own process group, logging to logFile. */
+/** Starts a long-running process in its own process group, logging to logFile (mode 0600: logs name hosts, users and requests). */
 export function startDaemon(opts: { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile: string; pidFile: string; cwd?: string }): number {
-  const out = openSync(opts.logFile, 'a');
+  const out = openSync(opts.logFile, 'a', 0o600);
+  // A log an older stack created keeps its mode on open: tighten it.
+  chmodSync(opts.logFile, 0o600);
   const child = spawn(opts.cmd, opts.args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...opts.env }, cwd: opts.cwd });
   if (!child.pid) throw new Error(`could not start ${opts.cmd}`);
   child.unref();

@@ -73,7 +73,7 @@ const R = `${C}/restores`;
 
 const rows: Record<string, Row[]> = {
   'GET /healthz': [{ case: 'an unknown query parameter', method: 'GET', url: '/healthz?verbose=1', status: 400, field: 'query', names: '"verbose"' }],
-  'GET /openapi.json': [{ case: 'a POST', method: 'POST', url: '/openapi.json', body: {}, status: 404, names: 'no route POST /openapi.json' }],
+  'GET /openapi.json': [{ case: 'a POST', method: 'POST', url: '/openapi.json', body: {}, status: 405, error: { code: 'METHOD_NOT_ALLOWED' }, names: 'no route POST /openapi.json: it answers GET, HEAD' }],
   'GET /metrics': [{ case: 'an unknown query parameter', method: 'GET', url: '/metrics?cluster=demo', status: 400, field: 'query', names: '"cluster"' }],
   'GET /api/v1/clusters/:cluster/status': [
     ...clusterGetRows('/status'),
@@ -91,12 +91,14 @@ const rows: Record<string, Row[]> = {
     { case: 'a null body', method: 'POST', url: `${C}/backups`, body: 'null', contentType: 'application/json', status: 400, field: 'body', names: '(got null)' },
     { case: 'an unknown cluster', method: 'POST', url: `${X}/backups`, body: {}, status: 404, error: { code: 'UNKNOWN_CLUSTER', cluster: '{x}' }, names: 'unknown cluster "{x}"' },
     { case: 'a malformed cluster name', method: 'POST', url: '/api/v1/clusters/Demo/backups', body: {}, status: 400, field: 'cluster', names: '"Demo"' },
+    { case: 'query parameters it does not declare', method: 'POST', url: `${C}/backups?type=diff&dryRun=true`, body: {}, status: 400, field: 'query', names: '"dryRun"' },
     ...bodyRows(`${C}/backups`, { type: 'full' }),
   ],
   'POST /api/v1/clusters/:cluster/expire': [
     { case: 'a string for dryRun', method: 'POST', url: `${C}/expire`, body: { dryRun: 'yes' }, status: 400, field: 'body.dryRun', names: '"yes"' },
     { case: 'a number for dryRun', method: 'POST', url: `${C}/expire`, body: { dryRun: 1 }, status: 400, field: 'body.dryRun', names: '(got 1)' },
     { case: 'no body', method: 'POST', url: `${C}/expire`, status: 400, field: 'body', names: 'missing' },
+    { case: 'a dryRun query parameter', method: 'POST', url: `${C}/expire?dryRun=true`, body: {}, status: 400, field: 'query', names: '"dryRun"' },
     { case: 'an unknown cluster', method: 'POST', url: `${X}/expire`, body: {}, status: 404, error: { code: 'UNKNOWN_CLUSTER', cluster: '{x}' }, names: 'unknown cluster "{x}"' },
     ...bodyRows(`${C}/expire`, { dryRun: true }),
   ],
