@@ -14,8 +14,9 @@ import { isWithin } from '../common/paths.js';
 import { SET_ASIDE_PATTERN, setAsideName } from '../common/naming.js';
 import { canonicalPath, overlapsWithLive } from './hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, diskFullLine, saysDiskFull } from '../common/errors.js';
+import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
+import { confString, pgbackrestConfValueProblem } from '../common/pgconf.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
 import { clusterPrefix, listJson, putJsonIfAbsent } from './storage.js';
 import type { PgdrConfig } from '../config/schema.js';
@@ -221,8 +222,16 @@ export async function pgbackrestRestoreSet(
 ): Promise<{ seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
-  emptyDir(input.dataDir);
   const s = input.settings;
+  const restoreCommand = walCommands(deps.config, input.cluster).restoreCommand;
+  // pgBackRest writes these values into postgresql.auto.conf unescaped: the pre-flight refuses
+  // such a target; this stops anything that got past it before a file is written.
+  const carried: [string, string | null][] = [['restore_command', restoreCommand], ['recovery_target_name', s !== 'standby' && s.kind === 'name' ? s.value : null]];
+  for (const [setting, value] of carried) {
+    const problem = value === null ? null : pgbackrestConfValueProblem(value);
+    if (problem) throw new UnsafeConfValueError(value!, problem, setting);
+  }
+  emptyDir(input.dataDir);
   const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`];
   if (s === 'standby') {
     // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
@@ -235,7 +244,7 @@ export async function pgbackrestRestoreSet(
   }
   if (!input.keepArchiving) args.push('--archive-mode=off');
   // pgBackRest's own restore_command would need the S3 keys in Postgres' environment; pgdr's reads them itself.
-  args.push(`--recovery-option=restore_command=${walCommands(deps.config, input.cluster).restoreCommand}`);
+  args.push(`--recovery-option=restore_command=${restoreCommand}`);
   const stop = every(2000, () => heartbeat({ phase: 'pgbackrest restore', seconds: Math.round((Date.now() - t0) / 1000) }));
   try {
     await pgbackrest(deps, input.cluster, input.node, [...args, 'restore'], signal);
@@ -266,7 +275,7 @@ export async function writeRecoverySettings(
     // only the node's OS user can enter.
     mkdirSync(input.privateSocketDir, { recursive: true, mode: 0o700 });
     own(input.privateSocketDir, nc.osUser);
-    lines.push(`unix_socket_directories = '${input.privateSocketDir}'`, `listen_addresses = '127.0.0.1'`);
+    lines.push(`unix_socket_directories = ${confString(input.privateSocketDir)}`, `listen_addresses = '127.0.0.1'`);
     const hba = join(input.dataDir, 'pg_hba.conf');
     const rule = `local all all trust  # ${input.marker}: scratch copy, socket in ${input.privateSocketDir} (0700)`;
     const text = existsSync(hba) ? readFileSync(hba, 'utf8') : '';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { ContinuityReport, WalCheckResult } from '../common/walCheck.js';
 import type { RestorableBackup } from '../common/restore.js';
 import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../common/wal.js';
+import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../common/waldump.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { listCatalog } from './catalog.js';
 import { spawnTool } from './gateway.js';
@@ -107,8 +108,8 @@ export async function walContinuity(deps: WalDeps, input: { cluster: string; tim
   };
 }
 
-const COMMIT = /lsn: ([0-9A-F]+\/[0-9A-F]+), prev [^,]+, desc: COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC/;
-const RESTORE_POINT = /lsn: ([0-9A-F]+\/[0-9A-F]+), prev [^,]+, desc: RESTORE_POINT (.*)$/;
+/** Records a scan re-reads to rule out forged lines, at most; past it, what is left counts as not found. */
+const MAX_VERIFICATIONS = 64;
 
 export interface ArchiveScan {
   lastCommit: { lsn: string; time: string; segment: string } | null;
@@ -131,6 +132,7 @@ export async function scanArchive(
   const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
   const { heartbeat } = activityProgress();
   const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
+  let verifications = 0;
   try {
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
@@ -145,13 +147,27 @@ export async function scanArchive(
       // pg_waldump runs as the worker: it only reads our own scratch copy. TZ=UTC fixes its time zone.
       const proc = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [...rmgrs, join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
       // pg_waldump exits 1 at the end of the last written record; what it printed before stands.
-      const lines = String(proc.stdout ?? '').split('\n');
-      for (let i = lines.length - 1; i >= 0; i--) {
-        const c = out.lastCommit ? null : COMMIT.exec(lines[i]!);
-        if (c) // Keep the microseconds: a restore target is judged against this time exactly.
-        out.lastCommit = { lsn: c[1]!, time: `${c[2]!.replace(' ', 'T')}Z`, segment: name };
-        const r = input.restorePoint && !out.restorePoint ? RESTORE_POINT.exec(lines[i]!) : null;
-        if (r && r[2]!.trim() === input.restorePoint) out.restorePoint = { lsn: r[1]!, time: null, segment: name };
+      const records = recordLines(String(proc.stdout ?? ''));
+      // A candidate counts only once pg_waldump prints the same line again for the one record at
+      // its LSN: a restore point's name or a GID can hold a line that looks like a record.
+      const firstGenuine = async (candidates: WalRecord[]): Promise<WalRecord | null> => {
+        for (const r of candidates) {
+          if (verifications >= MAX_VERIFICATIONS) return null;
+          verifications++;
+          const again = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [`--start=${r.lsn}`, '--limit=1', join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+          if (sameRecord(r, String(again.stdout ?? ''))) return r;
+        }
+        return null;
+      };
+      if (!out.lastCommit) {
+        const c = await firstGenuine(commitCandidates(records));
+        // Keep the microseconds: a restore target is judged against this time exactly.
+        if (c) out.lastCommit = { lsn: c.lsn, time: commitTime(c)!, segment: name };
+      }
+      if (input.restorePoint !== undefined && !out.restorePoint) {
+        // The name exactly as created: " qa-lead" is not "qa-lead".
+        const p = await firstGenuine(restorePointCandidates(records, input.restorePoint));
+        if (p) out.restorePoint = { lsn: p.lsn, time: null, segment: name };
       }
       await rm(join(dir, name), { force: true });
       if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;

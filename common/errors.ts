@@ -211,6 +211,22 @@ export class RestorePreflightError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a value has no safe spelling in postgresql.conf (a control character: a line
+ * break would end the setting and start another); nothing was written.
+ */
+export class UnsafeConfValueError extends PgdrError {
+  readonly code = 'CONF_VALUE_UNSAFE';
+  override readonly nonRetryable = true;
+  constructor(value: string, problem: string, setting?: string) {
+    super(
+      `cannot write ${setting ? `${setting} = ` : 'the value '}${JSON.stringify(value)} into postgresql.conf: ${problem}`,
+      { ...(setting ? { setting } : {}), value: JSON.stringify(value) },
+      'postgresql.conf values may hold any character but control characters (line breaks, tabs, NUL)',
+    );
+  }
+}
+
 /** Thrown when recovery stopped anywhere but the requested target; says where it stopped. */
 export class RecoveryTargetMissedError extends PgdrError {
   readonly code = 'RECOVERY_TARGET_MISSED';
@@ -331,6 +347,7 @@ export const errorCatalogue = {
   NoWalCheckError,
   RestorePreflightError,
   RecoveryTargetMissedError,
+  UnsafeConfValueError,
   BackupCorruptError,
   DrillFailedError,
   UnknownDrillError,
@@ -363,6 +380,7 @@ export const nonRetryableErrorTypes: string[] = [
   'NoWalCheckError',
   'RestorePreflightError',
   'RecoveryTargetMissedError',
+  'UnsafeConfValueError',
   'BackupCorruptError',
   'DrillFailedError',
   'UnknownDrillError',

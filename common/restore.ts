@@ -5,6 +5,7 @@
  * problems that name the value and the valid range; nothing is touched before it passes.
  */
 import { parseLsn } from './lsn.js';
+import { confString, pgbackrestConfValueProblem, restorePointNameProblem, RESTORE_POINT_NAME_FORM } from './pgconf.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
 
@@ -206,6 +207,11 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
     problems.push(`target time ${t.time} is in the future (now ${f.now.toISOString()})`);
     return { plan: null, problems };
   }
+  const badName = 'name' in t ? restorePointNameProblem(t.name) : null;
+  if (badName) {
+    problems.push(`restore point ${JSON.stringify((t as { name: string }).name)} cannot be used: ${badName}; expected ${RESTORE_POINT_NAME_FORM}`);
+    return { plan: null, problems };
+  }
   if ('name' in t && !f.restorePoint) {
     problems.push(`restore point "${t.name}" was not found in the archived WAL${f.archive.lastSegment ? ` up to ${f.archive.lastSegment}` : ''}`);
     return { plan: null, problems };
@@ -236,6 +242,8 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
     settings = { kind: 'lsn', value: t.lsn, inclusive: r.inclusive, action: r.action };
   } else if ('name' in t) {
     if (gap && f.restorePoint && segmentNumber(gap, segBytes) <= segmentOfLsn(f.restorePoint.lsn, segBytes)) problems.push(`restore point "${t.name}" at lsn ${f.restorePoint.lsn} lies after a WAL gap${gapNote}`);
+    const viaPgbackrest = backup.method === 'pgbackrest' ? pgbackrestConfValueProblem(t.name) : null;
+    if (viaPgbackrest) problems.push(`restore point ${JSON.stringify(t.name)} cannot be handed to pgBackRest for backup ${backup.id}: ${viaPgbackrest}; expected a name without ' or \\ with the pgbackrest method`);
     settings = { kind: 'name', value: t.name, inclusive: true, action: r.action };
   } else if ('latest' in t) {
     // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause)
@@ -318,7 +326,8 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
 
 /** Lines appended to postgresql.auto.conf: the target, the action, and what a copy must not do. */
 export function recoverySettings(s: RecoveryTargetSettings, o: { restoreCommand: string; port: number; keepArchiving: boolean; marker: string }): string[] {
-  const q = (v: string) => `'${v.replace(/'/g, "''")}'`;
+  // Every quoted value by postgresql.conf's rules: a restore point name may hold ' or \.
+  const q = (v: string) => confString(v);
   const lines = [`# ${o.marker}`, `port = ${o.port}`, `restore_command = ${q(o.restoreCommand)}`, `recovery_target_timeline = 'latest'`];
   if (s.kind === 'time') lines.push(`recovery_target_time = ${q(pgTimestamp(s.value!))}`);
   if (s.kind === 'lsn') lines.push(`recovery_target_lsn = ${q(s.value!)}`);

@@ -10,6 +10,7 @@ import { DestinationBusyError, RestorePreflightError } from '../../common/errors
 import { destinationLockId } from '../../common/naming.js';
 import { holderOf } from '../../activities/temporal.js';
 import { isLsn } from '../../common/lsn.js';
+import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../common/pgconf.js';
 import { listRestoreReports } from '../../activities/restore.js';
 import { ensureNotBusy, startProcedure } from '../procedures.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
@@ -26,7 +27,15 @@ const target = z
   .object({
     time: z.string().refine((s) => isRfc3339(s) && dayExists(s), 'expected an RFC 3339 time with an offset, e.g. 2026-11-20T10:15:00.250+01:00').optional().describe('recover to this commit time'),
     lsn: z.string().refine(isLsn, 'expected an LSN like 0/3000060').optional().describe('recover to this WAL location'),
-    name: z.string().regex(/^[\x20-\x7e]{1,63}$/, 'expected a restore point name: 1-63 printable ASCII characters').optional().describe('recover to this restore point (pg_create_restore_point)'),
+    name: z
+      .string()
+      .superRefine((s, ctx) => {
+        // Exactly the names pg_create_restore_point makes and postgresql.conf can hold; never trimmed.
+        const problem = restorePointNameProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', message: `expected a restore point name of ${RESTORE_POINT_NAME_FORM}, but ${problem}` });
+      })
+      .optional()
+      .describe(`recover to this restore point (pg_create_restore_point), matched exactly: ${RESTORE_POINT_NAME_FORM}`),
     latest: z.literal(true).optional().describe('recover to the newest archived commit'),
     immediate: z.literal(true).optional().describe('stop as soon as the backup is consistent'),
   })

@@ -7,6 +7,7 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, runTool } from '../../activities/gateway.js';
+import { confString } from '../../common/pgconf.js';
 import type { StackLayout } from './layout.js';
 import { portOpen, waitFor } from './procs.js';
 
@@ -63,7 +64,7 @@ function pgConf(plan: PgClusterPlan, port: number): string {
     '# written by pgdr stack; included from postgresql.conf',
     `listen_addresses = '127.0.0.1'`,
     `port = ${port}`,
-    `unix_socket_directories = '${plan.socketDir}'`,
+    `unix_socket_directories = ${confString(plan.socketDir)}`,
     `password_encryption = 'scram-sha-256'`,
     `wal_level = replica`,
     `max_wal_senders = 10`,
@@ -72,8 +73,8 @@ function pgConf(plan: PgClusterPlan, port: number): string {
     `wal_log_hints = on`,
     `archive_mode = on`,
     // WAL goes to S3 through pgdr itself, as `pgdr archive enable` would set it.
-    `archive_command = '${plan.walCommands.archiveCommand.replace(/'/g, "''")}'`,
-    `restore_command = '${plan.walCommands.restoreCommand.replace(/'/g, "''")}'`,
+    `archive_command = ${confString(plan.walCommands.archiveCommand)}`,
+    `restore_command = ${confString(plan.walCommands.restoreCommand)}`,
     `shared_buffers = 128MB`,
     `log_line_prefix = '%m [%p] %q%u@%d '`,
     `log_checkpoints = on`,

@@ -1,10 +1,12 @@
 /**
  * Point-in-time restore with the pgbackrest method: pgbackrest restore --type=time|lsn into a
  * new directory, WAL from pgBackRest's archive through `pgdr wal fetch --via pgbackrest`, and
- * exactly the rows committed up to the target.
+ * exactly the rows committed up to the target. A restore point name goes to pgBackRest as is;
+ * one it would write into postgresql.auto.conf unescaped (a backslash, a quote) is refused by
+ * the pre-flight.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timeAfter } from '../helpers/ticks.js';
+import { switchAndArchive, timeAfter } from '../helpers/ticks.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 
 describe('point-in-time restore (pgbackrest method)', () => {
@@ -40,5 +42,20 @@ describe('point-in-time restore (pgbackrest method)', () => {
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { lsn: src.ticks[k - 1]!.lsnAfter }, action: 'promote' }, src.made);
     expect(report.stop.state).toBe('promoted');
     expect(await src.rows(report.destination.port)).toBe(`${k}|1|${k}`);
+  });
+
+  it('restores to " qa-lead" with pgbackrest restore --type=name, and refuses "qa-bs\\" in the pre-flight with the reason', async () => {
+    await src.db.query('insert into ticks values (5001, now())');
+    await src.db.query('select pg_create_restore_point($1::text)', [' qa-lead']);
+    await src.db.query('insert into ticks values (5002, now())');
+    await src.db.query('select pg_create_restore_point($1::text)', ['qa-bs\\']);
+    await src.db.query('insert into ticks values (5003, now())');
+    await switchAndArchive(src.db);
+    const refused = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { name: 'qa-bs\\' } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+    expect(refused.body.error.message).toContain(`restore point "qa-bs\\\\" cannot be handed to pgBackRest for backup ${src.backup.id}: it holds a backslash at offset 5, which pgBackRest writes into postgresql.auto.conf unescaped`);
+    const { report } = await restoreAndWait(src.c, src.tc.name, { target: { name: ' qa-lead' } }, src.made);
+    expect(report.method).toBe('pgbackrest');
+    expect((await src.pgs.sqlAt(report.destination.port, 'select count(*), max(id) from ticks where id > 5000')).trim()).toBe('1|5001');
   });
 });
