@@ -23,7 +23,7 @@ const judge = (name: string, method: 'basebackup' | 'pgbackrest', found = true) 
     archive: { timeline: 1, lastSegment: '00000001000000000000000A', missing: [], missingHistory: [] },
     lastCommit: { lsn: '0/A000200', time: '2026-11-20T13:00:00.123456Z' },
     restorePoint: found ? { lsn: '0/5000060', time: null } : null,
-    destination: { node: 'n1', dataDir: '/r/x', port: 55432, state: 'absent', running: false, portFree: true, configuredNode: null },
+    destination: { node: 'n1', dataDir: '/r/x', port: 55432, state: 'absent', running: false, portFree: true, canonicalDir: '/r/x', host: 'h1', liveOverlaps: [], withinRoots: true, roots: ['/r'], standby: false },
     now: new Date('2026-11-20T14:00:00Z'),
   });
 
