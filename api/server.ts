@@ -15,7 +15,7 @@ import { expireRoute } from './routes/expire.js';
 import { operationRoute } from './routes/operations.js';
 import { enableArchivingRoute, recoveryWindowRoute, walCheckRoute, walStatusRoute } from './routes/wal.js';
 import { metricsRoute } from './routes/metrics.js';
-import { listRestoresRoute, startRestoreRoute } from './routes/restores.js';
+import { dropRestoreRoute, listRestoresRoute, startRestoreRoute } from './routes/restores.js';
 import { drillPageRoute, drillReportRoute, listDrillsRoute, startDrillRoute } from './routes/drills.js';
 import { rebuildRoute, replicationReportsRoute, switchoverRoute } from './routes/replication.js';
 import { listSchedulesRoute, pauseScheduleRoute, triggerScheduleRoute, unpauseScheduleRoute } from './routes/schedules.js';
@@ -32,7 +32,7 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, dropRestoreRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
 
 export function buildServer(deps: ApiDeps, opts: { logger?: boolean } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: deps.config.api.bodyLimitBytes });
