@@ -40,6 +40,7 @@ import {
   writeRecoverySettings,
 } from './restore.js';
 import { pgbackrestVerifySet } from './pgbackrest.js';
+import { dropRestoredCopy, inspectRestoredCopies } from './restoredCopies.js';
 import type { RestoreReport } from '../common/restore.js';
 import type { DrillReport } from '../common/drill.js';
 import { runDrillChecks, storeDrillReport, type DrillChecksInput } from './drill.js';
@@ -162,6 +163,14 @@ export function createActivities(deps: ActivityDeps) {
     /** Node agent: remove the directory a proven restore replaced. */
     async removeOldDataDir(input: Parameters<typeof removeOldDataDir>[1]) {
       return removeOldDataDir(d, input);
+    },
+    /** Node agent, read-only: what is at restored copies' directories (marker, live server, port). */
+    async inspectRestoredCopies(input: Parameters<typeof inspectRestoredCopies>[1]) {
+      return inspectRestoredCopies(d, input);
+    },
+    /** Node agent: stop (fast) and remove a restored copy proven by its marker. */
+    async dropRestoredCopy(input: Parameters<typeof dropRestoredCopy>[1]) {
+      return dropRestoredCopy(d, input);
     },
     /** Control: store a restore report in S3. */
     async storeRestoreReport(input: { report: RestoreReport }): Promise<string> {

@@ -18,7 +18,7 @@ import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, Re
 import { assertBackupId } from '../common/catalog.js';
 import { confString, pgbackrestConfValueProblem } from '../common/pgconf.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
-import { clusterPrefix, listJson, putJsonIfAbsent } from './storage.js';
+import { clusterPrefix, getJson, listJson, putJsonIfAbsent } from './storage.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { walCommands } from '../config/inputs.js';
@@ -330,7 +330,12 @@ export async function startRestoredInstance(deps: RestoreDeps, input: Where & { 
       port = next;
       setPort(input.dataDir, input.marker, port, nc.osUser);
     }
+    const logBefore = readLog(input.dataDir).length;
     await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-l', join(input.dataDir, LOG_NAME), '-W', 'start'], osUser: nc.osUser });
+    // pg_ctl -W returns before the postmaster has written postmaster.pid; on a loaded host that
+    // takes seconds, and a server not yet there would be taken for one that exited. Wait (30 s
+    // at most) until it is there, or this start's log says why it is not.
+    for (let i = 0; i < 300 && runningPid(input.dataDir) === null && !/\b(FATAL|PANIC):/.test(readLog(input.dataDir).slice(logBefore)); i++) await new Promise((r) => setTimeout(r, 100));
     if (!input.autoPort) break;
     // A server that cannot bind its port exits at once; wait until it listens or is gone.
     for (let i = 0; i < 30 && runningPid(input.dataDir) !== null && !/listening on IPv4/.test(readLog(input.dataDir)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -481,7 +486,7 @@ export function keepServerLog(dataDir: string): { path: string; reason: string }
   return { path, reason: (reasons.length ? reasons : lines.slice(-3)).join(' | ') };
 }
 
-function reportKey(deps: RestoreDeps, cluster: string, id: string): string {
+function reportKey(deps: Pick<RestoreDeps, 'config'>, cluster: string, id: string): string {
   return `${clusterPrefix(deps.config.storage, cluster)}reports/restores/${id}.json`;
 }
 
@@ -495,6 +500,12 @@ export async function storeRestoreReport(deps: RestoreDeps, report: RestoreRepor
 /** Every stored restore report of a cluster, oldest first. */
 export async function listRestoreReports(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string): Promise<RestoreReport[]> {
   return listJson<RestoreReport>(deps.s3, deps.config.storage.bucket, `${clusterPrefix(deps.config.storage, cluster)}reports/restores/`);
+}
+
+/** One stored restore report (undefined: none with that id). */
+export async function readRestoreReport(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string, id: string): Promise<RestoreReport | undefined> {
+  if (!/^\d{8}T\d{9}Z$/.test(id)) return undefined;
+  return getJson<RestoreReport>(deps.s3, deps.config.storage.bucket, reportKey(deps, cluster, id));
 }
 
 /** The restore is proven: the old data directory it replaced can go. */

@@ -22,6 +22,8 @@ const STATUS_BY_CODE: Record<string, number> = {
   BACKUP_CORRUPT: 422,
   NODE_IS_PRIMARY: 422,
   REPLICATION_PRECONDITION_FAILED: 412,
+  UNKNOWN_RESTORE: 404,
+  RESTORE_DROP_REFUSED: 422,
 };
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {

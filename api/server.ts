@@ -18,7 +18,7 @@ import { expireRoute } from './routes/expire.js';
 import { operationRoute } from './routes/operations.js';
 import { enableArchivingRoute, recoveryWindowRoute, walCheckRoute, walStatusRoute } from './routes/wal.js';
 import { metricsRoute } from './routes/metrics.js';
-import { listRestoresRoute, startRestoreRoute } from './routes/restores.js';
+import { dropRestoreRoute, listRestoresRoute, startRestoreRoute } from './routes/restores.js';
 import { drillPageRoute, drillReportRoute, listDrillsRoute, startDrillRoute } from './routes/drills.js';
 import { rebuildRoute, replicationReportsRoute, switchoverRoute } from './routes/replication.js';
 import { listSchedulesRoute, pauseScheduleRoute, triggerScheduleRoute, unpauseScheduleRoute } from './routes/schedules.js';
@@ -35,7 +35,7 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, dropRestoreRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
 
 /** Routes without a query schema accept no query parameters: none is ever ignored silently. */
 const noQuery = z.object({}).strict();

@@ -315,6 +315,24 @@ export class DestinationFullError extends PgdrError {
   }
 }
 
+/** Thrown when a request names a restore that has no stored report (only finished restores have one). */
+export class UnknownRestoreError extends PgdrError {
+  readonly code = 'UNKNOWN_RESTORE';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, id: string) {
+    super(`no restore "${id}" of cluster "${cluster}": expected the id of a finished restore, like 20261120T224745224Z`, { cluster, id }, `list them: GET /api/v1/clusters/${cluster}/restores or pgdr restores ${cluster}`);
+  }
+}
+
+/** Thrown when dropping a restored copy is refused: the directory is not provably that copy; nothing was changed. */
+export class RestoreDropRefusedError extends PgdrError {
+  readonly code = 'RESTORE_DROP_REFUSED';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, id: string, readonly problems: string[]) {
+    super(`drop of restore ${id} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, id, problems: problems.length }, 'nothing was stopped or removed');
+  }
+}
+
 /**
  * Thrown when S3 storage stayed unreachable (connection refused, timeouts, 5xx) for longer than
  * storage.outageWaitSeconds; retryable: a later attempt may find it back.
@@ -359,6 +377,8 @@ export const errorCatalogue = {
   PgBouncerError,
   DestinationFullError,
   StorageUnavailableError,
+  UnknownRestoreError,
+  RestoreDropRefusedError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -389,6 +409,8 @@ export const nonRetryableErrorTypes: string[] = [
   'SwitchoverRolledBackError',
   'StandbyNotStreamingError',
   'DestinationFullError',
+  'UnknownRestoreError',
+  'RestoreDropRefusedError',
 ];
 
 /** True when a tool's stderr says the disk (or quota) is full. */

@@ -22,9 +22,14 @@ export type Procedure =
   | 'pitrRestore'
   | 'restoreDrill'
   | 'replicaRebuild'
-  | 'switchover';
+  | 'switchover'
+  | 'restoredCopies'
+  | 'dropRestore';
 
-/** Procedures that change state and therefore take the cluster lock. */
+/**
+ * Procedures that change state and therefore take the cluster lock. dropRestore does not: it
+ * touches only a copy a finished restore made, never a node's data directory (it refuses those).
+ */
 export const MUTATING: Procedure[] = ['backup', 'expireBackups', 'enableArchiving', 'replicaRebuild', 'switchover'];
 
 export function lockWorkflowId(cluster: string): string {

@@ -106,6 +106,7 @@ function specsFor(type: string): FixtureSpec[] {
       ];
     case 'restoreDrill':
     case 'walArchiveCheck':
+    case 'dropRestore':
       return [{ type, status: 'Completed' }, { type, status: 'Failed' }];
     case 'expireBackups':
       // A dry run stops after planning; the real one deletes.

@@ -3,8 +3,8 @@
  * optionally pgdr's worker and API.
  *
  *   tsx scripts/stack.ts up [--apps]   start (idempotent), write pgdr.yaml
- *   tsx scripts/stack.ts down          stop everything this stack started; data and logs stay
- *   tsx scripts/stack.ts status        what runs, and where
+ *   tsx scripts/stack.ts down          stop everything this stack started, restored copies too; data and logs stay
+ *   tsx scripts/stack.ts status        what runs, and where (restored copies still running included)
  */
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
 import { stackLayout, repoRoot, type StackLayout } from './stack/layout.js';
@@ -16,6 +16,7 @@ import { demoClusterPlan, ensureCluster, stopCluster, NO_WAL_COMMANDS } from './
 import { stackConfig, writeStackConfig } from './stack/config.js';
 import { ensureApps, stopApps, appsRunning, appEnv } from './stack/apps.js';
 import { portOpen } from './stack/procs.js';
+import { liveRestoredCopies, stopRestoredCopies } from './stack/copies.js';
 import { parseConfig } from '../config/load.js';
 import { walCommands } from '../config/inputs.js';
 import { runTool } from '../activities/gateway.js';
@@ -56,6 +57,8 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
 
 export async function stackDown(layout: StackLayout): Promise<void> {
   await stopApps(layout);
+  // Restored copies are servers the stack's restores started: they go down with it.
+  for (const c of await stopRestoredCopies(layout)) console.log(`stack: stopped restored copy ${c.dataDir} (port ${c.port ?? '?'}, ${c.workflowId})`);
   if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout, NO_WAL_COMMANDS));
   await stopMinio(layout);
   await stopTemporal(layout);
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'status') {
     const s = await stackStatus(layout);
     for (const [k, v] of Object.entries(s)) console.log(`${k.padEnd(12)} ${v ? 'up' : 'down'}`);
+    for (const c of liveRestoredCopies(layout)) console.log(`${'copy'.padEnd(12)} up ${c.dataDir} port ${c.port ?? '?'} pid ${c.pid} (${c.workflowId})`);
     console.log(`state dir    ${layout.dir}`);
     return;
   }

@@ -10,3 +10,5 @@ export { pitrRestore } from './pitrRestore.js';
 export { restoreDrill } from './restoreDrill.js';
 export { replicaRebuild } from './replicaRebuild.js';
 export { switchover } from './switchover.js';
+export { restoredCopies } from './restoredCopies.js';
+export { dropRestore } from './dropRestore.js';

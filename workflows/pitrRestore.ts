@@ -12,6 +12,7 @@ import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure 
 import { parseLsn } from '../common/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
 import { setAsideName } from '../common/naming.js';
+import { restoreMarker } from '../common/restoredCopy.js';
 import { withClusterLock } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
@@ -64,7 +65,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.destinationQueue });
   const { storeRestoreReport } = proxyActivities<Activities>(storageOp);
   const where = { cluster: req.cluster, node: req.destination.node, dataDir: req.destination.dataDir };
-  const marker = `pgdr restore ${workflowInfo().workflowId}`;
+  const marker = restoreMarker(workflowInfo().workflowId);
   const target = describeTarget(req.target);
 
   // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.

@@ -2,18 +2,22 @@ import { z } from 'zod';
 import type { WorkflowHandle } from '@temporalio/client';
 import { pitrRestore, restoreProgressQuery, type RestoreProgress } from '../../workflows/pitrRestore.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
-import { clusterOf } from '../../config/lookup.js';
+import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { absolutePath } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../config/inputs.js';
 import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../common/restore.js';
-import { DestinationBusyError, RestorePreflightError } from '../../common/errors.js';
-import { destinationLockId } from '../../common/naming.js';
+import { DestinationBusyError, RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../common/errors.js';
+import { destinationLockId, nodeTaskQueue } from '../../common/naming.js';
 import { holderOf } from '../../activities/temporal.js';
 import { isLsn } from '../../common/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../common/pgconf.js';
-import { listRestoreReports } from '../../activities/restore.js';
+import { listRestoreReports, readRestoreReport } from '../../activities/restore.js';
+import { nodeDataDirs } from '../../activities/restoredCopies.js';
+import { restoredCopies } from '../../workflows/restoredCopies.js';
+import { dropRestore } from '../../workflows/dropRestore.js';
+import { describeCopy, dropProblemsFromReport } from '../../common/restoredCopy.js';
 import { ensureNotBusy, startProcedure } from '../procedures.js';
-import { clusterParams, commonResponses, route } from '../routes.js';
+import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
 
@@ -141,12 +145,59 @@ async function destinationClaimed(handle: WorkflowHandle<typeof pitrRestore>): P
 export const listRestoresRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/restores',
-  summary: 'The stored restore reports (achieved RTO by phase, where recovery stopped), oldest first',
+  summary:
+    'The finished restores, oldest first: each stored report (achieved RTO by phase, where recovery stopped) with its copy as the destination node sees it now (live: running, stopped or removed, port, directory), read by the restoredCopies workflow',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, restores: [report] }', 404: 'unknown cluster' },
+  responses: { ...commonResponses, 200: '{ cluster, workflowId, uiUrl, restores: [report + live: { state, node, dataDir, port, pid, kind, note, droppable }] }', 404: 'unknown cluster' },
+  async handler({ params, deps }) {
+    const cc = clusterOf(deps.config, params.cluster);
+    const reports = await listRestoreReports(deps, params.cluster);
+    if (reports.length === 0) return { status: 200, body: { cluster: params.cluster, workflowId: null, uiUrl: null, restores: [] } };
+    // The API never looks at a node's files: each destination node's agent does, read-only.
+    const byNode = new Map<string, string[]>();
+    for (const r of reports) if (cc.nodes[r.destination.node]) byNode.set(r.destination.node, [...(byNode.get(r.destination.node) ?? []), r.destination.dataDir]);
+    const nodes = [...byNode].map(([node, dataDirs]) => ({ node, taskQueue: nodeTaskQueue(params.cluster, node, cc.nodes[node]!.agentQueue), dataDirs: [...new Set(dataDirs)] }));
+    const started = await startProcedure(deps, 'restoredCopies', params.cluster, restoredCopies, [{ cluster: params.cluster, nodes }], { executionTimeout: '2 minutes' });
+    const seen = await started.handle.result();
+    const dirs = nodeDataDirs(deps.config, params.cluster);
+    const restores = reports.map((r) => {
+      const d = r.destination;
+      const at = seen.find((n) => n.node === d.node);
+      const facts = at?.facts?.find((f) => f.dataDir === d.dataDir);
+      return { ...r, live: describeCopy(r, dirs, facts, at ? at.error : `node "${d.node}" is no longer in the config`) };
+    });
+    return { status: 200, body: { cluster: params.cluster, workflowId: started.workflowId, uiUrl: started.uiUrl, restores } };
+  },
+});
+
+const restoreParams = z
+  .object({ cluster: clusterName, id: z.string().regex(/^\d{8}T\d{9}Z$/, 'expected a restore id like 20261120T224745224Z').describe('restore id (from GET .../restores)') })
+  .strict();
+
+export const dropRestoreRoute = route({
+  method: 'DELETE',
+  path: '/api/v1/clusters/:cluster/restores/:id',
+  summary:
+    'Stops (pg_ctl -m fast) and removes the copy a finished restore made, through the dropRestore workflow; only a directory that carries that restore\'s marker, never a configured node\'s directory or a restore made in place. Idempotent: a copy already gone answers 200 with alreadyRemoved: true',
+  params: restoreParams,
+  responses: {
+    ...commonResponses,
+    200: '{ id, restoreWorkflowId, node, dataDir, stopped, removed, alreadyRemoved, dropWorkflowId, uiUrl }',
+    404: 'unknown cluster, or no finished restore with that id',
+    422: 'refused, nothing stopped or removed: the restore replaced a directory in place, the directory is (or holds) a configured node\'s, or it carries no marker of this restore',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: { cluster: params.cluster, restores: await listRestoreReports(deps, params.cluster) } };
+    const report = await readRestoreReport(deps, params.cluster, params.id);
+    if (!report) throw new UnknownRestoreError(params.cluster, params.id);
+    const nodeDirs = nodeDataDirs(deps.config, params.cluster);
+    const problems = dropProblemsFromReport(report, nodeDirs);
+    if (problems.length) throw new RestoreDropRefusedError(params.cluster, params.id, problems);
+    const nc = nodeOf(deps.config, params.cluster, report.destination.node);
+    const input = { cluster: params.cluster, report: { id: report.id, workflowId: report.workflowId, destination: report.destination, replaced: report.replaced }, taskQueue: nodeTaskQueue(params.cluster, report.destination.node, nc.agentQueue), nodeDataDirs: nodeDirs };
+    const started = await startProcedure(deps, 'dropRestore', params.cluster, dropRestore, [input], { executionTimeout: '10 minutes' });
+    const result = await started.handle.result();
+    return { status: 200, body: { ...result, uiUrl: started.uiUrl } };
   },
 });

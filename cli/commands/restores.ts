@@ -4,6 +4,7 @@ import { bytes, table, printableJson } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
 import type { RestoreReport } from '../../common/restore.js';
+import type { RestoredCopy } from '../../common/restoredCopy.js';
 
 interface RestoreOptions {
   time?: string;
@@ -55,8 +56,24 @@ export function renderRestore(r: RestoreReport): string {
   ].join('\n');
 }
 
+interface DropAnswer {
+  id: string;
+  node: string;
+  dataDir: string;
+  stopped: boolean;
+  removed: boolean;
+  alreadyRemoved: boolean;
+  dropWorkflowId: string;
+  uiUrl: string;
+}
+
+export function renderDrop(d: DropAnswer): string {
+  if (d.alreadyRemoved) return `restore ${d.id}: ${d.node}:${d.dataDir} was already removed; nothing to do`;
+  return `restore ${d.id}: ${d.stopped ? 'stopped and ' : ''}removed ${d.node}:${d.dataDir} (${d.dropWorkflowId})\n  ${d.uiUrl}`;
+}
+
 export function restoreCommands(program: Command): void {
-  program
+  const restore = program
     .command('restore')
     .description('point-in-time restore into a new directory (default) or over an existing one')
     .argument('<cluster>')
@@ -88,19 +105,40 @@ export function restoreCommands(program: Command): void {
       finish(await follow(target, started.workflowId), (r) => renderRestore(r as RestoreReport));
     });
 
+  restore
+    .command('drop')
+    .description('stop and remove the copy a finished restore made (only a directory carrying that restore\'s marker)')
+    .argument('<cluster>')
+    .argument('<id>', 'restore id, from pgdr restores <cluster>')
+    .option('--json', 'print the raw answer')
+    .action(async (cluster: string, id: string, opts: { json?: boolean }) => {
+      const res = await apiCall<DropAnswer>(apiTarget(), 'DELETE', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores/${encodeURIComponent(id)}`);
+      console.log(opts.json ? JSON.stringify(res, null, 2) : renderDrop(res));
+    });
+
   program
     .command('restores')
-    .description('list the stored restore reports (achieved RTO by phase)')
+    .description('list the finished restores (achieved RTO by phase) and whether each copy still runs')
     .argument('<cluster>')
     .option('--json', 'print the raw answer')
     .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<{ restores: RestoreReport[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`);
+      const res = await apiCall<{ restores: (RestoreReport & { live?: RestoredCopy })[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`);
       if (opts.json) return console.log(printableJson(res));
       if (res.restores.length === 0) return console.log(`cluster ${cluster}: no restores`);
       console.log(
         table(
-          ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'STATE', 'DESTINATION', 'RTO (s)'],
-          res.restores.map((r) => [r.id, r.backupId, JSON.stringify(r.target), r.stop.lastCommitTime ?? r.stop.replayLsn, r.stop.state, `${r.destination.node}:${r.destination.dataDir}:${r.destination.port}`, r.seconds.total]),
+          ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'COPY', 'PORT', 'DIRECTORY', 'RTO (s)', 'NOTE'],
+          res.restores.map((r) => [
+            r.id,
+            r.backupId,
+            JSON.stringify(r.target),
+            r.stop.lastCommitTime ?? r.stop.replayLsn,
+            r.live ? `${r.live.state}${r.live.kind === 'drill' ? ' (drill)' : ''}` : null,
+            r.live?.port ?? r.destination.port,
+            `${r.destination.node}:${r.destination.dataDir}`,
+            r.seconds.total,
+            r.live?.note ?? null,
+          ]),
         ),
       );
     });

@@ -81,7 +81,7 @@ export async function clients(tc: TestCluster) {
   const temporal = new Client({ connection, namespace: tc.config.temporal.namespace });
   const s3 = createS3Client(tc.config.storage, createSecretReader());
   const api = buildServer({ config: tc.config, temporal, s3, token: 'test-token' });
-  const call = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
+  const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) => {
     const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' }, ...(body !== undefined ? { payload: body as object } : {}) });
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
   };

@@ -19,7 +19,7 @@ import { countWorkflows, holdLock, securityApi, TEST_TOKEN } from './helpers.js'
 // Placeholders, filled in per run: {c} the test's cluster, {x} an unknown cluster, {tmp} the restore dir.
 interface Row {
   case: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   url: string;
   body?: unknown;
   contentType?: string;
@@ -181,6 +181,13 @@ const rows: Record<string, Row[]> = {
     ...bodyRows(R, valid),
   ],
   'GET /api/v1/clusters/:cluster/restores': clusterGetRows('/restores'),
+  'DELETE /api/v1/clusters/:cluster/restores/:id': [
+    { case: 'a malformed restore id', method: 'DELETE', url: `${R}/latest`, status: 400, field: 'id', names: '"latest"' },
+    { case: 'a path-traversal restore id', method: 'DELETE', url: `${R}/..%2F..%2Fpg`, status: 400, field: 'id', names: '"../../pg"' },
+    { case: 'a malformed cluster name', method: 'DELETE', url: `/api/v1/clusters/..%2Fetc/restores/20261120T224745224Z`, status: 400, field: 'cluster', names: '"../etc"' },
+    { case: 'an unknown restore', method: 'DELETE', url: `${R}/20200101T000000000Z`, status: 404, error: { code: 'UNKNOWN_RESTORE', id: '20200101T000000000Z' }, names: 'no restore "20200101T000000000Z"' },
+    { case: 'an unknown cluster', method: 'DELETE', url: `${X}/restores/20200101T000000000Z`, status: 404, error: { code: 'UNKNOWN_CLUSTER', cluster: '{x}' }, names: 'unknown cluster "{x}"' },
+  ],
   'POST /api/v1/clusters/:cluster/drills': [
     { case: 'an unknown cluster', method: 'POST', url: `${X}/drills`, body: {}, status: 404, error: { code: 'UNKNOWN_CLUSTER', cluster: '{x}' }, names: 'unknown cluster "{x}"' },
     { case: 'a drill target in the body', method: 'POST', url: `${C}/drills`, body: { target: { latest: true } }, status: 400, field: 'body', names: '"target"' },
