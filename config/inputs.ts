@@ -130,6 +130,7 @@ export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigge
     keepArchiving: Object.values(c.nodes).some((x) => norm(x.dataDir) === norm(request.destination.dataDir)),
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     autoPort: request.destination.port === 0,
+    nodes: nodeQueues(config, request.cluster),
     trigger,
   };
 }
