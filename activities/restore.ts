@@ -237,7 +237,7 @@ export async function pgbackrestRestoreSet(
     // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
     args.push('--type=standby', '--target-timeline=latest');
   } else {
-    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, '--target-timeline=latest');
+    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, `--target-timeline=${s.timeline ?? 'latest'}`);
     if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
     args.push(`--target-action=${s.action}`);
     if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');

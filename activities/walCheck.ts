@@ -5,7 +5,7 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContinuityReport, WalCheckResult } from '../common/walCheck.js';
+import { timelineBranches, type ContinuityReport, type TimelineBranch, type WalCheckResult } from '../common/walCheck.js';
 import type { RestorableBackup } from '../common/restore.js';
 import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../common/wal.js';
 import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../common/waldump.js';
@@ -35,11 +35,18 @@ export async function awaitArchived(deps: WalDeps, input: { cluster: string; nam
 export interface ContinuityFacts {
   /** The timeline followed: the one asked for, or the newest in the archive. */
   timeline: number;
+  /** The newest timeline in the archive (a newer one than `timeline` is not the primary's). */
+  newestTimeline: number;
+  /** Every timeline switch the archive's .history files record, for the split-brain judge. */
+  branches: TimelineBranch[];
   continuity: ContinuityReport;
   history: HistoryEntry[];
   /** Good backups, oldest first: where each timeline's recoverable window starts. */
   backups: RestorableBackup[];
 }
+
+/** How many of the newest .history files the split-brain judge reads. */
+const MAX_HISTORIES = 32;
 
 /**
  * Every segment a restore from the oldest good backup needs, up to the newest archived
@@ -48,11 +55,21 @@ export interface ContinuityFacts {
 export async function walContinuity(deps: WalDeps, input: { cluster: string; timeline: number | null; segmentBytes: number }): Promise<ContinuityFacts> {
   const [catalog, archived] = await Promise.all([listCatalog(deps.s3, deps.config.storage, input.cluster), listArchivedWal(deps, input.cluster)]);
   const present = new Set(archived.map((a) => a.name));
-  // Without a live primary (a restore), follow the newest timeline the archive knows.
-  const timeline = input.timeline ?? Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
+  const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
+  // Without a live primary, follow the newest timeline the archive knows.
+  const timeline = input.timeline ?? newestTimeline;
   const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
-  const historyText = timeline > 1 ? await readArchivedText(deps, input.cluster, historyName) : undefined;
-  const history = historyText ? parseHistory(historyText) : [];
+  // Every .history file (the newest few): where each timeline branched off, for the split-brain judge.
+  const histories: Record<number, HistoryEntry[]> = {};
+  for (const h of archived.filter((a) => /^[0-9A-F]{8}\.history$/.test(a.name)).slice(-MAX_HISTORIES)) {
+    const text = await readArchivedText(deps, input.cluster, h.name);
+    if (text) histories[parseInt(h.name.slice(0, 8), 16)] = parseHistory(text);
+  }
+  if (timeline > 1 && !histories[timeline]) {
+    const text = await readArchivedText(deps, input.cluster, historyName);
+    if (text) histories[timeline] = parseHistory(text);
+  }
+  const history = histories[timeline] ?? [];
   const good = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
   const oldest = good[0];
   const segs = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name));
@@ -84,11 +101,13 @@ export async function walContinuity(deps: WalDeps, input: { cluster: string; tim
       segmentBytes: input.segmentBytes,
     });
     continuity = { ...continuity, expected: r.expectedCount, missingCount: r.missingCount, missing: r.missing, missingHistory: r.missingHistory, offChain: r.offChain };
-  } else if (timeline > 1 && !historyText) {
+  } else if (timeline > 1 && !histories[timeline]) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
   return {
     timeline,
+    newestTimeline,
+    branches: timelineBranches(archived, histories, input.segmentBytes),
     continuity,
     history,
     backups: good.map((m) => ({

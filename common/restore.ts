@@ -48,8 +48,17 @@ export interface RestorableBackup {
 }
 
 export interface ArchiveFacts {
-  /** Newest timeline in the archive; recovery follows it (recovery_target_timeline latest). */
+  /** The timeline recovery follows: the current primary's, or the newest in the archive without one. */
   timeline: number;
+  /**
+   * The newest timeline in the archive. One newer than `timeline` is not the primary's (a standby
+   * promoted by hand): recovery is then pinned to `timeline` instead of following 'latest'.
+   */
+  newestTimeline?: number;
+  /** Where `timeline` came from: the current primary, or the newest in the archive (no primary known). */
+  source?: 'primary' | 'newest';
+  /** Why no primary was followed, or what was odd about it; said in the plan and the report. */
+  note?: string | null;
   /** Newest archived segment on that timeline. */
   lastSegment: string | null;
   /** Segments missing from the oldest good backup's start onwards, in order (capped). */
@@ -108,6 +117,15 @@ export interface RestorePlan {
    * archive on purpose. Every other copy runs with archive_mode off.
    */
   inPlace: boolean;
+  /** The timeline recovery follows, and why; `pinned` when a newer, foreign timeline is in the archive. */
+  timeline: TimelineChoice;
+}
+
+export interface TimelineChoice {
+  number: number;
+  source: 'primary' | 'newest';
+  pinned: boolean;
+  note: string | null;
 }
 
 export interface RecoveryTargetSettings {
@@ -115,6 +133,8 @@ export interface RecoveryTargetSettings {
   value: string | null;
   inclusive: boolean;
   action: RecoveryAction;
+  /** recovery_target_timeline when not 'latest': the primary's, with a newer foreign timeline archived. */
+  timeline?: number;
 }
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
@@ -256,6 +276,11 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
     settings = { kind: 'immediate', value: null, inclusive: true, action: r.action };
   }
   if (problems.length || !settings) return { plan: null, problems };
+  // 'latest' would follow a newer timeline that is not the primary's (split brain): pin the primary's.
+  const a = f.archive;
+  const pinned = a.newestTimeline !== undefined && a.newestTimeline > a.timeline;
+  if (pinned) settings = { ...settings, timeline: a.timeline };
+  const timeline: TimelineChoice = { number: a.timeline, source: a.source ?? 'newest', pinned, note: a.note ?? null };
   return {
     plan: {
       backup,
@@ -265,6 +290,7 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
       replacing: f.destination.state === 'files' || f.destination.state === 'pgData',
       stopFirst: f.destination.running,
       inPlace: isInPlace(r, f.destination),
+      timeline,
     },
     problems: [],
   };
@@ -328,7 +354,7 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
 export function recoverySettings(s: RecoveryTargetSettings, o: { restoreCommand: string; port: number; keepArchiving: boolean; marker: string }): string[] {
   // Every quoted value by postgresql.conf's rules: a restore point name may hold ' or \.
   const q = (v: string) => confString(v);
-  const lines = [`# ${o.marker}`, `port = ${o.port}`, `restore_command = ${q(o.restoreCommand)}`, `recovery_target_timeline = 'latest'`];
+  const lines = [`# ${o.marker}`, `port = ${o.port}`, `restore_command = ${q(o.restoreCommand)}`, `recovery_target_timeline = '${s.timeline ?? 'latest'}'`];
   if (s.kind === 'time') lines.push(`recovery_target_time = ${q(pgTimestamp(s.value!))}`);
   if (s.kind === 'lsn') lines.push(`recovery_target_lsn = ${q(s.value!)}`);
   if (s.kind === 'name') lines.push(`recovery_target_name = ${q(s.value!)}`);
@@ -384,6 +410,8 @@ export interface RestoreReport {
   /** What an operator must know about this restore, e.g. that it started a new timeline in the cluster's archive. */
   notes?: string[];
   stop: RecoveryStop;
+  /** The timeline recovery followed and why (absent in reports written before it was recorded). */
+  timeline?: TimelineChoice;
   /** Phases in seconds: the achieved RTO is their total. */
   seconds: { preflight: number; download: number; extract: number; verify: number; replay: number; total: number };
   bytes: { downloaded: number; restored: number };

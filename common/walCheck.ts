@@ -3,7 +3,7 @@
  * gathers facts with activities, then `judgeWalArchive` turns them into problems (red) and
  * warnings, in plain words that name the segment concerned.
  */
-import type { ArchiverStats } from './status.js';
+import type { ArchiverStats, NodeProbe } from './status.js';
 import { segmentNumber, segmentOfLsn, segmentEndLsn, timelineSpans, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from './wal.js';
 import { formatLsn, lsnDiff } from './lsn.js';
 
@@ -56,6 +56,8 @@ export interface WalCheckResult {
   continuity: ContinuityReport | null;
   lag: { bytes: number; segments: number; seconds: number } | null;
   window: TimelineWindow[];
+  /** Every timeline switch in the archive, with the parent's segments archived after it (split brain). */
+  branches?: TimelineBranch[];
 }
 
 export interface WalFacts {
@@ -70,6 +72,10 @@ export interface WalFacts {
   maxLagSegments: number;
   maxArchiveAgeMinutes: number;
   now: Date;
+  /** The archive's timeline switches (absent in checks recorded before they were gathered). */
+  branches?: TimelineBranch[];
+  /** The current primary's timeline, when one primary is known. */
+  currentTimeline?: number | null;
 }
 
 /** Bytes, whole segments and seconds of WAL written but not yet archived: the achieved RPO. */
@@ -129,6 +135,8 @@ export function judgeWalArchive(f: WalFacts): { healthy: boolean; problems: stri
     if (!c.lastSegment) problems.push('the archive holds no WAL segment of the current timeline');
   }
 
+  problems.push(...judgeForks(f.branches ?? [], f.currentTimeline ?? null));
+
   const lag = archiveLag(f);
   if (lag && lag.segments > f.maxLagSegments) {
     problems.push(`archive lag is ${lag.segments} segment(s) (${lag.bytes} bytes, ${lag.seconds} s), above the limit of ${f.maxLagSegments}`);
@@ -187,4 +195,118 @@ export function recoveryWindow(f: WindowFacts): TimelineWindow[] {
     out.push({ timeline: span.timeline, earliest, latest: earliest ? latest : null });
   }
   return out;
+}
+
+/** An archived WAL file name and when the object store got it (the listing's LastModified). */
+export interface ArchivedName {
+  name: string;
+  lastModified: string | null;
+}
+
+/**
+ * One timeline switch as the archive shows it: where `timeline` branched off `parent` (the last
+ * line of its .history file), when it began (its .history file reached the archive), and whether
+ * the parent kept archiving segments from the switch point on after that (two primaries).
+ */
+export interface TimelineBranch {
+  timeline: number;
+  parent: number;
+  switchLsn: string;
+  /** LastModified of the branch's .history file; null when the listing has none. */
+  bornAt: string | null;
+  /** The branch's newest archived segment (or .partial) and when it was archived. */
+  newestSegment: string | null;
+  newestAt: string | null;
+  /** Parent segments at or past the switch point's segment archived after bornAt; null when none. */
+  parentAfter: { count: number; newest: string; newestAt: string } | null;
+}
+
+const at = (iso: string | null) => (iso === null ? null : Date.parse(iso));
+
+/**
+ * The branches of the archive, one per .history file read. A parent segment at or past the
+ * switch point that reached the archive after the branch began means the parent's server kept
+ * writing after the branch was promoted; a restore to the past (a branch off an old point)
+ * leaves only older parent segments and is no fork.
+ */
+export function timelineBranches(archived: ArchivedName[], histories: Record<number, HistoryEntry[]>, segmentBytes = DEFAULT_SEGMENT_BYTES): TimelineBranch[] {
+  const tl = (name: string) => parseInt(name.slice(0, 8), 16);
+  const segs = archived.filter((a) => /^[0-9A-F]{24}(\.partial)?$/.test(a.name));
+  const out: TimelineBranch[] = [];
+  for (const [key, history] of Object.entries(histories).sort(([a], [b]) => Number(a) - Number(b))) {
+    const timeline = Number(key);
+    const last = history.at(-1);
+    if (!last) continue;
+    const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    const bornAt = archived.find((a) => a.name === historyName)?.lastModified ?? null;
+    const own = segs.filter((a) => tl(a.name) === timeline).sort((a, b) => a.name.localeCompare(b.name));
+    const switchSeg = segmentOfLsn(last.switchLsn, segmentBytes);
+    const born = at(bornAt);
+    const after = born === null
+      ? []
+      : segs
+          .filter((a) => /^[0-9A-F]{24}$/.test(a.name) && tl(a.name) === last.timeline && segmentNumber(a.name, segmentBytes) >= switchSeg)
+          .filter((a) => (at(a.lastModified) ?? 0) > born)
+          .sort((a, b) => a.name.localeCompare(b.name));
+    out.push({
+      timeline,
+      parent: last.timeline,
+      switchLsn: last.switchLsn,
+      bornAt,
+      newestSegment: own.at(-1)?.name ?? null,
+      newestAt: own.at(-1)?.lastModified ?? null,
+      parentAfter: after.length ? { count: after.length, newest: after.at(-1)!.name, newestAt: after.at(-1)!.lastModified! } : null,
+    });
+  }
+  return out;
+}
+
+/**
+ * Split brain in the archive: a parent timeline that kept advancing after a child branched off
+ * it. Each problem names both timelines, the switch point and the newest segment of each; the
+ * hint says which one the current primary is on, when that is known.
+ */
+export function judgeForks(branches: TimelineBranch[], currentTimeline: number | null): string[] {
+  return branches
+    .filter((b) => b.parentAfter !== null)
+    .map((b) => {
+      const p = b.parentAfter!;
+      const foreign = currentTimeline === b.parent ? b.timeline : currentTimeline === b.timeline ? b.parent : null;
+      const hint =
+        foreign !== null
+          ? `the current primary is on timeline ${currentTimeline}: stop the server on timeline ${foreign}, which is not the primary, and take a new full backup; restores follow timeline ${currentTimeline}`
+          : 'find the server clients write to, stop the other one, and take a new full backup';
+      return (
+        `split brain: timelines ${b.parent} and ${b.timeline} both advanced. timeline ${b.timeline} branched off timeline ${b.parent} at ${b.switchLsn}` +
+        ` (its history file archived at ${b.bornAt}), yet ${p.count} segment(s) of timeline ${b.parent} from that switch point on were archived after that,` +
+        ` the newest ${p.newest} at ${p.newestAt}; timeline ${b.timeline}'s newest is ${b.newestSegment ?? 'none'}${b.newestAt ? ` at ${b.newestAt}` : ''}. HINT: two primaries archive into this archive; ${hint}`
+      );
+    });
+}
+
+/** A node's probe as the primary's choice needs it. */
+export interface PrimaryCandidate {
+  name: string;
+  probe?: { role: NodeProbe['role']; timeline: number; replication: { state: string }[] };
+  error?: string;
+}
+
+export type CurrentPrimary = { name: string; timeline: number; note: string | null } | { name: null; problem: string };
+
+/**
+ * The cluster's current primary: the one reachable primary or, when several servers are read-write
+ * (a standby promoted by hand), the only one standbys stream from. Anything else is a problem
+ * in words: pgdr does not guess which server clients write to.
+ */
+export function currentPrimary(nodes: PrimaryCandidate[]): CurrentPrimary {
+  const primaries = nodes.filter((n) => n.probe?.role === 'primary');
+  if (primaries.length === 1) return { name: primaries[0]!.name, timeline: primaries[0]!.probe!.timeline, note: null };
+  if (primaries.length === 0) return { name: null, problem: `no reachable primary: ${nodes.map((n) => `${n.name}: ${n.error ?? n.probe?.role}`).join('; ')}` };
+  const listed = primaries.map((p) => `${p.name} (timeline ${p.probe!.timeline})`).join(', ');
+  const followed = primaries.filter((p) => p.probe!.replication.some((r) => r.state === 'streaming'));
+  if (followed.length === 1) {
+    const p = followed[0]!;
+    return { name: p.name, timeline: p.probe!.timeline, note: `more than one primary: ${listed}; ${p.name} is the one the standbys stream from` };
+  }
+  return { name: null, problem: `more than one primary: ${listed}, and no standby streams from exactly one of them` };
 }

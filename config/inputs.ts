@@ -127,6 +127,7 @@ export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigge
     destinationQueue: nodeTaskQueue(request.cluster, request.destination.node, n.agentQueue),
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     autoPort: request.destination.port === 0,
+    nodes: nodeQueues(config, request.cluster),
     trigger,
   };
 }

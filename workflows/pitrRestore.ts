@@ -17,6 +17,7 @@ import { withClusterLock } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { planRestore } from './restorePlan.js';
+import type { NodeRef } from './probe.js';
 
 export interface PitrRestoreInput {
   request: RestoreRequest;
@@ -31,6 +32,8 @@ export interface PitrRestoreInput {
    * with trust for local connections, so checks can run as the superuser without a password.
    */
   privateSocketDir?: string;
+  /** The cluster's nodes: the pre-flight follows the current primary's timeline (absent in older inputs). */
+  nodes?: NodeRef[];
   /** Who asked: api, cli, drill. */
   trigger: string;
 }
@@ -70,7 +73,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
 
   // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.
   // A port pgdr chose may have been taken since the API's pre-flight: choose again.
-  const outcome = await planRestore(input.autoPort ? { ...req, destination: { ...req.destination, port: 0 } } : req, input.destinationQueue);
+  const outcome = await planRestore(input.autoPort ? { ...req, destination: { ...req.destination, port: 0 } } : req, input.destinationQueue, input.nodes);
   if (!outcome.plan) throw toApplicationFailure(new RestorePreflightError(req.cluster, outcome.problems));
   const plan = outcome.plan;
   const backup = plan.backup;
@@ -175,6 +178,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
           ? { notes: [`node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? 'its new timeline goes into the cluster\'s archive and every standby must be rebuilt from it' : 'once promoted its new timeline goes into the cluster\'s archive'}`] }
           : {}),
         stop,
+        timeline: plan.timeline,
         seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
         bytes: { downloaded: bytes, restored: bytes },
         verification,

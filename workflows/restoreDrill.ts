@@ -133,6 +133,7 @@ async function drillOne(
             recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,
             autoPort: true,
             privateSocketDir: socketDir,
+            nodes: input.nodes,
             trigger: `drill:${drillId}`,
           },
         ],

@@ -4,10 +4,12 @@
  * archive continuity), from WAL itself (pg_waldump on the destination node) and from the
  * destination; `judgeRestore` turns them into a plan or into problems.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../common/restore.js';
 import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../common/wal.js';
+import { currentPrimary } from '../common/walCheck.js';
+import { probeNodes, type NodeRef } from './probe.js';
 
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
 const SCAN_LIMIT = 1024;
@@ -20,24 +22,46 @@ export interface PlanOutcome {
   lastCommit: { lsn: string; time: string } | null;
 }
 
-export async function planRestore(request: RestoreRequest, destinationQueue: string): Promise<PlanOutcome> {
+/**
+ * `nodes`: the cluster's nodes, to follow the current primary's timeline (absent in inputs
+ * recorded before that: the newest timeline in the archive is followed).
+ */
+export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeRef[]): Promise<PlanOutcome> {
   const { walContinuity } = proxyActivities<Activities>(storageOp);
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: destinationQueue });
   const cluster = request.cluster;
 
-  // 1. The catalog and the archive: good backups, the newest timeline, missing segments.
-  const facts = await walContinuity({ cluster, timeline: null, segmentBytes: DEFAULT_SEGMENT_BYTES });
+  // 0. The current primary's timeline: the newest one in the archive may be a standby promoted
+  //    by hand (split brain). (patched: histories recorded before this replay without the probe.)
+  let primary: { timeline: number | null; note: string | null } = { timeline: null, note: null };
+  if (nodes && patched('restore-follows-primary-timeline')) {
+    const probes = await probeNodes(cluster, nodes);
+    const chosen = currentPrimary(probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })));
+    primary = chosen.name === null
+      ? { timeline: null, note: `following the newest timeline in the archive: ${chosen.problem}` }
+      : { timeline: chosen.timeline, note: chosen.note };
+  }
+
+  // 1. The catalog and the archive: good backups, the followed timeline, missing segments.
+  const facts = await walContinuity({ cluster, timeline: primary.timeline, segmentBytes: DEFAULT_SEGMENT_BYTES });
   const archive: ArchiveFacts = {
     timeline: facts.timeline,
     lastSegment: facts.continuity.lastSegment,
     missing: facts.continuity.missing,
     missingHistory: facts.continuity.missingHistory,
+    // Absent in activity results recorded before the newest timeline was reported.
+    ...(facts.newestTimeline !== undefined ? { newestTimeline: facts.newestTimeline } : {}),
+    source: primary.timeline === null ? 'newest' : 'primary',
+    note: primary.note,
   };
+  // A backup taken on a foreign timeline cannot recover along the followed one.
+  const chain = new Set([facts.timeline, ...facts.history.map((h) => h.timeline)]);
+  const backups = primary.timeline === null ? facts.backups : facts.backups.filter((b) => chain.has(b.timeline));
 
   // 2. The newest commit recovery can reach from the backup it would start from (and, for a
   //    named target, where that restore point is).
-  const first = 'name' in request.target ? null : chooseBackup(request.target, facts.backups, request.backupId);
-  const from = first && 'backup' in first ? first.backup : facts.backups.at(-1);
+  const first = 'name' in request.target ? null : chooseBackup(request.target, backups, request.backupId);
+  const from = first && 'backup' in first ? first.backup : backups.at(-1);
   const lastSegment = from ? lastReadableSegment(from, archive) : archive.lastSegment;
   const scan = lastSegment
     ? await node.scanArchive({
@@ -59,7 +83,7 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
   const lastCommit = scan.lastCommit ? { lsn: scan.lastCommit.lsn, time: scan.lastCommit.time } : null;
   const verdict = judgeRestore({
     request: { ...request, destination: { ...request.destination, port: destination.port } },
-    backups: facts.backups,
+    backups,
     archive,
     lastCommit,
     restorePoint: scan.restorePoint,

@@ -4,12 +4,15 @@
  */
 import type { RestoreRequest } from '../common/restore.js';
 import { planRestore, type PlanOutcome } from './restorePlan.js';
+import type { NodeRef } from './probe.js';
 
 export interface RestorePreflightInput {
   request: RestoreRequest;
   destinationQueue: string;
+  /** The cluster's nodes: the plan follows the current primary's timeline (absent in older inputs). */
+  nodes?: NodeRef[];
 }
 
 export async function restorePreflight(input: RestorePreflightInput): Promise<PlanOutcome> {
-  return planRestore(input.request, input.destinationQueue);
+  return planRestore(input.request, input.destinationQueue, input.nodes);
 }

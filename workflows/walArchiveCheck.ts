@@ -2,13 +2,14 @@
  * walArchiveCheck: is the WAL archive whole and current? Read-only (apart from one forced
  * segment switch), so it takes no cluster lock. It checks pg_stat_archiver, a round trip
  * (pg_switch_wal, then that segment must appear in S3), continuity from the oldest kept
- * backup with a .history file per timeline switch, and the archive lag (the achieved RPO).
+ * backup with a .history file per timeline switch, the archive lag (the achieved RPO), and
+ * split brain: a timeline that kept advancing after another branched off it.
  * The result is stored in S3 either way; an unhealthy archive fails the workflow, red in the UI.
  */
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { WalArchiveUnhealthyError, toApplicationFailure } from '../common/errors.js';
-import { judgeWalArchive, recoveryWindow, type WalCheckResult } from '../common/walCheck.js';
+import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../common/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../common/wal.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
@@ -55,8 +56,22 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
 
   // 1. The primary, and its archiver as it stands.
   const probes = await probeNodes(input.cluster, input.nodes);
+  // (patched: histories recorded before the split-brain check replay the old choice.)
+  const forks = patched('wal-check-timeline-forks');
   const primaries = probes.filter((p) => p.probe?.role === 'primary');
-  if (primaries.length !== 1) {
+  const chosen = currentPrimary(probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })));
+  if (forks) {
+    if (chosen.name === null) {
+      // No primary to follow: the archive can still show two timelines advancing at once.
+      result.problems.push(chosen.problem);
+      const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: DEFAULT_SEGMENT_BYTES });
+      result.branches = facts.branches;
+      result.problems.push(...judgeForks(facts.branches, null));
+      return finish(result, storeWalCheck);
+    }
+    // Two read-write servers are a problem even when the standbys say which one is the primary.
+    if (chosen.note) result.problems.push(chosen.note);
+  } else if (primaries.length !== 1) {
     result.problems.push(
       primaries.length === 0
         ? `no reachable primary: ${probes.map((p) => `${p.node.name}: ${p.error ?? p.probe?.role}`).join('; ')}`
@@ -64,7 +79,7 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     );
     return finish(result, storeWalCheck);
   }
-  const primary = primaries[0]!;
+  const primary = forks ? probes.find((p) => p.node.name === chosen.name)! : primaries[0]!;
   result.primary = primary.node.name;
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
 
@@ -90,6 +105,7 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   progress.step = 'checking continuity';
   const facts = await walContinuity({ cluster: input.cluster, timeline: probe.timeline, segmentBytes });
   result.continuity = facts.continuity;
+  if (forks) result.branches = facts.branches;
 
   // 5. The newest archived commit: the latest point a restore can reach.
   progress.step = 'reading the last archived commit';
@@ -119,6 +135,7 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     maxLagSegments: input.maxLagSegments,
     maxArchiveAgeMinutes: input.maxArchiveAgeMinutes,
     now: new Date(),
+    ...(forks ? { branches: facts.branches, currentTimeline: probe.timeline } : {}),
   });
   result.problems.push(...verdict.problems);
   result.warnings.push(...verdict.warnings);

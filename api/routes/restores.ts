@@ -77,7 +77,7 @@ export const startRestoreRoute = route({
   body: restoreBody,
   responses: {
     ...commonResponses,
-    202: 'started: { workflowId, uiUrl, restoreId, backupId, destination, lastArchivedCommit }',
+    202: 'started: { workflowId, uiUrl, restoreId, backupId, destination, lastArchivedCommit, timeline: { number, source, pinned, note } }',
     404: 'unknown cluster or node',
     409: 'replaceExisting while another mutating procedure runs on the cluster (CLUSTER_BUSY), or another restore writes into the same directory (DESTINATION_BUSY)',
     422: 'the pre-flight refused: every problem named, with the value and the valid range; nothing was created',
@@ -98,7 +98,7 @@ export const startRestoreRoute = route({
     };
     const input = restoreInput(deps.config, request, 'api');
     // The pre-flight is its own read-only workflow: it needs the archive and a node agent.
-    const pre = await startProcedure(deps, 'restorePreflight', params.cluster, restorePreflight, [{ request, destinationQueue: input.destinationQueue }], { executionTimeout: '5 minutes' });
+    const pre = await startProcedure(deps, 'restorePreflight', params.cluster, restorePreflight, [{ request, destinationQueue: input.destinationQueue, ...(input.nodes ? { nodes: input.nodes } : {}) }], { executionTimeout: '5 minutes' });
     const outcome = await pre.handle.result();
     if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
     request.destination = { ...request.destination, port: outcome.destination.port };
@@ -121,6 +121,7 @@ export const startRestoreRoute = route({
         backupId: outcome.plan.backup.id,
         destination: request.destination,
         lastArchivedCommit: outcome.lastCommit,
+        timeline: outcome.plan.timeline,
       },
     };
   },
