@@ -24,7 +24,7 @@ import { activityProgress } from './progress.js';
 import type { WalCheckResult } from '../common/walCheck.js';
 import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
 import { pgbackrestBackup, pgbackrestExpireSet, type PgbackrestBackupInput } from './pgbackrest.js';
-import { awaitArchived, lastArchivedCommit, readWalCheck, scanArchive, storeWalCheck, walContinuity } from './walCheck.js';
+import { awaitArchived, lastArchivedCommit, readWalCheck, refreshRecoveryWindow, scanArchive, storeWalCheck, walContinuity } from './walCheck.js';
 import {
   awaitRecoveryTarget,
   cleanupRestore,
@@ -191,6 +191,10 @@ export function createActivities(deps: ActivityDeps) {
     /** Control: store a WAL archive check result. */
     async storeWalCheck(input: { result: WalCheckResult }): Promise<void> {
       return storeWalCheck(d, input.result);
+    },
+    /** After retention: the stored recovery window recomputed from the catalog as it is now. */
+    async refreshRecoveryWindow(input: { cluster: string; at: string }) {
+      return refreshRecoveryWindow(d, input);
     },
     /** Node agent (primary): stanza-create, pgbackrest backup, verify; adopts a backup a crashed attempt finished. */
     async pgbackrestBackup(input: PgbackrestBackupInput) {

@@ -5,9 +5,9 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { timelineBranches, type ContinuityReport, type TimelineBranch, type WalCheckResult } from '../common/walCheck.js';
+import { recoveryWindow, timelineBranches, type ContinuityReport, type TimelineBranch, type TimelineWindow, type WalCheckResult } from '../common/walCheck.js';
 import type { RestorableBackup } from '../common/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../common/wal.js';
+import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../common/wal.js';
 import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../common/waldump.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { listCatalog } from './catalog.js';
@@ -221,4 +221,30 @@ export async function readWalCheck(deps: WalDeps, cluster: string): Promise<WalC
 export async function storeWalCheck(deps: WalDeps, result: WalCheckResult): Promise<void> {
   const body = JSON.stringify(result, null, 2);
   await deps.s3.send(new PutObjectCommand({ Bucket: deps.config.storage.bucket, Key: checkKey(deps, result.cluster, 'latest.json'), Body: body, ContentType: 'application/json' }));
+}
+
+/**
+ * After retention expired backups: the stored check's window recomputed from the catalog and the
+ * archive as they are now, so the recovery-window API and the metrics never advertise a start
+ * retention removed. The latest point stays the check's (retention does not move it); the rest
+ * of the check (problems, continuity) waits for the next check. Null when no check is stored.
+ */
+export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: string; at: string }): Promise<TimelineWindow[] | null> {
+  const stored = await readWalCheck(deps, input.cluster);
+  if (!stored) return null;
+  if (stored.timeline === null) return stored.window;
+  const segmentBytes = stored.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes });
+  const current = stored.window.find((w) => w.timeline === stored.timeline)?.latest;
+  const window = recoveryWindow({
+    timeline: stored.timeline,
+    history: facts.history,
+    backups: facts.backups,
+    lastCommit: current?.time ? { lsn: current.lsn, time: current.time } : null,
+    lastSegment: stored.continuity?.lastSegment ?? facts.continuity.lastSegment,
+    missing: facts.continuity.missing,
+    segmentBytes,
+  });
+  await storeWalCheck(deps, { ...stored, window, windowAsOf: input.at });
+  return window;
 }

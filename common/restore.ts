@@ -153,9 +153,23 @@ function micros(time: string): bigint {
 }
 
 /** The first missing segment a restore from this backup would need, if any. */
-export function firstGapAfter(backup: RestorableBackup, missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): string | null {
+export function firstGapAfter(backup: Pick<RestorableBackup, 'startWalSegment'>, missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): string | null {
   const from = segmentNumber(backup.startWalSegment, segmentBytes);
   return missing.find((m) => segmentNumber(m, segmentBytes) >= from) ?? null;
+}
+
+/**
+ * The good backups the recoverable window runs from, oldest first: those whose WAL reaches as
+ * far as the newest backup's (to the archive's end, or to the same gap). The first one's stop is
+ * the earliest recoverable point. The one definition behind the restore pre-flight's range, the
+ * recovery-window API and the pgdr_recovery_window_start metric.
+ */
+export function windowBackups<B extends Pick<RestorableBackup, 'startWalSegment'>>(backups: B[], missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): B[] {
+  const newest = backups.at(-1);
+  if (!newest) return [];
+  const reach = firstGapAfter(newest, missing, segmentBytes);
+  // A gap after an older backup's start and before the newest's leaves that backup short.
+  return backups.filter((b) => firstGapAfter(b, missing, segmentBytes) === reach);
 }
 
 /** The last segment recovery from this backup can read: before its first gap, or the newest. */
@@ -170,7 +184,14 @@ export function lastReadableSegment(backup: RestorableBackup, archive: ArchiveFa
  * The backup a restore starts from: the newest good one that is consistent before the target
  * (stopped before it), or the one asked for. Returns a problem in words when there is none.
  */
-export function chooseBackup(target: RestoreTarget, backups: RestorableBackup[], backupId?: string, pointLsn?: string): { backup: RestorableBackup } | { problem: string } {
+export function chooseBackup(
+  target: RestoreTarget,
+  backups: RestorableBackup[],
+  backupId?: string,
+  pointLsn?: string,
+  /** The window's first backup (windowBackups), named when the target is too early. */
+  earliest: RestorableBackup | undefined = backups[0],
+): { backup: RestorableBackup } | { problem: string } {
   if (backups.length === 0) return { problem: 'the cluster has no good backup to restore from' };
   const before = (b: RestorableBackup): boolean => {
     if ('time' in target) return micros(b.stopTime) < micros(target.time);
@@ -186,7 +207,7 @@ export function chooseBackup(target: RestoreTarget, backups: RestorableBackup[],
   }
   const candidates = backups.filter(before);
   if (candidates.length === 0) {
-    const first = backups[0]!;
+    const first = earliest ?? backups[0]!;
     return { problem: `target ${describeTarget(target)} is before the earliest recoverable point, the stop of backup ${first.id} at ${first.stopTime} (lsn ${first.stopLsn})` };
   }
   return { backup: candidates.at(-1)! };
@@ -236,7 +257,7 @@ export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] }
     problems.push(`restore point "${t.name}" was not found in the archived WAL${f.archive.lastSegment ? ` up to ${f.archive.lastSegment}` : ''}`);
     return { plan: null, problems };
   }
-  const chosen = chooseBackup(t, f.backups, r.backupId, f.restorePoint?.lsn);
+  const chosen = chooseBackup(t, f.backups, r.backupId, f.restorePoint?.lsn, windowBackups(f.backups, f.archive.missing, segBytes)[0]);
   if ('problem' in chosen) {
     problems.push(`${chosen.problem}; ${range(f)}`);
     return { plan: null, problems };
@@ -302,8 +323,9 @@ function segTimeline(lsn: string, backup: RestorableBackup, archive: ArchiveFact
   return parseLsn(lsn) >= parseLsn(backup.stopLsn) ? Math.max(backup.timeline, archive.timeline) : backup.timeline;
 }
 
+/** The recoverable range as the recovery-window API advertises it: from the window's first backup. */
 function range(f: JudgeInput, backup?: RestorableBackup): string {
-  const first = f.backups[0];
+  const first = windowBackups(f.backups, f.archive.missing, f.segmentBytes ?? DEFAULT_SEGMENT_BYTES)[0];
   const from = first ? `${first.stopTime} (lsn ${first.stopLsn}, backup ${first.id})` : '(no backup)';
   const to = f.lastCommit ? `${f.lastCommit.time} (lsn ${f.lastCommit.lsn})` : '(no archived commit)';
   return `recoverable range on timeline ${f.archive.timeline}: ${from} to ${to}${backup ? `, restoring from backup ${backup.id}` : ''}`;

@@ -6,6 +6,7 @@
 import type { ArchiverStats, NodeProbe } from './status.js';
 import { segmentNumber, segmentOfLsn, segmentEndLsn, timelineSpans, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from './wal.js';
 import { formatLsn, lsnDiff } from './lsn.js';
+import { firstGapAfter, windowBackups } from './restore.js';
 
 export interface ContinuityReport {
   /** The oldest kept good backup the chain starts from; null when there is no good backup. */
@@ -32,7 +33,7 @@ export interface RecoveryPoint {
 
 export interface TimelineWindow {
   timeline: number;
-  /** Earliest point a restore can reach: the stop of the first good backup on this timeline. */
+  /** Earliest point a restore can reach: the stop of the window's first good backup on this timeline (see windowBackups). */
   earliest: RecoveryPoint | null;
   /** Latest point: the last archived commit (current timeline) or the switch point (older ones). */
   latest: RecoveryPoint | null;
@@ -58,6 +59,10 @@ export interface WalCheckResult {
   window: TimelineWindow[];
   /** Every timeline switch in the archive, with the parent's segments archived after it (split brain). */
   branches?: TimelineBranch[];
+  /** When retention last recomputed `window` after expiring backups (absent: as of checkedAt). */
+  windowAsOf?: string;
+  /** WAL segment size the check used (absent in results stored before it was recorded). */
+  segmentBytes?: number;
 }
 
 export interface WalFacts {
@@ -151,27 +156,31 @@ export function judgeWalArchive(f: WalFacts): { healthy: boolean; problems: stri
 export interface WindowFacts {
   timeline: number;
   history: HistoryEntry[];
-  backups: { id: string; timeline: number; stopLsn: string; stopTime: string }[];
+  /** Good backups, oldest first. */
+  backups: { id: string; timeline: number; startWalSegment: string; stopLsn: string; stopTime: string }[];
   lastCommit: { lsn: string; time: string } | null;
   lastSegment: string | null;
-  /** The first segment missing from the archive, if any: nothing past it is recoverable. */
-  firstMissing: string | null;
+  /** Segments missing from the archive, in order: nothing past a gap is recoverable. */
+  missing: string[];
   segmentBytes: number;
 }
 
 /**
- * The recoverable window per timeline, oldest first: from the stop of the first good backup
- * (a restore cannot stop before a backup is consistent) to the last archived commit, or to
- * the switch point for older timelines. A missing segment cuts the window short there.
+ * The recoverable window per timeline, oldest first: from the stop of the window's first good
+ * backup (windowBackups: the oldest whose WAL reaches as far as the newest's; a restore cannot
+ * stop before a backup is consistent) to the last archived commit, or to the switch point for
+ * older timelines. A missing segment after that backup cuts the window short there.
  */
 export function recoveryWindow(f: WindowFacts): TimelineWindow[] {
   const spans = timelineSpans(f.timeline, f.history);
-  const firstWithBackup = spans.findIndex((s) => f.backups.some((b) => b.timeline === s.timeline));
+  const backups = windowBackups(f.backups, f.missing, f.segmentBytes);
+  const firstMissing = backups[0] ? firstGapAfter(backups[0], f.missing, f.segmentBytes) : (f.missing[0] ?? null);
+  const firstWithBackup = spans.findIndex((s) => backups.some((b) => b.timeline === s.timeline));
   const out: TimelineWindow[] = [];
   let carry: { id: string } | undefined;
   let cut = false;
   for (const span of firstWithBackup < 0 ? spans.slice(-1) : spans.slice(firstWithBackup)) {
-    const own = f.backups.find((b) => b.timeline === span.timeline);
+    const own = backups.find((b) => b.timeline === span.timeline);
     const earliest: RecoveryPoint | null = own
       ? { lsn: own.stopLsn, time: own.stopTime, backupId: own.id }
       : carry
@@ -187,9 +196,9 @@ export function recoveryWindow(f: WindowFacts): TimelineWindow[] {
             ? { lsn: segmentEndLsn(segmentNumber(f.lastSegment, f.segmentBytes), f.segmentBytes), time: null }
             : null;
     if (cut) latest = null;
-    else if (f.firstMissing && parseInt(f.firstMissing.slice(0, 8), 16) === span.timeline) {
+    else if (firstMissing && parseInt(firstMissing.slice(0, 8), 16) === span.timeline) {
       // Recovery stops at the start of the missing segment.
-      latest = { lsn: formatLsn(BigInt(segmentNumber(f.firstMissing, f.segmentBytes)) * BigInt(f.segmentBytes)), time: null };
+      latest = { lsn: formatLsn(BigInt(segmentNumber(firstMissing, f.segmentBytes)) * BigInt(f.segmentBytes)), time: null };
       cut = true;
     }
     out.push({ timeline: span.timeline, earliest, latest: earliest ? latest : null });

@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../common/errors.js';
 import { nodeTaskQueue } from '../common/naming.js';
+import { durationSeconds } from '../common/drill.js';
 import type { BackupType } from '../common/catalog.js';
 import type { RetentionPolicy } from '../common/retention.js';
 import type { BackupInput } from '../workflows/backup.js';
@@ -43,7 +44,7 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
 /** A cluster's retention as workflows take it (no undefined fields in history). */
 export function retentionPolicy(config: PgdrConfig, cluster: string): RetentionPolicy {
   const r = clusterOf(config, cluster).retention;
-  return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}) };
+  return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}), minWindowSeconds: durationSeconds(r.minWindow) };
 }
 
 /** Quotes a path for the shell Postgres runs archive_command in, when it needs quoting. */

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { normalPath, overlaps, pathProblem } from '../common/paths.js';
+import { durationSeconds } from '../common/drill.js';
 
 const identifier = z
   .string()
@@ -84,6 +85,10 @@ export const retentionSchema = z
   .object({
     fullCount: z.number().int().min(1).max(1000).default(2).describe('keep this many newest good full backups, with their diff/incr dependents'),
     recoveryWindowDays: z.number().int().min(0).max(3650).optional().describe('also keep whatever is needed to restore to any point in the last N days'),
+    minWindow: duration
+      .default('7d')
+      .refine((d) => durationSeconds(d) <= 3650 * 86_400, 'expected a duration of at most 3650d')
+      .describe('never expire a backup unless a newer kept full stopped at least this long ago, so a burst of backups cannot shrink the recovery window below it ("0s": no minimum)'),
   })
   .strict()
   .describe('what expireBackups keeps; it never deletes the newest good backup');

@@ -7,6 +7,7 @@ import type { Activities } from '../activities/index.js';
 import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../common/catalog.js';
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../common/errors.js';
 import type { NodeProbe } from '../common/status.js';
+import type { RetentionPolicy } from '../common/retention.js';
 import { withClusterLock } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
@@ -23,7 +24,7 @@ export interface BackupInput {
   verify: boolean;
   /** Apply retention after a good backup (default true). */
   expire?: boolean;
-  retention: { fullCount: number; recoveryWindowDays?: number };
+  retention: RetentionPolicy;
   /** Who asked: api, schedule:<name>, cli. */
   trigger: string;
 }

@@ -1,11 +1,13 @@
 /**
  * expireBackups: retention by count and recovery window, WAL pruned consistently, never the
- * newest good backup. A dry run reports the plan and deletes nothing.
+ * newest good backup, never less than retention.minWindow of recoverable history. A dry run
+ * reports the plan (with what minWindow holds back) and deletes nothing.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BackupMethod } from '../common/catalog.js';
-import type { RetentionPlan } from '../common/retention.js';
+import type { RetentionPlan, RetentionPolicy } from '../common/retention.js';
+import type { TimelineWindow } from '../common/walCheck.js';
 import { withClusterLock } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
@@ -15,7 +17,7 @@ export interface ExpireInput {
   cluster: string;
   method: BackupMethod;
   dryRun: boolean;
-  retention: { fullCount: number; recoveryWindowDays?: number };
+  retention: RetentionPolicy;
   /** The cluster's nodes: the pgbackrest method expires sets through the primary's agent. */
   nodes?: NodeRef[];
 }
@@ -27,6 +29,8 @@ export interface ExpireResult {
   walObjects: number;
   walBytes: number;
   deletedBackups: string[];
+  /** The stored recovery window as retention left it (null: nothing expired, or no check stored yet). */
+  recoveryWindow?: TimelineWindow[] | null;
 }
 
 export async function expireBackups(input: ExpireInput): Promise<ExpireResult> {
@@ -49,5 +53,11 @@ export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult
     const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
     for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
   }
-  return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups };
+  // 4. The stored recovery window (API, metrics) must not keep advertising a start that just went.
+  let recoveryWindow: TimelineWindow[] | null = null;
+  if (planned.plan.expire.length > 0 && patched('expire-refreshes-window')) {
+    const { refreshRecoveryWindow } = proxyActivities<Activities>(storageOp);
+    recoveryWindow = await refreshRecoveryWindow({ cluster: input.cluster, at: new Date().toISOString() });
+  }
+  return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups, recoveryWindow };
 }

@@ -112,13 +112,14 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   const lastCommit = facts.continuity.lastSegment
     ? await node.lastArchivedCommit({ cluster: input.cluster, node: primary.node.name, lastSegment: facts.continuity.lastSegment, segmentBytes })
     : null;
+  result.segmentBytes = segmentBytes;
   result.window = recoveryWindow({
     timeline: probe.timeline,
     history: facts.history,
     backups: facts.backups,
     lastCommit,
     lastSegment: facts.continuity.lastSegment,
-    firstMissing: facts.continuity.missing[0] ?? null,
+    missing: facts.continuity.missing,
     segmentBytes,
   });
 

@@ -48,15 +48,23 @@ export const walCheckRoute = route({
 export const recoveryWindowRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/recovery-window',
-  summary: 'Per timeline, the earliest recoverable point (first good backup\'s stop) and the latest (last archived commit), as of the newest WAL archive check',
+  summary: 'Per timeline, the earliest recoverable point (stop of the oldest good backup whose WAL reaches the archive\'s end; what the restore pre-flight uses) and the latest (last archived commit), as of the newest WAL archive check; retention recomputes the start when it expires backups (windowAsOf)',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, asOf, healthy, timelines: [{ timeline, earliest, latest }] }', 404: 'unknown cluster, or no check has run yet' },
+  responses: { ...commonResponses, 200: '{ cluster, asOf, windowAsOf, healthy, timelines: [{ timeline, earliest, latest }] }', 404: 'unknown cluster, or no check has run yet' },
   async handler({ params, deps }) {
     const result = await latestCheck(deps, params.cluster);
     return {
       status: 200,
-      body: { cluster: params.cluster, asOf: result.checkedAt, checkWorkflowId: result.workflowId, healthy: result.healthy, problems: result.problems, timelines: result.window },
+      body: {
+        cluster: params.cluster,
+        asOf: result.checkedAt,
+        windowAsOf: result.windowAsOf ?? result.checkedAt,
+        checkWorkflowId: result.workflowId,
+        healthy: result.healthy,
+        problems: result.problems,
+        timelines: result.window,
+      },
     };
   },
 });

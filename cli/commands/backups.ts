@@ -75,10 +75,11 @@ export function backupCommands(program: Command): void {
       console.log(`started ${started.workflowId}\n  ${started.uiUrl}`);
       if (!opts.wait && !opts.dryRun) return;
       finish(await follow(target, started.workflowId), (r) => {
-        const e = r as { dryRun: boolean; plan: { keep: string[]; expire: { id: string; reason: string }[]; walCutoff: string | null }; walObjects: number; walBytes: number };
+        const e = r as { dryRun: boolean; plan: { keep: string[]; expire: { id: string; reason: string }[]; heldByMinWindow?: { id: string; reason: string }[]; walCutoff: string | null }; walObjects: number; walBytes: number };
         const verb = e.dryRun ? 'would expire' : 'expired';
         return [
           `keep: ${e.plan.keep.join(', ') || '(none)'}`,
+          ...(e.plan.heldByMinWindow ?? []).map((x) => `kept: ${x.id} (${x.reason})`),
           ...e.plan.expire.map((x) => `${verb}: ${x.id} (${x.reason})`),
           `wal ${verb}: ${e.walObjects} objects, ${bytes(e.walBytes)} (before ${e.plan.walCutoff ?? 'nothing'})`,
         ].join('\n');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseBackup, isRfc3339, judgeRestore, judgeStop, pgTimestamp, recoverySettings, type DestinationFacts, type RestorableBackup, type RestoreRequest } from '../../common/restore.js';
+import { chooseBackup, isRfc3339, judgeRestore, judgeStop, pgTimestamp, recoverySettings, windowBackups, type DestinationFacts, type RestorableBackup, type RestoreRequest } from '../../common/restore.js';
+import { recoveryWindow } from '../../common/walCheck.js';
 
 const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup => ({
   id,
@@ -73,6 +74,22 @@ describe('restore pre-flight', () => {
     // A gap before the chosen backup's start does not matter.
     const ok = judgeRestore(facts({ archive: { timeline: 1, lastSegment: '00000001000000000000000A', missing: ['000000010000000000000003'], missingHistory: [] } }));
     expect(ok.problems).toEqual([]);
+  });
+
+  it('gives the range from the oldest backup whose WAL reaches the archive\'s end, as the recovery window advertises it', () => {
+    // Segment 4 is missing: b1 (from segment 2) stops short at it, b2 (from segment 6) reaches the end.
+    const archive = { timeline: 1, lastSegment: '00000001000000000000000A', missing: ['000000010000000000000004'], missingHistory: [] };
+    const early = judgeRestore(facts({ archive, request: request({ target: { time: '2026-11-20T09:00:00Z' } }) }));
+    expect(early.problems).toEqual([
+      'target time 2026-11-20T09:00:00Z is before the earliest recoverable point, the stop of backup 20261120T120000000Z-F at 2026-11-20T12:00:05.000Z (lsn 0/6000100); recoverable range on timeline 1: 2026-11-20T12:00:05.000Z (lsn 0/6000100, backup 20261120T120000000Z-F) to 2026-11-20T13:00:00.123456Z (lsn 0/A000200)',
+    ]);
+    const late = judgeRestore(facts({ archive, request: request({ target: { time: '2026-11-20T13:30:00Z' } }) }));
+    expect(late.problems[0]).toMatch(/; recoverable range on timeline 1: 2026-11-20T12:00:05.000Z \(lsn 0\/6000100, backup 20261120T120000000Z-F\) to /);
+    // The window the API and the metric advertise starts at the same point.
+    const window = recoveryWindow({ timeline: 1, history: [], backups: [b1, b2], lastCommit: { lsn: '0/A000200', time: '2026-11-20T13:00:00.123456Z' }, lastSegment: archive.lastSegment, missing: archive.missing, segmentBytes: 16 * 1024 * 1024 });
+    expect(window[0]!.earliest).toEqual({ lsn: b2.stopLsn, time: b2.stopTime, backupId: b2.id });
+    expect(windowBackups([b1, b2], archive.missing).map((b) => b.id)).toEqual([b2.id]);
+    expect(windowBackups([b1, b2], []).map((b) => b.id)).toEqual([b1.id, b2.id]);
   });
 
   it('refuses an lsn at or after a gap, and one past the last commit', () => {

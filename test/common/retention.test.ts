@@ -58,6 +58,54 @@ describe('planRetention', () => {
   });
 });
 
+describe('planRetention with minWindow', () => {
+  const hour = 3_600_000;
+  const at = (msAgo: number): CatalogEntry => {
+    const t = new Date(now.getTime() - msAgo);
+    const id = backupId(t, 'full');
+    return { id, status: 'good', manifest: { id, type: 'full', status: 'good', stopTime: t.toISOString(), startWalSegment: `0000000100000000${String(Math.round(1e6 - msAgo / 1000)).padStart(8, '0')}` } as BackupManifest };
+  };
+  const week = 7 * 86_400;
+
+  it('keeps the old backups when a burst of on-demand backups lands within minWindow, and says why in the plan', () => {
+    // Scheduled fulls 8 and 1 days ago, then three on-demand ones in the last hour.
+    const all = [at(8 * day), at(1 * day), at(hour), at(hour / 2), at(hour / 4)];
+    const plan = planRetention(all, { fullCount: 2, minWindowSeconds: week }, now);
+    expect(plan.expire).toEqual([]);
+    expect(plan.keep).toEqual(all.map((e) => e.id));
+    expect(plan.walCutoff).toBe(all[0]!.manifest!.startWalSegment);
+    const reason = `kept by retention.minWindow 7d: the recovery window must reach back to 2026-11-13T12:00:00.000Z and ${all[0]!.id} is the newest full that stopped by then`;
+    expect(plan.heldByMinWindow).toEqual(all.slice(0, 3).map((e) => ({ id: e.id, reason })));
+    // Without minWindow, count retention would have discarded the whole earlier window.
+    expect(planRetention(all, { fullCount: 2 }, now).keep).toEqual(all.slice(3).map((e) => e.id));
+  });
+
+  it('keeps everything when no full stopped minWindow ago yet', () => {
+    const all = [at(3 * day), at(hour), at(hour / 2)];
+    const plan = planRetention(all, { fullCount: 1, minWindowSeconds: week }, now);
+    expect(plan.expire).toEqual([]);
+    expect(plan.heldByMinWindow.map((h) => h.id)).toEqual(all.slice(0, 2).map((e) => e.id));
+    expect(plan.heldByMinWindow[0]!.reason).toContain('no full stopped by then');
+  });
+
+  it('expires backups older than the newest full that stopped minWindow ago, so the window still starts at or before now - minWindow', () => {
+    const all = [at(20 * day), at(10 * day), at(7 * day), at(2 * day), at(hour)];
+    const plan = planRetention(all, { fullCount: 1, minWindowSeconds: week }, now);
+    expect(plan.expire.map((e) => e.id)).toEqual(all.slice(0, 2).map((e) => e.id));
+    expect(plan.keep).toEqual(all.slice(2).map((e) => e.id));
+    expect(plan.heldByMinWindow.map((h) => h.id)).toEqual(all.slice(2, 4).map((e) => e.id));
+    const start = Date.parse(all.find((e) => e.id === plan.keep[0])!.manifest!.stopTime);
+    expect(start).toBeLessThanOrEqual(now.getTime() - week * 1000);
+  });
+
+  it('holds nothing back when count retention already keeps minWindow of history', () => {
+    const all = [at(20 * day), at(10 * day), at(2 * day)];
+    const plan = planRetention(all, { fullCount: 2, minWindowSeconds: week }, now);
+    expect(plan.expire.map((e) => e.id)).toEqual([all[0]!.id]);
+    expect(plan.heldByMinWindow).toEqual([]);
+  });
+});
+
 describe('walBeforeCutoff', () => {
   const cutoff = '000000010000000A00000010';
   it.each([

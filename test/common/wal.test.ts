@@ -96,20 +96,25 @@ describe('judging the archive', () => {
 });
 
 describe('recoverable window', () => {
-  const backups = [{ id: '20261120T000000000Z-F', timeline: 1, stopLsn: '0/3000100', stopTime: '2026-11-20T00:00:05.000Z' }];
+  const backups = [{ id: '20261120T000000000Z-F', timeline: 1, startWalSegment: '000000010000000000000003', stopLsn: '0/3000100', stopTime: '2026-11-20T00:00:05.000Z' }];
   it('runs from the first backup\'s stop to the last archived commit, per timeline', () => {
-    const w = recoveryWindow({ timeline: 2, history: parseHistory('1\t0/7000100\tpromoted'), backups, lastCommit: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' }, lastSegment: '000000020000000000000009', firstMissing: null, segmentBytes: 16 * 1024 * 1024 });
+    const w = recoveryWindow({ timeline: 2, history: parseHistory('1\t0/7000100\tpromoted'), backups, lastCommit: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' }, lastSegment: '000000020000000000000009', missing: [], segmentBytes: 16 * 1024 * 1024 });
     expect(w).toEqual([
       { timeline: 1, earliest: { lsn: '0/3000100', time: '2026-11-20T00:00:05.000Z', backupId: backups[0]!.id }, latest: { lsn: '0/7000100', time: null } },
       { timeline: 2, earliest: { lsn: '0/7000100', time: null, backupId: backups[0]!.id }, latest: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' } },
     ]);
   });
   it('ends at a missing segment', () => {
-    const w = recoveryWindow({ timeline: 1, history: [], backups, lastCommit: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' }, lastSegment: '000000010000000000000009', firstMissing: '000000010000000000000005', segmentBytes: 16 * 1024 * 1024 });
+    const w = recoveryWindow({ timeline: 1, history: [], backups, lastCommit: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' }, lastSegment: '000000010000000000000009', missing: ['000000010000000000000005'], segmentBytes: 16 * 1024 * 1024 });
     expect(w[0]!.latest).toEqual({ lsn: '0/5000000', time: null });
   });
+  it('starts at the oldest backup whose WAL reaches the archive\'s end, not at one a gap leaves short', () => {
+    const later = { id: '20261120T003000000Z-F', timeline: 1, startWalSegment: '000000010000000000000007', stopLsn: '0/7000200', stopTime: '2026-11-20T00:30:05.000Z' };
+    const w = recoveryWindow({ timeline: 1, history: [], backups: [...backups, later], lastCommit: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' }, lastSegment: '000000010000000000000009', missing: ['000000010000000000000005'], segmentBytes: 16 * 1024 * 1024 });
+    expect(w).toEqual([{ timeline: 1, earliest: { lsn: '0/7000200', time: '2026-11-20T00:30:05.000Z', backupId: later.id }, latest: { lsn: '0/9000200', time: '2026-11-20T01:00:00.000Z' } }]);
+  });
   it('is empty-ended without a backup', () => {
-    const w = recoveryWindow({ timeline: 1, history: [], backups: [], lastCommit: null, lastSegment: '000000010000000000000009', firstMissing: null, segmentBytes: 16 * 1024 * 1024 });
+    const w = recoveryWindow({ timeline: 1, history: [], backups: [], lastCommit: null, lastSegment: '000000010000000000000009', missing: [], segmentBytes: 16 * 1024 * 1024 });
     expect(w).toEqual([{ timeline: 1, earliest: null, latest: null }]);
   });
 });
