@@ -1,3 +1,4 @@
+import type { DropRestoreResult } from '../../workflows/dropRestore.js';
 import type { Command } from 'commander';
 import { apiCall, apiTarget } from '../client.js';
 import { bytes, table, printableJson } from '../format.js';
@@ -56,16 +57,8 @@ export function renderRestore(r: RestoreReport): string {
   ].join('\n');
 }
 
-interface DropAnswer {
-  id: string;
-  node: string;
-  dataDir: string;
-  stopped: boolean;
-  removed: boolean;
-  alreadyRemoved: boolean;
-  dropWorkflowId: string;
-  uiUrl: string;
-}
+/** The API's answer to a drop: the workflow's result and a UI link. */
+type DropAnswer = DropRestoreResult & { uiUrl: string };
 
 export function renderDrop(d: DropAnswer): string {
   if (d.alreadyRemoved) return `restore ${d.id}: ${d.node}:${d.dataDir} was already removed; nothing to do`;
