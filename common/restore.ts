@@ -351,7 +351,7 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
     if (inPlace && o.relation === 'is' && o.kind === 'data' && o.node === d.node && o.cluster === r.cluster) continue;
     const rel = o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains';
     const kind = o.kind === 'data' ? 'data directory' : o.kind === 'wal' ? 'WAL directory' : 'tablespace directory';
-    out.push(`${where} ${rel} node ${o.node === d.node && o.cluster === r.cluster ? '' : `${o.cluster}/`}${o.node}'s ${kind} ${o.path}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''}; expected a directory apart from every configured node's data, WAL and tablespace directories`);
+    out.push(`${where} ${rel} node ${o.cluster === r.cluster ? '' : `${o.cluster}/`}${o.node}'s ${kind} ${o.path}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''}; expected a directory apart from every configured node's data, WAL and tablespace directories`);
   }
   if (inPlace && d.standby) {
     out.push(`${where} is node ${d.node}'s data directory and node ${d.node} is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);

@@ -126,7 +126,7 @@ describe('restore pre-flight', () => {
     const confirmed = request({ replaceExisting: true, confirm: 'c1' });
     const viaLink: DestinationFacts = { ...freeDest, dataDir: '/r/link', canonicalDir: '/pg/replica', state: 'pgData', running: true, portFree: false, withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'replica', kind: 'data', path: '/pg/replica', relation: 'is' }] };
     expect(judgeRestore(facts({ destination: viaLink, request: confirmed })).problems).toEqual([
-      "destination n1:/r/link is node c1/replica's data directory /pg/replica (it resolves to /pg/replica); expected a directory apart from every configured node's data, WAL and tablespace directories",
+      "destination n1:/r/link is node replica's data directory /pg/replica (it resolves to /pg/replica); expected a directory apart from every configured node's data, WAL and tablespace directories",
     ]);
     const nested: DestinationFacts = { ...freeDest, dataDir: '/pg/primary/nested', canonicalDir: '/pg/primary/nested', withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'data', path: '/pg/primary', relation: 'inside' }] };
     expect(judgeRestore(facts({ destination: nested })).problems).toEqual([
