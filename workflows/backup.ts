@@ -7,7 +7,7 @@ import type { Activities } from '../activities/index.js';
 import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../common/catalog.js';
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../common/errors.js';
 import type { NodeProbe } from '../common/status.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef, type ProbeOutcome } from './probe.js';
@@ -41,7 +41,7 @@ export interface BackupProgress {
 
 export const backupProgressQuery = defineQuery<BackupProgress>('progress');
 
-export async function backup(input: BackupInput): Promise<BackupResult> {
+export async function backup(input: BackupInput): Promise<BackupResult | Refused> {
   const progress: BackupProgress = { step: 'waiting for the cluster lock', backupId: null, sourceNode: null };
   setHandler(backupProgressQuery, () => progress);
 

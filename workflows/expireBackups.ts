@@ -6,7 +6,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BackupMethod } from '../common/catalog.js';
 import type { RetentionPlan } from '../common/retention.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
@@ -29,7 +29,7 @@ export interface ExpireResult {
   deletedBackups: string[];
 }
 
-export async function expireBackups(input: ExpireInput): Promise<ExpireResult> {
+export async function expireBackups(input: ExpireInput): Promise<ExpireResult | Refused> {
   return withClusterLock(input.cluster, () => expireInsideLock(input));
 }
 

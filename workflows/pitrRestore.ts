@@ -11,7 +11,7 @@ import type { Activities } from '../activities/index.js';
 import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../common/errors.js';
 import { parseLsn } from '../common/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { planRestore } from './restorePlan.js';
 
@@ -43,7 +43,7 @@ export interface RestoreProgress {
 
 export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
 
-export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport> {
+export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport | Refused> {
   const info = workflowInfo();
   const id = restoreId(info.startTime);
   const req = input.request;

@@ -7,7 +7,7 @@ import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '.
 import { RestorePreflightError } from '../../common/errors.js';
 import { isLsn } from '../../common/lsn.js';
 import { listRestoreReports } from '../../activities/restore.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
@@ -89,7 +89,9 @@ export const startRestoreRoute = route({
     const outcome = await pre.handle.result();
     if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
     request.destination = { ...request.destination, port: outcome.destination.port };
-    const started = await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, [{ ...input, request }]);
+    // Replacing a cluster's data changes the cluster: the lock decides, and a lost race is a 409.
+    const args: Parameters<typeof pitrRestore> = [{ ...input, request }];
+    const started = body.replaceExisting ? await startLockedProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args) : await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args);
     return {
       status: 202,
       body: {

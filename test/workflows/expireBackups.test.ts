@@ -6,6 +6,7 @@ import { listKeys } from '../../activities/storage.js';
 import { applyExpiry } from '../../activities/retention.js';
 import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
+import { unlessRefused } from '../../workflows/lock.js';
 
 describe('expireBackups', () => {
   let tc: TestCluster;
@@ -24,11 +25,11 @@ describe('expireBackups', () => {
   it('with keep=2 and 4 fulls removes the 2 oldest and their WAL; a dry run first removes nothing', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await c.temporal.workflow.execute(backup, {
+      const r = unlessRefused(await c.temporal.workflow.execute(backup, {
         taskQueue: tc.config.temporal.taskQueue,
         workflowId: `backup/${tc.name}/seed-${i}`,
         args: [{ ...backupInput(tc.config, tc.name, 'full', 'test'), expire: false }],
-      });
+      }));
       ids.push(r.manifest.id);
     }
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
@@ -68,7 +69,7 @@ describe('expireBackups', () => {
   });
 
   it('runs after each good backup and never leaves fewer than fullCount', async () => {
-    const r = await c.temporal.workflow.execute(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/after`, args: [backupInput(tc.config, tc.name, 'full', 'test')] });
+    const r = unlessRefused(await c.temporal.workflow.execute(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/after`, args: [backupInput(tc.config, tc.name, 'full', 'test')] }));
     expect(r.expired?.deletedBackups.length).toBe(1);
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
     expect(catalog).toHaveLength(2);
