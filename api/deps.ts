@@ -9,4 +9,10 @@ export interface ApiDeps {
   s3: S3Client;
   /** The bearer token every request except /healthz must carry. */
   token: string;
+  /**
+   * How long a mutating start waits for its workflow to try the cluster lock before it answers
+   * 202 with the lock still pending (no worker polling).
+   * @default LOCK_VERDICT_WAIT_MS (api/procedures.ts)
+   */
+  lockVerdictWaitMs?: number;
 }

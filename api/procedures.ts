@@ -1,13 +1,15 @@
 /**
- * Starting procedures from the API: a deterministic, readable workflow id, the search
- * attributes the Temporal UI filters on, and a UI link. Inputs carry names, never secrets.
+ * Starting procedures from the API: a unique, readable workflow id, the search attributes the
+ * Temporal UI filters on, and a UI link. Inputs carry names, never secrets.
  */
+import { randomBytes } from 'node:crypto';
 import type { Workflow } from '@temporalio/common';
-import type { WorkflowHandle } from '@temporalio/client';
-import { PgdrCluster, PgdrProcedure, temporalUiUrl, workflowId, type Procedure } from '../common/naming.js';
+import { WithStartWorkflowOperation, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
+import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, temporalUiUrl, workflowId, type Procedure } from '../common/naming.js';
 import type { ApiDeps } from './deps.js';
 import { ClusterBusyError } from '../common/errors.js';
 import { lockHolder } from '../activities/temporal.js';
+import { lockVerdictUpdate, type LockVerdict } from '../workflows/lock.js';
 
 export interface Started<T extends Workflow> {
   handle: WorkflowHandle<T>;
@@ -15,6 +17,34 @@ export interface Started<T extends Workflow> {
   uiUrl: string;
 }
 
+/**
+ * How long a mutating start waits for its workflow to try the cluster lock. A worker answers in
+ * about a second, a few on a loaded host; past this (no worker polling) the API answers 202 with
+ * the lock pending rather than hang, and the run takes or misses the lock once a worker runs it.
+ */
+export const LOCK_VERDICT_WAIT_MS = 10_000;
+
+/** A new workflow id for a procedure started now; unique even for two starts in one millisecond. */
+export function newWorkflowId(procedure: Procedure, cluster: string): string {
+  return workflowId(procedure, cluster, new Date(), randomBytes(Math.ceil(WORKFLOW_ID_NONCE_LENGTH / 2)).toString('hex').slice(0, WORKFLOW_ID_NONCE_LENGTH));
+}
+
+function startOptions(deps: ApiDeps, procedure: Procedure, cluster: string, id: string, args: unknown[], executionTimeout?: string): WorkflowStartOptions {
+  return {
+    taskQueue: deps.config.temporal.taskQueue,
+    workflowId: id,
+    args,
+    typedSearchAttributes: [
+      { key: PgdrCluster, value: cluster },
+      { key: PgdrProcedure, value: procedure },
+    ],
+    ...(executionTimeout ? { workflowExecutionTimeout: executionTimeout } : {}),
+  };
+}
+
+const uiUrlOf = (deps: ApiDeps, id: string, runId?: string) => temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, runId);
+
+/** Starts a read-only procedure (no cluster lock). */
 export async function startProcedure<T extends Workflow>(
   deps: ApiDeps,
   procedure: Procedure,
@@ -23,21 +53,51 @@ export async function startProcedure<T extends Workflow>(
   args: Parameters<T>,
   opts: { executionTimeout?: string } = {},
 ): Promise<Started<T>> {
-  const id = workflowId(procedure, cluster, new Date());
-  const handle = await deps.temporal.workflow.start(workflow, {
-    taskQueue: deps.config.temporal.taskQueue,
-    workflowId: id,
-    args,
-    typedSearchAttributes: [
-      { key: PgdrCluster, value: cluster },
-      { key: PgdrProcedure, value: procedure },
-    ],
-    ...(opts.executionTimeout ? { workflowExecutionTimeout: opts.executionTimeout } : {}),
-  } as never);
-  return { handle, workflowId: id, uiUrl: temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, handle.firstExecutionRunId) };
+  const id = newWorkflowId(procedure, cluster);
+  const handle = await deps.temporal.workflow.start(workflow, startOptions(deps, procedure, cluster, id, args, opts.executionTimeout) as never);
+  return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, handle.firstExecutionRunId) };
 }
 
-/** Refuses early (409) when another mutating procedure holds the cluster's lock. */
+/**
+ * Starts a procedure that takes the cluster lock, and answers from the lock itself: the start
+ * carries lockVerdictUpdate (update-with-start, one atomic request), which the workflow answers
+ * once it has tried the lock. Busy throws ClusterBusyError naming the holder (the run then ends
+ * completed, refused, not failed). Temporal decides the race, so it holds across API processes.
+ */
+export async function startLockedProcedure<T extends Workflow>(
+  deps: ApiDeps,
+  procedure: Procedure,
+  cluster: string,
+  workflow: T,
+  args: Parameters<T>,
+): Promise<Started<T> & { lock: 'held' | 'pending' }> {
+  const id = newWorkflowId(procedure, cluster);
+  const operation = new WithStartWorkflowOperation(workflow, { ...startOptions(deps, procedure, cluster, id, args), workflowIdConflictPolicy: 'FAIL' } as never);
+  const verdict = deps.temporal.workflow.executeUpdateWithStart(lockVerdictUpdate, { startWorkflowOperation: operation });
+  // Past the wait below nobody awaits it any more; its late failure must not go unhandled.
+  verdict.catch(() => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), deps.lockVerdictWaitMs ?? LOCK_VERDICT_WAIT_MS)));
+  let answer: LockVerdict | null;
+  try {
+    answer = await Promise.race([verdict, waited]);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (answer && !answer.acquired) throw new ClusterBusyError(cluster, answer.runningWorkflowId);
+  if (answer) {
+    const handle = (await operation.workflowHandle()) as WorkflowHandle<T>;
+    return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId), lock: 'held' };
+  }
+  // No verdict in time (no worker polling). Temporal commits the start before it waits for the
+  // update, but holds the answer to the start until its own wait ends (~20 s): ask directly.
+  const handle = deps.temporal.workflow.getHandle<T>(id);
+  const d = await handle.describe().catch((err: Error) => (err.name === 'WorkflowNotFoundError' ? null : Promise.reject(err)));
+  if (!d) await operation.workflowHandle(); // throws why it did not start
+  return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, d?.runId), lock: 'pending' };
+}
+
+/** Refuses early (409) when another mutating procedure holds the cluster's lock; starts nothing. */
 export async function ensureNotBusy(deps: ApiDeps, cluster: string): Promise<void> {
   const holder = await lockHolder(deps.temporal, cluster);
   if (holder) throw new ClusterBusyError(cluster, holder);

@@ -10,6 +10,7 @@ import { parseConfig } from '../config/load.js';
 import { runTool, asUser } from '../activities/gateway.js';
 import { backupInput } from '../config/inputs.js';
 import { backup } from '../workflows/backup.js';
+import { unlessRefused } from '../workflows/lock.js';
 
 import { ensureBenchDb, benchStack, median } from './stack.js';
 
@@ -95,7 +96,7 @@ export async function backupBench(): Promise<BenchRow[]> {
     const workflowId = `backup/demo/bench-${Date.now()}`;
     const result = await client.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId, args: [{ ...backupInput(config, 'demo', 'full', 'bench'), expire: false }] });
     wfTimes.push((Date.now() - t1) / 1000);
-    stored = result.manifest.bytes;
+    stored = unlessRefused(result).manifest.bytes;
     // The streaming activity alone, from the history: started -> completed.
     const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
     const sched = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'uploadBaseBackup');

@@ -16,6 +16,7 @@ import { asUser, runTool, spawnTool } from '../activities/gateway.js';
 import { baseFolder } from '../activities/catalog.js';
 import { createWorkers } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
+import { unlessRefused } from '../workflows/lock.js';
 import { buildServer } from '../api/server.js';
 import { pgTimestamp, type RestoreReport } from '../common/restore.js';
 import type { BenchRow } from './backup.js';
@@ -44,7 +45,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
   try {
     // 1. A backup, then about 300 MB of WAL, a target in the middle of it, and more after.
     const b = await temporal.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId: `backup/rsbench/bench-${run}`, args: [{ ...backupInput(config, 'rsbench', 'full', 'bench'), expire: false }] });
-    const m = b.manifest;
+    const m = unlessRefused(b).manifest;
     console.log(`bench: restore source ${m.id}, ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored`);
     await sql(`create table if not exists bench_marks(id serial primary key, at timestamptz default clock_timestamp(), pad text)`);
     await sql(`insert into bench_marks(pad) select repeat('x', 1000) from generate_series(1, 100000)`);

@@ -40,10 +40,32 @@ export function scheduleId(cluster: string, name: string): string {
   return `pgdr/${cluster}/${name}`;
 }
 
-/** Readable, sortable workflow ids: <procedure>/<cluster>/<UTC timestamp>. */
-export function workflowId(procedure: Procedure, cluster: string, at: Date): string {
+/** Hex characters of the random suffix of a workflow id. */
+export const WORKFLOW_ID_NONCE_LENGTH = 6;
+
+/**
+ * Readable, sortable, unique workflow ids: <procedure>/<cluster>/<UTC timestamp>-<nonce>. The
+ * nonce (WORKFLOW_ID_NONCE_LENGTH lowercase hex characters, random) keeps two starts in the
+ * same millisecond apart; the caller supplies it because the API and workflows draw randomness
+ * differently (crypto vs the sandbox's deterministic uuid4).
+ */
+export function workflowId(procedure: Procedure, cluster: string, at: Date, nonce: string): string {
+  if (!new RegExp(`^[0-9a-f]{${WORKFLOW_ID_NONCE_LENGTH}}$`).test(nonce)) {
+    throw new TypeError(`workflow id nonce "${nonce}" is not ${WORKFLOW_ID_NONCE_LENGTH} lowercase hex characters`);
+  }
+  return `${legacyWorkflowId(procedure, cluster, at)}-${nonce}`;
+}
+
+/** The id form before the nonce: still what workflows started by older code replay with. */
+export function legacyWorkflowId(procedure: Procedure, cluster: string, at: Date): string {
   return `${procedure}/${cluster}/${at.toISOString().replace(/[:.]/g, '-')}`;
 }
+
+/**
+ * Any pgdr workflow id: <procedure>/<cluster>/<rest>, where rest is a timestamp with or without
+ * the nonce, schedule-<name>-<time> for scheduled runs, or a name tests and benches chose.
+ */
+export const WORKFLOW_ID_PATTERN = /^[A-Za-z]+\/[a-z][a-z0-9_-]{0,39}\/[\w.:-]+$/;
 
 export const PgdrCluster = defineSearchAttributeKey('PgdrCluster', SearchAttributeType.KEYWORD);
 export const PgdrProcedure = defineSearchAttributeKey('PgdrProcedure', SearchAttributeType.KEYWORD);

@@ -8,7 +8,7 @@ import { backupId, walSegmentName, type BackupManifest, type BackupType, type Ba
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../common/errors.js';
 import type { NodeProbe } from '../common/status.js';
 import type { RetentionPolicy } from '../common/retention.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef, type ProbeOutcome } from './probe.js';
@@ -42,7 +42,7 @@ export interface BackupProgress {
 
 export const backupProgressQuery = defineQuery<BackupProgress>('progress');
 
-export async function backup(input: BackupInput): Promise<BackupResult> {
+export async function backup(input: BackupInput): Promise<BackupResult | Refused> {
   const progress: BackupProgress = { step: 'waiting for the cluster lock', backupId: null, sourceNode: null };
   setHandler(backupProgressQuery, () => progress);
 

@@ -6,7 +6,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
@@ -25,7 +25,7 @@ export interface EnableArchivingResult {
   restartNeeded: string[];
 }
 
-export async function enableArchiving(input: EnableArchivingInput): Promise<EnableArchivingResult> {
+export async function enableArchiving(input: EnableArchivingInput): Promise<EnableArchivingResult | Refused> {
   return withClusterLock(input.cluster, async () => {
     const probes = await probeNodes(input.cluster, input.nodes);
     const nodes: EnableArchivingResult['nodes'] = [];

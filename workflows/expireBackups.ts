@@ -8,7 +8,7 @@ import type { Activities } from '../activities/index.js';
 import type { BackupMethod } from '../common/catalog.js';
 import type { RetentionPlan, RetentionPolicy } from '../common/retention.js';
 import type { TimelineWindow } from '../common/walCheck.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
@@ -33,7 +33,7 @@ export interface ExpireResult {
   recoveryWindow?: TimelineWindow[] | null;
 }
 
-export async function expireBackups(input: ExpireInput): Promise<ExpireResult> {
+export async function expireBackups(input: ExpireInput): Promise<ExpireResult | Refused> {
   return withClusterLock(input.cluster, () => expireInsideLock(input));
 }
 

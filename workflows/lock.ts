@@ -2,13 +2,22 @@
  * One mutating procedure per cluster. The lock is a child workflow with the fixed id
  * lock/<cluster>: Temporal refuses a second start of a running workflow id, which makes
  * acquiring atomic, and the TERMINATE parent-close policy frees it if the holder dies.
+ *
+ * The API starts a mutating procedure with update-with-start of lockVerdictUpdate and answers
+ * from the verdict (202 held, 409 busy), so two racing requests cannot both get a 202 however
+ * many API processes run. A run whose caller asked for the verdict and lost ends completed with
+ * a Refused outcome: its caller already answered 409, so the run is not a failure. A run nobody
+ * asked (a schedule, a direct start) still fails with ClusterBusyError.
  */
 import {
   CancellationScope,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
+  allHandlersFinished,
   condition,
   defineSignal,
+  defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -22,6 +31,31 @@ import { temporalOp } from './profiles.js';
 
 export const releaseSignal = defineSignal('release');
 
+/** What a procedure's start learned about the cluster lock. */
+export type LockVerdict = { acquired: true } | { acquired: false; runningWorkflowId: string };
+
+/** Answers once the procedure has tried the cluster lock. */
+export const lockVerdictUpdate = defineUpdate<LockVerdict>('lockVerdict');
+
+/** The outcome of a run that lost the lock race after its caller was told so. */
+export interface Refused {
+  /** "busy with <workflow id>" */
+  refused: string;
+  code: 'CLUSTER_BUSY';
+  cluster: string;
+  runningWorkflowId: string;
+}
+
+export function isRefused(x: unknown): x is Refused {
+  return typeof x === 'object' && x !== null && (x as Refused).code === 'CLUSTER_BUSY' && typeof (x as Refused).refused === 'string';
+}
+
+/** The result of a run that was not refused; a refusal becomes the ClusterBusyError it stands for. */
+export function unlessRefused<T>(result: T | Refused): T {
+  if (isRefused(result)) throw toApplicationFailure(new ClusterBusyError(result.cluster, result.runningWorkflowId));
+  return result;
+}
+
 /** The lock itself: holds until released, or until its holder closes. */
 export async function clusterLock(_input: { cluster: string; holder: string }): Promise<void> {
   let released = false;
@@ -29,9 +63,20 @@ export async function clusterLock(_input: { cluster: string; holder: string }): 
   await condition(() => released);
 }
 
-/** Runs fn holding the cluster's lock; a busy cluster fails fast, naming the holder. */
-export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn holding the cluster's lock; a busy cluster fails fast, naming the holder, or, when a
+ * caller asked lockVerdictUpdate, returns Refused once the caller has the verdict.
+ */
+export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>): Promise<T | Refused> {
   const holder = workflowInfo().workflowId;
+  // Registered before the first await: update-with-start delivers the update in the first task.
+  let verdict: LockVerdict | undefined;
+  let asked = false;
+  setHandler(lockVerdictUpdate, async () => {
+    asked = true;
+    await condition(() => verdict !== undefined);
+    return verdict!;
+  });
   let lock;
   try {
     lock = await startChild(clusterLock, {
@@ -46,9 +91,17 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     const { lockHolder } = proxyActivities<Activities>(temporalOp);
-    const running = await lockHolder({ cluster });
-    throw toApplicationFailure(new ClusterBusyError(cluster, running ?? 'another workflow'));
+    const running = (await lockHolder({ cluster })) ?? 'another workflow';
+    verdict = { acquired: false, runningWorkflowId: running };
+    const busy = new ClusterBusyError(cluster, running);
+    if (asked && patched('busy-refusal')) {
+      // The caller answered 409 from the verdict; wait until it has it, then end without a failure.
+      await condition(allHandlersFinished);
+      return { refused: `busy with ${running}`, code: 'CLUSTER_BUSY', cluster, runningWorkflowId: running };
+    }
+    throw toApplicationFailure(busy);
   }
+  verdict = { acquired: true };
   try {
     return await fn();
   } finally {

@@ -13,7 +13,7 @@ import { parseLsn } from '../common/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
 import { setAsideName } from '../common/naming.js';
 import { restoreMarker } from '../common/restoredCopy.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { planRestore } from './restorePlan.js';
@@ -49,7 +49,7 @@ export interface RestoreProgress {
 
 export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
 
-export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport> {
+export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport | Refused> {
   const info = workflowInfo();
   const id = restoreId(info.startTime);
   const req = input.request;

@@ -12,7 +12,7 @@ import { judgeRebuild, type RebuildReport, type RebuildSource } from '../common/
 import { restoreId } from '../common/restore.js';
 import { summarizeCluster } from '../common/status.js';
 import { setAsideName } from '../common/naming.js';
-import { withClusterLock } from './lock.js';
+import { withClusterLock, type Refused } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
@@ -41,7 +41,7 @@ export interface RebuildProgress {
 
 export const rebuildProgressQuery = defineQuery<RebuildProgress>('progress');
 
-export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport> {
+export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport | Refused> {
   const progress: RebuildProgress = { step: 'waiting for the cluster lock', node: input.node, primary: null, oldDataDir: null, backupId: null };
   setHandler(rebuildProgressQuery, () => progress);
   return withClusterLock(input.cluster, () => rebuild(input, progress));

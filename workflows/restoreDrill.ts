@@ -16,6 +16,7 @@ import { PgdrCluster, PgdrProcedure } from '../common/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { pitrRestore } from './pitrRestore.js';
+import { unlessRefused } from './lock.js';
 
 export interface RestoreDrillInput {
   cluster: string;
@@ -116,7 +117,7 @@ async function drillOne(
     progress.step = `restoring backup ${pick.backup.id} into ${dataDir}`;
     let restore: RestoreReport;
     try {
-      restore = await executeChild(pitrRestore, {
+      restore = unlessRefused(await executeChild(pitrRestore, {
         workflowId: `pitrRestore/${input.cluster}/drill-${drillId}-${index}`,
         args: [
           {
@@ -141,7 +142,7 @@ async function drillOne(
           { key: PgdrCluster, value: input.cluster },
           { key: PgdrProcedure, value: 'pitrRestore' },
         ],
-      });
+      }));
     } catch (err) {
       if (isCancellation(err)) throw err;
       out.error = rootMessage(err);

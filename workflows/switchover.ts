@@ -25,14 +25,15 @@ import {
   proxyActivities,
   setHandler,
   startChild,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../common/errors.js';
 import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../common/replication.js';
 import { summarizeCluster } from '../common/status.js';
-import { PgdrCluster, PgdrProcedure, workflowId } from '../common/naming.js';
-import { withClusterLock } from './lock.js';
+import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../common/naming.js';
+import { isRefused, withClusterLock, type Refused } from './lock.js';
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { backup, type BackupInput } from './backup.js';
@@ -73,13 +74,17 @@ export interface SwitchoverProgress {
 
 export const switchoverProgressQuery = defineQuery<SwitchoverProgress>('progress');
 
-export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport> {
+export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport | Refused> {
   const progress: SwitchoverProgress = { step: 'waiting for the cluster lock', oldPrimary: null, candidate: input.candidate, pointOfNoReturn: false };
   setHandler(switchoverProgressQuery, () => progress);
   const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress) : direct(input, progress)));
+  if (isRefused(report)) return report;
   // 8. A fresh backup of the new primary: its own workflow, which takes the lock itself.
   if (input.backupAfter) {
-    const id = workflowId('backup', input.cluster, new Date());
+    // uuid4 is the sandbox's seeded one: the same nonce on replay.
+    const id = patched('unique-workflow-ids')
+      ? workflowId('backup', input.cluster, new Date(), uuid4().replace(/-/g, '').slice(0, WORKFLOW_ID_NONCE_LENGTH))
+      : legacyWorkflowId('backup', input.cluster, new Date());
     await startChild(backup, {
       workflowId: id,
       args: [input.backupAfter],

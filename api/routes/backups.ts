@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { backup } from '../../workflows/backup.js';
 import { clusterOf } from '../../config/lookup.js';
 import { listCatalog } from '../../activities/catalog.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure } from '../procedures.js';
 import { backupInput } from '../../config/inputs.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
@@ -55,7 +55,7 @@ export const startBackupRoute = route({
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);
-    const started = await startProcedure(deps, 'backup', params.cluster, backup, [backupInput(deps.config, params.cluster, body.type, 'api')]);
+    const started = await startLockedProcedure(deps, 'backup', params.cluster, backup, [backupInput(deps.config, params.cluster, body.type, 'api')]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },
 });

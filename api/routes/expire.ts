@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { expireBackups } from '../../workflows/expireBackups.js';
 import { clusterOf } from '../../config/lookup.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure } from '../procedures.js';
 import { nodeQueues, retentionPolicy } from '../../config/inputs.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 
@@ -15,7 +15,7 @@ export const expireRoute = route({
   async handler({ params, body, deps }) {
     const c = clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);
-    const started = await startProcedure(deps, 'expireBackups', params.cluster, expireBackups, [
+    const started = await startLockedProcedure(deps, 'expireBackups', params.cluster, expireBackups, [
       { cluster: params.cluster, method: c.method, dryRun: body.dryRun, retention: retentionPolicy(deps.config, params.cluster), nodes: nodeQueues(deps.config, params.cluster) },
     ]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WorkflowFailedError } from '@temporalio/client';
-import { temporalUiUrl } from '../../common/naming.js';
+import { WORKFLOW_ID_PATTERN, temporalUiUrl } from '../../common/naming.js';
 import { commonResponses, route } from '../routes.js';
 
 /** The innermost cause of a Temporal failure chain, with its type and details. */
@@ -14,7 +14,7 @@ export const operationRoute = route({
   method: 'GET',
   path: '/api/v1/operations/*',
   summary: 'Progress and result of any pgdr workflow: step (workflow query), heartbeat details of running activities, then result or failure',
-  params: z.object({ '*': z.string().regex(/^[A-Za-z]+\/[a-z][a-z0-9_-]{0,39}\/[\w.:-]+$/, 'expected a pgdr workflow id like backup/<cluster>/<timestamp>').describe('workflow id') }).strict(),
+  params: z.object({ '*': z.string().regex(WORKFLOW_ID_PATTERN, 'expected a pgdr workflow id like backup/<cluster>/<timestamp>-<nonce>').describe('workflow id') }).strict(),
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: 'the operation', 404: 'no such workflow' },
   async handler({ params, deps }) {

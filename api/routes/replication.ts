@@ -14,7 +14,7 @@ import { NodeIsPrimaryError, ReplicationPreconditionError } from '../../common/e
 import type { ClusterStatus } from '../../common/status.js';
 import { readWalCheck } from '../../activities/walCheck.js';
 import { listReplicationReports } from '../../activities/replicationReports.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
 
@@ -53,7 +53,7 @@ export const rebuildRoute = route({
     const { status } = await currentStatus(deps, params.cluster);
     const verdict = judgeRebuild(status, params.node);
     refuse(params.cluster, params.node, 'rebuild', verdict);
-    const started = await startProcedure(deps, 'replicaRebuild', params.cluster, replicaRebuild, [rebuildInput(deps.config, params.cluster, params.node, body.source, 'api')]);
+    const started = await startLockedProcedure(deps, 'replicaRebuild', params.cluster, replicaRebuild, [rebuildInput(deps.config, params.cluster, params.node, body.source, 'api')]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, node: params.node, primary: verdict.primary, source: body.source } };
   },
 });
@@ -86,7 +86,7 @@ export const switchoverRoute = route({
     const [{ status }, lastCheck] = await Promise.all([currentStatus(deps, params.cluster), readWalCheck(deps, params.cluster)]);
     const verdict = judgeSwitchover(status, body.candidate, input.maxLagBytes, lastCheck ?? null, new Date());
     refuse(params.cluster, body.candidate, 'switchover', verdict);
-    const started = await startProcedure(deps, 'switchover', params.cluster, switchover, [input]);
+    const started = await startLockedProcedure(deps, 'switchover', params.cluster, switchover, [input]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, oldPrimary: verdict.primary, candidate: body.candidate, candidateLagBytes: verdict.facts.candidateLagBytes } };
   },
 });

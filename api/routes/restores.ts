@@ -16,7 +16,7 @@ import { nodeDataDirs } from '../../activities/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
 import { describeCopy, dropProblemsFromReport } from '../../common/restoredCopy.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
 import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
@@ -106,10 +106,12 @@ export const startRestoreRoute = route({
     const lockId = destinationLockId(outcome.destination.host, outcome.destination.canonicalDir);
     const writer = await holderOf(deps.temporal, lockId);
     if (writer) throw new DestinationBusyError(params.cluster, `${outcome.destination.host}:${outcome.destination.canonicalDir}`, writer);
-    const started = await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, [{ ...input, request }]);
-    // Two requests racing past that check: the workflow takes the lock first thing, and the
-    // loser fails before touching anything; its DESTINATION_BUSY is this request's answer.
-    // The workflow plans once more; the 202 names the destination (and port) it really uses.
+    // Replacing a cluster's data changes the cluster: the lock decides, and a lost race is a 409.
+    const args: Parameters<typeof pitrRestore> = [{ ...input, request }];
+    const started = body.replaceExisting ? await startLockedProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args) : await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args);
+    // Two requests racing past that check: the workflow takes the destination's lock first
+    // thing, and the loser fails before touching anything; its DESTINATION_BUSY is this
+    // request's answer. The workflow plans once more; the 202 names the destination (and port) it really uses.
     const claimed = await destinationClaimed(started.handle);
     if (claimed) request.destination = claimed.destination;
     return {

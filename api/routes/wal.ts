@@ -4,7 +4,7 @@ import { enableArchiving } from '../../workflows/enableArchiving.js';
 import { clusterOf } from '../../config/lookup.js';
 import { enableArchivingInput, walCheckInput } from '../../config/inputs.js';
 import { readWalCheck } from '../../activities/walCheck.js';
-import { ensureNotBusy, startProcedure } from '../procedures.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
 import { clusterParams, commonResponses, route } from '../routes.js';
 import type { ApiDeps } from '../deps.js';
 import type { WalCheckResult } from '../../common/walCheck.js';
@@ -80,7 +80,7 @@ export const enableArchivingRoute = route({
     clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);
     const input = enableArchivingInput(deps.config, params.cluster);
-    const started = await startProcedure(deps, 'enableArchiving', params.cluster, enableArchiving, [input]);
+    const started = await startLockedProcedure(deps, 'enableArchiving', params.cluster, enableArchiving, [input]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand } };
   },
 });

@@ -11,6 +11,7 @@ import { objectNameFor } from '../../activities/basebackup.js';
 import { listKeys } from '../../activities/storage.js';
 import { backupInput } from '../../config/inputs.js';
 import { backup } from '../../workflows/backup.js';
+import { unlessRefused } from '../../workflows/lock.js';
 
 describe('backup when the worker dies', () => {
   it('finishes after a restart with exactly one good catalog entry', async () => {
@@ -34,7 +35,7 @@ describe('backup when the worker dies', () => {
 
       worker = spawnWorker(tc.configPath);
       await waitForLine(worker, 'pgdr worker polling');
-      const { manifest } = await handle.result();
+      const { manifest } = unlessRefused(await handle.result());
 
       const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
       expect(catalog.map((e) => [e.id, e.status])).toEqual([[manifest.id, 'good']]);

@@ -12,6 +12,7 @@ import { restorePreflight } from '../../workflows/restorePreflight.js';
 import type { BackupManifest } from '../../common/catalog.js';
 import type { RestoreRequest } from '../../common/restore.js';
 import type { TimelineWindow } from '../../common/walCheck.js';
+import { unlessRefused } from '../../workflows/lock.js';
 
 describe('expireBackups', () => {
   let tc: TestCluster;
@@ -31,11 +32,11 @@ describe('expireBackups', () => {
   it('with keep=2 and 4 fulls removes the 2 oldest and their WAL; a dry run first removes nothing', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await c.temporal.workflow.execute(backup, {
+      const r = unlessRefused(await c.temporal.workflow.execute(backup, {
         taskQueue: tc.config.temporal.taskQueue,
         workflowId: `backup/${tc.name}/seed-${i}`,
         args: [{ ...backupInput(tc.config, tc.name, 'full', 'test'), expire: false }],
-      });
+      }));
       ids.push(r.manifest.id);
     }
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
@@ -75,7 +76,7 @@ describe('expireBackups', () => {
   });
 
   it('runs after each good backup and never leaves fewer than fullCount', async () => {
-    const r = await c.temporal.workflow.execute(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/after`, args: [backupInput(tc.config, tc.name, 'full', 'test')] });
+    const r = unlessRefused(await c.temporal.workflow.execute(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/after`, args: [backupInput(tc.config, tc.name, 'full', 'test')] }));
     expect(r.expired?.deletedBackups.length).toBe(1);
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
     expect(catalog).toHaveLength(2);
