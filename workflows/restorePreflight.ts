@@ -8,8 +8,13 @@ import { planRestore, type PlanOutcome } from './restorePlan.js';
 export interface RestorePreflightInput {
   request: RestoreRequest;
   destinationQueue: string;
+  /**
+   * The workflow id of the pitrRestore the API starts next: the port is claimed for it, so the
+   * 202 names the port that restore really gets. Without it nothing is claimed.
+   */
+  claimFor?: string;
 }
 
 export async function restorePreflight(input: RestorePreflightInput): Promise<PlanOutcome> {
-  return planRestore(input.request, input.destinationQueue);
+  return planRestore(input.request, input.destinationQueue, input.claimFor ? { claimFor: input.claimFor } : {});
 }
