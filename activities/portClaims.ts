@@ -6,7 +6,8 @@
  *
  * A claim names its holder (the workflow id of the restore) and the data directory whose server
  * will use it. It is stale, and may be taken over, when no server runs in that directory and
- * the holder no longer runs (finished, failed or unknown to Temporal).
+ * the holder has closed (finished, failed, cancelled), or is unknown to Temporal for longer than
+ * CLAIM_GRACE_MS: the API's pre-flight claims for the restore it is about to start.
  */
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,8 +24,11 @@ export interface PortClaim {
   at: string;
 }
 
-/** Answers whether a claim's holder still runs; unknown is "still runs" (a claim is never taken on a guess). */
-export type HolderCheck = (holder: string) => Promise<boolean>;
+/** Where a claim's holder is: running, closed, or absent (not started yet, or never). A guess is "running". */
+export type HolderCheck = (holder: string) => Promise<'running' | 'closed' | 'absent'>;
+
+/** How long a claim whose holder Temporal does not know yet is kept (the API starts it after its pre-flight). */
+export const CLAIM_GRACE_MS = 10 * 60_000;
 
 /** The host's claim directory: PGDR_RUN_DIR/ports, default /run/pgdr/ports (root) or <tmp>/pgdr-<uid>/ports. */
 export function claimsDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -55,25 +59,27 @@ export function currentWorkflowId(): string | null {
   }
 }
 
-/** Asks Temporal through the worker's client; outside an activity nothing is known: "runs". */
+/** Asks Temporal through the worker's client; outside an activity nothing is known: "running". */
 export const holderRunsInTemporal: HolderCheck = async (holder) => {
   let client: Context['client'];
   try {
     client = Context.current().client;
   } catch {
-    return true;
+    return 'running';
   }
   try {
     const d = await client.workflow.getHandle(holder).describe();
-    return d.status.name === 'RUNNING';
+    return d.status.name === 'RUNNING' ? 'running' : 'closed';
   } catch (err) {
-    return (err as Error).name !== 'WorkflowNotFoundError';
+    return (err as Error).name === 'WorkflowNotFoundError' ? 'absent' : 'running';
   }
 };
 
 async function isStale(claim: PortClaim, holderRuns: HolderCheck): Promise<boolean> {
   if (runningPid(claim.dataDir) !== null) return false;
-  return !(await holderRuns(claim.holder));
+  const state = await holderRuns(claim.holder);
+  if (state === 'running') return false;
+  return state === 'closed' || Date.now() - Date.parse(claim.at) > CLAIM_GRACE_MS;
 }
 
 /**

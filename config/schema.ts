@@ -122,7 +122,7 @@ export const restoreSchema = z
     dir: absolutePath.default('/var/lib/pgdr/restores').describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),
     portFrom: port
       .optional()
-      .describe(`lowest port a restored instance may be given (the first free one is taken); must not include a node's port; default ${RESTORE_PORTS.from}, or just above the cluster's node ports when they fall in ${RESTORE_PORTS.from}-${RESTORE_PORTS.to}`),
+      .describe(`lowest port a restored instance may be given (the first one free and not claimed by another restore is taken); the range may not include a node's port; default ${RESTORE_PORTS.from}, or just above the cluster's node ports when they fall in ${RESTORE_PORTS.from}-${RESTORE_PORTS.to}`),
     portTo: port.optional().describe(`highest port a restored instance may be given; default ${RESTORE_PORTS.to}, or portFrom + ${RESTORE_PORTS.to - RESTORE_PORTS.from} (at most 65535) when the range starts above that`),
     recoveryTimeoutMinutes: z.number().int().min(1).max(100000).default(1440).describe('how long replay may take to reach the target before the restore fails'),
   })

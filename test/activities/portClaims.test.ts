@@ -21,12 +21,14 @@ describe('port claims', () => {
   let dir: string;
   let from: number;
   const running = new Set<string>();
-  const holderRuns = async (h: string) => running.has(h);
+  const closed = new Set<string>();
+  const holderRuns = async (h: string) => (running.has(h) ? 'running' : closed.has(h) ? 'closed' : 'absent') as 'running' | 'closed' | 'absent';
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-claims-'));
     // A range of 20 ports around a port the OS just found free.
     from = await freePort();
     running.clear();
+    closed.clear();
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -50,10 +52,18 @@ describe('port claims', () => {
 
   it('takes over the claim of a finished restore whose server does not run, once, when two ask at the same moment', async () => {
     running.add('b').add('c');
+    closed.add('gone');
     expect(await claimPort(from, { holder: 'gone', dataDir: '/r/gone' }, holderRuns, dir)).toBe(true);
     const [b, c] = await Promise.all([claimPort(from, { holder: 'b', dataDir: '/r/b' }, holderRuns, dir), claimPort(from, { holder: 'c', dataDir: '/r/c' }, holderRuns, dir)]);
     expect([b, c].filter(Boolean)).toEqual([true]);
     expect(readClaim(from, dir)?.holder).toBe(b ? 'b' : 'c');
+  });
+
+  it('keeps the claim of a restore Temporal does not know yet (the API claims before it starts it)', async () => {
+    running.add('b');
+    expect(await claimPort(from, { holder: 'about-to-start', dataDir: '/r/x' }, holderRuns, dir)).toBe(true);
+    expect(await claimPort(from, { holder: 'b', dataDir: '/r/b' }, holderRuns, dir)).toBe(false);
+    expect(readClaim(from, dir)?.holder).toBe('about-to-start');
   });
 
   it('skips a port something listens on, and the ports it is told to skip', async () => {

@@ -42,7 +42,8 @@ describe('restores and drills with both cores busy', () => {
       expect(await src.rows(port)).toBe(`${k}|1|${k}`);
     }
     expect(runs.map((r) => r.report.stop.state)).toEqual(['paused', 'paused', 'paused']);
-  });
+    // A busy two-core host shared with other work: each restore took ~100 s here.
+  }, 600_000);
 
   it('passes a drill with every check while both cores are busy', async () => {
     burn = cpuBurners(2);
@@ -52,5 +53,5 @@ describe('restores and drills with both cores busy', () => {
     expect(report.failures).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.restores[0]).toMatchObject({ error: null, teardown: { removed: true } });
-  });
+  }, 600_000);
 });
