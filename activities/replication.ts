@@ -9,7 +9,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { ReplicationPreconditionError, StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
+import { ReplicationPreconditionError, ServerStartFailedError, StandbyNotStreamingError, ToolFailedError } from '../common/errors.js';
 import { confString } from '../common/pgconf.js';
 import { primaryConninfo, replayedPast } from '../common/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../config/schema.js';
@@ -21,6 +21,7 @@ import { activityProgress, every } from './progress.js';
 import { libpqEnv, withNode } from './postgres.js';
 import { emptyDir, own, runningPid } from './restore.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
+import { startPostgres } from './serverStart.js';
 
 export interface ReplicationDeps {
   config: PgdrConfig;
@@ -58,11 +59,26 @@ export async function stopServer(deps: ReplicationDeps, input: NodeRef & { mode?
   return { wasRunning: true };
 }
 
-/** Starts the node's server unless it runs; waits until it accepts connections (or is a consistent standby). */
+/**
+ * Starts the node's server unless it runs; waits until it accepts connections (or is a standby
+ * in recovery). One still starting after 300 s is alive and left to the caller's wait; one that
+ * exits while starting is ServerStartFailedError (PortUnavailableError when its port is taken).
+ */
 export async function startServer(deps: ReplicationDeps, input: NodeRef): Promise<{ started: boolean }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) !== null) return { started: false };
-  await pgCtl(deps, input, ['-l', join(nc.dataDir, SERVER_LOG), '-w', '-t', '300', 'start']);
+  const { heartbeat, signal } = activityProgress();
+  const out = await startPostgres({
+    node: input.node,
+    binDir: nc.binDir,
+    dataDir: nc.dataDir,
+    osUser: nc.osUser,
+    logFile: join(nc.dataDir, SERVER_LOG),
+    port: nc.port,
+    signal,
+    onWait: () => heartbeat({ phase: 'starting the server', node: input.node }),
+  });
+  if (out.state === 'exited') throw new ServerStartFailedError(input.node, nc.dataDir, out.reason);
   return { started: true };
 }
 

@@ -14,7 +14,7 @@ import { isWithin } from '../common/paths.js';
 import { SET_ASIDE_PATTERN, setAsideName } from '../common/naming.js';
 import { canonicalPath, overlapsWithLive } from './hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BackupCorruptError, DestinationFullError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../common/errors.js';
+import { BackupCorruptError, DestinationFullError, NoFreePortError, PortUnavailableError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
 import { confString, pgbackrestConfValueProblem } from '../common/pgconf.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
@@ -29,6 +29,8 @@ import { activityProgress, every } from './progress.js';
 import { withServer } from './postgres.js';
 import { pgbackrest } from './pgbackrest.js';
 import type { SecretReader } from './secrets.js';
+import { claimFreePort, claimPort, currentWorkflowId, firstUnclaimedFreePort, readClaim, releaseClaimsOf, releasePort } from './portClaims.js';
+import { startPostgres } from './serverStart.js';
 
 export interface RestoreDeps {
   config: PgdrConfig;
@@ -78,20 +80,32 @@ export async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** What is at the destination: absent, empty, files or a data directory; running; port free. */
-export async function inspectDestination(deps: RestoreDeps, input: Where & { port: number }): Promise<DestinationFacts> {
+/**
+ * What is at the destination: absent, empty, files or a data directory; running; port free.
+ * With `claimFor` (the restore's workflow id) the port is claimed for it on this host (see
+ * portClaims.ts): port 0 takes the first free port of the range, never a configured node's; a
+ * port given is claimed as it is, or, with `autoPort`, traded for another when it is no longer
+ * free or is another restore's.
+ */
+export async function inspectDestination(deps: RestoreDeps, input: Where & { port: number; claimFor?: string; autoPort?: boolean }): Promise<DestinationFacts> {
   const cc = clusterOf(deps.config, input.cluster);
   nodeOf(deps.config, input.cluster, input.node);
+  const owner = input.claimFor ? { holder: input.claimFor, dataDir: input.dataDir } : null;
+  const range = { from: cc.restore.portFrom, to: cc.restore.portTo };
   let port = input.port;
+  let claimedByOther = false;
+  // A configured node's own port (a node recovered in place) belongs to that node by config: never claimed.
+  const nodePorts = configuredNodePorts(deps.config);
+  if (port > 0 && owner && !nodePorts.has(port)) {
+    const ours = await claimPort(port, owner);
+    if (input.autoPort && !(ours && (await portIsFree(port)))) {
+      if (ours) releasePort(port, owner.holder);
+      port = 0;
+    } else claimedByOther = !ours;
+  }
   if (port === 0) {
-    // Not given: the first free port of the configured range.
-    port = -1;
-    for (let p = cc.restore.portFrom; p <= cc.restore.portTo; p++) {
-      if (await portIsFree(p)) {
-        port = p;
-        break;
-      }
-    }
+    // Not given: the first free port of the configured range, claimed for this restore.
+    port = (owner ? await claimFreePort(range, owner, nodePorts) : await firstUnclaimedFreePort(range, nodePorts)) ?? -1;
   }
   let state: DestinationFacts['state'] = 'absent';
   if (existsSync(input.dataDir)) {
@@ -109,7 +123,7 @@ export async function inspectDestination(deps: RestoreDeps, input: Where & { por
     port,
     state,
     running: state === 'pgData' && runningPid(input.dataDir) !== null,
-    portFree: port > 0 && (await portIsFree(port)),
+    portFree: port > 0 && !claimedByOther && (await portIsFree(port)),
     canonicalDir,
     host: hostname(),
     liveOverlaps: overlapsWithLive(deps.config, canonicalDir),
@@ -312,37 +326,68 @@ function setPort(dataDir: string, marker: string, port: number, osUser: string):
 }
 
 /**
- * Starts the restored instance unless it already runs (a retried attempt). With `autoPort`
- * (pgdr chose the port), a port taken since the pre-flight is traded for the next free one of
- * the range, also when the server itself finds it taken at bind time.
+ * Starts the restored instance unless it already runs (a retried attempt), on the port its
+ * restore claimed, and returns once the server runs (ready, or replaying) or has exited; the
+ * verdict comes from pg_ctl following its own postmaster (serverStart.ts), never from a
+ * postmaster.pid not yet written. With `autoPort` (pgdr chose the port), a port taken since the
+ * pre-flight, by a listener or by another restore's claim, is traded for the next free one of
+ * the range, also when the server itself finds it taken at bind time. Without it, a port the
+ * server cannot bind is PortUnavailableError.
  */
 export async function startRestoredInstance(deps: RestoreDeps, input: Where & { marker: string; autoPort: boolean }): Promise<{ pid: number | null; port: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const range = clusterOf(deps.config, input.cluster).restore;
+  const { heartbeat, signal } = activityProgress();
+  const holder = currentWorkflowId();
+  const owner = holder ? { holder, dataDir: input.dataDir } : null;
   let port = configuredPort(input.dataDir, input.marker);
-  const tried = new Set<number>();
-  for (let attempt = 0; runningPid(input.dataDir) === null; attempt++) {
-    if (input.autoPort && !(await portIsFree(port))) {
-      tried.add(port);
-      let next = -1;
-      for (let p = range.portFrom; p <= range.portTo && next < 0; p++) if (!tried.has(p) && (await portIsFree(p))) next = p;
-      if (next < 0) throw new RestorePreflightError(input.cluster, [`no free port left in restore.portFrom..portTo (${range.portFrom}-${range.portTo}) on node ${input.node}`]);
-      port = next;
-      setPort(input.dataDir, input.marker, port, nc.osUser);
-    }
-    const logBefore = readLog(input.dataDir).length;
-    await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-l', join(input.dataDir, LOG_NAME), '-W', 'start'], osUser: nc.osUser });
-    // pg_ctl -W returns before the postmaster has written postmaster.pid; on a loaded host that
-    // takes seconds, and a server not yet there would be taken for one that exited. Wait (30 s
-    // at most) until it is there, or this start's log says why it is not.
-    for (let i = 0; i < 300 && runningPid(input.dataDir) === null && !/\b(FATAL|PANIC):/.test(readLog(input.dataDir).slice(logBefore)); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!input.autoPort) break;
-    // A server that cannot bind its port exits at once; wait until it listens or is gone.
-    for (let i = 0; i < 30 && runningPid(input.dataDir) !== null && !/listening on IPv4/.test(readLog(input.dataDir)); i++) await new Promise((r) => setTimeout(r, 100));
-    if (runningPid(input.dataDir) !== null || attempt >= 4 || !/Address already in use/.test(logTail(input.dataDir))) break;
+  const nodePorts = configuredNodePorts(deps.config);
+  const tried = new Set<number>(nodePorts);
+  const trade = async (why: string): Promise<void> => {
     tried.add(port);
+    if (owner) releasePort(port, owner.holder);
+    const next = owner ? await claimFreePort({ from: range.portFrom, to: range.portTo }, owner, tried) : await firstUnclaimedFreePort({ from: range.portFrom, to: range.portTo }, tried);
+    if (next === null) throw new NoFreePortError(input.cluster, input.node, range.portFrom, range.portTo, `${why}; every other port is bound, claimed by another restore, or a node's`);
+    port = next;
+    setPort(input.dataDir, input.marker, port, nc.osUser);
+  };
+  for (let attempt = 0; ; attempt++) {
+    const pid = runningPid(input.dataDir);
+    if (pid !== null) return { pid, port };
+    // The claim is this restore's (a retried attempt finds it so); another restore's is never used.
+    if (owner && !nodePorts.has(port) && !(await claimPort(port, owner))) {
+      const why = `port ${port} is claimed by ${readClaim(port)?.holder ?? 'another restore'}`;
+      if (!input.autoPort) throw new PortUnavailableError(input.node, input.dataDir, port, why);
+      await trade(why);
+      continue;
+    }
+    if (input.autoPort && !(await portIsFree(port))) {
+      await trade(`port ${port} is bound by another process`);
+      continue;
+    }
+    try {
+      const out = await startPostgres({
+        node: input.node,
+        binDir: nc.binDir,
+        dataDir: input.dataDir,
+        osUser: nc.osUser,
+        logFile: join(input.dataDir, LOG_NAME),
+        port,
+        signal,
+        onWait: () => heartbeat({ phase: 'starting the instance', port }),
+      });
+      // Exited: awaitRecoveryTarget reports it with the log's words and where replay got to.
+      return { pid: out.state === 'exited' ? null : out.pid, port };
+    } catch (err) {
+      if (!(err instanceof PortUnavailableError) || !input.autoPort || attempt >= 8) throw err;
+      await trade(`the server could not bind port ${port}`);
+    }
   }
-  return { pid: runningPid(input.dataDir), port };
+}
+
+/** Every port a configured node uses: a restored instance never gets one of them. */
+function configuredNodePorts(config: PgdrConfig): Set<number> {
+  return new Set(Object.values(config.clusters).flatMap((c) => Object.values(c.nodes).map((n) => n.port)));
 }
 
 // Times as text in UTC with microseconds: node-postgres would round them to milliseconds.
@@ -350,14 +395,6 @@ const REPLAY_SQL = `select pg_is_in_recovery() as in_recovery,
   case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() else 'not paused' end as pause_state,
   pg_last_wal_replay_lsn()::text as replay_lsn,
   to_char(pg_last_xact_replay_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as last_commit`;
-
-function readLog(dataDir: string): string {
-  try {
-    return readFileSync(join(dataDir, LOG_NAME), 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /**
  * The server log's reason for stopping: the last lines of pgdr's own archive tool (they name a
@@ -392,6 +429,7 @@ export async function awaitRecoveryTarget(
   for (;;) {
     if (signal.aborted) throw signal.reason;
     if (runningPid(input.dataDir) === null) {
+      // startRestoredInstance returned only once pg_ctl saw the postmaster run (or exit): no pid now is an exit.
       throw new RecoveryTargetMissedError(input.cluster, input.target, `the restored server exited before reaching it (last replayed lsn ${last.replayLsn ?? 'unknown'}, last commit ${last.lastCommit ?? 'unknown'}); log: ${logTail(input.dataDir)}`);
     }
     try {
@@ -460,6 +498,8 @@ export async function cleanupRestore(
       restoredOld = true;
     }
   }
+  // The port this copy was given is free for another restore once the copy is gone.
+  if (removed || !existsSync(input.dataDir)) releaseClaimsOf(input.dataDir);
   if (input.privateSocketDir && /\/pgdr-[\w.-]+$/.test(input.privateSocketDir)) rmSync(input.privateSocketDir, { recursive: true, force: true });
   // The server that ran there before runs again, as it was.
   if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {

@@ -2,6 +2,8 @@
  * Restored copies on a node's host (node agent): what is at a finished restore's directory,
  * and dropping a copy pgdr made (stop, then remove), refusing anything else.
  */
+import { canonicalPath, overlapsWithLive } from './hostPaths.js';
+import { releaseClaimsOf } from './portClaims.js';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RestoreDropRefusedError } from '../common/errors.js';
@@ -66,6 +68,9 @@ export async function dropRestoredCopy(deps: CopyDeps, input: { cluster: string;
   const refuse = (problems: string[]) => new RestoreDropRefusedError(input.cluster, input.restoreId, problems);
   const fromConfig = dropProblemsFromReport({ id: input.restoreId, replaced: null, destination: { node: input.node, dataDir: input.dataDir, port: 0 } }, nodeDataDirs(deps.config, input.cluster));
   if (fromConfig.length) throw refuse(fromConfig);
+  // The same, by canonical path on this host, with every node's WAL and tablespace directories.
+  const live = overlapsWithLive(deps.config, canonicalPath(input.dataDir));
+  if (live.length) throw refuse(live.map((o) => `${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}`));
   const aside = droppingDir(input.dataDir, input.restoreId);
   let stopped = false;
   let removed = false;
@@ -87,5 +92,6 @@ export async function dropRestoredCopy(deps: CopyDeps, input: { cluster: string;
     rmSync(aside, { recursive: true, force: true });
     removed = true;
   }
+  releaseClaimsOf(input.dataDir);
   return { stopped, removed };
 }

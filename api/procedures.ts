@@ -51,9 +51,9 @@ export async function startProcedure<T extends Workflow>(
   cluster: string,
   workflow: T,
   args: Parameters<T>,
-  opts: { executionTimeout?: string } = {},
+  opts: { executionTimeout?: string; workflowId?: string } = {},
 ): Promise<Started<T>> {
-  const id = newWorkflowId(procedure, cluster);
+  const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
   const handle = await deps.temporal.workflow.start(workflow, startOptions(deps, procedure, cluster, id, args, opts.executionTimeout) as never);
   return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, handle.firstExecutionRunId) };
 }
@@ -70,8 +70,9 @@ export async function startLockedProcedure<T extends Workflow>(
   cluster: string,
   workflow: T,
   args: Parameters<T>,
+  opts: { workflowId?: string } = {},
 ): Promise<Started<T> & { lock: 'held' | 'pending' }> {
-  const id = newWorkflowId(procedure, cluster);
+  const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
   const operation = new WithStartWorkflowOperation(workflow, { ...startOptions(deps, procedure, cluster, id, args), workflowIdConflictPolicy: 'FAIL' } as never);
   const verdict = deps.temporal.workflow.executeUpdateWithStart(lockVerdictUpdate, { startWorkflowOperation: operation });
   // Past the wait below nobody awaits it any more; its late failure must not go unhandled.

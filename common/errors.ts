@@ -344,6 +344,38 @@ export class StorageUnavailableError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a server pgdr starts cannot bind its port (another process listens there, or
+ * holds its Unix socket lock); the server exited at once and nothing replayed.
+ */
+export class PortUnavailableError extends PgdrError {
+  readonly code = 'PORT_UNAVAILABLE';
+  override readonly nonRetryable = true;
+  constructor(node: string, dataDir: string, port: number, detail: string) {
+    super(`port ${port} on node "${node}" is not available to the server in ${dataDir}: ${detail}`, { node, dataDir, port }, `free port ${port} on that host or choose another one (leave the port out and pgdr takes a free one of restore.portFrom..portTo)`);
+  }
+}
+
+/** Thrown when every port of restore.portFrom..portTo is taken, bound or claimed by another restore on the host. */
+export class NoFreePortError extends PgdrError {
+  readonly code = 'NO_FREE_PORT';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, from: number, to: number, detail: string) {
+    super(`no free port for a restored instance of cluster "${cluster}" on node "${node}" in restore.portFrom..portTo (${from}-${to}): ${detail}`, { cluster, node, from, to }, 'stop restored copies you no longer need, or widen restore.portFrom..portTo');
+  }
+}
+
+/**
+ * Thrown when a server pgdr starts exits during its startup for another reason than its port;
+ * carries the server log's reason. Retryable: a later attempt may find the cause gone.
+ */
+export class ServerStartFailedError extends PgdrError {
+  readonly code = 'SERVER_START_FAILED';
+  constructor(node: string, dataDir: string, detail: string) {
+    super(`the server of node "${node}" in ${dataDir} exited while starting: ${detail}`, { node, dataDir }, 'the server log in the data directory says why');
+  }
+}
+
 /** Every error class in the catalogue, for the README table and for retry profiles. */
 export const errorCatalogue = {
   ConfigError,
@@ -379,6 +411,9 @@ export const errorCatalogue = {
   StorageUnavailableError,
   UnknownRestoreError,
   RestoreDropRefusedError,
+  PortUnavailableError,
+  NoFreePortError,
+  ServerStartFailedError,
 } as const;
 
 /** Names of the error types that must never be retried, for activity option profiles. */
@@ -411,6 +446,8 @@ export const nonRetryableErrorTypes: string[] = [
   'DestinationFullError',
   'UnknownRestoreError',
   'RestoreDropRefusedError',
+  'PortUnavailableError',
+  'NoFreePortError',
 ];
 
 /** True when a tool's stderr says the disk (or quota) is full. */

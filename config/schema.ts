@@ -107,6 +107,25 @@ export const archiveSchema = z
   .strict()
   .describe('WAL archiving to S3 and the walArchiveCheck that watches it');
 
+/** The restore port range when the config names none (moved above node ports inside it). */
+export const RESTORE_PORTS = { from: 55432, to: 55999 } as const;
+
+/**
+ * The restore port range of a cluster: as configured, else the default one, which starts just
+ * above the highest node port that falls inside it, so that it never includes a node's port.
+ */
+export function restorePortRange(restore: { portFrom?: number | undefined; portTo?: number | undefined }, nodePorts: number[]): { portFrom: number; portTo: number } {
+  const width = RESTORE_PORTS.to - RESTORE_PORTS.from;
+  let from = restore.portFrom;
+  if (from === undefined) {
+    from = RESTORE_PORTS.from;
+    const inside = nodePorts.filter((p) => p >= RESTORE_PORTS.from && p <= RESTORE_PORTS.to);
+    if (restore.portTo === undefined && inside.length > 0) from = Math.min(Math.max(...inside) + 1, 65535);
+  }
+  const to = restore.portTo ?? (from <= RESTORE_PORTS.from || (restore.portFrom !== undefined && from <= RESTORE_PORTS.to) ? RESTORE_PORTS.to : Math.min(from + width, 65535));
+  return { portFrom: from, portTo: to };
+}
+
 export const restoreSchema = z
   .object({
     node: identifier.optional().describe('node whose host receives restores by default; default: the first node listed'),
@@ -116,12 +135,14 @@ export const restoreSchema = z
       .max(32)
       .default([])
       .describe('further directories (besides restore.dir) that restores may create data directories in; pgdr never creates, replaces or removes a restore destination outside these roots'),
-    portFrom: port.default(55432).describe('lowest port a restored instance may be given (the first free one is taken)'),
-    portTo: port.default(55999).describe('highest port a restored instance may be given'),
+    portFrom: port
+      .optional()
+      .describe(`lowest port a restored instance may be given (the first one free and not claimed by another restore is taken); the range may not include a node's port; default ${RESTORE_PORTS.from}, or just above the cluster's node ports when they fall in ${RESTORE_PORTS.from}-${RESTORE_PORTS.to}`),
+    portTo: port.optional().describe(`highest port a restored instance may be given; default ${RESTORE_PORTS.to}, or portFrom + ${RESTORE_PORTS.to - RESTORE_PORTS.from} (at most 65535) when the range starts above that`),
     recoveryTimeoutMinutes: z.number().int().min(1).max(100000).default(1440).describe('how long replay may take to reach the target before the restore fails'),
   })
   .strict()
-  .refine((r) => r.portFrom <= r.portTo, { path: ['portTo'], message: 'expected portTo >= portFrom' })
+  .refine((r) => r.portFrom === undefined || r.portTo === undefined || r.portFrom <= r.portTo, { path: ['portTo'], message: 'expected portTo >= portFrom' })
   .describe('where point-in-time restores go by default, and how long they may take');
 
 export const assertionSchema = z
@@ -250,7 +271,21 @@ export const clusterSchema = z
     if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
       ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
     }
+    // A restored instance on a node's port would take that node's place (status, clients).
+    const range = restorePortRange(c.restore, Object.values(c.nodes).map((n) => n.port));
+    for (const [name, n] of Object.entries(c.nodes)) {
+      if (n.port >= range.portFrom && n.port <= range.portTo) {
+        const field = c.restore.portFrom !== undefined ? 'portFrom' : 'portTo';
+        ctx.addIssue({
+          code: 'custom',
+          path: ['restore', field],
+          message: `expected a restore port range without the cluster's node ports: restore.portFrom..portTo is ${range.portFrom}-${range.portTo}, which includes nodes.${name}.port ${n.port}`,
+        });
+      }
+    }
   })
+  // The restore range's defaults depend on the node ports, so they are filled in here.
+  .transform((c) => ({ ...c, restore: { ...c.restore, ...restorePortRange(c.restore, Object.values(c.nodes).map((n) => n.port)) } }))
   .describe('one Postgres cluster: a primary and its standbys');
 
 /** The slot a node streams from when it has no `slot` of its own. */

@@ -72,8 +72,9 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const target = describeTarget(req.target);
 
   // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.
-  // A port pgdr chose may have been taken since the API's pre-flight: choose again.
-  const outcome = await planRestore(input.autoPort ? { ...req, destination: { ...req.destination, port: 0 } } : req, input.destinationQueue, input.nodes);
+  // The port is claimed for this restore on the destination's host; one pgdr chose (autoPort)
+  // and taken since the API's pre-flight, by a listener or another restore, is chosen again.
+  const outcome = await planRestore(req, input.destinationQueue, input.nodes, { claimFor: workflowInfo().workflowId, autoPort: input.autoPort ?? false });
   if (!outcome.plan) throw toApplicationFailure(new RestorePreflightError(req.cluster, outcome.problems));
   const plan = outcome.plan;
   const backup = plan.backup;

@@ -25,8 +25,11 @@ export interface PlanOutcome {
 /**
  * `nodes`: the cluster's nodes, to follow the current primary's timeline (absent in inputs
  * recorded before that: the newest timeline in the archive is followed).
+ * `claim.claimFor`: the workflow id of the restore that will use the destination's port; the
+ * port is then claimed for it on the destination's host (one owner per port). With
+ * `claim.autoPort` a port given earlier (the API's pre-flight) may be traded for another.
  */
-export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeRef[]): Promise<PlanOutcome> {
+export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeRef[], claim: { claimFor?: string; autoPort?: boolean } = {}): Promise<PlanOutcome> {
   const { walContinuity } = proxyActivities<Activities>(storageOp);
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: destinationQueue });
   const cluster = request.cluster;
@@ -77,7 +80,7 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
     : { lastCommit: null, restorePoint: null, scanned: 0 };
 
   // 3. The destination as it is now.
-  const destination = await node.inspectDestination({ cluster, node: request.destination.node, dataDir: request.destination.dataDir, port: request.destination.port });
+  const destination = await node.inspectDestination({ cluster, node: request.destination.node, dataDir: request.destination.dataDir, port: request.destination.port, ...claim });
 
   // 4. Judge.
   const lastCommit = scan.lastCommit ? { lsn: scan.lastCommit.lsn, time: scan.lastCommit.time } : null;

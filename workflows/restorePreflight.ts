@@ -11,8 +11,13 @@ export interface RestorePreflightInput {
   destinationQueue: string;
   /** The cluster's nodes: the plan follows the current primary's timeline (absent in older inputs). */
   nodes?: NodeRef[];
+  /**
+   * The workflow id of the pitrRestore the API starts next: the port is claimed for it, so the
+   * 202 names the port that restore really gets. Without it nothing is claimed.
+   */
+  claimFor?: string;
 }
 
 export async function restorePreflight(input: RestorePreflightInput): Promise<PlanOutcome> {
-  return planRestore(input.request, input.destinationQueue, input.nodes);
+  return planRestore(input.request, input.destinationQueue, input.nodes, input.claimFor ? { claimFor: input.claimFor } : {});
 }

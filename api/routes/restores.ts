@@ -16,7 +16,7 @@ import { nodeDataDirs } from '../../activities/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
 import { describeCopy, dropProblemsFromReport } from '../../common/restoredCopy.js';
-import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
+import { ensureNotBusy, newWorkflowId, startLockedProcedure, startProcedure } from '../procedures.js';
 import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
@@ -98,7 +98,16 @@ export const startRestoreRoute = route({
     };
     const input = restoreInput(deps.config, request, 'api');
     // The pre-flight is its own read-only workflow: it needs the archive and a node agent.
-    const pre = await startProcedure(deps, 'restorePreflight', params.cluster, restorePreflight, [{ request, destinationQueue: input.destinationQueue, ...(input.nodes ? { nodes: input.nodes } : {}) }], { executionTimeout: '5 minutes' });
+    // The restore's id is chosen now: the pre-flight claims the port for it, so the 202 names the port it gets.
+    const restoreWorkflowId = newWorkflowId('pitrRestore', params.cluster);
+    const pre = await startProcedure(
+      deps,
+      'restorePreflight',
+      params.cluster,
+      restorePreflight,
+      [{ request, destinationQueue: input.destinationQueue, claimFor: restoreWorkflowId, ...(input.nodes ? { nodes: input.nodes } : {}) }],
+      { executionTimeout: '5 minutes' },
+    );
     const outcome = await pre.handle.result();
     if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
     request.destination = { ...request.destination, port: outcome.destination.port };
@@ -108,7 +117,9 @@ export const startRestoreRoute = route({
     if (writer) throw new DestinationBusyError(params.cluster, `${outcome.destination.host}:${outcome.destination.canonicalDir}`, writer);
     // Replacing a cluster's data changes the cluster: the lock decides, and a lost race is a 409.
     const args: Parameters<typeof pitrRestore> = [{ ...input, request }];
-    const started = body.replaceExisting ? await startLockedProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args) : await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args);
+    const started = body.replaceExisting
+      ? await startLockedProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args, { workflowId: restoreWorkflowId })
+      : await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args, { workflowId: restoreWorkflowId });
     // Two requests racing past that check: the workflow takes the destination's lock first
     // thing, and the loser fails before touching anything; its DESTINATION_BUSY is this
     // request's answer. The workflow plans once more; the 202 names the destination (and port) it really uses.

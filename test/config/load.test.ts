@@ -49,6 +49,8 @@ describe('config', () => {
     ['an unknown backup method', (c: any) => (c.clusters.main.method = 'barman'), 'clusters.main.method', 'expected one of "basebackup"|"pgbackrest"'],
     ['a restore node the cluster does not have', (c: any) => (c.clusters.main.restore = { node: 'zz' }), 'clusters.main.restore.node', 'expected one of the cluster\'s nodes (a), got "zz"'],
     ['a restore port range upside down', (c: any) => (c.clusters.main.restore = { portFrom: 6000, portTo: 5000 }), 'clusters.main.restore.portTo', 'expected portTo >= portFrom'],
+    ['a restore port range that includes a node port', (c: any) => (c.clusters.main.restore = { portFrom: 5400, portTo: 5500 }), 'clusters.main.restore.portFrom', 'restore.portFrom..portTo is 5400-5500, which includes nodes.a.port 5432'],
+    ['a restore port range whose default end reaches a node port', (c: any) => ((c.clusters.main.nodes.a.port = 55500), (c.clusters.main.restore = { portFrom: 55440 })), 'clusters.main.restore.portFrom', 'is 55440-55999, which includes nodes.a.port 55500'],
     ['pgbackrest from a standby', (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })), 'clusters.main.backup.from', 'backs up from the primary only'],
     ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron'],
     ['a drill assertion with an unknown expectation', (c: any) => (c.clusters.main.drill = { assertions: [{ name: 'rows', sql: 'select 1', expect: 'about 5' }] }), 'clusters.main.drill.assertions.0.expect', '"fresh within <n>(s|m|h|d)"'],
@@ -61,6 +63,15 @@ describe('config', () => {
     expect(err.message).toContain(`${field}:`);
     expect(err.message.toLowerCase()).toContain(expected.toLowerCase());
     expect(err.nonRetryable).toBe(true);
+  });
+
+  it('moves the default restore port range above the node ports that fall in it, and keeps it where none do', () => {
+    const c = valid() as any;
+    c.clusters.main.nodes = { a: { dataDir: '/a', port: 55432 }, b: { dataDir: '/b', port: 55433 } };
+    c.clusters.other = { nodes: { x: { dataDir: '/x', port: 5432 } } };
+    const parsed = parseConfig(c);
+    expect(parsed.clusters.main!.restore).toMatchObject({ portFrom: 55434, portTo: 56001 });
+    expect(parsed.clusters.other!.restore).toMatchObject({ portFrom: 55432, portTo: 55999 });
   });
 
   it('names the file and the yaml error for a file that is not yaml', () => {
