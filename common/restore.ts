@@ -235,7 +235,8 @@ export interface JudgeInput {
 }
 
 /** The pre-flight: a plan, or every problem found (each names the value and the valid range). */
-export function judgeRestore(f: JudgeInput): { plan: RestorePlan; problems: [] } | { plan: null; problems: string[] } {
+export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: [] } | { plan: null; problems: string[] } {
+  const f = { ...input, destination: withGroundDefaults(input.destination) };
   const problems: string[] = [];
   const r = f.request;
   const t = r.target;
@@ -329,6 +330,15 @@ function range(f: JudgeInput, backup?: RestorableBackup): string {
   const from = first ? `${first.stopTime} (lsn ${first.stopLsn}, backup ${first.id})` : '(no backup)';
   const to = f.lastCommit ? `${f.lastCommit.time} (lsn ${f.lastCommit.lsn})` : '(no archived commit)';
   return `recoverable range on timeline ${f.archive.timeline}: ${from} to ${to}${backup ? `, restoring from backup ${backup.id}` : ''}`;
+}
+
+/**
+ * Destination facts gathered before agents reported pgdr's ground (recorded histories replay
+ * them): no overlap known, inside the roots, not a standby, as the judgement then was.
+ */
+type GroundFacts = 'canonicalDir' | 'host' | 'liveOverlaps' | 'withinRoots' | 'roots' | 'standby';
+function withGroundDefaults(d: Omit<DestinationFacts, GroundFacts> & Partial<Pick<DestinationFacts, GroundFacts>>): DestinationFacts {
+  return { canonicalDir: d.dataDir, host: '', liveOverlaps: [], withinRoots: true, roots: [], standby: false, ...d };
 }
 
 /** The destination is the destination node's own data directory (canonical). */
