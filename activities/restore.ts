@@ -14,7 +14,7 @@ import { isWithin } from '../common/paths.js';
 import { SET_ASIDE_PATTERN, setAsideName } from '../common/naming.js';
 import { canonicalPath, overlapsWithLive } from './hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BackupCorruptError, DestinationFullError, NoFreePortError, PortUnavailableError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../common/errors.js';
+import { BackupCorruptError, DestinationFullError, DestinationLostError, NoFreePortError, PortUnavailableError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../common/errors.js';
 import { assertBackupId } from '../common/catalog.js';
 import { confString, pgbackrestConfValueProblem } from '../common/pgconf.js';
 import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../common/restore.js';
@@ -428,6 +428,10 @@ export async function awaitRecoveryTarget(
   let last: { replayLsn: string | null; lastCommit: string | null } = { replayLsn: null, lastCommit: null };
   for (;;) {
     if (signal.aborted) throw signal.reason;
+    if (!existsSync(join(input.dataDir, 'PG_VERSION'))) {
+      // Not the archive's fault: the directory was removed or emptied under the running restore.
+      throw new DestinationLostError(input.cluster, input.node, input.dataDir, `last replayed lsn ${last.replayLsn ?? 'unknown'}`);
+    }
     if (runningPid(input.dataDir) === null) {
       // startRestoredInstance returned only once pg_ctl saw the postmaster run (or exit): no pid now is an exit.
       throw new RecoveryTargetMissedError(input.cluster, input.target, `the restored server exited before reaching it (last replayed lsn ${last.replayLsn ?? 'unknown'}, last commit ${last.lastCommit ?? 'unknown'}); log: ${logTail(input.dataDir)}`);

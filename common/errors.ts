@@ -125,6 +125,15 @@ export class DestinationBusyError extends PgdrError {
   }
 }
 
+/** Thrown when a restore's destination directory disappears (or is emptied) from outside pgdr while the restore runs. */
+export class DestinationLostError extends PgdrError {
+  readonly code = 'DESTINATION_LOST';
+  override readonly nonRetryable = true;
+  constructor(cluster: string, node: string, dataDir: string, detail: string) {
+    super(`destination ${node}:${dataDir} of cluster "${cluster}" was removed or emptied while the restore ran (${detail}); the backup and the archive are not to blame`, { cluster, node, dataDir }, 'something outside pgdr deleted the directory; find out what, then restore again');
+  }
+}
+
 /** Thrown when a stored backup fails verification; it is kept, marked failed, never listed as good. */
 export class BackupVerificationError extends PgdrError {
   readonly code = 'BACKUP_VERIFICATION_FAILED';
@@ -388,6 +397,7 @@ export const errorCatalogue = {
   SecretUnavailableError,
   ClusterBusyError,
   DestinationBusyError,
+  DestinationLostError,
   BackupVerificationError,
   NoBackupSourceError,
   NoPrimaryError,
@@ -426,6 +436,7 @@ export const nonRetryableErrorTypes: string[] = [
   'SecretUnavailableError',
   'ClusterBusyError',
   'DestinationBusyError',
+  'DestinationLostError',
   'BackupVerificationError',
   'NoBackupSourceError',
   'NoPrimaryError',
