@@ -22,6 +22,7 @@ import {
   setHandler,
   startChild,
   workflowInfo,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
@@ -68,7 +69,6 @@ export async function clusterLock(_input: { cluster: string; holder: string }): 
  * caller asked lockVerdictUpdate, returns Refused once the caller has the verdict.
  */
 export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>): Promise<T | Refused> {
-  const holder = workflowInfo().workflowId;
   // Registered before the first await: update-with-start delivers the update in the first task.
   let verdict: LockVerdict | undefined;
   let asked = false;
@@ -77,19 +77,8 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
     await condition(() => verdict !== undefined);
     return verdict!;
   });
-  let lock;
-  try {
-    lock = await startChild(clusterLock, {
-      workflowId: lockWorkflowId(cluster),
-      args: [{ cluster, holder }],
-      parentClosePolicy: ParentClosePolicy.TERMINATE,
-      // Cancelling the holder must not cancel the lock under it: the holder's cleanup still
-      // runs inside the lock, and then releases it.
-      cancellationType: ChildWorkflowCancellationType.ABANDON,
-      memo: { holder },
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  const lock = await takeLock(lockWorkflowId(cluster), cluster);
+  if (!lock) {
     const { lockHolder } = proxyActivities<Activities>(temporalOp);
     const running = (await lockHolder({ cluster })) ?? 'another workflow';
     verdict = { acquired: false, runningWorkflowId: running };
@@ -102,10 +91,35 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
     throw toApplicationFailure(busy);
   }
   verdict = { acquired: true };
+  return holding(lock, fn);
+}
+
+/**
+ * Starts the lock workflow `lockId` held by this workflow, or null when another run holds it.
+ * Cancelling the holder must not cancel the lock under it (ABANDON): the holder's cleanup still
+ * runs inside the lock, and then releases it; TERMINATE frees it if the holder dies.
+ */
+export async function takeLock(lockId: string, cluster: string): Promise<ChildWorkflowHandle<typeof clusterLock> | null> {
+  const holder = workflowInfo().workflowId;
+  try {
+    return await startChild(clusterLock, {
+      workflowId: lockId,
+      args: [{ cluster, holder }],
+      parentClosePolicy: ParentClosePolicy.TERMINATE,
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
+      memo: { holder },
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return null;
+    throw err;
+  }
+}
+
+/** Runs fn, then releases the lock; a lock already gone (terminated by hand) needs nothing. */
+export async function holding<T>(lock: ChildWorkflowHandle<typeof clusterLock>, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } finally {
-    // If the lock is already gone (terminated by hand), there is nothing to release.
     await CancellationScope.nonCancellable(() => lock.signal(releaseSignal)).catch(() => undefined);
   }
 }
