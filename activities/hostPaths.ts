@@ -57,11 +57,17 @@ function linkedDirs(dataDir: string): { kind: 'wal' | 'tablespace'; path: string
   return out;
 }
 
-/** Every configured node's live directories as they are on this host, canonical. */
-export function liveDirs(config: PgdrConfig): LiveDir[] {
+/**
+ * The live directories, canonical, of every configured node on the same host as `on` (nodes
+ * with the same `host` address): two nodes on two machines may well use one path. Without `on`,
+ * every node's.
+ */
+export function liveDirs(config: PgdrConfig, on?: { cluster: string; node: string }): LiveDir[] {
   const out: LiveDir[] = [];
+  const host = on ? config.clusters[on.cluster]?.nodes[on.node]?.host : undefined;
   for (const [cluster, c] of Object.entries(config.clusters)) {
     for (const [node, n] of Object.entries(c.nodes)) {
+      if (host !== undefined && n.host !== host) continue;
       const data = canonicalPath(n.dataDir);
       out.push({ cluster, node, kind: 'data', path: data });
       if (existsSync(data)) for (const l of linkedDirs(data)) out.push({ cluster, node, ...l });
@@ -70,9 +76,9 @@ export function liveDirs(config: PgdrConfig): LiveDir[] {
   return out;
 }
 
-/** The live directories the canonical path is, lies inside, or contains. */
-export function overlapsWithLive(config: PgdrConfig, canonical: string): LiveDirOverlap[] {
-  return liveDirs(config)
+/** The live directories (of nodes on the host of `on`) the canonical path is, lies inside, or contains. */
+export function overlapsWithLive(config: PgdrConfig, canonical: string, on?: { cluster: string; node: string }): LiveDirOverlap[] {
+  return liveDirs(config, on)
     .filter((d) => overlaps(canonical, d.path))
     .map((d) => ({ ...d, relation: d.path === canonical ? 'is' : canonical.startsWith(`${d.path}/`) ? 'inside' : 'contains' }));
 }

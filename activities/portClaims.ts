@@ -76,10 +76,21 @@ export const holderRunsInTemporal: HolderCheck = async (holder) => {
 };
 
 async function isStale(claim: PortClaim, holderRuns: HolderCheck): Promise<boolean> {
-  if (runningPid(claim.dataDir) !== null) return false;
+  // A server running in the claim's directory keeps it only when it runs on the claimed port
+  // (a refused request naming a live copy's directory must not pin a port for as long as it runs).
+  if (runningPid(claim.dataDir) !== null && serverPort(claim.dataDir) === claim.port) return false;
   const state = await holderRuns(claim.holder);
   if (state === 'running') return false;
   return state === 'closed' || Date.now() - Date.parse(claim.at) > CLAIM_GRACE_MS;
+}
+
+/** The port in a running server's postmaster.pid (its fourth line), or null. */
+function serverPort(dataDir: string): number | null {
+  try {
+    return Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[3]) || null;
+  } catch {
+    return null;
+  }
 }
 
 /**

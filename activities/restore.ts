@@ -9,6 +9,7 @@
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { isWithin } from '../common/paths.js';
 import { SET_ASIDE_PATTERN, setAsideName } from '../common/naming.js';
@@ -126,7 +127,7 @@ export async function inspectDestination(deps: RestoreDeps, input: Where & { por
     portFree: port > 0 && !claimedByOther && (await portIsFree(port)),
     canonicalDir,
     host: hostname(),
-    liveOverlaps: overlapsWithLive(deps.config, canonicalDir),
+    liveOverlaps: overlapsWithLive(deps.config, canonicalDir, { cluster: input.cluster, node: input.node }),
     withinRoots: roots.some((r) => isWithin(canonicalDir, canonicalPath(r)) && canonicalDir !== canonicalPath(r)),
     roots,
     standby: state === 'pgData' && existsSync(join(input.dataDir, 'standby.signal')),
@@ -161,7 +162,7 @@ function firstMissing(path: string): string | null {
 export async function prepareDestination(deps: RestoreDeps, input: Where & { restoreId: string; replacing: boolean; stopFirst: boolean }): Promise<PreparedDestination> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const oldDataDir = setAsideName(input.dataDir, input.restoreId);
-  const foreign = overlapsWithLive(deps.config, canonicalPath(input.dataDir)).filter((o) => !(o.relation === 'is' && o.kind === 'data' && o.cluster === input.cluster && o.node === input.node));
+  const foreign = overlapsWithLive(deps.config, canonicalPath(input.dataDir), { cluster: input.cluster, node: input.node }).filter((o) => !(o.relation === 'is' && o.kind === 'data' && o.cluster === input.cluster && o.node === input.node));
   if (foreign.length) throw new RestorePreflightError(input.cluster, foreign.map((o) => `destination ${input.node}:${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was changed`));
   if (input.stopFirst && runningPid(input.dataDir) !== null) {
     await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'], osUser: nc.osUser });
@@ -485,7 +486,8 @@ export async function cleanupRestore(
   if (!original) {
     if (runningPid(input.dataDir) !== null) await pgCtl(['-m', 'immediate', '-w', '-t', '120', 'stop']);
     // The failed attempt's server log often holds the real cause: it outlives the directory.
-    const kept = input.keepLog ? keepServerLog(input.dataDir) : null;
+    // Beside the topmost directory this restore created, so removing what it created keeps it.
+    const kept = input.keepLog ? keepServerLog(input.dataDir, input.createdDir && input.createdRoot && isWithin(input.dataDir, input.createdRoot) ? input.createdRoot : input.dataDir) : null;
     keptLog = kept?.path ?? null;
     logLines = kept?.reason ?? null;
     if (existsSync(input.dataDir)) {
@@ -519,12 +521,13 @@ const SERVER_LOGS = [LOG_NAME, 'pgdr-server.log'];
  * Copies a failed attempt's server log beside its data directory (`<dir>.pgdr-failed-<time>.log`,
  * mode 0600) before the directory goes, and returns where, with the lines that give the reason.
  */
-export function keepServerLog(dataDir: string): { path: string; reason: string } | null {
+export function keepServerLog(dataDir: string, beside = dataDir): { path: string; reason: string } | null {
   const logs = SERVER_LOGS.map((n) => join(dataDir, n)).filter((f) => existsSync(f));
   if (!logs.length) return null;
   const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
-  const path = `${dataDir.replace(/\/+$/, '')}.pgdr-failed-${new Date().toISOString().replace(/[-:.]/g, '')}.log`;
-  writeFileSync(path, text, { mode: 0o600 });
+  // A new file (O_EXCL: never through a link someone planted at a guessable name), random suffix.
+  const path = `${beside.replace(/\/+$/, '')}.pgdr-failed-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}.log`;
+  writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
   const lines = text.trim().split('\n');
   const reasons = lines.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l)).slice(-3);
   return { path, reason: (reasons.length ? reasons : lines.slice(-3)).join(' | ') };

@@ -69,7 +69,7 @@ export async function dropRestoredCopy(deps: CopyDeps, input: { cluster: string;
   const fromConfig = dropProblemsFromReport({ id: input.restoreId, replaced: null, destination: { node: input.node, dataDir: input.dataDir, port: 0 } }, nodeDataDirs(deps.config, input.cluster));
   if (fromConfig.length) throw refuse(fromConfig);
   // The same, by canonical path on this host, with every node's WAL and tablespace directories.
-  const live = overlapsWithLive(deps.config, canonicalPath(input.dataDir));
+  const live = overlapsWithLive(deps.config, canonicalPath(input.dataDir), { cluster: input.cluster, node: input.node });
   if (live.length) throw refuse(live.map((o) => `${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}`));
   const aside = droppingDir(input.dataDir, input.restoreId);
   let stopped = false;

@@ -230,20 +230,22 @@ export interface JudgeInput {
   /** For a name target: where the restore point was found, if it was. */
   restorePoint: { lsn: string; time: string | null } | null;
   destination: DestinationFacts;
+  /** The node that is the cluster's primary now; null when none answers; absent when not probed. */
+  currentPrimary?: string | null;
   now: Date;
   segmentBytes?: number;
 }
 
 /** The pre-flight: a plan, or every problem found (each names the value and the valid range). */
 export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: [] } | { plan: null; problems: string[] } {
-  const f = { ...input, destination: withGroundDefaults(input.destination) };
+  const f = { ...input, destination: withGroundDefaults(input.destination, input.request.cluster) };
   const problems: string[] = [];
   const r = f.request;
   const t = r.target;
   const segBytes = f.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
 
   // The destination: empty or absent, port free; data or a running server only when told.
-  problems.push(...judgeDestination(r, f.destination));
+  problems.push(...judgeDestination(r, f.destination, f.currentPrimary));
 
   if ('time' in t && micros(t.time) > BigInt(f.now.getTime()) * 1000n) {
     problems.push(`target time ${t.time} is in the future (now ${f.now.toISOString()})`);
@@ -337,8 +339,11 @@ function range(f: JudgeInput, backup?: RestorableBackup): string {
  * them): no overlap known, inside the roots, not a standby, as the judgement then was.
  */
 type GroundFacts = 'canonicalDir' | 'host' | 'liveOverlaps' | 'withinRoots' | 'roots' | 'standby';
-function withGroundDefaults(d: Omit<DestinationFacts, GroundFacts> & Partial<Pick<DestinationFacts, GroundFacts>>): DestinationFacts {
-  return { canonicalDir: d.dataDir, host: '', liveOverlaps: [], withinRoots: true, roots: [], standby: false, ...d };
+function withGroundDefaults(d: Omit<DestinationFacts, GroundFacts> & Partial<Pick<DestinationFacts, GroundFacts>>, cluster: string): DestinationFacts {
+  // Those facts named the node whose data directory it was; the same refusal follows from an overlap.
+  const legacy = (d as { configuredNode?: string | null }).configuredNode;
+  const liveOverlaps: LiveDirOverlap[] = legacy ? [{ cluster, node: legacy, kind: 'data', path: d.dataDir, relation: 'is' }] : [];
+  return { canonicalDir: d.dataDir, host: '', liveOverlaps, withinRoots: true, roots: [], standby: false, ...d };
 }
 
 /** The destination is the destination node's own data directory (canonical). */
@@ -346,7 +351,7 @@ export function isInPlace(r: RestoreRequest, d: DestinationFacts): boolean {
   return d.liveOverlaps.some((o) => o.relation === 'is' && o.kind === 'data' && o.cluster === r.cluster && o.node === d.node);
 }
 
-function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
+function judgeDestination(r: RestoreRequest, d: DestinationFacts, primary?: string | null): string[] {
   const out: string[] = [];
   const where = `destination ${d.node}:${d.dataDir}`;
   const holdsData = d.state === 'files' || d.state === 'pgData';
@@ -365,6 +370,11 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts): string[] {
   }
   if (inPlace && d.standby) {
     out.push(`${where} is node ${d.node}'s data directory and node ${d.node} is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);
+  }
+  // Only the primary is restored in place (it archives its new timeline): any other node would
+  // become a second primary writing into the cluster's archive, even one wiped or stopped.
+  if (inPlace && !d.standby && primary && primary !== d.node) {
+    out.push(`${where} is node ${d.node}'s data directory, but the cluster's primary is node ${primary}: restoring ${d.node} in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);
   }
   if (!inPlace && d.liveOverlaps.length === 0 && !d.withinRoots) {
     out.push(`${where}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''} is outside pgdr's restore roots ${d.roots.join(', ')}; expected a directory inside one of them (restore.dir, restore.allowedRoots) or a node's own data directory`);

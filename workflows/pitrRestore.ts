@@ -111,7 +111,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
         verification = { tool: v.tool, ok: v.ok, detail: v.detail };
         if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
         progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
-        const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: plan.inPlace });
+        const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: input.keepArchiving ?? plan.inPlace });
         download = r.seconds;
         bytes = backup.bytes;
       } else {
@@ -129,7 +129,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
 
       // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
       progress.step = 'writing the recovery settings';
-      await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: plan.inPlace, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
+      await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: input.keepArchiving ?? plan.inPlace, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
 
       // 5-6. Start, then follow replay to the target.
       progress.step = 'starting the instance';
@@ -201,7 +201,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
           createdDir,
           ...(prepared?.createdRoot ? { createdRoot: prepared.createdRoot } : {}),
           ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
-          oldDataDir: prepared?.oldDataDir ?? (plan.replacing ? setAsideName(req.destination.dataDir, id) : null),
+          oldDataDir: prepared ? prepared.oldDataDir : plan.replacing ? setAsideName(req.destination.dataDir, id) : null,
           restartOld: plan.stopFirst,
           keepLog: true,
         }),

@@ -37,9 +37,12 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
   // 0. The current primary's timeline: the newest one in the archive may be a standby promoted
   //    by hand (split brain). (patched: histories recorded before this replay without the probe.)
   let primary: { timeline: number | null; note: string | null } = { timeline: null, note: null };
+  // The node that is the cluster's primary now (null: none answers; undefined: not probed).
+  let primaryNode: string | null | undefined;
   if (nodes && patched('restore-follows-primary-timeline')) {
     const probes = await probeNodes(cluster, nodes);
     const chosen = currentPrimary(probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })));
+    primaryNode = chosen.name;
     primary = chosen.name === null
       ? { timeline: null, note: `following the newest timeline in the archive: ${chosen.problem}` }
       : { timeline: chosen.timeline, note: chosen.note };
@@ -91,6 +94,7 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
     lastCommit,
     restorePoint: scan.restorePoint,
     destination,
+    ...(primaryNode !== undefined ? { currentPrimary: primaryNode } : {}),
     now: new Date(),
   });
   return { plan: verdict.plan, problems: verdict.problems, destination, lastCommit };

@@ -25,8 +25,15 @@ export function renderBackups(cluster: string, rows: BackupRow[]): string {
   );
 }
 
-/** Prints how an operation ended and sets the exit code: 0 completed, 4 failed. */
+/** Prints how an operation ended and sets the exit code: 0 completed, 1 refused (lost the cluster lock), 4 failed. */
 export function finish(op: Operation, render: (result: unknown) => string): void {
+  // A run that lost the cluster lock after its start was answered ends completed, refused.
+  const refused = op.result as { refused?: unknown; code?: unknown } | undefined;
+  if (op.status === 'COMPLETED' && refused?.code === 'CLUSTER_BUSY' && typeof refused.refused === 'string') {
+    console.error(`pgdr: ${op.workflowId} refused: ${printable(refused.refused)}\n  ${op.uiUrl}`);
+    process.exitCode = 1;
+    return;
+  }
   if (op.status === 'COMPLETED') {
     console.log(render(op.result));
     return;

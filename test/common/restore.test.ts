@@ -145,6 +145,18 @@ describe('restore pre-flight', () => {
     ]);
   });
 
+  it('restores in place only the cluster\'s primary: a wiped or stopped other node is refused while another node is the primary', () => {
+    const wiped: DestinationFacts = { ...freeDest, state: 'empty', withinRoots: false, liveOverlaps: [{ cluster: 'c1', node: 'n1', kind: 'data', path: '/r/x', relation: 'is' }] };
+    const confirmed = request({ replaceExisting: true, confirm: 'c1' });
+    expect(judgeRestore({ ...facts({ destination: wiped, request: confirmed }), currentPrimary: 'n2' }).problems).toEqual([
+      "destination n1:/r/x is node n1's data directory, but the cluster's primary is node n2: restoring n1 in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/c1/nodes/n1/rebuild) or another destination",
+    ]);
+    // The primary itself, or no primary answering at all (the disaster case): in place, archiving.
+    for (const currentPrimary of ['n1', null]) {
+      expect(judgeRestore({ ...facts({ destination: wiped, request: confirmed }), currentPrimary }).plan).toMatchObject({ inPlace: true });
+    }
+  });
+
   it('refuses destinations outside the restore roots, and never replaces a directory that is not a Postgres data directory', () => {
     const outside: DestinationFacts = { ...freeDest, dataDir: '/etc/pgdr-x', canonicalDir: '/etc/pgdr-x', withinRoots: false };
     expect(judgeRestore(facts({ destination: outside })).problems).toEqual([
