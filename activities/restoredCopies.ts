@@ -4,6 +4,7 @@
  */
 import { canonicalPath, overlapsWithLive } from './hostPaths.js';
 import { releaseClaimsOf } from './portClaims.js';
+import { hostname } from 'node:os';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { RestoreDropRefusedError } from '../common/errors.js';
@@ -48,7 +49,7 @@ export function copyFacts(dataDir: string): CopyFacts {
 /** Node agent, read-only: the facts of each directory. */
 export async function inspectRestoredCopies(deps: CopyDeps, input: { cluster: string; node: string; dataDirs: string[] }): Promise<CopyFacts[]> {
   nodeOf(deps.config, input.cluster, input.node);
-  return input.dataDirs.map(copyFacts);
+  return input.dataDirs.map((d) => ({ ...copyFacts(d), host: hostname(), canonicalDir: canonicalPath(d) }));
 }
 
 export interface DropResult {

@@ -35,6 +35,9 @@ export interface CopyFacts {
   /** The live postmaster's pid and port (postmaster.pid), when one runs there. */
   pid: number | null;
   port: number | null;
+  /** The agent's host and the directory's canonical path: the key of the destination's lock (absent from older agents). */
+  host?: string;
+  canonicalDir?: string;
 }
 
 export type CopyState = 'running' | 'stopped' | 'removed' | 'unknown';

@@ -5,11 +5,12 @@
  * still carries this restore's marker, then stops the server (fast) and removes the directory.
  * A copy already gone is not an error: the answer says so.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { RestoreDropRefusedError, toApplicationFailure } from '../common/errors.js';
 import { dropProblemsFromFacts, dropProblemsFromReport } from '../common/restoredCopy.js';
 import type { RestoreReport } from '../common/restore.js';
+import { withDestinationLock } from './destinationLock.js';
 import { nodeProbe, nodeTask } from './profiles.js';
 
 export interface DropRestoreInput {
@@ -55,7 +56,12 @@ export async function dropRestore(input: DropRestoreInput): Promise<DropRestoreR
   const foreign = dropProblemsFromFacts(r.workflowId, facts);
   if (foreign.length) throw refuse(foreign);
 
-  // 3. Stop (fast) and remove; the agent checks the marker again right before it acts.
-  const dropped = await node.dropRestoredCopy({ ...where, dataDir: d.dataDir, workflowId: r.workflowId, restoreId: r.id });
-  return { ...out, stopped: dropped.stopped, removed: dropped.removed, alreadyRemoved: false };
+  // 3. Stop (fast) and remove; the agent checks the marker again right before it acts. One
+  //    writer per directory: the drop holds the destination's lock, as a restore there would.
+  const drop = async (): Promise<DropRestoreResult> => {
+    const dropped = await node.dropRestoredCopy({ ...where, dataDir: d.dataDir, workflowId: r.workflowId, restoreId: r.id });
+    return { ...out, stopped: dropped.stopped, removed: dropped.removed, alreadyRemoved: false };
+  };
+  if (facts.host && facts.canonicalDir && patched('drop-holds-destination')) return withDestinationLock(input.cluster, facts.host, facts.canonicalDir, drop);
+  return drop();
 }
