@@ -38,7 +38,8 @@ describe('pgdr backup, backups, schedules', () => {
       expect(res.stdout).toMatch(/^ {2}RTO [\d.]+ s: pre-flight [\d.]+, download [\d.]+, extract [\d.]+, verify [\d.]+, replay [\d.]+/m);
       const list = await pgdr(['restores', 'demo']);
       expect(list.stdout).toMatch(/^ID\s+BACKUP\s+TARGET/);
-      expect(list.stdout).toContain(`primary:${dir}:`);
+      // The copy is listed live: running, on its port, in its directory.
+      expect(list.stdout).toMatch(new RegExp(`\\srunning\\s+\\d+\\s+primary:${dir!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s`));
     } finally {
       if (dir) await discardRestore({ layout: stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') }) }, dir);
     }
