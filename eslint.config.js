@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 // Workflow code runs in Temporal's deterministic sandbox: it may not touch Node built-ins,
-// the database driver, subprocesses or the AWS SDK. Shared types under common/ are imported
+// the database driver, subprocesses or the AWS SDK. Shared types under domain/ are imported
 // by workflows, so the same rule holds there.
 const forbiddenInWorkflows = [
   { group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'url', 'util'], message: 'workflows must stay deterministic: no Node built-ins (use an activity)' },
@@ -27,7 +27,7 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    files: ['workflows/**/*.ts', 'common/**/*.ts'],
+    files: ['workflows/**/*.ts', 'domain/**/*.ts'],
     rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: forbiddenInWorkflows }] },
   },
 );

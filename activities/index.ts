@@ -8,23 +8,23 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { toApplicationFailure } from '../common/errors.js';
-import type { BackupManifest } from '../common/catalog.js';
-import type { RetentionPolicy } from '../common/retention.js';
-import type { NodeProbe } from '../common/status.js';
+import { toApplicationFailure } from '../domain/errors.js';
+import type { BackupManifest } from '../domain/catalog.js';
+import type { RetentionPolicy } from '../domain/retention.js';
+import type { NodeProbe } from '../domain/status.js';
 import type { PgdrConfig } from '../config/schema.js';
-import { probeNode } from './postgres.js';
-import { createSecretReader, type SecretReader } from './secrets.js';
-import { createS3Client } from './storage.js';
-import { uploadBaseBackup, verifyBaseBackup, type UploadBaseBackupInput, type VerifyBaseBackupInput } from './basebackup.js';
-import { writeManifest } from './catalog.js';
-import { applyExpiry, planExpiry } from './retention.js';
-import { holderOf, lockHolder } from './temporal.js';
-import { activityProgress } from './progress.js';
-import type { WalCheckResult } from '../common/walCheck.js';
-import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './archiving.js';
-import { pgbackrestBackup, pgbackrestExpireSet, type PgbackrestBackupInput } from './pgbackrest.js';
-import { awaitArchived, lastArchivedCommit, readWalCheck, refreshRecoveryWindow, scanArchive, storeWalCheck, walContinuity } from './walCheck.js';
+import { probeNode } from '../adapters/sql.js';
+import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { uploadBaseBackup, verifyBaseBackup, type UploadBaseBackupInput, type VerifyBaseBackupInput } from './steps/basebackup.js';
+import { writeManifest } from '../adapters/catalogStore.js';
+import { applyExpiry, planExpiry } from './steps/retention.js';
+import { holderOf, lockHolder } from '../adapters/temporal.js';
+import { activityProgress } from '../adapters/progress.js';
+import type { WalCheckResult } from '../domain/walCheck.js';
+import { enableArchivingOnNode, switchWal, type EnableArchivingNodeInput } from './steps/archiving.js';
+import { pgbackrestBackup, pgbackrestExpireSet, type PgbackrestBackupInput } from '../adapters/pgbackrest.js';
+import { awaitArchived, lastArchivedCommit, readWalCheck, refreshRecoveryWindow, scanArchive, storeWalCheck, walContinuity } from './steps/walCheck.js';
 import {
   awaitRecoveryTarget,
   cleanupRestore,
@@ -38,17 +38,17 @@ import {
   storeRestoreReport,
   verifyRestoredBackup,
   writeRecoverySettings,
-} from './restore.js';
-import { pgbackrestVerifySet } from './pgbackrest.js';
-import { dropRestoredCopy, inspectRestoredCopies } from './restoredCopies.js';
-import type { RestoreReport } from '../common/restore.js';
-import type { DrillReport } from '../common/drill.js';
-import { runDrillChecks, storeDrillReport, type DrillChecksInput } from './drill.js';
-import * as replication from './replication.js';
-import { pgbouncerAdmin, pointPgBouncer, type PgBouncerCommand } from './pgbouncer.js';
-import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from './patroni.js';
-import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from './replicationReports.js';
-import type { RebuildReport, SwitchoverReport } from '../common/replication.js';
+} from './steps/restore.js';
+import { pgbackrestVerifySet } from '../adapters/pgbackrest.js';
+import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
+import type { RestoreReport } from '../domain/restore.js';
+import type { DrillReport } from '../domain/drill.js';
+import { runDrillChecks, storeDrillReport, type DrillChecksInput } from './steps/drill.js';
+import * as replication from './steps/replication.js';
+import { pgbouncerAdmin, pointPgBouncer, type PgBouncerCommand } from '../adapters/pgbouncer.js';
+import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from '../adapters/patroni.js';
+import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
+import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
 
 export interface ActivityDeps {
   config: PgdrConfig;

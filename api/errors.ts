@@ -2,9 +2,9 @@
 import type { z } from 'zod';
 import { WorkflowFailedError, isGrpcServiceError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { PgdrError } from '../common/errors.js';
+import { PgdrError } from '../domain/errors.js';
 import { describeIssues } from '../config/load.js';
-import type { RouteReply } from './routes.js';
+import type { RouteReply } from './routeTable.js';
 
 const STATUS_BY_CODE: Record<string, number> = {
   UNKNOWN_CLUSTER: 404,

@@ -5,7 +5,7 @@
 import { STATUS_CODES, maxHeaderSize } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { apiError } from './errors.js';
-import type { RouteDef } from './routes.js';
+import type { RouteDef } from './routeTable.js';
 
 /** What the API logs of a request: never its query string (a token or a secret could ride in one). */
 export const logSerializers = {

@@ -1,8 +1,8 @@
 /** pgdr API process. */
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config/load.js';
-import { createSecretReader } from '../activities/secrets.js';
-import { createS3Client } from '../activities/storage.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
 import { buildServer } from './server.js';
 
 async function main(): Promise<void> {

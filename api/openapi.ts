@@ -1,6 +1,6 @@
 /** The OpenAPI 3.1 document, generated from the route table. */
 import { z } from 'zod';
-import type { RouteDef } from './routes.js';
+import type { RouteDef } from './routeTable.js';
 
 function jsonSchema(schema: z.ZodType | undefined): Record<string, unknown> | undefined {
   return schema ? (z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>) : undefined;

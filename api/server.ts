@@ -10,7 +10,7 @@ import { apiError, badRequest, errorReply, frameworkErrorReply, MAX_PARAM_LENGTH
 import { installJsonParser } from './json.js';
 import { clientErrorHandler, logSerializers, methodsAt, pathOf } from './framework.js';
 import { openApiDocument } from './openapi.js';
-import { route, type RouteDef, commonResponses } from './routes.js';
+import { route, type RouteDef, commonResponses } from './routeTable.js';
 import { statusRoute } from './routes/status.js';
 import { healthRoute } from './routes/health.js';
 import { listBackupsRoute, startBackupRoute } from './routes/backups.js';

@@ -7,8 +7,8 @@ import { Client, Connection } from '@temporalio/client';
 import { repoRoot } from '../scripts/stack/layout.js';
 import { psql } from '../scripts/stack/postgres.js';
 import { parseConfig } from '../config/load.js';
-import { runTool, asUser } from '../activities/gateway.js';
-import { backupInput } from '../config/inputs.js';
+import { runTool, asUser } from '../adapters/gateway.js';
+import { backupInput } from '../control/inputs.js';
 import { backup } from '../workflows/backup.js';
 import { unlessRefused } from '../workflows/lock.js';
 

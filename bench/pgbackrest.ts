@@ -7,9 +7,9 @@
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { psql } from '../scripts/stack/postgres.js';
-import { backupInput } from '../config/inputs.js';
+import { backupInput } from '../control/inputs.js';
 import { createActivities } from '../activities/index.js';
-import { pgbackrest } from '../activities/pgbackrest.js';
+import { pgbackrest } from '../adapters/pgbackrest.js';
 import { workflowsPath } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
 import type { BenchRow } from './backup.js';

@@ -11,14 +11,15 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { NativeConnection } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { psql } from '../scripts/stack/postgres.js';
-import { backupInput, walCommands } from '../config/inputs.js';
-import { asUser, runTool, spawnTool } from '../activities/gateway.js';
-import { baseFolder } from '../activities/catalog.js';
+import { backupInput } from '../control/inputs.js';
+import { archiveCommands } from '../config/archiveCommands.js';
+import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
+import { baseFolder } from '../adapters/catalogStore.js';
 import { createWorkers } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
 import { unlessRefused } from '../workflows/lock.js';
 import { buildServer } from '../api/server.js';
-import { pgTimestamp, type RestoreReport } from '../common/restore.js';
+import { pgTimestamp, type RestoreReport } from '../domain/restore.js';
 import type { BenchRow } from './backup.js';
 import { benchCluster, benchStack, ensureBenchDb, median } from './stack.js';
 
@@ -33,7 +34,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
   const restoreDir = join(layout.dir, `restores-${Date.now().toString(36)}`);
   const { run, config, deps } = await benchCluster(layout, 'rsbench', (demo) => ({ ...demo, backup: { ...demo.backup, verify: false, schedules: {} }, restore: { dir: restoreDir } }));
   const { s3 } = deps;
-  const wal = walCommands(config, 'rsbench');
+  const wal = archiveCommands(config, 'rsbench');
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workers = await createWorkers({ config, connection, plan: { control: true, agents: [{ cluster: 'rsbench', node: 'primary' }] }, shutdownGraceTime: '5 seconds' });

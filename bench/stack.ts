@@ -2,22 +2,22 @@
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../config/load.js';
-import { walCommands } from '../config/inputs.js';
-import { createSecretReader } from '../activities/secrets.js';
-import { createS3Client } from '../activities/storage.js';
-import { enableArchivingOnNode } from '../activities/archiving.js';
+import { archiveCommands } from '../config/archiveCommands.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { enableArchivingOnNode } from '../activities/steps/archiving.js';
 import type { StackLayout } from '../scripts/stack/layout.js';
 import { join } from 'node:path';
 import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
-import { stackUp } from '../scripts/stack.js';
-import { demoClusterPlan, NO_WAL_COMMANDS, psql } from '../scripts/stack/postgres.js';
-import { runTool } from '../activities/gateway.js';
+import { stackUp } from '../scripts/stack/main.js';
+import { demoClusterPlan, NO_ARCHIVE_COMMANDS, psql } from '../scripts/stack/postgres.js';
+import { runTool } from '../adapters/gateway.js';
 
 export async function benchStack() {
   const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
   const layout = stackLayout(env);
   await stackUp(layout, { apps: false });
-  const plan = demoClusterPlan(layout, NO_WAL_COMMANDS);
+  const plan = demoClusterPlan(layout, NO_ARCHIVE_COMMANDS);
   const secret = (name: string) => readFileSync(join(layout.secrets, name), 'utf8').trim();
   return { layout, plan, secrets: { superuserPassword: secret('pg-superuser-password'), pgdrPassword: secret('pgdr-password') } };
 }
@@ -62,6 +62,6 @@ export async function benchCluster(layout: StackLayout, name: string, adjust: (d
   const config = parseConfig(raw, configFile);
   const readSecret = createSecretReader();
   const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
-  await enableArchivingOnNode(deps, { cluster: name, node: 'primary', ...walCommands(config, name) });
+  await enableArchivingOnNode(deps, { cluster: name, node: 'primary', ...archiveCommands(config, name) });
   return { run, config, deps, agentQueue };
 }

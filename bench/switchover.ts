@@ -22,14 +22,14 @@ import { parse, stringify } from 'yaml';
 import { NativeConnection } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../config/load.js';
-import { walCommands } from '../config/inputs.js';
-import { createSecretReader } from '../activities/secrets.js';
-import { createS3Client } from '../activities/storage.js';
+import { archiveCommands } from '../config/archiveCommands.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
 import { createWorkers } from '../worker/workers.js';
 import { buildServer } from '../api/server.js';
-import type { SwitchoverReport } from '../common/replication.js';
+import type { SwitchoverReport } from '../domain/replication.js';
 import type { StackLayout } from '../scripts/stack/layout.js';
-import { ensureCluster, NO_WAL_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../scripts/stack/postgres.js';
+import { ensureCluster, NO_ARCHIVE_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../scripts/stack/postgres.js';
 import { startPgBouncer } from '../scripts/stack/pgbouncer.js';
 import { pgbenchInit, pgbenchRun, type PgbenchResult } from '../scripts/stack/pgbench.js';
 import { startPatroniCluster, type PatroniClusterHandle } from '../scripts/stack/patroni.js';
@@ -103,16 +103,16 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
   const ports = { primary: await freePort(), replica: await freePort() };
   const name = `swb${ports.primary}`;
   const base = join(layout.dir, 'pg', name);
-  const planOf = (wal: PgClusterPlan['walCommands']): PgClusterPlan => ({
+  const planOf = (wal: PgClusterPlan['archiveCommands']): PgClusterPlan => ({
     cluster: name,
     primary: { name: 'primary', port: ports.primary, dataDir: join(base, 'primary') },
     standbys: [{ name: 'replica', port: ports.replica, dataDir: join(base, 'replica') }],
     socketDir: join(layout.run, 'pg'),
     logDir: join(layout.logs, 'postgres'),
     passfile: join(base, 'pgpass'),
-    walCommands: wal,
+    archiveCommands: wal,
   });
-  const p0 = planOf(NO_WAL_COMMANDS);
+  const p0 = planOf(NO_ARCHIVE_COMMANDS);
   const bouncer = await startPgBouncer(layout, { name, target: { host: '127.0.0.1', port: ports.primary }, secrets });
   const configDir = mkdtempSync(join(layout.dir, 'swbench-'));
   let plan = p0;
@@ -144,7 +144,7 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
     const config = parseConfig(raw, configFile);
 
     // 3. Postgres: primary and standby archiving through pgdr; pgbench tables and the probe's.
-    plan = planOf(walCommands(config, name));
+    plan = planOf(archiveCommands(config, name));
     stops.push(() => stopCluster(layout, plan));
     console.log(`bench: switchover: pgdr cluster ${name} (primary ${ports.primary}, replica ${ports.replica}, pgbouncer ${bouncer.port}), pgbench -i -s ${SCALE}`);
     await ensureCluster(layout, plan, secrets);

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../scripts/stack/layout.js';
 import { psql } from '../scripts/stack/postgres.js';
-import { asUser, runTool, spawnTool } from '../activities/gateway.js';
-import { segmentNumber, segmentOfLsn } from '../common/wal.js';
+import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
+import { segmentNumber, segmentOfLsn } from '../domain/wal.js';
 import type { BenchRow } from './backup.js';
 import { benchStack } from './stack.js';
 

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, configPath } from '../config/load.js';
-import { createSecretReader } from '../activities/secrets.js';
+import { createSecretReader } from '../adapters/secrets.js';
 import { printable } from './format.js';
 
 export interface ApiTarget {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from '../common/errors.js';
+import { ConfigError } from '../domain/errors.js';
 import { configSchema, type PgdrConfig } from './schema.js';
 
 /** Turns zod issues into `field: message` pairs, where field is a dotted path like clusters.demo.nodes.a.port. */

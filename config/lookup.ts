@@ -1,5 +1,5 @@
-import { UnknownClusterError, UnknownNodeError } from '../common/errors.js';
-import type { ClusterConfig, NodeConfig, PgdrConfig } from '../config/schema.js';
+import { UnknownClusterError, UnknownNodeError } from '../domain/errors.js';
+import type { ClusterConfig, NodeConfig, PgdrConfig } from './schema.js';
 
 export function clusterOf(config: PgdrConfig, cluster: string): ClusterConfig {
   const cc = config.clusters[cluster];

@@ -4,8 +4,8 @@
  * to a file readable by the worker, resolved by activities at the moment of use.
  */
 import { z } from 'zod';
-import { normalPath, overlaps, pathProblem } from '../common/paths.js';
-import { durationSeconds } from '../common/drill.js';
+import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
+import { durationSeconds } from '../domain/drill.js';
 
 const identifier = z
   .string()

@@ -1,7 +1,7 @@
 /** Creates the configured bucket when it does not exist (compose one-shot). */
 import { loadConfig } from '../config/load.js';
-import { createS3Client } from '../activities/storage.js';
-import { createSecretReader } from '../activities/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { createSecretReader } from '../adapters/secrets.js';
 import { ensureBucket } from './stack/minio.js';
 
 const config = loadConfig();

@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { stackLayout, repoRoot } from '../scripts/stack/layout.js';
-import { stackDown, stackStatus, stackUp } from '../scripts/stack.js';
+import { stackDown, stackStatus, stackUp } from '../scripts/stack/main.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

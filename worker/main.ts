@@ -5,7 +5,7 @@
  */
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
-import { reconcileSchedules } from './schedules.js';
+import { reconcileSchedules } from '../control/schedules.js';
 import { loadConfig } from '../config/load.js';
 import { createWorkers, planWorkers } from './workers.js';
 

@@ -6,7 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { nodeTaskQueue } from '../common/naming.js';
+import { nodeTaskQueue } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { createActivities, type Activities } from '../activities/index.js';
 

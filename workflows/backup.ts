@@ -4,10 +4,10 @@
  */
 import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../common/catalog.js';
-import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../common/errors.js';
-import type { NodeProbe } from '../common/status.js';
-import type { RetentionPolicy } from '../common/retention.js';
+import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
+import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../domain/errors.js';
+import type { NodeProbe } from '../domain/status.js';
+import type { RetentionPolicy } from '../domain/retention.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';

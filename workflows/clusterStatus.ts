@@ -3,7 +3,7 @@
  * Read-only; an unreachable node is reported, not fatal.
  */
 import { setHandler, defineQuery } from '@temporalio/workflow';
-import { summarizeCluster, type ClusterStatus } from '../common/status.js';
+import { summarizeCluster, type ClusterStatus } from '../domain/status.js';
 import { probeNodes } from './probe.js';
 
 export interface ClusterStatusInput {

@@ -6,8 +6,8 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { DestinationBusyError, toApplicationFailure } from '../common/errors.js';
-import { destinationLockId } from '../common/naming.js';
+import { DestinationBusyError, toApplicationFailure } from '../domain/errors.js';
+import { destinationLockId } from '../domain/naming.js';
 import { holding, takeLock } from './lock.js';
 import { temporalOp } from './profiles.js';
 

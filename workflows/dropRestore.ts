@@ -7,9 +7,9 @@
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { RestoreDropRefusedError, toApplicationFailure } from '../common/errors.js';
-import { dropProblemsFromFacts, dropProblemsFromReport } from '../common/restoredCopy.js';
-import type { RestoreReport } from '../common/restore.js';
+import { RestoreDropRefusedError, toApplicationFailure } from '../domain/errors.js';
+import { dropProblemsFromFacts, dropProblemsFromReport } from '../domain/restoredCopy.js';
+import type { RestoreReport } from '../domain/restore.js';
 import { withDestinationLock } from './destinationLock.js';
 import { nodeProbe, nodeTask } from './profiles.js';
 

@@ -5,7 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
+import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';

@@ -5,13 +5,13 @@
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { BackupMethod } from '../common/catalog.js';
-import type { RetentionPlan, RetentionPolicy } from '../common/retention.js';
-import type { TimelineWindow } from '../common/walCheck.js';
+import type { BackupMethod } from '../domain/catalog.js';
+import type { RetentionPlan, RetentionPolicy } from '../domain/retention.js';
+import type { TimelineWindow } from '../domain/walCheck.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
-import { NoPrimaryError, toApplicationFailure } from '../common/errors.js';
+import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 
 export interface ExpireInput {
   cluster: string;

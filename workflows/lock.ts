@@ -26,8 +26,8 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { ClusterBusyError, toApplicationFailure } from '../common/errors.js';
-import { lockWorkflowId } from '../common/naming.js';
+import { ClusterBusyError, toApplicationFailure } from '../domain/errors.js';
+import { lockWorkflowId } from '../domain/naming.js';
 import { temporalOp } from './profiles.js';
 
 export const releaseSignal = defineSignal('release');

@@ -8,11 +8,11 @@
  */
 import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../common/errors.js';
-import { parseLsn } from '../common/lsn.js';
-import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../common/restore.js';
-import { setAsideName } from '../common/naming.js';
-import { restoreMarker } from '../common/restoredCopy.js';
+import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
+import { parseLsn } from '../domain/lsn.js';
+import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
+import { setAsideName } from '../domain/naming.js';
+import { restoreMarker } from '../domain/restoredCopy.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';

@@ -1,7 +1,7 @@
 /** Probing every node of a cluster, each on its own agent's queue. Shared by procedures. */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { NodeProbe } from '../common/status.js';
+import type { NodeProbe } from '../domain/status.js';
 import { nodeProbe } from './profiles.js';
 
 export interface NodeRef {

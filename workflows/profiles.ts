@@ -3,7 +3,7 @@
  * the kind of work. Workflows pick a profile and never write inline timeouts.
  */
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
-import { nonRetryableErrorTypes } from '../common/errors.js';
+import { nonRetryableErrorTypes } from '../domain/errors.js';
 
 /** A quick read-only look at a node: fails fast when the node or its agent is down. */
 export const nodeProbe: ActivityOptions = {

@@ -7,11 +7,11 @@
  */
 import { CancellationScope, defineQuery, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { NodeIsPrimaryError, ReplicationPreconditionError, toApplicationFailure } from '../common/errors.js';
-import { judgeRebuild, type RebuildReport, type RebuildSource } from '../common/replication.js';
-import { restoreId } from '../common/restore.js';
-import { summarizeCluster } from '../common/status.js';
-import { setAsideName } from '../common/naming.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError, toApplicationFailure } from '../domain/errors.js';
+import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
+import { restoreId } from '../domain/restore.js';
+import { summarizeCluster } from '../domain/status.js';
+import { setAsideName } from '../domain/naming.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';

@@ -8,11 +8,11 @@
  */
 import { CancellationScope, defineQuery, executeChild, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { DrillFailedError, toApplicationFailure } from '../common/errors.js';
-import { describeFailure, type DrillReport, type DrillRestore } from '../common/drill.js';
-import { restoreId, type RestorableBackup, type RestoreReport } from '../common/restore.js';
-import { DEFAULT_SEGMENT_BYTES } from '../common/wal.js';
-import { PgdrCluster, PgdrProcedure } from '../common/naming.js';
+import { DrillFailedError, toApplicationFailure } from '../domain/errors.js';
+import { describeFailure, type DrillReport, type DrillRestore } from '../domain/drill.js';
+import { restoreId, type RestorableBackup, type RestoreReport } from '../domain/restore.js';
+import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
+import { PgdrCluster, PgdrProcedure } from '../domain/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { pitrRestore } from './pitrRestore.js';

@@ -6,9 +6,9 @@
  */
 import { patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../common/restore.js';
-import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../common/wal.js';
-import { currentPrimary } from '../common/walCheck.js';
+import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../domain/restore.js';
+import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../domain/wal.js';
+import { currentPrimary } from '../domain/walCheck.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */

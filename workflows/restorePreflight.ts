@@ -2,7 +2,7 @@
  * restorePreflight: the read-only check the API runs before it starts a restore. Nothing is
  * created; the answer is the plan (backup, target, destination with its port) or the problems.
  */
-import type { RestoreRequest } from '../common/restore.js';
+import type { RestoreRequest } from '../domain/restore.js';
 import { planRestore, type PlanOutcome } from './restorePlan.js';
 import type { NodeRef } from './probe.js';
 

@@ -5,7 +5,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { CopyFacts } from '../common/restoredCopy.js';
+import type { CopyFacts } from '../domain/restoredCopy.js';
 import { nodeProbe } from './profiles.js';
 import { rootMessage } from './probe.js';
 

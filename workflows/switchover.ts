@@ -29,10 +29,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../common/errors.js';
-import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../common/replication.js';
-import { summarizeCluster } from '../common/status.js';
-import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../common/naming.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../domain/errors.js';
+import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../domain/replication.js';
+import { summarizeCluster } from '../domain/status.js';
+import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../domain/naming.js';
 import { isRefused, withClusterLock, type Refused } from './lock.js';
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';

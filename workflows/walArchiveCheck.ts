@@ -8,9 +8,9 @@
  */
 import { defineQuery, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { WalArchiveUnhealthyError, toApplicationFailure } from '../common/errors.js';
-import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../common/walCheck.js';
-import { DEFAULT_SEGMENT_BYTES } from '../common/wal.js';
+import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors.js';
+import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
+import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { probeNodes, type NodeRef } from './probe.js';
 

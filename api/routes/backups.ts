@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { backup } from '../../workflows/backup.js';
 import { clusterOf } from '../../config/lookup.js';
-import { listCatalog } from '../../activities/catalog.js';
-import { ensureNotBusy, startLockedProcedure } from '../procedures.js';
-import { backupInput } from '../../config/inputs.js';
-import { clusterParams, commonResponses, route } from '../routes.js';
+import { listCatalog } from '../../adapters/catalogStore.js';
+import { ensureNotBusy, startLockedProcedure } from '../../control/procedures.js';
+import { backupInput } from '../../control/inputs.js';
+import { clusterParams, commonResponses, route } from '../routeTable.js';
 
 export const listBackupsRoute = route({
   method: 'GET',

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { restoreDrill } from '../../workflows/restoreDrill.js';
 import { clusterOf } from '../../config/lookup.js';
-import { drillInput } from '../../config/inputs.js';
-import { listDrillReports, readDrillReport } from '../../activities/drill.js';
-import { UnknownDrillError } from '../../common/errors.js';
-import type { DrillReport } from '../../common/drill.js';
-import { startProcedure } from '../procedures.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
+import { drillInput } from '../../control/inputs.js';
+import { listDrillReports, readDrillReport } from '../../activities/steps/drill.js';
+import { UnknownDrillError } from '../../domain/errors.js';
+import type { DrillReport } from '../../domain/drill.js';
+import { startProcedure } from '../../control/procedures.js';
+import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
 
 export const startDrillRoute = route({
   method: 'POST',

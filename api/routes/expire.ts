@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { expireBackups } from '../../workflows/expireBackups.js';
 import { clusterOf } from '../../config/lookup.js';
-import { ensureNotBusy, startLockedProcedure } from '../procedures.js';
-import { nodeQueues, retentionPolicy } from '../../config/inputs.js';
-import { clusterParams, commonResponses, route } from '../routes.js';
+import { ensureNotBusy, startLockedProcedure } from '../../control/procedures.js';
+import { nodeQueues, retentionPolicy } from '../../control/inputs.js';
+import { clusterParams, commonResponses, route } from '../routeTable.js';
 
 export const expireRoute = route({
   method: 'POST',

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { checkBucket } from '../../activities/storage.js';
-import { tcpCheck, type TcpCheck } from '../../activities/net.js';
-import { nodeTaskQueue } from '../../common/naming.js';
-import { route } from '../routes.js';
+import { checkBucket } from '../../adapters/storage.js';
+import { tcpCheck, type TcpCheck } from '../../adapters/net.js';
+import { nodeTaskQueue } from '../../domain/naming.js';
+import { route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
 type Check = TcpCheck;

@@ -4,10 +4,10 @@
  * sends it with `authorization: { credentials_file: ... }`).
  */
 import { z } from 'zod';
-import { listCatalog } from '../../activities/catalog.js';
-import { readWalCheck } from '../../activities/walCheck.js';
-import { lastDrillReport } from '../../activities/drill.js';
-import { commonResponses, route } from '../routes.js';
+import { listCatalog } from '../../adapters/catalogStore.js';
+import { readWalCheck } from '../../activities/steps/walCheck.js';
+import { lastDrillReport } from '../../activities/steps/drill.js';
+import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
 interface Sample {

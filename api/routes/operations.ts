@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { WorkflowFailedError } from '@temporalio/client';
-import { WORKFLOW_ID_PATTERN, temporalUiUrl } from '../../common/naming.js';
-import { commonResponses, route } from '../routes.js';
+import { WORKFLOW_ID_PATTERN, temporalUiUrl } from '../../domain/naming.js';
+import { commonResponses, route } from '../routeTable.js';
 
 /** The innermost cause of a Temporal failure chain, with its type and details. */
 function rootCause(err: unknown): { message: string; type: string | null; details: unknown } {

@@ -8,15 +8,15 @@ import { clusterStatus } from '../../workflows/clusterStatus.js';
 import { replicaRebuild } from '../../workflows/replicaRebuild.js';
 import { switchover } from '../../workflows/switchover.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
-import { nodeQueues, rebuildInput, switchoverInput } from '../../config/inputs.js';
-import { judgeRebuild, judgeSwitchover, type Verdict } from '../../common/replication.js';
-import { NodeIsPrimaryError, ReplicationPreconditionError } from '../../common/errors.js';
-import type { ClusterStatus } from '../../common/status.js';
-import { readWalCheck } from '../../activities/walCheck.js';
-import { listReplicationReports } from '../../activities/replicationReports.js';
-import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
+import { nodeQueues, rebuildInput, switchoverInput } from '../../control/inputs.js';
+import { judgeRebuild, judgeSwitchover, type Verdict } from '../../domain/replication.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError } from '../../domain/errors.js';
+import type { ClusterStatus } from '../../domain/status.js';
+import { readWalCheck } from '../../activities/steps/walCheck.js';
+import { listReplicationReports } from '../../adapters/reportStore.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
 import type { ApiDeps } from '../deps.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
+import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
 
 const nodeName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml: 1-40 chars, lowercase letters, digits, "-" or "_"');
 

@@ -4,20 +4,20 @@ import { pitrRestore, restoreProgressQuery, type RestoreProgress } from '../../w
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { absolutePath } from '../../config/schema.js';
-import { defaultDestination, restoreInput } from '../../config/inputs.js';
-import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../common/restore.js';
-import { DestinationBusyError, RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../common/errors.js';
-import { destinationLockId, nodeTaskQueue } from '../../common/naming.js';
-import { holderOf } from '../../activities/temporal.js';
-import { isLsn } from '../../common/lsn.js';
-import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../common/pgconf.js';
-import { listRestoreReports, readRestoreReport } from '../../activities/restore.js';
-import { nodeDataDirs } from '../../activities/restoredCopies.js';
+import { defaultDestination, restoreInput } from '../../control/inputs.js';
+import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
+import { DestinationBusyError, RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
+import { destinationLockId, nodeTaskQueue } from '../../domain/naming.js';
+import { holderOf } from '../../adapters/temporal.js';
+import { isLsn } from '../../domain/lsn.js';
+import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
+import { listRestoreReports, readRestoreReport } from '../../activities/steps/restore.js';
+import { nodeDataDirs } from '../../activities/steps/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
-import { describeCopy, dropProblemsFromReport } from '../../common/restoredCopy.js';
-import { ensureNotBusy, newWorkflowId, startLockedProcedure, startProcedure } from '../procedures.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routes.js';
+import { describeCopy, dropProblemsFromReport } from '../../domain/restoredCopy.js';
+import { ensureNotBusy, newWorkflowId, startLockedProcedure, startProcedure } from '../../control/procedures.js';
+import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
 

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { clusterOf } from '../../config/lookup.js';
-import { clusterSchedules } from '../../config/inputs.js';
-import { scheduleId } from '../../common/naming.js';
-import { UnknownScheduleError } from '../../common/errors.js';
-import { clusterName, commonResponses, route } from '../routes.js';
+import { clusterSchedules } from '../../control/inputs.js';
+import { scheduleId } from '../../domain/naming.js';
+import { UnknownScheduleError } from '../../domain/errors.js';
+import { clusterName, commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
 const scheduleParams = z

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { clusterStatus } from '../../workflows/clusterStatus.js';
 import { clusterOf } from '../../config/lookup.js';
-import { startProcedure } from '../procedures.js';
-import { nodeQueues } from '../../config/inputs.js';
-import { clusterParams, commonResponses, route } from '../routes.js';
+import { startProcedure } from '../../control/procedures.js';
+import { nodeQueues } from '../../control/inputs.js';
+import { clusterParams, commonResponses, route } from '../routeTable.js';
 
 export const statusRoute = route({
   method: 'GET',

@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { walArchiveCheck } from '../../workflows/walArchiveCheck.js';
 import { enableArchiving } from '../../workflows/enableArchiving.js';
 import { clusterOf } from '../../config/lookup.js';
-import { enableArchivingInput, walCheckInput } from '../../config/inputs.js';
-import { readWalCheck } from '../../activities/walCheck.js';
-import { ensureNotBusy, startLockedProcedure, startProcedure } from '../procedures.js';
-import { clusterParams, commonResponses, route } from '../routes.js';
+import { enableArchivingInput, walCheckInput } from '../../control/inputs.js';
+import { readWalCheck } from '../../activities/steps/walCheck.js';
+import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
+import { clusterParams, commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
-import type { WalCheckResult } from '../../common/walCheck.js';
-import { NoWalCheckError } from '../../common/errors.js';
+import type { WalCheckResult } from '../../domain/walCheck.js';
+import { NoWalCheckError } from '../../domain/errors.js';
 
 /** The newest stored check of a known cluster; NoWalCheckError (404) before the first. */
 async function latestCheck(deps: ApiDeps, cluster: string): Promise<WalCheckResult> {

@@ -3,7 +3,7 @@ import { apiCall, apiTarget } from '../client.js';
 import { printable, printableJson, table } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
-import type { DrillReport } from '../../common/drill.js';
+import type { DrillReport } from '../../domain/drill.js';
 
 export function renderDrill(r: DrillReport): string {
   const lines = [`drill ${r.id}: ${r.ok ? 'passed' : 'FAILED'}, RTO ${r.rtoSeconds ?? '-'} s, RPO ${r.rpoSeconds ?? '-'} s`];

@@ -3,7 +3,7 @@ import { apiCall, apiTarget } from '../client.js';
 import { bytes, table, printableJson } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
-import type { RebuildReport, SwitchoverReport } from '../../common/replication.js';
+import type { RebuildReport, SwitchoverReport } from '../../domain/replication.js';
 
 export function renderRebuild(r: RebuildReport): string {
   return [

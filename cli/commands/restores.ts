@@ -4,8 +4,8 @@ import { apiCall, apiTarget } from '../client.js';
 import { bytes, table, printableJson } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
-import type { RestoreReport } from '../../common/restore.js';
-import type { RestoredCopy } from '../../common/restoredCopy.js';
+import type { RestoreReport } from '../../domain/restore.js';
+import type { RestoredCopy } from '../../domain/restoredCopy.js';
 
 interface RestoreOptions {
   time?: string;

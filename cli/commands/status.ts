@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ClusterStatus } from '../../common/status.js';
+import type { ClusterStatus } from '../../domain/status.js';
 import { apiCall, apiTarget } from '../client.js';
 import { ago, bytes, printable, printableJson, table } from '../format.js';
 

@@ -3,7 +3,7 @@ import { apiCall, apiTarget } from '../client.js';
 import { ago, bytes, printable, printableJson, table } from '../format.js';
 import { follow } from '../progress.js';
 import { finish } from './backups.js';
-import type { WalCheckResult, TimelineWindow } from '../../common/walCheck.js';
+import type { WalCheckResult, TimelineWindow } from '../../domain/walCheck.js';
 
 export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
   const a = r.archiver;
@@ -36,7 +36,7 @@ export function renderWindow(cluster: string, timelines: TimelineWindow[]): stri
   );
 }
 
-export function walCommands(program: Command): void {
+export function registerWalCommands(program: Command): void {
   const wal = program.command('wal').description('WAL archive: status and checks (push and fetch are what Postgres runs)');
   wal
     .command('push')

@@ -6,9 +6,9 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { markerWorkflowId } from '../../common/restoredCopy.js';
-import { runTool } from '../../activities/gateway.js';
-import { runningPid } from '../../activities/restore.js';
+import { markerWorkflowId } from '../../domain/restoredCopy.js';
+import { runTool } from '../../adapters/gateway.js';
+import { runningPid } from '../../adapters/pgHost.js';
 import type { StackLayout } from './layout.js';
 
 export interface LiveCopy {

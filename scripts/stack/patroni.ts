@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { asUser, runTool } from '../../activities/gateway.js';
+import { asUser, runTool } from '../../adapters/gateway.js';
 import type { StackLayout } from './layout.js';
 import { pgdrRoleSql, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep, waitFor } from './procs.js';

@@ -14,8 +14,8 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { asUser, runTool, spawnTool } from '../../activities/gateway.js';
-import { ToolFailedError } from '../../common/errors.js';
+import { asUser, runTool, spawnTool } from '../../adapters/gateway.js';
+import { ToolFailedError } from '../../domain/errors.js';
 import type { StackLayout } from './layout.js';
 
 const STDERR_TAIL_CHARS = 2000;

@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { asUser } from '../../activities/gateway.js';
+import { asUser } from '../../adapters/gateway.js';
 import type { StackLayout } from './layout.js';
 import type { PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep } from './procs.js';

@@ -6,8 +6,8 @@
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { asUser, runTool } from '../../activities/gateway.js';
-import { confString } from '../../common/pgconf.js';
+import { asUser, runTool } from '../../adapters/gateway.js';
+import { confString } from '../../domain/pgconf.js';
 import type { StackLayout } from './layout.js';
 import { portOpen, waitFor } from './procs.js';
 
@@ -24,14 +24,14 @@ export interface PgClusterPlan {
   socketDir: string;
   logDir: string;
   /** archive_command / restore_command: `pgdr wal push|fetch` for this stack's config. */
-  walCommands: { archiveCommand: string; restoreCommand: string };
+  archiveCommands: { archiveCommand: string; restoreCommand: string };
   passfile: string;
 }
 
 /** For plans that only name directories and ports (config generation, stopping, psql). */
-export const NO_WAL_COMMANDS = { archiveCommand: '', restoreCommand: '' };
+export const NO_ARCHIVE_COMMANDS = { archiveCommand: '', restoreCommand: '' };
 
-export function demoClusterPlan(layout: StackLayout, walCommands: PgClusterPlan['walCommands'], cluster = 'demo'): PgClusterPlan {
+export function demoClusterPlan(layout: StackLayout, archiveCommands: PgClusterPlan['archiveCommands'], cluster = 'demo'): PgClusterPlan {
   const base = join(layout.dir, 'pg', cluster);
   return {
     cluster,
@@ -39,7 +39,7 @@ export function demoClusterPlan(layout: StackLayout, walCommands: PgClusterPlan[
     standbys: [{ name: 'replica', port: layout.ports.pg.replica, dataDir: join(base, 'replica') }],
     socketDir: join(layout.run, 'pg'),
     logDir: join(layout.logs, 'postgres'),
-    walCommands,
+    archiveCommands,
     passfile: join(base, 'pgpass'),
   };
 }
@@ -73,8 +73,8 @@ function pgConf(plan: PgClusterPlan, port: number): string {
     `wal_log_hints = on`,
     `archive_mode = on`,
     // WAL goes to S3 through pgdr itself, as `pgdr archive enable` would set it.
-    `archive_command = ${confString(plan.walCommands.archiveCommand)}`,
-    `restore_command = ${confString(plan.walCommands.restoreCommand)}`,
+    `archive_command = ${confString(plan.archiveCommands.archiveCommand)}`,
+    `restore_command = ${confString(plan.archiveCommands.restoreCommand)}`,
     `shared_buffers = 128MB`,
     `log_line_prefix = '%m [%p] %q%u@%d '`,
     `log_checkpoints = on`,

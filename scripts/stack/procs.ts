@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { chmodSync, openSync, readFileSync, writeFileSync, existsSync, rmSync, accessSync, constants } from 'node:fs';
-import { tcpCheck } from '../../activities/net.js';
+import { tcpCheck } from '../../adapters/net.js';
 import { join, delimiter } from 'node:path';
 
 export function isAlive(pid: number): boolean {

@@ -3,7 +3,7 @@
  * path; their values never go into the config, argv or workflow inputs.
  */
 import { existsSync, mkdirSync, writeFileSync, readFileSync, chmodSync, chownSync } from 'node:fs';
-import { asUser } from '../../activities/gateway.js';
+import { asUser } from '../../adapters/gateway.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 

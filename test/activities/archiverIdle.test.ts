@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testCluster, type TestCluster } from '../helpers/cluster.js';
 import { ownPostgres } from '../helpers/postgres.js';
-import { awaitArchiverIdle } from '../../activities/replication.js';
-import { createSecretReader } from '../../activities/secrets.js';
+import { awaitArchiverIdle } from '../../activities/steps/replication.js';
+import { createSecretReader } from '../../adapters/secrets.js';
 
 describe('awaitArchiverIdle', () => {
   let pg: Awaited<ReturnType<typeof ownPostgres>>;

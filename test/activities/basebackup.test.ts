@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { partSizeFor, parseBaseBackupStderr, objectNameFor } from '../../activities/basebackup.js';
+import { partSizeFor, parseBaseBackupStderr, objectNameFor } from '../../activities/steps/basebackup.js';
 
 describe('basebackup helpers', () => {
   it('uses 16 MiB parts, and larger ones when a database would need more than 9000 parts', () => {
@@ -26,8 +26,8 @@ describe('basebackup helpers', () => {
 
 describe('backup ids from activity input', () => {
   it('refuses an id that could escape the scratch directory, before touching anything', async () => {
-    const { verifyBaseBackup } = await import('../../activities/basebackup.js');
-    const { assertBackupId } = await import('../../common/catalog.js');
+    const { verifyBaseBackup } = await import('../../activities/steps/basebackup.js');
+    const { assertBackupId } = await import('../../domain/catalog.js');
     expect(assertBackupId('20261120T224745224Z-F')).toBe('20261120T224745224Z-F');
     for (const bad of ['../../etc', '20261120T224745224Z-F/../../x', '', 'x']) {
       expect(() => assertBackupId(bad)).toThrow(`invalid backup id "${bad}": expected the form 20261120T224745224Z-F`);

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { logTail } from '../../activities/restore.js';
+import { logTail } from '../../activities/steps/restore.js';
 
 describe('restore log reason', () => {
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-restorelog-'));
@@ -38,8 +38,8 @@ describe('restore log reason', () => {
 describe('a destination removed under a running restore', () => {
   it('is named as lost, not blamed on the archive or the backup', async () => {
     const { MockActivityEnvironment } = await import('@temporalio/testing');
-    const { awaitRecoveryTarget } = await import('../../activities/restore.js');
-    const { DestinationLostError } = await import('../../common/errors.js');
+    const { awaitRecoveryTarget } = await import('../../activities/steps/restore.js');
+    const { DestinationLostError } = await import('../../domain/errors.js');
     const gone = mkdtempSync(join(tmpdir(), 'pgdr-lost-'));
     rmSync(gone, { recursive: true, force: true });
     const config = { clusters: { c1: { nodes: { n1: { host: '127.0.0.1', port: 5432, dataDir: '/srv/pg/n1' } } } } } as never;

@@ -9,9 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testCluster, type TestCluster } from '../helpers/cluster.js';
-import { writeStandbySettings } from '../../activities/replication.js';
-import { walCommands } from '../../config/inputs.js';
-import { createSecretReader } from '../../activities/secrets.js';
+import { writeStandbySettings } from '../../activities/steps/replication.js';
+import { archiveCommands } from '../../config/archiveCommands.js';
+import { createSecretReader } from '../../adapters/secrets.js';
 
 describe('writeStandbySettings', () => {
   let dir: string;
@@ -48,7 +48,7 @@ describe('writeStandbySettings', () => {
   it('fromArchive: pgdr\'s restore_command replaces the old one', async () => {
     given([`restore_command = 'cp /old/archive/%f %p'`]);
     await writeStandbySettings(deps(), { cluster: tc.name, node: 'old', primary: 'primary', ownConfigFrom: null, fromArchive: true });
-    expect(restoreLines()).toEqual([`restore_command = '${walCommands(tc.config, tc.name).restoreCommand.replace(/'/g, "''")}'`]);
+    expect(restoreLines()).toEqual([`restore_command = '${archiveCommands(tc.config, tc.name).restoreCommand.replace(/'/g, "''")}'`]);
   });
 
   it('neither: the directory\'s own restore_command is kept', async () => {

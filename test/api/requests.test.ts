@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { clients, testCluster } from '../helpers/cluster.js';
 import { allRoutes } from '../../api/server.js';
 import { MAX_JSON_DEPTH } from '../../api/json.js';
-import { reconcileSchedules } from '../../worker/schedules.js';
+import { reconcileSchedules } from '../../control/schedules.js';
 import { parseConfig } from '../../config/load.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { countWorkflows, securityApi, TEST_TOKEN, type Sent } from '../security/helpers.js';

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { testCluster, type TestCluster } from '../helpers/cluster.js';
-import { createS3Client } from '../../activities/storage.js';
-import { createSecretReader } from '../../activities/secrets.js';
-import { walFolder } from '../../activities/catalog.js';
+import { createS3Client } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { walFolder } from '../../adapters/catalogStore.js';
 
 describe('pgdr wal push / fetch', () => {
   let tc: TestCluster;

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseConfig, loadConfig } from '../../config/load.js';
-import { ConfigError } from '../../common/errors.js';
+import { ConfigError } from '../../domain/errors.js';
 
 const valid = () => ({
   storage: { endpoint: 'https://127.0.0.1:9000', bucket: 'pgdr', accessKeyId: { env: 'S3_KEY' }, secretAccessKey: { file: '/run/secrets/s3' } },

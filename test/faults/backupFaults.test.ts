@@ -8,10 +8,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { until } from '../helpers/stack.js';
-import { runTool } from '../../activities/gateway.js';
-import { listKeys } from '../../activities/storage.js';
-import { lockHolder } from '../../activities/temporal.js';
-import type { BackupManifest } from '../../common/catalog.js';
+import { runTool } from '../../adapters/gateway.js';
+import { listKeys } from '../../adapters/storage.js';
+import { lockHolder } from '../../adapters/temporal.js';
+import type { BackupManifest } from '../../domain/catalog.js';
 
 /** The whole cause chain of a failed workflow, one message per line. */
 function chain(err: unknown): string {

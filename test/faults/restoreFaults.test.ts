@@ -12,8 +12,8 @@ import { execa } from 'execa';
 import { WorkflowFailedError } from '@temporalio/client';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { switchAndArchive } from '../helpers/ticks.js';
-import { findArchived } from '../../activities/wal.js';
-import type { RestoreReport } from '../../common/restore.js';
+import { findArchived } from '../../adapters/walStore.js';
+import type { RestoreReport } from '../../domain/restore.js';
 import { mountSmallFs } from './smallFs.js';
 
 /** The whole cause chain of a failed workflow, one message per line. */

@@ -11,11 +11,11 @@ import { clients, startWorkers, testCluster, type TestCluster } from '../helpers
 import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { ownMinio } from '../helpers/services.js';
 import { until } from '../helpers/stack.js';
-import { listKeys } from '../../activities/storage.js';
-import { baseFolder } from '../../activities/catalog.js';
-import { objectNameFor } from '../../activities/basebackup.js';
-import type { BackupManifest } from '../../common/catalog.js';
-import type { WalCheckResult } from '../../common/walCheck.js';
+import { listKeys } from '../../adapters/storage.js';
+import { baseFolder } from '../../adapters/catalogStore.js';
+import { objectNameFor } from '../../activities/steps/basebackup.js';
+import type { BackupManifest } from '../../domain/catalog.js';
+import type { WalCheckResult } from '../../domain/walCheck.js';
 
 const OUTAGE_MS = 30_000;
 

@@ -11,8 +11,8 @@ import { ownPostgresWithBigTable, slowBackups } from '../helpers/postgres.js';
 import { ownTemporal } from '../helpers/services.js';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import { until } from '../helpers/stack.js';
-import { lockHolder } from '../../activities/temporal.js';
-import type { BackupManifest } from '../../common/catalog.js';
+import { lockHolder } from '../../adapters/temporal.js';
+import type { BackupManifest } from '../../domain/catalog.js';
 
 describe('Temporal restart', () => {
   let pg: Awaited<ReturnType<typeof ownPostgresWithBigTable>>;

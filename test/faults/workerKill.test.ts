@@ -15,11 +15,11 @@ import { asideOf } from '../helpers/rebuild.js';
 import { awaitStep, killableWorker, retriedActivities, type KillableWorker } from '../helpers/killableWorker.js';
 import { switchAndArchive } from '../helpers/ticks.js';
 import { until } from '../helpers/stack.js';
-import { portIsFree } from '../../activities/restore.js';
-import type { DrillReport } from '../../common/drill.js';
-import type { RebuildReport } from '../../common/replication.js';
+import { portIsFree } from '../../adapters/pgHost.js';
+import type { DrillReport } from '../../domain/drill.js';
+import type { RebuildReport } from '../../domain/replication.js';
 import type { RestoreProgress } from '../../workflows/pitrRestore.js';
-import type { RestoreReport } from '../../common/restore.js';
+import type { RestoreReport } from '../../domain/restore.js';
 
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 

@@ -13,8 +13,8 @@ import { Client, Connection } from '@temporalio/client';
 import { parseConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { createWorkers, workflowsPath } from '../../worker/workers.js';
-import { createS3Client } from '../../activities/storage.js';
-import { createSecretReader } from '../../activities/secrets.js';
+import { createS3Client } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
 import { buildServer } from '../../api/server.js';
 
 export interface TestCluster {

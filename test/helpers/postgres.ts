@@ -10,7 +10,7 @@ import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
 import { freePort } from '../../scripts/stack/procs.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
-import { ensureCluster, psql, stopCluster, NO_WAL_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+import { ensureCluster, psql, stopCluster, NO_ARCHIVE_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
 
 
 export interface OwnPostgres {
@@ -28,33 +28,33 @@ export interface OwnPostgres {
   stop(): Promise<void>;
 }
 
-export async function ownPostgres(): Promise<OwnPostgres & { start(walCommands?: PgClusterPlan['walCommands']): Promise<void> }> {
+export async function ownPostgres(): Promise<OwnPostgres & { start(archiveCommands?: PgClusterPlan['archiveCommands']): Promise<void> }> {
   const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const port = await freePort();
   const base = join(layout.dir, 'pg', `own-${port}`);
   const dataDir = join(base, 'primary');
   const s = ensureSecrets(layout.secrets);
   const secrets: PgSecrets = { superuserPassword: s['pg-superuser-password'].value, pgdrPassword: s['pgdr-password'].value };
-  const plan = (walCommands: PgClusterPlan['walCommands']): PgClusterPlan => ({
+  const plan = (archiveCommands: PgClusterPlan['archiveCommands']): PgClusterPlan => ({
     cluster: `own-${port}`,
     primary: { name: 'primary', port, dataDir },
     standbys: [],
     socketDir: join(layout.run, 'pg'),
     logDir: join(layout.logs, 'postgres'),
     passfile: join(base, 'pgpass'),
-    walCommands,
+    archiveCommands,
   });
   return {
     port,
     dataDir,
     layout,
     node: { host: '127.0.0.1', port, dataDir, binDir: layout.pgBin, osUser: layout.pgUser },
-    /** initdb (once) and start; archive_command from walCommands, or none yet. */
-    async start(walCommands = NO_WAL_COMMANDS) {
-      await ensureCluster(layout, plan(walCommands), secrets);
+    /** initdb (once) and start; archive_command from archiveCommands, or none yet. */
+    async start(archiveCommands = NO_ARCHIVE_COMMANDS) {
+      await ensureCluster(layout, plan(archiveCommands), secrets);
     },
-    sql: (text) => psql(layout, plan(NO_WAL_COMMANDS), port, text, secrets),
-    sqlAt: (other, text) => psql(layout, plan(NO_WAL_COMMANDS), other, text, secrets),
+    sql: (text) => psql(layout, plan(NO_ARCHIVE_COMMANDS), port, text, secrets),
+    sqlAt: (other, text) => psql(layout, plan(NO_ARCHIVE_COMMANDS), other, text, secrets),
     async connect(other = port) {
       const c = new pg.Client({ host: '127.0.0.1', port: other, user: 'postgres', database: 'postgres', password: secrets.superuserPassword });
       c.on('error', () => undefined); // a server the test stops must not crash the test process
@@ -62,7 +62,7 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(walCommands?:
       return c;
     },
     async stop() {
-      await stopCluster(layout, plan(NO_WAL_COMMANDS));
+      await stopCluster(layout, plan(NO_ARCHIVE_COMMANDS));
       rmSync(base, { recursive: true, force: true });
     },
   };

@@ -6,8 +6,8 @@
 import { expect } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { runTool } from '../../activities/gateway.js';
-import type { RebuildReport } from '../../common/replication.js';
+import { runTool } from '../../adapters/gateway.js';
+import type { RebuildReport } from '../../domain/replication.js';
 import { resultOf, type ReplicatedCluster } from './replication.js';
 
 /** `<dataDir>.pgdr-old-*` directories beside a data directory. */

@@ -11,9 +11,9 @@ import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
-import { ensureCluster, NO_WAL_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+import { ensureCluster, NO_ARCHIVE_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
 import { startPgBouncer, type PgBouncerHandle } from '../../scripts/stack/pgbouncer.js';
-import { walCommands } from '../../config/inputs.js';
+import { archiveCommands } from '../../config/archiveCommands.js';
 import { execa } from 'execa';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { buildServer } from '../../api/server.js';
@@ -55,16 +55,16 @@ export async function replicatedCluster(
   const base = join(layout.dir, 'pg', name);
   const standbys: PgClusterPlan['standbys'] = [];
   for (const n of opts.standbys ?? ['replica']) standbys.push({ name: n, port: await freePort(), dataDir: join(base, n) });
-  const plan = (walCommands: PgClusterPlan['walCommands']): PgClusterPlan => ({
+  const plan = (archiveCommands: PgClusterPlan['archiveCommands']): PgClusterPlan => ({
     cluster: name,
     primary: { name: 'primary', port: primaryPort, dataDir: join(base, 'primary') },
     standbys,
     socketDir: join(layout.run, 'pg'),
     logDir: join(layout.logs, 'postgres'),
     passfile: join(base, 'pgpass'),
-    walCommands,
+    archiveCommands,
   });
-  const p0 = plan(NO_WAL_COMMANDS);
+  const p0 = plan(NO_ARCHIVE_COMMANDS);
   const bouncer = opts.pgbouncer ? await startPgBouncer(layout, { name, target: { host: '127.0.0.1', port: primaryPort }, secrets }) : null;
   const tc = testCluster(prefix, (cl) => {
     cl.nodes = Object.fromEntries([p0.primary, ...p0.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) }]));
@@ -74,7 +74,7 @@ export async function replicatedCluster(
     if (bouncer) cl.pgbouncer = { host: bouncer.host, port: bouncer.port, adminUser: bouncer.adminUser, node: 'primary', databasesFile: bouncer.databasesFile };
     opts.adjust?.(cl);
   });
-  const full = plan(walCommands(tc.config, tc.name));
+  const full = plan(archiveCommands(tc.config, tc.name));
   await ensureCluster(layout, full, secrets);
   const workers = opts.worker ? await opts.worker(tc) : await startWorkers(tc);
   const c = await clients(tc);

@@ -2,13 +2,13 @@
 import { expect } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from '../../activities/gateway.js';
-import type { RestoreReport } from '../../common/restore.js';
+import { runTool } from '../../adapters/gateway.js';
+import type { RestoreReport } from '../../domain/restore.js';
 import type pg from 'pg';
 import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
 import { ownPostgres, type OwnPostgres } from './postgres.js';
 import { switchAndArchive, writeTicks, type Tick } from './ticks.js';
-import type { BackupManifest } from '../../common/catalog.js';
+import type { BackupManifest } from '../../domain/catalog.js';
 
 type Clients = Awaited<ReturnType<typeof clients>>;
 

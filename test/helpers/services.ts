@@ -12,8 +12,8 @@ import { ensureTemporal, stopTemporal } from '../../scripts/stack/temporal.js';
 import { ensureBucket, ensureMinio, stopMinio } from '../../scripts/stack/minio.js';
 import { ensureTls } from '../../scripts/stack/tls.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
-import { createS3Client } from '../../activities/storage.js';
-import { createSecretReader } from '../../activities/secrets.js';
+import { createS3Client } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
 import { loadConfig } from '../../config/load.js';
 
 export interface OwnService {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { configReference } from '../../scripts/config-reference.js';
-import { errorCatalogue } from '../../common/errors.js';
+import { errorCatalogue } from '../../domain/errors.js';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 

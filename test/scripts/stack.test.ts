@@ -3,7 +3,7 @@ import { inject } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stackLayout } from '../../scripts/stack/layout.js';
-import { stackUp, stackStatus } from '../../scripts/stack.js';
+import { stackUp, stackStatus } from '../../scripts/stack/main.js';
 
 describe('dev stack', () => {
   it('starting it twice does no harm: same processes, same cluster, same secrets', async () => {

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { asUser } from '../../activities/gateway.js';
-import { demoClusterPlan, NO_WAL_COMMANDS, replicationPassfile, slotFor } from '../../scripts/stack/postgres.js';
+import { asUser } from '../../adapters/gateway.js';
+import { demoClusterPlan, NO_ARCHIVE_COMMANDS, replicationPassfile, slotFor } from '../../scripts/stack/postgres.js';
 import { stackLayout } from '../../scripts/stack/layout.js';
 import { api, until } from '../helpers/stack.js';
 import { stackSecrets } from '../security/helpers.js';
@@ -40,7 +40,7 @@ describe('dev stack files', () => {
 
   it("writes a passfile with only the pgdr role's password, for replication connections to each node of the cluster", () => {
     const l = layout();
-    const plan = demoClusterPlan(l, NO_WAL_COMMANDS);
+    const plan = demoClusterPlan(l, NO_ARCHIVE_COMMANDS);
     const secrets = stackSecrets();
     const text = readFileSync(plan.passfile, 'utf8');
     expect(text).toBe([plan.primary, ...plan.standbys].map((n) => `127.0.0.1:${n.port}:replication:pgdr:${secrets['pgdr-password']}\n`).join(''));
@@ -51,12 +51,12 @@ describe('dev stack files', () => {
   });
 
   it('escapes ":" and "\\" of a password in the passfile', () => {
-    const plan = demoClusterPlan(layout(), NO_WAL_COMMANDS);
+    const plan = demoClusterPlan(layout(), NO_ARCHIVE_COMMANDS);
     expect(replicationPassfile({ ...plan, standbys: [] }, 'a:b\\c')).toBe(`127.0.0.1:${plan.primary.port}:replication:pgdr:a\\:b\\\\c\n`);
   });
 
   it('lets the demo standby reconnect with that passfile alone after its walsender is killed', async () => {
-    const plan = demoClusterPlan(layout(), NO_WAL_COMMANDS);
+    const plan = demoClusterPlan(layout(), NO_ARCHIVE_COMMANDS);
     const client = new pg.Client({ host: '127.0.0.1', port: plan.primary.port, user: 'postgres', database: 'postgres', password: stackSecrets()['pg-superuser-password'] });
     await client.connect();
     try {

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { clients, testCluster } from '../helpers/cluster.js';
 import { until } from '../helpers/stack.js';
 import { allRoutes } from '../../api/server.js';
-import { lockHolder } from '../../activities/temporal.js';
+import { lockHolder } from '../../adapters/temporal.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { countWorkflows, holdLock, securityApi, TEST_TOKEN } from './helpers.js';
 

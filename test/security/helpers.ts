@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
-import { lockWorkflowId } from '../../common/naming.js';
+import { lockWorkflowId } from '../../domain/naming.js';
 import { buildServer } from '../../api/server.js';
 import { SECRET_NAMES } from '../../scripts/stack/secrets.js';
 import type { TestCluster } from '../helpers/cluster.js';

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { until } from '../helpers/stack.js';
 import { replicatedCluster, type ReplicatedCluster } from '../helpers/replication.js';
-import { runTool } from '../../activities/gateway.js';
-import { clusterPrefix } from '../../activities/storage.js';
-import type { RestoreReport } from '../../common/restore.js';
+import { runTool } from '../../adapters/gateway.js';
+import { clusterPrefix } from '../../adapters/storage.js';
+import type { RestoreReport } from '../../domain/restore.js';
 
 let rc: ReplicatedCluster;
 let restores: string;

@@ -13,9 +13,9 @@ import { execa } from 'execa';
 import type { Client } from '@temporalio/client';
 import { clients, startWorkers, testCluster } from '../helpers/cluster.js';
 import { ownPostgres } from '../helpers/postgres.js';
-import { checkBucket, createS3Client } from '../../activities/storage.js';
-import { createSecretReader } from '../../activities/secrets.js';
-import { pgbackrestConf } from '../../activities/pgbackrest.js';
+import { checkBucket, createS3Client } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { pgbackrestConf } from '../../adapters/pgbackrest.js';
 import { pgdrRoleSql } from '../../scripts/stack/postgres.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { leakedIn, stackSecrets } from './helpers.js';
@@ -248,7 +248,7 @@ describe('TLS to S3', () => {
   it('has no other code path that turns TLS verification off', async () => {
     const tracked = (await execa('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot })).stdout.split('\n');
     const code = tracked.filter((f) => /\.(ts|js|mjs|cjs|sh|ya?ml|json|conf)$|(^|\/)Dockerfile$/.test(f) && !f.startsWith('test/security/') && f !== 'package-lock.json' && existsSync(join(repoRoot, f)));
-    expect(code).toEqual(expect.arrayContaining(['activities/storage.ts', 'activities/pgbackrest.ts']));
+    expect(code).toEqual(expect.arrayContaining(['adapters/storage.ts', 'adapters/pgbackrest.ts']));
     const disabling = /rejectUnauthorized\s*[:=]\s*(?!true\b)|NODE_TLS_REJECT_UNAUTHORIZED|checkServerIdentity|verify-tls|insecureSkipTlsVerify|--insecure\b|--no-check-certificate|curl\s+(-\w*k\b)|strict-ssl|--tls-skip-verify|verify_ssl|sslVerify/;
     const hits = code.flatMap((f) =>
       readFileSync(join(repoRoot, f), 'utf8')
@@ -259,10 +259,10 @@ describe('TLS to S3', () => {
     // Each is the explicit opt-in (or a test of its default), or libpq's sslmode semantics for Postgres ('require' does not verify, 'verify-ca' skips the host name).
     expect(hits.sort()).toEqual(
       [
-        'activities/storage.ts: rejectUnauthorized: !storage.insecureSkipTlsVerify,',
-        "activities/pgbackrest.ts: `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,",
-        "activities/postgres.ts: if (cc.sslmode === 'require') return { rejectUnauthorized: false };",
-        "activities/postgres.ts: return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };",
+        'adapters/storage.ts: rejectUnauthorized: !storage.insecureSkipTlsVerify,',
+        "adapters/pgbackrest.ts: `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,",
+        "adapters/sql.ts: if (cc.sslmode === 'require') return { rejectUnauthorized: false };",
+        "adapters/sql.ts: return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };",
         'test/config/load.test.ts: expect(c.storage.insecureSkipTlsVerify).toBe(false);',
         "config/schema.ts: insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),",
       ].sort(),

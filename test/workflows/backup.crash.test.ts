@@ -6,10 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import { clients, testCluster } from '../helpers/cluster.js';
-import { baseFolder, listCatalog } from '../../activities/catalog.js';
-import { objectNameFor } from '../../activities/basebackup.js';
-import { listKeys } from '../../activities/storage.js';
-import { backupInput } from '../../config/inputs.js';
+import { baseFolder, listCatalog } from '../../adapters/catalogStore.js';
+import { objectNameFor } from '../../activities/steps/basebackup.js';
+import { listKeys } from '../../adapters/storage.js';
+import { backupInput } from '../../control/inputs.js';
 import { backup } from '../../workflows/backup.js';
 import { unlessRefused } from '../../workflows/lock.js';
 

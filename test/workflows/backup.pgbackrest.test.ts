@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { ownPostgres } from '../helpers/postgres.js';
-import { listKeys } from '../../activities/storage.js';
-import { clusterPrefix } from '../../activities/storage.js';
-import type { BackupManifest } from '../../common/catalog.js';
+import { listKeys } from '../../adapters/storage.js';
+import { clusterPrefix } from '../../adapters/storage.js';
+import type { BackupManifest } from '../../domain/catalog.js';
 
 describe('backup with the pgbackrest method', () => {
   let pg: Awaited<ReturnType<typeof ownPostgres>>;

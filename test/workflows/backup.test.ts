@@ -5,10 +5,10 @@ import { execa } from 'execa';
 import { WorkflowFailedError } from '@temporalio/client';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { until } from '../helpers/stack.js';
-import { listKeys } from '../../activities/storage.js';
-import { baseFolder, listCatalog } from '../../activities/catalog.js';
-import { lockHolder } from '../../activities/temporal.js';
-import { backupInput } from '../../config/inputs.js';
+import { listKeys } from '../../adapters/storage.js';
+import { baseFolder, listCatalog } from '../../adapters/catalogStore.js';
+import { lockHolder } from '../../adapters/temporal.js';
+import { backupInput } from '../../control/inputs.js';
 import { backup } from '../../workflows/backup.js';
 
 async function download(s3: any, bucket: string, key: string): Promise<Buffer> {

@@ -4,8 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { api, freshQueue, stackConfig, temporalClient, workerConnection } from '../helpers/stack.js';
 import { workflowsPath } from '../../worker/workers.js';
 import { clusterStatus } from '../../workflows/clusterStatus.js';
-import { PgdrCluster, PgdrProcedure } from '../../common/naming.js';
-import type { NodeProbe } from '../../common/status.js';
+import { PgdrCluster, PgdrProcedure } from '../../domain/naming.js';
+import type { NodeProbe } from '../../domain/status.js';
 import { runWorkersUntil } from '../helpers/workers.js';
 
 describe('clusterStatus end to end', () => {

@@ -20,12 +20,13 @@ import { runWorkersUntil } from '../helpers/workers.js';
 import { dropRestore, type DropRestoreInput } from '../../workflows/dropRestore.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { securityApi, TEST_TOKEN } from '../security/helpers.js';
-import { portIsFree, runningPid, storeRestoreReport } from '../../activities/restore.js';
-import { runTool } from '../../activities/gateway.js';
-import { createSecretReader } from '../../activities/secrets.js';
+import { storeRestoreReport } from '../../activities/steps/restore.js';
+import { portIsFree, runningPid } from '../../adapters/pgHost.js';
+import { runTool } from '../../adapters/gateway.js';
+import { createSecretReader } from '../../adapters/secrets.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
-import type { RestoreReport } from '../../common/restore.js';
-import type { CopyFacts, RestoredCopy } from '../../common/restoredCopy.js';
+import type { RestoreReport } from '../../domain/restore.js';
+import type { CopyFacts, RestoredCopy } from '../../domain/restoredCopy.js';
 
 type Listed = RestoreReport & { live: RestoredCopy };
 

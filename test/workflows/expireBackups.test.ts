@@ -3,15 +3,15 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { switchAndArchive, writeTicks } from '../helpers/ticks.js';
-import { listCatalog, walFolder } from '../../activities/catalog.js';
-import { listKeys } from '../../activities/storage.js';
-import { applyExpiry } from '../../activities/retention.js';
-import { backupInput, defaultDestination, restoreInput } from '../../config/inputs.js';
+import { listCatalog, walFolder } from '../../adapters/catalogStore.js';
+import { listKeys } from '../../adapters/storage.js';
+import { applyExpiry } from '../../activities/steps/retention.js';
+import { backupInput, defaultDestination, restoreInput } from '../../control/inputs.js';
 import { backup } from '../../workflows/backup.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
-import type { BackupManifest } from '../../common/catalog.js';
-import type { RestoreRequest } from '../../common/restore.js';
-import type { TimelineWindow } from '../../common/walCheck.js';
+import type { BackupManifest } from '../../domain/catalog.js';
+import type { RestoreRequest } from '../../domain/restore.js';
+import type { TimelineWindow } from '../../domain/walCheck.js';
 import { unlessRefused } from '../../workflows/lock.js';
 
 describe('expireBackups', () => {

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { timeAfter } from '../helpers/ticks.js';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
-import type { RestoreReport } from '../../common/restore.js';
+import type { RestoreReport } from '../../domain/restore.js';
 
 describe('point-in-time restore when the worker dies', () => {
   let src: PitrSource;

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { cpuBurners, type Burners } from '../helpers/load.js';
 import { timeAfter } from '../helpers/ticks.js';
-import type { DrillReport } from '../../common/drill.js';
+import type { DrillReport } from '../../domain/drill.js';
 
 describe('restores and drills with both cores busy', () => {
   let src: PitrSource;

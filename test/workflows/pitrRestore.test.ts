@@ -14,8 +14,8 @@ import type pg from 'pg';
 import type { TestCluster } from '../helpers/cluster.js';
 import { switchAndArchive, timeAfter, type Tick } from '../helpers/ticks.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
-import { findArchived } from '../../activities/wal.js';
-import type { RestoreReport } from '../../common/restore.js';
+import { findArchived } from '../../adapters/walStore.js';
+import type { RestoreReport } from '../../domain/restore.js';
 
 describe('point-in-time restore (basebackup method)', () => {
   let src: PitrSource;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BackupManifest } from '../../common/catalog.js';
+import type { BackupManifest } from '../../domain/catalog.js';
 import { until } from '../helpers/stack.js';
 import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
 import { asideOf, rebuildWatching, streams } from '../helpers/rebuild.js';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RebuildReport } from '../../common/replication.js';
+import type { RebuildReport } from '../../domain/replication.js';
 import { until } from '../helpers/stack.js';
 import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
 import { asideOf, pgCtl as pgCtlOf, rebuildWatching as watch, streams as streamsOn } from '../helpers/rebuild.js';

@@ -9,10 +9,10 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { clients } from '../helpers/cluster.js';
 import { switchAndArchive } from '../helpers/ticks.js';
-import { baseFolder } from '../../activities/catalog.js';
-import { reconcileSchedules } from '../../worker/schedules.js';
+import { baseFolder } from '../../adapters/catalogStore.js';
+import { reconcileSchedules } from '../../control/schedules.js';
 import { parseConfig } from '../../config/load.js';
-import type { DrillReport } from '../../common/drill.js';
+import type { DrillReport } from '../../domain/drill.js';
 
 describe('restore drill', () => {
   let src: PitrSource;

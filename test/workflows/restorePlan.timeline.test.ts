@@ -13,9 +13,9 @@ import { workflowsPath } from '../../worker/workers.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { walArchiveCheck } from '../../workflows/walArchiveCheck.js';
 import { rootMessage } from '../../workflows/probe.js';
-import type { NodeProbe } from '../../common/status.js';
-import type { RestorableBackup, RestoreRequest } from '../../common/restore.js';
-import type { ContinuityFacts } from '../../activities/walCheck.js';
+import type { NodeProbe } from '../../domain/status.js';
+import type { RestorableBackup, RestoreRequest } from '../../domain/restore.js';
+import type { ContinuityFacts } from '../../activities/steps/walCheck.js';
 
 const config = stackConfig();
 let bundle: WorkflowBundleWithSourceMap;

@@ -10,7 +10,7 @@ import { workflowBundle } from '../helpers/cluster.js';
 import { freshQueue, stackConfig, temporalClient, workerConnection } from '../helpers/stack.js';
 import { runWorkersUntil } from '../helpers/workers.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
-import type { CopyFacts } from '../../common/restoredCopy.js';
+import type { CopyFacts } from '../../domain/restoredCopy.js';
 
 describe('restoredCopies with stub agents', () => {
   it('asks each node about its own directories and reports a silent node with its error instead of failing', async () => {

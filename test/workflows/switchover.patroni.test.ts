@@ -17,10 +17,10 @@ import { stackLayout, repoRoot } from '../../scripts/stack/layout.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { startPatroniCluster, type PatroniClusterHandle } from '../../scripts/stack/patroni.js';
 import type { PgSecrets } from '../../scripts/stack/postgres.js';
-import { walCommands } from '../../config/inputs.js';
+import { archiveCommands } from '../../config/archiveCommands.js';
 import { buildServer } from '../../api/server.js';
-import type { RebuildReport, SwitchoverReport } from '../../common/replication.js';
-import type { ClusterStatus } from '../../common/status.js';
+import type { RebuildReport, SwitchoverReport } from '../../domain/replication.js';
+import type { ClusterStatus } from '../../domain/status.js';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
 import { until } from '../helpers/stack.js';
 
@@ -117,7 +117,7 @@ beforeAll(async () => {
 
   // Patroni archives through pgdr: the switchover checks the new timeline's history file there.
   const { leader } = await roles();
-  const { archiveCommand } = walCommands(tc.config, tc.name);
+  const { archiveCommand } = archiveCommands(tc.config, tc.name);
   const patch = await rest(leader, 'PATCH', '/config', { postgresql: { parameters: { archive_command: archiveCommand, archive_mode: 'on' } } });
   expect(patch.status, JSON.stringify(patch.body)).toBe(200);
   for (const node of Object.keys(patroni.nodes)) {

@@ -9,8 +9,8 @@
  *  - and back, with synchronous_standby_names as it was.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackupManifest } from '../../common/catalog.js';
-import type { SwitchoverReport } from '../../common/replication.js';
+import type { BackupManifest } from '../../domain/catalog.js';
+import type { SwitchoverReport } from '../../domain/replication.js';
 import { pgbenchRun } from '../../scripts/stack/pgbench.js';
 import { until } from '../helpers/stack.js';
 import { expectNoClientFailed, replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTool } from '../../activities/gateway.js';
-import type { SwitchoverReport } from '../../common/replication.js';
+import { runTool } from '../../adapters/gateway.js';
+import type { SwitchoverReport } from '../../domain/replication.js';
 import { pgbenchRun } from '../../scripts/stack/pgbench.js';
 import { until } from '../helpers/stack.js';
 import { expectNoClientFailed, replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';

@@ -9,11 +9,11 @@ import { clients, startWorkers, testCluster, type TestCluster } from '../helpers
 import { ownPostgres } from '../helpers/postgres.js';
 import { until } from '../helpers/stack.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
-import { deleteKeys } from '../../activities/storage.js';
-import { listArchivedWal } from '../../activities/wal.js';
-import { segmentName, segmentNumber } from '../../common/wal.js';
-import { formatLsn } from '../../common/lsn.js';
-import type { WalCheckResult } from '../../common/walCheck.js';
+import { deleteKeys } from '../../adapters/storage.js';
+import { listArchivedWal } from '../../adapters/walStore.js';
+import { segmentName, segmentNumber } from '../../domain/wal.js';
+import { formatLsn } from '../../domain/lsn.js';
+import type { WalCheckResult } from '../../domain/walCheck.js';
 import { rootMessage } from '../../workflows/probe.js';
 
 describe('WAL archiving and walArchiveCheck', () => {

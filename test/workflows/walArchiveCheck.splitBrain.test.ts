@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowFailedError } from '@temporalio/client';
-import { listArchivedWal } from '../../activities/wal.js';
-import { parseHistory } from '../../common/wal.js';
-import type { WalCheckResult } from '../../common/walCheck.js';
+import { listArchivedWal } from '../../adapters/walStore.js';
+import { parseHistory } from '../../domain/wal.js';
+import type { WalCheckResult } from '../../domain/walCheck.js';
 import { rootMessage } from '../../workflows/probe.js';
 import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
 import { pgCtl } from '../helpers/rebuild.js';

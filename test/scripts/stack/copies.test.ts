@@ -10,13 +10,13 @@ import { appendFileSync, chmodSync, chownSync, existsSync, mkdirSync, mkdtempSyn
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { asUser, runTool } from '../../../activities/gateway.js';
-import { runningPid } from '../../../activities/restore.js';
-import { restoreMarker } from '../../../common/restoredCopy.js';
+import { asUser, runTool } from '../../../adapters/gateway.js';
+import { runningPid } from '../../../adapters/pgHost.js';
+import { restoreMarker } from '../../../domain/restoredCopy.js';
 import { repoRoot, stackLayout } from '../../../scripts/stack/layout.js';
 import { freePort } from '../../../scripts/stack/procs.js';
 import { liveRestoredCopies } from '../../../scripts/stack/copies.js';
-import { stackDown } from '../../../scripts/stack.js';
+import { stackDown } from '../../../scripts/stack/main.js';
 
 const WF = 'pitrRestore/demo/2026-11-30T12-00-00-000Z';
 
@@ -59,7 +59,7 @@ describe('dev stack: restored copies', () => {
 
   it('status lists the running copy with its port and restore, never the node without a marker', async () => {
     expect(liveRestoredCopies(layout)).toEqual([{ dataDir: copy.dataDir, pid: runningPid(copy.dataDir), port: copy.port, workflowId: WF }]);
-    const out = await execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'scripts/stack.ts'), 'status'], { env: { PGDR_STACK_DIR: dir, PGDR_PORT_OFFSET: '10100' }, reject: false });
+    const out = await execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'scripts/stack/main.ts'), 'status'], { env: { PGDR_STACK_DIR: dir, PGDR_PORT_OFFSET: '10100' }, reject: false });
     expect(out.exitCode, out.stderr).toBe(0);
     expect(out.stdout).toContain(`copy         up ${copy.dataDir} port ${copy.port} pid ${runningPid(copy.dataDir)} (${WF})`);
     expect(out.stdout).not.toContain(`up ${node.dataDir} `);

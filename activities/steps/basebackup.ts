@@ -1,0 +1,292 @@
+/**
+ * pg_basebackup streamed to S3, and verification of what was stored.
+ *
+ * The tar stream goes straight from pg_basebackup's stdout into an S3 multipart upload, hashed
+ * on the way (bounded memory: at most queueSize x partSize buffered). PostgreSQL 15 puts the
+ * backup_manifest and, with -X fetch, the needed WAL into that tar.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, pipeline } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
+import { assertBackupId } from '../../domain/catalog.js';
+import type { PgdrConfig } from '../../config/schema.js';
+import { clusterOf, nodeOf } from '../../config/lookup.js';
+import { spawnTool, checkResult, runTool, asUser } from '../../adapters/gateway.js';
+import { baseFolder } from '../../adapters/catalogStore.js';
+import { awaitStorage } from '../../adapters/storage.js';
+import { clusterPassword, type SecretReader } from '../../adapters/secrets.js';
+import { activityProgress, every } from '../../adapters/progress.js';
+import { libpqEnv, withNode } from '../../adapters/sql.js';
+
+export interface BaseBackupDeps {
+  config: PgdrConfig;
+  readSecret: SecretReader;
+  s3: S3Client;
+}
+
+export interface UploadBaseBackupInput {
+  cluster: string;
+  node: string;
+  backupId: string;
+}
+
+export interface UploadBaseBackupResult {
+  objectName: string;
+  bytes: number;
+  sha256: string;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  startTime: string;
+  stopTime: string;
+  compression: string;
+}
+
+const PART_SIZE = 16 * 1024 * 1024;
+const QUEUE_SIZE = 4;
+const MAX_PARTS = 9000; // S3 allows 10000; keep a margin
+
+/**
+ * Part size for a database of this size: 16 MiB, or larger when the backup could otherwise
+ * exceed S3's part limit (sized on the uncompressed database, an upper bound).
+ */
+export function partSizeFor(databaseBytes: number): number {
+  return Math.max(PART_SIZE, Math.ceil(databaseBytes / MAX_PARTS / (1024 * 1024)) * 1024 * 1024);
+}
+
+const OBJECT_NAMES: Record<string, string> = { zstd: 'base.tar.zst', lz4: 'base.tar.lz4', gzip: 'base.tar.gz', none: 'base.tar' };
+
+export function objectNameFor(compression: string): string {
+  return OBJECT_NAMES[compression] ?? 'base.tar';
+}
+
+/** A pass-through stream that counts bytes and computes sha256. */
+export function hashingCounter(): Transform & { bytes: number; digest(): string } {
+  const hash = createHash('sha256');
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      (t as unknown as { bytes: number }).bytes += chunk.length;
+      cb(null, chunk);
+    },
+  }) as Transform & { bytes: number; digest(): string };
+  t.bytes = 0;
+  t.digest = () => hash.digest('hex');
+  return t;
+}
+
+/** Parses pg_basebackup -v -P stderr into LSNs, timeline and progress. */
+export function parseBaseBackupStderr(line: string, into: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number }): void {
+  let m = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/.exec(line);
+  if (m) {
+    into.startLsn = m[1];
+    into.timeline = Number(m[2]);
+  }
+  m = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/.exec(line);
+  if (m) into.stopLsn = m[1];
+  m = /^\s*(\d+)\/(\d+) kB \(\d+%\)/.exec(line);
+  if (m) {
+    into.doneKB = Number(m[1]);
+    into.totalKB = Number(m[2]);
+  }
+}
+
+export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBackupInput): Promise<UploadBaseBackupResult> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const b = cc.backup;
+  const { heartbeat, signal } = activityProgress();
+  const objectName = objectNameFor(b.compression);
+  const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + objectName;
+  const args = ['-h', nc.host, '-p', String(nc.port), '-U', cc.user, '-D', '-', '-F', 't', '-X', 'fetch', '-c', b.checkpoint, '-P', '-v', '--no-password', `--label=pgdr ${input.backupId}`];
+  if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
+  if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
+
+  // Storage down (an earlier attempt may have failed on that): wait here, heartbeating, rather
+  // than spend the retry attempts on an outage.
+  await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
+  // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
+  await abortStaleUploads(deps, key);
+  const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) => Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b));
+
+  const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
+  const startTime = new Date().toISOString();
+  const proc = spawnTool({
+    tool: 'pg_basebackup',
+    binDir: nc.binDir,
+    args,
+    osUser: nc.osUser,
+    env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), 'pgdr-backup'),
+    signal,
+    streamStdout: true,
+  });
+  let pending = '';
+  proc.stderr!.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const lines = pending.split(/\r?\n|\r/);
+    pending = lines.pop() ?? '';
+    for (const l of lines) parseBaseBackupStderr(l, info);
+  });
+  const counter = hashingCounter();
+  const upload = new Upload({
+    client: deps.s3,
+    params: { Bucket: deps.config.storage.bucket, Key: key, Body: proc.stdout!.pipe(counter), ContentType: 'application/x-tar' },
+    partSize: partSizeFor(databaseBytes),
+    queueSize: QUEUE_SIZE,
+    leavePartsOnError: false,
+  });
+  const onAbort = () => void upload.abort();
+  signal.addEventListener('abort', onAbort);
+  const stopBeat = every(2000, () =>
+    heartbeat({
+      phase: 'streaming',
+      bytes: counter.bytes,
+      readKB: info.doneKB ?? 0,
+      totalKB: info.totalKB ?? null,
+      percent: info.totalKB ? Math.min(100, Math.round((100 * (info.doneKB ?? 0)) / info.totalKB)) : null,
+      startLsn: info.startLsn ?? null,
+    }),
+  );
+  try {
+    const [uploaded, result] = await Promise.allSettled([upload.done(), proc]);
+    if (result.status === 'rejected') throw result.reason;
+    if (pending) parseBaseBackupStderr(pending, info);
+    checkResult('pg_basebackup', result.value as never);
+    if (uploaded.status === 'rejected') throw uploaded.reason;
+    if (!info.startLsn || !info.stopLsn || !info.timeline) {
+      throw new ToolFailedError('pg_basebackup', 0, `could not read start/stop lsn from its output: ${String(result.value.stderr).slice(-500)}`);
+    }
+    return {
+      objectName,
+      bytes: counter.bytes,
+      sha256: counter.digest(),
+      startLsn: info.startLsn,
+      stopLsn: info.stopLsn,
+      timeline: info.timeline,
+      startTime,
+      stopTime: new Date().toISOString(),
+      compression: b.compression,
+    };
+  } catch (err) {
+    // A half-written object is this backup's own (keyed by its id), has no manifest and so
+    // never counts; remove it anyway so nothing partial lingers.
+    await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.config.storage.bucket, Key: key })).catch(() => undefined);
+    throw err;
+  } finally {
+    stopBeat();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function abortStaleUploads(deps: BaseBackupDeps, key: string): Promise<void> {
+  const bucket = deps.config.storage.bucket;
+  const res = await deps.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  for (const u of res.Uploads ?? []) {
+    if (u.Key === key && u.UploadId) await deps.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+  }
+}
+
+export interface VerifyBaseBackupInput {
+  cluster: string;
+  node: string;
+  backupId: string;
+  objectName: string;
+  sha256: string;
+  compression: string;
+}
+
+export interface VerifyResult {
+  tool: string;
+  ok: boolean;
+  seconds: number;
+  detail: string;
+}
+
+const TAR_DECOMPRESS: Record<string, string[]> = { zstd: ['--zstd'], gzip: ['-z'], lz4: ['-I', 'lz4'], none: [] };
+
+export interface Extracted {
+  bytes: number;
+  sha256: string;
+  /** Until the last byte arrived from S3. */
+  downloadSeconds: number;
+  /** What tar needed after that (the two overlap: the object is extracted as it streams). */
+  extractSeconds: number;
+}
+
+/**
+ * Streams a stored backup object from S3 into tar, extracting into dir as the node's OS user,
+ * hashing on the way (bounded memory). Heartbeats bytes and percent. The caller compares the
+ * sha256 with the manifest's before trusting what was extracted.
+ */
+export async function downloadAndExtract(
+  deps: BaseBackupDeps,
+  o: { key: string; dir: string; compression: string; osUser: string; signal: AbortSignal; heartbeat: (d: Record<string, unknown>) => void },
+): Promise<Extracted> {
+  const t0 = Date.now();
+  const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: o.key }), { abortSignal: o.signal });
+  const total = obj.ContentLength ?? null;
+  const counter = hashingCounter();
+  const tar = spawnTool({ tool: 'tar', args: ['-x', ...(TAR_DECOMPRESS[o.compression] ?? []), '-C', o.dir, '-f', '-'], osUser: o.osUser, signal: o.signal });
+  const stopBeat = every(2000, () => o.heartbeat({ phase: 'downloading', bytes: counter.bytes, totalBytes: total, percent: total ? Math.round((100 * counter.bytes) / total) : null }));
+  let downloaded = 0;
+  counter.on('end', () => void (downloaded = Date.now()));
+  try {
+    await new Promise<void>((resolve, reject) => pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())));
+    checkResult('tar', (await tar) as never);
+  } finally {
+    stopBeat();
+  }
+  const end = Date.now();
+  downloaded ||= end;
+  return { bytes: counter.bytes, sha256: counter.digest(), downloadSeconds: (downloaded - t0) / 1000, extractSeconds: (end - downloaded) / 1000 };
+}
+
+function ownedBy(path: string, user: string): void {
+  const ids = asUser(user);
+  if (ids) chownSync(path, ids.uid, ids.gid);
+}
+
+/**
+ * Downloads the stored object, checks its sha256, extracts it into scratch space on the node
+ * and runs pg_verifybackup (which also parses the included WAL). Scratch is always removed.
+ */
+export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBackupInput): Promise<VerifyResult> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const { heartbeat, signal } = activityProgress();
+  const started = Date.now();
+  if (!Object.values(OBJECT_NAMES).includes(input.objectName)) throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
+  const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
+  mkdirSync(cc.backup.scratchDir, { recursive: true, mode: 0o700 });
+  ownedBy(cc.backup.scratchDir, nc.osUser);
+  const dir = join(cc.backup.scratchDir, `verify-${input.cluster}-${input.backupId}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  ownedBy(dir, nc.osUser);
+  const done = (ok: boolean, detail: string): VerifyResult => ({ tool: 'pg_verifybackup', ok, seconds: (Date.now() - started) / 1000, detail });
+  try {
+    const got = await downloadAndExtract(deps, { key, dir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
+    const actual = got.sha256;
+    if (actual !== input.sha256) return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
+    heartbeat({ phase: 'pg_verifybackup' });
+    try {
+      const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [dir], osUser: nc.osUser, signal });
+      return done(true, res.stdout.trim() || 'backup successfully verified');
+    } catch (err) {
+      if (err instanceof ToolFailedError) return done(false, `pg_verifybackup rejected s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
+      throw err;
+    }
+  } catch (err) {
+    // Scratch space full is the node's problem, not the backup's: never mark a good backup failed for it.
+    if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) throw new DestinationFullError(input.cluster, input.node, dir, diskFullLine(err.context.stderrTail));
+    if (err instanceof ToolFailedError && err.context.tool === 'tar') return done(false, `cannot extract s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
+    throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

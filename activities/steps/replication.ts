@@ -1,0 +1,426 @@
+/**
+ * Streaming replication on a node's host (node agent): stop and start a server, read its
+ * shutdown checkpoint, clone it from the primary, make it a standby of a given primary
+ * (pg_rewind first when it was a primary), promote, repoint, and wait until it streams.
+ *
+ * A node's own configuration files are its identity (port, paths, pg_hba): a clone or a rewind
+ * copies the primary's, so pgdr puts the node's own back before it starts.
+ */
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ReplicationPreconditionError, ServerStartFailedError, StandbyNotStreamingError, ToolFailedError } from '../../domain/errors.js';
+import { confString } from '../../domain/pgconf.js';
+import { primaryConninfo, replayedPast } from '../../domain/replication.js';
+import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
+import { clusterOf, nodeOf } from '../../config/lookup.js';
+import { archiveCommands } from '../../config/archiveCommands.js';
+import { runTool } from '../../adapters/gateway.js';
+import { parseBaseBackupStderr } from './basebackup.js';
+import { activityProgress, every } from '../../adapters/progress.js';
+import { libpqEnv, withNode } from '../../adapters/sql.js';
+import { emptyDir, own, runningPid } from '../../adapters/pgHost.js';
+import { clusterPassword, type SecretReader } from '../../adapters/secrets.js';
+import { startPostgres } from '../../adapters/serverStart.js';
+
+export interface ReplicationDeps {
+  config: PgdrConfig;
+  readSecret: SecretReader;
+}
+
+interface NodeRef {
+  cluster: string;
+  node: string;
+}
+
+/** Where pg_ctl writes the server log of a server pgdr starts. */
+export const SERVER_LOG = 'pgdr-server.log';
+
+/** The slot a node streams from when it is a standby. */
+export function slotOf(config: PgdrConfig, cluster: string, node: string): string {
+  return nodeOf(config, cluster, node).slot ?? defaultSlotName(node);
+}
+
+function pgCtl(deps: ReplicationDeps, r: NodeRef, args: string[], dataDir?: string) {
+  const nc = nodeOf(deps.config, r.cluster, r.node);
+  return runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', dataDir ?? nc.dataDir, ...args], osUser: nc.osUser });
+}
+
+/** Stops the node's server (fast; immediate when fast does not finish). */
+export async function stopServer(deps: ReplicationDeps, input: NodeRef & { mode?: 'fast' | 'immediate' }): Promise<{ wasRunning: boolean }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  if (runningPid(nc.dataDir) === null) return { wasRunning: false };
+  try {
+    await pgCtl(deps, input, ['-m', input.mode ?? 'fast', '-w', '-t', '120', 'stop']);
+  } catch (err) {
+    if (input.mode === 'immediate' || runningPid(nc.dataDir) === null) throw err;
+    await pgCtl(deps, input, ['-m', 'immediate', '-w', '-t', '60', 'stop']);
+  }
+  return { wasRunning: true };
+}
+
+/**
+ * Starts the node's server unless it runs; waits until it accepts connections (or is a standby
+ * in recovery). One still starting after 300 s is alive and left to the caller's wait; one that
+ * exits while starting is ServerStartFailedError (PortUnavailableError when its port is taken).
+ */
+export async function startServer(deps: ReplicationDeps, input: NodeRef): Promise<{ started: boolean }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  if (runningPid(nc.dataDir) !== null) return { started: false };
+  const { heartbeat, signal } = activityProgress();
+  const out = await startPostgres({
+    node: input.node,
+    binDir: nc.binDir,
+    dataDir: nc.dataDir,
+    osUser: nc.osUser,
+    logFile: join(nc.dataDir, SERVER_LOG),
+    port: nc.port,
+    signal,
+    onWait: () => heartbeat({ phase: 'starting the server', node: input.node }),
+  });
+  if (out.state === 'exited') throw new ServerStartFailedError(input.node, nc.dataDir, out.reason);
+  return { started: true };
+}
+
+export interface ControlFacts {
+  state: string;
+  checkpointLsn: string;
+  redoLsn: string;
+  timeline: number;
+}
+
+/** pg_controldata of the node's (stopped) data directory: cluster state and the latest checkpoint. */
+export async function readControlData(deps: ReplicationDeps, input: NodeRef): Promise<ControlFacts> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const out = (await runTool({ tool: 'pg_controldata', binDir: nc.binDir, args: ['-D', nc.dataDir], osUser: nc.osUser })).stdout;
+  const field = (name: string) => new RegExp(`^${name.replace(/[()']/g, '\\$&')}:\\s*(.+)$`, 'm').exec(out)?.[1]?.trim() ?? '';
+  return {
+    state: field('Database cluster state'),
+    checkpointLsn: field('Latest checkpoint location'),
+    redoLsn: field("Latest checkpoint's REDO location"),
+    timeline: Number(field("Latest checkpoint's TimeLineID")),
+  };
+}
+
+/** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
+export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef): Promise<{ wasRunning: boolean; control: ControlFacts }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const wasRunning = runningPid(nc.dataDir) !== null;
+  if (wasRunning) {
+    // pg_ctl -w looks every 100 ms; clients are paused, so ask without waiting and look every 10 ms.
+    await pgCtl(deps, input, ['-m', 'fast', '-W', 'stop']);
+    const deadline = Date.now() + 120_000;
+    while (runningPid(nc.dataDir) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (runningPid(nc.dataDir) !== null) await stopServer(deps, { ...input, mode: 'fast' });
+  }
+  return { wasRunning, control: await readControlData(deps, input) };
+}
+
+/**
+ * Waits (briefly, clients not yet paused) until the node's archiver has no segment waiting
+ * (.ready). A fast shutdown archives every waiting segment before the server exits, one
+ * archive_command each, while clients are paused; draining first keeps that out of the pause.
+ * Gives up after timeoutSeconds (WAL keeps coming under load) and says how many were left.
+ */
+export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds: number }): Promise<{ idle: boolean; ready: number; seconds: number }> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const ready = Number((await c.query(`select count(*) as n from pg_ls_archive_statusdir() where name like '%.ready'`)).rows[0].n);
+      const seconds = (Date.now() - t0) / 1000;
+      if (ready === 0 || seconds >= input.timeoutSeconds) return { idle: ready === 0, ready, seconds };
+      heartbeat({ waitingFor: 'the archiver to catch up', ready });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+}
+
+/** CHECKPOINT on the node: the shutdown checkpoint after it has little left to write. */
+export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise<void> {
+  await withNode(deps, input.cluster, input.node, (c) => c.query('checkpoint'));
+}
+
+/**
+ * Waits until the node (a standby) has replayed past `lsn` (the old primary's shutdown
+ * checkpoint). Fails fast when its server is not running; returns ok false on timeout.
+ */
+export async function awaitReplayed(deps: ReplicationDeps, input: NodeRef & { lsn: string; timeoutSeconds: number }): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  let replayLsn: string | null = null;
+  let lastError = '';
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    if (runningPid(nc.dataDir) === null) return { ok: false, replayLsn, reason: `the candidate's server is not running (no live postmaster in ${nc.dataDir})` };
+    try {
+      replayLsn = await withNode(deps, input.cluster, input.node, async (c) => (await c.query('select pg_last_wal_replay_lsn()::text as lsn')).rows[0].lsn as string | null);
+      if (replayedPast(replayLsn, input.lsn)) return { ok: true, replayLsn, reason: null };
+    } catch (err) {
+      lastError = (err as Error).message;
+    }
+    heartbeat({ waitingFor: `replay past ${input.lsn}`, replayLsn });
+    if (Date.now() - t0 > input.timeoutSeconds * 1000) {
+      return { ok: false, replayLsn, reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}` };
+    }
+    // Clients are paused meanwhile: look often.
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * pg_promote on the node, then a close watch until it left recovery (pg_promote's own wait
+ * looks only every 100 ms, while clients are paused); reports the outcome and its timeline.
+ */
+export async function promote(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds?: number }): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    let detail = '';
+    try {
+      await c.query('select pg_promote(false)');
+      const deadline = Date.now() + (input.timeoutSeconds ?? 60) * 1000;
+      for (;;) {
+        if (!(await c.query('select pg_is_in_recovery() as rec')).rows[0].rec) {
+          detail = 'promoted';
+          break;
+        }
+        if (Date.now() > deadline) {
+          detail = `still in recovery ${input.timeoutSeconds ?? 60} s after pg_promote`;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } catch (err) {
+      detail = `pg_promote failed: ${(err as Error).message}`;
+    }
+    const row = (await c.query(`select pg_is_in_recovery() as rec, case when pg_is_in_recovery() then null else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`)).rows[0];
+    return { promoted: !row.rec, timeline: row.tli ?? null, detail };
+  });
+}
+
+/**
+ * restore_command on a running node, for the moments of a switchover: `off` clears it (the
+ * candidate streams; each archive miss during promotion costs a `wal fetch`) and returns what
+ * ALTER SYSTEM had set before, `restore` puts that back (null: RESET to the config file's),
+ * `pgdr` sets pgdr's own (a rejoined old primary, once it streams).
+ */
+export async function setRestoreCommand(deps: ReplicationDeps, input: NodeRef & { mode: 'off' | 'restore' | 'pgdr'; previous?: string | null }): Promise<{ previous: string | null }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    const row = (await c.query(`select setting, coalesce(sourcefile, '') like '%postgresql.auto.conf' as auto from pg_settings where name = 'restore_command'`)).rows[0];
+    const previous = row.auto ? (row.setting as string) : null;
+    const set = (v: string) => c.query(`alter system set restore_command = '${v.replace(/'/g, "''")}'`);
+    if (input.mode === 'off') await set('');
+    else if (input.mode === 'pgdr') await set(archiveCommands(deps.config, input.cluster).restoreCommand);
+    else if (input.previous) await set(input.previous);
+    else await c.query('alter system reset restore_command');
+    await c.query('select pg_reload_conf()');
+    return { previous: input.mode === 'off' ? previous : null };
+  });
+}
+
+/** A physical slot for a standby on the primary, unless it exists. */
+export async function ensureSlot(deps: ReplicationDeps, input: NodeRef & { slot: string }): Promise<{ created: boolean }> {
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    const r = await c.query('select pg_create_physical_replication_slot($1) from (select 1) x where not exists (select from pg_replication_slots where slot_name = $1)', [input.slot]);
+    return { created: (r.rowCount ?? 0) > 0 };
+  });
+}
+
+/** synchronous_standby_names on a running primary (ALTER SYSTEM + reload). */
+export async function setSynchronousStandbyNames(deps: ReplicationDeps, input: NodeRef & { value: string }): Promise<void> {
+  await withNode(deps, input.cluster, input.node, async (c) => {
+    await c.query(`alter system set synchronous_standby_names = '${input.value.replace(/'/g, "''")}'`);
+    await c.query('select pg_reload_conf()');
+  });
+}
+
+/** Top-level *.conf files of a data directory (postgresql.conf, pg_hba.conf, includes): the node's own. */
+function configFiles(dataDir: string): string[] {
+  try {
+    return readdirSync(dataDir).filter((f) => f.endsWith('.conf') && f !== 'postgresql.auto.conf' && statSync(join(dataDir, f)).isFile());
+  } catch {
+    return [];
+  }
+}
+
+function copyConfig(from: string, to: string, osUser: string): string[] {
+  const files = configFiles(from);
+  for (const f of files) {
+    copyFileSync(join(from, f), join(to, f));
+    own(join(to, f), osUser);
+  }
+  return files;
+}
+
+const STANDBY_KEYS = /^\s*(primary_conninfo|primary_slot_name|port|recovery_target\w*|hot_standby)\s*=/;
+
+/**
+ * Makes the node's (stopped) data directory a standby of `primary`: its own configuration
+ * files back from `ownConfigFrom` (the directory set aside, or a saved copy), then
+ * primary_conninfo (no password: a passfile), its slot, its port and restore_command in
+ * postgresql.auto.conf, and standby.signal.
+ */
+export async function writeStandbySettings(
+  deps: ReplicationDeps,
+  input: NodeRef & {
+    primary: string;
+    ownConfigFrom: string | null;
+    /** Write pgdr's restore_command (WAL from the archive, then streaming). */
+    fromArchive: boolean;
+    /**
+     * An empty restore_command, whatever the directory had: the node streams only. For an
+     * old primary rejoining whose WAL the new primary holds: at startup each archive miss costs
+     * a `wal fetch` (about 0.25 s), which a synchronous standby's absence makes clients wait for.
+     */
+    streamOnly?: boolean;
+  },
+): Promise<{ restoredConfig: string[]; conninfo: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const restoredConfig = input.ownConfigFrom && existsSync(input.ownConfigFrom) ? copyConfig(input.ownConfigFrom, nc.dataDir, nc.osUser) : [];
+  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  const auto = join(nc.dataDir, 'postgresql.auto.conf');
+  const kept = (existsSync(auto) ? readFileSync(auto, 'utf8') : '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n')
+    .split('\n')
+    .filter((l) => !STANDBY_KEYS.test(l) && !/^# pgdr standby of /.test(l) && !((input.fromArchive || input.streamOnly) && /^\s*restore_command\s*=/.test(l)));
+  const q = (v: string) => confString(v);
+  const lines = [
+    `# pgdr standby of ${input.primary}`,
+    `primary_conninfo = ${q(conninfo)}`,
+    `primary_slot_name = ${q(slotOf(deps.config, input.cluster, input.node))}`,
+    `port = ${nc.port}`,
+    'hot_standby = on',
+    // (An empty one in the auto file also overrides a restore_command of postgresql.conf.)
+    ...(input.streamOnly ? [`restore_command = ''`] : input.fromArchive ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster).restoreCommand)}`] : []),
+  ];
+  writeFileSync(auto, `${kept.join('\n').replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
+  own(auto, nc.osUser);
+  rmSync(join(nc.dataDir, 'recovery.signal'), { force: true });
+  const signal = join(nc.dataDir, 'standby.signal');
+  writeFileSync(signal, '', { mode: 0o600 });
+  own(signal, nc.osUser);
+  return { restoredConfig, conninfo };
+}
+
+/**
+ * pg_basebackup of the primary into the node's (empty) data directory, on the node's slot;
+ * heartbeats kB and %. A retried attempt (the worker running the first one died mid-clone)
+ * finds its predecessor's partial clone there and starts again from an empty directory.
+ */
+export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ seconds: number; bytes: number }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const { heartbeat, signal, attempt } = activityProgress();
+  const t0 = Date.now();
+  const seen: { doneKB?: number; totalKB?: number; startLsn?: string } = {};
+  if (readdirSync(nc.dataDir).length > 0) {
+    // A first attempt never clones over data it did not write (and does not retry into it).
+    if (attempt === 1) throw new ReplicationPreconditionError(input.cluster, 'rebuild', [`data directory ${nc.dataDir} of node ${input.node} is not empty before the clone (expected the empty directory the rebuild prepared)`]);
+    emptyDir(nc.dataDir);
+  }
+  const stop = every(2000, () => heartbeat({ phase: 'pg_basebackup', bytes: (seen.doneKB ?? 0) * 1024, totalBytes: (seen.totalKB ?? 0) * 1024, percent: seen.totalKB ? Math.round((100 * (seen.doneKB ?? 0)) / seen.totalKB) : null, startLsn: seen.startLsn ?? null }));
+  try {
+    await runTool({
+      tool: 'pg_basebackup',
+      binDir: nc.binDir,
+      args: ['-h', pc.host, '-p', String(pc.port), '-U', cc.user, '-D', nc.dataDir, '-X', 'stream', '-S', slotOf(deps.config, input.cluster, input.node), '-c', 'fast', '-P', '-v', '--no-password'],
+      osUser: nc.osUser,
+      env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rebuild ${input.node}`),
+      onStderrLine: (l) => parseBaseBackupStderr(l, seen),
+      signal,
+    });
+  } finally {
+    stop();
+  }
+  return { seconds: (Date.now() - t0) / 1000, bytes: (seen.totalKB ?? 0) * 1024 };
+}
+
+/**
+ * pg_rewind of the node's (cleanly stopped) data directory against `source`, the new primary,
+ * when their timelines diverged. The node's own configuration files are kept (pg_rewind copies
+ * the source's). Returns whether anything was rewound.
+ */
+export async function rewindFrom(deps: ReplicationDeps, input: NodeRef & { source: string }): Promise<{ rewound: boolean; detail: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const sc = nodeOf(deps.config, input.cluster, input.source);
+  const { signal } = activityProgress();
+  const saved = mkdtempSync(join(tmpdir(), 'pgdr-conf-'));
+  try {
+    for (const f of configFiles(nc.dataDir)) copyFileSync(join(nc.dataDir, f), join(saved, f));
+    const conn = `host=${sc.host} port=${sc.port} user=${cc.user} dbname=${cc.database}`;
+    let out = '';
+    try {
+      const res = await runTool({
+        tool: 'pg_rewind',
+        binDir: nc.binDir,
+        args: ['--target-pgdata', nc.dataDir, '--source-server', conn, '--progress'],
+        osUser: nc.osUser,
+        env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rewind ${input.node}`),
+        signal,
+      });
+      out = `${res.stdout}\n${res.stderr}`;
+    } catch (err) {
+      if (err instanceof ToolFailedError && /no rewind required/.test(String(err.context.stderrTail))) out = 'no rewind required';
+      else throw err;
+    }
+    const rewound = !/no rewind required/.test(out);
+    if (rewound) copyConfig(saved, nc.dataDir, nc.osUser);
+    return { rewound, detail: out.trim().split('\n').slice(-2).join(' ') };
+  } finally {
+    rmSync(saved, { recursive: true, force: true });
+  }
+}
+
+/** Points a running standby at a new primary: primary_conninfo and slot via ALTER SYSTEM, then reload. */
+export async function repointStandby(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ conninfo: string }> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const pc = nodeOf(deps.config, input.cluster, input.primary);
+  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  await withNode(deps, input.cluster, input.node, async (c) => {
+    await c.query(`alter system set primary_conninfo = '${conninfo.replace(/'/g, "''")}'`);
+    await c.query(`alter system set primary_slot_name = '${slotOf(deps.config, input.cluster, input.node)}'`);
+    await c.query('select pg_reload_conf()');
+  });
+  return { conninfo };
+}
+
+const STREAMING_SQL = `
+select r.state, r.replay_lsn::text as replay_lsn, pg_current_wal_lsn()::text as current_lsn,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 as lag
+  from pg_replication_slots s join pg_stat_replication r on r.pid = s.active_pid
+ where s.slot_name = $1`;
+
+/**
+ * Waits (on the primary) until `standby` streams on its slot with replay lag at or below
+ * maxLagBytes, heartbeating state and lag; fails naming how far it got.
+ */
+export async function awaitStreaming(
+  deps: ReplicationDeps,
+  input: NodeRef & { standby: string; maxLagBytes: number; timeoutSeconds: number },
+): Promise<{ lagBytes: number; replayLsn: string; seconds: number }> {
+  const { heartbeat, signal } = activityProgress();
+  const slot = slotOf(deps.config, input.cluster, input.standby);
+  const t0 = Date.now();
+  let last = 'no connection on its slot yet';
+  for (;;) {
+    if (signal.aborted) throw signal.reason;
+    const row = await withNode(deps, input.cluster, input.node, async (c) => (await c.query(STREAMING_SQL, [slot])).rows[0]).catch((err: Error) => ({ error: err.message }));
+    if (row && 'state' in row) {
+      const lag = row.lag === null ? null : Math.max(0, Math.round(row.lag));
+      last = `state ${row.state}, replayed ${row.replay_lsn ?? 'nothing'} of ${row.current_lsn}, lag ${lag ?? 'unknown'} bytes`;
+      heartbeat({ standby: input.standby, state: row.state, replayLsn: row.replay_lsn, lagBytes: lag });
+      if (row.state === 'streaming' && lag !== null && lag <= input.maxLagBytes) return { lagBytes: lag, replayLsn: row.replay_lsn, seconds: (Date.now() - t0) / 1000 };
+    } else {
+      if (row && 'error' in row) last = row.error;
+      heartbeat({ standby: input.standby, state: 'not connected', detail: last });
+    }
+    if (Date.now() - t0 > input.timeoutSeconds * 1000) {
+      throw new StandbyNotStreamingError(input.cluster, input.standby, `after ${input.timeoutSeconds} s on slot ${slot} of ${input.node}: ${last} (expected streaming with lag <= ${input.maxLagBytes} bytes)`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The facts walArchiveCheck gathers from S3 and from WAL itself: round trip of a switched
+ * segment, continuity from the oldest kept backup, the last archived commit, and the stored
+ * check results (`<prefix>/<cluster>/checks/wal-archive/latest.json`).
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { recoveryWindow, timelineBranches, type ContinuityReport, type TimelineBranch, type TimelineWindow, type WalCheckResult } from '../../domain/walCheck.js';
+import type { RestorableBackup } from '../../domain/restore.js';
+import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
+import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
+import { clusterOf, nodeOf } from '../../config/lookup.js';
+import { listCatalog } from '../../adapters/catalogStore.js';
+import { spawnTool } from '../../adapters/gateway.js';
+import { activityProgress } from '../../adapters/progress.js';
+import { clusterPrefix, getJson } from '../../adapters/storage.js';
+import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type WalDeps } from '../../adapters/walStore.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+
+/** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
+export async function awaitArchived(deps: WalDeps, input: { cluster: string; name: string; timeoutSeconds: number }): Promise<{ ok: boolean; seconds: number; key: string | null }> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  for (;;) {
+    const key = await findArchived(deps, input.cluster, input.name);
+    const seconds = (Date.now() - t0) / 1000;
+    if (key) return { ok: true, seconds, key };
+    if (seconds >= input.timeoutSeconds) return { ok: false, seconds, key: null };
+    heartbeat({ waitingFor: input.name, seconds: Math.round(seconds) });
+    await new Promise((r) => setTimeout(r, 500));
+    if (signal.aborted) throw signal.reason;
+  }
+}
+
+export interface ContinuityFacts {
+  /** The timeline followed: the one asked for, or the newest in the archive. */
+  timeline: number;
+  /** The newest timeline in the archive (a newer one than `timeline` is not the primary's). */
+  newestTimeline: number;
+  /** Every timeline switch the archive's .history files record, for the split-brain judge. */
+  branches: TimelineBranch[];
+  continuity: ContinuityReport;
+  history: HistoryEntry[];
+  /** Good backups, oldest first: where each timeline's recoverable window starts. */
+  backups: RestorableBackup[];
+}
+
+/** How many of the newest .history files the split-brain judge reads. */
+const MAX_HISTORIES = 32;
+
+/**
+ * Every segment a restore from the oldest good backup needs, up to the newest archived
+ * segment of the current timeline, with a .history file for each timeline switch.
+ */
+export async function walContinuity(deps: WalDeps, input: { cluster: string; timeline: number | null; segmentBytes: number }): Promise<ContinuityFacts> {
+  const [catalog, archived] = await Promise.all([listCatalog(deps.s3, deps.config.storage, input.cluster), listArchivedWal(deps, input.cluster)]);
+  const present = new Set(archived.map((a) => a.name));
+  const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
+  // Without a live primary, follow the newest timeline the archive knows.
+  const timeline = input.timeline ?? newestTimeline;
+  const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  // Every .history file (the newest few): where each timeline branched off, for the split-brain judge.
+  const histories: Record<number, HistoryEntry[]> = {};
+  for (const h of archived.filter((a) => /^[0-9A-F]{8}\.history$/.test(a.name)).slice(-MAX_HISTORIES)) {
+    const text = await readArchivedText(deps, input.cluster, h.name);
+    if (text) histories[parseInt(h.name.slice(0, 8), 16)] = parseHistory(text);
+  }
+  if (timeline > 1 && !histories[timeline]) {
+    const text = await readArchivedText(deps, input.cluster, historyName);
+    if (text) histories[timeline] = parseHistory(text);
+  }
+  const history = histories[timeline] ?? [];
+  const good = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
+  const oldest = good[0];
+  const segs = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name));
+  const onCurrent = segs.filter((a) => parseInt(a.name.slice(0, 8), 16) === timeline);
+  const lastSegment = onCurrent.at(-1)?.name ?? null;
+  // Without a backup, start from the oldest archived segment on the chain.
+  const fromSegment = oldest?.startWalSegment ?? segs[0]?.name ?? null;
+  const fromTimeline = oldest?.timeline ?? (segs[0] ? parseInt(segs[0].name.slice(0, 8), 16) : null);
+  let continuity: ContinuityReport = {
+    fromBackup: oldest?.id ?? null,
+    fromTimeline,
+    fromSegment,
+    lastSegment,
+    expected: 0,
+    missingCount: 0,
+    missing: [],
+    missingHistory: [],
+    offChain: false,
+    archivedObjects: archived.length,
+  };
+  if (fromSegment && fromTimeline !== null && lastSegment) {
+    const r = checkContinuity({
+      fromTimeline,
+      fromSegment,
+      currentTimeline: timeline,
+      history,
+      lastSegment,
+      present,
+      segmentBytes: input.segmentBytes,
+    });
+    continuity = { ...continuity, expected: r.expectedCount, missingCount: r.missingCount, missing: r.missing, missingHistory: r.missingHistory, offChain: r.offChain };
+  } else if (timeline > 1 && !histories[timeline]) {
+    continuity = { ...continuity, missingHistory: [historyName] };
+  }
+  return {
+    timeline,
+    newestTimeline,
+    branches: timelineBranches(archived, histories, input.segmentBytes),
+    continuity,
+    history,
+    backups: good.map((m) => ({
+      id: m.id,
+      method: m.method,
+      type: m.type,
+      timeline: m.timeline,
+      startLsn: m.startLsn,
+      stopLsn: m.stopLsn,
+      startWalSegment: m.startWalSegment,
+      stopTime: m.stopTime,
+      compression: m.compression,
+      bytes: m.bytes,
+      objects: m.objects,
+      ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+    })),
+  };
+}
+
+/** Records a scan re-reads to rule out forged lines, at most; past it, what is left counts as not found. */
+const MAX_VERIFICATIONS = 64;
+
+export interface ArchiveScan {
+  lastCommit: { lsn: string; time: string; segment: string } | null;
+  restorePoint: { lsn: string; time: null; segment: string } | null;
+  scanned: number;
+}
+
+/**
+ * Node agent: the last commit in the archive up to `lastSegment`, found by fetching archived
+ * segments newest first (up to `lookBack`) and reading them with pg_waldump; with
+ * `restorePoint`, also the newest restore point of that name (scanning on until it is found).
+ */
+export async function scanArchive(
+  deps: WalDeps,
+  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number; restorePoint?: string; firstSegment?: string },
+): Promise<ArchiveScan> {
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const scratchRoot = clusterOf(deps.config, input.cluster).backup.scratchDir;
+  await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
+  const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
+  const { heartbeat } = activityProgress();
+  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
+  let verifications = 0;
+  try {
+    const last = segmentNumber(input.lastSegment, input.segmentBytes);
+    const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
+    const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
+    const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : Math.max(1, input.lookBack ?? 8);
+    const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
+    for (let seg = last; seg > last - depth && seg >= floor; seg--) {
+      const name = segmentName(timeline, seg, input.segmentBytes);
+      heartbeat({ reading: name, scanned: out.scanned });
+      if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
+      out.scanned++;
+      // pg_waldump runs as the worker: it only reads our own scratch copy. TZ=UTC fixes its time zone.
+      const proc = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [...rmgrs, join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+      // pg_waldump exits 1 at the end of the last written record; what it printed before stands.
+      const records = recordLines(String(proc.stdout ?? ''));
+      // A candidate counts only once pg_waldump prints the same line again for the one record at
+      // its LSN: a restore point's name or a GID can hold a line that looks like a record.
+      const firstGenuine = async (candidates: WalRecord[]): Promise<WalRecord | null> => {
+        for (const r of candidates) {
+          if (verifications >= MAX_VERIFICATIONS) return null;
+          verifications++;
+          const again = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [`--start=${r.lsn}`, '--limit=1', join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+          if (sameRecord(r, String(again.stdout ?? ''))) return r;
+        }
+        return null;
+      };
+      if (!out.lastCommit) {
+        const c = await firstGenuine(commitCandidates(records));
+        // Keep the microseconds: a restore target is judged against this time exactly.
+        if (c) out.lastCommit = { lsn: c.lsn, time: commitTime(c)!, segment: name };
+      }
+      if (input.restorePoint !== undefined && !out.restorePoint) {
+        // The name exactly as created: " qa-lead" is not "qa-lead".
+        const p = await firstGenuine(restorePointCandidates(records, input.restorePoint));
+        if (p) out.restorePoint = { lsn: p.lsn, time: null, segment: name };
+      }
+      await rm(join(dir, name), { force: true });
+      if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;
+    }
+    return out;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The newest commit in the archive up to lastSegment (see scanArchive). */
+export async function lastArchivedCommit(
+  deps: WalDeps,
+  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number },
+): Promise<{ lsn: string; time: string; segment: string } | null> {
+  return (await scanArchive(deps, input)).lastCommit;
+}
+
+function checkKey(deps: WalDeps, cluster: string, name: string): string {
+  return `${clusterPrefix(deps.config.storage, cluster)}checks/wal-archive/${name}`;
+}
+
+/** The newest stored check result, if any. */
+export async function readWalCheck(deps: WalDeps, cluster: string): Promise<WalCheckResult | undefined> {
+  return getJson<WalCheckResult>(deps.s3, deps.config.storage.bucket, checkKey(deps, cluster, 'latest.json'));
+}
+
+/**
+ * Stores a check result as latest.json (only the newest is kept: a check every 5 minutes would
+ * otherwise pile up; each run's result also stays in its workflow's history in Temporal).
+ */
+export async function storeWalCheck(deps: WalDeps, result: WalCheckResult): Promise<void> {
+  const body = JSON.stringify(result, null, 2);
+  await deps.s3.send(new PutObjectCommand({ Bucket: deps.config.storage.bucket, Key: checkKey(deps, result.cluster, 'latest.json'), Body: body, ContentType: 'application/json' }));
+}
+
+/**
+ * After retention expired backups: the stored check's window recomputed from the catalog and the
+ * archive as they are now, so the recovery-window API and the metrics never advertise a start
+ * retention removed. The latest point stays the check's (retention does not move it); the rest
+ * of the check (problems, continuity) waits for the next check. Null when no check is stored.
+ */
+export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: string; at: string }): Promise<TimelineWindow[] | null> {
+  const stored = await readWalCheck(deps, input.cluster);
+  if (!stored) return null;
+  if (stored.timeline === null) return stored.window;
+  const segmentBytes = stored.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes });
+  const current = stored.window.find((w) => w.timeline === stored.timeline)?.latest;
+  const window = recoveryWindow({
+    timeline: stored.timeline,
+    history: facts.history,
+    backups: facts.backups,
+    lastCommit: current?.time ? { lsn: current.lsn, time: current.time } : null,
+    lastSegment: stored.continuity?.lastSegment ?? facts.continuity.lastSegment,
+    missing: facts.continuity.missing,
+    segmentBytes,
+  });
+  await storeWalCheck(deps, { ...stored, window, windowAsOf: input.at });
+  return window;
+}

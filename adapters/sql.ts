@@ -1,0 +1,159 @@
+/**
+ * Activities that talk to Postgres over SQL. Connections are short-lived and carry the
+ * password resolved by cluster name on the worker; nothing secret leaves this module.
+ */
+import pg from 'pg';
+import { PostgresUnreachableError } from '../domain/errors.js';
+import type { NodeProbe } from '../domain/status.js';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import type { ClusterConfig, PgdrConfig } from '../config/schema.js';
+import { clusterPassword, type SecretReader } from './secrets.js';
+import { clusterOf, nodeOf } from '../config/lookup.js';
+
+export interface PostgresDeps {
+  config: PgdrConfig;
+  readSecret: SecretReader;
+}
+
+/** Environment for libpq tools: the password travels here, never in argv. */
+export function libpqEnv(cc: ClusterConfig, password: string | undefined, appName: string): Record<string, string> {
+  return {
+    PGSSLMODE: cc.sslmode,
+    ...(cc.sslRootCert ? { PGSSLROOTCERT: cc.sslRootCert } : {}),
+    PGCONNECT_TIMEOUT: String(cc.connectTimeoutSeconds),
+    PGAPPNAME: appName,
+    ...(password ? { PGPASSWORD: password } : {}),
+  };
+}
+
+/** libpq-style sslmode for node-postgres: verify-ca checks the chain, verify-full the host name too. */
+export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
+  if (cc.sslmode === 'disable') return false;
+  if (cc.sslmode === 'require') return { rejectUnauthorized: false };
+  const ca = cc.sslRootCert ? readFileSync(cc.sslRootCert, 'utf8') : undefined;
+  return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };
+}
+
+/** Opens a connection to one node, runs fn, and always closes it. */
+export async function withNode<T>(deps: PostgresDeps, cluster: string, node: string, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const nc = nodeOf(deps.config, cluster, node);
+  return withServer(deps, cluster, node, { host: nc.host, port: nc.port }, fn, database);
+}
+
+/** Like withNode, for a server of the cluster at another address (a restored instance). */
+export async function withServer<T>(deps: PostgresDeps, cluster: string, label: string, at: { host: string; port: number }, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const cc = clusterOf(deps.config, cluster);
+  const client = new pg.Client({
+    host: at.host,
+    port: at.port,
+    user: cc.user,
+    database: database ?? cc.database,
+    password: clusterPassword(deps.config, cluster, deps.readSecret),
+    connectionTimeoutMillis: cc.connectTimeoutSeconds * 1000,
+    ssl: sslOptions(cc),
+    application_name: 'pgdr',
+  });
+  // A server that dies or is stopped between two queries (a switchover, a crash) makes the
+  // client emit 'error'; unheard, that would kill the whole worker. The next query fails instead.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw new PostgresUnreachableError(cluster, label, `${at.host}:${at.port}`, (err as Error).message);
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const PROBE_SQL = `
+select pg_is_in_recovery() as in_recovery,
+       (select system_identifier::text from pg_control_system()) as system_identifier,
+       current_setting('server_version_num')::int as server_version,
+       current_setting('data_checksums') = 'on' as data_checksums,
+       current_setting('archive_mode') as archive_mode,
+       case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as current_lsn,
+       case when pg_is_in_recovery()
+            then coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint()))
+            else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as timeline,
+       pg_last_wal_receive_lsn()::text as receive_lsn,
+       pg_last_wal_replay_lsn()::text as replay_lsn,
+       case when pg_is_in_recovery() then extract(epoch from now() - pg_last_xact_replay_timestamp())::float8 end as replay_delay,
+       case when pg_is_in_recovery() then pg_get_wal_replay_pause_state() <> 'not paused' end as replay_paused,
+       current_setting('synchronous_standby_names') as sync_names,
+       now() as probed_at`;
+
+const ARCHIVER_SQL = `
+select archived_count::int, last_archived_wal, last_archived_time, failed_count::int, last_failed_wal, last_failed_time
+  from pg_stat_archiver`;
+
+const REPLICATION_SQL = `
+select r.application_name, r.client_addr::text, r.state, r.sync_state, r.sent_lsn::text, r.replay_lsn::text,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 as replay_lag_bytes,
+       extract(epoch from r.replay_lag)::float8 as replay_lag_seconds,
+       s.slot_name
+  from pg_stat_replication r left join pg_replication_slots s on s.active_pid = r.pid
+ order by r.application_name`;
+
+const RECEIVER_SQL = `select status, sender_host, sender_port, slot_name, received_tli from pg_stat_wal_receiver`;
+
+const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v == null ? null : String(v));
+
+/** Role, timeline, LSNs, archiver and replication figures of one node. */
+export async function probeNode(deps: PostgresDeps, cluster: string, node: string): Promise<NodeProbe> {
+  return withNode(deps, cluster, node, async (c) => {
+    const p = (await c.query(PROBE_SQL)).rows[0];
+    const a = (await c.query(ARCHIVER_SQL)).rows[0];
+    const standby = p.in_recovery as boolean;
+    const replication = standby ? [] : (await c.query(REPLICATION_SQL)).rows;
+    const receiver = standby ? (await c.query(RECEIVER_SQL)).rows[0] : undefined;
+    return {
+      node,
+      role: standby ? 'standby' : 'primary',
+      systemIdentifier: p.system_identifier,
+      serverVersion: p.server_version,
+      timeline: Number(p.timeline),
+      currentLsn: p.current_lsn,
+      receiveLsn: p.receive_lsn,
+      replayLsn: p.replay_lsn,
+      replayDelaySeconds: p.replay_delay,
+      replayPaused: p.replay_paused ?? null,
+      synchronousStandbyNames: p.sync_names ?? '',
+      dataChecksums: p.data_checksums,
+      archiveMode: p.archive_mode,
+      archiver: {
+        archivedCount: a.archived_count,
+        lastArchivedWal: a.last_archived_wal,
+        lastArchivedAt: iso(a.last_archived_time),
+        failedCount: a.failed_count,
+        lastFailedWal: a.last_failed_wal,
+        lastFailedAt: iso(a.last_failed_time),
+      },
+      replication: replication.map((r) => ({
+        applicationName: r.application_name,
+        clientAddr: r.client_addr,
+        state: r.state,
+        syncState: r.sync_state,
+        sentLsn: r.sent_lsn,
+        replayLsn: r.replay_lsn,
+        replayLagBytes: r.replay_lag_bytes,
+        replayLagSeconds: r.replay_lag_seconds,
+        slotName: r.slot_name ?? null,
+      })),
+      walReceiver: receiver
+        ? {
+            status: receiver.status,
+            senderHost: receiver.sender_host,
+            senderPort: receiver.sender_port,
+            slotName: receiver.slot_name,
+            receivedTimeline: receiver.received_tli,
+          }
+        : null,
+      probedAt: iso(p.probed_at) ?? new Date().toISOString(),
+    };
+  });
+}

@@ -1,0 +1,283 @@
+/**
+ * WAL in S3: `pgdr wal push` (archive_command) and `pgdr wal fetch` (restore_command), plus the
+ * archive listing the checks use. Objects live at `<prefix>/<cluster>/wal/<name>[.zst|.gz]`,
+ * carrying the sha256 and size of the uncompressed file in their metadata.
+ *
+ * Push never overwrites: an object that already exists with the same sha256 is success (a
+ * retried archive_command), with a different one a WalConflictError. The write itself is
+ * conditional (If-None-Match: *), so two racing pushers cannot replace each other either.
+ */
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { WalConflictError, WalCorruptError } from '../domain/errors.js';
+import { assertWalFileName } from '../domain/wal.js';
+import type { PgdrConfig } from '../config/schema.js';
+import { clusterOf } from '../config/lookup.js';
+import { runFilter } from './gateway.js';
+import { clusterPrefix, listKeys } from './storage.js';
+import { walFolder } from './catalogStore.js';
+
+export type WalCompression = PgdrConfig['clusters'][string]['archive']['compression'];
+
+const SUFFIX: Record<WalCompression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
+
+export interface WalDeps {
+  config: PgdrConfig;
+  s3: S3Client;
+}
+
+/** The keys a WAL file may be stored under: the configured compression first. */
+function candidateKeys(deps: WalDeps, cluster: string, name: string): { key: string; compression: WalCompression }[] {
+  const preferred = clusterOf(deps.config, cluster).archive.compression;
+  const order: WalCompression[] = [preferred, ...(['zstd', 'gzip', 'none'] as const).filter((c) => c !== preferred)];
+  return order.map((compression) => ({ key: `${walFolder(deps.config.storage, cluster)}${name}${SUFFIX[compression]}`, compression }));
+}
+
+function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function headSha(s3: S3Client, bucket: string, key: string): Promise<string | null | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return head.Metadata?.sha256 ?? null;
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+async function compress(data: Buffer, compression: WalCompression, level: number): Promise<Buffer> {
+  if (compression === 'none') return data;
+  if (compression === 'gzip') return gzipSync(data, { level: Math.min(level, 9) });
+  return runFilter('zstd', ['-q', '-c', `-${level}`, '--no-progress'], data);
+}
+
+async function decompress(data: Buffer, compression: WalCompression): Promise<Buffer> {
+  if (compression === 'none') return data;
+  if (compression === 'gzip') return gunzipSync(data);
+  return runFilter('zstd', ['-q', '-d', '-c'], data);
+}
+
+export interface PushResult {
+  name: string;
+  key: string;
+  bytes: number;
+  storedBytes: number;
+  /** False when the same content was already archived (a retried push). */
+  uploaded: boolean;
+}
+
+/**
+ * Archives one WAL file. `path` is archive_command's %p: relative to the data directory, which
+ * is the command's working directory.
+ */
+export async function pushWal(deps: WalDeps, cluster: string, path: string): Promise<PushResult> {
+  const { name } = assertWalFileName(basename(path));
+  const { bucket } = deps.config.storage;
+  const candidates = candidateKeys(deps, cluster, name);
+  // One listing finds the file under any compression suffix; it runs while we read, hash and compress.
+  const listing = listKeys(deps.s3, bucket, `${walFolder(deps.config.storage, cluster)}${name}`);
+  listing.catch(() => undefined);
+  const data = await readFile(path);
+  const digest = sha256(data);
+  const { compression, compressionLevel } = clusterOf(deps.config, cluster).archive;
+  const compressed = compress(data, compression, compressionLevel);
+  compressed.catch(() => undefined);
+
+  const existing = async (keys: Set<string>): Promise<PushResult | undefined> => {
+    for (const c of candidates) {
+      if (!keys.has(c.key)) continue;
+      const sha = await headSha(deps.s3, bucket, c.key);
+      if (sha === undefined) continue;
+      if (sha !== digest) throw new WalConflictError(cluster, name, c.key, sha ?? '(none recorded)', digest);
+      return { name, key: c.key, bytes: data.length, storedBytes: 0, uploaded: false };
+    }
+    return undefined;
+  };
+  const already = await existing(new Set((await listing).map((k) => k.key)));
+  if (already) return already;
+
+  const { key } = candidates[0]!;
+  const body = await compressed;
+  try {
+    await deps.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        IfNoneMatch: '*',
+        ContentType: 'application/octet-stream',
+        Metadata: { sha256: digest, bytes: String(data.length), compression },
+      }),
+    );
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name !== 'PreconditionFailed' && e.$metadata?.httpStatusCode !== 412) throw err;
+    // Someone stored it between our listing and our write: same content is fine, other content is refused.
+    const raced = await existing(new Set(candidates.map((c) => c.key)));
+    if (raced) return raced;
+    throw err;
+  }
+  return { name, key, bytes: data.length, storedBytes: body.length, uploaded: true };
+}
+
+export interface FetchResult {
+  name: string;
+  key: string;
+  bytes: number;
+}
+
+/**
+ * Restores one WAL file to `dest` (restore_command's %p), verified against the sha256 recorded
+ * at push, written to a temporary name and renamed so Postgres never reads half a file.
+ * Returns undefined when the archive does not have it (normal at the end of recovery).
+ */
+export async function fetchWal(deps: WalDeps, cluster: string, name: string, dest: string): Promise<FetchResult | undefined> {
+  assertWalFileName(name);
+  const { bucket } = deps.config.storage;
+  for (const { key, compression } of candidateKeys(deps, cluster, name)) {
+    let res;
+    try {
+      res = await deps.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (err) {
+      if (isMissing(err)) continue;
+      throw err;
+    }
+    const stored = Buffer.from(await res.Body!.transformToByteArray());
+    let data: Buffer;
+    try {
+      data = await decompress(stored, (res.Metadata?.compression as WalCompression | undefined) ?? compression);
+    } catch (err) {
+      throw new WalCorruptError(cluster, key, `cannot decompress: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const expected = res.Metadata?.sha256;
+    if (!expected) throw new WalCorruptError(cluster, key, 'no sha256 recorded in its metadata');
+    const actual = sha256(data);
+    if (actual !== expected) throw new WalCorruptError(cluster, key, `sha256 ${actual} does not match the recorded ${expected}`);
+    await writeAtomically(dest, data);
+    return { name, key, bytes: data.length };
+  }
+  return undefined;
+}
+
+async function writeAtomically(dest: string, data: Buffer): Promise<void> {
+  const tmp = join(dirname(dest), `.${basename(dest)}.pgdr-tmp`);
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, dest);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export interface ArchivedWal {
+  /** WAL file name without the compression suffix. */
+  name: string;
+  key: string;
+  bytes: number;
+  lastModified: string | null;
+}
+
+/** The key a WAL file is archived under, or undefined when it is not in the archive. */
+export async function findArchived(deps: WalDeps, cluster: string, name: string): Promise<string | undefined> {
+  assertWalFileName(name);
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
+    // Narrow listings: the archive's version folders, then the one segment in each.
+    const root = `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`;
+    const bucket = deps.config.storage.bucket;
+    const dirs = await deps.s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: root, Delimiter: '/' }));
+    for (const d of dirs.CommonPrefixes ?? []) {
+      const prefix = /^[0-9A-F]{24}$/.test(name) ? `${d.Prefix}${name.slice(0, 16)}/${name}-` : `${d.Prefix}${name}`;
+      const hit = (await listKeys(deps.s3, bucket, prefix))[0];
+      if (hit) return hit.key;
+    }
+    return undefined;
+  }
+  for (const { key } of candidateKeys(deps, cluster, name)) {
+    if ((await headSha(deps.s3, deps.config.storage.bucket, key)) !== undefined) return key;
+  }
+  return undefined;
+}
+
+/** Everything archived for a cluster, by WAL name (oldest name first); pgBackRest's archive for its clusters. */
+export async function listArchivedWal(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') return listPgbackrestArchive(deps, cluster);
+  const prefix = walFolder(deps.config.storage, cluster);
+  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
+  return keys
+    .map((k) => ({
+      name: k.key.slice(prefix.length).replace(/\.(zst|gz)$/, ''),
+      key: k.key,
+      bytes: k.bytes,
+      lastModified: k.lastModified ? k.lastModified.toISOString() : null,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** pgBackRest keeps WAL as archive/<stanza>/<version>-<id>/<first 16>/<segment>-<sha1>[.ext], history files beside. */
+const PGBACKREST_WAL = /^([0-9A-F]{24})-([0-9a-f]{40})(?:\.(zst|gz|lz4|bz2))?$|^([0-9A-F]{8}\.history)$/;
+
+async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
+  const prefix = `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`;
+  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
+  const out: ArchivedWal[] = [];
+  for (const k of keys) {
+    const m = PGBACKREST_WAL.exec(k.key.slice(k.key.lastIndexOf('/') + 1));
+    if (m) out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified: k.lastModified ? k.lastModified.toISOString() : null });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Reads one archived segment for inspection (pg_waldump) into `dest`, from either layout:
+ * pgdr's (sha256 in metadata) or pgBackRest's (sha1 of the content in the name).
+ */
+export async function fetchForReading(deps: WalDeps, cluster: string, name: string, dest: string): Promise<boolean> {
+  if (clusterOf(deps.config, cluster).method !== 'pgbackrest') return (await fetchWal(deps, cluster, name, dest)) !== undefined;
+  const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
+  if (!found) return false;
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
+  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
+  const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
+  const sha1 = /-([0-9a-f]{40})/.exec(found.key)?.[1];
+  if (sha1 && createHash('sha1').update(data).digest('hex') !== sha1) throw new WalCorruptError(cluster, found.key, `sha1 does not match the ${sha1} in its name`);
+  await writeAtomically(dest, data);
+  return true;
+}
+
+/** Reads one archived text file (a .history file) as UTF-8, or undefined when absent. */
+export async function readArchivedText(deps: WalDeps, cluster: string, name: string): Promise<string | undefined> {
+  assertWalFileName(name);
+  if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
+    const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
+    if (!found) return undefined;
+    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
+    return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
+  }
+  for (const { key, compression } of candidateKeys(deps, cluster, name)) {
+    try {
+      const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));
+      const stored = Buffer.from(await res.Body!.transformToByteArray());
+      return (await decompress(stored, (res.Metadata?.compression as WalCompression | undefined) ?? compression)).toString('utf8');
+    } catch (err) {
+      if (isMissing(err)) continue;
+      throw err;
+    }
+  }
+  return undefined;
+}

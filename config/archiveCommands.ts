@@ -1,0 +1,33 @@
+/**
+ * archive_command and restore_command as pgdr writes them into postgresql.conf: derived from
+ * the config (launcher, config file, cluster, method), never a secret.
+ */
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../domain/errors.js';
+import { configSource } from './load.js';
+import { clusterOf } from './lookup.js';
+import type { PgdrConfig } from './schema.js';
+
+/** Quotes a path for the shell Postgres runs archive_command in, when it needs quoting. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+const BUNDLED_LAUNCHER = fileURLToPath(new URL('../bin/pgdr', import.meta.url));
+
+/**
+ * archive_command and restore_command for a cluster: `pgdr wal push|fetch` with the config
+ * file and cluster name. Paths only, never a secret: the pusher reads the S3 keys itself.
+ */
+export function archiveCommands(config: PgdrConfig, cluster: string): { archiveCommand: string; restoreCommand: string } {
+  const a = clusterOf(config, cluster).archive;
+  const configFile = a.configPath ?? configSource(config);
+  if (!configFile) {
+    throw new ConfigError([{ field: `clusters.${cluster}.archive.configPath`, message: 'expected the path of pgdr.yaml on the database hosts (got missing, and this config was not read from a file)' }], 'config');
+  }
+  // pgBackRest refuses to back up unless archive_command mentions it; --via says, truthfully, who stores the WAL.
+  const via = clusterOf(config, cluster).method === 'pgbackrest' ? ' --via pgbackrest' : '';
+  const base = `${shellWord(a.pgdrCommand ?? BUNDLED_LAUNCHER)} wal %s --config ${shellWord(configFile)} --cluster ${cluster}${via}`;
+  return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')} %f %p` };
+}
+

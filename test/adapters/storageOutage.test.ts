@@ -1,0 +1,53 @@
+/**
+ * Waiting for storage: an unreachable endpoint is waited on (heartbeating) up to
+ * storage.outageWaitSeconds, then STORAGE_UNAVAILABLE; an answer that is a refusal (bad
+ * credentials) is not an outage and fails at once.
+ */
+import { describe, expect, it } from 'vitest';
+import { testCluster } from '../helpers/cluster.js';
+import { awaitStorage, createS3Client, isUnreachable } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { StorageUnavailableError } from '../../domain/errors.js';
+import { freePort } from '../../scripts/stack/procs.js';
+
+describe('awaitStorage', () => {
+  const tc = testCluster('stwait');
+  const reader = createSecretReader();
+
+  it('returns at once when the bucket answers', async () => {
+    const beats: unknown[] = [];
+    const r = await awaitStorage(createS3Client(tc.config.storage, reader), tc.config.storage, { beat: (d) => beats.push(d), signal: new AbortController().signal });
+    expect(r.waitedSeconds).toBeLessThan(5);
+    expect(beats).toEqual([]);
+  });
+
+  it('waits, heartbeating, on a closed port, then fails naming the endpoint', async () => {
+    const storage = { ...tc.config.storage, endpoint: `https://127.0.0.1:${await freePort()}`, outageWaitSeconds: 2 };
+    const beats: { phase: string; endpoint: string; error: string }[] = [];
+    const err = await awaitStorage(createS3Client(storage, reader), storage, { beat: (d) => beats.push(d), signal: new AbortController().signal, pollMs: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StorageUnavailableError);
+    expect((err as Error).message).toContain(`storage at ${storage.endpoint} was unreachable`);
+    expect(beats.length).toBeGreaterThanOrEqual(2);
+    expect(beats[0]).toMatchObject({ phase: 'waiting for storage', endpoint: storage.endpoint });
+    expect(beats[0]!.error).toMatch(/ECONNREFUSED/);
+  });
+
+  it('does not wait on a refusal: wrong credentials fail at once', async () => {
+    process.env.PGDR_TEST_WRONG_SECRET = 'not-the-secret-key';
+    const storage = { ...tc.config.storage, secretAccessKey: { env: 'PGDR_TEST_WRONG_SECRET' } };
+    const beats: unknown[] = [];
+    const err = await awaitStorage(createS3Client(storage, reader), storage, { beat: (d) => beats.push(d), signal: new AbortController().signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(StorageUnavailableError);
+    expect(isUnreachable(err)).toBe(false);
+    expect(beats).toEqual([]);
+  });
+
+  it('tells outages from refusals', () => {
+    expect(isUnreachable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isUnreachable({ name: 'InternalError', message: 'x', $metadata: { httpStatusCode: 503 } })).toBe(true);
+    expect(isUnreachable({ name: 'TimeoutError', message: 'timed out' })).toBe(true);
+    expect(isUnreachable({ name: 'Forbidden', message: 'Forbidden', $metadata: { httpStatusCode: 403 } })).toBe(false);
+    expect(isUnreachable({ name: 'NotFound', message: 'NotFound', $metadata: { httpStatusCode: 404 } })).toBe(false);
+  });
+});
