@@ -2,29 +2,14 @@
 import type { z } from 'zod';
 import { WorkflowFailedError, isGrpcServiceError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { PgdrError } from '../domain/errors.js';
+import { PgdrError, errorTable } from '../domain/errors.js';
 import { describeIssues } from '../config/load.js';
 import type { RouteReply } from './routeTable.js';
 
-const STATUS_BY_CODE: Record<string, number> = {
-  UNKNOWN_CLUSTER: 404,
-  UNKNOWN_NODE: 404,
-  UNKNOWN_SCHEDULE: 404,
-  CLUSTER_BUSY: 409,
-  DESTINATION_BUSY: 409,
-  PRECONDITION_FAILED: 422,
-  NO_BACKUP_SOURCE: 422,
-  NO_PRIMARY: 422,
-  NO_WAL_CHECK: 404,
-  RESTORE_PREFLIGHT_FAILED: 422,
-  UNKNOWN_DRILL: 404,
-  WAL_CORRUPT: 422,
-  BACKUP_CORRUPT: 422,
-  NODE_IS_PRIMARY: 422,
-  REPLICATION_PRECONDITION_FAILED: 412,
-  UNKNOWN_RESTORE: 404,
-  RESTORE_DROP_REFUSED: 422,
-};
+/** The API's status for each pgdr error code, from the error table; a code without one answers 500. */
+export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map(
+  errorTable.flatMap((r) => (r.http === null ? [] : [[r.code, r.http] as const])),
+);
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {
   // Fastify names a wildcard path parameter "*"; the only one holds a workflow id.
@@ -57,7 +42,7 @@ export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
     return { status: 503, body: { error: { code: 'TEMPORAL_UNAVAILABLE', message } } };
   }
   if (err instanceof PgdrError) {
-    return { status: STATUS_BY_CODE[err.code] ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
+    return { status: STATUS_BY_CODE.get(err.code) ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
   }
   // A read-only workflow the route waited on (a pre-flight) failed on purpose: answer with its
   // pgdr error (code, message, values), not a bare "Workflow execution failed".
@@ -66,7 +51,7 @@ export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
     while (cur && !(cur instanceof ApplicationFailure && (cur.details?.[0] as { code?: string } | undefined)?.code)) cur = (cur as { cause?: unknown }).cause;
     if (cur instanceof ApplicationFailure) {
       const { code, ...context } = cur.details![0] as { code: string };
-      return { status: STATUS_BY_CODE[code] ?? 500, body: { error: { code, message: cur.message, ...context } } };
+      return { status: STATUS_BY_CODE.get(code) ?? 500, body: { error: { code, message: cur.message, ...context } } };
     }
   }
   return { status: 500, body: { error: { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) } } };

@@ -1,8 +1,12 @@
 /**
  * The pgdr error catalogue. Every error a procedure can raise on purpose is a subclass of
- * {@link PgdrError}, carries a stable `code`, says whether retrying can help, and keeps the
- * values it is about in `context` (never a secret). Messages are lowercase, name the actual
- * and the expected value, and may end with a HINT.
+ * {@link PgdrError} and keeps the values it is about in `context` (never a secret). Messages
+ * are lowercase, name the actual and the expected value, and may end with a HINT.
+ *
+ * Everything else about an error is declared once, in its row of {@link errorTable}: its
+ * stable code, whether a retry can help, the API's HTTP status, what it means and its hint.
+ * The retry profiles' non-retryable types, the API's status map and the README's error table
+ * are derived from it (scripts/error-reference.ts writes the README's).
  *
  * This module is imported by workflow code, so it must not import anything from Node.
  */
@@ -11,25 +15,31 @@ import { ApplicationFailure } from '@temporalio/common';
 export type ErrorContext = Record<string, string | number | boolean | null | undefined>;
 
 export abstract class PgdrError extends Error {
-  /** Stable identifier, listed in the README's error table. */
-  abstract readonly code: string;
-  /** True when a retry cannot help (bad input, refused precondition, missing tool). */
-  readonly nonRetryable: boolean = false;
+  /** Stable identifier: the row's code in {@link errorTable}. */
+  readonly code: string;
+  /** True when a retry cannot help (bad input, refused precondition, missing tool): the row says so. */
+  readonly nonRetryable: boolean;
+  /** The hint the message ends with: the one given, else the row's, its `{name}`s filled from `context`. */
+  readonly hint?: string;
 
+  /** `hint` replaces the table's hint where the error knows a more precise one. */
   constructor(
     message: string,
     readonly context: ErrorContext = {},
-    readonly hint?: string,
+    hint?: string,
   ) {
-    super(hint ? `${message}\nHINT: ${hint}` : message);
+    const row = errorRow(new.target);
+    const shown = hint ?? (row.hint === undefined ? undefined : fillHint(row.hint, context));
+    super(shown ? `${message}\nHINT: ${shown}` : message);
     this.name = new.target.name;
+    this.code = row.code;
+    this.nonRetryable = !row.retryable;
+    this.hint = shown;
   }
 }
 
 /** Thrown when pgdr.yaml (or an equivalent object) does not match the config schema. */
 export class ConfigError extends PgdrError {
-  readonly code = 'CONFIG_INVALID';
-  override readonly nonRetryable = true;
   constructor(readonly issues: { field: string; message: string }[], source: string) {
     super(
       `invalid config in ${source}:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'),
@@ -40,8 +50,6 @@ export class ConfigError extends PgdrError {
 
 /** Thrown when a request or workflow names a cluster that is not in the config. */
 export class UnknownClusterError extends PgdrError {
-  readonly code = 'UNKNOWN_CLUSTER';
-  override readonly nonRetryable = true;
   constructor(cluster: string, known: string[]) {
     super(`unknown cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`, {
       cluster,
@@ -51,8 +59,6 @@ export class UnknownClusterError extends PgdrError {
 
 /** Thrown when a request names a node that the cluster does not have. */
 export class UnknownNodeError extends PgdrError {
-  readonly code = 'UNKNOWN_NODE';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, known: string[]) {
     super(`unknown node "${node}" in cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ')}`, {
       cluster,
@@ -63,16 +69,13 @@ export class UnknownNodeError extends PgdrError {
 
 /** Thrown when an external tool (pg_ctl, pg_basebackup, pgbackrest, ...) is not installed. */
 export class ToolNotFoundError extends PgdrError {
-  readonly code = 'TOOL_NOT_FOUND';
-  override readonly nonRetryable = true;
   constructor(tool: string, path: string) {
-    super(`tool "${tool}" not found at ${path}`, { tool, path }, 'check the node\'s binDir in pgdr.yaml, or run npm run bootstrap');
+    super(`tool "${tool}" not found at ${path}`, { tool, path });
   }
 }
 
 /** Thrown when an external tool exits non-zero; carries the exit code and the tail of stderr. */
 export class ToolFailedError extends PgdrError {
-  readonly code = 'TOOL_FAILED';
   constructor(tool: string, exitCode: number | null, stderrTail: string, signal?: string) {
     super(
       `${tool} failed with ${signal ? `signal ${signal}` : `exit code ${exitCode}`}: ${stderrTail.trim() || '(no stderr)'}`,
@@ -83,16 +86,13 @@ export class ToolFailedError extends PgdrError {
 
 /** Thrown when a Postgres node cannot be reached or refuses the connection. Retryable. */
 export class PostgresUnreachableError extends PgdrError {
-  readonly code = 'POSTGRES_UNREACHABLE';
   constructor(cluster: string, node: string, address: string, cause: string) {
-    super(`cannot connect to node "${node}" of cluster "${cluster}" at ${address}: ${cause}`, { cluster, node, address }, 'is the server running and does pg_hba.conf allow pgdr?');
+    super(`cannot connect to node "${node}" of cluster "${cluster}" at ${address}: ${cause}`, { cluster, node, address });
   }
 }
 
 /** Thrown when a secret (password, S3 key) cannot be resolved from the worker's environment. */
 export class SecretUnavailableError extends PgdrError {
-  readonly code = 'SECRET_UNAVAILABLE';
-  override readonly nonRetryable = true;
   constructor(what: string, where: string) {
     super(`secret for ${what} is not available: ${where}`, { what, where });
   }
@@ -100,8 +100,6 @@ export class SecretUnavailableError extends PgdrError {
 
 /** Thrown when a request names a schedule the cluster's config does not have. */
 export class UnknownScheduleError extends PgdrError {
-  readonly code = 'UNKNOWN_SCHEDULE';
-  override readonly nonRetryable = true;
   constructor(cluster: string, schedule: string, known: string[]) {
     super(`unknown schedule "${schedule}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`, { cluster, schedule });
   }
@@ -109,35 +107,35 @@ export class UnknownScheduleError extends PgdrError {
 
 /** Thrown when another mutating procedure already runs on the cluster. */
 export class ClusterBusyError extends PgdrError {
-  readonly code = 'CLUSTER_BUSY';
-  override readonly nonRetryable = true;
   constructor(cluster: string, runningWorkflowId: string) {
-    super(`cluster "${cluster}" is busy with ${runningWorkflowId}`, { cluster, runningWorkflowId }, 'wait for it to finish, or cancel it');
+    super(`cluster "${cluster}" is busy with ${runningWorkflowId}`, { cluster, runningWorkflowId });
   }
 }
 
 /** Thrown when another restore already writes into the same directory on the same host. */
 export class DestinationBusyError extends PgdrError {
-  readonly code = 'DESTINATION_BUSY';
-  override readonly nonRetryable = true;
   constructor(cluster: string, destination: string, runningWorkflowId: string) {
-    super(`destination ${destination} of cluster "${cluster}" is already being restored by ${runningWorkflowId}`, { cluster, destination, runningWorkflowId }, 'one restore writes into a directory at a time: wait for it, cancel it, or choose another dataDir');
+    super(`destination ${destination} of cluster "${cluster}" is already being restored by ${runningWorkflowId}`, {
+      cluster,
+      destination,
+      runningWorkflowId,
+    });
   }
 }
 
 /** Thrown when a restore's destination directory disappears (or is emptied) from outside pgdr while the restore runs. */
 export class DestinationLostError extends PgdrError {
-  readonly code = 'DESTINATION_LOST';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, dataDir: string, detail: string) {
-    super(`destination ${node}:${dataDir} of cluster "${cluster}" was removed or emptied while the restore ran (${detail}); the backup and the archive are not to blame`, { cluster, node, dataDir }, 'something outside pgdr deleted the directory; find out what, then restore again');
+    super(
+      `destination ${node}:${dataDir} of cluster "${cluster}" was removed or emptied while the restore ran (${detail}); ` +
+        'the backup and the archive are not to blame',
+      { cluster, node, dataDir },
+    );
   }
 }
 
 /** Thrown when a stored backup fails verification; it is kept, marked failed, never listed as good. */
 export class BackupVerificationError extends PgdrError {
-  readonly code = 'BACKUP_VERIFICATION_FAILED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, backupId: string, detail: string) {
     super(`backup ${backupId} of cluster "${cluster}" failed verification: ${detail}`, { cluster, backupId });
   }
@@ -145,40 +143,33 @@ export class BackupVerificationError extends PgdrError {
 
 /** Thrown when no node can serve as the backup source the config asks for. */
 export class NoBackupSourceError extends PgdrError {
-  readonly code = 'NO_BACKUP_SOURCE';
-  override readonly nonRetryable = true;
   constructor(cluster: string, from: 'primary' | 'standby', seen: string) {
     const wanted = from === 'standby' ? 'streaming standby' : 'primary';
-    super(`no ${wanted} to back up cluster "${cluster}" from: ${seen}`, { cluster, wanted }, from === 'standby' ? 'is a standby streaming? set backup.from: primary to use the primary' : 'is the primary up and its agent running?');
+    // The table's hint is the standby one; a missing primary has its own.
+    const hint = from === 'standby' ? undefined : 'is the primary up and its agent running?';
+    super(`no ${wanted} to back up cluster "${cluster}" from: ${seen}`, { cluster, wanted }, hint);
   }
 }
 
 /** Thrown when a procedure needs the cluster's primary and no node reports being one. */
 export class NoPrimaryError extends PgdrError {
-  readonly code = 'NO_PRIMARY';
-  override readonly nonRetryable = true;
   constructor(cluster: string, seen: string) {
-    super(`no reachable primary in cluster "${cluster}": ${seen}`, { cluster }, 'is the primary up and its node agent running?');
+    super(`no reachable primary in cluster "${cluster}": ${seen}`, { cluster });
   }
 }
 
 /** Thrown when `wal push` finds the segment already archived with different content; nothing is overwritten. */
 export class WalConflictError extends PgdrError {
-  readonly code = 'WAL_CONFLICT';
-  override readonly nonRetryable = true;
   constructor(cluster: string, name: string, key: string, archivedSha256: string, localSha256: string) {
     super(
       `WAL file ${name} of cluster "${cluster}" is already archived at ${key} with different content (archived sha256 ${archivedSha256}, local ${localSha256}); refusing to overwrite it`,
       { cluster, name, key, archivedSha256, localSha256 },
-      'two clusters may be archiving to the same prefix, or the cluster was re-initialised: give each system its own cluster name',
     );
   }
 }
 
 /** Thrown when an archived WAL object does not match the checksum recorded when it was pushed. */
 export class WalCorruptError extends PgdrError {
-  readonly code = 'WAL_CORRUPT';
-  override readonly nonRetryable = true;
   constructor(cluster: string, key: string, detail: string) {
     super(`archived WAL object ${key} of cluster "${cluster}" is corrupt: ${detail}`, { cluster, key });
   }
@@ -186,17 +177,13 @@ export class WalCorruptError extends PgdrError {
 
 /** Thrown when the WAL archive check's result is asked for before any check has run. */
 export class NoWalCheckError extends PgdrError {
-  readonly code = 'NO_WAL_CHECK';
-  override readonly nonRetryable = true;
   constructor(cluster: string) {
-    super(`no WAL archive check of cluster "${cluster}" has run yet, so its archive state and recoverable window are unknown`, { cluster }, `start one: POST /api/v1/clusters/${cluster}/wal-archive/check or pgdr wal check ${cluster}`);
+    super(`no WAL archive check of cluster "${cluster}" has run yet, so its archive state and recoverable window are unknown`, { cluster });
   }
 }
 
 /** Raised by walArchiveCheck when the archive is unhealthy; the message lists every problem found. */
 export class WalArchiveUnhealthyError extends PgdrError {
-  readonly code = 'WAL_ARCHIVE_UNHEALTHY';
-  override readonly nonRetryable = true;
   constructor(cluster: string, problems: string[]) {
     super(`WAL archive of cluster "${cluster}" is unhealthy: ${problems.join('; ')}`, { cluster, problems: problems.length });
   }
@@ -204,17 +191,13 @@ export class WalArchiveUnhealthyError extends PgdrError {
 
 /** Thrown when a stored backup does not match its manifest (checksum, archive or pg_verifybackup); names the object. */
 export class BackupCorruptError extends PgdrError {
-  readonly code = 'BACKUP_CORRUPT';
-  override readonly nonRetryable = true;
   constructor(cluster: string, backupId: string, object: string, detail: string) {
-    super(`backup ${backupId} of cluster "${cluster}" is corrupt at ${object}: ${detail}`, { cluster, backupId, object }, 'restore from another backup (backupId), and take a new backup');
+    super(`backup ${backupId} of cluster "${cluster}" is corrupt at ${object}: ${detail}`, { cluster, backupId, object });
   }
 }
 
 /** Thrown when a restore's pre-flight finds a problem; nothing has been touched. */
 export class RestorePreflightError extends PgdrError {
-  readonly code = 'RESTORE_PREFLIGHT_FAILED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, readonly problems: string[]) {
     super(`restore of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, problems: problems.length });
   }
@@ -225,30 +208,23 @@ export class RestorePreflightError extends PgdrError {
  * break would end the setting and start another); nothing was written.
  */
 export class UnsafeConfValueError extends PgdrError {
-  readonly code = 'CONF_VALUE_UNSAFE';
-  override readonly nonRetryable = true;
   constructor(value: string, problem: string, setting?: string) {
     super(
       `cannot write ${setting ? `${setting} = ` : 'the value '}${JSON.stringify(value)} into postgresql.conf: ${problem}`,
       { ...(setting ? { setting } : {}), value: JSON.stringify(value) },
-      'postgresql.conf values may hold any character but control characters (line breaks, tabs, NUL)',
     );
   }
 }
 
 /** Thrown when recovery stopped anywhere but the requested target; says where it stopped. */
 export class RecoveryTargetMissedError extends PgdrError {
-  readonly code = 'RECOVERY_TARGET_MISSED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, target: string, detail: string) {
-    super(`restore of cluster "${cluster}" did not stop at ${target}: ${detail}`, { cluster, target }, 'nothing was promoted; check the archive (pgdr wal status) and the server log in the report');
+    super(`restore of cluster "${cluster}" did not stop at ${target}: ${detail}`, { cluster, target });
   }
 }
 
 /** Raised by restoreDrill when a check fails; names each failed check with its actual and expected value. */
 export class DrillFailedError extends PgdrError {
-  readonly code = 'DRILL_FAILED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, failures: string[]) {
     super(`restore drill of cluster "${cluster}" failed: ${failures.join('; ')}`, { cluster, failures: failures.length });
   }
@@ -256,35 +232,27 @@ export class DrillFailedError extends PgdrError {
 
 /** Thrown when a drill report is asked for that does not exist. */
 export class UnknownDrillError extends PgdrError {
-  readonly code = 'UNKNOWN_DRILL';
-  override readonly nonRetryable = true;
   constructor(cluster: string, id: string) {
-    super(`no drill "${id}" of cluster "${cluster}": expected the id of a stored drill report, like 20261120T224745224Z`, { cluster, id }, `list them: GET /api/v1/clusters/${cluster}/drills`);
+    super(`no drill "${id}" of cluster "${cluster}": expected the id of a stored drill report, like 20261120T224745224Z`, { cluster, id });
   }
 }
 
 /** Thrown when a rebuild or switchover would touch the primary the wrong way (rebuild it, switch over to it). */
 export class NodeIsPrimaryError extends PgdrError {
-  readonly code = 'NODE_IS_PRIMARY';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, what: string) {
-    super(`node "${node}" of cluster "${cluster}" is the primary: ${what}`, { cluster, node }, 'name a standby; a switchover moves the primary role first');
+    super(`node "${node}" of cluster "${cluster}" is the primary: ${what}`, { cluster, node });
   }
 }
 
 /** Thrown when the cluster is not in a state a rebuild or switchover may start from; lists every problem with its values. */
 export class ReplicationPreconditionError extends PgdrError {
-  readonly code = 'REPLICATION_PRECONDITION_FAILED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, procedure: string, readonly problems: string[]) {
-    super(`${procedure} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, procedure, problems: problems.length }, 'nothing was changed');
+    super(`${procedure} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, procedure, problems: problems.length });
   }
 }
 
 /** Raised by switchover when it undid itself before the point of no return; the old primary serves again. */
 export class SwitchoverRolledBackError extends PgdrError {
-  readonly code = 'SWITCHOVER_ROLLED_BACK';
-  override readonly nonRetryable = true;
   constructor(cluster: string, candidate: string, reason: string, primary: string) {
     super(`switchover of cluster "${cluster}" to "${candidate}" rolled back: ${reason}; "${primary}" is the primary again`, { cluster, candidate, primary, reason });
   }
@@ -292,8 +260,6 @@ export class SwitchoverRolledBackError extends PgdrError {
 
 /** Thrown when a (re)built or rejoined standby does not stream and catch up in time; says how far it got. */
 export class StandbyNotStreamingError extends PgdrError {
-  readonly code = 'STANDBY_NOT_STREAMING';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, detail: string) {
     super(`standby "${node}" of cluster "${cluster}" is not streaming and caught up: ${detail}`, { cluster, node });
   }
@@ -301,7 +267,6 @@ export class StandbyNotStreamingError extends PgdrError {
 
 /** Thrown when Patroni's REST API refuses or fails a request; carries its status and answer. */
 export class PatroniError extends PgdrError {
-  readonly code = 'PATRONI_FAILED';
   constructor(cluster: string, request: string, status: number | null, answer: string) {
     super(`patroni of cluster "${cluster}" answered ${request} with ${status ?? 'no response'}: ${answer.trim().slice(0, 500) || '(empty)'}`, { cluster, request, status });
   }
@@ -309,7 +274,6 @@ export class PatroniError extends PgdrError {
 
 /** Thrown when a PgBouncer admin command fails or times out. */
 export class PgBouncerError extends PgdrError {
-  readonly code = 'PGBOUNCER_FAILED';
   constructor(cluster: string, command: string, detail: string) {
     super(`pgbouncer of cluster "${cluster}" failed ${command}: ${detail}`, { cluster, command });
   }
@@ -317,28 +281,22 @@ export class PgBouncerError extends PgdrError {
 
 /** Thrown when a directory pgdr writes into (restore destination, scratch space) runs out of space; nothing there is kept. */
 export class DestinationFullError extends PgdrError {
-  readonly code = 'DISK_FULL';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, dir: string, detail: string) {
-    super(`no space left in ${dir} on node "${node}" of cluster "${cluster}": ${detail}`, { cluster, node, dir }, 'free space there or choose another directory; the backup itself is not at fault');
+    super(`no space left in ${dir} on node "${node}" of cluster "${cluster}": ${detail}`, { cluster, node, dir });
   }
 }
 
 /** Thrown when a request names a restore that has no stored report (only finished restores have one). */
 export class UnknownRestoreError extends PgdrError {
-  readonly code = 'UNKNOWN_RESTORE';
-  override readonly nonRetryable = true;
   constructor(cluster: string, id: string) {
-    super(`no restore "${id}" of cluster "${cluster}": expected the id of a finished restore, like 20261120T224745224Z`, { cluster, id }, `list them: GET /api/v1/clusters/${cluster}/restores or pgdr restores ${cluster}`);
+    super(`no restore "${id}" of cluster "${cluster}": expected the id of a finished restore, like 20261120T224745224Z`, { cluster, id });
   }
 }
 
 /** Thrown when dropping a restored copy is refused: the directory is not provably that copy; nothing was changed. */
 export class RestoreDropRefusedError extends PgdrError {
-  readonly code = 'RESTORE_DROP_REFUSED';
-  override readonly nonRetryable = true;
   constructor(cluster: string, id: string, readonly problems: string[]) {
-    super(`drop of restore ${id} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, id, problems: problems.length }, 'nothing was stopped or removed');
+    super(`drop of restore ${id} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, id, problems: problems.length });
   }
 }
 
@@ -347,9 +305,8 @@ export class RestoreDropRefusedError extends PgdrError {
  * storage.outageWaitSeconds; retryable: a later attempt may find it back.
  */
 export class StorageUnavailableError extends PgdrError {
-  readonly code = 'STORAGE_UNAVAILABLE';
   constructor(endpoint: string, waitedSeconds: number, detail: string) {
-    super(`storage at ${endpoint} was unreachable for ${waitedSeconds} s: ${detail}`, { endpoint, waitedSeconds }, 'check that the S3 endpoint is up and reachable from the worker; raise storage.outageWaitSeconds to ride out longer outages');
+    super(`storage at ${endpoint} was unreachable for ${waitedSeconds} s: ${detail}`, { endpoint, waitedSeconds });
   }
 }
 
@@ -358,19 +315,19 @@ export class StorageUnavailableError extends PgdrError {
  * holds its Unix socket lock); the server exited at once and nothing replayed.
  */
 export class PortUnavailableError extends PgdrError {
-  readonly code = 'PORT_UNAVAILABLE';
-  override readonly nonRetryable = true;
   constructor(node: string, dataDir: string, port: number, detail: string) {
-    super(`port ${port} on node "${node}" is not available to the server in ${dataDir}: ${detail}`, { node, dataDir, port }, `free port ${port} on that host or choose another one (leave the port out and pgdr takes a free one of restore.portFrom..portTo)`);
+    super(`port ${port} on node "${node}" is not available to the server in ${dataDir}: ${detail}`, { node, dataDir, port });
   }
 }
 
 /** Thrown when every port of restore.portFrom..portTo is taken, bound or claimed by another restore on the host. */
 export class NoFreePortError extends PgdrError {
-  readonly code = 'NO_FREE_PORT';
-  override readonly nonRetryable = true;
   constructor(cluster: string, node: string, from: number, to: number, detail: string) {
-    super(`no free port for a restored instance of cluster "${cluster}" on node "${node}" in restore.portFrom..portTo (${from}-${to}): ${detail}`, { cluster, node, from, to }, 'stop restored copies you no longer need, or widen restore.portFrom..portTo');
+    super(
+      `no free port for a restored instance of cluster "${cluster}" on node "${node}" in restore.portFrom..portTo (${from}-${to}): ` +
+        detail,
+      { cluster, node, from, to },
+    );
   }
 }
 
@@ -379,87 +336,376 @@ export class NoFreePortError extends PgdrError {
  * carries the server log's reason. Retryable: a later attempt may find the cause gone.
  */
 export class ServerStartFailedError extends PgdrError {
-  readonly code = 'SERVER_START_FAILED';
   constructor(node: string, dataDir: string, detail: string) {
-    super(`the server of node "${node}" in ${dataDir} exited while starting: ${detail}`, { node, dataDir }, 'the server log in the data directory says why');
+    super(`the server of node "${node}" in ${dataDir} exited while starting: ${detail}`, { node, dataDir });
   }
 }
 
-/** Every error class in the catalogue, for the README table and for retry profiles. */
-export const errorCatalogue = {
-  ConfigError,
-  UnknownClusterError,
-  UnknownNodeError,
-  UnknownScheduleError,
-  ToolNotFoundError,
-  ToolFailedError,
-  PostgresUnreachableError,
-  SecretUnavailableError,
-  ClusterBusyError,
-  DestinationBusyError,
-  DestinationLostError,
-  BackupVerificationError,
-  NoBackupSourceError,
-  NoPrimaryError,
-  WalConflictError,
-  WalCorruptError,
-  WalArchiveUnhealthyError,
-  NoWalCheckError,
-  RestorePreflightError,
-  RecoveryTargetMissedError,
-  UnsafeConfValueError,
-  BackupCorruptError,
-  DrillFailedError,
-  UnknownDrillError,
-  NodeIsPrimaryError,
-  ReplicationPreconditionError,
-  SwitchoverRolledBackError,
-  StandbyNotStreamingError,
-  PatroniError,
-  PgBouncerError,
-  DestinationFullError,
-  StorageUnavailableError,
-  UnknownRestoreError,
-  RestoreDropRefusedError,
-  PortUnavailableError,
-  NoFreePortError,
-  ServerStartFailedError,
-} as const;
+/** Thrown when `pgbackrest verify` finds a backup set damaged (or does not report it); nothing was restored from it. */
+export class PgbackrestVerifyFailedError extends PgdrError {
+  constructor(cluster: string, label: string, detail: string) {
+    super(`backup set ${label} of cluster "${cluster}" failed pgbackrest verify: ${detail}`, { cluster, label });
+  }
+}
+
+/** Thrown when a node agent is asked to act on a node it was not built for; names both nodes; nothing was done. */
+export class NodeMismatchError extends PgdrError {
+  constructor(expected: { cluster: string; node: string }, got: { cluster?: string; node?: string }) {
+    const named = (n: { cluster?: string; node?: string }) => `node "${n.node ?? '(none)'}" of cluster "${n.cluster ?? '(none)'}"`;
+    super(`the agent of ${named(expected)} was asked to act on ${named(got)}; nothing was done`, {
+      cluster: expected.cluster,
+      node: expected.node,
+      askedCluster: got.cluster,
+      askedNode: got.node,
+    });
+  }
+}
+
+/** One row of {@link errorTable}: everything pgdr declares about one error. */
+export interface ErrorRow {
+  /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
+  readonly code: string;
+  /** The class; its name is the Temporal failure's type. */
+  readonly class: abstract new (...args: never[]) => PgdrError;
+  /** False when a retry cannot help; its class is then among {@link nonRetryableErrorTypes}. */
+  readonly retryable: boolean;
+  /**
+   * The API's answer when a route meets the error; null for a failure of a running procedure
+   * (its workflow's result carries it), which the API answers with 500 should it meet one.
+   */
+  readonly http: number | null;
+  /** One line for the README: what happened, and what the error names. */
+  readonly meaning: string;
+  /** The message's HINT, `{name}` filled from the error's context; a class may pass a more precise one. */
+  readonly hint?: string;
+}
+
+/** Every error pgdr raises on purpose, in the README's order. */
+export const errorTable: readonly ErrorRow[] = [
+  {
+    code: 'CONFIG_INVALID',
+    class: ConfigError,
+    retryable: false,
+    http: 500,
+    meaning: 'pgdr.yaml does not match the schema; names every bad field',
+  },
+  {
+    code: 'UNKNOWN_CLUSTER',
+    class: UnknownClusterError,
+    retryable: false,
+    http: 404,
+    meaning: 'the cluster is not in pgdr.yaml',
+  },
+  {
+    code: 'UNKNOWN_NODE',
+    class: UnknownNodeError,
+    retryable: false,
+    http: 404,
+    meaning: 'the node is not in the cluster',
+  },
+  {
+    code: 'UNKNOWN_SCHEDULE',
+    class: UnknownScheduleError,
+    retryable: false,
+    http: 404,
+    meaning: "the schedule is not in the cluster's config",
+  },
+  {
+    code: 'NODE_MISMATCH',
+    class: NodeMismatchError,
+    retryable: false,
+    http: null,
+    meaning: 'a node agent was asked to act on a node it was not built for; names both nodes; nothing was done',
+    hint: "each node agent serves exactly one node: check which agent polls that node's task queue",
+  },
+  {
+    code: 'TOOL_NOT_FOUND',
+    class: ToolNotFoundError,
+    retryable: false,
+    http: 500,
+    meaning: "a Postgres tool is missing from the node's binDir",
+    hint: "check the node's binDir in pgdr.yaml, or run npm run bootstrap",
+  },
+  {
+    code: 'TOOL_FAILED',
+    class: ToolFailedError,
+    retryable: true,
+    http: 500,
+    meaning: 'a tool exited non-zero; carries exit code and stderr tail',
+  },
+  {
+    code: 'POSTGRES_UNREACHABLE',
+    class: PostgresUnreachableError,
+    retryable: true,
+    http: 500,
+    meaning: 'a node refused or did not answer the connection',
+    hint: 'is the server running and does pg_hba.conf allow pgdr?',
+  },
+  {
+    code: 'SECRET_UNAVAILABLE',
+    class: SecretUnavailableError,
+    retryable: false,
+    http: 500,
+    meaning: 'a secret reference could not be resolved on the worker',
+  },
+  {
+    code: 'CLUSTER_BUSY',
+    class: ClusterBusyError,
+    retryable: false,
+    http: 409,
+    meaning: 'another mutating procedure runs on the cluster; names it',
+    hint: 'wait for it to finish, or cancel it',
+  },
+  {
+    code: 'DESTINATION_BUSY',
+    class: DestinationBusyError,
+    retryable: false,
+    http: 409,
+    meaning: 'another restore already writes into the same directory on the same host; names it',
+    hint: 'one restore writes into a directory at a time: wait for it, cancel it, or choose another dataDir',
+  },
+  {
+    code: 'DESTINATION_LOST',
+    class: DestinationLostError,
+    retryable: false,
+    http: null,
+    meaning: "a restore's destination was removed or emptied from outside pgdr while it ran; the backup and archive are not blamed",
+    hint: 'something outside pgdr deleted the directory; find out what, then restore again',
+  },
+  {
+    code: 'CONF_VALUE_UNSAFE',
+    class: UnsafeConfValueError,
+    retryable: false,
+    http: null,
+    meaning: 'a value has no safe spelling in postgresql.conf (a control character); names setting and value; nothing written',
+    hint: 'postgresql.conf values may hold any character but control characters (line breaks, tabs, NUL)',
+  },
+  {
+    code: 'UNKNOWN_RESTORE',
+    class: UnknownRestoreError,
+    retryable: false,
+    http: 404,
+    meaning: 'no finished restore with that id',
+    hint: 'list them: GET /api/v1/clusters/{cluster}/restores or pgdr restores {cluster}',
+  },
+  {
+    code: 'RESTORE_DROP_REFUSED',
+    class: RestoreDropRefusedError,
+    retryable: false,
+    http: 422,
+    meaning: "the directory is not provably that restore's copy; nothing stopped or removed",
+    hint: 'nothing was stopped or removed',
+  },
+  {
+    code: 'PORT_UNAVAILABLE',
+    class: PortUnavailableError,
+    retryable: false,
+    http: null,
+    meaning:
+      'a server pgdr started could not bind its port (a listener, or its socket lock); names the port and directory; nothing replayed',
+    hint: 'free port {port} on that host or choose another one (leave the port out and pgdr takes a free one of restore.portFrom..portTo)',
+  },
+  {
+    code: 'NO_FREE_PORT',
+    class: NoFreePortError,
+    retryable: false,
+    http: null,
+    meaning: "every port of `restore.portFrom..portTo` is bound, claimed by another restore, or a node's",
+    hint: 'stop restored copies you no longer need, or widen restore.portFrom..portTo',
+  },
+  {
+    code: 'SERVER_START_FAILED',
+    class: ServerStartFailedError,
+    retryable: true,
+    http: null,
+    meaning: "a node's server exited while starting (rebuild, rejoin); carries the log's reason",
+    hint: 'the server log in the data directory says why',
+  },
+  {
+    code: 'BACKUP_VERIFICATION_FAILED',
+    class: BackupVerificationError,
+    retryable: false,
+    http: null,
+    meaning: 'the stored backup failed its checksum or pg_verifybackup; it is kept, marked failed',
+  },
+  {
+    code: 'NO_BACKUP_SOURCE',
+    class: NoBackupSourceError,
+    retryable: false,
+    http: 422,
+    meaning: 'no primary, or no streaming standby when `backup.from: standby`',
+    hint: 'is a standby streaming? set backup.from: primary to use the primary',
+  },
+  {
+    code: 'NO_PRIMARY',
+    class: NoPrimaryError,
+    retryable: false,
+    http: 422,
+    meaning: 'no node of the cluster reports being the primary',
+    hint: 'is the primary up and its node agent running?',
+  },
+  {
+    code: 'WAL_CONFLICT',
+    class: WalConflictError,
+    retryable: false,
+    http: null,
+    meaning: '`wal push` found the file archived with other content; nothing is overwritten',
+    hint: 'two clusters may be archiving to the same prefix, or the cluster was re-initialised: give each system its own cluster name',
+  },
+  {
+    code: 'WAL_CORRUPT',
+    class: WalCorruptError,
+    retryable: false,
+    http: 422,
+    meaning: 'an archived WAL object does not match the sha256 recorded at push (fetch exits 126)',
+  },
+  {
+    code: 'WAL_ARCHIVE_UNHEALTHY',
+    class: WalArchiveUnhealthyError,
+    retryable: false,
+    http: null,
+    meaning: 'walArchiveCheck found problems; the message lists each',
+  },
+  {
+    code: 'NO_WAL_CHECK',
+    class: NoWalCheckError,
+    retryable: false,
+    http: 404,
+    meaning: 'archive state or recoverable window asked for before any WAL archive check ran',
+    hint: 'start one: POST /api/v1/clusters/{cluster}/wal-archive/check or pgdr wal check {cluster}',
+  },
+  {
+    code: 'RESTORE_PREFLIGHT_FAILED',
+    class: RestorePreflightError,
+    retryable: false,
+    http: 422,
+    meaning: "a restore's pre-flight refused; lists every problem with the value and the valid range; nothing was created",
+  },
+  {
+    code: 'RECOVERY_TARGET_MISSED',
+    class: RecoveryTargetMissedError,
+    retryable: false,
+    http: null,
+    meaning: 'recovery stopped somewhere other than the target (or the server exited first); says where; the restore is undone',
+    hint: 'nothing was promoted; check the archive (pgdr wal status) and the server log in the report',
+  },
+  {
+    code: 'PGBACKREST_VERIFY_FAILED',
+    class: PgbackrestVerifyFailedError,
+    retryable: false,
+    http: null,
+    meaning:
+      "`pgbackrest verify` found the backup set damaged, or did not report it; names the set and pgBackRest's words; nothing was restored",
+    hint: 'restore from another backup (backupId), and take a new backup',
+  },
+  {
+    code: 'BACKUP_CORRUPT',
+    class: BackupCorruptError,
+    retryable: false,
+    http: 422,
+    meaning: 'a backup object does not match its manifest (sha256, tar, pg_verifybackup); names the object',
+    hint: 'restore from another backup (backupId), and take a new backup',
+  },
+  {
+    code: 'DRILL_FAILED',
+    class: DrillFailedError,
+    retryable: false,
+    http: null,
+    meaning: 'a restore drill check failed; names each failed check with its actual and expected value',
+  },
+  {
+    code: 'UNKNOWN_DRILL',
+    class: UnknownDrillError,
+    retryable: false,
+    http: 404,
+    meaning: 'no stored drill report has that id',
+    hint: 'list them: GET /api/v1/clusters/{cluster}/drills',
+  },
+  {
+    code: 'NODE_IS_PRIMARY',
+    class: NodeIsPrimaryError,
+    retryable: false,
+    http: 422,
+    meaning: "a rebuild named the primary, or a switchover's candidate is already the primary",
+    hint: 'name a standby; a switchover moves the primary role first',
+  },
+  {
+    code: 'REPLICATION_PRECONDITION_FAILED',
+    class: ReplicationPreconditionError,
+    retryable: false,
+    http: 412,
+    meaning: 'a rebuild or switchover precondition does not hold; each problem with its values; nothing changed',
+    hint: 'nothing was changed',
+  },
+  {
+    code: 'SWITCHOVER_ROLLED_BACK',
+    class: SwitchoverRolledBackError,
+    retryable: false,
+    http: null,
+    meaning: 'the switchover undid itself before promotion; says why; the old primary serves again',
+  },
+  {
+    code: 'STANDBY_NOT_STREAMING',
+    class: StandbyNotStreamingError,
+    retryable: false,
+    http: null,
+    meaning: 'a rebuilt or rejoined standby did not stream and catch up in time; says how far it got',
+  },
+  {
+    code: 'PATRONI_FAILED',
+    class: PatroniError,
+    retryable: true,
+    http: 500,
+    meaning: "Patroni's REST API refused or failed a request; carries its status and answer",
+  },
+  {
+    code: 'PGBOUNCER_FAILED',
+    class: PgBouncerError,
+    retryable: true,
+    http: 500,
+    meaning: 'a PgBouncer admin command failed or timed out (a PAUSE that timed out was undone)',
+  },
+  {
+    code: 'DISK_FULL',
+    class: DestinationFullError,
+    retryable: false,
+    http: null,
+    meaning:
+      'a restore destination or scratch directory ran out of space; names it; the partial data is removed and the backup is not blamed',
+    hint: 'free space there or choose another directory; the backup itself is not at fault',
+  },
+  {
+    code: 'STORAGE_UNAVAILABLE',
+    class: StorageUnavailableError,
+    retryable: true,
+    http: null,
+    meaning: 'S3 stayed unreachable for longer than `storage.outageWaitSeconds`; names the endpoint and the last error',
+    hint: 'check that the S3 endpoint is up and reachable from the worker; raise storage.outageWaitSeconds to ride out longer outages',
+  },
+];
+
+/** The row of an error class; a class without one is a bug, said loudly. */
+export function errorRow(cls: abstract new (...args: never[]) => PgdrError): ErrorRow {
+  const row = errorTable.find((r) => r.class === cls);
+  if (!row) throw new Error(`${cls.name} has no row in the error table (domain/errors.ts errorTable)`);
+  return row;
+}
+
+/** The row of an error code, if pgdr has one. */
+export function errorRowOfCode(code: string): ErrorRow | undefined {
+  return errorTable.find((r) => r.code === code);
+}
+
+/** A hint's `{name}`s filled from the error's context; a name the context lacks stays as written. */
+function fillHint(hint: string, context: ErrorContext): string {
+  return hint.replace(/\{(\w+)\}/g, (whole, name: string) => {
+    const value = context[name];
+    return value === undefined || value === null ? whole : String(value);
+  });
+}
 
 /** Names of the error types that must never be retried, for activity option profiles. */
-export const nonRetryableErrorTypes: string[] = [
-  'ConfigError',
-  'UnknownClusterError',
-  'UnknownNodeError',
-  'UnknownScheduleError',
-  'ToolNotFoundError',
-  'SecretUnavailableError',
-  'ClusterBusyError',
-  'DestinationBusyError',
-  'DestinationLostError',
-  'BackupVerificationError',
-  'NoBackupSourceError',
-  'NoPrimaryError',
-  'WalConflictError',
-  'WalCorruptError',
-  'WalArchiveUnhealthyError',
-  'NoWalCheckError',
-  'RestorePreflightError',
-  'RecoveryTargetMissedError',
-  'UnsafeConfValueError',
-  'BackupCorruptError',
-  'DrillFailedError',
-  'UnknownDrillError',
-  'NodeIsPrimaryError',
-  'ReplicationPreconditionError',
-  'SwitchoverRolledBackError',
-  'StandbyNotStreamingError',
-  'DestinationFullError',
-  'UnknownRestoreError',
-  'RestoreDropRefusedError',
-  'PortUnavailableError',
-  'NoFreePortError',
-];
+export const nonRetryableErrorTypes: string[] = errorTable.filter((r) => !r.retryable).map((r) => r.class.name);
 
 /** True when a tool's stderr says the disk (or quota) is full. */
 export function saysDiskFull(stderr: unknown): boolean {

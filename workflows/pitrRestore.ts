@@ -8,7 +8,7 @@
  */
 import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
+import { PgbackrestVerifyFailedError, RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
 import { parseLsn } from '../domain/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
 import { setAsideName } from '../domain/naming.js';
@@ -109,7 +109,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
         const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
         verify = v.seconds;
         verification = { tool: v.tool, ok: v.ok, detail: v.detail };
-        if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
+        if (!v.ok) throw toApplicationFailure(new PgbackrestVerifyFailedError(req.cluster, backup.pgbackrestLabel!, v.detail));
         progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
         const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: input.keepArchiving ?? plan.inPlace });
         download = r.seconds;
