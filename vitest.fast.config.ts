@@ -8,6 +8,8 @@ export default defineConfig({
     globalSetup: ['test/fast/globalSetup.ts'],
     pool: 'forks',
     maxWorkers: 2,
+    // Files share their fork's imports (the SDK is slow to load); each still runs its own worker.
+    isolate: false,
     testTimeout: 60_000,
     hookTimeout: 240_000,
     reporters: ['default'],

@@ -72,7 +72,7 @@ describe('switchover with stub agents', () => {
     expect(fc.callsOf('storeSwitchoverReport')).toHaveLength(1);
     expect(fc.callsOf('startServer').map((c) => c.where)).toEqual(['a']);
     expect(fc.callsOf('stopServer')).toEqual([]);
-    expect(await fc.lockClosed()).toBe('COMPLETED');
+    expect(await fc.lockRelease()).toBe('released');
   });
 
   it('refuses on fresh probes before touching anything when the candidate does not stream', async () => {
@@ -82,7 +82,7 @@ describe('switchover with stub agents', () => {
     expect(failure.type).toBe('ReplicationPreconditionError');
     expect(failure.message).toContain('candidate b is not streaming (wal receiver: stopping; expected streaming)');
     expect(steps(fc)).toEqual([]);
-    expect(await fc.lockClosed()).toBe('COMPLETED');
+    expect(await fc.lockRelease()).toBe('released');
   });
 
   const rollbacks: { point: string; arrange: (fc: FakeCluster) => void; reason: string; trace: string[]; fenced?: boolean }[] = [
@@ -147,7 +147,7 @@ describe('switchover with stub agents', () => {
       expect(fc.nodes.get('b')!.running).toBe(!r.fenced);
       expect(fc.callsOf('storeSwitchoverReport')).toEqual([]);
       expect(await handle.query<{ step: string; pointOfNoReturn: boolean }>('progress')).toMatchObject({ step: 'rolling back', pointOfNoReturn: false });
-      expect(await fc.lockClosed()).toBe('COMPLETED');
+      expect(await fc.lockRelease()).toBe('released');
     });
   }
 
@@ -163,7 +163,7 @@ describe('switchover with stub agents', () => {
     expect(failure.message).toBe(`switchover of cluster "${fc.name}" to "b" rolled back: cancelled; "a" is the primary again`);
     expect(steps(fc)).toEqual([...BEFORE_STOP, 'a stopAndReadControl', 'b awaitReplayed', 'a startServer', 'b setRestoreCommand restore', 'control pgbouncerAdmin RESUME']);
     expect(fc.nodes.get('a')).toEqual({ role: 'primary', running: true });
-    expect(await fc.lockClosed()).toBe('COMPLETED');
+    expect(await fc.lockRelease()).toBe('released');
   });
 
   it('after the point of no return a failed repoint is a warning, not a rollback: clients are resumed on the new primary anyway', async () => {
@@ -176,6 +176,6 @@ describe('switchover with stub agents', () => {
     expect(report.warnings).toEqual(['pgbouncer could not be repointed to b: databasesFile not writable']);
     expect(steps(fc)).toContain('control pgbouncerAdmin RESUME');
     expect(fc.callsOf('startServer').map((c) => c.where)).toEqual(['a']);
-    expect(await fc.lockClosed()).toBe('COMPLETED');
+    expect(await fc.lockRelease()).toBe('released');
   });
 });

@@ -149,6 +149,12 @@ export class FakeCluster {
     return this;
   }
 
+  /** Back to the default stub of `name` (on every queue, or only on `where`). */
+  off(name: ActivityName, where?: string): this {
+    this.stubs.delete(where ? `${where}:${name}` : name);
+    return this;
+  }
+
   /** Runs the stub for a call and records it. */
   async invoke(where: string, name: ActivityName, input: any): Promise<unknown> {
     const call: Call = { where, name, input, workflowId: Context.current().info.workflowExecution.workflowId };
@@ -162,9 +168,9 @@ export class FakeCluster {
     return stub(input, call);
   }
 
-  /** Resolves when a call of `name` (on `where`) has started; at once if one already has. */
-  called(name: ActivityName, where?: string): Promise<Call> {
-    const match = (c: Call) => c.name === name && (where === undefined || c.where === where);
+  /** Resolves when a call of `name` (on `where`, by `workflowId`) has started; at once if one already has. */
+  called(name: ActivityName, by: { where?: string; workflowId?: string } = {}): Promise<Call> {
+    const match = (c: Call) => c.name === name && (by.where === undefined || c.where === by.where) && (by.workflowId === undefined || c.workflowId === by.workflowId);
     const done = this.calls.find(match);
     if (done) return Promise.resolve(done);
     return new Promise((resolve) => this.waiters.push({ match, resolve }));
@@ -195,13 +201,18 @@ export class FakeCluster {
   }
 
   /**
-   * Waits until the lock workflow `lockId` (default: this cluster's) has closed and says how:
-   * COMPLETED is a release by its holder; TERMINATED means the holder closed without releasing.
+   * Waits until the lock workflow `lockId` (default: this cluster's) has closed and says whether
+   * its holder released it: 'released' when the run got the release signal (it then completes,
+   * or is terminated by its closing holder before it ran that task: free either way), otherwise
+   * how it closed without one (a holder that died).
    */
-  async lockClosed(lockId = lockWorkflowId(this.name)): Promise<string> {
+  async lockRelease(lockId = lockWorkflowId(this.name)): Promise<string> {
     const handle = this.client.workflow.getHandle(lockId);
     await handle.result().catch(() => undefined);
-    return (await handle.describe()).status.name;
+    const { status } = await handle.describe();
+    const history = await handle.fetchHistory();
+    const released = history.events?.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'release');
+    return released && status.name !== 'RUNNING' ? 'released' : `${status.name} without a release`;
   }
 
   /** The workflow holding this cluster's lock (null: free), as Temporal has it. */
