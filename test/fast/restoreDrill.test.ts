@@ -43,7 +43,8 @@ describe('restoreDrill with stub agents', () => {
     expect(fc.callsOf('runDrillChecks')[0]!.input).toMatchObject({ port: 55432 });
     const [teardown, ...more] = drillTeardowns(fc, handle.workflowId);
     expect(more).toEqual([]);
-    expect(teardown!.input).toMatchObject({ dataDir: dir, createdDir: true, oldDataDir: null, restartOld: false, privateSocketDir: expect.stringMatching(/^\/tmp\/pgdr-drill-/) });
+    expect(teardown!.input).toMatchObject({ dataDir: dir, createdDir: true, oldDataDir: null, restartOld: false,
+      privateSocketDir: expect.stringMatching(/^\/tmp\/pgdr-drill-/) });
     // Confirmed after the teardown, on the drill node.
     const inspections = fc.callsOf('inspectDestination', 'a').filter((c) => c.workflowId === handle.workflowId);
     expect(inspections.map((c) => c.input.dataDir)).toEqual([dir]);

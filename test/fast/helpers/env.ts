@@ -12,8 +12,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { WORKER_HEARTBEATS, bundleWorkflows, startDevServer } from './server.js';
+import { WORKER_HEARTBEATS, bundleWorkflows, startDevServer, type DevServer } from './server.js';
 import { ACTIVITY_NAMES, FakeCluster, type ClusterSpec } from './fakeCluster.js';
 
 export interface FastEnv {
@@ -39,7 +38,7 @@ function installQuietRuntime(): void {
 
 /** Registers the file's setup and teardown; the environment is ready inside tests. */
 export function useFastEnv(): FastEnv {
-  let own: TestWorkflowEnvironment | undefined;
+  let own: DevServer | undefined;
   let connection: NativeConnection;
   let client: Client;
   let worker: Worker;
@@ -52,7 +51,7 @@ export function useFastEnv(): FastEnv {
     ACTIVITY_NAMES.map((name) => [
       name,
       async (input: unknown) => {
-        const workflowId = Context.current().info.workflowExecution.workflowId;
+        const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
         const fake = clusters.get(workflowId.split('/')[1] ?? '');
         if (!fake) throw ApplicationFailure.nonRetryable(`no fake cluster for workflow ${workflowId} (activity ${name})`, 'FastTierSetup');
         return fake.invoke('control', name, input);
@@ -75,7 +74,8 @@ export function useFastEnv(): FastEnv {
       workflowBundle = { code: bundle.code };
     }
     client = new Client({ connection, namespace: 'default' });
-    worker = await Worker.create({ connection, namespace: 'default', taskQueue: controlQueue, workflowBundle, activities: controlActivities, ...WORKER_HEARTBEATS });
+    worker = await Worker.create({ connection, namespace: 'default', taskQueue: controlQueue, workflowBundle,
+      activities: controlActivities, ...WORKER_HEARTBEATS });
     running = worker.run();
   }, 240_000);
 

@@ -5,28 +5,49 @@
  */
 import { join } from 'node:path';
 import { homedir } from 'node:os';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { spawn } from 'node:child_process';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { PgdrCluster, PgdrProcedure } from '../../../domain/naming.js';
 import { repoRoot } from '../../../scripts/stack/layout.js';
-import { findTool } from '../../../scripts/stack/procs.js';
+import { findTool, freePort, portOpen, waitFor } from '../../../scripts/stack/procs.js';
 
 /** The temporal CLI: on PATH, else where bootstrap puts it. */
 export function temporalBinary(): string {
   return findTool('temporal', join(process.env.PGDR_TOOLS_DIR ?? join(homedir(), '.cache', 'pgdr', 'tools'), 'bin'));
 }
 
-/** A dev server on a free port (the SDK picks it), torn down with env.teardown(). */
-export function startDevServer(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: temporalBinary() },
-      ip: '127.0.0.1',
-      namespace: 'default',
-      searchAttributes: [PgdrCluster, PgdrProcedure],
-      log: { format: 'pretty', level: 'error' },
+/** A running dev server: its address, and how to stop it. */
+export interface DevServer {
+  address: string;
+  teardown(): Promise<void>;
+}
+
+/**
+ * `temporal server start-dev --headless` on a free port, in memory, with pgdr's search attributes.
+ * Started here rather than by the SDK's TestWorkflowEnvironment, whose 5 s start-up limit a busy
+ * machine misses; killed by teardown(), or with this process.
+ */
+export async function startDevServer(): Promise<DevServer> {
+  const port = await freePort();
+  const child = spawn(
+    temporalBinary(),
+    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()),
+      '--metrics-port', String(await freePort()), '--namespace', 'default', '--log-level', 'error',
+      ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`])],
+    { stdio: 'ignore' },
+  );
+  const kill = () => void child.kill('SIGKILL');
+  process.once('exit', kill);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await waitFor(`temporal dev server on port ${port}`, () => portOpen(port), 120_000);
+  return {
+    address: `127.0.0.1:${port}`,
+    async teardown() {
+      process.off('exit', kill);
+      child.kill('SIGTERM');
+      await exited;
     },
-  });
+  };
 }
 
 /** The real workflows (workflows/index.ts), bundled: a few seconds, so once per run or file. */
@@ -35,7 +56,8 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 /** Quick cancellation: blocked stubs heartbeat, and a cancel reaches them at the next beat. */
-export const WORKER_HEARTBEATS = { maxHeartbeatThrottleInterval: '100 milliseconds', defaultHeartbeatThrottleInterval: '100 milliseconds' } as const;
+export const WORKER_HEARTBEATS = { maxHeartbeatThrottleInterval: '100 milliseconds',
+  defaultHeartbeatThrottleInterval: '100 milliseconds' } as const;
 
 const quiet = () => undefined;
 const quietLogger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error };
