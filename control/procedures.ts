@@ -8,6 +8,7 @@ import { WithStartWorkflowOperation, type WorkflowHandle, type WorkflowStartOpti
 import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, temporalUiUrl, workflowId, type Procedure } from '../domain/naming.js';
 import type { Client } from '@temporalio/client';
 import type { PgdrConfig } from '../config/schema.js';
+import { startedByOf, summaryTarget, workflowSummary, type TargetFacts } from '../domain/summaries.js';
 
 /** What starting a procedure needs: the config and a Temporal client. */
 export interface ProcedureDeps {
@@ -47,8 +48,18 @@ function startOptions(deps: ProcedureDeps, procedure: Procedure, cluster: string
       { key: PgdrCluster, value: cluster },
       { key: PgdrProcedure, value: procedure },
     ],
+    ...summaryOf(procedure, cluster, args[0] as TargetFacts | undefined),
     ...(executionTimeout ? { workflowExecutionTimeout: executionTimeout } : {}),
   };
+}
+
+/**
+ * The Temporal UI's summary of a start. The API has a single bearer token, so "api" is all it
+ * knows of its caller unless the input's trigger says more.
+ */
+function summaryOf(procedure: Procedure, cluster: string, input: TargetFacts | undefined) {
+  const startedBy = startedByOf(cluster, input?.trigger, 'api');
+  return workflowSummary({ workflow: procedure, cluster, target: summaryTarget(procedure, input), startedBy });
 }
 
 const uiUrlOf = (deps: ProcedureDeps, id: string, runId?: string) => temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, runId);

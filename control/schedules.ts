@@ -14,6 +14,7 @@ import type { PgdrConfig } from '../config/schema.js';
 import type { Workflow } from '@temporalio/common';
 import type { BackupType } from '../domain/catalog.js';
 import { backupInput, clusterSchedules, drillInput, walCheckInput } from './inputs.js';
+import { summaryTarget, workflowSummary } from '../domain/summaries.js';
 
 export interface DesiredSchedule {
   scheduleId: string;
@@ -37,12 +38,17 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
           : s.procedure === 'restoreDrill'
             ? [drillInput(config, cluster, trigger)]
             : [walCheckInput(config, cluster, trigger)];
+      const id = scheduleId(cluster, s.name);
+      // What the Temporal UI shows of each run; in the fingerprint, so older schedules get it too.
+      const target = summaryTarget(s.procedure, args[0]);
+      const summary = workflowSummary({ workflow: s.procedure, cluster, target, startedBy: `schedule ${id}` });
+      const queue = config.temporal.taskQueue;
       const fingerprint = createHash('sha256')
-        .update(JSON.stringify({ cron: s.cron, tz: c.backup.timezone, catchup: c.backup.catchupWindow, args, queue: config.temporal.taskQueue }))
+        .update(JSON.stringify({ cron: s.cron, tz: c.backup.timezone, catchup: c.backup.catchupWindow, args, queue, summary }))
         .digest('hex')
         .slice(0, 16);
       return {
-        scheduleId: scheduleId(cluster, s.name),
+        scheduleId: id,
         cluster,
         name: s.name,
         cron: s.cron,
@@ -60,6 +66,7 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
             { key: PgdrCluster, value: cluster },
             { key: PgdrProcedure, value: s.procedure },
           ],
+          ...summary,
         } as ScheduleOptionsStartWorkflowAction<Workflow>,
       };
     });

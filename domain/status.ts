@@ -42,7 +42,10 @@ export interface NodeProbe {
   currentLsn: string | null;
   receiveLsn: string | null;
   replayLsn: string | null;
-  /** Seconds since the last replayed transaction's commit; null on a primary. */
+  /**
+   * Seconds since the commit of the last transaction this standby replayed; null on a primary.
+   * Not a lag: it grows while the primary is idle. The lag is NodeStatus.lagSeconds.
+   */
   replayDelaySeconds: number | null;
   /** On a standby: replay paused (pg_wal_replay_pause); null on a primary. */
   replayPaused: boolean | null;
@@ -65,6 +68,13 @@ export interface NodeStatus {
   probe?: NodeProbe;
   /** For a standby: bytes its replay LSN trails the primary's current LSN. */
   lagBytes?: number | null;
+  /**
+   * For a standby: seconds its replay trails, as the primary measures it (pg_stat_replication
+   * .replay_lag of the standby's connection); 0 once it has replayed all the primary sent (the
+   * primary then shows NULL). null when the primary does not list it: not streaming, streaming
+   * from another server, or no reachable primary.
+   */
+  lagSeconds?: number | null;
 }
 
 export interface ClusterStatus {
@@ -83,6 +93,24 @@ export interface NodeOutcome {
   error?: string;
 }
 
+/**
+ * The primary's pg_stat_replication row of a standby: by the slot its WAL receiver streams on,
+ * else by application_name (pgdr's primary_conninfo names the node), else none.
+ */
+export function replicationPeerOf(primary: NodeProbe, standby: NodeProbe): ReplicationPeer | undefined {
+  const slot = standby.walReceiver?.slotName;
+  const bySlot = slot ? primary.replication.find((r) => r.slotName === slot) : undefined;
+  return bySlot ?? primary.replication.find((r) => r.applicationName === standby.node);
+}
+
+/** Seconds a listed standby's replay trails (see NodeStatus.lagSeconds). */
+export function replayLagSeconds(peer: ReplicationPeer | undefined): number | null {
+  if (!peer) return null;
+  if (peer.replayLagSeconds !== null) return peer.replayLagSeconds;
+  // NULL: nothing measured lately. Caught up and streaming: no lag; otherwise unknown.
+  return peer.state === 'streaming' && peer.replayLagBytes === 0 ? 0 : null;
+}
+
 /** Relates the nodes' probes: who is primary, how far each standby trails it, what looks wrong. */
 export function summarizeCluster(cluster: string, outcomes: NodeOutcome[], maxLagBytes?: number, now = new Date()): ClusterStatus {
   const nodes: NodeStatus[] = outcomes.map(({ node, probe, error }) =>
@@ -98,6 +126,7 @@ export function summarizeCluster(cluster: string, outcomes: NodeOutcome[], maxLa
     const p = n.probe;
     if (!p || p.role !== 'standby') continue;
     if (primary?.probe?.currentLsn && p.replayLsn) n.lagBytes = Math.max(0, lsnDiff(primary.probe.currentLsn, p.replayLsn));
+    n.lagSeconds = primary?.probe ? replayLagSeconds(replicationPeerOf(primary.probe, p)) : null;
     if (primary?.probe && p.timeline !== primary.probe.timeline) warnings.push(`standby ${n.node} is on timeline ${p.timeline}, primary ${primary.node} on ${primary.probe.timeline}`);
     if (p.walReceiver?.status !== 'streaming') warnings.push(`standby ${n.node} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'})`);
     if (p.replayPaused) warnings.push(`standby ${n.node} has replay paused`);

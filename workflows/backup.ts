@@ -11,6 +11,7 @@ import type { RetentionPolicy } from '../domain/retention.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
+import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeRef, type ProbeOutcome } from './probe.js';
 
 export type { NodeRef } from './probe.js';
@@ -44,6 +45,7 @@ export const backupProgressQuery = defineQuery<BackupProgress>('progress');
 
 export async function backup(input: BackupInput): Promise<BackupResult | Refused> {
   const progress: BackupProgress = { step: 'waiting for the cluster lock', backupId: null, sourceNode: null };
+  showSteps(progress);
   setHandler(backupProgressQuery, () => progress);
 
   return withClusterLock(input.cluster, async () => {

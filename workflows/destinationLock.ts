@@ -14,7 +14,7 @@ import { temporalOp } from './profiles.js';
 /** Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the holder. */
 export async function withDestinationLock<T>(cluster: string, host: string, canonicalDir: string, fn: () => Promise<T>): Promise<T> {
   const lockId = destinationLockId(host, canonicalDir);
-  const lock = await takeLock(lockId, cluster);
+  const lock = await takeLock(lockId, cluster, { kind: 'destinationLock', dir: `${host}:${canonicalDir}` });
   if (!lock) {
     const { lockHolderOf } = proxyActivities<Activities>(temporalOp);
     const running = await lockHolderOf({ lockId });

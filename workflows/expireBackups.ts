@@ -10,6 +10,7 @@ import type { RetentionPlan, RetentionPolicy } from '../domain/retention.js';
 import type { TimelineWindow } from '../domain/walCheck.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
+import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeRef } from './probe.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 
@@ -34,20 +35,29 @@ export interface ExpireResult {
 }
 
 export async function expireBackups(input: ExpireInput): Promise<ExpireResult | Refused> {
-  return withClusterLock(input.cluster, () => expireInsideLock(input));
+  const progress = { step: 'waiting for the cluster lock' };
+  showSteps(progress);
+  return withClusterLock(input.cluster, () => expireInsideLock(input, progress));
 }
 
-/** The retention steps; the caller holds the cluster lock (backup calls this after a good backup). */
-export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult> {
+/**
+ * The retention steps; the caller holds the cluster lock (backup calls this after a good backup).
+ * progress.step names the step (expireBackups shows it in the UI).
+ */
+export async function expireInsideLock(input: ExpireInput, progress = { step: '' }): Promise<ExpireResult> {
   const { planExpiry, applyExpiry } = proxyActivities<Activities>(storageOp);
   // 1. Plan from the catalog in S3.
+  progress.step = 'planning from the catalog';
   const planned = await planExpiry({ cluster: input.cluster, retention: input.retention });
+  if (input.dryRun) progress.step = 'done (dry run)';
   if (input.dryRun) return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
   // 2. Delete: each backup's manifest first (so it stops counting), then its objects, then old WAL.
+  progress.step = `deleting ${planned.plan.expire.length} backup(s) and the WAL before them`;
   const applied = await applyExpiry({ cluster: input.cluster, expire: planned.plan.expire.map((e) => e.id), walCutoff: planned.plan.walCutoff });
   // 3. pgBackRest keeps the data in its own repo: expire each set there too, once it stopped counting.
   //    The labels come from the plan (in history), so a retry after the manifests went still has them.
   if (input.method === 'pgbackrest' && planned.pgbackrestLabels.length > 0) {
+    progress.step = `pgbackrest expire of ${planned.pgbackrestLabels.length} set(s) through the primary`;
     const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
     if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')));
     const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
@@ -59,5 +69,6 @@ export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult
     const { refreshRecoveryWindow } = proxyActivities<Activities>(storageOp);
     recoveryWindow = await refreshRecoveryWindow({ cluster: input.cluster, at: new Date().toISOString() });
   }
+  progress.step = 'done';
   return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups, recoveryWindow };
 }

@@ -27,7 +27,8 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import { ClusterBusyError, toApplicationFailure } from '../domain/errors.js';
-import { lockWorkflowId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, lockWorkflowId } from '../domain/naming.js';
+import { childSummary } from './uiDetails.js';
 import { temporalOp } from './profiles.js';
 
 export const releaseSignal = defineSignal('release');
@@ -94,12 +95,34 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
   return holding(lock, fn);
 }
 
+/** Which lock a clusterLock run is: its PgdrProcedure value, so the UI can list a cluster's locks. */
+export type LockKind = 'clusterLock' | 'destinationLock';
+
+/**
+ * How a lock shows in the Temporal UI: the cluster's search attributes (PgdrProcedure is the
+ * lock kind, so counting a procedure's runs never counts its locks) and a summary naming its
+ * holder. Replay compares neither, so runs that took a lock without them replay unchanged.
+ */
+function lockShownAs(cluster: string, what: { kind: LockKind; dir?: string }) {
+  return {
+    typedSearchAttributes: [
+      { key: PgdrCluster, value: cluster },
+      { key: PgdrProcedure, value: what.kind },
+    ],
+    ...childSummary(what.kind, cluster, what.dir ? { dir: what.dir } : {}),
+  };
+}
+
 /**
  * Starts the lock workflow `lockId` held by this workflow, or null when another run holds it.
  * Cancelling the holder must not cancel the lock under it (ABANDON): the holder's cleanup still
  * runs inside the lock, and then releases it; TERMINATE frees it if the holder dies.
  */
-export async function takeLock(lockId: string, cluster: string): Promise<ChildWorkflowHandle<typeof clusterLock> | null> {
+export async function takeLock(
+  lockId: string,
+  cluster: string,
+  what: { kind: LockKind; dir?: string } = { kind: 'clusterLock' },
+): Promise<ChildWorkflowHandle<typeof clusterLock> | null> {
   const holder = workflowInfo().workflowId;
   try {
     return await startChild(clusterLock, {
@@ -108,6 +131,7 @@ export async function takeLock(lockId: string, cluster: string): Promise<ChildWo
       parentClosePolicy: ParentClosePolicy.TERMINATE,
       cancellationType: ChildWorkflowCancellationType.ABANDON,
       memo: { holder },
+      ...lockShownAs(cluster, what),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return null;

@@ -16,6 +16,7 @@ import { restoreMarker } from '../domain/restoredCopy.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
+import { showSteps } from './uiDetails.js';
 import { planRestore } from './restorePlan.js';
 import type { NodeRef } from './probe.js';
 
@@ -54,6 +55,7 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreRepor
   const id = restoreId(info.startTime);
   const req = input.request;
   const progress: RestoreProgress = { step: 'pre-flight', restoreId: id, backupId: null, destination: req.destination, oldDataDir: null, replayLsn: null };
+  showSteps(progress);
   setHandler(restoreProgressQuery, () => progress);
   const run = () => restore(input, id, progress);
   // Replacing a cluster's data directory changes the cluster: one mutating procedure at a time.

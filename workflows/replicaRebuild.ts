@@ -14,6 +14,7 @@ import { summarizeCluster } from '../domain/status.js';
 import { setAsideName } from '../domain/naming.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
+import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
 export interface ReplicaRebuildInput {
@@ -43,6 +44,7 @@ export const rebuildProgressQuery = defineQuery<RebuildProgress>('progress');
 
 export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport | Refused> {
   const progress: RebuildProgress = { step: 'waiting for the cluster lock', node: input.node, primary: null, oldDataDir: null, backupId: null };
+  showSteps(progress);
   setHandler(rebuildProgressQuery, () => progress);
   return withClusterLock(input.cluster, () => rebuild(input, progress));
 }

@@ -14,6 +14,7 @@ import { restoreId, type RestorableBackup, type RestoreReport } from '../domain/
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { PgdrCluster, PgdrProcedure } from '../domain/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
+import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { pitrRestore } from './pitrRestore.js';
 import { unlessRefused } from './lock.js';
@@ -39,6 +40,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const id = restoreId(info.startTime);
   const t0 = Date.now();
   const progress = { step: 'choosing backups', restore: 0, of: 0 };
+  showSteps(progress);
   setHandler(drillProgressQuery, () => progress);
   const { walContinuity, storeDrillReport } = proxyActivities<Activities>(storageOp);
 
@@ -142,6 +144,12 @@ async function drillOne(
           { key: PgdrCluster, value: input.cluster },
           { key: PgdrProcedure, value: 'pitrRestore' },
         ],
+        ...childSummary('pitrRestore', input.cluster, {
+          request: {
+            target: input.target === 'latest' ? { latest: true } : { immediate: true },
+            destination: { node: input.drillNode, dataDir },
+          },
+        }),
       }));
     } catch (err) {
       if (isCancellation(err)) throw err;

@@ -35,6 +35,7 @@ import { summarizeCluster } from '../domain/status.js';
 import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../domain/naming.js';
 import { isRefused, withClusterLock, type Refused } from './lock.js';
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
+import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
 import { backup, type BackupInput } from './backup.js';
 
@@ -76,6 +77,7 @@ export const switchoverProgressQuery = defineQuery<SwitchoverProgress>('progress
 
 export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport | Refused> {
   const progress: SwitchoverProgress = { step: 'waiting for the cluster lock', oldPrimary: null, candidate: input.candidate, pointOfNoReturn: false };
+  showSteps(progress);
   setHandler(switchoverProgressQuery, () => progress);
   const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress) : direct(input, progress)));
   if (isRefused(report)) return report;
@@ -93,6 +95,7 @@ export async function switchover(input: SwitchoverInput): Promise<SwitchoverRepo
         { key: PgdrCluster, value: input.cluster },
         { key: PgdrProcedure, value: 'backup' },
       ],
+      ...childSummary('backup', input.cluster, input.backupAfter),
     });
     report.backupWorkflowId = id;
   }

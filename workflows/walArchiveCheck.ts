@@ -12,6 +12,7 @@ import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors
 import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
+import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeRef } from './probe.js';
 
 export interface WalCheckInput {
@@ -29,6 +30,7 @@ export const walCheckProgressQuery = defineQuery<{ step: string }>('progress');
 
 export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckResult> {
   const progress = { step: 'probing nodes' };
+  showSteps(progress);
   setHandler(walCheckProgressQuery, () => progress);
   const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
   const { walContinuity, readWalCheck, storeWalCheck } = proxyActivities<Activities>(storageOp);

@@ -1,16 +1,26 @@
 import type { Command } from 'commander';
-import type { ClusterStatus } from '../../domain/status.js';
+import { replicationPeerOf, type ClusterStatus, type NodeProbe, type NodeStatus } from '../../domain/status.js';
 import { apiCall, apiTarget } from '../client.js';
 import { ago, bytes, printable, printableJson, table } from '../format.js';
 
 type StatusAnswer = ClusterStatus & { workflowId: string; uiUrl: string };
 
+/**
+ * A standby's replay_lag as its primary measures it; "not streaming" when the primary does not
+ * list it (no lag can be measured), "?" when listed but not measured yet or there is no primary.
+ */
+function lagSecondsText(n: NodeStatus, primary: NodeProbe | undefined): string {
+  if (primary && n.probe && !replicationPeerOf(primary, n.probe)) return 'not streaming';
+  return typeof n.lagSeconds === 'number' ? `${n.lagSeconds.toFixed(1)}s` : '?';
+}
+
 export function renderStatus(s: StatusAnswer, now = Date.now()): string {
+  const primaryProbe = s.nodes.find((n) => n.node === s.primary)?.probe;
   const rows = s.nodes.map((n) => {
     const p = n.probe;
     if (!p) return [n.node, 'unreachable', null, null, null, null, null, n.error ?? ''];
     const lsn = p.role === 'primary' ? p.currentLsn : p.replayLsn;
-    const lag = p.role === 'primary' ? null : `${bytes(n.lagBytes)}${p.replayDelaySeconds !== null ? ` / ${p.replayDelaySeconds.toFixed(1)}s` : ''}`;
+    const lag = p.role === 'primary' ? null : `${bytes(n.lagBytes)} / ${lagSecondsText(n, primaryProbe)}`;
     const stream = p.role === 'primary' ? `${p.replication.length} standby(s)` : (p.walReceiver?.status ?? 'not streaming');
     const archiver = p.role === 'primary' ? `${p.archiver.archivedCount} ok, ${p.archiver.failedCount} failed, last ${p.archiver.lastArchivedWal ?? '-'} ${ago(p.archiver.lastArchivedAt, now)}` : '-';
     return [n.node, p.role, p.timeline, lsn, lag, stream, p.dataChecksums ? 'on' : 'OFF', archiver];
@@ -18,7 +28,7 @@ export function renderStatus(s: StatusAnswer, now = Date.now()): string {
   const out = [
     `cluster ${s.cluster}: primary ${s.primary ?? '(none)'}, checked ${s.checkedAt}`,
     '',
-    table(['NODE', 'ROLE', 'TL', 'LSN', 'LAG (bytes / replay delay)', 'REPLICATION', 'CHECKSUMS', 'ARCHIVER'], rows),
+    table(['NODE', 'ROLE', 'TL', 'LSN', 'LAG (bytes / replay_lag)', 'REPLICATION', 'CHECKSUMS', 'ARCHIVER'], rows),
     '',
     s.warnings.length ? `warnings:\n${s.warnings.map((w) => `  - ${printable(w)}`).join('\n')}` : 'warnings: none',
     `temporal: ${s.uiUrl}`,

@@ -68,6 +68,10 @@ describe('schedules', () => {
         if (!workflowId) await new Promise((r) => setTimeout(r, 250));
       }
       expect(workflowId).toMatch(new RegExp(`^backup/${tc.name}/schedule-weekly-`));
+      // The Temporal UI credits the run to its schedule.
+      const from = cfg.clusters[tc.name]!.backup.from;
+      const described = await c.temporal.workflow.getHandle(workflowId!).describe();
+      expect(await described.staticSummary()).toBe(`backup ${tc.name}: full backup from the ${from} (by schedule pgdr/${tc.name}/weekly)`);
       const { manifest } = await c.temporal.workflow.getHandle(workflowId!).result();
       expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => [e.id, e.status])).toEqual([[manifest.id, 'good']]);
       const listed = await api.call('GET', `/api/v1/clusters/${tc.name}/schedules`);
