@@ -9,7 +9,7 @@ import { tokenMatches } from './auth.js';
 import { apiError, badRequest, errorReply, frameworkErrorReply, MAX_PARAM_LENGTH } from './errors.js';
 import { installJsonParser } from './json.js';
 import { clientErrorHandler, logSerializers, methodsAt, pathOf } from './framework.js';
-import { openApiDocument } from './openapi.js';
+import { configuredServer, openApiDocument } from './openapi.js';
 import { route, type RouteDef, commonResponses } from './routeTable.js';
 import { statusRoute } from './routes/status.js';
 import { healthRoute } from './routes/health.js';
@@ -28,14 +28,19 @@ export const API_VERSION = '0.1.0';
 const openApiRoute = route({
   method: 'GET',
   path: '/openapi.json',
+  operationId: 'getOpenApiDocument',
   summary: 'This API\'s OpenAPI 3.1 document',
-  responses: { 200: 'the document', 401: commonResponses[401] },
-  async handler() {
-    return { status: 200, body: openApiDocument(allRoutes, API_VERSION) };
+  query: z.object({}).strict(),
+  responses: {
+    ...commonResponses,
+    200: { description: 'the document', body: z.looseObject({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }) },
+  },
+  async handler({ deps }) {
+    return { status: 200, body: openApiDocument(allRoutes, API_VERSION, [configuredServer(deps.config.api.host, deps.config.api.port)]) };
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, dropRestoreRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as RouteDef[];
+export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, dropRestoreRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as unknown as RouteDef[];
 
 /** Routes without a query schema accept no query parameters: none is ever ignored silently. */
 const noQuery = z.object({}).strict();

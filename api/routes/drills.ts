@@ -6,15 +6,21 @@ import { listDrillReports, readDrillReport } from '../../activities/steps/drill.
 import { UnknownDrillError } from '../../domain/errors.js';
 import type { DrillReport } from '../../domain/drill.js';
 import { startProcedure } from '../../control/procedures.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
+import { clusterName, clusterParams, commonResponses, route, started, temporalUnavailable } from '../routeTable.js';
+import { drillReport } from '../bodies.js';
+
+const drillSummary = drillReport
+  .pick({ id: true, ok: true, startedAt: true, finishedAt: true, rtoSeconds: true, rpoSeconds: true, failures: true, workflowId: true })
+  .extend({ backups: z.array(z.string()).describe('the backups the drill restored') });
 
 export const startDrillRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/drills',
+  operationId: 'startDrill',
   summary: 'Runs a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down; the workflow fails when a check fails',
   params: clusterParams,
   body: z.object({}).strict().default({}),
-  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl }', 404: 'unknown cluster' },
+  responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     const started = await startProcedure(deps, 'restoreDrill', params.cluster, restoreDrill, [drillInput(deps.config, params.cluster, 'api')]);
@@ -30,10 +36,15 @@ function summary(r: DrillReport) {
 export const listDrillsRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/drills',
+  operationId: 'listDrills',
   summary: 'The drill history, oldest first: passed or not, RTO, RPO, failures',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, drills: [{ id, ok, rtoSeconds, rpoSeconds, failures, ... }] }', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    200: { description: 'the drills, oldest first', body: z.object({ cluster: z.string(), drills: z.array(drillSummary) }) },
+    404: 'unknown cluster',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     return { status: 200, body: { cluster: params.cluster, drills: (await listDrillReports(deps, params.cluster)).map(summary) } };
@@ -43,10 +54,11 @@ export const listDrillsRoute = route({
 export const drillReportRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/drills/:id',
+  operationId: 'getDrillReport',
   summary: 'One drill report: every check with its actual and expected value, the restore phases, teardown',
   params: z.object({ cluster: clusterName, id: z.string().regex(/^\d{8}T\d{9}Z$/, 'expected a drill id like 20261120T224745224Z').describe('drill id') }).strict(),
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: 'the drill report', 404: 'unknown cluster or drill' },
+  responses: { ...commonResponses, 200: { description: 'the drill report', body: drillReport }, 404: 'unknown cluster or drill' },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     const report = await readDrillReport(deps, params.cluster, params.id);
@@ -85,10 +97,15 @@ export function drillPage(cluster: string, drills: DrillReport[]): string {
 export const drillPageRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/drills/report.html',
+  operationId: 'getDrillPage',
   summary: 'A readable page with the drill history and a chart of RTO over time',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: 'text/html', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    200: { description: 'the page (no scripts, no external assets)', body: z.string(), contentType: 'text/html; charset=utf-8' },
+    404: 'unknown cluster',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     return { status: 200, body: drillPage(params.cluster, await listDrillReports(deps, params.cluster)), contentType: 'text/html; charset=utf-8' };

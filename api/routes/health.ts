@@ -3,6 +3,23 @@ import { checkBucket } from '../../adapters/storage.js';
 import { tcpCheck, type TcpCheck } from '../../adapters/net.js';
 import { nodeTaskQueue } from '../../domain/naming.js';
 import { route } from '../routeTable.js';
+
+const check = z.object({ ok: z.boolean(), detail: z.string().optional().describe('why not, when ok is false') });
+const healthBody = z.union([
+  z
+    .object({
+      ok: z.boolean(),
+      temporal: check,
+      storage: check,
+      nodes: z.array(
+        z.object({ cluster: z.string(), node: z.string(), address: z.string(), postgres: check, agent: check, ok: z.boolean() }),
+      ),
+    })
+    .describe('with the token: each part and why it is down'),
+  z
+    .object({ ok: z.boolean(), temporal: z.boolean(), storage: z.boolean(), nodes: z.boolean() })
+    .describe('without the token: only whether each part is up (addresses stay private)'),
+]);
 import type { ApiDeps } from '../deps.js';
 
 type Check = TcpCheck;
@@ -49,10 +66,15 @@ export async function healthReport(deps: ApiDeps) {
 export const healthRoute = route({
   method: 'GET',
   path: '/healthz',
+  operationId: 'getHealth',
   summary: 'Checks Temporal, the S3 bucket, and that every node\'s Postgres port answers and its agent polls',
   auth: false,
   query: z.object({}).strict(),
-  responses: { 200: 'everything is reachable', 503: 'something is not; with a token, the body says what' },
+  responses: {
+    400: 'a query parameter was given (it takes none)',
+    200: { description: 'everything is reachable', body: healthBody },
+    503: { description: 'something is not; with a token, the body says what', body: healthBody },
+  },
   async handler({ deps, authenticated }) {
     const report = await healthReport(deps);
     // Without the token, say only whether each part is up: addresses stay private.

@@ -84,9 +84,13 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
 export const metricsRoute = route({
   method: 'GET',
   path: '/metrics',
+  operationId: 'getMetrics',
   summary: 'Prometheus metrics: WAL archive health, lag and gaps, recoverable window, backups, the last restore drill',
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: 'Prometheus text exposition format' },
+  responses: {
+    ...commonResponses,
+    200: { description: 'Prometheus text exposition format', body: z.string(), contentType: 'text/plain; version=0.0.4; charset=utf-8' },
+  },
   async handler({ deps }) {
     return { status: 200, body: await collectMetrics(deps), contentType: 'text/plain; version=0.0.4; charset=utf-8' };
   },

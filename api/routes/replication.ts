@@ -16,7 +16,8 @@ import { readWalCheck } from '../../activities/steps/walCheck.js';
 import { listReplicationReports } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
 import type { ApiDeps } from '../deps.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
+import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
+import { rebuildReport, switchoverReport } from '../bodies.js';
 
 const nodeName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml: 1-40 chars, lowercase letters, digits, "-" or "_"');
 
@@ -33,6 +34,7 @@ function refuse(cluster: string, node: string, procedure: string, v: Verdict): v
 export const rebuildRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/nodes/:node/rebuild',
+  operationId: 'rebuildReplica',
   summary: 'Rebuild a standby from the primary or the newest backup; its old data directory is kept until the new copy streams',
   params: z.object({ cluster: clusterName, node: nodeName }).strict(),
   body: z
@@ -41,7 +43,15 @@ export const rebuildRoute = route({
     .default({ source: 'primary' }),
   responses: {
     ...commonResponses,
-    202: 'started: { workflowId, uiUrl, node, primary, source }',
+    ...temporalUnavailable,
+    202: started(
+      'started: { workflowId, uiUrl, node, primary, source }',
+      startedBody.extend({
+        node: z.string(),
+        primary: z.string().nullable().describe('the primary the standby will stream from'),
+        source: z.enum(['primary', 'backup']),
+      }),
+    ),
     404: 'unknown cluster or node',
     409: 'another mutating procedure runs on the cluster (named)',
     412: 'the cluster has no reachable primary to rebuild from',
@@ -61,6 +71,7 @@ export const rebuildRoute = route({
 export const switchoverRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/switchover',
+  operationId: 'switchover',
   summary: 'Planned switchover to a streaming standby: lag-guarded, PgBouncer paused, old primary fenced and rejoined; rolls back before promotion',
   params: clusterParams,
   body: z
@@ -72,7 +83,11 @@ export const switchoverRoute = route({
     .strict(),
   responses: {
     ...commonResponses,
-    202: 'started: { workflowId, uiUrl, oldPrimary, candidate, candidateLagBytes }',
+    ...temporalUnavailable,
+    202: started(
+      'started: { workflowId, uiUrl, oldPrimary, candidate, candidateLagBytes }',
+      startedBody.extend({ oldPrimary: z.string().nullable(), candidate: z.string(), candidateLagBytes: z.number().nullable() }),
+    ),
     404: 'unknown cluster or candidate node',
     409: 'another mutating procedure runs on the cluster (named)',
     412: 'a precondition does not hold (not streaming, other timeline, lag above the maximum, archive failing): each named with its values; nothing changed',
@@ -94,10 +109,18 @@ export const switchoverRoute = route({
 export const replicationReportsRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/replication',
+  operationId: 'listReplicationReports',
   summary: 'The stored rebuild and switchover reports (timings, pause, rejoined standbys), oldest first',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, rebuilds: [report], switchovers: [report] }', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    200: {
+      description: 'the rebuild and switchover reports, oldest first',
+      body: z.object({ cluster: z.string(), rebuilds: z.array(rebuildReport), switchovers: z.array(switchoverReport) }),
+    },
+    404: 'unknown cluster',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     return { status: 200, body: { cluster: params.cluster, ...(await listReplicationReports(deps, params.cluster)) } };

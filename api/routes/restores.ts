@@ -17,7 +17,33 @@ import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
 import { describeCopy, dropProblemsFromReport } from '../../domain/restoredCopy.js';
 import { ensureNotBusy, newWorkflowId, startLockedProcedure, startProcedure } from '../../control/procedures.js';
-import { clusterName, clusterParams, commonResponses, route } from '../routeTable.js';
+import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
+import { restoreDestination, restoreReport, timelineChoice } from '../bodies.js';
+
+const restoreStarted = startedBody.extend({
+  preflightWorkflowId: z.string().optional().describe('the read-only pre-flight workflow that judged the request'),
+  backupId: z.string().describe('the backup the restore starts from'),
+  destination: restoreDestination.describe('where the restore really goes: node, data directory and port'),
+  lastArchivedCommit: z.object({ lsn: z.string(), time: z.string() }).nullable().describe('the newest commit in the archive'),
+  timeline: timelineChoice.describe('the timeline recovery follows, and why'),
+});
+
+const restoredCopy = restoreReport.extend({
+  live: z
+    .object({
+      id: z.string(),
+      workflowId: z.string(),
+      kind: z.enum(['restore', 'drill']),
+      node: z.string(),
+      dataDir: z.string(),
+      state: z.enum(['running', 'stopped', 'removed', 'unknown']),
+      port: z.number(),
+      pid: z.number().nullable(),
+      note: z.string().nullable(),
+      droppable: z.union([z.literal(true), z.string()]).describe('true, or why DELETE would refuse'),
+    })
+    .describe('the copy as its destination node sees it now'),
+});
 
 const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
 
@@ -72,12 +98,14 @@ export const restoreBody = z
 export const startRestoreRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/restores',
+  operationId: 'startRestore',
   summary: 'Point-in-time restore: runs the pre-flight, then starts pitrRestore; answers once the pre-flight passed',
   params: clusterParams,
   body: restoreBody,
   responses: {
     ...commonResponses,
-    202: 'started: { workflowId, uiUrl, restoreId, backupId, destination, lastArchivedCommit, timeline: { number, source, pinned, note } }',
+    ...temporalUnavailable,
+    202: started('started: { workflowId, uiUrl, backupId, destination, lastArchivedCommit, timeline }', restoreStarted),
     404: 'unknown cluster or node',
     409: 'replaceExisting while another mutating procedure runs on the cluster (CLUSTER_BUSY), or another restore writes into the same directory (DESTINATION_BUSY)',
     422: 'the pre-flight refused: every problem named, with the value and the valid range; nothing was created',
@@ -159,11 +187,25 @@ async function destinationClaimed(handle: WorkflowHandle<typeof pitrRestore>): P
 export const listRestoresRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/restores',
+  operationId: 'listRestores',
   summary:
     'The finished restores, oldest first: each stored report (achieved RTO by phase, where recovery stopped) with its copy as the destination node sees it now (live: running, stopped or removed, port, directory), read by the restoredCopies workflow',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, workflowId, uiUrl, restores: [report + live: { state, node, dataDir, port, pid, kind, note, droppable }] }', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    ...temporalUnavailable,
+    200: {
+      description: '{ cluster, workflowId, uiUrl, restores: [report + live: { state, node, dataDir, port, pid, kind, note, droppable }] }',
+      body: z.object({
+        cluster: z.string(),
+        workflowId: z.string().nullable().describe('the restoredCopies workflow that looked at the copies; null when there is no restore'),
+        uiUrl: z.string().nullable(),
+        restores: z.array(restoredCopy),
+      }),
+    },
+    404: 'unknown cluster',
+  },
   async handler({ params, deps }) {
     const cc = clusterOf(deps.config, params.cluster);
     const reports = await listRestoreReports(deps, params.cluster);
@@ -192,12 +234,27 @@ const restoreParams = z
 export const dropRestoreRoute = route({
   method: 'DELETE',
   path: '/api/v1/clusters/:cluster/restores/:id',
+  operationId: 'dropRestore',
   summary:
     'Stops (pg_ctl -m fast) and removes the copy a finished restore made, through the dropRestore workflow; only a directory that carries that restore\'s marker, never a configured node\'s directory or a restore made in place. Idempotent: a copy already gone answers 200 with alreadyRemoved: true',
   params: restoreParams,
   responses: {
     ...commonResponses,
-    200: '{ id, restoreWorkflowId, node, dataDir, stopped, removed, alreadyRemoved, dropWorkflowId, uiUrl }',
+    ...temporalUnavailable,
+    200: {
+      description: '{ id, restoreWorkflowId, node, dataDir, stopped, removed, alreadyRemoved, dropWorkflowId, uiUrl }',
+      body: z.object({
+        id: z.string(),
+        restoreWorkflowId: z.string(),
+        node: z.string(),
+        dataDir: z.string(),
+        stopped: z.boolean().describe('a server ran in the copy and was stopped'),
+        removed: z.boolean().describe('the directory was removed by this drop'),
+        alreadyRemoved: z.boolean().describe('nothing was there any more'),
+        dropWorkflowId: z.string(),
+        uiUrl: z.string(),
+      }),
+    },
     404: 'unknown cluster, or no finished restore with that id',
     422: 'refused, nothing stopped or removed: the restore replaced a directory in place, the directory is (or holds) a configured node\'s, or it carries no marker of this restore',
   },

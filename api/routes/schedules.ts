@@ -4,7 +4,7 @@ import { clusterOf } from '../../config/lookup.js';
 import { clusterSchedules } from '../../control/inputs.js';
 import { scheduleId } from '../../domain/naming.js';
 import { UnknownScheduleError } from '../../domain/errors.js';
-import { clusterName, commonResponses, route } from '../routeTable.js';
+import { clusterName, commonResponses, route, temporalUnavailable } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
 const scheduleParams = z
@@ -17,6 +17,27 @@ const scheduleParams = z
 const noteBody = z.object({ note: z.string().max(500).optional().describe('why; shown in the Temporal UI and in pgdr schedules') }).strict();
 
 /** The Temporal schedule handle for a configured schedule, or a 404-mapped error. */
+const scheduleBody = z.union([
+  z
+    .object({
+      name: z.string(),
+      scheduleId: z.string(),
+      procedure: z.string(),
+      type: z.string(),
+      cron: z.string(),
+      timezone: z.string(),
+      paused: z.boolean(),
+      note: z.string().nullable(),
+      nextActionTimes: z.array(z.string()),
+      recentActions: z.array(z.object({ scheduledAt: z.string(), takenAt: z.string(), workflowId: z.string() })),
+      running: z.array(z.string()).describe('workflow ids of its runs still running'),
+    })
+    .describe('a schedule as Temporal has it'),
+  z
+    .object({ name: z.string(), scheduleId: z.string(), type: z.string(), cron: z.string(), missing: z.boolean(), hint: z.string() })
+    .describe('a configured schedule Temporal does not have yet'),
+]);
+
 function configured(deps: ApiDeps, cluster: string, name: string) {
   clusterOf(deps.config, cluster);
   const all = clusterSchedules(deps.config, cluster);
@@ -56,10 +77,16 @@ async function describeSchedule(deps: ApiDeps, cluster: string, name: string) {
 export const listSchedulesRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/schedules',
+  operationId: 'listSchedules',
   summary: 'The cluster\'s schedules (backups and the WAL archive check): cron, paused state and note, next run times, recent runs',
   params: z.object({ cluster: clusterName }).strict(),
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: 'the schedules', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    ...temporalUnavailable,
+    200: { description: 'the schedules', body: z.object({ cluster: z.string(), schedules: z.array(scheduleBody) }) },
+    404: 'unknown cluster',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     const schedules = await Promise.all(clusterSchedules(deps.config, params.cluster).map((s) => describeSchedule(deps, params.cluster, s.name)));
@@ -68,13 +95,16 @@ export const listSchedulesRoute = route({
 });
 
 function scheduleAction(action: 'pause' | 'unpause' | 'trigger', summary: string) {
+  const done = { description: 'done; the schedule as it is now', body: scheduleBody };
+  const others = { ...commonResponses, ...temporalUnavailable, 404: 'unknown cluster or schedule' } as const;
   return route({
     method: 'POST',
     path: `/api/v1/clusters/:cluster/schedules/:name/${action}`,
+    operationId: `${action}Schedule`,
     summary,
     params: scheduleParams,
     body: noteBody,
-    responses: { ...commonResponses, [action === 'trigger' ? 202 : 200]: 'done; the schedule as it is now', 404: 'unknown cluster or schedule' },
+    responses: action === 'trigger' ? { ...others, 202: done } : { ...others, 200: done },
     async handler({ params, body, deps }) {
       const handle = scheduleHandle(deps, params.cluster, params.name);
       const note = body.note ?? `${action}d through the pgdr API`;

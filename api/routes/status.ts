@@ -3,11 +3,13 @@ import { clusterStatus } from '../../workflows/clusterStatus.js';
 import { clusterOf } from '../../config/lookup.js';
 import { startProcedure } from '../../control/procedures.js';
 import { nodeQueues } from '../../control/inputs.js';
-import { clusterParams, commonResponses, route } from '../routeTable.js';
+import { clusterParams, commonResponses, route, startedBody, temporalUnavailable } from '../routeTable.js';
+import { clusterStatus as clusterStatusBody } from '../bodies.js';
 
 export const statusRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/status',
+  operationId: 'getClusterStatus',
   summary: 'Runs the clusterStatus workflow: role, timeline, LSNs, replication lag and archiver figures of every node',
   params: clusterParams,
   query: z
@@ -22,7 +24,15 @@ export const statusRoute = route({
         .describe('standby lag in bytes above which a warning is raised (default 16 MiB)'),
     })
     .strict(),
-  responses: { ...commonResponses, 200: 'the cluster status, with the workflow id and a Temporal UI link', 404: 'unknown cluster' },
+  responses: {
+    ...commonResponses,
+    ...temporalUnavailable,
+    200: {
+      description: 'the cluster status, with the workflow id and a Temporal UI link',
+      body: startedBody.extend(clusterStatusBody.shape),
+    },
+    404: 'unknown cluster',
+  },
   async handler({ params, query, deps }) {
     clusterOf(deps.config, params.cluster);
     const started = await startProcedure(deps, 'clusterStatus', params.cluster, clusterStatus, [

@@ -5,7 +5,8 @@ import { clusterOf } from '../../config/lookup.js';
 import { enableArchivingInput, walCheckInput } from '../../control/inputs.js';
 import { readWalCheck } from '../../activities/steps/walCheck.js';
 import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
-import { clusterParams, commonResponses, route } from '../routeTable.js';
+import { clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
+import { timelineWindow, walCheckResult } from '../bodies.js';
 import type { ApiDeps } from '../deps.js';
 import type { WalCheckResult } from '../../domain/walCheck.js';
 import { NoWalCheckError } from '../../domain/errors.js';
@@ -21,10 +22,15 @@ async function latestCheck(deps: ApiDeps, cluster: string): Promise<WalCheckResu
 export const walStatusRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/wal-archive',
+  operationId: 'getWalArchiveCheck',
   summary: 'The newest WAL archive check: healthy or not and why, archiver figures, round trip, continuity (first missing segment), lag',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: 'the newest stored check result', 404: 'unknown cluster, or no check has run yet' },
+  responses: {
+    ...commonResponses,
+    200: { description: 'the newest stored check result', body: walCheckResult },
+    404: 'unknown cluster, or no check has run yet',
+  },
   async handler({ params, deps }) {
     return { status: 200, body: await latestCheck(deps, params.cluster) };
   },
@@ -33,10 +39,11 @@ export const walStatusRoute = route({
 export const walCheckRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/wal-archive/check',
+  operationId: 'startWalArchiveCheck',
   summary: 'Runs walArchiveCheck now; the workflow fails (red in the Temporal UI) when the archive is unhealthy',
   params: clusterParams,
   body: z.object({ skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch') }).strict().default({ skipRoundTrip: false }),
-  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl }', 404: 'unknown cluster' },
+  responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
     const input = { ...walCheckInput(deps.config, params.cluster, 'api'), skipRoundTrip: body.skipRoundTrip };
@@ -48,10 +55,26 @@ export const walCheckRoute = route({
 export const recoveryWindowRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/recovery-window',
+  operationId: 'getRecoveryWindow',
   summary: 'Per timeline, the earliest recoverable point (stop of the oldest good backup whose WAL reaches the archive\'s end; what the restore pre-flight uses) and the latest (last archived commit), as of the newest WAL archive check; retention recomputes the start when it expires backups (windowAsOf)',
   params: clusterParams,
   query: z.object({}).strict(),
-  responses: { ...commonResponses, 200: '{ cluster, asOf, windowAsOf, healthy, timelines: [{ timeline, earliest, latest }] }', 404: 'unknown cluster, or no check has run yet' },
+  responses: {
+    ...commonResponses,
+    200: {
+      description: 'the recoverable window per timeline, as of the newest check',
+      body: z.object({
+        cluster: z.string(),
+        asOf: z.string().describe('when the check ran'),
+        windowAsOf: z.string().describe('when the window was last computed (retention recomputes it)'),
+        checkWorkflowId: z.string(),
+        healthy: z.boolean(),
+        problems: z.array(z.string()),
+        timelines: z.array(timelineWindow),
+      }),
+    },
+    404: 'unknown cluster, or no check has run yet',
+  },
   async handler({ params, deps }) {
     const result = await latestCheck(deps, params.cluster);
     return {
@@ -72,10 +95,20 @@ export const recoveryWindowRoute = route({
 export const enableArchivingRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/archive/enable',
+  operationId: 'enableArchiving',
   summary: 'Sets archive_mode, archive_command (pgdr wal push) and restore_command (pgdr wal fetch) with ALTER SYSTEM and reloads; says which nodes need a restart',
   params: clusterParams,
   body: z.object({}).strict().default({}),
-  responses: { ...commonResponses, 202: 'started: { workflowId, uiUrl, archiveCommand, restoreCommand }', 404: 'unknown cluster', 409: 'another mutating procedure runs on the cluster' },
+  responses: {
+    ...commonResponses,
+    ...temporalUnavailable,
+    202: started(
+      'started: { workflowId, uiUrl, archiveCommand, restoreCommand }',
+      startedBody.extend({ archiveCommand: z.string(), restoreCommand: z.string() }),
+    ),
+    404: 'unknown cluster',
+    409: 'another mutating procedure runs on the cluster',
+  },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);

@@ -51,7 +51,7 @@ describe('api', () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe('3.1.0');
     const status = res.body.paths['/api/v1/clusters/{cluster}/status'].get;
-    expect(Object.keys(status.responses).sort()).toEqual(['200', '400', '401', '404']);
+    expect(Object.keys(status.responses).sort()).toEqual(['200', '400', '401', '404', '500', '503']);
     expect(status.parameters.map((p: { name: string }) => p.name)).toEqual(['cluster', 'maxLagBytes']);
     expect(res.body.paths['/healthz'].get.security).toEqual([]);
   });
