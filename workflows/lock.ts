@@ -8,6 +8,10 @@
  * many API processes run. A run whose caller asked for the verdict and lost ends completed with
  * a Refused outcome: its caller already answered 409, so the run is not a failure. A run nobody
  * asked (a schedule, a direct start) still fails with ClusterBusyError.
+ *
+ * Procedures that judge preconditions before they change anything (restore, rebuild,
+ * switchover) answer startVerdictUpdate instead: once they hold their locks AND have judged,
+ * with the facts the caller names in its 202, or with the refusal (busy, or every problem).
  */
 import {
   CancellationScope,
@@ -26,7 +30,8 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { ClusterBusyError, toApplicationFailure } from '../domain/errors.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { ClusterBusyError, PgdrError, toApplicationFailure } from '../domain/errors.js';
 import { lockWorkflowId } from '../domain/naming.js';
 import { temporalOp } from './profiles.js';
 
@@ -37,6 +42,88 @@ export type LockVerdict = { acquired: true } | { acquired: false; runningWorkflo
 
 /** Answers once the procedure has tried the cluster lock. */
 export const lockVerdictUpdate = defineUpdate<LockVerdict>('lockVerdict');
+
+/** Why a procedure refused to start, as its caller answers it: the pgdr error's class, code, message and values. */
+export interface Refusal {
+  type: string;
+  code: string;
+  message: string;
+  context: Record<string, string | number | boolean | null>;
+}
+
+/** What a judged procedure's start learned: its locks held and its preconditions met (with the plan's facts), or why not. */
+export type StartVerdict<F = Record<string, unknown>> = { ok: true; facts: F } | { ok: false; refusal: Refusal };
+
+/** Answers once the procedure holds its locks and has judged its preconditions. */
+export const startVerdictUpdate = defineUpdate<StartVerdict<unknown>>('startVerdict');
+
+/**
+ * The workflow's side of startVerdictUpdate. Created before the first await (update-with-start
+ * delivers the update in the first task). Answering changes no command: a run nobody asked
+ * (a drill's child, a schedule, an older history) runs exactly as before.
+ */
+export interface VerdictGate<F> {
+  /** A caller asked for the verdict. */
+  readonly asked: boolean;
+  /** Locks held, preconditions met: the caller answers 202 with these facts. */
+  pass(facts: F): void;
+  /**
+   * Refuses with err (a pgdr error, or any failure before the verdict): answered to a caller
+   * that asked, once it has it; then thrown as the run's failure.
+   */
+  refuse(err: unknown): Promise<never>;
+  /** The cluster lock is busy: answered as CLUSTER_BUSY (withClusterLock ends the run). */
+  busy(err: ClusterBusyError): void;
+}
+
+export function verdictGate<F>(): VerdictGate<F> {
+  let verdict: StartVerdict<F> | undefined;
+  let asked = false;
+  setHandler(startVerdictUpdate, async () => {
+    asked = true;
+    await condition(() => verdict !== undefined);
+    return verdict!;
+  });
+  return {
+    get asked() {
+      return asked;
+    },
+    pass(facts) {
+      verdict ??= { ok: true, facts };
+    },
+    busy(err) {
+      verdict ??= { ok: false, refusal: refusalOf(err) };
+    },
+    async refuse(err) {
+      verdict ??= { ok: false, refusal: refusalOf(err) };
+      // The caller must have its answer before the run ends (even a cancelled one).
+      if (asked) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+      throw toApplicationFailure(err);
+    },
+  };
+}
+
+/** A refusal from a pgdr error, or from the pgdr error under a failed activity; anything else is INTERNAL. */
+export function refusalOf(err: unknown): Refusal {
+  if (err instanceof PgdrError) return { type: err.name, code: err.code, message: err.message, context: clean(err.context) };
+  let cur = err as { cause?: unknown } | undefined;
+  for (let depth = 0; cur && depth < 8; cur = cur.cause as typeof cur, depth++) {
+    const details = cur instanceof ApplicationFailure ? (cur.details?.[0] as { code?: unknown } | undefined) : undefined;
+    if (cur instanceof ApplicationFailure && typeof details?.code === 'string') {
+      const { code, ...context } = details as Record<string, unknown> & { code: string };
+      return { type: cur.type ?? 'ApplicationFailure', code, message: cur.message, context: clean(context) };
+    }
+  }
+  let root = err as { message?: string; cause?: unknown } | undefined;
+  while (root?.cause) root = root.cause as typeof root;
+  return { type: err instanceof Error ? err.name : 'Error', code: 'INTERNAL', message: root?.message ?? String(err), context: {} };
+}
+
+function clean(context: Record<string, unknown>): Refusal['context'] {
+  const out: Refusal['context'] = {};
+  for (const [k, v] of Object.entries(context)) if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean | null;
+  return out;
+}
 
 /** The outcome of a run that lost the lock race after its caller was told so. */
 export interface Refused {
@@ -66,9 +153,10 @@ export async function clusterLock(_input: { cluster: string; holder: string }): 
 
 /**
  * Runs fn holding the cluster's lock; a busy cluster fails fast, naming the holder, or, when a
- * caller asked lockVerdictUpdate, returns Refused once the caller has the verdict.
+ * caller asked lockVerdictUpdate (or the gate's startVerdictUpdate), returns Refused once the
+ * caller has the verdict.
  */
-export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>): Promise<T | Refused> {
+export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>, gate?: VerdictGate<unknown>): Promise<T | Refused> {
   // Registered before the first await: update-with-start delivers the update in the first task.
   let verdict: LockVerdict | undefined;
   let asked = false;
@@ -83,7 +171,8 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
     const running = (await lockHolder({ cluster })) ?? 'another workflow';
     verdict = { acquired: false, runningWorkflowId: running };
     const busy = new ClusterBusyError(cluster, running);
-    if (asked && patched('busy-refusal')) {
+    gate?.busy(busy);
+    if ((asked || gate?.asked) && patched('busy-refusal')) {
       // The caller answered 409 from the verdict; wait until it has it, then end without a failure.
       await condition(allHandlersFinished);
       return { refused: `busy with ${running}`, code: 'CLUSTER_BUSY', cluster, runningWorkflowId: running };
