@@ -162,7 +162,8 @@ export async function startJudgedProcedure<T extends Workflow, F>(
     await handle.cancel().catch(() => undefined);
     throw new Error(`${procedure} ${id} gave no verdict within ${Math.round(waitMs / 1000)} s (locks and preconditions not judged); it was cancelled before changing anything\nHINT: is a pgdr worker polling task queue "${deps.config.temporal.taskQueue}", and the node agents?`);
   }
-  if (!answer.ok) throw new ProcedureRefusedError(answer.refusal);
+  // The refused run has ended; its id lets the caller find the judgement in the Temporal UI.
+  if (!answer.ok) throw new ProcedureRefusedError({ ...answer.refusal, context: { ...answer.refusal.context, workflowId: id } });
   const handle = (await operation.workflowHandle()) as WorkflowHandle<T>;
   return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId), facts: answer.facts };
 }
