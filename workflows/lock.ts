@@ -62,45 +62,64 @@ export const startVerdictUpdate = defineUpdate<StartVerdict<unknown>>('startVerd
  * delivers the update in the first task). Answering changes no command: a run nobody asked
  * (a drill's child, a schedule, an older history) runs exactly as before.
  */
-export interface VerdictGate<F> {
+export class VerdictGate<F> {
+  private verdict: StartVerdict<F> | undefined;
+  private pending: Refusal | undefined;
+  private asked_ = false;
+  /** The run holds the cluster lock: a refusal is answered only once the lock is free again. */
+  lockHeld = false;
+
+  constructor() {
+    setHandler(startVerdictUpdate, async () => {
+      this.asked_ = true;
+      await condition(() => this.verdict !== undefined);
+      return this.verdict!;
+    });
+  }
+
   /** A caller asked for the verdict. */
-  readonly asked: boolean;
+  get asked(): boolean {
+    return this.asked_;
+  }
+
   /** Locks held, preconditions met: the caller answers 202 with these facts. */
-  pass(facts: F): void;
-  /**
-   * Refuses with err (a pgdr error, or any failure before the verdict): answered to a caller
-   * that asked, once it has it; then thrown as the run's failure.
-   */
-  refuse(err: unknown): Promise<never>;
+  pass(facts: F): void {
+    this.verdict ??= { ok: true, facts };
+  }
+
   /** The cluster lock is busy: answered as CLUSTER_BUSY (withClusterLock ends the run). */
-  busy(err: ClusterBusyError): void;
+  busy(err: ClusterBusyError): void {
+    this.verdict ??= { ok: false, refusal: refusalOf(err) };
+  }
+
+  /**
+   * Refuses with err (a pgdr error, or any failure before the verdict), then throws it as the
+   * run's failure. A caller that asked gets it once it is true that nothing holds on: inside
+   * the cluster lock, withClusterLock answers after the lock is released.
+   */
+  async refuse(err: unknown): Promise<never> {
+    if (this.asked_ && this.verdict === undefined) {
+      this.pending ??= refusalOf(err);
+      if (!this.lockHeld) await this.answerRefusal();
+    }
+    throw toApplicationFailure(err);
+  }
+
+  /** A refusal waiting for the lock's release: true when there is one to answer. */
+  get refusing(): boolean {
+    return this.pending !== undefined && this.verdict === undefined;
+  }
+
+  /** Answers the pending refusal and waits until the caller has it (even in a cancelled run). */
+  async answerRefusal(): Promise<void> {
+    if (!this.pending) return;
+    this.verdict ??= { ok: false, refusal: this.pending };
+    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  }
 }
 
 export function verdictGate<F>(): VerdictGate<F> {
-  let verdict: StartVerdict<F> | undefined;
-  let asked = false;
-  setHandler(startVerdictUpdate, async () => {
-    asked = true;
-    await condition(() => verdict !== undefined);
-    return verdict!;
-  });
-  return {
-    get asked() {
-      return asked;
-    },
-    pass(facts) {
-      verdict ??= { ok: true, facts };
-    },
-    busy(err) {
-      verdict ??= { ok: false, refusal: refusalOf(err) };
-    },
-    async refuse(err) {
-      verdict ??= { ok: false, refusal: refusalOf(err) };
-      // The caller must have its answer before the run ends (even a cancelled one).
-      if (asked) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
-      throw toApplicationFailure(err);
-    },
-  };
+  return new VerdictGate<F>();
 }
 
 /** A refusal from a pgdr error, or from the pgdr error under a failed activity; anything else is INTERNAL. */
@@ -180,7 +199,19 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>, 
     throw toApplicationFailure(busy);
   }
   verdict = { acquired: true };
-  return holding(lock, fn);
+  if (!gate) return holding(lock, fn);
+  gate.lockHeld = true;
+  try {
+    return await holding(lock, fn);
+  } catch (err) {
+    // Refused inside the lock: the caller is answered once the lock has closed, so its next
+    // request never finds this refused run still holding the cluster.
+    if (gate.refusing) {
+      await CancellationScope.nonCancellable(() => lock.result()).catch(() => undefined);
+      await gate.answerRefusal();
+    }
+    throw err;
+  }
 }
 
 /**

@@ -98,6 +98,22 @@ describe('point-in-time restore (basebackup method)', () => {
     expect((await pgs.sqlAt(report.destination.port, `insert into ticks values (100000, now()); select pg_is_in_recovery()`)).trim()).toBe('f');
   });
 
+  it('judges a request read-only with ?dryRun=true: 200 with the plan or 422 with the problems, no restore started, nothing created', async () => {
+    const before = readdirSync(restoreDir);
+    const runs = `WorkflowId STARTS_WITH "pitrRestore/${tc.name}/"`;
+    const count0 = (await c.temporal.workflow.count(runs)).count;
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { immediate: true } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ dryRun: true, backupId: src.backup.id, preflightWorkflowId: expect.stringMatching(new RegExp(`^restorePreflight/${tc.name}/`)) });
+    expect(res.body.destination.port).toBeGreaterThan(0);
+    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { latest: true }, backupId: '20200101T000000000Z-F' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.message).toContain('backupId "20200101T000000000Z-F" is not a good backup of the cluster');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await c.temporal.workflow.count(runs)).count).toBe(count0);
+    expect(readdirSync(restoreDir)).toEqual(before);
+  });
+
   it('refuses a target before the earliest backup, in the future, or an unknown backup, with 422 and nothing created', async () => {
     const before = readdirSync(restoreDir);
     const early = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: new Date(Date.parse(src.backup.startTime) - 60_000).toISOString() } });
