@@ -41,7 +41,7 @@ export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
     const message = `temporal${where} is unavailable: ${(err as Error).message}: ${grpc.message}\nHINT: nothing was started; retry once Temporal is back (workflows already running continue then)`;
     return { status: 503, body: { error: { code: 'TEMPORAL_UNAVAILABLE', message } } };
   }
-  if (err instanceof PgdrError) {
+  if (err instanceof PgdrError || err instanceof ProcedureRefusedError) {
     return { status: STATUS_BY_CODE.get(err.code) ?? 500, body: { error: { code: err.code, message: err.message, ...err.context } } };
   }
   // A read-only workflow the route waited on (a pre-flight) failed on purpose: answer with its

@@ -16,10 +16,12 @@ export interface ProcedureDeps {
   temporal: Client;
   /** How long a start waits for the lock verdict before answering with it still pending. */
   lockVerdictWaitMs?: number;
+  /** How long a judged start (restore, rebuild, switchover) waits for its workflow's verdict. */
+  startVerdictWaitMs?: number;
 }
-import { ClusterBusyError } from '../domain/errors.js';
+import { ClusterBusyError, PgdrError, type ErrorContext } from '../domain/errors.js';
 import { lockHolder } from '../adapters/temporal.js';
-import { lockVerdictUpdate, type LockVerdict } from '../workflows/lock.js';
+import { lockVerdictUpdate, startVerdictUpdate, type LockVerdict, type Refusal, type StartVerdict } from '../workflows/lock.js';
 
 export interface Started<T extends Workflow> {
   handle: WorkflowHandle<T>;
@@ -116,6 +118,71 @@ export async function startLockedProcedure<T extends Workflow>(
   const d = await handle.describe().catch((err: Error) => (err.name === 'WorkflowNotFoundError' ? null : Promise.reject(err)));
   if (!d) await operation.workflowHandle(); // throws why it did not start
   return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, d?.runId), lock: 'pending' };
+}
+
+/**
+ * How long a judged start waits for its workflow to take its locks and judge its preconditions
+ * (probes, the archive, pg_waldump on the destination node): as long as the API's own
+ * pre-flight was given before the workflow made the verdict itself.
+ */
+export const START_VERDICT_WAIT_MS = 5 * 60_000;
+
+/**
+ * A workflow's refusal, relayed to where it is answered: the pgdr error it stands for (its code,
+ * message with hint, and values; the HTTP status follows the code). Not a PgdrError subclass:
+ * it has no row of its own in the error table, it carries the row of the error the workflow raised.
+ */
+export class ProcedureRefusedError extends Error {
+  readonly code: string;
+  readonly context: ErrorContext;
+  readonly nonRetryable = true;
+  constructor(refusal: Refusal) {
+    super(refusal.message);
+    this.code = refusal.code;
+    this.context = refusal.context;
+    this.name = refusal.type;
+  }
+}
+
+/**
+ * Starts a procedure that judges itself before it changes anything, and answers from that
+ * judgement: the start carries startVerdictUpdate (update-with-start, one atomic request), which
+ * the workflow answers once it holds its locks and has judged its preconditions. Returns the
+ * facts the workflow will act on (what the 202 names); a refusal (busy, or every problem) is
+ * thrown as the pgdr error it stands for, and the run has ended without changing anything.
+ * No verdict in time (no worker, no node agent): the run is cancelled, before it changed
+ * anything, and the start fails saying so.
+ */
+export async function startJudgedProcedure<T extends Workflow, F>(
+  deps: ProcedureDeps,
+  procedure: Procedure,
+  cluster: string,
+  workflow: T,
+  args: Parameters<T>,
+  opts: { workflowId?: string } = {},
+): Promise<Started<T> & { facts: F }> {
+  const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
+  const operation = new WithStartWorkflowOperation(workflow, { ...startOptions(deps, procedure, cluster, id, args), workflowIdConflictPolicy: 'FAIL' } as never);
+  const verdict = deps.temporal.workflow.executeUpdateWithStart(startVerdictUpdate, { startWorkflowOperation: operation }) as Promise<StartVerdict<F>>;
+  verdict.catch(() => undefined);
+  const waitMs = deps.startVerdictWaitMs ?? START_VERDICT_WAIT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), waitMs)));
+  let answer: StartVerdict<F> | null;
+  try {
+    answer = await Promise.race([verdict, waited]);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!answer) {
+    const handle = deps.temporal.workflow.getHandle(id);
+    await handle.cancel().catch(() => undefined);
+    throw new Error(`${procedure} ${id} gave no verdict within ${Math.round(waitMs / 1000)} s (locks and preconditions not judged); it was cancelled before changing anything\nHINT: is a pgdr worker polling task queue "${deps.config.temporal.taskQueue}", and the node agents?`);
+  }
+  // The refused run has ended; its id lets the caller find the judgement in the Temporal UI.
+  if (!answer.ok) throw new ProcedureRefusedError({ ...answer.refusal, context: { ...answer.refusal.context, workflowId: id } });
+  const handle = (await operation.workflowHandle()) as WorkflowHandle<T>;
+  return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId), facts: answer.facts };
 }
 
 /** Refuses early (409) when another mutating procedure holds the cluster's lock; starts nothing. */

@@ -8,17 +8,22 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { DestinationBusyError, toApplicationFailure } from '../domain/errors.js';
 import { destinationLockId } from '../domain/naming.js';
-import { holding, takeLock } from './lock.js';
+import { holding, takeLock, type VerdictGate } from './lock.js';
 import { temporalOp } from './profiles.js';
 
-/** Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the holder. */
-export async function withDestinationLock<T>(cluster: string, host: string, canonicalDir: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the
+ * holder (answered through the gate first, when one is given).
+ */
+export async function withDestinationLock<T>(cluster: string, host: string, canonicalDir: string, fn: () => Promise<T>, gate?: VerdictGate<unknown>): Promise<T> {
   const lockId = destinationLockId(host, canonicalDir);
   const lock = await takeLock(lockId, cluster, { kind: 'destinationLock', dir: `${host}:${canonicalDir}` });
   if (!lock) {
     const { lockHolderOf } = proxyActivities<Activities>(temporalOp);
     const running = await lockHolderOf({ lockId });
-    throw toApplicationFailure(new DestinationBusyError(cluster, `${host}:${canonicalDir}`, running ?? 'another restore'));
+    const busy = new DestinationBusyError(cluster, `${host}:${canonicalDir}`, running ?? 'another restore');
+    if (gate) return gate.refuse(busy);
+    throw toApplicationFailure(busy);
   }
   return holding(lock, fn);
 }

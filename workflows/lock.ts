@@ -8,6 +8,10 @@
  * many API processes run. A run whose caller asked for the verdict and lost ends completed with
  * a Refused outcome: its caller already answered 409, so the run is not a failure. A run nobody
  * asked (a schedule, a direct start) still fails with ClusterBusyError.
+ *
+ * Procedures that judge preconditions before they change anything (restore, rebuild,
+ * switchover) answer startVerdictUpdate instead: once they hold their locks AND have judged,
+ * with the facts the caller names in its 202, or with the refusal (busy, or every problem).
  */
 import {
   CancellationScope,
@@ -24,9 +28,9 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { ClusterBusyError, toApplicationFailure } from '../domain/errors.js';
+import { ClusterBusyError, PgdrError, toApplicationFailure } from '../domain/errors.js';
 import { PgdrCluster, PgdrProcedure, lockWorkflowId } from '../domain/naming.js';
 import { childSummary } from './uiDetails.js';
 import { temporalOp } from './profiles.js';
@@ -38,6 +42,107 @@ export type LockVerdict = { acquired: true } | { acquired: false; runningWorkflo
 
 /** Answers once the procedure has tried the cluster lock. */
 export const lockVerdictUpdate = defineUpdate<LockVerdict>('lockVerdict');
+
+/** Why a procedure refused to start, as its caller answers it: the pgdr error's class, code, message and values. */
+export interface Refusal {
+  type: string;
+  code: string;
+  message: string;
+  context: Record<string, string | number | boolean | null>;
+}
+
+/** What a judged procedure's start learned: its locks held and its preconditions met (with the plan's facts), or why not. */
+export type StartVerdict<F = Record<string, unknown>> = { ok: true; facts: F } | { ok: false; refusal: Refusal };
+
+/** Answers once the procedure holds its locks and has judged its preconditions. */
+export const startVerdictUpdate = defineUpdate<StartVerdict<unknown>>('startVerdict');
+
+/**
+ * The workflow's side of startVerdictUpdate. Created before the first await (update-with-start
+ * delivers the update in the first task). Answering changes no command: a run nobody asked
+ * (a drill's child, a schedule, an older history) runs exactly as before.
+ */
+export class VerdictGate<F> {
+  private verdict: StartVerdict<F> | undefined;
+  private pending: Refusal | undefined;
+  private asked_ = false;
+  /** The run holds the cluster lock: a refusal is answered only once the lock is free again. */
+  lockHeld = false;
+
+  constructor() {
+    setHandler(startVerdictUpdate, async () => {
+      this.asked_ = true;
+      await condition(() => this.verdict !== undefined);
+      return this.verdict!;
+    });
+  }
+
+  /** A caller asked for the verdict. */
+  get asked(): boolean {
+    return this.asked_;
+  }
+
+  /** Locks held, preconditions met: the caller answers 202 with these facts. */
+  pass(facts: F): void {
+    this.verdict ??= { ok: true, facts };
+  }
+
+  /** The cluster lock is busy: answered as CLUSTER_BUSY (withClusterLock ends the run). */
+  busy(err: ClusterBusyError): void {
+    this.verdict ??= { ok: false, refusal: refusalOf(err) };
+  }
+
+  /**
+   * Refuses with err (a pgdr error, or any failure before the verdict), then throws it as the
+   * run's failure. A caller that asked gets it once it is true that nothing holds on: inside
+   * the cluster lock, withClusterLock answers after the lock is released.
+   */
+  async refuse(err: unknown): Promise<never> {
+    if (this.asked_ && this.verdict === undefined) {
+      this.pending ??= refusalOf(err);
+      if (!this.lockHeld) await this.answerRefusal();
+    }
+    throw toApplicationFailure(err);
+  }
+
+  /** A refusal waiting for the lock's release: true when there is one to answer. */
+  get refusing(): boolean {
+    return this.pending !== undefined && this.verdict === undefined;
+  }
+
+  /** Answers the pending refusal and waits until the caller has it (even in a cancelled run). */
+  async answerRefusal(): Promise<void> {
+    if (!this.pending) return;
+    this.verdict ??= { ok: false, refusal: this.pending };
+    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  }
+}
+
+export function verdictGate<F>(): VerdictGate<F> {
+  return new VerdictGate<F>();
+}
+
+/** A refusal from a pgdr error, or from the pgdr error under a failed activity; anything else is INTERNAL. */
+export function refusalOf(err: unknown): Refusal {
+  if (err instanceof PgdrError) return { type: err.name, code: err.code, message: err.message, context: clean(err.context) };
+  let cur = err as { cause?: unknown } | undefined;
+  for (let depth = 0; cur && depth < 8; cur = cur.cause as typeof cur, depth++) {
+    const details = cur instanceof ApplicationFailure ? (cur.details?.[0] as { code?: unknown } | undefined) : undefined;
+    if (cur instanceof ApplicationFailure && typeof details?.code === 'string') {
+      const { code, ...context } = details as Record<string, unknown> & { code: string };
+      return { type: cur.type ?? 'ApplicationFailure', code, message: cur.message, context: clean(context) };
+    }
+  }
+  let root = err as { message?: string; cause?: unknown } | undefined;
+  while (root?.cause) root = root.cause as typeof root;
+  return { type: err instanceof Error ? err.name : 'Error', code: 'INTERNAL', message: root?.message ?? String(err), context: {} };
+}
+
+function clean(context: Record<string, unknown>): Refusal['context'] {
+  const out: Refusal['context'] = {};
+  for (const [k, v] of Object.entries(context)) if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean | null;
+  return out;
+}
 
 /** The outcome of a run that lost the lock race after its caller was told so. */
 export interface Refused {
@@ -67,9 +172,10 @@ export async function clusterLock(_input: { cluster: string; holder: string }): 
 
 /**
  * Runs fn holding the cluster's lock; a busy cluster fails fast, naming the holder, or, when a
- * caller asked lockVerdictUpdate, returns Refused once the caller has the verdict.
+ * caller asked lockVerdictUpdate (or the gate's startVerdictUpdate), returns Refused once the
+ * caller has the verdict.
  */
-export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>): Promise<T | Refused> {
+export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>, gate?: VerdictGate<unknown>): Promise<T | Refused> {
   // Registered before the first await: update-with-start delivers the update in the first task.
   let verdict: LockVerdict | undefined;
   let asked = false;
@@ -84,7 +190,8 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
     const running = (await lockHolder({ cluster })) ?? 'another workflow';
     verdict = { acquired: false, runningWorkflowId: running };
     const busy = new ClusterBusyError(cluster, running);
-    if (asked && patched('busy-refusal')) {
+    gate?.busy(busy);
+    if ((asked || gate?.asked) && patched('busy-refusal')) {
       // The caller answered 409 from the verdict; wait until it has it, then end without a failure.
       await condition(allHandlersFinished);
       return { refused: `busy with ${running}`, code: 'CLUSTER_BUSY', cluster, runningWorkflowId: running };
@@ -92,7 +199,19 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
     throw toApplicationFailure(busy);
   }
   verdict = { acquired: true };
-  return holding(lock, fn);
+  if (!gate) return holding(lock, fn);
+  gate.lockHeld = true;
+  try {
+    return await holding(lock, fn);
+  } catch (err) {
+    // Refused inside the lock: the caller is answered once the lock has closed, so its next
+    // request never finds this refused run still holding the cluster.
+    if (gate.refusing) {
+      await CancellationScope.nonCancellable(() => lock.result()).catch(() => undefined);
+      await gate.answerRefusal();
+    }
+    throw err;
+  }
 }
 
 /** Which lock a clusterLock run is: its PgdrProcedure value, so the UI can list a cluster's locks. */

@@ -1,7 +1,8 @@
 /**
  * pitrRestore: restores a backup into a directory on a node and recovers it to a point in
  * time, an LSN, a restore point, the latest archived commit, or the backup's own end. The
- * pre-flight runs again before anything is touched; recovery must stop exactly at the target
+ * pre-flight (the plan) is made once, here, before anything is touched, and a caller that asked
+ * startVerdictUpdate gets the plan or every problem from it; recovery must stop exactly at the target
  * or the restore fails, saying where it stopped. Anything unfinished (failure or cancel) is
  * undone: the instance stopped, what the restore created removed, a replaced directory put
  * back. A replaced directory is removed only once the restore is proven.
@@ -10,14 +11,14 @@ import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActi
 import type { Activities } from '../activities/index.js';
 import { PgbackrestVerifyFailedError, RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
 import { parseLsn } from '../domain/lsn.js';
-import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
+import { describeTarget, judgeStop, restoreId, type RestorePlan, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
 import { setAsideName } from '../domain/naming.js';
 import { restoreMarker } from '../domain/restoredCopy.js';
-import { withClusterLock, type Refused } from './lock.js';
+import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { planRestore } from './restorePlan.js';
+import { planRestore, type PlanOutcome } from './restorePlan.js';
 import type { NodeRef } from './probe.js';
 
 export interface PitrRestoreInput {
@@ -50,6 +51,18 @@ export interface RestoreProgress {
 
 export const restoreProgressQuery = defineQuery<RestoreProgress>('progress');
 
+/**
+ * The start verdict's facts, once the restore holds its destination and has planned: what the
+ * API's 202 names is what runs (the port is claimed for this run and never traded when named).
+ */
+export interface RestoreVerdictFacts {
+  restoreId: string;
+  backupId: string;
+  destination: RestoreRequest['destination'];
+  lastArchivedCommit: { lsn: string; time: string } | null;
+  timeline: RestorePlan['timeline'];
+}
+
 export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport | Refused> {
   const info = workflowInfo();
   const id = restoreId(info.startTime);
@@ -57,12 +70,13 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreRepor
   const progress: RestoreProgress = { step: 'pre-flight', restoreId: id, backupId: null, destination: req.destination, oldDataDir: null, replayLsn: null };
   showSteps(progress);
   setHandler(restoreProgressQuery, () => progress);
-  const run = () => restore(input, id, progress);
+  const gate = verdictGate<RestoreVerdictFacts>();
+  const run = () => restore(input, id, progress, gate);
   // Replacing a cluster's data directory changes the cluster: one mutating procedure at a time.
-  return req.replaceExisting ? withClusterLock(req.cluster, run) : run();
+  return req.replaceExisting ? withClusterLock(req.cluster, run, gate) : run();
 }
 
-async function restore(input: PitrRestoreInput, id: string, progress: RestoreProgress): Promise<RestoreReport> {
+async function restore(input: PitrRestoreInput, id: string, progress: RestoreProgress, gate: VerdictGate<RestoreVerdictFacts>): Promise<RestoreReport> {
   const req = input.request;
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
@@ -73,11 +87,17 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const marker = restoreMarker(workflowInfo().workflowId);
   const target = describeTarget(req.target);
 
-  // 1. Pre-flight, again: the archive or the destination may have changed since the API asked.
-  // The port is claimed for this restore on the destination's host; one pgdr chose (autoPort)
-  // and taken since the API's pre-flight, by a listener or another restore, is chosen again.
-  const outcome = await planRestore(req, input.destinationQueue, input.nodes, { claimFor: workflowInfo().workflowId, autoPort: input.autoPort ?? false });
-  if (!outcome.plan) throw toApplicationFailure(new RestorePreflightError(req.cluster, outcome.problems));
+  // 1. Pre-flight: the plan, made once. The port is claimed for this restore on the destination's
+  // host. (Older inputs carried a port from the API's own pre-flight; with autoPort one taken
+  // since, by a listener or another restore, is chosen again.) A refusal, or a failure before
+  // the verdict, is the asking caller's answer (422 with every problem), and nothing was created.
+  let outcome: PlanOutcome;
+  try {
+    outcome = await planRestore(req, input.destinationQueue, input.nodes, { claimFor: workflowInfo().workflowId, autoPort: input.autoPort ?? false });
+  } catch (err) {
+    return gate.refuse(err);
+  }
+  if (!outcome.plan) return gate.refuse(new RestorePreflightError(req.cluster, outcome.problems));
   const plan = outcome.plan;
   const backup = plan.backup;
   progress.backupId = backup.id;
@@ -91,6 +111,8 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const lockDestination = patched('restore-destination-lock');
   if (lockDestination) progress.step = 'claiming the destination';
   const rest = async (): Promise<RestoreReport> => {
+    // Planned and holding the destination: the caller's 202 names this backup, destination and port.
+    gate.pass({ restoreId: id, backupId: backup.id, destination: { ...destination }, lastArchivedCommit: outcome.lastCommit, timeline: plan.timeline });
     // From here on, what the restore made is undone unless it is proven.
     let prepared: { oldDataDir: string | null; createdRoot?: string | null } | null = null;
     const createdDir = outcome.destination.state === 'absent' || plan.replacing;
@@ -136,7 +158,10 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       // 5-6. Start, then follow replay to the target.
       progress.step = 'starting the instance';
       const replayStart = Date.now();
-      const started = await node.startRestoredInstance({ ...where, marker, autoPort: input.autoPort ?? false });
+      // A port named to a caller (the 202) is the port: taken meanwhile, the restore fails
+      // (PORT_UNAVAILABLE, cleaned up) rather than run on another. (patched: older runs traded it.)
+      const portNamed = gate.asked && patched('restore-port-as-named');
+      const started = await node.startRestoredInstance({ ...where, marker, autoPort: (input.autoPort ?? false) && !portNamed });
       destination.port = started.port;
       progress.step = `replaying WAL to ${target}`;
       const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
@@ -216,7 +241,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       throw err;
     }
   };
-  return lockDestination ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest) : rest();
+  return lockDestination ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest, gate) : rest();
 }
 
 function round(s: number): number {

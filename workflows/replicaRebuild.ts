@@ -4,15 +4,17 @@
  * only when the primary shows it streaming with small lag. The old data directory is renamed
  * aside and removed only then; on failure it is put back and the node restarted as it was.
  * Never the primary. Patroni-managed clusters: POST /reinitialize, then the same wait.
+ * Judged once, inside the lock, before anything changes: a caller that asked startVerdictUpdate
+ * answers 202, 409, 412 or 422 from that judgement.
  */
 import { CancellationScope, defineQuery, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { NodeIsPrimaryError, ReplicationPreconditionError, toApplicationFailure } from '../domain/errors.js';
+import { NodeIsPrimaryError, ReplicationPreconditionError } from '../domain/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
 import { restoreId } from '../domain/restore.js';
 import { summarizeCluster } from '../domain/status.js';
 import { setAsideName } from '../domain/naming.js';
-import { withClusterLock, type Refused } from './lock.js';
+import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeRef } from './probe.js';
@@ -42,14 +44,24 @@ export interface RebuildProgress {
 
 export const rebuildProgressQuery = defineQuery<RebuildProgress>('progress');
 
+/** The start verdict's facts, once the rebuild holds the lock and its preconditions hold. */
+export interface RebuildVerdictFacts {
+  node: string;
+  primary: string;
+  source: RebuildSource;
+  /** The backup it restores (source backup), chosen now. */
+  backupId: string | null;
+}
+
 export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport | Refused> {
   const progress: RebuildProgress = { step: 'waiting for the cluster lock', node: input.node, primary: null, oldDataDir: null, backupId: null };
   showSteps(progress);
   setHandler(rebuildProgressQuery, () => progress);
-  return withClusterLock(input.cluster, () => rebuild(input, progress));
+  const gate = verdictGate<RebuildVerdictFacts>();
+  return withClusterLock(input.cluster, () => rebuild(input, progress, gate), gate);
 }
 
-async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): Promise<RebuildReport> {
+async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, gate: VerdictGate<RebuildVerdictFacts>): Promise<RebuildReport> {
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
   const { cluster } = input;
@@ -60,10 +72,16 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
 
   // 1. Judge on fresh probes, inside the lock: never the primary; a primary must exist.
   progress.step = 'probing the cluster';
-  const status = summarizeCluster(cluster, await probeNodes(cluster, input.nodes));
+  let probes: Awaited<ReturnType<typeof probeNodes>>;
+  try {
+    probes = await probeNodes(cluster, input.nodes);
+  } catch (err) {
+    return gate.refuse(err);
+  }
+  const status = summarizeCluster(cluster, probes);
   const verdict = judgeRebuild(status, input.node);
-  if (verdict.invalid.length) throw toApplicationFailure(new NodeIsPrimaryError(cluster, input.node, verdict.invalid.join('; ')));
-  if (verdict.unmet.length || !verdict.primary) throw toApplicationFailure(new ReplicationPreconditionError(cluster, 'rebuild', verdict.unmet));
+  if (verdict.invalid.length) return gate.refuse(new NodeIsPrimaryError(cluster, input.node, verdict.invalid.join('; ')));
+  if (verdict.unmet.length || !verdict.primary) return gate.refuse(new ReplicationPreconditionError(cluster, 'rebuild', verdict.unmet));
   const primary = verdict.primary;
   progress.primary = primary;
   const wasRunning = status.nodes.find((n) => n.node === input.node)?.reachable ?? false;
@@ -86,6 +104,7 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
   });
 
   if (input.patroni) {
+    gate.pass({ node: input.node, primary, source: input.source, backupId: null });
     // 2p. Patroni re-clones the member itself (it removes the old data directory first).
     progress.step = `patroni: reinitialize ${input.node}`;
     const reinit = await patroniReinitialize({ cluster, node: input.node });
@@ -106,10 +125,16 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress): P
   let backup = null;
   if (input.source === 'backup') {
     progress.step = 'choosing the newest good backup';
-    backup = await newestGoodBackup({ cluster });
-    if (!backup) throw toApplicationFailure(new ReplicationPreconditionError(cluster, 'rebuild', [`no good backup of cluster ${cluster} to rebuild from (expected at least one; take one, or rebuild from the primary)`]));
+    try {
+      backup = await newestGoodBackup({ cluster });
+    } catch (err) {
+      return gate.refuse(err);
+    }
+    if (!backup) return gate.refuse(new ReplicationPreconditionError(cluster, 'rebuild', [`no good backup of cluster ${cluster} to rebuild from (expected at least one; take one, or rebuild from the primary)`]));
     progress.backupId = backup.id;
   }
+  // Judged: nothing has changed yet; from here on the rebuild acts.
+  gate.pass({ node: input.node, primary, source: input.source, backupId: backup?.id ?? null });
 
   // 3. The node's slot on the primary: the clone streams on it, the standby keeps it.
   progress.step = `replication slot ${input.slot} on ${primary}`;

@@ -1,6 +1,6 @@
 /**
- * The restore pre-flight, shared by restorePreflight (the API's read-only check) and
- * pitrRestore (which runs it again before touching anything). Facts come from S3 (catalog,
+ * The restore pre-flight, shared by restorePreflight (the read-only dry run) and
+ * pitrRestore (which runs it once, before touching anything). Facts come from S3 (catalog,
  * archive continuity), from WAL itself (pg_waldump on the destination node) and from the
  * destination; `judgeRestore` turns them into a plan or into problems.
  */

@@ -1,5 +1,5 @@
 /**
- * restorePreflight: the read-only check the API runs before it starts a restore. Nothing is
+ * restorePreflight: the read-only dry run of a restore (POST .../restores?dryRun=true). Nothing is
  * created; the answer is the plan (backup, target, destination with its port) or the problems.
  */
 import type { RestoreRequest } from '../domain/restore.js';

@@ -1,7 +1,8 @@
 /**
  * switchover: moves the primary role to a streaming standby with no lost transaction.
  *
- *  1. preconditions on fresh probes, inside the cluster lock (lag, timeline, archive health);
+ *  1. preconditions on fresh probes, inside the cluster lock (lag, timeline, archive health),
+ *     judged once: a caller that asked startVerdictUpdate answers 202, 409, 412 or 422 from them;
  *  2. PgBouncer PAUSE: clients wait instead of failing;
  *  3. (a CHECKPOINT before the pause, so this is short) stop the primary (fast), read its
  *     shutdown checkpoint; the candidate must replay past it, else roll back (old primary
@@ -33,7 +34,7 @@ import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackE
 import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
 import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../domain/naming.js';
-import { isRefused, withClusterLock, type Refused } from './lock.js';
+import { isRefused, verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeRef } from './probe.js';
@@ -75,11 +76,19 @@ export interface SwitchoverProgress {
 
 export const switchoverProgressQuery = defineQuery<SwitchoverProgress>('progress');
 
+/** The start verdict's facts, once the switchover holds the lock and its preconditions hold. */
+export interface SwitchoverVerdictFacts {
+  oldPrimary: string;
+  candidate: string;
+  candidateLagBytes: number | null;
+}
+
 export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport | Refused> {
   const progress: SwitchoverProgress = { step: 'waiting for the cluster lock', oldPrimary: null, candidate: input.candidate, pointOfNoReturn: false };
   showSteps(progress);
   setHandler(switchoverProgressQuery, () => progress);
-  const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress) : direct(input, progress)));
+  const gate = verdictGate<SwitchoverVerdictFacts>();
+  const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress, gate) : direct(input, progress, gate)), gate);
   if (isRefused(report)) return report;
   // 8. A fresh backup of the new primary: its own workflow, which takes the lock itself.
   if (input.backupAfter) {
@@ -108,6 +117,7 @@ export async function switchover(input: SwitchoverInput): Promise<SwitchoverRepo
 interface Context {
   input: SwitchoverInput;
   progress: SwitchoverProgress;
+  gate: VerdictGate<SwitchoverVerdictFacts>;
   t0: number;
   startedAt: string;
   queueOf(node: string): string;
@@ -118,26 +128,34 @@ async function preconditions(ctx: Context): Promise<{ primary: string; syncNames
   const { input } = ctx;
   const { readWalCheck } = proxyActivities<Activities>(storageOp);
   ctx.progress.step = 'checking preconditions';
-  const [outcomes, lastCheck] = await Promise.all([probeNodes(input.cluster, input.nodes), readWalCheck({ cluster: input.cluster })]);
+  let judged: [Awaited<ReturnType<typeof probeNodes>>, Awaited<ReturnType<Activities['readWalCheck']>>];
+  try {
+    judged = await Promise.all([probeNodes(input.cluster, input.nodes), readWalCheck({ cluster: input.cluster })]);
+  } catch (err) {
+    return ctx.gate.refuse(err);
+  }
+  const [outcomes, lastCheck] = judged;
   const verdict = judgeSwitchover(summarizeCluster(input.cluster, outcomes), input.candidate, input.maxLagBytes, lastCheck, new Date());
-  if (verdict.invalid.length) throw toApplicationFailure(new NodeIsPrimaryError(input.cluster, input.candidate, verdict.invalid.join('; ')));
-  if (verdict.unmet.length || !verdict.primary) throw toApplicationFailure(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
+  if (verdict.invalid.length) return ctx.gate.refuse(new NodeIsPrimaryError(input.cluster, input.candidate, verdict.invalid.join('; ')));
+  if (verdict.unmet.length || !verdict.primary) return ctx.gate.refuse(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
   ctx.progress.oldPrimary = verdict.primary;
+  ctx.gate.pass({ oldPrimary: verdict.primary, candidate: input.candidate, candidateLagBytes: verdict.facts.candidateLagBytes });
   return { primary: verdict.primary, syncNames: verdict.facts.synchronousStandbyNames, timeline: verdict.facts.timeline, seconds: (Date.now() - ctx.t0) / 1000 };
 }
 
-function context(input: SwitchoverInput, progress: SwitchoverProgress): Context {
+function context(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Context {
   return {
     input,
     progress,
+    gate,
     t0: Date.now(),
     startedAt: new Date().toISOString(),
     queueOf: (n) => input.nodes.find((x) => x.name === n)!.taskQueue,
   };
 }
 
-async function direct(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {
-  const ctx = context(input, progress);
+async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Promise<SwitchoverReport> {
+  const ctx = context(input, progress, gate);
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
   const old = pre.primary;
@@ -324,8 +342,8 @@ async function rejoinInTurn(ctx: Context, old: string, warnings: string[]): Prom
   return rejoined;
 }
 
-async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress): Promise<SwitchoverReport> {
-  const ctx = context(input, progress);
+async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Promise<SwitchoverReport> {
+  const ctx = context(input, progress, gate);
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
   const old = pre.primary;

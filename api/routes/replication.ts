@@ -1,35 +1,19 @@
 /**
- * Replica rebuild and planned switchover. Both check the cluster first (the read-only
- * clusterStatus workflow and the last WAL archive check) and answer 412/422 with the numbers
- * before anything starts; the workflows judge again inside the cluster lock.
+ * Replica rebuild and planned switchover. The workflow judges the cluster once, inside the
+ * cluster lock and before it changes anything; the route answers from that verdict
+ * (update-with-start): 202, 409 busy, or 412/422 with the numbers, nothing changed.
  */
 import { z } from 'zod';
-import { clusterStatus } from '../../workflows/clusterStatus.js';
-import { replicaRebuild } from '../../workflows/replicaRebuild.js';
-import { switchover } from '../../workflows/switchover.js';
+import { replicaRebuild, type RebuildVerdictFacts } from '../../workflows/replicaRebuild.js';
+import { switchover, type SwitchoverVerdictFacts } from '../../workflows/switchover.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
-import { nodeQueues, rebuildInput, switchoverInput } from '../../control/inputs.js';
-import { judgeRebuild, judgeSwitchover, type Verdict } from '../../domain/replication.js';
-import { NodeIsPrimaryError, ReplicationPreconditionError } from '../../domain/errors.js';
-import type { ClusterStatus } from '../../domain/status.js';
-import { readWalCheck } from '../../activities/steps/walCheck.js';
+import { rebuildInput, switchoverInput } from '../../control/inputs.js';
 import { listReplicationReports } from '../../adapters/reportStore.js';
-import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
-import type { ApiDeps } from '../deps.js';
+import { ensureNotBusy, startJudgedProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { rebuildReport, switchoverReport } from '../bodies.js';
 
 const nodeName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml: 1-40 chars, lowercase letters, digits, "-" or "_"');
-
-async function currentStatus(deps: ApiDeps, cluster: string): Promise<{ status: ClusterStatus; workflowId: string }> {
-  const started = await startProcedure(deps, 'clusterStatus', cluster, clusterStatus, [{ cluster, nodes: nodeQueues(deps.config, cluster) }], { executionTimeout: '2 minutes' });
-  return { status: await started.handle.result(), workflowId: started.workflowId };
-}
-
-function refuse(cluster: string, node: string, procedure: string, v: Verdict): void {
-  if (v.invalid.length) throw new NodeIsPrimaryError(cluster, node, v.invalid.join('; '));
-  if (v.unmet.length) throw new ReplicationPreconditionError(cluster, procedure, v.unmet);
-}
 
 export const rebuildRoute = route({
   method: 'POST',
@@ -45,26 +29,26 @@ export const rebuildRoute = route({
     ...commonResponses,
     ...temporalUnavailable,
     202: started(
-      'started: { workflowId, uiUrl, node, primary, source }',
+      'started: { workflowId, uiUrl, node, primary, source, backupId }: the primary it clones from, or the backup it restores',
       startedBody.extend({
         node: z.string(),
         primary: z.string().nullable().describe('the primary the standby will stream from'),
         source: z.enum(['primary', 'backup']),
+        backupId: z.string().nullable().describe('source backup: the backup it restores'),
       }),
     ),
     404: 'unknown cluster or node',
     409: 'another mutating procedure runs on the cluster (named)',
-    412: 'the cluster has no reachable primary to rebuild from',
+    412: 'the cluster has no reachable primary to rebuild from, or (source backup) no good backup',
     422: 'the node is the primary',
   },
   async handler({ params, body, deps }) {
     nodeOf(deps.config, params.cluster, params.node);
     await ensureNotBusy(deps, params.cluster);
-    const { status } = await currentStatus(deps, params.cluster);
-    const verdict = judgeRebuild(status, params.node);
-    refuse(params.cluster, params.node, 'rebuild', verdict);
-    const started = await startLockedProcedure(deps, 'replicaRebuild', params.cluster, replicaRebuild, [rebuildInput(deps.config, params.cluster, params.node, body.source, 'api')]);
-    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, node: params.node, primary: verdict.primary, source: body.source } };
+    const input = rebuildInput(deps.config, params.cluster, params.node, body.source, 'api');
+    const started = await startJudgedProcedure<typeof replicaRebuild, RebuildVerdictFacts>(deps, 'replicaRebuild', params.cluster, replicaRebuild, [input]);
+    const f = started.facts;
+    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, node: f.node, primary: f.primary, source: f.source, backupId: f.backupId } };
   },
 });
 
@@ -98,11 +82,9 @@ export const switchoverRoute = route({
     nodeOf(deps.config, params.cluster, body.candidate);
     await ensureNotBusy(deps, params.cluster);
     const input = switchoverInput(deps.config, params.cluster, body.candidate, { ...(body.maxLagBytes !== undefined ? { maxLagBytes: body.maxLagBytes } : {}), ...(body.backupAfter !== undefined ? { backupAfter: body.backupAfter } : {}) }, 'api');
-    const [{ status }, lastCheck] = await Promise.all([currentStatus(deps, params.cluster), readWalCheck(deps, params.cluster)]);
-    const verdict = judgeSwitchover(status, body.candidate, input.maxLagBytes, lastCheck ?? null, new Date());
-    refuse(params.cluster, body.candidate, 'switchover', verdict);
-    const started = await startLockedProcedure(deps, 'switchover', params.cluster, switchover, [input]);
-    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, oldPrimary: verdict.primary, candidate: body.candidate, candidateLagBytes: verdict.facts.candidateLagBytes } };
+    const started = await startJudgedProcedure<typeof switchover, SwitchoverVerdictFacts>(deps, 'switchover', params.cluster, switchover, [input]);
+    const f = started.facts;
+    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, oldPrimary: f.oldPrimary, candidate: f.candidate, candidateLagBytes: f.candidateLagBytes } };
   },
 });
 

@@ -1,14 +1,12 @@
 import { z } from 'zod';
-import type { WorkflowHandle } from '@temporalio/client';
-import { pitrRestore, restoreProgressQuery, type RestoreProgress } from '../../workflows/pitrRestore.js';
+import { pitrRestore, type RestoreVerdictFacts } from '../../workflows/pitrRestore.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { absolutePath } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../control/inputs.js';
 import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
-import { DestinationBusyError, RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
-import { destinationLockId, nodeTaskQueue } from '../../domain/naming.js';
-import { holderOf } from '../../adapters/temporal.js';
+import { RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
+import { nodeTaskQueue } from '../../domain/naming.js';
 import { isLsn } from '../../domain/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
 import { listRestoreReports, readRestoreReport } from '../../activities/steps/restore.js';
@@ -16,16 +14,22 @@ import { nodeDataDirs } from '../../activities/steps/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
 import { describeCopy, dropProblemsFromReport } from '../../domain/restoredCopy.js';
-import { ensureNotBusy, newWorkflowId, startLockedProcedure, startProcedure } from '../../control/procedures.js';
+import { ensureNotBusy, startJudgedProcedure, startProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { restoreDestination, restoreReport, timelineChoice } from '../bodies.js';
 
-const restoreStarted = startedBody.extend({
-  preflightWorkflowId: z.string().optional().describe('the read-only pre-flight workflow that judged the request'),
+const restorePlanned = {
   backupId: z.string().describe('the backup the restore starts from'),
   destination: restoreDestination.describe('where the restore really goes: node, data directory and port'),
   lastArchivedCommit: z.object({ lsn: z.string(), time: z.string() }).nullable().describe('the newest commit in the archive'),
   timeline: timelineChoice.describe('the timeline recovery follows, and why'),
+};
+const restoreStarted = startedBody.extend({ restoreId: z.string().describe('the restore\'s id (its report\'s name)'), ...restorePlanned });
+const restoreDryRun = z.object({
+  dryRun: z.literal(true),
+  preflightWorkflowId: z.string().describe('the read-only pre-flight workflow that judged the request'),
+  uiUrl: z.string(),
+  ...restorePlanned,
 });
 
 const restoredCopy = restoreReport.extend({
@@ -99,18 +103,29 @@ export const startRestoreRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/restores',
   operationId: 'startRestore',
-  summary: 'Point-in-time restore: runs the pre-flight, then starts pitrRestore; answers once the pre-flight passed',
+  summary:
+    'Point-in-time restore: starts pitrRestore and answers once it has planned (backup chosen, destination judged, port claimed) and holds its destination; ?dryRun=true runs only the read-only pre-flight (restorePreflight) and starts nothing',
   params: clusterParams,
+  query: z
+    .object({ dryRun: z.enum(['true', 'false']).default('false').describe('true: judge the request (the read-only pre-flight) and answer 200 with the plan; nothing is started or claimed') })
+    .strict(),
   body: restoreBody,
   responses: {
     ...commonResponses,
     ...temporalUnavailable,
-    202: started('started: { workflowId, uiUrl, backupId, destination, lastArchivedCommit, timeline }', restoreStarted),
+    200: {
+      description: 'dry run: { dryRun: true, preflightWorkflowId, uiUrl, backupId, destination, lastArchivedCommit, timeline } (the port is the first free one now, not claimed)',
+      body: restoreDryRun,
+    },
+    202: started(
+      'started: { workflowId, uiUrl, restoreId, backupId, destination, lastArchivedCommit, timeline }: what the restore really uses, the port claimed for it',
+      restoreStarted,
+    ),
     404: 'unknown cluster or node',
     409: 'replaceExisting while another mutating procedure runs on the cluster (CLUSTER_BUSY), or another restore writes into the same directory (DESTINATION_BUSY)',
     422: 'the pre-flight refused: every problem named, with the value and the valid range; nothing was created',
   },
-  async handler({ params, body, deps }) {
+  async handler({ params, query, body, deps }) {
     clusterOf(deps.config, params.cluster);
     if (body.replaceExisting) await ensureNotBusy(deps, params.cluster);
     const now = new Date();
@@ -125,64 +140,45 @@ export const startRestoreRoute = route({
       ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
     };
     const input = restoreInput(deps.config, request, 'api');
-    // The pre-flight is its own read-only workflow: it needs the archive and a node agent.
-    // The restore's id is chosen now: the pre-flight claims the port for it, so the 202 names the port it gets.
-    const restoreWorkflowId = newWorkflowId('pitrRestore', params.cluster);
-    const pre = await startProcedure(
-      deps,
-      'restorePreflight',
-      params.cluster,
-      restorePreflight,
-      [{ request, destinationQueue: input.destinationQueue, claimFor: restoreWorkflowId, ...(input.nodes ? { nodes: input.nodes } : {}) }],
-      { executionTimeout: '5 minutes' },
-    );
-    const outcome = await pre.handle.result();
-    if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
-    request.destination = { ...request.destination, port: outcome.destination.port };
-    // One writer per directory: a restore already writing there answers 409 before anything starts.
-    const lockId = destinationLockId(outcome.destination.host, outcome.destination.canonicalDir);
-    const writer = await holderOf(deps.temporal, lockId);
-    if (writer) throw new DestinationBusyError(params.cluster, `${outcome.destination.host}:${outcome.destination.canonicalDir}`, writer);
-    // Replacing a cluster's data changes the cluster: the lock decides, and a lost race is a 409.
-    const args: Parameters<typeof pitrRestore> = [{ ...input, request }];
-    const started = body.replaceExisting
-      ? await startLockedProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args, { workflowId: restoreWorkflowId })
-      : await startProcedure(deps, 'pitrRestore', params.cluster, pitrRestore, args, { workflowId: restoreWorkflowId });
-    // Two requests racing past that check: the workflow takes the destination's lock first
-    // thing, and the loser fails before touching anything; its DESTINATION_BUSY is this
-    // request's answer. The workflow plans once more; the 202 names the destination (and port) it really uses.
-    const claimed = await destinationClaimed(started.handle);
-    if (claimed) request.destination = claimed.destination;
+    if (query.dryRun === 'true') {
+      // Read-only: its own workflow (it needs the archive and a node agent); claims nothing.
+      const pre = await startProcedure(deps, 'restorePreflight', params.cluster, restorePreflight, [{ request, destinationQueue: input.destinationQueue, ...(input.nodes ? { nodes: input.nodes } : {}) }], {
+        executionTimeout: '5 minutes',
+      });
+      const outcome = await pre.handle.result();
+      if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
+      return {
+        status: 200,
+        body: {
+          dryRun: true,
+          preflightWorkflowId: pre.workflowId,
+          uiUrl: pre.uiUrl,
+          backupId: outcome.plan.backup.id,
+          destination: { ...request.destination, port: outcome.destination.port },
+          lastArchivedCommit: outcome.lastCommit,
+          timeline: outcome.plan.timeline,
+        },
+      };
+    }
+    // The restore judges itself: it answers once it holds its locks (the cluster's with
+    // replaceExisting, the destination's) and has planned, or refuses (409, 422) having created
+    // nothing. The plan is made once; the 202 names what runs.
+    const started = await startJudgedProcedure<typeof pitrRestore, RestoreVerdictFacts>(deps, 'pitrRestore', params.cluster, pitrRestore, [input]);
+    const f = started.facts;
     return {
       status: 202,
       body: {
         workflowId: started.workflowId,
         uiUrl: started.uiUrl,
-        preflightWorkflowId: pre.workflowId,
-        backupId: outcome.plan.backup.id,
-        destination: request.destination,
-        lastArchivedCommit: outcome.lastCommit,
-        timeline: outcome.plan.timeline,
+        restoreId: f.restoreId,
+        backupId: f.backupId,
+        destination: f.destination,
+        lastArchivedCommit: f.lastArchivedCommit,
+        timeline: f.timeline,
       },
     };
   },
 });
-
-/** Waits until the restore has planned and holds its destination's lock (a failure is thrown); its progress then. */
-async function destinationClaimed(handle: WorkflowHandle<typeof pitrRestore>): Promise<RestoreProgress | null> {
-  const deadline = Date.now() + 5 * 60_000;
-  while (Date.now() < deadline) {
-    const d = await handle.describe();
-    if (d.status.name !== 'RUNNING') {
-      if (d.status.name !== 'COMPLETED') await handle.result();
-      return null;
-    }
-    const progress = await handle.query(restoreProgressQuery).catch(() => null);
-    if (progress && progress.step !== 'pre-flight' && progress.step !== 'claiming the destination') return progress;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return null;
-}
 
 export const listRestoresRoute = route({
   method: 'GET',

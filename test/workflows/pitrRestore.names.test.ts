@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { switchAndArchive } from '../helpers/ticks.js';
 import { discardRestore, pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
+import { until } from '../helpers/stack.js';
 
 /** Each restore point is made right after the row with its id; the next row comes after it. */
 const POINTS: [name: string, row: number][] = [
@@ -44,7 +45,11 @@ describe('point-in-time restore to restore points with awkward names', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(422);
     expect(res.body.error.code).toBe('RESTORE_PREFLIGHT_FAILED');
     expect(res.body.error.message).toContain(`restore point "${name}" was not found in the archived WAL up to `);
-    expect(await src.c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/"`)).toMatchObject({ count: 0 });
+    // Its run judged, refused and ended failed with that refusal: nothing did work.
+    const runs = `WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/"`;
+    await until('the refused run to close', async () => (await src.c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+    expect(await src.c.temporal.workflow.count(`${runs} AND ExecutionStatus != 'Failed'`)).toMatchObject({ count: 0 });
+    expect((await src.c.temporal.workflow.getHandle(res.body.error.workflowId).describe()).status.name).toBe('FAILED');
   });
 
   it.each(POINTS.filter(([name]) => !name.includes('\n')))('restores to %j and stops exactly there', async (name, row) => {

@@ -15,6 +15,7 @@ import type { TestCluster } from '../helpers/cluster.js';
 import { switchAndArchive, timeAfter, type Tick } from '../helpers/ticks.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { findArchived } from '../../adapters/walStore.js';
+import { until } from '../helpers/stack.js';
 import type { RestoreReport } from '../../domain/restore.js';
 
 describe('point-in-time restore (basebackup method)', () => {
@@ -51,19 +52,37 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(listed.body.restores.map((r: RestoreReport) => r.id)).toContain(report.id);
   });
 
-  it('trades a port taken after the pre-flight for another free one', async () => {
+  it('names in its 202 the backup, directory and port the restored instance really uses', async () => {
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { immediate: true } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    made.push(res.body.destination.dataDir);
+    const named = res.body.destination.port as number;
+    expect(named).toBeGreaterThan(0);
+    const report = (await c.temporal.workflow.getHandle(res.body.workflowId).result()) as RestoreReport;
+    expect(report.destination).toEqual(res.body.destination);
+    expect(report.backupId).toBe(res.body.backupId);
+    expect(report.id).toBe(res.body.restoreId);
+    // The server itself listens there, and its own postmaster.pid says so.
+    expect((await pgs.sqlAt(named, 'show port')).trim()).toBe(String(named));
+    expect(Number(readFileSync(join(report.destination.dataDir, 'postmaster.pid'), 'utf8').split('\n')[3])).toBe(named);
+  });
+
+  it('never moves a port its 202 named: taken after the 202, the restore fails naming it and removes what it made', async () => {
     const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { immediate: true } });
     expect(res.status).toBe(202);
-    made.push(res.body.destination.dataDir);
     const taken = res.body.destination.port as number;
+    const dir = res.body.destination.dataDir as string;
+    // Someone else binds the named port before the instance starts (it downloads first).
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(taken, resolve));
     try {
-      const report = (await c.temporal.workflow.getHandle(res.body.workflowId).result()) as RestoreReport;
-      expect(report.destination.port).not.toBe(taken);
-      expect(report.stop.state).toBe('paused');
-      // Immediate: the backup's own state, from before the ticks table existed.
-      expect((await pgs.sqlAt(report.destination.port, `select to_regclass('ticks') is null`)).trim()).toBe('t');
+      const err = await c.temporal.workflow.getHandle(res.body.workflowId).result().then(() => null, (e: Error) => e);
+      expect(err).not.toBeNull();
+      let cause: unknown = err;
+      while ((cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
+      expect((cause as { type?: string }).type).toBe('PortUnavailableError');
+      expect((cause as Error).message).toContain(`port ${taken} on node "primary" is not available to the server in ${dir}`);
+      expect(existsSync(dir)).toBe(false);
     } finally {
       squatter.close();
     }
@@ -77,6 +96,22 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(report.stop.state).toBe('promoted');
     // Promoted: writable, and the target settings will not apply again.
     expect((await pgs.sqlAt(report.destination.port, `insert into ticks values (100000, now()); select pg_is_in_recovery()`)).trim()).toBe('f');
+  });
+
+  it('judges a request read-only with ?dryRun=true: 200 with the plan or 422 with the problems, no restore started, nothing created', async () => {
+    const before = readdirSync(restoreDir);
+    const runs = `WorkflowId STARTS_WITH "pitrRestore/${tc.name}/"`;
+    const count0 = (await c.temporal.workflow.count(runs)).count;
+    const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { immediate: true } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ dryRun: true, backupId: src.backup.id, preflightWorkflowId: expect.stringMatching(new RegExp(`^restorePreflight/${tc.name}/`)) });
+    expect(res.body.destination.port).toBeGreaterThan(0);
+    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { latest: true }, backupId: '20200101T000000000Z-F' });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error.message).toContain('backupId "20200101T000000000Z-F" is not a good backup of the cluster');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await c.temporal.workflow.count(runs)).count).toBe(count0);
+    expect(readdirSync(restoreDir)).toEqual(before);
   });
 
   it('refuses a target before the earliest backup, in the future, or an unknown backup, with 422 and nothing created', async () => {
@@ -103,8 +138,18 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(two.body.error.message).toContain('exactly one of time, lsn, name, latest, immediate');
 
     expect(readdirSync(restoreDir)).toEqual(before);
-    const started = await c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${tc.name}/"`);
-    expect(started.count).toBe(made.length);
+    // Each refused request's run planned, refused and ended failed with that refusal; none is
+    // doing work, and only the restores that were answered 202 and proven completed.
+    const runs = `WorkflowId STARTS_WITH "pitrRestore/${tc.name}/"`;
+    await until('the refused runs to close', async () => (await c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+    expect((await c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Completed'`)).count).toBe(made.length);
+    for (const r of [early, future, unknown]) {
+      expect(r.body.error.workflowId).toMatch(new RegExp(`^pitrRestore/${tc.name}/`));
+      const d = await c.temporal.workflow.getHandle(r.body.error.workflowId).describe();
+      expect(d.status.name).toBe('FAILED');
+      const err = await c.temporal.workflow.getHandle(r.body.error.workflowId).result().then(() => null, (e: { cause?: { type?: string } }) => e);
+      expect(err?.cause?.type).toBe('RestorePreflightError');
+    }
   });
 
   it('refuses a non-empty destination; with replaceExisting and confirm the old directory survives until the restore is proven', async () => {

@@ -52,7 +52,9 @@ describe('replicaRebuild', () => {
   }, 240_000);
 
   it('refuses to rebuild the primary (422) and starts nothing', async () => {
-    const before = await rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'replicaRebuild'`);
+    // Runs that did (or do) work: a refused run ends failed with its refusal.
+    const working = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'replicaRebuild' AND ExecutionStatus != 'Failed'`;
+    const before = await rc.c.temporal.workflow.count(working);
     const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/primary/rebuild`, { source: 'primary' });
     expect(res.status).toBe(422);
     expect(res.body.error).toMatchObject({ code: 'NODE_IS_PRIMARY', node: 'primary' });
@@ -61,7 +63,9 @@ describe('replicaRebuild', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/body\.source/);
     await new Promise((r) => setTimeout(r, 1500));
-    expect((await rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'replicaRebuild'`)).count).toBe(before.count);
+    await until('the refused run to close', async () => (await rc.c.temporal.workflow.count(working)).count === before.count, 30_000);
+    expect((await rc.c.temporal.workflow.count(working)).count).toBe(before.count);
+    expect((await rc.c.temporal.workflow.getHandle(res.body.error.workflowId).describe()).status.name).toBe('FAILED');
     expect((await rc.sql('primary', 'select pg_is_in_recovery()')).trim()).toBe('f');
   }, 60_000);
 

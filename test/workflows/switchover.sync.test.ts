@@ -44,7 +44,12 @@ async function syncStates(node: string): Promise<string[]> {
   return out.trim().split('\n').filter(Boolean);
 }
 
-const count = (procedure: string) => rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`).then((r) => r.count);
+/** Runs of a procedure that did (or do) work: a refused run ends failed with its refusal once its caller has the answer. */
+const count = async (procedure: string) => {
+  const q = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`;
+  await until('refused runs to close', async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+  return (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus != 'Failed'`)).count;
+};
 const role = async (node: string) => ((await rc.sql(node, 'select pg_is_in_recovery()')).trim() === 't' ? 'standby' : 'primary');
 
 describe('switchover with synchronous replication', () => {

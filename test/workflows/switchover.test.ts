@@ -24,7 +24,12 @@ afterAll(async () => {
   await rc?.stop();
 });
 
-const count = (procedure: string) => rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`).then((r) => r.count);
+/** Runs of a procedure that did (or do) work: a refused run ends failed with its refusal once its caller has the answer. */
+const count = async (procedure: string) => {
+  const q = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`;
+  await until('refused runs to close', async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+  return (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus != 'Failed'`)).count;
+};
 
 /** A process that exited (a zombie counts: PID 1 here does not always reap). */
 function gone(pid: number): boolean {
