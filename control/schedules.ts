@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import { PgdrCluster, PgdrProcedure, scheduleId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, scheduleId, scheduledWorkflowId } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { Workflow } from '@temporalio/common';
 import type { BackupType } from '../domain/catalog.js';
@@ -58,7 +58,7 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
         action: {
           type: 'startWorkflow',
           workflowType: s.procedure,
-          workflowId: `${s.procedure}/${cluster}/schedule-${s.name}`,
+          workflowId: scheduledWorkflowId(s.procedure, cluster, s.name),
           taskQueue: config.temporal.taskQueue,
           args,
           memo: { pgdrFingerprint: fingerprint },

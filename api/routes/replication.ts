@@ -12,14 +12,14 @@ import { nodeQueues, rebuildInput, switchoverInput } from '../../control/inputs.
 import { judgeRebuild, judgeSwitchover, type Verdict } from '../../domain/replication.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError } from '../../domain/errors.js';
 import type { ClusterStatus } from '../../domain/status.js';
-import { readWalCheck } from '../../activities/steps/walCheck.js';
-import { listReplicationReports } from '../../adapters/reportStore.js';
+import { listReplicationReports, readWalCheck } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { rebuildReport, switchoverReport } from '../bodies.js';
+import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 
-const nodeName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml: 1-40 chars, lowercase letters, digits, "-" or "_"');
+const nodeName = z.string().regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`);
 
 async function currentStatus(deps: ApiDeps, cluster: string): Promise<{ status: ClusterStatus; workflowId: string }> {
   const started = await startProcedure(deps, 'clusterStatus', cluster, clusterStatus, [{ cluster, nodes: nodeQueues(deps.config, cluster) }], { executionTimeout: '2 minutes' });
