@@ -59,6 +59,9 @@ export function drillRestoreWorkflowId(cluster: string, drillId: string, index: 
   return `pitrRestore/${cluster}/drill-${drillId}-${index}`;
 }
 
+/** Ids drillRestoreWorkflowId makes. */
+export const DRILL_RESTORE_WORKFLOW_ID_PATTERN = /^pitrRestore\/[^/]+\/drill-/;
+
 /** Hex characters of the random suffix of a workflow id. */
 export const WORKFLOW_ID_NONCE_LENGTH = 6;
 
@@ -138,6 +141,21 @@ export function setAsideName(dataDir: string, id: string): string {
 
 /** A path setAsideName made, for a timestamp id (restores and rebuilds). */
 export const SET_ASIDE_PATTERN = new RegExp(`${SET_ASIDE_INFIX.replace('.', '\\.')}${STAMP}$`);
+
+/** Where a restore goes when the request names no directory: `<restore.dir>/<cluster>-<restoreId>`. */
+export function restoreDataDir(restoreDir: string, cluster: string, id: string): string {
+  return `${restoreDir.replace(/\/+$/, '')}/${cluster}-${id}`;
+}
+
+/** A drill's scratch copy of one backup: its data directory and its private socket directory. */
+export function drillDirs(restoreDir: string, cluster: string, drillId: string, index: number): { dataDir: string; socketDir: string } {
+  return { dataDir: `${restoreDir.replace(/\/+$/, '')}/${cluster}-drill-${drillId}-${index}`, socketDir: `/tmp/pgdr-drill-${drillId}-${index}` };
+}
+
+/** Where a dropped copy goes for the moment between stop and removal (a retry finishes it). */
+export function droppingDir(dataDir: string, restoreId: string): string {
+  return `${dataDir.replace(/\/+$/, '')}.pgdr-drop-${restoreId}`;
+}
 
 /** A failed attempt's server log kept beside its data directory: `<dir>.pgdr-failed-<time>-<suffix>.log`. */
 export function failedLogName(beside: string, at: Date, suffix: string): string {

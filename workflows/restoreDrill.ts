@@ -12,7 +12,7 @@ import { DrillFailedError, toApplicationFailure } from '../domain/errors.js';
 import { describeFailure, type DrillReport, type DrillRestore } from '../domain/drill.js';
 import { type RestorableBackup, type RestoreReport } from '../domain/restore.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
-import { PgdrCluster, PgdrProcedure, drillRestoreWorkflowId, restoreId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, drillDirs, drillRestoreWorkflowId, restoreId } from '../domain/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
@@ -99,8 +99,7 @@ async function drillOne(
 ): Promise<DrillRestore> {
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.drillQueue });
   const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.drillQueue });
-  const dataDir = `${input.restoreDir.replace(/\/+$/, '')}/${input.cluster}-drill-${drillId}-${index}`;
-  const socketDir = `/tmp/pgdr-drill-${drillId}-${index}`;
+  const { dataDir, socketDir } = drillDirs(input.restoreDir, input.cluster, drillId, index);
   const out: DrillRestore = {
     backupId: pick.backup.id,
     method: pick.backup.method,

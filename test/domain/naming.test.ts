@@ -1,15 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
   BACKUP_ID_PATTERN,
+  DRILL_RESTORE_WORKFLOW_ID_PATTERN,
   NAME_PATTERN,
   RESTORE_ID_PATTERN,
   SET_ASIDE_PATTERN,
   WORKFLOW_ID_PATTERN,
   assertBackupId,
   backupId,
+  drillDirs,
   drillRestoreWorkflowId,
+  droppingDir,
   failedLogName,
   historyFileName,
+  restoreDataDir,
   restoreId,
   scheduledWorkflowId,
   setAsideName,
@@ -41,6 +45,12 @@ describe('naming', () => {
     expect(SET_ASIDE_PATTERN.test('/pg/main.pgdr-old-x')).toBe(false);
     expect(SET_ASIDE_PATTERN.test('/pg/mainXpgdr-old-20261120T224745224Z')).toBe(false);
     expect(failedLogName('/r/c1-x/', at, 'abc123')).toBe('/r/c1-x.pgdr-failed-20261120T224745224Z-abc123.log');
+    expect(droppingDir('/r/c1-x/', restoreId(at))).toBe('/r/c1-x.pgdr-drop-20261120T224745224Z');
+  });
+
+  it('names the directories of a restore and of a drill\'s scratch copies under restore.dir', () => {
+    expect(restoreDataDir('/r/', 'main', restoreId(at))).toBe('/r/main-20261120T224745224Z');
+    expect(drillDirs('/r/', 'main', restoreId(at), 1)).toEqual({ dataDir: '/r/main-drill-20261120T224745224Z-1', socketDir: '/tmp/pgdr-drill-20261120T224745224Z-1' });
   });
 
   it('names a timeline history file with the timeline in eight upper-case hex digits', () => {
@@ -53,6 +63,8 @@ describe('naming', () => {
     expect(drillRestoreWorkflowId('main', restoreId(at), 0)).toBe('pitrRestore/main/drill-20261120T224745224Z-0');
     expect(WORKFLOW_ID_PATTERN.test(`${scheduledWorkflowId('backup', 'main', 'weekly')}-2026-11-20T22:47:45Z`)).toBe(true);
     expect(WORKFLOW_ID_PATTERN.test(drillRestoreWorkflowId('main', restoreId(at), 1))).toBe(true);
+    expect(DRILL_RESTORE_WORKFLOW_ID_PATTERN.test(drillRestoreWorkflowId('main', restoreId(at), 1))).toBe(true);
+    expect(DRILL_RESTORE_WORKFLOW_ID_PATTERN.test(`pitrRestore/main/${restoreId(at)}-abc123`)).toBe(false);
     expect(WORKFLOW_ID_PATTERN.test('backup/Main/x')).toBe(false);
   });
 });
