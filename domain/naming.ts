@@ -49,6 +49,11 @@ export function scheduleId(cluster: string, name: string): string {
   return `pgdr/${cluster}/${name}`;
 }
 
+/** The cluster of a schedule id scheduleId made; null for a schedule that is not pgdr's. */
+export function scheduleCluster(id: string): string | null {
+  return id.startsWith('pgdr/') ? id.split('/')[1]! : null;
+}
+
 /** The id a schedule starts its workflows with (Temporal appends the run's time). */
 export function scheduledWorkflowId(procedure: Procedure, cluster: string, name: string): string {
   return `${procedure}/${cluster}/schedule-${name}`;

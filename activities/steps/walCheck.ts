@@ -1,7 +1,7 @@
 /**
  * The facts walArchiveCheck gathers from S3 and from WAL itself: round trip of a switched
- * segment, continuity from the oldest kept backup, the last archived commit, and the stored
- * check results (`<prefix>/<cluster>/checks/wal-archive/latest.json`).
+ * segment, continuity from the oldest kept backup, the last archived commit. The stored check
+ * result is kept by adapters/reportStore.ts.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -15,6 +15,8 @@ import {
   historyFileName,
   restoreDataDir,
   restoreId,
+  scheduleCluster,
+  scheduleId,
   scheduledWorkflowId,
   setAsideName,
 } from '../../domain/naming.js';
@@ -60,6 +62,8 @@ describe('naming', () => {
 
   it('derives schedule and drill workflow ids that the workflow id pattern accepts', () => {
     expect(scheduledWorkflowId('backup', 'main', 'weekly')).toBe('backup/main/schedule-weekly');
+    expect(scheduleCluster(scheduleId('main', 'weekly'))).toBe('main');
+    expect(scheduleCluster('someone-else/main/weekly')).toBeNull();
     expect(drillRestoreWorkflowId('main', restoreId(at), 0)).toBe('pitrRestore/main/drill-20261120T224745224Z-0');
     expect(WORKFLOW_ID_PATTERN.test(`${scheduledWorkflowId('backup', 'main', 'weekly')}-2026-11-20T22:47:45Z`)).toBe(true);
     expect(WORKFLOW_ID_PATTERN.test(drillRestoreWorkflowId('main', restoreId(at), 1))).toBe(true);
