@@ -3,7 +3,8 @@
  * it is complete, its manifest.json. No manifest means incomplete, never good.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { assertBackupId, type BackupManifest, type CatalogEntry } from '../domain/catalog.js';
+import type { BackupManifest, CatalogEntry } from '../domain/catalog.js';
+import { assertBackupId } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterPrefix, getJson, listKeys, putJsonIfAbsent } from './storage.js';
 

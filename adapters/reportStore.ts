@@ -1,10 +1,18 @@
-/** Control: what a rebuild from a backup starts from, and the reports of rebuilds and switchovers in S3. */
+/**
+ * The one store of every report pgdr keeps, in S3 under `<prefix>/<cluster>/`: restores, drills,
+ * rebuilds and switchovers (one object per run, written once, named by an id that sorts by time)
+ * and the WAL archive check (only the newest is kept). Also what a rebuild from a backup starts from.
+ */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StoredObject } from '../domain/catalog.js';
+import type { DrillReport } from '../domain/drill.js';
+import { RESTORE_ID_PATTERN } from '../domain/naming.js';
 import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
+import type { RestoreReport } from '../domain/restore.js';
+import type { WalCheckResult } from '../domain/walCheck.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { listCatalog } from './catalogStore.js';
-import { clusterPrefix, listJson, putJsonIfAbsent } from './storage.js';
+import { clusterPrefix, getJson, lastJson, listJson, putJson, putJsonIfAbsent } from './storage.js';
 
 export interface ReportDeps {
   config: PgdrConfig;
@@ -27,22 +35,105 @@ export async function newestGoodBackup(deps: ReportDeps, cluster: string): Promi
   return { id: m.id, method: m.method, compression: m.compression, object: m.objects[0] ?? null, pgbackrestLabel: m.pgbackrestLabel ?? null };
 }
 
-const folder = (deps: ReportDeps, cluster: string, kind: 'rebuilds' | 'switchovers') => `${clusterPrefix(deps.config.storage, cluster)}reports/${kind}/`;
+/** Every kind of report and what it holds. */
+export interface ReportKinds {
+  restores: RestoreReport;
+  drills: DrillReport;
+  rebuilds: RebuildReport;
+  switchovers: SwitchoverReport;
+  walCheck: WalCheckResult;
+}
+
+export type ReportKind = keyof ReportKinds;
+
+interface KindRule {
+  /** Folder under the cluster's prefix (these keys are what stored reports are read back by: do not change). */
+  folder: string;
+  /** One object per run, never replaced (a retry finding it is fine); otherwise each write replaces the last. */
+  writeOnce: boolean;
+  /** The ids a read accepts; anything else is not looked up (it would become part of a key). */
+  id?: RegExp;
+}
+
+const KINDS: Record<ReportKind, KindRule> = {
+  restores: { folder: 'reports/restores/', writeOnce: true, id: RESTORE_ID_PATTERN },
+  drills: { folder: 'reports/drills/', writeOnce: true, id: RESTORE_ID_PATTERN },
+  rebuilds: { folder: 'reports/rebuilds/', writeOnce: true },
+  switchovers: { folder: 'reports/switchovers/', writeOnce: true },
+  walCheck: { folder: 'checks/wal-archive/', writeOnce: false },
+};
+
+/** The id of the one WAL check result kept. */
+const LATEST = 'latest';
+
+function folderOf(deps: Pick<ReportDeps, 'config'>, kind: ReportKind, cluster: string): string {
+  return `${clusterPrefix(deps.config.storage, cluster)}${KINDS[kind].folder}`;
+}
+
+/** Where a report of a kind with an id is stored. */
+export function reportKey(deps: Pick<ReportDeps, 'config'>, kind: ReportKind, cluster: string, id: string): string {
+  return `${folderOf(deps, kind, cluster)}${id}.json`;
+}
+
+/** Stores a report (once, for write-once kinds) and returns its key. */
+export async function putReport<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string, id: string, report: ReportKinds[K]): Promise<string> {
+  const key = reportKey(deps, kind, cluster, id);
+  if (KINDS[kind].writeOnce) await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, key, report);
+  else await putJson(deps.s3, deps.config.storage.bucket, key, report);
+  return key;
+}
+
+/** One stored report (undefined: none with that id, or not an id of that kind). */
+export async function getReport<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string, id: string): Promise<ReportKinds[K] | undefined> {
+  const pattern = KINDS[kind].id;
+  if (pattern && !pattern.test(id)) return undefined;
+  return getJson<ReportKinds[K]>(deps.s3, deps.config.storage.bucket, reportKey(deps, kind, cluster, id));
+}
+
+/** Every stored report of a kind for a cluster, oldest first. */
+export async function listReports<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string): Promise<ReportKinds[K][]> {
+  return listJson<ReportKinds[K]>(deps.s3, deps.config.storage.bucket, folderOf(deps, kind, cluster));
+}
+
+/** The newest report of a kind (one object read, for /metrics). */
+export async function lastReport<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string): Promise<ReportKinds[K] | undefined> {
+  return lastJson<ReportKinds[K]>(deps.s3, deps.config.storage.bucket, folderOf(deps, kind, cluster));
+}
+
 const idOf = (workflowId: string) => workflowId.split('/').at(-1)!;
 
+/** The activity bodies that store each kind: the id comes from the report. */
+export async function storeRestoreReport(deps: ReportDeps, report: RestoreReport): Promise<string> {
+  return putReport(deps, 'restores', report.cluster, report.id, report);
+}
+
+export async function storeDrillReport(deps: ReportDeps, report: DrillReport): Promise<void> {
+  await putReport(deps, 'drills', report.cluster, report.id, report);
+}
+
 export async function storeRebuildReport(deps: ReportDeps, report: RebuildReport): Promise<void> {
-  await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, `${folder(deps, report.cluster, 'rebuilds')}${idOf(report.workflowId)}.json`, report);
+  await putReport(deps, 'rebuilds', report.cluster, idOf(report.workflowId), report);
 }
 
 export async function storeSwitchoverReport(deps: ReportDeps, report: SwitchoverReport): Promise<void> {
-  await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, `${folder(deps, report.cluster, 'switchovers')}${idOf(report.workflowId)}.json`, report);
+  await putReport(deps, 'switchovers', report.cluster, idOf(report.workflowId), report);
+}
+
+/**
+ * Stores a check result as the latest (only the newest is kept: a check every 5 minutes would
+ * otherwise pile up; each run's result also stays in its workflow's history in Temporal).
+ */
+export async function storeWalCheck(deps: ReportDeps, result: WalCheckResult): Promise<void> {
+  await putReport(deps, 'walCheck', result.cluster, LATEST, result);
+}
+
+/** The newest stored check result, if any. */
+export async function readWalCheck(deps: ReportDeps, cluster: string): Promise<WalCheckResult | undefined> {
+  return getReport(deps, 'walCheck', cluster, LATEST);
 }
 
 /** Stored rebuild and switchover reports of a cluster, oldest first. */
 export async function listReplicationReports(deps: ReportDeps, cluster: string): Promise<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }> {
-  const [rebuilds, switchovers] = await Promise.all([
-    listJson<RebuildReport>(deps.s3, deps.config.storage.bucket, folder(deps, cluster, 'rebuilds')),
-    listJson<SwitchoverReport>(deps.s3, deps.config.storage.bucket, folder(deps, cluster, 'switchovers')),
-  ]);
+  const [rebuilds, switchovers] = await Promise.all([listReports(deps, 'rebuilds', cluster), listReports(deps, 'switchovers', cluster)]);
   return { rebuilds, switchovers };
 }

@@ -115,6 +115,11 @@ export async function lastJson<T>(s3: S3Client, bucket: string, prefix: string):
   return last ? getJson<T>(s3, bucket, last) : undefined;
 }
 
+/** Writes a JSON object, replacing any there (for a result of which only the newest is kept). */
+export async function putJson(s3: S3Client, bucket: string, key: string, value: unknown): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json' }));
+}
+
 /**
  * Writes a JSON object only where none exists (If-None-Match: *), so a retry can never
  * replace what an earlier attempt wrote. Returns false when the key was already there.

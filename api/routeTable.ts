@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ApiDeps } from './deps.js';
+import { NAME_FORM, NAME_PATTERN } from '../domain/naming.js';
 
 export interface RouteContext<P, Q, B> {
   params: P;
@@ -98,7 +99,7 @@ export function started(description: string, body: z.ZodType = startedBody) {
 
 export const clusterName = z
   .string()
-  .regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a cluster name: 1-40 chars, lowercase letters, digits, "-" or "_", starting with a letter')
+  .regex(NAME_PATTERN, `expected a cluster name: ${NAME_FORM}`)
   .describe('cluster name from pgdr.yaml');
 
 export const clusterParams = z.object({ cluster: clusterName }).strict();

@@ -6,10 +6,11 @@
 import { z } from 'zod';
 import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
 import { durationSeconds } from '../domain/drill.js';
+import { NAME_FORM, NAME_PATTERN } from '../domain/naming.js';
 
 const identifier = z
   .string()
-  .regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a lowercase name of 1-40 chars: letters, digits, "-" or "_", starting with a letter');
+  .regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
 /** Every path in the config or a request: the safe character set, absolute, one spelling (common/paths.ts). */
 export const absolutePath = z.string().superRefine((value, ctx) => {

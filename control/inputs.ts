@@ -2,7 +2,7 @@
  * Workflow inputs built from the config: names, queues and policies, never secrets. Used by
  * the API, the schedule reconciler, tests and the benchmark alike.
  */
-import { nodeTaskQueue } from '../domain/naming.js';
+import { nodeTaskQueue, restoreDataDir } from '../domain/naming.js';
 import { durationSeconds } from '../domain/drill.js';
 import type { BackupType } from '../domain/catalog.js';
 import type { RetentionPolicy } from '../domain/retention.js';
@@ -91,7 +91,7 @@ export function defaultDestination(config: PgdrConfig, cluster: string, id: stri
   const c = clusterOf(config, cluster);
   const node = given.node ?? c.restore.node ?? Object.keys(c.nodes)[0]!;
   nodeOf(config, cluster, node);
-  return { node, dataDir: given.dataDir ?? `${c.restore.dir.replace(/\/+$/, '')}/${cluster}-${id}`, port: given.port ?? 0 };
+  return { node, dataDir: given.dataDir ?? restoreDataDir(c.restore.dir, cluster, id), port: given.port ?? 0 };
 }
 
 /** The pitrRestore input for a checked request. */

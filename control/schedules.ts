@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import { PgdrCluster, PgdrProcedure, scheduleId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, scheduleCluster, scheduleId, scheduledWorkflowId } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { Workflow } from '@temporalio/common';
 import type { BackupType } from '../domain/catalog.js';
@@ -58,7 +58,7 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
         action: {
           type: 'startWorkflow',
           workflowType: s.procedure,
-          workflowId: `${s.procedure}/${cluster}/schedule-${s.name}`,
+          workflowId: scheduledWorkflowId(s.procedure, cluster, s.name),
           taskQueue: config.temporal.taskQueue,
           args,
           memo: { pgdrFingerprint: fingerprint },
@@ -115,8 +115,8 @@ export async function reconcileSchedules(client: Client, config: PgdrConfig, clu
   // Deletions: pgdr schedules of the clusters in scope that the config no longer has.
   const wanted = new Set(desired.map((d) => d.scheduleId));
   for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith('pgdr/')) continue;
-    const cluster = s.scheduleId.split('/')[1]!;
+    const cluster = scheduleCluster(s.scheduleId);
+    if (cluster === null) continue;
     if (!config.clusters[cluster]) report.orphans.push(s.scheduleId);
     else if (clusters.includes(cluster) && !wanted.has(s.scheduleId)) {
       await client.schedule.getHandle(s.scheduleId).delete().catch((err) => {

@@ -52,23 +52,6 @@ export interface CatalogEntry {
   orphanKeys?: string[];
 }
 
-/** Backup ids sort by time: 20261120T224400123Z-F (F/D/I for full/diff/incr). */
-export function backupId(at: Date, type: BackupType): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace('.', '');
-  return `${stamp}-${type === 'full' ? 'F' : type === 'diff' ? 'D' : 'I'}`;
-}
-
-const BACKUP_ID = /^\d{8}T\d{9}Z-[FDI]$/;
-
-/**
- * Refuses anything but a well-formed backup id before it becomes part of a path or key: an
- * id is joined into scratch directories that are removed recursively.
- */
-export function assertBackupId(id: string): string {
-  if (!BACKUP_ID.test(id)) throw new RangeError(`invalid backup id "${id}": expected the form 20261120T224745224Z-F`);
-  return id;
-}
-
 /** WAL segment file name holding an LSN. */
 export function walSegmentName(timeline: number, lsn: string, segmentBytes = DEFAULT_SEGMENT_BYTES): string {
   return segmentName(timeline, segmentOfLsn(lsn, segmentBytes), segmentBytes);

@@ -461,8 +461,3 @@ export interface RestoreReport {
   startedAt: string;
   finishedAt: string;
 }
-
-/** Restore id from the workflow's start time: sortable, unique per start. */
-export function restoreId(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, '').replace('.', '');
-}

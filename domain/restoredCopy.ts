@@ -8,6 +8,7 @@
  * replaced a directory in place made live data, not a copy: never dropped.
  */
 import type { RestoreReport } from './restore.js';
+import { DRILL_RESTORE_WORKFLOW_ID_PATTERN } from './naming.js';
 
 /** The line that opens a restore's block in postgresql.auto.conf (writeRecoverySettings). */
 export function restoreMarker(workflowId: string): string {
@@ -18,11 +19,6 @@ export function restoreMarker(workflowId: string): string {
 export function markerWorkflowId(autoConf: string): string | null {
   const all = [...autoConf.matchAll(/^# pgdr restore (\S+)$/gm)];
   return all.at(-1)?.[1] ?? null;
-}
-
-/** Where a dropped copy goes for the moment between stop and removal (a retry finishes it). */
-export function droppingDir(dataDir: string, restoreId: string): string {
-  return `${dataDir.replace(/\/+$/, '')}.pgdr-drop-${restoreId}`;
 }
 
 /** What the node agent sees at a copy's directory. */
@@ -64,7 +60,7 @@ const norm = (p: string) => p.replace(/\/+$/, '');
 
 /** A drill's child restore (restoreDrill names it pitrRestore/<cluster>/drill-...). */
 export function isDrillRestore(workflowId: string): boolean {
-  return /^pitrRestore\/[^/]+\/drill-/.test(workflowId);
+  return DRILL_RESTORE_WORKFLOW_ID_PATTERN.test(workflowId);
 }
 
 /**

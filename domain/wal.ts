@@ -8,6 +8,7 @@
  *   000000010000000000000003.00000028.backup    a backup history file (pg_backup_stop)
  */
 import { formatLsn, parseLsn } from './lsn.js';
+import { historyFileName } from './naming.js';
 
 export const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
@@ -157,7 +158,7 @@ export function checkContinuity(input: ContinuityInput): ContinuityResult {
   const fromSeg = segmentNumber(input.fromSegment, segBytes);
   const lastSeg = segmentNumber(input.lastSegment, segBytes);
   for (const span of spans.slice(startIndex)) {
-    const history = `${hex8(span.timeline)}.history`;
+    const history = historyFileName(span.timeline);
     if (span.timeline > 1 && !input.present.has(history)) result.missingHistory.push(history);
     const lo = Math.max(segmentOfLsn(span.beginLsn, segBytes), fromSeg);
     const hi = span.endLsn === null ? lastSeg : segmentOfLsn(span.endLsn, segBytes) - 1;

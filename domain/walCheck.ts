@@ -6,6 +6,7 @@
 import type { ArchiverStats, NodeProbe } from './status.js';
 import { segmentNumber, segmentOfLsn, segmentEndLsn, timelineSpans, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from './wal.js';
 import { formatLsn, lsnDiff } from './lsn.js';
+import { historyFileName } from './naming.js';
 import { firstGapAfter, windowBackups } from './restore.js';
 
 export interface ContinuityReport {
@@ -246,7 +247,7 @@ export function timelineBranches(archived: ArchivedName[], histories: Record<num
     const timeline = Number(key);
     const last = history.at(-1);
     if (!last) continue;
-    const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    const historyName = historyFileName(timeline);
     const bornAt = archived.find((a) => a.name === historyName)?.lastModified ?? null;
     const own = segs.filter((a) => tl(a.name) === timeline).sort((a, b) => a.name.localeCompare(b.name));
     const switchSeg = segmentOfLsn(last.switchLsn, segmentBytes);

@@ -4,7 +4,8 @@
  */
 import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { backupId, walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
+import { walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
+import { backupId } from '../domain/naming.js';
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../domain/errors.js';
 import type { NodeProbe } from '../domain/status.js';
 import type { RetentionPolicy } from '../domain/retention.js';
@@ -12,15 +13,15 @@ import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { probeNodes, type NodeRef, type ProbeOutcome } from './probe.js';
+import { probeNodes, type NodeAgent, type ProbeOutcome } from './probe.js';
 
-export type { NodeRef } from './probe.js';
+export type { NodeAgent } from './probe.js';
 
 export interface BackupInput {
   cluster: string;
   type: BackupType;
   method: BackupMethod;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   from: 'primary' | 'standby';
   verify: boolean;
   /** Apply retention after a good backup (default true). */
@@ -152,7 +153,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
   });
 }
 
-function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeRef; probe: NodeProbe } {
+function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeAgent; probe: NodeProbe } {
   const wanted = (p: NodeProbe) => (input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming');
   const hit = probes.find((p) => p.probe && wanted(p.probe));
   if (hit?.probe) return { node: hit.node, probe: hit.probe };

@@ -8,11 +8,11 @@ import type { Activities } from '../activities/index.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask } from './profiles.js';
-import { probeNodes, type NodeRef } from './probe.js';
+import { probeNodes, type NodeAgent } from './probe.js';
 
 export interface EnableArchivingInput {
   cluster: string;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   archiveCommand: string;
   restoreCommand: string;
 }

@@ -11,7 +11,7 @@ import type { TimelineWindow } from '../domain/walCheck.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { probeNodes, type NodeRef } from './probe.js';
+import { probeNodes, type NodeAgent } from './probe.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 
 export interface ExpireInput {
@@ -20,7 +20,7 @@ export interface ExpireInput {
   dryRun: boolean;
   retention: RetentionPolicy;
   /** The cluster's nodes: the pgbackrest method expires sets through the primary's agent. */
-  nodes?: NodeRef[];
+  nodes?: NodeAgent[];
 }
 
 export interface ExpireResult {

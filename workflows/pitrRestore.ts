@@ -11,15 +11,15 @@ import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActi
 import type { Activities } from '../activities/index.js';
 import { PgbackrestVerifyFailedError, RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
 import { parseLsn } from '../domain/lsn.js';
-import { describeTarget, judgeStop, restoreId, type RestorePlan, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
-import { setAsideName } from '../domain/naming.js';
+import { describeTarget, judgeStop, type RestorePlan, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
+import { restoreId, setAsideName } from '../domain/naming.js';
 import { restoreMarker } from '../domain/restoredCopy.js';
 import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { planRestore, type PlanOutcome } from './restorePlan.js';
-import type { NodeRef } from './probe.js';
+import type { NodeAgent } from './probe.js';
 
 export interface PitrRestoreInput {
   request: RestoreRequest;
@@ -35,7 +35,7 @@ export interface PitrRestoreInput {
    */
   privateSocketDir?: string;
   /** The cluster's nodes: the pre-flight follows the current primary's timeline (absent in older inputs). */
-  nodes?: NodeRef[];
+  nodes?: NodeAgent[];
   /** Who asked: api, cli, drill. */
   trigger: string;
 }

@@ -4,20 +4,21 @@ import type { Activities } from '../activities/index.js';
 import type { NodeProbe } from '../domain/status.js';
 import { nodeProbe } from './profiles.js';
 
-export interface NodeRef {
+/** A node by name and the task queue of the agent that acts on it. */
+export interface NodeAgent {
   name: string;
   taskQueue: string;
 }
 
 export interface ProbeOutcome {
-  node: NodeRef;
+  node: NodeAgent;
   probe?: NodeProbe;
   /** The root cause when the node could not be probed. */
   error?: string;
 }
 
 /** Probes all nodes in parallel; an unreachable node is an outcome, not a failure. */
-export async function probeNodes(cluster: string, nodes: NodeRef[], onDone: () => void = () => undefined): Promise<ProbeOutcome[]> {
+export async function probeNodes(cluster: string, nodes: NodeAgent[], onDone: () => void = () => undefined): Promise<ProbeOutcome[]> {
   return Promise.all(
     nodes.map(async (node): Promise<ProbeOutcome> => {
       const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: node.taskQueue });

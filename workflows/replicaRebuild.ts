@@ -11,19 +11,18 @@ import { CancellationScope, defineQuery, log, proxyActivities, setHandler, workf
 import type { Activities } from '../activities/index.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError } from '../domain/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
-import { restoreId } from '../domain/restore.js';
 import { summarizeCluster } from '../domain/status.js';
-import { setAsideName } from '../domain/naming.js';
+import { restoreId, setAsideName } from '../domain/naming.js';
 import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { probeNodes, type NodeRef } from './probe.js';
+import { probeNodes, type NodeAgent } from './probe.js';
 
 export interface ReplicaRebuildInput {
   cluster: string;
   node: string;
   source: RebuildSource;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   dataDir: string;
   slot: string;
   /** Done once the standby streams with replay lag at or below this. */

@@ -10,18 +10,18 @@ import { CancellationScope, defineQuery, executeChild, isCancellation, proxyActi
 import type { Activities } from '../activities/index.js';
 import { DrillFailedError, toApplicationFailure } from '../domain/errors.js';
 import { describeFailure, type DrillReport, type DrillRestore } from '../domain/drill.js';
-import { restoreId, type RestorableBackup, type RestoreReport } from '../domain/restore.js';
+import { type RestorableBackup, type RestoreReport } from '../domain/restore.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
-import { PgdrCluster, PgdrProcedure } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, drillDirs, drillRestoreWorkflowId, restoreId } from '../domain/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
-import { probeNodes, rootMessage, type NodeRef } from './probe.js';
+import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
 import { pitrRestore } from './pitrRestore.js';
 import { unlessRefused } from './lock.js';
 
 export interface RestoreDrillInput {
   cluster: string;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   /** The node whose host runs the scratch instance, and its agent's queue. */
   drillNode: string;
   drillQueue: string;
@@ -99,8 +99,7 @@ async function drillOne(
 ): Promise<DrillRestore> {
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.drillQueue });
   const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.drillQueue });
-  const dataDir = `${input.restoreDir.replace(/\/+$/, '')}/${input.cluster}-drill-${drillId}-${index}`;
-  const socketDir = `/tmp/pgdr-drill-${drillId}-${index}`;
+  const { dataDir, socketDir } = drillDirs(input.restoreDir, input.cluster, drillId, index);
   const out: DrillRestore = {
     backupId: pick.backup.id,
     method: pick.backup.method,
@@ -120,7 +119,7 @@ async function drillOne(
     let restore: RestoreReport;
     try {
       restore = unlessRefused(await executeChild(pitrRestore, {
-        workflowId: `pitrRestore/${input.cluster}/drill-${drillId}-${index}`,
+        workflowId: drillRestoreWorkflowId(input.cluster, drillId, index),
         args: [
           {
             request: {

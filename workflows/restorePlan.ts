@@ -9,7 +9,7 @@ import type { Activities } from '../activities/index.js';
 import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../domain/restore.js';
 import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../domain/wal.js';
 import { currentPrimary } from '../domain/walCheck.js';
-import { probeNodes, type NodeRef } from './probe.js';
+import { probeNodes, type NodeAgent } from './probe.js';
 
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
 const SCAN_LIMIT = 1024;
@@ -29,7 +29,7 @@ export interface PlanOutcome {
  * port is then claimed for it on the destination's host (one owner per port). With
  * `claim.autoPort` a port given earlier (the API's pre-flight) may be traded for another.
  */
-export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeRef[], claim: { claimFor?: string; autoPort?: boolean } = {}): Promise<PlanOutcome> {
+export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeAgent[], claim: { claimFor?: string; autoPort?: boolean } = {}): Promise<PlanOutcome> {
   const { walContinuity } = proxyActivities<Activities>(storageOp);
   const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: destinationQueue });
   const cluster = request.cluster;

@@ -4,13 +4,13 @@
  */
 import type { RestoreRequest } from '../domain/restore.js';
 import { planRestore, type PlanOutcome } from './restorePlan.js';
-import type { NodeRef } from './probe.js';
+import type { NodeAgent } from './probe.js';
 
 export interface RestorePreflightInput {
   request: RestoreRequest;
   destinationQueue: string;
   /** The cluster's nodes: the plan follows the current primary's timeline (absent in older inputs). */
-  nodes?: NodeRef[];
+  nodes?: NodeAgent[];
   /**
    * The workflow id of the pitrRestore the API starts next: the port is claimed for it, so the
    * 202 names the port that restore really gets. Without it nothing is claimed.

@@ -33,11 +33,11 @@ import type { Activities } from '../activities/index.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../domain/errors.js';
 import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
-import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, legacyWorkflowId, workflowId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, WORKFLOW_ID_NONCE_LENGTH, historyFileName, legacyWorkflowId, workflowId } from '../domain/naming.js';
 import { isRefused, verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
-import { probeNodes, rootMessage, type NodeRef } from './probe.js';
+import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
 import { backup, type BackupInput } from './backup.js';
 
 /** How long a switchover lets the old primary's archiver catch up before pausing clients. */
@@ -48,7 +48,7 @@ const STREAM_FIRST_SECONDS = 30;
 export interface SwitchoverInput {
   cluster: string;
   candidate: string;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   /** Slot name of every node, for the slots the new primary needs. */
   slots: Record<string, string>;
   maxLagBytes: number;
@@ -177,7 +177,7 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
   // timeline itself, and the candidate streams, so restore_command is off for the fence.
   const { awaitArchived } = proxyActivities<Activities>(storageOp);
   let restoreCommand: { previous: string | null } | null = null;
-  if (pre.timeline !== null && !(await awaitArchived({ cluster, name: historyName(pre.timeline + 1), timeoutSeconds: 0 })).ok) {
+  if (pre.timeline !== null && !(await awaitArchived({ cluster, name: historyFileName(pre.timeline + 1), timeoutSeconds: 0 })).ok) {
     restoreCommand = await newP.setRestoreCommand({ cluster, node: candidate, mode: 'off' });
   }
 
@@ -298,7 +298,7 @@ async function rejoinOldPrimary(ctx: Context, old: string, warnings: string[], s
  * restore_command stays: it lost its upstream with the old primary and reads the archive until
  * the reload (measured: streaming again about 1.6 s after the repoint, restore_command off or not).
  */
-async function followNewPrimary(ctx: Context, node: NodeRef, warnings: string[]): Promise<Rejoined> {
+async function followNewPrimary(ctx: Context, node: NodeAgent, warnings: string[]): Promise<Rejoined> {
   const { cluster, candidate } = ctx.input;
   try {
     ctx.progress.step = `${node.name}: follow ${candidate}`;
@@ -430,7 +430,7 @@ async function resumeClients(ctx: Context, pausedAt: number, warnings: string[])
 async function awaitHistory(ctx: Context, timeline: number | null, warnings: string[]): Promise<boolean | null> {
   if (timeline === null) return null;
   const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
-  const name = historyName(timeline);
+  const name = historyFileName(timeline);
   ctx.progress.step = `waiting for ${name} in the archive`;
   const got = await awaitArchived({ cluster: ctx.input.cluster, name, timeoutSeconds: ctx.input.historyTimeoutSeconds });
   if (!got.ok) warnings.push(`${name} did not reach the archive within ${ctx.input.historyTimeoutSeconds} s`);
@@ -443,10 +443,6 @@ async function verify(ctx: Context, warnings: string[]): Promise<void> {
   const status = summarizeCluster(ctx.input.cluster, await probeNodes(ctx.input.cluster, ctx.input.nodes));
   if (status.primary !== ctx.input.candidate) warnings.push(`after the switchover the primary is ${status.primary ?? 'none'}, expected ${ctx.input.candidate}`);
   for (const w of status.warnings) warnings.push(`cluster status afterwards: ${w}`);
-}
-
-function historyName(timeline: number): string {
-  return `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
 }
 
 class RollbackReason extends Error {}

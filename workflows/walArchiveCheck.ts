@@ -13,11 +13,11 @@ import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCh
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { probeNodes, type NodeRef } from './probe.js';
+import { probeNodes, type NodeAgent } from './probe.js';
 
 export interface WalCheckInput {
   cluster: string;
-  nodes: NodeRef[];
+  nodes: NodeAgent[];
   roundTripTimeoutSeconds: number;
   maxLagSegments: number;
   maxArchiveAgeMinutes: number;

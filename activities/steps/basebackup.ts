@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
-import { assertBackupId } from '../../domain/catalog.js';
+import { assertBackupId } from '../../domain/naming.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from '../../adapters/gateway.js';

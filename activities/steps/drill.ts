@@ -1,17 +1,16 @@
 /**
  * Restore drills on the drill node's host (node agent): checks against the restored scratch
  * copy, run as its superuser through the copy's private socket (see pitrRestore's
- * privateSocketDir), and the drill reports in S3 (`<prefix>/<cluster>/reports/drills/<id>.json`).
+ * privateSocketDir). Drill reports are kept by adapters/reportStore.ts.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ToolFailedError } from '../../domain/errors.js';
-import { judgeAssertion, type DrillCheck, type DrillReport } from '../../domain/drill.js';
+import { judgeAssertion, type DrillCheck } from '../../domain/drill.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { runTool } from '../../adapters/gateway.js';
 import { activityProgress } from '../../adapters/progress.js';
 import { withNode } from '../../adapters/sql.js';
-import { clusterPrefix, getJson, lastJson, listJson, putJsonIfAbsent } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 
 export interface DrillDeps {
@@ -120,26 +119,5 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
   return { checks, seconds: (Date.now() - t0) / 1000 };
 }
 
-function drillFolder(deps: Pick<DrillDeps, 'config'>, cluster: string): string {
-  return `${clusterPrefix(deps.config.storage, cluster)}reports/drills/`;
-}
-
-/** Stores a drill report once (a retry finding it is fine). */
-export async function storeDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, report: DrillReport): Promise<void> {
-  await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, `${drillFolder(deps, report.cluster)}${report.id}.json`, report);
-}
-
-/** Every stored drill report of a cluster, oldest first. */
-export async function listDrillReports(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string): Promise<DrillReport[]> {
-  return listJson<DrillReport>(deps.s3, deps.config.storage.bucket, drillFolder(deps, cluster));
-}
-
-/** The newest drill report (one object read, for /metrics). */
-export async function lastDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string): Promise<DrillReport | undefined> {
-  return lastJson<DrillReport>(deps.s3, deps.config.storage.bucket, drillFolder(deps, cluster));
-}
-
-export async function readDrillReport(deps: Pick<DrillDeps, 'config' | 's3'>, cluster: string, id: string): Promise<DrillReport | undefined> {
-  if (!/^\d{8}T\d{9}Z$/.test(id)) return undefined;
-  return getJson<DrillReport>(deps.s3, deps.config.storage.bucket, `${drillFolder(deps, cluster)}${id}.json`);
-}
+/** The drill report is stored by the report store (the activity keeps its name). */
+export { storeDrillReport } from '../../adapters/reportStore.js';

@@ -13,14 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { emptyDir, own, portIsFree, runningPid } from '../../adapters/pgHost.js';
 import { isWithin } from '../../domain/paths.js';
-import { SET_ASIDE_PATTERN, setAsideName } from '../../domain/naming.js';
+import { SET_ASIDE_PATTERN, assertBackupId, failedLogName, setAsideName } from '../../domain/naming.js';
 import { canonicalPath, overlapsWithLive } from '../../adapters/hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { BackupCorruptError, DestinationFullError, DestinationLostError, NoFreePortError, PortUnavailableError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
-import { assertBackupId } from '../../domain/catalog.js';
 import { confString, pgbackrestConfValueProblem } from '../../domain/pgconf.js';
-import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings, type RestoreReport } from '../../domain/restore.js';
-import { clusterPrefix, getJson, listJson, putJsonIfAbsent } from '../../adapters/storage.js';
+import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings } from '../../domain/restore.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
@@ -486,34 +484,15 @@ export function keepServerLog(dataDir: string, beside = dataDir): { path: string
   if (!logs.length) return null;
   const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
   // A new file (O_EXCL: never through a link someone planted at a guessable name), random suffix.
-  const path = `${beside.replace(/\/+$/, '')}.pgdr-failed-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomBytes(3).toString('hex')}.log`;
+  const path = failedLogName(beside, new Date(), randomBytes(3).toString('hex'));
   writeFileSync(path, text, { mode: 0o600, flag: 'wx' });
   const lines = text.trim().split('\n');
   const reasons = lines.filter((l) => /\b(FATAL|PANIC|ERROR):/.test(l)).slice(-3);
   return { path, reason: (reasons.length ? reasons : lines.slice(-3)).join(' | ') };
 }
 
-function reportKey(deps: Pick<RestoreDeps, 'config'>, cluster: string, id: string): string {
-  return `${clusterPrefix(deps.config.storage, cluster)}reports/restores/${id}.json`;
-}
-
-/** Stores a restore report once (a retry finding it is fine). */
-export async function storeRestoreReport(deps: RestoreDeps, report: RestoreReport): Promise<string> {
-  const key = reportKey(deps, report.cluster, report.id);
-  await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, key, report);
-  return key;
-}
-
-/** Every stored restore report of a cluster, oldest first. */
-export async function listRestoreReports(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string): Promise<RestoreReport[]> {
-  return listJson<RestoreReport>(deps.s3, deps.config.storage.bucket, `${clusterPrefix(deps.config.storage, cluster)}reports/restores/`);
-}
-
-/** One stored restore report (undefined: none with that id). */
-export async function readRestoreReport(deps: Pick<RestoreDeps, 'config' | 's3'>, cluster: string, id: string): Promise<RestoreReport | undefined> {
-  if (!/^\d{8}T\d{9}Z$/.test(id)) return undefined;
-  return getJson<RestoreReport>(deps.s3, deps.config.storage.bucket, reportKey(deps, cluster, id));
-}
+/** The restore report is stored by the report store (the activity keeps its name). */
+export { storeRestoreReport } from '../../adapters/reportStore.js';
 
 /** The restore is proven: the old data directory it replaced can go. */
 export async function removeOldDataDir(deps: RestoreDeps, input: { cluster: string; node: string; oldDataDir: string }): Promise<{ removed: boolean }> {

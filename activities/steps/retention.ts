@@ -2,7 +2,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { planRetention, walBeforeCutoff, type RetentionPlan, type RetentionPolicy } from '../../domain/retention.js';
 import type { PgdrConfig } from '../../config/schema.js';
-import { assertBackupId } from '../../domain/catalog.js';
+import { assertBackupId } from '../../domain/naming.js';
 import { baseFolder, listCatalog, manifestKey, walFolder } from '../../adapters/catalogStore.js';
 import { deleteKeys, listKeys } from '../../adapters/storage.js';
 

@@ -1,11 +1,11 @@
 /**
  * The facts walArchiveCheck gathers from S3 and from WAL itself: round trip of a switched
- * segment, continuity from the oldest kept backup, the last archived commit, and the stored
- * check results (`<prefix>/<cluster>/checks/wal-archive/latest.json`).
+ * segment, continuity from the oldest kept backup, the last archived commit. The stored check
+ * result is kept by adapters/reportStore.ts.
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recoveryWindow, timelineBranches, type ContinuityReport, type TimelineBranch, type TimelineWindow, type WalCheckResult } from '../../domain/walCheck.js';
+import { recoveryWindow, timelineBranches, type ContinuityReport, type TimelineBranch, type TimelineWindow } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
 import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
 import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
@@ -13,9 +13,9 @@ import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
 import { activityProgress } from '../../adapters/progress.js';
-import { clusterPrefix, getJson } from '../../adapters/storage.js';
+import { readWalCheck, storeWalCheck } from '../../adapters/reportStore.js';
 import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type WalDeps } from '../../adapters/walStore.js';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { historyFileName } from '../../domain/naming.js';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
 export async function awaitArchived(deps: WalDeps, input: { cluster: string; name: string; timeoutSeconds: number }): Promise<{ ok: boolean; seconds: number; key: string | null }> {
@@ -58,7 +58,7 @@ export async function walContinuity(deps: WalDeps, input: { cluster: string; tim
   const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
   // Without a live primary, follow the newest timeline the archive knows.
   const timeline = input.timeline ?? newestTimeline;
-  const historyName = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+  const historyName = historyFileName(timeline);
   // Every .history file (the newest few): where each timeline branched off, for the split-brain judge.
   const histories: Record<number, HistoryEntry[]> = {};
   for (const h of archived.filter((a) => /^[0-9A-F]{8}\.history$/.test(a.name)).slice(-MAX_HISTORIES)) {
@@ -205,23 +205,8 @@ export async function lastArchivedCommit(
   return (await scanArchive(deps, input)).lastCommit;
 }
 
-function checkKey(deps: WalDeps, cluster: string, name: string): string {
-  return `${clusterPrefix(deps.config.storage, cluster)}checks/wal-archive/${name}`;
-}
-
-/** The newest stored check result, if any. */
-export async function readWalCheck(deps: WalDeps, cluster: string): Promise<WalCheckResult | undefined> {
-  return getJson<WalCheckResult>(deps.s3, deps.config.storage.bucket, checkKey(deps, cluster, 'latest.json'));
-}
-
-/**
- * Stores a check result as latest.json (only the newest is kept: a check every 5 minutes would
- * otherwise pile up; each run's result also stays in its workflow's history in Temporal).
- */
-export async function storeWalCheck(deps: WalDeps, result: WalCheckResult): Promise<void> {
-  const body = JSON.stringify(result, null, 2);
-  await deps.s3.send(new PutObjectCommand({ Bucket: deps.config.storage.bucket, Key: checkKey(deps, result.cluster, 'latest.json'), Body: body, ContentType: 'application/json' }));
-}
+/** The check result is kept by the report store (the activities keep their names). */
+export { readWalCheck, storeWalCheck };
 
 /**
  * After retention expired backups: the stored check's window recomputed from the catalog and the

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { restoreDrill } from '../../workflows/restoreDrill.js';
 import { clusterOf } from '../../config/lookup.js';
 import { drillInput } from '../../control/inputs.js';
-import { listDrillReports, readDrillReport } from '../../activities/steps/drill.js';
+import { getReport, listReports } from '../../adapters/reportStore.js';
 import { UnknownDrillError } from '../../domain/errors.js';
 import type { DrillReport } from '../../domain/drill.js';
 import { startProcedure } from '../../control/procedures.js';
@@ -12,6 +12,7 @@ import { drillReport } from '../bodies.js';
 const drillSummary = drillReport
   .pick({ id: true, ok: true, startedAt: true, finishedAt: true, rtoSeconds: true, rpoSeconds: true, failures: true, workflowId: true })
   .extend({ backups: z.array(z.string()).describe('the backups the drill restored') });
+import { RESTORE_ID_EXAMPLE, RESTORE_ID_PATTERN } from '../../domain/naming.js';
 
 export const startDrillRoute = route({
   method: 'POST',
@@ -47,7 +48,7 @@ export const listDrillsRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: { cluster: params.cluster, drills: (await listDrillReports(deps, params.cluster)).map(summary) } };
+    return { status: 200, body: { cluster: params.cluster, drills: (await listReports(deps, 'drills', params.cluster)).map(summary) } };
   },
 });
 
@@ -56,12 +57,12 @@ export const drillReportRoute = route({
   path: '/api/v1/clusters/:cluster/drills/:id',
   operationId: 'getDrillReport',
   summary: 'One drill report: every check with its actual and expected value, the restore phases, teardown',
-  params: z.object({ cluster: clusterName, id: z.string().regex(/^\d{8}T\d{9}Z$/, 'expected a drill id like 20261120T224745224Z').describe('drill id') }).strict(),
+  params: z.object({ cluster: clusterName, id: z.string().regex(RESTORE_ID_PATTERN, `expected a drill id like ${RESTORE_ID_EXAMPLE}`).describe('drill id') }).strict(),
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: { description: 'the drill report', body: drillReport }, 404: 'unknown cluster or drill' },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const report = await readDrillReport(deps, params.cluster, params.id);
+    const report = await getReport(deps, 'drills', params.cluster, params.id);
     if (!report) throw new UnknownDrillError(params.cluster, params.id);
     return { status: 200, body: report };
   },
@@ -108,6 +109,6 @@ export const drillPageRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: drillPage(params.cluster, await listDrillReports(deps, params.cluster)), contentType: 'text/html; charset=utf-8' };
+    return { status: 200, body: drillPage(params.cluster, await listReports(deps, 'drills', params.cluster)), contentType: 'text/html; charset=utf-8' };
   },
 });

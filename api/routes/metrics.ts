@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 import { listCatalog } from '../../adapters/catalogStore.js';
-import { readWalCheck } from '../../activities/steps/walCheck.js';
-import { lastDrillReport } from '../../activities/steps/drill.js';
+import { lastReport, readWalCheck } from '../../adapters/reportStore.js';
 import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -54,7 +53,7 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const [catalog, check, drill] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), lastDrillReport(deps, cluster)]);
+    const [catalog, check, drill] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), lastReport(deps, 'drills', cluster)]);
     if (drill) {
       add('pgdr_drill_last_success', { cluster }, drill.ok ? 1 : 0);
       add('pgdr_drill_last_timestamp_seconds', { cluster }, seconds(drill.finishedAt));

@@ -12,8 +12,9 @@ import { listReplicationReports } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startJudgedProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { rebuildReport, switchoverReport } from '../bodies.js';
+import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 
-const nodeName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml: 1-40 chars, lowercase letters, digits, "-" or "_"');
+const nodeName = z.string().regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`);
 
 export const rebuildRoute = route({
   method: 'POST',

@@ -4,12 +4,12 @@ import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { absolutePath } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../control/inputs.js';
-import { isRfc3339, restoreId, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
+import { isRfc3339, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
 import { RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
-import { nodeTaskQueue } from '../../domain/naming.js';
+import { nodeTaskQueue, restoreId, BACKUP_ID_EXAMPLE, BACKUP_ID_PATTERN, NAME_FORM, NAME_PATTERN, RESTORE_ID_EXAMPLE, RESTORE_ID_PATTERN } from '../../domain/naming.js';
 import { isLsn } from '../../domain/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
-import { listRestoreReports, readRestoreReport } from '../../activities/steps/restore.js';
+import { getReport, listReports } from '../../adapters/reportStore.js';
 import { nodeDataDirs } from '../../activities/steps/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
@@ -84,7 +84,7 @@ export const restoreBody = z
     target,
     destination: z
       .object({
-        node: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a node name from pgdr.yaml').optional().describe('node whose host receives the restore; default restore.node'),
+        node: z.string().regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`).optional().describe('node whose host receives the restore; default restore.node'),
         dataDir: dataDir.optional(),
         port: z.number().int().min(1024).max(65535).optional().describe('port of the restored instance; default the first free one in restore.portFrom..portTo'),
       })
@@ -92,7 +92,7 @@ export const restoreBody = z
       .default({})
       .describe('where the restore goes; default a new directory and a free port on the restore node'),
     action: z.enum(['promote', 'pause']).default('pause').describe('at the target: pause (read-only, for inspection) or promote'),
-    backupId: z.string().regex(/^\d{8}T\d{9}Z-[FDI]$/, 'expected a backup id like 20261120T224745224Z-F').optional().describe('restore from this backup instead of the newest one before the target'),
+    backupId: z.string().regex(BACKUP_ID_PATTERN, `expected a backup id like ${BACKUP_ID_EXAMPLE}`).optional().describe('restore from this backup instead of the newest one before the target'),
     inclusive: z.boolean().default(true).describe('stop just after the target (true) or just before it'),
     replaceExisting: z.boolean().default(false).describe('restore over an existing data directory or running server; the old directory is renamed aside until the restore is proven'),
     confirm: z.string().max(64).optional().describe('the cluster name, required with replaceExisting'),
@@ -150,7 +150,7 @@ export const startRestoreRoute = route({
       return {
         status: 200,
         body: {
-          dryRun: true,
+          dryRun: true as const,
           preflightWorkflowId: pre.workflowId,
           uiUrl: pre.uiUrl,
           backupId: outcome.plan.backup.id,
@@ -204,7 +204,7 @@ export const listRestoresRoute = route({
   },
   async handler({ params, deps }) {
     const cc = clusterOf(deps.config, params.cluster);
-    const reports = await listRestoreReports(deps, params.cluster);
+    const reports = await listReports(deps, 'restores', params.cluster);
     if (reports.length === 0) return { status: 200, body: { cluster: params.cluster, workflowId: null, uiUrl: null, restores: [] } };
     // The API never looks at a node's files: each destination node's agent does, read-only.
     const byNode = new Map<string, string[]>();
@@ -224,7 +224,7 @@ export const listRestoresRoute = route({
 });
 
 const restoreParams = z
-  .object({ cluster: clusterName, id: z.string().regex(/^\d{8}T\d{9}Z$/, 'expected a restore id like 20261120T224745224Z').describe('restore id (from GET .../restores)') })
+  .object({ cluster: clusterName, id: z.string().regex(RESTORE_ID_PATTERN, `expected a restore id like ${RESTORE_ID_EXAMPLE}`).describe('restore id (from GET .../restores)') })
   .strict();
 
 export const dropRestoreRoute = route({
@@ -256,7 +256,7 @@ export const dropRestoreRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const report = await readRestoreReport(deps, params.cluster, params.id);
+    const report = await getReport(deps, 'restores', params.cluster, params.id);
     if (!report) throw new UnknownRestoreError(params.cluster, params.id);
     const nodeDirs = nodeDataDirs(deps.config, params.cluster);
     const problems = dropProblemsFromReport(report, nodeDirs);

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { clusterOf } from '../../config/lookup.js';
 import { clusterSchedules } from '../../control/inputs.js';
-import { scheduleId } from '../../domain/naming.js';
+import { NAME_FORM, NAME_PATTERN, scheduleId } from '../../domain/naming.js';
 import { UnknownScheduleError } from '../../domain/errors.js';
 import { clusterName, commonResponses, route, temporalUnavailable } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
@@ -10,7 +10,7 @@ import type { ApiDeps } from '../deps.js';
 const scheduleParams = z
   .object({
     cluster: clusterName,
-    name: z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, 'expected a schedule name from pgdr.yaml (lowercase letters, digits, "-" or "_")'),
+    name: z.string().regex(NAME_PATTERN, `expected a schedule name from pgdr.yaml: ${NAME_FORM}`),
   })
   .strict();
 

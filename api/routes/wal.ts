@@ -3,7 +3,7 @@ import { walArchiveCheck } from '../../workflows/walArchiveCheck.js';
 import { enableArchiving } from '../../workflows/enableArchiving.js';
 import { clusterOf } from '../../config/lookup.js';
 import { enableArchivingInput, walCheckInput } from '../../control/inputs.js';
-import { readWalCheck } from '../../activities/steps/walCheck.js';
+import { readWalCheck } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
 import { clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { timelineWindow, walCheckResult } from '../bodies.js';

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
+import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 import type { StackLayout } from './layout.js';
 import { pgdrRoleSql, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep, waitFor } from './procs.js';
@@ -54,7 +55,6 @@ interface ClusterState {
   members: Record<string, { pgPort: number; restPort: number; dataDir: string }>;
 }
 
-const SCOPE = /^[a-z][a-z0-9_-]{0,39}$/;
 const START_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 20_000;
 
@@ -70,7 +70,7 @@ export function patroniLogDir(layout: StackLayout, scope: string): string {
 export async function startPatroniCluster(layout: StackLayout, opts: PatroniClusterOptions): Promise<PatroniClusterHandle> {
   const { scope, secrets } = opts;
   const count = opts.members ?? 2;
-  if (!SCOPE.test(scope)) throw new Error(`patroni scope is "${scope}": expected a lowercase name of 1-40 chars: letters, digits, "-" or "_"`);
+  if (!NAME_PATTERN.test(scope)) throw new Error(`patroni scope is "${scope}": expected a lowercase name: ${NAME_FORM}`);
   if (!Number.isInteger(count) || count < 1 || count > 5) throw new Error(`patroni members is ${count}: expected an integer from 1 to 5`);
   const user = layout.pgUser;
   const base = patroniBaseDir(layout, scope);

@@ -27,7 +27,7 @@ describe('basebackup helpers', () => {
 describe('backup ids from activity input', () => {
   it('refuses an id that could escape the scratch directory, before touching anything', async () => {
     const { verifyBaseBackup } = await import('../../activities/steps/basebackup.js');
-    const { assertBackupId } = await import('../../domain/catalog.js');
+    const { assertBackupId } = await import('../../domain/naming.js');
     expect(assertBackupId('20261120T224745224Z-F')).toBe('20261120T224745224Z-F');
     for (const bad of ['../../etc', '20261120T224745224Z-F/../../x', '', 'x']) {
       expect(() => assertBackupId(bad)).toThrow(`invalid backup id "${bad}": expected the form 20261120T224745224Z-F`);

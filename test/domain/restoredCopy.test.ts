@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recoverySettings, type RestoreReport } from '../../domain/restore.js';
-import { describeCopy, dropProblemsFromFacts, dropProblemsFromReport, droppingDir, isDrillRestore, markerWorkflowId, restoreMarker, type CopyFacts } from '../../domain/restoredCopy.js';
+import { describeCopy, dropProblemsFromFacts, dropProblemsFromReport, isDrillRestore, markerWorkflowId, restoreMarker, type CopyFacts } from '../../domain/restoredCopy.js';
+import { droppingDir } from '../../domain/naming.js';
 
 const WF = 'pitrRestore/c1/2026-11-20T12-00-00-000Z';
 const nodes = { primary: '/pg/c1/primary', replica: '/pg/c1/replica/' };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planRetention, walBeforeCutoff } from '../../domain/retention.js';
-import { backupId, walSegmentName, type CatalogEntry, type BackupManifest } from '../../domain/catalog.js';
+import { walSegmentName, type CatalogEntry, type BackupManifest } from '../../domain/catalog.js';
+import { backupId } from '../../domain/naming.js';
 
 const day = 86_400_000;
 const now = new Date('2026-11-20T12:00:00Z');

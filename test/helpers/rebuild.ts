@@ -8,10 +8,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { runTool } from '../../adapters/gateway.js';
 import type { RebuildReport } from '../../domain/replication.js';
+import { SET_ASIDE_INFIX } from '../../domain/naming.js';
 import { resultOf, type ReplicatedCluster } from './replication.js';
 
 /** `<dataDir>.pgdr-old-*` directories beside a data directory. */
-export const asideOf = (dataDir: string): string[] => readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}.pgdr-old-`));
+export const asideOf = (dataDir: string): string[] => readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}${SET_ASIDE_INFIX}`));
 
 export async function pgCtl(rc: ReplicatedCluster, dataDir: string, ...args: string[]): Promise<void> {
   await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', dataDir, ...args], osUser: rc.layout.pgUser });

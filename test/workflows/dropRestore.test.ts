@@ -20,10 +20,10 @@ import { runWorkersUntil } from '../helpers/workers.js';
 import { dropRestore, type DropRestoreInput } from '../../workflows/dropRestore.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { securityApi, TEST_TOKEN } from '../security/helpers.js';
-import { storeRestoreReport } from '../../activities/steps/restore.js';
+import { storeRestoreReport } from '../../adapters/reportStore.js';
+import { setAsideName } from '../../domain/naming.js';
 import { portIsFree, runningPid } from '../../adapters/pgHost.js';
 import { runTool } from '../../adapters/gateway.js';
-import { createSecretReader } from '../../adapters/secrets.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import type { RestoreReport } from '../../domain/restore.js';
 import type { CopyFacts, RestoredCopy } from '../../domain/restoredCopy.js';
@@ -45,7 +45,7 @@ describe('restored copies: list and drop', () => {
   /** A report of the test's own making in the test's S3 prefix. */
   const fakeReport = async (base: RestoreReport, id: string, over: Partial<RestoreReport>) => {
     const report = { ...base, id, ...over };
-    await storeRestoreReport({ config: tc.config, s3: c.s3, readSecret: createSecretReader() }, report);
+    await storeRestoreReport({ config: tc.config, s3: c.s3 }, report);
     return report;
   };
   const serves = async (port: number) => (await src.pgs.sqlAt(port, 'select 1')).trim() === '1';
@@ -92,8 +92,8 @@ describe('restored copies: list and drop', () => {
     expect(await serves(src.pgs.port)).toBe(true);
 
     // A restore in place: its directory is live data now.
-    const inPlace = await fakeReport(b, '20200101T000000002Z', { replaced: { oldDataDir: `${bDir}.pgdr-old-20200101T000000002Z`, removed: true } });
-    await expectRefused(inPlace.id, `restore ${inPlace.id} replaced primary:${bDir} in place (the old directory was ${bDir}.pgdr-old-20200101T000000002Z): that directory is now live data, not a copy; pgdr does not drop it`);
+    const inPlace = await fakeReport(b, '20200101T000000002Z', { replaced: { oldDataDir: setAsideName(bDir, '20200101T000000002Z'), removed: true } });
+    await expectRefused(inPlace.id, `restore ${inPlace.id} replaced primary:${bDir} in place (the old directory was ${setAsideName(bDir, '20200101T000000002Z')}): that directory is now live data, not a copy; pgdr does not drop it`);
 
     // Another restore's copy is in the directory now (its marker names b's workflow): refused by the node.
     const other = await fakeReport(b, '20200101T000000003Z', { workflowId: `pitrRestore/${tc.name}/fake-other` });
