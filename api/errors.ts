@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { WorkflowFailedError, isGrpcServiceError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { PgdrError, errorTable } from '../domain/errors.js';
+import { ProcedureRefusedError } from '../control/procedures.js';
 import { describeIssues } from '../config/load.js';
 import type { RouteReply } from './routeTable.js';
 

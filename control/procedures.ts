@@ -19,7 +19,7 @@ export interface ProcedureDeps {
   /** How long a judged start (restore, rebuild, switchover) waits for its workflow's verdict. */
   startVerdictWaitMs?: number;
 }
-import { ClusterBusyError, PgdrError, type ErrorContext } from '../domain/errors.js';
+import { ClusterBusyError, type ErrorContext } from '../domain/errors.js';
 import { lockHolder } from '../adapters/temporal.js';
 import { lockVerdictUpdate, startVerdictUpdate, type LockVerdict, type Refusal, type StartVerdict } from '../workflows/lock.js';
 
