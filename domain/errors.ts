@@ -61,6 +61,22 @@ export class UnknownNodeError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a node agent gets a task for another node (a task queue two nodes share, or a
+ * task an older workflow version addressed by name); the agent touched nothing.
+ */
+export class NodeMismatchError extends PgdrError {
+  readonly code = 'NODE_MISMATCH';
+  override readonly nonRetryable = true;
+  constructor(activity: string, asked: { cluster: string; node: string }, agent: { cluster: string; node: string }) {
+    super(
+      `${activity} for node "${asked.node}" of cluster "${asked.cluster}" reached the agent of node "${agent.node}" of cluster "${agent.cluster}"; refused`,
+      { activity, cluster: asked.cluster, node: asked.node, agentCluster: agent.cluster, agentNode: agent.node },
+      'each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
+    );
+  }
+}
+
 /** Thrown when an external tool (pg_ctl, pg_basebackup, pgbackrest, ...) is not installed. */
 export class ToolNotFoundError extends PgdrError {
   readonly code = 'TOOL_NOT_FOUND';
@@ -390,6 +406,7 @@ export const errorCatalogue = {
   ConfigError,
   UnknownClusterError,
   UnknownNodeError,
+  NodeMismatchError,
   UnknownScheduleError,
   ToolNotFoundError,
   ToolFailedError,
@@ -431,6 +448,7 @@ export const nonRetryableErrorTypes: string[] = [
   'ConfigError',
   'UnknownClusterError',
   'UnknownNodeError',
+  'NodeMismatchError',
   'UnknownScheduleError',
   'ToolNotFoundError',
   'SecretUnavailableError',

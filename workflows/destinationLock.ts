@@ -4,19 +4,18 @@
  * finished or cleaned up. Temporal refuses a second start of a running workflow id, so two
  * restores into one directory can never both write; the second fails before touching anything.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { DestinationBusyError, toApplicationFailure } from '../domain/errors.js';
 import { destinationLockId } from '../domain/naming.js';
 import { holding, takeLock } from './lock.js';
 import { temporalOp } from './profiles.js';
+import { controlActivities } from './activityProxies.js';
 
 /** Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the holder. */
 export async function withDestinationLock<T>(cluster: string, host: string, canonicalDir: string, fn: () => Promise<T>): Promise<T> {
   const lockId = destinationLockId(host, canonicalDir);
   const lock = await takeLock(lockId, cluster);
   if (!lock) {
-    const { lockHolderOf } = proxyActivities<Activities>(temporalOp);
+    const { lockHolderOf } = controlActivities(temporalOp);
     const running = await lockHolderOf({ lockId });
     throw toApplicationFailure(new DestinationBusyError(cluster, `${host}:${canonicalDir}`, running ?? 'another restore'));
   }

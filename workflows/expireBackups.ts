@@ -3,13 +3,13 @@
  * newest good backup, never less than retention.minWindow of recoverable history. A dry run
  * reports the plan (with what minWindow holds back) and deletes nothing.
  */
-import { patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { patched } from '@temporalio/workflow';
 import type { BackupMethod } from '../domain/catalog.js';
 import type { RetentionPlan, RetentionPolicy } from '../domain/retention.js';
 import type { TimelineWindow } from '../domain/walCheck.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 import { probeNodes, type NodeRef } from './probe.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 
@@ -39,7 +39,7 @@ export async function expireBackups(input: ExpireInput): Promise<ExpireResult | 
 
 /** The retention steps; the caller holds the cluster lock (backup calls this after a good backup). */
 export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult> {
-  const { planExpiry, applyExpiry } = proxyActivities<Activities>(storageOp);
+  const { planExpiry, applyExpiry } = controlActivities(storageOp);
   // 1. Plan from the catalog in S3.
   const planned = await planExpiry({ cluster: input.cluster, retention: input.retention });
   if (input.dryRun) return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
@@ -50,13 +50,13 @@ export async function expireInsideLock(input: ExpireInput): Promise<ExpireResult
   if (input.method === 'pgbackrest' && planned.pgbackrestLabels.length > 0) {
     const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
     if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')));
-    const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
-    for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
+    const { pgbackrestExpireSet } = nodeActivities(primary.node.name, primary.node.taskQueue, nodeTask);
+    for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ label });
   }
   // 4. The stored recovery window (API, metrics) must not keep advertising a start that just went.
   let recoveryWindow: TimelineWindow[] | null = null;
   if (planned.plan.expire.length > 0 && patched('expire-refreshes-window')) {
-    const { refreshRecoveryWindow } = proxyActivities<Activities>(storageOp);
+    const { refreshRecoveryWindow } = controlActivities(storageOp);
     recoveryWindow = await refreshRecoveryWindow({ cluster: input.cluster, at: new Date().toISOString() });
   }
   return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups, recoveryWindow };

@@ -18,17 +18,16 @@ import {
   defineSignal,
   defineUpdate,
   patched,
-  proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities/index.js';
 import { ClusterBusyError, toApplicationFailure } from '../domain/errors.js';
 import { lockWorkflowId } from '../domain/naming.js';
 import { temporalOp } from './profiles.js';
+import { controlActivities } from './activityProxies.js';
 
 export const releaseSignal = defineSignal('release');
 
@@ -79,7 +78,7 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>):
   });
   const lock = await takeLock(lockWorkflowId(cluster), cluster);
   if (!lock) {
-    const { lockHolder } = proxyActivities<Activities>(temporalOp);
+    const { lockHolder } = controlActivities(temporalOp);
     const running = (await lockHolder({ cluster })) ?? 'another workflow';
     verdict = { acquired: false, runningWorkflowId: running };
     const busy = new ClusterBusyError(cluster, running);

@@ -6,8 +6,7 @@
  * undone: the instance stopped, what the restore created removed, a replaced directory put
  * back. A replaced directory is removed only once the restore is proven.
  */
-import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { CancellationScope, defineQuery, isCancellation, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
 import { parseLsn } from '../domain/lsn.js';
 import { describeTarget, judgeStop, restoreId, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
@@ -17,6 +16,7 @@ import { withClusterLock, type Refused } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { planRestore } from './restorePlan.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 import type { NodeRef } from './probe.js';
 
 export interface PitrRestoreInput {
@@ -64,10 +64,10 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const req = input.request;
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.destinationQueue });
-  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.destinationQueue });
-  const { storeRestoreReport } = proxyActivities<Activities>(storageOp);
-  const where = { cluster: req.cluster, node: req.destination.node, dataDir: req.destination.dataDir };
+  const node = nodeActivities(req.destination.node, input.destinationQueue, nodeTask);
+  const tool = nodeActivities(req.destination.node, input.destinationQueue, longTool);
+  const { storeRestoreReport } = controlActivities(storageOp);
+  const where = { dataDir: req.destination.dataDir };
   const marker = restoreMarker(workflowInfo().workflowId);
   const target = describeTarget(req.target);
 
@@ -106,7 +106,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       let verification: RestoreReport['verification'];
       if (backup.method === 'pgbackrest') {
         progress.step = 'verifying the backup set (pgbackrest verify)';
-        const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
+        const v = await tool.pgbackrestVerifySet({ label: backup.pgbackrestLabel! });
         verify = v.seconds;
         verification = { tool: v.tool, ok: v.ok, detail: v.detail };
         if (!v.ok) throw toApplicationFailure(new RecoveryTargetMissedError(req.cluster, target, `backup set ${backup.pgbackrestLabel} failed pgbackrest verify: ${v.detail}`));
@@ -157,7 +157,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       let replaced: RestoreReport['replaced'] = null;
       if (prepared.oldDataDir) {
         progress.step = 'removing the replaced data directory';
-        const r = await node.removeOldDataDir({ cluster: req.cluster, node: req.destination.node, oldDataDir: prepared.oldDataDir });
+        const r = await node.removeOldDataDir({ oldDataDir: prepared.oldDataDir });
         replaced = { oldDataDir: prepared.oldDataDir, removed: r.removed };
       }
 
