@@ -8,7 +8,8 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { psql } from '../scripts/stack/postgres.js';
 import { backupInput } from '../control/inputs.js';
-import { createActivities } from '../activities/index.js';
+import { createControlActivities } from '../activities/control.js';
+import { createNodeActivities } from '../activities/node.js';
 import { pgbackrest } from '../adapters/pgbackrest.js';
 import { workflowsPath } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
@@ -33,9 +34,8 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
 
     // pgdr's backup workflow (verification off, as above), workers in this process.
     const connection = await NativeConnection.connect({ address: config.temporal.address });
-    const activities = createActivities(deps);
-    const control = await Worker.create({ connection, taskQueue: config.temporal.taskQueue, workflowsPath, activities });
-    const agent = await Worker.create({ connection, taskQueue: agentQueue, activities });
+    const control = await Worker.create({ connection, taskQueue: config.temporal.taskQueue, workflowsPath, activities: createControlActivities(deps) });
+    const agent = await Worker.create({ connection, taskQueue: agentQueue, activities: createNodeActivities({ ...deps, cluster: 'pbbench', node: 'primary' }) });
     const clientConn = await Connection.connect({ address: config.temporal.address });
     const client = new Client({ connection: clientConn });
     const pgdrTimes: number[] = [];

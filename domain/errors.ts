@@ -67,6 +67,19 @@ export class UnknownNodeError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a node agent gets a task for another node (a task queue two nodes share, or a
+ * task an older workflow version addressed by name); the agent touched nothing.
+ */
+export class NodeMismatchError extends PgdrError {
+  constructor(activity: string, asked: { cluster: string; node: string }, agent: { cluster: string; node: string }) {
+    super(
+      `${activity} for node "${asked.node}" of cluster "${asked.cluster}" reached the agent of node "${agent.node}" of cluster "${agent.cluster}"; refused`,
+      { activity, cluster: asked.cluster, node: asked.node, agentCluster: agent.cluster, agentNode: agent.node },
+    );
+  }
+}
+
 /** Thrown when an external tool (pg_ctl, pg_basebackup, pgbackrest, ...) is not installed. */
 export class ToolNotFoundError extends PgdrError {
   constructor(tool: string, path: string) {
@@ -348,19 +361,6 @@ export class PgbackrestVerifyFailedError extends PgdrError {
   }
 }
 
-/** Thrown when a node agent is asked to act on a node it was not built for; names both nodes; nothing was done. */
-export class NodeMismatchError extends PgdrError {
-  constructor(expected: { cluster: string; node: string }, got: { cluster?: string; node?: string }) {
-    const named = (n: { cluster?: string; node?: string }) => `node "${n.node ?? '(none)'}" of cluster "${n.cluster ?? '(none)'}"`;
-    super(`the agent of ${named(expected)} was asked to act on ${named(got)}; nothing was done`, {
-      cluster: expected.cluster,
-      node: expected.node,
-      askedCluster: got.cluster,
-      askedNode: got.node,
-    });
-  }
-}
-
 /** One row of {@link errorTable}: everything pgdr declares about one error. */
 export interface ErrorRow {
   /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
@@ -415,8 +415,8 @@ export const errorTable: readonly ErrorRow[] = [
     class: NodeMismatchError,
     retryable: false,
     http: null,
-    meaning: 'a node agent was asked to act on a node it was not built for; names both nodes; nothing was done',
-    hint: "each node agent serves exactly one node: check which agent polls that node's task queue",
+    meaning: "a node agent got a task for another node (a shared agentQueue, or an older workflow's task); names both nodes; nothing touched",
+    hint: 'each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
   },
   {
     code: 'TOOL_NOT_FOUND',

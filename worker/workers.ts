@@ -1,14 +1,18 @@
 /**
  * Builds the workers one pgdr process runs: the control worker (workflows plus host-less
  * activities on the `pgdr` queue) and node agents (host-local activities on
- * `pgdr-node-<cluster>-<node>`). In production each Postgres host runs an agent for its own
- * node only; in dev one process serves every queue.
+ * `pgdr-node-<cluster>-<node>`), each built for its own node and refusing any other. In
+ * production each Postgres host runs an agent for its own node only; in dev one process
+ * serves every queue.
  */
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { nodeTaskQueue } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
-import { createActivities, type Activities } from '../activities/index.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { createControlActivities, type ControlActivities } from '../activities/control.js';
+import { createNodeActivities, type NodeActivities } from '../activities/node.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -45,7 +49,9 @@ export interface CreateWorkersOptions {
   config: PgdrConfig;
   connection: NativeConnection;
   plan: WorkerPlan;
-  activities?: Activities;
+  /** Activities to register instead of the real ones (tests): the control worker's, and an agent's for a node. */
+  controlActivities?: ControlActivities;
+  nodeActivities?: (cluster: string, node: string) => NodeActivities;
   /** How long in-flight activities get to finish after SIGINT/SIGTERM before they are cancelled. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -53,7 +59,9 @@ export interface CreateWorkersOptions {
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
   const { config, connection, plan } = opts;
-  const activities = opts.activities ?? createActivities({ config });
+  // One secret reader and S3 client for every worker of the process.
+  const readSecret = createSecretReader();
+  const s3 = createS3Client(config.storage, readSecret);
   const common = {
     connection,
     namespace: config.temporal.namespace,
@@ -69,12 +77,13 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
         ...common,
         taskQueue: config.temporal.taskQueue,
         ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath }),
-        activities,
+        activities: opts.controlActivities ?? createControlActivities({ config, readSecret, s3 }),
       }),
     );
   }
   for (const { cluster, node } of plan.agents) {
     const queue = nodeTaskQueue(cluster, node, config.clusters[cluster]?.nodes[node]?.agentQueue);
+    const activities = opts.nodeActivities?.(cluster, node) ?? createNodeActivities({ config, cluster, node, readSecret, s3 });
     workers.push(await Worker.create({ ...common, taskQueue: queue, activities }));
   }
   return workers;

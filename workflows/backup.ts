@@ -2,8 +2,7 @@
  * backup: one at a time per cluster; streamed, checksummed, verified from what was stored;
  * manifest written last; retention applied after a good backup.
  */
-import { defineQuery, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import { walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
 import { backupId } from '../domain/naming.js';
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../domain/errors.js';
@@ -14,6 +13,7 @@ import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent, type ProbeOutcome } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export type { NodeAgent } from './probe.js';
 
@@ -55,14 +55,14 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
     const probes = await probeNodes(input.cluster, input.nodes);
     const source = pickSource(input, probes);
     progress.sourceNode = source.node.name;
-    const { uploadBaseBackup, verifyBaseBackup, pgbackrestBackup } = proxyActivities<Activities>({ ...longTool, taskQueue: source.node.taskQueue });
-    const { writeManifest } = proxyActivities<Activities>(storageOp);
+    const { uploadBaseBackup, verifyBaseBackup, pgbackrestBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool);
+    const { writeManifest } = controlActivities(storageOp);
     let manifest: BackupManifest;
 
     if (input.method === 'pgbackrest') {
       // 2. pgBackRest takes, stores and verifies the backup in its repo; pgdr records it.
       progress.step = `running pgbackrest backup --type=${input.type}`;
-      const r = await pgbackrestBackup({ cluster: input.cluster, node: source.node.name, type: input.type, verify: input.verify });
+      const r = await pgbackrestBackup({ type: input.type, verify: input.verify });
       const b = r.backup;
       // pgBackRest takes a full when a diff or incr has nothing to build on.
       const id = backupId(workflowInfo().startTime, b.type);
@@ -102,13 +102,13 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
 
       // 3. Stream pg_basebackup into S3, hashing on the way.
       progress.step = 'streaming pg_basebackup to storage';
-      const up = await uploadBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id });
+      const up = await uploadBaseBackup({ backupId: id });
 
       // 4. Verify what was stored, not what was sent.
       let verification = null;
       if (input.verify) {
         progress.step = 'verifying the stored backup';
-        verification = await verifyBaseBackup({ cluster: input.cluster, node: source.node.name, backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
+        verification = await verifyBaseBackup({ backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
       }
 
       // 5. The manifest, last: only now does the backup exist in the catalog.

@@ -4,12 +4,11 @@
  * finished or cleaned up. Temporal refuses a second start of a running workflow id, so two
  * restores into one directory can never both write; the second fails before touching anything.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { DestinationBusyError, toApplicationFailure } from '../domain/errors.js';
 import { destinationLockId } from '../domain/naming.js';
 import { holding, takeLock, type VerdictGate } from './lock.js';
 import { temporalOp } from './profiles.js';
+import { controlActivities } from './activityProxies.js';
 
 /**
  * Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the
@@ -19,7 +18,7 @@ export async function withDestinationLock<T>(cluster: string, host: string, cano
   const lockId = destinationLockId(host, canonicalDir);
   const lock = await takeLock(lockId, cluster, { kind: 'destinationLock', dir: `${host}:${canonicalDir}` });
   if (!lock) {
-    const { lockHolderOf } = proxyActivities<Activities>(temporalOp);
+    const { lockHolderOf } = controlActivities(temporalOp);
     const running = await lockHolderOf({ lockId });
     const busy = new DestinationBusyError(cluster, `${host}:${canonicalDir}`, running ?? 'another restore');
     if (gate) return gate.refuse(busy);

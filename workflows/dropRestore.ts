@@ -5,13 +5,13 @@
  * still carries this restore's marker, then stops the server (fast) and removes the directory.
  * A copy already gone is not an error: the answer says so.
  */
-import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import { RestoreDropRefusedError, toApplicationFailure } from '../domain/errors.js';
 import { dropProblemsFromFacts, dropProblemsFromReport } from '../domain/restoredCopy.js';
 import type { RestoreReport } from '../domain/restore.js';
 import { withDestinationLock } from './destinationLock.js';
 import { nodeProbe, nodeTask } from './profiles.js';
+import { nodeActivities } from './activityProxies.js';
 
 export interface DropRestoreInput {
   cluster: string;
@@ -40,9 +40,8 @@ export interface DropRestoreResult {
 export async function dropRestore(input: DropRestoreInput): Promise<DropRestoreResult> {
   const r = input.report;
   const d = r.destination;
-  const where = { cluster: input.cluster, node: d.node };
-  const look = proxyActivities<Activities>({ ...nodeProbe, taskQueue: input.taskQueue });
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.taskQueue });
+  const look = nodeActivities(d.node, input.taskQueue, nodeProbe);
+  const node = nodeActivities(d.node, input.taskQueue, nodeTask);
   const refuse = (problems: string[]) => toApplicationFailure(new RestoreDropRefusedError(input.cluster, r.id, problems));
   const out = { id: r.id, restoreWorkflowId: r.workflowId, node: d.node, dataDir: d.dataDir, dropWorkflowId: workflowInfo().workflowId };
 
@@ -51,7 +50,7 @@ export async function dropRestore(input: DropRestoreInput): Promise<DropRestoreR
   if (fromReport.length) throw refuse(fromReport);
 
   // 2. The directory must still be this restore's copy (its marker), or be gone.
-  const [facts] = await look.inspectRestoredCopies({ ...where, dataDirs: [d.dataDir] });
+  const [facts] = await look.inspectRestoredCopies({ dataDirs: [d.dataDir] });
   if (!facts || facts.contents === 'absent') return { ...out, stopped: false, removed: false, alreadyRemoved: true };
   const foreign = dropProblemsFromFacts(r.workflowId, facts);
   if (foreign.length) throw refuse(foreign);
@@ -59,7 +58,7 @@ export async function dropRestore(input: DropRestoreInput): Promise<DropRestoreR
   // 3. Stop (fast) and remove; the agent checks the marker again right before it acts. One
   //    writer per directory: the drop holds the destination's lock, as a restore there would.
   const drop = async (): Promise<DropRestoreResult> => {
-    const dropped = await node.dropRestoredCopy({ ...where, dataDir: d.dataDir, workflowId: r.workflowId, restoreId: r.id });
+    const dropped = await node.dropRestoredCopy({ dataDir: d.dataDir, workflowId: r.workflowId, restoreId: r.id });
     return { ...out, stopped: dropped.stopped, removed: dropped.removed, alreadyRemoved: false };
   };
   if (facts.host && facts.canonicalDir && patched('drop-holds-destination')) return withDestinationLock(input.cluster, facts.host, facts.canonicalDir, drop);

@@ -3,12 +3,11 @@
  * `pgdr wal fetch`) on every reachable node with ALTER SYSTEM, then reloads. archive_mode
  * needs a restart when it was off: pgdr says so and leaves the restart to the operator.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask } from './profiles.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { nodeActivities } from './activityProxies.js';
 
 export interface EnableArchivingInput {
   cluster: string;
@@ -35,8 +34,8 @@ export async function enableArchiving(input: EnableArchivingInput): Promise<Enab
         nodes.push({ node: p.node.name, role: 'unreachable', changed: [], restartNeeded: false, error: p.error });
         continue;
       }
-      const { enableArchivingOnNode } = proxyActivities<Activities>({ ...nodeTask, taskQueue: p.node.taskQueue });
-      const r = await enableArchivingOnNode({ cluster: input.cluster, node: p.node.name, archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand });
+      const { enableArchivingOnNode } = nodeActivities(p.node.name, p.node.taskQueue, nodeTask);
+      const r = await enableArchivingOnNode({ archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand });
       nodes.push({ node: p.node.name, role: p.probe.role, changed: r.changed, restartNeeded: r.restartNeeded });
     }
     if (!nodes.some((n) => n.role === 'primary')) throw toApplicationFailure(new NoPrimaryError(input.cluster, nodes.map((n) => `${n.node}: ${n.error ?? n.role}`).join('; ')));

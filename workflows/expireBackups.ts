@@ -3,8 +3,7 @@
  * newest good backup, never less than retention.minWindow of recoverable history. A dry run
  * reports the plan (with what minWindow holds back) and deletes nothing.
  */
-import { patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { patched } from '@temporalio/workflow';
 import type { BackupMethod } from '../domain/catalog.js';
 import type { RetentionPlan, RetentionPolicy } from '../domain/retention.js';
 import type { TimelineWindow } from '../domain/walCheck.js';
@@ -12,6 +11,7 @@ import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 import { NoPrimaryError, toApplicationFailure } from '../domain/errors.js';
 
 export interface ExpireInput {
@@ -45,7 +45,7 @@ export async function expireBackups(input: ExpireInput): Promise<ExpireResult | 
  * progress.step names the step (expireBackups shows it in the UI).
  */
 export async function expireInsideLock(input: ExpireInput, progress = { step: '' }): Promise<ExpireResult> {
-  const { planExpiry, applyExpiry } = proxyActivities<Activities>(storageOp);
+  const { planExpiry, applyExpiry } = controlActivities(storageOp);
   // 1. Plan from the catalog in S3.
   progress.step = 'planning from the catalog';
   const planned = await planExpiry({ cluster: input.cluster, retention: input.retention });
@@ -60,13 +60,13 @@ export async function expireInsideLock(input: ExpireInput, progress = { step: ''
     progress.step = `pgbackrest expire of ${planned.pgbackrestLabels.length} set(s) through the primary`;
     const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
     if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')));
-    const { pgbackrestExpireSet } = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
-    for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ cluster: input.cluster, node: primary.node.name, label });
+    const { pgbackrestExpireSet } = nodeActivities(primary.node.name, primary.node.taskQueue, nodeTask);
+    for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ label });
   }
   // 4. The stored recovery window (API, metrics) must not keep advertising a start that just went.
   let recoveryWindow: TimelineWindow[] | null = null;
   if (planned.plan.expire.length > 0 && patched('expire-refreshes-window')) {
-    const { refreshRecoveryWindow } = proxyActivities<Activities>(storageOp);
+    const { refreshRecoveryWindow } = controlActivities(storageOp);
     recoveryWindow = await refreshRecoveryWindow({ cluster: input.cluster, at: new Date().toISOString() });
   }
   progress.step = 'done';

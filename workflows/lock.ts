@@ -22,18 +22,17 @@ import {
   defineSignal,
   defineUpdate,
   patched,
-  proxyActivities,
   setHandler,
   startChild,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { Activities } from '../activities/index.js';
 import { ClusterBusyError, PgdrError, toApplicationFailure } from '../domain/errors.js';
 import { PgdrCluster, PgdrProcedure, lockWorkflowId } from '../domain/naming.js';
 import { childSummary } from './uiDetails.js';
 import { temporalOp } from './profiles.js';
+import { controlActivities } from './activityProxies.js';
 
 export const releaseSignal = defineSignal('release');
 
@@ -186,7 +185,7 @@ export async function withClusterLock<T>(cluster: string, fn: () => Promise<T>, 
   });
   const lock = await takeLock(lockWorkflowId(cluster), cluster);
   if (!lock) {
-    const { lockHolder } = proxyActivities<Activities>(temporalOp);
+    const { lockHolder } = controlActivities(temporalOp);
     const running = (await lockHolder({ cluster })) ?? 'another workflow';
     verdict = { acquired: false, runningWorkflowId: running };
     const busy = new ClusterBusyError(cluster, running);

@@ -7,8 +7,7 @@
  * undone: the instance stopped, what the restore created removed, a replaced directory put
  * back. A replaced directory is removed only once the restore is proven.
  */
-import { CancellationScope, defineQuery, isCancellation, log, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { CancellationScope, defineQuery, isCancellation, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { PgbackrestVerifyFailedError, RecoveryTargetMissedError, RestorePreflightError, toApplicationFailure } from '../domain/errors.js';
 import { parseLsn } from '../domain/lsn.js';
 import { describeTarget, judgeStop, type RestorePlan, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
@@ -20,6 +19,7 @@ import { longTool, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { planRestore, type PlanOutcome } from './restorePlan.js';
 import type { NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export interface PitrRestoreInput {
   request: RestoreRequest;
@@ -80,10 +80,10 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   const req = input.request;
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.destinationQueue });
-  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.destinationQueue });
-  const { storeRestoreReport } = proxyActivities<Activities>(storageOp);
-  const where = { cluster: req.cluster, node: req.destination.node, dataDir: req.destination.dataDir };
+  const node = nodeActivities(req.destination.node, input.destinationQueue, nodeTask);
+  const tool = nodeActivities(req.destination.node, input.destinationQueue, longTool);
+  const { storeRestoreReport } = controlActivities(storageOp);
+  const where = { dataDir: req.destination.dataDir };
   const marker = restoreMarker(workflowInfo().workflowId);
   const target = describeTarget(req.target);
 
@@ -130,7 +130,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       let verification: RestoreReport['verification'];
       if (backup.method === 'pgbackrest') {
         progress.step = 'verifying the backup set (pgbackrest verify)';
-        const v = await tool.pgbackrestVerifySet({ cluster: req.cluster, node: req.destination.node, label: backup.pgbackrestLabel! });
+        const v = await tool.pgbackrestVerifySet({ label: backup.pgbackrestLabel! });
         verify = v.seconds;
         verification = { tool: v.tool, ok: v.ok, detail: v.detail };
         if (!v.ok) throw toApplicationFailure(new PgbackrestVerifyFailedError(req.cluster, backup.pgbackrestLabel!, v.detail));
@@ -184,7 +184,7 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       let replaced: RestoreReport['replaced'] = null;
       if (prepared.oldDataDir) {
         progress.step = 'removing the replaced data directory';
-        const r = await node.removeOldDataDir({ cluster: req.cluster, node: req.destination.node, oldDataDir: prepared.oldDataDir });
+        const r = await node.removeOldDataDir({ oldDataDir: prepared.oldDataDir });
         replaced = { oldDataDir: prepared.oldDataDir, removed: r.removed };
       }
 

@@ -1,8 +1,7 @@
 /** Probing every node of a cluster, each on its own agent's queue. Shared by procedures. */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { NodeProbe } from '../domain/status.js';
 import { nodeProbe } from './profiles.js';
+import { nodeActivities } from './activityProxies.js';
 
 /** A node by name and the task queue of the agent that acts on it. */
 export interface NodeAgent {
@@ -21,9 +20,9 @@ export interface ProbeOutcome {
 export async function probeNodes(cluster: string, nodes: NodeAgent[], onDone: () => void = () => undefined): Promise<ProbeOutcome[]> {
   return Promise.all(
     nodes.map(async (node): Promise<ProbeOutcome> => {
-      const { probeNode } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: node.taskQueue });
+      const { probeNode } = nodeActivities(node.name, node.taskQueue, nodeProbe);
       try {
-        return { node, probe: await probeNode({ cluster, node: node.name }) };
+        return { node, probe: await probeNode() };
       } catch (err) {
         return { node, error: rootMessage(err) };
       } finally {

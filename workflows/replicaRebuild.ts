@@ -7,8 +7,7 @@
  * Judged once, inside the lock, before anything changes: a caller that asked startVerdictUpdate
  * answers 202, 409, 412 or 422 from that judgement.
  */
-import { CancellationScope, defineQuery, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { CancellationScope, defineQuery, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import { NodeIsPrimaryError, ReplicationPreconditionError } from '../domain/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
@@ -17,6 +16,7 @@ import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './
 import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export interface ReplicaRebuildInput {
   cluster: string;
@@ -65,9 +65,9 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
   const startedAt = new Date().toISOString();
   const { cluster } = input;
   const queueOf = (n: string) => input.nodes.find((x) => x.name === n)!.taskQueue;
-  const { newestGoodBackup, storeRebuildReport } = proxyActivities<Activities>(storageOp);
-  const { patroniReinitialize } = proxyActivities<Activities>(patroniRequest);
-  const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
+  const { newestGoodBackup, storeRebuildReport } = controlActivities(storageOp);
+  const { patroniReinitialize } = controlActivities(patroniRequest);
+  const { awaitPatroni } = controlActivities(awaitControl);
 
   // 1. Judge on fresh probes, inside the lock: never the primary; a primary must exist.
   progress.step = 'probing the cluster';
@@ -115,10 +115,10 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
     return r;
   }
 
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: queueOf(input.node) });
-  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: queueOf(input.node) });
-  const prim = proxyActivities<Activities>({ ...nodeTask, taskQueue: queueOf(primary) });
-  const primWait = proxyActivities<Activities>({ ...longTool, taskQueue: queueOf(primary) });
+  const node = nodeActivities(input.node, queueOf(input.node), nodeTask);
+  const tool = nodeActivities(input.node, queueOf(input.node), longTool);
+  const prim = nodeActivities(primary, queueOf(primary), nodeTask);
+  const primWait = nodeActivities(primary, queueOf(primary), longTool);
 
   // 2. From a backup: the newest good one (its WAL comes from the archive, then streaming).
   let backup = null;
@@ -137,23 +137,23 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
 
   // 3. The node's slot on the primary: the clone streams on it, the standby keeps it.
   progress.step = `replication slot ${input.slot} on ${primary}`;
-  await prim.ensureSlot({ cluster, node: primary, slot: input.slot });
+  await prim.ensureSlot({ slot: input.slot });
 
   const id = restoreId(workflowInfo().startTime);
   const oldDataDir = setAsideName(input.dataDir, id);
   try {
     // 4. Stop the standby and rename its data directory aside: kept until the new one streams.
     progress.step = 'stopping the standby and renaming its data directory aside';
-    await node.stopServer({ cluster, node: input.node });
-    const prepared = await node.prepareDestination({ cluster, node: input.node, dataDir: input.dataDir, restoreId: id, replacing: true, stopFirst: false });
+    await node.stopServer();
+    const prepared = await node.prepareDestination({ dataDir: input.dataDir, restoreId: id, replacing: true, stopFirst: false });
     progress.oldDataDir = prepared.oldDataDir;
 
     // 5. The new copy.
     const c0 = Date.now();
-    const where = { cluster, node: input.node, dataDir: input.dataDir };
+    const where = { dataDir: input.dataDir };
     if (!backup) {
       progress.step = `pg_basebackup from ${primary}`;
-      await tool.cloneFromPrimary({ cluster, node: input.node, primary });
+      await tool.cloneFromPrimary({ primary });
     } else if (backup.method === 'pgbackrest') {
       progress.step = `pgbackrest restore --type=standby --set=${backup.pgbackrestLabel}`;
       await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: 'standby', keepArchiving: true });
@@ -167,19 +167,19 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
 
     // 6. A standby of the primary, with the node's own configuration back.
     progress.step = 'writing the standby settings';
-    await node.writeStandbySettings({ cluster, node: input.node, primary, ownConfigFrom: prepared.oldDataDir, fromArchive: backup !== null });
+    await node.writeStandbySettings({ primary, ownConfigFrom: prepared.oldDataDir, fromArchive: backup !== null });
 
     // 7. Start it; done only when the primary shows it streaming with small lag.
     progress.step = 'starting the standby';
-    await node.startServer({ cluster, node: input.node });
+    await node.startServer();
     progress.step = `waiting until ${input.node} streams with lag <= ${input.maxLagBytes} bytes`;
-    const w = await primWait.awaitStreaming({ cluster, node: primary, standby: input.node, maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+    const w = await primWait.awaitStreaming({ standby: input.node, maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
 
     // 8. Proven: the old data directory can go.
     let removed = false;
     if (prepared.oldDataDir) {
       progress.step = 'removing the old data directory';
-      removed = (await node.removeOldDataDir({ cluster, node: input.node, oldDataDir: prepared.oldDataDir })).removed;
+      removed = (await node.removeOldDataDir({ oldDataDir: prepared.oldDataDir })).removed;
     }
     const r = report({ backupId: backup?.id ?? null, oldDataDir: prepared.oldDataDir, oldDataDirRemoved: removed, lagBytes: w.lagBytes, seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
     await storeRebuildReport({ report: r });
@@ -190,7 +190,7 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
     // (Never renamed aside: cleanupRestore finds no old directory and leaves the data alone.)
     progress.step = 'failed: putting the old data directory back';
     const cleaned = await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ cluster, node: input.node, dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning, keepLog: true }),
+      node.cleanupRestore({ dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning, keepLog: true }),
     );
     // The new copy's server log often says why it failed (e.g. a timeline that is not a child of its history): kept.
     if (cleaned.keptLog) {

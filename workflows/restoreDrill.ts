@@ -6,8 +6,7 @@
  * always torn down, even on failure or cancellation. The report goes to S3; a failed check
  * fails the workflow (red in the Temporal UI), naming the check with actual and expected.
  */
-import { CancellationScope, defineQuery, executeChild, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { CancellationScope, defineQuery, executeChild, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import { DrillFailedError, toApplicationFailure } from '../domain/errors.js';
 import { describeFailure, type DrillReport, type DrillRestore } from '../domain/drill.js';
 import { type RestorableBackup, type RestoreReport } from '../domain/restore.js';
@@ -16,6 +15,7 @@ import { PgdrCluster, PgdrProcedure, drillDirs, drillRestoreWorkflowId, restoreI
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 import { pitrRestore } from './pitrRestore.js';
 import { unlessRefused } from './lock.js';
 
@@ -42,7 +42,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const progress = { step: 'choosing backups', restore: 0, of: 0 };
   showSteps(progress);
   setHandler(drillProgressQuery, () => progress);
-  const { walContinuity, storeDrillReport } = proxyActivities<Activities>(storageOp);
+  const { walContinuity, storeDrillReport } = controlActivities(storageOp);
 
   // 1. The newest good backup, and maybe one random older one still in retention.
   const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: DEFAULT_SEGMENT_BYTES });
@@ -97,8 +97,8 @@ async function drillOne(
   started: number,
   progress: { step: string },
 ): Promise<DrillRestore> {
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: input.drillQueue });
-  const tool = proxyActivities<Activities>({ ...longTool, taskQueue: input.drillQueue });
+  const node = nodeActivities(input.drillNode, input.drillQueue, nodeTask);
+  const tool = nodeActivities(input.drillNode, input.drillQueue, longTool);
   const { dataDir, socketDir } = drillDirs(input.restoreDir, input.cluster, drillId, index);
   const out: DrillRestore = {
     backupId: pick.backup.id,
@@ -161,7 +161,7 @@ async function drillOne(
 
     // 3. The checks, as the copy's superuser through its private socket.
     progress.step = `checking the restored copy of ${pick.backup.id}`;
-    const checked = await tool.runDrillChecks({ cluster: input.cluster, node: input.drillNode, port: restore.destination.port, socketDir, sourceNode: primary });
+    const checked = await tool.runDrillChecks({ port: restore.destination.port, socketDir, sourceNode: primary });
     out.checks.push(...checked.checks);
     out.checksSeconds = Math.round(checked.seconds * 100) / 100;
 
@@ -179,9 +179,9 @@ async function drillOne(
     progress.step = `tearing down ${dataDir}`;
     out.teardown = await CancellationScope.nonCancellable(async () => {
       if (out.restore) {
-        await node.cleanupRestore({ cluster: input.cluster, node: input.drillNode, dataDir, createdDir: true, oldDataDir: null, restartOld: false, privateSocketDir: socketDir });
+        await node.cleanupRestore({ dataDir, createdDir: true, oldDataDir: null, restartOld: false, privateSocketDir: socketDir });
       }
-      const after = await node.inspectDestination({ cluster: input.cluster, node: input.drillNode, dataDir, port: 1 });
+      const after = await node.inspectDestination({ dataDir, port: 1 });
       return { removed: after.state === 'absent' };
     });
   }

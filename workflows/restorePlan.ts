@@ -4,8 +4,7 @@
  * archive continuity), from WAL itself (pg_waldump on the destination node) and from the
  * destination; `judgeRestore` turns them into a plan or into problems.
  */
-import { patched, proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { patched } from '@temporalio/workflow';
 import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../domain/restore.js';
 import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../domain/wal.js';
 import { currentPrimary } from '../domain/walCheck.js';
@@ -14,6 +13,7 @@ import { probeNodes, type NodeAgent } from './probe.js';
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
 const SCAN_LIMIT = 1024;
 import { nodeTask, storageOp } from './profiles.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export interface PlanOutcome {
   plan: RestorePlan | null;
@@ -30,8 +30,8 @@ export interface PlanOutcome {
  * `claim.autoPort` a port given earlier (the API's pre-flight) may be traded for another.
  */
 export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeAgent[], claim: { claimFor?: string; autoPort?: boolean } = {}): Promise<PlanOutcome> {
-  const { walContinuity } = proxyActivities<Activities>(storageOp);
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: destinationQueue });
+  const { walContinuity } = controlActivities(storageOp);
+  const node = nodeActivities(request.destination.node, destinationQueue, nodeTask);
   const cluster = request.cluster;
 
   // 0. The current primary's timeline: the newest one in the archive may be a standby promoted
@@ -71,8 +71,6 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
   const lastSegment = from ? lastReadableSegment(from, archive) : archive.lastSegment;
   const scan = lastSegment
     ? await node.scanArchive({
-        cluster,
-        node: request.destination.node,
         lastSegment,
         segmentBytes: DEFAULT_SEGMENT_BYTES,
         ...('name' in request.target ? { restorePoint: request.target.name } : {}),
@@ -83,7 +81,7 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
     : { lastCommit: null, restorePoint: null, scanned: 0 };
 
   // 3. The destination as it is now.
-  const destination = await node.inspectDestination({ cluster, node: request.destination.node, dataDir: request.destination.dataDir, port: request.destination.port, ...claim });
+  const destination = await node.inspectDestination({ dataDir: request.destination.dataDir, port: request.destination.port, ...claim });
 
   // 4. Judge.
   const lastCommit = scan.lastCommit ? { lsn: scan.lastCommit.lsn, time: scan.lastCommit.time } : null;

@@ -3,10 +3,9 @@
  * restores left there (running, stopped, removed). Read-only; a node that does not answer is
  * reported, not fatal.
  */
-import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import type { CopyFacts } from '../domain/restoredCopy.js';
 import { nodeProbe } from './profiles.js';
+import { nodeActivities } from './activityProxies.js';
 import { rootMessage } from './probe.js';
 
 export interface RestoredCopiesInput {
@@ -25,9 +24,9 @@ export interface NodeCopies {
 export async function restoredCopies(input: RestoredCopiesInput): Promise<NodeCopies[]> {
   return Promise.all(
     input.nodes.map(async (n): Promise<NodeCopies> => {
-      const { inspectRestoredCopies } = proxyActivities<Activities>({ ...nodeProbe, taskQueue: n.taskQueue });
+      const { inspectRestoredCopies } = nodeActivities(n.node, n.taskQueue, nodeProbe);
       try {
-        return { node: n.node, facts: await inspectRestoredCopies({ cluster: input.cluster, node: n.node, dataDirs: n.dataDirs }) };
+        return { node: n.node, facts: await inspectRestoredCopies({ dataDirs: n.dataDirs }) };
       } catch (err) {
         return { node: n.node, error: rootMessage(err) };
       }

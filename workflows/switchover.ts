@@ -23,13 +23,11 @@ import {
   defineQuery,
   isCancellation,
   patched,
-  proxyActivities,
   setHandler,
   startChild,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
 import { NodeIsPrimaryError, ReplicationPreconditionError, SwitchoverRolledBackError, toApplicationFailure } from '../domain/errors.js';
 import { judgeSwitchover, swapSyncNames, type SwitchoverReport } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
@@ -38,6 +36,8 @@ import { isRefused, verdictGate, withClusterLock, type Refused, type VerdictGate
 import { awaitControl, awaitStorage, fenceStep, longTool, nodeTask, patroniRequest, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
+import type { ControlActivities } from '../activities/control.js';
 import { backup, type BackupInput } from './backup.js';
 
 /** How long a switchover lets the old primary's archiver catch up before pausing clients. */
@@ -108,7 +108,7 @@ export async function switchover(input: SwitchoverInput): Promise<SwitchoverRepo
     });
     report.backupWorkflowId = id;
   }
-  const { storeSwitchoverReport } = proxyActivities<Activities>(storageOp);
+  const { storeSwitchoverReport } = controlActivities(storageOp);
   await storeSwitchoverReport({ report });
   progress.step = 'done';
   return report;
@@ -126,9 +126,9 @@ interface Context {
 /** Step 1, shared: judge on fresh probes; returns the primary and its synchronous_standby_names. */
 async function preconditions(ctx: Context): Promise<{ primary: string; syncNames: string; timeline: number | null; seconds: number }> {
   const { input } = ctx;
-  const { readWalCheck } = proxyActivities<Activities>(storageOp);
+  const { readWalCheck } = controlActivities(storageOp);
   ctx.progress.step = 'checking preconditions';
-  let judged: [Awaited<ReturnType<typeof probeNodes>>, Awaited<ReturnType<Activities['readWalCheck']>>];
+  let judged: [Awaited<ReturnType<typeof probeNodes>>, Awaited<ReturnType<ControlActivities['readWalCheck']>>];
   try {
     judged = await Promise.all([probeNodes(input.cluster, input.nodes), readWalCheck({ cluster: input.cluster })]);
   } catch (err) {
@@ -159,26 +159,26 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
   const old = pre.primary;
-  const oldFence = proxyActivities<Activities>({ ...fenceStep, taskQueue: ctx.queueOf(old) });
-  const candFence = proxyActivities<Activities>({ ...fenceStep, taskQueue: ctx.queueOf(candidate) });
-  const candWait = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) });
-  const { pgbouncerAdmin } = proxyActivities<Activities>(fenceStep);
+  const oldFence = nodeActivities(old, ctx.queueOf(old), fenceStep);
+  const candFence = nodeActivities(candidate, ctx.queueOf(candidate), fenceStep);
+  const candWait = nodeActivities(candidate, ctx.queueOf(candidate), longTool);
+  const { pgbouncerAdmin } = controlActivities(fenceStep);
   const warnings: string[] = [];
 
   // 2a. Before clients wait: a CHECKPOINT, so the shutdown checkpoint has little left to
   //     write, and the slots the other nodes will stream from, on the candidate (a standby
   //     may hold physical slots; they are there the moment it is promoted).
   progress.step = `CHECKPOINT on ${old}`;
-  await oldFence.checkpoint({ cluster, node: old });
-  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
-  for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ cluster, node: candidate, slot: input.slots[n.name]! });
+  await oldFence.checkpoint();
+  const newP = nodeActivities(candidate, ctx.queueOf(candidate), nodeTask);
+  for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ slot: input.slots[n.name]! });
   // Promotion probes the archive for the next timeline's history (and for WAL) through
   // restore_command: each miss costs a `wal fetch` while clients wait. pgdr checks that
   // timeline itself, and the candidate streams, so restore_command is off for the fence.
-  const { awaitArchived } = proxyActivities<Activities>(storageOp);
+  const { awaitArchived } = controlActivities(storageOp);
   let restoreCommand: { previous: string | null } | null = null;
   if (pre.timeline !== null && !(await awaitArchived({ cluster, name: historyFileName(pre.timeline + 1), timeoutSeconds: 0 })).ok) {
-    restoreCommand = await newP.setRestoreCommand({ cluster, node: candidate, mode: 'off' });
+    restoreCommand = await newP.setRestoreCommand({ mode: 'off' });
   }
 
   // The fast shutdown archives every waiting segment (one archive_command each) while
@@ -189,7 +189,7 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
   if (patched('drain-archiver-before-pause')) {
     progress.step = `${old}: waiting for the archiver to catch up`;
     await oldFence
-      .awaitArchiverIdle({ cluster, node: old, timeoutSeconds: ARCHIVER_DRAIN_SECONDS })
+      .awaitArchiverIdle({ timeoutSeconds: ARCHIVER_DRAIN_SECONDS })
       .catch((e) => void warnings.push(`archiver of ${old} not drained before the pause: ${rootMessage(e)}`));
   }
 
@@ -210,15 +210,15 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
     }
     progress.step = `stopping ${old} (fast)`;
     oldStopped = true;
-    const { control } = await oldFence.stopAndReadControl({ cluster, node: old });
+    const { control } = await oldFence.stopAndReadControl();
     if (control.state !== 'shut down') throw rollbackReason(`${old} did not shut down cleanly (pg_controldata state "${control.state}", expected "shut down")`);
     checkpointLsn = control.checkpointLsn;
     progress.step = `waiting until ${candidate} replayed the shutdown checkpoint ${checkpointLsn}`;
-    const replayed = await candWait.awaitReplayed({ cluster, node: candidate, lsn: checkpointLsn, timeoutSeconds: input.confirmTimeoutSeconds });
+    const replayed = await candWait.awaitReplayed({ lsn: checkpointLsn, timeoutSeconds: input.confirmTimeoutSeconds });
     if (!replayed.ok) throw rollbackReason(replayed.reason ?? 'the candidate did not replay the shutdown checkpoint');
     progress.step = `promoting ${candidate}`;
     promoteTried = true;
-    const promoted = await candFence.promote({ cluster, node: candidate });
+    const promoted = await candFence.promote();
     if (!promoted.promoted) throw rollbackReason(`${candidate} was not promoted: ${promoted.detail}`);
     newTimeline = promoted.timeline;
     progress.pointOfNoReturn = true;
@@ -227,9 +227,9 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
     const reason = err instanceof RollbackReason ? err.message : isCancellation(err) ? 'cancelled' : rootMessage(err);
     await CancellationScope.nonCancellable(async () => {
       // A candidate that may have received the promote request is fenced: two primaries must never run.
-      if (promoteTried) await candFence.stopServer({ cluster, node: candidate, mode: 'immediate' }).catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
-      if (oldStopped) await oldFence.startServer({ cluster, node: old });
-      if (restoreCommand && !promoteTried) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch(() => undefined);
+      if (promoteTried) await candFence.stopServer({ mode: 'immediate' }).catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
+      if (oldStopped) await oldFence.startServer();
+      if (restoreCommand && !promoteTried) await newP.setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous }).catch(() => undefined);
       if (input.pgbouncerQueue) await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
     });
     throw toApplicationFailure(new SwitchoverRolledBackError(cluster, candidate, reason + (promoteTried ? `; ${candidate} was stopped (fenced) and needs a rebuild` : ''), old));
@@ -240,10 +240,10 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
   const p0 = Date.now();
   if (pre.syncNames.trim()) {
     progress.step = 'synchronous_standby_names on the new primary';
-    await newP.setSynchronousStandbyNames({ cluster, node: candidate, value: swapSyncNames(pre.syncNames, candidate, old) });
+    await newP.setSynchronousStandbyNames({ value: swapSyncNames(pre.syncNames, candidate, old) });
   }
   const { repointed, pauseSeconds } = await resumeClients(ctx, pausedAt, warnings);
-  if (restoreCommand) await newP.setRestoreCommand({ cluster, node: candidate, mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
+  if (restoreCommand) await newP.setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
   const promote = (Date.now() - p0) / 1000;
 
   // 6. The old primary rejoins as a standby of the new one; the other standbys follow it, all
@@ -270,22 +270,22 @@ type Rejoined = SwitchoverReport['rejoined'][number];
  */
 async function rejoinOldPrimary(ctx: Context, old: string, warnings: string[], streamingFirst = true): Promise<Rejoined> {
   const { cluster, candidate } = ctx.input;
-  const newP = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(candidate) });
-  const oldNode = proxyActivities<Activities>({ ...nodeTask, taskQueue: ctx.queueOf(old) });
-  const oldTool = proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(old) });
+  const newP = nodeActivities(candidate, ctx.queueOf(candidate), nodeTask);
+  const oldNode = nodeActivities(old, ctx.queueOf(old), nodeTask);
+  const oldTool = nodeActivities(old, ctx.queueOf(old), longTool);
   try {
     // On Postgres 15, pg_rewind reads the source's timeline from its control file, which a
     // just-promoted server updates only at its first checkpoint: take it now.
     ctx.progress.step = `CHECKPOINT on ${candidate} (its control file shows the new timeline)`;
-    await newP.checkpoint({ cluster, node: candidate });
+    await newP.checkpoint();
     ctx.progress.step = `${old}: pg_rewind against ${candidate} when needed`;
-    const rw = await oldTool.rewindFrom({ cluster, node: old, source: candidate });
+    const rw = await oldTool.rewindFrom({ source: candidate });
     ctx.progress.step = `${old}: standby of ${candidate}`;
     const streamFirst = streamingFirst && !rw.rewound;
-    await oldNode.writeStandbySettings({ cluster, node: old, primary: candidate, ownConfigFrom: null, fromArchive: !streamFirst, ...(streamFirst ? { streamOnly: true } : {}) });
-    await oldNode.startServer({ cluster, node: old });
+    await oldNode.writeStandbySettings({ primary: candidate, ownConfigFrom: null, fromArchive: !streamFirst, ...(streamFirst ? { streamOnly: true } : {}) });
+    await oldNode.startServer();
     if (!streamFirst) await awaitStreamingOf(ctx, old, ctx.input.catchUpTimeoutSeconds);
-    else await streamThenArchive(ctx, old, () => oldNode.setRestoreCommand({ cluster, node: old, mode: 'pgdr' }), warnings);
+    else await streamThenArchive(ctx, old, () => oldNode.setRestoreCommand({ mode: 'pgdr' }), warnings);
     return { node: old, rewound: rw.rewound, streaming: true };
   } catch (err) {
     warnings.push(`old primary ${old} did not rejoin as a standby: ${rootMessage(err)} (rebuild it: pgdr rebuild ${cluster} ${old})`);
@@ -299,10 +299,10 @@ async function rejoinOldPrimary(ctx: Context, old: string, warnings: string[], s
  * the reload (measured: streaming again about 1.6 s after the repoint, restore_command off or not).
  */
 async function followNewPrimary(ctx: Context, node: NodeAgent, warnings: string[]): Promise<Rejoined> {
-  const { cluster, candidate } = ctx.input;
+  const { candidate } = ctx.input;
   try {
     ctx.progress.step = `${node.name}: follow ${candidate}`;
-    await proxyActivities<Activities>({ ...nodeTask, taskQueue: node.taskQueue }).repointStandby({ cluster, node: node.name, primary: candidate });
+    await nodeActivities(node.name, node.taskQueue, nodeTask).repointStandby({ primary: candidate });
     await awaitStreamingOf(ctx, node.name, ctx.input.catchUpTimeoutSeconds);
     return { node: node.name, rewound: false, streaming: true };
   } catch (err) {
@@ -331,8 +331,8 @@ async function streamThenArchive(ctx: Context, node: string, restoreCommand: () 
 }
 
 function awaitStreamingOf(ctx: Context, standby: string, timeoutSeconds: number): Promise<unknown> {
-  const { cluster, candidate, rejoinMaxLagBytes } = ctx.input;
-  return proxyActivities<Activities>({ ...longTool, taskQueue: ctx.queueOf(candidate) }).awaitStreaming({ cluster, node: candidate, standby, maxLagBytes: rejoinMaxLagBytes, timeoutSeconds });
+  const { candidate, rejoinMaxLagBytes } = ctx.input;
+  return nodeActivities(candidate, ctx.queueOf(candidate), longTool).awaitStreaming({ standby, maxLagBytes: rejoinMaxLagBytes, timeoutSeconds });
 }
 
 /** Step 6 as recorded before 'rejoin-streaming-first': one node after the other, the old primary with the archive. */
@@ -347,9 +347,9 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, 
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
   const old = pre.primary;
-  const { pgbouncerAdmin } = proxyActivities<Activities>(fenceStep);
-  const { patroniSwitchover } = proxyActivities<Activities>(patroniRequest);
-  const { awaitPatroni } = proxyActivities<Activities>(awaitControl);
+  const { pgbouncerAdmin } = controlActivities(fenceStep);
+  const { patroniSwitchover } = controlActivities(patroniRequest);
+  const { awaitPatroni } = controlActivities(awaitControl);
   const timeoutSeconds = input.patroni!.timeoutSeconds;
   const warnings: string[] = [];
   const f0 = Date.now();
@@ -417,11 +417,12 @@ async function resumeClients(ctx: Context, pausedAt: number, warnings: string[])
   progress.step = `pgbouncer: point at ${input.candidate}, RELOAD, RESUME`;
   let repointed = false;
   try {
-    await proxyActivities<Activities>({ ...fenceStep, taskQueue: input.pgbouncerQueue }).pointPgBouncer({ cluster: input.cluster, primary: input.candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
+    const pgbouncerNode = input.nodes.find((n) => n.taskQueue === input.pgbouncerQueue)?.name ?? 'pgbouncer';
+    await nodeActivities(pgbouncerNode, input.pgbouncerQueue, fenceStep).pointPgBouncer({ primary: input.candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
     repointed = true;
   } catch (err) {
     warnings.push(`pgbouncer could not be repointed to ${input.candidate}: ${rootMessage(err)}`);
-    await proxyActivities<Activities>(fenceStep).pgbouncerAdmin({ cluster: input.cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+    await controlActivities(fenceStep).pgbouncerAdmin({ cluster: input.cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
   }
   return { repointed, pauseSeconds: (Date.now() - pausedAt) / 1000 };
 }
@@ -429,7 +430,7 @@ async function resumeClients(ctx: Context, pausedAt: number, warnings: string[])
 /** The new timeline's TTTTTTTT.history in the archive (a restore across the switch needs it). */
 async function awaitHistory(ctx: Context, timeline: number | null, warnings: string[]): Promise<boolean | null> {
   if (timeline === null) return null;
-  const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
+  const { awaitArchived } = controlActivities(awaitStorage);
   const name = historyFileName(timeline);
   ctx.progress.step = `waiting for ${name} in the archive`;
   const got = await awaitArchived({ cluster: ctx.input.cluster, name, timeoutSeconds: ctx.input.historyTimeoutSeconds });

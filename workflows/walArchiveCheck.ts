@@ -6,14 +6,14 @@
  * split brain: a timeline that kept advancing after another branched off it.
  * The result is stored in S3 either way; an unhealthy archive fails the workflow, red in the UI.
  */
-import { defineQuery, patched, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.js';
+import { defineQuery, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors.js';
 import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export interface WalCheckInput {
   cluster: string;
@@ -32,8 +32,8 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   const progress = { step: 'probing nodes' };
   showSteps(progress);
   setHandler(walCheckProgressQuery, () => progress);
-  const { awaitArchived } = proxyActivities<Activities>(awaitStorage);
-  const { walContinuity, readWalCheck, storeWalCheck } = proxyActivities<Activities>(storageOp);
+  const { awaitArchived } = controlActivities(awaitStorage);
+  const { walContinuity, readWalCheck, storeWalCheck } = controlActivities(storageOp);
   const started = workflowInfo().startTime;
 
   const result: WalCheckResult = {
@@ -83,13 +83,13 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   }
   const primary = forks ? probes.find((p) => p.node.name === chosen.name)! : primaries[0]!;
   result.primary = primary.node.name;
-  const node = proxyActivities<Activities>({ ...nodeTask, taskQueue: primary.node.taskQueue });
+  const node = nodeActivities(primary.node.name, primary.node.taskQueue, nodeTask);
 
   // 2. Round trip: close a segment, then wait for exactly that one in S3.
   let segmentBytes = DEFAULT_SEGMENT_BYTES;
   if (!input.skipRoundTrip && primary.probe!.archiveMode !== 'off') {
     progress.step = 'switching WAL and waiting for the segment in S3';
-    const sw = await node.switchWal({ cluster: input.cluster, node: primary.node.name });
+    const sw = await node.switchWal();
     segmentBytes = sw.segmentBytes;
     const seen = await awaitArchived({ cluster: input.cluster, name: sw.segment, timeoutSeconds: input.roundTripTimeoutSeconds });
     result.roundTrip = { segment: sw.segment, ok: seen.ok, seconds: Math.round(seen.seconds * 10) / 10 };
@@ -112,7 +112,7 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   // 5. The newest archived commit: the latest point a restore can reach.
   progress.step = 'reading the last archived commit';
   const lastCommit = facts.continuity.lastSegment
-    ? await node.lastArchivedCommit({ cluster: input.cluster, node: primary.node.name, lastSegment: facts.continuity.lastSegment, segmentBytes })
+    ? await node.lastArchivedCommit({ lastSegment: facts.continuity.lastSegment, segmentBytes })
     : null;
   result.segmentBytes = segmentBytes;
   result.window = recoveryWindow({

@@ -28,7 +28,7 @@ export interface ReplicationDeps {
   readSecret: SecretReader;
 }
 
-interface NodeRef {
+interface NodeTarget {
   cluster: string;
   node: string;
 }
@@ -41,13 +41,13 @@ export function slotOf(config: PgdrConfig, cluster: string, node: string): strin
   return nodeOf(config, cluster, node).slot ?? defaultSlotName(node);
 }
 
-function pgCtl(deps: ReplicationDeps, r: NodeRef, args: string[], dataDir?: string) {
+function pgCtl(deps: ReplicationDeps, r: NodeTarget, args: string[], dataDir?: string) {
   const nc = nodeOf(deps.config, r.cluster, r.node);
   return runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', dataDir ?? nc.dataDir, ...args], osUser: nc.osUser });
 }
 
 /** Stops the node's server (fast; immediate when fast does not finish). */
-export async function stopServer(deps: ReplicationDeps, input: NodeRef & { mode?: 'fast' | 'immediate' }): Promise<{ wasRunning: boolean }> {
+export async function stopServer(deps: ReplicationDeps, input: NodeTarget & { mode?: 'fast' | 'immediate' }): Promise<{ wasRunning: boolean }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) === null) return { wasRunning: false };
   try {
@@ -64,7 +64,7 @@ export async function stopServer(deps: ReplicationDeps, input: NodeRef & { mode?
  * in recovery). One still starting after 300 s is alive and left to the caller's wait; one that
  * exits while starting is ServerStartFailedError (PortUnavailableError when its port is taken).
  */
-export async function startServer(deps: ReplicationDeps, input: NodeRef): Promise<{ started: boolean }> {
+export async function startServer(deps: ReplicationDeps, input: NodeTarget): Promise<{ started: boolean }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) !== null) return { started: false };
   const { heartbeat, signal } = activityProgress();
@@ -90,7 +90,7 @@ export interface ControlFacts {
 }
 
 /** pg_controldata of the node's (stopped) data directory: cluster state and the latest checkpoint. */
-export async function readControlData(deps: ReplicationDeps, input: NodeRef): Promise<ControlFacts> {
+export async function readControlData(deps: ReplicationDeps, input: NodeTarget): Promise<ControlFacts> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const out = (await runTool({ tool: 'pg_controldata', binDir: nc.binDir, args: ['-D', nc.dataDir], osUser: nc.osUser })).stdout;
   const field = (name: string) => new RegExp(`^${name.replace(/[()']/g, '\\$&')}:\\s*(.+)$`, 'm').exec(out)?.[1]?.trim() ?? '';
@@ -103,7 +103,7 @@ export async function readControlData(deps: ReplicationDeps, input: NodeRef): Pr
 }
 
 /** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
-export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef): Promise<{ wasRunning: boolean; control: ControlFacts }> {
+export async function stopAndReadControl(deps: ReplicationDeps, input: NodeTarget): Promise<{ wasRunning: boolean; control: ControlFacts }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const wasRunning = runningPid(nc.dataDir) !== null;
   if (wasRunning) {
@@ -122,7 +122,7 @@ export async function stopAndReadControl(deps: ReplicationDeps, input: NodeRef):
  * archive_command each, while clients are paused; draining first keeps that out of the pause.
  * Gives up after timeoutSeconds (WAL keeps coming under load) and says how many were left.
  */
-export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds: number }): Promise<{ idle: boolean; ready: number; seconds: number }> {
+export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeTarget & { timeoutSeconds: number }): Promise<{ idle: boolean; ready: number; seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   return withNode(deps, input.cluster, input.node, async (c) => {
@@ -138,7 +138,7 @@ export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeRef & 
 }
 
 /** CHECKPOINT on the node: the shutdown checkpoint after it has little left to write. */
-export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise<void> {
+export async function checkpoint(deps: ReplicationDeps, input: NodeTarget): Promise<void> {
   await withNode(deps, input.cluster, input.node, (c) => c.query('checkpoint'));
 }
 
@@ -146,7 +146,7 @@ export async function checkpoint(deps: ReplicationDeps, input: NodeRef): Promise
  * Waits until the node (a standby) has replayed past `lsn` (the old primary's shutdown
  * checkpoint). Fails fast when its server is not running; returns ok false on timeout.
  */
-export async function awaitReplayed(deps: ReplicationDeps, input: NodeRef & { lsn: string; timeoutSeconds: number }): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
+export async function awaitReplayed(deps: ReplicationDeps, input: NodeTarget & { lsn: string; timeoutSeconds: number }): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -174,7 +174,7 @@ export async function awaitReplayed(deps: ReplicationDeps, input: NodeRef & { ls
  * pg_promote on the node, then a close watch until it left recovery (pg_promote's own wait
  * looks only every 100 ms, while clients are paused); reports the outcome and its timeline.
  */
-export async function promote(deps: ReplicationDeps, input: NodeRef & { timeoutSeconds?: number }): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
+export async function promote(deps: ReplicationDeps, input: NodeTarget & { timeoutSeconds?: number }): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
     let detail = '';
     try {
@@ -205,7 +205,7 @@ export async function promote(deps: ReplicationDeps, input: NodeRef & { timeoutS
  * ALTER SYSTEM had set before, `restore` puts that back (null: RESET to the config file's),
  * `pgdr` sets pgdr's own (a rejoined old primary, once it streams).
  */
-export async function setRestoreCommand(deps: ReplicationDeps, input: NodeRef & { mode: 'off' | 'restore' | 'pgdr'; previous?: string | null }): Promise<{ previous: string | null }> {
+export async function setRestoreCommand(deps: ReplicationDeps, input: NodeTarget & { mode: 'off' | 'restore' | 'pgdr'; previous?: string | null }): Promise<{ previous: string | null }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
     const row = (await c.query(`select setting, coalesce(sourcefile, '') like '%postgresql.auto.conf' as auto from pg_settings where name = 'restore_command'`)).rows[0];
     const previous = row.auto ? (row.setting as string) : null;
@@ -220,7 +220,7 @@ export async function setRestoreCommand(deps: ReplicationDeps, input: NodeRef & 
 }
 
 /** A physical slot for a standby on the primary, unless it exists. */
-export async function ensureSlot(deps: ReplicationDeps, input: NodeRef & { slot: string }): Promise<{ created: boolean }> {
+export async function ensureSlot(deps: ReplicationDeps, input: NodeTarget & { slot: string }): Promise<{ created: boolean }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
     const r = await c.query('select pg_create_physical_replication_slot($1) from (select 1) x where not exists (select from pg_replication_slots where slot_name = $1)', [input.slot]);
     return { created: (r.rowCount ?? 0) > 0 };
@@ -228,7 +228,7 @@ export async function ensureSlot(deps: ReplicationDeps, input: NodeRef & { slot:
 }
 
 /** synchronous_standby_names on a running primary (ALTER SYSTEM + reload). */
-export async function setSynchronousStandbyNames(deps: ReplicationDeps, input: NodeRef & { value: string }): Promise<void> {
+export async function setSynchronousStandbyNames(deps: ReplicationDeps, input: NodeTarget & { value: string }): Promise<void> {
   await withNode(deps, input.cluster, input.node, async (c) => {
     await c.query(`alter system set synchronous_standby_names = '${input.value.replace(/'/g, "''")}'`);
     await c.query('select pg_reload_conf()');
@@ -263,7 +263,7 @@ const STANDBY_KEYS = /^\s*(primary_conninfo|primary_slot_name|port|recovery_targ
  */
 export async function writeStandbySettings(
   deps: ReplicationDeps,
-  input: NodeRef & {
+  input: NodeTarget & {
     primary: string;
     ownConfigFrom: string | null;
     /** Write pgdr's restore_command (WAL from the archive, then streaming). */
@@ -309,7 +309,7 @@ export async function writeStandbySettings(
  * heartbeats kB and %. A retried attempt (the worker running the first one died mid-clone)
  * finds its predecessor's partial clone there and starts again from an empty directory.
  */
-export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ seconds: number; bytes: number }> {
+export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeTarget & { primary: string }): Promise<{ seconds: number; bytes: number }> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
@@ -343,7 +343,7 @@ export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeRef & {
  * when their timelines diverged. The node's own configuration files are kept (pg_rewind copies
  * the source's). Returns whether anything was rewound.
  */
-export async function rewindFrom(deps: ReplicationDeps, input: NodeRef & { source: string }): Promise<{ rewound: boolean; detail: string }> {
+export async function rewindFrom(deps: ReplicationDeps, input: NodeTarget & { source: string }): Promise<{ rewound: boolean; detail: string }> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const sc = nodeOf(deps.config, input.cluster, input.source);
@@ -376,7 +376,7 @@ export async function rewindFrom(deps: ReplicationDeps, input: NodeRef & { sourc
 }
 
 /** Points a running standby at a new primary: primary_conninfo and slot via ALTER SYSTEM, then reload. */
-export async function repointStandby(deps: ReplicationDeps, input: NodeRef & { primary: string }): Promise<{ conninfo: string }> {
+export async function repointStandby(deps: ReplicationDeps, input: NodeTarget & { primary: string }): Promise<{ conninfo: string }> {
   const cc = clusterOf(deps.config, input.cluster);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
   const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
@@ -400,7 +400,7 @@ select r.state, r.replay_lsn::text as replay_lsn, pg_current_wal_lsn()::text as 
  */
 export async function awaitStreaming(
   deps: ReplicationDeps,
-  input: NodeRef & { standby: string; maxLagBytes: number; timeoutSeconds: number },
+  input: NodeTarget & { standby: string; maxLagBytes: number; timeoutSeconds: number },
 ): Promise<{ lagBytes: number; replayLsn: string; seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const slot = slotOf(deps.config, input.cluster, input.standby);

@@ -89,14 +89,16 @@ describe('the two errors that had borrowed another class', () => {
     });
   });
 
-  it('a node mismatch names both nodes and is not retried', () => {
-    const e = new NodeMismatchError({ cluster: 'c1', node: 'a' }, { cluster: 'c1', node: 'b' });
+  it('a node mismatch names the activity and both nodes, and is not retried', () => {
+    const e = new NodeMismatchError('probeNode', { cluster: 'c1', node: 'b' }, { cluster: 'c1', node: 'a' });
     expect({ code: e.code, nonRetryable: e.nonRetryable, context: e.context }).toEqual({
       code: 'NODE_MISMATCH',
       nonRetryable: true,
-      context: { cluster: 'c1', node: 'a', askedCluster: 'c1', askedNode: 'b' },
+      context: { activity: 'probeNode', cluster: 'c1', node: 'b', agentCluster: 'c1', agentNode: 'a' },
     });
-    expect(e.message).toMatch(/^the agent of node "a" of cluster "c1" was asked to act on node "b" of cluster "c1"; nothing was done\nHINT: /);
-    expect(new NodeMismatchError({ cluster: 'c1', node: 'a' }, {}).message).toMatch(/asked to act on node "\(none\)" of cluster "\(none\)"/);
+    expect(e.message).toBe(
+      'probeNode for node "b" of cluster "c1" reached the agent of node "a" of cluster "c1"; refused\n' +
+        'HINT: each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
+    );
   });
 });

@@ -185,7 +185,7 @@ describe('dropRestore with stub agents', () => {
   it('drops a copy that carries its marker, handing the agent the restore\'s workflow id and id', async () => {
     const { outcome, drops } = await run(facts());
     expect(outcome).toMatchObject({ id: report.id, restoreWorkflowId: WF, node: 'n1', dataDir: report.destination.dataDir, stopped: true, removed: true, alreadyRemoved: false });
-    expect(drops).toEqual([{ cluster: 'stub', node: 'n1', dataDir: report.destination.dataDir, workflowId: WF, restoreId: report.id }]);
+    expect(drops).toEqual([{ dataDir: report.destination.dataDir, workflowId: WF, restoreId: report.id }]);
   });
 
   it('answers already removed for a gone directory without asking the agent to drop anything', async () => {

@@ -1,6 +1,6 @@
 /**
  * restoredCopies with stub agents: each destination node's agent is asked about its own
- * directories only, and a node that does not answer is an outcome, not a failure. The real
+ * directories only (the queue names the node; the input does not), and a node that does not answer is an outcome, not a failure. The real
  * agent, end to end, is in dropRestore.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -38,12 +38,17 @@ describe('restoredCopies with stub agents', () => {
         { node: 'a', taskQueue: `${control}-a`, dataDirs: ['/r/1', '/r/2'] },
         { node: 'b', taskQueue: `${control}-b`, dataDirs: ['/r/3'] },
       ];
-      const out = await runWorkersUntil(workers, () => client.workflow.execute(restoredCopies, { taskQueue: control, workflowId: freshQueue('copies-test'), args: [{ cluster: 'stub', nodes }] }));
+      const workflowId = freshQueue('copies-test');
+      const out = await runWorkersUntil(workers, () => client.workflow.execute(restoredCopies, { taskQueue: control, workflowId, args: [{ cluster: 'stub', nodes }] }));
       expect(out).toEqual([
         { node: 'a', facts: [fact('/r/1'), fact('/r/2')] },
         { node: 'b', error: 'unknown node "b" in cluster "stub"' },
       ]);
-      expect(asked).toEqual([{ cluster: 'stub', node: 'a', dataDirs: ['/r/1', '/r/2'] }]);
+      expect(asked).toEqual([{ dataDirs: ['/r/1', '/r/2'] }]);
+      // The Temporal UI shows which node each activity was for.
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      const summaries = history.events!.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString())] : []));
+      expect(summaries.sort()).toEqual(['on node a', 'on node b']);
     } finally {
       await close();
       await connection.close();

@@ -1,0 +1,72 @@
+/**
+ * The control worker's activities (queue `pgdr`): everything that needs no Postgres host.
+ * The catalog, reports and WAL checks in S3, retention, Patroni's REST API, PgBouncer's admin
+ * console, and the Temporal service itself (lock holders). Node work is in node.ts.
+ */
+import { Client, Connection } from '@temporalio/client';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { PgdrConfig } from '../config/schema.js';
+import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { writeManifest } from '../adapters/catalogStore.js';
+import { holderOf, lockHolder } from '../adapters/temporal.js';
+import { pgbouncerAdmin } from '../adapters/pgbouncer.js';
+import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from '../adapters/patroni.js';
+import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
+import type { RetentionPolicy } from '../domain/retention.js';
+import type { BackupManifest } from '../domain/catalog.js';
+import { bindControl, field, type ControlBound, type StepDeps } from './bind.js';
+import { applyExpiry, planExpiry } from './steps/retention.js';
+import { awaitArchived, readWalCheck, refreshRecoveryWindow, storeWalCheck, walContinuity } from './steps/walCheck.js';
+import { storeRestoreReport } from './steps/restore.js';
+import { storeDrillReport } from './steps/drill.js';
+
+export interface ControlActivityDeps {
+  config: PgdrConfig;
+  readSecret?: SecretReader;
+  s3?: S3Client;
+  /** A Temporal client; created on first use when not given. */
+  temporal?: Client;
+}
+
+function controlSteps(temporal: () => Promise<Client>) {
+  return {
+    // The catalog: a backup's manifest.json, written once; retention's plan and deletions.
+    writeManifest: (d: StepDeps, i: { manifest: BackupManifest }) => writeManifest(d.s3, d.config.storage, i.manifest),
+    planExpiry: (d: StepDeps, i: { cluster: string; retention: RetentionPolicy }) => planExpiry(d, i.cluster, i.retention),
+    applyExpiry: (d: StepDeps, i: { cluster: string; expire: string[]; walCutoff: string | null }) => applyExpiry(d, i.cluster, i.expire, i.walCutoff),
+    newestGoodBackup: field('cluster', newestGoodBackup),
+    // The WAL archive in S3: a file's arrival, continuity, stored checks, the recovery window.
+    awaitArchived,
+    walContinuity,
+    readWalCheck: async (d: StepDeps, i: { cluster: string }) => (await readWalCheck(d, i.cluster)) ?? null,
+    storeWalCheck: field('result', storeWalCheck),
+    refreshRecoveryWindow,
+    // Reports in S3.
+    storeRestoreReport: field('report', storeRestoreReport),
+    storeDrillReport: field('report', storeDrillReport),
+    storeRebuildReport: field('report', storeRebuildReport),
+    storeSwitchoverReport: field('report', storeSwitchoverReport),
+    // PgBouncer's admin console (PAUSE / RESUME / RELOAD) and Patroni's REST API, over the network.
+    pgbouncerAdmin,
+    patroniMembers,
+    patroniSwitchover,
+    patroniReinitialize,
+    awaitPatroni,
+    // The Temporal service: which workflow holds the cluster's lock, or another lock workflow.
+    lockHolder: async (_d: StepDeps, i: { cluster: string }) => lockHolder(await temporal(), i.cluster),
+    lockHolderOf: async (_d: StepDeps, i: { lockId: string }) => holderOf(await temporal(), i.lockId),
+  };
+}
+
+export function createControlActivities(deps: ControlActivityDeps): ControlActivities {
+  const { config } = deps;
+  const readSecret = deps.readSecret ?? createSecretReader();
+  const s3 = deps.s3 ?? createS3Client(config.storage, readSecret);
+  let temporal: Promise<Client> | undefined = deps.temporal ? Promise.resolve(deps.temporal) : undefined;
+  const client = () =>
+    (temporal ??= Connection.connect({ address: config.temporal.address }).then((connection) => new Client({ connection, namespace: config.temporal.namespace })));
+  return bindControl({ config, readSecret, s3 }, controlSteps(client));
+}
+
+export type ControlActivities = ControlBound<ReturnType<typeof controlSteps>>;

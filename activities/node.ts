@@ -1,0 +1,120 @@
+/**
+ * The node agent's activities: `createNodeActivities({config, cluster, node})` builds them for
+ * exactly one node, registered on that node's queue (pgdr-node-<cluster>-<node>). Their inputs
+ * carry no `{cluster, node}`: the factory puts its own in, and refuses a task that names
+ * another node (NodeMismatchError). Fields naming other nodes (primary, source, standby) stay.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { PgdrConfig } from '../config/schema.js';
+import { nodeOf } from '../config/lookup.js';
+import { probeNode } from '../adapters/sql.js';
+import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
+import { createS3Client } from '../adapters/storage.js';
+import { activityProgress } from '../adapters/progress.js';
+import { pgbackrestBackup, pgbackrestExpireSet, pgbackrestVerifySet } from '../adapters/pgbackrest.js';
+import { pointPgBouncer } from '../adapters/pgbouncer.js';
+import { bindNode, type NodeBinding, type NodeBound, type StepDeps } from './bind.js';
+import { uploadBaseBackup, verifyBaseBackup } from './steps/basebackup.js';
+import { enableArchivingOnNode, switchWal } from './steps/archiving.js';
+import { lastArchivedCommit, scanArchive } from './steps/walCheck.js';
+import {
+  awaitRecoveryTarget,
+  cleanupRestore,
+  fetchBaseBackup,
+  inspectDestination,
+  pgbackrestRestoreSet,
+  prepareDestination,
+  removeOldDataDir,
+  settleRecoverySettings,
+  startRestoredInstance,
+  verifyRestoredBackup,
+  writeRecoverySettings,
+} from './steps/restore.js';
+import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
+import { runDrillChecks } from './steps/drill.js';
+import {
+  awaitArchiverIdle,
+  awaitReplayed,
+  awaitStreaming,
+  checkpoint,
+  cloneFromPrimary,
+  ensureSlot,
+  promote,
+  readControlData,
+  repointStandby,
+  rewindFrom,
+  setRestoreCommand,
+  setSynchronousStandbyNames,
+  startServer,
+  stopAndReadControl,
+  stopServer,
+  writeStandbySettings,
+} from './steps/replication.js';
+
+const nodeSteps = {
+  // Looking: role, timeline, LSNs, archiver and replication figures of this node.
+  probeNode: (d: StepDeps, i: NodeBinding) => probeNode(d, i.cluster, i.node),
+  // Backups: pg_basebackup into S3 and its verification; pgBackRest's backup and expiry.
+  uploadBaseBackup,
+  verifyBaseBackup,
+  pgbackrestBackup,
+  pgbackrestExpireSet,
+  // WAL: archiving settings, pg_switch_wal, the archive read with pg_waldump.
+  enableArchivingOnNode,
+  switchWal,
+  lastArchivedCommit,
+  scanArchive,
+  // Restores into a directory on this node, their cleanup, restored copies, drill checks.
+  inspectDestination,
+  prepareDestination,
+  fetchBaseBackup,
+  verifyRestoredBackup,
+  pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) => pgbackrestVerifySet(d, i.cluster, i.node, i.label, activityProgress().signal),
+  pgbackrestRestoreSet,
+  writeRecoverySettings,
+  startRestoredInstance,
+  awaitRecoveryTarget,
+  settleRecoverySettings,
+  cleanupRestore,
+  removeOldDataDir,
+  inspectRestoredCopies,
+  dropRestoredCopy,
+  runDrillChecks,
+  // Replication: this node's server (pg_ctl, promote, settings), clones, rewinds, slots.
+  stopServer,
+  startServer,
+  stopAndReadControl,
+  readControlData,
+  checkpoint,
+  awaitArchiverIdle,
+  awaitReplayed,
+  promote,
+  setRestoreCommand,
+  ensureSlot,
+  setSynchronousStandbyNames,
+  writeStandbySettings,
+  cloneFromPrimary,
+  rewindFrom,
+  repointStandby,
+  awaitStreaming,
+  // PgBouncer's host (the cluster's pgbouncer.node): its databases file, then RELOAD.
+  pointPgBouncer,
+};
+
+export interface NodeActivityDeps {
+  config: PgdrConfig;
+  cluster: string;
+  node: string;
+  readSecret?: SecretReader;
+  s3?: S3Client;
+}
+
+export function createNodeActivities(deps: NodeActivityDeps): NodeActivities {
+  // A node the config does not have fails here, at start, not at the first task.
+  nodeOf(deps.config, deps.cluster, deps.node);
+  const readSecret = deps.readSecret ?? createSecretReader();
+  const s3 = deps.s3 ?? createS3Client(deps.config.storage, readSecret);
+  return bindNode({ config: deps.config, readSecret, s3 }, { cluster: deps.cluster, node: deps.node }, nodeSteps);
+}
+
+export type NodeActivities = NodeBound<typeof nodeSteps>;
