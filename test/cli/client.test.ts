@@ -55,7 +55,7 @@ describe('pgdr on a reply that is not JSON', () => {
   });
 });
 
-describe('pgdr --api-url and PGDR_API_TOKEN_FILE', () => {
+describe('pgdr --api-url and PGDR_API_TOKEN_FILE', { timeout: 600_000 }, () => {
   let api: FakeApi;
   let dir: string;
   const backups = '/api/v1/clusters/demo/backups';

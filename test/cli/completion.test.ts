@@ -10,7 +10,8 @@ import { execa } from 'execa';
 import { runPgdr } from './fakeApi.js';
 import { buildProgram, commandsOf } from '../../cli/program.js';
 
-describe('pgdr completion', () => {
+// Slow hosts: every case spawns bin/pgdr or bash.
+describe('pgdr completion', { timeout: 600_000 }, () => {
   let script: string;
   let file: string;
 
@@ -22,11 +23,17 @@ describe('pgdr completion', () => {
     writeFileSync(file, script);
   });
 
-  /** What bash offers for the command line `words` (the last one is the word being completed). */
-  const complete = async (...words: string[]): Promise<string[]> => {
-    const run = `source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _pgdr_complete; printf '%s\\n' "\${COMPREPLY[@]}"`;
-    const res = await execa('bash', ['-c', run, 'bash', file, ...words]);
-    return res.stdout.split('\n').filter(Boolean);
+  /** What bash offers for each command line (its last word is the one being completed), all in one bash. */
+  const complete = async (...lines: string[][]): Promise<string[][]> => {
+    // One line per case, words split by \x1f and closed by an END word, so an empty last word survives.
+    const run = `source "$1"
+      while IFS=$'\\x1f' read -r -a w; do
+        COMP_WORDS=("\${w[@]:0:\${#w[@]}-1}"); COMP_CWORD=$((\${#COMP_WORDS[@]} - 1)); COMPREPLY=()
+        _pgdr_complete; echo "\${COMPREPLY[*]}"
+      done`;
+    const input = lines.map((words) => [...words, 'END'].join('\x1f')).join('\n') + '\n';
+    const res = await execa('bash', ['-c', run, 'bash', file], { input });
+    return res.stdout.split('\n').map((l) => l.split(' ').filter(Boolean));
   };
 
   it('names every command and subcommand of the program, and registers itself for pgdr', () => {
@@ -40,20 +47,25 @@ describe('pgdr completion', () => {
 
   it('is valid bash and completes commands, subcommands, options and their allowed values', async () => {
     await execa('bash', ['-n', file]);
-    expect(await complete('pgdr', 'st')).toEqual(['status']);
-    expect(await complete('pgdr', 're')).toEqual(['recovery-window', 'restore', 'restores', 'rebuild', 'replication']);
-    expect(await complete('pgdr', 'schedule', '')).toEqual(['pause', 'unpause', 'trigger', 'help']);
-    expect(await complete('pgdr', 'restore', 'dr')).toEqual(['drop']);
-    // After the cluster argument, no subcommand: `drop` is not offered.
-    expect(await complete('pgdr', 'restore', 'demo', 'dr')).toEqual([]);
-    const options = ['--candidate', '--wait', '--output', '--api-url', '--help'];
-    expect(await complete('pgdr', 'switchover', 'demo', '--')).toEqual(expect.arrayContaining(options));
-    expect(await complete('pgdr', 'status', 'demo', '-o', '')).toEqual(['table', 'json']);
-    expect(await complete('pgdr', '--api-url', 'http://x', 'restore', '--data-dir', '/d', '--output', 'j')).toEqual(['json']);
-    expect(await complete('pgdr', 'completion', '')).toEqual(['bash', 'zsh']);
-    expect(await complete('pgdr', 'wal', 'push', '--via', '')).toEqual(['basebackup', 'pgbackrest']);
-    // pgdr wal push is what Postgres runs: only its own options, no -o or --api-url.
-    expect(await complete('pgdr', 'wal', 'push', '--')).toEqual(['--config', '--cluster', '--via']);
+    const cases: [words: string[], offered: string[]][] = [
+      [['pgdr', 'st'], ['status']],
+      [['pgdr', 're'], ['recovery-window', 'restore', 'restores', 'rebuild', 'replication']],
+      [['pgdr', 'schedule', ''], ['pause', 'unpause', 'trigger', 'help']],
+      [['pgdr', 'restore', 'dr'], ['drop']],
+      // After the cluster argument, no subcommand: `drop` is not offered.
+      [['pgdr', 'restore', 'demo', 'dr'], []],
+      [
+        ['pgdr', 'switchover', 'demo', '--'],
+        ['--candidate', '--max-lag-bytes', '--no-backup', '--wait', '--output', '--help', '--api-url'],
+      ],
+      [['pgdr', 'status', 'demo', '-o', ''], ['table', 'json']],
+      [['pgdr', '--api-url', 'http://x', 'restore', '--data-dir', '/d', '--output', 'j'], ['json']],
+      [['pgdr', 'completion', ''], ['bash', 'zsh']],
+      [['pgdr', 'wal', 'push', '--via', ''], ['basebackup', 'pgbackrest']],
+      // pgdr wal push is what Postgres runs: only its own options, no -o or --api-url.
+      [['pgdr', 'wal', 'push', '--'], ['--config', '--cluster', '--via']],
+    ];
+    expect(await complete(...cases.map(([words]) => words))).toEqual(cases.map(([, offered]) => offered));
   });
 
   it('the zsh script is the same completion run through zsh\'s bashcompinit', async () => {
