@@ -1,35 +1,38 @@
-/** pgdr: the command-line face of the pgdr API. Every API operation has a command here. */
-import { Command } from 'commander';
+/** pgdr: the command-line face of the pgdr API. Every API operation has a command here (cli/program.ts). */
+import { CommanderError } from 'commander';
 import { ApiError, NonJsonReplyError } from './client.js';
-import { printable } from './format.js';
-import { statusCommand } from './commands/status.js';
-import { backupCommands } from './commands/backups.js';
-import { scheduleCommands } from './commands/schedules.js';
-import { registerWalCommands } from './commands/wal.js';
-import { restoreCommands } from './commands/restores.js';
-import { drillCommands } from './commands/drills.js';
-import { replicationCommands } from './commands/replication.js';
+import { printable, printableJson } from './format.js';
+import { EXIT, formatOf, UsageError } from './output.js';
+import { buildProgram } from './program.js';
 import { runWal } from '../archive/main.js';
 
-const program = new Command();
-program.name('pgdr').description('PostgreSQL backup and disaster recovery on Temporal').version('0.1.0');
-statusCommand(program);
-backupCommands(program);
-scheduleCommands(program);
-registerWalCommands(program);
-restoreCommands(program);
-drillCommands(program);
-replicationCommands(program);
+/** The exit code for an error that ended a command (see EXIT_CODES). */
+function exitCodeOf(err: unknown): number {
+  if (err instanceof CommanderError) return ['commander.helpDisplayed', 'commander.version'].includes(err.code) ? err.exitCode : EXIT.usage;
+  if (err instanceof UsageError) return EXIT.usage;
+  if ((err instanceof ApiError && err.status < 500) || err instanceof NonJsonReplyError) return EXIT.refused;
+  return EXIT.couldNotAsk;
+}
 
 const [, , first, second] = process.argv;
 if (first === 'wal' && (second === 'push' || second === 'fetch')) {
   // What Postgres runs (bin/pgdr normally takes the bundled shortcut to the same code).
   void runWal(process.argv.slice(3)).then((code) => process.exit(code));
 } else {
+  const program = buildProgram();
+  let json = false;
+  program.hook('preAction', (_program, action) => {
+    json = formatOf(action) === 'json';
+  });
   program.parseAsync(process.argv).catch((err: unknown) => {
-    const message = err instanceof Error ? err.message : String(err);
-    // Messages may carry values the server echoed: printed with control characters escaped.
-    console.error(`pgdr: ${printable(message, { keepNewlines: true })}`);
-    process.exitCode = (err instanceof ApiError && err.status < 500) || err instanceof NonJsonReplyError ? 1 : 3;
+    // commander has printed its own usage errors and the help already.
+    if (!(err instanceof CommanderError)) {
+      // In json mode the API's refusal is the answer: its body goes to stdout for scripts.
+      if (json && err instanceof ApiError && err.body) console.log(printableJson(err.body));
+      const message = err instanceof Error ? err.message : String(err);
+      // Messages may carry values the server echoed: printed with control characters escaped.
+      console.error(`pgdr: ${printable(message, { keepNewlines: true })}`);
+    }
+    process.exitCode = exitCodeOf(err);
   });
 }

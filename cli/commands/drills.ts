@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { apiCall, apiTarget } from '../client.js';
-import { printable, printableJson, table } from '../format.js';
-import { follow } from '../progress.js';
-import { finish } from './backups.js';
+import { apiCall, clusterPath } from '../client.js';
+import { printable, table } from '../format.js';
+import { invocation } from '../output.js';
+import { runProcedure, type Started } from '../procedure.js';
 import type { DrillReport } from '../../domain/drill.js';
 
 export function renderDrill(r: DrillReport): string {
@@ -14,18 +14,28 @@ export function renderDrill(r: DrillReport): string {
   return lines.join('\n');
 }
 
+interface DrillRow {
+  id: string;
+  ok: boolean;
+  rtoSeconds: number | null;
+  rpoSeconds: number | null;
+  backups: string[];
+  failures: string[];
+}
+
 export function drillCommands(program: Command): void {
   program
     .command('drill')
     .description('run a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down')
     .argument('<cluster>')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { wait?: boolean }) => {
-      const target = apiTarget();
-      const started = await apiCall<{ workflowId: string; uiUrl: string }>(target, 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/drills`, {});
-      console.log(`started ${started.workflowId}\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      finish(await follow(target, started.workflowId), (r) => renderDrill(r as DrillReport));
+    .action(async (cluster: string, opts: { wait?: boolean }, cmd: Command) => {
+      await runProcedure(invocation(cmd), {
+        start: (target) => apiCall<Started>(target, 'POST', `${clusterPath(cluster)}/drills`, {}),
+        started: (s) => `started ${s.workflowId}\n  ${s.uiUrl}`,
+        wait: !!opts.wait,
+        result: (r) => renderDrill(r as DrillReport),
+      });
     });
 
   program
@@ -33,16 +43,24 @@ export function drillCommands(program: Command): void {
     .description('the drill history (or one drill with --id)')
     .argument('<cluster>')
     .option('--id <id>', 'show one drill in full')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { id?: string; json?: boolean }) => {
-      const base = `/api/v1/clusters/${encodeURIComponent(cluster)}/drills`;
+    .action(async (cluster: string, opts: { id?: string }, cmd: Command) => {
+      const inv = invocation(cmd);
+      const base = `${clusterPath(cluster)}/drills`;
       if (opts.id) {
-        const r = await apiCall<DrillReport>(apiTarget(), 'GET', `${base}/${encodeURIComponent(opts.id)}`);
-        return console.log(opts.json ? printableJson(r) : renderDrill(r));
+        const r = await apiCall<DrillReport>(inv.target(), 'GET', `${base}/${encodeURIComponent(opts.id)}`);
+        return inv.print(r, () => renderDrill(r));
       }
-      const res = await apiCall<{ drills: { id: string; ok: boolean; rtoSeconds: number | null; rpoSeconds: number | null; backups: string[]; failures: string[] }[] }>(apiTarget(), 'GET', base);
-      if (opts.json) return console.log(printableJson(res));
-      if (res.drills.length === 0) return console.log(`cluster ${cluster}: no drills yet`);
-      console.log(table(['ID', 'RESULT', 'RTO (s)', 'RPO (s)', 'BACKUPS', 'FAILURES'], res.drills.map((d) => [d.id, d.ok ? 'passed' : 'FAILED', d.rtoSeconds, d.rpoSeconds, d.backups.join(','), d.failures.join('; ') || null])));
+      const res = await apiCall<{ drills: DrillRow[] }>(inv.target(), 'GET', base);
+      inv.print(res, () =>
+        res.drills.length === 0
+          ? `cluster ${cluster}: no drills yet`
+          : table(
+            ['ID', 'RESULT', 'RTO (s)', 'RPO (s)', 'BACKUPS', 'FAILURES'],
+            res.drills.map((d) => [
+              d.id, d.ok ? 'passed' : 'FAILED', d.rtoSeconds, d.rpoSeconds, d.backups.join(','), 
+              d.failures.join('; ') || null,
+            ]),
+          ),
+      );
     });
 }

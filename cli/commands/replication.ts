@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { apiCall, apiTarget } from '../client.js';
-import { bytes, table, printableJson } from '../format.js';
-import { follow } from '../progress.js';
-import { finish } from './backups.js';
+import { apiCall, clusterPath } from '../client.js';
+import { bytes, table } from '../format.js';
+import { invocation } from '../output.js';
+import { runProcedure, type Started } from '../procedure.js';
 import type { RebuildReport, SwitchoverReport } from '../../domain/replication.js';
 
 export function renderRebuild(r: RebuildReport): string {
@@ -31,12 +31,17 @@ export function replicationCommands(program: Command): void {
     .argument('<node>')
     .option('--source <source>', 'primary or backup', 'primary')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, node: string, opts: { source: string; wait?: boolean }) => {
-      const target = apiTarget();
-      const started = await apiCall<{ workflowId: string; uiUrl: string; primary: string }>(target, 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/nodes/${encodeURIComponent(node)}/rebuild`, { source: opts.source });
-      console.log(`started ${started.workflowId} (rebuilding ${node} from ${opts.source === 'backup' ? 'the newest backup' : started.primary})\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      finish(await follow(target, started.workflowId), (r) => renderRebuild(r as RebuildReport));
+    .action(async (cluster: string, node: string, opts: { source: string; wait?: boolean }, cmd: Command) => {
+      const from = (s: { primary: string }) => (opts.source === 'backup' ? 'the newest backup' : s.primary);
+      await runProcedure(invocation(cmd), {
+        start: (target) =>
+          apiCall<Started & { primary: string }>(target, 'POST', `${clusterPath(cluster)}/nodes/${encodeURIComponent(node)}/rebuild`, {
+            source: opts.source,
+          }),
+        started: (s) => `started ${s.workflowId} (rebuilding ${node} from ${from(s)})\n  ${s.uiUrl}`,
+        wait: !!opts.wait,
+        result: (r) => renderRebuild(r as RebuildReport),
+      });
     });
 
   program
@@ -47,26 +52,49 @@ export function replicationCommands(program: Command): void {
     .option('--max-lag-bytes <n>', 'refuse when the candidate lags more than this')
     .option('--no-backup', 'do not start a backup afterwards')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { candidate: string; maxLagBytes?: string; backup: boolean; wait?: boolean }) => {
-      const target = apiTarget();
+    .action(async (cluster: string, opts: { candidate: string; maxLagBytes?: string; backup: boolean; wait?: boolean }, cmd: Command) => {
       const body: Record<string, unknown> = { candidate: opts.candidate };
       if (opts.maxLagBytes !== undefined) body.maxLagBytes = /^\d+$/.test(opts.maxLagBytes) ? Number(opts.maxLagBytes) : opts.maxLagBytes;
       if (!opts.backup) body.backupAfter = false;
-      const started = await apiCall<{ workflowId: string; uiUrl: string; oldPrimary: string; candidateLagBytes: number | null }>(target, 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/switchover`, body);
-      console.log(`started ${started.workflowId}: ${started.oldPrimary} -> ${opts.candidate} (candidate lag ${bytes(started.candidateLagBytes)})\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      finish(await follow(target, started.workflowId, { intervalMs: 250 }), (r) => renderSwitchover(r as SwitchoverReport));
+      await runProcedure(invocation(cmd), {
+        start: (target) =>
+          apiCall<Started & { oldPrimary: string; candidateLagBytes: number | null }>(
+            target,
+            'POST',
+            `${clusterPath(cluster)}/switchover`,
+            body,
+          ),
+        started: (s) => `started ${s.workflowId}: ${s.oldPrimary} -> ${opts.candidate} `
+          + `(candidate lag ${bytes(s.candidateLagBytes)})\n  ${s.uiUrl}`,
+        wait: !!opts.wait,
+        intervalMs: 250,
+        result: (r) => renderSwitchover(r as SwitchoverReport),
+      });
     });
 
   program
     .command('replication')
     .description('the history of rebuilds and switchovers')
     .argument('<cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/replication`);
-      if (opts.json) return console.log(printableJson(res));
-      console.log(res.switchovers.length ? table(['FINISHED', 'OLD', 'NEW', 'PAUSE (s)', 'TOTAL (s)', 'WARNINGS'], res.switchovers.map((s) => [s.finishedAt, s.oldPrimary, s.newPrimary, s.pauseSeconds, s.seconds.total, s.warnings.length])) : 'no switchovers yet');
-      console.log(res.rebuilds.length ? table(['FINISHED', 'NODE', 'SOURCE', 'LAG', 'TOTAL (s)'], res.rebuilds.map((r) => [r.finishedAt, r.node, r.source, bytes(r.lagBytes), r.seconds.total])) : 'no rebuilds yet');
+    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      type History = { rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] };
+      const res = await apiCall<History>(inv.target(), 'GET', `${clusterPath(cluster)}/replication`);
+      inv.print(res, () =>
+        [
+          res.switchovers.length
+            ? table(
+              ['FINISHED', 'OLD', 'NEW', 'PAUSE (s)', 'TOTAL (s)', 'WARNINGS'],
+              res.switchovers.map((s) => [s.finishedAt, s.oldPrimary, s.newPrimary, s.pauseSeconds, s.seconds.total, s.warnings.length]),
+            )
+            : 'no switchovers yet',
+          res.rebuilds.length
+            ? table(
+              ['FINISHED', 'NODE', 'SOURCE', 'LAG', 'TOTAL (s)'],
+              res.rebuilds.map((r) => [r.finishedAt, r.node, r.source, bytes(r.lagBytes), r.seconds.total]),
+            )
+            : 'no rebuilds yet',
+        ].join('\n'),
+      );
     });
 }

@@ -1,9 +1,9 @@
 import type { DropRestoreResult } from '../../workflows/dropRestore.js';
 import type { Command } from 'commander';
-import { apiCall, apiTarget } from '../client.js';
-import { bytes, table, printableJson } from '../format.js';
-import { follow } from '../progress.js';
-import { finish } from './backups.js';
+import { apiCall, clusterPath } from '../client.js';
+import { bytes, table } from '../format.js';
+import { invocation } from '../output.js';
+import { runProcedure, type Started } from '../procedure.js';
 import type { RestoreReport } from '../../domain/restore.js';
 import type { RestoredCopy } from '../../domain/restoredCopy.js';
 
@@ -84,18 +84,22 @@ export function restoreCommands(program: Command): void {
     .option('--replace-existing', 'restore over an existing directory (renamed aside until proven)')
     .option('--confirm <cluster>', 'the cluster name, required with --replace-existing')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: RestoreOptions) => {
-      const target = apiTarget();
-      const started = await apiCall<{ workflowId: string; uiUrl: string; backupId: string; destination: { node: string; dataDir: string; port: number } }>(
-        target,
-        'POST',
-        `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`,
-        restoreBody(opts),
-      );
-      const d = started.destination;
-      console.log(`started ${started.workflowId}: backup ${started.backupId} to ${d.node}:${d.dataDir} port ${d.port}\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      finish(await follow(target, started.workflowId), (r) => renderRestore(r as RestoreReport));
+    .action(async (cluster: string, opts: RestoreOptions, cmd: Command) => {
+      await runProcedure(invocation(cmd), {
+        start: (target) =>
+          apiCall<Started & { backupId: string; destination: { node: string; dataDir: string; port: number } }>(
+            target,
+            'POST',
+            `${clusterPath(cluster)}/restores`,
+            restoreBody(opts),
+          ),
+        started: (s) => {
+          const d = s.destination;
+          return `started ${s.workflowId}: backup ${s.backupId} to ${d.node}:${d.dataDir} port ${d.port}\n  ${s.uiUrl}`;
+        },
+        wait: !!opts.wait,
+        result: (r) => renderRestore(r as RestoreReport),
+      });
     });
 
   restore
@@ -103,36 +107,37 @@ export function restoreCommands(program: Command): void {
     .description('stop and remove the copy a finished restore made (only a directory carrying that restore\'s marker)')
     .argument('<cluster>')
     .argument('<id>', 'restore id, from pgdr restores <cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, id: string, opts: { json?: boolean }) => {
-      const res = await apiCall<DropAnswer>(apiTarget(), 'DELETE', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores/${encodeURIComponent(id)}`);
-      console.log(opts.json ? JSON.stringify(res, null, 2) : renderDrop(res));
+    .action(async (cluster: string, id: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      const res = await apiCall<DropAnswer>(inv.target(), 'DELETE', `${clusterPath(cluster)}/restores/${encodeURIComponent(id)}`);
+      inv.print(res, () => renderDrop(res));
     });
 
   program
     .command('restores')
     .description('list the finished restores (achieved RTO by phase) and whether each copy still runs')
     .argument('<cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<{ restores: (RestoreReport & { live?: RestoredCopy })[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/restores`);
-      if (opts.json) return console.log(printableJson(res));
-      if (res.restores.length === 0) return console.log(`cluster ${cluster}: no restores`);
-      console.log(
-        table(
-          ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'COPY', 'PORT', 'DIRECTORY', 'RTO (s)', 'NOTE'],
-          res.restores.map((r) => [
-            r.id,
-            r.backupId,
-            JSON.stringify(r.target),
-            r.stop.lastCommitTime ?? r.stop.replayLsn,
-            r.live ? `${r.live.state}${r.live.kind === 'drill' ? ' (drill)' : ''}` : null,
-            r.live?.port ?? r.destination.port,
-            `${r.destination.node}:${r.destination.dataDir}`,
-            r.seconds.total,
-            r.live?.note ?? null,
-          ]),
-        ),
+    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      type Listed = RestoreReport & { live?: RestoredCopy };
+      const res = await apiCall<{ restores: Listed[] }>(inv.target(), 'GET', `${clusterPath(cluster)}/restores`);
+      inv.print(res, () =>
+        res.restores.length === 0
+          ? `cluster ${cluster}: no restores`
+          : table(
+            ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'COPY', 'PORT', 'DIRECTORY', 'RTO (s)', 'NOTE'],
+            res.restores.map((r) => [
+              r.id,
+              r.backupId,
+              JSON.stringify(r.target),
+              r.stop.lastCommitTime ?? r.stop.replayLsn,
+              r.live ? `${r.live.state}${r.live.kind === 'drill' ? ' (drill)' : ''}` : null,
+              r.live?.port ?? r.destination.port,
+              `${r.destination.node}:${r.destination.dataDir}`,
+              r.seconds.total,
+              r.live?.note ?? null,
+            ]),
+          ),
       );
     });
 }

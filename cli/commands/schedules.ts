@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { apiCall, apiTarget } from '../client.js';
-import { table, printableJson } from '../format.js';
+import { apiCall, clusterPath } from '../client.js';
+import { table } from '../format.js';
+import { invocation } from '../output.js';
 
 interface ScheduleRow {
   name: string;
@@ -34,22 +35,25 @@ export function scheduleCommands(program: Command): void {
     .command('schedules')
     .description('list a cluster\'s backup schedules with their next run times')
     .argument('<cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<{ schedules: ScheduleRow[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/schedules`);
-      console.log(opts.json ? printableJson(res) : renderSchedules(res.schedules));
+    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      const res = await apiCall<{ schedules: ScheduleRow[] }>(inv.target(), 'GET', `${clusterPath(cluster)}/schedules`);
+      inv.print(res, () => renderSchedules(res.schedules));
     });
 
   const schedule = program.command('schedule').description('pause, unpause or trigger a backup schedule');
   for (const action of ['pause', 'unpause', 'trigger'] as const) {
     schedule
       .command(action)
+      .description(`${action} a backup schedule`)
       .argument('<cluster>')
       .argument('<name>', 'schedule name from pgdr.yaml')
       .option('--note <text>', 'why (kept with the schedule)')
-      .action(async (cluster: string, name: string, opts: { note?: string }) => {
-        const res = await apiCall<ScheduleRow>(apiTarget(), 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/schedules/${encodeURIComponent(name)}/${action}`, opts.note ? { note: opts.note } : {});
-        console.log(renderSchedules([res]));
+      .action(async (cluster: string, name: string, opts: { note?: string }, cmd: Command) => {
+        const inv = invocation(cmd);
+        const path = `${clusterPath(cluster)}/schedules/${encodeURIComponent(name)}/${action}`;
+        const res = await apiCall<ScheduleRow>(inv.target(), 'POST', path, opts.note ? { note: opts.note } : {});
+        inv.print(res, () => renderSchedules([res]));
       });
   }
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { replicationPeerOf, type ClusterStatus, type NodeProbe, type NodeStatus } from '../../domain/status.js';
-import { apiCall, apiTarget } from '../client.js';
-import { ago, bytes, printable, printableJson, table } from '../format.js';
+import { apiCall, clusterPath } from '../client.js';
+import { ago, bytes, printable, table } from '../format.js';
+import { EXIT, invocation } from '../output.js';
 
 type StatusAnswer = ClusterStatus & { workflowId: string; uiUrl: string };
 
@@ -42,11 +43,11 @@ export function statusCommand(program: Command): void {
     .description('role, timeline, LSNs, replication lag and archiver figures of every node')
     .argument('<cluster>', 'cluster name from pgdr.yaml')
     .option('--max-lag-bytes <n>', 'warn when a standby lags more than this many bytes')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean; maxLagBytes?: string }) => {
+    .action(async (cluster: string, opts: { maxLagBytes?: string }, cmd: Command) => {
+      const inv = invocation(cmd);
       const q = opts.maxLagBytes !== undefined ? `?maxLagBytes=${encodeURIComponent(opts.maxLagBytes)}` : '';
-      const s = await apiCall<StatusAnswer>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/status${q}`);
-      console.log(opts.json ? printableJson(s) : renderStatus(s));
-      if (s.warnings.length) process.exitCode = 2;
+      const s = await apiCall<StatusAnswer>(inv.target(), 'GET', `${clusterPath(cluster)}/status${q}`);
+      inv.print(s, () => renderStatus(s));
+      if (s.warnings.length) process.exitCode = EXIT.warnings;
     });
 }

@@ -1,8 +1,8 @@
-import type { Command } from 'commander';
-import { apiCall, apiTarget } from '../client.js';
-import { ago, bytes, printable, printableJson, table } from '../format.js';
-import { follow } from '../progress.js';
-import { finish } from './backups.js';
+import { Option, type Command } from 'commander';
+import { apiCall, clusterPath } from '../client.js';
+import { ago, bytes, printable, table } from '../format.js';
+import { EXIT, invocation } from '../output.js';
+import { runProcedure, type Started } from '../procedure.js';
 import type { WalCheckResult, TimelineWindow } from '../../domain/walCheck.js';
 
 export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
@@ -38,26 +38,26 @@ export function renderWindow(cluster: string, timelines: TimelineWindow[]): stri
 
 export function registerWalCommands(program: Command): void {
   const wal = program.command('wal').description('WAL archive: status and checks (push and fetch are what Postgres runs)');
-  wal
-    .command('push')
-    .description('archive one WAL file: archive_command = pgdr wal push --config F --cluster C %p')
-    .allowUnknownOption()
-    .helpOption(false);
-  wal
-    .command('fetch')
-    .description('restore one WAL file: restore_command = pgdr wal fetch --config F --cluster C %f %p')
-    .allowUnknownOption()
-    .helpOption(false);
+  // Declared for help and completion only: main.ts hands push and fetch to archive/main.ts before commander parses.
+  const walFileOptions = (c: Command) =>
+    c
+      .option('--config <path>', 'pgdr.yaml')
+      .option('--cluster <name>', 'cluster name')
+      .addOption(new Option('--via <method>', 'who stores the WAL').choices(['basebackup', 'pgbackrest']))
+      .allowUnknownOption()
+      .helpOption(false);
+  walFileOptions(wal.command('push').description('archive one WAL file: archive_command = pgdr wal push --config F --cluster C %p'));
+  walFileOptions(wal.command('fetch').description('restore one WAL file: restore_command = pgdr wal fetch --config F --cluster C %f %p'));
 
   wal
     .command('status')
     .description('the newest WAL archive check: health, archiver, round trip, gaps, lag')
     .argument('<cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<WalCheckResult>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/wal-archive`);
-      console.log(opts.json ? printableJson(res) : renderWalCheck(res));
-      if (!res.healthy) process.exitCode = 4;
+    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      const res = await apiCall<WalCheckResult>(inv.target(), 'GET', `${clusterPath(cluster)}/wal-archive`);
+      inv.print(res, () => renderWalCheck(res));
+      if (!res.healthy) process.exitCode = EXIT.failed;
     });
 
   wal
@@ -66,28 +66,33 @@ export function registerWalCommands(program: Command): void {
     .argument('<cluster>')
     .option('--skip-round-trip', 'do not force a segment switch')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { skipRoundTrip?: boolean; wait?: boolean }) => {
-      const target = apiTarget();
-      const started = await apiCall<{ workflowId: string; uiUrl: string }>(target, 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/wal-archive/check`, { skipRoundTrip: !!opts.skipRoundTrip });
-      console.log(`started ${started.workflowId}\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      const op = await follow(target, started.workflowId);
-      if (op.status !== 'COMPLETED') {
+    .action(async (cluster: string, opts: { skipRoundTrip?: boolean; wait?: boolean }, cmd: Command) => {
+      const path = `${clusterPath(cluster)}/wal-archive`;
+      await runProcedure(invocation(cmd), {
+        start: (target) => apiCall<Started>(target, 'POST', `${path}/check`, { skipRoundTrip: !!opts.skipRoundTrip }),
+        started: (s) => `started ${s.workflowId}\n  ${s.uiUrl}`,
+        wait: !!opts.wait,
+        result: (r) => renderWalCheck(r as WalCheckResult),
         // The stored result says why in full; show it, then fail like any failed operation.
-        const stored = await apiCall<WalCheckResult>(target, 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/wal-archive`).catch(() => undefined);
-        if (stored?.workflowId === started.workflowId) console.log(renderWalCheck(stored));
-      }
-      finish(op, (r) => renderWalCheck(r as WalCheckResult));
+        onFailure: async (target, started) => {
+          const stored = await apiCall<WalCheckResult>(target, 'GET', path).catch(() => undefined);
+          return stored?.workflowId === started.workflowId ? { json: { check: stored }, table: renderWalCheck(stored) } : undefined;
+        },
+      });
     });
 
   program
     .command('recovery-window')
     .description('per timeline, the earliest and latest point a restore can reach (as of the newest WAL check)')
     .argument('<cluster>')
-    .option('--json', 'print the raw answer')
-    .action(async (cluster: string, opts: { json?: boolean }) => {
-      const res = await apiCall<{ asOf: string; healthy: boolean; timelines: TimelineWindow[] }>(apiTarget(), 'GET', `/api/v1/clusters/${encodeURIComponent(cluster)}/recovery-window`);
-      console.log(opts.json ? printableJson(res) : `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}\n${renderWindow(cluster, res.timelines)}`);
+    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+      const inv = invocation(cmd);
+      const res = await apiCall<{ asOf: string; healthy: boolean; timelines: TimelineWindow[] }>(
+        inv.target(),
+        'GET',
+        `${clusterPath(cluster)}/recovery-window`,
+      );
+      inv.print(res, () => `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}\n${renderWindow(cluster, res.timelines)}`);
     });
 
   program
@@ -97,16 +102,21 @@ export function registerWalCommands(program: Command): void {
     .description('set archive_mode, archive_command (pgdr wal push) and restore_command (pgdr wal fetch) on every node')
     .argument('<cluster>')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { wait?: boolean }) => {
-      const target = apiTarget();
-      const started = await apiCall<{ workflowId: string; uiUrl: string; archiveCommand: string }>(target, 'POST', `/api/v1/clusters/${encodeURIComponent(cluster)}/archive/enable`, {});
-      console.log(`started ${started.workflowId}\n  archive_command = '${started.archiveCommand}'\n  ${started.uiUrl}`);
-      if (!opts.wait) return;
-      finish(await follow(target, started.workflowId), (r) => {
-        const e = r as { nodes: { node: string; role: string; changed: { name: string }[]; error?: string }[]; restartNeeded: string[] };
-        const lines = e.nodes.map((n) => `  ${n.node} (${n.role}): ${n.error ? printable(n.error) : (n.changed.length ? `changed ${n.changed.map((c) => c.name).join(', ')}` : 'already set')}`);
-        lines.push(e.restartNeeded.length ? `RESTART NEEDED on ${e.restartNeeded.join(', ')}: archive_mode only changes at server start` : 'no restart needed');
-        return lines.join('\n');
+    .action(async (cluster: string, opts: { wait?: boolean }, cmd: Command) => {
+      await runProcedure(invocation(cmd), {
+        start: (target) => apiCall<Started & { archiveCommand: string }>(target, 'POST', `${clusterPath(cluster)}/archive/enable`, {}),
+        started: (s) => `started ${s.workflowId}\n  archive_command = '${s.archiveCommand}'\n  ${s.uiUrl}`,
+        wait: !!opts.wait,
+        result: (r) => {
+          const e = r as { nodes: { node: string; role: string; changed: { name: string }[]; error?: string }[]; restartNeeded: string[] };
+          const changes = (c: { name: string }[]) => (c.length ? `changed ${c.map((x) => x.name).join(', ')}` : 'already set');
+          const lines = e.nodes.map(
+            (n) => `  ${n.node} (${n.role}): ${n.error ? printable(n.error) : changes(n.changed)}`,
+          );
+          const restart = `RESTART NEEDED on ${e.restartNeeded.join(', ')}: archive_mode only changes at server start`;
+          lines.push(e.restartNeeded.length ? restart : 'no restart needed');
+          return lines.join('\n');
+        },
       });
     });
 }

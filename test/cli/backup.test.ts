@@ -64,10 +64,31 @@ describe('pgdr backup, backups, schedules', () => {
     expect(res.stderr).toContain('expected an RFC 3339 time with an offset');
   });
 
+  it('refuses a malformed time with -o json: the API\'s error, naming the field, is the answer on stdout', async () => {
+    const res = await pgdr(['restore', 'demo', '--time', 'yesterday', '-o', 'json']);
+    expect(res.exitCode).toBe(1);
+    const { error } = JSON.parse(res.stdout);
+    expect(error.code).toBe('BAD_REQUEST');
+    expect(error.fields.map((f: { field: string }) => f.field)).toContain('body.target.time');
+  });
+
+  it('takes a backup with --wait -o json: one JSON document with the start and the finished operation', async () => {
+    const res = await pgdr(['backup', 'demo', '--wait', '-o', 'json']);
+    expect(res.exitCode, res.stderr).toBe(0);
+    const { started, operation } = JSON.parse(res.stdout);
+    expect(started.workflowId).toMatch(/^backup\/demo\//);
+    expect(operation).toMatchObject({ workflowId: started.workflowId, status: 'COMPLETED' });
+    expect(operation.result.manifest.id).toMatch(/^\d{8}T\d{9}Z-F$/);
+    const list = await pgdr(['backups', 'demo', '-o', 'json']);
+    expect(JSON.parse(list.stdout).backups.map((b: { id: string }) => b.id)).toContain(operation.result.manifest.id);
+  });
+
   it('lists the default schedules with their next run times', async () => {
     const res = await pgdr(['schedules', 'demo']);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/^full\s+full\s+0 1 \* \* 0 \(UTC\)\s+(active|paused)\s+\d{4}-/m);
     expect(res.stdout).toMatch(/^diff\s+diff\s+0 1 \* \* 1-6 \(UTC\)\s+(active|paused)\s+\d{4}-/m);
+    const json = await pgdr(['schedules', 'demo', '-o', 'json']);
+    expect(JSON.parse(json.stdout).schedules.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['full', 'diff']));
   });
 });

@@ -281,7 +281,7 @@ describe('bad input', () => {
   });
 
   describe('through the CLI', () => {
-    const cli: { args: string[]; says: string[] }[] = [
+    const cli: { args: string[]; says: string[]; exit?: number }[] = [
       { args: ['restore', '{c}', '--time', 'yesterday'], says: ['body.target.time: expected an RFC 3339 time', '(got "yesterday")'] },
       { args: ['restore', '{c}', '--lsn', '3000060'], says: ['body.target.lsn: expected an LSN like 0/3000060', '(got "3000060")'] },
       { args: ['restore', '{c}', '--time', '2026-11-20T10:00:00Z', '--latest'], says: ['body.target: expected exactly one of time, lsn, name, latest, immediate'] },
@@ -293,12 +293,12 @@ describe('bad input', () => {
       { args: ['status', '{c}', '--max-lag-bytes', 'lots'], says: ['query.maxLagBytes', '(got "lots")'] },
       { args: ['drills', '{c}', '--id', 'last'], says: ['id: expected a drill id', '(got "last")'] },
       { args: ['backup', '{x}'], says: ['unknown cluster "{x}"'] },
-      { args: ['restore', '{c}', '--latest', '--bogus'], says: ["unknown option '--bogus'"] },
+      { args: ['restore', '{c}', '--latest', '--bogus'], says: ["unknown option '--bogus'"], exit: 2 },
     ];
 
-    it.each(cli)('pgdr $args exits 1 naming the flag or field', async ({ args, says }) => {
+    it.each(cli)('pgdr $args exits 1 (2: a usage error) naming the flag or field', async ({ args, says, exit = 1 }) => {
       const res = await pgdr(args.map(fill));
-      expect(res.exitCode, res.stderr).toBe(1);
+      expect(res.exitCode, res.stderr).toBe(exit);
       expect(res.stdout).toBe('');
       for (const s of says) expect(res.stderr).toContain(fill(s));
     });
