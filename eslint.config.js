@@ -5,9 +5,19 @@ import tseslint from 'typescript-eslint';
 // the database driver, subprocesses or the AWS SDK. Shared types under domain/ are imported
 // by workflows, so the same rule holds there.
 const forbiddenInWorkflows = [
-  { group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'url', 'util'], message: 'workflows must stay deterministic: no Node built-ins (use an activity)' },
-  { group: ['pg', 'pg/*', 'execa', '@aws-sdk/*', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'], message: 'workflows call I/O only through activities' },
-  { group: ['../activities/*', '../config/*', '../worker/*', '../api/*'], allowTypeImports: true, message: 'workflows import activity and config types only' },
+  {
+    group: ['node:*', 'fs', 'fs/*', 'path', 'os', 'child_process', 'crypto', 'http', 'https', 'net', 'stream', 'url', 'util'],
+    message: 'workflows must stay deterministic: no Node built-ins (use an activity)',
+  },
+  {
+    group: ['pg', 'pg/*', 'execa', '@aws-sdk/*', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'],
+    message: 'workflows call I/O only through activities',
+  },
+  {
+    group: ['../activities/*', '../config/*', '../worker/*', '../api/*'],
+    allowTypeImports: true,
+    message: 'workflows import activity and config types only',
+  },
 ];
 
 export default tseslint.config(

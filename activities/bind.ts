@@ -26,7 +26,9 @@ export interface NodeBinding {
 type Step = (deps: StepDeps, input: never) => Promise<unknown>;
 
 /** A step as an activity: the deps parameter dropped. */
-export type ControlBound<T> = { [K in keyof T]: T[K] extends (deps: never, input: infer I) => Promise<infer R> ? (input: I) => Promise<R> : never };
+export type ControlBound<T> = {
+  [K in keyof T]: T[K] extends (deps: never, input: infer I) => Promise<infer R> ? (input: I) => Promise<R> : never;
+};
 
 /** The input of a node step without the node it runs on (the factory supplies it). */
 export type WithoutNode<I> = I extends unknown ? Omit<I, 'cluster' | 'node'> : never;
@@ -41,7 +43,10 @@ export type NodeBound<T> = {
 };
 
 /** A step whose input is one field of an object: `(deps, value)` as `(deps, { [key]: value })`. */
-export function field<K extends string, D, V, R>(key: K, step: (deps: D, value: V) => Promise<R>): (deps: D, input: { [P in K]: V }) => Promise<R> {
+export function field<K extends string, D, V, R>(
+  key: K,
+  step: (deps: D, value: V) => Promise<R>,
+): (deps: D, input: { [P in K]: V }) => Promise<R> {
   return (deps, input) => step(deps, input[key]);
 }
 
@@ -53,7 +58,9 @@ export function bindControl<T extends Record<string, Step>>(deps: StepDeps, step
 
 /** Node activities of one node: each step with the deps and the node filled in. */
 export function bindNode<T extends Record<string, Step>>(deps: StepDeps, self: NodeBinding, steps: T): NodeBound<T> {
-  const bound = Object.entries(steps).map(([name, step]) => [name, (input?: object) => step(deps, ownInput(name, self, input) as never)] as const);
+  const bound = Object.entries(steps).map(
+    ([name, step]) => [name, (input?: object) => step(deps, ownInput(name, self, input) as never)] as const,
+  );
   return mapErrors(Object.fromEntries(bound)) as NodeBound<T>;
 }
 

@@ -34,7 +34,8 @@ function controlSteps(temporal: () => Promise<Client>) {
     // The catalog: a backup's manifest.json, written once; retention's plan and deletions.
     writeManifest: (d: StepDeps, i: { manifest: BackupManifest }) => writeManifest(d.s3, d.config.storage, i.manifest),
     planExpiry: (d: StepDeps, i: { cluster: string; retention: RetentionPolicy }) => planExpiry(d, i.cluster, i.retention),
-    applyExpiry: (d: StepDeps, i: { cluster: string; expire: string[]; walCutoff: string | null }) => applyExpiry(d, i.cluster, i.expire, i.walCutoff),
+    applyExpiry: (d: StepDeps, i: { cluster: string; expire: string[]; walCutoff: string | null }) =>
+      applyExpiry(d, i.cluster, i.expire, i.walCutoff),
     newestGoodBackup: field('cluster', newestGoodBackup),
     // The WAL archive in S3: a file's arrival, continuity, stored checks, the recovery window.
     awaitArchived,
@@ -65,7 +66,9 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
   const s3 = deps.s3 ?? createS3Client(config.storage, readSecret);
   let temporal: Promise<Client> | undefined = deps.temporal ? Promise.resolve(deps.temporal) : undefined;
   const client = () =>
-    (temporal ??= Connection.connect({ address: config.temporal.address }).then((connection) => new Client({ connection, namespace: config.temporal.namespace })));
+    (temporal ??= Connection.connect({ address: config.temporal.address }).then(
+      (connection) => new Client({ connection, namespace: config.temporal.namespace }),
+    ));
   return bindControl({ config, readSecret, s3 }, controlSteps(client));
 }
 

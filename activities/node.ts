@@ -69,7 +69,8 @@ const nodeSteps = {
   prepareDestination,
   fetchBaseBackup,
   verifyRestoredBackup,
-  pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) => pgbackrestVerifySet(d, i.cluster, i.node, i.label, activityProgress().signal),
+  pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>
+    pgbackrestVerifySet(d, i.cluster, i.node, i.label, activityProgress().signal),
   pgbackrestRestoreSet,
   writeRecoverySettings,
   startRestoredInstance,

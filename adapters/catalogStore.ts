@@ -33,12 +33,19 @@ export async function listCatalog(s3: S3Client, storage: PgdrConfig['storage'], 
   for (const [id, objectKeys] of [...byId].sort(([a], [b]) => a.localeCompare(b))) {
     const mkey = manifestKey(storage, cluster, id);
     const manifest = objectKeys.includes(mkey) ? await getJson<BackupManifest>(s3, storage.bucket, mkey) : undefined;
-    entries.push(manifest ? { id, status: manifest.status, manifest } : { id, status: 'incomplete', manifest: null, orphanKeys: objectKeys });
+    entries.push(
+      manifest ? { id, status: manifest.status, manifest } : { id, status: 'incomplete', manifest: null, orphanKeys: objectKeys },
+    );
   }
   return entries;
 }
 
-export async function readManifest(s3: S3Client, storage: PgdrConfig['storage'], cluster: string, id: string): Promise<BackupManifest | undefined> {
+export async function readManifest(
+  s3: S3Client,
+  storage: PgdrConfig['storage'],
+  cluster: string,
+  id: string,
+): Promise<BackupManifest | undefined> {
   return getJson<BackupManifest>(s3, storage.bucket, manifestKey(storage, cluster, id));
 }
 

@@ -120,7 +120,15 @@ export async function runTool(req: ToolRequest): Promise<ToolResult> {
 /** Turns an execa result into ToolResult or a ToolFailedError carrying exit code and stderr tail. */
 export function checkResult(
   tool: string,
-  result: { exitCode?: number; signal?: string; stdout?: unknown; stderr?: unknown; isCanceled?: boolean; timedOut?: boolean; failed?: boolean },
+  result: {
+    exitCode?: number;
+    signal?: string;
+    stdout?: unknown;
+    stderr?: unknown;
+    isCanceled?: boolean;
+    timedOut?: boolean;
+    failed?: boolean;
+  },
 ): ToolResult {
   const stderr = String(result.stderr ?? '');
   const stdout = String(result.stdout ?? '');
@@ -146,7 +154,12 @@ export async function runFilter(tool: string, args: string[], input: Uint8Array,
     maxBuffer: 256 * 1024 * 1024,
   });
   if (result.failed || result.exitCode !== 0) {
-    throw new ToolFailedError(tool, result.exitCode ?? null, Buffer.from(result.stderr).toString('utf8').slice(-STDERR_TAIL_CHARS), result.signal ?? undefined);
+    throw new ToolFailedError(
+      tool,
+      result.exitCode ?? null,
+      Buffer.from(result.stderr).toString('utf8').slice(-STDERR_TAIL_CHARS),
+      result.signal ?? undefined,
+    );
   }
   return Buffer.from(result.stdout);
 }

@@ -45,12 +45,22 @@ const REINIT_START_SECONDS = 60;
 function restOf(deps: PatroniDeps, cluster: string) {
   const cc = clusterOf(deps.config, cluster);
   if (!cc.patroni) throw new PatroniError(cluster, 'lookup', null, 'the cluster has no patroni section in pgdr.yaml');
-  const auth = cc.patroni.username && cc.patroni.password ? `Basic ${Buffer.from(`${cc.patroni.username}:${deps.readSecret(cc.patroni.password, `cluster "${cluster}" patroni password`)}`).toString('base64')}` : null;
+  const auth =
+    cc.patroni.username && cc.patroni.password
+      ? `Basic ${Buffer.from(`${cc.patroni.username}:${deps.readSecret(cc.patroni.password, `cluster "${cluster}" patroni password`)}`).toString('base64')}`
+      : null;
   const urls = Object.entries(cc.nodes).map(([name, n]) => ({ name, url: n.patroniUrl!.replace(/\/$/, '') }));
   return { auth, urls };
 }
 
-async function call(deps: PatroniDeps, cluster: string, method: 'GET' | 'POST', path: string, body?: unknown, node?: string): Promise<{ status: number; text: string }> {
+async function call(
+  deps: PatroniDeps,
+  cluster: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  node?: string,
+): Promise<{ status: number; text: string }> {
   const { auth, urls } = restOf(deps, cluster);
   const targets = node ? urls.filter((u) => u.name === node) : urls;
   let lastError = '';
@@ -108,14 +118,18 @@ async function memberStatus(deps: PatroniDeps, cluster: string, node: string): P
  * Patroni answers once it sees the new leader, or 503 "switchover status unknown" when that
  * takes over 20 s; then the switchover may still complete, and awaitPatroni decides.
  */
-export async function patroniSwitchover(deps: PatroniDeps, input: { cluster: string; leader: string; candidate: string }): Promise<{ answer: string }> {
+export async function patroniSwitchover(
+  deps: PatroniDeps,
+  input: { cluster: string; leader: string; candidate: string },
+): Promise<{ answer: string }> {
   const request = `POST /switchover {leader: ${input.leader}, candidate: ${input.candidate}}`;
   const res = await call(deps, input.cluster, 'POST', '/switchover', { leader: input.leader, candidate: input.candidate });
   const answer = res.text.trim();
   if (res.status === 503 && /status unknown/i.test(answer)) return { answer };
   if (res.status !== 200) throw new PatroniError(input.cluster, request, res.status, res.text);
   // 200 also when another member took over: "Switched over to "x" instead of "y"".
-  if (/instead of/i.test(answer)) throw new PatroniError(input.cluster, request, res.status, `${answer} (expected ${input.candidate} as the leader)`);
+  if (/instead of/i.test(answer))
+    throw new PatroniError(input.cluster, request, res.status, `${answer} (expected ${input.candidate} as the leader)`);
   return { answer };
 }
 
@@ -125,7 +139,10 @@ export async function patroniSwitchover(deps: PatroniDeps, input: { cluster: str
  * longer running, or running since a new start): until then GET /cluster still shows the old
  * server streaming, which awaitPatroni would take for the new one.
  */
-export async function patroniReinitialize(deps: PatroniDeps, input: { cluster: string; node: string }): Promise<{ answer: string; seconds: number }> {
+export async function patroniReinitialize(
+  deps: PatroniDeps,
+  input: { cluster: string; node: string },
+): Promise<{ answer: string; seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const before = await memberStatus(deps, input.cluster, input.node).catch(() => null);
   const res = await call(deps, input.cluster, 'POST', '/reinitialize', { force: true }, input.node);
@@ -136,8 +153,10 @@ export async function patroniReinitialize(deps: PatroniDeps, input: { cluster: s
     if (signal.aborted) throw signal.reason;
     now = await memberStatus(deps, input.cluster, input.node).catch(() => null);
     if (now) {
-      const restarted = now.state === 'running' && now.postmasterStartTime !== null && now.postmasterStartTime !== before?.postmasterStartTime;
-      if (restarted || !['running', 'stopping', 'unknown'].includes(now.state)) return { answer: res.text.trim(), seconds: (Date.now() - t0) / 1000 };
+      const restarted =
+        now.state === 'running' && now.postmasterStartTime !== null && now.postmasterStartTime !== before?.postmasterStartTime;
+      if (restarted || !['running', 'stopping', 'unknown'].includes(now.state))
+        return { answer: res.text.trim(), seconds: (Date.now() - t0) / 1000 };
     }
     heartbeat({ state: now?.state ?? 'no answer' });
     if (Date.now() - t0 > REINIT_START_SECONDS * 1000) {
@@ -177,13 +196,22 @@ export async function awaitPatroni(
       const liveOk = live !== null && live.state === 'running' && PRIMARY_ROLES.includes(live.role);
       const replicasOk = input.streaming.every(
         (n) =>
-          members.some((m) => m.name === n && REPLICA_ROLES.includes(m.role) && ['streaming', 'running'].includes(m.state) && m.lagBytes !== null && m.lagBytes <= input.maxLagBytes) &&
-          live!.replication.some((r) => r.applicationName === n && r.state === 'streaming'),
+          members.some(
+            (m) =>
+              m.name === n &&
+              REPLICA_ROLES.includes(m.role) &&
+              ['streaming', 'running'].includes(m.state) &&
+              m.lagBytes !== null &&
+              m.lagBytes <= input.maxLagBytes,
+          ) && live!.replication.some((r) => r.applicationName === n && r.state === 'streaming'),
       );
       heartbeat({ members: patroniView(members, live) });
       if (liveOk && replicasOk) {
         const timeline = live!.timeline;
-        return { members: members.map((m) => (m.name === input.leader && timeline !== null ? { ...m, timeline } : m)), seconds: (Date.now() - t0) / 1000 };
+        return {
+          members: members.map((m) => (m.name === input.leader && timeline !== null ? { ...m, timeline } : m)),
+          seconds: (Date.now() - t0) / 1000,
+        };
       }
     } catch (err) {
       lastError = (err as Error).message;
@@ -202,6 +230,13 @@ export async function awaitPatroni(
 
 function patroniView(members: PatroniMember[], live: PatroniStatus | null): string {
   const dcs = members.map((m) => `${m.name} ${m.role} ${m.state} lag ${m.lagBytes ?? '?'}`).join('; ');
-  const leader = live ? `; the leader says ${live.role} ${live.state}, streaming to ${live.replication.filter((r) => r.state === 'streaming').map((r) => r.applicationName).join(', ') || 'nobody'}` : '';
+  const leader = live
+    ? `; the leader says ${live.role} ${live.state}, streaming to ${
+        live.replication
+          .filter((r) => r.state === 'streaming')
+          .map((r) => r.applicationName)
+          .join(', ') || 'nobody'
+      }`
+    : '';
   return dcs + leader;
 }

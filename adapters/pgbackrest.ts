@@ -148,7 +148,11 @@ interface InfoJson {
 }
 
 /** Backups pgBackRest knows of, from `pgbackrest info --output=json`. */
-export async function pgbackrestInfo(deps: Omit<PgbackrestDeps, 's3'>, cluster: string, node: string): Promise<{ systemId: string; pgVersion: number; backups: PgbackrestBackupInfo[]; lock?: InfoJson['status'] }> {
+export async function pgbackrestInfo(
+  deps: Omit<PgbackrestDeps, 's3'>,
+  cluster: string,
+  node: string,
+): Promise<{ systemId: string; pgVersion: number; backups: PgbackrestBackupInfo[]; lock?: InfoJson['status'] }> {
   const res = await pgbackrest(deps, cluster, node, ['--output=json', 'info']);
   const [stanza] = JSON.parse(res.stdout) as InfoJson[];
   return {
@@ -247,16 +251,35 @@ export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBa
  * Verifies one backup set. pgBackRest 2.45 verifies the whole repo (no --set); the set's own
  * line in the verbose output decides.
  */
-export async function pgbackrestVerifySet(deps: Omit<PgbackrestDeps, 's3'>, cluster: string, node: string, label: string, signal?: AbortSignal): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
+export async function pgbackrestVerifySet(
+  deps: Omit<PgbackrestDeps, 's3'>,
+  cluster: string,
+  node: string,
+  label: string,
+  signal?: AbortSignal,
+): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
   const t0 = Date.now();
   try {
     const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
-    const line = res.stdout.split('\n').find((l) => l.includes(label))?.trim();
+    const line = res.stdout
+      .split('\n')
+      .find((l) => l.includes(label))
+      ?.trim();
     const ok = !!line && /status: valid/.test(line);
-    return { tool: 'pgbackrest verify', ok, seconds: (Date.now() - t0) / 1000, detail: line ?? `pgbackrest verify did not report backup ${label}: ${res.stdout.trim().split('\n').slice(0, 3).join(' ')}` };
+    return {
+      tool: 'pgbackrest verify',
+      ok,
+      seconds: (Date.now() - t0) / 1000,
+      detail: line ?? `pgbackrest verify did not report backup ${label}: ${res.stdout.trim().split('\n').slice(0, 3).join(' ')}`,
+    };
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
-    return { tool: 'pgbackrest verify', ok: false, seconds: (Date.now() - t0) / 1000, detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ') };
+    return {
+      tool: 'pgbackrest verify',
+      ok: false,
+      seconds: (Date.now() - t0) / 1000,
+      detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' '),
+    };
   }
 }
 
@@ -270,7 +293,10 @@ function previousAttemptLabels(): string[] | undefined {
 }
 
 /** Expires one backup set (and what depends on it) in the pgBackRest repo. */
-export async function pgbackrestExpireSet(deps: Omit<PgbackrestDeps, 's3'>, input: { cluster: string; node: string; label: string }): Promise<void> {
+export async function pgbackrestExpireSet(
+  deps: Omit<PgbackrestDeps, 's3'>,
+  input: { cluster: string; node: string; label: string },
+): Promise<void> {
   const known = (await pgbackrestInfo(deps, input.cluster, input.node)).backups.some((b) => b.label === input.label);
   if (!known) return; // already gone (a retried attempt)
   await pgbackrest(deps, input.cluster, input.node, [`--set=${input.label}`, 'expire']);
@@ -291,7 +317,14 @@ function confAsEnv(conf: string): Record<string, string> {
  * Postgres as its own OS user in the data directory (which tells us the node). Everything goes
  * through the environment, so nothing is written and no secret is in argv or archive_command.
  */
-export async function pgbackrestWal(config: PgdrConfig, readSecret: SecretReader, cluster: string, action: 'archive-push' | 'archive-get', args: string[], cwd = process.cwd()): Promise<number> {
+export async function pgbackrestWal(
+  config: PgdrConfig,
+  readSecret: SecretReader,
+  cluster: string,
+  action: 'archive-push' | 'archive-get',
+  args: string[],
+  cwd = process.cwd(),
+): Promise<number> {
   const nodes = Object.entries(clusterOf(config, cluster).nodes);
   const own = nodes.find(([, n]) => n.dataDir.replace(/\/$/, '') === cwd.replace(/\/$/, ''));
   const node = (own ?? nodes[0]!)[0];

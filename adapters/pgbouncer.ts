@@ -27,11 +27,23 @@ function settings(deps: PgBouncerDeps, cluster: string) {
  * Runs one admin command. PAUSE returns once every server connection is released; past
  * timeoutSeconds the pause is undone (RESUME) and the command fails: nothing was changed.
  */
-export async function pgbouncerAdmin(deps: PgBouncerDeps, input: { cluster: string; command: PgBouncerCommand; timeoutSeconds: number }): Promise<{ seconds: number }> {
+export async function pgbouncerAdmin(
+  deps: PgBouncerDeps,
+  input: { cluster: string; command: PgBouncerCommand; timeoutSeconds: number },
+): Promise<{ seconds: number }> {
   const pb = settings(deps, input.cluster);
-  const password = pb.password ? deps.readSecret(pb.password, `cluster "${input.cluster}" pgbouncer password`) : clusterPassword(deps.config, input.cluster, deps.readSecret);
+  const password = pb.password
+    ? deps.readSecret(pb.password, `cluster "${input.cluster}" pgbouncer password`)
+    : clusterPassword(deps.config, input.cluster, deps.readSecret);
   const connect = async () => {
-    const c = new pg.Client({ host: pb.host, port: pb.port, user: pb.adminUser, database: 'pgbouncer', password, connectionTimeoutMillis: 5000 });
+    const c = new pg.Client({
+      host: pb.host,
+      port: pb.port,
+      user: pb.adminUser,
+      database: 'pgbouncer',
+      password,
+      connectionTimeoutMillis: 5000,
+    });
     // A connection dropped between commands must not kill the worker; the next command fails.
     c.on('error', () => undefined);
     await c.connect();
@@ -42,7 +54,11 @@ export async function pgbouncerAdmin(deps: PgBouncerDeps, input: { cluster: stri
   try {
     client = await connect();
   } catch (err) {
-    throw new PgBouncerError(input.cluster, input.command, `cannot connect to its admin console at ${pb.host}:${pb.port} as ${pb.adminUser}: ${(err as Error).message}`);
+    throw new PgBouncerError(
+      input.cluster,
+      input.command,
+      `cannot connect to its admin console at ${pb.host}:${pb.port} as ${pb.adminUser}: ${(err as Error).message}`,
+    );
   }
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -78,14 +94,19 @@ export function databasesLine(primary: { host: string; port: number }): string {
  * (atomically, keeping its owner and mode), then RELOADs PgBouncer (and RESUMEs it: one round trip
  * fewer while clients wait).
  */
-export async function pointPgBouncer(deps: PgBouncerDeps, input: { cluster: string; primary: string; timeoutSeconds: number; resume?: boolean }): Promise<{ file: string; line: string }> {
+export async function pointPgBouncer(
+  deps: PgBouncerDeps,
+  input: { cluster: string; primary: string; timeoutSeconds: number; resume?: boolean },
+): Promise<{ file: string; line: string }> {
   const pb = settings(deps, input.cluster);
   const p = nodeOf(deps.config, input.cluster, input.primary);
   const line = databasesLine(p);
   const file = pb.databasesFile;
   const before = existsSync(file) ? statSync(file) : null;
   const tmp = `${file}.pgdr-tmp`;
-  writeFileSync(tmp, `# written by pgdr: the cluster's primary is ${input.primary}\n${line}\n`, { mode: before ? before.mode & 0o777 : 0o644 });
+  writeFileSync(tmp, `# written by pgdr: the cluster's primary is ${input.primary}\n${line}\n`, {
+    mode: before ? before.mode & 0o777 : 0o644,
+  });
   if (before) chownSync(tmp, before.uid, before.gid);
   renameSync(tmp, file);
   await pgbouncerAdmin(deps, { cluster: input.cluster, command: 'RELOAD', timeoutSeconds: input.timeoutSeconds });

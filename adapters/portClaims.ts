@@ -97,7 +97,12 @@ function serverPort(dataDir: string): number | null {
  * Claims a port for holder: true when the port is now (or already was) the holder's. A stale
  * claim is taken over; a claim of another live holder is left alone (false).
  */
-export async function claimPort(port: number, owner: { holder: string; dataDir: string }, holderRuns: HolderCheck = holderRunsInTemporal, dir = claimsDir()): Promise<boolean> {
+export async function claimPort(
+  port: number,
+  owner: { holder: string; dataDir: string },
+  holderRuns: HolderCheck = holderRunsInTemporal,
+  dir = claimsDir(),
+): Promise<boolean> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const claim: PortClaim = { port, holder: owner.holder, dataDir: owner.dataDir, at: new Date().toISOString() };
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -179,7 +184,12 @@ export async function claimFreePort(
 }
 
 /** The first port of from..to, skipping `exclude`, that is free to bind and claimed by nobody live (nothing claimed). */
-export async function firstUnclaimedFreePort(range: { from: number; to: number }, exclude: ReadonlySet<number> = new Set(), holderRuns: HolderCheck = holderRunsInTemporal, dir = claimsDir()): Promise<number | null> {
+export async function firstUnclaimedFreePort(
+  range: { from: number; to: number },
+  exclude: ReadonlySet<number> = new Set(),
+  holderRuns: HolderCheck = holderRunsInTemporal,
+  dir = claimsDir(),
+): Promise<number | null> {
   for (let p = range.from; p <= range.to; p++) {
     if (exclude.has(p)) continue;
     const held = readClaim(p, dir);

@@ -32,7 +32,13 @@ export async function newestGoodBackup(deps: ReportDeps, cluster: string): Promi
   const good = (await listCatalog(deps.s3, deps.config.storage, cluster)).filter((e) => e.status === 'good' && e.manifest);
   const m = good.at(-1)?.manifest;
   if (!m) return null;
-  return { id: m.id, method: m.method, compression: m.compression, object: m.objects[0] ?? null, pgbackrestLabel: m.pgbackrestLabel ?? null };
+  return {
+    id: m.id,
+    method: m.method,
+    compression: m.compression,
+    object: m.objects[0] ?? null,
+    pgbackrestLabel: m.pgbackrestLabel ?? null,
+  };
 }
 
 /** Every kind of report and what it holds. */
@@ -76,7 +82,13 @@ export function reportKey(deps: Pick<ReportDeps, 'config'>, kind: ReportKind, cl
 }
 
 /** Stores a report (once, for write-once kinds) and returns its key. */
-export async function putReport<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string, id: string, report: ReportKinds[K]): Promise<string> {
+export async function putReport<K extends ReportKind>(
+  deps: ReportDeps,
+  kind: K,
+  cluster: string,
+  id: string,
+  report: ReportKinds[K],
+): Promise<string> {
   const key = reportKey(deps, kind, cluster, id);
   if (KINDS[kind].writeOnce) await putJsonIfAbsent(deps.s3, deps.config.storage.bucket, key, report);
   else await putJson(deps.s3, deps.config.storage.bucket, key, report);
@@ -84,7 +96,12 @@ export async function putReport<K extends ReportKind>(deps: ReportDeps, kind: K,
 }
 
 /** One stored report (undefined: none with that id, or not an id of that kind). */
-export async function getReport<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string, id: string): Promise<ReportKinds[K] | undefined> {
+export async function getReport<K extends ReportKind>(
+  deps: ReportDeps,
+  kind: K,
+  cluster: string,
+  id: string,
+): Promise<ReportKinds[K] | undefined> {
   const pattern = KINDS[kind].id;
   if (pattern && !pattern.test(id)) return undefined;
   return getJson<ReportKinds[K]>(deps.s3, deps.config.storage.bucket, reportKey(deps, kind, cluster, id));
@@ -133,7 +150,10 @@ export async function readWalCheck(deps: ReportDeps, cluster: string): Promise<W
 }
 
 /** Stored rebuild and switchover reports of a cluster, oldest first. */
-export async function listReplicationReports(deps: ReportDeps, cluster: string): Promise<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }> {
+export async function listReplicationReports(
+  deps: ReportDeps,
+  cluster: string,
+): Promise<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }> {
   const [rebuilds, switchovers] = await Promise.all([listReports(deps, 'rebuilds', cluster), listReports(deps, 'switchovers', cluster)]);
   return { rebuilds, switchovers };
 }

@@ -47,7 +47,8 @@ export type ServerStartOutcome =
   | { state: 'exited'; reason: string };
 
 /** Log lines of a server that could not bind its port (TCP, or the Unix socket's lock of the same port). */
-const BIND_FAILURE = /could not create any TCP\/IP sockets|could not bind IPv[46] address .*Address already in use|lock file "[^"]*\.s\.PGSQL\.\d+\.lock" already exists/;
+const BIND_FAILURE =
+  /could not create any TCP\/IP sockets|could not bind IPv[46] address .*Address already in use|lock file "[^"]*\.s\.PGSQL\.\d+\.lock" already exists/;
 
 /** Starts the server in dataDir and waits, following its postmaster, until it runs or has exited. */
 export async function startPostgres(req: ServerStartRequest): Promise<ServerStartOutcome> {
@@ -58,7 +59,13 @@ export async function startPostgres(req: ServerStartRequest): Promise<ServerStar
   const stop = req.onWait ? every(2000, req.onWait) : () => undefined;
   let failure: ToolFailedError | null = null;
   try {
-    await runTool({ tool: 'pg_ctl', binDir: req.binDir, args: ['-D', req.dataDir, '-l', req.logFile, '-w', '-t', String(timeout), 'start'], osUser: req.osUser, signal: req.signal });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: req.binDir,
+      args: ['-D', req.dataDir, '-l', req.logFile, '-w', '-t', String(timeout), 'start'],
+      osUser: req.osUser,
+      signal: req.signal,
+    });
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
     failure = err;
@@ -71,7 +78,13 @@ export async function startPostgres(req: ServerStartRequest): Promise<ServerStar
   if (pid !== null) return { state: failure ? 'starting' : 'running', pid };
   const log = readFrom(req.logFile, logFrom);
   const bind = log.split('\n').find((l) => BIND_FAILURE.test(l));
-  if (bind) throw new PortUnavailableError(req.node, req.dataDir, req.port ?? portInLog(log) ?? 0, bind.replace(/^.*?(LOG|FATAL|WARNING):\s*/, '').trim());
+  if (bind)
+    throw new PortUnavailableError(
+      req.node,
+      req.dataDir,
+      req.port ?? portInLog(log) ?? 0,
+      bind.replace(/^.*?(LOG|FATAL|WARNING):\s*/, '').trim(),
+    );
   // (Started, then gone already: e.g. recovery ended before its target. The log says why.)
   return { state: 'exited', reason: reasonOf(log, String(failure?.context.stderrTail ?? '')) };
 }

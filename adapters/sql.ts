@@ -32,17 +32,32 @@ export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
   if (cc.sslmode === 'disable') return false;
   if (cc.sslmode === 'require') return { rejectUnauthorized: false };
   const ca = cc.sslRootCert ? readFileSync(cc.sslRootCert, 'utf8') : undefined;
-  return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };
+  return cc.sslmode === 'verify-ca'
+    ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }
+    : { ca, rejectUnauthorized: true };
 }
 
 /** Opens a connection to one node, runs fn, and always closes it. */
-export async function withNode<T>(deps: PostgresDeps, cluster: string, node: string, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+export async function withNode<T>(
+  deps: PostgresDeps,
+  cluster: string,
+  node: string,
+  fn: (c: pg.Client) => Promise<T>,
+  database?: string,
+): Promise<T> {
   const nc = nodeOf(deps.config, cluster, node);
   return withServer(deps, cluster, node, { host: nc.host, port: nc.port }, fn, database);
 }
 
 /** Like withNode, for a server of the cluster at another address (a restored instance). */
-export async function withServer<T>(deps: PostgresDeps, cluster: string, label: string, at: { host: string; port: number }, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+export async function withServer<T>(
+  deps: PostgresDeps,
+  cluster: string,
+  label: string,
+  at: { host: string; port: number },
+  fn: (c: pg.Client) => Promise<T>,
+  database?: string,
+): Promise<T> {
   const cc = clusterOf(deps.config, cluster);
   const client = new pg.Client({
     host: at.host,

@@ -4,7 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { S3Client, HeadBucketCommand, ListObjectsV2Command, GetObjectCommand, PutObjectCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  GetObjectCommand,
+  PutObjectCommand,
+  DeleteObjectsCommand,
+} from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
@@ -41,7 +48,9 @@ export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: string; name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   if ((e?.$metadata?.httpStatusCode ?? 0) >= 500) return true;
   if (e?.name === 'TimeoutError') return true;
-  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|socket hang up/.test(`${e?.code ?? ''} ${e?.message ?? ''}`);
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|EPIPE|socket hang up/.test(
+    `${e?.code ?? ''} ${e?.message ?? ''}`,
+  );
 }
 
 /**
@@ -52,7 +61,11 @@ export function isUnreachable(err: unknown): boolean {
 export async function awaitStorage(
   s3: S3Client,
   storage: Pick<PgdrConfig['storage'], 'endpoint' | 'bucket' | 'outageWaitSeconds'>,
-  opts: { beat: (detail: { phase: 'waiting for storage'; endpoint: string; waitedSeconds: number; error: string }) => void; signal: AbortSignal; pollMs?: number },
+  opts: {
+    beat: (detail: { phase: 'waiting for storage'; endpoint: string; waitedSeconds: number; error: string }) => void;
+    signal: AbortSignal;
+    pollMs?: number;
+  },
 ): Promise<{ waitedSeconds: number }> {
   const t0 = Date.now();
   for (;;) {
@@ -77,7 +90,11 @@ export function clusterPrefix(storage: PgdrConfig['storage'], cluster: string): 
 }
 
 /** Every key under a prefix (paginated). */
-export async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
+export async function listKeys(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
   const out: { key: string; bytes: number; lastModified?: Date }[] = [];
   let token: string | undefined;
   do {
@@ -111,7 +128,10 @@ export async function listJson<T>(s3: S3Client, bucket: string, prefix: string):
 
 /** The JSON object with the greatest key under a prefix (the newest report), if any. */
 export async function lastJson<T>(s3: S3Client, bucket: string, prefix: string): Promise<T | undefined> {
-  const last = (await listKeys(s3, bucket, prefix)).map((k) => k.key).sort().at(-1);
+  const last = (await listKeys(s3, bucket, prefix))
+    .map((k) => k.key)
+    .sort()
+    .at(-1);
   return last ? getJson<T>(s3, bucket, last) : undefined;
 }
 
@@ -126,7 +146,15 @@ export async function putJson(s3: S3Client, bucket: string, key: string, value: 
  */
 export async function putJsonIfAbsent(s3: S3Client, bucket: string, key: string, value: unknown): Promise<boolean> {
   try {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value, null, 2), ContentType: 'application/json', IfNoneMatch: '*' }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: JSON.stringify(value, null, 2),
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      }),
+    );
     return true;
   } catch (err) {
     const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -139,7 +167,9 @@ export async function putJsonIfAbsent(s3: S3Client, bucket: string, key: string,
 export async function deleteKeys(s3: S3Client, bucket: string, keys: string[]): Promise<void> {
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
-    const res = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+    const res = await s3.send(
+      new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+    );
     const failed = res.Errors?.[0];
     if (failed) throw new Error(`s3 refused to delete ${failed.Key}: ${failed.Code} ${failed.Message}`);
   }

@@ -237,7 +237,8 @@ async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<Ar
   const out: ArchivedWal[] = [];
   for (const k of keys) {
     const m = PGBACKREST_WAL.exec(k.key.slice(k.key.lastIndexOf('/') + 1));
-    if (m) out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified: k.lastModified ? k.lastModified.toISOString() : null });
+    if (m)
+      out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified: k.lastModified ? k.lastModified.toISOString() : null });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -255,7 +256,8 @@ export async function fetchForReading(deps: WalDeps, cluster: string, name: stri
   const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
   const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
   const sha1 = /-([0-9a-f]{40})/.exec(found.key)?.[1];
-  if (sha1 && createHash('sha1').update(data).digest('hex') !== sha1) throw new WalCorruptError(cluster, found.key, `sha1 does not match the ${sha1} in its name`);
+  if (sha1 && createHash('sha1').update(data).digest('hex') !== sha1)
+    throw new WalCorruptError(cluster, found.key, `sha1 does not match the ${sha1} in its name`);
   await writeAtomically(dest, data);
   return true;
 }

@@ -73,8 +73,12 @@ export const clusterStatus = z.object({
       reachable: z.boolean(),
       error: z.string().optional().describe('why the node could not be probed'),
       probe: nodeProbe.optional(),
-      lagBytes: nullableNumber.optional().describe('a standby: bytes its replay LSN trails the primary\'s current LSN'),
-      lagSeconds: nullableNumber.optional().describe('a standby: the primary\'s pg_stat_replication.replay_lag in seconds (0 when caught up); null when the primary does not list it'),
+      lagBytes: nullableNumber.optional().describe("a standby: bytes its replay LSN trails the primary's current LSN"),
+      lagSeconds: nullableNumber
+        .optional()
+        .describe(
+          "a standby: the primary's pg_stat_replication.replay_lag in seconds (0 when caught up); null when the primary does not list it",
+        ),
     }),
   ),
   warnings: z.array(z.string()).describe('problems a DBA should look at, in plain words (empty when healthy)'),

@@ -14,7 +14,8 @@ export const STATUS_BY_CODE: ReadonlyMap<string, number> = new Map(
 
 export function badRequest(where: 'params' | 'query' | 'body', error: z.ZodError, input: unknown): RouteReply {
   // Fastify names a wildcard path parameter "*"; the only one holds a workflow id.
-  const name = (field: string) => (where === 'params' ? field.replace(/^\*$/, 'workflowId') : `${where}.${field}`.replace(/\.\(root\)$/, ''));
+  const name = (field: string) =>
+    where === 'params' ? field.replace(/^\*$/, 'workflowId') : `${where}.${field}`.replace(/\.\(root\)$/, '');
   const fields = describeIssues(error, input).map((f) => ({ field: name(f.field), message: f.message }));
   return {
     status: 400,
@@ -49,7 +50,8 @@ export function errorReply(err: unknown, temporalAddress?: string): RouteReply {
   // pgdr error (code, message, values), not a bare "Workflow execution failed".
   if (err instanceof WorkflowFailedError) {
     let cur: unknown = err.cause;
-    while (cur && !(cur instanceof ApplicationFailure && (cur.details?.[0] as { code?: string } | undefined)?.code)) cur = (cur as { cause?: unknown }).cause;
+    while (cur && !(cur instanceof ApplicationFailure && (cur.details?.[0] as { code?: string } | undefined)?.code))
+      cur = (cur as { cause?: unknown }).cause;
     if (cur instanceof ApplicationFailure) {
       const { code, ...context } = cur.details![0] as { code: string };
       return { status: STATUS_BY_CODE.get(code) ?? 500, body: { error: { code, message: cur.message, ...context } } };
@@ -94,13 +96,21 @@ export class RequestRejectedError extends Error {
  * Fastify's own rejections (body parsing, URL parsing) in pgdr's envelope. Anything else is a
  * 500 INTERNAL (the caller logs it with its stack).
  */
-export function frameworkErrorReply(err: { code?: string; statusCode?: number; message: string }, req: { contentType?: string; bodyLimit: number; path: string }): RouteReply {
+export function frameworkErrorReply(
+  err: { code?: string; statusCode?: number; message: string },
+  req: { contentType?: string; bodyLimit: number; path: string },
+): RouteReply {
   if (err instanceof RequestRejectedError) return err.reply;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return apiError('BODY_TOO_LARGE', `body: over the limit of ${req.bodyLimit} bytes (api.bodyLimitBytes)`, { limitBytes: req.bodyLimit });
+      return apiError('BODY_TOO_LARGE', `body: over the limit of ${req.bodyLimit} bytes (api.bodyLimitBytes)`, {
+        limitBytes: req.bodyLimit,
+      });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return apiError('UNSUPPORTED_MEDIA_TYPE', `body: content-type ${JSON.stringify(req.contentType ?? null)} is not accepted: expected application/json`);
+      return apiError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `body: content-type ${JSON.stringify(req.contentType ?? null)} is not accepted: expected application/json`,
+      );
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return apiError('INVALID_JSON', 'body: empty, but the content-type is application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
@@ -111,7 +121,10 @@ export function frameworkErrorReply(err: { code?: string; statusCode?: number; m
       return apiError('BAD_REQUEST', `path: ${JSON.stringify(req.path)} is not a valid url (a bad %-escape)`);
   }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return { status: err.statusCode, body: { error: { code: 'BAD_REQUEST', message: `request: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}` } } };
+    return {
+      status: err.statusCode,
+      body: { error: { code: 'BAD_REQUEST', message: `request: ${err.message.charAt(0).toLowerCase()}${err.message.slice(1)}` } },
+    };
   }
   return apiError('INTERNAL', err.message);
 }

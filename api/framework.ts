@@ -23,7 +23,10 @@ const patterns = new Map<string, RegExp>();
 function routePattern(path: string): RegExp {
   let re = patterns.get(path);
   if (!re) {
-    const body = path.split(/(:[A-Za-z]+|\*)/).map((part) => (part === '*' ? '.+' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('');
+    const body = path
+      .split(/(:[A-Za-z]+|\*)/)
+      .map((part) => (part === '*' ? '.+' : part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('');
     re = new RegExp(`^${body}$`);
     patterns.set(path, re);
   }
@@ -38,8 +41,12 @@ export function clientErrorHandler(err: Error & { code?: string }, socket: Duple
   }
   const reply =
     err.code === 'HPE_HEADER_OVERFLOW'
-      ? apiError('HEADERS_TOO_LARGE', `request: the request line and headers are over ${maxHeaderSize} bytes`, { limitBytes: maxHeaderSize })
+      ? apiError('HEADERS_TOO_LARGE', `request: the request line and headers are over ${maxHeaderSize} bytes`, {
+          limitBytes: maxHeaderSize,
+        })
       : apiError('BAD_REQUEST', `request: malformed http request (${err.code ?? err.message})`);
   const text = JSON.stringify(reply.body);
-  socket.end(`HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+  socket.end(
+    `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`,
+  );
 }

@@ -16,7 +16,8 @@ export function nestedDeeperThan(text: string, limit: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (inString) {
-      if (ch === 0x5c) i++; // a backslash escapes the next character
+      if (ch === 0x5c)
+        i++; // a backslash escapes the next character
       else if (ch === 0x22) inString = false;
     } else if (ch === 0x22) inString = true;
     else if (ch === 0x7b || ch === 0x5b) {
@@ -32,7 +33,14 @@ export function installJsonParser(app: FastifyInstance): void {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = body as string;
     if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
-      done(new RequestRejectedError(apiError('JSON_TOO_DEEP', `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`, { limit: MAX_JSON_DEPTH })), undefined);
+      done(
+        new RequestRejectedError(
+          apiError('JSON_TOO_DEEP', `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`, {
+            limit: MAX_JSON_DEPTH,
+          }),
+        ),
+        undefined,
+      );
       return;
     }
     void parse(req, text, (err, value) => {

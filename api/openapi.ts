@@ -61,7 +61,10 @@ export function openApiDocument(
     const responses = Object.fromEntries(
       Object.entries(declared).map(([code, spec]) => {
         if (typeof spec === 'string') return [code, { description: spec, content: { 'application/json': { schema: errorRef } } }];
-        return [code, { description: spec.description, content: { [mediaType(spec.contentType)]: { schema: jsonSchema(spec.body, 'output') } } }];
+        return [
+          code,
+          { description: spec.description, content: { [mediaType(spec.contentType)]: { schema: jsonSchema(spec.body, 'output') } } },
+        ];
       }),
     );
     paths[path] ??= {};

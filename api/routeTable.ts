@@ -34,9 +34,9 @@ export const errorBody = z
           .optional()
           .describe('BAD_REQUEST: each invalid field (a path parameter, query.<name> or body.<path>) with what is wrong'),
       })
-      .describe('the code\'s own values (cluster, node, holder, problems, limit, ...) sit beside code and message'),
+      .describe("the code's own values (cluster, node, holder, problems, limit, ...) sit beside code and message"),
   })
-  .describe('pgdr\'s error envelope');
+  .describe("pgdr's error envelope");
 export type ErrorBody = z.input<typeof errorBody>;
 
 /**
@@ -86,7 +86,7 @@ export function route<P, Q, B, const R extends Responses>(def: RouteDef<P, Q, B,
 
 /** The answer of a route that started a workflow and did not wait for it. */
 export const startedBody = z.object({
-  workflowId: z.string().describe('the workflow\'s id: GET /api/v1/operations/{workflowId} follows it'),
+  workflowId: z.string().describe("the workflow's id: GET /api/v1/operations/{workflowId} follows it"),
   uiUrl: z.string().describe('the workflow in the Temporal UI'),
 });
 
@@ -97,10 +97,7 @@ export function started(description: string, body: z.ZodType = startedBody) {
   return { description, body };
 }
 
-export const clusterName = z
-  .string()
-  .regex(NAME_PATTERN, `expected a cluster name: ${NAME_FORM}`)
-  .describe('cluster name from pgdr.yaml');
+export const clusterName = z.string().regex(NAME_PATTERN, `expected a cluster name: ${NAME_FORM}`).describe('cluster name from pgdr.yaml');
 
 export const clusterParams = z.object({ cluster: clusterName }).strict();
 

@@ -29,7 +29,7 @@ const openApiRoute = route({
   method: 'GET',
   path: '/openapi.json',
   operationId: 'getOpenApiDocument',
-  summary: 'This API\'s OpenAPI 3.1 document',
+  summary: "This API's OpenAPI 3.1 document",
   query: z.object({}).strict(),
   responses: {
     ...commonResponses,
@@ -40,7 +40,34 @@ const openApiRoute = route({
   },
 });
 
-export const allRoutes: RouteDef[] = [healthRoute, openApiRoute, statusRoute, listBackupsRoute, startBackupRoute, expireRoute, operationRoute, listSchedulesRoute, pauseScheduleRoute, unpauseScheduleRoute, triggerScheduleRoute, walStatusRoute, walCheckRoute, recoveryWindowRoute, enableArchivingRoute, metricsRoute, startRestoreRoute, listRestoresRoute, dropRestoreRoute, startDrillRoute, listDrillsRoute, drillPageRoute, drillReportRoute, rebuildRoute, switchoverRoute, replicationReportsRoute] as unknown as RouteDef[];
+export const allRoutes: RouteDef[] = [
+  healthRoute,
+  openApiRoute,
+  statusRoute,
+  listBackupsRoute,
+  startBackupRoute,
+  expireRoute,
+  operationRoute,
+  listSchedulesRoute,
+  pauseScheduleRoute,
+  unpauseScheduleRoute,
+  triggerScheduleRoute,
+  walStatusRoute,
+  walCheckRoute,
+  recoveryWindowRoute,
+  enableArchivingRoute,
+  metricsRoute,
+  startRestoreRoute,
+  listRestoresRoute,
+  dropRestoreRoute,
+  startDrillRoute,
+  listDrillsRoute,
+  drillPageRoute,
+  drillReportRoute,
+  rebuildRoute,
+  switchoverRoute,
+  replicationReportsRoute,
+] as unknown as RouteDef[];
 
 /** Routes without a query schema accept no query parameters: none is ever ignored silently. */
 const noQuery = z.object({}).strict();

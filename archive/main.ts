@@ -79,17 +79,26 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
     const config = loadConfig(args.config ?? configPath(env));
     const method = clusterOf(config, args.cluster).method;
     if (args.via !== undefined && args.via !== method) {
-      throw new Error(`--via ${args.via} does not match cluster "${args.cluster}", whose method is ${method}: run pgdr archive enable ${args.cluster} to set archive_command again`);
+      throw new Error(
+        `--via ${args.via} does not match cluster "${args.cluster}", whose method is ${method}: run pgdr archive enable ${args.cluster} to set archive_command again`,
+      );
     }
     if (method === 'pgbackrest') {
       // pgBackRest keeps WAL in its own repo: hand over to archive-push / archive-get.
       const { pgbackrestWal } = await import('../adapters/pgbackrest.js');
-      return pgbackrestWal(config, createSecretReader(env), args.cluster, args.action === 'push' ? 'archive-push' : 'archive-get', args.positional);
+      return pgbackrestWal(
+        config,
+        createSecretReader(env),
+        args.cluster,
+        args.action === 'push' ? 'archive-push' : 'archive-get',
+        args.positional,
+      );
     }
     const deps = { config, s3: createS3Client(config.storage, createSecretReader(env)) };
     if (args.action === 'push') {
       const res = await wal.pushWal(deps, args.cluster, args.positional[0]!);
-      if (!res.uploaded && env.PGDR_WAL_VERBOSE) process.stderr.write(`pgdr wal push: ${res.name} was already archived with the same content\n`);
+      if (!res.uploaded && env.PGDR_WAL_VERBOSE)
+        process.stderr.write(`pgdr wal push: ${res.name} was already archived with the same content\n`);
       return 0;
     }
     const res = await wal.fetchWal(deps, args.cluster, args.positional[0]!, args.positional[1]!);

@@ -40,7 +40,9 @@ function peakRss(pgid: number): number {
 export async function backupBench(): Promise<BenchRow[]> {
   const { layout, plan, secrets } = await benchStack();
   await ensureBenchDb({ layout, plan, secrets });
-  const clusterBytes = Number(await psql(layout, plan, plan.primary.port, 'select sum(pg_database_size(datname)) from pg_database', secrets));
+  const clusterBytes = Number(
+    await psql(layout, plan, plan.primary.port, 'select sum(pg_database_size(datname)) from pg_database', secrets),
+  );
 
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
 
@@ -56,7 +58,10 @@ export async function backupBench(): Promise<BenchRow[]> {
     const t0 = Date.now();
     await runTool({
       tool: 'bash',
-      args: ['-c', `${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --compress=client-zstd --no-password > ${rawFile}`],
+      args: [
+        '-c',
+        `${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --compress=client-zstd --no-password > ${rawFile}`,
+      ],
       osUser: layout.pgUser,
       env: { PGPASSWORD: secrets.pgdrPassword },
     });
@@ -76,8 +81,15 @@ export async function backupBench(): Promise<BenchRow[]> {
   const benchConfig = join(layout.dir, 'pgdr.bench.yaml');
   writeFileSync(benchConfig, stringify(raw));
   const config = parseConfig(raw, benchConfig);
-  const spawnWorker = (role: string) => execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], { env: { PGDR_CONFIG: benchConfig, PGDR_ROLE: role }, detached: true, reject: false, all: true });
-  const ready = (w: ReturnType<typeof spawnWorker>) => new Promise<void>((resolve) => w.all!.on('data', (d: Buffer) => d.toString().includes('pgdr worker polling') && resolve()));
+  const spawnWorker = (role: string) =>
+    execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], {
+      env: { PGDR_CONFIG: benchConfig, PGDR_ROLE: role },
+      detached: true,
+      reject: false,
+      all: true,
+    });
+  const ready = (w: ReturnType<typeof spawnWorker>) =>
+    new Promise<void>((resolve) => w.all!.on('data', (d: Buffer) => d.toString().includes('pgdr worker polling') && resolve()));
   const control = spawnWorker('control');
   const agent = spawnWorker('agent');
   await Promise.all([ready(control), ready(agent)]);
@@ -94,14 +106,25 @@ export async function backupBench(): Promise<BenchRow[]> {
   for (let i = 0; i < runs; i++) {
     const t1 = Date.now();
     const workflowId = `backup/demo/bench-${Date.now()}`;
-    const result = await client.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId, args: [{ ...backupInput(config, 'demo', 'full', 'bench'), expire: false }] });
+    const result = await client.workflow.execute(backup, {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [{ ...backupInput(config, 'demo', 'full', 'bench'), expire: false }],
+    });
     wfTimes.push((Date.now() - t1) / 1000);
     stored = unlessRefused(result).manifest.bytes;
     // The streaming activity alone, from the history: started -> completed.
     const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
     const sched = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'uploadBaseBackup');
-    const started = events.find((e) => e.activityTaskStartedEventAttributes && String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(sched?.eventId));
-    const completed = events.find((e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(sched?.eventId));
+    const started = events.find(
+      (e) =>
+        e.activityTaskStartedEventAttributes && String(e.activityTaskStartedEventAttributes.scheduledEventId) === String(sched?.eventId),
+    );
+    const completed = events.find(
+      (e) =>
+        e.activityTaskCompletedEventAttributes &&
+        String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(sched?.eventId),
+    );
     const ms = (e: typeof started) => Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.round(Number(e?.eventTime?.nanos ?? 0) / 1e6);
     upTimes.push((ms(completed) - ms(started)) / 1000);
   }
@@ -129,7 +152,10 @@ export async function backupBench(): Promise<BenchRow[]> {
     { metric: 'stored size pgdr / raw (same compression)', value: (stored / rawBytes).toFixed(3) },
     { metric: 'node agent RSS when idle', value: `${(idleAgent / MB).toFixed(0)} MB` },
     { metric: 'node agent peak RSS (streams the backup)', value: `${(peakAgent / MB).toFixed(0)} MB`, target: '<= 300 MB' },
-    { metric: 'control worker RSS idle / peak (workflow bundle)', value: `${(idleControl / MB).toFixed(0)} / ${(peakControl / MB).toFixed(0)} MB` },
+    {
+      metric: 'control worker RSS idle / peak (workflow bundle)',
+      value: `${(idleControl / MB).toFixed(0)} / ${(peakControl / MB).toFixed(0)} MB`,
+    },
     { metric: 'pgbackrest method vs bare pgbackrest backup', value: 'not yet', target: '<= 1.05' },
   ];
 }

@@ -16,7 +16,13 @@ import { restoreBench } from './restore.js';
 import { switchoverBench } from './switchover.js';
 
 const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore').split(',').map((p) => p.trim());
-const benches: Record<string, () => Promise<BenchRow[]>> = { backup: backupBench, pgbackrest: pgbackrestBench, wal: walBench, restore: restoreBench, switchover: switchoverBench };
+const benches: Record<string, () => Promise<BenchRow[]>> = {
+  backup: backupBench,
+  pgbackrest: pgbackrestBench,
+  wal: walBench,
+  restore: restoreBench,
+  switchover: switchoverBench,
+};
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {
   console.error(`PGDR_BENCH has "${unknown.join(',')}": expected a comma-separated list of ${Object.keys(benches).join(', ')}`);

@@ -20,7 +20,11 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
   const { layout, plan, secrets } = await benchStack();
   const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
   // A pgbackrest cluster over the bench primary, with a fresh repo prefix.
-  const { run, config, deps, agentQueue } = await benchCluster(layout, 'pbbench', (demo) => ({ ...demo, method: 'pgbackrest', backup: { ...demo.backup, verify: false, schedules: {} } }));
+  const { run, config, deps, agentQueue } = await benchCluster(layout, 'pbbench', (demo) => ({
+    ...demo,
+    method: 'pgbackrest',
+    backup: { ...demo.backup, verify: false, schedules: {} },
+  }));
   try {
     await pgbackrest(deps, 'pbbench', 'primary', ['stanza-create']);
 
@@ -34,8 +38,17 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
 
     // pgdr's backup workflow (verification off, as above), workers in this process.
     const connection = await NativeConnection.connect({ address: config.temporal.address });
-    const control = await Worker.create({ connection, taskQueue: config.temporal.taskQueue, workflowsPath, activities: createControlActivities(deps) });
-    const agent = await Worker.create({ connection, taskQueue: agentQueue, activities: createNodeActivities({ ...deps, cluster: 'pbbench', node: 'primary' }) });
+    const control = await Worker.create({
+      connection,
+      taskQueue: config.temporal.taskQueue,
+      workflowsPath,
+      activities: createControlActivities(deps),
+    });
+    const agent = await Worker.create({
+      connection,
+      taskQueue: agentQueue,
+      activities: createNodeActivities({ ...deps, cluster: 'pbbench', node: 'primary' }),
+    });
     const clientConn = await Connection.connect({ address: config.temporal.address });
     const client = new Client({ connection: clientConn });
     const pgdrTimes: number[] = [];
@@ -43,7 +56,11 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
       agent.runUntil(async () => {
         for (let i = 0; i < runs; i++) {
           const t0 = performance.now();
-          await client.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId: `backup/pbbench/bench-${run}-${i}`, args: [{ ...backupInput(config, 'pbbench', 'full', 'bench'), expire: false }] });
+          await client.workflow.execute(backup, {
+            taskQueue: config.temporal.taskQueue,
+            workflowId: `backup/pbbench/bench-${run}-${i}`,
+            args: [{ ...backupInput(config, 'pbbench', 'full', 'bench'), expire: false }],
+          });
           pgdrTimes.push((performance.now() - t0) / 1000);
         }
       }),
@@ -58,6 +75,12 @@ export async function pgbackrestBench(): Promise<BenchRow[]> {
       { metric: 'wall time ratio pgdr / bare pgbackrest', value: (p / r).toFixed(3), target: '<= 1.05' },
     ];
   } finally {
-    await psql(layout, plan, plan.primary.port, 'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();', secrets);
+    await psql(
+      layout,
+      plan,
+      plan.primary.port,
+      'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();',
+      secrets,
+    );
   }
 }

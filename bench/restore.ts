@@ -32,12 +32,21 @@ export async function restoreBench(): Promise<BenchRow[]> {
 
   // A cluster over the bench primary with a fresh prefix; restores under the bench stack.
   const restoreDir = join(layout.dir, `restores-${Date.now().toString(36)}`);
-  const { run, config, deps } = await benchCluster(layout, 'rsbench', (demo) => ({ ...demo, backup: { ...demo.backup, verify: false, schedules: {} }, restore: { dir: restoreDir } }));
+  const { run, config, deps } = await benchCluster(layout, 'rsbench', (demo) => ({
+    ...demo,
+    backup: { ...demo.backup, verify: false, schedules: {} },
+    restore: { dir: restoreDir },
+  }));
   const { s3 } = deps;
   const wal = archiveCommands(config, 'rsbench');
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const workers = await createWorkers({ config, connection, plan: { control: true, agents: [{ cluster: 'rsbench', node: 'primary' }] }, shutdownGraceTime: '5 seconds' });
+  const workers = await createWorkers({
+    config,
+    connection,
+    plan: { control: true, agents: [{ cluster: 'rsbench', node: 'primary' }] },
+    shutdownGraceTime: '5 seconds',
+  });
   const running = Promise.all(workers.map((w) => w.run()));
   const clientConn = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection: clientConn, namespace: config.temporal.namespace });
@@ -45,12 +54,20 @@ export async function restoreBench(): Promise<BenchRow[]> {
   const made: string[] = [];
   try {
     // 1. A backup, then about 300 MB of WAL, a target in the middle of it, and more after.
-    const b = await temporal.workflow.execute(backup, { taskQueue: config.temporal.taskQueue, workflowId: `backup/rsbench/bench-${run}`, args: [{ ...backupInput(config, 'rsbench', 'full', 'bench'), expire: false }] });
+    const b = await temporal.workflow.execute(backup, {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: `backup/rsbench/bench-${run}`,
+      args: [{ ...backupInput(config, 'rsbench', 'full', 'bench'), expire: false }],
+    });
     const m = unlessRefused(b).manifest;
     console.log(`bench: restore source ${m.id}, ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored`);
     await sql(`create table if not exists bench_marks(id serial primary key, at timestamptz default clock_timestamp(), pad text)`);
     await sql(`insert into bench_marks(pad) select repeat('x', 1000) from generate_series(1, 100000)`);
-    const target = (await sql(`insert into bench_marks(pad) values ('target'); select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`)).trim();
+    const target = (
+      await sql(
+        `insert into bench_marks(pad) values ('target'); select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+      )
+    ).trim();
     const expected = Number((await sql(`select count(*) from bench_marks`)).trim());
     await new Promise((r) => setTimeout(r, 50));
     await sql(`insert into bench_marks(pad) select repeat('y', 1000) from generate_series(1, 100000)`);
@@ -66,7 +83,12 @@ export async function restoreBench(): Promise<BenchRow[]> {
     };
     const ids = asUser(layout.pgUser);
     const stopAndRemove = async (d: string) => {
-      await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', d, '-m', 'immediate', '-w', 'stop'], osUser: layout.pgUser }).catch(() => undefined);
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: layout.pgBin,
+        args: ['-D', d, '-m', 'immediate', '-w', 'stop'],
+        osUser: layout.pgUser,
+      }).catch(() => undefined);
       rmSync(d, { recursive: true, force: true });
     };
 
@@ -86,10 +108,25 @@ export async function restoreBench(): Promise<BenchRow[]> {
       await pipeline(obj.Body as NodeJS.ReadableStream, tar.stdin!);
       await tar;
       await runTool({ tool: 'pg_verifybackup', binDir: layout.pgBin, args: [d], osUser: layout.pgUser });
-      appendFileSync(join(d, 'postgresql.auto.conf'), [`port = ${port}`, `restore_command = '${wal.restoreCommand}'`, `recovery_target_time = '${pgTimestamp(target)}'`, `recovery_target_action = 'pause'`, `archive_mode = 'off'`, ''].join('\n'));
+      appendFileSync(
+        join(d, 'postgresql.auto.conf'),
+        [
+          `port = ${port}`,
+          `restore_command = '${wal.restoreCommand}'`,
+          `recovery_target_time = '${pgTimestamp(target)}'`,
+          `recovery_target_action = 'pause'`,
+          `archive_mode = 'off'`,
+          '',
+        ].join('\n'),
+      );
       writeFileSync(join(d, 'recovery.signal'), '');
       if (ids) for (const f of ['postgresql.auto.conf', 'recovery.signal']) chownSync(join(d, f), ids.uid, ids.gid);
-      await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', d, '-l', join(d, 'manual.log'), '-W', 'start'], osUser: layout.pgUser });
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: layout.pgBin,
+        args: ['-D', d, '-l', join(d, 'manual.log'), '-W', 'start'],
+        osUser: layout.pgUser,
+      });
       for (;;) {
         const state = await sql(`select pg_get_wal_replay_pause_state()`, port).catch(() => '');
         if (state.trim() === 'paused') break;
@@ -105,7 +142,12 @@ export async function restoreBench(): Promise<BenchRow[]> {
     const phases: RestoreReport['seconds'][] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
-      const res = await api.inject({ method: 'POST', url: '/api/v1/clusters/rsbench/restores', headers: { authorization: 'Bearer bench' }, payload: { target: { time: target } } });
+      const res = await api.inject({
+        method: 'POST',
+        url: '/api/v1/clusters/rsbench/restores',
+        headers: { authorization: 'Bearer bench' },
+        payload: { target: { time: target } },
+      });
       if (res.statusCode !== 202) throw new Error(`restore refused: ${res.body}`);
       const body = JSON.parse(res.body);
       made.push(body.destination.dataDir);
@@ -119,14 +161,25 @@ export async function restoreBench(): Promise<BenchRow[]> {
     const p = median(viaPgdr);
     const ph = phases[viaPgdr.indexOf(p)]!;
     return [
-      { metric: `restore by hand (S3 | tar --zstd, pg_verifybackup, start, replay to the target), ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored: seconds`, value: r.toFixed(2) },
+      {
+        metric: `restore by hand (S3 | tar --zstd, pg_verifybackup, start, replay to the target), ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored: seconds`,
+        value: r.toFixed(2),
+      },
       { metric: 'pgdr restore (API pre-flight + pitrRestore workflow): seconds', value: p.toFixed(2) },
-      { metric: `  pgdr phases: preflight ${ph.preflight}, download ${ph.download}, extract ${ph.extract}, verify ${ph.verify}, replay ${ph.replay}`, value: '' },
+      {
+        metric: `  pgdr phases: preflight ${ph.preflight}, download ${ph.download}, extract ${ph.extract}, verify ${ph.verify}, replay ${ph.replay}`,
+        value: '',
+      },
       { metric: 'wall time ratio pgdr / by hand', value: (p / r).toFixed(3), target: '<= 1.1' },
     ];
   } finally {
     for (const d of made) {
-      await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', d, '-m', 'immediate', '-w', 'stop'], osUser: layout.pgUser }).catch(() => undefined);
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: layout.pgBin,
+        args: ['-D', d, '-m', 'immediate', '-w', 'stop'],
+        osUser: layout.pgUser,
+      }).catch(() => undefined);
       rmSync(d, { recursive: true, force: true });
     }
     await api.close();
@@ -134,6 +187,12 @@ export async function restoreBench(): Promise<BenchRow[]> {
     await running;
     await clientConn.close();
     await connection.close();
-    await psql(layout, plan, plan.primary.port, 'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();', secrets);
+    await psql(
+      layout,
+      plan,
+      plan.primary.port,
+      'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();',
+      secrets,
+    );
   }
 }

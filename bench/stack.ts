@@ -14,7 +14,11 @@ import { demoClusterPlan, NO_ARCHIVE_COMMANDS, psql } from '../scripts/stack/pos
 import { runTool } from '../adapters/gateway.js';
 
 export async function benchStack() {
-  const env = { ...process.env, PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'), PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000' };
+  const env = {
+    ...process.env,
+    PGDR_STACK_DIR: process.env.PGDR_STACK_DIR ?? join(repoRoot, '.pgdr-stack', 'bench'),
+    PGDR_PORT_OFFSET: process.env.PGDR_PORT_OFFSET ?? '5000',
+  };
   const layout = stackLayout(env);
   await stackUp(layout, { apps: false });
   const plan = demoClusterPlan(layout, NO_ARCHIVE_COMMANDS);
@@ -29,11 +33,25 @@ const MB = 1024 * 1024;
 /** A pgbench database of PGDR_BENCH_SCALE (default 70, about 1.05 GB); made once, kept across runs. */
 export async function ensureBenchDb({ layout, plan, secrets }: Awaited<ReturnType<typeof benchStack>>): Promise<number> {
   const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
-  const size = Number(await psql(layout, plan, plan.primary.port, "select coalesce((select pg_database_size(oid) from pg_database where datname = 'bench'), 0)", secrets));
+  const size = Number(
+    await psql(
+      layout,
+      plan,
+      plan.primary.port,
+      "select coalesce((select pg_database_size(oid) from pg_database where datname = 'bench'), 0)",
+      secrets,
+    ),
+  );
   if (size < scale * 14 * MB) {
     console.log(`bench: pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB, once)`);
     await psql(layout, plan, plan.primary.port, 'drop database if exists bench; create database bench;', secrets);
-    await runTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-i', '-q', '-s', String(scale), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'bench'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
+    await runTool({
+      tool: 'pgbench',
+      binDir: layout.pgBin,
+      args: ['-i', '-q', '-s', String(scale), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'bench'],
+      osUser: layout.pgUser,
+      env: { PGPASSWORD: secrets.superuserPassword },
+    });
   }
   return scale;
 }

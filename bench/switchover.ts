@@ -29,7 +29,15 @@ import { createWorkers } from '../worker/workers.js';
 import { buildServer } from '../api/server.js';
 import type { SwitchoverReport } from '../domain/replication.js';
 import type { StackLayout } from '../scripts/stack/layout.js';
-import { ensureCluster, NO_ARCHIVE_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../scripts/stack/postgres.js';
+import {
+  ensureCluster,
+  NO_ARCHIVE_COMMANDS,
+  psql,
+  slotFor,
+  stopCluster,
+  type PgClusterPlan,
+  type PgSecrets,
+} from '../scripts/stack/postgres.js';
 import { startPgBouncer } from '../scripts/stack/pgbouncer.js';
 import { pgbenchInit, pgbenchRun, type PgbenchResult } from '../scripts/stack/pgbench.js';
 import { startPatroniCluster, type PatroniClusterHandle } from '../scripts/stack/patroni.js';
@@ -88,7 +96,9 @@ export async function switchoverBench(): Promise<BenchRow[]> {
     at: Number(process.env.PGDR_BENCH_SWITCHOVER_AT ?? 8),
   };
   if (!(load.rounds >= 1 && load.seconds > load.at && load.at >= 1)) {
-    throw new Error(`PGDR_BENCH_SWITCHOVER_ROUNDS=${load.rounds}, _SECONDS=${load.seconds}, _AT=${load.at}: expected at least 1 round and 1 <= AT < SECONDS`);
+    throw new Error(
+      `PGDR_BENCH_SWITCHOVER_ROUNDS=${load.rounds}, _SECONDS=${load.seconds}, _AT=${load.at}: expected at least 1 round and 1 <= AT < SECONDS`,
+    );
   }
   const viaPgdr = await pgdrRounds(layout, secrets, load);
   const viaPatroni = await patroniRounds(layout, secrets, load);
@@ -129,10 +139,29 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
         archive: { ...demo.archive, checkCron: null },
         drill: { ...demo.drill, cron: null },
         restore: { ...demo.restore, dir: join(base, 'restores') },
-        nodes: Object.fromEntries([p0.primary, ...p0.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, agentQueue: `pgdr-${name}-${n.name}`, slot: slotFor(p0, n) }])),
+        nodes: Object.fromEntries(
+          [p0.primary, ...p0.standbys].map((n) => [
+            n.name,
+            {
+              host: '127.0.0.1',
+              port: n.port,
+              dataDir: n.dataDir,
+              binDir: layout.pgBin,
+              osUser: layout.pgUser,
+              agentQueue: `pgdr-${name}-${n.name}`,
+              slot: slotFor(p0, n),
+            },
+          ]),
+        ),
         replication: { passfile: p0.passfile, rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 },
         switchover: { confirmTimeoutSeconds: 20, pauseTimeoutSeconds: 10, backupAfter: false },
-        pgbouncer: { host: bouncer.host, port: bouncer.port, adminUser: bouncer.adminUser, node: 'primary', databasesFile: bouncer.databasesFile },
+        pgbouncer: {
+          host: bouncer.host,
+          port: bouncer.port,
+          adminUser: bouncer.adminUser,
+          node: 'primary',
+          databasesFile: bouncer.databasesFile,
+        },
       },
     };
     raw.storage.prefix = `bench-switchover/${name}-${Date.now().toString(36)}`;
@@ -146,15 +175,28 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
     // 3. Postgres: primary and standby archiving through pgdr; pgbench tables and the probe's.
     plan = planOf(archiveCommands(config, name));
     stops.push(() => stopCluster(layout, plan));
-    console.log(`bench: switchover: pgdr cluster ${name} (primary ${ports.primary}, replica ${ports.replica}, pgbouncer ${bouncer.port}), pgbench -i -s ${SCALE}`);
+    console.log(
+      `bench: switchover: pgdr cluster ${name} (primary ${ports.primary}, replica ${ports.replica}, pgbouncer ${bouncer.port}), pgbench -i -s ${SCALE}`,
+    );
     await ensureCluster(layout, plan, secrets);
     const password = secrets.superuserPassword;
     await pgbenchInit(layout, { host: '127.0.0.1', port: ports.primary, database: 'postgres', password, scale: SCALE });
-    await psql(layout, plan, ports.primary, `create table ${PROBE_TABLE} (id bigserial primary key, at timestamptz not null default clock_timestamp())`, secrets);
+    await psql(
+      layout,
+      plan,
+      ports.primary,
+      `create table ${PROBE_TABLE} (id bigserial primary key, at timestamptz not null default clock_timestamp())`,
+      secrets,
+    );
 
     // 4. Workers (control and both agents) and the API, in this process.
     const connection = await NativeConnection.connect({ address: config.temporal.address });
-    const workers = await createWorkers({ config, connection, plan: { control: true, agents: ['primary', 'replica'].map((node) => ({ cluster: name, node })) }, shutdownGraceTime: '5 seconds' });
+    const workers = await createWorkers({
+      config,
+      connection,
+      plan: { control: true, agents: ['primary', 'replica'].map((node) => ({ cluster: name, node })) },
+      shutdownGraceTime: '5 seconds',
+    });
     const running = Promise.all(workers.map((w) => w.run()));
     stops.push(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -172,13 +214,22 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
     const bouncerTarget = { host: bouncer.host, port: bouncer.port };
     for (let i = 0; i < load.rounds; i++) {
       const [from, to] = i % 2 === 0 ? (['primary', 'replica'] as const) : (['replica', 'primary'] as const);
-      await waitFor(`${to} streaming from ${from} within ${READY_LAG_BYTES} bytes`, () => streamsClose(layout, plan, ports[from], secrets), 120_000);
+      await waitFor(
+        `${to} streaming from ${from} within ${READY_LAG_BYTES} bytes`,
+        () => streamsClose(layout, plan, ports[from], secrets),
+        120_000,
+      );
       let report: SwitchoverReport | undefined;
       let wallSeconds = 0;
       let workflowId = '';
       const seen = await underLoad(layout, load, password, bouncerTarget, [bouncerTarget], ports[to], async () => {
         const t0 = Date.now();
-        const res = await api.inject({ method: 'POST', url: `/api/v1/clusters/${name}/switchover`, headers: { authorization: 'Bearer bench' }, payload: { candidate: to, backupAfter: false } });
+        const res = await api.inject({
+          method: 'POST',
+          url: `/api/v1/clusters/${name}/switchover`,
+          headers: { authorization: 'Bearer bench' },
+          payload: { candidate: to, backupAfter: false },
+        });
         if (res.statusCode !== 202) throw new Error(`switchover to ${to} refused: ${res.statusCode} ${res.body}`);
         workflowId = JSON.parse(res.body).workflowId;
         report = (await temporal.workflow.getHandle(workflowId).result()) as SwitchoverReport;
@@ -188,8 +239,12 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
       const r = report!;
       const steps = await activitySteps(temporal, workflowId);
       if (r.warnings.length) console.log(`bench: switchover round ${i + 1} warnings: ${r.warnings.join('; ')}`);
-      console.log(`bench: pgdr round ${i + 1} ${from} -> ${to}: pause ${r.pauseSeconds} s, probe gap ${seen.unavailableMs.toFixed(0)} ms, max latency ${seen.bench.maxLatencyMs.toFixed(0)} ms, failed ${seen.bench.failed}, phases ${JSON.stringify(r.seconds)}`);
-      console.log(`bench:   activities before PAUSE: ${steps.before}\nbench:   paused: ${steps.paused}\nbench:   after RESUME: ${steps.after}`);
+      console.log(
+        `bench: pgdr round ${i + 1} ${from} -> ${to}: pause ${r.pauseSeconds} s, probe gap ${seen.unavailableMs.toFixed(0)} ms, max latency ${seen.bench.maxLatencyMs.toFixed(0)} ms, failed ${seen.bench.failed}, phases ${JSON.stringify(r.seconds)}`,
+      );
+      console.log(
+        `bench:   activities before PAUSE: ${steps.before}\nbench:   paused: ${steps.paused}\nbench:   after RESUME: ${steps.after}`,
+      );
       out.push({ ...seen, report: r, wallSeconds, steps });
     }
     return out;
@@ -211,7 +266,8 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
  */
 async function activitySteps(temporal: Client, workflowId: string): Promise<PgdrRound['steps']> {
   const events = (await temporal.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + Number(t?.nanos ?? 0) / 1e6;
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
+    Number(t?.seconds ?? 0) * 1000 + Number(t?.nanos ?? 0) / 1e6;
   const scheduled = new Map<string, { name: string; at: number }>();
   const acts: { name: string; at: number; end: number }[] = [];
   for (const e of events) {
@@ -236,7 +292,13 @@ async function activitySteps(temporal: Client, workflowId: string): Promise<Pgdr
 
 /** Whether exactly one standby streams from the server on `port` with replay lag within READY_LAG_BYTES. */
 async function streamsClose(layout: StackLayout, plan: PgClusterPlan, port: number, secrets: PgSecrets): Promise<boolean> {
-  const n = await psql(layout, plan, port, `select count(*) from pg_stat_replication where state = 'streaming' and pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) <= ${READY_LAG_BYTES}`, secrets);
+  const n = await psql(
+    layout,
+    plan,
+    port,
+    `select count(*) from pg_stat_replication where state = 'streaming' and pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) <= ${READY_LAG_BYTES}`,
+    secrets,
+  );
   return n.trim() === '1';
 }
 
@@ -259,7 +321,11 @@ async function patroniRounds(layout: StackLayout, secrets: PgSecrets, load: Load
     const nodes = cluster.nodes;
     const first = (await cluster.leader()) ?? 'pg1';
     await pgbenchInit(layout, { host: '127.0.0.1', port: nodes[first]!.port, database: 'postgres', password, scale: SCALE });
-    await sqlOn(nodes[first]!, password, `create table ${PROBE_TABLE} (id bigserial primary key, at timestamptz not null default clock_timestamp())`);
+    await sqlOn(
+      nodes[first]!,
+      password,
+      `create table ${PROBE_TABLE} (id bigserial primary key, at timestamptz not null default clock_timestamp())`,
+    );
     const members: Target[] = Object.values(nodes).map((n) => ({ host: n.host, port: n.port }));
     const auth = `Basic ${Buffer.from(`${cluster.restAuth.username}:${cluster.restAuth.password}`).toString('base64')}`;
 
@@ -269,22 +335,32 @@ async function patroniRounds(layout: StackLayout, secrets: PgSecrets, load: Load
       const candidate = Object.keys(nodes).find((n) => n !== leader)!;
       let postMs = 0;
       let t0 = 0;
-      const seen = await underLoad(layout, load, password, { host: '127.0.0.1', port: nodes[leader]!.port }, members, nodes[candidate]!.port, async () => {
-        t0 = Date.now();
-        const res = await fetch(`${nodes[leader]!.patroniUrl}/switchover`, {
-          method: 'POST',
-          headers: { authorization: auth, 'content-type': 'application/json' },
-          body: JSON.stringify({ leader, candidate }),
-          signal: AbortSignal.timeout(120_000),
-        });
-        const body = await res.text();
-        postMs = Date.now() - t0;
-        if (res.status !== 200) throw new Error(`patroni switchover ${leader} -> ${candidate} answered ${res.status}: ${body.trim()}`);
-        return t0;
-      });
+      const seen = await underLoad(
+        layout,
+        load,
+        password,
+        { host: '127.0.0.1', port: nodes[leader]!.port },
+        members,
+        nodes[candidate]!.port,
+        async () => {
+          t0 = Date.now();
+          const res = await fetch(`${nodes[leader]!.patroniUrl}/switchover`, {
+            method: 'POST',
+            headers: { authorization: auth, 'content-type': 'application/json' },
+            body: JSON.stringify({ leader, candidate }),
+            signal: AbortSignal.timeout(120_000),
+          });
+          const body = await res.text();
+          postMs = Date.now() - t0;
+          if (res.status !== 200) throw new Error(`patroni switchover ${leader} -> ${candidate} answered ${res.status}: ${body.trim()}`);
+          return t0;
+        },
+      );
       await patroniReady(cluster, candidate);
       const rejoinedSeconds = (Date.now() - t0) / 1000;
-      console.log(`bench: patroni round ${i + 1} ${leader} -> ${candidate}: POST ${postMs} ms, probe gap ${seen.unavailableMs.toFixed(0)} ms, failed ${seen.bench.failed}, aborted clients ${seen.bench.abortedClients}, rejoined after ${rejoinedSeconds.toFixed(1)} s`);
+      console.log(
+        `bench: patroni round ${i + 1} ${leader} -> ${candidate}: POST ${postMs} ms, probe gap ${seen.unavailableMs.toFixed(0)} ms, failed ${seen.bench.failed}, aborted clients ${seen.bench.abortedClients}, rejoined after ${rejoinedSeconds.toFixed(1)} s`,
+      );
       out.push({ ...seen, postMs, rejoinedSeconds });
     }
     return out;
@@ -308,7 +384,10 @@ async function patroniReady(cluster: PatroniClusterHandle, leader: string | null
       if (!lead || (leader && lead.name !== leader)) return false;
       found = lead.name;
       const others = members.filter((m) => m !== lead);
-      return others.length === Object.keys(cluster.nodes).length - 1 && others.every((m) => (m.state === 'running' || m.state === 'streaming') && typeof m.lag === 'number' && m.lag <= READY_LAG_BYTES);
+      return (
+        others.length === Object.keys(cluster.nodes).length - 1 &&
+        others.every((m) => (m.state === 'running' || m.state === 'streaming') && typeof m.lag === 'number' && m.lag <= READY_LAG_BYTES)
+      );
     },
     120_000,
   );
@@ -334,13 +413,25 @@ async function sqlOn(t: Target, password: string, text: string): Promise<void> {
  * load.at seconds and returns when it asked for the switchover. Ends once pgbench has ended and
  * the probe has written to the new primary (port `newPort`).
  */
-async function underLoad(layout: StackLayout, load: Load, password: string, benchTarget: Target, probeTargets: Target[], newPort: number, switchover: () => Promise<number>): Promise<Seen> {
+async function underLoad(
+  layout: StackLayout,
+  load: Load,
+  password: string,
+  benchTarget: Target,
+  probeTargets: Target[],
+  newPort: number,
+  switchover: () => Promise<number>,
+): Promise<Seen> {
   const probe = startProbe(probeTargets, password);
   const bench = pgbenchRun(layout, { ...benchTarget, database: 'postgres', password, clients: CLIENTS, seconds: load.seconds });
   try {
     await sleep(load.at * 1000);
     const t0 = await switchover();
-    await waitFor(`the probe's first write on port ${newPort}`, async () => probe.commits.some((c) => c.at > t0 && c.port === newPort), 60_000);
+    await waitFor(
+      `the probe's first write on port ${newPort}`,
+      async () => probe.commits.some((c) => c.at > t0 && c.port === newPort),
+      60_000,
+    );
     const result = await bench.done;
     await probe.stop();
     const before = probe.commits.filter((c) => c.at <= t0).pop();
@@ -382,7 +473,15 @@ function startProbe(targets: Target[], password: string): Probe {
   const connect = async (): Promise<pg.Client | null> => {
     for (const t of targets) {
       // query_timeout outlasts PgBouncer's PAUSE (pauseTimeoutSeconds): a held query is waiting, not failing.
-      const c = new pg.Client({ host: t.host, port: t.port, user: 'postgres', password, database: 'postgres', connectionTimeoutMillis: 1000, query_timeout: 30_000 });
+      const c = new pg.Client({
+        host: t.host,
+        port: t.port,
+        user: 'postgres',
+        password,
+        database: 'postgres',
+        connectionTimeoutMillis: 1000,
+        query_timeout: 30_000,
+      });
       // A server that goes away while the client idles emits 'error'; the next query fails anyway.
       c.on('error', () => undefined);
       try {
@@ -439,19 +538,37 @@ function rows(load: Load, viaPgdr: PgdrRound[], viaPatroni: PatroniRound[]): Ben
   const pgdrFirst = viaPgdr.map((r) => r.firstWriteMs);
   const patroniFirst = viaPatroni.map((r) => r.firstWriteMs);
   return [
-    { metric: `switchover: ${load.rounds} rounds each, pgbench tpcb-like -s ${SCALE} -c ${CLIENTS} for ${load.seconds} s, switchover at ${load.at} s; median (per round)`, value: '' },
+    {
+      metric: `switchover: ${load.rounds} rounds each, pgbench tpcb-like -s ${SCALE} -c ${CLIENTS} for ${load.seconds} s, switchover at ${load.at} s; median (per round)`,
+      value: '',
+    },
     { metric: 'switchover write pause (pgdr, PgBouncer): max latency, ms', value: show(pgdrPause), target: '<= 1000' },
     { metric: '  longest commit gap (pgdr, PgBouncer, all clients), ms', value: show(viaPgdr.map((r) => r.bench.longestGapMs)) },
     { metric: 'failed tx through PgBouncer (pgdr), all rounds', value: String(sum(viaPgdr.map((r) => r.bench.failed))), target: '0' },
     { metric: '  aborted pgbench clients (pgdr), all rounds', value: String(sum(viaPgdr.map((r) => r.bench.abortedClients))), target: '0' },
     { metric: '  pgbench tps (pgdr, PgBouncer)', value: show(viaPgdr.map((r) => r.bench.tps)) },
-    { metric: '  pgdr report pauseSeconds (PgBouncer PAUSE to RESUME), s', value: show(viaPgdr.map((r) => r.report.pauseSeconds ?? NaN), 2) },
+    {
+      metric: '  pgdr report pauseSeconds (PgBouncer PAUSE to RESUME), s',
+      value: show(
+        viaPgdr.map((r) => r.report.pauseSeconds ?? NaN),
+        2,
+      ),
+    },
     { metric: '  pgdr switchover total (workflow), s', value: show(totals, 1) },
-    { metric: `    phases of the median: preconditions ${ph.preconditions}, fence ${ph.fence}, promote ${ph.promote}, rejoin ${ph.rejoin}`, value: '' },
+    {
+      metric: `    phases of the median: preconditions ${ph.preconditions}, fence ${ph.fence}, promote ${ph.promote}, rejoin ${ph.rejoin}`,
+      value: '',
+    },
     { metric: `    its activities before PAUSE: ${med.steps.before}`, value: '' },
     { metric: `    while PgBouncer held clients: ${med.steps.paused}`, value: '' },
     { metric: `    after RESUME: ${med.steps.after}`, value: '' },
-    { metric: '  pgdr POST to report (API pre-flight + workflow), s', value: show(viaPgdr.map((r) => r.wallSeconds), 1) },
+    {
+      metric: '  pgdr POST to report (API pre-flight + workflow), s',
+      value: show(
+        viaPgdr.map((r) => r.wallSeconds),
+        1,
+      ),
+    },
     { metric: 'switchover write-unavailable (pgdr, probe, PgBouncer), ms', value: show(pgdrGap) },
     { metric: '  POST to first write on the new primary (pgdr, probe), ms', value: show(pgdrFirst) },
     { metric: 'Patroni (no PgBouncer: it does not repoint one; pgbench and the probe connect to the leader directly)', value: '' },
@@ -459,8 +576,17 @@ function rows(load: Load, viaPgdr: PgdrRound[], viaPatroni: PatroniRound[]): Ben
     { metric: '  POST to first write on the new leader (Patroni), ms', value: show(patroniFirst) },
     { metric: '  POST /switchover answered after (Patroni), ms', value: show(viaPatroni.map((r) => r.postMs)) },
     { metric: '  failed tx (Patroni, pgbench to the leader), all rounds', value: String(sum(viaPatroni.map((r) => r.bench.failed))) },
-    { metric: `  aborted pgbench clients (Patroni), all rounds, ${CLIENTS} each`, value: String(sum(viaPatroni.map((r) => r.bench.abortedClients))) },
-    { metric: '  old leader streaming again after POST (Patroni), s', value: show(viaPatroni.map((r) => r.rejoinedSeconds), 1) },
+    {
+      metric: `  aborted pgbench clients (Patroni), all rounds, ${CLIENTS} each`,
+      value: String(sum(viaPatroni.map((r) => r.bench.abortedClients))),
+    },
+    {
+      metric: '  old leader streaming again after POST (Patroni), s',
+      value: show(
+        viaPatroni.map((r) => r.rejoinedSeconds),
+        1,
+      ),
+    },
     { metric: 'write-unavailable ratio pgdr / Patroni (probe)', value: (median(pgdrGap) / median(patroniGap)).toFixed(2) },
     { metric: 'POST-to-first-write ratio pgdr / Patroni (probe)', value: (median(pgdrFirst) / median(patroniFirst)).toFixed(2) },
   ];

@@ -27,7 +27,9 @@ export async function walBench(): Promise<BenchRow[]> {
   const user = asUser(layout.pgUser);
 
   // 1. Real segments: write some WAL, then copy closed segments out of pg_wal.
-  await sql(`create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${SEGMENTS * 20000}) g; select pg_switch_wal();`);
+  await sql(
+    `create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${SEGMENTS * 20000}) g; select pg_switch_wal();`,
+  );
   const current = (await sql('select pg_walfile_name(pg_current_wal_lsn())')).trim();
   const walDir = join(plan.primary.dataDir, 'pg_wal');
   const names = readdirSync(walDir)
@@ -52,7 +54,11 @@ export async function walBench(): Promise<BenchRow[]> {
   const pgdrStart = performance.now();
   for (const n of names) {
     const t0 = performance.now();
-    await runTool({ tool: join(repoRoot, 'bin', 'pgdr'), args: ['wal', 'push', '--config', benchConfig, '--cluster', 'demo', join(scratch, n)], osUser: layout.pgUser });
+    await runTool({
+      tool: join(repoRoot, 'bin', 'pgdr'),
+      args: ['wal', 'push', '--config', benchConfig, '--cluster', 'demo', join(scratch, n)],
+      osUser: layout.pgUser,
+    });
     pgdrTimes.push((performance.now() - t0) / 1000);
   }
   const pgdrTotal = (performance.now() - pgdrStart) / 1000;
@@ -108,7 +114,13 @@ export async function walBench(): Promise<BenchRow[]> {
 
   // 4. Archive lag under a pgbench write load; archive_command is pgdr wal push (the stack's setting).
   const seconds = Number(process.env.PGDR_BENCH_WAL_SECONDS ?? 300);
-  await runTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-i', '-q', '-s', '10', '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'postgres'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
+  await runTool({
+    tool: 'pgbench',
+    binDir: layout.pgBin,
+    args: ['-i', '-q', '-s', '10', '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'postgres'],
+    osUser: layout.pgUser,
+    env: { PGPASSWORD: secrets.superuserPassword },
+  });
   // Start from a caught-up archiver: pgbench -i itself writes a burst of WAL.
   await sql('select pg_switch_wal()');
   const caughtUp = Date.now() + 300_000;
@@ -119,7 +131,28 @@ export async function walBench(): Promise<BenchRow[]> {
     await new Promise((r) => setTimeout(r, 500));
   }
   const lsn0 = (await sql('select pg_current_wal_lsn()')).trim();
-  const load = spawnTool({ tool: 'pgbench', binDir: layout.pgBin, args: ['-n', '-c', '4', '-j', '2', '-T', String(seconds), '-h', plan.socketDir, '-p', String(plan.primary.port), '-U', 'postgres', 'postgres'], osUser: layout.pgUser, env: { PGPASSWORD: secrets.superuserPassword } });
+  const load = spawnTool({
+    tool: 'pgbench',
+    binDir: layout.pgBin,
+    args: [
+      '-n',
+      '-c',
+      '4',
+      '-j',
+      '2',
+      '-T',
+      String(seconds),
+      '-h',
+      plan.socketDir,
+      '-p',
+      String(plan.primary.port),
+      '-U',
+      'postgres',
+      'postgres',
+    ],
+    osUser: layout.pgUser,
+    env: { PGPASSWORD: secrets.superuserPassword },
+  });
   let maxLag = 0;
   let samples = 0;
   const lags: number[] = [];
@@ -148,10 +181,17 @@ export async function walBench(): Promise<BenchRow[]> {
     { metric: 'pgdr wal push latency median / p95', value: `${ms(quantile(pgdrTimes, 0.5))} / ${ms(quantile(pgdrTimes, 0.95))}` },
     { metric: 'pgbackrest archive-push latency median / p95', value: `${ms(quantile(pbTimes, 0.5))} / ${ms(quantile(pbTimes, 0.95))}` },
     { metric: 'latency ratio pgdr / pgbackrest (median)', value: (quantile(pgdrTimes, 0.5) / quantile(pbTimes, 0.5)).toFixed(2) },
-    { metric: 'sustained segments/s pgdr / pgbackrest (one at a time)', value: `${(names.length / pgdrTotal).toFixed(2)} / ${(names.length / pbTotal).toFixed(2)}` },
+    {
+      metric: 'sustained segments/s pgdr / pgbackrest (one at a time)',
+      value: `${(names.length / pgdrTotal).toFixed(2)} / ${(names.length / pbTotal).toFixed(2)}`,
+    },
     { metric: 'pgdr wal push start-up (usage error, median of 5)', value: ms(quantile(startup, 0.5)) },
     { metric: `pgbench write load: seconds, tps, WAL written`, value: `${seconds} s, ${tps}, ${walMB.toFixed(0)} MB` },
-    { metric: 'archive lag during the load: max / median (segments)', value: `${maxLag} / ${quantile(lags, 0.5)} (${samples} samples)`, target: 'max <= 2' },
+    {
+      metric: 'archive lag during the load: max / median (segments)',
+      value: `${maxLag} / ${quantile(lags, 0.5)} (${samples} samples)`,
+      target: 'max <= 2',
+    },
     { metric: 'archiver after the load: archived / failed', value: archiver.replace('|', ' / ') },
   ];
 }

@@ -29,9 +29,17 @@ export class ApiError extends Error {
 export class NonJsonReplyError extends Error {
   /** How much of the answer the message shows. */
   static readonly SHOWN_CHARS = 500;
-  constructor(url: string, readonly status: number, contentType: string | null, text: string) {
-    const shown = text.length > NonJsonReplyError.SHOWN_CHARS ? `${text.slice(0, NonJsonReplyError.SHOWN_CHARS)}... (${text.length} characters)` : text;
-    super(`the API at ${url} answered http ${status} with a body that is not JSON (content-type ${contentType ?? 'none'}): ${printable(shown)}\nHINT: does PGDR_API_URL point at the pgdr API?`);
+  constructor(
+    url: string,
+    readonly status: number,
+    contentType: string | null,
+    text: string,
+  ) {
+    const shown =
+      text.length > NonJsonReplyError.SHOWN_CHARS ? `${text.slice(0, NonJsonReplyError.SHOWN_CHARS)}... (${text.length} characters)` : text;
+    super(
+      `the API at ${url} answered http ${status} with a body that is not JSON (content-type ${contentType ?? 'none'}): ${printable(shown)}\nHINT: does PGDR_API_URL point at the pgdr API?`,
+    );
   }
 }
 
@@ -78,8 +86,8 @@ export function apiTarget(env: NodeJS.ProcessEnv = process.env, opts: TargetOpti
     throw new Error(
       url
         ? `no API token: set PGDR_API_TOKEN_FILE to a file holding it, or PGDR_CONFIG to a pgdr.yaml (looked for ${path})`
-        : `no API to talk to: set PGDR_API_URL and PGDR_API_TOKEN, or PGDR_CONFIG to a pgdr.yaml (looked for ${path})`
-          + '\nHINT: after npm run demo, run: source .pgdr-stack/demo/env; --api-url and PGDR_API_TOKEN_FILE work too',
+        : `no API to talk to: set PGDR_API_URL and PGDR_API_TOKEN, or PGDR_CONFIG to a pgdr.yaml (looked for ${path})` +
+            '\nHINT: after npm run demo, run: source .pgdr-stack/demo/env; --api-url and PGDR_API_TOKEN_FILE work too',
     );
   }
   const config = loadConfig(path);
@@ -102,7 +110,9 @@ export async function apiCall<T>(target: ApiTarget, method: string, path: string
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (err) {
-    throw new Error(`cannot reach the pgdr API at ${target.url}: ${(err as Error).cause ?? (err as Error).message}\nHINT: is it running? (npm run demo starts one)`);
+    throw new Error(
+      `cannot reach the pgdr API at ${target.url}: ${(err as Error).cause ?? (err as Error).message}\nHINT: is it running? (npm run demo starts one)`,
+    );
   }
   const text = await res.text();
   let parsed: { error?: { code?: string; message?: string } } | undefined;

@@ -77,9 +77,21 @@ export function bashCompletion(program: Command, ownOptionsOnly?: ReadonlySet<st
   const fn = `_${name.replace(/\W/g, '_')}`;
   const nodes = completionTree(program, ownOptionsOnly);
   return `# ${shellHeader(name, 'bash')}
-${caseFunction(`${fn}_subcommands`, 'subcommands of a command path', nodes.map((n) => [[n.path], n.subcommands]))}
-${caseFunction(`${fn}_options`, 'options of a command path', nodes.map((n) => [[n.path], n.options]))}
-${caseFunction(`${fn}_valued`, 'options of a command path that take a value', nodes.map((n) => [[n.path], n.valued]))}
+${caseFunction(
+  `${fn}_subcommands`,
+  'subcommands of a command path',
+  nodes.map((n) => [[n.path], n.subcommands]),
+)}
+${caseFunction(
+  `${fn}_options`,
+  'options of a command path',
+  nodes.map((n) => [[n.path], n.options]),
+)}
+${caseFunction(
+  `${fn}_valued`,
+  'options of a command path that take a value',
+  nodes.map((n) => [[n.path], n.valued]),
+)}
 ${caseFunction(
   `${fn}_option_choices`,
   'allowed values of "<path>|<option>"',

@@ -18,7 +18,10 @@ export function printable(text: string, opts: { keepNewlines?: boolean } = {}): 
 
 /** JSON for --json output: as JSON.stringify, with DEL, C1 and the bidi overrides escaped too (still valid JSON). */
 export function printableJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {

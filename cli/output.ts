@@ -18,8 +18,9 @@ export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
   { code: EXIT.ok, meaning: 'done' },
   {
     code: EXIT.refused,
-    meaning: 'refused: the API said no (4xx: bad field, unknown cluster, busy, failed precondition), '
-      + 'its reply was not JSON, or a started procedure lost the cluster lock',
+    meaning:
+      'refused: the API said no (4xx: bad field, unknown cluster, busy, failed precondition), ' +
+      'its reply was not JSON, or a started procedure lost the cluster lock',
   },
   { code: EXIT.usage, meaning: 'usage error: unknown command or option, missing or invalid argument; nothing was asked' },
   {

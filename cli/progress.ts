@@ -23,8 +23,12 @@ export function progressLine(op: Operation): string {
     if (typeof h.bytes === 'number') bits.push(bytes(h.bytes) + (typeof h.totalBytes === 'number' ? ` of ${bytes(h.totalBytes)}` : ''));
     if (typeof h.percent === 'number') bits.push(`${h.percent}%`);
     if (typeof h.lsn === 'string') bits.push(`lsn ${h.lsn}`);
-    if (typeof h.replayLsn === 'string') bits.push(`replayed to ${h.replayLsn}${typeof h.lastCommit === 'string' ? ` (commit ${h.lastCommit})` : ''}`);
-    if (typeof h.lagBytes === 'number') bits.push(`${typeof h.standby === 'string' ? `${h.standby} ` : ''}${typeof h.state === 'string' ? `${h.state}, ` : ''}lag ${bytes(h.lagBytes)}`);
+    if (typeof h.replayLsn === 'string')
+      bits.push(`replayed to ${h.replayLsn}${typeof h.lastCommit === 'string' ? ` (commit ${h.lastCommit})` : ''}`);
+    if (typeof h.lagBytes === 'number')
+      bits.push(
+        `${typeof h.standby === 'string' ? `${h.standby} ` : ''}${typeof h.state === 'string' ? `${h.state}, ` : ''}lag ${bytes(h.lagBytes)}`,
+      );
     if (typeof h.waitingFor === 'string') bits.push(`waiting for ${h.waitingFor}`);
     if (typeof h.members === 'string') bits.push(h.members);
     if (a.attempt > 1) bits.push(`attempt ${a.attempt}${a.lastFailure ? ` after: ${a.lastFailure.split('\n')[0]}` : ''}`);
@@ -33,7 +37,11 @@ export function progressLine(op: Operation): string {
   return parts.join(' | ');
 }
 
-export async function follow(target: ApiTarget, workflowId: string, opts: { intervalMs?: number; out?: NodeJS.WriteStream } = {}): Promise<Operation> {
+export async function follow(
+  target: ApiTarget,
+  workflowId: string,
+  opts: { intervalMs?: number; out?: NodeJS.WriteStream } = {},
+): Promise<Operation> {
   const out = opts.out ?? process.stderr;
   const tty = out.isTTY;
   let last = '';

@@ -23,11 +23,18 @@ export function archiveCommands(config: PgdrConfig, cluster: string): { archiveC
   const a = clusterOf(config, cluster).archive;
   const configFile = a.configPath ?? configSource(config);
   if (!configFile) {
-    throw new ConfigError([{ field: `clusters.${cluster}.archive.configPath`, message: 'expected the path of pgdr.yaml on the database hosts (got missing, and this config was not read from a file)' }], 'config');
+    throw new ConfigError(
+      [
+        {
+          field: `clusters.${cluster}.archive.configPath`,
+          message: 'expected the path of pgdr.yaml on the database hosts (got missing, and this config was not read from a file)',
+        },
+      ],
+      'config',
+    );
   }
   // pgBackRest refuses to back up unless archive_command mentions it; --via says, truthfully, who stores the WAL.
   const via = clusterOf(config, cluster).method === 'pgbackrest' ? ' --via pgbackrest' : '';
   const base = `${shellWord(a.pgdrCommand ?? BUNDLED_LAUNCHER)} wal %s --config ${shellWord(configFile)} --cluster ${cluster}${via}`;
   return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')} %f %p` };
 }
-

@@ -8,9 +8,7 @@ import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
 import { durationSeconds } from '../domain/drill.js';
 import { NAME_FORM, NAME_PATTERN } from '../domain/naming.js';
 
-const identifier = z
-  .string()
-  .regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
+const identifier = z.string().regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
 /** Every path in the config or a request: the safe character set, absolute, one spelling (common/paths.ts). */
 export const absolutePath = z.string().superRefine((value, ctx) => {
@@ -23,10 +21,20 @@ const port = z.number().int().min(1).max(65535);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
 
 export const secretRef = z
-  .union([
-    z.object({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name').describe('environment variable that holds the secret') }).strict(),
-    z.object({ file: absolutePath.describe('file (mode 0600) that holds the secret; surrounding whitespace is trimmed') }).strict(),
-  ], { error: 'expected a secret reference {env: NAME} or {file: /path}, never the secret itself' })
+  .union(
+    [
+      z
+        .object({
+          env: z
+            .string()
+            .regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name')
+            .describe('environment variable that holds the secret'),
+        })
+        .strict(),
+      z.object({ file: absolutePath.describe('file (mode 0600) that holds the secret; surrounding whitespace is trimmed') }).strict(),
+    ],
+    { error: 'expected a secret reference {env: NAME} or {file: /path}, never the secret itself' },
+  )
   .describe('where the worker finds a secret: {env: NAME} or {file: /path}; the secret itself never goes in the config');
 export type SecretRef = z.infer<typeof secretRef>;
 
@@ -34,47 +42,66 @@ export const nodeSchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1').describe('address pgdr uses for SQL and replication connections'),
     port: port.default(5432).describe('Postgres port'),
-    dataDir: absolutePath.describe('the data directory (PGDATA) on the node\'s host'),
+    dataDir: absolutePath.describe("the data directory (PGDATA) on the node's host"),
     binDir: absolutePath.default('/usr/lib/postgresql/15/bin').describe('directory with postgres, pg_ctl, pg_basebackup and friends'),
     osUser: z.string().min(1).default('postgres').describe('OS user that owns the data directory and runs Postgres tools'),
     agentQueue: z.string().min(1).optional().describe('task queue of the node agent; default pgdr-node-<cluster>-<node>'),
-    slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'expected a replication slot name: 1-63 lowercase letters, digits or "_"').optional().describe('physical replication slot this node streams from when it is a standby; default pgdr_<node> ("-" becomes "_")'),
+    slot: z
+      .string()
+      .regex(/^[a-z0-9_]{1,63}$/, 'expected a replication slot name: 1-63 lowercase letters, digits or "_"')
+      .optional()
+      .describe('physical replication slot this node streams from when it is a standby; default pgdr_<node> ("-" becomes "_")'),
     patroniUrl: httpUrl.optional().describe('Patroni REST API of this node, e.g. http://10.0.0.5:8008 (Patroni-managed clusters)'),
   })
   .strict()
   .describe('one Postgres server of the cluster');
 
 const cronField = /^[0-9A-Za-z*,/?-]+$/;
-const cron = z
-  .string()
-  .refine((c) => {
-    const f = c.trim().split(/\s+/);
-    return f.length === 5 && f.every((x) => cronField.test(x));
-  }, 'expected a 5-field cron expression like "0 1 * * 0" (minute hour day-of-month month day-of-week)');
+const cron = z.string().refine((c) => {
+  const f = c.trim().split(/\s+/);
+  return f.length === 5 && f.every((x) => cronField.test(x));
+}, 'expected a 5-field cron expression like "0 1 * * 0" (minute hour day-of-month month day-of-week)');
 
 const duration = z.string().regex(/^\d+(s|m|h|d)$/, 'expected a duration like "90s", "30m", "6h" or "2d"');
 
 export const scheduleSchema = z
   .object({
     type: z.enum(['full', 'diff', 'incr']).describe('backup type the schedule takes'),
-    cron: cron.describe('when, as 5-field cron in the cluster\'s schedule time zone'),
+    cron: cron.describe("when, as 5-field cron in the cluster's schedule time zone"),
   })
   .strict()
   .describe('one backup schedule');
 
 export const backupSchema = z
   .object({
-    from: z.enum(['primary', 'standby']).default('primary').describe('take backups from the primary, or from a streaming standby to spare the primary'),
-    compression: z.enum(['zstd', 'lz4', 'gzip', 'none']).default('zstd').describe('compression of the basebackup stream (pg_basebackup --compress=client-<method>)'),
-    compressionLevel: z.number().int().min(1).max(19).optional().describe('compression level; default: the method\'s own'),
-    checkpoint: z.enum(['fast', 'spread']).default('spread').describe('checkpoint mode at backup start: spread (gentle, like pg_basebackup) or fast'),
+    from: z
+      .enum(['primary', 'standby'])
+      .default('primary')
+      .describe('take backups from the primary, or from a streaming standby to spare the primary'),
+    compression: z
+      .enum(['zstd', 'lz4', 'gzip', 'none'])
+      .default('zstd')
+      .describe('compression of the basebackup stream (pg_basebackup --compress=client-<method>)'),
+    compressionLevel: z.number().int().min(1).max(19).optional().describe("compression level; default: the method's own"),
+    checkpoint: z
+      .enum(['fast', 'spread'])
+      .default('spread')
+      .describe('checkpoint mode at backup start: spread (gentle, like pg_basebackup) or fast'),
     maxRateKBps: z.number().int().min(32).max(1048576).optional().describe('cap the read rate of pg_basebackup, in kB/s (--max-rate)'),
-    verify: z.boolean().default(true).describe('verify every backup right after it is stored (pg_verifybackup on the stored object, or pgbackrest verify)'),
-    scratchDir: absolutePath.default('/var/tmp/pgdr').describe('directory on the node for verification scratch space (needs room for one extracted backup)'),
+    verify: z
+      .boolean()
+      .default(true)
+      .describe('verify every backup right after it is stored (pg_verifybackup on the stored object, or pgbackrest verify)'),
+    scratchDir: absolutePath
+      .default('/var/tmp/pgdr')
+      .describe('directory on the node for verification scratch space (needs room for one extracted backup)'),
     schedules: z
       .record(identifier, scheduleSchema)
       .default({ full: { type: 'full', cron: '0 1 * * 0' }, diff: { type: 'diff', cron: '0 1 * * 1-6' } })
-      .refine((s) => !('wal-archive-check' in s) && !('restore-drill' in s), 'expected another schedule name: "wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron')
+      .refine(
+        (s) => !('wal-archive-check' in s) && !('restore-drill' in s),
+        'expected another schedule name: "wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron',
+      )
       .describe('Temporal Schedules by name; reconciled at worker start (created, updated, deleted to match)'),
     timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expressions'),
     catchupWindow: duration.default('1h').describe('how late a missed scheduled backup may still start (e.g. after Temporal was down)'),
@@ -84,26 +111,68 @@ export const backupSchema = z
 
 export const retentionSchema = z
   .object({
-    fullCount: z.number().int().min(1).max(1000).default(2).describe('keep this many newest good full backups, with their diff/incr dependents'),
-    recoveryWindowDays: z.number().int().min(0).max(3650).optional().describe('also keep whatever is needed to restore to any point in the last N days'),
+    fullCount: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(2)
+      .describe('keep this many newest good full backups, with their diff/incr dependents'),
+    recoveryWindowDays: z
+      .number()
+      .int()
+      .min(0)
+      .max(3650)
+      .optional()
+      .describe('also keep whatever is needed to restore to any point in the last N days'),
     minWindow: duration
       .default('7d')
       .refine((d) => durationSeconds(d) <= 3650 * 86_400, 'expected a duration of at most 3650d')
-      .describe('never expire a backup unless a newer kept full stopped at least this long ago, so a burst of backups cannot shrink the recovery window below it ("0s": no minimum)'),
+      .describe(
+        'never expire a backup unless a newer kept full stopped at least this long ago, so a burst of backups cannot shrink the recovery window below it ("0s": no minimum)',
+      ),
   })
   .strict()
   .describe('what expireBackups keeps; it never deletes the newest good backup');
 
 export const archiveSchema = z
   .object({
-    compression: z.enum(['zstd', 'gzip', 'none']).default('zstd').describe('compression of archived WAL objects (`pgdr wal push`); history files are compressed alike'),
+    compression: z
+      .enum(['zstd', 'gzip', 'none'])
+      .default('zstd')
+      .describe('compression of archived WAL objects (`pgdr wal push`); history files are compressed alike'),
     compressionLevel: z.number().int().min(1).max(19).default(3).describe('compression level for zstd (1-19) or gzip (1-9)'),
-    pgdrCommand: absolutePath.optional().describe('path of the `pgdr` launcher on the database hosts, used in archive_command; default: this installation\'s bin/pgdr'),
-    configPath: absolutePath.optional().describe('path of pgdr.yaml on the database hosts, used in archive_command; default: the worker\'s own config path'),
-    checkCron: cron.nullable().default('*/5 * * * *').describe('when walArchiveCheck runs (a Temporal Schedule, in the backup time zone); null: no scheduled check'),
-    roundTripTimeoutSeconds: z.number().int().min(5).max(3600).default(60).describe('how long the check waits for a forced segment switch to appear in S3'),
-    maxLagSegments: z.number().int().min(0).max(10000).default(2).describe('archive lag (whole segments written but not yet in S3) above which the check fails'),
-    maxArchiveAgeMinutes: z.number().int().min(1).max(100000).default(30).describe('age of the last archived segment above which the check fails while WAL is waiting to be archived'),
+    pgdrCommand: absolutePath
+      .optional()
+      .describe("path of the `pgdr` launcher on the database hosts, used in archive_command; default: this installation's bin/pgdr"),
+    configPath: absolutePath
+      .optional()
+      .describe("path of pgdr.yaml on the database hosts, used in archive_command; default: the worker's own config path"),
+    checkCron: cron
+      .nullable()
+      .default('*/5 * * * *')
+      .describe('when walArchiveCheck runs (a Temporal Schedule, in the backup time zone); null: no scheduled check'),
+    roundTripTimeoutSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(60)
+      .describe('how long the check waits for a forced segment switch to appear in S3'),
+    maxLagSegments: z
+      .number()
+      .int()
+      .min(0)
+      .max(10000)
+      .default(2)
+      .describe('archive lag (whole segments written but not yet in S3) above which the check fails'),
+    maxArchiveAgeMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(30)
+      .describe('age of the last archived segment above which the check fails while WAL is waiting to be archived'),
   })
   .strict()
   .describe('WAL archiving to S3 and the walArchiveCheck that watches it');
@@ -115,7 +184,10 @@ export const RESTORE_PORTS = { from: 55432, to: 55999 } as const;
  * The restore port range of a cluster: as configured, else the default one, which starts just
  * above the highest node port that falls inside it, so that it never includes a node's port.
  */
-export function restorePortRange(restore: { portFrom?: number | undefined; portTo?: number | undefined }, nodePorts: number[]): { portFrom: number; portTo: number } {
+export function restorePortRange(
+  restore: { portFrom?: number | undefined; portTo?: number | undefined },
+  nodePorts: number[],
+): { portFrom: number; portTo: number } {
   const width = RESTORE_PORTS.to - RESTORE_PORTS.from;
   let from = restore.portFrom;
   if (from === undefined) {
@@ -123,37 +195,66 @@ export function restorePortRange(restore: { portFrom?: number | undefined; portT
     const inside = nodePorts.filter((p) => p >= RESTORE_PORTS.from && p <= RESTORE_PORTS.to);
     if (restore.portTo === undefined && inside.length > 0) from = Math.min(Math.max(...inside) + 1, 65535);
   }
-  const to = restore.portTo ?? (from <= RESTORE_PORTS.from || (restore.portFrom !== undefined && from <= RESTORE_PORTS.to) ? RESTORE_PORTS.to : Math.min(from + width, 65535));
+  const to =
+    restore.portTo ??
+    (from <= RESTORE_PORTS.from || (restore.portFrom !== undefined && from <= RESTORE_PORTS.to)
+      ? RESTORE_PORTS.to
+      : Math.min(from + width, 65535));
   return { portFrom: from, portTo: to };
 }
 
 export const restoreSchema = z
   .object({
     node: identifier.optional().describe('node whose host receives restores by default; default: the first node listed'),
-    dir: absolutePath.default('/var/lib/pgdr/restores').describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),
+    dir: absolutePath
+      .default('/var/lib/pgdr/restores')
+      .describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),
     allowedRoots: z
       .array(absolutePath)
       .max(32)
       .default([])
-      .describe('further directories (besides restore.dir) that restores may create data directories in; pgdr never creates, replaces or removes a restore destination outside these roots'),
+      .describe(
+        'further directories (besides restore.dir) that restores may create data directories in; pgdr never creates, replaces or removes a restore destination outside these roots',
+      ),
     portFrom: port
       .optional()
-      .describe(`lowest port a restored instance may be given (the first one free and not claimed by another restore is taken); the range may not include a node's port; default ${RESTORE_PORTS.from}, or just above the cluster's node ports when they fall in ${RESTORE_PORTS.from}-${RESTORE_PORTS.to}`),
-    portTo: port.optional().describe(`highest port a restored instance may be given; default ${RESTORE_PORTS.to}, or portFrom + ${RESTORE_PORTS.to - RESTORE_PORTS.from} (at most 65535) when the range starts above that`),
-    recoveryTimeoutMinutes: z.number().int().min(1).max(100000).default(1440).describe('how long replay may take to reach the target before the restore fails'),
+      .describe(
+        `lowest port a restored instance may be given (the first one free and not claimed by another restore is taken); the range may not include a node's port; default ${RESTORE_PORTS.from}, or just above the cluster's node ports when they fall in ${RESTORE_PORTS.from}-${RESTORE_PORTS.to}`,
+      ),
+    portTo: port
+      .optional()
+      .describe(
+        `highest port a restored instance may be given; default ${RESTORE_PORTS.to}, or portFrom + ${RESTORE_PORTS.to - RESTORE_PORTS.from} (at most 65535) when the range starts above that`,
+      ),
+    recoveryTimeoutMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(1440)
+      .describe('how long replay may take to reach the target before the restore fails'),
   })
   .strict()
-  .refine((r) => r.portFrom === undefined || r.portTo === undefined || r.portFrom <= r.portTo, { path: ['portTo'], message: 'expected portTo >= portFrom' })
+  .refine((r) => r.portFrom === undefined || r.portTo === undefined || r.portFrom <= r.portTo, {
+    path: ['portTo'],
+    message: 'expected portTo >= portFrom',
+  })
   .describe('where point-in-time restores go by default, and how long they may take');
 
 export const assertionSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,59}$/, 'expected a name of 1-60 letters, digits, spaces, "_", ".", ":" or "-"').describe('what the assertion is called in reports'),
-    database: z.string().min(1).optional().describe('database to run it in; default: the cluster\'s database'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,59}$/, 'expected a name of 1-60 letters, digits, spaces, "_", ".", ":" or "-"')
+      .describe('what the assertion is called in reports'),
+    database: z.string().min(1).optional().describe("database to run it in; default: the cluster's database"),
     sql: z.string().min(1).max(10000).describe('a query; its first column of the first row is the actual value'),
     expect: z
       .string()
-      .regex(/^((>|>=|=|!=|<|<=) \S.*|fresh within \d+(s|m|h|d))$/, 'expected "> 0", ">= 10", "= <value>", "!= <value>", "< n", "<= n" or "fresh within <n>(s|m|h|d)"')
+      .regex(
+        /^((>|>=|=|!=|<|<=) \S.*|fresh within \d+(s|m|h|d))$/,
+        'expected "> 0", ">= 10", "= <value>", "!= <value>", "< n", "<= n" or "fresh within <n>(s|m|h|d)"',
+      )
       .describe('the expectation: a comparison, or "fresh within 30m" on a timestamp'),
   })
   .strict()
@@ -163,9 +264,18 @@ export const drillSchema = z
   .object({
     cron: cron.nullable().default('0 3 1 * *').describe('when the restoreDrill schedule runs (backup time zone); null: on demand only'),
     node: identifier.optional().describe('node whose host runs the scratch instance; default restore.node, then the first node'),
-    target: z.enum(['latest', 'immediate']).default('latest').describe('recover to the newest archived commit, or only to the backup\'s consistency point'),
+    target: z
+      .enum(['latest', 'immediate'])
+      .default('latest')
+      .describe("recover to the newest archived commit, or only to the backup's consistency point"),
     includeOlderBackup: z.boolean().default(false).describe('also drill one random older good backup still in retention'),
-    largestTables: z.number().int().min(0).max(100).default(5).describe('compare row counts of this many largest tables with the source (where the pgdr role may read them)'),
+    largestTables: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(5)
+      .describe('compare row counts of this many largest tables with the source (where the pgdr role may read them)'),
     assertions: z.array(assertionSchema).max(100).default([]).describe('SQL assertions that must hold on the restored copy'),
   })
   .strict()
@@ -173,41 +283,81 @@ export const drillSchema = z
 
 export const replicationSchema = z
   .object({
-    user: z.string().min(1).optional().describe('role standbys stream as (primary_conninfo user); default the cluster\'s user'),
-    passfile: absolutePath.optional().describe('libpq password file on every node host, readable by the node\'s OS user, named in primary_conninfo; pgdr never writes a password into the server config'),
-    rebuildMaxLagBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('a rebuilt standby is done once it streams with replay lag at or below this'),
-    catchUpTimeoutMinutes: z.number().int().min(1).max(100000).default(120).describe('how long a rebuilt or rejoined standby may take to stream and catch up'),
+    user: z.string().min(1).optional().describe("role standbys stream as (primary_conninfo user); default the cluster's user"),
+    passfile: absolutePath
+      .optional()
+      .describe(
+        "libpq password file on every node host, readable by the node's OS user, named in primary_conninfo; pgdr never writes a password into the server config",
+      ),
+    rebuildMaxLagBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(16 * 1024 * 1024)
+      .describe('a rebuilt standby is done once it streams with replay lag at or below this'),
+    catchUpTimeoutMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(100000)
+      .default(120)
+      .describe('how long a rebuilt or rejoined standby may take to stream and catch up'),
   })
   .strict()
   .describe('streaming replication: how standbys connect, and when a rebuilt one counts as caught up');
 
 export const switchoverSchema = z
   .object({
-    maxLagBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('refuse a candidate whose replay lag exceeds this (a request may lower or raise it)'),
-    confirmTimeoutSeconds: z.number().int().min(1).max(3600).default(30).describe('how long the candidate may take to replay the stopped primary\'s shutdown checkpoint before the switchover rolls back'),
-    pauseTimeoutSeconds: z.number().int().min(1).max(3600).default(15).describe('how long PgBouncer\'s PAUSE may wait for running transactions before the switchover gives up (nothing changed yet)'),
+    maxLagBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(16 * 1024 * 1024)
+      .describe('refuse a candidate whose replay lag exceeds this (a request may lower or raise it)'),
+    confirmTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(30)
+      .describe("how long the candidate may take to replay the stopped primary's shutdown checkpoint before the switchover rolls back"),
+    pauseTimeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .default(15)
+      .describe("how long PgBouncer's PAUSE may wait for running transactions before the switchover gives up (nothing changed yet)"),
     backupAfter: z.boolean().default(true).describe('start a full backup of the new primary once the switchover is done'),
   })
   .strict()
-  .describe('planned switchover: the candidate\'s lag guard, the fencing timeouts, the backup afterwards');
+  .describe("planned switchover: the candidate's lag guard, the fencing timeouts, the backup afterwards");
 
 export const pgbouncerSchema = z
   .object({
-    host: z.string().min(1).default('127.0.0.1').describe('address of PgBouncer\'s listener'),
+    host: z.string().min(1).default('127.0.0.1').describe("address of PgBouncer's listener"),
     port: port.default(6432).describe('PgBouncer port'),
-    adminUser: z.string().min(1).default('pgdr').describe('a user in PgBouncer\'s admin_users (PAUSE, RESUME, RELOAD)'),
-    password: secretRef.optional().describe('that user\'s password; default the cluster\'s password'),
-    node: identifier.describe('node whose agent runs on PgBouncer\'s host and rewrites databasesFile'),
-    databasesFile: absolutePath.describe('file %include-d in PgBouncer\'s [databases] section; pgdr owns it and rewrites it to `* = host=<primary> port=<port>` on switchover'),
+    adminUser: z.string().min(1).default('pgdr').describe("a user in PgBouncer's admin_users (PAUSE, RESUME, RELOAD)"),
+    password: secretRef.optional().describe("that user's password; default the cluster's password"),
+    node: identifier.describe("node whose agent runs on PgBouncer's host and rewrites databasesFile"),
+    databasesFile: absolutePath.describe(
+      "file %include-d in PgBouncer's [databases] section; pgdr owns it and rewrites it to `* = host=<primary> port=<port>` on switchover",
+    ),
   })
   .strict()
   .describe('a PgBouncer in front of the cluster: paused during a switchover and repointed to the new primary');
 
 export const patroniSchema = z
   .object({
-    username: z.string().min(1).optional().describe('user of Patroni\'s restapi.authentication (for POST /switchover and /reinitialize)'),
+    username: z.string().min(1).optional().describe("user of Patroni's restapi.authentication (for POST /switchover and /reinitialize)"),
     password: secretRef.optional().describe('its password'),
-    timeoutSeconds: z.number().int().min(5).max(3600).default(120).describe('how long pgdr waits for Patroni to finish a switchover or reinitialize'),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(120)
+      .describe('how long pgdr waits for Patroni to finish a switchover or reinitialize'),
   })
   .strict()
   .describe('the cluster is managed by Patroni: switchover and rebuild go through its REST API (nodes need patroniUrl)');
@@ -217,7 +367,9 @@ export const clusterSchema = z
     method: z
       .enum(['basebackup', 'pgbackrest'])
       .default('basebackup')
-      .describe('backup tool: pg_basebackup streamed to S3 (every backup a full), or pgBackRest with its repo in the same bucket (full, diff, incr)'),
+      .describe(
+        'backup tool: pg_basebackup streamed to S3 (every backup a full), or pgBackRest with its repo in the same bucket (full, diff, incr)',
+      ),
     backup: backupSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     archive: archiveSchema.prefault({}),
@@ -233,47 +385,83 @@ export const clusterSchema = z
     sslmode: z
       .enum(['disable', 'require', 'verify-ca', 'verify-full'])
       .default('verify-full')
-      .describe('TLS for pgdr\'s SQL connections: disable, require (encrypted, unverified), verify-ca, verify-full (CA and host name)'),
+      .describe("TLS for pgdr's SQL connections: disable, require (encrypted, unverified), verify-ca, verify-full (CA and host name)"),
     sslRootCert: absolutePath.optional().describe('PEM CA bundle for verify-ca / verify-full; default: the system CAs'),
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(5).describe('connect timeout for every SQL connection'),
     nodes: z
       .record(identifier, nodeSchema)
       .refine((n) => Object.keys(n).length >= 1, 'expected at least one node')
-      .describe('the cluster\'s Postgres servers by name'),
+      .describe("the cluster's Postgres servers by name"),
   })
   .strict()
   .superRefine((c, ctx) => {
     if (c.drill.node !== undefined && !(c.drill.node in c.nodes)) {
-      ctx.addIssue({ code: 'custom', path: ['drill', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.drill.node}"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['drill', 'node'],
+        message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.drill.node}"`,
+      });
     }
     if (c.restore.node !== undefined && !(c.restore.node in c.nodes)) {
-      ctx.addIssue({ code: 'custom', path: ['restore', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.restore.node}"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['restore', 'node'],
+        message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.restore.node}"`,
+      });
     }
     if (c.pgbouncer && !(c.pgbouncer.node in c.nodes)) {
-      ctx.addIssue({ code: 'custom', path: ['pgbouncer', 'node'], message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.pgbouncer.node}"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pgbouncer', 'node'],
+        message: `expected one of the cluster's nodes (${Object.keys(c.nodes).join(', ')}), got "${c.pgbouncer.node}"`,
+      });
     }
     if (c.patroni) {
       for (const [name, n] of Object.entries(c.nodes)) {
-        if (!n.patroniUrl) ctx.addIssue({ code: 'custom', path: ['nodes', name, 'patroniUrl'], message: 'expected the node\'s Patroni REST URL (the cluster has a patroni section)' });
+        if (!n.patroniUrl)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nodes', name, 'patroniUrl'],
+            message: "expected the node's Patroni REST URL (the cluster has a patroni section)",
+          });
       }
     }
     const slots = Object.entries(c.nodes).map(([name, n]) => n.slot ?? defaultSlotName(name));
     const dup = slots.find((s, i) => slots.indexOf(s) !== i);
-    if (dup) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `expected a replication slot name per node, got "${dup}" twice (set nodes.<node>.slot)` });
+    if (dup)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodes'],
+        message: `expected a replication slot name per node, got "${dup}" twice (set nodes.<node>.slot)`,
+      });
     // pgdr's own ground: the restore roots never overlap a node's data directory (textual here;
     // agents compare canonical paths again on the host).
-    for (const [field, root] of [['dir', c.restore.dir], ...c.restore.allowedRoots.map((r, i) => [`allowedRoots.${i}`, r])] as [string, string][]) {
+    for (const [field, root] of [['dir', c.restore.dir], ...c.restore.allowedRoots.map((r, i) => [`allowedRoots.${i}`, r])] as [
+      string,
+      string,
+    ][]) {
       for (const [name, n] of Object.entries(c.nodes)) {
         if (overlaps(normalPath(root), normalPath(n.dataDir))) {
-          ctx.addIssue({ code: 'custom', path: ['restore', ...field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))], message: `expected a directory apart from node ${name}'s data directory ${n.dataDir}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['restore', ...field.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p))],
+            message: `expected a directory apart from node ${name}'s data directory ${n.dataDir}`,
+          });
         }
       }
     }
     if (c.method === 'pgbackrest' && c.backup.from === 'standby') {
-      ctx.addIssue({ code: 'custom', path: ['backup', 'from'], message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['backup', 'from'],
+        message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")',
+      });
     }
     // A restored instance on a node's port would take that node's place (status, clients).
-    const range = restorePortRange(c.restore, Object.values(c.nodes).map((n) => n.port));
+    const range = restorePortRange(
+      c.restore,
+      Object.values(c.nodes).map((n) => n.port),
+    );
     for (const [name, n] of Object.entries(c.nodes)) {
       if (n.port >= range.portFrom && n.port <= range.portTo) {
         const field = c.restore.portFrom !== undefined ? 'portFrom' : 'portTo';
@@ -286,7 +474,16 @@ export const clusterSchema = z
     }
   })
   // The restore range's defaults depend on the node ports, so they are filled in here.
-  .transform((c) => ({ ...c, restore: { ...c.restore, ...restorePortRange(c.restore, Object.values(c.nodes).map((n) => n.port)) } }))
+  .transform((c) => ({
+    ...c,
+    restore: {
+      ...c.restore,
+      ...restorePortRange(
+        c.restore,
+        Object.values(c.nodes).map((n) => n.port),
+      ),
+    },
+  }))
   .describe('one Postgres cluster: a primary and its standbys');
 
 /** The slot a node streams from when it has no `slot` of its own. */
@@ -298,7 +495,11 @@ export const configSchema = z
   .object({
     temporal: z
       .object({
-        address: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port').default('127.0.0.1:7233').describe('Temporal frontend address'),
+        address: z
+          .string()
+          .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
+          .default('127.0.0.1:7233')
+          .describe('Temporal frontend address'),
         namespace: z.string().min(1).default('default').describe('Temporal namespace'),
         taskQueue: z.string().min(1).default('pgdr').describe('task queue of the control worker'),
         uiUrl: httpUrl.default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
@@ -310,14 +511,27 @@ export const configSchema = z
       .object({
         endpoint: httpUrl.describe('S3 endpoint URL, e.g. https://minio.example:9000'),
         region: z.string().min(1).default('us-east-1').describe('S3 region'),
-        bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")').describe('bucket for backups, WAL and reports'),
-        prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")').default('pgdr').describe('key prefix under which every cluster lives'),
+        bucket: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")')
+          .describe('bucket for backups, WAL and reports'),
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")')
+          .default('pgdr')
+          .describe('key prefix under which every cluster lives'),
         forcePathStyle: z.boolean().default(true).describe('path-style addressing (needed by MinIO)'),
-        caFile: absolutePath.optional().describe('PEM CA bundle to verify the endpoint\'s TLS certificate'),
+        caFile: absolutePath.optional().describe("PEM CA bundle to verify the endpoint's TLS certificate"),
         insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
         accessKeyId: secretRef.describe('S3 access key id'),
         secretAccessKey: secretRef.describe('S3 secret access key'),
-        outageWaitSeconds: z.number().int().min(0).max(3600).default(300).describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
+        outageWaitSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(3600)
+          .default(300)
+          .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
       })
       .strict()
       .describe('S3-compatible storage for backups, WAL and reports'),
@@ -326,7 +540,13 @@ export const configSchema = z
         host: z.string().min(1).default('127.0.0.1').describe('address the HTTP API listens on'),
         port: port.default(8484).describe('port the HTTP API listens on'),
         token: secretRef.default({ env: 'PGDR_API_TOKEN' }).describe('bearer token every request except /healthz must carry'),
-        bodyLimitBytes: z.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024).describe('largest accepted request body'),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(10 * 1024 * 1024)
+          .default(64 * 1024)
+          .describe('largest accepted request body'),
       })
       .strict()
       .prefault({})

@@ -21,7 +21,10 @@ import type { RebuildSource } from '../domain/replication.js';
 
 /** Node names with their agents' task queues, as workflows need them. */
 export function nodeQueues(config: PgdrConfig, cluster: string): { name: string; taskQueue: string }[] {
-  return Object.entries(clusterOf(config, cluster).nodes).map(([name, n]) => ({ name, taskQueue: nodeTaskQueue(cluster, name, n.agentQueue) }));
+  return Object.entries(clusterOf(config, cluster).nodes).map(([name, n]) => ({
+    name,
+    taskQueue: nodeTaskQueue(cluster, name, n.agentQueue),
+  }));
 }
 
 /** The backup workflow's input for a cluster, from config (also used by schedules). */
@@ -42,7 +45,11 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
 /** A cluster's retention as workflows take it (no undefined fields in history). */
 export function retentionPolicy(config: PgdrConfig, cluster: string): RetentionPolicy {
   const r = clusterOf(config, cluster).retention;
-  return { fullCount: r.fullCount, ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}), minWindowSeconds: durationSeconds(r.minWindow) };
+  return {
+    fullCount: r.fullCount,
+    ...(r.recoveryWindowDays !== undefined ? { recoveryWindowDays: r.recoveryWindowDays } : {}),
+    minWindowSeconds: durationSeconds(r.minWindow),
+  };
 }
 
 /** The walArchiveCheck workflow's input for a cluster, from config (also used by its schedule). */
@@ -80,14 +87,24 @@ export interface ConfiguredSchedule {
 /** Every schedule the config asks for on a cluster: its backup schedules and the WAL archive check. */
 export function clusterSchedules(config: PgdrConfig, cluster: string): ConfiguredSchedule[] {
   const c = clusterOf(config, cluster);
-  const out: ConfiguredSchedule[] = Object.entries(c.backup.schedules).map(([name, s]) => ({ name, procedure: 'backup', type: s.type, cron: s.cron }));
+  const out: ConfiguredSchedule[] = Object.entries(c.backup.schedules).map(([name, s]) => ({
+    name,
+    procedure: 'backup',
+    type: s.type,
+    cron: s.cron,
+  }));
   if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
   if (c.drill.cron) out.push({ name: DRILL_SCHEDULE, procedure: 'restoreDrill', type: 'drill', cron: c.drill.cron });
   return out;
 }
 
 /** Where a restore goes when the request does not say: the restore node, a new directory, a free port (0: pick). */
-export function defaultDestination(config: PgdrConfig, cluster: string, id: string, given: { node?: string; dataDir?: string; port?: number } = {}): RestoreDestination {
+export function defaultDestination(
+  config: PgdrConfig,
+  cluster: string,
+  id: string,
+  given: { node?: string; dataDir?: string; port?: number } = {},
+): RestoreDestination {
   const c = clusterOf(config, cluster);
   const node = given.node ?? c.restore.node ?? Object.keys(c.nodes)[0]!;
   nodeOf(config, cluster, node);
@@ -131,7 +148,13 @@ export function nodeSlots(config: PgdrConfig, cluster: string): Record<string, s
 }
 
 /** The replicaRebuild input for a node. */
-export function rebuildInput(config: PgdrConfig, cluster: string, node: string, source: RebuildSource, trigger: string): ReplicaRebuildInput {
+export function rebuildInput(
+  config: PgdrConfig,
+  cluster: string,
+  node: string,
+  source: RebuildSource,
+  trigger: string,
+): ReplicaRebuildInput {
   const c = clusterOf(config, cluster);
   const n = nodeOf(config, cluster, node);
   return {
@@ -149,7 +172,13 @@ export function rebuildInput(config: PgdrConfig, cluster: string, node: string, 
 }
 
 /** The switchover input; `maxLagBytes` and `backupAfter` may come from the request. */
-export function switchoverInput(config: PgdrConfig, cluster: string, candidate: string, opts: { maxLagBytes?: number; backupAfter?: boolean }, trigger: string): SwitchoverInput {
+export function switchoverInput(
+  config: PgdrConfig,
+  cluster: string,
+  candidate: string,
+  opts: { maxLagBytes?: number; backupAfter?: boolean },
+  trigger: string,
+): SwitchoverInput {
   const c = clusterOf(config, cluster);
   nodeOf(config, cluster, candidate);
   const pb = c.pgbouncer;
@@ -166,7 +195,8 @@ export function switchoverInput(config: PgdrConfig, cluster: string, candidate: 
     rejoinMaxLagBytes: c.replication.rebuildMaxLagBytes,
     catchUpTimeoutSeconds: c.replication.catchUpTimeoutMinutes * 60,
     historyTimeoutSeconds: c.archive.roundTripTimeoutSeconds,
-    backupAfter: opts.backupAfter ?? c.switchover.backupAfter ? { ...backupInput(config, cluster, 'full', `switchover`), from: 'primary' } : null,
+    backupAfter:
+      (opts.backupAfter ?? c.switchover.backupAfter) ? { ...backupInput(config, cluster, 'full', `switchover`), from: 'primary' } : null,
     trigger,
   };
 }

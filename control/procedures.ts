@@ -38,10 +38,24 @@ export const LOCK_VERDICT_WAIT_MS = 10_000;
 
 /** A new workflow id for a procedure started now; unique even for two starts in one millisecond. */
 export function newWorkflowId(procedure: Procedure, cluster: string): string {
-  return workflowId(procedure, cluster, new Date(), randomBytes(Math.ceil(WORKFLOW_ID_NONCE_LENGTH / 2)).toString('hex').slice(0, WORKFLOW_ID_NONCE_LENGTH));
+  return workflowId(
+    procedure,
+    cluster,
+    new Date(),
+    randomBytes(Math.ceil(WORKFLOW_ID_NONCE_LENGTH / 2))
+      .toString('hex')
+      .slice(0, WORKFLOW_ID_NONCE_LENGTH),
+  );
 }
 
-function startOptions(deps: ProcedureDeps, procedure: Procedure, cluster: string, id: string, args: unknown[], executionTimeout?: string): WorkflowStartOptions {
+function startOptions(
+  deps: ProcedureDeps,
+  procedure: Procedure,
+  cluster: string,
+  id: string,
+  args: unknown[],
+  executionTimeout?: string,
+): WorkflowStartOptions {
   return {
     taskQueue: deps.config.temporal.taskQueue,
     workflowId: id,
@@ -64,7 +78,8 @@ function summaryOf(procedure: Procedure, cluster: string, input: TargetFacts | u
   return workflowSummary({ workflow: procedure, cluster, target: summaryTarget(procedure, input), startedBy });
 }
 
-const uiUrlOf = (deps: ProcedureDeps, id: string, runId?: string) => temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, runId);
+const uiUrlOf = (deps: ProcedureDeps, id: string, runId?: string) =>
+  temporalUiUrl(deps.config.temporal.uiUrl, deps.config.temporal.namespace, id, runId);
 
 /** Starts a read-only procedure (no cluster lock). */
 export async function startProcedure<T extends Workflow>(
@@ -76,7 +91,10 @@ export async function startProcedure<T extends Workflow>(
   opts: { executionTimeout?: string; workflowId?: string } = {},
 ): Promise<Started<T>> {
   const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
-  const handle = await deps.temporal.workflow.start(workflow, startOptions(deps, procedure, cluster, id, args, opts.executionTimeout) as never);
+  const handle = await deps.temporal.workflow.start(
+    workflow,
+    startOptions(deps, procedure, cluster, id, args, opts.executionTimeout) as never,
+  );
   return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, handle.firstExecutionRunId) };
 }
 
@@ -95,7 +113,10 @@ export async function startLockedProcedure<T extends Workflow>(
   opts: { workflowId?: string } = {},
 ): Promise<Started<T> & { lock: 'held' | 'pending' }> {
   const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
-  const operation = new WithStartWorkflowOperation(workflow, { ...startOptions(deps, procedure, cluster, id, args), workflowIdConflictPolicy: 'FAIL' } as never);
+  const operation = new WithStartWorkflowOperation(workflow, {
+    ...startOptions(deps, procedure, cluster, id, args),
+    workflowIdConflictPolicy: 'FAIL',
+  } as never);
   const verdict = deps.temporal.workflow.executeUpdateWithStart(lockVerdictUpdate, { startWorkflowOperation: operation });
   // Past the wait below nobody awaits it any more; its late failure must not go unhandled.
   verdict.catch(() => undefined);
@@ -110,7 +131,12 @@ export async function startLockedProcedure<T extends Workflow>(
   if (answer && !answer.acquired) throw new ClusterBusyError(cluster, answer.runningWorkflowId);
   if (answer) {
     const handle = (await operation.workflowHandle()) as WorkflowHandle<T>;
-    return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId), lock: 'held' };
+    return {
+      handle,
+      workflowId: id,
+      uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId),
+      lock: 'held',
+    };
   }
   // No verdict in time (no worker polling). Temporal commits the start before it waits for the
   // update, but holds the answer to the start until its own wait ends (~20 s): ask directly.
@@ -162,8 +188,13 @@ export async function startJudgedProcedure<T extends Workflow, F>(
   opts: { workflowId?: string } = {},
 ): Promise<Started<T> & { facts: F }> {
   const id = opts.workflowId ?? newWorkflowId(procedure, cluster);
-  const operation = new WithStartWorkflowOperation(workflow, { ...startOptions(deps, procedure, cluster, id, args), workflowIdConflictPolicy: 'FAIL' } as never);
-  const verdict = deps.temporal.workflow.executeUpdateWithStart(startVerdictUpdate, { startWorkflowOperation: operation }) as Promise<StartVerdict<F>>;
+  const operation = new WithStartWorkflowOperation(workflow, {
+    ...startOptions(deps, procedure, cluster, id, args),
+    workflowIdConflictPolicy: 'FAIL',
+  } as never);
+  const verdict = deps.temporal.workflow.executeUpdateWithStart(startVerdictUpdate, { startWorkflowOperation: operation }) as Promise<
+    StartVerdict<F>
+  >;
   verdict.catch(() => undefined);
   const waitMs = deps.startVerdictWaitMs ?? START_VERDICT_WAIT_MS;
   let timer: NodeJS.Timeout | undefined;
@@ -177,12 +208,19 @@ export async function startJudgedProcedure<T extends Workflow, F>(
   if (!answer) {
     const handle = deps.temporal.workflow.getHandle(id);
     await handle.cancel().catch(() => undefined);
-    throw new Error(`${procedure} ${id} gave no verdict within ${Math.round(waitMs / 1000)} s (locks and preconditions not judged); it was cancelled before changing anything\nHINT: is a pgdr worker polling task queue "${deps.config.temporal.taskQueue}", and the node agents?`);
+    throw new Error(
+      `${procedure} ${id} gave no verdict within ${Math.round(waitMs / 1000)} s (locks and preconditions not judged); it was cancelled before changing anything\nHINT: is a pgdr worker polling task queue "${deps.config.temporal.taskQueue}", and the node agents?`,
+    );
   }
   // The refused run has ended; its id lets the caller find the judgement in the Temporal UI.
   if (!answer.ok) throw new ProcedureRefusedError({ ...answer.refusal, context: { ...answer.refusal.context, workflowId: id } });
   const handle = (await operation.workflowHandle()) as WorkflowHandle<T>;
-  return { handle, workflowId: id, uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId), facts: answer.facts };
+  return {
+    handle,
+    workflowId: id,
+    uiUrl: uiUrlOf(deps, id, (handle as { firstExecutionRunId?: string }).firstExecutionRunId),
+    facts: answer.facts,
+  };
 }
 
 /** Refuses early (409) when another mutating procedure holds the cluster's lock; starts nothing. */

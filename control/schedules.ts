@@ -82,7 +82,11 @@ export interface ReconcileReport {
   orphans: string[];
 }
 
-export async function reconcileSchedules(client: Client, config: PgdrConfig, clusters = Object.keys(config.clusters)): Promise<ReconcileReport> {
+export async function reconcileSchedules(
+  client: Client,
+  config: PgdrConfig,
+  clusters = Object.keys(config.clusters),
+): Promise<ReconcileReport> {
   const report: ReconcileReport = { created: [], updated: [], deleted: [], unchanged: [], orphans: [] };
   const desired = desiredSchedules(config, clusters);
   for (const d of desired) {
@@ -119,9 +123,12 @@ export async function reconcileSchedules(client: Client, config: PgdrConfig, clu
     if (cluster === null) continue;
     if (!config.clusters[cluster]) report.orphans.push(s.scheduleId);
     else if (clusters.includes(cluster) && !wanted.has(s.scheduleId)) {
-      await client.schedule.getHandle(s.scheduleId).delete().catch((err) => {
-        if (!(err instanceof ScheduleNotFoundError)) throw err;
-      });
+      await client.schedule
+        .getHandle(s.scheduleId)
+        .delete()
+        .catch((err) => {
+          if (!(err instanceof ScheduleNotFoundError)) throw err;
+        });
       report.deleted.push(s.scheduleId);
     }
   }

@@ -40,11 +40,14 @@ export abstract class PgdrError extends Error {
 
 /** Thrown when pgdr.yaml (or an equivalent object) does not match the config schema. */
 export class ConfigError extends PgdrError {
-  constructor(readonly issues: { field: string; message: string }[], source: string) {
-    super(
-      `invalid config in ${source}:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'),
-      { source, fields: issues.map((i) => i.field).join(',') },
-    );
+  constructor(
+    readonly issues: { field: string; message: string }[],
+    source: string,
+  ) {
+    super(`invalid config in ${source}:\n` + issues.map((i) => `  - ${i.field}: ${i.message}`).join('\n'), {
+      source,
+      fields: issues.map((i) => i.field).join(','),
+    });
   }
 }
 
@@ -90,10 +93,12 @@ export class ToolNotFoundError extends PgdrError {
 /** Thrown when an external tool exits non-zero; carries the exit code and the tail of stderr. */
 export class ToolFailedError extends PgdrError {
   constructor(tool: string, exitCode: number | null, stderrTail: string, signal?: string) {
-    super(
-      `${tool} failed with ${signal ? `signal ${signal}` : `exit code ${exitCode}`}: ${stderrTail.trim() || '(no stderr)'}`,
-      { tool, exitCode, signal, stderrTail },
-    );
+    super(`${tool} failed with ${signal ? `signal ${signal}` : `exit code ${exitCode}`}: ${stderrTail.trim() || '(no stderr)'}`, {
+      tool,
+      exitCode,
+      signal,
+      stderrTail,
+    });
   }
 }
 
@@ -114,7 +119,10 @@ export class SecretUnavailableError extends PgdrError {
 /** Thrown when a request names a schedule the cluster's config does not have. */
 export class UnknownScheduleError extends PgdrError {
   constructor(cluster: string, schedule: string, known: string[]) {
-    super(`unknown schedule "${schedule}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`, { cluster, schedule });
+    super(
+      `unknown schedule "${schedule}" of cluster "${cluster}": expected one of ${known.map((k) => `"${k}"`).join(', ') || '(none configured)'}`,
+      { cluster, schedule },
+    );
   }
 }
 
@@ -211,7 +219,10 @@ export class BackupCorruptError extends PgdrError {
 
 /** Thrown when a restore's pre-flight finds a problem; nothing has been touched. */
 export class RestorePreflightError extends PgdrError {
-  constructor(cluster: string, readonly problems: string[]) {
+  constructor(
+    cluster: string,
+    readonly problems: string[],
+  ) {
     super(`restore of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, problems: problems.length });
   }
 }
@@ -222,10 +233,10 @@ export class RestorePreflightError extends PgdrError {
  */
 export class UnsafeConfValueError extends PgdrError {
   constructor(value: string, problem: string, setting?: string) {
-    super(
-      `cannot write ${setting ? `${setting} = ` : 'the value '}${JSON.stringify(value)} into postgresql.conf: ${problem}`,
-      { ...(setting ? { setting } : {}), value: JSON.stringify(value) },
-    );
+    super(`cannot write ${setting ? `${setting} = ` : 'the value '}${JSON.stringify(value)} into postgresql.conf: ${problem}`, {
+      ...(setting ? { setting } : {}),
+      value: JSON.stringify(value),
+    });
   }
 }
 
@@ -259,7 +270,11 @@ export class NodeIsPrimaryError extends PgdrError {
 
 /** Thrown when the cluster is not in a state a rebuild or switchover may start from; lists every problem with its values. */
 export class ReplicationPreconditionError extends PgdrError {
-  constructor(cluster: string, procedure: string, readonly problems: string[]) {
+  constructor(
+    cluster: string,
+    procedure: string,
+    readonly problems: string[],
+  ) {
     super(`${procedure} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, procedure, problems: problems.length });
   }
 }
@@ -267,7 +282,12 @@ export class ReplicationPreconditionError extends PgdrError {
 /** Raised by switchover when it undid itself before the point of no return; the old primary serves again. */
 export class SwitchoverRolledBackError extends PgdrError {
   constructor(cluster: string, candidate: string, reason: string, primary: string) {
-    super(`switchover of cluster "${cluster}" to "${candidate}" rolled back: ${reason}; "${primary}" is the primary again`, { cluster, candidate, primary, reason });
+    super(`switchover of cluster "${cluster}" to "${candidate}" rolled back: ${reason}; "${primary}" is the primary again`, {
+      cluster,
+      candidate,
+      primary,
+      reason,
+    });
   }
 }
 
@@ -281,7 +301,10 @@ export class StandbyNotStreamingError extends PgdrError {
 /** Thrown when Patroni's REST API refuses or fails a request; carries its status and answer. */
 export class PatroniError extends PgdrError {
   constructor(cluster: string, request: string, status: number | null, answer: string) {
-    super(`patroni of cluster "${cluster}" answered ${request} with ${status ?? 'no response'}: ${answer.trim().slice(0, 500) || '(empty)'}`, { cluster, request, status });
+    super(
+      `patroni of cluster "${cluster}" answered ${request} with ${status ?? 'no response'}: ${answer.trim().slice(0, 500) || '(empty)'}`,
+      { cluster, request, status },
+    );
   }
 }
 
@@ -308,7 +331,11 @@ export class UnknownRestoreError extends PgdrError {
 
 /** Thrown when dropping a restored copy is refused: the directory is not provably that copy; nothing was changed. */
 export class RestoreDropRefusedError extends PgdrError {
-  constructor(cluster: string, id: string, readonly problems: string[]) {
+  constructor(
+    cluster: string,
+    id: string,
+    readonly problems: string[],
+  ) {
     super(`drop of restore ${id} of cluster "${cluster}" refused: ${problems.join('; ')}`, { cluster, id, problems: problems.length });
   }
 }
@@ -415,7 +442,8 @@ export const errorTable: readonly ErrorRow[] = [
     class: NodeMismatchError,
     retryable: false,
     http: null,
-    meaning: "a node agent got a task for another node (a shared agentQueue, or an older workflow's task); names both nodes; nothing touched",
+    meaning:
+      "a node agent got a task for another node (a shared agentQueue, or an older workflow's task); names both nodes; nothing touched",
     hint: 'each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
   },
   {
@@ -714,7 +742,12 @@ export function saysDiskFull(stderr: unknown): boolean {
 
 /** The stderr line that says so (for the message). */
 export function diskFullLine(stderr: unknown): string {
-  return String(stderr).split('\n').find((l) => saysDiskFull(l))?.trim() ?? 'no space left on device';
+  return (
+    String(stderr)
+      .split('\n')
+      .find((l) => saysDiskFull(l))
+      ?.trim() ?? 'no space left on device'
+  );
 }
 
 /**

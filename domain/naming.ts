@@ -154,7 +154,10 @@ export function restoreDataDir(restoreDir: string, cluster: string, id: string):
 
 /** A drill's scratch copy of one backup: its data directory and its private socket directory. */
 export function drillDirs(restoreDir: string, cluster: string, drillId: string, index: number): { dataDir: string; socketDir: string } {
-  return { dataDir: `${restoreDir.replace(/\/+$/, '')}/${cluster}-drill-${drillId}-${index}`, socketDir: `/tmp/pgdr-drill-${drillId}-${index}` };
+  return {
+    dataDir: `${restoreDir.replace(/\/+$/, '')}/${cluster}-drill-${drillId}-${index}`,
+    socketDir: `/tmp/pgdr-drill-${drillId}-${index}`,
+  };
 }
 
 /** Where a dropped copy goes for the moment between stop and removal (a retry finishes it). */

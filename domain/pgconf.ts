@@ -75,6 +75,7 @@ export function pgbackrestConfValueProblem(value: string): string | null {
   const conf = confValueProblem(value);
   if (conf) return conf;
   const bad = /['\\]/.exec(value);
-  if (bad) return `it holds ${bad[0] === "'" ? 'a single quote' : 'a backslash'} at offset ${bad.index}, which pgBackRest writes into postgresql.auto.conf unescaped`;
+  if (bad)
+    return `it holds ${bad[0] === "'" ? 'a single quote' : 'a backslash'} at offset ${bad.index}, which pgBackRest writes into postgresql.auto.conf unescaped`;
   return null;
 }

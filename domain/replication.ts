@@ -23,7 +23,10 @@ export interface Verdict {
 
 function primaryOf(status: ClusterStatus, v: Verdict): NodeStatus | undefined {
   const primaries = status.nodes.filter((n) => n.probe?.role === 'primary');
-  if (primaries.length === 0) v.unmet.push(`no reachable primary (${status.nodes.map((n) => `${n.node}: ${n.reachable ? n.probe?.role : `unreachable, ${n.error}`}`).join('; ')})`);
+  if (primaries.length === 0)
+    v.unmet.push(
+      `no reachable primary (${status.nodes.map((n) => `${n.node}: ${n.reachable ? n.probe?.role : `unreachable, ${n.error}`}`).join('; ')})`,
+    );
   if (primaries.length > 1) v.unmet.push(`more than one primary: ${primaries.map((p) => p.node).join(', ')}`);
   return primaries.length === 1 ? primaries[0] : undefined;
 }
@@ -32,9 +35,12 @@ function primaryOf(status: ClusterStatus, v: Verdict): NodeStatus | undefined {
 export function archiveProblems(primary: NodeStatus | undefined, lastCheck: WalCheckResult | null, now: Date): string[] {
   const out: string[] = [];
   const a = primary?.probe?.archiver;
-  if (primary?.probe && primary.probe.archiveMode === 'off') out.push(`archive_mode is off on the primary ${primary.node} (expected on or always)`);
+  if (primary?.probe && primary.probe.archiveMode === 'off')
+    out.push(`archive_mode is off on the primary ${primary.node} (expected on or always)`);
   if (a?.lastFailedAt && (!a.lastArchivedAt || Date.parse(a.lastFailedAt) > Date.parse(a.lastArchivedAt))) {
-    out.push(`the primary's archiver is failing: last failure ${a.lastFailedWal} at ${a.lastFailedAt}, last success ${a.lastArchivedWal ?? 'never'} at ${a.lastArchivedAt ?? '-'}`);
+    out.push(
+      `the primary's archiver is failing: last failure ${a.lastFailedWal} at ${a.lastFailedAt}, last success ${a.lastArchivedWal ?? 'never'} at ${a.lastArchivedAt ?? '-'}`,
+    );
   }
   if (lastCheck && !lastCheck.healthy && now.getTime() - Date.parse(lastCheck.checkedAt) < WAL_CHECK_RELEVANT_MINUTES * 60_000) {
     out.push(`the last WAL archive check (${lastCheck.checkedAt}) failed: ${lastCheck.problems.join('; ')}`);
@@ -47,7 +53,9 @@ export function judgeRebuild(status: ClusterStatus, node: string): Verdict {
   const v: Verdict = { primary: null, invalid: [], unmet: [] };
   const target = status.nodes.find((n) => n.node === node);
   if (target?.probe?.role === 'primary') {
-    v.invalid.push(`node ${node} is the primary (timeline ${target.probe.timeline}, lsn ${target.probe.currentLsn}); a rebuild only replaces a standby`);
+    v.invalid.push(
+      `node ${node} is the primary (timeline ${target.probe.timeline}, lsn ${target.probe.currentLsn}); a rebuild only replaces a standby`,
+    );
     return v;
   }
   const primary = primaryOf(status, v);
@@ -94,13 +102,20 @@ export function judgeSwitchover(
     return { ...v, facts };
   }
   const p = c.probe;
-  if (p.walReceiver?.status !== 'streaming') v.unmet.push(`candidate ${candidate} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'}; expected streaming)`);
-  if (primary?.probe && p.timeline !== primary.probe.timeline) v.unmet.push(`candidate ${candidate} is on timeline ${p.timeline}, the primary ${primary.node} on ${primary.probe.timeline} (expected the same)`);
+  if (p.walReceiver?.status !== 'streaming')
+    v.unmet.push(`candidate ${candidate} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'}; expected streaming)`);
+  if (primary?.probe && p.timeline !== primary.probe.timeline)
+    v.unmet.push(
+      `candidate ${candidate} is on timeline ${p.timeline}, the primary ${primary.node} on ${primary.probe.timeline} (expected the same)`,
+    );
   if (p.replayPaused) v.unmet.push(`candidate ${candidate} has WAL replay paused (expected replaying; pg_wal_replay_resume())`);
   if (primary?.probe?.currentLsn && p.replayLsn) {
     const lag = Math.max(0, Number(parseLsn(primary.probe.currentLsn) - parseLsn(p.replayLsn)));
     facts.candidateLagBytes = lag;
-    if (lag > maxLagBytes) v.unmet.push(`candidate ${candidate} lags ${lag} bytes behind the primary (replayed ${p.replayLsn}, primary at ${primary.probe.currentLsn}; expected at most ${maxLagBytes})`);
+    if (lag > maxLagBytes)
+      v.unmet.push(
+        `candidate ${candidate} lags ${lag} bytes behind the primary (replayed ${p.replayLsn}, primary at ${primary.probe.currentLsn}; expected at most ${maxLagBytes})`,
+      );
   } else if (primary) {
     v.unmet.push(`candidate ${candidate} reports no replay position (expected a streaming standby)`);
   }
@@ -115,7 +130,9 @@ export function judgeSwitchover(
 /** synchronous_standby_names after a switchover: the candidate's name gives way to the old primary's. */
 export function swapSyncNames(names: string, candidate: string, oldPrimary: string): string {
   if (!names.trim()) return names;
-  return names.replace(/("?)([A-Za-z0-9_-]+)\1/g, (whole, _q: string, name: string) => (name === candidate ? whole.replace(name, oldPrimary) : whole));
+  return names.replace(/("?)([A-Za-z0-9_-]+)\1/g, (whole, _q: string, name: string) =>
+    name === candidate ? whole.replace(name, oldPrimary) : whole,
+  );
 }
 
 /** True when `replayLsn` shows the record that starts at `checkpointLsn` was replayed. */
@@ -124,9 +141,18 @@ export function replayedPast(replayLsn: string | null, checkpointLsn: string): b
 }
 
 /** primary_conninfo for a standby of `primary`: never a password (passfile names the file libpq reads). */
-export function primaryConninfo(primary: { host: string; port: number }, opts: { user: string; applicationName: string; passfile?: string; sslmode: string }): string {
+export function primaryConninfo(
+  primary: { host: string; port: number },
+  opts: { user: string; applicationName: string; passfile?: string; sslmode: string },
+): string {
   const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const parts = [`host=${q(primary.host)}`, `port=${primary.port}`, `user=${q(opts.user)}`, `application_name=${q(opts.applicationName)}`, `sslmode=${opts.sslmode === 'disable' ? 'prefer' : opts.sslmode}`];
+  const parts = [
+    `host=${q(primary.host)}`,
+    `port=${primary.port}`,
+    `user=${q(opts.user)}`,
+    `application_name=${q(opts.applicationName)}`,
+    `sslmode=${opts.sslmode === 'disable' ? 'prefer' : opts.sslmode}`,
+  ];
   if (opts.passfile) parts.push(`passfile=${q(opts.passfile)}`);
   return parts.join(' ');
 }

@@ -148,12 +148,16 @@ export function isRfc3339(text: string): boolean {
 function micros(time: string): bigint {
   const ms = BigInt(Date.parse(time));
   const frac = /\.(\d+)/.exec(time)?.[1] ?? '';
-  const extra = BigInt((frac.padEnd(6, '0').slice(3, 6)) || '0');
+  const extra = BigInt(frac.padEnd(6, '0').slice(3, 6) || '0');
   return ms * 1000n + extra;
 }
 
 /** The first missing segment a restore from this backup would need, if any. */
-export function firstGapAfter(backup: Pick<RestorableBackup, 'startWalSegment'>, missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): string | null {
+export function firstGapAfter(
+  backup: Pick<RestorableBackup, 'startWalSegment'>,
+  missing: string[],
+  segmentBytes = DEFAULT_SEGMENT_BYTES,
+): string | null {
   const from = segmentNumber(backup.startWalSegment, segmentBytes);
   return missing.find((m) => segmentNumber(m, segmentBytes) >= from) ?? null;
 }
@@ -164,7 +168,11 @@ export function firstGapAfter(backup: Pick<RestorableBackup, 'startWalSegment'>,
  * the earliest recoverable point. The one definition behind the restore pre-flight's range, the
  * recovery-window API and the pgdr_recovery_window_start metric.
  */
-export function windowBackups<B extends Pick<RestorableBackup, 'startWalSegment'>>(backups: B[], missing: string[], segmentBytes = DEFAULT_SEGMENT_BYTES): B[] {
+export function windowBackups<B extends Pick<RestorableBackup, 'startWalSegment'>>(
+  backups: B[],
+  missing: string[],
+  segmentBytes = DEFAULT_SEGMENT_BYTES,
+): B[] {
   const newest = backups.at(-1);
   if (!newest) return [];
   const reach = firstGapAfter(newest, missing, segmentBytes);
@@ -201,14 +209,22 @@ export function chooseBackup(
   };
   if (backupId) {
     const b = backups.find((x) => x.id === backupId);
-    if (!b) return { problem: `backupId "${backupId}" is not a good backup of the cluster: expected one of ${backups.map((x) => x.id).join(', ')}` };
-    if (!before(b)) return { problem: `backupId "${backupId}" stopped at ${b.stopTime} (lsn ${b.stopLsn}), after the target ${describeTarget(target)}: a restore cannot stop before its backup is consistent` };
+    if (!b)
+      return {
+        problem: `backupId "${backupId}" is not a good backup of the cluster: expected one of ${backups.map((x) => x.id).join(', ')}`,
+      };
+    if (!before(b))
+      return {
+        problem: `backupId "${backupId}" stopped at ${b.stopTime} (lsn ${b.stopLsn}), after the target ${describeTarget(target)}: a restore cannot stop before its backup is consistent`,
+      };
     return { backup: b };
   }
   const candidates = backups.filter(before);
   if (candidates.length === 0) {
     const first = earliest ?? backups[0]!;
-    return { problem: `target ${describeTarget(target)} is before the earliest recoverable point, the stop of backup ${first.id} at ${first.stopTime} (lsn ${first.stopLsn})` };
+    return {
+      problem: `target ${describeTarget(target)} is before the earliest recoverable point, the stop of backup ${first.id} at ${first.stopTime} (lsn ${first.stopLsn})`,
+    };
   }
   return { backup: candidates.at(-1)! };
 }
@@ -253,11 +269,15 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
   }
   const badName = 'name' in t ? restorePointNameProblem(t.name) : null;
   if (badName) {
-    problems.push(`restore point ${JSON.stringify((t as { name: string }).name)} cannot be used: ${badName}; expected ${RESTORE_POINT_NAME_FORM}`);
+    problems.push(
+      `restore point ${JSON.stringify((t as { name: string }).name)} cannot be used: ${badName}; expected ${RESTORE_POINT_NAME_FORM}`,
+    );
     return { plan: null, problems };
   }
   if ('name' in t && !f.restorePoint) {
-    problems.push(`restore point "${t.name}" was not found in the archived WAL${f.archive.lastSegment ? ` up to ${f.archive.lastSegment}` : ''}`);
+    problems.push(
+      `restore point "${t.name}" was not found in the archived WAL${f.archive.lastSegment ? ` up to ${f.archive.lastSegment}` : ''}`,
+    );
     return { plan: null, problems };
   }
   const chosen = chooseBackup(t, f.backups, r.backupId, f.restorePoint?.lsn, windowBackups(f.backups, f.archive.missing, segBytes)[0]);
@@ -268,7 +288,10 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
   const backup = chosen.backup;
   const gap = firstGapAfter(backup, f.archive.missing, segBytes);
   const history = f.archive.missingHistory;
-  if (history.length) problems.push(`timeline history file${history.length > 1 ? 's' : ''} ${history.join(', ')} missing from the archive: recovery cannot follow the timeline switch`);
+  if (history.length)
+    problems.push(
+      `timeline history file${history.length > 1 ? 's' : ''} ${history.join(', ')} missing from the archive: recovery cannot follow the timeline switch`,
+    );
 
   // The target must lie inside what the archive can replay from this backup.
   let settings: RecoveryTargetSettings | null = null;
@@ -277,17 +300,28 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
   if ('time' in t) {
     // Postgres stops at the first commit after the target: one must be archived.
     const reach = last ? (r.inclusive ? micros(last.time) > micros(t.time) : micros(last.time) >= micros(t.time)) : false;
-    if (!reach) problems.push(`target time ${t.time} is after the newest recoverable commit${last ? ` at ${last.time} (lsn ${last.lsn})` : ' (none archived)'}${gapNote}; ${range(f, backup)}`);
+    if (!reach)
+      problems.push(
+        `target time ${t.time} is after the newest recoverable commit${last ? ` at ${last.time} (lsn ${last.lsn})` : ' (none archived)'}${gapNote}; ${range(f, backup)}`,
+      );
     settings = { kind: 'time', value: t.time, inclusive: r.inclusive, action: r.action };
   } else if ('lsn' in t) {
     const needSeg = segmentName(segTimeline(t.lsn, backup, f.archive), segmentOfLsn(t.lsn, segBytes), segBytes);
-    if (gap && segmentNumber(gap, segBytes) <= segmentNumber(needSeg, segBytes)) problems.push(`target lsn ${t.lsn} lies at or after a WAL gap${gapNote}; ${range(f, backup)}`);
-    else if (!last || parseLsn(last.lsn) < parseLsn(t.lsn)) problems.push(`target lsn ${t.lsn} is after the newest recoverable commit${last ? ` at lsn ${last.lsn} (${last.time})` : ' (none archived)'}; ${range(f, backup)}`);
+    if (gap && segmentNumber(gap, segBytes) <= segmentNumber(needSeg, segBytes))
+      problems.push(`target lsn ${t.lsn} lies at or after a WAL gap${gapNote}; ${range(f, backup)}`);
+    else if (!last || parseLsn(last.lsn) < parseLsn(t.lsn))
+      problems.push(
+        `target lsn ${t.lsn} is after the newest recoverable commit${last ? ` at lsn ${last.lsn} (${last.time})` : ' (none archived)'}; ${range(f, backup)}`,
+      );
     settings = { kind: 'lsn', value: t.lsn, inclusive: r.inclusive, action: r.action };
   } else if ('name' in t) {
-    if (gap && f.restorePoint && segmentNumber(gap, segBytes) <= segmentOfLsn(f.restorePoint.lsn, segBytes)) problems.push(`restore point "${t.name}" at lsn ${f.restorePoint.lsn} lies after a WAL gap${gapNote}`);
+    if (gap && f.restorePoint && segmentNumber(gap, segBytes) <= segmentOfLsn(f.restorePoint.lsn, segBytes))
+      problems.push(`restore point "${t.name}" at lsn ${f.restorePoint.lsn} lies after a WAL gap${gapNote}`);
     const viaPgbackrest = backup.method === 'pgbackrest' ? pgbackrestConfValueProblem(t.name) : null;
-    if (viaPgbackrest) problems.push(`restore point ${JSON.stringify(t.name)} cannot be handed to pgBackRest for backup ${backup.id}: ${viaPgbackrest}; expected a name without ' or \\ with the pgbackrest method`);
+    if (viaPgbackrest)
+      problems.push(
+        `restore point ${JSON.stringify(t.name)} cannot be handed to pgBackRest for backup ${backup.id}: ${viaPgbackrest}; expected a name without ' or \\ with the pgbackrest method`,
+      );
     settings = { kind: 'name', value: t.name, inclusive: true, action: r.action };
   } else if ('latest' in t) {
     // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause)
@@ -339,7 +373,10 @@ function range(f: JudgeInput, backup?: RestorableBackup): string {
  * them): no overlap known, inside the roots, not a standby, as the judgement then was.
  */
 type GroundFacts = 'canonicalDir' | 'host' | 'liveOverlaps' | 'withinRoots' | 'roots' | 'standby';
-function withGroundDefaults(d: Omit<DestinationFacts, GroundFacts> & Partial<Pick<DestinationFacts, GroundFacts>>, cluster: string): DestinationFacts {
+function withGroundDefaults(
+  d: Omit<DestinationFacts, GroundFacts> & Partial<Pick<DestinationFacts, GroundFacts>>,
+  cluster: string,
+): DestinationFacts {
   // Those facts named the node whose data directory it was; the same refusal follows from an overlap.
   const legacy = (d as { configuredNode?: string | null }).configuredNode;
   const liveOverlaps: LiveDirOverlap[] = legacy ? [{ cluster, node: legacy, kind: 'data', path: d.dataDir, relation: 'is' }] : [];
@@ -366,37 +403,61 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts, primary?: stri
     if (inPlace && o.relation === 'is' && o.kind === 'data' && o.node === d.node && o.cluster === r.cluster) continue;
     const rel = o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains';
     const kind = o.kind === 'data' ? 'data directory' : o.kind === 'wal' ? 'WAL directory' : 'tablespace directory';
-    out.push(`${where} ${rel} node ${o.cluster === r.cluster ? '' : `${o.cluster}/`}${o.node}'s ${kind} ${o.path}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''}; expected a directory apart from every configured node's data, WAL and tablespace directories`);
+    out.push(
+      `${where} ${rel} node ${o.cluster === r.cluster ? '' : `${o.cluster}/`}${o.node}'s ${kind} ${o.path}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''}; expected a directory apart from every configured node's data, WAL and tablespace directories`,
+    );
   }
   if (inPlace && d.standby) {
-    out.push(`${where} is node ${d.node}'s data directory and node ${d.node} is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);
+    out.push(
+      `${where} is node ${d.node}'s data directory and node ${d.node} is a standby (standby.signal): restoring it in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`,
+    );
   }
   // Only the primary is restored in place (it archives its new timeline): any other node would
   // become a second primary writing into the cluster's archive, even one wiped or stopped.
   if (inPlace && !d.standby && primary && primary !== d.node) {
-    out.push(`${where} is node ${d.node}'s data directory, but the cluster's primary is node ${primary}: restoring ${d.node} in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`);
+    out.push(
+      `${where} is node ${d.node}'s data directory, but the cluster's primary is node ${primary}: restoring ${d.node} in place would make a second primary that forks the cluster's archive; expected a replica rebuild (POST /api/v1/clusters/${r.cluster}/nodes/${d.node}/rebuild) or another destination`,
+    );
   }
   if (!inPlace && d.liveOverlaps.length === 0 && !d.withinRoots) {
-    out.push(`${where}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''} is outside pgdr's restore roots ${d.roots.join(', ')}; expected a directory inside one of them (restore.dir, restore.allowedRoots) or a node's own data directory`);
+    out.push(
+      `${where}${d.canonicalDir !== d.dataDir ? ` (it resolves to ${d.canonicalDir})` : ''} is outside pgdr's restore roots ${d.roots.join(', ')}; expected a directory inside one of them (restore.dir, restore.allowedRoots) or a node's own data directory`,
+    );
   }
   if (holdsData && !allowed) {
-    out.push(`${where} is not empty (${d.state === 'pgData' ? 'it holds a Postgres data directory' : 'it holds files'}); expected an empty or absent directory, or replaceExisting: true with confirm: "${r.cluster}" (the old directory is renamed aside until the restore is proven)`);
+    out.push(
+      `${where} is not empty (${d.state === 'pgData' ? 'it holds a Postgres data directory' : 'it holds files'}); expected an empty or absent directory, or replaceExisting: true with confirm: "${r.cluster}" (the old directory is renamed aside until the restore is proven)`,
+    );
   }
   if (d.state === 'files' && allowed) {
-    out.push(`${where} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory, expected an empty or absent directory`);
+    out.push(
+      `${where} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory, expected an empty or absent directory`,
+    );
   }
-  if (d.running && !allowed) out.push(`${where} belongs to a running server; expected a stopped one, or replaceExisting: true with confirm: "${r.cluster}"`);
-  if (inPlace && !allowed) out.push(`${where} is the data directory of node "${d.node}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`);
+  if (d.running && !allowed)
+    out.push(`${where} belongs to a running server; expected a stopped one, or replaceExisting: true with confirm: "${r.cluster}"`);
+  if (inPlace && !allowed)
+    out.push(
+      `${where} is the data directory of node "${d.node}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`,
+    );
   // The server being replaced frees its own port when it stops.
   if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
   return out;
 }
 
 /** Lines appended to postgresql.auto.conf: the target, the action, and what a copy must not do. */
-export function recoverySettings(s: RecoveryTargetSettings, o: { restoreCommand: string; port: number; keepArchiving: boolean; marker: string }): string[] {
+export function recoverySettings(
+  s: RecoveryTargetSettings,
+  o: { restoreCommand: string; port: number; keepArchiving: boolean; marker: string },
+): string[] {
   // Every quoted value by postgresql.conf's rules: a restore point name may hold ' or \.
   const q = (v: string) => confString(v);
-  const lines = [`# ${o.marker}`, `port = ${o.port}`, `restore_command = ${q(o.restoreCommand)}`, `recovery_target_timeline = '${s.timeline ?? 'latest'}'`];
+  const lines = [
+    `# ${o.marker}`,
+    `port = ${o.port}`,
+    `restore_command = ${q(o.restoreCommand)}`,
+    `recovery_target_timeline = '${s.timeline ?? 'latest'}'`,
+  ];
   if (s.kind === 'time') lines.push(`recovery_target_time = ${q(pgTimestamp(s.value!))}`);
   if (s.kind === 'lsn') lines.push(`recovery_target_lsn = ${q(s.value!)}`);
   if (s.kind === 'name') lines.push(`recovery_target_name = ${q(s.value!)}`);

@@ -68,17 +68,24 @@ export function isDrillRestore(workflowId: string): boolean {
  * this before it starts anything): the restore replaced a directory in place, or the copy's
  * directory is, or holds, a configured node's data directory.
  */
-export function dropProblemsFromReport(report: Pick<RestoreReport, 'id' | 'replaced' | 'destination'>, nodeDataDirs: Record<string, string>): string[] {
+export function dropProblemsFromReport(
+  report: Pick<RestoreReport, 'id' | 'replaced' | 'destination'>,
+  nodeDataDirs: Record<string, string>,
+): string[] {
   const problems: string[] = [];
   const d = report.destination;
   if (report.replaced) {
-    problems.push(`restore ${report.id} replaced ${d.node}:${d.dataDir} in place (the old directory was ${report.replaced.oldDataDir}): that directory is now live data, not a copy; pgdr does not drop it`);
+    problems.push(
+      `restore ${report.id} replaced ${d.node}:${d.dataDir} in place (the old directory was ${report.replaced.oldDataDir}): that directory is now live data, not a copy; pgdr does not drop it`,
+    );
   }
   for (const [node, dir] of Object.entries(nodeDataDirs)) {
     const a = norm(dir);
     const b = norm(d.dataDir);
-    if (a === b) problems.push(`${d.node}:${d.dataDir} is the data directory of node "${node}" of the cluster; pgdr drops only copies it restored`);
-    else if (a.startsWith(`${b}/`)) problems.push(`${d.node}:${d.dataDir} holds the data directory of node "${node}" (${dir}); pgdr drops only copies it restored`);
+    if (a === b)
+      problems.push(`${d.node}:${d.dataDir} is the data directory of node "${node}" of the cluster; pgdr drops only copies it restored`);
+    else if (a.startsWith(`${b}/`))
+      problems.push(`${d.node}:${d.dataDir} holds the data directory of node "${node}" (${dir}); pgdr drops only copies it restored`);
   }
   return problems;
 }
@@ -87,20 +94,43 @@ export function dropProblemsFromReport(report: Pick<RestoreReport, 'id' | 'repla
 export function dropProblemsFromFacts(workflowId: string, facts: CopyFacts): string[] {
   if (facts.contents === 'absent') return [];
   if (facts.markerWorkflowId === null) {
-    return [`${facts.dataDir} carries no "# ${restoreMarker(workflowId)}" marker in its postgresql.auto.conf (${facts.contents === 'pgData' ? 'a data directory pgdr did not restore' : 'not a data directory'}); pgdr drops only copies it restored`];
+    return [
+      `${facts.dataDir} carries no "# ${restoreMarker(workflowId)}" marker in its postgresql.auto.conf (${facts.contents === 'pgData' ? 'a data directory pgdr did not restore' : 'not a data directory'}); pgdr drops only copies it restored`,
+    ];
   }
   if (facts.markerWorkflowId !== workflowId) {
-    return [`${facts.dataDir} now holds the copy of another restore (its marker names ${facts.markerWorkflowId}, expected ${workflowId}); drop that restore instead`];
+    return [
+      `${facts.dataDir} now holds the copy of another restore (its marker names ${facts.markerWorkflowId}, expected ${workflowId}); drop that restore instead`,
+    ];
   }
   return [];
 }
 
 /** The list entry of one report, from what the node saw (undefined facts: node unreachable). */
-export function describeCopy(report: RestoreReport, nodeDataDirs: Record<string, string>, facts: CopyFacts | undefined, unreachable?: string): RestoredCopy {
+export function describeCopy(
+  report: RestoreReport,
+  nodeDataDirs: Record<string, string>,
+  facts: CopyFacts | undefined,
+  unreachable?: string,
+): RestoredCopy {
   const d = report.destination;
-  const base = { id: report.id, workflowId: report.workflowId, kind: isDrillRestore(report.workflowId) ? ('drill' as const) : ('restore' as const), node: d.node, dataDir: d.dataDir };
+  const base = {
+    id: report.id,
+    workflowId: report.workflowId,
+    kind: isDrillRestore(report.workflowId) ? ('drill' as const) : ('restore' as const),
+    node: d.node,
+    dataDir: d.dataDir,
+  };
   const fromReport = dropProblemsFromReport(report, nodeDataDirs);
-  if (!facts) return { ...base, state: 'unknown', port: d.port, pid: null, note: `node ${d.node} did not answer: ${unreachable ?? 'no answer'}`, droppable: fromReport[0] ?? true };
+  if (!facts)
+    return {
+      ...base,
+      state: 'unknown',
+      port: d.port,
+      pid: null,
+      note: `node ${d.node} did not answer: ${unreachable ?? 'no answer'}`,
+      droppable: fromReport[0] ?? true,
+    };
   const foreign = dropProblemsFromFacts(report.workflowId, facts);
   // A directory that no longer holds this restore's copy: this copy is gone, whatever is there now.
   if (facts.contents === 'absent' || (foreign.length > 0 && !report.replaced)) {

@@ -40,7 +40,8 @@ export function planRetention(entries: CatalogEntry[], policy: RetentionPolicy, 
     return anchor === -1 ? 0 : anchor;
   };
   let firstKept = Math.max(0, fulls.length - policy.fullCount);
-  if (policy.recoveryWindowDays !== undefined) firstKept = Math.min(firstKept, anchorFor(now.getTime() - policy.recoveryWindowDays * 86_400_000));
+  if (policy.recoveryWindowDays !== undefined)
+    firstKept = Math.min(firstKept, anchorFor(now.getTime() - policy.recoveryWindowDays * 86_400_000));
   // minWindow: however many backups a burst added, the window still reaches back minWindow.
   const byPolicy = fulls[firstKept]!;
   const heldByMinWindow: RetentionPlan['heldByMinWindow'] = [];
@@ -49,7 +50,10 @@ export function planRetention(entries: CatalogEntry[], policy: RetentionPolicy, 
     const first = anchorFor(floor.getTime());
     if (first < firstKept) {
       firstKept = first;
-      const by = Date.parse(fulls[first]!.manifest!.stopTime) <= floor.getTime() ? `${fulls[first]!.id} is the newest full that stopped by then` : 'no full stopped by then';
+      const by =
+        Date.parse(fulls[first]!.manifest!.stopTime) <= floor.getTime()
+          ? `${fulls[first]!.id} is the newest full that stopped by then`
+          : 'no full stopped by then';
       const reason = `kept by retention.minWindow ${formatSeconds(policy.minWindowSeconds)}: the recovery window must reach back to ${floor.toISOString()} and ${by}`;
       for (const e of sorted) if (e.id >= fulls[first]!.id && e.id < byPolicy.id) heldByMinWindow.push({ id: e.id, reason });
     }
@@ -59,14 +63,24 @@ export function planRetention(entries: CatalogEntry[], policy: RetentionPolicy, 
   const expire: RetentionPlan['expire'] = [];
   for (const e of sorted) {
     if (e.id >= oldestKept.id) keep.push(e.id);
-    else expire.push({ id: e.id, status: e.status, reason: e.status === 'good' ? `older than the oldest kept full ${oldestKept.id}` : `${e.status} and older than ${oldestKept.id}` });
+    else
+      expire.push({
+        id: e.id,
+        status: e.status,
+        reason: e.status === 'good' ? `older than the oldest kept full ${oldestKept.id}` : `${e.status} and older than ${oldestKept.id}`,
+      });
   }
   return { keep, expire, heldByMinWindow, walCutoff: oldestKept.manifest!.startWalSegment };
 }
 
 /** 604800 -> "7d", 5400 -> "90m": a duration as the config writes it. */
 function formatSeconds(s: number): string {
-  for (const [unit, n] of [['d', 86_400], ['h', 3_600], ['m', 60]] as const) if (s % n === 0) return `${s / n}${unit}`;
+  for (const [unit, n] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+  ] as const)
+    if (s % n === 0) return `${s / n}${unit}`;
   return `${s}s`;
 }
 

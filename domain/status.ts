@@ -114,7 +114,9 @@ export function replayLagSeconds(peer: ReplicationPeer | undefined): number | nu
 /** Relates the nodes' probes: who is primary, how far each standby trails it, what looks wrong. */
 export function summarizeCluster(cluster: string, outcomes: NodeOutcome[], maxLagBytes?: number, now = new Date()): ClusterStatus {
   const nodes: NodeStatus[] = outcomes.map(({ node, probe, error }) =>
-    probe ? { node: node.name, taskQueue: node.taskQueue, reachable: true, probe } : { node: node.name, taskQueue: node.taskQueue, reachable: false, error },
+    probe
+      ? { node: node.name, taskQueue: node.taskQueue, reachable: true, probe }
+      : { node: node.name, taskQueue: node.taskQueue, reachable: false, error },
   );
   const warnings: string[] = [];
   const primaries = nodes.filter((n) => n.probe?.role === 'primary');
@@ -127,10 +129,13 @@ export function summarizeCluster(cluster: string, outcomes: NodeOutcome[], maxLa
     if (!p || p.role !== 'standby') continue;
     if (primary?.probe?.currentLsn && p.replayLsn) n.lagBytes = Math.max(0, lsnDiff(primary.probe.currentLsn, p.replayLsn));
     n.lagSeconds = primary?.probe ? replayLagSeconds(replicationPeerOf(primary.probe, p)) : null;
-    if (primary?.probe && p.timeline !== primary.probe.timeline) warnings.push(`standby ${n.node} is on timeline ${p.timeline}, primary ${primary.node} on ${primary.probe.timeline}`);
-    if (p.walReceiver?.status !== 'streaming') warnings.push(`standby ${n.node} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'})`);
+    if (primary?.probe && p.timeline !== primary.probe.timeline)
+      warnings.push(`standby ${n.node} is on timeline ${p.timeline}, primary ${primary.node} on ${primary.probe.timeline}`);
+    if (p.walReceiver?.status !== 'streaming')
+      warnings.push(`standby ${n.node} is not streaming (wal receiver: ${p.walReceiver?.status ?? 'none'})`);
     if (p.replayPaused) warnings.push(`standby ${n.node} has replay paused`);
-    if (maxLagBytes !== undefined && (n.lagBytes ?? 0) > maxLagBytes) warnings.push(`standby ${n.node} lags ${n.lagBytes} bytes, above ${maxLagBytes}`);
+    if (maxLagBytes !== undefined && (n.lagBytes ?? 0) > maxLagBytes)
+      warnings.push(`standby ${n.node} lags ${n.lagBytes} bytes, above ${maxLagBytes}`);
   }
   const sysIds = new Set(nodes.flatMap((n) => (n.probe ? [n.probe.systemIdentifier] : [])));
   if (sysIds.size > 1) warnings.push(`nodes report different system identifiers: ${[...sysIds].join(', ')}`);

@@ -105,10 +105,17 @@ function segmentPart(name: string | null): string | null {
   return name && /^[0-9A-F]{24}/.test(name) ? name.slice(0, 24) : null;
 }
 
-export function judgeWalArchive(f: WalFacts): { healthy: boolean; problems: string[]; warnings: string[]; lag: WalCheckResult['lag']; failedSincePrevious: number | null } {
+export function judgeWalArchive(f: WalFacts): {
+  healthy: boolean;
+  problems: string[];
+  warnings: string[];
+  lag: WalCheckResult['lag'];
+  failedSincePrevious: number | null;
+} {
   const problems: string[] = [];
   const warnings: string[] = [];
-  if (f.archiveMode !== null && f.archiveMode === 'off') problems.push('archive_mode is off on the primary: no WAL is archived (run pgdr archive enable, then restart)');
+  if (f.archiveMode !== null && f.archiveMode === 'off')
+    problems.push('archive_mode is off on the primary: no WAL is archived (run pgdr archive enable, then restart)');
 
   const a = f.archiver;
   if (a?.lastFailedAt && (!a.lastArchivedAt || Date.parse(a.lastFailedAt) >= Date.parse(a.lastArchivedAt))) {
@@ -120,16 +127,23 @@ export function judgeWalArchive(f: WalFacts): { healthy: boolean; problems: stri
   }
   const failedSincePrevious = a && f.previousFailedCount !== null ? Math.max(0, a.failedCount - f.previousFailedCount) : null;
   if (failedSincePrevious && problems.length === 0) {
-    warnings.push(`${failedSincePrevious} archive attempt(s) failed since the previous check (last: ${a?.lastFailedWal} at ${a?.lastFailedAt}); archiving has recovered since`);
+    warnings.push(
+      `${failedSincePrevious} archive attempt(s) failed since the previous check (last: ${a?.lastFailedWal} at ${a?.lastFailedAt}); archiving has recovered since`,
+    );
   }
 
   if (f.roundTrip && !f.roundTrip.ok) {
-    problems.push(`segment ${f.roundTrip.segment} (closed by pg_switch_wal) did not reach the archive within ${f.roundTripTimeoutSeconds} s`);
+    problems.push(
+      `segment ${f.roundTrip.segment} (closed by pg_switch_wal) did not reach the archive within ${f.roundTripTimeoutSeconds} s`,
+    );
   }
 
   const c = f.continuity;
   if (c) {
-    if (c.offChain) problems.push(`the oldest kept backup ${c.fromBackup} is on timeline ${c.fromTimeline}, which is not an ancestor of the current timeline`);
+    if (c.offChain)
+      problems.push(
+        `the oldest kept backup ${c.fromBackup} is on timeline ${c.fromTimeline}, which is not an ancestor of the current timeline`,
+      );
     if (c.missingCount > 0) {
       problems.push(
         `${c.missingCount} WAL segment(s) missing from the archive between ${c.fromSegment} and ${c.lastSegment}; the first missing is ${c.missing[0]}` +
@@ -145,11 +159,16 @@ export function judgeWalArchive(f: WalFacts): { healthy: boolean; problems: stri
 
   const lag = archiveLag(f);
   if (lag && lag.segments > f.maxLagSegments) {
-    problems.push(`archive lag is ${lag.segments} segment(s) (${lag.bytes} bytes, ${lag.seconds} s), above the limit of ${f.maxLagSegments}`);
+    problems.push(
+      `archive lag is ${lag.segments} segment(s) (${lag.bytes} bytes, ${lag.seconds} s), above the limit of ${f.maxLagSegments}`,
+    );
   }
   if (lag && lag.bytes > 0 && a?.lastArchivedAt) {
     const ageMin = (f.now.getTime() - Date.parse(a.lastArchivedAt)) / 60000;
-    if (ageMin > f.maxArchiveAgeMinutes) problems.push(`the last archived segment is ${Math.round(ageMin)} min old while WAL waits to be archived (limit ${f.maxArchiveAgeMinutes} min)`);
+    if (ageMin > f.maxArchiveAgeMinutes)
+      problems.push(
+        `the last archived segment is ${Math.round(ageMin)} min old while WAL waits to be archived (limit ${f.maxArchiveAgeMinutes} min)`,
+      );
   }
   return { healthy: problems.length === 0, problems, warnings, lag, failedSincePrevious };
 }
@@ -239,7 +258,11 @@ const at = (iso: string | null) => (iso === null ? null : Date.parse(iso));
  * writing after the branch was promoted; a restore to the past (a branch off an old point)
  * leaves only older parent segments and is no fork.
  */
-export function timelineBranches(archived: ArchivedName[], histories: Record<number, HistoryEntry[]>, segmentBytes = DEFAULT_SEGMENT_BYTES): TimelineBranch[] {
+export function timelineBranches(
+  archived: ArchivedName[],
+  histories: Record<number, HistoryEntry[]>,
+  segmentBytes = DEFAULT_SEGMENT_BYTES,
+): TimelineBranch[] {
   const tl = (name: string) => parseInt(name.slice(0, 8), 16);
   const segs = archived.filter((a) => /^[0-9A-F]{24}(\.partial)?$/.test(a.name));
   const out: TimelineBranch[] = [];
@@ -252,12 +275,15 @@ export function timelineBranches(archived: ArchivedName[], histories: Record<num
     const own = segs.filter((a) => tl(a.name) === timeline).sort((a, b) => a.name.localeCompare(b.name));
     const switchSeg = segmentOfLsn(last.switchLsn, segmentBytes);
     const born = at(bornAt);
-    const after = born === null
-      ? []
-      : segs
-          .filter((a) => /^[0-9A-F]{24}$/.test(a.name) && tl(a.name) === last.timeline && segmentNumber(a.name, segmentBytes) >= switchSeg)
-          .filter((a) => (at(a.lastModified) ?? 0) > born)
-          .sort((a, b) => a.name.localeCompare(b.name));
+    const after =
+      born === null
+        ? []
+        : segs
+            .filter(
+              (a) => /^[0-9A-F]{24}$/.test(a.name) && tl(a.name) === last.timeline && segmentNumber(a.name, segmentBytes) >= switchSeg,
+            )
+            .filter((a) => (at(a.lastModified) ?? 0) > born)
+            .sort((a, b) => a.name.localeCompare(b.name));
     out.push({
       timeline,
       parent: last.timeline,
@@ -311,12 +337,17 @@ export type CurrentPrimary = { name: string; timeline: number; note: string | nu
 export function currentPrimary(nodes: PrimaryCandidate[]): CurrentPrimary {
   const primaries = nodes.filter((n) => n.probe?.role === 'primary');
   if (primaries.length === 1) return { name: primaries[0]!.name, timeline: primaries[0]!.probe!.timeline, note: null };
-  if (primaries.length === 0) return { name: null, problem: `no reachable primary: ${nodes.map((n) => `${n.name}: ${n.error ?? n.probe?.role}`).join('; ')}` };
+  if (primaries.length === 0)
+    return { name: null, problem: `no reachable primary: ${nodes.map((n) => `${n.name}: ${n.error ?? n.probe?.role}`).join('; ')}` };
   const listed = primaries.map((p) => `${p.name} (timeline ${p.probe!.timeline})`).join(', ');
   const followed = primaries.filter((p) => p.probe!.replication.some((r) => r.state === 'streaming'));
   if (followed.length === 1) {
     const p = followed[0]!;
-    return { name: p.name, timeline: p.probe!.timeline, note: `more than one primary: ${listed}; ${p.name} is the one the standbys stream from` };
+    return {
+      name: p.name,
+      timeline: p.probe!.timeline,
+      note: `more than one primary: ${listed}; ${p.name} is the one the standbys stream from`,
+    };
   }
   return { name: null, problem: `more than one primary: ${listed}, and no standby streams from exactly one of them` };
 }

@@ -29,7 +29,8 @@ export interface WalRecord {
 }
 
 // printf("rmgr: %-11s len (rec/tot): %6u/%8u, tx: %10u, lsn: %X/%08X, prev %X/%08X, desc: %s ", ...)
-const RECORD = /^rmgr: ([A-Za-z0-9]+) +len \(rec\/tot\): +(\d+)\/ +(\d+), tx: +(\d+), lsn: ([0-9A-F]{1,8}\/[0-9A-F]{8}), prev ([0-9A-F]{1,8}\/[0-9A-F]{8}), desc: ([A-Z0-9_+]+) (.*)$/;
+const RECORD =
+  /^rmgr: ([A-Za-z0-9]+) +len \(rec\/tot\): +(\d+)\/ +(\d+), tx: +(\d+), lsn: ([0-9A-F]{1,8}\/[0-9A-F]{8}), prev ([0-9A-F]{1,8}\/[0-9A-F]{8}), desc: ([A-Z0-9_+]+) (.*)$/;
 
 /**
  * A RESTORE_POINT record is fixed-size (xl_restore_point: a timestamp and a 64-byte name, plus
@@ -41,7 +42,17 @@ export const RESTORE_POINT_RECORD_BYTES = 98;
 export function parseRecordLine(line: string): WalRecord | null {
   const m = RECORD.exec(line);
   if (!m) return null;
-  return { rmgr: m[1]!, recLen: Number(m[2]), totLen: Number(m[3]), xid: Number(m[4]), lsn: m[5]!, prev: m[6]!, kind: m[7]!, desc: m[8]!, line };
+  return {
+    rmgr: m[1]!,
+    recLen: Number(m[2]),
+    totLen: Number(m[3]),
+    xid: Number(m[4]),
+    lsn: m[5]!,
+    prev: m[6]!,
+    kind: m[7]!,
+    desc: m[8]!,
+    line,
+  };
 }
 
 /** Every complete, well-formed record line of pg_waldump's stdout, in order; other lines are skipped. */
@@ -65,7 +76,9 @@ export function commitCandidates(records: WalRecord[]): WalRecord[] {
 }
 
 export function isRestorePoint(r: WalRecord): boolean {
-  return r.rmgr === 'XLOG' && r.kind === 'RESTORE_POINT' && r.recLen === RESTORE_POINT_RECORD_BYTES && r.totLen === RESTORE_POINT_RECORD_BYTES;
+  return (
+    r.rmgr === 'XLOG' && r.kind === 'RESTORE_POINT' && r.recLen === RESTORE_POINT_RECORD_BYTES && r.totLen === RESTORE_POINT_RECORD_BYTES
+  );
 }
 
 const COMMIT_TIME = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?) UTC(?:;|$)/;

@@ -10,14 +10,24 @@ if (!log) {
   console.error('usage: fault-report.ts <test output file> [--write README.md]');
   process.exit(2);
 }
-const rows = [...new Set(readFileSync(log, 'utf8').split('\n').flatMap((l) => (/FAULT \| (.+?) \| (.+)$/.exec(l) ? [l.slice(l.indexOf('FAULT |'))] : [])))]
+const rows = [
+  ...new Set(
+    readFileSync(log, 'utf8')
+      .split('\n')
+      .flatMap((l) => (/FAULT \| (.+?) \| (.+)$/.exec(l) ? [l.slice(l.indexOf('FAULT |'))] : [])),
+  ),
+]
   .map((l) => l.split(' | ').slice(1))
   .sort((a, b) => a[0]!.localeCompare(b[0]!));
 if (rows.length === 0) {
   console.error(`no FAULT lines in ${log}`);
   process.exit(1);
 }
-const table = ['| fault | outcome (from the test run) |', '|---|---|', ...rows.map(([f, o]) => `| ${f} | ${o!.replace(/\|/g, '\\|')} |`)].join('\n');
+const table = [
+  '| fault | outcome (from the test run) |',
+  '|---|---|',
+  ...rows.map(([f, o]) => `| ${f} | ${o!.replace(/\|/g, '\\|')} |`),
+].join('\n');
 if (flag === '--write' && readme) {
   const text = readFileSync(readme, 'utf8');
   const begin = '<!-- faults:begin -->';

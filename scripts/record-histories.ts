@@ -58,7 +58,9 @@ interface ProtoJson {
 // grpc's protobufjs 7), and protojson checks `instanceof Type` against its own copy. So the
 // protojson of the copy that built the proto root does the same conversion.
 const protojson = createRequire(createRequire(import.meta.url).resolve('@temporalio/proto'))('protobufjs/ext/protojson') as ProtoJson;
-const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType('temporal.api.history.v1.History');
+const historyType = (patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown }).lookupType(
+  'temporal.api.history.v1.History',
+);
 
 /** A history as fixture JSON: what historyToJSON writes. */
 export function historyToJson(history: History): string {
@@ -107,7 +109,10 @@ function specsFor(type: string): FixtureSpec[] {
     case 'restoreDrill':
     case 'walArchiveCheck':
     case 'dropRestore':
-      return [{ type, status: 'Completed' }, { type, status: 'Failed' }];
+      return [
+        { type, status: 'Completed' },
+        { type, status: 'Failed' },
+      ];
     case 'expireBackups':
       // A dry run stops after planning; the real one deletes.
       return [{ type, status: 'Completed', match: (h) => activityNames(h).includes('applyExpiry') }];
@@ -134,7 +139,8 @@ function readSecrets(dir: string): { file: string; value: string }[] {
   const secrets = readdirSync(dir).map((f) => ({ file: f, value: readFileSync(join(dir, f), 'utf8').trim() }));
   const weak = secrets.filter((s) => s.value.length < 8);
   // A short value would match by chance and prove nothing either way.
-  if (weak.length > 0) throw new Error(`secrets ${weak.map((s) => s.file).join(', ')} in ${dir} are shorter than 8 characters: cannot scan for them reliably`);
+  if (weak.length > 0)
+    throw new Error(`secrets ${weak.map((s) => s.file).join(', ')} in ${dir} are shorter than 8 characters: cannot scan for them reliably`);
   if (secrets.length === 0) throw new Error(`no secrets in ${dir}: expected the stack's secrets (npm run stack:up)`);
   return secrets;
 }
@@ -165,12 +171,18 @@ type Checked = { ok: true; json: string } | { ok: false; reason: string };
 async function check(r: Recorder, run: Run, history: History): Promise<Checked> {
   const json = historyToJson(history);
   const leaked = findSecrets(json, r.secrets);
-  if (leaked.length > 0) throw new Error(`history of ${run.workflowId} (run ${run.runId}) contains the secret(s) ${leaked.join(', ')}: a workflow put a secret into its history`);
+  if (leaked.length > 0)
+    throw new Error(
+      `history of ${run.workflowId} (run ${run.runId}) contains the secret(s) ${leaked.join(', ')}: a workflow put a secret into its history`,
+    );
   if (json.length > maxBytes) return { ok: false, reason: `${(json.length / 1e6).toFixed(1)} MB, over ${maxBytes / 1024 / 1024} MB` };
   try {
     await Worker.runReplayHistory({ workflowBundle: r.bundle, replayName: 'record-histories' }, history, run.workflowId);
   } catch (err) {
-    return { ok: false, reason: `does not replay against the current code: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}` };
+    return {
+      ok: false,
+      reason: `does not replay against the current code: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    };
   }
   return { ok: true, json };
 }
@@ -178,7 +190,9 @@ async function check(r: Recorder, run: Run, history: History): Promise<Checked> 
 function write(r: Recorder, name: string, json: string, run: Run): void {
   const file = join(r.outDir, name);
   writeFileSync(file, json + '\n');
-  console.log(`recorded ${name.padEnd(40)} ${(json.length / 1024).toFixed(0).padStart(6)} KiB  ${run.workflowId} (run ${run.runId}, closed ${run.closeTime?.toISOString() ?? '?'})`);
+  console.log(
+    `recorded ${name.padEnd(40)} ${(json.length / 1024).toFixed(0).padStart(6)} KiB  ${run.workflowId} (run ${run.runId}, closed ${run.closeTime?.toISOString() ?? '?'})`,
+  );
 }
 
 /** The newest run of the spec that passes the checks; false when none did. */
@@ -195,12 +209,16 @@ async function recordSpec(r: Recorder, spec: FixtureSpec): Promise<boolean> {
     const checked = await check(r, run, history);
     if (checked.ok) {
       write(r, name, checked.json, run);
-      if (skipped.length > 0) console.log(`  (skipped ${skipped.length} newer run(s): ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; …' : ''})`);
+      if (skipped.length > 0)
+        console.log(`  (skipped ${skipped.length} newer run(s): ${skipped.slice(0, 3).join('; ')}${skipped.length > 3 ? '; …' : ''})`);
       return true;
     }
     skipped.push(`${run.workflowId}: ${checked.reason}`);
   }
-  const why = seen === 0 ? `no run matches ${query}` : `none of the ${Math.min(seen, maxCandidates)} newest runs (${query}) ${spec.match ? 'matched and ' : ''}passed the checks${skipped.length > 0 ? `; e.g. ${skipped[0]}` : ''}`;
+  const why =
+    seen === 0
+      ? `no run matches ${query}`
+      : `none of the ${Math.min(seen, maxCandidates)} newest runs (${query}) ${spec.match ? 'matched and ' : ''}passed the checks${skipped.length > 0 ? `; e.g. ${skipped[0]}` : ''}`;
   console.warn(`NOT recorded ${name}: ${why}\n  HINT: run the tests of ${spec.type} against the test stack to make a fresh run.`);
   return false;
 }
@@ -208,8 +226,10 @@ async function recordSpec(r: Recorder, spec: FixtureSpec): Promise<boolean> {
 async function recordOne(r: Recorder, workflowId: string, runId: string | undefined, variant: string | undefined): Promise<void> {
   const handle = r.client.workflow.getHandle(workflowId, runId);
   const run = await handle.describe();
-  if (run.status.name === 'RUNNING' || run.status.name === 'CONTINUED_AS_NEW') throw new Error(`workflow ${workflowId} is ${run.status.name.toLowerCase()}: expected a closed run`);
-  if (!workflowTypes().includes(run.type)) throw new Error(`workflow ${workflowId} is a ${run.type}: expected one of ${workflowTypes().join(', ')}`);
+  if (run.status.name === 'RUNNING' || run.status.name === 'CONTINUED_AS_NEW')
+    throw new Error(`workflow ${workflowId} is ${run.status.name.toLowerCase()}: expected a closed run`);
+  if (!workflowTypes().includes(run.type))
+    throw new Error(`workflow ${workflowId} is a ${run.type}: expected one of ${workflowTypes().join(', ')}`);
   const checked = await check(r, run, await handle.fetchHistory());
   if (!checked.ok) throw new Error(`workflow ${workflowId} (run ${run.runId}) ${checked.reason}`);
   write(r, fixtureName(run.type, run.status.name, variant), checked.json, run);
@@ -228,9 +248,17 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   const all = workflowTypes();
-  const types = values.types ? values.types.split(',').map((t) => t.trim()).filter(Boolean) : all;
-  for (const t of types) if (!all.includes(t)) throw new Error(`--types names "${t}": expected workflow types from workflows/index.ts, one of ${all.join(', ')}`);
-  if (values.variant && !/^[a-z0-9-]+$/.test(values.variant)) throw new Error(`--variant is "${values.variant}": expected lowercase letters, digits and dashes`);
+  const types = values.types
+    ? values.types
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : all;
+  for (const t of types)
+    if (!all.includes(t))
+      throw new Error(`--types names "${t}": expected workflow types from workflows/index.ts, one of ${all.join(', ')}`);
+  if (values.variant && !/^[a-z0-9-]+$/.test(values.variant))
+    throw new Error(`--variant is "${values.variant}": expected lowercase letters, digits and dashes`);
 
   // 1. The stack: Temporal's address and the secrets the histories must not contain.
   const configPath = resolve(values.config);
@@ -245,19 +273,28 @@ async function main(argv: string[]): Promise<void> {
   const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
   const bundle = await bundleWorkflowCode({ workflowsPath, logger: quiet as never });
   const connection = await Connection.connect({ address });
-  const r: Recorder = { client: new Client({ connection, namespace: raw.temporal?.namespace ?? 'default' }), bundle, secrets, outDir: values.out };
+  const r: Recorder = {
+    client: new Client({ connection, namespace: raw.temporal?.namespace ?? 'default' }),
+    bundle,
+    secrets,
+    outDir: values.out,
+  };
   const missing: string[] = [];
   try {
     // 3. Record: one given run, or the wanted runs of every type asked for.
     if (values['from-workflow-id']) await recordOne(r, values['from-workflow-id'], values['run-id'], values.variant);
-    else for (const t of types) for (const spec of specsFor(t)) if (!(await recordSpec(r, spec))) missing.push(fixtureName(spec.type, spec.status, spec.variant));
+    else
+      for (const t of types)
+        for (const spec of specsFor(t)) if (!(await recordSpec(r, spec))) missing.push(fixtureName(spec.type, spec.status, spec.variant));
   } finally {
     await connection.close();
   }
 
   // 4. Scan every fixture in the directory again, including ones recorded earlier.
   const files = readdirSync(values.out).filter((f) => f.endsWith('.json'));
-  const leaks = files.flatMap((f) => findSecrets(readFileSync(join(values.out, f), 'utf8'), secrets).map((s) => `${f} contains the secret ${s}`));
+  const leaks = files.flatMap((f) =>
+    findSecrets(readFileSync(join(values.out, f), 'utf8'), secrets).map((s) => `${f} contains the secret ${s}`),
+  );
   if (leaks.length > 0) throw new Error(`${leaks.join('; ')}\nHINT: delete those fixtures; a workflow put a secret into its history`);
   const uncovered = (values['from-workflow-id'] ? [] : types).filter((t) => !files.some((f) => f.startsWith(`${t}-`)));
   if (missing.length > 0) console.warn(`not recorded: ${missing.join(', ')}`);

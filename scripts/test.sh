@@ -8,6 +8,8 @@ bash scripts/bootstrap.sh
 echo "pgdr: typecheck and lint" >&2
 node_modules/.bin/tsc --noEmit
 node_modules/.bin/eslint --max-warnings=0 .
+# One format (Prettier, 140 columns: .prettierrc.json); `npx prettier --write .` applies it.
+node_modules/.bin/prettier --check --log-level=warn .
 # Layers point down and nothing imports in a circle (.dependency-cruiser.cjs).
 node_modules/.bin/depcruise --config .dependency-cruiser.cjs domain config adapters activities workflows control api cli worker archive
 report=$(mktemp)

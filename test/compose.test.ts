@@ -50,14 +50,25 @@ describe('docker-compose.yml', () => {
     expect(config.storage.endpoint).toBe('https://minio:9000');
     expect(config.storage.caFile).toBe('/certs/ca.crt');
     const nodes = config.clusters.demo!.nodes;
-    expect(Object.values(nodes).map((n) => n.host).sort()).toEqual(['pg-primary', 'pg-replica']);
+    expect(
+      Object.values(nodes)
+        .map((n) => n.host)
+        .sort(),
+    ).toEqual(['pg-primary', 'pg-replica']);
     // The worker is the agent of both nodes, so it must see both data directories.
-    for (const n of Object.values(nodes)) expect(services['pgdr-worker'].volumes.some((v: string) => v.endsWith(`:${n.dataDir}`))).toBe(true);
+    for (const n of Object.values(nodes))
+      expect(services['pgdr-worker'].volumes.some((v: string) => v.endsWith(`:${n.dataDir}`))).toBe(true);
     expect(services['pgdr-api'].environment.PGDR_CONFIG).toBe('/etc/pgdr/pgdr.yaml');
   });
 
   it('builds from files that exist', () => {
-    for (const f of ['Dockerfile', 'docker/postgres/Dockerfile', 'docker/postgres/init-primary.sh', 'docker/postgres/replica-entrypoint.sh', '.env.example']) {
+    for (const f of [
+      'Dockerfile',
+      'docker/postgres/Dockerfile',
+      'docker/postgres/init-primary.sh',
+      'docker/postgres/replica-entrypoint.sh',
+      '.env.example',
+    ]) {
       expect(existsSync(join(repoRoot, f)), f).toBe(true);
     }
   });

@@ -22,8 +22,11 @@ async function main(): Promise<void> {
     const clientConnection = await Connection.connect({ address: config.temporal.address });
     try {
       const r = await reconcileSchedules(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config);
-      console.log(`schedules: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged`);
-      if (r.orphans.length) console.warn(`schedules of clusters not in ${process.env.PGDR_CONFIG ?? 'pgdr.yaml'} left alone: ${r.orphans.join(', ')}`);
+      console.log(
+        `schedules: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged`,
+      );
+      if (r.orphans.length)
+        console.warn(`schedules of clusters not in ${process.env.PGDR_CONFIG ?? 'pgdr.yaml'} left alone: ${r.orphans.join(', ')}`);
     } finally {
       await clientConnection.close();
     }

@@ -34,10 +34,15 @@ export function planWorkers(config: PgdrConfig, env: NodeJS.ProcessEnv = process
   const wanted = env.PGDR_AGENT_NODES ?? 'all';
   let agents = all;
   if (wanted !== 'all') {
-    const names = wanted.split(',').map((s) => s.trim()).filter(Boolean);
+    const names = wanted
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const n of names) {
       if (!all.some((a) => `${a.cluster}/${a.node}` === n)) {
-        throw new Error(`PGDR_AGENT_NODES names "${n}": expected cluster/node from pgdr.yaml, one of ${all.map((a) => `${a.cluster}/${a.node}`).join(', ')}`);
+        throw new Error(
+          `PGDR_AGENT_NODES names "${n}": expected cluster/node from pgdr.yaml, one of ${all.map((a) => `${a.cluster}/${a.node}`).join(', ')}`,
+        );
       }
     }
     agents = all.filter((a) => names.includes(`${a.cluster}/${a.node}`));

@@ -94,7 +94,6 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         pgbackrestLabel: b.label,
       };
     } else {
-
       // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
       const type: BackupType = 'full';
       const id = backupId(workflowInfo().startTime, type);
@@ -140,13 +139,22 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
       };
     }
     await writeManifest({ manifest });
-    if (manifest.status !== 'good') throw toApplicationFailure(new BackupVerificationError(input.cluster, manifest.id, manifest.verification?.detail ?? 'pgBackRest reports errors in the backup'));
+    if (manifest.status !== 'good')
+      throw toApplicationFailure(
+        new BackupVerificationError(input.cluster, manifest.id, manifest.verification?.detail ?? 'pgBackRest reports errors in the backup'),
+      );
 
     // 6. Retention, still holding the lock.
     let expired: ExpireResult | null = null;
     if (input.expire !== false) {
       progress.step = 'applying retention';
-      expired = await expireInsideLock({ cluster: input.cluster, method: input.method, dryRun: false, retention: input.retention, nodes: input.nodes });
+      expired = await expireInsideLock({
+        cluster: input.cluster,
+        method: input.method,
+        dryRun: false,
+        retention: input.retention,
+        nodes: input.nodes,
+      });
     }
     progress.step = 'done';
     return { manifest, expired };
@@ -154,7 +162,8 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
 }
 
 function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeAgent; probe: NodeProbe } {
-  const wanted = (p: NodeProbe) => (input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming');
+  const wanted = (p: NodeProbe) =>
+    input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming';
   const hit = probes.find((p) => p.probe && wanted(p.probe));
   if (hit?.probe) return { node: hit.node, probe: hit.probe };
   const seen = probes.map((p) => `${p.node.name}=${p.probe ? p.probe.role : `unreachable (${p.error})`}`).join(', ');

@@ -14,7 +14,13 @@ import { controlActivities } from './activityProxies.js';
  * Runs fn holding the lock of a restore destination; a busy destination fails fast, naming the
  * holder (answered through the gate first, when one is given).
  */
-export async function withDestinationLock<T>(cluster: string, host: string, canonicalDir: string, fn: () => Promise<T>, gate?: VerdictGate<unknown>): Promise<T> {
+export async function withDestinationLock<T>(
+  cluster: string,
+  host: string,
+  canonicalDir: string,
+  fn: () => Promise<T>,
+  gate?: VerdictGate<unknown>,
+): Promise<T> {
   const lockId = destinationLockId(host, canonicalDir);
   const lock = await takeLock(lockId, cluster, { kind: 'destinationLock', dir: `${host}:${canonicalDir}` });
   if (!lock) {

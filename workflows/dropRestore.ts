@@ -61,6 +61,7 @@ export async function dropRestore(input: DropRestoreInput): Promise<DropRestoreR
     const dropped = await node.dropRestoredCopy({ dataDir: d.dataDir, workflowId: r.workflowId, restoreId: r.id });
     return { ...out, stopped: dropped.stopped, removed: dropped.removed, alreadyRemoved: false };
   };
-  if (facts.host && facts.canonicalDir && patched('drop-holds-destination')) return withDestinationLock(input.cluster, facts.host, facts.canonicalDir, drop);
+  if (facts.host && facts.canonicalDir && patched('drop-holds-destination'))
+    return withDestinationLock(input.cluster, facts.host, facts.canonicalDir, drop);
   return drop();
 }

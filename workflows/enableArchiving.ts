@@ -38,7 +38,13 @@ export async function enableArchiving(input: EnableArchivingInput): Promise<Enab
       const r = await enableArchivingOnNode({ archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand });
       nodes.push({ node: p.node.name, role: p.probe.role, changed: r.changed, restartNeeded: r.restartNeeded });
     }
-    if (!nodes.some((n) => n.role === 'primary')) throw toApplicationFailure(new NoPrimaryError(input.cluster, nodes.map((n) => `${n.node}: ${n.error ?? n.role}`).join('; ')));
-    return { archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand, nodes, restartNeeded: nodes.filter((n) => n.restartNeeded).map((n) => n.node) };
+    if (!nodes.some((n) => n.role === 'primary'))
+      throw toApplicationFailure(new NoPrimaryError(input.cluster, nodes.map((n) => `${n.node}: ${n.error ?? n.role}`).join('; ')));
+    return {
+      archiveCommand: input.archiveCommand,
+      restoreCommand: input.restoreCommand,
+      nodes,
+      restartNeeded: nodes.filter((n) => n.restartNeeded).map((n) => n.node),
+    };
   });
 }

@@ -50,16 +50,24 @@ export async function expireInsideLock(input: ExpireInput, progress = { step: ''
   progress.step = 'planning from the catalog';
   const planned = await planExpiry({ cluster: input.cluster, retention: input.retention });
   if (input.dryRun) progress.step = 'done (dry run)';
-  if (input.dryRun) return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
+  if (input.dryRun)
+    return { dryRun: true, plan: planned.plan, walObjects: planned.walObjects, walBytes: planned.walBytes, deletedBackups: [] };
   // 2. Delete: each backup's manifest first (so it stops counting), then its objects, then old WAL.
   progress.step = `deleting ${planned.plan.expire.length} backup(s) and the WAL before them`;
-  const applied = await applyExpiry({ cluster: input.cluster, expire: planned.plan.expire.map((e) => e.id), walCutoff: planned.plan.walCutoff });
+  const applied = await applyExpiry({
+    cluster: input.cluster,
+    expire: planned.plan.expire.map((e) => e.id),
+    walCutoff: planned.plan.walCutoff,
+  });
   // 3. pgBackRest keeps the data in its own repo: expire each set there too, once it stopped counting.
   //    The labels come from the plan (in history), so a retry after the manifests went still has them.
   if (input.method === 'pgbackrest' && planned.pgbackrestLabels.length > 0) {
     progress.step = `pgbackrest expire of ${planned.pgbackrestLabels.length} set(s) through the primary`;
     const primary = (await probeNodes(input.cluster, input.nodes ?? [])).find((p) => p.probe?.role === 'primary');
-    if (!primary) throw toApplicationFailure(new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')));
+    if (!primary)
+      throw toApplicationFailure(
+        new NoPrimaryError(input.cluster, 'needed to expire pgBackRest sets ' + planned.pgbackrestLabels.join(', ')),
+      );
     const { pgbackrestExpireSet } = nodeActivities(primary.node.name, primary.node.taskQueue, nodeTask);
     for (const label of planned.pgbackrestLabels) await pgbackrestExpireSet({ label });
   }
@@ -70,5 +78,12 @@ export async function expireInsideLock(input: ExpireInput, progress = { step: ''
     recoveryWindow = await refreshRecoveryWindow({ cluster: input.cluster, at: new Date().toISOString() });
   }
   progress.step = 'done';
-  return { dryRun: false, plan: planned.plan, walObjects: applied.walObjects, walBytes: applied.walBytes, deletedBackups: applied.deletedBackups, recoveryWindow };
+  return {
+    dryRun: false,
+    plan: planned.plan,
+    walObjects: applied.walObjects,
+    walBytes: applied.walBytes,
+    deletedBackups: applied.deletedBackups,
+    recoveryWindow,
+  };
 }

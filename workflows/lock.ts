@@ -139,7 +139,8 @@ export function refusalOf(err: unknown): Refusal {
 
 function clean(context: Record<string, unknown>): Refusal['context'] {
   const out: Refusal['context'] = {};
-  for (const [k, v] of Object.entries(context)) if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean | null;
+  for (const [k, v] of Object.entries(context))
+    if (v === null || ['string', 'number', 'boolean'].includes(typeof v)) out[k] = v as string | number | boolean | null;
   return out;
 }
 

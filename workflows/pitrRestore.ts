@@ -67,7 +67,14 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreRepor
   const info = workflowInfo();
   const id = restoreId(info.startTime);
   const req = input.request;
-  const progress: RestoreProgress = { step: 'pre-flight', restoreId: id, backupId: null, destination: req.destination, oldDataDir: null, replayLsn: null };
+  const progress: RestoreProgress = {
+    step: 'pre-flight',
+    restoreId: id,
+    backupId: null,
+    destination: req.destination,
+    oldDataDir: null,
+    replayLsn: null,
+  };
   showSteps(progress);
   setHandler(restoreProgressQuery, () => progress);
   const gate = verdictGate<RestoreVerdictFacts>();
@@ -76,7 +83,12 @@ export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreRepor
   return req.replaceExisting ? withClusterLock(req.cluster, run, gate) : run();
 }
 
-async function restore(input: PitrRestoreInput, id: string, progress: RestoreProgress, gate: VerdictGate<RestoreVerdictFacts>): Promise<RestoreReport> {
+async function restore(
+  input: PitrRestoreInput,
+  id: string,
+  progress: RestoreProgress,
+  gate: VerdictGate<RestoreVerdictFacts>,
+): Promise<RestoreReport> {
   const req = input.request;
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
@@ -93,7 +105,10 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   // the verdict, is the asking caller's answer (422 with every problem), and nothing was created.
   let outcome: PlanOutcome;
   try {
-    outcome = await planRestore(req, input.destinationQueue, input.nodes, { claimFor: workflowInfo().workflowId, autoPort: input.autoPort ?? false });
+    outcome = await planRestore(req, input.destinationQueue, input.nodes, {
+      claimFor: workflowInfo().workflowId,
+      autoPort: input.autoPort ?? false,
+    });
   } catch (err) {
     return gate.refuse(err);
   }
@@ -112,7 +127,13 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
   if (lockDestination) progress.step = 'claiming the destination';
   const rest = async (): Promise<RestoreReport> => {
     // Planned and holding the destination: the caller's 202 names this backup, destination and port.
-    gate.pass({ restoreId: id, backupId: backup.id, destination: { ...destination }, lastArchivedCommit: outcome.lastCommit, timeline: plan.timeline });
+    gate.pass({
+      restoreId: id,
+      backupId: backup.id,
+      destination: { ...destination },
+      lastArchivedCommit: outcome.lastCommit,
+      timeline: plan.timeline,
+    });
     // From here on, what the restore made is undone unless it is proven.
     let prepared: { oldDataDir: string | null; createdRoot?: string | null } | null = null;
     const createdDir = outcome.destination.state === 'absent' || plan.replacing;
@@ -135,13 +156,24 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
         verification = { tool: v.tool, ok: v.ok, detail: v.detail };
         if (!v.ok) throw toApplicationFailure(new PgbackrestVerifyFailedError(req.cluster, backup.pgbackrestLabel!, v.detail));
         progress.step = `pgbackrest restore --set=${backup.pgbackrestLabel}`;
-        const r = await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: plan.settings, keepArchiving: input.keepArchiving ?? plan.inPlace });
+        const r = await tool.pgbackrestRestoreSet({
+          ...where,
+          label: backup.pgbackrestLabel!,
+          settings: plan.settings,
+          keepArchiving: input.keepArchiving ?? plan.inPlace,
+        });
         download = r.seconds;
         bytes = backup.bytes;
       } else {
         const object = backup.objects[0]!;
         progress.step = `downloading and extracting ${object.name}`;
-        const got = await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: object.name, sha256: object.sha256, compression: backup.compression });
+        const got = await tool.fetchBaseBackup({
+          ...where,
+          backupId: backup.id,
+          objectName: object.name,
+          sha256: object.sha256,
+          compression: backup.compression,
+        });
         download = got.downloadSeconds;
         extract = got.extractSeconds;
         bytes = got.bytes;
@@ -153,7 +185,15 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
 
       // 4. Recovery settings: restore_command, the target, the action; a copy does not archive.
       progress.step = 'writing the recovery settings';
-      await node.writeRecoverySettings({ ...where, settings: plan.settings, port: destination.port, keepArchiving: input.keepArchiving ?? plan.inPlace, marker, targetLines: backup.method !== 'pgbackrest', ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}) });
+      await node.writeRecoverySettings({
+        ...where,
+        settings: plan.settings,
+        port: destination.port,
+        keepArchiving: input.keepArchiving ?? plan.inPlace,
+        marker,
+        targetLines: backup.method !== 'pgbackrest',
+        ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
+      });
 
       // 5-6. Start, then follow replay to the target.
       progress.step = 'starting the instance';
@@ -164,12 +204,23 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       const started = await node.startRestoredInstance({ ...where, marker, autoPort: (input.autoPort ?? false) && !portNamed });
       destination.port = started.port;
       progress.step = `replaying WAL to ${target}`;
-      const stop = await tool.awaitRecoveryTarget({ ...where, port: destination.port, action: req.action, target, timeoutSeconds: input.recoveryTimeoutSeconds });
+      const stop = await tool.awaitRecoveryTarget({
+        ...where,
+        port: destination.port,
+        action: req.action,
+        target,
+        timeoutSeconds: input.recoveryTimeoutSeconds,
+      });
       progress.replayLsn = stop.replayLsn;
       // Stopping by LSN right after a commit, Postgres does not report that commit as the last
       // replayed one; the pre-flight read it with pg_waldump, and replay went past it.
       const last = plan.lastCommit;
-      if (last && plan.settings.kind === 'lsn' && parseLsn(stop.replayLsn) > parseLsn(last.lsn) && (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))) {
+      if (
+        last &&
+        plan.settings.kind === 'lsn' &&
+        parseLsn(stop.replayLsn) > parseLsn(last.lsn) &&
+        (!stop.lastCommitTime || Date.parse(stop.lastCommitTime) < Date.parse(last.time))
+      ) {
         stop.lastCommitTime = last.time;
       }
       const replay = (Date.now() - replayStart) / 1000;
@@ -203,11 +254,22 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
         destination,
         replaced,
         ...(plan.inPlace
-          ? { notes: [`node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? 'its new timeline goes into the cluster\'s archive and every standby must be rebuilt from it' : 'once promoted its new timeline goes into the cluster\'s archive'}`] }
+          ? {
+              notes: [
+                `node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? "its new timeline goes into the cluster's archive and every standby must be rebuilt from it" : "once promoted its new timeline goes into the cluster's archive"}`,
+              ],
+            }
           : {}),
         stop,
         timeline: plan.timeline,
-        seconds: { preflight: round(preflightSeconds), download: round(download), extract: round(extract), verify: round(verify), replay: round(replay), total: round((Date.now() - t0) / 1000) },
+        seconds: {
+          preflight: round(preflightSeconds),
+          download: round(download),
+          extract: round(extract),
+          verify: round(verify),
+          replay: round(replay),
+          total: round((Date.now() - t0) / 1000),
+        },
         bytes: { downloaded: bytes, restored: bytes },
         verification,
         startedAt,
@@ -241,7 +303,9 @@ async function restore(input: PitrRestoreInput, id: string, progress: RestorePro
       throw err;
     }
   };
-  return lockDestination ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest, gate) : rest();
+  return lockDestination
+    ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest, gate)
+    : rest();
 }
 
 function round(s: number): number {

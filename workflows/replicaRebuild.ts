@@ -53,14 +53,24 @@ export interface RebuildVerdictFacts {
 }
 
 export async function replicaRebuild(input: ReplicaRebuildInput): Promise<RebuildReport | Refused> {
-  const progress: RebuildProgress = { step: 'waiting for the cluster lock', node: input.node, primary: null, oldDataDir: null, backupId: null };
+  const progress: RebuildProgress = {
+    step: 'waiting for the cluster lock',
+    node: input.node,
+    primary: null,
+    oldDataDir: null,
+    backupId: null,
+  };
   showSteps(progress);
   setHandler(rebuildProgressQuery, () => progress);
   const gate = verdictGate<RebuildVerdictFacts>();
   return withClusterLock(input.cluster, () => rebuild(input, progress, gate), gate);
 }
 
-async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, gate: VerdictGate<RebuildVerdictFacts>): Promise<RebuildReport> {
+async function rebuild(
+  input: ReplicaRebuildInput,
+  progress: RebuildProgress,
+  gate: VerdictGate<RebuildVerdictFacts>,
+): Promise<RebuildReport> {
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
   const { cluster } = input;
@@ -108,8 +118,17 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
     progress.step = `patroni: reinitialize ${input.node}`;
     const reinit = await patroniReinitialize({ cluster, node: input.node });
     progress.step = 'waiting until it streams and catches up';
-    const w = await awaitPatroni({ cluster, leader: primary, streaming: [input.node], maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
-    const r = report({ lagBytes: w.members.find((m) => m.name === input.node)?.lagBytes ?? null, seconds: { clone: round(reinit.seconds), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
+    const w = await awaitPatroni({
+      cluster,
+      leader: primary,
+      streaming: [input.node],
+      maxLagBytes: input.maxLagBytes,
+      timeoutSeconds: input.catchUpTimeoutSeconds,
+    });
+    const r = report({
+      lagBytes: w.members.find((m) => m.name === input.node)?.lagBytes ?? null,
+      seconds: { clone: round(reinit.seconds), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) },
+    });
     await storeRebuildReport({ report: r });
     progress.step = 'done';
     return r;
@@ -129,7 +148,12 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
     } catch (err) {
       return gate.refuse(err);
     }
-    if (!backup) return gate.refuse(new ReplicationPreconditionError(cluster, 'rebuild', [`no good backup of cluster ${cluster} to rebuild from (expected at least one; take one, or rebuild from the primary)`]));
+    if (!backup)
+      return gate.refuse(
+        new ReplicationPreconditionError(cluster, 'rebuild', [
+          `no good backup of cluster ${cluster} to rebuild from (expected at least one; take one, or rebuild from the primary)`,
+        ]),
+      );
     progress.backupId = backup.id;
   }
   // Judged: nothing has changed yet; from here on the rebuild acts.
@@ -159,7 +183,13 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
       await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: 'standby', keepArchiving: true });
     } else {
       progress.step = `downloading and extracting backup ${backup.id}`;
-      await tool.fetchBaseBackup({ ...where, backupId: backup.id, objectName: backup.object!.name, sha256: backup.object!.sha256, compression: backup.compression });
+      await tool.fetchBaseBackup({
+        ...where,
+        backupId: backup.id,
+        objectName: backup.object!.name,
+        sha256: backup.object!.sha256,
+        compression: backup.compression,
+      });
       progress.step = 'verifying the restored files (pg_verifybackup)';
       await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
     }
@@ -173,7 +203,11 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
     progress.step = 'starting the standby';
     await node.startServer();
     progress.step = `waiting until ${input.node} streams with lag <= ${input.maxLagBytes} bytes`;
-    const w = await primWait.awaitStreaming({ standby: input.node, maxLagBytes: input.maxLagBytes, timeoutSeconds: input.catchUpTimeoutSeconds });
+    const w = await primWait.awaitStreaming({
+      standby: input.node,
+      maxLagBytes: input.maxLagBytes,
+      timeoutSeconds: input.catchUpTimeoutSeconds,
+    });
 
     // 8. Proven: the old data directory can go.
     let removed = false;
@@ -181,7 +215,13 @@ async function rebuild(input: ReplicaRebuildInput, progress: RebuildProgress, ga
       progress.step = 'removing the old data directory';
       removed = (await node.removeOldDataDir({ oldDataDir: prepared.oldDataDir })).removed;
     }
-    const r = report({ backupId: backup?.id ?? null, oldDataDir: prepared.oldDataDir, oldDataDirRemoved: removed, lagBytes: w.lagBytes, seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) } });
+    const r = report({
+      backupId: backup?.id ?? null,
+      oldDataDir: prepared.oldDataDir,
+      oldDataDirRemoved: removed,
+      lagBytes: w.lagBytes,
+      seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) },
+    });
     await storeRebuildReport({ report: r });
     progress.step = 'done';
     return r;

@@ -49,7 +49,8 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const good = facts.backups;
   const picks: { backup: RestorableBackup; role: 'newest' | 'older' }[] = [];
   if (good.length > 0) picks.push({ backup: good.at(-1)!, role: 'newest' });
-  if (input.includeOlderBackup && good.length > 1) picks.push({ backup: good[Math.floor(Math.random() * (good.length - 1))]!, role: 'older' });
+  if (input.includeOlderBackup && good.length > 1)
+    picks.push({ backup: good[Math.floor(Math.random() * (good.length - 1))]!, role: 'older' });
   progress.of = picks.length;
 
   // The source's primary, for row counts (a drill works without it).
@@ -61,10 +62,13 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
     restores.push(await drillOne(input, id, i, pick, primary, i === 0 ? t0 : Date.now(), progress));
   }
 
-  const failures = picks.length === 0 ? ['no good backup to drill'] : restores.flatMap((r) => [
-    ...(r.error ? [`restore of backup ${r.backupId} failed: ${r.error}`] : []),
-    ...r.checks.filter((c) => !c.ok && c.severity === 'error').map((c) => describeFailure(c, r.backupId)),
-  ]);
+  const failures =
+    picks.length === 0
+      ? ['no good backup to drill']
+      : restores.flatMap((r) => [
+          ...(r.error ? [`restore of backup ${r.backupId} failed: ${r.error}`] : []),
+          ...r.checks.filter((c) => !c.ok && c.severity === 'error').map((c) => describeFailure(c, r.backupId)),
+        ]);
   const report: DrillReport = {
     formatVersion: 1,
     id,
@@ -118,46 +122,62 @@ async function drillOne(
     progress.step = `restoring backup ${pick.backup.id} into ${dataDir}`;
     let restore: RestoreReport;
     try {
-      restore = unlessRefused(await executeChild(pitrRestore, {
-        workflowId: drillRestoreWorkflowId(input.cluster, drillId, index),
-        args: [
-          {
-            request: {
-              cluster: input.cluster,
-              target: input.target === 'latest' ? { latest: true } : { immediate: true },
-              destination: { node: input.drillNode, dataDir, port: 0 },
-              action: 'promote',
-              backupId: pick.backup.id,
-              inclusive: true,
-              replaceExisting: false,
+      restore = unlessRefused(
+        await executeChild(pitrRestore, {
+          workflowId: drillRestoreWorkflowId(input.cluster, drillId, index),
+          args: [
+            {
+              request: {
+                cluster: input.cluster,
+                target: input.target === 'latest' ? { latest: true } : { immediate: true },
+                destination: { node: input.drillNode, dataDir, port: 0 },
+                action: 'promote',
+                backupId: pick.backup.id,
+                inclusive: true,
+                replaceExisting: false,
+              },
+              destinationQueue: input.drillQueue,
+              recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,
+              autoPort: true,
+              privateSocketDir: socketDir,
+              nodes: input.nodes,
+              trigger: `drill:${drillId}`,
             },
-            destinationQueue: input.drillQueue,
-            recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,
-            autoPort: true,
-            privateSocketDir: socketDir,
-            nodes: input.nodes,
-            trigger: `drill:${drillId}`,
-          },
-        ],
-        typedSearchAttributes: [
-          { key: PgdrCluster, value: input.cluster },
-          { key: PgdrProcedure, value: 'pitrRestore' },
-        ],
-        ...childSummary('pitrRestore', input.cluster, {
-          request: {
-            target: input.target === 'latest' ? { latest: true } : { immediate: true },
-            destination: { node: input.drillNode, dataDir },
-          },
+          ],
+          typedSearchAttributes: [
+            { key: PgdrCluster, value: input.cluster },
+            { key: PgdrProcedure, value: 'pitrRestore' },
+          ],
+          ...childSummary('pitrRestore', input.cluster, {
+            request: {
+              target: input.target === 'latest' ? { latest: true } : { immediate: true },
+              destination: { node: input.drillNode, dataDir },
+            },
+          }),
         }),
-      }));
+      );
     } catch (err) {
       if (isCancellation(err)) throw err;
       out.error = rootMessage(err);
-      out.checks.push({ name: 'restore and verification', kind: 'verification', ok: false, severity: 'error', actual: out.error, expected: 'the backup restores, verifies and recovers to the target' });
+      out.checks.push({
+        name: 'restore and verification',
+        kind: 'verification',
+        ok: false,
+        severity: 'error',
+        actual: out.error,
+        expected: 'the backup restores, verifies and recovers to the target',
+      });
       return out;
     }
     out.restore = restore;
-    out.checks.push({ name: restore.verification.tool, kind: 'verification', ok: restore.verification.ok, severity: 'error', actual: restore.verification.detail, expected: 'valid' });
+    out.checks.push({
+      name: restore.verification.tool,
+      kind: 'verification',
+      ok: restore.verification.ok,
+      severity: 'error',
+      actual: restore.verification.detail,
+      expected: 'valid',
+    });
 
     // 3. The checks, as the copy's superuser through its private socket.
     progress.step = `checking the restored copy of ${pick.backup.id}`;
@@ -186,4 +206,3 @@ async function drillOne(
     });
   }
 }
-

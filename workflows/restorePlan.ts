@@ -5,7 +5,15 @@
  * destination; `judgeRestore` turns them into a plan or into problems.
  */
 import { patched } from '@temporalio/workflow';
-import { chooseBackup, judgeRestore, lastReadableSegment, type ArchiveFacts, type DestinationFacts, type RestorePlan, type RestoreRequest } from '../domain/restore.js';
+import {
+  chooseBackup,
+  judgeRestore,
+  lastReadableSegment,
+  type ArchiveFacts,
+  type DestinationFacts,
+  type RestorePlan,
+  type RestoreRequest,
+} from '../domain/restore.js';
 import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../domain/wal.js';
 import { currentPrimary } from '../domain/walCheck.js';
 import { probeNodes, type NodeAgent } from './probe.js';
@@ -29,7 +37,12 @@ export interface PlanOutcome {
  * port is then claimed for it on the destination's host (one owner per port). With
  * `claim.autoPort` a port given earlier (the API's pre-flight) may be traded for another.
  */
-export async function planRestore(request: RestoreRequest, destinationQueue: string, nodes?: NodeAgent[], claim: { claimFor?: string; autoPort?: boolean } = {}): Promise<PlanOutcome> {
+export async function planRestore(
+  request: RestoreRequest,
+  destinationQueue: string,
+  nodes?: NodeAgent[],
+  claim: { claimFor?: string; autoPort?: boolean } = {},
+): Promise<PlanOutcome> {
   const { walContinuity } = controlActivities(storageOp);
   const node = nodeActivities(request.destination.node, destinationQueue, nodeTask);
   const cluster = request.cluster;
@@ -41,11 +54,14 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
   let primaryNode: string | null | undefined;
   if (nodes && patched('restore-follows-primary-timeline')) {
     const probes = await probeNodes(cluster, nodes);
-    const chosen = currentPrimary(probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })));
+    const chosen = currentPrimary(
+      probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })),
+    );
     primaryNode = chosen.name;
-    primary = chosen.name === null
-      ? { timeline: null, note: `following the newest timeline in the archive: ${chosen.problem}` }
-      : { timeline: chosen.timeline, note: chosen.note };
+    primary =
+      chosen.name === null
+        ? { timeline: null, note: `following the newest timeline in the archive: ${chosen.problem}` }
+        : { timeline: chosen.timeline, note: chosen.note };
   }
 
   // 1. The catalog and the archive: good backups, the followed timeline, missing segments.
@@ -76,7 +92,12 @@ export async function planRestore(request: RestoreRequest, destinationQueue: str
         ...('name' in request.target ? { restorePoint: request.target.name } : {}),
         // Back to the backup's start at most: an idle cluster's newest commit may lie many
         // (switched, nearly empty) segments back, and "latest" must not miss it.
-        ...(from ? { firstSegment: from.startWalSegment, lookBack: Math.min(SCAN_LIMIT, segmentNumber(lastSegment) - segmentNumber(from.startWalSegment) + 1) } : {}),
+        ...(from
+          ? {
+              firstSegment: from.startWalSegment,
+              lookBack: Math.min(SCAN_LIMIT, segmentNumber(lastSegment) - segmentNumber(from.startWalSegment) + 1),
+            }
+          : {}),
       })
     : { lastCommit: null, restorePoint: null, scanned: 0 };
 

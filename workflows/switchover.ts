@@ -84,11 +84,20 @@ export interface SwitchoverVerdictFacts {
 }
 
 export async function switchover(input: SwitchoverInput): Promise<SwitchoverReport | Refused> {
-  const progress: SwitchoverProgress = { step: 'waiting for the cluster lock', oldPrimary: null, candidate: input.candidate, pointOfNoReturn: false };
+  const progress: SwitchoverProgress = {
+    step: 'waiting for the cluster lock',
+    oldPrimary: null,
+    candidate: input.candidate,
+    pointOfNoReturn: false,
+  };
   showSteps(progress);
   setHandler(switchoverProgressQuery, () => progress);
   const gate = verdictGate<SwitchoverVerdictFacts>();
-  const report = await withClusterLock(input.cluster, () => (input.patroni ? viaPatroni(input, progress, gate) : direct(input, progress, gate)), gate);
+  const report = await withClusterLock(
+    input.cluster,
+    () => (input.patroni ? viaPatroni(input, progress, gate) : direct(input, progress, gate)),
+    gate,
+  );
   if (isRefused(report)) return report;
   // 8. A fresh backup of the new primary: its own workflow, which takes the lock itself.
   if (input.backupAfter) {
@@ -137,10 +146,16 @@ async function preconditions(ctx: Context): Promise<{ primary: string; syncNames
   const [outcomes, lastCheck] = judged;
   const verdict = judgeSwitchover(summarizeCluster(input.cluster, outcomes), input.candidate, input.maxLagBytes, lastCheck, new Date());
   if (verdict.invalid.length) return ctx.gate.refuse(new NodeIsPrimaryError(input.cluster, input.candidate, verdict.invalid.join('; ')));
-  if (verdict.unmet.length || !verdict.primary) return ctx.gate.refuse(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
+  if (verdict.unmet.length || !verdict.primary)
+    return ctx.gate.refuse(new ReplicationPreconditionError(input.cluster, 'switchover', verdict.unmet));
   ctx.progress.oldPrimary = verdict.primary;
   ctx.gate.pass({ oldPrimary: verdict.primary, candidate: input.candidate, candidateLagBytes: verdict.facts.candidateLagBytes });
-  return { primary: verdict.primary, syncNames: verdict.facts.synchronousStandbyNames, timeline: verdict.facts.timeline, seconds: (Date.now() - ctx.t0) / 1000 };
+  return {
+    primary: verdict.primary,
+    syncNames: verdict.facts.synchronousStandbyNames,
+    timeline: verdict.facts.timeline,
+    seconds: (Date.now() - ctx.t0) / 1000,
+  };
 }
 
 function context(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Context {
@@ -154,7 +169,11 @@ function context(input: SwitchoverInput, progress: SwitchoverProgress, gate: Ver
   };
 }
 
-async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Promise<SwitchoverReport> {
+async function direct(
+  input: SwitchoverInput,
+  progress: SwitchoverProgress,
+  gate: VerdictGate<SwitchoverVerdictFacts>,
+): Promise<SwitchoverReport> {
   const ctx = context(input, progress, gate);
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
@@ -211,7 +230,8 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
     progress.step = `stopping ${old} (fast)`;
     oldStopped = true;
     const { control } = await oldFence.stopAndReadControl();
-    if (control.state !== 'shut down') throw rollbackReason(`${old} did not shut down cleanly (pg_controldata state "${control.state}", expected "shut down")`);
+    if (control.state !== 'shut down')
+      throw rollbackReason(`${old} did not shut down cleanly (pg_controldata state "${control.state}", expected "shut down")`);
     checkpointLsn = control.checkpointLsn;
     progress.step = `waiting until ${candidate} replayed the shutdown checkpoint ${checkpointLsn}`;
     const replayed = await candWait.awaitReplayed({ lsn: checkpointLsn, timeoutSeconds: input.confirmTimeoutSeconds });
@@ -227,12 +247,23 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
     const reason = err instanceof RollbackReason ? err.message : isCancellation(err) ? 'cancelled' : rootMessage(err);
     await CancellationScope.nonCancellable(async () => {
       // A candidate that may have received the promote request is fenced: two primaries must never run.
-      if (promoteTried) await candFence.stopServer({ mode: 'immediate' }).catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
+      if (promoteTried)
+        await candFence
+          .stopServer({ mode: 'immediate' })
+          .catch((e) => void warnings.push(`could not stop ${candidate}: ${rootMessage(e)}`));
       if (oldStopped) await oldFence.startServer();
-      if (restoreCommand && !promoteTried) await newP.setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous }).catch(() => undefined);
+      if (restoreCommand && !promoteTried)
+        await newP.setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous }).catch(() => undefined);
       if (input.pgbouncerQueue) await pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
     });
-    throw toApplicationFailure(new SwitchoverRolledBackError(cluster, candidate, reason + (promoteTried ? `; ${candidate} was stopped (fenced) and needs a rebuild` : ''), old));
+    throw toApplicationFailure(
+      new SwitchoverRolledBackError(
+        cluster,
+        candidate,
+        reason + (promoteTried ? `; ${candidate} was stopped (fenced) and needs a rebuild` : ''),
+        old,
+      ),
+    );
   }
   const fence = (Date.now() - f0) / 1000;
 
@@ -243,7 +274,10 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
     await newP.setSynchronousStandbyNames({ value: swapSyncNames(pre.syncNames, candidate, old) });
   }
   const { repointed, pauseSeconds } = await resumeClients(ctx, pausedAt, warnings);
-  if (restoreCommand) await newP.setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous }).catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
+  if (restoreCommand)
+    await newP
+      .setRestoreCommand({ mode: 'restore', previous: restoreCommand.previous })
+      .catch((e) => void warnings.push(`restore_command on ${candidate} not put back: ${rootMessage(e)}`));
   const promote = (Date.now() - p0) / 1000;
 
   // 6. The old primary rejoins as a standby of the new one; the other standbys follow it, all
@@ -256,7 +290,20 @@ async function direct(input: SwitchoverInput, progress: SwitchoverProgress, gate
   const rejoin = (Date.now() - r0) / 1000;
 
   // 7. The new timeline's history file in the archive, and the cluster as it is now.
-  return closingReport(ctx, { oldPrimary: old, viaPatroni: false, shutdownCheckpointLsn: checkpointLsn, newTimeline, pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null, rejoined, pauseSeconds, warnings }, { preconditions: pre.seconds, fence, promote, rejoin });
+  return closingReport(
+    ctx,
+    {
+      oldPrimary: old,
+      viaPatroni: false,
+      shutdownCheckpointLsn: checkpointLsn,
+      newTimeline,
+      pgbouncer: input.pgbouncerQueue ? { paused, repointed } : null,
+      rejoined,
+      pauseSeconds,
+      warnings,
+    },
+    { preconditions: pre.seconds, fence, promote, rejoin },
+  );
 }
 
 type Rejoined = SwitchoverReport['rejoined'][number];
@@ -282,7 +329,12 @@ async function rejoinOldPrimary(ctx: Context, old: string, warnings: string[], s
     const rw = await oldTool.rewindFrom({ source: candidate });
     ctx.progress.step = `${old}: standby of ${candidate}`;
     const streamFirst = streamingFirst && !rw.rewound;
-    await oldNode.writeStandbySettings({ primary: candidate, ownConfigFrom: null, fromArchive: !streamFirst, ...(streamFirst ? { streamOnly: true } : {}) });
+    await oldNode.writeStandbySettings({
+      primary: candidate,
+      ownConfigFrom: null,
+      fromArchive: !streamFirst,
+      ...(streamFirst ? { streamOnly: true } : {}),
+    });
     await oldNode.startServer();
     if (!streamFirst) await awaitStreamingOf(ctx, old, ctx.input.catchUpTimeoutSeconds);
     else await streamThenArchive(ctx, old, () => oldNode.setRestoreCommand({ mode: 'pgdr' }), warnings);
@@ -321,28 +373,41 @@ async function streamThenArchive(ctx: Context, node: string, restoreCommand: () 
   const streamed = await awaitStreamingOf(ctx, node, first).then(
     () => true,
     (e) => {
-      warnings.push(`${node} did not stream from ${ctx.input.candidate} within ${first} s without the archive (${rootMessage(e)}); waited again with restore_command`);
+      warnings.push(
+        `${node} did not stream from ${ctx.input.candidate} within ${first} s without the archive (${rootMessage(e)}); waited again with restore_command`,
+      );
       return false;
     },
   );
   // A node that streams but did not get its restore_command still rejoined: say so, do not fail it.
-  await restoreCommand().catch((e) => void warnings.push(`restore_command on ${node} not set: ${rootMessage(e)} (it streams without the archive to fall back on)`));
+  await restoreCommand().catch(
+    (e) => void warnings.push(`restore_command on ${node} not set: ${rootMessage(e)} (it streams without the archive to fall back on)`),
+  );
   if (!streamed) await awaitStreamingOf(ctx, node, ctx.input.catchUpTimeoutSeconds);
 }
 
 function awaitStreamingOf(ctx: Context, standby: string, timeoutSeconds: number): Promise<unknown> {
   const { candidate, rejoinMaxLagBytes } = ctx.input;
-  return nodeActivities(candidate, ctx.queueOf(candidate), longTool).awaitStreaming({ standby, maxLagBytes: rejoinMaxLagBytes, timeoutSeconds });
+  return nodeActivities(candidate, ctx.queueOf(candidate), longTool).awaitStreaming({
+    standby,
+    maxLagBytes: rejoinMaxLagBytes,
+    timeoutSeconds,
+  });
 }
 
 /** Step 6 as recorded before 'rejoin-streaming-first': one node after the other, the old primary with the archive. */
 async function rejoinInTurn(ctx: Context, old: string, warnings: string[]): Promise<Rejoined[]> {
   const rejoined = [await rejoinOldPrimary(ctx, old, warnings, false)];
-  for (const n of ctx.input.nodes) if (n.name !== old && n.name !== ctx.input.candidate) rejoined.push(await followNewPrimary(ctx, n, warnings));
+  for (const n of ctx.input.nodes)
+    if (n.name !== old && n.name !== ctx.input.candidate) rejoined.push(await followNewPrimary(ctx, n, warnings));
   return rejoined;
 }
 
-async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, gate: VerdictGate<SwitchoverVerdictFacts>): Promise<SwitchoverReport> {
+async function viaPatroni(
+  input: SwitchoverInput,
+  progress: SwitchoverProgress,
+  gate: VerdictGate<SwitchoverVerdictFacts>,
+): Promise<SwitchoverReport> {
   const ctx = context(input, progress, gate);
   const { cluster, candidate } = input;
   const pre = await preconditions(ctx);
@@ -366,7 +431,10 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, 
     await awaitPatroni({ cluster, leader: candidate, streaming: [], maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds });
   } catch (err) {
     // Patroni refused or did not finish: clients flow again to whatever Patroni made primary.
-    if (input.pgbouncerQueue) await CancellationScope.nonCancellable(() => pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds }));
+    if (input.pgbouncerQueue)
+      await CancellationScope.nonCancellable(() =>
+        pgbouncerAdmin({ cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds }),
+      );
     throw err;
   }
   progress.pointOfNoReturn = true;
@@ -378,7 +446,8 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, 
   const rejoined: SwitchoverReport['rejoined'] = [];
   let members: { name: string; timeline: number | null }[] = [];
   try {
-    members = (await awaitPatroni({ cluster, leader: candidate, streaming: others, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds })).members;
+    members = (await awaitPatroni({ cluster, leader: candidate, streaming: others, maxLagBytes: input.rejoinMaxLagBytes, timeoutSeconds }))
+      .members;
     for (const n of others) rejoined.push({ node: n, rewound: false, streaming: true });
   } catch (err) {
     warnings.push(`not every member streams from ${candidate}: ${rootMessage(err)}`);
@@ -386,13 +455,33 @@ async function viaPatroni(input: SwitchoverInput, progress: SwitchoverProgress, 
   }
   const newTimeline = members.find((m) => m.name === candidate)?.timeline ?? null;
   const rejoin = (Date.now() - r0) / 1000;
-  return closingReport(ctx, { oldPrimary: old, viaPatroni: true, shutdownCheckpointLsn: null, newTimeline, pgbouncer: input.pgbouncerQueue ? { paused: true, repointed } : null, rejoined, pauseSeconds, warnings }, { preconditions: pre.seconds, fence, promote: 0, rejoin });
+  return closingReport(
+    ctx,
+    {
+      oldPrimary: old,
+      viaPatroni: true,
+      shutdownCheckpointLsn: null,
+      newTimeline,
+      pgbouncer: input.pgbouncerQueue ? { paused: true, repointed } : null,
+      rejoined,
+      pauseSeconds,
+      warnings,
+    },
+    { preconditions: pre.seconds, fence, promote: 0, rejoin },
+  );
 }
 
-type ReportParts = Pick<SwitchoverReport, 'oldPrimary' | 'viaPatroni' | 'shutdownCheckpointLsn' | 'newTimeline' | 'pgbouncer' | 'rejoined' | 'pauseSeconds' | 'warnings'>;
+type ReportParts = Pick<
+  SwitchoverReport,
+  'oldPrimary' | 'viaPatroni' | 'shutdownCheckpointLsn' | 'newTimeline' | 'pgbouncer' | 'rejoined' | 'pauseSeconds' | 'warnings'
+>;
 
 /** Step 7, shared: the history file archived, the cluster verified, the report. */
-async function closingReport(ctx: Context, parts: ReportParts, phases: { preconditions: number; fence: number; promote: number; rejoin: number }): Promise<SwitchoverReport> {
+async function closingReport(
+  ctx: Context,
+  parts: ReportParts,
+  phases: { preconditions: number; fence: number; promote: number; rejoin: number },
+): Promise<SwitchoverReport> {
   const historyArchived = await awaitHistory(ctx, parts.newTimeline, parts.warnings);
   await verify(ctx, parts.warnings);
   return {
@@ -404,25 +493,43 @@ async function closingReport(ctx: Context, parts: ReportParts, phases: { precond
     historyArchived,
     pauseSeconds: parts.pauseSeconds === null ? null : round(parts.pauseSeconds),
     backupWorkflowId: null,
-    seconds: { preconditions: round(phases.preconditions), fence: round(phases.fence), promote: round(phases.promote), rejoin: round(phases.rejoin), total: round((Date.now() - ctx.t0) / 1000) },
+    seconds: {
+      preconditions: round(phases.preconditions),
+      fence: round(phases.fence),
+      promote: round(phases.promote),
+      rejoin: round(phases.rejoin),
+      total: round((Date.now() - ctx.t0) / 1000),
+    },
     startedAt: ctx.startedAt,
     finishedAt: new Date().toISOString(),
   };
 }
 
 /** PgBouncer (if any) pointed at the candidate, RELOADed and RESUMEd: clients flow again. */
-async function resumeClients(ctx: Context, pausedAt: number, warnings: string[]): Promise<{ repointed: boolean; pauseSeconds: number | null }> {
+async function resumeClients(
+  ctx: Context,
+  pausedAt: number,
+  warnings: string[],
+): Promise<{ repointed: boolean; pauseSeconds: number | null }> {
   const { input, progress } = ctx;
   if (!input.pgbouncerQueue) return { repointed: false, pauseSeconds: null };
   progress.step = `pgbouncer: point at ${input.candidate}, RELOAD, RESUME`;
   let repointed = false;
   try {
     const pgbouncerNode = input.nodes.find((n) => n.taskQueue === input.pgbouncerQueue)?.name ?? 'pgbouncer';
-    await nodeActivities(pgbouncerNode, input.pgbouncerQueue, fenceStep).pointPgBouncer({ primary: input.candidate, timeoutSeconds: input.pauseTimeoutSeconds, resume: true });
+    await nodeActivities(pgbouncerNode, input.pgbouncerQueue, fenceStep).pointPgBouncer({
+      primary: input.candidate,
+      timeoutSeconds: input.pauseTimeoutSeconds,
+      resume: true,
+    });
     repointed = true;
   } catch (err) {
     warnings.push(`pgbouncer could not be repointed to ${input.candidate}: ${rootMessage(err)}`);
-    await controlActivities(fenceStep).pgbouncerAdmin({ cluster: input.cluster, command: 'RESUME', timeoutSeconds: input.pauseTimeoutSeconds });
+    await controlActivities(fenceStep).pgbouncerAdmin({
+      cluster: input.cluster,
+      command: 'RESUME',
+      timeoutSeconds: input.pauseTimeoutSeconds,
+    });
   }
   return { repointed, pauseSeconds: (Date.now() - pausedAt) / 1000 };
 }
@@ -442,7 +549,8 @@ async function awaitHistory(ctx: Context, timeline: number | null, warnings: str
 async function verify(ctx: Context, warnings: string[]): Promise<void> {
   ctx.progress.step = 'verifying the cluster';
   const status = summarizeCluster(ctx.input.cluster, await probeNodes(ctx.input.cluster, ctx.input.nodes));
-  if (status.primary !== ctx.input.candidate) warnings.push(`after the switchover the primary is ${status.primary ?? 'none'}, expected ${ctx.input.candidate}`);
+  if (status.primary !== ctx.input.candidate)
+    warnings.push(`after the switchover the primary is ${status.primary ?? 'none'}, expected ${ctx.input.candidate}`);
   for (const w of status.warnings) warnings.push(`cluster status afterwards: ${w}`);
 }
 

@@ -24,7 +24,11 @@ export function showSteps(progress: { step: string }): void {
 }
 
 /** The staticSummary and staticDetails of a child this workflow starts: credited to this run. */
-export function childSummary(workflow: SummarizedWorkflow, cluster: string, input: TargetFacts): { staticSummary: string; staticDetails: string } {
+export function childSummary(
+  workflow: SummarizedWorkflow,
+  cluster: string,
+  input: TargetFacts,
+): { staticSummary: string; staticDetails: string } {
   const target = summaryTarget(workflow, input);
   return workflowSummary({ workflow, cluster, target, startedBy: `workflow ${workflowInfo().workflowId}` });
 }

@@ -61,7 +61,9 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   // (patched: histories recorded before the split-brain check replay the old choice.)
   const forks = patched('wal-check-timeline-forks');
   const primaries = probes.filter((p) => p.probe?.role === 'primary');
-  const chosen = currentPrimary(probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })));
+  const chosen = currentPrimary(
+    probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })),
+  );
   if (forks) {
     if (chosen.name === null) {
       // No primary to follow: the archive can still show two timelines advancing at once.

@@ -29,7 +29,11 @@ const SETTINGS_SQL = `select name, setting, pending_restart from pg_settings whe
  * equal values alone, so a repeated call changes nothing. Reports whether a restart is needed.
  */
 export async function enableArchivingOnNode(deps: PostgresDeps, input: EnableArchivingNodeInput): Promise<EnableArchivingNodeResult> {
-  const wanted: Record<string, string> = { archive_mode: 'on', archive_command: input.archiveCommand, restore_command: input.restoreCommand };
+  const wanted: Record<string, string> = {
+    archive_mode: 'on',
+    archive_command: input.archiveCommand,
+    restore_command: input.restoreCommand,
+  };
   return withNode(deps, input.cluster, input.node, async (c) => {
     const names = Object.keys(wanted);
     const before = new Map((await c.query(SETTINGS_SQL, [names])).rows.map((r) => [r.name as string, String(r.setting)]));

@@ -81,7 +81,10 @@ export function hashingCounter(): Transform & { bytes: number; digest(): string 
 }
 
 /** Parses pg_basebackup -v -P stderr into LSNs, timeline and progress. */
-export function parseBaseBackupStderr(line: string, into: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number }): void {
+export function parseBaseBackupStderr(
+  line: string,
+  into: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number },
+): void {
   let m = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/.exec(line);
   if (m) {
     into.startLsn = m[1];
@@ -103,7 +106,26 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const { heartbeat, signal } = activityProgress();
   const objectName = objectNameFor(b.compression);
   const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + objectName;
-  const args = ['-h', nc.host, '-p', String(nc.port), '-U', cc.user, '-D', '-', '-F', 't', '-X', 'fetch', '-c', b.checkpoint, '-P', '-v', '--no-password', `--label=pgdr ${input.backupId}`];
+  const args = [
+    '-h',
+    nc.host,
+    '-p',
+    String(nc.port),
+    '-U',
+    cc.user,
+    '-D',
+    '-',
+    '-F',
+    't',
+    '-X',
+    'fetch',
+    '-c',
+    b.checkpoint,
+    '-P',
+    '-v',
+    '--no-password',
+    `--label=pgdr ${input.backupId}`,
+  ];
   if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
@@ -112,7 +134,9 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
   // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
   await abortStaleUploads(deps, key);
-  const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) => Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b));
+  const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) =>
+    Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b),
+  );
 
   const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
   const startTime = new Date().toISOString();
@@ -159,7 +183,11 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     checkResult('pg_basebackup', result.value as never);
     if (uploaded.status === 'rejected') throw uploaded.reason;
     if (!info.startLsn || !info.stopLsn || !info.timeline) {
-      throw new ToolFailedError('pg_basebackup', 0, `could not read start/stop lsn from its output: ${String(result.value.stderr).slice(-500)}`);
+      throw new ToolFailedError(
+        'pg_basebackup',
+        0,
+        `could not read start/stop lsn from its output: ${String(result.value.stderr).slice(-500)}`,
+      );
     }
     return {
       objectName,
@@ -187,7 +215,8 @@ async function abortStaleUploads(deps: BaseBackupDeps, key: string): Promise<voi
   const bucket = deps.config.storage.bucket;
   const res = await deps.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
   for (const u of res.Uploads ?? []) {
-    if (u.Key === key && u.UploadId) await deps.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+    if (u.Key === key && u.UploadId)
+      await deps.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
   }
 }
 
@@ -225,25 +254,51 @@ export interface Extracted {
  */
 export async function downloadAndExtract(
   deps: BaseBackupDeps,
-  o: { key: string; dir: string; compression: string; osUser: string; signal: AbortSignal; heartbeat: (d: Record<string, unknown>) => void },
+  o: {
+    key: string;
+    dir: string;
+    compression: string;
+    osUser: string;
+    signal: AbortSignal;
+    heartbeat: (d: Record<string, unknown>) => void;
+  },
 ): Promise<Extracted> {
   const t0 = Date.now();
   const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: o.key }), { abortSignal: o.signal });
   const total = obj.ContentLength ?? null;
   const counter = hashingCounter();
-  const tar = spawnTool({ tool: 'tar', args: ['-x', ...(TAR_DECOMPRESS[o.compression] ?? []), '-C', o.dir, '-f', '-'], osUser: o.osUser, signal: o.signal });
-  const stopBeat = every(2000, () => o.heartbeat({ phase: 'downloading', bytes: counter.bytes, totalBytes: total, percent: total ? Math.round((100 * counter.bytes) / total) : null }));
+  const tar = spawnTool({
+    tool: 'tar',
+    args: ['-x', ...(TAR_DECOMPRESS[o.compression] ?? []), '-C', o.dir, '-f', '-'],
+    osUser: o.osUser,
+    signal: o.signal,
+  });
+  const stopBeat = every(2000, () =>
+    o.heartbeat({
+      phase: 'downloading',
+      bytes: counter.bytes,
+      totalBytes: total,
+      percent: total ? Math.round((100 * counter.bytes) / total) : null,
+    }),
+  );
   let downloaded = 0;
   counter.on('end', () => void (downloaded = Date.now()));
   try {
-    await new Promise<void>((resolve, reject) => pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())),
+    );
     checkResult('tar', (await tar) as never);
   } finally {
     stopBeat();
   }
   const end = Date.now();
   downloaded ||= end;
-  return { bytes: counter.bytes, sha256: counter.digest(), downloadSeconds: (downloaded - t0) / 1000, extractSeconds: (end - downloaded) / 1000 };
+  return {
+    bytes: counter.bytes,
+    sha256: counter.digest(),
+    downloadSeconds: (downloaded - t0) / 1000,
+    extractSeconds: (end - downloaded) / 1000,
+  };
 }
 
 function ownedBy(path: string, user: string): void {
@@ -260,7 +315,8 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
   const started = Date.now();
-  if (!Object.values(OBJECT_NAMES).includes(input.objectName)) throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
+  if (!Object.values(OBJECT_NAMES).includes(input.objectName))
+    throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
   const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
   mkdirSync(cc.backup.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(cc.backup.scratchDir, nc.osUser);
@@ -268,23 +324,32 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { mode: 0o700 });
   ownedBy(dir, nc.osUser);
-  const done = (ok: boolean, detail: string): VerifyResult => ({ tool: 'pg_verifybackup', ok, seconds: (Date.now() - started) / 1000, detail });
+  const done = (ok: boolean, detail: string): VerifyResult => ({
+    tool: 'pg_verifybackup',
+    ok,
+    seconds: (Date.now() - started) / 1000,
+    detail,
+  });
   try {
     const got = await downloadAndExtract(deps, { key, dir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
     const actual = got.sha256;
-    if (actual !== input.sha256) return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
+    if (actual !== input.sha256)
+      return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
     heartbeat({ phase: 'pg_verifybackup' });
     try {
       const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [dir], osUser: nc.osUser, signal });
       return done(true, res.stdout.trim() || 'backup successfully verified');
     } catch (err) {
-      if (err instanceof ToolFailedError) return done(false, `pg_verifybackup rejected s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
+      if (err instanceof ToolFailedError)
+        return done(false, `pg_verifybackup rejected s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
       throw err;
     }
   } catch (err) {
     // Scratch space full is the node's problem, not the backup's: never mark a good backup failed for it.
-    if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) throw new DestinationFullError(input.cluster, input.node, dir, diskFullLine(err.context.stderrTail));
-    if (err instanceof ToolFailedError && err.context.tool === 'tar') return done(false, `cannot extract s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
+    if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail))
+      throw new DestinationFullError(input.cluster, input.node, dir, diskFullLine(err.context.stderrTail));
+    if (err instanceof ToolFailedError && err.context.tool === 'tar')
+      return done(false, `cannot extract s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
     throw err;
   } finally {
     rmSync(dir, { recursive: true, force: true });

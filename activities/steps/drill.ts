@@ -40,7 +40,15 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
   const t0 = Date.now();
   const conn = ['-h', input.socketDir, '-p', String(input.port)];
   const sql = async (text: string, database: string, user: string): Promise<string> =>
-    (await runTool({ tool: 'psql', binDir: nc.binDir, args: ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', ...conn, '-U', user, '-d', database, '-c', text], osUser: nc.osUser, signal })).stdout.trim();
+    (
+      await runTool({
+        tool: 'psql',
+        binDir: nc.binDir,
+        args: ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', ...conn, '-U', user, '-d', database, '-c', text],
+        osUser: nc.osUser,
+        signal,
+      })
+    ).stdout.trim();
   const superuser = await sql('select rolname from pg_roles where oid = 10', cc.database, cc.user);
   const checks: DrillCheck[] = [];
 
@@ -52,12 +60,36 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
   // 2. pg_amcheck over every database: heap and btree indexes.
   heartbeat({ phase: 'pg_amcheck' });
   try {
-    await runTool({ tool: 'pg_amcheck', binDir: nc.binDir, args: [...conn, '-U', superuser, '--all', '--install-missing', '--no-strict-names'], osUser: nc.osUser, signal });
-    checks.push({ name: 'pg_amcheck --all', kind: 'amcheck', ok: true, severity: 'error', actual: 'no corruption found', expected: 'no corruption found' });
+    await runTool({
+      tool: 'pg_amcheck',
+      binDir: nc.binDir,
+      args: [...conn, '-U', superuser, '--all', '--install-missing', '--no-strict-names'],
+      osUser: nc.osUser,
+      signal,
+    });
+    checks.push({
+      name: 'pg_amcheck --all',
+      kind: 'amcheck',
+      ok: true,
+      severity: 'error',
+      actual: 'no corruption found',
+      expected: 'no corruption found',
+    });
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
-    const tail = String(err.context.stderrTail || '').trim().split('\n').slice(-3).join(' ');
-    checks.push({ name: 'pg_amcheck --all', kind: 'amcheck', ok: false, severity: 'error', actual: `exit ${err.context.exitCode}: ${tail}`, expected: 'no corruption found' });
+    const tail = String(err.context.stderrTail || '')
+      .trim()
+      .split('\n')
+      .slice(-3)
+      .join(' ');
+    checks.push({
+      name: 'pg_amcheck --all',
+      kind: 'amcheck',
+      ok: false,
+      severity: 'error',
+      actual: `exit ${err.context.exitCode}: ${tail}`,
+      expected: 'no corruption found',
+    });
   }
 
   // 3. The user's assertions.
@@ -66,17 +98,36 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
     try {
       const actual = await sql(a.sql, a.database ?? cc.database, superuser);
       const value = actual === '' ? null : actual.split('\n')[0]!.split('|')[0]!;
-      checks.push({ name: a.name, kind: 'assertion', ok: judgeAssertion(a.expect, value, new Date()), severity: 'error', actual: value, expected: a.expect });
+      checks.push({
+        name: a.name,
+        kind: 'assertion',
+        ok: judgeAssertion(a.expect, value, new Date()),
+        severity: 'error',
+        actual: value,
+        expected: a.expect,
+      });
     } catch (err) {
       if (!(err instanceof ToolFailedError)) throw err;
-      checks.push({ name: a.name, kind: 'assertion', ok: false, severity: 'error', actual: null, expected: a.expect, detail: String(err.context.stderrTail).trim().split('\n').at(-1) });
+      checks.push({
+        name: a.name,
+        kind: 'assertion',
+        ok: false,
+        severity: 'error',
+        actual: null,
+        expected: a.expect,
+        detail: String(err.context.stderrTail).trim().split('\n').at(-1),
+      });
     }
   }
 
   // 4. Row counts of the largest tables, against the source where pgdr may read them.
   if (cc.drill.largestTables > 0) {
     heartbeat({ phase: 'row counts' });
-    const dbs = (await sql(`select datname from pg_database where datallowconn and not datistemplate order by datname`, cc.database, superuser)).split('\n').filter(Boolean);
+    const dbs = (
+      await sql(`select datname from pg_database where datallowconn and not datistemplate order by datname`, cc.database, superuser)
+    )
+      .split('\n')
+      .filter(Boolean);
     const tables: { db: string; table: string; bytes: number }[] = [];
     for (const db of dbs) {
       const out = await sql(
@@ -96,10 +147,16 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
       let source: string | null = null;
       let detail = '';
       if (input.sourceNode) {
-        source = await withNode(deps, input.cluster, input.sourceNode, async (c) => {
-          const can = (await c.query(`select has_table_privilege($1, 'select') as ok`, [t.table])).rows[0].ok;
-          return can ? String((await c.query(`select count(*) as n from ${t.table}`)).rows[0].n) : null;
-        }, t.db).catch((err: Error) => {
+        source = await withNode(
+          deps,
+          input.cluster,
+          input.sourceNode,
+          async (c) => {
+            const can = (await c.query(`select has_table_privilege($1, 'select') as ok`, [t.table])).rows[0].ok;
+            return can ? String((await c.query(`select count(*) as n from ${t.table}`)).rows[0].n) : null;
+          },
+          t.db,
+        ).catch((err: Error) => {
           detail = `source not readable: ${err.message.split('\n')[0]}`;
           return null;
         });
@@ -112,7 +169,11 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
         severity: 'warning',
         actual: restored,
         expected: source === null ? 'not compared' : `${source} (the source now)`,
-        ...(detail ? { detail } : source !== restored ? { detail: 'the source has changed since the recovery point, or rows are missing' } : {}),
+        ...(detail
+          ? { detail }
+          : source !== restored
+            ? { detail: 'the source has changed since the recovery point, or rows are missing' }
+            : {}),
       });
     }
   }

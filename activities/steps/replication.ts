@@ -47,7 +47,10 @@ function pgCtl(deps: ReplicationDeps, r: NodeTarget, args: string[], dataDir?: s
 }
 
 /** Stops the node's server (fast; immediate when fast does not finish). */
-export async function stopServer(deps: ReplicationDeps, input: NodeTarget & { mode?: 'fast' | 'immediate' }): Promise<{ wasRunning: boolean }> {
+export async function stopServer(
+  deps: ReplicationDeps,
+  input: NodeTarget & { mode?: 'fast' | 'immediate' },
+): Promise<{ wasRunning: boolean }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) === null) return { wasRunning: false };
   try {
@@ -103,7 +106,10 @@ export async function readControlData(deps: ReplicationDeps, input: NodeTarget):
 }
 
 /** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
-export async function stopAndReadControl(deps: ReplicationDeps, input: NodeTarget): Promise<{ wasRunning: boolean; control: ControlFacts }> {
+export async function stopAndReadControl(
+  deps: ReplicationDeps,
+  input: NodeTarget,
+): Promise<{ wasRunning: boolean; control: ControlFacts }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const wasRunning = runningPid(nc.dataDir) !== null;
   if (wasRunning) {
@@ -122,7 +128,10 @@ export async function stopAndReadControl(deps: ReplicationDeps, input: NodeTarge
  * archive_command each, while clients are paused; draining first keeps that out of the pause.
  * Gives up after timeoutSeconds (WAL keeps coming under load) and says how many were left.
  */
-export async function awaitArchiverIdle(deps: ReplicationDeps, input: NodeTarget & { timeoutSeconds: number }): Promise<{ idle: boolean; ready: number; seconds: number }> {
+export async function awaitArchiverIdle(
+  deps: ReplicationDeps,
+  input: NodeTarget & { timeoutSeconds: number },
+): Promise<{ idle: boolean; ready: number; seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   return withNode(deps, input.cluster, input.node, async (c) => {
@@ -146,7 +155,10 @@ export async function checkpoint(deps: ReplicationDeps, input: NodeTarget): Prom
  * Waits until the node (a standby) has replayed past `lsn` (the old primary's shutdown
  * checkpoint). Fails fast when its server is not running; returns ok false on timeout.
  */
-export async function awaitReplayed(deps: ReplicationDeps, input: NodeTarget & { lsn: string; timeoutSeconds: number }): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
+export async function awaitReplayed(
+  deps: ReplicationDeps,
+  input: NodeTarget & { lsn: string; timeoutSeconds: number },
+): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -154,16 +166,26 @@ export async function awaitReplayed(deps: ReplicationDeps, input: NodeTarget & {
   let lastError = '';
   for (;;) {
     if (signal.aborted) throw signal.reason;
-    if (runningPid(nc.dataDir) === null) return { ok: false, replayLsn, reason: `the candidate's server is not running (no live postmaster in ${nc.dataDir})` };
+    if (runningPid(nc.dataDir) === null)
+      return { ok: false, replayLsn, reason: `the candidate's server is not running (no live postmaster in ${nc.dataDir})` };
     try {
-      replayLsn = await withNode(deps, input.cluster, input.node, async (c) => (await c.query('select pg_last_wal_replay_lsn()::text as lsn')).rows[0].lsn as string | null);
+      replayLsn = await withNode(
+        deps,
+        input.cluster,
+        input.node,
+        async (c) => (await c.query('select pg_last_wal_replay_lsn()::text as lsn')).rows[0].lsn as string | null,
+      );
       if (replayedPast(replayLsn, input.lsn)) return { ok: true, replayLsn, reason: null };
     } catch (err) {
       lastError = (err as Error).message;
     }
     heartbeat({ waitingFor: `replay past ${input.lsn}`, replayLsn });
     if (Date.now() - t0 > input.timeoutSeconds * 1000) {
-      return { ok: false, replayLsn, reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}` };
+      return {
+        ok: false,
+        replayLsn,
+        reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}`,
+      };
     }
     // Clients are paused meanwhile: look often.
     await new Promise((r) => setTimeout(r, 20));
@@ -174,7 +196,10 @@ export async function awaitReplayed(deps: ReplicationDeps, input: NodeTarget & {
  * pg_promote on the node, then a close watch until it left recovery (pg_promote's own wait
  * looks only every 100 ms, while clients are paused); reports the outcome and its timeline.
  */
-export async function promote(deps: ReplicationDeps, input: NodeTarget & { timeoutSeconds?: number }): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
+export async function promote(
+  deps: ReplicationDeps,
+  input: NodeTarget & { timeoutSeconds?: number },
+): Promise<{ promoted: boolean; timeline: number | null; detail: string }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
     let detail = '';
     try {
@@ -194,7 +219,11 @@ export async function promote(deps: ReplicationDeps, input: NodeTarget & { timeo
     } catch (err) {
       detail = `pg_promote failed: ${(err as Error).message}`;
     }
-    const row = (await c.query(`select pg_is_in_recovery() as rec, case when pg_is_in_recovery() then null else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`)).rows[0];
+    const row = (
+      await c.query(
+        `select pg_is_in_recovery() as rec, case when pg_is_in_recovery() then null else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end as tli`,
+      )
+    ).rows[0];
     return { promoted: !row.rec, timeline: row.tli ?? null, detail };
   });
 }
@@ -205,9 +234,16 @@ export async function promote(deps: ReplicationDeps, input: NodeTarget & { timeo
  * ALTER SYSTEM had set before, `restore` puts that back (null: RESET to the config file's),
  * `pgdr` sets pgdr's own (a rejoined old primary, once it streams).
  */
-export async function setRestoreCommand(deps: ReplicationDeps, input: NodeTarget & { mode: 'off' | 'restore' | 'pgdr'; previous?: string | null }): Promise<{ previous: string | null }> {
+export async function setRestoreCommand(
+  deps: ReplicationDeps,
+  input: NodeTarget & { mode: 'off' | 'restore' | 'pgdr'; previous?: string | null },
+): Promise<{ previous: string | null }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
-    const row = (await c.query(`select setting, coalesce(sourcefile, '') like '%postgresql.auto.conf' as auto from pg_settings where name = 'restore_command'`)).rows[0];
+    const row = (
+      await c.query(
+        `select setting, coalesce(sourcefile, '') like '%postgresql.auto.conf' as auto from pg_settings where name = 'restore_command'`,
+      )
+    ).rows[0];
     const previous = row.auto ? (row.setting as string) : null;
     const set = (v: string) => c.query(`alter system set restore_command = '${v.replace(/'/g, "''")}'`);
     if (input.mode === 'off') await set('');
@@ -222,7 +258,10 @@ export async function setRestoreCommand(deps: ReplicationDeps, input: NodeTarget
 /** A physical slot for a standby on the primary, unless it exists. */
 export async function ensureSlot(deps: ReplicationDeps, input: NodeTarget & { slot: string }): Promise<{ created: boolean }> {
   return withNode(deps, input.cluster, input.node, async (c) => {
-    const r = await c.query('select pg_create_physical_replication_slot($1) from (select 1) x where not exists (select from pg_replication_slots where slot_name = $1)', [input.slot]);
+    const r = await c.query(
+      'select pg_create_physical_replication_slot($1) from (select 1) x where not exists (select from pg_replication_slots where slot_name = $1)',
+      [input.slot],
+    );
     return { created: (r.rowCount ?? 0) > 0 };
   });
 }
@@ -279,12 +318,27 @@ export async function writeStandbySettings(
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
-  const restoredConfig = input.ownConfigFrom && existsSync(input.ownConfigFrom) ? copyConfig(input.ownConfigFrom, nc.dataDir, nc.osUser) : [];
-  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  const restoredConfig =
+    input.ownConfigFrom && existsSync(input.ownConfigFrom) ? copyConfig(input.ownConfigFrom, nc.dataDir, nc.osUser) : [];
+  const conninfo = primaryConninfo(pc, {
+    user: cc.replication.user ?? cc.user,
+    applicationName: input.node,
+    ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}),
+    sslmode: cc.sslmode,
+  });
   const auto = join(nc.dataDir, 'postgresql.auto.conf');
-  const kept = (existsSync(auto) ? readFileSync(auto, 'utf8') : '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n')
+  const kept = (
+    existsSync(auto)
+      ? readFileSync(auto, 'utf8')
+      : '# Do not edit this file manually!\n# It will be overwritten by the ALTER SYSTEM command.\n'
+  )
     .split('\n')
-    .filter((l) => !STANDBY_KEYS.test(l) && !/^# pgdr standby of /.test(l) && !((input.fromArchive || input.streamOnly) && /^\s*restore_command\s*=/.test(l)));
+    .filter(
+      (l) =>
+        !STANDBY_KEYS.test(l) &&
+        !/^# pgdr standby of /.test(l) &&
+        !((input.fromArchive || input.streamOnly) && /^\s*restore_command\s*=/.test(l)),
+    );
   const q = (v: string) => confString(v);
   const lines = [
     `# pgdr standby of ${input.primary}`,
@@ -293,7 +347,11 @@ export async function writeStandbySettings(
     `port = ${nc.port}`,
     'hot_standby = on',
     // (An empty one in the auto file also overrides a restore_command of postgresql.conf.)
-    ...(input.streamOnly ? [`restore_command = ''`] : input.fromArchive ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster).restoreCommand)}`] : []),
+    ...(input.streamOnly
+      ? [`restore_command = ''`]
+      : input.fromArchive
+        ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster).restoreCommand)}`]
+        : []),
   ];
   writeFileSync(auto, `${kept.join('\n').replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
   own(auto, nc.osUser);
@@ -309,7 +367,10 @@ export async function writeStandbySettings(
  * heartbeats kB and %. A retried attempt (the worker running the first one died mid-clone)
  * finds its predecessor's partial clone there and starts again from an empty directory.
  */
-export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeTarget & { primary: string }): Promise<{ seconds: number; bytes: number }> {
+export async function cloneFromPrimary(
+  deps: ReplicationDeps,
+  input: NodeTarget & { primary: string },
+): Promise<{ seconds: number; bytes: number }> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
@@ -318,15 +379,44 @@ export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeTarget 
   const seen: { doneKB?: number; totalKB?: number; startLsn?: string } = {};
   if (readdirSync(nc.dataDir).length > 0) {
     // A first attempt never clones over data it did not write (and does not retry into it).
-    if (attempt === 1) throw new ReplicationPreconditionError(input.cluster, 'rebuild', [`data directory ${nc.dataDir} of node ${input.node} is not empty before the clone (expected the empty directory the rebuild prepared)`]);
+    if (attempt === 1)
+      throw new ReplicationPreconditionError(input.cluster, 'rebuild', [
+        `data directory ${nc.dataDir} of node ${input.node} is not empty before the clone (expected the empty directory the rebuild prepared)`,
+      ]);
     emptyDir(nc.dataDir);
   }
-  const stop = every(2000, () => heartbeat({ phase: 'pg_basebackup', bytes: (seen.doneKB ?? 0) * 1024, totalBytes: (seen.totalKB ?? 0) * 1024, percent: seen.totalKB ? Math.round((100 * (seen.doneKB ?? 0)) / seen.totalKB) : null, startLsn: seen.startLsn ?? null }));
+  const stop = every(2000, () =>
+    heartbeat({
+      phase: 'pg_basebackup',
+      bytes: (seen.doneKB ?? 0) * 1024,
+      totalBytes: (seen.totalKB ?? 0) * 1024,
+      percent: seen.totalKB ? Math.round((100 * (seen.doneKB ?? 0)) / seen.totalKB) : null,
+      startLsn: seen.startLsn ?? null,
+    }),
+  );
   try {
     await runTool({
       tool: 'pg_basebackup',
       binDir: nc.binDir,
-      args: ['-h', pc.host, '-p', String(pc.port), '-U', cc.user, '-D', nc.dataDir, '-X', 'stream', '-S', slotOf(deps.config, input.cluster, input.node), '-c', 'fast', '-P', '-v', '--no-password'],
+      args: [
+        '-h',
+        pc.host,
+        '-p',
+        String(pc.port),
+        '-U',
+        cc.user,
+        '-D',
+        nc.dataDir,
+        '-X',
+        'stream',
+        '-S',
+        slotOf(deps.config, input.cluster, input.node),
+        '-c',
+        'fast',
+        '-P',
+        '-v',
+        '--no-password',
+      ],
       osUser: nc.osUser,
       env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rebuild ${input.node}`),
       onStderrLine: (l) => parseBaseBackupStderr(l, seen),
@@ -343,7 +433,10 @@ export async function cloneFromPrimary(deps: ReplicationDeps, input: NodeTarget 
  * when their timelines diverged. The node's own configuration files are kept (pg_rewind copies
  * the source's). Returns whether anything was rewound.
  */
-export async function rewindFrom(deps: ReplicationDeps, input: NodeTarget & { source: string }): Promise<{ rewound: boolean; detail: string }> {
+export async function rewindFrom(
+  deps: ReplicationDeps,
+  input: NodeTarget & { source: string },
+): Promise<{ rewound: boolean; detail: string }> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const sc = nodeOf(deps.config, input.cluster, input.source);
@@ -379,7 +472,12 @@ export async function rewindFrom(deps: ReplicationDeps, input: NodeTarget & { so
 export async function repointStandby(deps: ReplicationDeps, input: NodeTarget & { primary: string }): Promise<{ conninfo: string }> {
   const cc = clusterOf(deps.config, input.cluster);
   const pc = nodeOf(deps.config, input.cluster, input.primary);
-  const conninfo = primaryConninfo(pc, { user: cc.replication.user ?? cc.user, applicationName: input.node, ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}), sslmode: cc.sslmode });
+  const conninfo = primaryConninfo(pc, {
+    user: cc.replication.user ?? cc.user,
+    applicationName: input.node,
+    ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}),
+    sslmode: cc.sslmode,
+  });
   await withNode(deps, input.cluster, input.node, async (c) => {
     await c.query(`alter system set primary_conninfo = '${conninfo.replace(/'/g, "''")}'`);
     await c.query(`alter system set primary_slot_name = '${slotOf(deps.config, input.cluster, input.node)}'`);
@@ -408,18 +506,25 @@ export async function awaitStreaming(
   let last = 'no connection on its slot yet';
   for (;;) {
     if (signal.aborted) throw signal.reason;
-    const row = await withNode(deps, input.cluster, input.node, async (c) => (await c.query(STREAMING_SQL, [slot])).rows[0]).catch((err: Error) => ({ error: err.message }));
+    const row = await withNode(deps, input.cluster, input.node, async (c) => (await c.query(STREAMING_SQL, [slot])).rows[0]).catch(
+      (err: Error) => ({ error: err.message }),
+    );
     if (row && 'state' in row) {
       const lag = row.lag === null ? null : Math.max(0, Math.round(row.lag));
       last = `state ${row.state}, replayed ${row.replay_lsn ?? 'nothing'} of ${row.current_lsn}, lag ${lag ?? 'unknown'} bytes`;
       heartbeat({ standby: input.standby, state: row.state, replayLsn: row.replay_lsn, lagBytes: lag });
-      if (row.state === 'streaming' && lag !== null && lag <= input.maxLagBytes) return { lagBytes: lag, replayLsn: row.replay_lsn, seconds: (Date.now() - t0) / 1000 };
+      if (row.state === 'streaming' && lag !== null && lag <= input.maxLagBytes)
+        return { lagBytes: lag, replayLsn: row.replay_lsn, seconds: (Date.now() - t0) / 1000 };
     } else {
       if (row && 'error' in row) last = row.error;
       heartbeat({ standby: input.standby, state: 'not connected', detail: last });
     }
     if (Date.now() - t0 > input.timeoutSeconds * 1000) {
-      throw new StandbyNotStreamingError(input.cluster, input.standby, `after ${input.timeoutSeconds} s on slot ${slot} of ${input.node}: ${last} (expected streaming with lag <= ${input.maxLagBytes} bytes)`);
+      throw new StandbyNotStreamingError(
+        input.cluster,
+        input.standby,
+        `after ${input.timeoutSeconds} s on slot ${slot} of ${input.node}: ${last} (expected streaming with lag <= ${input.maxLagBytes} bytes)`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }

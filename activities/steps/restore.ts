@@ -16,9 +16,27 @@ import { isWithin } from '../../domain/paths.js';
 import { SET_ASIDE_PATTERN, assertBackupId, failedLogName, setAsideName } from '../../domain/naming.js';
 import { canonicalPath, overlapsWithLive } from '../../adapters/hostPaths.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { BackupCorruptError, DestinationFullError, DestinationLostError, NoFreePortError, PortUnavailableError, RecoveryTargetMissedError, RestorePreflightError, ToolFailedError, UnsafeConfValueError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
+import {
+  BackupCorruptError,
+  DestinationFullError,
+  DestinationLostError,
+  NoFreePortError,
+  PortUnavailableError,
+  RecoveryTargetMissedError,
+  RestorePreflightError,
+  ToolFailedError,
+  UnsafeConfValueError,
+  diskFullLine,
+  saysDiskFull,
+} from '../../domain/errors.js';
 import { confString, pgbackrestConfValueProblem } from '../../domain/pgconf.js';
-import { pgTimestamp, recoverySettings, type DestinationFacts, type RecoveryStop, type RecoveryTargetSettings } from '../../domain/restore.js';
+import {
+  pgTimestamp,
+  recoverySettings,
+  type DestinationFacts,
+  type RecoveryStop,
+  type RecoveryTargetSettings,
+} from '../../domain/restore.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
@@ -29,7 +47,15 @@ import { activityProgress, every } from '../../adapters/progress.js';
 import { withServer } from '../../adapters/sql.js';
 import { pgbackrest } from '../../adapters/pgbackrest.js';
 import type { SecretReader } from '../../adapters/secrets.js';
-import { claimFreePort, claimPort, currentWorkflowId, firstUnclaimedFreePort, readClaim, releaseClaimsOf, releasePort } from '../../adapters/portClaims.js';
+import {
+  claimFreePort,
+  claimPort,
+  currentWorkflowId,
+  firstUnclaimedFreePort,
+  readClaim,
+  releaseClaimsOf,
+  releasePort,
+} from '../../adapters/portClaims.js';
 import { startPostgres } from '../../adapters/serverStart.js';
 
 export interface RestoreDeps {
@@ -53,7 +79,10 @@ const LOG_NAME = 'pgdr-restore.log';
  * port given is claimed as it is, or, with `autoPort`, traded for another when it is no longer
  * free or is another restore's.
  */
-export async function inspectDestination(deps: RestoreDeps, input: Where & { port: number; claimFor?: string; autoPort?: boolean }): Promise<DestinationFacts> {
+export async function inspectDestination(
+  deps: RestoreDeps,
+  input: Where & { port: number; claimFor?: string; autoPort?: boolean },
+): Promise<DestinationFacts> {
   const cc = clusterOf(deps.config, input.cluster);
   nodeOf(deps.config, input.cluster, input.node);
   const owner = input.claimFor ? { holder: input.claimFor, dataDir: input.dataDir } : null;
@@ -124,18 +153,38 @@ function firstMissing(path: string): string | null {
  * The ground is judged again here, at the moment of change: only a Postgres data directory is
  * ever renamed aside, and never one of another node's live directories.
  */
-export async function prepareDestination(deps: RestoreDeps, input: Where & { restoreId: string; replacing: boolean; stopFirst: boolean }): Promise<PreparedDestination> {
+export async function prepareDestination(
+  deps: RestoreDeps,
+  input: Where & { restoreId: string; replacing: boolean; stopFirst: boolean },
+): Promise<PreparedDestination> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const oldDataDir = setAsideName(input.dataDir, input.restoreId);
-  const foreign = overlapsWithLive(deps.config, canonicalPath(input.dataDir), { cluster: input.cluster, node: input.node }).filter((o) => !(o.relation === 'is' && o.kind === 'data' && o.cluster === input.cluster && o.node === input.node));
-  if (foreign.length) throw new RestorePreflightError(input.cluster, foreign.map((o) => `destination ${input.node}:${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was changed`));
+  const foreign = overlapsWithLive(deps.config, canonicalPath(input.dataDir), { cluster: input.cluster, node: input.node }).filter(
+    (o) => !(o.relation === 'is' && o.kind === 'data' && o.cluster === input.cluster && o.node === input.node),
+  );
+  if (foreign.length)
+    throw new RestorePreflightError(
+      input.cluster,
+      foreign.map(
+        (o) =>
+          `destination ${input.node}:${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was changed`,
+      ),
+    );
   if (input.stopFirst && runningPid(input.dataDir) !== null) {
-    await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'], osUser: nc.osUser });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: nc.binDir,
+      args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'],
+      osUser: nc.osUser,
+    });
   }
   const holdsData = existsSync(input.dataDir) && readdirSync(input.dataDir).length > 0;
-  if (holdsData && !input.replacing) throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} is no longer empty; nothing was changed`]);
+  if (holdsData && !input.replacing)
+    throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} is no longer empty; nothing was changed`]);
   if (holdsData && !existsSync(oldDataDir) && !existsSync(join(input.dataDir, 'PG_VERSION'))) {
-    throw new RestorePreflightError(input.cluster, [`destination ${input.node}:${input.dataDir} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory; nothing was changed`]);
+    throw new RestorePreflightError(input.cluster, [
+      `destination ${input.node}:${input.dataDir} holds files but no Postgres data directory (no PG_VERSION); pgdr only ever replaces a Postgres data directory; nothing was changed`,
+    ]);
   }
   // A retried attempt finds the old directory already aside and the new one ours.
   if (input.replacing && holdsData && !existsSync(oldDataDir)) renameSync(input.dataDir, oldDataDir);
@@ -164,27 +213,51 @@ export async function fetchBaseBackup(
     if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) {
       throw new DestinationFullError(input.cluster, input.node, input.dataDir, diskFullLine(err.context.stderrTail));
     }
-    if (err instanceof ToolFailedError && err.context.tool === 'tar') throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${key}`, `cannot extract it: ${String(err.context.stderrTail).trim().split('\n').slice(-2).join(' ')}`);
+    if (err instanceof ToolFailedError && err.context.tool === 'tar')
+      throw new BackupCorruptError(
+        input.cluster,
+        input.backupId,
+        `s3://${deps.config.storage.bucket}/${key}`,
+        `cannot extract it: ${String(err.context.stderrTail).trim().split('\n').slice(-2).join(' ')}`,
+      );
     throw err;
   }
   if (got.sha256 !== input.sha256) {
     emptyDir(input.dataDir);
-    throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${key}`, `sha256 ${got.sha256} does not match the manifest's ${input.sha256}`);
+    throw new BackupCorruptError(
+      input.cluster,
+      input.backupId,
+      `s3://${deps.config.storage.bucket}/${key}`,
+      `sha256 ${got.sha256} does not match the manifest's ${input.sha256}`,
+    );
   }
   return { bytes: got.bytes, downloadSeconds: got.downloadSeconds, extractSeconds: got.extractSeconds };
 }
 
 /** pg_verifybackup on the extracted directory, before anything in it is changed. */
-export async function verifyRestoredBackup(deps: RestoreDeps, input: Where & { backupId: string }): Promise<{ tool: string; ok: boolean; detail: string; seconds: number }> {
+export async function verifyRestoredBackup(
+  deps: RestoreDeps,
+  input: Where & { backupId: string },
+): Promise<{ tool: string; ok: boolean; detail: string; seconds: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { signal } = activityProgress();
   const t0 = Date.now();
   try {
     const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [input.dataDir], osUser: nc.osUser, signal });
-    return { tool: 'pg_verifybackup', ok: true, detail: res.stdout.trim() || 'backup successfully verified', seconds: (Date.now() - t0) / 1000 };
+    return {
+      tool: 'pg_verifybackup',
+      ok: true,
+      detail: res.stdout.trim() || 'backup successfully verified',
+      seconds: (Date.now() - t0) / 1000,
+    };
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
-    throw new BackupCorruptError(input.cluster, input.backupId, input.dataDir, `pg_verifybackup rejected the restored files: ${String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ')}`);
+    throw new BackupCorruptError(
+      input.cluster,
+      input.backupId,
+      input.dataDir,
+      `pg_verifybackup rejected the restored files: ${String(err.context.stderrTail).trim().split('\n').slice(-3).join(' ')}`,
+    );
   }
 }
 
@@ -199,7 +272,10 @@ export async function pgbackrestRestoreSet(
   const restoreCommand = archiveCommands(deps.config, input.cluster).restoreCommand;
   // pgBackRest writes these values into postgresql.auto.conf unescaped: the pre-flight refuses
   // such a target; this stops anything that got past it before a file is written.
-  const carried: [string, string | null][] = [['restore_command', restoreCommand], ['recovery_target_name', s !== 'standby' && s.kind === 'name' ? s.value : null]];
+  const carried: [string, string | null][] = [
+    ['restore_command', restoreCommand],
+    ['recovery_target_name', s !== 'standby' && s.kind === 'name' ? s.value : null],
+  ];
   for (const [setting, value] of carried) {
     const problem = value === null ? null : pgbackrestConfValueProblem(value);
     if (problem) throw new UnsafeConfValueError(value!, problem, setting);
@@ -234,14 +310,26 @@ export async function pgbackrestRestoreSet(
  */
 export async function writeRecoverySettings(
   deps: RestoreDeps,
-  input: Where & { settings: RecoveryTargetSettings; port: number; keepArchiving: boolean; marker: string; targetLines: boolean; privateSocketDir?: string },
+  input: Where & {
+    settings: RecoveryTargetSettings;
+    port: number;
+    keepArchiving: boolean;
+    marker: string;
+    targetLines: boolean;
+    privateSocketDir?: string;
+  },
 ): Promise<void> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const auto = join(input.dataDir, 'postgresql.auto.conf');
   const current = existsSync(auto) ? readFileSync(auto, 'utf8') : '# Do not edit this file manually!\n';
   const mine = `# ${input.marker}`;
   const kept = current.includes(mine) ? current.slice(0, current.indexOf(mine)) : current;
-  let lines = recoverySettings(input.settings, { restoreCommand: archiveCommands(deps.config, input.cluster).restoreCommand, port: input.port, keepArchiving: input.keepArchiving, marker: input.marker });
+  let lines = recoverySettings(input.settings, {
+    restoreCommand: archiveCommands(deps.config, input.cluster).restoreCommand,
+    port: input.port,
+    keepArchiving: input.keepArchiving,
+    marker: input.marker,
+  });
   if (!input.targetLines) lines = lines.filter((l) => !/^(recovery_target|restore_command)/.test(l));
   if (input.privateSocketDir) {
     // A scratch copy for checks: reachable as the superuser only through a socket in a directory
@@ -293,7 +381,10 @@ function setPort(dataDir: string, marker: string, port: number, osUser: string):
  * the range, also when the server itself finds it taken at bind time. Without it, a port the
  * server cannot bind is PortUnavailableError.
  */
-export async function startRestoredInstance(deps: RestoreDeps, input: Where & { marker: string; autoPort: boolean }): Promise<{ pid: number | null; port: number }> {
+export async function startRestoredInstance(
+  deps: RestoreDeps,
+  input: Where & { marker: string; autoPort: boolean },
+): Promise<{ pid: number | null; port: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const range = clusterOf(deps.config, input.cluster).restore;
   const { heartbeat, signal } = activityProgress();
@@ -305,8 +396,17 @@ export async function startRestoredInstance(deps: RestoreDeps, input: Where & { 
   const trade = async (why: string): Promise<void> => {
     tried.add(port);
     if (owner) releasePort(port, owner.holder);
-    const next = owner ? await claimFreePort({ from: range.portFrom, to: range.portTo }, owner, tried) : await firstUnclaimedFreePort({ from: range.portFrom, to: range.portTo }, tried);
-    if (next === null) throw new NoFreePortError(input.cluster, input.node, range.portFrom, range.portTo, `${why}; every other port is bound, claimed by another restore, or a node's`);
+    const next = owner
+      ? await claimFreePort({ from: range.portFrom, to: range.portTo }, owner, tried)
+      : await firstUnclaimedFreePort({ from: range.portFrom, to: range.portTo }, tried);
+    if (next === null)
+      throw new NoFreePortError(
+        input.cluster,
+        input.node,
+        range.portFrom,
+        range.portTo,
+        `${why}; every other port is bound, claimed by another restore, or a node's`,
+      );
     port = next;
     setPort(input.dataDir, input.marker, port, nc.osUser);
   };
@@ -393,20 +493,35 @@ export async function awaitRecoveryTarget(
     }
     if (runningPid(input.dataDir) === null) {
       // startRestoredInstance returned only once pg_ctl saw the postmaster run (or exit): no pid now is an exit.
-      throw new RecoveryTargetMissedError(input.cluster, input.target, `the restored server exited before reaching it (last replayed lsn ${last.replayLsn ?? 'unknown'}, last commit ${last.lastCommit ?? 'unknown'}); log: ${logTail(input.dataDir)}`);
+      throw new RecoveryTargetMissedError(
+        input.cluster,
+        input.target,
+        `the restored server exited before reaching it (last replayed lsn ${last.replayLsn ?? 'unknown'}, last commit ${last.lastCommit ?? 'unknown'}); log: ${logTail(input.dataDir)}`,
+      );
     }
     try {
-      const row = await withServer(deps, input.cluster, `restore@${input.node}`, { host: nc.host, port: input.port }, async (c) => (await c.query(REPLAY_SQL)).rows[0]);
+      const row = await withServer(
+        deps,
+        input.cluster,
+        `restore@${input.node}`,
+        { host: nc.host, port: input.port },
+        async (c) => (await c.query(REPLAY_SQL)).rows[0],
+      );
       last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
       heartbeat({ phase: 'replaying', replayLsn: row.replay_lsn, lastCommit: last.lastCommit, target: input.target });
-      if (input.action === 'pause' && row.in_recovery && row.pause_state === 'paused') return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'paused' };
+      if (input.action === 'pause' && row.in_recovery && row.pause_state === 'paused')
+        return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'paused' };
       if (!row.in_recovery) return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'promoted' };
     } catch {
       // Not accepting connections until consistent: keep waiting while the server lives.
       heartbeat({ phase: 'starting', replayLsn: last.replayLsn, target: input.target });
     }
     if (Date.now() - t0 > input.timeoutSeconds * 1000) {
-      throw new RecoveryTargetMissedError(input.cluster, input.target, `replay did not reach it within ${input.timeoutSeconds} s (last replayed lsn ${last.replayLsn ?? 'unknown'})`);
+      throw new RecoveryTargetMissedError(
+        input.cluster,
+        input.target,
+        `replay did not reach it within ${input.timeoutSeconds} s (last replayed lsn ${last.replayLsn ?? 'unknown'})`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -431,7 +546,14 @@ export async function settleRecoverySettings(deps: RestoreDeps, input: Where & {
  */
 export async function cleanupRestore(
   deps: RestoreDeps,
-  input: Where & { createdDir: boolean; createdRoot?: string; oldDataDir: string | null; restartOld: boolean; privateSocketDir?: string; keepLog?: boolean },
+  input: Where & {
+    createdDir: boolean;
+    createdRoot?: string;
+    oldDataDir: string | null;
+    restartOld: boolean;
+    privateSocketDir?: string;
+    keepLog?: boolean;
+  },
 ): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
@@ -445,7 +567,12 @@ export async function cleanupRestore(
     if (runningPid(input.dataDir) !== null) await pgCtl(['-m', 'immediate', '-w', '-t', '120', 'stop']);
     // The failed attempt's server log often holds the real cause: it outlives the directory.
     // Beside the topmost directory this restore created, so removing what it created keeps it.
-    const kept = input.keepLog ? keepServerLog(input.dataDir, input.createdDir && input.createdRoot && isWithin(input.dataDir, input.createdRoot) ? input.createdRoot : input.dataDir) : null;
+    const kept = input.keepLog
+      ? keepServerLog(
+          input.dataDir,
+          input.createdDir && input.createdRoot && isWithin(input.dataDir, input.createdRoot) ? input.createdRoot : input.dataDir,
+        )
+      : null;
     keptLog = kept?.path ?? null;
     logLines = kept?.reason ?? null;
     if (existsSync(input.dataDir)) {
@@ -455,7 +582,12 @@ export async function cleanupRestore(
     }
     // The parents this restore created, if nothing else came to live in them meanwhile.
     if (input.createdDir && input.createdRoot && isWithin(input.dataDir, input.createdRoot)) {
-      for (let at = dirname(input.dataDir); isWithin(at, input.createdRoot) && existsSync(at) && readdirSync(at).length === 0; at = dirname(at)) rmdirSync(at);
+      for (
+        let at = dirname(input.dataDir);
+        isWithin(at, input.createdRoot) && existsSync(at) && readdirSync(at).length === 0;
+        at = dirname(at)
+      )
+        rmdirSync(at);
     }
     if (input.oldDataDir) {
       renameSync(input.oldDataDir, input.dataDir);
@@ -464,7 +596,8 @@ export async function cleanupRestore(
   }
   // The port this copy was given is free for another restore once the copy is gone.
   if (removed || !existsSync(input.dataDir)) releaseClaimsOf(input.dataDir);
-  if (input.privateSocketDir && /\/pgdr-[\w.-]+$/.test(input.privateSocketDir)) rmSync(input.privateSocketDir, { recursive: true, force: true });
+  if (input.privateSocketDir && /\/pgdr-[\w.-]+$/.test(input.privateSocketDir))
+    rmSync(input.privateSocketDir, { recursive: true, force: true });
   // The server that ran there before runs again, as it was.
   if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {
     await pgCtl(['-l', join(input.dataDir, LOG_NAME), '-w', '-t', '120', 'start']);
@@ -495,9 +628,13 @@ export function keepServerLog(dataDir: string, beside = dataDir): { path: string
 export { storeRestoreReport } from '../../adapters/reportStore.js';
 
 /** The restore is proven: the old data directory it replaced can go. */
-export async function removeOldDataDir(deps: RestoreDeps, input: { cluster: string; node: string; oldDataDir: string }): Promise<{ removed: boolean }> {
+export async function removeOldDataDir(
+  deps: RestoreDeps,
+  input: { cluster: string; node: string; oldDataDir: string },
+): Promise<{ removed: boolean }> {
   nodeOf(deps.config, input.cluster, input.node);
-  if (!SET_ASIDE_PATTERN.test(input.oldDataDir) || (existsSync(input.oldDataDir) && !existsSync(join(input.oldDataDir, 'PG_VERSION')))) throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
+  if (!SET_ASIDE_PATTERN.test(input.oldDataDir) || (existsSync(input.oldDataDir) && !existsSync(join(input.oldDataDir, 'PG_VERSION'))))
+    throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
   const existed = existsSync(input.oldDataDir);
   rmSync(input.oldDataDir, { recursive: true, force: true });
   return { removed: existed };

@@ -44,11 +44,20 @@ export function copyFacts(dataDir: string): CopyFacts {
     // No postgresql.auto.conf: not a copy pgdr restored.
   }
   const pid = entries.includes('PG_VERSION') ? runningPid(dataDir) : null;
-  return { dataDir, contents: entries.includes('PG_VERSION') ? 'pgData' : 'files', markerWorkflowId: marker, pid, port: pid === null ? null : pidFilePort(dataDir) };
+  return {
+    dataDir,
+    contents: entries.includes('PG_VERSION') ? 'pgData' : 'files',
+    markerWorkflowId: marker,
+    pid,
+    port: pid === null ? null : pidFilePort(dataDir),
+  };
 }
 
 /** Node agent, read-only: the facts of each directory. */
-export async function inspectRestoredCopies(deps: CopyDeps, input: { cluster: string; node: string; dataDirs: string[] }): Promise<CopyFacts[]> {
+export async function inspectRestoredCopies(
+  deps: CopyDeps,
+  input: { cluster: string; node: string; dataDirs: string[] },
+): Promise<CopyFacts[]> {
   nodeOf(deps.config, input.cluster, input.node);
   return input.dataDirs.map((d) => ({ ...copyFacts(d), host: hostname(), canonicalDir: canonicalPath(d) }));
 }
@@ -65,14 +74,26 @@ export interface DropResult {
  * marker) and no configured node's directory. The directory is renamed aside before it is
  * removed, so a retry after a partial removal finishes the job instead of finding no marker.
  */
-export async function dropRestoredCopy(deps: CopyDeps, input: { cluster: string; node: string; dataDir: string; workflowId: string; restoreId: string }): Promise<DropResult> {
+export async function dropRestoredCopy(
+  deps: CopyDeps,
+  input: { cluster: string; node: string; dataDir: string; workflowId: string; restoreId: string },
+): Promise<DropResult> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const refuse = (problems: string[]) => new RestoreDropRefusedError(input.cluster, input.restoreId, problems);
-  const fromConfig = dropProblemsFromReport({ id: input.restoreId, replaced: null, destination: { node: input.node, dataDir: input.dataDir, port: 0 } }, nodeDataDirs(deps.config, input.cluster));
+  const fromConfig = dropProblemsFromReport(
+    { id: input.restoreId, replaced: null, destination: { node: input.node, dataDir: input.dataDir, port: 0 } },
+    nodeDataDirs(deps.config, input.cluster),
+  );
   if (fromConfig.length) throw refuse(fromConfig);
   // The same, by canonical path on this host, with every node's WAL and tablespace directories.
   const live = overlapsWithLive(deps.config, canonicalPath(input.dataDir), { cluster: input.cluster, node: input.node });
-  if (live.length) throw refuse(live.map((o) => `${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}`));
+  if (live.length)
+    throw refuse(
+      live.map(
+        (o) =>
+          `${input.dataDir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}`,
+      ),
+    );
   const aside = droppingDir(input.dataDir, input.restoreId);
   let stopped = false;
   let removed = false;
@@ -81,7 +102,12 @@ export async function dropRestoredCopy(deps: CopyDeps, input: { cluster: string;
     const problems = dropProblemsFromFacts(input.workflowId, facts);
     if (problems.length) throw refuse(problems);
     if (facts.pid !== null) {
-      await runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'], osUser: nc.osUser });
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: nc.binDir,
+        args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'],
+        osUser: nc.osUser,
+      });
       stopped = true;
     }
     // pg_ctl -w returned once the postmaster exited; a server started again meanwhile is not removed.

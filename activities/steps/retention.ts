@@ -45,12 +45,19 @@ export async function applyExpiry(
   // Defence in depth: whatever the plan says, the newest good backup stays.
   const good = catalog.filter((e) => e.status === 'good');
   const newest = good.at(-1)?.id;
-  if (newest && expire.includes(newest)) throw new Error(`refusing to expire ${newest}: it is the newest good backup of cluster "${cluster}"`);
-  if (good.length > 0 && good.every((g) => expire.includes(g.id))) throw new Error(`refusing to expire every good backup of cluster "${cluster}"`);
+  if (newest && expire.includes(newest))
+    throw new Error(`refusing to expire ${newest}: it is the newest good backup of cluster "${cluster}"`);
+  if (good.length > 0 && good.every((g) => expire.includes(g.id)))
+    throw new Error(`refusing to expire every good backup of cluster "${cluster}"`);
   // Nor may WAL go that a backup which stays still needs to restore.
-  const staying = good.filter((g) => !expire.includes(g.id)).map((g) => g.manifest!.startWalSegment).sort();
+  const staying = good
+    .filter((g) => !expire.includes(g.id))
+    .map((g) => g.manifest!.startWalSegment)
+    .sort();
   if (walCutoff && staying[0] && walCutoff.slice(8) > staying[0].slice(8)) {
-    throw new Error(`refusing to prune wal before ${walCutoff}: backup starting at ${staying[0]} stays and needs it (expected a cutoff at or before ${staying[0]})`);
+    throw new Error(
+      `refusing to prune wal before ${walCutoff}: backup starting at ${staying[0]} stays and needs it (expected a cutoff at or before ${staying[0]})`,
+    );
   }
   const deleted: string[] = [];
   for (const id of expire.map(assertBackupId)) {
@@ -59,10 +66,18 @@ export async function applyExpiry(
     if (keys.length === 0) continue; // already gone (a retried attempt)
     const manifest = manifestKey(storage, cluster, id);
     if (keys.includes(manifest)) await deleteKeys(deps.s3, storage.bucket, [manifest]);
-    await deleteKeys(deps.s3, storage.bucket, keys.filter((k) => k !== manifest));
+    await deleteKeys(
+      deps.s3,
+      storage.bucket,
+      keys.filter((k) => k !== manifest),
+    );
     deleted.push(id);
   }
   const wal = await walBefore(deps, cluster, walCutoff);
-  await deleteKeys(deps.s3, storage.bucket, wal.map((o) => o.key));
+  await deleteKeys(
+    deps.s3,
+    storage.bucket,
+    wal.map((o) => o.key),
+  );
   return { deletedBackups: deleted, walObjects: wal.length, walBytes: wal.reduce((n, o) => n + o.bytes, 0) };
 }

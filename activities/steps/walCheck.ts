@@ -5,7 +5,13 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { recoveryWindow, timelineBranches, type ContinuityReport, type TimelineBranch, type TimelineWindow } from '../../domain/walCheck.js';
+import {
+  recoveryWindow,
+  timelineBranches,
+  type ContinuityReport,
+  type TimelineBranch,
+  type TimelineWindow,
+} from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
 import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
 import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
@@ -18,7 +24,10 @@ import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type 
 import { historyFileName } from '../../domain/naming.js';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
-export async function awaitArchived(deps: WalDeps, input: { cluster: string; name: string; timeoutSeconds: number }): Promise<{ ok: boolean; seconds: number; key: string | null }> {
+export async function awaitArchived(
+  deps: WalDeps,
+  input: { cluster: string; name: string; timeoutSeconds: number },
+): Promise<{ ok: boolean; seconds: number; key: string | null }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   for (;;) {
@@ -52,8 +61,14 @@ const MAX_HISTORIES = 32;
  * Every segment a restore from the oldest good backup needs, up to the newest archived
  * segment of the current timeline, with a .history file for each timeline switch.
  */
-export async function walContinuity(deps: WalDeps, input: { cluster: string; timeline: number | null; segmentBytes: number }): Promise<ContinuityFacts> {
-  const [catalog, archived] = await Promise.all([listCatalog(deps.s3, deps.config.storage, input.cluster), listArchivedWal(deps, input.cluster)]);
+export async function walContinuity(
+  deps: WalDeps,
+  input: { cluster: string; timeline: number | null; segmentBytes: number },
+): Promise<ContinuityFacts> {
+  const [catalog, archived] = await Promise.all([
+    listCatalog(deps.s3, deps.config.storage, input.cluster),
+    listArchivedWal(deps, input.cluster),
+  ]);
   const present = new Set(archived.map((a) => a.name));
   const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
   // Without a live primary, follow the newest timeline the archive knows.
@@ -100,7 +115,14 @@ export async function walContinuity(deps: WalDeps, input: { cluster: string; tim
       present,
       segmentBytes: input.segmentBytes,
     });
-    continuity = { ...continuity, expected: r.expectedCount, missingCount: r.missingCount, missing: r.missing, missingHistory: r.missingHistory, offChain: r.offChain };
+    continuity = {
+      ...continuity,
+      expected: r.expectedCount,
+      missingCount: r.missingCount,
+      missing: r.missing,
+      missingHistory: r.missingHistory,
+      offChain: r.offChain,
+    };
   } else if (timeline > 1 && !histories[timeline]) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
@@ -143,7 +165,15 @@ export interface ArchiveScan {
  */
 export async function scanArchive(
   deps: WalDeps,
-  input: { cluster: string; node: string; lastSegment: string; segmentBytes: number; lookBack?: number; restorePoint?: string; firstSegment?: string },
+  input: {
+    cluster: string;
+    node: string;
+    lastSegment: string;
+    segmentBytes: number;
+    lookBack?: number;
+    restorePoint?: string;
+    firstSegment?: string;
+  },
 ): Promise<ArchiveScan> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const scratchRoot = clusterOf(deps.config, input.cluster).backup.scratchDir;
@@ -164,7 +194,12 @@ export async function scanArchive(
       if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
       out.scanned++;
       // pg_waldump runs as the worker: it only reads our own scratch copy. TZ=UTC fixes its time zone.
-      const proc = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [...rmgrs, join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+      const proc = await spawnTool({
+        tool: 'pg_waldump',
+        binDir: nc.binDir,
+        args: [...rmgrs, join(dir, name)],
+        env: { TZ: 'UTC', PGTZ: 'UTC' },
+      });
       // pg_waldump exits 1 at the end of the last written record; what it printed before stands.
       const records = recordLines(String(proc.stdout ?? ''));
       // A candidate counts only once pg_waldump prints the same line again for the one record at
@@ -173,7 +208,12 @@ export async function scanArchive(
         for (const r of candidates) {
           if (verifications >= MAX_VERIFICATIONS) return null;
           verifications++;
-          const again = await spawnTool({ tool: 'pg_waldump', binDir: nc.binDir, args: [`--start=${r.lsn}`, '--limit=1', join(dir, name)], env: { TZ: 'UTC', PGTZ: 'UTC' } });
+          const again = await spawnTool({
+            tool: 'pg_waldump',
+            binDir: nc.binDir,
+            args: [`--start=${r.lsn}`, '--limit=1', join(dir, name)],
+            env: { TZ: 'UTC', PGTZ: 'UTC' },
+          });
           if (sameRecord(r, String(again.stdout ?? ''))) return r;
         }
         return null;

@@ -85,7 +85,9 @@ export const startBackupRoute = route({
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);
-    const started = await startLockedProcedure(deps, 'backup', params.cluster, backup, [backupInput(deps.config, params.cluster, body.type, 'api')]);
+    const started = await startLockedProcedure(deps, 'backup', params.cluster, backup, [
+      backupInput(deps.config, params.cluster, body.type, 'api'),
+    ]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },
 });

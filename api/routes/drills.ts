@@ -18,20 +18,33 @@ export const startDrillRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/drills',
   operationId: 'startDrill',
-  summary: 'Runs a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down; the workflow fails when a check fails',
+  summary:
+    'Runs a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down; the workflow fails when a check fails',
   params: clusterParams,
   body: z.object({}).strict().default({}),
   responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const started = await startProcedure(deps, 'restoreDrill', params.cluster, restoreDrill, [drillInput(deps.config, params.cluster, 'api')]);
+    const started = await startProcedure(deps, 'restoreDrill', params.cluster, restoreDrill, [
+      drillInput(deps.config, params.cluster, 'api'),
+    ]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },
 });
 
 /** The figures of one drill for lists and the page. */
 function summary(r: DrillReport) {
-  return { id: r.id, ok: r.ok, startedAt: r.startedAt, finishedAt: r.finishedAt, rtoSeconds: r.rtoSeconds, rpoSeconds: r.rpoSeconds, backups: r.restores.map((x) => x.backupId), failures: r.failures, workflowId: r.workflowId };
+  return {
+    id: r.id,
+    ok: r.ok,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    rtoSeconds: r.rtoSeconds,
+    rpoSeconds: r.rpoSeconds,
+    backups: r.restores.map((x) => x.backupId),
+    failures: r.failures,
+    workflowId: r.workflowId,
+  };
 }
 
 export const listDrillsRoute = route({
@@ -57,7 +70,12 @@ export const drillReportRoute = route({
   path: '/api/v1/clusters/:cluster/drills/:id',
   operationId: 'getDrillReport',
   summary: 'One drill report: every check with its actual and expected value, the restore phases, teardown',
-  params: z.object({ cluster: clusterName, id: z.string().regex(RESTORE_ID_PATTERN, `expected a drill id like ${RESTORE_ID_EXAMPLE}`).describe('drill id') }).strict(),
+  params: z
+    .object({
+      cluster: clusterName,
+      id: z.string().regex(RESTORE_ID_PATTERN, `expected a drill id like ${RESTORE_ID_EXAMPLE}`).describe('drill id'),
+    })
+    .strict(),
   query: z.object({}).strict(),
   responses: { ...commonResponses, 200: { description: 'the drill report', body: drillReport }, 404: 'unknown cluster or drill' },
   async handler({ params, deps }) {
@@ -79,10 +97,18 @@ export function drillPage(cluster: string, drills: DrillReport[]): string {
   const x = (i: number) => (points.length <= 1 ? w / 2 : 40 + (i * (w - 60)) / (points.length - 1));
   const y = (v: number) => h - 25 - (v / max) * (h - 45);
   const line = points.map((d, i) => `${x(i).toFixed(1)},${y(d.rtoSeconds!).toFixed(1)}`).join(' ');
-  const dots = points.map((d, i) => `<circle cx="${x(i).toFixed(1)}" cy="${y(d.rtoSeconds!).toFixed(1)}" r="4" fill="${d.ok ? '#2a7' : '#c33'}"><title>${esc(d.id)}: ${d.rtoSeconds} s</title></circle>`).join('');
-  const rows = [...drills].reverse().map((d) =>
-    `<tr><td>${esc(d.id)}</td><td class="${d.ok ? 'ok' : 'bad'}">${d.ok ? 'passed' : 'FAILED'}</td><td>${esc(d.rtoSeconds)}</td><td>${esc(d.rpoSeconds)}</td><td>${esc(d.restores.map((r) => r.backupId).join(', '))}</td><td>${esc(d.failures.join('; '))}</td></tr>`,
-  );
+  const dots = points
+    .map(
+      (d, i) =>
+        `<circle cx="${x(i).toFixed(1)}" cy="${y(d.rtoSeconds!).toFixed(1)}" r="4" fill="${d.ok ? '#2a7' : '#c33'}"><title>${esc(d.id)}: ${d.rtoSeconds} s</title></circle>`,
+    )
+    .join('');
+  const rows = [...drills]
+    .reverse()
+    .map(
+      (d) =>
+        `<tr><td>${esc(d.id)}</td><td class="${d.ok ? 'ok' : 'bad'}">${d.ok ? 'passed' : 'FAILED'}</td><td>${esc(d.rtoSeconds)}</td><td>${esc(d.rpoSeconds)}</td><td>${esc(d.restores.map((r) => r.backupId).join(', '))}</td><td>${esc(d.failures.join('; '))}</td></tr>`,
+    );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pgdr drills: ${esc(cluster)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.ok{color:#2a7}.bad{color:#c33;font-weight:bold}</style></head>
@@ -109,6 +135,10 @@ export const drillPageRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: drillPage(params.cluster, await listReports(deps, 'drills', params.cluster)), contentType: 'text/html; charset=utf-8' };
+    return {
+      status: 200,
+      body: drillPage(params.cluster, await listReports(deps, 'drills', params.cluster)),
+      contentType: 'text/html; charset=utf-8',
+    };
   },
 });

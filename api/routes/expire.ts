@@ -23,7 +23,13 @@ export const expireRoute = route({
     const c = clusterOf(deps.config, params.cluster);
     await ensureNotBusy(deps, params.cluster);
     const started = await startLockedProcedure(deps, 'expireBackups', params.cluster, expireBackups, [
-      { cluster: params.cluster, method: c.method, dryRun: body.dryRun, retention: retentionPolicy(deps.config, params.cluster), nodes: nodeQueues(deps.config, params.cluster) },
+      {
+        cluster: params.cluster,
+        method: c.method,
+        dryRun: body.dryRun,
+        retention: retentionPolicy(deps.config, params.cluster),
+        nodes: nodeQueues(deps.config, params.cluster),
+      },
     ]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },

@@ -50,12 +50,17 @@ async function agentPolling(deps: ApiDeps, queue: string): Promise<Check> {
 
 export async function healthReport(deps: ApiDeps) {
   const { config } = deps;
-  const nodes = Object.entries(config.clusters).flatMap(([cluster, c]) => Object.entries(c.nodes).map(([node, n]) => ({ cluster, node, n })));
+  const nodes = Object.entries(config.clusters).flatMap(([cluster, c]) =>
+    Object.entries(c.nodes).map(([node, n]) => ({ cluster, node, n })),
+  );
   const [temporal, storage, ...nodeChecks] = await Promise.all([
     settle(deps.temporal.workflowService.getSystemInfo({})),
     settle(checkBucket(deps.s3, config.storage.bucket)),
     ...nodes.map(async ({ cluster, node, n }) => {
-      const [postgres, agent] = await Promise.all([tcpCheck(n.host, n.port), agentPolling(deps, nodeTaskQueue(cluster, node, n.agentQueue))]);
+      const [postgres, agent] = await Promise.all([
+        tcpCheck(n.host, n.port),
+        agentPolling(deps, nodeTaskQueue(cluster, node, n.agentQueue)),
+      ]);
       return { cluster, node, address: `${n.host}:${n.port}`, postgres, agent, ok: postgres.ok && agent.ok };
     }),
   ]);
@@ -67,7 +72,7 @@ export const healthRoute = route({
   method: 'GET',
   path: '/healthz',
   operationId: 'getHealth',
-  summary: 'Checks Temporal, the S3 bucket, and that every node\'s Postgres port answers and its agent polls',
+  summary: "Checks Temporal, the S3 bucket, and that every node's Postgres port answers and its agent polls",
   auth: false,
   query: z.object({}).strict(),
   responses: {

@@ -19,7 +19,10 @@ const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
   pgdr_wal_check_timestamp_seconds: ['gauge', 'when the newest WAL archive check ran (unix seconds)'],
   pgdr_wal_last_archived_age_seconds: ['gauge', 'age of the last archived WAL file at the newest check'],
   pgdr_wal_archive_failures_total: ['counter', 'pg_stat_archiver.failed_count on the primary at the newest check'],
-  pgdr_wal_missing_segments: ['gauge', 'WAL segments missing from the archive between the oldest kept backup and the newest archived segment'],
+  pgdr_wal_missing_segments: [
+    'gauge',
+    'WAL segments missing from the archive between the oldest kept backup and the newest archived segment',
+  ],
   pgdr_wal_archive_lag_bytes: ['gauge', 'WAL written but not yet archived, in bytes (the achieved RPO in bytes)'],
   pgdr_wal_archive_lag_seconds: ['gauge', 'age of the oldest unarchived WAL, at most (the achieved RPO in seconds)'],
   pgdr_recovery_window_start_timestamp_seconds: ['gauge', 'earliest recoverable point per timeline (unix seconds)'],
@@ -38,7 +41,9 @@ function render(metrics: Map<string, Sample[]>): string {
     const [type, help] = HELP[name]!;
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const s of samples) {
-      const labels = Object.entries(s.labels).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '\\$&')}"`).join(',');
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '\\$&')}"`)
+        .join(',');
       lines.push(`${name}{${labels}} ${Number.isFinite(s.value) ? s.value : 'NaN'}`);
     }
   }
@@ -53,21 +58,30 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const [catalog, check, drill] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), readWalCheck(deps, cluster), lastReport(deps, 'drills', cluster)]);
+    const [catalog, check, drill] = await Promise.all([
+      listCatalog(deps.s3, deps.config.storage, cluster),
+      readWalCheck(deps, cluster),
+      lastReport(deps, 'drills', cluster),
+    ]);
     if (drill) {
       add('pgdr_drill_last_success', { cluster }, drill.ok ? 1 : 0);
       add('pgdr_drill_last_timestamp_seconds', { cluster }, seconds(drill.finishedAt));
       add('pgdr_drill_last_rto_seconds', { cluster }, drill.rtoSeconds ?? undefined);
       add('pgdr_drill_last_rpo_seconds', { cluster }, drill.rpoSeconds ?? undefined);
     }
-    for (const status of ['good', 'failed', 'incomplete'] as const) add('pgdr_backups', { cluster, status }, catalog.filter((e) => e.status === status).length);
+    for (const status of ['good', 'failed', 'incomplete'] as const)
+      add('pgdr_backups', { cluster, status }, catalog.filter((e) => e.status === status).length);
     const lastGood = catalog.filter((e) => e.status === 'good').at(-1);
     add('pgdr_backup_last_good_timestamp_seconds', { cluster }, seconds(lastGood?.manifest?.stopTime));
     if (!check) continue;
     add('pgdr_wal_check_healthy', { cluster }, check.healthy ? 1 : 0);
     add('pgdr_wal_check_timestamp_seconds', { cluster }, seconds(check.checkedAt));
     const lastArchived = seconds(check.archiver?.lastArchivedAt);
-    add('pgdr_wal_last_archived_age_seconds', { cluster }, lastArchived === undefined ? undefined : Math.max(0, now.getTime() / 1000 - lastArchived));
+    add(
+      'pgdr_wal_last_archived_age_seconds',
+      { cluster },
+      lastArchived === undefined ? undefined : Math.max(0, now.getTime() / 1000 - lastArchived),
+    );
     add('pgdr_wal_archive_failures_total', { cluster }, check.archiver?.failedCount);
     add('pgdr_wal_missing_segments', { cluster }, check.continuity?.missingCount);
     add('pgdr_wal_archive_lag_bytes', { cluster }, check.lag?.bytes);

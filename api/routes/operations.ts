@@ -11,17 +11,17 @@ const operationBody = z.object({
   startTime: z.string(),
   closeTime: z.string().nullable(),
   uiUrl: z.string(),
-  progress: z.unknown().describe('the workflow\'s progress query (its current step), null when it has none'),
+  progress: z.unknown().describe("the workflow's progress query (its current step), null when it has none"),
   activities: z.array(
     z.object({
       type: z.string().nullable(),
-      state: z.unknown().describe('Temporal\'s pending activity state'),
+      state: z.unknown().describe("Temporal's pending activity state"),
       attempt: z.number(),
-      heartbeat: z.unknown().describe('the activity\'s last heartbeat details, null when none'),
+      heartbeat: z.unknown().describe("the activity's last heartbeat details, null when none"),
       lastFailure: z.string().nullable(),
     }),
   ),
-  result: z.unknown().optional().describe('COMPLETED: the workflow\'s result'),
+  result: z.unknown().optional().describe("COMPLETED: the workflow's result"),
   failure: z
     .object({ message: z.string(), type: z.string().nullable(), details: z.unknown() })
     .optional()
@@ -40,8 +40,16 @@ export const operationRoute = route({
   path: '/api/v1/operations/*',
   wildcard: 'workflowId',
   operationId: 'getOperation',
-  summary: 'Progress and result of any pgdr workflow: step (workflow query), heartbeat details of running activities, then result or failure',
-  params: z.object({ '*': z.string().regex(WORKFLOW_ID_PATTERN, 'expected a pgdr workflow id like backup/<cluster>/<timestamp>-<nonce>').describe('workflow id, e.g. backup/<cluster>/<timestamp>-<nonce>; its slashes may be sent as they are or as %2F') }).strict(),
+  summary:
+    'Progress and result of any pgdr workflow: step (workflow query), heartbeat details of running activities, then result or failure',
+  params: z
+    .object({
+      '*': z
+        .string()
+        .regex(WORKFLOW_ID_PATTERN, 'expected a pgdr workflow id like backup/<cluster>/<timestamp>-<nonce>')
+        .describe('workflow id, e.g. backup/<cluster>/<timestamp>-<nonce>; its slashes may be sent as they are or as %2F'),
+    })
+    .strict(),
   query: z.object({}).strict(),
   responses: {
     ...commonResponses,
@@ -56,7 +64,8 @@ export const operationRoute = route({
     try {
       d = await handle.describe();
     } catch (err) {
-      if ((err as Error).name === 'WorkflowNotFoundError') return { status: 404, body: { error: { code: 'NOT_FOUND', message: `no workflow ${id}` } } };
+      if ((err as Error).name === 'WorkflowNotFoundError')
+        return { status: 404, body: { error: { code: 'NOT_FOUND', message: `no workflow ${id}` } } };
       throw err;
     }
     const raw = d.raw.pendingActivities ?? [];
@@ -64,7 +73,9 @@ export const operationRoute = route({
       type: a.activityType?.name ?? null,
       state: a.state,
       attempt: a.attempt ?? 1,
-      heartbeat: a.heartbeatDetails?.payloads?.[0] ? JSON.parse(Buffer.from(a.heartbeatDetails.payloads[0].data ?? []).toString('utf8')) : null,
+      heartbeat: a.heartbeatDetails?.payloads?.[0]
+        ? JSON.parse(Buffer.from(a.heartbeatDetails.payloads[0].data ?? []).toString('utf8'))
+        : null,
       lastFailure: a.lastFailure?.message ?? null,
     }));
     const progress = await handle.query<unknown>('progress').catch(() => null);

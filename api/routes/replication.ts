@@ -23,7 +23,12 @@ export const rebuildRoute = route({
   summary: 'Rebuild a standby from the primary or the newest backup; its old data directory is kept until the new copy streams',
   params: z.object({ cluster: clusterName, node: nodeName }).strict(),
   body: z
-    .object({ source: z.enum(['primary', 'backup']).default('primary').describe('clone the primary (pg_basebackup), or restore the newest good backup and catch up from the archive') })
+    .object({
+      source: z
+        .enum(['primary', 'backup'])
+        .default('primary')
+        .describe('clone the primary (pg_basebackup), or restore the newest good backup and catch up from the archive'),
+    })
     .strict()
     .default({ source: 'primary' }),
   responses: {
@@ -47,9 +52,25 @@ export const rebuildRoute = route({
     nodeOf(deps.config, params.cluster, params.node);
     await ensureNotBusy(deps, params.cluster);
     const input = rebuildInput(deps.config, params.cluster, params.node, body.source, 'api');
-    const started = await startJudgedProcedure<typeof replicaRebuild, RebuildVerdictFacts>(deps, 'replicaRebuild', params.cluster, replicaRebuild, [input]);
+    const started = await startJudgedProcedure<typeof replicaRebuild, RebuildVerdictFacts>(
+      deps,
+      'replicaRebuild',
+      params.cluster,
+      replicaRebuild,
+      [input],
+    );
     const f = started.facts;
-    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, node: f.node, primary: f.primary, source: f.source, backupId: f.backupId } };
+    return {
+      status: 202,
+      body: {
+        workflowId: started.workflowId,
+        uiUrl: started.uiUrl,
+        node: f.node,
+        primary: f.primary,
+        source: f.source,
+        backupId: f.backupId,
+      },
+    };
   },
 });
 
@@ -57,12 +78,19 @@ export const switchoverRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/switchover',
   operationId: 'switchover',
-  summary: 'Planned switchover to a streaming standby: lag-guarded, PgBouncer paused, old primary fenced and rejoined; rolls back before promotion',
+  summary:
+    'Planned switchover to a streaming standby: lag-guarded, PgBouncer paused, old primary fenced and rejoined; rolls back before promotion',
   params: clusterParams,
   body: z
     .object({
       candidate: nodeName.describe('the standby to promote'),
-      maxLagBytes: z.number().int().min(0).max(2 ** 40).optional().describe('refuse when the candidate lags more; default switchover.maxLagBytes'),
+      maxLagBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 40)
+        .optional()
+        .describe('refuse when the candidate lags more; default switchover.maxLagBytes'),
       backupAfter: z.boolean().optional().describe('start a full backup of the new primary afterwards; default switchover.backupAfter'),
     })
     .strict(),
@@ -82,10 +110,30 @@ export const switchoverRoute = route({
     clusterOf(deps.config, params.cluster);
     nodeOf(deps.config, params.cluster, body.candidate);
     await ensureNotBusy(deps, params.cluster);
-    const input = switchoverInput(deps.config, params.cluster, body.candidate, { ...(body.maxLagBytes !== undefined ? { maxLagBytes: body.maxLagBytes } : {}), ...(body.backupAfter !== undefined ? { backupAfter: body.backupAfter } : {}) }, 'api');
-    const started = await startJudgedProcedure<typeof switchover, SwitchoverVerdictFacts>(deps, 'switchover', params.cluster, switchover, [input]);
+    const input = switchoverInput(
+      deps.config,
+      params.cluster,
+      body.candidate,
+      {
+        ...(body.maxLagBytes !== undefined ? { maxLagBytes: body.maxLagBytes } : {}),
+        ...(body.backupAfter !== undefined ? { backupAfter: body.backupAfter } : {}),
+      },
+      'api',
+    );
+    const started = await startJudgedProcedure<typeof switchover, SwitchoverVerdictFacts>(deps, 'switchover', params.cluster, switchover, [
+      input,
+    ]);
     const f = started.facts;
-    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, oldPrimary: f.oldPrimary, candidate: f.candidate, candidateLagBytes: f.candidateLagBytes } };
+    return {
+      status: 202,
+      body: {
+        workflowId: started.workflowId,
+        uiUrl: started.uiUrl,
+        oldPrimary: f.oldPrimary,
+        candidate: f.candidate,
+        candidateLagBytes: f.candidateLagBytes,
+      },
+    };
   },
 });
 

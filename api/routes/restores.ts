@@ -6,7 +6,16 @@ import { absolutePath } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../control/inputs.js';
 import { isRfc3339, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
 import { RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
-import { nodeTaskQueue, restoreId, BACKUP_ID_EXAMPLE, BACKUP_ID_PATTERN, NAME_FORM, NAME_PATTERN, RESTORE_ID_EXAMPLE, RESTORE_ID_PATTERN } from '../../domain/naming.js';
+import {
+  nodeTaskQueue,
+  restoreId,
+  BACKUP_ID_EXAMPLE,
+  BACKUP_ID_PATTERN,
+  NAME_FORM,
+  NAME_PATTERN,
+  RESTORE_ID_EXAMPLE,
+  RESTORE_ID_PATTERN,
+} from '../../domain/naming.js';
 import { isLsn } from '../../domain/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
 import { getReport, listReports } from '../../adapters/reportStore.js';
@@ -24,7 +33,7 @@ const restorePlanned = {
   lastArchivedCommit: z.object({ lsn: z.string(), time: z.string() }).nullable().describe('the newest commit in the archive'),
   timeline: timelineChoice.describe('the timeline recovery follows, and why'),
 };
-const restoreStarted = startedBody.extend({ restoreId: z.string().describe('the restore\'s id (its report\'s name)'), ...restorePlanned });
+const restoreStarted = startedBody.extend({ restoreId: z.string().describe("the restore's id (its report's name)"), ...restorePlanned });
 const restoreDryRun = z.object({
   dryRun: z.literal(true),
   preflightWorkflowId: z.string().describe('the read-only pre-flight workflow that judged the request'),
@@ -59,14 +68,19 @@ function dayExists(rfc3339: string): boolean {
 
 const target = z
   .object({
-    time: z.string().refine((s) => isRfc3339(s) && dayExists(s), 'expected an RFC 3339 time with an offset, e.g. 2026-11-20T10:15:00.250+01:00').optional().describe('recover to this commit time'),
+    time: z
+      .string()
+      .refine((s) => isRfc3339(s) && dayExists(s), 'expected an RFC 3339 time with an offset, e.g. 2026-11-20T10:15:00.250+01:00')
+      .optional()
+      .describe('recover to this commit time'),
     lsn: z.string().refine(isLsn, 'expected an LSN like 0/3000060').optional().describe('recover to this WAL location'),
     name: z
       .string()
       .superRefine((s, ctx) => {
         // Exactly the names pg_create_restore_point makes and postgresql.conf can hold; never trimmed.
         const problem = restorePointNameProblem(s);
-        if (problem) ctx.addIssue({ code: 'custom', message: `expected a restore point name of ${RESTORE_POINT_NAME_FORM}, but ${problem}` });
+        if (problem)
+          ctx.addIssue({ code: 'custom', message: `expected a restore point name of ${RESTORE_POINT_NAME_FORM}, but ${problem}` });
       })
       .optional()
       .describe(`recover to this restore point (pg_create_restore_point), matched exactly: ${RESTORE_POINT_NAME_FORM}`),
@@ -77,24 +91,45 @@ const target = z
   .refine((t) => TARGET_KINDS.filter((k) => t[k] !== undefined).length === 1, `expected exactly one of ${TARGET_KINDS.join(', ')}`)
   .describe('where recovery stops');
 
-const dataDir = absolutePath.describe('data directory to restore into (inside restore.dir or restore.allowedRoots, or a node\'s own data directory for an in-place restore); default <restore.dir>/<cluster>-<restoreId>');
+const dataDir = absolutePath.describe(
+  "data directory to restore into (inside restore.dir or restore.allowedRoots, or a node's own data directory for an in-place restore); default <restore.dir>/<cluster>-<restoreId>",
+);
 
 export const restoreBody = z
   .object({
     target,
     destination: z
       .object({
-        node: z.string().regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`).optional().describe('node whose host receives the restore; default restore.node'),
+        node: z
+          .string()
+          .regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`)
+          .optional()
+          .describe('node whose host receives the restore; default restore.node'),
         dataDir: dataDir.optional(),
-        port: z.number().int().min(1024).max(65535).optional().describe('port of the restored instance; default the first free one in restore.portFrom..portTo'),
+        port: z
+          .number()
+          .int()
+          .min(1024)
+          .max(65535)
+          .optional()
+          .describe('port of the restored instance; default the first free one in restore.portFrom..portTo'),
       })
       .strict()
       .default({})
       .describe('where the restore goes; default a new directory and a free port on the restore node'),
     action: z.enum(['promote', 'pause']).default('pause').describe('at the target: pause (read-only, for inspection) or promote'),
-    backupId: z.string().regex(BACKUP_ID_PATTERN, `expected a backup id like ${BACKUP_ID_EXAMPLE}`).optional().describe('restore from this backup instead of the newest one before the target'),
+    backupId: z
+      .string()
+      .regex(BACKUP_ID_PATTERN, `expected a backup id like ${BACKUP_ID_EXAMPLE}`)
+      .optional()
+      .describe('restore from this backup instead of the newest one before the target'),
     inclusive: z.boolean().default(true).describe('stop just after the target (true) or just before it'),
-    replaceExisting: z.boolean().default(false).describe('restore over an existing data directory or running server; the old directory is renamed aside until the restore is proven'),
+    replaceExisting: z
+      .boolean()
+      .default(false)
+      .describe(
+        'restore over an existing data directory or running server; the old directory is renamed aside until the restore is proven',
+      ),
     confirm: z.string().max(64).optional().describe('the cluster name, required with replaceExisting'),
   })
   .strict();
@@ -107,14 +142,20 @@ export const startRestoreRoute = route({
     'Point-in-time restore: starts pitrRestore and answers once it has planned (backup chosen, destination judged, port claimed) and holds its destination; ?dryRun=true runs only the read-only pre-flight (restorePreflight) and starts nothing',
   params: clusterParams,
   query: z
-    .object({ dryRun: z.enum(['true', 'false']).default('false').describe('true: judge the request (the read-only pre-flight) and answer 200 with the plan; nothing is started or claimed') })
+    .object({
+      dryRun: z
+        .enum(['true', 'false'])
+        .default('false')
+        .describe('true: judge the request (the read-only pre-flight) and answer 200 with the plan; nothing is started or claimed'),
+    })
     .strict(),
   body: restoreBody,
   responses: {
     ...commonResponses,
     ...temporalUnavailable,
     200: {
-      description: 'dry run: { dryRun: true, preflightWorkflowId, uiUrl, backupId, destination, lastArchivedCommit, timeline } (the port is the first free one now, not claimed)',
+      description:
+        'dry run: { dryRun: true, preflightWorkflowId, uiUrl, backupId, destination, lastArchivedCommit, timeline } (the port is the first free one now, not claimed)',
       body: restoreDryRun,
     },
     202: started(
@@ -142,9 +183,16 @@ export const startRestoreRoute = route({
     const input = restoreInput(deps.config, request, 'api');
     if (query.dryRun === 'true') {
       // Read-only: its own workflow (it needs the archive and a node agent); claims nothing.
-      const pre = await startProcedure(deps, 'restorePreflight', params.cluster, restorePreflight, [{ request, destinationQueue: input.destinationQueue, ...(input.nodes ? { nodes: input.nodes } : {}) }], {
-        executionTimeout: '5 minutes',
-      });
+      const pre = await startProcedure(
+        deps,
+        'restorePreflight',
+        params.cluster,
+        restorePreflight,
+        [{ request, destinationQueue: input.destinationQueue, ...(input.nodes ? { nodes: input.nodes } : {}) }],
+        {
+          executionTimeout: '5 minutes',
+        },
+      );
       const outcome = await pre.handle.result();
       if (!outcome.plan) throw new RestorePreflightError(params.cluster, outcome.problems);
       return {
@@ -163,7 +211,9 @@ export const startRestoreRoute = route({
     // The restore judges itself: it answers once it holds its locks (the cluster's with
     // replaceExisting, the destination's) and has planned, or refuses (409, 422) having created
     // nothing. The plan is made once; the 202 names what runs.
-    const started = await startJudgedProcedure<typeof pitrRestore, RestoreVerdictFacts>(deps, 'pitrRestore', params.cluster, pitrRestore, [input]);
+    const started = await startJudgedProcedure<typeof pitrRestore, RestoreVerdictFacts>(deps, 'pitrRestore', params.cluster, pitrRestore, [
+      input,
+    ]);
     const f = started.facts;
     return {
       status: 202,
@@ -208,9 +258,16 @@ export const listRestoresRoute = route({
     if (reports.length === 0) return { status: 200, body: { cluster: params.cluster, workflowId: null, uiUrl: null, restores: [] } };
     // The API never looks at a node's files: each destination node's agent does, read-only.
     const byNode = new Map<string, string[]>();
-    for (const r of reports) if (cc.nodes[r.destination.node]) byNode.set(r.destination.node, [...(byNode.get(r.destination.node) ?? []), r.destination.dataDir]);
-    const nodes = [...byNode].map(([node, dataDirs]) => ({ node, taskQueue: nodeTaskQueue(params.cluster, node, cc.nodes[node]!.agentQueue), dataDirs: [...new Set(dataDirs)] }));
-    const started = await startProcedure(deps, 'restoredCopies', params.cluster, restoredCopies, [{ cluster: params.cluster, nodes }], { executionTimeout: '2 minutes' });
+    for (const r of reports)
+      if (cc.nodes[r.destination.node]) byNode.set(r.destination.node, [...(byNode.get(r.destination.node) ?? []), r.destination.dataDir]);
+    const nodes = [...byNode].map(([node, dataDirs]) => ({
+      node,
+      taskQueue: nodeTaskQueue(params.cluster, node, cc.nodes[node]!.agentQueue),
+      dataDirs: [...new Set(dataDirs)],
+    }));
+    const started = await startProcedure(deps, 'restoredCopies', params.cluster, restoredCopies, [{ cluster: params.cluster, nodes }], {
+      executionTimeout: '2 minutes',
+    });
     const seen = await started.handle.result();
     const dirs = nodeDataDirs(deps.config, params.cluster);
     const restores = reports.map((r) => {
@@ -224,7 +281,13 @@ export const listRestoresRoute = route({
 });
 
 const restoreParams = z
-  .object({ cluster: clusterName, id: z.string().regex(RESTORE_ID_PATTERN, `expected a restore id like ${RESTORE_ID_EXAMPLE}`).describe('restore id (from GET .../restores)') })
+  .object({
+    cluster: clusterName,
+    id: z
+      .string()
+      .regex(RESTORE_ID_PATTERN, `expected a restore id like ${RESTORE_ID_EXAMPLE}`)
+      .describe('restore id (from GET .../restores)'),
+  })
   .strict();
 
 export const dropRestoreRoute = route({
@@ -232,7 +295,7 @@ export const dropRestoreRoute = route({
   path: '/api/v1/clusters/:cluster/restores/:id',
   operationId: 'dropRestore',
   summary:
-    'Stops (pg_ctl -m fast) and removes the copy a finished restore made, through the dropRestore workflow; only a directory that carries that restore\'s marker, never a configured node\'s directory or a restore made in place. Idempotent: a copy already gone answers 200 with alreadyRemoved: true',
+    "Stops (pg_ctl -m fast) and removes the copy a finished restore made, through the dropRestore workflow; only a directory that carries that restore's marker, never a configured node's directory or a restore made in place. Idempotent: a copy already gone answers 200 with alreadyRemoved: true",
   params: restoreParams,
   responses: {
     ...commonResponses,
@@ -252,7 +315,7 @@ export const dropRestoreRoute = route({
       }),
     },
     404: 'unknown cluster, or no finished restore with that id',
-    422: 'refused, nothing stopped or removed: the restore replaced a directory in place, the directory is (or holds) a configured node\'s, or it carries no marker of this restore',
+    422: "refused, nothing stopped or removed: the restore replaced a directory in place, the directory is (or holds) a configured node's, or it carries no marker of this restore",
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
@@ -262,7 +325,12 @@ export const dropRestoreRoute = route({
     const problems = dropProblemsFromReport(report, nodeDirs);
     if (problems.length) throw new RestoreDropRefusedError(params.cluster, params.id, problems);
     const nc = nodeOf(deps.config, params.cluster, report.destination.node);
-    const input = { cluster: params.cluster, report: { id: report.id, workflowId: report.workflowId, destination: report.destination, replaced: report.replaced }, taskQueue: nodeTaskQueue(params.cluster, report.destination.node, nc.agentQueue), nodeDataDirs: nodeDirs };
+    const input = {
+      cluster: params.cluster,
+      report: { id: report.id, workflowId: report.workflowId, destination: report.destination, replaced: report.replaced },
+      taskQueue: nodeTaskQueue(params.cluster, report.destination.node, nc.agentQueue),
+      nodeDataDirs: nodeDirs,
+    };
     const started = await startProcedure(deps, 'dropRestore', params.cluster, dropRestore, [input], { executionTimeout: '10 minutes' });
     const result = await started.handle.result();
     return { status: 200, body: { ...result, uiUrl: started.uiUrl } };

@@ -14,7 +14,9 @@ const scheduleParams = z
   })
   .strict();
 
-const noteBody = z.object({ note: z.string().max(500).optional().describe('why; shown in the Temporal UI and in pgdr schedules') }).strict();
+const noteBody = z
+  .object({ note: z.string().max(500).optional().describe('why; shown in the Temporal UI and in pgdr schedules') })
+  .strict();
 
 /** The Temporal schedule handle for a configured schedule, or a 404-mapped error. */
 const scheduleBody = z.union([
@@ -42,7 +44,12 @@ function configured(deps: ApiDeps, cluster: string, name: string) {
   clusterOf(deps.config, cluster);
   const all = clusterSchedules(deps.config, cluster);
   const s = all.find((x) => x.name === name);
-  if (!s) throw new UnknownScheduleError(cluster, name, all.map((x) => x.name));
+  if (!s)
+    throw new UnknownScheduleError(
+      cluster,
+      name,
+      all.map((x) => x.name),
+    );
   return s;
 }
 
@@ -65,11 +72,23 @@ async function describeSchedule(deps: ApiDeps, cluster: string, name: string) {
       paused: d.state.paused,
       note: d.state.note ?? null,
       nextActionTimes: d.info.nextActionTimes.map((t) => t.toISOString()),
-      recentActions: d.info.recentActions.slice(-5).map((a) => ({ scheduledAt: a.scheduledAt.toISOString(), takenAt: a.takenAt.toISOString(), workflowId: a.action.workflow.workflowId })),
+      recentActions: d.info.recentActions.slice(-5).map((a) => ({
+        scheduledAt: a.scheduledAt.toISOString(),
+        takenAt: a.takenAt.toISOString(),
+        workflowId: a.action.workflow.workflowId,
+      })),
       running: d.info.runningActions.map((a) => a.workflow.workflowId),
     };
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) return { name, scheduleId: scheduleId(cluster, name), type: s.type, cron: s.cron, missing: true, hint: 'not created yet: is the control worker running?' };
+    if (err instanceof ScheduleNotFoundError)
+      return {
+        name,
+        scheduleId: scheduleId(cluster, name),
+        type: s.type,
+        cron: s.cron,
+        missing: true,
+        hint: 'not created yet: is the control worker running?',
+      };
     throw err;
   }
 }
@@ -78,7 +97,7 @@ export const listSchedulesRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/schedules',
   operationId: 'listSchedules',
-  summary: 'The cluster\'s schedules (backups and the WAL archive check): cron, paused state and note, next run times, recent runs',
+  summary: "The cluster's schedules (backups and the WAL archive check): cron, paused state and note, next run times, recent runs",
   params: z.object({ cluster: clusterName }).strict(),
   query: z.object({}).strict(),
   responses: {
@@ -89,7 +108,9 @@ export const listSchedulesRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const schedules = await Promise.all(clusterSchedules(deps.config, params.cluster).map((s) => describeSchedule(deps, params.cluster, s.name)));
+    const schedules = await Promise.all(
+      clusterSchedules(deps.config, params.cluster).map((s) => describeSchedule(deps, params.cluster, s.name)),
+    );
     return { status: 200, body: { cluster: params.cluster, schedules } };
   },
 });
@@ -118,4 +139,4 @@ function scheduleAction(action: 'pause' | 'unpause' | 'trigger', summary: string
 
 export const pauseScheduleRoute = scheduleAction('pause', 'Pauses a schedule, with a note saying why');
 export const unpauseScheduleRoute = scheduleAction('unpause', 'Unpauses a schedule, with a note');
-export const triggerScheduleRoute = scheduleAction('trigger', 'Runs a schedule\'s backup now (overlap policy SKIP still applies)');
+export const triggerScheduleRoute = scheduleAction('trigger', "Runs a schedule's backup now (overlap policy SKIP still applies)");

@@ -19,7 +19,13 @@ export const statusRoute = route({
         .string()
         .regex(/^\d+$/, 'expected a whole number of bytes')
         .transform(Number)
-        .pipe(z.number().int().min(0).max(2 ** 40))
+        .pipe(
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(2 ** 40),
+        )
         .default(16 * 1024 * 1024)
         .describe('standby lag in bytes above which a warning is raised (default 16 MiB)'),
     })
@@ -35,9 +41,14 @@ export const statusRoute = route({
   },
   async handler({ params, query, deps }) {
     clusterOf(deps.config, params.cluster);
-    const started = await startProcedure(deps, 'clusterStatus', params.cluster, clusterStatus, [
-      { cluster: params.cluster, nodes: nodeQueues(deps.config, params.cluster), maxLagBytes: query.maxLagBytes },
-    ], { executionTimeout: '2 minutes' });
+    const started = await startProcedure(
+      deps,
+      'clusterStatus',
+      params.cluster,
+      clusterStatus,
+      [{ cluster: params.cluster, nodes: nodeQueues(deps.config, params.cluster), maxLagBytes: query.maxLagBytes }],
+      { executionTimeout: '2 minutes' },
+    );
     const status = await started.handle.result();
     return { status: 200, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, ...status } };
   },

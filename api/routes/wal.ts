@@ -42,7 +42,10 @@ export const walCheckRoute = route({
   operationId: 'startWalArchiveCheck',
   summary: 'Runs walArchiveCheck now; the workflow fails (red in the Temporal UI) when the archive is unhealthy',
   params: clusterParams,
-  body: z.object({ skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch') }).strict().default({ skipRoundTrip: false }),
+  body: z
+    .object({ skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch') })
+    .strict()
+    .default({ skipRoundTrip: false }),
   responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
@@ -56,7 +59,8 @@ export const recoveryWindowRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/recovery-window',
   operationId: 'getRecoveryWindow',
-  summary: 'Per timeline, the earliest recoverable point (stop of the oldest good backup whose WAL reaches the archive\'s end; what the restore pre-flight uses) and the latest (last archived commit), as of the newest WAL archive check; retention recomputes the start when it expires backups (windowAsOf)',
+  summary:
+    "Per timeline, the earliest recoverable point (stop of the oldest good backup whose WAL reaches the archive's end; what the restore pre-flight uses) and the latest (last archived commit), as of the newest WAL archive check; retention recomputes the start when it expires backups (windowAsOf)",
   params: clusterParams,
   query: z.object({}).strict(),
   responses: {
@@ -96,7 +100,8 @@ export const enableArchivingRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/archive/enable',
   operationId: 'enableArchiving',
-  summary: 'Sets archive_mode, archive_command (pgdr wal push) and restore_command (pgdr wal fetch) with ALTER SYSTEM and reloads; says which nodes need a restart',
+  summary:
+    'Sets archive_mode, archive_command (pgdr wal push) and restore_command (pgdr wal fetch) with ALTER SYSTEM and reloads; says which nodes need a restart',
   params: clusterParams,
   body: z.object({}).strict().default({}),
   responses: {
@@ -114,6 +119,14 @@ export const enableArchivingRoute = route({
     await ensureNotBusy(deps, params.cluster);
     const input = enableArchivingInput(deps.config, params.cluster);
     const started = await startLockedProcedure(deps, 'enableArchiving', params.cluster, enableArchiving, [input]);
-    return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl, archiveCommand: input.archiveCommand, restoreCommand: input.restoreCommand } };
+    return {
+      status: 202,
+      body: {
+        workflowId: started.workflowId,
+        uiUrl: started.uiUrl,
+        archiveCommand: input.archiveCommand,
+        restoreCommand: input.restoreCommand,
+      },
+    };
   },
 });

@@ -23,7 +23,18 @@ export function renderBackups(cluster: string, rows: BackupRow[]): string {
   if (rows.length === 0) return `cluster ${cluster}: no backups`;
   return table(
     ['ID', 'STATUS', 'METHOD', 'TYPE', 'PARENT', 'START', 'STOP', 'LSN (start-stop)', 'TL', 'SIZE'],
-    rows.map((b) => [b.id, b.status, b.method, b.type, b.parent, b.startTime, b.stopTime, b.startLsn ? `${b.startLsn}-${b.stopLsn}` : null, b.timeline, bytes(b.bytes)]),
+    rows.map((b) => [
+      b.id,
+      b.status,
+      b.method,
+      b.type,
+      b.parent,
+      b.startTime,
+      b.stopTime,
+      b.startLsn ? `${b.startLsn}-${b.stopLsn}` : null,
+      b.timeline,
+      bytes(b.bytes),
+    ]),
   );
 }
 

@@ -8,8 +8,13 @@ import type { DrillReport } from '../../domain/drill.js';
 export function renderDrill(r: DrillReport): string {
   const lines = [`drill ${r.id}: ${r.ok ? 'passed' : 'FAILED'}, RTO ${r.rtoSeconds ?? '-'} s, RPO ${r.rpoSeconds ?? '-'} s`];
   for (const x of r.restores) {
-    lines.push(`  backup ${x.backupId} (${x.role}): ${x.restore ? `restored in ${x.restore.seconds.total} s, checks ${x.checksSeconds ?? '-'} s` : `not restored: ${printable(String(x.error))}`}; torn down: ${x.teardown?.removed ? 'yes' : 'no'}`);
-    for (const c of x.checks) lines.push(`    ${c.ok ? 'ok  ' : c.severity === 'warning' ? 'warn' : 'FAIL'} ${c.kind} ${printable(String(c.name))}: ${printable(String(c.actual ?? 'none'))}${c.ok ? '' : ` (expected ${printable(String(c.expected))})`}`);
+    lines.push(
+      `  backup ${x.backupId} (${x.role}): ${x.restore ? `restored in ${x.restore.seconds.total} s, checks ${x.checksSeconds ?? '-'} s` : `not restored: ${printable(String(x.error))}`}; torn down: ${x.teardown?.removed ? 'yes' : 'no'}`,
+    );
+    for (const c of x.checks)
+      lines.push(
+        `    ${c.ok ? 'ok  ' : c.severity === 'warning' ? 'warn' : 'FAIL'} ${c.kind} ${printable(String(c.name))}: ${printable(String(c.actual ?? 'none'))}${c.ok ? '' : ` (expected ${printable(String(c.expected))})`}`,
+      );
   }
   return lines.join('\n');
 }
@@ -55,12 +60,16 @@ export function drillCommands(program: Command): void {
         res.drills.length === 0
           ? `cluster ${cluster}: no drills yet`
           : table(
-            ['ID', 'RESULT', 'RTO (s)', 'RPO (s)', 'BACKUPS', 'FAILURES'],
-            res.drills.map((d) => [
-              d.id, d.ok ? 'passed' : 'FAILED', d.rtoSeconds, d.rpoSeconds, d.backups.join(','), 
-              d.failures.join('; ') || null,
-            ]),
-          ),
+              ['ID', 'RESULT', 'RTO (s)', 'RPO (s)', 'BACKUPS', 'FAILURES'],
+              res.drills.map((d) => [
+                d.id,
+                d.ok ? 'passed' : 'FAILED',
+                d.rtoSeconds,
+                d.rpoSeconds,
+                d.backups.join(','),
+                d.failures.join('; ') || null,
+              ]),
+            ),
       );
     });
 }

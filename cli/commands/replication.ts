@@ -16,7 +16,9 @@ export function renderSwitchover(r: SwitchoverReport): string {
   const lines = [
     `switchover ${r.oldPrimary} -> ${r.newPrimary}${r.viaPatroni ? ' (patroni)' : ''}: timeline ${r.newTimeline ?? '-'}, history archived ${r.historyArchived ?? '-'}`,
     `  clients paused ${r.pauseSeconds ?? '-'} s; fence ${r.seconds.fence} s, promote ${r.seconds.promote} s, rejoin ${r.seconds.rejoin} s, total ${r.seconds.total} s`,
-    ...r.rejoined.map((j) => `  ${j.node}: ${j.streaming ? 'streams from' : 'NOT streaming from'} ${r.newPrimary}${j.rewound ? ' (pg_rewind)' : ''}`),
+    ...r.rejoined.map(
+      (j) => `  ${j.node}: ${j.streaming ? 'streams from' : 'NOT streaming from'} ${r.newPrimary}${j.rewound ? ' (pg_rewind)' : ''}`,
+    ),
     ...(r.backupWorkflowId ? [`  backup started: ${r.backupWorkflowId}`] : []),
     ...r.warnings.map((w) => `  warning: ${w}`),
   ];
@@ -64,8 +66,8 @@ export function replicationCommands(program: Command): void {
             `${clusterPath(cluster)}/switchover`,
             body,
           ),
-        started: (s) => `started ${s.workflowId}: ${s.oldPrimary} -> ${opts.candidate} `
-          + `(candidate lag ${bytes(s.candidateLagBytes)})\n  ${s.uiUrl}`,
+        started: (s) =>
+          `started ${s.workflowId}: ${s.oldPrimary} -> ${opts.candidate} ` + `(candidate lag ${bytes(s.candidateLagBytes)})\n  ${s.uiUrl}`,
         wait: !!opts.wait,
         intervalMs: 250,
         result: (r) => renderSwitchover(r as SwitchoverReport),
@@ -84,15 +86,15 @@ export function replicationCommands(program: Command): void {
         [
           res.switchovers.length
             ? table(
-              ['FINISHED', 'OLD', 'NEW', 'PAUSE (s)', 'TOTAL (s)', 'WARNINGS'],
-              res.switchovers.map((s) => [s.finishedAt, s.oldPrimary, s.newPrimary, s.pauseSeconds, s.seconds.total, s.warnings.length]),
-            )
+                ['FINISHED', 'OLD', 'NEW', 'PAUSE (s)', 'TOTAL (s)', 'WARNINGS'],
+                res.switchovers.map((s) => [s.finishedAt, s.oldPrimary, s.newPrimary, s.pauseSeconds, s.seconds.total, s.warnings.length]),
+              )
             : 'no switchovers yet',
           res.rebuilds.length
             ? table(
-              ['FINISHED', 'NODE', 'SOURCE', 'LAG', 'TOTAL (s)'],
-              res.rebuilds.map((r) => [r.finishedAt, r.node, r.source, bytes(r.lagBytes), r.seconds.total]),
-            )
+                ['FINISHED', 'NODE', 'SOURCE', 'LAG', 'TOTAL (s)'],
+                res.rebuilds.map((r) => [r.finishedAt, r.node, r.source, bytes(r.lagBytes), r.seconds.total]),
+              )
             : 'no rebuilds yet',
         ].join('\n'),
       );

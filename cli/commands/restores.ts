@@ -104,7 +104,7 @@ export function restoreCommands(program: Command): void {
 
   restore
     .command('drop')
-    .description('stop and remove the copy a finished restore made (only a directory carrying that restore\'s marker)')
+    .description("stop and remove the copy a finished restore made (only a directory carrying that restore's marker)")
     .argument('<cluster>')
     .argument('<id>', 'restore id, from pgdr restores <cluster>')
     .action(async (cluster: string, id: string, _opts: unknown, cmd: Command) => {
@@ -125,19 +125,19 @@ export function restoreCommands(program: Command): void {
         res.restores.length === 0
           ? `cluster ${cluster}: no restores`
           : table(
-            ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'COPY', 'PORT', 'DIRECTORY', 'RTO (s)', 'NOTE'],
-            res.restores.map((r) => [
-              r.id,
-              r.backupId,
-              JSON.stringify(r.target),
-              r.stop.lastCommitTime ?? r.stop.replayLsn,
-              r.live ? `${r.live.state}${r.live.kind === 'drill' ? ' (drill)' : ''}` : null,
-              r.live?.port ?? r.destination.port,
-              `${r.destination.node}:${r.destination.dataDir}`,
-              r.seconds.total,
-              r.live?.note ?? null,
-            ]),
-          ),
+              ['ID', 'BACKUP', 'TARGET', 'STOPPED AT', 'COPY', 'PORT', 'DIRECTORY', 'RTO (s)', 'NOTE'],
+              res.restores.map((r) => [
+                r.id,
+                r.backupId,
+                JSON.stringify(r.target),
+                r.stop.lastCommitTime ?? r.stop.replayLsn,
+                r.live ? `${r.live.state}${r.live.kind === 'drill' ? ' (drill)' : ''}` : null,
+                r.live?.port ?? r.destination.port,
+                `${r.destination.node}:${r.destination.dataDir}`,
+                r.seconds.total,
+                r.live?.note ?? null,
+              ]),
+            ),
       );
     });
 }

@@ -33,7 +33,7 @@ export function renderSchedules(rows: ScheduleRow[]): string {
 export function scheduleCommands(program: Command): void {
   program
     .command('schedules')
-    .description('list a cluster\'s backup schedules with their next run times')
+    .description("list a cluster's backup schedules with their next run times")
     .argument('<cluster>')
     .action(async (cluster: string, _opts: unknown, cmd: Command) => {
       const inv = invocation(cmd);

@@ -23,7 +23,10 @@ export function renderStatus(s: StatusAnswer, now = Date.now()): string {
     const lsn = p.role === 'primary' ? p.currentLsn : p.replayLsn;
     const lag = p.role === 'primary' ? null : `${bytes(n.lagBytes)} / ${lagSecondsText(n, primaryProbe)}`;
     const stream = p.role === 'primary' ? `${p.replication.length} standby(s)` : (p.walReceiver?.status ?? 'not streaming');
-    const archiver = p.role === 'primary' ? `${p.archiver.archivedCount} ok, ${p.archiver.failedCount} failed, last ${p.archiver.lastArchivedWal ?? '-'} ${ago(p.archiver.lastArchivedAt, now)}` : '-';
+    const archiver =
+      p.role === 'primary'
+        ? `${p.archiver.archivedCount} ok, ${p.archiver.failedCount} failed, last ${p.archiver.lastArchivedWal ?? '-'} ${ago(p.archiver.lastArchivedAt, now)}`
+        : '-';
     return [n.node, p.role, p.timeline, lsn, lag, stream, p.dataChecksums ? 'on' : 'OFF', archiver];
   });
   const out = [

@@ -16,8 +16,16 @@ export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
         ['primary', `${r.primary ?? '-'} (timeline ${r.timeline ?? '-'}, archive_mode ${r.archiveMode ?? '-'})`],
         ['last archived', a?.lastArchivedWal ? `${a.lastArchivedWal}, ${ago(a.lastArchivedAt, now)}` : '-'],
         ['failures', a ? `${a.failedCount}${a.lastFailedWal ? `, last ${a.lastFailedWal} ${ago(a.lastFailedAt, now)}` : ''}` : '-'],
-        ['round trip', r.roundTrip ? `${r.roundTrip.segment} ${r.roundTrip.ok ? `in S3 after ${r.roundTrip.seconds} s` : 'NOT in S3'}` : 'skipped'],
-        ['continuity', c ? `${c.expected} segments from ${c.fromSegment ?? '-'} to ${c.lastSegment ?? '-'}, ${c.missingCount} missing${c.missing[0] ? ` (first ${c.missing[0]})` : ''}` : '-'],
+        [
+          'round trip',
+          r.roundTrip ? `${r.roundTrip.segment} ${r.roundTrip.ok ? `in S3 after ${r.roundTrip.seconds} s` : 'NOT in S3'}` : 'skipped',
+        ],
+        [
+          'continuity',
+          c
+            ? `${c.expected} segments from ${c.fromSegment ?? '-'} to ${c.lastSegment ?? '-'}, ${c.missingCount} missing${c.missing[0] ? ` (first ${c.missing[0]})` : ''}`
+            : '-',
+        ],
         ['lag (RPO)', r.lag ? `${bytes(r.lag.bytes)}, ${r.lag.segments} segment(s), ${r.lag.seconds} s` : '-'],
       ],
     ),
@@ -110,9 +118,7 @@ export function registerWalCommands(program: Command): void {
         result: (r) => {
           const e = r as { nodes: { node: string; role: string; changed: { name: string }[]; error?: string }[]; restartNeeded: string[] };
           const changes = (c: { name: string }[]) => (c.length ? `changed ${c.map((x) => x.name).join(', ')}` : 'already set');
-          const lines = e.nodes.map(
-            (n) => `  ${n.node} (${n.role}): ${n.error ? printable(n.error) : changes(n.changed)}`,
-          );
+          const lines = e.nodes.map((n) => `  ${n.node} (${n.role}): ${n.error ? printable(n.error) : changes(n.changed)}`);
           const restart = `RESTART NEEDED on ${e.restartNeeded.join(', ')}: archive_mode only changes at server start`;
           lines.push(e.restartNeeded.length ? restart : 'no restart needed');
           return lines.join('\n');

@@ -18,12 +18,24 @@ export async function ensureApps(layout: StackLayout, caCert: string): Promise<v
   for (const app of ['worker', 'api'] as const) {
     const pidFile = join(layout.run, `${app}.pid`);
     if (readPid(pidFile)) continue;
-    startDaemon({ cmd: tsx, args: [join(repoRoot, app, 'main.ts')], env, logFile: join(layout.logs, `${app}.log`), pidFile, cwd: repoRoot });
+    startDaemon({
+      cmd: tsx,
+      args: [join(repoRoot, app, 'main.ts')],
+      env,
+      logFile: join(layout.logs, `${app}.log`),
+      pidFile,
+      cwd: repoRoot,
+    });
   }
   await waitFor(`pgdr api on port ${layout.ports.api}`, () => portOpen(layout.ports.api), 60000, join(layout.logs, 'api.log'));
   // Ready means polling: the worker logs this line once every queue has a poller.
   const workerLog = join(layout.logs, 'worker.log');
-  await waitFor('pgdr worker polling its task queues', async () => existsSync(workerLog) && readFileSync(workerLog, 'utf8').includes(READY_LINE), 90000, workerLog);
+  await waitFor(
+    'pgdr worker polling its task queues',
+    async () => existsSync(workerLog) && readFileSync(workerLog, 'utf8').includes(READY_LINE),
+    90000,
+    workerLog,
+  );
 }
 
 export async function stopApps(layout: StackLayout): Promise<void> {

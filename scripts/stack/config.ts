@@ -6,7 +6,12 @@ import type { StackLayout } from './layout.js';
 import { slotFor, type PgClusterPlan } from './postgres.js';
 import type { SecretName } from './secrets.js';
 
-export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Record<SecretName, { file: string }>, clusters: PgClusterPlan[]): Record<string, unknown> {
+export function stackConfig(
+  layout: StackLayout,
+  caCert: string,
+  secretFiles: Record<SecretName, { file: string }>,
+  clusters: PgClusterPlan[],
+): Record<string, unknown> {
   return {
     temporal: {
       address: `127.0.0.1:${layout.ports.temporal}`,
@@ -39,7 +44,10 @@ export function stackConfig(layout: StackLayout, caCert: string, secretFiles: Re
           // Standbys find the pgdr role's password in the stack's passfile, never in their config.
           replication: { passfile: c.passfile },
           nodes: Object.fromEntries(
-            [c.primary, ...c.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(c, n) }]),
+            [c.primary, ...c.standbys].map((n) => [
+              n.name,
+              { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(c, n) },
+            ]),
           ),
         },
       ]),

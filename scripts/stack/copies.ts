@@ -58,7 +58,12 @@ export function liveRestoredCopies(layout: Pick<StackLayout, 'dir'>): LiveCopy[]
 export async function stopRestoredCopies(layout: Pick<StackLayout, 'dir' | 'pgBin' | 'pgUser'>): Promise<LiveCopy[]> {
   const copies = liveRestoredCopies(layout);
   for (const c of copies) {
-    await runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', c.dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], osUser: layout.pgUser });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: layout.pgBin,
+      args: ['-D', c.dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'],
+      osUser: layout.pgUser,
+    });
   }
   return copies;
 }

@@ -39,7 +39,12 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
   const plan = demoClusterPlan(layout, archiveCommands(config, 'demo'));
   // archive_command runs the bundled `pgdr wal push`: build it from the current sources.
   await runTool({ tool: 'bash', args: [join(repoRoot, 'scripts', 'build-wal.sh')] });
-  writeFileSync(layout.envFile, Object.entries(appEnv(layout, tls.caCert)).map(([k, v]) => `export ${k}='${v}'\n`).join(''));
+  writeFileSync(
+    layout.envFile,
+    Object.entries(appEnv(layout, tls.caCert))
+      .map(([k, v]) => `export ${k}='${v}'\n`)
+      .join(''),
+  );
 
   await Promise.all([
     step(`temporal (ui http://127.0.0.1:${layout.ports.temporalUi})`, () => ensureTemporal(layout)),
@@ -48,7 +53,10 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
       await ensureBucket(createS3Client(config.storage, createSecretReader()), config.storage.bucket);
     }),
     step(`postgres cluster demo (primary :${plan.primary.port}, replica :${plan.standbys[0]!.port})`, () =>
-      ensureCluster(layout, plan, { superuserPassword: secrets['pg-superuser-password'].value, pgdrPassword: secrets['pgdr-password'].value }),
+      ensureCluster(layout, plan, {
+        superuserPassword: secrets['pg-superuser-password'].value,
+        pgdrPassword: secrets['pgdr-password'].value,
+      }),
     ),
   ]);
   if (opts.apps) await step(`pgdr worker and api (http://127.0.0.1:${layout.ports.api})`, () => ensureApps(layout, tls.caCert));
@@ -58,7 +66,8 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
 export async function stackDown(layout: StackLayout): Promise<void> {
   await stopApps(layout);
   // Restored copies are servers the stack's restores started: they go down with it.
-  for (const c of await stopRestoredCopies(layout)) console.log(`stack: stopped restored copy ${c.dataDir} (port ${c.port ?? '?'}, ${c.workflowId})`);
+  for (const c of await stopRestoredCopies(layout))
+    console.log(`stack: stopped restored copy ${c.dataDir} (port ${c.port ?? '?'}, ${c.workflowId})`);
   if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout, NO_ARCHIVE_COMMANDS));
   await stopMinio(layout);
   await stopTemporal(layout);
@@ -87,7 +96,8 @@ async function main(argv: string[]): Promise<void> {
   if (cmd === 'status') {
     const s = await stackStatus(layout);
     for (const [k, v] of Object.entries(s)) console.log(`${k.padEnd(12)} ${v ? 'up' : 'down'}`);
-    for (const c of liveRestoredCopies(layout)) console.log(`${'copy'.padEnd(12)} up ${c.dataDir} port ${c.port ?? '?'} pid ${c.pid} (${c.workflowId})`);
+    for (const c of liveRestoredCopies(layout))
+      console.log(`${'copy'.padEnd(12)} up ${c.dataDir} port ${c.port ?? '?'} pid ${c.pid} (${c.workflowId})`);
     console.log(`state dir    ${layout.dir}`);
     return;
   }

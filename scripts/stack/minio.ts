@@ -18,7 +18,11 @@ function healthy(port: number, caCert: string): Promise<boolean> {
   });
 }
 
-export async function ensureMinio(layout: StackLayout, tls: { caCert: string; minioCertsDir: string }, creds: { accessKey: string; secretKey: string }): Promise<void> {
+export async function ensureMinio(
+  layout: StackLayout,
+  tls: { caCert: string; minioCertsDir: string },
+  creds: { accessKey: string; secretKey: string },
+): Promise<void> {
   const pidFile = join(layout.run, 'minio.pid');
   const logFile = join(layout.logs, 'minio.log');
   if (readPid(pidFile) && (await healthy(layout.ports.minio, tls.caCert))) return;
@@ -29,7 +33,17 @@ export async function ensureMinio(layout: StackLayout, tls: { caCert: string; mi
   mkdirSync(data, { recursive: true });
   startDaemon({
     cmd: findTool('minio', layout.toolsBin),
-    args: ['server', data, '--quiet', '--address', `127.0.0.1:${layout.ports.minio}`, '--console-address', `127.0.0.1:${layout.ports.minioConsole}`, '--certs-dir', tls.minioCertsDir],
+    args: [
+      'server',
+      data,
+      '--quiet',
+      '--address',
+      `127.0.0.1:${layout.ports.minio}`,
+      '--console-address',
+      `127.0.0.1:${layout.ports.minioConsole}`,
+      '--certs-dir',
+      tls.minioCertsDir,
+    ],
     // Credentials go through env, never argv.
     env: { MINIO_ROOT_USER: creds.accessKey, MINIO_ROOT_PASSWORD: creds.secretKey, MINIO_BROWSER: 'on', MINIO_UPDATE: 'off' },
     logFile,

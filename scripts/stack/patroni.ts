@@ -66,7 +66,6 @@ export function patroniLogDir(layout: StackLayout, scope: string): string {
   return join(layout.logs, 'patroni', scope);
 }
 
-
 export async function startPatroniCluster(layout: StackLayout, opts: PatroniClusterOptions): Promise<PatroniClusterHandle> {
   const { scope, secrets } = opts;
   const count = opts.members ?? 2;
@@ -106,7 +105,17 @@ export async function startPatroniCluster(layout: StackLayout, opts: PatroniClus
   const nodes: Record<string, PatroniNode> = Object.fromEntries(
     names.map((n) => {
       const m = state.members[n]!;
-      return [n, { host: '127.0.0.1', port: m.pgPort, dataDir: m.dataDir, binDir: layout.pgBin, osUser: user, patroniUrl: `http://127.0.0.1:${m.restPort}` }];
+      return [
+        n,
+        {
+          host: '127.0.0.1',
+          port: m.pgPort,
+          dataDir: m.dataDir,
+          binDir: layout.pgBin,
+          osUser: user,
+          patroniUrl: `http://127.0.0.1:${m.restPort}`,
+        },
+      ];
     }),
   );
   const handle: PatroniClusterHandle = {
@@ -127,23 +136,38 @@ export async function startPatroniCluster(layout: StackLayout, opts: PatroniClus
     startAsUser(user, {
       cmd: '/usr/bin/etcd',
       args: [
-        '--name', 'etcd1',
-        '--data-dir', join(base, 'etcd'),
-        '--listen-client-urls', etcdUrl,
-        '--advertise-client-urls', etcdUrl,
-        '--listen-peer-urls', `http://127.0.0.1:${state.etcd.peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${state.etcd.peerPort}`,
-        '--initial-cluster', `etcd1=http://127.0.0.1:${state.etcd.peerPort}`,
-        '--initial-cluster-state', 'new',
+        '--name',
+        'etcd1',
+        '--data-dir',
+        join(base, 'etcd'),
+        '--listen-client-urls',
+        etcdUrl,
+        '--advertise-client-urls',
+        etcdUrl,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${state.etcd.peerPort}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${state.etcd.peerPort}`,
+        '--initial-cluster',
+        `etcd1=http://127.0.0.1:${state.etcd.peerPort}`,
+        '--initial-cluster-state',
+        'new',
         '--enable-v2=true',
-        '--logger', 'zap',
-        '--log-level', 'warn',
+        '--logger',
+        'zap',
+        '--log-level',
+        'warn',
       ],
       cwd: base,
       logFile: etcdLog,
       pidFile: join(base, 'run', 'etcd.pid'),
     });
-    await waitFor(`etcd on ${etcdUrl}`, async () => (await getJson<{ health?: string }>(`${etcdUrl}/health`))?.health === 'true', 30_000, etcdLog);
+    await waitFor(
+      `etcd on ${etcdUrl}`,
+      async () => (await getJson<{ health?: string }>(`${etcdUrl}/health`))?.health === 'true',
+      30_000,
+      etcdLog,
+    );
 
     // 4. The first member bootstraps (initdb) and becomes leader; then the pgdr role.
     const first = names[0]!;
@@ -151,7 +175,10 @@ export async function startPatroniCluster(layout: StackLayout, opts: PatroniClus
     const firstLog = join(logDir, `${first}.log`);
     await waitFor(
       `patroni ${scope}/${first} to lead a running postgres`,
-      async () => (await getJson<ClusterJson>(`${nodes[first]!.patroniUrl}/cluster`))?.members?.some((m) => m.name === first && m.role === 'leader' && m.state === 'running') === true,
+      async () =>
+        (await getJson<ClusterJson>(`${nodes[first]!.patroniUrl}/cluster`))?.members?.some(
+          (m) => m.name === first && m.role === 'leader' && m.state === 'running',
+        ) === true,
       START_TIMEOUT_MS,
       firstLog,
     );
@@ -167,7 +194,8 @@ export async function startPatroniCluster(layout: StackLayout, opts: PatroniClus
     );
 
     // 5. The others clone from it (pg_basebackup) and stream on slots Patroni keeps.
-    for (const name of names.slice(1)) startMember(layout, base, logDir, name, memberConfig(layout, base, scope, name, state, restAuth, passwords, secrets));
+    for (const name of names.slice(1))
+      startMember(layout, base, logDir, name, memberConfig(layout, base, scope, name, state, restAuth, passwords, secrets));
     if (names.length > 1) {
       await waitFor(
         `${names.length - 1} replica(s) of ${scope} streaming`,
@@ -204,7 +232,11 @@ export async function stopPatroniCluster(layout: StackLayout, scope: string): Pr
 
   const patroni = (n: string): Proc => ({ pid: pidFrom(join(run, `${n}.pid`)), marker: join(base, n), what: `patroni ${scope}/${n}` });
   // Read now: a clean shutdown removes postmaster.pid.
-  const postmasters = members.map((n): Proc => ({ pid: pidFrom(join(state!.members[n]!.dataDir, 'postmaster.pid')), marker: state!.members[n]!.dataDir, what: `postgres ${scope}/${n}` }));
+  const postmasters = members.map((n): Proc => ({
+    pid: pidFrom(join(state!.members[n]!.dataDir, 'postmaster.pid')),
+    marker: state!.members[n]!.dataDir,
+    what: `postgres ${scope}/${n}`,
+  }));
   const replicas = members.filter((n) => n !== leader);
 
   // 1. Patroni stops its Postgres (fast) on SIGTERM and leaves the DCS. Replicas go first: once
@@ -220,7 +252,11 @@ export async function stopPatroniCluster(layout: StackLayout, scope: string): Pr
   // 4. Only once nothing listens any more is the state safe to remove.
   if (state) {
     const ports = [state.etcd.clientPort, state.etcd.peerPort, ...Object.values(state.members).flatMap((m) => [m.pgPort, m.restPort])];
-    await waitFor(`ports ${ports.join(', ')} of ${scope} to close`, async () => (await Promise.all(ports.map((p) => portOpen(p)))).every((open) => !open), 10_000);
+    await waitFor(
+      `ports ${ports.join(', ')} of ${scope} to close`,
+      async () => (await Promise.all(ports.map((p) => portOpen(p)))).every((open) => !open),
+      10_000,
+    );
   }
   rmSync(base, { recursive: true, force: true });
 }
@@ -301,7 +337,13 @@ function memberConfig(
         },
       },
       // No "trust" window between initdb and Patroni writing pg_hba.conf.
-      initdb: ['data-checksums', { encoding: 'UTF8' }, { locale: 'C' }, { 'auth-local': 'scram-sha-256' }, { 'auth-host': 'scram-sha-256' }],
+      initdb: [
+        'data-checksums',
+        { encoding: 'UTF8' },
+        { locale: 'C' },
+        { 'auth-local': 'scram-sha-256' },
+        { 'auth-host': 'scram-sha-256' },
+      ],
     },
     postgresql: {
       listen: `127.0.0.1:${m.pgPort}`,
@@ -315,11 +357,7 @@ function memberConfig(
         rewind: { username: 'rewinder', password: passwords.rewind },
       },
       parameters: { unix_socket_directories: join(dir, 'sock'), password_encryption: 'scram-sha-256' },
-      pg_hba: [
-        'local all all scram-sha-256',
-        'host all all 127.0.0.1/32 scram-sha-256',
-        'host replication all 127.0.0.1/32 scram-sha-256',
-      ],
+      pg_hba: ['local all all scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256', 'host replication all 127.0.0.1/32 scram-sha-256'],
       // Without a fast checkpoint a clone of an idle leader waits for checkpoint_timeout.
       basebackup: [{ checkpoint: 'fast' }],
     },
@@ -332,7 +370,13 @@ function startMember(layout: StackLayout, base: string, logDir: string, name: st
   ownedDir(join(dir, 'sock'), layout.pgUser, 0o700);
   const configFile = join(dir, 'patroni.yml');
   ownedFile(configFile, layout.pgUser, JSON.stringify(config, null, 2) + '\n');
-  startAsUser(layout.pgUser, { cmd: '/usr/bin/patroni', args: [configFile], cwd: dir, logFile: join(logDir, `${name}.log`), pidFile: join(base, 'run', `${name}.pid`) });
+  startAsUser(layout.pgUser, {
+    cmd: '/usr/bin/patroni',
+    args: [configFile],
+    cwd: dir,
+    logFile: join(logDir, `${name}.log`),
+    pidFile: join(base, 'run', `${name}.pid`),
+  });
 }
 
 /** Runs SQL as the superuser over the member's socket; the password travels in env. */
@@ -340,7 +384,23 @@ async function psqlAt(layout: StackLayout, base: string, name: string, port: num
   const res = await runTool({
     tool: 'psql',
     binDir: layout.pgBin,
-    args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', join(base, name, 'sock'), '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-f', '-'],
+    args: [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-At',
+      '-h',
+      join(base, name, 'sock'),
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '-f',
+      '-',
+    ],
     osUser: layout.pgUser,
     env: { PGPASSWORD: secrets.superuserPassword },
     input: sql,
@@ -358,8 +418,19 @@ function startAsUser(user: string, opts: { cmd: string; args: string[]; cwd: str
   chmodSync(opts.logFile, 0o600);
   if (ids) chownSync(opts.logFile, ids.uid, ids.gid);
   try {
-    const env = { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C', LC_ALL: 'C', ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: process.env.HOME ?? '/' }) };
-    const child = spawn(opts.cmd, opts.args, { detached: true, stdio: ['ignore', out, out], env, cwd: opts.cwd, ...(ids ? { uid: ids.uid, gid: ids.gid } : {}) });
+    const env = {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      LANG: 'C',
+      LC_ALL: 'C',
+      ...(ids ? { HOME: ids.home, USER: user, LOGNAME: user } : { HOME: process.env.HOME ?? '/' }),
+    };
+    const child = spawn(opts.cmd, opts.args, {
+      detached: true,
+      stdio: ['ignore', out, out],
+      env,
+      cwd: opts.cwd,
+      ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
+    });
     // A failed exec is also reported on 'error'; without a listener it would crash the process.
     child.on('error', (err) => console.error(`stack: ${opts.cmd}: ${err.message}`));
     if (!child.pid) throw new Error(`could not start ${opts.cmd}`);

@@ -27,7 +27,6 @@ export interface PgBouncerHandle {
   stop(): Promise<void>;
 }
 
-
 /**
  * Whether pid is a live process. kill(0) is not enough: the container's PID 1 does not reap
  * orphans, so a PgBouncer started by a process that has since exited stays a zombie (State Z)
@@ -123,14 +122,18 @@ async function terminate(pid: number, what: string, port?: number): Promise<void
     while (processRunning(pid) && Date.now() < deadline + 5000) await sleep(50);
   }
   if (processRunning(pid)) throw new Error(`${what} (pid ${pid}) is still running ${STOP_GRACE_MS + 5000} ms after SIGTERM and SIGKILL`);
-  if (port !== undefined && (await portOpen(port))) throw new Error(`port ${port} is still open after ${what} (pid ${pid}) exited\nHINT: another process listens there`);
+  if (port !== undefined && (await portOpen(port)))
+    throw new Error(`port ${port} is still open after ${what} (pid ${pid}) exited\nHINT: another process listens there`);
 }
 
 function logTail(logFile: string): string {
   return existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
 }
 
-export async function startPgBouncer(layout: StackLayout, opts: { name: string; target: { host: string; port: number }; secrets: PgSecrets; port?: number }): Promise<PgBouncerHandle> {
+export async function startPgBouncer(
+  layout: StackLayout,
+  opts: { name: string; target: { host: string; port: number }; secrets: PgSecrets; port?: number },
+): Promise<PgBouncerHandle> {
   const user = layout.pgUser;
   const adminUser = 'pgdr';
   const dir = join(layout.dir, 'pgbouncer', opts.name);
@@ -176,11 +179,15 @@ export async function startPgBouncer(layout: StackLayout, opts: { name: string; 
   while (!(await portOpen(port))) {
     if (exited || !processRunning(pid)) {
       rmSync(pidFile, { force: true });
-      throw new Error(`pgbouncer "${opts.name}" exited before listening on port ${port} (${exited ?? 'gone'})\n--- last lines of ${logFile} ---\n${logTail(logFile)}`);
+      throw new Error(
+        `pgbouncer "${opts.name}" exited before listening on port ${port} (${exited ?? 'gone'})\n--- last lines of ${logFile} ---\n${logTail(logFile)}`,
+      );
     }
     if (Date.now() > deadline) {
       await terminate(pid, `pgbouncer "${opts.name}"`);
-      throw new Error(`timed out after ${START_TIMEOUT_MS} ms waiting for pgbouncer "${opts.name}" on port ${port}\n--- last lines of ${logFile} ---\n${logTail(logFile)}`);
+      throw new Error(
+        `timed out after ${START_TIMEOUT_MS} ms waiting for pgbouncer "${opts.name}" on port ${port}\n--- last lines of ${logFile} ---\n${logTail(logFile)}`,
+      );
     }
     await sleep(50);
   }

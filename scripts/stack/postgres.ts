@@ -95,7 +95,12 @@ export interface PgSecrets {
   pgdrPassword: string;
 }
 
-export async function pgCtl(layout: StackLayout, plan: PgClusterPlan, node: PgNodePlan, action: 'start' | 'stop' | 'status' | 'reload'): Promise<boolean> {
+export async function pgCtl(
+  layout: StackLayout,
+  plan: PgClusterPlan,
+  node: PgNodePlan,
+  action: 'start' | 'stop' | 'status' | 'reload',
+): Promise<boolean> {
   const args = ['-D', node.dataDir, '-w', '-t', '60'];
   if (action === 'start') args.push('-l', join(plan.logDir, `${plan.cluster}-${node.name}.log`), 'start');
   if (action === 'stop') args.push('-m', 'fast', 'stop');
@@ -115,7 +120,23 @@ export async function psql(layout: StackLayout, plan: PgClusterPlan, port: numbe
   const res = await runTool({
     tool: 'psql',
     binDir: layout.pgBin,
-    args: ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', plan.socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-f', '-'],
+    args: [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-At',
+      '-h',
+      plan.socketDir,
+      '-p',
+      String(port),
+      '-U',
+      'postgres',
+      '-d',
+      'postgres',
+      '-f',
+      '-',
+    ],
     osUser: layout.pgUser,
     env: { PGPASSWORD: secrets.superuserPassword },
     input: sql,
@@ -176,7 +197,18 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
       await runTool({
         tool: 'initdb',
         binDir: layout.pgBin,
-        args: ['-D', p.dataDir, '--data-checksums', '--auth-local=scram-sha-256', '--auth-host=scram-sha-256', '-U', 'postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'],
+        args: [
+          '-D',
+          p.dataDir,
+          '--data-checksums',
+          '--auth-local=scram-sha-256',
+          '--auth-host=scram-sha-256',
+          '-U',
+          'postgres',
+          `--pwfile=${pwfile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
         osUser: user,
       });
     } finally {
@@ -198,7 +230,12 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
     plan,
     p.port,
     pgdrRoleSql(secrets.pgdrPassword) +
-      slots.map((s) => `select pg_create_physical_replication_slot('${s}') where not exists (select from pg_replication_slots where slot_name = '${s}');`).join('\n'),
+      slots
+        .map(
+          (s) =>
+            `select pg_create_physical_replication_slot('${s}') where not exists (select from pg_replication_slots where slot_name = '${s}');`,
+        )
+        .join('\n'),
     secrets,
   );
 
@@ -208,7 +245,24 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
       await runTool({
         tool: 'pg_basebackup',
         binDir: layout.pgBin,
-        args: ['-h', '127.0.0.1', '-p', String(p.port), '-U', 'pgdr', '-D', s.dataDir, '-X', 'stream', '-S', slotFor(plan, s), '-R', '-c', 'fast', '--no-password'],
+        args: [
+          '-h',
+          '127.0.0.1',
+          '-p',
+          String(p.port),
+          '-U',
+          'pgdr',
+          '-D',
+          s.dataDir,
+          '-X',
+          'stream',
+          '-S',
+          slotFor(plan, s),
+          '-R',
+          '-c',
+          'fast',
+          '--no-password',
+        ],
         osUser: user,
         env: { PGPASSFILE: plan.passfile },
       });
@@ -223,7 +277,10 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
     const slotsSql = slots.map((s) => `'${s}'`).join(',');
     await waitFor(
       `${plan.cluster} standbys streaming`,
-      async () => (await psql(layout, plan, p.port, `select count(*) from pg_replication_slots where slot_name in (${slotsSql}) and active`, secrets)).trim() === String(slots.length),
+      async () =>
+        (
+          await psql(layout, plan, p.port, `select count(*) from pg_replication_slots where slot_name in (${slotsSql}) and active`, secrets)
+        ).trim() === String(slots.length),
       120000,
     );
   }

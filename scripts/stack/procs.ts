@@ -21,11 +21,23 @@ export function readPid(pidFile: string): number | undefined {
 }
 
 /** Starts a long-running process in its own process group, logging to logFile (mode 0600: logs name hosts, users and requests). */
-export function startDaemon(opts: { cmd: string; args: string[]; env?: NodeJS.ProcessEnv; logFile: string; pidFile: string; cwd?: string }): number {
+export function startDaemon(opts: {
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  logFile: string;
+  pidFile: string;
+  cwd?: string;
+}): number {
   const out = openSync(opts.logFile, 'a', 0o600);
   // A log an older stack created keeps its mode on open: tighten it.
   chmodSync(opts.logFile, 0o600);
-  const child = spawn(opts.cmd, opts.args, { detached: true, stdio: ['ignore', out, out], env: { ...process.env, ...opts.env }, cwd: opts.cwd });
+  const child = spawn(opts.cmd, opts.args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+  });
   if (!child.pid) throw new Error(`could not start ${opts.cmd}`);
   child.unref();
   writeFileSync(opts.pidFile, `${child.pid}\n`);
@@ -75,7 +87,10 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     }
     await sleep(250);
   }
-  const tail = logFile && existsSync(logFile) ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}` : '';
+  const tail =
+    logFile && existsSync(logFile)
+      ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`
+      : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}${tail}`);
 }
 

@@ -15,13 +15,17 @@ export type SecretName = (typeof SECRET_NAMES)[number];
  * `pgdr wal push` as its own user, which must read the S3 keys (the directory is 0711:
  * passable, not listable).
  */
-export function ensureSecrets(dir: string, owners: Partial<Record<SecretName, string>> = {}): Record<SecretName, { file: string; value: string }> {
+export function ensureSecrets(
+  dir: string,
+  owners: Partial<Record<SecretName, string>> = {},
+): Record<SecretName, { file: string; value: string }> {
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   chmodSync(dir, 0o711);
   const out = {} as Record<SecretName, { file: string; value: string }>;
   for (const name of SECRET_NAMES) {
     const file = join(dir, name);
-    if (!existsSync(file)) writeFileSync(file, `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}\n`, { mode: 0o600 });
+    if (!existsSync(file))
+      writeFileSync(file, `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}\n`, { mode: 0o600 });
     const ids = asUser(owners[name]);
     if (ids) chownSync(file, ids.uid, ids.gid);
     out[name] = { file, value: readFileSync(file, 'utf8').trim() };

@@ -23,13 +23,46 @@ export async function ensureTls(dir: string, extraHosts: string[] = []): Promise
   const ext = join(dir, 'server.ext');
   const minioCertsDir = join(dir, 'minio');
   if (!existsSync(caCert)) {
-    await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', caKey, '-out', caCert, '-days', '3650', '-subj', '/CN=pgdr dev CA']);
+    await execa('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      caKey,
+      '-out',
+      caCert,
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=pgdr dev CA',
+    ]);
   }
   if (!existsSync(cert)) {
     await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
     const san = ['DNS:localhost', 'IP:127.0.0.1', ...extraHosts.map((h) => `DNS:${h}`)].join(',');
-    writeFileSync(ext, `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`);
-    await execa('openssl', ['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '825', '-extfile', ext]);
+    writeFileSync(
+      ext,
+      `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+    );
+    await execa('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caCert,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '825',
+      '-extfile',
+      ext,
+    ]);
   }
   mkdirSync(join(minioCertsDir, 'CAs'), { recursive: true });
   copyFileSync(cert, join(minioCertsDir, 'public.crt'));

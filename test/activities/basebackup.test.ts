@@ -32,9 +32,15 @@ describe('backup ids from activity input', () => {
     for (const bad of ['../../etc', '20261120T224745224Z-F/../../x', '', 'x']) {
       expect(() => assertBackupId(bad)).toThrow(`invalid backup id "${bad}": expected the form 20261120T224745224Z-F`);
     }
-    const config = { storage: { bucket: 'b', prefix: 'p' }, clusters: { c: { backup: { scratchDir: '/nonexistent-pgdr' }, nodes: { n: { osUser: 'postgres', binDir: '/x' } } } } } as any;
+    const config = {
+      storage: { bucket: 'b', prefix: 'p' },
+      clusters: { c: { backup: { scratchDir: '/nonexistent-pgdr' }, nodes: { n: { osUser: 'postgres', binDir: '/x' } } } },
+    } as any;
     await expect(
-      verifyBaseBackup({ config, readSecret: () => '', s3: {} as any }, { cluster: 'c', node: 'n', backupId: '../../../tmp', objectName: 'base.tar.zst', sha256: '', compression: 'zstd' }),
+      verifyBaseBackup(
+        { config, readSecret: () => '', s3: {} as any },
+        { cluster: 'c', node: 'n', backupId: '../../../tmp', objectName: 'base.tar.zst', sha256: '', compression: 'zstd' },
+      ),
     ).rejects.toThrow('invalid backup id "../../../tmp"');
   });
 });

@@ -18,11 +18,17 @@ import { runWorkersUntil } from '../helpers/workers.js';
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 let bundle: WorkflowBundleWithSourceMap;
 beforeAll(async () => {
-  bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../helpers/callActivityWorkflow.ts', import.meta.url)), logger: quiet as never });
+  bundle = await bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('../helpers/callActivityWorkflow.ts', import.meta.url)),
+    logger: quiet as never,
+  });
 });
 
 /** Schedules each call in turn (activity, input, attempts) against the given activity workers; returns results or errors. */
-async function calls(agents: { queue: string; activities: object }[], list: [queue: string, activity: string, input: unknown, attempts: number][]) {
+async function calls(
+  agents: { queue: string; activities: object }[],
+  list: [queue: string, activity: string, input: unknown, attempts: number][],
+) {
   const config = stackConfig();
   const control = freshQueue('bind-wf');
   const connection = await workerConnection(config);
@@ -35,7 +41,11 @@ async function calls(agents: { queue: string; activities: object }[], list: [que
     return await runWorkersUntil(workers, async () => {
       const out: unknown[] = [];
       for (const args of list) {
-        out.push(await client.workflow.execute('callActivity', { taskQueue: control, workflowId: freshQueue('bind-call'), args }).catch((err: unknown) => err));
+        out.push(
+          await client.workflow
+            .execute('callActivity', { taskQueue: control, workflowId: freshQueue('bind-call'), args })
+            .catch((err: unknown) => err),
+        );
       }
       return out;
     });
@@ -79,11 +89,20 @@ describe('node agents bound to their node', () => {
       'probeNode for node "replica" of cluster "demo" reached the agent of node "primary" of cluster "demo"; refused\n' +
         'HINT: each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
     );
-    expect(cause.details?.[0]).toEqual({ code: 'NODE_MISMATCH', activity: 'probeNode', cluster: 'demo', node: 'replica', agentCluster: 'demo', agentNode: 'primary' });
+    expect(cause.details?.[0]).toEqual({
+      code: 'NODE_MISMATCH',
+      activity: 'probeNode',
+      cluster: 'demo',
+      node: 'replica',
+      agentCluster: 'demo',
+      agentNode: 'primary',
+    });
 
     const wrongCluster = activityFailure(otherCluster).cause;
     expect(wrongCluster.type).toBe('NodeMismatchError');
-    expect(wrongCluster.message).toContain('probeNode for node "primary" of cluster "elsewhere" reached the agent of node "primary" of cluster "demo"');
+    expect(wrongCluster.message).toContain(
+      'probeNode for node "primary" of cluster "elsewhere" reached the agent of node "primary" of cluster "demo"',
+    );
   });
 
   it('cannot be built for a node the config does not have', () => {

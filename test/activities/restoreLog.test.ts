@@ -44,9 +44,19 @@ describe('a destination removed under a running restore', () => {
     rmSync(gone, { recursive: true, force: true });
     const config = { clusters: { c1: { nodes: { n1: { host: '127.0.0.1', port: 5432, dataDir: '/srv/pg/n1' } } } } } as never;
     const err = await new MockActivityEnvironment()
-      .run(awaitRecoveryTarget, { config } as never, { cluster: 'c1', node: 'n1', dataDir: gone, port: 1, action: 'pause' as const, target: 'latest', timeoutSeconds: 5 })
+      .run(awaitRecoveryTarget, { config } as never, {
+        cluster: 'c1',
+        node: 'n1',
+        dataDir: gone,
+        port: 1,
+        action: 'pause' as const,
+        target: 'latest',
+        timeoutSeconds: 5,
+      })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DestinationLostError);
-    expect((err as Error).message).toBe(`destination n1:${gone} of cluster "c1" was removed or emptied while the restore ran (last replayed lsn unknown); the backup and the archive are not to blame\nHINT: something outside pgdr deleted the directory; find out what, then restore again`);
+    expect((err as Error).message).toBe(
+      `destination n1:${gone} of cluster "c1" was removed or emptied while the restore ran (last replayed lsn unknown); the backup and the archive are not to blame\nHINT: something outside pgdr deleted the directory; find out what, then restore again`,
+    );
   });
 });

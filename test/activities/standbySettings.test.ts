@@ -18,12 +18,22 @@ describe('writeStandbySettings', () => {
   let tc: TestCluster;
   const deps = () => ({ config: tc.config, readSecret: createSecretReader() });
   const auto = () => readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8');
-  const restoreLines = () => auto().split('\n').filter((l) => /^\s*restore_command\s*=/.test(l));
+  const restoreLines = () =>
+    auto()
+      .split('\n')
+      .filter((l) => /^\s*restore_command\s*=/.test(l));
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-standby-'));
     tc = testCluster('standbyset', (cl) => {
-      const node = (port: number, dataDir: string) => ({ host: '127.0.0.1', port, dataDir, binDir: '/usr/lib/postgresql/15/bin', osUser: 'postgres', slot: `s${port}` });
+      const node = (port: number, dataDir: string) => ({
+        host: '127.0.0.1',
+        port,
+        dataDir,
+        binDir: '/usr/lib/postgresql/15/bin',
+        osUser: 'postgres',
+        slot: `s${port}`,
+      });
       cl.nodes = { primary: node(5999, join(dir, 'other')), old: node(5998, dir) };
     });
   });
@@ -36,7 +46,14 @@ describe('writeStandbySettings', () => {
 
   it('streamOnly: an empty restore_command, whatever was there, beside the standby block', async () => {
     given([`restore_command = 'cp /old/archive/%f %p'`, `work_mem = '8MB'`, `primary_conninfo = 'host=gone'`]);
-    await writeStandbySettings(deps(), { cluster: tc.name, node: 'old', primary: 'primary', ownConfigFrom: null, fromArchive: false, streamOnly: true });
+    await writeStandbySettings(deps(), {
+      cluster: tc.name,
+      node: 'old',
+      primary: 'primary',
+      ownConfigFrom: null,
+      fromArchive: false,
+      streamOnly: true,
+    });
     expect(restoreLines()).toEqual([`restore_command = ''`]);
     expect(auto()).toMatch(/^work_mem = '8MB'$/m);
     expect(auto()).toMatch(/^primary_conninfo = '.*port=5999 .*application_name=''old''/m);
@@ -45,13 +62,13 @@ describe('writeStandbySettings', () => {
     expect(existsSync(join(dir, 'standby.signal'))).toBe(true);
   });
 
-  it('fromArchive: pgdr\'s restore_command replaces the old one', async () => {
+  it("fromArchive: pgdr's restore_command replaces the old one", async () => {
     given([`restore_command = 'cp /old/archive/%f %p'`]);
     await writeStandbySettings(deps(), { cluster: tc.name, node: 'old', primary: 'primary', ownConfigFrom: null, fromArchive: true });
     expect(restoreLines()).toEqual([`restore_command = '${archiveCommands(tc.config, tc.name).restoreCommand.replace(/'/g, "''")}'`]);
   });
 
-  it('neither: the directory\'s own restore_command is kept', async () => {
+  it("neither: the directory's own restore_command is kept", async () => {
     given([`restore_command = 'cp /old/archive/%f %p'`]);
     await writeStandbySettings(deps(), { cluster: tc.name, node: 'old', primary: 'primary', ownConfigFrom: null, fromArchive: false });
     expect(restoreLines()).toEqual([`restore_command = 'cp /old/archive/%f %p'`]);

@@ -19,7 +19,11 @@ describe('tool gateway', () => {
   });
 
   it('passes secrets through the environment, so they never appear in argv', async () => {
-    const res = await runTool({ tool: 'bash', args: ['-c', 'echo "${#PGPASSWORD}"; cat /proc/$$/cmdline | tr "\\0" " "'], env: { PGPASSWORD: 's3cret-value' } });
+    const res = await runTool({
+      tool: 'bash',
+      args: ['-c', 'echo "${#PGPASSWORD}"; cat /proc/$$/cmdline | tr "\\0" " "'],
+      env: { PGPASSWORD: 's3cret-value' },
+    });
     const [len, cmdline] = res.stdout.split('\n');
     expect(len).toBe('12');
     expect(cmdline).not.toContain('s3cret-value');
@@ -29,7 +33,9 @@ describe('tool gateway', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
     const marker = `pgdr-cancel-${process.pid}`;
-    const err = await runTool({ tool: 'bash', args: ['-c', `exec -a ${marker} sleep 30`], osUser: 'postgres', signal: ac.signal }).catch((e) => e);
+    const err = await runTool({ tool: 'bash', args: ['-c', `exec -a ${marker} sleep 30`], osUser: 'postgres', signal: ac.signal }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(ToolFailedError);
     const { stdout } = await runTool({ tool: 'ps', args: ['-eo', 'args'] });
     expect(stdout).not.toContain(marker);
@@ -52,7 +58,7 @@ describe('tool gateway', () => {
     expect(err.nonRetryable).toBe(true);
   });
 
-  it.runIf(process.getuid?.() === 0)('runs tools as the node\'s OS user when the worker is root', async () => {
+  it.runIf(process.getuid?.() === 0)("runs tools as the node's OS user when the worker is root", async () => {
     expect(asUser('postgres')).toMatchObject({ uid: expect.any(Number), gid: expect.any(Number) });
     expect(asUser('root')).toBeUndefined();
     const res = await runTool({ tool: 'bash', args: ['-c', 'id -un; echo $HOME; echo $PPID'], osUser: 'postgres' });

@@ -23,7 +23,7 @@ describe('host paths', () => {
     expect(canonicalPath(join(root, 'link', 'not', 'yet'))).toBe(join(root, 'real', 'not', 'yet'));
   });
 
-  it('finds a node\'s pg_wal and tablespace targets, and the directories that contain or lie inside them', () => {
+  it("finds a node's pg_wal and tablespace targets, and the directories that contain or lie inside them", () => {
     const data = join(root, 'n1');
     mkdirSync(join(data, 'pg_tblspc'), { recursive: true });
     mkdirSync(join(root, 'wal1'));
@@ -31,16 +31,26 @@ describe('host paths', () => {
     symlinkSync(join(root, 'wal1'), join(data, 'pg_wal'));
     symlinkSync(join(root, 'ts1'), join(data, 'pg_tblspc', '16384'));
     const c = config({ n1: node('10.0.0.1', data) });
-    expect(overlapsWithLive(c, join(root, 'ts1', 'x'))).toEqual([{ cluster: 'c1', node: 'n1', kind: 'tablespace', path: join(root, 'ts1'), relation: 'inside' }]);
-    expect(overlapsWithLive(c, join(root, 'wal1'))).toEqual([{ cluster: 'c1', node: 'n1', kind: 'wal', path: join(root, 'wal1'), relation: 'is' }]);
-    expect(overlapsWithLive(c, root).map((o) => o.kind).sort()).toEqual(['data', 'tablespace', 'wal']);
+    expect(overlapsWithLive(c, join(root, 'ts1', 'x'))).toEqual([
+      { cluster: 'c1', node: 'n1', kind: 'tablespace', path: join(root, 'ts1'), relation: 'inside' },
+    ]);
+    expect(overlapsWithLive(c, join(root, 'wal1'))).toEqual([
+      { cluster: 'c1', node: 'n1', kind: 'wal', path: join(root, 'wal1'), relation: 'is' },
+    ]);
+    expect(
+      overlapsWithLive(c, root)
+        .map((o) => o.kind)
+        .sort(),
+    ).toEqual(['data', 'tablespace', 'wal']);
     expect(overlapsWithLive(c, join(root, 'elsewhere'))).toEqual([]);
   });
 
-  it('counts only the nodes on the destination node\'s host: two machines may use one path', () => {
+  it("counts only the nodes on the destination node's host: two machines may use one path", () => {
     const shared = join(root, 'main');
     const c = config({ primary: node('10.0.0.1', shared), replica: node('10.0.0.2', shared) });
-    expect(overlapsWithLive(c, shared, { cluster: 'c1', node: 'replica' })).toEqual([{ cluster: 'c1', node: 'replica', kind: 'data', path: shared, relation: 'is' }]);
+    expect(overlapsWithLive(c, shared, { cluster: 'c1', node: 'replica' })).toEqual([
+      { cluster: 'c1', node: 'replica', kind: 'data', path: shared, relation: 'is' },
+    ]);
     expect(overlapsWithLive(c, shared).map((o) => o.node)).toEqual(['primary', 'replica']);
   });
 });

@@ -22,7 +22,8 @@ describe('port claims', () => {
   let from: number;
   const running = new Set<string>();
   const closed = new Set<string>();
-  const holderRuns = async (h: string) => (running.has(h) ? 'running' : closed.has(h) ? 'closed' : 'absent') as 'running' | 'closed' | 'absent';
+  const holderRuns = async (h: string) =>
+    (running.has(h) ? 'running' : closed.has(h) ? 'closed' : 'absent') as 'running' | 'closed' | 'absent';
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-claims-'));
     // A range of 20 ports around a port the OS just found free.
@@ -35,7 +36,9 @@ describe('port claims', () => {
   it('gives twelve restores choosing at the same moment twelve different ports', async () => {
     const holders = Array.from({ length: 12 }, (_, i) => `pitrRestore/c/r${i}`);
     for (const h of holders) running.add(h);
-    const got = await Promise.all(holders.map((h, i) => claimFreePort({ from, to: from + 19 }, { holder: h, dataDir: `/restores/r${i}` }, new Set(), holderRuns, dir)));
+    const got = await Promise.all(
+      holders.map((h, i) => claimFreePort({ from, to: from + 19 }, { holder: h, dataDir: `/restores/r${i}` }, new Set(), holderRuns, dir)),
+    );
     expect(got.every((p) => p !== null && p >= from && p <= from + 19)).toBe(true);
     expect(new Set(got).size).toBe(12);
     for (const [i, p] of got.entries()) expect(readClaim(p!, dir)).toMatchObject({ holder: holders[i], dataDir: `/restores/r${i}` });
@@ -56,7 +59,10 @@ describe('port claims', () => {
     running.add('b').add('c');
     closed.add('gone');
     expect(await claimPort(from, { holder: 'gone', dataDir: '/r/gone' }, holderRuns, dir)).toBe(true);
-    const [b, c] = await Promise.all([claimPort(from, { holder: 'b', dataDir: '/r/b' }, holderRuns, dir), claimPort(from, { holder: 'c', dataDir: '/r/c' }, holderRuns, dir)]);
+    const [b, c] = await Promise.all([
+      claimPort(from, { holder: 'b', dataDir: '/r/b' }, holderRuns, dir),
+      claimPort(from, { holder: 'c', dataDir: '/r/c' }, holderRuns, dir),
+    ]);
     expect([b, c].filter(Boolean)).toEqual([true]);
     expect(readClaim(from, dir)?.holder).toBe(b ? 'b' : 'c');
   });

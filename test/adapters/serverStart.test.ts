@@ -30,8 +30,17 @@ describe('starting a server', () => {
   let burn: Burners | undefined;
   let listener: Server | undefined;
   let autoConf: string;
-  const stop = () => runTool({ tool: 'pg_ctl', binDir: pgs.layout.pgBin, args: ['-D', pgs.dataDir, '-m', 'fast', '-w', 'stop'], osUser: pgs.layout.pgUser });
-  const start = () => startPostgres({ node: 'primary', binDir: pgs.layout.pgBin, dataDir: pgs.dataDir, osUser: pgs.layout.pgUser, logFile: join(pgs.dataDir, 'pgdr-server.log'), port: pgs.port });
+  const stop = () =>
+    runTool({ tool: 'pg_ctl', binDir: pgs.layout.pgBin, args: ['-D', pgs.dataDir, '-m', 'fast', '-w', 'stop'], osUser: pgs.layout.pgUser });
+  const start = () =>
+    startPostgres({
+      node: 'primary',
+      binDir: pgs.layout.pgBin,
+      dataDir: pgs.dataDir,
+      osUser: pgs.layout.pgUser,
+      logFile: join(pgs.dataDir, 'pgdr-server.log'),
+      port: pgs.port,
+    });
 
   beforeAll(async () => {
     pgs = await ownPostgres();
@@ -73,7 +82,11 @@ describe('starting a server', () => {
     expect(err).toBeInstanceOf(PortUnavailableError);
     expect((err as PortUnavailableError).code).toBe('PORT_UNAVAILABLE');
     expect((err as PortUnavailableError).context.port).toBe(pgs.port);
-    expect((err as Error).message).toMatch(new RegExp(`^port ${pgs.port} on node "primary" is not available to the server in ${pgs.dataDir}: .*(could not create any TCP/IP sockets|Address already in use)`));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^port ${pgs.port} on node "primary" is not available to the server in ${pgs.dataDir}: .*(could not create any TCP/IP sockets|Address already in use)`,
+      ),
+    );
     expect(runningPid(pgs.dataDir)).toBeNull();
   });
 

@@ -16,7 +16,10 @@ describe('awaitStorage', () => {
 
   it('returns at once when the bucket answers', async () => {
     const beats: unknown[] = [];
-    const r = await awaitStorage(createS3Client(tc.config.storage, reader), tc.config.storage, { beat: (d) => beats.push(d), signal: new AbortController().signal });
+    const r = await awaitStorage(createS3Client(tc.config.storage, reader), tc.config.storage, {
+      beat: (d) => beats.push(d),
+      signal: new AbortController().signal,
+    });
     expect(r.waitedSeconds).toBeLessThan(5);
     expect(beats).toEqual([]);
   });
@@ -24,7 +27,11 @@ describe('awaitStorage', () => {
   it('waits, heartbeating, on a closed port, then fails naming the endpoint', async () => {
     const storage = { ...tc.config.storage, endpoint: `https://127.0.0.1:${await freePort()}`, outageWaitSeconds: 2 };
     const beats: { phase: string; endpoint: string; error: string }[] = [];
-    const err = await awaitStorage(createS3Client(storage, reader), storage, { beat: (d) => beats.push(d), signal: new AbortController().signal, pollMs: 200 }).catch((e: unknown) => e);
+    const err = await awaitStorage(createS3Client(storage, reader), storage, {
+      beat: (d) => beats.push(d),
+      signal: new AbortController().signal,
+      pollMs: 200,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageUnavailableError);
     expect((err as Error).message).toContain(`storage at ${storage.endpoint} was unreachable`);
     expect(beats.length).toBeGreaterThanOrEqual(2);
@@ -36,7 +43,10 @@ describe('awaitStorage', () => {
     process.env.PGDR_TEST_WRONG_SECRET = 'not-the-secret-key';
     const storage = { ...tc.config.storage, secretAccessKey: { env: 'PGDR_TEST_WRONG_SECRET' } };
     const beats: unknown[] = [];
-    const err = await awaitStorage(createS3Client(storage, reader), storage, { beat: (d) => beats.push(d), signal: new AbortController().signal }).catch((e: unknown) => e);
+    const err = await awaitStorage(createS3Client(storage, reader), storage, {
+      beat: (d) => beats.push(d),
+      signal: new AbortController().signal,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(StorageUnavailableError);
     expect(isUnreachable(err)).toBe(false);

@@ -15,8 +15,14 @@ import { repoRoot } from '../../scripts/stack/layout.js';
 const bin = (name: string) => join(repoRoot, 'node_modules', '.bin', name);
 const doc = openApiDocument(allRoutes, API_VERSION, [configuredServer('127.0.0.1', 8484)]);
 
-type Operation = { operationId: string; parameters?: { name: string; in: string }[]; responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }> };
-const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op: op as Operation })));
+type Operation = {
+  operationId: string;
+  parameters?: { name: string; in: string }[];
+  responses: Record<string, { content?: Record<string, { schema: Record<string, unknown> }> }>;
+};
+const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+  Object.entries(methods).map(([method, op]) => ({ path, method, op: op as Operation })),
+);
 
 /**
  * Redocly's recommended rules, with one turned off: info-license (the project declares no
@@ -54,7 +60,8 @@ describe('OpenAPI document', () => {
           expect(Object.keys(schema).length, `${method} ${path} ${status}`).toBeGreaterThan(0);
         }
       }
-      if (path !== '/healthz') expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['400', '401', '500']));
+      if (path !== '/healthz')
+        expect(Object.keys(op.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['400', '401', '500']));
     }
     // What the routes really answer: a busy cluster, an unmet precondition, Temporal away, a body too large.
     const restore = doc.paths['/api/v1/clusters/{cluster}/restores']!.post as Operation;
@@ -63,24 +70,31 @@ describe('OpenAPI document', () => {
     expect(Object.keys(switchover.responses)).toEqual(expect.arrayContaining(['202', '409', '412', '422', '503']));
   });
 
-  it('passes redocly lint with no error and no warning, and openapi-typescript types every response body', { timeout: 180_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'pgdr-openapi-'));
-    try {
-      writeFileSync(join(dir, 'openapi.json'), JSON.stringify(doc, null, 2));
-      writeFileSync(join(dir, 'redocly.yaml'), REDOCLY_CONFIG);
-      const env = { REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
-      const lint = await execa(bin('redocly'), ['lint', 'openapi.json', '--config', 'redocly.yaml', '--format', 'json'], { cwd: dir, env, reject: false });
-      const problems = (JSON.parse(lint.stdout) as { problems: { ruleId: string; severity: string; message: string }[] }).problems;
-      expect(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message}`)).toEqual([]);
-      expect(lint.exitCode, lint.stderr).toBe(0);
+  it(
+    'passes redocly lint with no error and no warning, and openapi-typescript types every response body',
+    { timeout: 180_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pgdr-openapi-'));
+      try {
+        writeFileSync(join(dir, 'openapi.json'), JSON.stringify(doc, null, 2));
+        writeFileSync(join(dir, 'redocly.yaml'), REDOCLY_CONFIG);
+        const env = { REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' };
+        const lint = await execa(bin('redocly'), ['lint', 'openapi.json', '--config', 'redocly.yaml', '--format', 'json'], {
+          cwd: dir,
+          env,
+          reject: false,
+        });
+        const problems = (JSON.parse(lint.stdout) as { problems: { ruleId: string; severity: string; message: string }[] }).problems;
+        expect(problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message}`)).toEqual([]);
+        expect(lint.exitCode, lint.stderr).toBe(0);
 
-      const gen = await execa(bin('openapi-typescript'), ['openapi.json', '-o', 'api.d.ts'], { cwd: dir, env, reject: false });
-      expect(gen.exitCode, gen.stderr).toBe(0);
-      expect(readFileSync(join(dir, 'api.d.ts'), 'utf8')).toContain('"/api/v1/operations/{workflowId}"');
-      // A client reads typed fields of the answers; a wrong field name or type fails to compile.
-      writeFileSync(
-        join(dir, 'client.ts'),
-        `import type { paths, components } from './api.js';
+        const gen = await execa(bin('openapi-typescript'), ['openapi.json', '-o', 'api.d.ts'], { cwd: dir, env, reject: false });
+        expect(gen.exitCode, gen.stderr).toBe(0);
+        expect(readFileSync(join(dir, 'api.d.ts'), 'utf8')).toContain('"/api/v1/operations/{workflowId}"');
+        // A client reads typed fields of the answers; a wrong field name or type fails to compile.
+        writeFileSync(
+          join(dir, 'client.ts'),
+          `import type { paths, components } from './api.js';
 type Body<P extends keyof paths, M extends 'get' | 'post' | 'delete', S extends number> =
   paths[P][M] extends { responses: Record<S, { content: { 'application/json': infer B } }> } ? B : never;
 type Restore = Body<'/api/v1/clusters/{cluster}/restores', 'post', 202>;
@@ -99,15 +113,27 @@ export const sameError: components['schemas']['Error'] = busy;
 // @ts-expect-error the restore's answer has no such field
 export const wrong = restore.noSuchField;
 `,
-      );
-      const tsc = await execa(
-        bin('tsc'),
-        ['--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'client.ts'],
-        { cwd: dir, reject: false },
-      );
-      expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+        );
+        const tsc = await execa(
+          bin('tsc'),
+          [
+            '--noEmit',
+            '--strict',
+            '--skipLibCheck',
+            '--module',
+            'nodenext',
+            '--moduleResolution',
+            'nodenext',
+            '--target',
+            'es2022',
+            'client.ts',
+          ],
+          { cwd: dir, reject: false },
+        );
+        expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -45,7 +45,11 @@ describe('request hygiene', () => {
     // On code that ignored the query, the refused requests started workflows: never leave them behind.
     const list = c?.temporal.workflow.list({ query: `PgdrCluster = '${tc.name}' AND ExecutionStatus = 'Running'` });
     for await (const w of list ?? []) started.push(w.workflowId);
-    for (const id of started) await c.temporal.workflow.getHandle(id).terminate('request hygiene test done').catch(() => undefined);
+    for (const id of started)
+      await c.temporal.workflow
+        .getHandle(id)
+        .terminate('request hygiene test done')
+        .catch(() => undefined);
     const none = JSON.parse(JSON.stringify(tc.config));
     none.clusters[tc.name].backup.schedules = {};
     if (c) await reconcileSchedules(c.temporal, parseConfig(none), [tc.name]);
@@ -101,26 +105,49 @@ describe('request hygiene', () => {
       expect(body.length).toBeLessThan(tc.config.api.bodyLimitBytes);
       const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body, contentType: 'application/json' });
       expectEnvelope(res, 400, 'JSON_TOO_DEEP');
-      expect(res.body.error).toMatchObject({ limit: MAX_JSON_DEPTH, message: `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays` });
+      expect(res.body.error).toMatchObject({
+        limit: MAX_JSON_DEPTH,
+        message: `body: JSON nested deeper than ${MAX_JSON_DEPTH} levels of objects and arrays`,
+      });
     });
 
     it('5000 nested arrays, and brackets hidden in strings do not count', async () => {
-      const arrays = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body: `${'['.repeat(5000)}${']'.repeat(5000)}`, contentType: 'application/json' });
+      const arrays = await api.send({
+        method: 'POST',
+        url: `/api/v1/clusters/${tc.name}/expire`,
+        body: `${'['.repeat(5000)}${']'.repeat(5000)}`,
+        contentType: 'application/json',
+      });
       expectEnvelope(arrays, 400, 'JSON_TOO_DEEP');
       // A note of 200 "{" characters is a string, not nesting: it reaches validation.
-      const inString = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/schedules/nosuch/pause`, body: { note: `"\\${'{['.repeat(100)}` } });
+      const inString = await api.send({
+        method: 'POST',
+        url: `/api/v1/clusters/${tc.name}/schedules/nosuch/pause`,
+        body: { note: `"\\${'{['.repeat(100)}` },
+      });
       expectEnvelope(inString, 404, 'UNKNOWN_SCHEDULE');
     });
 
     it(`JSON nested exactly ${MAX_JSON_DEPTH} deep is parsed and reaches validation`, async () => {
-      const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body: nested(MAX_JSON_DEPTH), contentType: 'application/json' });
+      const res = await api.send({
+        method: 'POST',
+        url: `/api/v1/clusters/${tc.name}/expire`,
+        body: nested(MAX_JSON_DEPTH),
+        contentType: 'application/json',
+      });
       expectEnvelope(res, 400, 'BAD_REQUEST');
       expect(res.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['body']);
     });
 
     it('an anonymous deep or malformed body answers 401: the token is checked before the body is read', async () => {
       for (const body of [nested(5000), '{"dryRun": ', `${'['.repeat(5000)}${']'.repeat(5000)}`]) {
-        const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/expire`, body, contentType: 'application/json', authorization: null });
+        const res = await api.send({
+          method: 'POST',
+          url: `/api/v1/clusters/${tc.name}/expire`,
+          body,
+          contentType: 'application/json',
+          authorization: null,
+        });
         expectEnvelope(res, 401, 'UNAUTHORIZED');
       }
     });
@@ -147,7 +174,10 @@ describe('request hygiene', () => {
     it('a body over api.bodyLimitBytes answers 413 BODY_TOO_LARGE naming the limit', async () => {
       const res = await api.send({ method: 'POST', url: E(), body: { dryRun: true, pad: 'x'.repeat(tc.config.api.bodyLimitBytes) } });
       expectEnvelope(res, 413, 'BODY_TOO_LARGE');
-      expect(res.body.error).toMatchObject({ limitBytes: tc.config.api.bodyLimitBytes, message: `body: over the limit of ${tc.config.api.bodyLimitBytes} bytes (api.bodyLimitBytes)` });
+      expect(res.body.error).toMatchObject({
+        limitBytes: tc.config.api.bodyLimitBytes,
+        message: `body: over the limit of ${tc.config.api.bodyLimitBytes} bytes (api.bodyLimitBytes)`,
+      });
     });
 
     it('a path parameter over 100 characters answers 414 URI_TOO_LONG', async () => {
@@ -159,7 +189,9 @@ describe('request hygiene', () => {
     it('a form-encoded body answers 415 UNSUPPORTED_MEDIA_TYPE naming the content type', async () => {
       const res = await api.send({ method: 'POST', url: E(), body: 'dryRun=true', contentType: 'application/x-www-form-urlencoded' });
       expectEnvelope(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
-      expect(res.body.error.message).toBe('body: content-type "application/x-www-form-urlencoded" is not accepted: expected application/json');
+      expect(res.body.error.message).toBe(
+        'body: content-type "application/x-www-form-urlencoded" is not accepted: expected application/json',
+      );
     });
 
     it('an unknown route answers 404 NOT_FOUND without its query string', async () => {
@@ -182,10 +214,18 @@ describe('request hygiene', () => {
     });
 
     it('a request line over http.maxHeaderSize answers 431 HEADERS_TOO_LARGE from a real socket', async () => {
-      const res = await fetch(`${url}/api/v1/clusters/${tc.name}/status?x=${'a'.repeat(20_000)}`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+      const res = await fetch(`${url}/api/v1/clusters/${tc.name}/status?x=${'a'.repeat(20_000)}`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
       const text = await res.text();
       expect(res.status, text).toBe(431);
-      expect(JSON.parse(text)).toEqual({ error: { code: 'HEADERS_TOO_LARGE', message: `request: the request line and headers are over ${maxHeaderSize} bytes`, limitBytes: maxHeaderSize } });
+      expect(JSON.parse(text)).toEqual({
+        error: {
+          code: 'HEADERS_TOO_LARGE',
+          message: `request: the request line and headers are over ${maxHeaderSize} bytes`,
+          limitBytes: maxHeaderSize,
+        },
+      });
     });
 
     it('a malformed HTTP request answers 400 BAD_REQUEST in the envelope from a real socket', async () => {
@@ -204,7 +244,11 @@ describe('request hygiene', () => {
 
   describe('free text', () => {
     const note = 'nul\u0000 cr\r lf\n esc\u001b[31mred\u001b[0m csi\u009b2J del\u007f rtl\u202eevil';
-    const pgdr = (args: string[]) => execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: url, PGDR_API_TOKEN: TEST_TOKEN, PGDR_CONFIG: inject('configPath') }, reject: false });
+    const pgdr = (args: string[]) =>
+      execa(join(repoRoot, 'bin/pgdr'), args, {
+        env: { PGDR_API_URL: url, PGDR_API_TOKEN: TEST_TOKEN, PGDR_CONFIG: inject('configPath') },
+        reject: false,
+      });
 
     beforeAll(async () => {
       await reconcileSchedules(c.temporal, tc.config, [tc.name]);

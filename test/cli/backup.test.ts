@@ -13,7 +13,9 @@ describe('pgdr backup, backups, schedules', () => {
     expect(res.exitCode, res.stderr).toBe(0);
     const [started, , done] = res.stdout.split('\n');
     expect(started).toMatch(/^started backup\/demo\//);
-    expect(done).toMatch(/^backup (\d{8}T\d{9}Z-F): [\d.]+ MiB, lsn [0-9A-F]+\/[0-9A-F]+-[0-9A-F]+\/[0-9A-F]+, backup successfully verified$/);
+    expect(done).toMatch(
+      /^backup (\d{8}T\d{9}Z-F): [\d.]+ MiB, lsn [0-9A-F]+\/[0-9A-F]+-[0-9A-F]+\/[0-9A-F]+, backup successfully verified$/,
+    );
     expect(res.stderr).toMatch(/waiting for the cluster lock|locating the source node|streaming pg_basebackup|verifying|done/);
     const id = /^backup (\S+):/.exec(done!)![1]!;
     const list = await pgdr(['backups', 'demo']);
@@ -31,7 +33,9 @@ describe('pgdr backup, backups, schedules', () => {
       // API answers once the restore has planned and holds its destination, so the first step
       // seen is past the pre-flight.
       const steps = res.stderr.trim().split('\n');
-      expect(steps[0]).toMatch(/^(preparing the destination|downloading and extracting|verifying the restored files|writing the recovery settings|starting the instance|replaying WAL|checking where recovery stopped|storing the report|done)/);
+      expect(steps[0]).toMatch(
+        /^(preparing the destination|downloading and extracting|verifying the restored files|writing the recovery settings|starting the instance|replaying WAL|checking where recovery stopped|storing the report|done)/,
+      );
       expect(steps.at(-1)).toBe('done');
       expect(res.stdout).toMatch(/^restore \d{8}T\d{9}Z: backup \S+ \(basebackup\) to primary:/m);
       expect(res.stdout).toMatch(/^ {2}stopped at lsn [0-9A-F]+\/[0-9A-F]+, last commit .*, paused$/m);
@@ -41,7 +45,11 @@ describe('pgdr backup, backups, schedules', () => {
       // The copy is listed live: running, on its port, in its directory.
       expect(list.stdout).toMatch(new RegExp(`\\srunning\\s+\\d+\\s+primary:${dir!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s`));
     } finally {
-      if (dir) await discardRestore({ layout: stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') }) }, dir);
+      if (dir)
+        await discardRestore(
+          { layout: stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') }) },
+          dir,
+        );
     }
   });
 
@@ -64,7 +72,7 @@ describe('pgdr backup, backups, schedules', () => {
     expect(res.stderr).toContain('expected an RFC 3339 time with an offset');
   });
 
-  it('refuses a malformed time with -o json: the API\'s error, naming the field, is the answer on stdout', async () => {
+  it("refuses a malformed time with -o json: the API's error, naming the field, is the answer on stdout", async () => {
     const res = await pgdr(['restore', 'demo', '--time', 'yesterday', '-o', 'json']);
     expect(res.exitCode).toBe(1);
     const { error } = JSON.parse(res.stdout);

@@ -24,7 +24,8 @@ describe('pgdr on a reply that is not JSON', () => {
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-  const pgdr = (args: string[]) => execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: url, PGDR_API_TOKEN: 'x' }, reject: false });
+  const pgdr = (args: string[]) =>
+    execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: url, PGDR_API_TOKEN: 'x' }, reject: false });
 
   it('prints a 502 HTML page as text with the status and exits 1', async () => {
     answer = { status: 502, type: 'text/html', body: '<html><body>Bad Gateway</body></html>' };
@@ -40,7 +41,9 @@ describe('pgdr on a reply that is not JSON', () => {
     answer = { status: 200, type: 'application/json', body: '{"cluster": "demo", "nodes": [' };
     const res = await pgdr(['backups', 'demo']);
     expect(res.exitCode, res.stderr).toBe(1);
-    expect(res.stderr).toContain('answered http 200 with a body that is not JSON (content-type application/json): {"cluster": "demo", "nodes": [');
+    expect(res.stderr).toContain(
+      'answered http 200 with a body that is not JSON (content-type application/json): {"cluster": "demo", "nodes": [',
+    );
     expect(res.stderr).not.toMatch(/SyntaxError|at JSON\.parse|    at /);
   });
 

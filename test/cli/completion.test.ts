@@ -49,8 +49,14 @@ describe('pgdr completion', { timeout: 600_000 }, () => {
     await execa('bash', ['-n', file]);
     const cases: [words: string[], offered: string[]][] = [
       [['pgdr', 'st'], ['status']],
-      [['pgdr', 're'], ['recovery-window', 'restore', 'restores', 'rebuild', 'replication']],
-      [['pgdr', 'schedule', ''], ['pause', 'unpause', 'trigger', 'help']],
+      [
+        ['pgdr', 're'],
+        ['recovery-window', 'restore', 'restores', 'rebuild', 'replication'],
+      ],
+      [
+        ['pgdr', 'schedule', ''],
+        ['pause', 'unpause', 'trigger', 'help'],
+      ],
       [['pgdr', 'restore', 'dr'], ['drop']],
       // After the cluster argument, no subcommand: `drop` is not offered.
       [['pgdr', 'restore', 'demo', 'dr'], []],
@@ -58,17 +64,29 @@ describe('pgdr completion', { timeout: 600_000 }, () => {
         ['pgdr', 'switchover', 'demo', '--'],
         ['--candidate', '--max-lag-bytes', '--no-backup', '--wait', '--output', '--help', '--api-url'],
       ],
-      [['pgdr', 'status', 'demo', '-o', ''], ['table', 'json']],
+      [
+        ['pgdr', 'status', 'demo', '-o', ''],
+        ['table', 'json'],
+      ],
       [['pgdr', '--api-url', 'http://x', 'restore', '--data-dir', '/d', '--output', 'j'], ['json']],
-      [['pgdr', 'completion', ''], ['bash', 'zsh']],
-      [['pgdr', 'wal', 'push', '--via', ''], ['basebackup', 'pgbackrest']],
+      [
+        ['pgdr', 'completion', ''],
+        ['bash', 'zsh'],
+      ],
+      [
+        ['pgdr', 'wal', 'push', '--via', ''],
+        ['basebackup', 'pgbackrest'],
+      ],
       // pgdr wal push is what Postgres runs: only its own options, no -o or --api-url.
-      [['pgdr', 'wal', 'push', '--'], ['--config', '--cluster', '--via']],
+      [
+        ['pgdr', 'wal', 'push', '--'],
+        ['--config', '--cluster', '--via'],
+      ],
     ];
     expect(await complete(...cases.map(([words]) => words))).toEqual(cases.map(([, offered]) => offered));
   });
 
-  it('the zsh script is the same completion run through zsh\'s bashcompinit', async () => {
+  it("the zsh script is the same completion run through zsh's bashcompinit", async () => {
     const res = await runPgdr(['completion', 'zsh'], {});
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stdout).toContain('autoload -U +X bashcompinit && bashcompinit');

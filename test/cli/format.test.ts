@@ -5,7 +5,9 @@ import { parseApiUrl } from '../../cli/program.js';
 
 describe('printable', () => {
   it('escapes C0 controls, DEL, C1 controls and bidi overrides visibly and keeps the rest', () => {
-    expect(printable('a\u0000b\r\nc\t\u001b[31m\u007f\u009b\u202e\u2066 é ✓ "q" \\')).toBe('a\\x00b\\r\\nc\\t\\x1b[31m\\x7f\\x9b\\u202e\\u2066 é ✓ "q" \\');
+    expect(printable('a\u0000b\r\nc\t\u001b[31m\u007f\u009b\u202e\u2066 é ✓ "q" \\')).toBe(
+      'a\\x00b\\r\\nc\\t\\x1b[31m\\x7f\\x9b\\u202e\\u2066 é ✓ "q" \\',
+    );
   });
 
   it('keeps line breaks only when asked, for multi-line messages, and escapes CR even then', () => {
@@ -20,7 +22,15 @@ describe('printable', () => {
   });
 
   it('is applied to every table cell, and widths count the escaped text', () => {
-    expect(table(['A', 'B'], [['x\u001by', 'z'], ['w', null]])).toBe('A       B\nx\\x1by  z\nw       -');
+    expect(
+      table(
+        ['A', 'B'],
+        [
+          ['x\u001by', 'z'],
+          ['w', null],
+        ],
+      ),
+    ).toBe('A       B\nx\\x1by  z\nw       -');
   });
 });
 

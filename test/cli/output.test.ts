@@ -127,7 +127,7 @@ describe('pgdr output modes and exit codes', { timeout: 600_000 }, () => {
     }
   });
 
-  it('an API refusal exits 1: in json mode the API\'s error is the answer on stdout, in table mode stdout stays empty', async () => {
+  it("an API refusal exits 1: in json mode the API's error is the answer on stdout, in table mode stdout stays empty", async () => {
     const json = await pgdr(['status', 'nosuch', '-o', 'json']);
     expect(json.exitCode).toBe(1);
     expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'NOT_FOUND', message: `no route GET ${C}/nosuch/status` } });

@@ -8,7 +8,10 @@ import { repoRoot } from '../../scripts/stack/layout.js';
 import { apiTarget } from '../../cli/client.js';
 
 const pgdr = (args: string[], env: Record<string, string> = {}) =>
-  execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_CONFIG: inject('configPath'), PGDR_API_URL: '', PGDR_API_TOKEN: '', ...env }, reject: false });
+  execa(join(repoRoot, 'bin/pgdr'), args, {
+    env: { PGDR_CONFIG: inject('configPath'), PGDR_API_URL: '', PGDR_API_TOKEN: '', ...env },
+    reject: false,
+  });
 
 describe('pgdr status', () => {
   it('prints a table with one primary and one streaming standby', async () => {
@@ -23,13 +26,13 @@ describe('pgdr status', () => {
     expect(res.stdout).toContain('warnings: none');
   });
 
-  it('prints the API\'s error for an unknown cluster and exits 1', async () => {
+  it("prints the API's error for an unknown cluster and exits 1", async () => {
     const res = await pgdr(['status', 'nosuch']);
     expect(res.exitCode).toBe(1);
     expect(res.stderr.trim()).toBe('pgdr: unknown cluster "nosuch": expected one of "demo"');
   });
 
-  it('-o json prints the API\'s answer as JSON and nothing else', async () => {
+  it("-o json prints the API's answer as JSON and nothing else", async () => {
     const res = await pgdr(['status', 'demo', '-o', 'json']);
     expect(res.exitCode, res.stderr).toBe(0);
     expect(res.stderr).toBe('');

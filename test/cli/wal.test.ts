@@ -19,7 +19,11 @@ describe('pgdr wal push / fetch', () => {
   let tc: TestCluster;
   let dir: string;
   const s3 = () => createS3Client(tc.config.storage, createSecretReader());
-  const wal = (args: string[]) => execa(join(repoRoot, 'bin/pgdr'), ['wal', ...args.slice(0, 1), '--config', tc.configPath, '--cluster', tc.name, ...args.slice(1)], { reject: false, cwd: dir });
+  const wal = (args: string[]) =>
+    execa(join(repoRoot, 'bin/pgdr'), ['wal', ...args.slice(0, 1), '--config', tc.configPath, '--cluster', tc.name, ...args.slice(1)], {
+      reject: false,
+      cwd: dir,
+    });
   const file = (name: string, content: Buffer) => {
     writeFileSync(join(dir, name), content);
     return join(dir, name);
@@ -79,7 +83,14 @@ describe('pgdr wal push / fetch', () => {
 
     const name = '000000010000000000000003';
     const key = `${walFolder(tc.config.storage, tc.name)}${name}`;
-    await s3().send(new PutObjectCommand({ Bucket: tc.config.storage.bucket, Key: key, Body: Buffer.from('not what was pushed'), Metadata: { sha256: sha(Buffer.from('the real segment')), compression: 'none' } }));
+    await s3().send(
+      new PutObjectCommand({
+        Bucket: tc.config.storage.bucket,
+        Key: key,
+        Body: Buffer.from('not what was pushed'),
+        Metadata: { sha256: sha(Buffer.from('the real segment')), compression: 'none' },
+      }),
+    );
     const corrupt = await wal(['fetch', name, join(dir, 'corrupt')]);
     expect(corrupt.exitCode).toBe(126);
     expect(corrupt.stderr).toContain(`archived WAL object ${key} of cluster "${tc.name}" is corrupt: sha256`);

@@ -6,7 +6,12 @@ import { parseConfig, loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../domain/errors.js';
 
 const valid = () => ({
-  storage: { endpoint: 'https://127.0.0.1:9000', bucket: 'pgdr', accessKeyId: { env: 'S3_KEY' }, secretAccessKey: { file: '/run/secrets/s3' } },
+  storage: {
+    endpoint: 'https://127.0.0.1:9000',
+    bucket: 'pgdr',
+    accessKeyId: { env: 'S3_KEY' },
+    secretAccessKey: { file: '/run/secrets/s3' },
+  },
   clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
 });
 
@@ -36,25 +41,85 @@ describe('config', () => {
   it.each([
     ['a port out of range', (c: any) => (c.clusters.main.nodes.a.port = 70000), 'clusters.main.nodes.a.port', '70000'],
     ['a relative data directory', (c: any) => (c.clusters.main.nodes.a.dataDir = 'data'), 'clusters.main.nodes.a.dataDir', 'absolute path'],
-    ['a data directory with ..', (c: any) => (c.clusters.main.nodes.a.dataDir = '/var/../etc'), 'clusters.main.nodes.a.dataDir', 'with no "." or ".." segment'],
-    ['a cluster name with capitals', (c: any) => (c.clusters = { Main: c.clusters.main }), 'clusters.Main', 'invalid name: expected a lowercase name'],
+    [
+      'a data directory with ..',
+      (c: any) => (c.clusters.main.nodes.a.dataDir = '/var/../etc'),
+      'clusters.main.nodes.a.dataDir',
+      'with no "." or ".." segment',
+    ],
+    [
+      'a cluster name with capitals',
+      (c: any) => (c.clusters = { Main: c.clusters.main }),
+      'clusters.Main',
+      'invalid name: expected a lowercase name',
+    ],
     ['no clusters at all', (c: any) => (c.clusters = {}), 'clusters', 'at least one cluster'],
     ['a cluster without nodes', (c: any) => (c.clusters.main.nodes = {}), 'clusters.main.nodes', 'at least one node'],
     ['a malformed endpoint', (c: any) => (c.storage.endpoint = 'minio:9000'), 'storage.endpoint', 'http:// or https:// URL'],
     ['a bad bucket name', (c: any) => (c.storage.bucket = 'My_Bucket'), 'storage.bucket', 'bucket name'],
-    ['a secret inlined instead of referenced', (c: any) => (c.storage.secretAccessKey = 'hunter2'), 'storage.secretAccessKey', '{env: NAME} or {file: /path}'],
+    [
+      'a secret inlined instead of referenced',
+      (c: any) => (c.storage.secretAccessKey = 'hunter2'),
+      'storage.secretAccessKey',
+      '{env: NAME} or {file: /path}',
+    ],
     ['a missing storage section', (c: any) => delete c.storage, 'storage', 'missing'],
     ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
     ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
-    ['an unknown backup method', (c: any) => (c.clusters.main.method = 'barman'), 'clusters.main.method', 'expected one of "basebackup"|"pgbackrest"'],
-    ['a restore node the cluster does not have', (c: any) => (c.clusters.main.restore = { node: 'zz' }), 'clusters.main.restore.node', 'expected one of the cluster\'s nodes (a), got "zz"'],
-    ['a restore port range upside down', (c: any) => (c.clusters.main.restore = { portFrom: 6000, portTo: 5000 }), 'clusters.main.restore.portTo', 'expected portTo >= portFrom'],
-    ['a restore port range that includes a node port', (c: any) => (c.clusters.main.restore = { portFrom: 5400, portTo: 5500 }), 'clusters.main.restore.portFrom', 'restore.portFrom..portTo is 5400-5500, which includes nodes.a.port 5432'],
-    ['a restore port range whose default end reaches a node port', (c: any) => ((c.clusters.main.nodes.a.port = 55500), (c.clusters.main.restore = { portFrom: 55440 })), 'clusters.main.restore.portFrom', 'is 55440-55999, which includes nodes.a.port 55500'],
-    ['pgbackrest from a standby', (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })), 'clusters.main.backup.from', 'backs up from the primary only'],
-    ['a backup schedule named like the WAL check', (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }), 'clusters.main.backup.schedules', '"wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron'],
-    ['a drill assertion with an unknown expectation', (c: any) => (c.clusters.main.drill = { assertions: [{ name: 'rows', sql: 'select 1', expect: 'about 5' }] }), 'clusters.main.drill.assertions.0.expect', '"fresh within <n>(s|m|h|d)"'],
-    ['a bad WAL compression', (c: any) => (c.clusters.main.archive = { compression: 'lz4' }), 'clusters.main.archive.compression', 'expected one of "zstd"|"gzip"|"none"'],
+    [
+      'an unknown backup method',
+      (c: any) => (c.clusters.main.method = 'barman'),
+      'clusters.main.method',
+      'expected one of "basebackup"|"pgbackrest"',
+    ],
+    [
+      'a restore node the cluster does not have',
+      (c: any) => (c.clusters.main.restore = { node: 'zz' }),
+      'clusters.main.restore.node',
+      'expected one of the cluster\'s nodes (a), got "zz"',
+    ],
+    [
+      'a restore port range upside down',
+      (c: any) => (c.clusters.main.restore = { portFrom: 6000, portTo: 5000 }),
+      'clusters.main.restore.portTo',
+      'expected portTo >= portFrom',
+    ],
+    [
+      'a restore port range that includes a node port',
+      (c: any) => (c.clusters.main.restore = { portFrom: 5400, portTo: 5500 }),
+      'clusters.main.restore.portFrom',
+      'restore.portFrom..portTo is 5400-5500, which includes nodes.a.port 5432',
+    ],
+    [
+      'a restore port range whose default end reaches a node port',
+      (c: any) => ((c.clusters.main.nodes.a.port = 55500), (c.clusters.main.restore = { portFrom: 55440 })),
+      'clusters.main.restore.portFrom',
+      'is 55440-55999, which includes nodes.a.port 55500',
+    ],
+    [
+      'pgbackrest from a standby',
+      (c: any) => ((c.clusters.main.method = 'pgbackrest'), (c.clusters.main.backup = { from: 'standby' })),
+      'clusters.main.backup.from',
+      'backs up from the primary only',
+    ],
+    [
+      'a backup schedule named like the WAL check',
+      (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }),
+      'clusters.main.backup.schedules',
+      '"wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron',
+    ],
+    [
+      'a drill assertion with an unknown expectation',
+      (c: any) => (c.clusters.main.drill = { assertions: [{ name: 'rows', sql: 'select 1', expect: 'about 5' }] }),
+      'clusters.main.drill.assertions.0.expect',
+      '"fresh within <n>(s|m|h|d)"',
+    ],
+    [
+      'a bad WAL compression',
+      (c: any) => (c.clusters.main.archive = { compression: 'lz4' }),
+      'clusters.main.archive.compression',
+      'expected one of "zstd"|"gzip"|"none"',
+    ],
     ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
   ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {
     const err = rejection(mutate);
@@ -98,7 +163,37 @@ describe('config', () => {
       ['storage.secretAccessKey.file', (c, v) => (c.storage.secretAccessKey = { file: v })],
       ['storage.caFile', (c, v) => (c.storage.caFile = v)],
     ];
-    const metacharacters = ['$', '(', ')', '`', '{', '}', ';', '&', '|', '<', '>', '*', '?', '[', ']', '!', '~', '#', '%', '^', "'", '"', '\\', ' ', '\t', '\n', '\r', '\u0000', '\u001b'];
+    const metacharacters = [
+      '$',
+      '(',
+      ')',
+      '`',
+      '{',
+      '}',
+      ';',
+      '&',
+      '|',
+      '<',
+      '>',
+      '*',
+      '?',
+      '[',
+      ']',
+      '!',
+      '~',
+      '#',
+      '%',
+      '^',
+      "'",
+      '"',
+      '\\',
+      ' ',
+      '\t',
+      '\n',
+      '\r',
+      '\u0000',
+      '\u001b',
+    ];
 
     it.each(pathFields)('refuses every shell metacharacter in %s, naming the field and the value', (field, set) => {
       for (const ch of metacharacters) {
@@ -112,15 +207,29 @@ describe('config', () => {
     });
 
     it('refuses the injection from the issue, "..", "//" and relative paths, and accepts a trailing slash', () => {
-      for (const bad of ['/tmp/x/inj$(touch${IFS}/tmp/PWNED-$(id${IFS}-un))', '/var/lib/../etc', '/var//lib/pg', '/var/lib/pg//', 'var/lib/pg', '/a/./b']) {
-        expect(rejection((c) => (c.clusters.main.nodes.a.dataDir = bad)).issues.map((i) => i.field)).toContain('clusters.main.nodes.a.dataDir');
+      for (const bad of [
+        '/tmp/x/inj$(touch${IFS}/tmp/PWNED-$(id${IFS}-un))',
+        '/var/lib/../etc',
+        '/var//lib/pg',
+        '/var/lib/pg//',
+        'var/lib/pg',
+        '/a/./b',
+      ]) {
+        expect(rejection((c) => (c.clusters.main.nodes.a.dataDir = bad)).issues.map((i) => i.field)).toContain(
+          'clusters.main.nodes.a.dataDir',
+        );
       }
-      expect(parseConfig({ ...valid(), clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a/' } } } } }).clusters.main!.nodes.a!.dataDir).toBe('/var/lib/pg/a/');
+      expect(
+        parseConfig({ ...valid(), clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a/' } } } } }).clusters.main!.nodes.a!.dataDir,
+      ).toBe('/var/lib/pg/a/');
     });
 
-    it('refuses restore roots that overlap a node\'s data directory', () => {
+    it("refuses restore roots that overlap a node's data directory", () => {
       const inside = rejection((c) => (c.clusters.main.restore = { dir: '/var/lib/pg/a/restores' }));
-      expect(inside.issues).toContainEqual({ field: 'clusters.main.restore.dir', message: 'expected a directory apart from node a\'s data directory /var/lib/pg/a (got "/var/lib/pg/a/restores")' });
+      expect(inside.issues).toContainEqual({
+        field: 'clusters.main.restore.dir',
+        message: 'expected a directory apart from node a\'s data directory /var/lib/pg/a (got "/var/lib/pg/a/restores")',
+      });
       const around = rejection((c) => (c.clusters.main.restore = { allowedRoots: ['/var/lib'] }));
       expect(around.issues.map((i) => i.field)).toContain('clusters.main.restore.allowedRoots.0');
     });

@@ -37,7 +37,13 @@ async function apiInstance(tc: TestCluster, s3: unknown, lockVerdictWaitMs: numb
     const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' }, payload: body as object });
     return { status: res.statusCode, body: JSON.parse(res.body) };
   };
-  return { call, close: async () => { await api.close(); await connection.close(); } };
+  return {
+    call,
+    close: async () => {
+      await api.close();
+      await connection.close();
+    },
+  };
 }
 
 interface Run {
@@ -75,56 +81,66 @@ const races = [
 ];
 
 describe('mutating starts that race on one cluster', () => {
-  it.each(races)('$what started at once through two API instances before any worker polls: one 202, the rest 409 naming the winner, no failed run', async ({ path, body, procedure, count }) => {
-    // The slow backup keeps the winner holding the lock while the losers are judged.
-    const tc = testCluster('race', (c) => (c.backup = { ...c.backup, maxRateKBps: 2048 }));
-    const c = await clients(tc);
-    // Long enough that the verdict, not the wait, ends each request while the workers start.
-    const a = { ...(await apiInstance(tc, c.s3, 120_000)), temporal: c.temporal };
-    const b = await apiInstance(tc, c.s3, 120_000);
-    let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
-    // Bundled before the race, so the workers start well inside the API's wait for the verdict.
-    await workflowBundle();
-    try {
-      // With no worker yet nothing holds the lock, so every request passes the early check and
-      // starts its run: the lock itself must decide. Today's code answered 202 to each.
-      const url = `/api/v1/clusters/${tc.name}/${path}`;
-      const answers = Promise.all(Array.from({ length: count }, (_, i) => (i % 2 ? b.call('POST', url, body) : a.call('POST', url, body))));
-      await until(`${count} runs to be started`, async () => (await runsOf(a.temporal, tc.name, procedure)).length === count, 30_000);
-      workers = await startWorkers(tc);
-      const replies = await answers;
+  it.each(races)(
+    '$what started at once through two API instances before any worker polls: one 202, the rest 409 naming the winner, no failed run',
+    async ({ path, body, procedure, count }) => {
+      // The slow backup keeps the winner holding the lock while the losers are judged.
+      const tc = testCluster('race', (c) => (c.backup = { ...c.backup, maxRateKBps: 2048 }));
+      const c = await clients(tc);
+      // Long enough that the verdict, not the wait, ends each request while the workers start.
+      const a = { ...(await apiInstance(tc, c.s3, 120_000)), temporal: c.temporal };
+      const b = await apiInstance(tc, c.s3, 120_000);
+      let workers: Awaited<ReturnType<typeof startWorkers>> | undefined;
+      // Bundled before the race, so the workers start well inside the API's wait for the verdict.
+      await workflowBundle();
+      try {
+        // With no worker yet nothing holds the lock, so every request passes the early check and
+        // starts its run: the lock itself must decide. Today's code answered 202 to each.
+        const url = `/api/v1/clusters/${tc.name}/${path}`;
+        const answers = Promise.all(
+          Array.from({ length: count }, (_, i) => (i % 2 ? b.call('POST', url, body) : a.call('POST', url, body))),
+        );
+        await until(`${count} runs to be started`, async () => (await runsOf(a.temporal, tc.name, procedure)).length === count, 30_000);
+        workers = await startWorkers(tc);
+        const replies = await answers;
 
-      const won = replies.filter((r) => r.status === 202);
-      const lost = replies.filter((r) => r.status !== 202);
-      expect(won, JSON.stringify(replies)).toHaveLength(1);
-      const winner = won[0]!.body.workflowId as string;
-      expect(winner).toMatch(new RegExp(`^${procedure}/${tc.name}/\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z-[0-9a-f]{6}$`));
-      for (const r of lost) {
-        expect(r.status, JSON.stringify(r.body)).toBe(409);
-        expect(r.body.error).toMatchObject({ code: 'CLUSTER_BUSY', cluster: tc.name, runningWorkflowId: winner });
-        expect(r.body.error.message).toBe(`cluster "${tc.name}" is busy with ${winner}\nHINT: wait for it to finish, or cancel it`);
-      }
+        const won = replies.filter((r) => r.status === 202);
+        const lost = replies.filter((r) => r.status !== 202);
+        expect(won, JSON.stringify(replies)).toHaveLength(1);
+        const winner = won[0]!.body.workflowId as string;
+        expect(winner).toMatch(new RegExp(`^${procedure}/${tc.name}/\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z-[0-9a-f]{6}$`));
+        for (const r of lost) {
+          expect(r.status, JSON.stringify(r.body)).toBe(409);
+          expect(r.body.error).toMatchObject({ code: 'CLUSTER_BUSY', cluster: tc.name, runningWorkflowId: winner });
+          expect(r.body.error.message).toBe(`cluster "${tc.name}" is busy with ${winner}\nHINT: wait for it to finish, or cancel it`);
+        }
 
-      // Every loser ended completed with the refusal as its result; none failed.
-      const runs = await until('the losing runs to close', async () => {
-        const all = await runsOf(a.temporal, tc.name, procedure);
-        return all.filter((r) => r.workflowId !== winner).every((r) => r.status !== 'RUNNING') && all;
-      });
-      expect(runs).toHaveLength(count);
-      expect((await runsOf(a.temporal, tc.name)).filter((r) => r.status === 'FAILED')).toEqual([]);
-      for (const r of runs.filter((x) => x.workflowId !== winner)) {
-        expect(r.status).toBe('COMPLETED');
-        expect(await a.temporal.workflow.getHandle(r.workflowId).result()).toEqual({ refused: `busy with ${winner}`, code: 'CLUSTER_BUSY', cluster: tc.name, runningWorkflowId: winner });
+        // Every loser ended completed with the refusal as its result; none failed.
+        const runs = await until('the losing runs to close', async () => {
+          const all = await runsOf(a.temporal, tc.name, procedure);
+          return all.filter((r) => r.workflowId !== winner).every((r) => r.status !== 'RUNNING') && all;
+        });
+        expect(runs).toHaveLength(count);
+        expect((await runsOf(a.temporal, tc.name)).filter((r) => r.status === 'FAILED')).toEqual([]);
+        for (const r of runs.filter((x) => x.workflowId !== winner)) {
+          expect(r.status).toBe('COMPLETED');
+          expect(await a.temporal.workflow.getHandle(r.workflowId).result()).toEqual({
+            refused: `busy with ${winner}`,
+            code: 'CLUSTER_BUSY',
+            cluster: tc.name,
+            runningWorkflowId: winner,
+          });
+        }
+        await finish(a.temporal, winner);
+        expect(await until('the lock to be released', async () => (await lockHolder(a.temporal, tc.name)) === null)).toBe(true);
+      } finally {
+        await workers?.stop();
+        await b.close();
+        await a.close();
+        await c.close();
       }
-      await finish(a.temporal, winner);
-      expect(await until('the lock to be released', async () => (await lockHolder(a.temporal, tc.name)) === null)).toBe(true);
-    } finally {
-      await workers?.stop();
-      await b.close();
-      await a.close();
-      await c.close();
-    }
-  });
+    },
+  );
 
   it('four backups started at once while the worker runs: one 202, the rest 409 naming the winner, no failed run', async () => {
     const tc = testCluster('racew', (c) => (c.backup = { ...c.backup, maxRateKBps: 2048 }));
@@ -134,7 +150,12 @@ describe('mutating starts that race on one cluster', () => {
     const b = await apiInstance(tc, c.s3, 120_000);
     try {
       const url = `/api/v1/clusters/${tc.name}/backups`;
-      const replies = await Promise.all([a.call('POST', url, {}), b.call('POST', url, {}), a.call('POST', url, {}), b.call('POST', url, {})]);
+      const replies = await Promise.all([
+        a.call('POST', url, {}),
+        b.call('POST', url, {}),
+        a.call('POST', url, {}),
+        b.call('POST', url, {}),
+      ]);
       const won = replies.filter((r) => r.status === 202);
       expect(won, JSON.stringify(replies)).toHaveLength(1);
       const winner = won[0]!.body.workflowId as string;

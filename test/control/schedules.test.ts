@@ -25,7 +25,11 @@ describe('schedules', () => {
 
   it('are created, updated, left alone and deleted to match the config', async () => {
     const v1 = withSchedules(tc, { nightly: { type: 'full', cron: '0 3 * * *' } });
-    expect(await reconcileSchedules(c.temporal, v1, [tc.name])).toMatchObject({ created: [`pgdr/${tc.name}/nightly`], updated: [], deleted: [] });
+    expect(await reconcileSchedules(c.temporal, v1, [tc.name])).toMatchObject({
+      created: [`pgdr/${tc.name}/nightly`],
+      updated: [],
+      deleted: [],
+    });
     const h = c.temporal.schedule.getHandle(`pgdr/${tc.name}/nightly`);
     let d = await h.describe();
     expect(d.info.nextActionTimes.length).toBeGreaterThan(0);
@@ -64,7 +68,8 @@ describe('schedules', () => {
       expect(res.status).toBe(202);
       let workflowId: string | undefined;
       for (let i = 0; i < 120 && !workflowId; i++) {
-        workflowId = (await c.temporal.schedule.getHandle(`pgdr/${tc.name}/weekly`).describe()).info.recentActions[0]?.action.workflow.workflowId;
+        workflowId = (await c.temporal.schedule.getHandle(`pgdr/${tc.name}/weekly`).describe()).info.recentActions[0]?.action.workflow
+          .workflowId;
         if (!workflowId) await new Promise((r) => setTimeout(r, 250));
       }
       expect(workflowId).toMatch(new RegExp(`^backup/${tc.name}/schedule-weekly-`));

@@ -35,8 +35,13 @@ describe('the error table', () => {
     }
   });
 
-  it('names exactly the non-retryable rows as the retry profiles\' non-retryable types', () => {
-    expect([...nonRetryableErrorTypes].sort()).toEqual(errorTable.filter((r) => !r.retryable).map((r) => r.class.name).sort());
+  it("names exactly the non-retryable rows as the retry profiles' non-retryable types", () => {
+    expect([...nonRetryableErrorTypes].sort()).toEqual(
+      errorTable
+        .filter((r) => !r.retryable)
+        .map((r) => r.class.name)
+        .sort(),
+    );
     expect(nonRetryableErrorTypes).toContain('PgbackrestVerifyFailedError');
     expect(nonRetryableErrorTypes).toContain('NodeMismatchError');
     expect(nonRetryableErrorTypes).not.toContain('ToolFailedError');
@@ -44,13 +49,19 @@ describe('the error table', () => {
 
   it('gives an error its code, its retryability and its hint from its row, the hint filled from its values', () => {
     const e = new NoWalCheckError('c1');
-    expect({ code: e.code, nonRetryable: e.nonRetryable, name: e.name }).toEqual({ code: 'NO_WAL_CHECK', nonRetryable: true, name: 'NoWalCheckError' });
+    expect({ code: e.code, nonRetryable: e.nonRetryable, name: e.name }).toEqual({
+      code: 'NO_WAL_CHECK',
+      nonRetryable: true,
+      name: 'NoWalCheckError',
+    });
     expect(e.message).toBe(
       'no WAL archive check of cluster "c1" has run yet, so its archive state and recoverable window are unknown\n' +
         'HINT: start one: POST /api/v1/clusters/c1/wal-archive/check or pgdr wal check c1',
     );
     const p = new PortUnavailableError('n1', '/d', 55500, 'address in use');
-    expect(p.hint).toBe('free port 55500 on that host or choose another one (leave the port out and pgdr takes a free one of restore.portFrom..portTo)');
+    expect(p.hint).toBe(
+      'free port 55500 on that host or choose another one (leave the port out and pgdr takes a free one of restore.portFrom..portTo)',
+    );
     const t = new ToolFailedError('pg_ctl', 1, 'boom');
     expect({ code: t.code, nonRetryable: t.nonRetryable, hint: t.hint, message: t.message }).toEqual({
       code: 'TOOL_FAILED',
@@ -78,7 +89,9 @@ describe('the error table', () => {
 
 describe('the two errors that had borrowed another class', () => {
   it('a failed pgbackrest verify is its own non-retryable failure naming the set and what pgbackrest said', () => {
-    const f = toApplicationFailure(new PgbackrestVerifyFailedError('c1', '20261130-101010F', 'checksum mismatch in pg_data/base/1/1234')) as ApplicationFailure;
+    const f = toApplicationFailure(
+      new PgbackrestVerifyFailedError('c1', '20261130-101010F', 'checksum mismatch in pg_data/base/1/1234'),
+    ) as ApplicationFailure;
     expect({ type: f.type, nonRetryable: f.nonRetryable, message: f.message, details: f.details }).toEqual({
       type: 'PgbackrestVerifyFailedError',
       nonRetryable: true,

@@ -50,9 +50,12 @@ describe('naming', () => {
     expect(droppingDir('/r/c1-x/', restoreId(at))).toBe('/r/c1-x.pgdr-drop-20261120T224745224Z');
   });
 
-  it('names the directories of a restore and of a drill\'s scratch copies under restore.dir', () => {
+  it("names the directories of a restore and of a drill's scratch copies under restore.dir", () => {
     expect(restoreDataDir('/r/', 'main', restoreId(at))).toBe('/r/main-20261120T224745224Z');
-    expect(drillDirs('/r/', 'main', restoreId(at), 1)).toEqual({ dataDir: '/r/main-drill-20261120T224745224Z-1', socketDir: '/tmp/pgdr-drill-20261120T224745224Z-1' });
+    expect(drillDirs('/r/', 'main', restoreId(at), 1)).toEqual({
+      dataDir: '/r/main-drill-20261120T224745224Z-1',
+      socketDir: '/tmp/pgdr-drill-20261120T224745224Z-1',
+    });
   });
 
   it('names a timeline history file with the timeline in eight upper-case hex digits', () => {

@@ -55,7 +55,9 @@ describe('confString', () => {
     const e = thrown as UnsafeConfValueError;
     expect(e.code).toBe('CONF_VALUE_UNSAFE');
     expect(e.nonRetryable).toBe(true);
-    expect(e.message).toContain(`cannot write recovery_target_name = ${JSON.stringify(value)} into postgresql.conf: it holds the control character ${where}`);
+    expect(e.message).toContain(
+      `cannot write recovery_target_name = ${JSON.stringify(value)} into postgresql.conf: it holds the control character ${where}`,
+    );
     expect(e.message).not.toContain('\n\n');
     expect(e.context).toEqual({ setting: 'recovery_target_name', value: JSON.stringify(value) });
   });
@@ -89,8 +91,12 @@ describe('restore point names', () => {
 
   it('refuses quotes and backslashes for pgBackRest, which writes them unescaped', () => {
     expect(pgbackrestConfValueProblem(' qa-lead')).toBeNull();
-    expect(pgbackrestConfValueProblem('qa-bs\\')).toBe('it holds a backslash at offset 5, which pgBackRest writes into postgresql.auto.conf unescaped');
-    expect(pgbackrestConfValueProblem("it's")).toBe('it holds a single quote at offset 2, which pgBackRest writes into postgresql.auto.conf unescaped');
+    expect(pgbackrestConfValueProblem('qa-bs\\')).toBe(
+      'it holds a backslash at offset 5, which pgBackRest writes into postgresql.auto.conf unescaped',
+    );
+    expect(pgbackrestConfValueProblem("it's")).toBe(
+      'it holds a single quote at offset 2, which pgBackRest writes into postgresql.auto.conf unescaped',
+    );
     expect(pgbackrestConfValueProblem('a\nb')).toBe('it holds the control character U+000A at offset 1');
   });
 });

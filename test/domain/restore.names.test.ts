@@ -18,16 +18,40 @@ const backup = (method: 'basebackup' | 'pgbackrest'): RestorableBackup => ({
 
 const judge = (name: string, method: 'basebackup' | 'pgbackrest', found = true) =>
   judgeRestore({
-    request: { cluster: 'c1', target: { name }, destination: { node: 'n1', dataDir: '/r/x', port: 55432 }, action: 'pause', inclusive: true, replaceExisting: false },
+    request: {
+      cluster: 'c1',
+      target: { name },
+      destination: { node: 'n1', dataDir: '/r/x', port: 55432 },
+      action: 'pause',
+      inclusive: true,
+      replaceExisting: false,
+    },
     backups: [backup(method)],
     archive: { timeline: 1, lastSegment: '00000001000000000000000A', missing: [], missingHistory: [] },
     lastCommit: { lsn: '0/A000200', time: '2026-11-20T13:00:00.123456Z' },
     restorePoint: found ? { lsn: '0/5000060', time: null } : null,
-    destination: { node: 'n1', dataDir: '/r/x', port: 55432, state: 'absent', running: false, portFree: true, canonicalDir: '/r/x', host: 'h1', liveOverlaps: [], withinRoots: true, roots: ['/r'], standby: false },
+    destination: {
+      node: 'n1',
+      dataDir: '/r/x',
+      port: 55432,
+      state: 'absent',
+      running: false,
+      portFree: true,
+      canonicalDir: '/r/x',
+      host: 'h1',
+      liveOverlaps: [],
+      withinRoots: true,
+      roots: ['/r'],
+      standby: false,
+    },
     now: new Date('2026-11-20T14:00:00Z'),
   });
 
-const settings = (name: string) => recoverySettings({ kind: 'name', value: name, inclusive: true, action: 'pause' }, { restoreCommand: 'pgdr wal fetch %f %p', port: 55433, keepArchiving: false, marker: 'm' });
+const settings = (name: string) =>
+  recoverySettings(
+    { kind: 'name', value: name, inclusive: true, action: 'pause' },
+    { restoreCommand: 'pgdr wal fetch %f %p', port: 55433, keepArchiving: false, marker: 'm' },
+  );
 
 describe('restore point names in the pre-flight and the recovery settings', () => {
   it.each([
@@ -60,11 +84,15 @@ describe('restore point names in the pre-flight and the recovery settings', () =
   });
 
   it('refuses a name Postgres could not take before looking any further', () => {
-    expect(judge('x'.repeat(64), 'basebackup').problems).toEqual([`restore point "${'x'.repeat(64)}" cannot be used: it is 64 bytes long, over the 63 Postgres allows; expected 1-63 bytes (UTF-8) without control characters; leading and trailing spaces count`]);
+    expect(judge('x'.repeat(64), 'basebackup').problems).toEqual([
+      `restore point "${'x'.repeat(64)}" cannot be used: it is 64 bytes long, over the 63 Postgres allows; expected 1-63 bytes (UTF-8) without control characters; leading and trailing spaces count`,
+    ]);
     expect(judge('a\nb', 'basebackup', false).problems[0]).toContain('cannot be used: it holds the control character U+000A at offset 1');
   });
 
   it('names a restore point that was not found exactly as asked', () => {
-    expect(judge('qa-lead', 'basebackup', false).problems).toEqual(['restore point "qa-lead" was not found in the archived WAL up to 00000001000000000000000A']);
+    expect(judge('qa-lead', 'basebackup', false).problems).toEqual([
+      'restore point "qa-lead" was not found in the archived WAL up to 00000001000000000000000A',
+    ]);
   });
 });

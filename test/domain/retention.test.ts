@@ -10,7 +10,13 @@ function entry(daysAgo: number, status: CatalogEntry['status'] = 'good', seg = d
   const at = new Date(now.getTime() - daysAgo * day);
   const id = backupId(at, 'full');
   if (status === 'incomplete') return { id, status, manifest: null, orphanKeys: [`x/${id}/base.tar.zst`] };
-  const manifest = { id, type: 'full', status, stopTime: at.toISOString(), startWalSegment: `00000001000000000000${String(100 - seg).padStart(4, '0')}` } as BackupManifest;
+  const manifest = {
+    id,
+    type: 'full',
+    status,
+    stopTime: at.toISOString(),
+    startWalSegment: `00000001000000000000${String(100 - seg).padStart(4, '0')}`,
+  } as BackupManifest;
   return { id, status, manifest };
 }
 
@@ -64,7 +70,17 @@ describe('planRetention with minWindow', () => {
   const at = (msAgo: number): CatalogEntry => {
     const t = new Date(now.getTime() - msAgo);
     const id = backupId(t, 'full');
-    return { id, status: 'good', manifest: { id, type: 'full', status: 'good', stopTime: t.toISOString(), startWalSegment: `0000000100000000${String(Math.round(1e6 - msAgo / 1000)).padStart(8, '0')}` } as BackupManifest };
+    return {
+      id,
+      status: 'good',
+      manifest: {
+        id,
+        type: 'full',
+        status: 'good',
+        stopTime: t.toISOString(),
+        startWalSegment: `0000000100000000${String(Math.round(1e6 - msAgo / 1000)).padStart(8, '0')}`,
+      } as BackupManifest,
+    };
   };
   const week = 7 * 86_400;
 

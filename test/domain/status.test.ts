@@ -4,22 +4,48 @@ import { renderStatus } from '../../cli/commands/status.js';
 
 const archiver = { archivedCount: 0, lastArchivedWal: null, lastArchivedAt: null, failedCount: 0, lastFailedWal: null, lastFailedAt: null };
 const probe = (node: string, role: 'primary' | 'standby', over: Partial<NodeProbe> = {}): NodeProbe => ({
-  node, role, systemIdentifier: '1', serverVersion: 160000, timeline: 1,
-  currentLsn: role === 'primary' ? '0/5000000' : null, receiveLsn: null, replayLsn: role === 'standby' ? '0/5000000' : null,
+  node,
+  role,
+  systemIdentifier: '1',
+  serverVersion: 160000,
+  timeline: 1,
+  currentLsn: role === 'primary' ? '0/5000000' : null,
+  receiveLsn: null,
+  replayLsn: role === 'standby' ? '0/5000000' : null,
   // An hour since the last replayed commit: what now() - pg_last_xact_replay_timestamp() shows on an idle primary.
-  replayDelaySeconds: role === 'standby' ? 3600 : null, replayPaused: role === 'standby' ? false : null, synchronousStandbyNames: '',
-  dataChecksums: true, archiveMode: 'on', archiver, replication: [],
+  replayDelaySeconds: role === 'standby' ? 3600 : null,
+  replayPaused: role === 'standby' ? false : null,
+  synchronousStandbyNames: '',
+  dataChecksums: true,
+  archiveMode: 'on',
+  archiver,
+  replication: [],
   walReceiver: role === 'standby' ? { status: 'streaming', senderHost: null, senderPort: null, slotName: null, receivedTimeline: 1 } : null,
-  probedAt: '2026-01-01T00:00:00.000Z', ...over,
+  probedAt: '2026-01-01T00:00:00.000Z',
+  ...over,
 });
 const peer = (over: Partial<ReplicationPeer>): ReplicationPeer => ({
-  applicationName: 'walreceiver', clientAddr: null, state: 'streaming', syncState: 'async', sentLsn: null, replayLsn: null,
-  replayLagBytes: 0, replayLagSeconds: null, slotName: null, ...over,
+  applicationName: 'walreceiver',
+  clientAddr: null,
+  state: 'streaming',
+  syncState: 'async',
+  sentLsn: null,
+  replayLsn: null,
+  replayLagBytes: 0,
+  replayLagSeconds: null,
+  slotName: null,
+  ...over,
 });
-const receiverOn = (slotName: string | null) => ({ status: 'streaming', senderHost: null, senderPort: null, slotName, receivedTimeline: 1 });
+const receiverOn = (slotName: string | null) => ({
+  status: 'streaming',
+  senderHost: null,
+  senderPort: null,
+  slotName,
+  receivedTimeline: 1,
+});
 const node = (name: string) => ({ name, taskQueue: `q-${name}` });
 
-describe('a standby\'s lag in seconds', () => {
+describe("a standby's lag in seconds", () => {
   const primary = probe('a', 'primary', {
     replication: [
       peer({ slotName: 'slot_b', replayLagSeconds: 0.25, replayLagBytes: 4096 }),
@@ -38,7 +64,7 @@ describe('a standby\'s lag in seconds', () => {
   ]);
   const lag = (n: string) => s.nodes.find((x) => x.node === n)!.lagSeconds;
 
-  it('is the primary\'s replay_lag for the standby\'s slot, not the time since its last replayed commit', () => {
+  it("is the primary's replay_lag for the standby's slot, not the time since its last replayed commit", () => {
     expect(lag('b')).toBe(0.25);
   });
 

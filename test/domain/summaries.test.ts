@@ -9,12 +9,17 @@ describe('workflow summaries', () => {
   });
 
   it('say "the whole cluster" when a procedure has no narrower target', () => {
-    const s = workflowSummary({ workflow: 'walArchiveCheck', cluster: 'demo', target: summaryTarget('walArchiveCheck', {}), startedBy: 'api' });
+    const s = workflowSummary({
+      workflow: 'walArchiveCheck',
+      cluster: 'demo',
+      target: summaryTarget('walArchiveCheck', {}),
+      startedBy: 'api',
+    });
     expect(s.staticSummary).toBe('walArchiveCheck demo (by api)');
     expect(s.staticDetails).toContain('- target: the whole cluster');
   });
 
-  it('read each procedure\'s target from its input', () => {
+  it("read each procedure's target from its input", () => {
     expect(summaryTarget('backup', { type: 'diff', from: 'primary' })).toBe('diff backup from the primary');
     expect(summaryTarget('expireBackups', { dryRun: true })).toBe('retention (dry run)');
     const request = { target: { time: '2026-01-02T03:04:05Z' }, destination: { node: 'replica', dataDir: '/srv/copy' } };
@@ -23,9 +28,9 @@ describe('workflow summaries', () => {
     expect(summaryTarget('restoreDrill', { target: 'immediate', drillNode: 'replica' })).toBe('immediate on replica');
     expect(summaryTarget('replicaRebuild', { node: 'replica', source: 'backup' })).toBe('standby replica from the backup');
     expect(summaryTarget('switchover', { candidate: 'replica' })).toBe('to replica');
-    expect(summaryTarget('dropRestore', { report: { id: '20260101T000000000Z', destination: { node: 'replica', dataDir: '/srv/x' } } })).toBe(
-      'restore 20260101T000000000Z at replica:/srv/x',
-    );
+    expect(
+      summaryTarget('dropRestore', { report: { id: '20260101T000000000Z', destination: { node: 'replica', dataDir: '/srv/x' } } }),
+    ).toBe('restore 20260101T000000000Z at replica:/srv/x');
     expect(summaryTarget('clusterLock', {})).toBeUndefined();
     expect(summaryTarget('destinationLock', { dir: 'h:/srv/x' })).toBe('h:/srv/x');
   });

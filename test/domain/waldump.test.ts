@@ -4,8 +4,10 @@ import { commitCandidates, commitTime, parseRecordLine, recordLines, restorePoin
 // Lines as pg_waldump 15 printed them for restore points made with pg_create_restore_point
 // (the names ' qa-lead', 'qa-trail ', 'qa\tb' with a backslash, 'qa-bs\', 'nl' + a line break,
 // 'two' + a line break + 'lines', then 'qa-lead').
-const rp = (lsn: string, prev: string, name: string) => `rmgr: XLOG        len (rec/tot):     98/    98, tx:          0, lsn: ${lsn}, prev ${prev}, desc: RESTORE_POINT ${name}`;
-const commit = (lsn: string, prev: string, time: string, tail = '') => `rmgr: Transaction len (rec/tot):     34/    34, tx:        725, lsn: ${lsn}, prev ${prev}, desc: COMMIT ${time} UTC${tail}`;
+const rp = (lsn: string, prev: string, name: string) =>
+  `rmgr: XLOG        len (rec/tot):     98/    98, tx:          0, lsn: ${lsn}, prev ${prev}, desc: RESTORE_POINT ${name}`;
+const commit = (lsn: string, prev: string, time: string, tail = '') =>
+  `rmgr: Transaction len (rec/tot):     34/    34, tx:        725, lsn: ${lsn}, prev ${prev}, desc: COMMIT ${time} UTC${tail}`;
 const OUTPUT = [
   commit('0/014F9EE0', '0/014F9E60', '2026-11-30 12:47:16.460073', '; inval msgs: catcache 21'),
   rp('0/01500790', '0/01500718', ' qa-lead'),
@@ -22,7 +24,7 @@ const OUTPUT = [
 ].join('\n');
 
 describe('pg_waldump output', () => {
-  it('reads a restore point\'s name as the rest of its line, spaces and backslashes kept', () => {
+  it("reads a restore point's name as the rest of its line, spaces and backslashes kept", () => {
     const records = recordLines(OUTPUT);
     expect(restorePointCandidates(records, ' qa-lead').map((r) => r.lsn)).toEqual(['0/01500790']);
     expect(restorePointCandidates(records, 'qa-lead').map((r) => r.lsn)).toEqual(['0/01500A00']);
@@ -51,7 +53,10 @@ describe('pg_waldump output', () => {
     ['a restore point of another size (a forged one)', rp('0/01500A00', '0/01500998', 'qa-lead').replace('98/    98', '99/    99')],
     ['a restore point of another rmgr', rp('0/01500A00', '0/01500998', 'qa-lead').replace('rmgr: XLOG       ', 'rmgr: Transaction')],
     ['an lsn without its padding', rp('0/1500A00', '0/01500998', 'qa-lead')],
-    ['a desc without its space after the type', rp('0/01500A00', '0/01500998', 'qa-lead').replace('RESTORE_POINT qa-lead', 'RESTORE_POINTqa-lead')],
+    [
+      'a desc without its space after the type',
+      rp('0/01500A00', '0/01500998', 'qa-lead').replace('RESTORE_POINT qa-lead', 'RESTORE_POINTqa-lead'),
+    ],
   ])('does not take %s for the restore point', (_case, line) => {
     expect(restorePointCandidates(recordLines(line), 'qa-lead')).toEqual([]);
   });
@@ -63,7 +68,12 @@ describe('pg_waldump output', () => {
     const [candidate] = restorePointCandidates(recordLines(host), 'qa-lead: 2026-11-30 12:50:00 UTC');
     expect(candidate!.lsn).toBe('0/01500F00');
     // pg_waldump --start=0/01500F00 --limit=1 finds the next real record instead.
-    expect(sameRecord(candidate!, 'first record is after 0/1500F00, at 0/1500F40, skipping over 64 bytes\nrmgr: XLOG        len (rec/tot):     30/    30, tx:          0, lsn: 0/01500F40, prev 0/01500E00, desc: NEXTOID 24576')).toBe(false);
+    expect(
+      sameRecord(
+        candidate!,
+        'first record is after 0/1500F00, at 0/1500F40, skipping over 64 bytes\nrmgr: XLOG        len (rec/tot):     30/    30, tx:          0, lsn: 0/01500F40, prev 0/01500E00, desc: NEXTOID 24576',
+      ),
+    ).toBe(false);
     expect(sameRecord(candidate!, '')).toBe(false);
   });
 
@@ -79,6 +89,15 @@ describe('pg_waldump output', () => {
   });
 
   it('parses a record line into its fields', () => {
-    expect(parseRecordLine(rp('0/01500A00', '0/01500998', 'qa-lead'))).toMatchObject({ rmgr: 'XLOG', recLen: 98, totLen: 98, xid: 0, lsn: '0/01500A00', prev: '0/01500998', kind: 'RESTORE_POINT', desc: 'qa-lead' });
+    expect(parseRecordLine(rp('0/01500A00', '0/01500998', 'qa-lead'))).toMatchObject({
+      rmgr: 'XLOG',
+      recLen: 98,
+      totLen: 98,
+      xid: 0,
+      lsn: '0/01500A00',
+      prev: '0/01500998',
+      kind: 'RESTORE_POINT',
+      desc: 'qa-lead',
+    });
   });
 });

@@ -21,10 +21,16 @@ const input = (fc: FakeCluster, candidate = 'b') => switchoverInput(fc.config, f
 
 /** Starts a switchover as the API does: update-with-start, answered from the lock verdict. */
 function apiStart(fc: FakeCluster, suffix: string, candidate = 'b') {
-  return startLockedProcedure({ config: fc.config, temporal: env.client, lockVerdictWaitMs: 60_000 }, 'switchover', fc.name, switchover,
-    [input(fc, candidate)], {
-    workflowId: fc.workflowId('switchover', suffix),
-  });
+  return startLockedProcedure(
+    { config: fc.config, temporal: env.client, lockVerdictWaitMs: 60_000 },
+    'switchover',
+    fc.name,
+    switchover,
+    [input(fc, candidate)],
+    {
+      workflowId: fc.workflowId('switchover', suffix),
+    },
+  );
 }
 
 /** Activities a run scheduled besides the lock's own bookkeeping. */
@@ -33,8 +39,7 @@ function workOf(fc: FakeCluster, workflowId: string): string[] {
 }
 
 describe('the cluster lock with stub agents', () => {
-  it('refuses a second procedure on the cluster while one holds the lock: 409-style verdict, refused outcome, nothing touched',
-    async () => {
+  it('refuses a second procedure on the cluster while one holds the lock: 409-style verdict, refused outcome, nothing touched', async () => {
     const fc = await env.cluster();
     fc.on('checkpoint', blockUntilCancelled);
     const first = await apiStart(fc, 'first');

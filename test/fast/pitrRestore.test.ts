@@ -17,8 +17,10 @@ const env = useFastEnv();
 
 /** A restore of the latest commit onto node b: a new copy, or (replace) over b's existing directory there. */
 function request(fc: FakeCluster, opts: { replace?: boolean } = {}): RestoreRequest {
-  const destination = defaultDestination(fc.config, fc.name, 'copy', { node: 'b',
-    ...(opts.replace ? { dataDir: `${RESTORE_DIR}/${fc.name}-existing` } : {}) });
+  const destination = defaultDestination(fc.config, fc.name, 'copy', {
+    node: 'b',
+    ...(opts.replace ? { dataDir: `${RESTORE_DIR}/${fc.name}-existing` } : {}),
+  });
   return {
     cluster: fc.name,
     target: { latest: true },
@@ -38,20 +40,26 @@ async function start(fc: FakeCluster, req: RestoreRequest, suffix = 'test') {
 const destLock = (fc: FakeCluster, dataDir: string) => destinationLockId(`host-${fc.name}-b`, dataDir);
 
 describe('pitrRestore with stub agents', () => {
-  it('restores a new copy: prepared, fetched, verified, started, at the target, reported; nothing cleaned up; destination lock released',
-    async () => {
+  it('restores a new copy: prepared, fetched, verified, started, at the target, reported; nothing cleaned up; destination lock released', async () => {
     const fc = await env.cluster();
     const req = request(fc);
     const handle = await start(fc, req);
     const report = (await handle.result()) as RestoreReport;
 
-    expect(report).toMatchObject({ cluster: fc.name, backupId: BACKUP.id, destination: { node: 'b', dataDir: req.destination.dataDir,
-      port: 55432 }, replaced: null });
+    expect(report).toMatchObject({
+      cluster: fc.name,
+      backupId: BACKUP.id,
+      destination: { node: 'b', dataDir: req.destination.dataDir, port: 55432 },
+      replaced: null,
+    });
     expect(report.stop).toEqual({ replayLsn: LAST_COMMIT.lsn, lastCommitTime: LAST_COMMIT.time, state: 'promoted' });
     // Node work ran on b's agent only; the target was pinned to the newest archived commit.
     expect(new Set(fc.calls.filter((c) => c.where !== 'control' && c.name !== 'probeNode').map((c) => c.where))).toEqual(new Set(['b']));
-    expect(fc.callsOf('writeRecoverySettings')[0]!.input.settings).toMatchObject({ kind: 'lsn', value: LAST_COMMIT.lsn,
-      action: 'promote' });
+    expect(fc.callsOf('writeRecoverySettings')[0]!.input.settings).toMatchObject({
+      kind: 'lsn',
+      value: LAST_COMMIT.lsn,
+      action: 'promote',
+    });
     expect(fc.callsOf('cleanupRestore')).toEqual([]);
     expect(fc.callsOf('storeRestoreReport')).toHaveLength(1);
     expect(fc.dirs.get(req.destination.dataDir)).toEqual({ state: 'pgData', running: true });
@@ -69,8 +77,13 @@ describe('pitrRestore with stub agents', () => {
     const cleanups = fc.callsOf('cleanupRestore');
     expect(cleanups).toHaveLength(1);
     expect(cleanups[0]!.where).toBe('b');
-    expect(cleanups[0]!.input).toMatchObject({ dataDir: req.destination.dataDir, createdDir: true, oldDataDir: null, restartOld: false,
-      keepLog: true });
+    expect(cleanups[0]!.input).toMatchObject({
+      dataDir: req.destination.dataDir,
+      createdDir: true,
+      oldDataDir: null,
+      restartOld: false,
+      keepLog: true,
+    });
     expect(fc.dirs.has(req.destination.dataDir)).toBe(false);
     expect(fc.callsOf('storeRestoreReport')).toEqual([]);
     expect((await handle.query<RestoreProgress>('progress')).step).toBe('failed: cleaning up');
@@ -100,14 +113,15 @@ describe('pitrRestore with stub agents', () => {
     await handle.cancel();
 
     expect(await cancelled(handle)).toBe(true);
-    expect(fc.callsOf('cleanupRestore').map((c) => c.input)).toEqual([expect.objectContaining({ dataDir: req.destination.dataDir,
-      createdDir: true, oldDataDir: null, restartOld: false })]);
+    expect(fc.callsOf('cleanupRestore').map((c) => c.input)).toEqual([
+      expect.objectContaining({ dataDir: req.destination.dataDir, createdDir: true, oldDataDir: null, restartOld: false }),
+    ]);
     expect(fc.dirs.has(req.destination.dataDir)).toBe(false);
     expect((await handle.query<RestoreProgress>('progress')).step).toBe('cancelled: cleaning up');
     expect(await fc.lockRelease(destLock(fc, req.destination.dataDir))).toBe('released');
   });
 
-  it('leaves a copy alone when preparing its destination failed (it may be someone else\'s data)', async () => {
+  it("leaves a copy alone when preparing its destination failed (it may be someone else's data)", async () => {
     const fc = await env.cluster();
     fc.on('prepareDestination', fail('destination is not empty any more', 'RestorePreflightError'));
     const req = request(fc);
@@ -153,8 +167,9 @@ describe('pitrRestore with stub agents', () => {
     await handle.cancel();
 
     expect(await cancelled(handle)).toBe(true);
-    expect(fc.callsOf('cleanupRestore').map((c) => c.input)).toEqual([expect.objectContaining({ dataDir: dir,
-      oldDataDir: setAsideName(dir, restoreId), restartOld: true })]);
+    expect(fc.callsOf('cleanupRestore').map((c) => c.input)).toEqual([
+      expect.objectContaining({ dataDir: dir, oldDataDir: setAsideName(dir, restoreId), restartOld: true }),
+    ]);
     expect([...fc.dirs]).toEqual([[dir, { state: 'pgData', running: true }]]);
     expect(await fc.lockRelease(destLock(fc, dir))).toBe('released');
     expect(await fc.lockRelease()).toBe('released');
@@ -170,8 +185,11 @@ describe('pitrRestore with stub agents', () => {
     const { restoreId } = await handle.query<RestoreProgress>('progress');
 
     expect(fc.callsOf('cleanupRestore').map((c) => c.input)).toEqual([
-      expect.objectContaining({ dataDir: req.destination.dataDir, oldDataDir: setAsideName(req.destination.dataDir, restoreId),
-        restartOld: true }),
+      expect.objectContaining({
+        dataDir: req.destination.dataDir,
+        oldDataDir: setAsideName(req.destination.dataDir, restoreId),
+        restartOld: true,
+      }),
     ]);
     expect(await fc.lockRelease()).toBe('released');
   });
@@ -202,8 +220,9 @@ describe('pitrRestore with stub agents', () => {
 
     expect(failure.type).toBe('DestinationBusyError');
     expect(failure.message).toContain(`is already being restored by ${first.workflowId}`);
-    expect(fc.calls.filter((c) => c.workflowId === second.workflowId && ['prepareDestination',
-      'cleanupRestore'].includes(c.name))).toEqual([]);
+    expect(fc.calls.filter((c) => c.workflowId === second.workflowId && ['prepareDestination', 'cleanupRestore'].includes(c.name))).toEqual(
+      [],
+    );
     await first.cancel();
     expect(await cancelled(first)).toBe(true);
     expect(await fc.lockRelease(destLock(fc, req.destination.dataDir))).toBe('released');

@@ -43,8 +43,13 @@ describe('restoreDrill with stub agents', () => {
     expect(fc.callsOf('runDrillChecks')[0]!.input).toMatchObject({ port: 55432 });
     const [teardown, ...more] = drillTeardowns(fc, handle.workflowId);
     expect(more).toEqual([]);
-    expect(teardown!.input).toMatchObject({ dataDir: dir, createdDir: true, oldDataDir: null, restartOld: false,
-      privateSocketDir: expect.stringMatching(/^\/tmp\/pgdr-drill-/) });
+    expect(teardown!.input).toMatchObject({
+      dataDir: dir,
+      createdDir: true,
+      oldDataDir: null,
+      restartOld: false,
+      privateSocketDir: expect.stringMatching(/^\/tmp\/pgdr-drill-/),
+    });
     // Confirmed after the teardown, on the drill node.
     const inspections = fc.callsOf('inspectDestination', 'a').filter((c) => c.workflowId === handle.workflowId);
     expect(inspections.map((c) => c.input.dataDir)).toEqual([dir]);
@@ -97,7 +102,12 @@ describe('restoreDrill with stub agents', () => {
     const cleanups = fc.callsOf('cleanupRestore');
     expect(cleanups.map((c) => [c.workflowId.split('/')[0], c.input.dataDir])).toEqual([['pitrRestore', dir]]);
     expect(drillTeardowns(fc, handle.workflowId)).toEqual([]);
-    expect(fc.callsOf('inspectDestination').filter((c) => c.workflowId === handle.workflowId).map((c) => c.input.dataDir)).toEqual([dir]);
+    expect(
+      fc
+        .callsOf('inspectDestination')
+        .filter((c) => c.workflowId === handle.workflowId)
+        .map((c) => c.input.dataDir),
+    ).toEqual([dir]);
     expect(fc.dirs.has(dir)).toBe(false);
     expect((fc.callsOf('storeDrillReport')[0]!.input.report as DrillReport).restores[0]!.teardown).toEqual({ removed: true });
   });
@@ -126,7 +136,12 @@ describe('restoreDrill with stub agents', () => {
 
     expect(await cancelled(handle)).toBe(true);
     expect(fc.callsOf('cleanupRestore').map((c) => [c.workflowId.split('/')[0], c.input.dataDir])).toEqual([['pitrRestore', dir]]);
-    expect(fc.callsOf('inspectDestination').filter((c) => c.workflowId === handle.workflowId).map((c) => c.input.dataDir)).toEqual([dir]);
+    expect(
+      fc
+        .callsOf('inspectDestination')
+        .filter((c) => c.workflowId === handle.workflowId)
+        .map((c) => c.input.dataDir),
+    ).toEqual([dir]);
     expect(fc.dirs.has(dir)).toBe(false);
   });
 });

@@ -46,17 +46,27 @@ const BEFORE_STOP = [
 ];
 
 describe('switchover with stub agents', () => {
-  it('moves the primary to the candidate: fence in order, clients resumed on the new primary, the old one rejoins, the lock released',
-    async () => {
+  it('moves the primary to the candidate: fence in order, clients resumed on the new primary, the old one rejoins, the lock released', async () => {
     const fc = await cluster();
     const handle = await start(fc);
     const report = (await handle.result()) as SwitchoverReport;
 
-    expect(report).toMatchObject({ cluster: fc.name, oldPrimary: 'a', newPrimary: 'b', shutdownCheckpointLsn: SHUTDOWN_CHECKPOINT,
-      newTimeline: 2, historyArchived: true, warnings: [] });
+    expect(report).toMatchObject({
+      cluster: fc.name,
+      oldPrimary: 'a',
+      newPrimary: 'b',
+      shutdownCheckpointLsn: SHUTDOWN_CHECKPOINT,
+      newTimeline: 2,
+      historyArchived: true,
+      warnings: [],
+    });
     expect(report.pgbouncer).toEqual({ paused: true, repointed: true });
-    expect(report.rejoined).toEqual(expect.arrayContaining([{ node: 'a', rewound: false, streaming: true }, { node: 'c', rewound: false,
-      streaming: true }]));
+    expect(report.rejoined).toEqual(
+      expect.arrayContaining([
+        { node: 'a', rewound: false, streaming: true },
+        { node: 'c', rewound: false, streaming: true },
+      ]),
+    );
     // The fence, then clients: strictly in this order.
     expect(steps(fc).slice(0, BEFORE_STOP.length + 5)).toEqual([
       ...BEFORE_STOP,
@@ -80,8 +90,14 @@ describe('switchover with stub agents', () => {
 
   it('refuses on fresh probes before touching anything when the candidate does not stream', async () => {
     const fc = await cluster();
-    fc.on('probeNode', () => ({ ...fc.probe('b'), walReceiver: { status: 'stopping', senderHost: null, senderPort: null,
-      slotName: 'pgdr_b', receivedTimeline: 1 } }), 'b');
+    fc.on(
+      'probeNode',
+      () => ({
+        ...fc.probe('b'),
+        walReceiver: { status: 'stopping', senderHost: null, senderPort: null, slotName: 'pgdr_b', receivedTimeline: 1 },
+      }),
+      'b',
+    );
     const failure = await failureOf(await start(fc));
     expect(failure.type).toBe('ReplicationPreconditionError');
     expect(failure.message).toContain('candidate b is not streaming (wal receiver: stopping; expected streaming)');
@@ -92,9 +108,10 @@ describe('switchover with stub agents', () => {
   const rollbacks: { point: string; arrange: (fc: FakeCluster) => void; reason: string; trace: string[]; fenced?: boolean }[] = [
     {
       point: 'PgBouncer PAUSE fails',
-      arrange: (fc) => fc.on('pgbouncerAdmin', (i: { command: string }) => {
-        if (i.command === 'PAUSE') throw ApplicationFailure.nonRetryable('PAUSE timed out after 15 s', 'FakeFailure');
-      }),
+      arrange: (fc) =>
+        fc.on('pgbouncerAdmin', (i: { command: string }) => {
+          if (i.command === 'PAUSE') throw ApplicationFailure.nonRetryable('PAUSE timed out after 15 s', 'FakeFailure');
+        }),
       reason: 'PAUSE timed out after 15 s',
       // Nothing was stopped: only restore_command and clients are put back.
       trace: [...BEFORE_STOP, 'b setRestoreCommand restore', 'control pgbouncerAdmin RESUME'],
@@ -113,27 +130,47 @@ describe('switchover with stub agents', () => {
     },
     {
       point: 'the candidate does not replay the shutdown checkpoint',
-      arrange: (fc) => fc.on('awaitReplayed', () => ({ ok: false,
-        reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s` })),
+      arrange: (fc) =>
+        fc.on('awaitReplayed', () => ({ ok: false, reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s` })),
       reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s`,
-      trace: [...BEFORE_STOP, 'a stopAndReadControl', 'b awaitReplayed', 'a startServer', 'b setRestoreCommand restore',
-        'control pgbouncerAdmin RESUME'],
+      trace: [
+        ...BEFORE_STOP,
+        'a stopAndReadControl',
+        'b awaitReplayed',
+        'a startServer',
+        'b setRestoreCommand restore',
+        'control pgbouncerAdmin RESUME',
+      ],
     },
     {
       point: 'promote fails',
       arrange: (fc) => fc.on('promote', fail('pg_promote: server did not promote within 60 seconds')),
       reason: 'pg_promote: server did not promote within 60 seconds; b was stopped (fenced) and needs a rebuild',
       // The candidate may have got the request: stopped (immediate) before the old primary starts again.
-      trace: [...BEFORE_STOP, 'a stopAndReadControl', 'b awaitReplayed', 'b promote', 'b stopServer immediate', 'a startServer',
-        'control pgbouncerAdmin RESUME'],
+      trace: [
+        ...BEFORE_STOP,
+        'a stopAndReadControl',
+        'b awaitReplayed',
+        'b promote',
+        'b stopServer immediate',
+        'a startServer',
+        'control pgbouncerAdmin RESUME',
+      ],
       fenced: true,
     },
     {
       point: 'promote answers not promoted',
       arrange: (fc) => fc.on('promote', () => ({ promoted: false, timeline: 1, detail: 'pg_promote returned false' })),
       reason: 'b was not promoted: pg_promote returned false; b was stopped (fenced) and needs a rebuild',
-      trace: [...BEFORE_STOP, 'a stopAndReadControl', 'b awaitReplayed', 'b promote', 'b stopServer immediate', 'a startServer',
-        'control pgbouncerAdmin RESUME'],
+      trace: [
+        ...BEFORE_STOP,
+        'a stopAndReadControl',
+        'b awaitReplayed',
+        'b promote',
+        'b stopServer immediate',
+        'a startServer',
+        'control pgbouncerAdmin RESUME',
+      ],
       fenced: true,
     },
   ];
@@ -154,8 +191,10 @@ describe('switchover with stub agents', () => {
       expect(fc.nodes.get('a')).toEqual({ role: 'primary', running: true });
       expect(fc.nodes.get('b')!.running).toBe(!r.fenced);
       expect(fc.callsOf('storeSwitchoverReport')).toEqual([]);
-      expect(await handle.query<{ step: string; pointOfNoReturn: boolean }>('progress')).toMatchObject({ step: 'rolling back',
-        pointOfNoReturn: false });
+      expect(await handle.query<{ step: string; pointOfNoReturn: boolean }>('progress')).toMatchObject({
+        step: 'rolling back',
+        pointOfNoReturn: false,
+      });
       expect(await fc.lockRelease()).toBe('released');
     });
   }
@@ -170,14 +209,19 @@ describe('switchover with stub agents', () => {
 
     expect(failure.type).toBe('SwitchoverRolledBackError');
     expect(failure.message).toBe(`switchover of cluster "${fc.name}" to "b" rolled back: cancelled; "a" is the primary again`);
-    expect(steps(fc)).toEqual([...BEFORE_STOP, 'a stopAndReadControl', 'b awaitReplayed', 'a startServer', 'b setRestoreCommand restore',
-      'control pgbouncerAdmin RESUME']);
+    expect(steps(fc)).toEqual([
+      ...BEFORE_STOP,
+      'a stopAndReadControl',
+      'b awaitReplayed',
+      'a startServer',
+      'b setRestoreCommand restore',
+      'control pgbouncerAdmin RESUME',
+    ]);
     expect(fc.nodes.get('a')).toEqual({ role: 'primary', running: true });
     expect(await fc.lockRelease()).toBe('released');
   });
 
-  it('after the point of no return a failed repoint is a warning, not a rollback: clients are resumed on the new primary anyway',
-    async () => {
+  it('after the point of no return a failed repoint is a warning, not a rollback: clients are resumed on the new primary anyway', async () => {
     const fc = await cluster();
     fc.on('pointPgBouncer', fail('databasesFile not writable'));
     const report = (await (await start(fc)).result()) as SwitchoverReport;

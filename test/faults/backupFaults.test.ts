@@ -60,7 +60,12 @@ describe('backup faults', () => {
       180_000,
       200,
     );
-    await runTool({ tool: 'pg_ctl', binDir: pgs.layout.pgBin, args: ['-D', pgs.dataDir, '-m', 'immediate', '-w', 'stop'], osUser: pgs.layout.pgUser });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: pgs.layout.pgBin,
+      args: ['-D', pgs.dataDir, '-m', 'immediate', '-w', 'stop'],
+      osUser: pgs.layout.pgUser,
+    });
     const crashedAt = Date.now();
 
     const err = await handle.result().catch((e: unknown) => e);
@@ -90,7 +95,10 @@ describe('backup faults', () => {
     expect(after.filter((b) => b.status === 'good').map((b) => b.id)).toEqual([manifest.id]);
     let failedType = 'unknown type';
     for (let e = err as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) failedType = e.type;
-    const reason = msg.split('\n').filter((l) => !l.startsWith('HINT:')).at(-1)!;
+    const reason = msg
+      .split('\n')
+      .filter((l) => !l.startsWith('HINT:'))
+      .at(-1)!;
     console.log(
       `FAULT | primary crash mid-backup (pg_ctl stop -m immediate after ${streamedBytes} bytes) | backup failed ${failedAfter} s after the crash (${failedType}: ${reason.slice(0, 160)}); no good or partial backup listed; lock free; next backup ${manifest.id} good (${((Date.now() - t0) / 1000).toFixed(1)} s in all)`,
     );

@@ -42,14 +42,19 @@ describe('restore faults', () => {
 
   beforeAll(async () => {
     // The small filesystem is mounted under the temp directory: a restore root of its own.
-    src = await pitrSource('fltrst', { tickSeconds: 4, adjust: (cl) => void ((cl.restore as Record<string, unknown>).allowedRoots = [tmpdir()]) });
+    src = await pitrSource('fltrst', {
+      tickSeconds: 4,
+      adjust: (cl) => void ((cl.restore as Record<string, unknown>).allowedRoots = [tmpdir()]),
+    });
   }, 300_000);
   afterAll(async () => src?.close());
 
   it('fails clearly when the destination disk fills up, removes the partial directory and leaves the source untouched', async (ctx) => {
     const { fs, reasons } = await mountSmallFs(8);
     if (!fs) {
-      console.log(`FAULT | disk full on the restore destination | SKIPPED: no small filesystem can be mounted here (${reasons.join('; ')})`);
+      console.log(
+        `FAULT | disk full on the restore destination | SKIPPED: no small filesystem can be mounted here (${reasons.join('; ')})`,
+      );
       ctx.skip();
       return;
     }
@@ -57,7 +62,10 @@ describe('restore faults', () => {
     try {
       const before = await src.rows(src.pgs.port);
       const dataDir = join(fs.dir, 'data');
-      const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { latest: true }, destination: { dataDir } });
+      const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, {
+        target: { latest: true },
+        destination: { dataDir },
+      });
       expect(res.status, JSON.stringify(res.body)).toBe(202);
       const handle = src.c.temporal.workflow.getHandle(res.body.workflowId);
       const err = await handle.result().catch((e: unknown) => e);
@@ -78,7 +86,9 @@ describe('restore faults', () => {
       expect(await src.rows(src.pgs.port)).toBe(before);
       expect(before).toBe(`${src.ticks.length}|1|${src.ticks.length}`);
       expect((await src.pgs.sql('select pg_is_in_recovery()')).trim()).toBe('f');
-      console.log(`FAULT | disk full on the restore destination (${fs.kind} ${fs.sizeMiB} MiB) | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}: No space left on device); partial directory removed; source untouched (${before})`);
+      console.log(
+        `FAULT | disk full on the restore destination (${fs.kind} ${fs.sizeMiB} MiB) | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}: No space left on device); partial directory removed; source untouched (${before})`,
+      );
       // A full disk is not a corrupt backup: saying so sends the operator to discard a good one.
       expect(msg, 'a full destination disk must not be reported as a corrupt backup').not.toMatch(/is corrupt/);
     } finally {
@@ -101,14 +111,23 @@ describe('restore faults', () => {
     const got = await src.c.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key! }));
     const original = Buffer.from(await got.Body!.transformToByteArray());
     const zst = key!.endsWith('.zst');
-    const wal = zst ? Buffer.from((await execa('zstd', ['-q', '-d', '-c'], { input: original, encoding: 'buffer' })).stdout) : Buffer.from(original);
+    const wal = zst
+      ? Buffer.from((await execa('zstd', ['-q', '-d', '-c'], { input: original, encoding: 'buffer' })).stdout)
+      : Buffer.from(original);
     wal.writeUInt8(wal.readUInt8(8192 + 100) ^ 0xff, 8192 + 100);
     const corrupt = zst ? Buffer.from((await execa('zstd', ['-q', '-c'], { input: wal, encoding: 'buffer' })).stdout) : wal;
     return {
       seg,
       key: key!,
       put: async (which) => {
-        await src.c.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key!, Body: which === 'corrupt' ? corrupt : original, Metadata: head.Metadata ?? {} }));
+        await src.c.s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key!,
+            Body: which === 'corrupt' ? corrupt : original,
+            Metadata: head.Metadata ?? {},
+          }),
+        );
       },
     };
   }
@@ -125,8 +144,10 @@ describe('restore faults', () => {
     let step = '';
     for (let i = 0; ; i++) {
       step = (await handle.query<{ step: string }>('progress').catch(() => null))?.step ?? '';
-      if (step.startsWith('preparing') || step.startsWith('downloading') || step.startsWith('verifying') || step.startsWith('writing')) break;
-      if (step.startsWith('starting') || step.startsWith('replaying') || step === 'done' || step.startsWith('failed') || i > 6000) throw new Error(`missed the window between pre-flight and start: step "${step}"`);
+      if (step.startsWith('preparing') || step.startsWith('downloading') || step.startsWith('verifying') || step.startsWith('writing'))
+        break;
+      if (step.startsWith('starting') || step.startsWith('replaying') || step === 'done' || step.startsWith('failed') || i > 6000)
+        throw new Error(`missed the window between pre-flight and start: step "${step}"`);
       await new Promise((r) => setTimeout(r, 10));
     }
     await w.put('corrupt');
@@ -141,7 +162,9 @@ describe('restore faults', () => {
     const listed = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/restores`);
     expect(listed.body.restores.map((r: RestoreReport) => r.workflowId)).not.toContain(res.body.workflowId);
     expect(await src.rows(src.pgs.port)).toBe(before);
-    console.log(`FAULT | archived WAL segment ${w.seg} corrupted after the pre-flight | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}), not promoted, no instance left, directory removed; names the object: ${msg.includes(w.key)}`);
+    console.log(
+      `FAULT | archived WAL segment ${w.seg} corrupted after the pre-flight | restore failed in ${((Date.now() - t0) / 1000).toFixed(1)} s (${innerType(err)}), not promoted, no instance left, directory removed; names the object: ${msg.includes(w.key)}`,
+    );
     expect(msg).toContain(w.key);
     expect(msg).toMatch(/is corrupt/);
   }, 300_000);
@@ -159,13 +182,25 @@ describe('restore faults', () => {
     if (res.status === 202) src.made.push(res.body.destination.dataDir);
     const msg = String(res.body?.error?.message ?? JSON.stringify(res.body));
     console.log(`corrupt-WAL pre-flight answer (${((Date.now() - t0) / 1000).toFixed(1)} s): ${res.status} ${JSON.stringify(res.body)}`);
-    console.log(`FAULT | archived WAL segment ${w.seg} corrupt before the restore | API answered ${res.status} ${res.body?.error?.code ?? ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s; names the object: ${msg.includes(w.key)}`);
+    console.log(
+      `FAULT | archived WAL segment ${w.seg} corrupt before the restore | API answered ${res.status} ${res.body?.error?.code ?? ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s; names the object: ${msg.includes(w.key)}`,
+    );
     // Nothing started or created, the source untouched.
-    await until('the refused run to close', async () => (await src.c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/" AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+    await until(
+      'the refused run to close',
+      async () =>
+        (await src.c.temporal.workflow.count(`WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/" AND ExecutionStatus = 'Running'`))
+          .count === 0,
+      30_000,
+    );
     expect((await src.c.temporal.workflow.count(working)).count).toBe(started);
     expect(existsSync(src.restoreDir) ? readdirSync(src.restoreDir) : []).toEqual(existing);
     expect(await src.rows(src.pgs.port)).toBe(before);
     // A refusal that says what is wrong and where: 422, naming the corrupt object.
-    expect({ status: res.status, code: res.body?.error?.code, namesObject: msg.includes(w.key) }).toEqual({ status: 422, code: expect.stringMatching(/WAL_CORRUPT|RESTORE_PREFLIGHT_FAILED/), namesObject: true });
+    expect({ status: res.status, code: res.body?.error?.code, namesObject: msg.includes(w.key) }).toEqual({
+      status: 422,
+      code: expect.stringMatching(/WAL_CORRUPT|RESTORE_PREFLIGHT_FAILED/),
+      namesObject: true,
+    });
   }, 300_000);
 });

@@ -62,16 +62,26 @@ describe('MinIO outage', () => {
 
     // Mid-upload: the backup's multipart upload holds at least one part. (MinIO lists
     // multipart uploads by exact key only.)
-    const backupId = await until('the backup id', async () => (await handle.query<{ backupId: string | null }>('progress').catch(() => null))?.backupId, 60_000, 100);
+    const backupId = await until(
+      'the backup id',
+      async () => (await handle.query<{ backupId: string | null }>('progress').catch(() => null))?.backupId,
+      60_000,
+      100,
+    );
     const key = baseFolder(tc.config.storage, tc.name, backupId) + objectNameFor(tc.config.clusters[tc.name]!.backup.compression);
     let partsBefore = 0;
-    await until('a multipart upload with a part', async () => {
-      const ups = await c.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-      const up = ups.Uploads?.[0];
-      if (!up) return false;
-      partsBefore = (await c.s3.send(new ListPartsCommand({ Bucket: bucket, Key: up.Key!, UploadId: up.UploadId! }))).Parts?.length ?? 0;
-      return partsBefore >= 1;
-    }, 120_000, 200);
+    await until(
+      'a multipart upload with a part',
+      async () => {
+        const ups = await c.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+        const up = ups.Uploads?.[0];
+        if (!up) return false;
+        partsBefore = (await c.s3.send(new ListPartsCommand({ Bucket: bucket, Key: up.Key!, UploadId: up.UploadId! }))).Parts?.length ?? 0;
+        return partsBefore >= 1;
+      },
+      120_000,
+      200,
+    );
     const stoppedAt = Date.now();
     await minio.stop();
     expect(minio.pid()).toBeUndefined();
@@ -81,11 +91,19 @@ describe('MinIO outage', () => {
     await until('the archiver failing', async () => Number(await pg.sql('select failed_count from pg_stat_archiver')) > 0, 60_000, 500);
     const stepDuring = (await handle.query<{ step: string }>('progress')).step;
     // The retried attempt waits for storage, heartbeating, where the Temporal UI shows it.
-    const waiting = await until('the upload heartbeating "waiting for storage"', async () => {
-      const pending = (await handle.describe()).raw.pendingActivities ?? [];
-      const details = pending.flatMap((a) => (a.heartbeatDetails?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data!).toString('utf8'))));
-      return details.find((d: { phase?: string }) => d.phase === 'waiting for storage') as { endpoint: string; waitedSeconds: number; error: string } | undefined;
-    }, OUTAGE_MS, 500);
+    const waiting = await until(
+      'the upload heartbeating "waiting for storage"',
+      async () => {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        const details = pending.flatMap((a) =>
+          (a.heartbeatDetails?.payloads ?? []).map((p) => JSON.parse(Buffer.from(p.data!).toString('utf8'))),
+        );
+        return details.find((d: { phase?: string }) => d.phase === 'waiting for storage') as
+          { endpoint: string; waitedSeconds: number; error: string } | undefined;
+      },
+      OUTAGE_MS,
+      500,
+    );
     expect(waiting.endpoint).toBe(minio.endpoint);
     expect(waiting.error).toMatch(/ECONNREFUSED/);
     const restartAfter = OUTAGE_MS - (Date.now() - stoppedAt);
@@ -118,7 +136,12 @@ describe('MinIO outage', () => {
     expect(left.Uploads ?? []).toEqual([]);
 
     // The WAL of the outage reached the archive: the check finds no gap from the backup on.
-    await until('the archiver caught up', async () => Number(await pg.sql(`select count(*) from pg_ls_archive_statusdir() where name like '%.ready'`)) === 0, 120_000, 500);
+    await until(
+      'the archiver caught up',
+      async () => Number(await pg.sql(`select count(*) from pg_ls_archive_statusdir() where name like '%.ready'`)) === 0,
+      120_000,
+      500,
+    );
     const ck = await c.call('POST', `/api/v1/clusters/${tc.name}/wal-archive/check`, {});
     expect(ck.status).toBe(202);
     const check = (await c.temporal.workflow.getHandle(ck.body.workflowId).result()) as WalCheckResult;

@@ -24,13 +24,9 @@ describe('Temporal restart', () => {
   beforeAll(async () => {
     pg = await ownPostgresWithBigTable();
     temporal = await ownTemporal('temporal-restart');
-    tc = testCluster(
-      'flttmp',
-      slowBackups(pg),
-      (raw) => {
-        raw.temporal.address = temporal.address;
-      },
-    );
+    tc = testCluster('flttmp', slowBackups(pg), (raw) => {
+      raw.temporal.address = temporal.address;
+    });
     worker = spawnWorker(tc.configPath);
     await waitForLine(worker, 'pgdr worker polling');
     c = await clients(tc);
@@ -51,7 +47,12 @@ describe('Temporal restart', () => {
     const res = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     const handle = c.temporal.workflow.getHandle(res.body.workflowId);
-    await until('the upload streaming', async () => (await handle.query<{ step: string }>('progress').catch(() => null))?.step.startsWith('streaming'), 120_000, 200);
+    await until(
+      'the upload streaming',
+      async () => (await handle.query<{ step: string }>('progress').catch(() => null))?.step.startsWith('streaming'),
+      120_000,
+      200,
+    );
     await new Promise((r) => setTimeout(r, 2000));
 
     const down = Date.now();

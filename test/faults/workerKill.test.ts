@@ -26,7 +26,10 @@ const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 /** Bytes of the files under a directory (0 when it is gone, or while files come and go). */
 function bytesUnder(dir: string): number {
   try {
-    return readdirSync(dir, { withFileTypes: true, recursive: true }).reduce((n, e) => n + (e.isFile() ? statSafe(join(e.parentPath, e.name)) : 0), 0);
+    return readdirSync(dir, { withFileTypes: true, recursive: true }).reduce(
+      (n, e) => n + (e.isFile() ? statSafe(join(e.parentPath, e.name)) : 0),
+      0,
+    );
   } catch {
     return 0;
   }
@@ -44,7 +47,8 @@ async function childOf(handle: WorkflowHandle, timeoutMs = 120_000): Promise<str
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const events = (await handle.fetchHistory()).events ?? [];
-    const id = events.find((e) => e.childWorkflowExecutionStartedEventAttributes)?.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+    const id = events.find((e) => e.childWorkflowExecutionStartedEventAttributes)?.childWorkflowExecutionStartedEventAttributes
+      ?.workflowExecution?.workflowId;
     if (id) return id;
     if (Date.now() > deadline) throw new Error(`${handle.workflowId} started no child workflow within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
@@ -96,7 +100,10 @@ describe('a restore drill when the worker is SIGKILLed', () => {
     const killedAt = Date.now();
     // The scratch server outlives the worker (pg_ctl starts it in a session of its own).
     expect(existsSync(join(scratch.dataDir, 'postmaster.pid'))).toBe(true);
-    const stateAtKill = await src.pgs.sqlAt(scratch.port, 'select pg_is_in_recovery()').then((t) => (t.trim() === 't' ? 'still in recovery' : 'already promoted'), () => 'not yet consistent');
+    const stateAtKill = await src.pgs.sqlAt(scratch.port, 'select pg_is_in_recovery()').then(
+      (t) => (t.trim() === 't' ? 'still in recovery' : 'already promoted'),
+      () => 'not yet consistent',
+    );
     expect(stateAtKill, 'replay finished before the kill: write more WAL after the backup').not.toBe('already promoted');
     await worker.start();
 
@@ -108,13 +115,23 @@ describe('a restore drill when the worker is SIGKILLed', () => {
     expect(r).toMatchObject({ role: 'newest', error: null, teardown: { removed: true } });
     expect(r.checks.filter((c) => c.severity === 'error').every((c) => c.ok)).toBe(true);
     expect(r.checks.map((c) => `${c.kind}:${c.name}:${c.ok}`)).toEqual(
-      expect.arrayContaining(['verification:pg_verifybackup:true', 'checksums:data_checksums:true', 'amcheck:pg_amcheck --all:true', 'assertion:ticks restored:true', 'assertion:all of the replayed table:true']),
+      expect.arrayContaining([
+        'verification:pg_verifybackup:true',
+        'checksums:data_checksums:true',
+        'amcheck:pg_amcheck --all:true',
+        'assertion:ticks restored:true',
+        'assertion:all of the replayed table:true',
+      ]),
     );
     // The instance that was replaying when the worker died is the one that was checked.
     expect(r.restore!.destination.dataDir).toBe(scratch.dataDir);
 
     // Exactly one drill report for this workflow (and none half-written), and one restore report for its child.
-    const drills = (await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/drills`)).body.drills as { id: string; ok: boolean; workflowId: string }[];
+    const drills = (await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/drills`)).body.drills as {
+      id: string;
+      ok: boolean;
+      workflowId: string;
+    }[];
     expect(drills.map((d) => [d.workflowId, d.id, d.ok])).toEqual([[handle.workflowId, report.id, true]]);
     const restores = (await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/restores`)).body.restores as RestoreReport[];
     expect(restores.filter((x) => x.workflowId === child.workflowId).length).toBe(1);
@@ -150,12 +167,19 @@ describe('a replica rebuild when the worker is SIGKILLed', () => {
       },
     });
     // Enough data that pg_basebackup takes a while to clone it.
-    await rc.sql('primary', `create table big as select g, repeat(md5(g::text), 4) as pad from generate_series(1, 3000000) g; create table kept (id int primary key); insert into kept select generate_series(1, 1000);`);
-    await until('the standby has replayed the data', async () => (await rc.sql('replica', 'select count(*) from kept').catch(() => '')).trim() === '1000', 120_000);
+    await rc.sql(
+      'primary',
+      `create table big as select g, repeat(md5(g::text), 4) as pad from generate_series(1, 3000000) g; create table kept (id int primary key); insert into kept select generate_series(1, 1000);`,
+    );
+    await until(
+      'the standby has replayed the data',
+      async () => (await rc.sql('replica', 'select count(*) from kept').catch(() => '')).trim() === '1000',
+      120_000,
+    );
   }, 300_000);
   afterAll(async () => rc?.stop());
 
-  it('completes after a new worker starts: streams on its slot with the primary\'s rows, old directory removed last, nothing partial left', async () => {
+  it("completes after a new worker starts: streams on its slot with the primary's rows, old directory removed last, nothing partial left", async () => {
     const dataDir = rc.dataDir('replica');
     const parent = dirname(dataDir);
     const aside = () => asideOf(dataDir);
@@ -202,17 +226,32 @@ describe('a replica rebuild when the worker is SIGKILLed', () => {
       await watching;
     }
     const recovered = seconds(killedAt);
-    expect(report).toMatchObject({ node: 'replica', source: 'primary', primary: 'primary', oldDataDir: join(parent, oldDir), oldDataDirRemoved: true });
-    const beforeRemoval = seen.filter((s) => /pg_basebackup|standby settings|starting the standby|waiting until replica streams/.test(s.step));
+    expect(report).toMatchObject({
+      node: 'replica',
+      source: 'primary',
+      primary: 'primary',
+      oldDataDir: join(parent, oldDir),
+      oldDataDirRemoved: true,
+    });
+    const beforeRemoval = seen.filter((s) =>
+      /pg_basebackup|standby settings|starting the standby|waiting until replica streams/.test(s.step),
+    );
     expect(beforeRemoval.length).toBeGreaterThan(0);
     expect(beforeRemoval.every((s) => s.aside.length === 1 && s.aside[0] === oldDir && s.marked)).toBe(true);
 
     // Streaming on its slot, and nothing else connected to the primary for it (no stray pg_basebackup).
-    const streaming = await rc.sql('primary', `select s.slot_name, r.state, r.application_name from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid`);
+    const streaming = await rc.sql(
+      'primary',
+      `select s.slot_name, r.state, r.application_name from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid`,
+    );
     expect(streaming.trim()).toBe(`${slot}|streaming|replica`);
     expect((await rc.sql('primary', 'select count(*) from pg_stat_replication')).trim()).toBe('1');
     // The primary's rows, including those written while the worker was dead.
-    await until('the rebuilt standby has every kept row', async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '2000', 60_000);
+    await until(
+      'the rebuilt standby has every kept row',
+      async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '2000',
+      60_000,
+    );
     expect((await rc.sql('replica', rows)).trim()).toBe((await rc.sql('primary', rows)).trim());
     expect((await rc.sql('replica', 'select pg_is_in_recovery()')).trim()).toBe('t');
 

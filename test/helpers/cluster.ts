@@ -27,12 +27,19 @@ export interface TestCluster {
  * adjust changes the cluster's config; adjustRoot the rest (e.g. a Temporal or S3 endpoint of
  * the test's own, for tests that stop those services).
  */
-export function testCluster(prefix: string, adjust: (cluster: Record<string, any>) => void = () => undefined, adjustRoot: (raw: Record<string, any>) => void = () => undefined): TestCluster {
+export function testCluster(
+  prefix: string,
+  adjust: (cluster: Record<string, any>) => void = () => undefined,
+  adjustRoot: (raw: Record<string, any>) => void = () => undefined,
+): TestCluster {
   const raw = parse(readFileSync(inject('configPath'), 'utf8'));
   const tag = `${Date.now().toString(36).slice(-5)}${Math.random().toString(36).slice(2, 5)}`;
   const name = `${prefix}-${tag}`;
   const demo = raw.clusters.demo;
-  const cluster = { ...demo, nodes: Object.fromEntries(Object.entries(demo.nodes).map(([n, v]) => [n, { ...(v as object), agentQueue: `pgdr-${name}-${n}` }])) };
+  const cluster = {
+    ...demo,
+    nodes: Object.fromEntries(Object.entries(demo.nodes).map(([n, v]) => [n, { ...(v as object), agentQueue: `pgdr-${name}-${n}` }])),
+  };
   // No schedules unless a test asks: schedules outlive the test in the stack's Temporal database.
   cluster.backup = { ...cluster.backup, schedules: {} };
   cluster.archive = { ...cluster.archive, checkCron: null };
@@ -65,7 +72,13 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 export async function startWorkers(tc: TestCluster): Promise<{ stop: () => Promise<void> }> {
   const connection = await NativeConnection.connect({ address: tc.config.temporal.address });
   const plan = { control: true, agents: Object.keys(tc.config.clusters[tc.name]!.nodes).map((node) => ({ cluster: tc.name, node })) };
-  const workers = await createWorkers({ config: tc.config, connection, plan, workflowBundle: await workflowBundle(), shutdownGraceTime: '5 seconds' });
+  const workers = await createWorkers({
+    config: tc.config,
+    connection,
+    plan,
+    workflowBundle: await workflowBundle(),
+    shutdownGraceTime: '5 seconds',
+  });
   const running = Promise.all(workers.map((w) => w.run()));
   return {
     async stop() {
@@ -82,13 +95,26 @@ export async function clients(tc: TestCluster) {
   const s3 = createS3Client(tc.config.storage, createSecretReader());
   const api = buildServer({ config: tc.config, temporal, s3, token: 'test-token' });
   const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) => {
-    const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' }, ...(body !== undefined ? { payload: body as object } : {}) });
+    const res = await api.inject({
+      method,
+      url,
+      headers: { authorization: 'Bearer test-token' },
+      ...(body !== undefined ? { payload: body as object } : {}),
+    });
     return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
   };
   const text = async (method: 'GET' | 'POST', url: string) => {
     const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' } });
     return { status: res.statusCode, body: res.body, contentType: String(res.headers['content-type'] ?? '') };
   };
-  return { temporal, s3, call, text, close: async () => { await api.close(); await connection.close(); } };
+  return {
+    temporal,
+    s3,
+    call,
+    text,
+    close: async () => {
+      await api.close();
+      await connection.close();
+    },
+  };
 }
-

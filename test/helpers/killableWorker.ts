@@ -39,13 +39,19 @@ export function killableWorker(configPath: string): KillableWorker {
 }
 
 /** Polls a workflow's `progress` query until its step matches; returns that progress. */
-export async function awaitStep<P extends { step: string }>(handle: WorkflowHandle, step: RegExp, timeoutMs = 120_000, also: (p: P) => boolean = () => true): Promise<P> {
+export async function awaitStep<P extends { step: string }>(
+  handle: WorkflowHandle,
+  step: RegExp,
+  timeoutMs = 120_000,
+  also: (p: P) => boolean = () => true,
+): Promise<P> {
   const deadline = Date.now() + timeoutMs;
   let last: P | null = null;
   for (;;) {
     last = await handle.query<P>('progress').catch(() => last);
     if (last && step.test(last.step) && also(last)) return last;
-    if (Date.now() > deadline) throw new Error(`${handle.workflowId} never reached step ${step} within ${timeoutMs} ms (last step: ${last?.step ?? 'none'})`);
+    if (Date.now() > deadline)
+      throw new Error(`${handle.workflowId} never reached step ${step} within ${timeoutMs} ms (last step: ${last?.step ?? 'none'})`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -58,12 +64,14 @@ export async function retriedActivities(handle: WorkflowHandle): Promise<{ type:
   const events = (await handle.fetchHistory()).events ?? [];
   const typeOf = new Map<string, string>();
   for (const e of events) {
-    if (e.activityTaskScheduledEventAttributes) typeOf.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    if (e.activityTaskScheduledEventAttributes)
+      typeOf.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
   }
   const out: { type: string; attempt: number }[] = [];
   for (const e of events) {
     const started = e.activityTaskStartedEventAttributes;
-    if (started && (started.attempt ?? 1) > 1) out.push({ type: typeOf.get(String(started.scheduledEventId)) ?? '?', attempt: started.attempt! });
+    if (started && (started.attempt ?? 1) > 1)
+      out.push({ type: typeOf.get(String(started.scheduledEventId)) ?? '?', attempt: started.attempt! });
     const timedOut = e.activityTaskTimedOutEventAttributes;
     if (timedOut) out.push({ type: typeOf.get(String(timedOut.scheduledEventId)) ?? '?', attempt: 0 });
   }

@@ -12,7 +12,6 @@ import { freePort } from '../../scripts/stack/procs.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
 import { ensureCluster, psql, stopCluster, NO_ARCHIVE_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
 
-
 export interface OwnPostgres {
   port: number;
   dataDir: string;
@@ -56,7 +55,13 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(archiveComman
     sql: (text) => psql(layout, plan(NO_ARCHIVE_COMMANDS), port, text, secrets),
     sqlAt: (other, text) => psql(layout, plan(NO_ARCHIVE_COMMANDS), other, text, secrets),
     async connect(other = port) {
-      const c = new pg.Client({ host: '127.0.0.1', port: other, user: 'postgres', database: 'postgres', password: secrets.superuserPassword });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port: other,
+        user: 'postgres',
+        database: 'postgres',
+        password: secrets.superuserPassword,
+      });
       c.on('error', () => undefined); // a server the test stops must not crash the test process
       await c.connect();
       return c;
@@ -75,7 +80,9 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(archiveComman
 export async function ownPostgresWithBigTable(): Promise<Awaited<ReturnType<typeof ownPostgres>>> {
   const pgs = await ownPostgres();
   await pgs.start();
-  await pgs.sql(`create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`);
+  await pgs.sql(
+    `create table big as select g as id, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 600000) g; checkpoint`,
+  );
   return pgs;
 }
 

@@ -5,7 +5,12 @@ import { repoRoot } from '../../scripts/stack/layout.js';
 
 export function spawnWorker(configPath: string): ResultPromise {
   // Its own process group, so SIGKILL takes tsx's node child too.
-  return execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], { env: { PGDR_CONFIG: configPath }, detached: true, reject: false, all: true });
+  return execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], {
+    env: { PGDR_CONFIG: configPath },
+    detached: true,
+    reject: false,
+    all: true,
+  });
 }
 
 export async function waitForLine(proc: ResultPromise, text: string): Promise<void> {

@@ -12,7 +12,8 @@ import { SET_ASIDE_INFIX } from '../../domain/naming.js';
 import { resultOf, type ReplicatedCluster } from './replication.js';
 
 /** `<dataDir>.pgdr-old-*` directories beside a data directory. */
-export const asideOf = (dataDir: string): string[] => readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}${SET_ASIDE_INFIX}`));
+export const asideOf = (dataDir: string): string[] =>
+  readdirSync(dirname(dataDir)).filter((f) => f.startsWith(`${basename(dataDir)}${SET_ASIDE_INFIX}`));
 
 export async function pgCtl(rc: ReplicatedCluster, dataDir: string, ...args: string[]): Promise<void> {
   await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', dataDir, ...args], osUser: rc.layout.pgUser });
@@ -21,7 +22,14 @@ export async function pgCtl(rc: ReplicatedCluster, dataDir: string, ...args: str
 /** Streaming on its slot according to the node `primary` (default: the node named primary). */
 export async function streams(rc: ReplicatedCluster, node: string, primary = 'primary'): Promise<boolean> {
   const slot = rc.tc.config.clusters[rc.tc.name]!.nodes[node]!.slot!;
-  return (await rc.sql(primary, `select count(*) from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${slot}' and r.state = 'streaming'`)).trim() === '1';
+  return (
+    (
+      await rc.sql(
+        primary,
+        `select count(*) from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = '${slot}' and r.state = 'streaming'`,
+      )
+    ).trim() === '1'
+  );
 }
 
 export interface RebuildSample {
@@ -32,7 +40,11 @@ export interface RebuildSample {
 }
 
 /** Starts a rebuild of `node` through the API and samples, while it runs, its step and the aside directory. */
-export async function rebuildWatching(rc: ReplicatedCluster, source: 'primary' | 'backup', node = 'replica'): Promise<{ report: RebuildReport; seen: RebuildSample[]; workflowId: string }> {
+export async function rebuildWatching(
+  rc: ReplicatedCluster,
+  source: 'primary' | 'backup',
+  node = 'replica',
+): Promise<{ report: RebuildReport; seen: RebuildSample[]; workflowId: string }> {
   const dataDir = rc.dataDir(node);
   const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/nodes/${node}/rebuild`, { source });
   expect(res.status, JSON.stringify(res.body)).toBe(202);

@@ -11,7 +11,15 @@ import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
-import { ensureCluster, NO_ARCHIVE_COMMANDS, psql, slotFor, stopCluster, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+import {
+  ensureCluster,
+  NO_ARCHIVE_COMMANDS,
+  psql,
+  slotFor,
+  stopCluster,
+  type PgClusterPlan,
+  type PgSecrets,
+} from '../../scripts/stack/postgres.js';
 import { startPgBouncer, type PgBouncerHandle } from '../../scripts/stack/pgbouncer.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { execa } from 'execa';
@@ -45,7 +53,12 @@ export interface ReplicatedCluster {
  */
 export async function replicatedCluster(
   prefix: string,
-  opts: { standbys?: string[]; pgbouncer?: boolean; adjust?: (cluster: Record<string, any>) => void; worker?: (tc: TestCluster) => Promise<{ stop(): Promise<void> }> } = {},
+  opts: {
+    standbys?: string[];
+    pgbouncer?: boolean;
+    adjust?: (cluster: Record<string, any>) => void;
+    worker?: (tc: TestCluster) => Promise<{ stop(): Promise<void> }>;
+  } = {},
 ): Promise<ReplicatedCluster> {
   const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const s = ensureSecrets(layout.secrets);
@@ -67,11 +80,23 @@ export async function replicatedCluster(
   const p0 = plan(NO_ARCHIVE_COMMANDS);
   const bouncer = opts.pgbouncer ? await startPgBouncer(layout, { name, target: { host: '127.0.0.1', port: primaryPort }, secrets }) : null;
   const tc = testCluster(prefix, (cl) => {
-    cl.nodes = Object.fromEntries([p0.primary, ...p0.standbys].map((n) => [n.name, { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) }]));
+    cl.nodes = Object.fromEntries(
+      [p0.primary, ...p0.standbys].map((n) => [
+        n.name,
+        { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) },
+      ]),
+    );
     cl.replication = { passfile: p0.passfile, rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 };
     cl.switchover = { confirmTimeoutSeconds: 20, pauseTimeoutSeconds: 10, backupAfter: false };
     cl.restore = { ...cl.restore, dir: join(base, 'restores') };
-    if (bouncer) cl.pgbouncer = { host: bouncer.host, port: bouncer.port, adminUser: bouncer.adminUser, node: 'primary', databasesFile: bouncer.databasesFile };
+    if (bouncer)
+      cl.pgbouncer = {
+        host: bouncer.host,
+        port: bouncer.port,
+        adminUser: bouncer.adminUser,
+        node: 'primary',
+        databasesFile: bouncer.databasesFile,
+      };
     opts.adjust?.(cl);
   });
   const full = plan(archiveCommands(tc.config, tc.name));
@@ -93,7 +118,13 @@ export async function replicatedCluster(
     dataDir: (n) => byName(n).dataDir,
     sql: (n, text) => psql(layout, full, byName(n).port, text, secrets),
     async connect(port, user = 'postgres') {
-      const client = new pg.Client({ host: '127.0.0.1', port, user, database: 'postgres', password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword });
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user,
+        database: 'postgres',
+        password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword,
+      });
       client.on('error', () => undefined); // a server the test kills must not crash the test process
       await client.connect();
       return client;
@@ -103,7 +134,10 @@ export async function replicatedCluster(
         api = buildServer({ config: tc.config, temporal: c.temporal, s3: c.s3, token: 'test-token' });
         return api.listen({ host: '127.0.0.1', port: 0 });
       })();
-      const res = await execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: await apiUrl, PGDR_API_TOKEN: 'test-token' }, reject: false });
+      const res = await execa(join(repoRoot, 'bin/pgdr'), args, {
+        env: { PGDR_API_URL: await apiUrl, PGDR_API_TOKEN: 'test-token' },
+        reject: false,
+      });
       return { exitCode: res.exitCode ?? -1, stdout: res.stdout, stderr: res.stderr };
     },
     async stop() {

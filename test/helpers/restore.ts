@@ -13,7 +13,12 @@ import type { BackupManifest } from '../../domain/catalog.js';
 type Clients = Awaited<ReturnType<typeof clients>>;
 
 /** POST /restores (expecting 202), then the workflow's report. Records the directory in `made`. */
-export async function restoreAndWait(c: Clients, cluster: string, body: Record<string, unknown>, made: string[]): Promise<{ report: RestoreReport; workflowId: string }> {
+export async function restoreAndWait(
+  c: Clients,
+  cluster: string,
+  body: Record<string, unknown>,
+  made: string[],
+): Promise<{ report: RestoreReport; workflowId: string }> {
   const res = await c.call('POST', `/api/v1/clusters/${cluster}/restores`, body);
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   made.push(res.body.destination.dataDir);
@@ -24,7 +29,12 @@ export async function restoreAndWait(c: Clients, cluster: string, body: Record<s
 /** Stops a restored copy (if it runs) and removes its directory. */
 export async function discardRestore(pg: Pick<OwnPostgres, 'layout'>, dataDir: string): Promise<void> {
   if (existsSync(join(dataDir, 'postmaster.pid'))) {
-    await runTool({ tool: 'pg_ctl', binDir: pg.layout.pgBin, args: ['-D', dataDir, '-m', 'immediate', '-w', 'stop'], osUser: pg.layout.pgUser }).catch(() => undefined);
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: pg.layout.pgBin,
+      args: ['-D', dataDir, '-m', 'immediate', '-w', 'stop'],
+      osUser: pg.layout.pgUser,
+    }).catch(() => undefined);
   }
   rmSync(dataDir, { recursive: true, force: true });
 }
@@ -49,7 +59,16 @@ export interface PitrSource {
  * one full backup, then `tickSeconds` of rows (see ticks.ts), the last segment archived.
  * `worker` starts the test's workers in this process (default) or leaves that to the test.
  */
-export async function pitrSource(prefix: string, o: { method?: 'basebackup' | 'pgbackrest'; tickSeconds?: number; worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>); beforeBackup?: (db: pg.Client) => Promise<void>; adjust?: (cluster: Record<string, unknown>) => void } = {}): Promise<PitrSource> {
+export async function pitrSource(
+  prefix: string,
+  o: {
+    method?: 'basebackup' | 'pgbackrest';
+    tickSeconds?: number;
+    worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>);
+    beforeBackup?: (db: pg.Client) => Promise<void>;
+    adjust?: (cluster: Record<string, unknown>) => void;
+  } = {},
+): Promise<PitrSource> {
   const pgs = await ownPostgres();
   await pgs.start();
   const restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');

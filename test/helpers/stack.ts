@@ -18,11 +18,18 @@ export async function workerConnection(config = stackConfig()): Promise<NativeCo
   return NativeConnection.connect({ address: config.temporal.address });
 }
 
-export async function api(method: string, path: string, opts: { token?: string | null; body?: unknown } = {}): Promise<{ status: number; body: any }> {
+export async function api(
+  method: string,
+  path: string,
+  opts: { token?: string | null; body?: unknown } = {},
+): Promise<{ status: number; body: any }> {
   const token = opts.token === undefined ? inject('apiToken') : opts.token;
   const res = await fetch(`${inject('apiUrl')}${path}`, {
     method,
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
   });
   const text = await res.text();
@@ -35,7 +42,12 @@ export function freshQueue(prefix: string): string {
 }
 
 /** Polls fn until it returns something truthy; throws naming what it waited for. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

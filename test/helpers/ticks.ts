@@ -46,7 +46,8 @@ export async function switchAndArchive(c: pg.Client, timeoutMs = 60_000): Promis
   for (;;) {
     const r = (await c.query(`select last_archived_wal from pg_stat_archiver`)).rows[0];
     if (r.last_archived_wal && r.last_archived_wal >= seg) return seg;
-    if (Date.now() > deadline) throw new Error(`segment ${seg} was not archived within ${timeoutMs} ms (last archived ${r.last_archived_wal})`);
+    if (Date.now() > deadline)
+      throw new Error(`segment ${seg} was not archived within ${timeoutMs} ms (last archived ${r.last_archived_wal})`);
     await new Promise((res) => setTimeout(res, 200));
   }
 }

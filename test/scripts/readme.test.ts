@@ -27,14 +27,19 @@ describe('README', () => {
   it('shows the two commands, and .ci/run runs exactly the test one', () => {
     expect(readme).toContain('npm run demo');
     expect(readme).toContain('npm test');
-    const ci = readFileSync(join(repoRoot, '.ci/run'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('set ') && !l.startsWith('cd '));
+    const ci = readFileSync(join(repoRoot, '.ci/run'), 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#') && !l.startsWith('set ') && !l.startsWith('cd '));
     expect(ci).toEqual(['npm test']);
   });
 });
 
 describe('the error table drives retries and HTTP statuses', () => {
   it('every activity profile treats exactly the non-retryable rows as non-retryable', () => {
-    const expected = errorTable.filter((r) => !r.retryable).map((r) => r.class.name).sort();
+    const expected = errorTable
+      .filter((r) => !r.retryable)
+      .map((r) => r.class.name)
+      .sort();
     const seen = Object.entries(profiles).filter(([, p]) => typeof p === 'object' && p !== null && 'retry' in p);
     expect(seen.length).toBeGreaterThan(5);
     for (const [name, p] of seen) expect([...(p.retry?.nonRetryableErrorTypes ?? [])].sort(), name).toEqual(expected);
@@ -42,10 +47,12 @@ describe('the error table drives retries and HTTP statuses', () => {
   });
 
   it('the API status map holds exactly the rows with an HTTP status, and no code the table lacks', () => {
-    expect(Object.fromEntries(STATUS_BY_CODE)).toEqual(Object.fromEntries(errorTable.filter((r) => r.http !== null).map((r) => [r.code, r.http])));
+    expect(Object.fromEntries(STATUS_BY_CODE)).toEqual(
+      Object.fromEntries(errorTable.filter((r) => r.http !== null).map((r) => [r.code, r.http])),
+    );
   });
 
-  it('the API answers each error with its row\'s status (500 where it has none), thrown or as a workflow\'s failure', () => {
+  it("the API answers each error with its row's status (500 where it has none), thrown or as a workflow's failure", () => {
     for (const r of errorTable) {
       // An instance of the class without running its constructor (whose arguments differ per class).
       const err = Object.assign(Object.create(r.class.prototype) as PgdrError, { code: r.code, context: { cluster: 'c1' }, message: 'm' });

@@ -30,10 +30,16 @@ describe('dev stack files', () => {
     const res = await api('GET', `/api/v1/clusters/${marker}/status?token=${secret}`);
     expect(res.status).toBe(400);
     const log = join(layout().logs, 'api.log');
-    const lines = await until('the request in api.log', async () => {
-      const found = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes(marker));
-      return found.length > 0 ? found : undefined;
-    }, 10_000);
+    const lines = await until(
+      'the request in api.log',
+      async () => {
+        const found = readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes(marker));
+        return found.length > 0 ? found : undefined;
+      },
+      10_000,
+    );
     expect(lines.some((l) => JSON.parse(l).req?.path === `/api/v1/clusters/${marker}/status`)).toBe(true);
     expect(readFileSync(log, 'utf8')).not.toContain(secret);
   });
@@ -43,7 +49,9 @@ describe('dev stack files', () => {
     const plan = demoClusterPlan(l, NO_ARCHIVE_COMMANDS);
     const secrets = stackSecrets();
     const text = readFileSync(plan.passfile, 'utf8');
-    expect(text).toBe([plan.primary, ...plan.standbys].map((n) => `127.0.0.1:${n.port}:replication:pgdr:${secrets['pgdr-password']}\n`).join(''));
+    expect(text).toBe(
+      [plan.primary, ...plan.standbys].map((n) => `127.0.0.1:${n.port}:replication:pgdr:${secrets['pgdr-password']}\n`).join(''),
+    );
     expect(text).not.toContain(secrets['pg-superuser-password']);
     const st = statSync(plan.passfile);
     expect((st.mode & 0o777).toString(8)).toBe('600');
@@ -57,19 +65,34 @@ describe('dev stack files', () => {
 
   it('lets the demo standby reconnect with that passfile alone after its walsender is killed', async () => {
     const plan = demoClusterPlan(layout(), NO_ARCHIVE_COMMANDS);
-    const client = new pg.Client({ host: '127.0.0.1', port: plan.primary.port, user: 'postgres', database: 'postgres', password: stackSecrets()['pg-superuser-password'] });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: plan.primary.port,
+      user: 'postgres',
+      database: 'postgres',
+      password: stackSecrets()['pg-superuser-password'],
+    });
     await client.connect();
     try {
       const slot = slotFor(plan, plan.standbys[0]!);
       const streaming = async () =>
-        (await client.query<{ pid: number }>(`select r.pid from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = $1 and r.state = 'streaming'`, [slot])).rows[0]?.pid;
+        (
+          await client.query<{ pid: number }>(
+            `select r.pid from pg_stat_replication r join pg_replication_slots s on s.active_pid = r.pid where s.slot_name = $1 and r.state = 'streaming'`,
+            [slot],
+          )
+        ).rows[0]?.pid;
       const before = await until('the demo standby streaming', streaming, 30_000);
       await client.query('select pg_terminate_backend($1)', [before]);
       // The walreceiver reconnects (wal_retrieve_retry_interval, 5 s) and authenticates with the passfile.
-      const after = await until('the demo standby streaming again', async () => {
-        const pid = await streaming();
-        return pid && pid !== before ? pid : undefined;
-      }, 60_000);
+      const after = await until(
+        'the demo standby streaming again',
+        async () => {
+          const pid = await streaming();
+          return pid && pid !== before ? pid : undefined;
+        },
+        60_000,
+      );
       expect(after).not.toBe(before);
     } finally {
       await client.end();

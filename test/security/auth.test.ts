@@ -51,7 +51,12 @@ describe('authentication', () => {
 
   /** A concrete URL for a route of the table, on the test's cluster. */
   const urlOf = (path: string) =>
-    path.replace(':cluster', tc.name).replace(':node', 'replica').replace(':name', 'nightly').replace(':id', '20260101T000000000Z').replace('*', `backup/${tc.name}/2026-01-01T00-00-00-000Z`);
+    path
+      .replace(':cluster', tc.name)
+      .replace(':node', 'replica')
+      .replace(':name', 'nightly')
+      .replace(':id', '20260101T000000000Z')
+      .replace('*', `backup/${tc.name}/2026-01-01T00-00-00-000Z`);
   const guarded = allRoutes.filter((r) => r.path !== '/healthz');
 
   beforeAll(async () => {
@@ -69,22 +74,30 @@ describe('authentication', () => {
     expect(guarded.length).toBeGreaterThanOrEqual(21);
   });
 
-  it.each(guarded.map((r) => ({ route: `${r.method} ${r.path}`, method: r.method, path: r.path })))('$route answers 401 to every wrong token, echoing none', async ({ method, path }) => {
-    const methods = method === 'GET' ? ['GET', 'HEAD'] : [method];
-    for (const m of methods) {
-      for (const { what, header } of wrong) {
-        // A POST body that would fail validation: 401 must come first and say nothing about it.
-        const res = await api.send({ method: m, url: urlOf(path), authorization: header, ...(m === 'POST' ? { body: { bogus: 1 } } : {}) });
-        expect(res.status, `${m} ${what}: ${res.text}`).toBe(401);
-        expect(res.headers['www-authenticate']).toBe('Bearer');
-        if (m === 'HEAD') continue;
-        expect(res.body, what).toEqual({ error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } });
-        expect(res.text).not.toContain(TEST_TOKEN.slice(0, 6));
-        const presented = header?.split(' ').at(-1) ?? '';
-        if (presented.length >= 4) expect(res.text).not.toContain(presented);
+  it.each(guarded.map((r) => ({ route: `${r.method} ${r.path}`, method: r.method, path: r.path })))(
+    '$route answers 401 to every wrong token, echoing none',
+    async ({ method, path }) => {
+      const methods = method === 'GET' ? ['GET', 'HEAD'] : [method];
+      for (const m of methods) {
+        for (const { what, header } of wrong) {
+          // A POST body that would fail validation: 401 must come first and say nothing about it.
+          const res = await api.send({
+            method: m,
+            url: urlOf(path),
+            authorization: header,
+            ...(m === 'POST' ? { body: { bogus: 1 } } : {}),
+          });
+          expect(res.status, `${m} ${what}: ${res.text}`).toBe(401);
+          expect(res.headers['www-authenticate']).toBe('Bearer');
+          if (m === 'HEAD') continue;
+          expect(res.body, what).toEqual({ error: { code: 'UNAUTHORIZED', message: 'missing or wrong bearer token' } });
+          expect(res.text).not.toContain(TEST_TOKEN.slice(0, 6));
+          const presented = header?.split(' ').at(-1) ?? '';
+          if (presented.length >= 4) expect(res.text).not.toContain(presented);
+        }
       }
-    }
-  });
+    },
+  );
 
   it('lets the right token through (the same requests are not refused for auth)', async () => {
     for (const r of guarded.filter((x) => x.method === 'GET')) {
@@ -113,7 +126,17 @@ describe('authentication', () => {
   });
 
   it('compares a fixed-size digest of any presented token, whatever its length', () => {
-    const presented = [undefined, '', 'Bearer ', 'Bearer t', `Bearer ${TEST_TOKEN.slice(0, -1)}`, `Bearer ${TEST_TOKEN.slice(0, -1)}m`, `Bearer ${TEST_TOKEN}0`, `Bearer ${'t'.repeat(100_000)}`, 'Basic x'];
+    const presented = [
+      undefined,
+      '',
+      'Bearer ',
+      'Bearer t',
+      `Bearer ${TEST_TOKEN.slice(0, -1)}`,
+      `Bearer ${TEST_TOKEN.slice(0, -1)}m`,
+      `Bearer ${TEST_TOKEN}0`,
+      `Bearer ${'t'.repeat(100_000)}`,
+      'Basic x',
+    ];
     for (const p of presented) {
       compared.calls = [];
       expect(tokenMatches(p, TEST_TOKEN), String(p).slice(0, 40)).toBe(false);
@@ -129,14 +152,19 @@ describe('authentication', () => {
     const real = inject('apiToken');
     const lastByte = real.slice(0, -1) + (real.endsWith('0') ? '1' : '0');
     // The running process serves the routes of the code it started with: take its own list.
-    const doc = (await (await fetch(`${inject('apiUrl')}/openapi.json`, { headers: { authorization: `Bearer ${real}` } })).json()) as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await (await fetch(`${inject('apiUrl')}/openapi.json`, { headers: { authorization: `Bearer ${real}` } })).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     const served = guarded.filter((r) => doc.paths[openApiPath(r)]?.[r.method.toLowerCase()]);
     expect(served.length).toBeGreaterThanOrEqual(21);
     for (const r of served) {
       for (const header of [null, `Bearer ${lastByte}`, `Bearer ${real.slice(0, -1)}`, `Basic ${real}`, real]) {
         const res = await fetch(`${inject('apiUrl')}${urlOf(r.path).replace(tc.name, 'demo')}`, {
           method: r.method,
-          headers: { ...(header !== null ? { authorization: header } : {}), ...(r.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+          headers: {
+            ...(header !== null ? { authorization: header } : {}),
+            ...(r.method === 'POST' ? { 'content-type': 'application/json' } : {}),
+          },
           ...(r.method === 'POST' ? { body: '{"bogus":1}' } : {}),
         });
         const text = await res.text();

@@ -84,10 +84,16 @@ export function securityApi(tc: TestCluster, temporal: Client, s3: Parameters<ty
     const payload = o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${o.method} ${o.url} got no answer within ${timeoutMs} ms: it went past validation`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`${o.method} ${o.url} got no answer within ${timeoutMs} ms: it went past validation`)),
+        timeoutMs,
+      );
     });
     try {
-      const res = await Promise.race([app.inject({ method: o.method as 'GET', url: o.url, headers, ...(payload !== undefined ? { payload } : {}) }), timeout]);
+      const res = await Promise.race([
+        app.inject({ method: o.method as 'GET', url: o.url, headers, ...(payload !== undefined ? { payload } : {}) }),
+        timeout,
+      ]);
       let body: unknown;
       try {
         body = res.body ? JSON.parse(res.body) : undefined;

@@ -26,8 +26,15 @@ beforeAll(async () => {
   const b = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/backups`, { type: 'full' });
   expect(b.status, JSON.stringify(b.body)).toBe(202);
   await rc.c.temporal.workflow.getHandle(b.body.workflowId).result();
-  const seg = (await rc.sql('primary', 'insert into kept values (101); select pg_walfile_name(pg_switch_wal());')).trim().split('\n').at(-1)!;
-  await until(`segment ${seg} archived`, async () => (await rc.sql('primary', 'select last_archived_wal from pg_stat_archiver')).trim() >= seg, 60_000);
+  const seg = (await rc.sql('primary', 'insert into kept values (101); select pg_walfile_name(pg_switch_wal());'))
+    .trim()
+    .split('\n')
+    .at(-1)!;
+  await until(
+    `segment ${seg} archived`,
+    async () => (await rc.sql('primary', 'select last_archived_wal from pg_stat_archiver')).trim() >= seg,
+    60_000,
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -42,10 +49,13 @@ async function historyObjects(): Promise<string[]> {
 
 const inRecovery = async (node: string) => (await rc.sql(node, 'select pg_is_in_recovery()')).trim();
 
-describe('restores stay on pgdr\'s own ground', () => {
+describe("restores stay on pgdr's own ground", () => {
   it('refuses the shell injection through dataDir with a 400 naming the field, and nothing runs it', async () => {
     const marker = `PWNED-ground-${process.pid}`;
-    const res = await rc.c.call('POST', R(), { target: { immediate: true }, destination: { dataDir: `/tmp/x/inj$(touch\${IFS}/tmp/${marker})` } });
+    const res = await rc.c.call('POST', R(), {
+      target: { immediate: true },
+      destination: { dataDir: `/tmp/x/inj$(touch\${IFS}/tmp/${marker})` },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.fields[0].field).toBe('body.destination.dataDir');
     expect(res.body.error.message).toContain('it contains "$" "(" "{" "}" ")"');
@@ -64,7 +74,9 @@ describe('restores stay on pgdr\'s own ground', () => {
     });
     expect(res.status, JSON.stringify(res.body)).toBe(422);
     expect(res.body.error.code).toBe('RESTORE_PREFLIGHT_FAILED');
-    expect(res.body.error.message).toContain(`destination replica:${rc.dataDir('replica')} is node replica's data directory and node replica is a standby (standby.signal)`);
+    expect(res.body.error.message).toContain(
+      `destination replica:${rc.dataDir('replica')} is node replica's data directory and node replica is a standby (standby.signal)`,
+    );
     expect(res.body.error.message).toContain('expected a replica rebuild');
     expect(await inRecovery('replica')).toBe('t');
     expect(existsSync(join(rc.dataDir('replica'), 'PG_VERSION'))).toBe(true);
@@ -76,7 +88,12 @@ describe('restores stay on pgdr\'s own ground', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
     writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n');
-    const res = await rc.c.call('POST', R(), { target: { immediate: true }, destination: { dataDir: dir }, replaceExisting: true, confirm: rc.tc.name });
+    const res = await rc.c.call('POST', R(), {
+      target: { immediate: true },
+      destination: { dataDir: dir },
+      replaceExisting: true,
+      confirm: rc.tc.name,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(422);
     expect(res.body.error.message).toContain(`destination primary:${dir} holds files but no Postgres data directory (no PG_VERSION)`);
     expect(readdirSync(dir).sort()).toEqual(['hosts', 'passwd']);
@@ -84,17 +101,26 @@ describe('restores stay on pgdr\'s own ground', () => {
     expect(readdirSync(restores).filter((e) => e.includes('pgdr-old'))).toEqual([]);
   });
 
-  it('recognises a node\'s directory by any spelling: a symlink to it, or a path inside it, and refuses it as that node\'s', async () => {
+  it("recognises a node's directory by any spelling: a symlink to it, or a path inside it, and refuses it as that node's", async () => {
     const link = join(restores, 'link-to-replica');
     symlinkSync(rc.dataDir('replica'), link);
-    const viaLink = await rc.c.call('POST', R(), { target: { immediate: true }, destination: { dataDir: link }, replaceExisting: true, confirm: rc.tc.name });
+    const viaLink = await rc.c.call('POST', R(), {
+      target: { immediate: true },
+      destination: { dataDir: link },
+      replaceExisting: true,
+      confirm: rc.tc.name,
+    });
     expect(viaLink.status, JSON.stringify(viaLink.body)).toBe(422);
-    expect(viaLink.body.error.message).toContain(`destination primary:${link} is node replica's data directory ${rc.dataDir('replica')} (it resolves to ${rc.dataDir('replica')})`);
+    expect(viaLink.body.error.message).toContain(
+      `destination primary:${link} is node replica's data directory ${rc.dataDir('replica')} (it resolves to ${rc.dataDir('replica')})`,
+    );
 
     const nested = join(rc.dataDir('primary'), 'qa_nested_restore');
     const inside = await rc.c.call('POST', R(), { target: { immediate: true }, destination: { dataDir: nested } });
     expect(inside.status).toBe(422);
-    expect(inside.body.error.message).toContain(`destination primary:${nested} lies inside node primary's data directory ${rc.dataDir('primary')}`);
+    expect(inside.body.error.message).toContain(
+      `destination primary:${nested} lies inside node primary's data directory ${rc.dataDir('primary')}`,
+    );
 
     const inWal = join(rc.dataDir('replica'), 'pg_wal', 'x');
     const walRes = await rc.c.call('POST', R(), { target: { immediate: true }, destination: { dataDir: inWal } });
@@ -135,7 +161,12 @@ describe('restores stay on pgdr\'s own ground', () => {
       // The copy does not archive: only the cluster's primary writes into the cluster's archive.
       expect(readFileSync(join(dir, 'postgresql.auto.conf'), 'utf8')).toContain("archive_mode = 'off'");
     } finally {
-      await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', dir, '-m', 'immediate', '-w', 'stop'], osUser: rc.layout.pgUser }).catch(() => undefined);
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: rc.layout.pgBin,
+        args: ['-D', dir, '-m', 'immediate', '-w', 'stop'],
+        osUser: rc.layout.pgUser,
+      }).catch(() => undefined);
     }
   }, 240_000);
 });

@@ -34,7 +34,9 @@ function secretValues(): Record<string, string> {
 /** Every file under dir (recursively). */
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+  );
 }
 
 /**
@@ -87,7 +89,13 @@ async function recentRuns(temporal: Client, limit: number): Promise<{ workflowId
 function grantsOf(sql: string) {
   const text = sql.replace(/--.*$/gm, '').replace(/\s+/g, ' ');
   const statements = text.split(';').map((s) => s.trim());
-  const split = (list: string) => list.split(/,(?![^()]*\))/).map((x) => x.trim().replace(/^pg_catalog\./, '').replace(/\s+/g, ''));
+  const split = (list: string) =>
+    list.split(/,(?![^()]*\))/).map((x) =>
+      x
+        .trim()
+        .replace(/^pg_catalog\./, '')
+        .replace(/\s+/g, ''),
+    );
   const g = { attributes: [] as string[], roles: [] as string[], functions: [] as string[], parameters: [] as string[] };
   for (const s of statements) {
     let m = /^(?:create|alter) role pgdr (?:with )?(.*?) password /.exec(s);
@@ -129,7 +137,17 @@ describe('secrets', () => {
   });
 
   it('knows every secret of the stack, each stored mode 0600', () => {
-    expect(Object.keys(secrets)).toEqual(expect.arrayContaining(['api-token', 'minio-access-key', 'minio-secret-key', 'pg-superuser-password', 'pgdr-password', 'tls/ca.key', 'tls/server.key']));
+    expect(Object.keys(secrets)).toEqual(
+      expect.arrayContaining([
+        'api-token',
+        'minio-access-key',
+        'minio-secret-key',
+        'pg-superuser-password',
+        'pgdr-password',
+        'tls/ca.key',
+        'tls/server.key',
+      ]),
+    );
     const dir = join(inject('stackDir'), 'secrets');
     expect(statSync(dir).mode & 0o777).toBe(0o711);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
@@ -158,18 +176,28 @@ describe('secrets', () => {
     expect(tool.length, `${samples.length} samples`).toBeGreaterThanOrEqual(2);
     expect(tool[0]).toContain(`--label=pgdr ${manifest.id}`);
     expect(tool[0]).toContain('--no-password');
-    const leaks = samples.flatMap((s) => s.split('\n').filter((l) => leakedIn(l, secrets).length).map((l) => `${leakedIn(l, secrets).join(',')}: ${l.slice(0, 200)}`));
+    const leaks = samples.flatMap((s) =>
+      s
+        .split('\n')
+        .filter((l) => leakedIn(l, secrets).length)
+        .map((l) => `${leakedIn(l, secrets).join(',')}: ${l.slice(0, 200)}`),
+    );
     expect([...new Set(leaks)]).toEqual([]);
   });
 
   it('puts no secret into the history of any recent workflow (payloads decoded)', async () => {
     // A canary: a run whose input holds a value the scan is told to look for, so it must be found.
     const canaryValue = `canary-${Math.random().toString(36).slice(2)}${Date.now()}`;
-    const canary = await c.temporal.workflow.start('securityCanary', { taskQueue: `pgdr-security-nobody-${tc.name}`, workflowId: `security-canary/${tc.name}`, args: [{ nested: { value: canaryValue } }] });
+    const canary = await c.temporal.workflow.start('securityCanary', {
+      taskQueue: `pgdr-security-nobody-${tc.name}`,
+      workflowId: `security-canary/${tc.name}`,
+      args: [{ nested: { value: canaryValue } }],
+    });
     await canary.terminate('security test canary');
     const look = { ...secrets, canary: canaryValue };
     const runs = await recentRuns(c.temporal, 300);
-    for (const id of [backupWorkflowId, canary.workflowId]) if (id && !runs.some((r) => r.workflowId === id)) runs.push({ workflowId: id, runId: '' });
+    for (const id of [backupWorkflowId, canary.workflowId])
+      if (id && !runs.some((r) => r.workflowId === id)) runs.push({ workflowId: id, runId: '' });
     // Whatever else has run so far in this stack is scanned too; the committed fixtures (every
     // workflow type) are scanned by the next test, so this one does not depend on test order.
     expect(runs.map((r) => r.workflowId)).toEqual(expect.arrayContaining([backupWorkflowId, canary.workflowId]));
@@ -199,7 +227,12 @@ describe('secrets', () => {
 
   it('puts no secret into any log, the generated config or the env file of the stack', () => {
     const stack = inject('stackDir');
-    const files = [...filesUnder(join(stack, 'logs')), join(stack, 'pgdr.yaml'), join(stack, 'env'), ...filesUnder(join(stack, 'scratch', 'pgbackrest')).filter((f) => f.endsWith('.conf'))];
+    const files = [
+      ...filesUnder(join(stack, 'logs')),
+      join(stack, 'pgdr.yaml'),
+      join(stack, 'env'),
+      ...filesUnder(join(stack, 'scratch', 'pgbackrest')).filter((f) => f.endsWith('.conf')),
+    ];
     const names = files.map((f) => relative(stack, f));
     expect(names).toEqual(expect.arrayContaining(['logs/worker.log', 'logs/api.log', 'logs/temporal.log', 'pgdr.yaml']));
     expect(names.some((n) => n.startsWith('logs/postgres/'))).toBe(true);
@@ -217,7 +250,23 @@ describe('TLS to S3', () => {
   const reader = createSecretReader();
 
   beforeAll(async () => {
-    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(tmp, 'other-ca.key'), '-out', otherCa, '-days', '1', '-subj', '/CN=pgdr security test: not the stack CA']);
+    await execa('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      join(tmp, 'other-ca.key'),
+      '-out',
+      otherCa,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=pgdr security test: not the stack CA',
+    ]);
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -233,23 +282,36 @@ describe('TLS to S3', () => {
       (e: Error & { code?: string }) => e,
     );
     const text = `${(err as { code?: string }).code ?? ''} ${err.message} ${(err.cause as { code?: string } | undefined)?.code ?? ''}`;
-    expect(text).toMatch(/SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|self[- ]signed certificate|unable to verify/i);
+    expect(text).toMatch(
+      /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|self[- ]signed certificate|unable to verify/i,
+    );
   });
 
   it('turns verification off only with insecureSkipTlsVerify: true', async () => {
-    await expect(checkBucket(createS3Client({ ...tc.config.storage, caFile: otherCa, insecureSkipTlsVerify: true }, reader), tc.config.storage.bucket)).resolves.toBeUndefined();
+    await expect(
+      checkBucket(createS3Client({ ...tc.config.storage, caFile: otherCa, insecureSkipTlsVerify: true }, reader), tc.config.storage.bucket),
+    ).resolves.toBeUndefined();
     // pgBackRest gets the same CA and the same switch.
     const conf = pgbackrestConf(tc.config, tc.name, 'primary');
     expect(conf).toContain('repo1-storage-verify-tls=y');
     expect(conf).toContain(`repo1-storage-ca-file=${tc.config.storage.caFile}`);
-    expect(pgbackrestConf({ ...tc.config, storage: { ...tc.config.storage, insecureSkipTlsVerify: true } }, tc.name, 'primary')).toContain('repo1-storage-verify-tls=n');
+    expect(pgbackrestConf({ ...tc.config, storage: { ...tc.config.storage, insecureSkipTlsVerify: true } }, tc.name, 'primary')).toContain(
+      'repo1-storage-verify-tls=n',
+    );
   });
 
   it('has no other code path that turns TLS verification off', async () => {
     const tracked = (await execa('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot })).stdout.split('\n');
-    const code = tracked.filter((f) => /\.(ts|js|mjs|cjs|sh|ya?ml|json|conf)$|(^|\/)Dockerfile$/.test(f) && !f.startsWith('test/security/') && f !== 'package-lock.json' && existsSync(join(repoRoot, f)));
+    const code = tracked.filter(
+      (f) =>
+        /\.(ts|js|mjs|cjs|sh|ya?ml|json|conf)$|(^|\/)Dockerfile$/.test(f) &&
+        !f.startsWith('test/security/') &&
+        f !== 'package-lock.json' &&
+        existsSync(join(repoRoot, f)),
+    );
     expect(code).toEqual(expect.arrayContaining(['adapters/storage.ts', 'adapters/pgbackrest.ts']));
-    const disabling = /rejectUnauthorized\s*[:=]\s*(?!true\b)|NODE_TLS_REJECT_UNAUTHORIZED|checkServerIdentity|verify-tls|insecureSkipTlsVerify|--insecure\b|--no-check-certificate|curl\s+(-\w*k\b)|strict-ssl|--tls-skip-verify|verify_ssl|sslVerify/;
+    const disabling =
+      /rejectUnauthorized\s*[:=]\s*(?!true\b)|NODE_TLS_REJECT_UNAUTHORIZED|checkServerIdentity|verify-tls|insecureSkipTlsVerify|--insecure\b|--no-check-certificate|curl\s+(-\w*k\b)|strict-ssl|--tls-skip-verify|verify_ssl|sslVerify/;
     const hits = code.flatMap((f) =>
       readFileSync(join(repoRoot, f), 'utf8')
         .split('\n')
@@ -295,7 +357,11 @@ describe('Postgres authentication and the pgdr role', () => {
   });
 
   it('stores the pgdr and superuser passwords as SCRAM verifiers', async () => {
-    expect(await sql("select rolname || '=' || (rolpassword like 'SCRAM-SHA-256$%') from pg_authid where rolname in ('pgdr', 'postgres') order by 1")).toEqual(['pgdr=true', 'postgres=true']);
+    expect(
+      await sql(
+        "select rolname || '=' || (rolpassword like 'SCRAM-SHA-256$%') from pg_authid where rolname in ('pgdr', 'postgres') order by 1",
+      ),
+    ).toEqual(['pgdr=true', 'postgres=true']);
   });
 
   it('documents in the README exactly the grants the stack gives the pgdr role', () => {
@@ -314,15 +380,23 @@ describe('Postgres authentication and the pgdr role', () => {
     const made = grantsOf(pgdrRoleSql('x'));
     expect(made.attributes).toEqual(['login', 'replication']);
 
-    const [attrs] = await sql("select concat_ws(',', rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolinherit, rolreplication, rolcanlogin) from pg_roles where rolname = 'pgdr'");
+    const [attrs] = await sql(
+      "select concat_ws(',', rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, rolinherit, rolreplication, rolcanlogin) from pg_roles where rolname = 'pgdr'",
+    );
     expect(attrs, 'super, createrole, createdb, bypassrls, inherit, replication, login').toBe('f,f,f,f,t,t,t');
-    const memberOf = await sql("select b.rolname from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = 'pgdr'::regrole order by 1");
+    const memberOf = await sql(
+      "select b.rolname from pg_auth_members m join pg_roles b on b.oid = m.roleid where m.member = 'pgdr'::regrole order by 1",
+    );
     expect(memberOf.length).toBeGreaterThan(0);
     expect(made.roles).toEqual(expect.arrayContaining(memberOf));
-    const functions = (await sql("select p.oid::regprocedure::text from pg_proc p, aclexplode(p.proacl) a where a.grantee = 'pgdr'::regrole order by 1")).map((f) => f.replace(/\s+/g, ''));
+    const functions = (
+      await sql("select p.oid::regprocedure::text from pg_proc p, aclexplode(p.proacl) a where a.grantee = 'pgdr'::regrole order by 1")
+    ).map((f) => f.replace(/\s+/g, ''));
     expect(functions.length).toBeGreaterThan(0);
     expect(made.functions).toEqual(expect.arrayContaining(functions));
-    const parameters = (await sql("select p.parname from pg_parameter_acl p, aclexplode(p.paracl) a where a.grantee = 'pgdr'::regrole order by 1")).filter(Boolean);
+    const parameters = (
+      await sql("select p.parname from pg_parameter_acl p, aclexplode(p.paracl) a where a.grantee = 'pgdr'::regrole order by 1")
+    ).filter(Boolean);
     expect(parameters.length).toBeGreaterThan(0);
     expect(made.parameters).toEqual(expect.arrayContaining(parameters));
     expect(await sql("select count(*) from information_schema.role_table_grants where grantee = 'pgdr'")).toEqual(['0']);

@@ -32,10 +32,21 @@ describe('worker process', () => {
 
   it('plans workers from PGDR_ROLE and PGDR_AGENT_NODES, rejecting unknown nodes by name', () => {
     const config = stackConfig();
-    expect(planWorkers(config, {})).toEqual({ control: true, agents: [{ cluster: 'demo', node: 'primary' }, { cluster: 'demo', node: 'replica' }] });
+    expect(planWorkers(config, {})).toEqual({
+      control: true,
+      agents: [
+        { cluster: 'demo', node: 'primary' },
+        { cluster: 'demo', node: 'replica' },
+      ],
+    });
     expect(planWorkers(config, { PGDR_ROLE: 'control' })).toEqual({ control: true, agents: [] });
-    expect(planWorkers(config, { PGDR_ROLE: 'agent', PGDR_AGENT_NODES: 'demo/replica' })).toEqual({ control: false, agents: [{ cluster: 'demo', node: 'replica' }] });
-    expect(() => planWorkers(config, { PGDR_AGENT_NODES: 'demo/nope' })).toThrow('PGDR_AGENT_NODES names "demo/nope": expected cluster/node from pgdr.yaml, one of demo/primary, demo/replica');
+    expect(planWorkers(config, { PGDR_ROLE: 'agent', PGDR_AGENT_NODES: 'demo/replica' })).toEqual({
+      control: false,
+      agents: [{ cluster: 'demo', node: 'replica' }],
+    });
+    expect(() => planWorkers(config, { PGDR_AGENT_NODES: 'demo/nope' })).toThrow(
+      'PGDR_AGENT_NODES names "demo/nope": expected cluster/node from pgdr.yaml, one of demo/primary, demo/replica',
+    );
     expect(() => planWorkers(config, { PGDR_ROLE: 'boss' })).toThrow('PGDR_ROLE is "boss": expected all, control or agent');
   });
 });

@@ -20,7 +20,11 @@ describe('backup when the worker dies', () => {
     let worker = spawnWorker(tc.configPath);
     try {
       await waitForLine(worker, 'pgdr worker polling');
-      const handle = await c.temporal.workflow.start(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/crash`, args: [backupInput(tc.config, tc.name, 'full', 'test')] });
+      const handle = await c.temporal.workflow.start(backup, {
+        taskQueue: tc.config.temporal.taskQueue,
+        workflowId: `backup/${tc.name}/crash`,
+        args: [backupInput(tc.config, tc.name, 'full', 'test')],
+      });
 
       // Wait until the upload is really under way, then kill the worker outright.
       for (let i = 0; ; i++) {
@@ -48,10 +52,16 @@ describe('backup when the worker dies', () => {
       expect(uploads.Uploads ?? []).toEqual([]);
       // The history shows the retry: the first attempt timed out on its heartbeat.
       const history = await handle.fetchHistory();
-      const timedOut = history.events!.filter((e) => e.activityTaskTimedOutEventAttributes || e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1);
+      const timedOut = history.events!.filter(
+        (e) =>
+          e.activityTaskTimedOutEventAttributes ||
+          (e.activityTaskStartedEventAttributes?.attempt && e.activityTaskStartedEventAttributes.attempt > 1),
+      );
       expect(timedOut.length).toBeGreaterThan(0);
       const attempts = Math.max(...history.events!.map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0));
-      console.log(`FAULT | worker SIGKILLed mid-backup (uploading) | backup ${manifest.id} completed good and verified after a new worker started (upload attempt ${attempts}); exactly one catalog entry; no partial object or multipart upload left`);
+      console.log(
+        `FAULT | worker SIGKILLed mid-backup (uploading) | backup ${manifest.id} completed good and verified after a new worker started (upload attempt ${attempts}); exactly one catalog entry; no partial object or multipart upload left`,
+      );
     } finally {
       if (worker.pid) process.kill(-worker.pid, 'SIGTERM');
       await worker;

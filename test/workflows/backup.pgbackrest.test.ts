@@ -42,7 +42,15 @@ describe('backup with the pgbackrest method', () => {
 
   it('takes a full, then a diff whose parent is recorded, both verified, with the repo in MinIO', async () => {
     const full = await backup('full');
-    expect(full).toMatchObject({ method: 'pgbackrest', type: 'full', parent: null, status: 'good', timeline: 1, sourceNode: 'primary', compression: 'zst' });
+    expect(full).toMatchObject({
+      method: 'pgbackrest',
+      type: 'full',
+      parent: null,
+      status: 'good',
+      timeline: 1,
+      sourceNode: 'primary',
+      compression: 'zst',
+    });
     expect(full.pgbackrestLabel).toMatch(/^\d{8}-\d{6}F$/);
     expect(full.verification).toMatchObject({ tool: 'pgbackrest verify', ok: true });
     expect(full.verification!.detail).toContain(full.pgbackrestLabel!);
@@ -56,11 +64,19 @@ describe('backup with the pgbackrest method', () => {
     // The repo lives in the bucket: both sets' manifests, and the WAL pgbackrest archived.
     const repo = `${clusterPrefix(tc.config.storage, tc.name)}pgbackrest/`;
     const keys = (await listKeys(c.s3, tc.config.storage.bucket, repo)).map((k) => k.key);
-    for (const label of [full.pgbackrestLabel, diff.pgbackrestLabel]) expect(keys).toContain(`${repo}backup/${tc.name}/${label}/backup.manifest`);
+    for (const label of [full.pgbackrestLabel, diff.pgbackrestLabel])
+      expect(keys).toContain(`${repo}backup/${tc.name}/${label}/backup.manifest`);
     expect(keys.some((k) => k.includes(`/archive/${tc.name}/15-1/0000000100000000/${full.startWalSegment}-`))).toBe(true);
 
     const listed = await c.call('GET', `/api/v1/clusters/${tc.name}/backups`);
-    expect(listed.body.backups.map((b: { id: string; type: string; parent: string | null; status: string }) => [b.id, b.type, b.parent, b.status])).toEqual([
+    expect(
+      listed.body.backups.map((b: { id: string; type: string; parent: string | null; status: string }) => [
+        b.id,
+        b.type,
+        b.parent,
+        b.status,
+      ]),
+    ).toEqual([
       [full.id, 'full', null, 'good'],
       [diff.id, 'diff', full.id, 'good'],
     ]);

@@ -44,7 +44,16 @@ describe('backup with the basebackup method', () => {
     expect(m.objects).toEqual([{ name: 'base.tar.zst', bytes: tar.length, sha256: createHash('sha256').update(tar).digest('hex') }]);
     const stored = JSON.parse((await download(c.s3, tc.config.storage.bucket, `${folder}manifest.json`)).toString());
     expect(stored).toEqual(m);
-    expect(m).toMatchObject({ status: 'good', method: 'basebackup', type: 'full', parent: null, timeline: 1, sourceNode: 'primary', compression: 'zstd', workflowId: res.body.workflowId });
+    expect(m).toMatchObject({
+      status: 'good',
+      method: 'basebackup',
+      type: 'full',
+      parent: null,
+      timeline: 1,
+      sourceNode: 'primary',
+      compression: 'zstd',
+      workflowId: res.body.workflowId,
+    });
     expect(m.verification).toMatchObject({ tool: 'pg_verifybackup', ok: true, detail: 'backup successfully verified' });
     expect(m.startWalSegment).toMatch(/^00000001[0-9A-F]{16}$/);
 
@@ -53,7 +62,9 @@ describe('backup with the basebackup method', () => {
     expect(listing).toEqual(expect.arrayContaining(['backup_label', 'backup_manifest', `pg_wal/${m.startWalSegment}`]));
 
     const listed = await c.call('GET', `/api/v1/clusters/${tc.name}/backups`);
-    expect(listed.body.backups).toEqual([expect.objectContaining({ id: m.id, status: 'good', startLsn: m.startLsn, stopLsn: m.stopLsn, bytes: tar.length })]);
+    expect(listed.body.backups).toEqual([
+      expect.objectContaining({ id: m.id, status: 'good', startLsn: m.startLsn, stopLsn: m.stopLsn, bytes: tar.length }),
+    ]);
   });
 
   it('refuses a second backup while one runs, naming the running workflow, and cancelling leaves no half object', async () => {
@@ -72,7 +83,11 @@ describe('backup with the basebackup method', () => {
 
       // A start that bypasses the API (a schedule, say) is refused by the workflow itself.
       const direct = await sc.temporal.workflow
-        .execute(backup, { taskQueue: slow.config.temporal.taskQueue, workflowId: `backup/${slow.name}/direct`, args: [backupInput(slow.config, slow.name, 'full', 'test')] })
+        .execute(backup, {
+          taskQueue: slow.config.temporal.taskQueue,
+          workflowId: `backup/${slow.name}/direct`,
+          args: [backupInput(slow.config, slow.name, 'full', 'test')],
+        })
         .catch((e) => e);
       expect(direct).toBeInstanceOf(WorkflowFailedError);
       expect(direct.cause.type).toBe('ClusterBusyError');
@@ -109,9 +124,14 @@ describe('backup with the basebackup method', () => {
     const oc = await clients(only);
     try {
       const res = await oc.call('POST', `/api/v1/clusters/${only.name}/backups`, {});
-      const err = await oc.temporal.workflow.getHandle(res.body.workflowId).result().catch((e) => e);
+      const err = await oc.temporal.workflow
+        .getHandle(res.body.workflowId)
+        .result()
+        .catch((e) => e);
       expect(err.cause.type).toBe('NoBackupSourceError');
-      expect(err.cause.message).toBe(`no streaming standby to back up cluster "${only.name}" from: primary=primary\nHINT: is a standby streaming? set backup.from: primary to use the primary`);
+      expect(err.cause.message).toBe(
+        `no streaming standby to back up cluster "${only.name}" from: primary=primary\nHINT: is a standby streaming? set backup.from: primary to use the primary`,
+      );
       expect(await listCatalog(oc.s3, only.config.storage, only.name)).toEqual([]);
     } finally {
       await w.stop();

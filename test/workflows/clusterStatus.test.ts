@@ -47,16 +47,32 @@ describe('clusterStatus end to end', () => {
 describe('clusterStatus with stub agents', () => {
   let bundle: WorkflowBundleWithSourceMap;
   beforeAll(async () => {
-    bundle = await bundleWorkflowCode({ workflowsPath, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+    bundle = await bundleWorkflowCode({
+      workflowsPath,
+      logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+    });
   });
   const config = stackConfig();
   const probe = (node: string, role: 'primary' | 'standby', over: Partial<NodeProbe> = {}): NodeProbe => ({
-    node, role, systemIdentifier: '1', serverVersion: 150000, timeline: 1,
-    currentLsn: role === 'primary' ? '0/5000000' : null, receiveLsn: null, replayLsn: role === 'standby' ? '0/4000000' : null,
-    replayDelaySeconds: null, replayPaused: role === 'standby' ? false : null, synchronousStandbyNames: '', dataChecksums: true, archiveMode: 'on',
+    node,
+    role,
+    systemIdentifier: '1',
+    serverVersion: 150000,
+    timeline: 1,
+    currentLsn: role === 'primary' ? '0/5000000' : null,
+    receiveLsn: null,
+    replayLsn: role === 'standby' ? '0/4000000' : null,
+    replayDelaySeconds: null,
+    replayPaused: role === 'standby' ? false : null,
+    synchronousStandbyNames: '',
+    dataChecksums: true,
+    archiveMode: 'on',
     archiver: { archivedCount: 0, lastArchivedWal: null, lastArchivedAt: null, failedCount: 0, lastFailedWal: null, lastFailedAt: null },
-    replication: [], walReceiver: role === 'standby' ? { status: 'streaming', senderHost: null, senderPort: null, slotName: null, receivedTimeline: 1 } : null,
-    probedAt: new Date().toISOString(), ...over,
+    replication: [],
+    walReceiver:
+      role === 'standby' ? { status: 'streaming', senderHost: null, senderPort: null, slotName: null, receivedTimeline: 1 } : null,
+    probedAt: new Date().toISOString(),
+    ...over,
   });
 
   async function run(agents: Record<string, () => Promise<NodeProbe>>, maxLagBytes?: number) {
@@ -64,13 +80,21 @@ describe('clusterStatus with stub agents', () => {
     const connection = await workerConnection(config);
     const workers = [
       await Worker.create({ connection, taskQueue: control, workflowBundle: bundle, activities: {} }),
-      ...(await Promise.all(Object.entries(agents).map(([node, fn]) => Worker.create({ connection, taskQueue: `${control}-${node}`, activities: { probeNode: fn } })))),
+      ...(await Promise.all(
+        Object.entries(agents).map(([node, fn]) =>
+          Worker.create({ connection, taskQueue: `${control}-${node}`, activities: { probeNode: fn } }),
+        ),
+      )),
     ];
     const { client, close } = await temporalClient(config);
     try {
       const nodes = Object.keys(agents).map((name) => ({ name, taskQueue: `${control}-${name}` }));
       return await runWorkersUntil(workers, () =>
-        client.workflow.execute(clusterStatus, { taskQueue: control, workflowId: freshQueue('status-test'), args: [{ cluster: 'stub', nodes, maxLagBytes }] }),
+        client.workflow.execute(clusterStatus, {
+          taskQueue: control,
+          workflowId: freshQueue('status-test'),
+          args: [{ cluster: 'stub', nodes, maxLagBytes }],
+        }),
       );
     } finally {
       await close();
@@ -85,7 +109,7 @@ describe('clusterStatus with stub agents', () => {
     expect(s.warnings).toEqual(['standby b lags 16777216 bytes, above 1024']);
   });
 
-  it('reports an unreachable node with the agent\'s error instead of failing', async () => {
+  it("reports an unreachable node with the agent's error instead of failing", async () => {
     const s = await run({
       a: async () => probe('a', 'primary'),
       b: async () => {

@@ -60,11 +60,30 @@ describe('restored copies: list and drop', () => {
     const { report, workflowId } = await restoreAndWait(c, tc.name, { target: { immediate: true } }, src.made);
     const d = report.destination;
     expect(await serves(d.port)).toBe(true);
-    expect(await live(report.id)).toEqual({ id: report.id, workflowId, kind: 'restore', node: 'primary', dataDir: d.dataDir, state: 'running', port: d.port, pid: runningPid(d.dataDir), note: null, droppable: true });
+    expect(await live(report.id)).toEqual({
+      id: report.id,
+      workflowId,
+      kind: 'restore',
+      node: 'primary',
+      dataDir: d.dataDir,
+      state: 'running',
+      port: d.port,
+      pid: runningPid(d.dataDir),
+      note: null,
+      droppable: true,
+    });
 
     const dropped = await drop(report.id);
     expect(dropped.status, JSON.stringify(dropped.body)).toBe(200);
-    expect(dropped.body).toMatchObject({ id: report.id, restoreWorkflowId: workflowId, node: 'primary', dataDir: d.dataDir, stopped: true, removed: true, alreadyRemoved: false });
+    expect(dropped.body).toMatchObject({
+      id: report.id,
+      restoreWorkflowId: workflowId,
+      node: 'primary',
+      dataDir: d.dataDir,
+      stopped: true,
+      removed: true,
+      alreadyRemoved: false,
+    });
     expect(dropped.body.dropWorkflowId).toMatch(new RegExp(`^dropRestore/${tc.name}/`));
     expect(existsSync(d.dataDir)).toBe(false);
     expect(existsSync(`${d.dataDir}.pgdr-drop-${report.id}`)).toBe(false);
@@ -76,28 +95,44 @@ describe('restored copies: list and drop', () => {
     expect(again.body).toMatchObject({ id: report.id, stopped: false, removed: false, alreadyRemoved: true });
   }, 300_000);
 
-  it('refuses a node\'s data directory, a restore made in place, and a directory without this restore\'s marker; nothing is stopped or removed', async () => {
+  it("refuses a node's data directory, a restore made in place, and a directory without this restore's marker; nothing is stopped or removed", async () => {
     const { report: b } = await restoreAndWait(c, tc.name, { target: { immediate: true } }, src.made);
     const bDir = b.destination.dataDir;
     const expectRefused = async (id: string, problem: string) => {
       const res = await drop(id);
       expect(res.status, JSON.stringify(res.body)).toBe(422);
       expect(res.body.error).toMatchObject({ code: 'RESTORE_DROP_REFUSED', cluster: tc.name, id, problems: 1 });
-      expect(res.body.error.message).toBe(`drop of restore ${id} of cluster "${tc.name}" refused: ${problem}\nHINT: nothing was stopped or removed`);
+      expect(res.body.error.message).toBe(
+        `drop of restore ${id} of cluster "${tc.name}" refused: ${problem}\nHINT: nothing was stopped or removed`,
+      );
     };
 
     // The node's own data directory, named by a report: refused by the API before any workflow.
-    const node = await fakeReport(b, '20200101T000000001Z', { workflowId: `pitrRestore/${tc.name}/fake-node`, destination: { ...b.destination, dataDir: src.pgs.dataDir } });
-    await expectRefused(node.id, `primary:${src.pgs.dataDir} is the data directory of node "primary" of the cluster; pgdr drops only copies it restored`);
+    const node = await fakeReport(b, '20200101T000000001Z', {
+      workflowId: `pitrRestore/${tc.name}/fake-node`,
+      destination: { ...b.destination, dataDir: src.pgs.dataDir },
+    });
+    await expectRefused(
+      node.id,
+      `primary:${src.pgs.dataDir} is the data directory of node "primary" of the cluster; pgdr drops only copies it restored`,
+    );
     expect(await serves(src.pgs.port)).toBe(true);
 
     // A restore in place: its directory is live data now.
-    const inPlace = await fakeReport(b, '20200101T000000002Z', { replaced: { oldDataDir: setAsideName(bDir, '20200101T000000002Z'), removed: true } });
-    await expectRefused(inPlace.id, `restore ${inPlace.id} replaced primary:${bDir} in place (the old directory was ${setAsideName(bDir, '20200101T000000002Z')}): that directory is now live data, not a copy; pgdr does not drop it`);
+    const inPlace = await fakeReport(b, '20200101T000000002Z', {
+      replaced: { oldDataDir: setAsideName(bDir, '20200101T000000002Z'), removed: true },
+    });
+    await expectRefused(
+      inPlace.id,
+      `restore ${inPlace.id} replaced primary:${bDir} in place (the old directory was ${setAsideName(bDir, '20200101T000000002Z')}): that directory is now live data, not a copy; pgdr does not drop it`,
+    );
 
     // Another restore's copy is in the directory now (its marker names b's workflow): refused by the node.
     const other = await fakeReport(b, '20200101T000000003Z', { workflowId: `pitrRestore/${tc.name}/fake-other` });
-    await expectRefused(other.id, `${bDir} now holds the copy of another restore (its marker names ${b.workflowId}, expected pitrRestore/${tc.name}/fake-other); drop that restore instead`);
+    await expectRefused(
+      other.id,
+      `${bDir} now holds the copy of another restore (its marker names ${b.workflowId}, expected pitrRestore/${tc.name}/fake-other); drop that restore instead`,
+    );
     expect(await serves(b.destination.port)).toBe(true);
 
     // A data directory pgdr did not restore (no marker).
@@ -106,15 +141,24 @@ describe('restored copies: list and drop', () => {
     writeFileSync(join(bare, 'PG_VERSION'), '15\n');
     writeFileSync(join(bare, 'postgresql.auto.conf'), '# Do not edit this file manually!\nport = 5999\n');
     src.made.push(bare);
-    const noMarker = await fakeReport(b, '20200101T000000004Z', { workflowId: `pitrRestore/${tc.name}/fake-bare`, destination: { ...b.destination, dataDir: bare } });
-    await expectRefused(noMarker.id, `${bare} carries no "# pgdr restore pitrRestore/${tc.name}/fake-bare" marker in its postgresql.auto.conf (a data directory pgdr did not restore); pgdr drops only copies it restored`);
+    const noMarker = await fakeReport(b, '20200101T000000004Z', {
+      workflowId: `pitrRestore/${tc.name}/fake-bare`,
+      destination: { ...b.destination, dataDir: bare },
+    });
+    await expectRefused(
+      noMarker.id,
+      `${bare} carries no "# pgdr restore pitrRestore/${tc.name}/fake-bare" marker in its postgresql.auto.conf (a data directory pgdr did not restore); pgdr drops only copies it restored`,
+    );
     expect(existsSync(join(bare, 'PG_VERSION'))).toBe(true);
 
     // b is untouched, and the list says what each report's directory holds.
     const listed = await list();
     const by = (id: string) => listed.find((r) => r.id === id)!.live;
     expect(by(b.id)).toMatchObject({ state: 'running', port: b.destination.port, droppable: true });
-    expect(by(node.id)).toMatchObject({ state: 'removed', droppable: `primary:${src.pgs.dataDir} is the data directory of node "primary" of the cluster; pgdr drops only copies it restored` });
+    expect(by(node.id)).toMatchObject({
+      state: 'removed',
+      droppable: `primary:${src.pgs.dataDir} is the data directory of node "primary" of the cluster; pgdr drops only copies it restored`,
+    });
     expect(by(other.id)).toMatchObject({ state: 'removed' });
     expect(by(noMarker.id).state).toBe('removed');
     expect(by(inPlace.id)).toMatchObject({ state: 'running', note: `replaced ${bDir} in place: live data, not a copy` });
@@ -123,13 +167,22 @@ describe('restored copies: list and drop', () => {
   it('shows a stopped copy as stopped, and pgdr restore drop removes it', async () => {
     const { report } = await restoreAndWait(c, tc.name, { target: { immediate: true } }, src.made);
     const d = report.destination;
-    await runTool({ tool: 'pg_ctl', binDir: src.pgs.layout.pgBin, args: ['-D', d.dataDir, '-m', 'fast', '-w', 'stop'], osUser: src.pgs.layout.pgUser });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: src.pgs.layout.pgBin,
+      args: ['-D', d.dataDir, '-m', 'fast', '-w', 'stop'],
+      osUser: src.pgs.layout.pgUser,
+    });
     expect(await live(report.id)).toMatchObject({ state: 'stopped', pid: null, port: d.port });
 
     const api = securityApi(tc, c.temporal, c.s3);
     const url = await api.listen();
     try {
-      const pgdr = (args: string[]) => execa(join(repoRoot, 'bin/pgdr'), args, { env: { PGDR_API_URL: url, PGDR_API_TOKEN: TEST_TOKEN, PGDR_CONFIG: tc.configPath }, reject: false });
+      const pgdr = (args: string[]) =>
+        execa(join(repoRoot, 'bin/pgdr'), args, {
+          env: { PGDR_API_URL: url, PGDR_API_TOKEN: TEST_TOKEN, PGDR_CONFIG: tc.configPath },
+          reject: false,
+        });
       const listed = await pgdr(['restores', tc.name]);
       expect(listed.exitCode, listed.stderr).toBe(0);
       expect(listed.stdout).toMatch(new RegExp(`${report.id} .* stopped +${d.port} +primary:${d.dataDir} `));
@@ -151,8 +204,20 @@ describe('restored copies: list and drop', () => {
 describe('dropRestore with stub agents', () => {
   const config = stackConfig();
   const WF = 'pitrRestore/stub/2026-11-30T12-00-00-000Z';
-  const report = { id: '20261130T120000000Z', workflowId: WF, destination: { node: 'n1', dataDir: '/r/stub-20261130T120000000Z', port: 20001 }, replaced: null };
-  const facts = (over: Partial<CopyFacts> = {}): CopyFacts => ({ dataDir: report.destination.dataDir, contents: 'pgData', markerWorkflowId: WF, pid: 7, port: 20001, ...over });
+  const report = {
+    id: '20261130T120000000Z',
+    workflowId: WF,
+    destination: { node: 'n1', dataDir: '/r/stub-20261130T120000000Z', port: 20001 },
+    replaced: null,
+  };
+  const facts = (over: Partial<CopyFacts> = {}): CopyFacts => ({
+    dataDir: report.destination.dataDir,
+    contents: 'pgData',
+    markerWorkflowId: WF,
+    pid: 7,
+    port: 20001,
+    ...over,
+  });
 
   /** Runs dropRestore against agents that answer as told; returns its outcome and what was dropped. */
   async function run(seen: CopyFacts, over: Partial<DropRestoreInput> = {}) {
@@ -173,7 +238,11 @@ describe('dropRestore with stub agents', () => {
     const { client, close } = await temporalClient(config);
     try {
       const input: DropRestoreInput = { cluster: 'stub', report, taskQueue: `${control}-n1`, nodeDataDirs: { n1: '/pg/n1' }, ...over };
-      const outcome = await runWorkersUntil(workers, () => client.workflow.execute(dropRestore, { taskQueue: control, workflowId: freshQueue('drop-test'), args: [input] }).catch((err: unknown) => err));
+      const outcome = await runWorkersUntil(workers, () =>
+        client.workflow
+          .execute(dropRestore, { taskQueue: control, workflowId: freshQueue('drop-test'), args: [input] })
+          .catch((err: unknown) => err),
+      );
       return { outcome, drops };
     } finally {
       await close();
@@ -182,9 +251,17 @@ describe('dropRestore with stub agents', () => {
   }
   const failure = (err: unknown) => (err as WorkflowFailedError).cause as ApplicationFailure;
 
-  it('drops a copy that carries its marker, handing the agent the restore\'s workflow id and id', async () => {
+  it("drops a copy that carries its marker, handing the agent the restore's workflow id and id", async () => {
     const { outcome, drops } = await run(facts());
-    expect(outcome).toMatchObject({ id: report.id, restoreWorkflowId: WF, node: 'n1', dataDir: report.destination.dataDir, stopped: true, removed: true, alreadyRemoved: false });
+    expect(outcome).toMatchObject({
+      id: report.id,
+      restoreWorkflowId: WF,
+      node: 'n1',
+      dataDir: report.destination.dataDir,
+      stopped: true,
+      removed: true,
+      alreadyRemoved: false,
+    });
     expect(drops).toEqual([{ dataDir: report.destination.dataDir, workflowId: WF, restoreId: report.id }]);
   });
 

@@ -32,11 +32,13 @@ describe('expireBackups', () => {
   it('with keep=2 and 4 fulls removes the 2 oldest and their WAL; a dry run first removes nothing', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = unlessRefused(await c.temporal.workflow.execute(backup, {
-        taskQueue: tc.config.temporal.taskQueue,
-        workflowId: `backup/${tc.name}/seed-${i}`,
-        args: [{ ...backupInput(tc.config, tc.name, 'full', 'test'), expire: false }],
-      }));
+      const r = unlessRefused(
+        await c.temporal.workflow.execute(backup, {
+          taskQueue: tc.config.temporal.taskQueue,
+          workflowId: `backup/${tc.name}/seed-${i}`,
+          args: [{ ...backupInput(tc.config, tc.name, 'full', 'test'), expire: false }],
+        }),
+      );
       ids.push(r.manifest.id);
     }
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
@@ -44,7 +46,10 @@ describe('expireBackups', () => {
     // WAL as the archive would hold it: each backup's start segment, one before, a history file.
     const before = `${segs[0]!.slice(0, 16)}${(parseInt(segs[0]!.slice(16), 16) - 1).toString(16).toUpperCase().padStart(8, '0')}`;
     const wal = [before, ...segs, '00000002.history'];
-    for (const name of wal) await c.s3.send(new PutObjectCommand({ Bucket: tc.config.storage.bucket, Key: `${walFolder(tc.config.storage, tc.name)}${name}`, Body: 'x' }));
+    for (const name of wal)
+      await c.s3.send(
+        new PutObjectCommand({ Bucket: tc.config.storage.bucket, Key: `${walFolder(tc.config.storage, tc.name)}${name}`, Body: 'x' }),
+      );
     const allKeys = async () => (await listKeys(c.s3, tc.config.storage.bucket, `${tc.config.storage.prefix}/`)).map((o) => o.key).sort();
     const snapshot = await allKeys();
 
@@ -60,8 +65,12 @@ describe('expireBackups', () => {
     const real = await c.call('POST', `/api/v1/clusters/${tc.name}/expire`, { dryRun: false });
     const done = await c.temporal.workflow.getHandle(real.body.workflowId).result();
     expect(done.deletedBackups).toEqual(ids.slice(0, 2));
-    expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => [e.id, e.status])).toEqual(ids.slice(2).map((id) => [id, 'good']));
-    const walLeft = (await listKeys(c.s3, tc.config.storage.bucket, walFolder(tc.config.storage, tc.name))).map((o) => o.key.split('/').pop()).sort();
+    expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => [e.id, e.status])).toEqual(
+      ids.slice(2).map((id) => [id, 'good']),
+    );
+    const walLeft = (await listKeys(c.s3, tc.config.storage.bucket, walFolder(tc.config.storage, tc.name)))
+      .map((o) => o.key.split('/').pop())
+      .sort();
     expect(walLeft).toEqual([segs[2], segs[3], '00000002.history'].sort());
   });
 
@@ -76,7 +85,13 @@ describe('expireBackups', () => {
   });
 
   it('runs after each good backup and never leaves fewer than fullCount', async () => {
-    const r = unlessRefused(await c.temporal.workflow.execute(backup, { taskQueue: tc.config.temporal.taskQueue, workflowId: `backup/${tc.name}/after`, args: [backupInput(tc.config, tc.name, 'full', 'test')] }));
+    const r = unlessRefused(
+      await c.temporal.workflow.execute(backup, {
+        taskQueue: tc.config.temporal.taskQueue,
+        workflowId: `backup/${tc.name}/after`,
+        args: [backupInput(tc.config, tc.name, 'full', 'test')],
+      }),
+    );
     expect(r.expired?.deletedBackups.length).toBe(1);
     const catalog = await listCatalog(c.s3, tc.config.storage, tc.name);
     expect(catalog).toHaveLength(2);
@@ -108,7 +123,10 @@ describe('expireBackups and the recovery window', () => {
 
     // 2. A second full: count retention (fullCount 1, no minWindow) expires the first right after it.
     const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
-    const done = (await c.temporal.workflow.getHandle(b.body.workflowId).result()) as { manifest: BackupManifest; expired: { deletedBackups: string[] } };
+    const done = (await c.temporal.workflow.getHandle(b.body.workflowId).result()) as {
+      manifest: BackupManifest;
+      expired: { deletedBackups: string[] };
+    };
     const second = done.manifest;
     expect(done.expired.deletedBackups).toEqual([first.id]);
 
@@ -118,7 +136,9 @@ describe('expireBackups and the recovery window', () => {
     expect(Date.parse(after.windowAsOf)).toBeGreaterThanOrEqual(Date.parse(second.stopTime));
     const metrics = await c.text('GET', '/metrics');
     expect(metrics.status).toBe(200);
-    const m = new RegExp(`^pgdr_recovery_window_start_timestamp_seconds\\{cluster="${tc.name}",timeline="1"\\} (\\S+)$`, 'm').exec(metrics.body);
+    const m = new RegExp(`^pgdr_recovery_window_start_timestamp_seconds\\{cluster="${tc.name}",timeline="1"\\} (\\S+)$`, 'm').exec(
+      metrics.body,
+    );
     expect(m && Number(m[1])).toBe(Date.parse(second.stopTime) / 1000);
 
     // 4. Commits after the new start, archived, so a target just after it is reachable.

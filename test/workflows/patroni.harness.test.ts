@@ -18,7 +18,13 @@ let stopped = false;
 
 async function connect(node: string, user: 'pgdr' | 'postgres'): Promise<pg.Client> {
   const n = cluster!.nodes[node]!;
-  const c = new pg.Client({ host: n.host, port: n.port, user, database: 'postgres', password: user === 'pgdr' ? secrets.pgdrPassword : secrets.superuserPassword });
+  const c = new pg.Client({
+    host: n.host,
+    port: n.port,
+    user,
+    database: 'postgres',
+    password: user === 'pgdr' ? secrets.pgdrPassword : secrets.superuserPassword,
+  });
   c.on('error', () => undefined); // a server switched over or stopped must not crash the process
   await c.connect();
   return c;
@@ -51,7 +57,11 @@ describe('patroni harness', () => {
     const leader = await cluster!.leader();
     expect(leader).toBe(members.find((m) => m.role === 'leader')!.name);
     const replica = members.find((m) => m.role === 'replica')!.name;
-    const rows = await withClient(leader!, 'pgdr', async (c) => (await c.query('select application_name, state from pg_stat_replication')).rows);
+    const rows = await withClient(
+      leader!,
+      'pgdr',
+      async (c) => (await c.query('select application_name, state from pg_stat_replication')).rows,
+    );
     expect(rows).toEqual([{ application_name: replica, state: 'streaming' }]);
   });
 
@@ -59,10 +69,17 @@ describe('patroni harness', () => {
     const leader = (await cluster!.leader())!;
     const replica = Object.keys(cluster!.nodes).find((n) => n !== leader)!;
     // pgdr may not create tables in public (Postgres 15); the superuser makes one for it.
-    await withClient(leader, 'postgres', (c) => c.query('create table harness_probe (id int primary key, note text); grant select, insert on harness_probe to pgdr'));
+    await withClient(leader, 'postgres', (c) =>
+      c.query('create table harness_probe (id int primary key, note text); grant select, insert on harness_probe to pgdr'),
+    );
     await withClient(leader, 'pgdr', (c) => c.query("insert into harness_probe values (1, 'from the leader')"));
     const note = await withClient(replica, 'pgdr', (c) =>
-      until('the row on the replica', async () => (await c.query('select note from harness_probe where id = 1').catch(() => ({ rows: [] }))).rows[0]?.note as string | undefined, 30_000),
+      until(
+        'the row on the replica',
+        async () =>
+          (await c.query('select note from harness_probe where id = 1').catch(() => ({ rows: [] }))).rows[0]?.note as string | undefined,
+        30_000,
+      ),
     );
     expect(note).toBe('from the leader');
     await withClient(replica, 'pgdr', async (c) => expect((await c.query('select pg_is_in_recovery() as r')).rows[0].r).toBe(true));
@@ -84,7 +101,10 @@ describe('patroni harness', () => {
   });
 
   it('stops every process, closes every port and removes its state directory', async () => {
-    const ports = [Number(new URL(cluster!.etcdUrl).port), ...Object.values(cluster!.nodes).flatMap((n) => [n.port, Number(new URL(n.patroniUrl).port)])];
+    const ports = [
+      Number(new URL(cluster!.etcdUrl).port),
+      ...Object.values(cluster!.nodes).flatMap((n) => [n.port, Number(new URL(n.patroniUrl).port)]),
+    ];
     expect(await Promise.all(ports.map((p) => portOpen(p)))).toEqual(ports.map(() => true));
     const t0 = Date.now();
     await cluster!.stop();

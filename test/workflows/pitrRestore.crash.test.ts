@@ -29,7 +29,10 @@ describe('point-in-time restore when the worker dies', () => {
         };
       },
       // Enough data that the download takes a few seconds.
-      beforeBackup: (db) => db.query(`create table big as select g, md5(g::text) || md5((g * 7)::text) as pad from generate_series(1, 2500000) g`).then(() => undefined),
+      beforeBackup: (db) =>
+        db
+          .query(`create table big as select g, md5(g::text) || md5((g * 7)::text) as pad from generate_series(1, 2500000) g`)
+          .then(() => undefined),
     });
   }, 300_000);
   afterAll(async () => src?.close());
@@ -58,10 +61,14 @@ describe('point-in-time restore when the worker dies', () => {
     expect((await pgs.sqlAt(report.destination.port, 'select count(*) from big')).trim()).toBe('2500000');
     // The interrupted activity was retried: its first attempt timed out on its heartbeat.
     const history = await handle.fetchHistory();
-    const retried = history.events!.filter((e) => e.activityTaskTimedOutEventAttributes || (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+    const retried = history.events!.filter(
+      (e) => e.activityTaskTimedOutEventAttributes || (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1,
+    );
     expect(retried.length).toBeGreaterThan(0);
     // One directory: the restore's own.
     expect(readdirSync(restoreDir)).toEqual([report.destination.dataDir.split('/').pop()]);
-    console.log(`FAULT | worker SIGKILLed mid-restore (downloading the backup) | restore resumed on a new worker (${retried.length} retried or timed-out activity event(s)) and stopped exactly at the target (${k} of ${ticks.length} ticks, 2500000 rows of the big table); one directory, the restore's own`);
+    console.log(
+      `FAULT | worker SIGKILLed mid-restore (downloading the backup) | restore resumed on a new worker (${retried.length} retried or timed-out activity event(s)) and stopped exactly at the target (${k} of ${ticks.length} ticks, 2500000 rows of the big table); one directory, the restore's own`,
+    );
   });
 });

@@ -47,7 +47,11 @@ describe('point-in-time restore to restore points with awkward names', () => {
     expect(res.body.error.message).toContain(`restore point "${name}" was not found in the archived WAL up to `);
     // Its run judged, refused and ended failed with that refusal: nothing did work.
     const runs = `WorkflowId STARTS_WITH "pitrRestore/${src.tc.name}/"`;
-    await until('the refused run to close', async () => (await src.c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+    await until(
+      'the refused run to close',
+      async () => (await src.c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0,
+      30_000,
+    );
     expect(await src.c.temporal.workflow.count(`${runs} AND ExecutionStatus != 'Failed'`)).toMatchObject({ count: 0 });
     expect((await src.c.temporal.workflow.getHandle(res.body.error.workflowId).describe()).status.name).toBe('FAILED');
   });
@@ -71,7 +75,10 @@ describe('point-in-time restore to restore points with awkward names', () => {
     const res = await src.c.call('POST', restores(), { target: { name } });
     expect(res.status, JSON.stringify(res.body)).toBe(400);
     expect(res.body.error.fields).toEqual([
-      { field: 'body.target.name', message: `expected a restore point name of 1-63 bytes (UTF-8) without control characters; leading and trailing spaces count, but ${why} (got ${shown})` },
+      {
+        field: 'body.target.name',
+        message: `expected a restore point name of 1-63 bytes (UTF-8) without control characters; leading and trailing spaces count, but ${why} (got ${shown})`,
+      },
     ]);
   });
 });

@@ -20,14 +20,23 @@ describe('point-in-time restore (pgbackrest method)', () => {
   it('restores to a time in the middle with pgbackrest restore --type=time: exactly the rows up to it', async () => {
     const k = Math.floor(src.ticks.length / 2);
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { time: timeAfter(src.ticks, k) } }, src.made);
-    expect(report).toMatchObject({ method: 'pgbackrest', stop: { state: 'paused' }, verification: { tool: 'pgbackrest verify', ok: true } });
+    expect(report).toMatchObject({
+      method: 'pgbackrest',
+      stop: { state: 'paused' },
+      verification: { tool: 'pgbackrest verify', ok: true },
+    });
     expect(await src.rows(report.destination.port)).toBe(`${k}|1|${k}`);
     // pgBackRest wrote the target; pgdr's restore_command fetches through pgBackRest's archive.
-    const auto = (await src.pgs.sqlAt(report.destination.port, `select current_setting('restore_command'), current_setting('recovery_target_time') <> ''`)).trim();
+    const auto = (
+      await src.pgs.sqlAt(
+        report.destination.port,
+        `select current_setting('restore_command'), current_setting('recovery_target_time') <> ''`,
+      )
+    ).trim();
     expect(auto).toMatch(/wal fetch .*--via pgbackrest.*\|t$/);
   });
 
-  it('checks the archive through pgBackRest\'s own layout: healthy, with the window up to the last commit', async () => {
+  it("checks the archive through pgBackRest's own layout: healthy, with the window up to the last commit", async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/wal-archive/check`, {});
     const check = await src.c.temporal.workflow.getHandle(res.body.workflowId).result();
     expect(check.problems).toEqual([]);
@@ -39,7 +48,12 @@ describe('point-in-time restore (pgbackrest method)', () => {
 
   it('restores to an lsn with pgbackrest restore --type=lsn and promotes', async () => {
     const k = Math.floor(src.ticks.length * 0.7);
-    const { report } = await restoreAndWait(src.c, src.tc.name, { target: { lsn: src.ticks[k - 1]!.lsnAfter }, action: 'promote' }, src.made);
+    const { report } = await restoreAndWait(
+      src.c,
+      src.tc.name,
+      { target: { lsn: src.ticks[k - 1]!.lsnAfter }, action: 'promote' },
+      src.made,
+    );
     expect(report.stop.state).toBe('promoted');
     expect(await src.rows(report.destination.port)).toBe(`${k}|1|${k}`);
   });
@@ -53,7 +67,9 @@ describe('point-in-time restore (pgbackrest method)', () => {
     await switchAndArchive(src.db);
     const refused = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { name: 'qa-bs\\' } });
     expect(refused.status, JSON.stringify(refused.body)).toBe(422);
-    expect(refused.body.error.message).toContain(`restore point "qa-bs\\\\" cannot be handed to pgBackRest for backup ${src.backup.id}: it holds a backslash at offset 5, which pgBackRest writes into postgresql.auto.conf unescaped`);
+    expect(refused.body.error.message).toContain(
+      `restore point "qa-bs\\\\" cannot be handed to pgBackRest for backup ${src.backup.id}: it holds a backslash at offset 5, which pgBackRest writes into postgresql.auto.conf unescaped`,
+    );
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { name: ' qa-lead' } }, src.made);
     expect(report.method).toBe('pgbackrest');
     expect((await src.pgs.sqlAt(report.destination.port, 'select count(*), max(id) from ticks where id > 5000')).trim()).toBe('1|5001');

@@ -40,7 +40,12 @@ describe('point-in-time restore (basebackup method)', () => {
     const time = timeAfter(ticks, k);
     const { report } = await restoreAndWait(c, tc.name, { target: { time } }, made);
     expect(await rows(report.destination.port)).toBe(`${k}|1|${k}`);
-    expect(report).toMatchObject({ method: 'basebackup', action: 'pause', stop: { state: 'paused' }, verification: { tool: 'pg_verifybackup', ok: true } });
+    expect(report).toMatchObject({
+      method: 'basebackup',
+      action: 'pause',
+      stop: { state: 'paused' },
+      verification: { tool: 'pg_verifybackup', ok: true },
+    });
     expect(Date.parse(report.stop.lastCommitTime!)).toBeLessThanOrEqual(Date.parse(time));
     expect(Date.parse(report.stop.lastCommitTime!)).toBeGreaterThanOrEqual(Date.parse(ticks[k - 1]!.before));
     expect(report.seconds.total).toBeGreaterThan(0);
@@ -76,7 +81,13 @@ describe('point-in-time restore (basebackup method)', () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(taken, resolve));
     try {
-      const err = await c.temporal.workflow.getHandle(res.body.workflowId).result().then(() => null, (e: Error) => e);
+      const err = await c.temporal.workflow
+        .getHandle(res.body.workflowId)
+        .result()
+        .then(
+          () => null,
+          (e: Error) => e,
+        );
       expect(err).not.toBeNull();
       let cause: unknown = err;
       while ((cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
@@ -95,7 +106,9 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(await rows(report.destination.port)).toBe(`${k}|1|${k}`);
     expect(report.stop.state).toBe('promoted');
     // Promoted: writable, and the target settings will not apply again.
-    expect((await pgs.sqlAt(report.destination.port, `insert into ticks values (100000, now()); select pg_is_in_recovery()`)).trim()).toBe('f');
+    expect((await pgs.sqlAt(report.destination.port, `insert into ticks values (100000, now()); select pg_is_in_recovery()`)).trim()).toBe(
+      'f',
+    );
   });
 
   it('judges a request read-only with ?dryRun=true: 200 with the plan or 422 with the problems, no restore started, nothing created', async () => {
@@ -104,9 +117,16 @@ describe('point-in-time restore (basebackup method)', () => {
     const count0 = (await c.temporal.workflow.count(runs)).count;
     const res = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { immediate: true } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ dryRun: true, backupId: src.backup.id, preflightWorkflowId: expect.stringMatching(new RegExp(`^restorePreflight/${tc.name}/`)) });
+    expect(res.body).toMatchObject({
+      dryRun: true,
+      backupId: src.backup.id,
+      preflightWorkflowId: expect.stringMatching(new RegExp(`^restorePreflight/${tc.name}/`)),
+    });
     expect(res.body.destination.port).toBeGreaterThan(0);
-    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, { target: { latest: true }, backupId: '20200101T000000000Z-F' });
+    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores?dryRun=true`, {
+      target: { latest: true },
+      backupId: '20200101T000000000Z-F',
+    });
     expect(refused.status).toBe(422);
     expect(refused.body.error.message).toContain('backupId "20200101T000000000Z-F" is not a good backup of the cluster');
     await new Promise((r) => setTimeout(r, 1500));
@@ -116,17 +136,24 @@ describe('point-in-time restore (basebackup method)', () => {
 
   it('refuses a target before the earliest backup, in the future, or an unknown backup, with 422 and nothing created', async () => {
     const before = readdirSync(restoreDir);
-    const early = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: new Date(Date.parse(src.backup.startTime) - 60_000).toISOString() } });
+    const early = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, {
+      target: { time: new Date(Date.parse(src.backup.startTime) - 60_000).toISOString() },
+    });
     expect(early.status).toBe(422);
     expect(early.body.error.code).toBe('RESTORE_PREFLIGHT_FAILED');
     expect(early.body.error.message).toMatch(/is before the earliest recoverable point, the stop of backup \S+ at /);
     expect(early.body.error.message).toMatch(/recoverable range on timeline 1: .* to .*\(lsn /);
 
-    const future = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { time: new Date(Date.now() + 3600_000).toISOString() } });
+    const future = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, {
+      target: { time: new Date(Date.now() + 3600_000).toISOString() },
+    });
     expect(future.status).toBe(422);
     expect(future.body.error.message).toMatch(/is in the future \(now /);
 
-    const unknown = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { latest: true }, backupId: '20200101T000000000Z-F' });
+    const unknown = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, {
+      target: { latest: true },
+      backupId: '20200101T000000000Z-F',
+    });
     expect(unknown.status).toBe(422);
     expect(unknown.body.error.message).toContain('backupId "20200101T000000000Z-F" is not a good backup of the cluster');
 
@@ -141,13 +168,23 @@ describe('point-in-time restore (basebackup method)', () => {
     // Each refused request's run planned, refused and ended failed with that refusal; none is
     // doing work, and only the restores that were answered 202 and proven completed.
     const runs = `WorkflowId STARTS_WITH "pitrRestore/${tc.name}/"`;
-    await until('the refused runs to close', async () => (await c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+    await until(
+      'the refused runs to close',
+      async () => (await c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Running'`)).count === 0,
+      30_000,
+    );
     expect((await c.temporal.workflow.count(`${runs} AND ExecutionStatus = 'Completed'`)).count).toBe(made.length);
     for (const r of [early, future, unknown]) {
       expect(r.body.error.workflowId).toMatch(new RegExp(`^pitrRestore/${tc.name}/`));
       const d = await c.temporal.workflow.getHandle(r.body.error.workflowId).describe();
       expect(d.status.name).toBe('FAILED');
-      const err = await c.temporal.workflow.getHandle(r.body.error.workflowId).result().then(() => null, (e: { cause?: { type?: string } }) => e);
+      const err = await c.temporal.workflow
+        .getHandle(r.body.error.workflowId)
+        .result()
+        .then(
+          () => null,
+          (e: { cause?: { type?: string } }) => e,
+        );
       expect(err?.cause?.type).toBe('RestorePreflightError');
     }
   });
@@ -156,10 +193,17 @@ describe('point-in-time restore (basebackup method)', () => {
     const dir = join(restoreDir, 'occupied');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'precious.txt'), 'keep me');
-    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { immediate: true }, destination: { dataDir: dir } });
+    const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, {
+      target: { immediate: true },
+      destination: { dataDir: dir },
+    });
     expect(refused.status).toBe(422);
     expect(refused.body.error.message).toContain(`destination primary:${dir} is not empty (it holds files)`);
-    const noConfirm = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { immediate: true }, destination: { dataDir: dir }, replaceExisting: true });
+    const noConfirm = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, {
+      target: { immediate: true },
+      destination: { dataDir: dir },
+      replaceExisting: true,
+    });
     expect(noConfirm.status).toBe(422);
     expect(noConfirm.body.error.message).toContain(`replaceExisting needs confirm "${tc.name}" (got none)`);
     expect(existsSync(join(dir, 'precious.txt'))).toBe(true);
@@ -222,7 +266,14 @@ describe('point-in-time restore (basebackup method)', () => {
     await db.query(`insert into ticks values (300002, now())`);
     await switchAndArchive(db);
     const { report } = await restoreAndWait(c, tc.name, { target: { name: 'before-300002' } }, made);
-    expect((await pgs.sqlAt(report.destination.port, 'select count(*) filter (where id = 300001), count(*) filter (where id = 300002) from ticks')).trim()).toBe('1|0');
+    expect(
+      (
+        await pgs.sqlAt(
+          report.destination.port,
+          'select count(*) filter (where id = 300001), count(*) filter (where id = 300002) from ticks',
+        )
+      ).trim(),
+    ).toBe('1|0');
     const missing = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { name: 'no-such-point' } });
     expect(missing.status).toBe(422);
     expect(missing.body.error.message).toContain('restore point "no-such-point" was not found in the archived WAL up to ');

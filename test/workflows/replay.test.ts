@@ -18,8 +18,13 @@ import { workflowBundle } from '../helpers/cluster.js';
 const notRecordedYet: Record<string, string> = {};
 
 const dir = fileURLToPath(new URL('../fixtures/histories/', import.meta.url));
-const fixtures = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-const workflowTypes = Object.entries(workflows).filter(([, v]) => typeof v === 'function').map(([k]) => k).sort();
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
+const workflowTypes = Object.entries(workflows)
+  .filter(([, v]) => typeof v === 'function')
+  .map(([k]) => k)
+  .sort();
 const load = (file: string) => historyFromJson(readFileSync(dir + file, 'utf8'));
 const recordedType = (file: string) => load(file).events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
@@ -35,10 +40,13 @@ describe('replay of recorded histories', () => {
   });
 
   it('names every fixture <workflowType>-<outcome>[-<variant>].json after the type it records', () => {
-    for (const f of fixtures) expect(f).toMatch(new RegExp(`^${recordedType(f)}-(completed|failed|cancelled|terminated|timed-out)(-[a-z0-9-]+)?\\.json$`));
+    for (const f of fixtures)
+      expect(f).toMatch(new RegExp(`^${recordedType(f)}-(completed|failed|cancelled|terminated|timed-out)(-[a-z0-9-]+)?\\.json$`));
   });
 
   it.each(fixtures)('%s replays against the current workflow code without nondeterminism', async (file) => {
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'replay-test' }, load(file), file)).resolves.toBeUndefined();
+    await expect(
+      Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'replay-test' }, load(file), file),
+    ).resolves.toBeUndefined();
   });
 });

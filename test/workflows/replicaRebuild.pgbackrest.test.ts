@@ -56,7 +56,11 @@ describe('replicaRebuild (pgbackrest method)', () => {
     expect(readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toMatch(/restore_command = '.*wal fetch .*--via pgbackrest/);
     expect(await streams(rc, 'replica')).toBe(true);
     await rc.sql('primary', 'insert into kept values (8001)');
-    await until('row 8001 on the rebuilt standby', async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '8001', 30_000);
+    await until(
+      'row 8001 on the rebuilt standby',
+      async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '8001',
+      30_000,
+    );
     expect((await rc.sql('replica', 'select pg_is_in_recovery()')).trim()).toBe('t');
   }, 300_000);
 });

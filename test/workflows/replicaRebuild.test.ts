@@ -47,7 +47,11 @@ describe('replicaRebuild', () => {
     expect(existsSync(join(dataDir, 'damaged.marker'))).toBe(false);
     expect(await streams('replica')).toBe(true);
     await rc.sql('primary', 'insert into kept values (5001)');
-    await until('row 5001 on the rebuilt standby', async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '5001', 30_000);
+    await until(
+      'row 5001 on the rebuilt standby',
+      async () => (await rc.sql('replica', 'select count(*) from kept')).trim() === '5001',
+      30_000,
+    );
     expect((await rc.sql('replica', 'select pg_is_in_recovery()')).trim()).toBe('t');
   }, 240_000);
 

@@ -50,7 +50,15 @@ describe('restore drill', () => {
     expect(r).toMatchObject({ backupId: src.backup.id, role: 'newest', error: null, teardown: { removed: true } });
     const kinds = r.checks.map((c) => `${c.kind}:${c.name}:${c.ok}`);
     expect(kinds).toEqual(
-      expect.arrayContaining(['verification:pg_verifybackup:true', 'checksums:data_checksums:true', 'amcheck:pg_amcheck --all:true', 'assertion:ticks restored:true', 'assertion:ticks fresh:true', 'assertion:no poison:true', 'rowcount:postgres.public.ticks:true']),
+      expect.arrayContaining([
+        'verification:pg_verifybackup:true',
+        'checksums:data_checksums:true',
+        'amcheck:pg_amcheck --all:true',
+        'assertion:ticks restored:true',
+        'assertion:ticks fresh:true',
+        'assertion:no poison:true',
+        'rowcount:postgres.public.ticks:true',
+      ]),
     );
     expect(r.checks.find((c) => c.name === 'ticks restored')!.actual).toBe(String(src.ticks.length));
     expect(report.rtoSeconds).toBeGreaterThan(r.restore!.seconds.replay);

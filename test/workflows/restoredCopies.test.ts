@@ -21,7 +21,11 @@ describe('restoredCopies with stub agents', () => {
     const fact = (dataDir: string): CopyFacts => ({ dataDir, contents: 'pgData', markerWorkflowId: 'w', pid: null, port: null });
     const workers = [
       await Worker.create({ connection, taskQueue: control, workflowBundle: await workflowBundle(), activities: {} }),
-      await Worker.create({ connection, taskQueue: `${control}-a`, activities: { inspectRestoredCopies: async (input: { dataDirs: string[] }) => (asked.push(input), input.dataDirs.map(fact)) } }),
+      await Worker.create({
+        connection,
+        taskQueue: `${control}-a`,
+        activities: { inspectRestoredCopies: async (input: { dataDirs: string[] }) => (asked.push(input), input.dataDirs.map(fact)) },
+      }),
       await Worker.create({
         connection,
         taskQueue: `${control}-b`,
@@ -39,7 +43,9 @@ describe('restoredCopies with stub agents', () => {
         { node: 'b', taskQueue: `${control}-b`, dataDirs: ['/r/3'] },
       ];
       const workflowId = freshQueue('copies-test');
-      const out = await runWorkersUntil(workers, () => client.workflow.execute(restoredCopies, { taskQueue: control, workflowId, args: [{ cluster: 'stub', nodes }] }));
+      const out = await runWorkersUntil(workers, () =>
+        client.workflow.execute(restoredCopies, { taskQueue: control, workflowId, args: [{ cluster: 'stub', nodes }] }),
+      );
       expect(out).toEqual([
         { node: 'a', facts: [fact('/r/1'), fact('/r/2')] },
         { node: 'b', error: 'unknown node "b" in cluster "stub"' },
@@ -47,7 +53,9 @@ describe('restoredCopies with stub agents', () => {
       expect(asked).toEqual([{ dataDirs: ['/r/1', '/r/2'] }]);
       // The Temporal UI shows which node each activity was for.
       const history = await client.workflow.getHandle(workflowId).fetchHistory();
-      const summaries = history.events!.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString())] : []));
+      const summaries = history.events!.flatMap((e) =>
+        e.activityTaskScheduledEventAttributes ? [JSON.parse(Buffer.from(e.userMetadata!.summary!.data!).toString())] : [],
+      );
       expect(summaries.sort()).toEqual(['on node a', 'on node b']);
     } finally {
       await close();

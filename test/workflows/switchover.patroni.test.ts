@@ -106,7 +106,10 @@ beforeAll(async () => {
   tc = testCluster('patroni', (cl) => {
     // Node names equal Patroni's member names; so do the slots Patroni keeps (use_slots).
     cl.nodes = Object.fromEntries(
-      Object.entries(patroni!.nodes).map(([name, n]) => [name, { host: n.host, port: n.port, dataDir: n.dataDir, binDir: n.binDir, osUser: n.osUser, patroniUrl: n.patroniUrl, slot: name }]),
+      Object.entries(patroni!.nodes).map(([name, n]) => [
+        name,
+        { host: n.host, port: n.port, dataDir: n.dataDir, binDir: n.binDir, osUser: n.osUser, patroniUrl: n.patroniUrl, slot: name },
+      ]),
     );
     cl.patroni = { username: patroni!.restAuth.username, password: { file: passwordFile }, timeoutSeconds: 60 };
     cl.replication = { rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 };
@@ -118,17 +121,26 @@ beforeAll(async () => {
   // Patroni archives through pgdr: the switchover checks the new timeline's history file there.
   const { leader } = await roles();
   const { archiveCommand } = archiveCommands(tc.config, tc.name);
-  const patch = await rest(leader, 'PATCH', '/config', { postgresql: { parameters: { archive_command: archiveCommand, archive_mode: 'on' } } });
+  const patch = await rest(leader, 'PATCH', '/config', {
+    postgresql: { parameters: { archive_command: archiveCommand, archive_mode: 'on' } },
+  });
   expect(patch.status, JSON.stringify(patch.body)).toBe(200);
   for (const node of Object.keys(patroni.nodes)) {
-    await until(`archive_command reloaded on ${node}`, async () => (await one<{ archive_command: string }>(node, 'show archive_command')).archive_command === archiveCommand, 30_000);
+    await until(
+      `archive_command reloaded on ${node}`,
+      async () => (await one<{ archive_command: string }>(node, 'show archive_command')).archive_command === archiveCommand,
+      30_000,
+    );
   }
   await sql(leader, 'create table patroni_rows (id int primary key, note text not null); grant select, insert on patroni_rows to pgdr');
   const { segment } = await one<{ segment: string }>(leader, 'select pg_walfile_name(pg_switch_wal()) as segment');
   const archived = await until(
     `${segment} archived by pgdr wal push`,
     async () => {
-      const a = await one<{ last_archived_wal: string | null; last_failed_wal: string | null }>(leader, 'select last_archived_wal, last_failed_wal from pg_stat_archiver');
+      const a = await one<{ last_archived_wal: string | null; last_failed_wal: string | null }>(
+        leader,
+        'select last_archived_wal, last_failed_wal from pg_stat_archiver',
+      );
       return a.last_archived_wal !== null && a.last_archived_wal >= segment ? a : undefined;
     },
     60_000,
@@ -177,16 +189,25 @@ describe('switchover through patroni', () => {
     expect(old.probe?.role).toBe('standby');
     expect(old.probe?.walReceiver?.status).toBe('streaming');
     expect(old.probe?.timeline).toBe(report.newTimeline);
-    expect(st.nodes.find((n) => n.node === replica)!.probe?.replication.map((r) => [r.applicationName, r.state])).toEqual([[leader, 'streaming']]);
+    expect(st.nodes.find((n) => n.node === replica)!.probe?.replication.map((r) => [r.applicationName, r.state])).toEqual([
+      [leader, 'streaming'],
+    ]);
 
     // The same through the CLI, against the API on a real port.
-    const cli = await execa(join(repoRoot, 'bin/pgdr'), ['status', tc.name], { env: { PGDR_API_URL: http!.url, PGDR_API_TOKEN: http!.token, PGDR_CONFIG: '' }, reject: false });
+    const cli = await execa(join(repoRoot, 'bin/pgdr'), ['status', tc.name], {
+      env: { PGDR_API_URL: http!.url, PGDR_API_TOKEN: http!.token, PGDR_CONFIG: '' },
+      reject: false,
+    });
     expect(cli.stderr).toBe('');
     expect(cli.exitCode).toBe(0);
     const lines = cli.stdout.split('\n');
     expect(lines[0]).toMatch(new RegExp(`^cluster ${tc.name}: primary ${replica}, checked `));
-    expect(lines.find((l) => l.startsWith(`${replica} `))).toMatch(new RegExp(`^${replica}\\s+primary\\s+${report.newTimeline}\\s+[0-9A-F]+/[0-9A-F]+\\s+-\\s+1 standby\\(s\\)`));
-    expect(lines.find((l) => l.startsWith(`${leader} `))).toMatch(new RegExp(`^${leader}\\s+standby\\s+${report.newTimeline}\\s+[0-9A-F]+/[0-9A-F]+\\s+\\d.*streaming\\s+on`));
+    expect(lines.find((l) => l.startsWith(`${replica} `))).toMatch(
+      new RegExp(`^${replica}\\s+primary\\s+${report.newTimeline}\\s+[0-9A-F]+/[0-9A-F]+\\s+-\\s+1 standby\\(s\\)`),
+    );
+    expect(lines.find((l) => l.startsWith(`${leader} `))).toMatch(
+      new RegExp(`^${leader}\\s+standby\\s+${report.newTimeline}\\s+[0-9A-F]+/[0-9A-F]+\\s+\\d.*streaming\\s+on`),
+    );
     expect(cli.stdout).toContain('warnings: none');
 
     // And Patroni agrees.
@@ -202,7 +223,14 @@ describe('switchover through patroni', () => {
     // And back.
     const back = await switchTo(leader);
     console.log(`patroni switchover ${replica} -> ${leader}: ${JSON.stringify(back.seconds)}`);
-    expect(back).toMatchObject({ viaPatroni: true, oldPrimary: replica, newPrimary: leader, historyArchived: true, rejoined: [{ node: replica, rewound: false, streaming: true }], warnings: [] });
+    expect(back).toMatchObject({
+      viaPatroni: true,
+      oldPrimary: replica,
+      newPrimary: leader,
+      historyArchived: true,
+      rejoined: [{ node: replica, rewound: false, streaming: true }],
+      warnings: [],
+    });
     expect(back.newTimeline).toBe(report.newTimeline! + 1);
     expect(await patroni!.leader()).toBe(leader);
   }, 240_000);
@@ -215,12 +243,19 @@ describe('switchover through patroni', () => {
     expect(report).toMatchObject({ viaPatroni: true, node: replica, primary: leader, source: 'primary' });
     expect(report.lagBytes).toBeLessThanOrEqual(1024 * 1024);
     // A new server on a new copy, not the old one still running.
-    const { started: after, recovery } = await one<{ started: Date; recovery: boolean }>(replica, 'select pg_postmaster_start_time() as started, pg_is_in_recovery() as recovery');
+    const { started: after, recovery } = await one<{ started: Date; recovery: boolean }>(
+      replica,
+      'select pg_postmaster_start_time() as started, pg_is_in_recovery() as recovery',
+    );
     expect(after.getTime()).toBeGreaterThan(before.getTime());
     expect(recovery).toBe(true);
 
     await sql(leader, "insert into patroni_rows values (1, 'after the rebuild')");
-    const note = await until('the new row on the rebuilt replica', async () => (await sql<{ note: string }>(replica, 'select note from patroni_rows where id = 1'))[0]?.note, 30_000);
+    const note = await until(
+      'the new row on the rebuilt replica',
+      async () => (await sql<{ note: string }>(replica, 'select note from patroni_rows where id = 1'))[0]?.note,
+      30_000,
+    );
     expect(note).toBe('after the rebuild');
 
     const refused = await c.call('POST', `/api/v1/clusters/${tc.name}/nodes/${leader}/rebuild`, { source: 'primary' });

@@ -20,7 +20,11 @@ const sync = 'FIRST 1 (replica)';
 
 beforeAll(async () => {
   // Backups throttled (1 MB/s) so that the one after the switchover runs long enough to be seen.
-  rc = await replicatedCluster('swsync', { standbys: ['replica', 'third'], pgbouncer: true, adjust: (cl) => void (cl.backup = { ...cl.backup, maxRateKBps: 1024 }) });
+  rc = await replicatedCluster('swsync', {
+    standbys: ['replica', 'third'],
+    pgbouncer: true,
+    adjust: (cl) => void (cl.backup = { ...cl.backup, maxRateKBps: 1024 }),
+  });
   // The standbys report their pgdr node name (as pgdr writes primary_conninfo), and the primary
   // waits for "replica".
   for (const s of ['replica', 'third']) {
@@ -40,20 +44,27 @@ afterAll(async () => {
 
 /** `application_name:sync_state` of every streaming standby of a node, sorted. */
 async function syncStates(node: string): Promise<string[]> {
-  const out = await rc.sql(node, "select application_name || ':' || sync_state from pg_stat_replication where state = 'streaming' order by 1");
+  const out = await rc.sql(
+    node,
+    "select application_name || ':' || sync_state from pg_stat_replication where state = 'streaming' order by 1",
+  );
   return out.trim().split('\n').filter(Boolean);
 }
 
 /** Runs of a procedure that did (or do) work: a refused run ends failed with its refusal once its caller has the answer. */
 const count = async (procedure: string) => {
   const q = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`;
-  await until('refused runs to close', async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+  await until(
+    'refused runs to close',
+    async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0,
+    30_000,
+  );
   return (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus != 'Failed'`)).count;
 };
 const role = async (node: string) => ((await rc.sql(node, 'select pg_is_in_recovery()')).trim() === 't' ? 'standby' : 'primary');
 
 describe('switchover with synchronous replication', () => {
-  it('is refused while the primary\'s archiver fails (412, the failing segment named) and changes nothing', async () => {
+  it("is refused while the primary's archiver fails (412, the failing segment named) and changes nothing", async () => {
     const before = await count('switchover');
     const archiveCommand = (await rc.sql('primary', 'show archive_command')).trim();
     await rc.sql('primary', "alter system set archive_command = 'false'");
@@ -61,7 +72,17 @@ describe('switchover with synchronous replication', () => {
     try {
       await rc.sql('primary', 'insert into sync_rows (v) values (0)');
       await rc.sql('primary', 'select pg_switch_wal()');
-      await until('the archiver failing', async () => (await rc.sql('primary', "select failed_count > 0 and last_failed_time > coalesce(last_archived_time, 'epoch') from pg_stat_archiver")).trim() === 't', 60_000);
+      await until(
+        'the archiver failing',
+        async () =>
+          (
+            await rc.sql(
+              'primary',
+              "select failed_count > 0 and last_failed_time > coalesce(last_archived_time, 'epoch') from pg_stat_archiver",
+            )
+          ).trim() === 't',
+        60_000,
+      );
       const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'replica' });
       expect(res.status, JSON.stringify(res.body)).toBe(412);
       expect(res.body.error.code).toBe('REPLICATION_PRECONDITION_FAILED');
@@ -70,7 +91,17 @@ describe('switchover with synchronous replication', () => {
       await rc.sql('primary', `alter system set archive_command = '${archiveCommand.replace(/'/g, "''")}'`);
       await rc.sql('primary', 'select pg_reload_conf()');
     }
-    await until('the archiver caught up', async () => (await rc.sql('primary', "select last_archived_time > coalesce(last_failed_time, 'epoch') and last_archived_wal >= last_failed_wal from pg_stat_archiver")).trim() === 't', 60_000);
+    await until(
+      'the archiver caught up',
+      async () =>
+        (
+          await rc.sql(
+            'primary',
+            "select last_archived_time > coalesce(last_failed_time, 'epoch') and last_archived_wal >= last_failed_wal from pg_stat_archiver",
+          )
+        ).trim() === 't',
+      60_000,
+    );
     await new Promise((r) => setTimeout(r, 1500));
     expect(await count('switchover')).toBe(before);
     expect(await role('primary')).toBe('primary');
@@ -79,7 +110,16 @@ describe('switchover with synchronous replication', () => {
 
   it('makes the old primary the synchronous standby, starts a backup of the new primary (a second switchover meanwhile 409), then switches back', async () => {
     const rows0 = Number((await rc.sql('primary', 'select count(*) from sync_rows')).trim());
-    const load = pgbenchRun(rc.layout, { host: rc.bouncer!.host, port: rc.bouncer!.port, database: 'postgres', user: 'postgres', password: rc.secrets.superuserPassword, clients: 4, seconds: 25, script: 'insert into sync_rows (v) values (:client_id);' });
+    const load = pgbenchRun(rc.layout, {
+      host: rc.bouncer!.host,
+      port: rc.bouncer!.port,
+      database: 'postgres',
+      user: 'postgres',
+      password: rc.secrets.superuserPassword,
+      clients: 4,
+      seconds: 25,
+      script: 'insert into sync_rows (v) values (:client_id);',
+    });
     await new Promise((r) => setTimeout(r, 3000));
 
     const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'replica', backupAfter: true });
@@ -102,7 +142,9 @@ describe('switchover with synchronous replication', () => {
     const result = await load.done;
     expectNoClientFailed(result, 50);
     expect(Number((await rc.sql('replica', 'select count(*) from sync_rows')).trim())).toBe(rows0 + result.transactions);
-    console.log(`switchover with a synchronous standby: pause ${there.pauseSeconds} s, ${result.transactions} tx, max latency ${result.maxLatencyMs} ms, longest gap ${result.longestGapMs} ms; backup of the new primary ${backup.id}`);
+    console.log(
+      `switchover with a synchronous standby: pause ${there.pauseSeconds} s, ${result.transactions} tx, max latency ${result.maxLatencyMs} ms, longest gap ${result.longestGapMs} ms; backup of the new primary ${backup.id}`,
+    );
 
     // And back: the names as they were.
     const cli = await rc.cli(['switchover', rc.tc.name, '--candidate', 'primary', '--no-backup', '--wait']);

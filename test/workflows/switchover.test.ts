@@ -27,7 +27,11 @@ afterAll(async () => {
 /** Runs of a procedure that did (or do) work: a refused run ends failed with its refusal once its caller has the answer. */
 const count = async (procedure: string) => {
   const q = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = '${procedure}'`;
-  await until('refused runs to close', async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0, 30_000);
+  await until(
+    'refused runs to close',
+    async () => (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus = 'Running'`)).count === 0,
+    30_000,
+  );
   return (await rc.c.temporal.workflow.count(`${q} AND ExecutionStatus != 'Failed'`)).count;
 };
 
@@ -84,20 +88,32 @@ describe('switchover', () => {
       const lagging = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'third', maxLagBytes: 4096 });
       expect(lagging.status).toBe(412);
       expect(lagging.body.error.code).toBe('REPLICATION_PRECONDITION_FAILED');
-      expect(lagging.body.error.message).toMatch(/candidate third lags \d+ bytes behind the primary \(replayed [0-9A-F]+\/[0-9A-F]+, primary at [0-9A-F]+\/[0-9A-F]+; expected at most 4096\)/);
+      expect(lagging.body.error.message).toMatch(
+        /candidate third lags \d+ bytes behind the primary \(replayed [0-9A-F]+\/[0-9A-F]+, primary at [0-9A-F]+\/[0-9A-F]+; expected at most 4096\)/,
+      );
       expect(lagging.body.error.message).toMatch(/WAL replay paused/);
     } finally {
       await rc.sql('third', 'select pg_wal_replay_resume()');
     }
 
     // Unreachable: "third" stopped.
-    await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', rc.dataDir('third'), '-m', 'fast', '-w', 'stop'], osUser: rc.layout.pgUser });
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: rc.layout.pgBin,
+      args: ['-D', rc.dataDir('third'), '-m', 'fast', '-w', 'stop'],
+      osUser: rc.layout.pgUser,
+    });
     try {
       const down = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'third' });
       expect(down.status).toBe(412);
       expect(down.body.error.message).toMatch(/candidate third is unreachable/);
     } finally {
-      await runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', rc.dataDir('third'), '-l', join(rc.dataDir('third'), 'test.log'), '-w', 'start'], osUser: rc.layout.pgUser });
+      await runTool({
+        tool: 'pg_ctl',
+        binDir: rc.layout.pgBin,
+        args: ['-D', rc.dataDir('third'), '-l', join(rc.dataDir('third'), 'test.log'), '-w', 'start'],
+        osUser: rc.layout.pgUser,
+      });
     }
     await new Promise((r) => setTimeout(r, 1500));
     expect(await count('switchover')).toBe(before);
@@ -117,7 +133,12 @@ describe('switchover', () => {
     const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'third' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     const handle = rc.c.temporal.workflow.getHandle(res.body.workflowId);
-    await until('the switchover waiting for the shutdown checkpoint', async () => /replayed the shutdown checkpoint/.test((await handle.query<{ step: string }>('progress')).step), 60_000, 50);
+    await until(
+      'the switchover waiting for the shutdown checkpoint',
+      async () => /replayed the shutdown checkpoint/.test((await handle.query<{ step: string }>('progress')).step),
+      60_000,
+      50,
+    );
     const children = [...ps.stdout.matchAll(/^\s*(\d+)\s/gm)].map((m) => Number(m[1]));
     for (const pid of [postmaster, ...children]) {
       try {
@@ -126,7 +147,10 @@ describe('switchover', () => {
         // already gone (a short-lived child)
       }
     }
-    const failure = await handle.result().then(() => null, (e: { cause?: { message?: string; type?: string } }) => e.cause);
+    const failure = await handle.result().then(
+      () => null,
+      (e: { cause?: { message?: string; type?: string } }) => e.cause,
+    );
     expect(failure?.type).toBe('SwitchoverRolledBackError');
     expect(failure?.message).toMatch(/rolled back: the candidate's server is not running.*"primary" is the primary again/);
     // The old primary serves again, through PgBouncer (resumed), and takes writes.
@@ -143,20 +167,57 @@ describe('switchover', () => {
     await until('the killed server gone', async () => [postmaster, ...children].every(gone), 30_000);
     rmSync(join(rc.dataDir('third'), 'postmaster.pid'), { force: true });
     // A SIGKILLed server's shared memory may linger a moment: try the start a few times.
-    await until('the killed candidate restarted', () => runTool({ tool: 'pg_ctl', binDir: rc.layout.pgBin, args: ['-D', rc.dataDir('third'), '-l', join(rc.dataDir('third'), 'test.log'), '-w', 'start'], osUser: rc.layout.pgUser }).then(() => true, () => false), 60_000, 1000);
+    await until(
+      'the killed candidate restarted',
+      () =>
+        runTool({
+          tool: 'pg_ctl',
+          binDir: rc.layout.pgBin,
+          args: ['-D', rc.dataDir('third'), '-l', join(rc.dataDir('third'), 'test.log'), '-w', 'start'],
+          osUser: rc.layout.pgUser,
+        }).then(
+          () => true,
+          () => false,
+        ),
+      60_000,
+      1000,
+    );
     await until('third streaming again', async () => (await upstreamPort('third').catch(() => null)) === rc.port('primary'), 60_000);
-    console.log(`FAULT | switchover candidate SIGKILLed before promotion (waiting for the shutdown checkpoint) | switchover rolled back (SwitchoverRolledBackError); the old primary serves writes through PgBouncer again and the other standby streams from it`);
+    console.log(
+      `FAULT | switchover candidate SIGKILLed before promotion (waiting for the shutdown checkpoint) | switchover rolled back (SwitchoverRolledBackError); the old primary serves writes through PgBouncer again and the other standby streams from it`,
+    );
   }, 180_000);
 
   it('switches over under pgbench through PgBouncer with no failed transaction and no lost row, then back', async () => {
-    for (const s of ['replica', 'third']) await until(`${s} streaming`, async () => (await upstreamPort(s).catch(() => null)) === rc.port('primary'), 60_000);
+    for (const s of ['replica', 'third'])
+      await until(`${s} streaming`, async () => (await upstreamPort(s).catch(() => null)) === rc.port('primary'), 60_000);
     const before = Number((await rc.sql('primary', 'select count(*) from sw_rows')).trim());
-    const load = pgbenchRun(rc.layout, { host: rc.bouncer!.host, port: rc.bouncer!.port, database: 'postgres', user: 'postgres', password: rc.secrets.superuserPassword, clients: 4, seconds: 40, script: 'insert into sw_rows (v) values (:client_id);' });
+    const load = pgbenchRun(rc.layout, {
+      host: rc.bouncer!.host,
+      port: rc.bouncer!.port,
+      database: 'postgres',
+      user: 'postgres',
+      password: rc.secrets.superuserPassword,
+      clients: 4,
+      seconds: 40,
+      script: 'insert into sw_rows (v) values (:client_id);',
+    });
     await new Promise((r) => setTimeout(r, 3000));
 
     const there = await switchTo('replica');
-    expect(there).toMatchObject({ oldPrimary: 'primary', newPrimary: 'replica', viaPatroni: false, historyArchived: true, pgbouncer: { paused: true, repointed: true } });
-    expect(there.rejoined).toEqual(expect.arrayContaining([expect.objectContaining({ node: 'primary', streaming: true }), expect.objectContaining({ node: 'third', streaming: true })]));
+    expect(there).toMatchObject({
+      oldPrimary: 'primary',
+      newPrimary: 'replica',
+      viaPatroni: false,
+      historyArchived: true,
+      pgbouncer: { paused: true, repointed: true },
+    });
+    expect(there.rejoined).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ node: 'primary', streaming: true }),
+        expect.objectContaining({ node: 'third', streaming: true }),
+      ]),
+    );
     expect(there.warnings).toEqual([]);
     expect(await role('replica')).toBe('primary');
     expect(await role('primary')).toBe('standby');
@@ -188,11 +249,17 @@ describe('switchover', () => {
     expect(Number((await rc.sql('primary', 'select count(*) from sw_rows')).trim())).toBe(before + result.transactions);
     const lsn = (await rc.sql('primary', 'select pg_current_wal_lsn()')).trim();
     for (const s of ['replica', 'third']) {
-      await until(`${s} replayed ${lsn}`, async () => (await rc.sql(s, `select pg_last_wal_replay_lsn() >= '${lsn}'`)).trim() === 't', 30_000);
+      await until(
+        `${s} replayed ${lsn}`,
+        async () => (await rc.sql(s, `select pg_last_wal_replay_lsn() >= '${lsn}'`)).trim() === 't',
+        30_000,
+      );
       expect(Number((await rc.sql(s, 'select count(*) from sw_rows')).trim())).toBe(before + result.transactions);
     }
     expect(await role('primary')).toBe('primary');
     expect(await upstreamPort('replica')).toBe(rc.port('primary'));
-    console.log(`switchover under load: pause ${there.pauseSeconds} s and ${back.pauseSeconds} s, ${result.transactions} tx, max latency ${result.maxLatencyMs} ms, longest gap ${result.longestGapMs} ms`);
+    console.log(
+      `switchover under load: pause ${there.pauseSeconds} s and ${back.pauseSeconds} s, ${result.transactions} tx, max latency ${result.maxLatencyMs} ms, longest gap ${result.longestGapMs} ms`,
+    );
   }, 240_000);
 });

@@ -24,7 +24,8 @@ afterAll(async () => {
 });
 
 /** The run's current details, as the UI reads them (the SDK's built-in metadata query). */
-const currentDetails = (h: WorkflowHandle) => h.query<{ currentDetails?: string }>('__temporal_workflow_metadata').then((m) => m.currentDetails ?? '');
+const currentDetails = (h: WorkflowHandle) =>
+  h.query<{ currentDetails?: string }>('__temporal_workflow_metadata').then((m) => m.currentDetails ?? '');
 
 describe('the Temporal UI view of a backup started through the API', () => {
   let workflowId: string;
@@ -49,7 +50,10 @@ describe('the Temporal UI view of a backup started through the API', () => {
     expect(last).toBe('done');
     expect((await h.query<{ step: string }>('progress')).step).toBe(last);
     // The throttled copy is seen while it runs: the details changed during the run, not only at its end.
-    expect(seen.some((d) => /^(streaming pg_basebackup to storage|running pgbackrest backup --type=full)$/.test(d)), seen.join(' | ')).toBe(true);
+    expect(
+      seen.some((d) => /^(streaming pg_basebackup to storage|running pgbackrest backup --type=full)$/.test(d)),
+      seen.join(' | '),
+    ).toBe(true);
     expect(seen.length, seen.join(' | ')).toBeGreaterThanOrEqual(2);
   });
 
@@ -62,7 +66,7 @@ describe('the Temporal UI view of a backup started through the API', () => {
     );
   });
 
-  it('held a lock child that carries the cluster\'s search attributes and names its holder', async () => {
+  it("held a lock child that carries the cluster's search attributes and names its holder", async () => {
     const d = await rc.c.temporal.workflow.getHandle(lockWorkflowId(rc.tc.name)).describe();
     expect(d.type).toBe('clusterLock');
     expect(d.parentExecution?.workflowId).toBe(workflowId);
@@ -71,7 +75,9 @@ describe('the Temporal UI view of a backup started through the API', () => {
     expect(await d.staticSummary()).toBe(`clusterLock ${rc.tc.name} (by workflow ${workflowId})`);
     // So the UI (and anyone) can list a cluster's locks, and a count of its backups never counts them.
     const query = `PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'clusterLock'`;
-    expect(await until('the lock to be visible by its search attributes', async () => (await rc.c.temporal.workflow.count(query)).count === 1)).toBe(true);
+    expect(
+      await until('the lock to be visible by its search attributes', async () => (await rc.c.temporal.workflow.count(query)).count === 1),
+    ).toBe(true);
     expect((await rc.c.temporal.workflow.count(`PgdrCluster = '${rc.tc.name}' AND PgdrProcedure = 'backup'`)).count).toBe(1);
   });
 });
@@ -88,7 +94,10 @@ describe('the status lag column', () => {
     // One commit, replayed by the standby; then nothing commits on this cluster's primary.
     await rc.sql('primary', 'select txid_current()');
     const lsn = (await rc.sql('primary', 'select pg_current_wal_lsn()')).trim();
-    await until('the standby to replay the commit', async () => (await rc.sql('replica', `select pg_last_wal_replay_lsn() >= '${lsn}'`)).trim() === 't');
+    await until(
+      'the standby to replay the commit',
+      async () => (await rc.sql('replica', `select pg_last_wal_replay_lsn() >= '${lsn}'`)).trim() === 't',
+    );
     const first = replicaOf(await status());
     await new Promise((r) => setTimeout(r, 4000));
     const body = await status();
@@ -113,7 +122,10 @@ describe('the status lag column', () => {
     await rc.sql('replica', "alter system set primary_conninfo = ''");
     await rc.sql('replica', 'select pg_reload_conf()');
     try {
-      await until('the primary to stop listing the standby', async () => (await rc.sql('primary', 'select count(*) from pg_stat_replication')).trim() === '0');
+      await until(
+        'the primary to stop listing the standby',
+        async () => (await rc.sql('primary', 'select count(*) from pg_stat_replication')).trim() === '0',
+      );
       const replica = replicaOf(await status());
       expect(replica.lagSeconds).toBeNull();
       const cli = await rc.cli(['status', rc.tc.name]);

@@ -73,7 +73,9 @@ describe('WAL archiving and walArchiveCheck', () => {
     // About 60 MB of WAL: several segments for the archiver.
     await pg.sql(`create table load(id bigserial primary key, at timestamptz not null default clock_timestamp(), pad text);
                   insert into load(pad) select repeat(md5(g::text), 16) from generate_series(1, 60000) g;`);
-    const lastInsertAt = new Date(await pg.sql(`insert into load(pad) values ('last') returning to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`));
+    const lastInsertAt = new Date(
+      await pg.sql(`insert into load(pad) values ('last') returning to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`),
+    );
 
     const ck = await check();
     if (!ck.ok) throw new Error(`expected a green check, got: ${ck.message}`);

@@ -40,9 +40,12 @@ afterAll(async () => {
 });
 
 describe('a standby promoted by hand while the primary keeps writing', () => {
-  it('turns the WAL check red naming both timelines, and a latest restore recovers the primary\'s newest rows', async () => {
+  it("turns the WAL check red naming both timelines, and a latest restore recovers the primary's newest rows", async () => {
     // 1. A backup on timeline 1, then rows both standbys replay.
-    await rc.sql('primary', 'create table t (id int primary key, origin text not null); insert into t select g, \'primary\' from generate_series(1, 100) g;');
+    await rc.sql(
+      'primary',
+      "create table t (id int primary key, origin text not null); insert into t select g, 'primary' from generate_series(1, 100) g;",
+    );
     const b = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/backups`, { type: 'full' });
     expect(b.status).toBe(202);
     await resultOf(rc, b.body.workflowId);
@@ -52,7 +55,11 @@ describe('a standby promoted by hand while the primary keeps writing', () => {
     await pgCtl(rc, rc.dataDir('replica'), '-w', '-t', '60', 'promote');
     const history = parseHistory(await rc.sql('replica', `select pg_read_file('pg_wal/00000002.history')`));
     const switchLsn = history.at(-1)!.switchLsn;
-    await until('00000002.history in the archive', async () => (await listArchivedWal({ config: rc.tc.config, s3: rc.c.s3 }, rc.tc.name)).some((a) => a.name === '00000002.history'), 60_000);
+    await until(
+      '00000002.history in the archive',
+      async () => (await listArchivedWal({ config: rc.tc.config, s3: rc.c.s3 }, rc.tc.name)).some((a) => a.name === '00000002.history'),
+      60_000,
+    );
     await rc.sql('replica', `insert into t select g, 'replica' from generate_series(100001, 100050) g`);
     const replicaNewest = await switchOn('replica');
     expect(replicaNewest.slice(0, 8)).toBe('00000002');
@@ -70,10 +77,13 @@ describe('a standby promoted by hand while the primary keeps writing', () => {
     // 4. The WAL check is red and names both timelines, the switch point and each newest segment.
     const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/wal-archive/check`, {});
     expect(res.status).toBe(202);
-    const failure = await rc.c.temporal.workflow.getHandle(res.body.workflowId).result().then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const failure = await rc.c.temporal.workflow
+      .getHandle(res.body.workflowId)
+      .result()
+      .then(
+        () => null,
+        (err: unknown) => err,
+      );
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     const stored = (await rc.c.call('GET', `/api/v1/clusters/${rc.tc.name}/wal-archive`)).body as WalCheckResult;
     expect(stored.workflowId).toBe(res.body.workflowId);
@@ -82,16 +92,29 @@ describe('a standby promoted by hand while the primary keeps writing', () => {
     expect(split).toHaveLength(1);
     const roundTrip = stored.roundTrip!.segment;
     expect(roundTrip.slice(0, 8)).toBe('00000001');
-    expect(split[0]).toMatch(new RegExp(`^split brain: timelines 1 and 2 both advanced\\. timeline 2 branched off timeline 1 at ${switchLsn.replace('/', '\\/')} \\(its history file archived at \\S+\\), yet \\d+ segment\\(s\\) of timeline 1 from that switch point on were archived after that, the newest ${roundTrip} at \\S+; timeline 2's newest is ${replicaNewest} at \\S+\\. HINT: two primaries archive into this archive; the current primary is on timeline 1: stop the server on timeline 2`));
-    expect(stored.problems).toContain('more than one primary: primary (timeline 1), replica (timeline 2); primary is the one the standbys stream from');
+    expect(split[0]).toMatch(
+      new RegExp(
+        `^split brain: timelines 1 and 2 both advanced\\. timeline 2 branched off timeline 1 at ${switchLsn.replace('/', '\\/')} \\(its history file archived at \\S+\\), yet \\d+ segment\\(s\\) of timeline 1 from that switch point on were archived after that, the newest ${roundTrip} at \\S+; timeline 2's newest is ${replicaNewest} at \\S+\\. HINT: two primaries archive into this archive; the current primary is on timeline 1: stop the server on timeline 2`,
+      ),
+    );
+    expect(stored.problems).toContain(
+      'more than one primary: primary (timeline 1), replica (timeline 2); primary is the one the standbys stream from',
+    );
     expect(rootMessage(failure)).toContain('split brain: timelines 1 and 2 both advanced');
 
     // 5. latest: the primary's 400 rows, none of the promoted standby's, recovery pinned to timeline 1.
     const { report } = await restoreAndWait(rc.c, rc.tc.name, { target: { latest: true } }, made);
-    expect(report.timeline).toEqual({ number: 1, source: 'primary', pinned: true, note: 'more than one primary: primary (timeline 1), replica (timeline 2); primary is the one the standbys stream from' });
+    expect(report.timeline).toEqual({
+      number: 1,
+      source: 'primary',
+      pinned: true,
+      note: 'more than one primary: primary (timeline 1), replica (timeline 2); primary is the one the standbys stream from',
+    });
     const copy = await rc.connect(report.destination.port);
     try {
-      const rows = (await copy.query(`select count(*)::int as n, count(*) filter (where origin = 'replica')::int as foreign, max(id) as max from t`)).rows[0];
+      const rows = (
+        await copy.query(`select count(*)::int as n, count(*) filter (where origin = 'replica')::int as foreign, max(id) as max from t`)
+      ).rows[0];
       expect(rows).toEqual({ n: 400, foreign: 0, max: 400 });
       expect((await copy.query(`select setting from pg_settings where name = 'recovery_target_timeline'`)).rows[0].setting).toBe('1');
     } finally {

@@ -74,8 +74,14 @@ export function useFastEnv(): FastEnv {
       workflowBundle = { code: bundle.code };
     }
     client = new Client({ connection, namespace: 'default' });
-    worker = await Worker.create({ connection, namespace: 'default', taskQueue: controlQueue, workflowBundle,
-      activities: controlActivities, ...WORKER_HEARTBEATS });
+    worker = await Worker.create({
+      connection,
+      namespace: 'default',
+      taskQueue: controlQueue,
+      workflowBundle,
+      activities: controlActivities,
+      ...WORKER_HEARTBEATS,
+    });
     running = worker.run();
   }, 240_000);
 

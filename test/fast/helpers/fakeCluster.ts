@@ -24,16 +24,67 @@ import { WORKER_HEARTBEATS } from './server.js';
 /** Every activity name the workflows call; each queue's worker registers them all and routes to the stubs. */
 export const ACTIVITY_NAMES = [
   // control
-  'readWalCheck', 'storeWalCheck', 'storeSwitchoverReport', 'storeRebuildReport', 'storeRestoreReport', 'storeDrillReport', 'awaitArchived',
-  'walContinuity', 'refreshRecoveryWindow', 'writeManifest', 'planExpiry', 'applyExpiry', 'newestGoodBackup', 'pgbouncerAdmin',
-  'patroniMembers', 'patroniSwitchover', 'patroniReinitialize', 'awaitPatroni', 'lockHolder', 'lockHolderOf',
+  'readWalCheck',
+  'storeWalCheck',
+  'storeSwitchoverReport',
+  'storeRebuildReport',
+  'storeRestoreReport',
+  'storeDrillReport',
+  'awaitArchived',
+  'walContinuity',
+  'refreshRecoveryWindow',
+  'writeManifest',
+  'planExpiry',
+  'applyExpiry',
+  'newestGoodBackup',
+  'pgbouncerAdmin',
+  'patroniMembers',
+  'patroniSwitchover',
+  'patroniReinitialize',
+  'awaitPatroni',
+  'lockHolder',
+  'lockHolderOf',
   // node agents
-  'probeNode', 'uploadBaseBackup', 'verifyBaseBackup', 'enableArchivingOnNode', 'switchWal', 'lastArchivedCommit', 'scanArchive',
-  'inspectDestination', 'prepareDestination', 'fetchBaseBackup', 'verifyRestoredBackup', 'pgbackrestVerifySet', 'pgbackrestRestoreSet',
-  'writeRecoverySettings', 'startRestoredInstance', 'awaitRecoveryTarget', 'settleRecoverySettings', 'cleanupRestore', 'removeOldDataDir',
-  'inspectRestoredCopies', 'dropRestoredCopy', 'runDrillChecks', 'pgbackrestBackup', 'pgbackrestExpireSet', 'stopServer', 'startServer',
-  'stopAndReadControl', 'readControlData', 'checkpoint', 'awaitArchiverIdle', 'awaitReplayed', 'promote', 'setRestoreCommand', 'ensureSlot',
-  'setSynchronousStandbyNames', 'writeStandbySettings', 'cloneFromPrimary', 'rewindFrom', 'repointStandby', 'awaitStreaming',
+  'probeNode',
+  'uploadBaseBackup',
+  'verifyBaseBackup',
+  'enableArchivingOnNode',
+  'switchWal',
+  'lastArchivedCommit',
+  'scanArchive',
+  'inspectDestination',
+  'prepareDestination',
+  'fetchBaseBackup',
+  'verifyRestoredBackup',
+  'pgbackrestVerifySet',
+  'pgbackrestRestoreSet',
+  'writeRecoverySettings',
+  'startRestoredInstance',
+  'awaitRecoveryTarget',
+  'settleRecoverySettings',
+  'cleanupRestore',
+  'removeOldDataDir',
+  'inspectRestoredCopies',
+  'dropRestoredCopy',
+  'runDrillChecks',
+  'pgbackrestBackup',
+  'pgbackrestExpireSet',
+  'stopServer',
+  'startServer',
+  'stopAndReadControl',
+  'readControlData',
+  'checkpoint',
+  'awaitArchiverIdle',
+  'awaitReplayed',
+  'promote',
+  'setRestoreCommand',
+  'ensureSlot',
+  'setSynchronousStandbyNames',
+  'writeStandbySettings',
+  'cloneFromPrimary',
+  'rewindFrom',
+  'repointStandby',
+  'awaitStreaming',
   'pointPgBouncer',
 ] as const;
 
@@ -123,15 +174,20 @@ export class FakeCluster {
     const name = `fast${++counter}-${Math.random().toString(36).slice(2, 8)}`;
     const config = configSchema.parse({
       temporal: { address: '127.0.0.1:7233', namespace: 'default', taskQueue: o.controlQueue },
-      storage: { endpoint: 'https://s3.fast.invalid', bucket: 'pgdr-fast', accessKeyId: { env: 'PGDR_FAST_UNUSED' },
-        secretAccessKey: { env: 'PGDR_FAST_UNUSED' } },
+      storage: {
+        endpoint: 'https://s3.fast.invalid',
+        bucket: 'pgdr-fast',
+        accessKeyId: { env: 'PGDR_FAST_UNUSED' },
+        secretAccessKey: { env: 'PGDR_FAST_UNUSED' },
+      },
       clusters: {
         [name]: {
           sslmode: 'disable',
           restore: { dir: RESTORE_DIR },
           switchover: { backupAfter: false },
-          ...(o.spec.pgbouncerOn ? { pgbouncer: { node: o.spec.pgbouncerOn,
-            databasesFile: '/srv/pgdr-fast/pgbouncer/databases.ini' } } : {}),
+          ...(o.spec.pgbouncerOn
+            ? { pgbouncer: { node: o.spec.pgbouncerOn, databasesFile: '/srv/pgdr-fast/pgbouncer/databases.ini' } }
+            : {}),
           nodes: Object.fromEntries(names.map((n, i) => [n, { port: 5432 + i, dataDir: `/srv/pgdr-fast/${n}/data` }])),
         },
       },
@@ -174,7 +230,8 @@ export class FakeCluster {
   /** Resolves when a call of `name` (on `where`, by `workflowId`) has started; at once if one already has. */
   called(name: ActivityName, by: { where?: string; workflowId?: string } = {}): Promise<Call> {
     const match = (c: Call) =>
-      c.name === name && (by.where === undefined || c.where === by.where) &&
+      c.name === name &&
+      (by.where === undefined || c.where === by.where) &&
       (by.workflowId === undefined || c.workflowId === by.workflowId);
     const done = this.calls.find(match);
     if (done) return Promise.resolve(done);
@@ -255,14 +312,30 @@ export class FakeCluster {
       synchronousStandbyNames: '',
       dataChecksums: true,
       archiveMode: 'on',
-      archiver: { archivedCount: 4, lastArchivedWal: '000000010000000000000004', lastArchivedAt: '2026-01-01T00:59:00.000Z',
-        failedCount: 0, lastFailedWal: null, lastFailedAt: null },
+      archiver: {
+        archivedCount: 4,
+        lastArchivedWal: '000000010000000000000004',
+        lastArchivedAt: '2026-01-01T00:59:00.000Z',
+        failedCount: 0,
+        lastFailedWal: null,
+        lastFailedAt: null,
+      },
       replication: primary
-        ? standbys.map((s) => ({ applicationName: s, clientAddr: '127.0.0.1', state: 'streaming', syncState: 'async',
-          sentLsn: '0/5000000', replayLsn: '0/5000000', replayLagBytes: 0, replayLagSeconds: 0, slotName: this.slot(s) }))
+        ? standbys.map((s) => ({
+            applicationName: s,
+            clientAddr: '127.0.0.1',
+            state: 'streaming',
+            syncState: 'async',
+            sentLsn: '0/5000000',
+            replayLsn: '0/5000000',
+            replayLagBytes: 0,
+            replayLagSeconds: 0,
+            slotName: this.slot(s),
+          }))
         : [],
-      walReceiver: primary ? null : { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5432, slotName: this.slot(node),
-        receivedTimeline: 1 },
+      walReceiver: primary
+        ? null
+        : { status: 'streaming', senderHost: '127.0.0.1', senderPort: 5432, slotName: this.slot(node), receivedTimeline: 1 },
       probedAt: new Date().toISOString(),
     };
   }
@@ -371,8 +444,11 @@ export class FakeCluster {
       this.dirs.get(i.dataDir)!.running = true;
       return { pid: 4242, port: 55432 };
     },
-    awaitRecoveryTarget: (i: { action: string }) => ({ replayLsn: LAST_COMMIT.lsn, lastCommitTime: LAST_COMMIT.time,
-      state: i.action === 'promote' ? 'promoted' : 'paused' }),
+    awaitRecoveryTarget: (i: { action: string }) => ({
+      replayLsn: LAST_COMMIT.lsn,
+      lastCommitTime: LAST_COMMIT.time,
+      state: i.action === 'promote' ? 'promoted' : 'paused',
+    }),
     settleRecoverySettings: () => undefined,
     removeOldDataDir: (i: { oldDataDir: string }) => ({ removed: this.dirs.delete(i.oldDataDir) }),
     // Undo: the restore's directory gone, a replaced one back in its place (running again when asked).

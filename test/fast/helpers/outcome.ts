@@ -23,6 +23,9 @@ export async function failureOf(handle: WorkflowHandle<Workflow>): Promise<Appli
 
 /** True when the run ended cancelled. */
 export async function cancelled(handle: WorkflowHandle<Workflow>): Promise<boolean> {
-  const err = await handle.result().then(() => null, (e: unknown) => e);
+  const err = await handle.result().then(
+    () => null,
+    (e: unknown) => e,
+  );
   return err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure;
 }

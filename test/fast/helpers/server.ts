@@ -31,9 +31,24 @@ export async function startDevServer(): Promise<DevServer> {
   const port = await freePort();
   const child = spawn(
     temporalBinary(),
-    ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()),
-      '--metrics-port', String(await freePort()), '--namespace', 'default', '--log-level', 'error',
-      ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`])],
+    [
+      'server',
+      'start-dev',
+      '--headless',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--http-port',
+      String(await freePort()),
+      '--metrics-port',
+      String(await freePort()),
+      '--namespace',
+      'default',
+      '--log-level',
+      'error',
+      ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+    ],
     { stdio: 'ignore' },
   );
   const kill = () => void child.kill('SIGKILL');
@@ -56,8 +71,10 @@ export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 /** Quick cancellation: blocked stubs heartbeat, and a cancel reaches them at the next beat. */
-export const WORKER_HEARTBEATS = { maxHeartbeatThrottleInterval: '100 milliseconds',
-  defaultHeartbeatThrottleInterval: '100 milliseconds' } as const;
+export const WORKER_HEARTBEATS = {
+  maxHeartbeatThrottleInterval: '100 milliseconds',
+  defaultHeartbeatThrottleInterval: '100 milliseconds',
+} as const;
 
 const quiet = () => undefined;
 const quietLogger = { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: console.warn, error: console.error };

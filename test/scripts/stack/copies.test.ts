@@ -31,17 +31,26 @@ describe('dev stack: restored copies', () => {
   const copy = { dataDir: join(node.dataDir, 'restores', 'demo-20261130T120000000Z'), port: 0 };
   // Sockets and logs of the test's servers: a directory the Postgres OS user may write.
   const run = join(dir, 'run');
-  const pgCtl = (dataDir: string, args: string[]) => runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', dataDir, ...args], osUser: layout.pgUser });
+  const pgCtl = (dataDir: string, args: string[]) =>
+    runTool({ tool: 'pg_ctl', binDir: layout.pgBin, args: ['-D', dataDir, ...args], osUser: layout.pgUser });
 
   async function server(s: { dataDir: string; port: number }, marker: string | null): Promise<void> {
     mkdirSync(dirname(s.dataDir), { recursive: true, mode: 0o755 });
     mkdirSync(s.dataDir, { mode: 0o700 });
     if (ids) chownSync(s.dataDir, ids.uid, ids.gid);
-    await runTool({ tool: 'initdb', binDir: layout.pgBin, args: ['-D', s.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync'], osUser: layout.pgUser });
+    await runTool({
+      tool: 'initdb',
+      binDir: layout.pgBin,
+      args: ['-D', s.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync'],
+      osUser: layout.pgUser,
+    });
     s.port = await freePort();
     const lines = [`listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${run}'`, `shared_buffers = 8MB`];
     // The restore's block, as writeRecoverySettings writes it (marker line first).
-    appendFileSync(join(s.dataDir, 'postgresql.auto.conf'), [...(marker ? [`# ${marker}`] : []), `port = ${s.port}`, ...lines, ''].join('\n'));
+    appendFileSync(
+      join(s.dataDir, 'postgresql.auto.conf'),
+      [...(marker ? [`# ${marker}`] : []), `port = ${s.port}`, ...lines, ''].join('\n'),
+    );
     await pgCtl(s.dataDir, ['-l', join(run, `${s.port}.log`), '-w', 'start']);
   }
 
@@ -59,7 +68,10 @@ describe('dev stack: restored copies', () => {
 
   it('status lists the running copy with its port and restore, never the node without a marker', async () => {
     expect(liveRestoredCopies(layout)).toEqual([{ dataDir: copy.dataDir, pid: runningPid(copy.dataDir), port: copy.port, workflowId: WF }]);
-    const out = await execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'scripts/stack/main.ts'), 'status'], { env: { PGDR_STACK_DIR: dir, PGDR_PORT_OFFSET: '10100' }, reject: false });
+    const out = await execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'scripts/stack/main.ts'), 'status'], {
+      env: { PGDR_STACK_DIR: dir, PGDR_PORT_OFFSET: '10100' },
+      reject: false,
+    });
     expect(out.exitCode, out.stderr).toBe(0);
     expect(out.stdout).toContain(`copy         up ${copy.dataDir} port ${copy.port} pid ${runningPid(copy.dataDir)} (${WF})`);
     expect(out.stdout).not.toContain(`up ${node.dataDir} `);
