@@ -7,7 +7,7 @@
  * A claim names its holder (the workflow id of the restore) and the data directory whose server
  * will use it. It is stale, and may be taken over, when no server runs in that directory and
  * the holder has closed (finished, failed, cancelled), or is unknown to Temporal for longer than
- * CLAIM_GRACE_MS: the API's pre-flight claims for the restore it is about to start.
+ * CLAIM_GRACE_MS (a holder that has not shown up in Temporal's visibility yet). A refused restore's claim is stale at once: its run has closed.
  */
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -441,7 +441,9 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts, primary?: stri
       `${where} is the data directory of node "${d.node}" of the cluster; expected another directory, or replaceExisting: true with confirm: "${r.cluster}"`,
     );
   // The server being replaced frees its own port when it stops.
-  if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
+  // Port -1: the destination node found no port of restore.portFrom..portTo free to claim.
+  if (d.port < 0) out.push(`no free port on node ${d.node} in restore.portFrom..portTo; expected a port no server, node or other restore holds`);
+  else if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
   return out;
 }
 

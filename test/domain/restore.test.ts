@@ -202,6 +202,13 @@ describe('restore pre-flight', () => {
     expect(ok.plan).toMatchObject({ replacing: true, stopFirst: true });
   });
 
+  it('says there is no free port in the range when the destination node could claim none (port -1)', () => {
+    const full: DestinationFacts = { ...freeDest, port: -1, portFree: false };
+    expect(judgeRestore(facts({ destination: full })).problems).toEqual([
+      'no free port on node n1 in restore.portFrom..portTo; expected a port no server, node or other restore holds',
+    ]);
+  });
+
   it("refuses another node's directories by their canonical spelling, and anything inside or around them, even with confirm", () => {
     const confirmed = request({ replaceExisting: true, confirm: 'c1' });
     const viaLink: DestinationFacts = {
