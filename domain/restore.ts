@@ -442,7 +442,8 @@ function judgeDestination(r: RestoreRequest, d: DestinationFacts, primary?: stri
     );
   // The server being replaced frees its own port when it stops.
   // Port -1: the destination node found no port of restore.portFrom..portTo free to claim.
-  if (d.port < 0) out.push(`no free port on node ${d.node} in restore.portFrom..portTo; expected a port no server, node or other restore holds`);
+  if (d.port < 0)
+    out.push(`no free port on node ${d.node} in restore.portFrom..portTo; expected a port no server, node or other restore holds`);
   else if (!d.portFree && !(allowed && d.running)) out.push(`port ${d.port} on node ${d.node} is in use; expected a free port`);
   return out;
 }
