@@ -6,6 +6,7 @@ import { Option, type Command } from 'commander';
 import { apiTarget, type ApiTarget } from './client.js';
 import { printable, printableJson } from './format.js';
 import type { Operation } from './progress.js';
+import { errorRowOfCode } from '../domain/errors.js';
 
 export const OUTPUT_FORMATS = ['table', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -76,9 +77,21 @@ export function invocation(cmd: Command): Invocation {
 
 /** How an operation that was followed to its end exits: refused when it lost the cluster lock after its start. */
 export function operationExit(op: Operation): number {
-  if (op.status !== 'COMPLETED') return EXIT.failed;
+  if (op.status !== 'COMPLETED') return refusedByPrecondition(op) ? EXIT.refused : EXIT.failed;
   const result = op.result as { refused?: unknown; code?: unknown } | undefined;
   return result?.code === 'CLUSTER_BUSY' && typeof result.refused === 'string' ? EXIT.refused : EXIT.ok;
+}
+
+/**
+ * A run that ended failed with a refusal from its precondition step (the start verdict: busy,
+ * 412, 422): its code is one the API answers with a 4xx. Nothing ran, so it is a refusal (1),
+ * not a failure (4).
+ */
+function refusedByPrecondition(op: Operation): boolean {
+  if (op.status !== 'FAILED') return false;
+  const code = (Array.isArray(op.failure?.details) ? (op.failure.details[0] as { code?: unknown } | undefined)?.code : undefined) ?? null;
+  const http = typeof code === 'string' ? errorRowOfCode(code)?.http : null;
+  return typeof http === 'number' && http >= 400 && http < 500;
 }
 
 /**
@@ -89,7 +102,8 @@ export function finish(op: Operation, render: (result: unknown) => string, forma
   const code = operationExit(op);
   if (format === 'json') console.log(printableJson(json ?? op));
   if (code === EXIT.refused) {
-    console.error(`pgdr: ${op.workflowId} refused: ${printable(String((op.result as { refused: string }).refused))}\n  ${op.uiUrl}`);
+    const why = op.status === 'COMPLETED' ? String((op.result as { refused: string }).refused) : (op.failure?.message ?? '');
+    console.error(`pgdr: ${op.workflowId} refused: ${printable(why, { keepNewlines: true })}\n  ${op.uiUrl}`);
   } else if (code === EXIT.failed) {
     const why = printable(op.failure?.message ?? '', { keepNewlines: true });
     console.error(`pgdr: ${op.workflowId} ${op.status.toLowerCase()}: ${why}\n  ${op.uiUrl}`);

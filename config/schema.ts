@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
 import { durationSeconds } from '../domain/drill.js';
-import { NAME_FORM, NAME_PATTERN } from '../domain/naming.js';
+import { NAME_FORM, NAME_PATTERN, nodeTaskQueue } from '../domain/naming.js';
 
 const identifier = z.string().regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
@@ -556,7 +556,26 @@ export const configSchema = z
       .refine((c) => Object.keys(c).length >= 1, 'expected at least one cluster')
       .describe('Postgres clusters pgdr protects, by name'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // One agent, one node: a task queue names exactly one node (two nodes on one queue would
+    // let either agent take the other's tasks, and the default names can collide, e.g.
+    // cluster "a-b" node "c" and cluster "a" node "b-c"), and never the control queue.
+    const owner = new Map<string, string>([[c.temporal.taskQueue, 'temporal.taskQueue (the control worker)']]);
+    for (const [cluster, cc] of Object.entries(c.clusters)) {
+      for (const [node, n] of Object.entries(cc.nodes)) {
+        const queue = nodeTaskQueue(cluster, node, n.agentQueue);
+        const other = owner.get(queue);
+        if (other) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['clusters', cluster, 'nodes', node, 'agentQueue'],
+            message: `expected a task queue of this node's own, got "${queue}", which is also ${other} (set nodes.<node>.agentQueue)`,
+          });
+        } else owner.set(queue, `node ${node} of cluster ${cluster}`);
+      }
+    }
+  });
 
 export type PgdrConfig = z.infer<typeof configSchema>;
 export type ClusterConfig = z.infer<typeof clusterSchema>;

@@ -443,8 +443,8 @@ export const errorTable: readonly ErrorRow[] = [
     retryable: false,
     http: null,
     meaning:
-      "a node agent got a task for another node (a shared agentQueue, or an older workflow's task); names both nodes; nothing touched",
-    hint: 'each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
+      "a node agent got a task naming another node (an older workflow's task, or an agent started with another pgdr.yaml); names both nodes; nothing touched",
+    hint: 'each agent serves the one node its queue belongs to (pgdr.yaml refuses shared queues): check that the agent on this host runs the same pgdr.yaml as the control worker',
   },
   {
     code: 'TOOL_NOT_FOUND',

@@ -87,7 +87,7 @@ describe('node agents bound to their node', () => {
     expect(cause.nonRetryable).toBe(true);
     expect(cause.message).toBe(
       'probeNode for node "replica" of cluster "demo" reached the agent of node "primary" of cluster "demo"; refused\n' +
-        'HINT: each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
+        'HINT: each agent serves the one node its queue belongs to (pgdr.yaml refuses shared queues): check that the agent on this host runs the same pgdr.yaml as the control worker',
     );
     expect(cause.details?.[0]).toEqual({
       code: 'NODE_MISMATCH',

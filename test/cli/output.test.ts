@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeApi, runPgdr, type FakeApi } from './fakeApi.js';
 import { buildProgram, commandsOf, hasAction, NO_OUTPUT_OPTION } from '../../cli/program.js';
-import { EXIT_CODES } from '../../cli/output.js';
+import { EXIT, EXIT_CODES, operationExit } from '../../cli/output.js';
+import type { Operation } from '../../cli/progress.js';
 
 const C = '/api/v1/clusters';
 const lsns = { startLsn: '0/2000028', stopLsn: '0/2000100' };
@@ -189,5 +190,23 @@ describe('pgdr output modes and exit codes', { timeout: 600_000 }, () => {
     const version = await pgdr(['--version']);
     expect(version.exitCode).toBe(0);
     expect(version.stdout).toBe('0.1.0');
+  });
+});
+
+describe('the exit code of a followed operation', () => {
+  const op = (o: Partial<Operation>): Operation => ({ workflowId: 'w', uiUrl: 'u', status: 'COMPLETED', ...o }) as Operation;
+  const failed = (code: string) => op({ status: 'FAILED', failure: { message: 'm', type: 'T', details: [{ code }] } });
+
+  it('is 1 for a run its precondition step refused (a 4xx code), 4 for a run that failed, 0 when it completed', () => {
+    expect(operationExit(failed('RESTORE_PREFLIGHT_FAILED'))).toBe(EXIT.refused);
+    expect(operationExit(failed('REPLICATION_PRECONDITION_FAILED'))).toBe(EXIT.refused);
+    expect(operationExit(failed('DESTINATION_BUSY'))).toBe(EXIT.refused);
+    expect(operationExit(failed('RECOVERY_TARGET_MISSED'))).toBe(EXIT.failed);
+    expect(operationExit(failed('TOOL_FAILED'))).toBe(EXIT.failed);
+    expect(operationExit(op({ status: 'FAILED' }))).toBe(EXIT.failed);
+    expect(operationExit(op({ status: 'CANCELLED', failure: { message: 'm', type: null, details: [{ code: 'CLUSTER_BUSY' }] } }))).toBe(
+      EXIT.failed,
+    );
+    expect(operationExit(op({ result: { ok: true } }))).toBe(EXIT.ok);
   });
 });

@@ -139,6 +139,26 @@ describe('config', () => {
     expect(parsed.clusters.other!.restore).toMatchObject({ portFrom: 55432, portTo: 55999 });
   });
 
+  it('gives every node a task queue of its own: a shared agentQueue, colliding default names and the control queue are refused', () => {
+    const shared = rejection((c) => {
+      c.clusters.main.nodes.b = { dataDir: '/var/lib/pg/b', port: 5433, agentQueue: 'agents' };
+      c.clusters.main.nodes.a.agentQueue = 'agents';
+    });
+    expect(shared.message).toContain(
+      'clusters.main.nodes.b.agentQueue: expected a task queue of this node\'s own, got "agents", which is also node a of cluster main',
+    );
+    // Default names collide: cluster "a-b" node "c" and cluster "a" node "b-c" are both pgdr-node-a-b-c.
+    const collide = rejection((c) => {
+      c.clusters = {
+        'a-b': { nodes: { c: { dataDir: '/var/lib/pg/x' } } },
+        a: { nodes: { 'b-c': { dataDir: '/var/lib/pg/y', port: 5433 } } },
+      };
+    });
+    expect(collide.message).toContain('got "pgdr-node-a-b-c", which is also node c of cluster a-b');
+    const control = rejection((c) => (c.clusters.main.nodes.a.agentQueue = 'pgdr'));
+    expect(control.message).toContain('got "pgdr", which is also temporal.taskQueue (the control worker)');
+  });
+
   it('names the file and the yaml error for a file that is not yaml', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pgdr-config-'));
     const path = join(dir, 'pgdr.yaml');

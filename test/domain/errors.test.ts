@@ -111,7 +111,7 @@ describe('the two errors that had borrowed another class', () => {
     });
     expect(e.message).toBe(
       'probeNode for node "b" of cluster "c1" reached the agent of node "a" of cluster "c1"; refused\n' +
-        'HINT: each node needs an agent queue of its own: check agentQueue in pgdr.yaml',
+        'HINT: each agent serves the one node its queue belongs to (pgdr.yaml refuses shared queues): check that the agent on this host runs the same pgdr.yaml as the control worker',
     );
   });
 });
