@@ -12,7 +12,7 @@ export interface ApiDeps {
   /**
    * How long a mutating start waits for its workflow to try the cluster lock before it answers
    * 202 with the lock still pending (no worker polling).
-   * @default LOCK_VERDICT_WAIT_MS (api/procedures.ts)
+   * @default LOCK_VERDICT_WAIT_MS (control/procedures.ts)
    */
   lockVerdictWaitMs?: number;
 }

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-node-deps.sh
 bash scripts/bootstrap.sh
-node_modules/.bin/tsx scripts/stack.ts up --apps
+node_modules/.bin/tsx scripts/stack/main.ts up --apps
 source .pgdr-stack/demo/env
 ui=$(node_modules/.bin/tsx -e 'import("./config/load.ts").then(m => console.log(m.loadConfig().temporal.uiUrl))')
 api=$(node_modules/.bin/tsx -e 'import("./config/load.ts").then(m => { const c = m.loadConfig(); console.log(`http://${c.api.host}:${c.api.port}`) })')
