@@ -10,7 +10,7 @@ import { NAME_FORM, NAME_PATTERN, nodeTaskQueue } from '../domain/naming.js';
 
 const identifier = z.string().regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
-/** Every path in the config or a request: the safe character set, absolute, one spelling (common/paths.ts). */
+/** Every path in the config or a request: the safe character set, absolute, one spelling (domain/paths.ts). */
 export const absolutePath = z.string().superRefine((value, ctx) => {
   const problem = pathProblem(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
