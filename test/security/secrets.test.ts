@@ -311,7 +311,7 @@ describe('TLS to S3', () => {
     );
     expect(code).toEqual(expect.arrayContaining(['adapters/storage.ts', 'adapters/pgbackrest.ts']));
     const disabling =
-      /rejectUnauthorized\s*[:=]\s*(?!true\b)|NODE_TLS_REJECT_UNAUTHORIZED|checkServerIdentity|verify-tls|insecureSkipTlsVerify|--insecure\b|--no-check-certificate|curl\s+(-\w*k\b)|strict-ssl|--tls-skip-verify|verify_ssl|sslVerify/;
+      /rejectUnauthorized\s*[:=](?!\s*true\b)|NODE_TLS_REJECT_UNAUTHORIZED|checkServerIdentity|verify-tls|insecureSkipTlsVerify|--insecure\b|--no-check-certificate|curl\s+(-\w*k\b)|strict-ssl|--tls-skip-verify|verify_ssl|sslVerify/;
     const hits = code.flatMap((f) =>
       readFileSync(join(repoRoot, f), 'utf8')
         .split('\n')
@@ -324,7 +324,7 @@ describe('TLS to S3', () => {
         'adapters/storage.ts: rejectUnauthorized: !storage.insecureSkipTlsVerify,',
         "adapters/pgbackrest.ts: `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,",
         "adapters/sql.ts: if (cc.sslmode === 'require') return { rejectUnauthorized: false };",
-        "adapters/sql.ts: return cc.sslmode === 'verify-ca' ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { ca, rejectUnauthorized: true };",
+        'adapters/sql.ts: ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }',
         'test/config/load.test.ts: expect(c.storage.insecureSkipTlsVerify).toBe(false);',
         "config/schema.ts: insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),",
       ].sort(),
