@@ -5,8 +5,6 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
-export const CONTROL_TASK_QUEUE = 'pgdr';
-
 const NAME = '[a-z][a-z0-9_-]{0,39}';
 
 /** A cluster, node or schedule name in pgdr.yaml (it becomes part of queues, ids, keys and paths). */
