@@ -9,7 +9,8 @@ import type { PgdrConfig } from '../config/schema.js';
 import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
 import { writeManifest } from '../adapters/catalogStore.js';
-import { holderOf, lockHolder } from '../adapters/temporal.js';
+import { lastHolderOf } from '../adapters/temporal.js';
+import { lockWorkflowId } from '../domain/naming.js';
 import { pgbouncerAdmin } from '../adapters/pgbouncer.js';
 import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from '../adapters/patroni.js';
 import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
@@ -55,8 +56,9 @@ function controlSteps(temporal: () => Promise<Client>) {
     patroniReinitialize,
     awaitPatroni,
     // The Temporal service: which workflow holds the cluster's lock, or another lock workflow.
-    lockHolder: async (_d: StepDeps, i: { cluster: string }) => lockHolder(await temporal(), i.cluster),
-    lockHolderOf: async (_d: StepDeps, i: { lockId: string }) => holderOf(await temporal(), i.lockId),
+    // Asked only by a run that lost the race for the lock: the winner, even if it has finished since.
+    lockHolder: async (_d: StepDeps, i: { cluster: string }) => lastHolderOf(await temporal(), lockWorkflowId(i.cluster)),
+    lockHolderOf: async (_d: StepDeps, i: { lockId: string }) => lastHolderOf(await temporal(), i.lockId),
   };
 }
 

@@ -7,7 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { switchoverInput } from '../../control/inputs.js';
 import { startLockedProcedure } from '../../control/procedures.js';
+import { holderOf, lastHolderOf } from '../../adapters/temporal.js';
 import { ClusterBusyError } from '../../domain/errors.js';
+import { lockWorkflowId } from '../../domain/naming.js';
 import type { SwitchoverReport } from '../../domain/replication.js';
 import { switchover } from '../../workflows/switchover.js';
 import { isRefused } from '../../workflows/lock.js';
@@ -74,6 +76,29 @@ describe('the cluster lock with stub agents', () => {
     await first.handle.cancel();
     expect(await cancelled(first.handle)).toBe(true);
     expect(await fc.lockRelease()).toBe('released');
+  });
+
+  it('names the winner even when the winner has finished before the loser asks who holds the lock', async () => {
+    const fc = await env.cluster();
+    fc.on('checkpoint', blockUntilCancelled);
+    const first = await apiStart(fc, 'first');
+    await fc.called('checkpoint');
+    // The loser asks only after the winner has ended and its lock closed (a quick expire did this under load).
+    fc.on('lockHolder', async () => {
+      await first.handle.cancel();
+      await first.handle.result().catch(() => undefined);
+      expect(await fc.lockRelease()).toBe('released');
+      expect(await holderOf(env.client, lockWorkflowId(fc.name))).toBeNull();
+      return lastHolderOf(env.client, lockWorkflowId(fc.name));
+    });
+    const refusal = await apiStart(fc, 'second').then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(refusal).toBeInstanceOf(ClusterBusyError);
+    expect((refusal as ClusterBusyError).message.split('\n')[0]).toBe(`cluster "${fc.name}" is busy with ${first.workflowId}`);
+    const outcome = await env.client.workflow.getHandle(fc.workflowId('switchover', 'second')).result();
+    expect(outcome).toMatchObject({ code: 'CLUSTER_BUSY', runningWorkflowId: first.workflowId });
   });
 
   it('is free again after the holder fails, is cancelled, and succeeds: each next start gets it', async () => {

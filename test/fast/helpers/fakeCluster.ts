@@ -15,7 +15,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Workflow } from '@temporalio/common';
 import { configSchema, type PgdrConfig } from '../../../config/schema.js';
 import { nodeQueues } from '../../../control/inputs.js';
-import { holderOf } from '../../../adapters/temporal.js';
+import { holderOf, lastHolderOf } from '../../../adapters/temporal.js';
 import { lockWorkflowId, setAsideName } from '../../../domain/naming.js';
 import type { NodeProbe } from '../../../domain/status.js';
 import type { RestorableBackup } from '../../../domain/restore.js';
@@ -352,8 +352,9 @@ export class FakeCluster {
   private readonly defaults: Partial<Record<ActivityName, Stub>> = {
     // control
     readWalCheck: () => null,
-    lockHolder: () => this.lockHolder(),
-    lockHolderOf: (i: { lockId: string }) => holderOf(this.client, i.lockId),
+    // As the control worker answers a run that lost the lock race: the winner, even once it has closed.
+    lockHolder: () => lastHolderOf(this.client, lockWorkflowId(this.name)),
+    lockHolderOf: (i: { lockId: string }) => lastHolderOf(this.client, i.lockId),
     // The next timeline's history is archived once a promotion made it (not before).
     awaitArchived: (i: { timeoutSeconds: number }) => ({ ok: i.timeoutSeconds > 0 }),
     pgbouncerAdmin: () => undefined,
