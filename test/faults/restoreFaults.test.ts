@@ -96,13 +96,27 @@ describe('restore faults', () => {
     }
   }, 300_000);
 
-  /** An archived WAL segment after the backup that recovery to the latest commit must replay, and a corrupt copy of it. */
-  async function walToCorrupt(): Promise<{ seg: string; key: string; put(which: 'corrupt' | 'original'): Promise<void> }> {
+  /**
+   * An archived WAL segment after the backup that recovery to the latest commit must replay, and a
+   * corrupt copy of it: one in the middle of the ticks, or (`newestCommit`) the newest archived
+   * segment, holding a commit made just now: the one the pre-flight reads first for the newest
+   * commit. (A middle segment is read by the pre-flight only when no later segment holds a commit,
+   * and autovacuum's commits decide that, more so on a loaded machine.)
+   */
+  async function walToCorrupt(
+    segment: 'middle' | 'newestCommit',
+  ): Promise<{ seg: string; key: string; put(which: 'corrupt' | 'original'): Promise<void> }> {
     const { config } = src.tc;
     const bucket = config.storage.bucket;
+    let commitLsn = src.ticks[Math.max(1, Math.floor(src.ticks.length / 2)) - 1]!.lsnAfter;
+    if (segment === 'newestCommit') {
+      // txid_current() takes an xid, so its transaction writes a commit record (pg_walfile_name
+      // names the segment holding the byte before the LSN: the commit's).
+      await src.db.query(`select txid_current()`);
+      commitLsn = (await src.db.query(`select pg_current_wal_lsn() as l`)).rows[0].l as string;
+    }
     await switchAndArchive(src.db);
-    const k = Math.max(1, Math.floor(src.ticks.length / 2));
-    const seg = (await src.db.query(`select pg_walfile_name($1::pg_lsn) as s`, [src.ticks[k - 1]!.lsnAfter])).rows[0].s as string;
+    const seg = (await src.db.query(`select pg_walfile_name($1::pg_lsn) as s`, [commitLsn])).rows[0].s as string;
     expect(seg > src.backup.startWalSegment, `${seg} must come after the backup's ${src.backup.startWalSegment}`).toBe(true);
     const key = await findArchived({ config, s3: src.c.s3 }, src.tc.name, seg);
     expect(key).toBeTruthy();
@@ -134,7 +148,7 @@ describe('restore faults', () => {
 
   it('fails replay on a WAL segment corrupted after the pre-flight, naming the object, without promoting or leaving an instance', async () => {
     const t0 = Date.now();
-    const w = await walToCorrupt();
+    const w = await walToCorrupt('middle');
     const before = await src.rows(src.pgs.port);
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { latest: true }, action: 'promote' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -171,7 +185,7 @@ describe('restore faults', () => {
 
   it('refuses in the pre-flight to restore through a corrupted WAL segment, naming the object, and starts nothing', async () => {
     const t0 = Date.now();
-    const w = await walToCorrupt();
+    const w = await walToCorrupt('newestCommit');
     await w.put('corrupt');
     const before = await src.rows(src.pgs.port);
     const existing = existsSync(src.restoreDir) ? readdirSync(src.restoreDir) : [];
