@@ -84,18 +84,26 @@ export async function connectFailure(p: TemporalConnectParams, err: unknown): Pr
   return new TemporalConnectError(p.address, firstLines(err));
 }
 
-/** gRPC UNAUTHENTICATED (16) / PERMISSION_DENIED (7), or the worker's text for them: the API key or certificate was refused. */
+/**
+ * gRPC UNAUTHENTICATED (16) / PERMISSION_DENIED (7), or an HTTP 401/403 in front of gRPC (a
+ * proxy, as the worker's connection reports it): the API key or certificate was refused.
+ */
 function credentialsRefused(err: unknown): ((address: string) => TemporalConnectError) | undefined {
   for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, d = 0; e && d < 5; e = e.cause as typeof e, d++) {
     const text = String(e.message ?? '');
-    if (e.code === 16 || e.code === 7 || /\b(Unauthenticated|PermissionDenied|UNAUTHENTICATED|PERMISSION_DENIED)\b/.test(text)) {
+    const how =
+      e.code === 16 || /\b(Unauthenticated|UNAUTHENTICATED|401 Unauthorized)\b/.test(text)
+        ? 'unauthenticated'
+        : e.code === 7 || /\b(PermissionDenied|PERMISSION_DENIED|403 Forbidden)\b/.test(text)
+          ? 'permission denied'
+          : undefined;
+    if (how)
       return (address) =>
         new TemporalConnectError(
           address,
-          `the server refused pgdr's credentials (${text.split('\n')[0]})`,
+          `the server refused pgdr's credentials (${how})`,
           'check temporal.apiKey (TEMPORAL_API_KEY) and the namespace it is for',
         );
-    }
   }
   return undefined;
 }

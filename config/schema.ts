@@ -556,8 +556,8 @@ export const configSchema = z
           .string()
           .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
           .default('127.0.0.1:7233')
-          .describe('Temporal frontend address'),
-        namespace: z.string().min(1).default('default').describe('Temporal namespace'),
+          .describe('Temporal frontend address (env: TEMPORAL_ADDRESS)'),
+        namespace: z.string().min(1).default('default').describe('Temporal namespace (env: TEMPORAL_NAMESPACE)'),
         taskQueue: z.string().min(1).default('pgdr').describe('task queue of the control worker'),
         uiUrl: httpUrl.default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
         tls: temporalTlsSchema.optional().describe('TLS to the frontend; on when this section or apiKey is set (env: TEMPORAL_TLS)'),

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { clients, startWorkers, testCluster, type TestCluster } from '../helpers/cluster.js';
+import { until } from '../helpers/stack.js';
 import { startTlsTerminator, type TlsTerminator } from '../helpers/tlsTerminator.js';
 import { connectClient, connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
 import { parseConfig } from '../../config/load.js';
@@ -82,8 +83,10 @@ describe('temporal over mTLS through a TLS terminator', () => {
     expect(manifest).toMatchObject({ status: 'good', type: 'full', workflowId: res.body.workflowId });
     const op = await c.call('GET', `/api/v1/operations/${res.body.workflowId}`);
     expect(op.status).toBe(200);
-    // HAProxy saw the gRPC traffic on its mTLS frontend.
-    expect(term.log()).toMatch(/mtls temporal\/dev .* 200 .*PollWorkflowTaskQueue/);
+    // HAProxy carried the worker's answers on its mTLS frontend.
+    await until('haproxy to log a completed activity on the mtls frontend', async () =>
+      /mtls~ temporal\/dev \S+ 200 .*WorkflowService\/RespondActivityTaskCompleted/.test(term.log()),
+    );
   });
 
   it.each([
@@ -144,7 +147,9 @@ describe('temporal with an API key', () => {
     } finally {
       delete process.env.PGDR_TEST_TEMPORAL_KEY;
     }
-    expect(term.log()).toMatch(/apikey temporal\/dev .* 200 .*DescribeNamespace/);
+    await until('haproxy to log the call that carried the key', async () =>
+      /apikey~ temporal\/dev \S+ 200 .*WorkflowService\/DescribeNamespace/.test(term.log()),
+    );
   });
 
   it.each([
@@ -155,11 +160,14 @@ describe('temporal with an API key', () => {
     try {
       const t = temporalVia(term.apiKeyAddress, { tls: { serverCaFile: term.caFile }, apiKey: { env: 'PGDR_TEST_TEMPORAL_KEY' } });
       const err = await refusal(() => connect(t));
-      expect(err.message).toContain(`cannot connect to temporal at ${term.apiKeyAddress}: the server refused pgdr's credentials`);
+      expect(err.message).toContain(
+        `cannot connect to temporal at ${term.apiKeyAddress}: the server refused pgdr's credentials (unauthenticated)`,
+      );
       expect(err.message).not.toContain('not-the-key');
     } finally {
       delete process.env.PGDR_TEST_TEMPORAL_KEY;
     }
-    expect(term.log()).toMatch(/apikey apikey\/<NOSRV> .* 401 /);
+    // The terminator, not Temporal, turned the call away: its header check saw a wrong key.
+    await until('haproxy to log the refused call', async () => /apikey~ apikey\/<NOSRV> \S+ 401 /.test(term.log()));
   });
 });
