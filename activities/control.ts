@@ -3,13 +3,14 @@
  * The catalog, reports and WAL checks in S3, retention, Patroni's REST API, PgBouncer's admin
  * console, and the Temporal service itself (lock holders). Node work is in node.ts.
  */
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
 import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
 import { writeManifest } from '../adapters/catalogStore.js';
 import { lastHolderOf } from '../adapters/temporal.js';
+import { connectTemporalClient } from '../adapters/temporalConnection.js';
 import { lockWorkflowId } from '../domain/naming.js';
 import { pgbouncerAdmin } from '../adapters/pgbouncer.js';
 import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from '../adapters/patroni.js';
@@ -68,8 +69,12 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
   const s3 = deps.s3 ?? createS3Client(config.storage, readSecret);
   let temporal: Promise<Client> | undefined = deps.temporal ? Promise.resolve(deps.temporal) : undefined;
   const client = () =>
-    (temporal ??= Connection.connect({ address: config.temporal.address }).then(
-      (connection) => new Client({ connection, namespace: config.temporal.namespace }),
+    (temporal ??= connectTemporalClient(config.temporal, readSecret).then(
+      (c) => c.client,
+      (err) => {
+        temporal = undefined; // the next attempt connects afresh
+        throw err;
+      },
     ));
   return bindControl({ config, readSecret, s3 }, controlSteps(client));
 }

@@ -1,16 +1,15 @@
 /** pgdr API process. */
-import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../config/load.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
+import { connectTemporalClient } from '../adapters/temporalConnection.js';
 import { buildServer } from './server.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const readSecret = createSecretReader();
   const token = readSecret(config.api.token, 'api.token');
-  const connection = await Connection.connect({ address: config.temporal.address });
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  const { client: temporal, connection } = await connectTemporalClient(config.temporal, readSecret);
   const app = buildServer({ config, temporal, s3: createS3Client(config.storage, readSecret), token }, { logger: true });
   const stop = async () => {
     await app.close();

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../domain/errors.js';
 import { configSchema, type PgdrConfig } from './schema.js';
+import { overlayTemporalEnv } from './temporalEnv.js';
 
 /** Turns zod issues into `field: message` pairs, where field is a dotted path like clusters.demo.nodes.a.port. */
 export function describeIssues(error: z.ZodError, input: unknown): { field: string; message: string }[] {
@@ -57,8 +58,12 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.PGDR_CONFIG || 'pgdr.yaml';
 }
 
-/** Reads and validates pgdr.yaml. */
-export function loadConfig(path = configPath()): PgdrConfig {
+/**
+ * Reads and validates pgdr.yaml. Temporal's client variables in `env` (TEMPORAL_ADDRESS,
+ * TEMPORAL_TLS_*, ...) override its `temporal` section field by field (config/temporalEnv.ts);
+ * an error in a value that came from one names the variable.
+ */
+export function loadConfig(path = configPath(), env: NodeJS.ProcessEnv = process.env): PgdrConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -71,7 +76,18 @@ export function loadConfig(path = configPath()): PgdrConfig {
   } catch (err) {
     throw new ConfigError([{ field: '(yaml)', message: (err as Error).message.split('\n')[0] ?? 'parse error' }], path);
   }
-  return parseConfig(raw, resolve(path));
+  const overlay = overlayTemporalEnv(raw, env);
+  if (overlay.issues.length) throw new ConfigError(overlay.issues, path);
+  try {
+    return parseConfig(overlay.raw, resolve(path));
+  } catch (err) {
+    if (!(err instanceof ConfigError) || overlay.fromEnv.size === 0) throw err;
+    const named = err.issues.map((i) => {
+      const name = overlay.fromEnv.get(i.field);
+      return name ? { ...i, field: `${i.field} (from ${name})` } : i;
+    });
+    throw new ConfigError(named, path);
+  }
 }
 
 function deepFreeze<T>(value: T): T {

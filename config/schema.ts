@@ -487,6 +487,63 @@ export const clusterSchema = z
   .describe('one Postgres cluster: a primary and its standbys');
 
 /** The slot a node streams from when it has no `slot` of its own. */
+export const temporalTlsSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .optional()
+      .describe('false turns TLS off; default on whenever temporal.tls or temporal.apiKey is set (env: TEMPORAL_TLS)'),
+    serverCaFile: absolutePath
+      .optional()
+      .describe("PEM CA bundle to verify the frontend's certificate; default the system's roots (env: TEMPORAL_TLS_SERVER_CA_CERT_PATH)"),
+    serverName: z
+      .string()
+      .regex(/^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected a DNS name')
+      .optional()
+      .describe(
+        "name the frontend's certificate must carry (and SNI); default the host of temporal.address (env: TEMPORAL_TLS_SERVER_NAME)",
+      ),
+    clientCert: secretRef
+      .optional()
+      .describe('mTLS client certificate (PEM); needs clientKey (env: TEMPORAL_TLS_CLIENT_CERT_PATH or _DATA)'),
+    clientKey: secretRef
+      .optional()
+      .describe('mTLS client private key (PEM); needs clientCert (env: TEMPORAL_TLS_CLIENT_KEY_PATH or _DATA)'),
+  })
+  .strict();
+
+/** The combinations of temporal.tls and temporal.apiKey that cannot work, each naming its field. */
+export function temporalTlsProblems(t: {
+  tls?: z.infer<typeof temporalTlsSchema> | undefined;
+  apiKey?: SecretRef | undefined;
+}): { path: string[]; message: string }[] {
+  const tls = t.tls;
+  const problems: { path: string[]; message: string }[] = [];
+  if (tls?.clientCert && !tls.clientKey)
+    problems.push({ path: ['tls', 'clientKey'], message: 'expected the private key of tls.clientCert, got none (set both or neither)' });
+  if (tls?.clientKey && !tls.clientCert)
+    problems.push({ path: ['tls', 'clientCert'], message: 'expected the certificate of tls.clientKey, got none (set both or neither)' });
+  if (tls?.enabled === false) {
+    if (t.apiKey)
+      problems.push({
+        path: ['apiKey'],
+        message: 'expected TLS with an API key (it would cross the network in clear text), got tls.enabled: false',
+      });
+    const set = (['serverCaFile', 'serverName', 'clientCert', 'clientKey'] as const).filter((k) => tls[k] !== undefined);
+    if (set.length)
+      problems.push({
+        path: ['tls', 'enabled'],
+        message: `expected TLS on when ${set.map((k) => `tls.${k}`).join(', ')} ${set.length > 1 ? 'are' : 'is'} set, got false`,
+      });
+  }
+  return problems;
+}
+
+/** True when pgdr talks TLS to Temporal: tls.enabled, else any TLS setting or an API key. */
+export function temporalUsesTls(t: { tls?: { enabled?: boolean | undefined } | undefined; apiKey?: unknown }): boolean {
+  return t.tls?.enabled ?? (t.tls !== undefined || t.apiKey !== undefined);
+}
+
 export function defaultSlotName(node: string): string {
   return `pgdr_${node.replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
 }
@@ -499,14 +556,21 @@ export const configSchema = z
           .string()
           .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
           .default('127.0.0.1:7233')
-          .describe('Temporal frontend address'),
-        namespace: z.string().min(1).default('default').describe('Temporal namespace'),
+          .describe('Temporal frontend address (env: TEMPORAL_ADDRESS)'),
+        namespace: z.string().min(1).default('default').describe('Temporal namespace (env: TEMPORAL_NAMESPACE)'),
         taskQueue: z.string().min(1).default('pgdr').describe('task queue of the control worker'),
         uiUrl: httpUrl.default('http://127.0.0.1:8233').describe('Temporal Web UI base URL, for links in API answers'),
+        tls: temporalTlsSchema.optional().describe('TLS to the frontend; on when this section or apiKey is set (env: TEMPORAL_TLS)'),
+        apiKey: secretRef
+          .optional()
+          .describe('API key sent as "authorization: Bearer <key>" (Temporal Cloud); needs TLS (env: TEMPORAL_API_KEY)'),
       })
       .strict()
+      .superRefine((t, ctx) => {
+        for (const issue of temporalTlsProblems(t)) ctx.addIssue({ code: 'custom', ...issue });
+      })
       .prefault({})
-      .describe('how pgdr reaches Temporal'),
+      .describe('how pgdr reaches Temporal; TEMPORAL_* environment variables override these fields (see README)'),
     storage: z
       .object({
         endpoint: httpUrl.describe('S3 endpoint URL, e.g. https://minio.example:9000'),

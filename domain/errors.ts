@@ -109,6 +109,17 @@ export class PostgresUnreachableError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when pgdr cannot open its connection to Temporal (worker, API, schedule reconciler):
+ * names the address and why, in TLS terms where TLS failed (no client certificate, unknown CA,
+ * name mismatch), never with a secret. Retryable: the service or a fixed certificate may come.
+ */
+export class TemporalConnectError extends PgdrError {
+  constructor(address: string, reason: string, hint?: string) {
+    super(`cannot connect to temporal at ${address}: ${reason}`, { address, reason }, hint);
+  }
+}
+
 /** Thrown when a secret (password, S3 key) cannot be resolved from the worker's environment. */
 export class SecretUnavailableError extends PgdrError {
   constructor(what: string, where: string) {
@@ -468,6 +479,14 @@ export const errorTable: readonly ErrorRow[] = [
     http: 500,
     meaning: 'a node refused or did not answer the connection',
     hint: 'is the server running and does pg_hba.conf allow pgdr?',
+  },
+  {
+    code: 'TEMPORAL_CONNECT_FAILED',
+    class: TemporalConnectError,
+    retryable: true,
+    http: 503,
+    meaning: 'a worker, the API or the reconciler could not connect to Temporal; names the address and the TLS or network reason',
+    hint: 'check temporal.address and temporal.tls / TEMPORAL_* in the environment of this process',
   },
   {
     code: 'SECRET_UNAVAILABLE',

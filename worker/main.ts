@@ -3,8 +3,8 @@
  * in-flight activities finish within the grace time, then cancel them; the process exits
  * once every worker has drained.
  */
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { connectTemporalClient, connectWorker } from '../adapters/temporalConnection.js';
 import { reconcileSchedules } from '../control/schedules.js';
 import { loadConfig } from '../config/load.js';
 import { createWorkers, planWorkers } from './workers.js';
@@ -16,12 +16,12 @@ async function waitUntilRunning(workers: Worker[]): Promise<void> {
 async function main(): Promise<void> {
   const config = loadConfig();
   const plan = planWorkers(config);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectWorker(config.temporal);
   if (plan.control) {
     // The control worker owns the schedules: make them match pgdr.yaml before serving.
-    const clientConnection = await Connection.connect({ address: config.temporal.address });
+    const { client, connection: clientConnection } = await connectTemporalClient(config.temporal);
     try {
-      const r = await reconcileSchedules(new Client({ connection: clientConnection, namespace: config.temporal.namespace }), config);
+      const r = await reconcileSchedules(client, config);
       console.log(
         `schedules: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged`,
       );

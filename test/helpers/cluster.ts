@@ -8,13 +8,13 @@ import { chmodSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
-import { NativeConnection, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { parseConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { createWorkers, workflowsPath } from '../../worker/workers.js';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
+import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
 import { buildServer } from '../../api/server.js';
 
 export interface TestCluster {
@@ -70,7 +70,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 
 /** Control worker + every node agent of the test cluster, in this process. */
 export async function startWorkers(tc: TestCluster): Promise<{ stop: () => Promise<void> }> {
-  const connection = await NativeConnection.connect({ address: tc.config.temporal.address });
+  const connection = await connectWorker(tc.config.temporal);
   const plan = { control: true, agents: Object.keys(tc.config.clusters[tc.name]!.nodes).map((node) => ({ cluster: tc.name, node })) };
   const workers = await createWorkers({
     config: tc.config,
@@ -90,8 +90,7 @@ export async function startWorkers(tc: TestCluster): Promise<{ stop: () => Promi
 }
 
 export async function clients(tc: TestCluster) {
-  const connection = await Connection.connect({ address: tc.config.temporal.address });
-  const temporal = new Client({ connection, namespace: tc.config.temporal.namespace });
+  const { client: temporal, connection } = await connectTemporalClient(tc.config.temporal);
   const s3 = createS3Client(tc.config.storage, createSecretReader());
   const api = buildServer({ config: tc.config, temporal, s3, token: 'test-token' });
   const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) => {

@@ -1,7 +1,8 @@
 /** What tests need from the shared stack: the config, a Temporal client, the API. */
 import { inject } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
 import { loadConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
 
@@ -10,12 +11,12 @@ export function stackConfig(): PgdrConfig {
 }
 
 export async function temporalClient(config = stackConfig()): Promise<{ client: Client; close: () => Promise<void> }> {
-  const connection = await Connection.connect({ address: config.temporal.address });
-  return { client: new Client({ connection, namespace: config.temporal.namespace }), close: () => connection.close() };
+  const { client, connection } = await connectTemporalClient(config.temporal);
+  return { client, close: () => connection.close() };
 }
 
 export async function workerConnection(config = stackConfig()): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: config.temporal.address });
+  return connectWorker(config.temporal);
 }
 
 export async function api(
