@@ -16,6 +16,7 @@ import {
   NO_ARCHIVE_COMMANDS,
   psql,
   slotFor,
+  stackPgSsl,
   stopCluster,
   type PgClusterPlan,
   type PgSecrets,
@@ -124,6 +125,7 @@ export async function replicatedCluster(
         user,
         database: 'postgres',
         password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword,
+        ssl: stackPgSsl(layout),
       });
       client.on('error', () => undefined); // a server the test kills must not crash the test process
       await client.connect();
