@@ -114,7 +114,7 @@ describe('Postgres TLS (verify-full)', () => {
     );
     expect(err).toBeInstanceOf(PostgresTlsError);
     expect(err.message).toContain(
-      `tls to node "primary" of cluster "${rc.tc.name}" at 127.0.0.1:${rc.port('primary')} failed (sslmode verify-full, root certificate ${otherCa}): self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)`,
+      `tls to node "primary" of cluster "${rc.tc.name}" at 127.0.0.1:${rc.port('primary')} failed (sslmode verify-full, root certificate ${otherCa}): unable to verify the first certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`,
     );
     expect(err.message).toMatch(/HINT: check the cluster's \(or node's\) sslRootCert/);
     expect((err as PostgresTlsError).nonRetryable).toBe(true);
