@@ -547,7 +547,7 @@ function tlsIssues(c: {
         if (ref && 'env' in ref)
           add(
             at(f),
-            `expected a {file: /path} reference in a cluster of several nodes: standbys name the file in primary_conninfo (got {env: ${ref.env}}); a node's own ${f} may override it`,
+            `expected a {file: /path} reference in a cluster of several nodes, at one path on every node host and the control host: standbys name the file in primary_conninfo (got {env: ${ref.env}})`,
           );
       }
     }

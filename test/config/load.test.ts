@@ -176,7 +176,7 @@ describe('config', () => {
         c.clusters.main.sslKey = { env: 'PG_CLIENT_KEY' };
       },
       'clusters.main.sslKey',
-      'expected a {file: /path} reference in a cluster of several nodes: standbys name the file in primary_conninfo (got {env: PG_CLIENT_KEY})',
+      'expected a {file: /path} reference in a cluster of several nodes, at one path on every node host and the control host: standbys name the file in primary_conninfo (got {env: PG_CLIENT_KEY})',
     ],
     [
       'a relative root certificate on a node',
@@ -198,7 +198,7 @@ describe('config', () => {
     c.clusters.main.sslCert = { env: 'PG_CLIENT_CERT' };
     c.clusters.main.sslKey = { env: 'PG_CLIENT_KEY' };
     expect(parseConfig(c).clusters.main!.sslKey).toEqual({ env: 'PG_CLIENT_KEY' });
-    // With a standby, each node's own {file} pair overrides the cluster's {env} pair (which the control worker uses).
+    // With a standby, each node's own {file} pair overrides the cluster's {env} pair for every connection to that node.
     c.clusters.main.nodes.b = { dataDir: '/var/lib/pg/b', port: 5433 };
     for (const n of ['a', 'b']) {
       c.clusters.main.nodes[n].sslCert = { file: `/etc/pgdr/${n}.crt` };
