@@ -125,7 +125,8 @@ export async function replicatedCluster(
         user,
         database: 'postgres',
         password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword,
-        ssl: stackPgSsl(layout),
+        // The servers take TLS only; PgBouncer's client side has none.
+        ssl: bouncer && port === bouncer.port ? false : stackPgSsl(layout),
       });
       client.on('error', () => undefined); // a server the test kills must not crash the test process
       await client.connect();
