@@ -3,17 +3,42 @@
  * password resolved by cluster name on the worker; nothing secret leaves this module.
  */
 import pg from 'pg';
-import { PostgresUnreachableError } from '../domain/errors.js';
+import { PostgresTlsError, PostgresUnreachableError } from '../domain/errors.js';
 import type { NodeProbe } from '../domain/status.js';
-import { readFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import type { ClusterConfig, PgdrConfig } from '../config/schema.js';
+import type { ClusterConfig, PgdrConfig, SecretRef } from '../config/schema.js';
+import { asUser } from './gateway.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 
 export interface PostgresDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
+}
+
+/** The TLS settings of connections to a node: the node's own fields override the cluster's. */
+export interface PgTls {
+  sslmode: ClusterConfig['sslmode'];
+  sslRootCert?: string;
+  sslCert?: SecretRef;
+  sslKey?: SecretRef;
+}
+
+export function tlsOf(config: PgdrConfig, cluster: string, node?: string): PgTls {
+  const cc = clusterOf(config, cluster);
+  const nc = node === undefined ? undefined : nodeOf(config, cluster, node);
+  const rootCert = nc?.sslRootCert ?? cc.sslRootCert;
+  const cert = nc?.sslCert ?? cc.sslCert;
+  const key = nc?.sslKey ?? cc.sslKey;
+  return {
+    sslmode: cc.sslmode,
+    ...(rootCert ? { sslRootCert: rootCert } : {}),
+    ...(cert ? { sslCert: cert } : {}),
+    ...(key ? { sslKey: key } : {}),
+  };
 }
 
 /** Environment for libpq tools: the password travels here, never in argv. */
@@ -27,14 +52,78 @@ export function libpqEnv(cc: ClusterConfig, password: string | undefined, appNam
   };
 }
 
-/** libpq-style sslmode for node-postgres: verify-ca checks the chain, verify-full the host name too. */
-export function sslOptions(cc: ClusterConfig): false | ConnectionOptions {
+/**
+ * The libpq environment of a tool that connects to `node` as `osUser`: sslmode, root
+ * certificate, password, and the client certificate and key (when configured) copied into a
+ * private directory the tool's user owns (libpq refuses a key others can read). close()
+ * removes that directory; call it once the tool has exited.
+ */
+export function openLibpqEnv(
+  deps: PostgresDeps,
+  at: { cluster: string; node: string; osUser: string; appName: string },
+): { env: Record<string, string>; close(): void } {
+  const cc = clusterOf(deps.config, at.cluster);
+  const tls = tlsOf(deps.config, at.cluster, at.node);
+  const env = libpqEnv({ ...cc, ...tls }, clusterPassword(deps.config, at.cluster, deps.readSecret), at.appName);
+  if (!tls.sslCert || !tls.sslKey) return { env, close: () => undefined };
+  const dir = mkdtempSync(join(tmpdir(), 'pgdr-tls-'));
+  const close = () => rmSync(dir, { recursive: true, force: true });
+  try {
+    const owner = asUser(at.osUser);
+    if (owner) chownSync(dir, owner.uid, owner.gid);
+    const write = (name: string, ref: SecretRef, what: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, `${deps.readSecret(ref, `cluster "${at.cluster}" ${what}`)}\n`, { mode: 0o600 });
+      if (owner) chownSync(path, owner.uid, owner.gid);
+      return path;
+    };
+    return {
+      env: { ...env, PGSSLCERT: write('client.crt', tls.sslCert, 'sslCert'), PGSSLKEY: write('client.key', tls.sslKey, 'sslKey') },
+      close,
+    };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+/** openLibpqEnv around fn, closed when fn settles. */
+export async function withLibpqEnv<T>(
+  deps: PostgresDeps,
+  at: { cluster: string; node: string; osUser: string; appName: string },
+  fn: (env: Record<string, string>) => Promise<T>,
+): Promise<T> {
+  const tool = openLibpqEnv(deps, at);
+  try {
+    return await fn(tool.env);
+  } finally {
+    tool.close();
+  }
+}
+
+/** libpq-style sslmode for node-postgres, plus the client certificate when there is one. */
+export function sslOptions(cc: PgTls, client?: { cert: string; key: string }): false | ConnectionOptions {
+  const server = serverVerification(cc);
+  return server && client ? { ...server, ...client } : server;
+}
+
+/** verify-ca checks the chain, verify-full the host name too. */
+function serverVerification(cc: PgTls): false | ConnectionOptions {
   if (cc.sslmode === 'disable') return false;
   if (cc.sslmode === 'require') return { rejectUnauthorized: false };
   const ca = cc.sslRootCert ? readFileSync(cc.sslRootCert, 'utf8') : undefined;
   return cc.sslmode === 'verify-ca'
     ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }
     : { ca, rejectUnauthorized: true };
+}
+
+/** Node's TLS errors that mean the handshake itself was refused, not that the server was down. */
+const TLS_CODES = /^(ERR_TLS_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_SSL_)/;
+
+function tlsReason(err: Error & { code?: string }): string | undefined {
+  if (err.code && TLS_CODES.test(err.code)) return `${err.message} (${err.code})`;
+  if (/does not support SSL connections/.test(err.message)) return err.message;
+  return undefined;
 }
 
 /** Opens a connection to one node, runs fn, and always closes it. */
@@ -46,19 +135,27 @@ export async function withNode<T>(
   database?: string,
 ): Promise<T> {
   const nc = nodeOf(deps.config, cluster, node);
-  return withServer(deps, cluster, node, { host: nc.host, port: nc.port }, fn, database);
+  return withServer(deps, cluster, node, { host: nc.host, port: nc.port, node }, fn, database);
 }
 
-/** Like withNode, for a server of the cluster at another address (a restored instance). */
+/** Like withNode, for a server of the cluster at another address (a restored instance); `at.node`'s TLS settings apply, else the cluster's. */
 export async function withServer<T>(
   deps: PostgresDeps,
   cluster: string,
   label: string,
-  at: { host: string; port: number },
+  at: { host: string; port: number; node?: string },
   fn: (c: pg.Client) => Promise<T>,
   database?: string,
 ): Promise<T> {
   const cc = clusterOf(deps.config, cluster);
+  const tls = tlsOf(deps.config, cluster, at.node);
+  const cert =
+    tls.sslCert && tls.sslKey
+      ? {
+          cert: deps.readSecret(tls.sslCert, `cluster "${cluster}" sslCert`),
+          key: deps.readSecret(tls.sslKey, `cluster "${cluster}" sslKey`),
+        }
+      : undefined;
   const client = new pg.Client({
     host: at.host,
     port: at.port,
@@ -66,7 +163,7 @@ export async function withServer<T>(
     database: database ?? cc.database,
     password: clusterPassword(deps.config, cluster, deps.readSecret),
     connectionTimeoutMillis: cc.connectTimeoutSeconds * 1000,
-    ssl: sslOptions(cc),
+    ssl: sslOptions(tls, cert),
     application_name: 'pgdr',
   });
   // A server that dies or is stopped between two queries (a switchover, a crash) makes the
@@ -76,7 +173,11 @@ export async function withServer<T>(
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new PostgresUnreachableError(cluster, label, `${at.host}:${at.port}`, (err as Error).message);
+    const address = `${at.host}:${at.port}`;
+    const reason = tlsReason(err as Error);
+    if (reason && cc.sslmode !== 'disable')
+      throw new PostgresTlsError(cluster, label, address, cc.sslmode, tls.sslRootCert ?? null, reason);
+    throw new PostgresUnreachableError(cluster, label, address, (err as Error).message);
   }
   try {
     return await fn(client);

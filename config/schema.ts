@@ -52,6 +52,9 @@ export const nodeSchema = z
       .optional()
       .describe('physical replication slot this node streams from when it is a standby; default pgdr_<node> ("-" becomes "_")'),
     patroniUrl: httpUrl.optional().describe('Patroni REST API of this node, e.g. http://10.0.0.5:8008 (Patroni-managed clusters)'),
+    sslRootCert: absolutePath.optional().describe("connections to this node: the cluster's sslRootCert, overridden"),
+    sslCert: secretRef.optional().describe("connections to this node: the cluster's sslCert, overridden"),
+    sslKey: secretRef.optional().describe("connections to this node: the cluster's sslKey, overridden"),
   })
   .strict()
   .describe('one Postgres server of the cluster');
@@ -386,7 +389,21 @@ export const clusterSchema = z
       .enum(['disable', 'require', 'verify-ca', 'verify-full'])
       .default('verify-full')
       .describe("TLS for pgdr's SQL connections: disable, require (encrypted, unverified), verify-ca, verify-full (CA and host name)"),
-    sslRootCert: absolutePath.optional().describe('PEM CA bundle for verify-ca / verify-full; default: the system CAs'),
+    sslRootCert: absolutePath
+      .optional()
+      .describe(
+        "PEM CA file that signs the servers' certificates, required by verify-ca / verify-full; a path (not a secret) readable by every host that connects: the control host and each node host (standbys name it in primary_conninfo)",
+      ),
+    sslCert: secretRef
+      .optional()
+      .describe(
+        'client certificate (PEM) pgdr and the standbys present; with sslKey. In a cluster of several nodes a {file} on every node host (primary_conninfo names it)',
+      ),
+    sslKey: secretRef
+      .optional()
+      .describe(
+        "private key of sslCert (PEM). In a cluster of several nodes a {file} on every node host, mode 0600 and owned by the node's osUser (primary_conninfo names it); pgdr's tools get a private copy",
+      ),
     connectTimeoutSeconds: z.number().int().min(1).max(300).default(5).describe('connect timeout for every SQL connection'),
     nodes: z
       .record(identifier, nodeSchema)
@@ -426,6 +443,7 @@ export const clusterSchema = z
           });
       }
     }
+    for (const issue of tlsIssues(c)) ctx.addIssue({ code: 'custom', ...issue });
     const slots = Object.entries(c.nodes).map(([name, n]) => n.slot ?? defaultSlotName(name));
     const dup = slots.find((s, i) => slots.indexOf(s) !== i);
     if (dup)
@@ -485,6 +503,57 @@ export const clusterSchema = z
     },
   }))
   .describe('one Postgres cluster: a primary and its standbys');
+
+type TlsField = 'sslRootCert' | 'sslCert' | 'sslKey';
+
+/**
+ * Postgres TLS settings that cannot work together, per node (a node's own field overrides the
+ * cluster's): each issue's path is where the offending value is, or where the missing one goes.
+ */
+function tlsIssues(c: {
+  sslmode: string;
+  sslRootCert?: string | undefined;
+  sslCert?: SecretRef | undefined;
+  sslKey?: SecretRef | undefined;
+  nodes: Record<string, { sslRootCert?: string | undefined; sslCert?: SecretRef | undefined; sslKey?: SecretRef | undefined }>;
+}): { path: (string | number)[]; message: string }[] {
+  const issues = new Map<string, { path: (string | number)[]; message: string }>();
+  const add = (path: string[], message: string) => issues.set(path.join('.'), { path, message });
+  const several = Object.keys(c.nodes).length > 1;
+  for (const [name, n] of Object.entries(c.nodes)) {
+    const at = (f: TlsField) => (n[f] !== undefined || c[f] === undefined ? ['nodes', name, f] : [f]);
+    const has = (f: TlsField) => (n[f] ?? c[f]) !== undefined;
+    // Where a missing field belongs: with the node when the node overrides its partner, else the cluster.
+    const missingAt = (f: TlsField, partner: TlsField) => (n[partner] !== undefined ? ['nodes', name, f] : [f]);
+    if (has('sslCert') && !has('sslKey')) add(missingAt('sslKey', 'sslCert'), 'expected the private key of sslCert too (got none)');
+    if (has('sslKey') && !has('sslCert')) add(missingAt('sslCert', 'sslKey'), 'expected the certificate of sslKey too (got none)');
+    if (c.sslmode === 'disable') {
+      for (const f of ['sslRootCert', 'sslCert', 'sslKey'] as const)
+        if (has(f)) add(at(f), `expected sslmode require, verify-ca or verify-full with ${f} (sslmode is "disable")`);
+    } else if (c.sslmode === 'require' && has('sslRootCert')) {
+      add(
+        at('sslRootCert'),
+        'expected sslmode verify-ca or verify-full with sslRootCert (got sslmode "require"): libpq tools verify the CA whenever a root certificate is given, node-postgres would not',
+      );
+    } else if (c.sslmode.startsWith('verify-') && !has('sslRootCert')) {
+      add(
+        missingAt('sslRootCert', 'sslRootCert'),
+        `expected sslRootCert, the PEM CA file that signs the servers' certificates, with sslmode "${c.sslmode}" (got none); or sslmode require / disable`,
+      );
+    }
+    if (several) {
+      for (const f of ['sslCert', 'sslKey'] as const) {
+        const ref = n[f] ?? c[f];
+        if (ref && 'env' in ref)
+          add(
+            at(f),
+            `expected a {file: /path} reference in a cluster of several nodes, at one path on every node host and the control host: standbys name the file in primary_conninfo (got {env: ${ref.env}})`,
+          );
+      }
+    }
+  }
+  return [...issues.values()];
+}
 
 /** The slot a node streams from when it has no `slot` of its own. */
 export const temporalTlsSchema = z

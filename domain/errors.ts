@@ -120,6 +120,19 @@ export class TemporalConnectError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when the TLS handshake with a Postgres node fails: its certificate is not signed by
+ * sslRootCert, does not name the address, the server has no TLS, or it refused the client certificate.
+ */
+export class PostgresTlsError extends PgdrError {
+  constructor(cluster: string, node: string, address: string, sslmode: string, rootCert: string | null, reason: string) {
+    super(
+      `tls to node "${node}" of cluster "${cluster}" at ${address} failed (sslmode ${sslmode}, root certificate ${rootCert ?? 'none'}): ${reason}`,
+      { cluster, node, address, sslmode, rootCert },
+    );
+  }
+}
+
 /** Thrown when a secret (password, S3 key) cannot be resolved from the worker's environment. */
 export class SecretUnavailableError extends PgdrError {
   constructor(what: string, where: string) {
@@ -487,6 +500,15 @@ export const errorTable: readonly ErrorRow[] = [
     http: 503,
     meaning: 'a worker, the API or the reconciler could not connect to Temporal; names the address and the TLS or network reason',
     hint: 'check temporal.address and temporal.tls / TEMPORAL_* in the environment of this process',
+  },
+  {
+    code: 'POSTGRES_TLS',
+    class: PostgresTlsError,
+    retryable: false,
+    http: 500,
+    meaning:
+      'the TLS handshake with a node failed (certificate not signed by sslRootCert, host name not in it, no TLS on the server, client certificate refused); names the node, address, sslmode and the TLS reason',
+    hint: "check the cluster's (or node's) sslRootCert against the CA that signed the server's certificate, and that the certificate names the node's host",
   },
   {
     code: 'SECRET_UNAVAILABLE',

@@ -140,10 +140,18 @@ export function replayedPast(replayLsn: string | null, checkpointLsn: string): b
   return replayLsn !== null && parseLsn(replayLsn) > parseLsn(checkpointLsn);
 }
 
-/** primary_conninfo for a standby of `primary`: never a password (passfile names the file libpq reads). */
+/** primary_conninfo for a standby of `primary`: never a password (passfile names the file libpq reads); TLS files are paths on the standby's host. */
 export function primaryConninfo(
   primary: { host: string; port: number },
-  opts: { user: string; applicationName: string; passfile?: string; sslmode: string },
+  opts: {
+    user: string;
+    applicationName: string;
+    passfile?: string;
+    sslmode: string;
+    sslrootcert?: string;
+    sslcert?: string;
+    sslkey?: string;
+  },
 ): string {
   const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const parts = [
@@ -153,6 +161,9 @@ export function primaryConninfo(
     `application_name=${q(opts.applicationName)}`,
     `sslmode=${opts.sslmode === 'disable' ? 'prefer' : opts.sslmode}`,
   ];
+  if (opts.sslrootcert) parts.push(`sslrootcert=${q(opts.sslrootcert)}`);
+  if (opts.sslcert) parts.push(`sslcert=${q(opts.sslcert)}`);
+  if (opts.sslkey) parts.push(`sslkey=${q(opts.sslkey)}`);
   if (opts.passfile) parts.push(`passfile=${q(opts.passfile)}`);
   return parts.join(' ');
 }

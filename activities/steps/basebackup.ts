@@ -19,9 +19,9 @@ import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
 import { awaitStorage } from '../../adapters/storage.js';
-import { clusterPassword, type SecretReader } from '../../adapters/secrets.js';
+import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
-import { libpqEnv, withNode } from '../../adapters/sql.js';
+import { openLibpqEnv, withNode } from '../../adapters/sql.js';
 
 export interface BaseBackupDeps {
   config: PgdrConfig;
@@ -140,15 +140,15 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
 
   const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
   const startTime = new Date().toISOString();
-  const proc = spawnTool({
-    tool: 'pg_basebackup',
-    binDir: nc.binDir,
-    args,
-    osUser: nc.osUser,
-    env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), 'pgdr-backup'),
-    signal,
-    streamStdout: true,
-  });
+  // The client key's private copy (if any) lives until pg_basebackup has exited.
+  const libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
+  let proc: ReturnType<typeof spawnTool>;
+  try {
+    proc = spawnTool({ tool: 'pg_basebackup', binDir: nc.binDir, args, osUser: nc.osUser, env: libpq.env, signal, streamStdout: true });
+  } catch (err) {
+    libpq.close();
+    throw err;
+  }
   let pending = '';
   proc.stderr!.on('data', (chunk: Buffer) => {
     pending += chunk.toString('utf8');
@@ -206,6 +206,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.config.storage.bucket, Key: key })).catch(() => undefined);
     throw err;
   } finally {
+    libpq.close();
     stopBeat();
     signal.removeEventListener('abort', onAbort);
   }

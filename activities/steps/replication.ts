@@ -15,12 +15,12 @@ import { primaryConninfo, replayedPast } from '../../domain/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
-import { runTool } from '../../adapters/gateway.js';
+import { asUser, runTool } from '../../adapters/gateway.js';
 import { parseBaseBackupStderr } from './basebackup.js';
 import { activityProgress, every } from '../../adapters/progress.js';
-import { libpqEnv, withNode } from '../../adapters/sql.js';
+import { tlsOf, withLibpqEnv, withNode, type PgTls } from '../../adapters/sql.js';
 import { emptyDir, own, runningPid } from '../../adapters/pgHost.js';
-import { clusterPassword, type SecretReader } from '../../adapters/secrets.js';
+import type { SecretReader } from '../../adapters/secrets.js';
 import { startPostgres } from '../../adapters/serverStart.js';
 
 export interface ReplicationDeps {
@@ -320,11 +320,15 @@ export async function writeStandbySettings(
   const pc = nodeOf(deps.config, input.cluster, input.primary);
   const restoredConfig =
     input.ownConfigFrom && existsSync(input.ownConfigFrom) ? copyConfig(input.ownConfigFrom, nc.dataDir, nc.osUser) : [];
+  const tls = conninfoTls(tlsOf(deps.config, input.cluster, input.primary));
+  // A key the server may not read would leave a standby that never streams: refuse it here.
+  const keyProblem = tls.sslkey ? keyFileProblem(tls.sslkey, nc.osUser) : undefined;
+  if (keyProblem) throw new ReplicationPreconditionError(input.cluster, `standby setup of ${input.node}`, [keyProblem]);
   const conninfo = primaryConninfo(pc, {
     user: cc.replication.user ?? cc.user,
     applicationName: input.node,
     ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}),
-    sslmode: cc.sslmode,
+    ...tls,
   });
   const auto = join(nc.dataDir, 'postgresql.auto.conf');
   const kept = (
@@ -362,6 +366,36 @@ export async function writeStandbySettings(
   return { restoredConfig, conninfo };
 }
 
+/** primary_conninfo's TLS keywords: the root certificate and client certificate as files on the standby's host. */
+function conninfoTls(tls: PgTls): { sslmode: string; sslrootcert?: string; sslcert?: string; sslkey?: string } {
+  // The schema lets only {file} references reach a cluster of several nodes (the only kind with standbys).
+  const file = (ref: PgTls['sslCert']) => (ref && 'file' in ref ? ref.file : undefined);
+  const cert = file(tls.sslCert);
+  const key = file(tls.sslKey);
+  return {
+    sslmode: tls.sslmode,
+    ...(tls.sslRootCert ? { sslrootcert: tls.sslRootCert } : {}),
+    ...(cert && key ? { sslcert: cert, sslkey: key } : {}),
+  };
+}
+
+/** Why libpq (as osUser) would refuse a client key file: missing, another owner, or readable by others. */
+function keyFileProblem(path: string, osUser: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    return `client key ${path} (sslKey) cannot be read on this host: ${(err as Error).message}`;
+  }
+  const uid = asUser(osUser)?.uid ?? process.getuid?.();
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  // libpq's own rule: owned by the user with no group/world access, or owned by root with at most group read.
+  const ok = (st.uid === uid && (st.mode & 0o077) === 0) || (st.uid === 0 && (st.mode & 0o037) === 0);
+  return ok
+    ? undefined
+    : `client key ${path} (sslKey) has owner uid ${st.uid} and mode ${mode}: expected mode 0600 owned by ${osUser} (uid ${uid}), which libpq requires`;
+}
+
 /**
  * pg_basebackup of the primary into the node's (empty) data directory, on the node's slot;
  * heartbeats kB and %. A retried attempt (the worker running the first one died mid-clone)
@@ -395,33 +429,38 @@ export async function cloneFromPrimary(
     }),
   );
   try {
-    await runTool({
-      tool: 'pg_basebackup',
-      binDir: nc.binDir,
-      args: [
-        '-h',
-        pc.host,
-        '-p',
-        String(pc.port),
-        '-U',
-        cc.user,
-        '-D',
-        nc.dataDir,
-        '-X',
-        'stream',
-        '-S',
-        slotOf(deps.config, input.cluster, input.node),
-        '-c',
-        'fast',
-        '-P',
-        '-v',
-        '--no-password',
-      ],
-      osUser: nc.osUser,
-      env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rebuild ${input.node}`),
-      onStderrLine: (l) => parseBaseBackupStderr(l, seen),
-      signal,
-    });
+    await withLibpqEnv(
+      deps,
+      { cluster: input.cluster, node: input.primary, osUser: nc.osUser, appName: `pgdr rebuild ${input.node}` },
+      (env) =>
+        runTool({
+          tool: 'pg_basebackup',
+          binDir: nc.binDir,
+          args: [
+            '-h',
+            pc.host,
+            '-p',
+            String(pc.port),
+            '-U',
+            cc.user,
+            '-D',
+            nc.dataDir,
+            '-X',
+            'stream',
+            '-S',
+            slotOf(deps.config, input.cluster, input.node),
+            '-c',
+            'fast',
+            '-P',
+            '-v',
+            '--no-password',
+          ],
+          osUser: nc.osUser,
+          env,
+          onStderrLine: (l) => parseBaseBackupStderr(l, seen),
+          signal,
+        }),
+    );
   } finally {
     stop();
   }
@@ -447,14 +486,19 @@ export async function rewindFrom(
     const conn = `host=${sc.host} port=${sc.port} user=${cc.user} dbname=${cc.database}`;
     let out = '';
     try {
-      const res = await runTool({
-        tool: 'pg_rewind',
-        binDir: nc.binDir,
-        args: ['--target-pgdata', nc.dataDir, '--source-server', conn, '--progress'],
-        osUser: nc.osUser,
-        env: libpqEnv(cc, clusterPassword(deps.config, input.cluster, deps.readSecret), `pgdr rewind ${input.node}`),
-        signal,
-      });
+      const res = await withLibpqEnv(
+        deps,
+        { cluster: input.cluster, node: input.source, osUser: nc.osUser, appName: `pgdr rewind ${input.node}` },
+        (env) =>
+          runTool({
+            tool: 'pg_rewind',
+            binDir: nc.binDir,
+            args: ['--target-pgdata', nc.dataDir, '--source-server', conn, '--progress'],
+            osUser: nc.osUser,
+            env,
+            signal,
+          }),
+      );
       out = `${res.stdout}\n${res.stderr}`;
     } catch (err) {
       if (err instanceof ToolFailedError && /no rewind required/.test(String(err.context.stderrTail))) out = 'no rewind required';
@@ -476,7 +520,7 @@ export async function repointStandby(deps: ReplicationDeps, input: NodeTarget & 
     user: cc.replication.user ?? cc.user,
     applicationName: input.node,
     ...(cc.replication.passfile ? { passfile: cc.replication.passfile } : {}),
-    sslmode: cc.sslmode,
+    ...conninfoTls(tlsOf(deps.config, input.cluster, input.primary)),
   });
   await withNode(deps, input.cluster, input.node, async (c) => {
     await c.query(`alter system set primary_conninfo = '${conninfo.replace(/'/g, "''")}'`);

@@ -37,7 +37,9 @@ export function stackConfig(
           database: 'postgres',
           user: 'pgdr',
           password: { file: secretFiles['pgdr-password'].file },
-          sslmode: 'disable',
+          // The servers present the stack CA's certificate for 127.0.0.1 and accept TLS only.
+          sslmode: 'verify-full',
+          sslRootCert: caCert,
           // Demo and tests: checkpoint at once rather than waiting for a spread one.
           backup: { checkpoint: 'fast', scratchDir: join(layout.dir, 'scratch') },
           restore: { dir: join(layout.dir, 'restores') },

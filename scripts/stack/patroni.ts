@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 import type { StackLayout } from './layout.js';
-import { pgdrRoleSql, type PgSecrets } from './postgres.js';
+import { ensurePgServerTls, pgdrRoleSql, pgServerTls, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep, waitFor } from './procs.js';
 
 export interface PatroniNode {
@@ -77,6 +77,7 @@ export async function startPatroniCluster(layout: StackLayout, opts: PatroniClus
 
   // 1. A previous run of this scope that crashed leaves processes and state: clear both.
   await stopPatroniCluster(layout, scope);
+  ensurePgServerTls(layout);
   mkdirSync(join(layout.dir, 'patroni'), { recursive: true, mode: 0o755 });
   ownedDir(base, user, 0o700);
   ownedDir(join(base, 'run'), user, 0o700);
@@ -356,7 +357,14 @@ function memberConfig(
         replication: { username: 'replicator', password: passwords.replication },
         rewind: { username: 'rewinder', password: passwords.rewind },
       },
-      parameters: { unix_socket_directories: join(dir, 'sock'), password_encryption: 'scram-sha-256' },
+      // TLS offered with the stack's certificate, as pgdr's verify-full expects; plain TCP still allowed (Patroni's own clients).
+      parameters: {
+        unix_socket_directories: join(dir, 'sock'),
+        password_encryption: 'scram-sha-256',
+        ssl: 'on',
+        ssl_cert_file: pgServerTls(layout).cert,
+        ssl_key_file: pgServerTls(layout).key,
+      },
       pg_hba: ['local all all scram-sha-256', 'host all all 127.0.0.1/32 scram-sha-256', 'host replication all 127.0.0.1/32 scram-sha-256'],
       // Without a fast checkpoint a clone of an idle leader waits for checkpoint_timeout.
       basebackup: [{ checkpoint: 'fast' }],

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, openSync, closeSync, readF
 import { join } from 'node:path';
 import { asUser } from '../../adapters/gateway.js';
 import type { StackLayout } from './layout.js';
-import type { PgSecrets } from './postgres.js';
+import { pgServerTls, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep } from './procs.js';
 
 export const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
@@ -54,7 +54,7 @@ export function databasesLine(target: { host: string; port: number }): string {
   return `* = host=${target.host} port=${target.port}\n`;
 }
 
-function iniText(o: { port: number; dir: string; databasesFile: string; userlist: string; adminUser: string }): string {
+function iniText(o: { port: number; dir: string; databasesFile: string; userlist: string; adminUser: string; caFile: string }): string {
   return [
     '; written by pgdr stack',
     '[databases]',
@@ -78,6 +78,9 @@ function iniText(o: { port: number; dir: string; databasesFile: string; userlist
     // A failed server login (e.g. the old primary going down) would otherwise hold off new
     // server connections for 15 s, which a switchover benchmark would measure as downtime.
     'server_login_retry = 1',
+    // The stack's servers take TLS only: PgBouncer verifies them as pgdr does.
+    'server_tls_sslmode = verify-full',
+    `server_tls_ca_file = ${o.caFile}`,
     '',
   ].join('\n');
 }
@@ -153,7 +156,7 @@ export async function startPgBouncer(
   owned(dir, user, 0o755);
   owned(userlist, user, 0o600, userlistText({ pgdr: opts.secrets.pgdrPassword, postgres: opts.secrets.superuserPassword }));
   owned(databasesFile, user, 0o644, databasesLine(opts.target));
-  owned(iniFile, user, 0o644, iniText({ port, dir, databasesFile, userlist, adminUser }));
+  owned(iniFile, user, 0o644, iniText({ port, dir, databasesFile, userlist, adminUser, caFile: pgServerTls(layout).ca }));
 
   // 3. Start in the foreground of its own process group (no -d: we keep the real pid), logging
   // to stderr, which goes to logFile.

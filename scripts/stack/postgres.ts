@@ -1,11 +1,11 @@
 /**
  * The demo Postgres cluster: a primary and one streaming standby on a replication slot, run
- * as an unprivileged OS user, with data checksums, scram-sha-256 auth, and WAL archived to S3
- * by `pgdr wal push`.
+ * as an unprivileged OS user, with data checksums, scram-sha-256 auth over TLS only (the stack
+ * CA's certificate), and WAL archived to S3 by `pgdr wal push`.
  * Every step is idempotent: an existing data directory is started, never re-initialised.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { confString } from '../../domain/pgconf.js';
 import type { StackLayout } from './layout.js';
@@ -59,10 +59,37 @@ function ownedFile(path: string, user: string, content: string, mode = 0o600): v
   if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
-function pgConf(plan: PgClusterPlan, port: number): string {
+/**
+ * The stack's Postgres servers present the stack CA's server certificate (localhost,
+ * 127.0.0.1), from a copy the Postgres OS user owns: Postgres refuses a key others can read.
+ */
+export function pgServerTls(layout: StackLayout): { cert: string; key: string; ca: string } {
+  const dir = join(layout.dir, 'pg', 'tls');
+  return { cert: join(dir, 'server.crt'), key: join(dir, 'server.key'), ca: join(layout.tls, 'ca.crt') };
+}
+
+export function ensurePgServerTls(layout: StackLayout): void {
+  const files = pgServerTls(layout);
+  ownedDir(dirname(files.cert), layout.pgUser, 0o755);
+  ownedFile(files.cert, layout.pgUser, readFileSync(join(layout.tls, 'server.crt'), 'utf8'), 0o644);
+  ownedFile(files.key, layout.pgUser, readFileSync(join(layout.tls, 'server.key'), 'utf8'), 0o600);
+}
+
+/** node-postgres TLS options for the stack's servers (tests and benchmarks connect like pgdr: verify-full). */
+export function stackPgSsl(layout: StackLayout): { ca: string; rejectUnauthorized: true } {
+  return { ca: readFileSync(pgServerTls(layout).ca, 'utf8'), rejectUnauthorized: true };
+}
+
+function pgConf(layout: StackLayout, plan: PgClusterPlan, port: number): string {
+  const tls = pgServerTls(layout);
   return [
     '# written by pgdr stack; included from postgresql.conf',
     `listen_addresses = '127.0.0.1'`,
+    // pg_hba.conf has hostssl lines only: every TCP connection is TLS.
+    `ssl = on`,
+    `ssl_cert_file = ${confString(tls.cert)}`,
+    `ssl_key_file = ${confString(tls.key)}`,
+    `ssl_min_protocol_version = 'TLSv1.2'`,
     `port = ${port}`,
     `unix_socket_directories = ${confString(plan.socketDir)}`,
     `password_encryption = 'scram-sha-256'`,
@@ -82,11 +109,12 @@ function pgConf(plan: PgClusterPlan, port: number): string {
   ].join('\n');
 }
 
-const HBA = [
+/** TCP only over TLS (hostssl): a connection without it matches no line and is refused. */
+export const HBA = [
   '# written by pgdr stack',
   'local   all          all                    scram-sha-256',
-  'host    all          all        127.0.0.1/32 scram-sha-256',
-  'host    replication  all        127.0.0.1/32 scram-sha-256',
+  'hostssl all          all        127.0.0.1/32 scram-sha-256',
+  'hostssl replication  all        127.0.0.1/32 scram-sha-256',
   '',
 ].join('\n');
 
@@ -187,6 +215,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
   ownedDir(plan.socketDir, user, 0o755);
   ownedDir(plan.logDir, user, 0o755);
   ownedFile(plan.passfile, user, replicationPassfile(plan, secrets.pgdrPassword));
+  ensurePgServerTls(layout);
 
   // 1. Primary: initdb once, with checksums and scram, then our settings and pg_hba.
   const p = plan.primary;
@@ -214,11 +243,12 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
     } finally {
       rmSync(pwfile, { force: true });
     }
-    ownedFile(join(p.dataDir, 'pg_hba.conf'), user, HBA);
     // Appending keeps the file's owner (the Postgres OS user).
     appendFileSync(join(p.dataDir, 'postgresql.conf'), "include_if_exists = 'pgdr.conf'\n");
   }
-  ownedFile(join(p.dataDir, 'pgdr.conf'), user, pgConf(plan, p.port));
+  // Written at every start, so a stack made before TLS gets hostssl lines (a reload applies them).
+  ownedFile(join(p.dataDir, 'pg_hba.conf'), user, HBA);
+  ownedFile(join(p.dataDir, 'pgdr.conf'), user, pgConf(layout, plan, p.port));
   // A running server re-reads pgdr.conf (archive_command may have changed); a stopped one starts.
   await pgCtl(layout, plan, p, (await portOpen(p.port)) ? 'reload' : 'start');
   await waitFor(`${plan.cluster}/${p.name} on port ${p.port}`, () => portOpen(p.port), 30000);
@@ -264,10 +294,12 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
           '--no-password',
         ],
         osUser: user,
-        env: { PGPASSFILE: plan.passfile },
+        // -R writes these into the standby's primary_conninfo: verify-full, like pgdr's own.
+        env: { PGPASSFILE: plan.passfile, PGSSLMODE: 'verify-full', PGSSLROOTCERT: pgServerTls(layout).ca },
       });
     }
-    ownedFile(join(s.dataDir, 'pgdr.conf'), user, pgConf(plan, s.port));
+    ownedFile(join(s.dataDir, 'pg_hba.conf'), user, HBA);
+    ownedFile(join(s.dataDir, 'pgdr.conf'), user, pgConf(layout, plan, s.port));
     await pgCtl(layout, plan, s, (await portOpen(s.port)) ? 'reload' : 'start');
     await waitFor(`${plan.cluster}/${s.name} on port ${s.port}`, () => portOpen(s.port), 30000);
   }

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { parseConfig, loadConfig } from '../../config/load.js';
 import { ConfigError } from '../../domain/errors.js';
 
+/** verify-full, the default sslmode, needs the CA that signs the servers' certificates. */
+const PG_CA = '/etc/pgdr/pg-ca.crt';
+
 const valid = () => ({
   storage: {
     endpoint: 'https://127.0.0.1:9000',
@@ -12,7 +15,7 @@ const valid = () => ({
     accessKeyId: { env: 'S3_KEY' },
     secretAccessKey: { file: '/run/secrets/s3' },
   },
-  clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
+  clusters: { main: { sslRootCert: PG_CA, nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
 });
 
 function rejection(mutate: (c: any) => void): ConfigError {
@@ -121,6 +124,66 @@ describe('config', () => {
       'expected one of "zstd"|"gzip"|"none"',
     ],
     ['an unknown sslmode', (c: any) => (c.clusters.main.sslmode = 'prefer'), 'clusters.main.sslmode', 'verify-full'],
+    [
+      'verify-full without a root certificate',
+      (c: any) => delete c.clusters.main.sslRootCert,
+      'clusters.main.sslRootCert',
+      'expected sslRootCert, the PEM CA file that signs the servers\' certificates, with sslmode "verify-full" (got none)',
+    ],
+    [
+      'verify-ca without a root certificate',
+      (c: any) => {
+        c.clusters.main.sslmode = 'verify-ca';
+        delete c.clusters.main.sslRootCert;
+      },
+      'clusters.main.sslRootCert',
+      'with sslmode "verify-ca" (got none)',
+    ],
+    [
+      'a client certificate without its key',
+      (c: any) => (c.clusters.main.sslCert = { file: '/etc/pgdr/pg-client.crt' }),
+      'clusters.main.sslKey',
+      'expected the private key of sslCert too (got none)',
+    ],
+    [
+      "a node's own key without a certificate",
+      (c: any) => (c.clusters.main.nodes.a.sslKey = { file: '/etc/pgdr/a.key' }),
+      'clusters.main.nodes.a.sslCert',
+      'expected the certificate of sslKey too (got none)',
+    ],
+    [
+      'a client certificate with sslmode disable',
+      (c: any) => {
+        c.clusters.main.sslmode = 'disable';
+        delete c.clusters.main.sslRootCert;
+        c.clusters.main.sslCert = { file: '/etc/pgdr/pg-client.crt' };
+        c.clusters.main.sslKey = { file: '/etc/pgdr/pg-client.key' };
+      },
+      'clusters.main.sslKey',
+      'expected sslmode require, verify-ca or verify-full with sslKey (sslmode is "disable")',
+    ],
+    [
+      'a root certificate with sslmode require (libpq would verify it, node-postgres not)',
+      (c: any) => (c.clusters.main.sslmode = 'require'),
+      'clusters.main.sslRootCert',
+      'expected sslmode verify-ca or verify-full with sslRootCert (got sslmode "require")',
+    ],
+    [
+      'a client key from the environment in a cluster with standbys',
+      (c: any) => {
+        c.clusters.main.nodes.b = { dataDir: '/var/lib/pg/b', port: 5433 };
+        c.clusters.main.sslCert = { file: '/etc/pgdr/pg-client.crt' };
+        c.clusters.main.sslKey = { env: 'PG_CLIENT_KEY' };
+      },
+      'clusters.main.sslKey',
+      'expected a {file: /path} reference in a cluster of several nodes, at one path on every node host and the control host: standbys name the file in primary_conninfo (got {env: PG_CLIENT_KEY})',
+    ],
+    [
+      'a relative root certificate on a node',
+      (c: any) => (c.clusters.main.nodes.a.sslRootCert = 'ca.crt'),
+      'clusters.main.nodes.a.sslRootCert',
+      'absolute path',
+    ],
   ])('rejects %s, naming the field and the expected form', (_what, mutate, field, expected) => {
     const err = rejection(mutate);
     const issue = err.issues.find((i) => i.field === field);
@@ -130,10 +193,27 @@ describe('config', () => {
     expect(err.nonRetryable).toBe(true);
   });
 
+  it("takes a node's own TLS files over the cluster's, and accepts an {env} key where the node has no standby", () => {
+    const c = valid() as any;
+    c.clusters.main.sslCert = { env: 'PG_CLIENT_CERT' };
+    c.clusters.main.sslKey = { env: 'PG_CLIENT_KEY' };
+    expect(parseConfig(c).clusters.main!.sslKey).toEqual({ env: 'PG_CLIENT_KEY' });
+    // With a standby, each node's own {file} pair overrides the cluster's {env} pair for every connection to that node.
+    c.clusters.main.nodes.b = { dataDir: '/var/lib/pg/b', port: 5433 };
+    for (const n of ['a', 'b']) {
+      c.clusters.main.nodes[n].sslCert = { file: `/etc/pgdr/${n}.crt` };
+      c.clusters.main.nodes[n].sslKey = { file: `/etc/pgdr/${n}.key` };
+    }
+    c.clusters.main.nodes.b.sslRootCert = '/etc/pgdr/b-ca.crt';
+    const parsed = parseConfig(c).clusters.main!;
+    expect(parsed.nodes.b).toMatchObject({ sslRootCert: '/etc/pgdr/b-ca.crt', sslKey: { file: '/etc/pgdr/b.key' } });
+    expect(parsed.sslRootCert).toBe(PG_CA);
+  });
+
   it('moves the default restore port range above the node ports that fall in it, and keeps it where none do', () => {
     const c = valid() as any;
     c.clusters.main.nodes = { a: { dataDir: '/a', port: 55432 }, b: { dataDir: '/b', port: 55433 } };
-    c.clusters.other = { nodes: { x: { dataDir: '/x', port: 5432 } } };
+    c.clusters.other = { sslRootCert: PG_CA, nodes: { x: { dataDir: '/x', port: 5432 } } };
     const parsed = parseConfig(c);
     expect(parsed.clusters.main!.restore).toMatchObject({ portFrom: 55434, portTo: 56001 });
     expect(parsed.clusters.other!.restore).toMatchObject({ portFrom: 55432, portTo: 55999 });
@@ -240,7 +320,8 @@ describe('config', () => {
         );
       }
       expect(
-        parseConfig({ ...valid(), clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a/' } } } } }).clusters.main!.nodes.a!.dataDir,
+        parseConfig({ ...valid(), clusters: { main: { sslRootCert: PG_CA, nodes: { a: { dataDir: '/var/lib/pg/a/' } } } } }).clusters.main!
+          .nodes.a!.dataDir,
       ).toBe('/var/lib/pg/a/');
     });
 

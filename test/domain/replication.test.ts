@@ -147,4 +147,20 @@ describe('helpers', () => {
     expect(c).toBe("host='db-1' port=5433 user='o\\'neil' application_name='b' sslmode=verify-full passfile='/etc/pgdr/pgpass'");
     expect(c).not.toMatch(/password/);
   });
+  it("primary_conninfo carries the root certificate and the client certificate as files on the standby's host", () => {
+    const c = primaryConninfo(
+      { host: 'db-1', port: 5432 },
+      {
+        user: 'pgdr',
+        applicationName: 'b',
+        sslmode: 'verify-full',
+        sslrootcert: '/etc/pgdr/ca.crt',
+        sslcert: '/etc/pgdr/c.crt',
+        sslkey: '/etc/pgdr/c.key',
+      },
+    );
+    expect(c).toBe(
+      "host='db-1' port=5432 user='pgdr' application_name='b' sslmode=verify-full sslrootcert='/etc/pgdr/ca.crt' sslcert='/etc/pgdr/c.crt' sslkey='/etc/pgdr/c.key'",
+    );
+  });
 });

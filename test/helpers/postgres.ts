@@ -10,7 +10,15 @@ import pg from 'pg';
 import { stackLayout, type StackLayout } from '../../scripts/stack/layout.js';
 import { freePort } from '../../scripts/stack/procs.js';
 import { ensureSecrets } from '../../scripts/stack/secrets.js';
-import { ensureCluster, psql, stopCluster, NO_ARCHIVE_COMMANDS, type PgClusterPlan, type PgSecrets } from '../../scripts/stack/postgres.js';
+import {
+  ensureCluster,
+  psql,
+  stackPgSsl,
+  stopCluster,
+  NO_ARCHIVE_COMMANDS,
+  type PgClusterPlan,
+  type PgSecrets,
+} from '../../scripts/stack/postgres.js';
 
 export interface OwnPostgres {
   port: number;
@@ -61,6 +69,7 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(archiveComman
         user: 'postgres',
         database: 'postgres',
         password: secrets.superuserPassword,
+        ssl: stackPgSsl(layout),
       });
       c.on('error', () => undefined); // a server the test stops must not crash the test process
       await c.connect();

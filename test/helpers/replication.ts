@@ -16,6 +16,7 @@ import {
   NO_ARCHIVE_COMMANDS,
   psql,
   slotFor,
+  stackPgSsl,
   stopCluster,
   type PgClusterPlan,
   type PgSecrets,
@@ -124,6 +125,8 @@ export async function replicatedCluster(
         user,
         database: 'postgres',
         password: user === 'postgres' ? secrets.superuserPassword : secrets.pgdrPassword,
+        // The servers take TLS only; PgBouncer's client side has none.
+        ssl: bouncer && port === bouncer.port ? false : stackPgSsl(layout),
       });
       client.on('error', () => undefined); // a server the test kills must not crash the test process
       await client.connect();

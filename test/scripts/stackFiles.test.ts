@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { asUser } from '../../adapters/gateway.js';
-import { demoClusterPlan, NO_ARCHIVE_COMMANDS, replicationPassfile, slotFor } from '../../scripts/stack/postgres.js';
+import { demoClusterPlan, NO_ARCHIVE_COMMANDS, replicationPassfile, slotFor, stackPgSsl } from '../../scripts/stack/postgres.js';
 import { stackLayout } from '../../scripts/stack/layout.js';
 import { api, until } from '../helpers/stack.js';
 import { stackSecrets } from '../security/helpers.js';
@@ -71,6 +71,7 @@ describe('dev stack files', () => {
       user: 'postgres',
       database: 'postgres',
       password: stackSecrets()['pg-superuser-password'],
+      ssl: stackPgSsl(layout()),
     });
     await client.connect();
     try {
