@@ -2,6 +2,8 @@
  * pgBackRest, with its repo in the S3 bucket over TLS (`<prefix>/<cluster>/pgbackrest`). pgdr
  * generates the only config file pgBackRest reads, and it holds no secret: the S3 keys and the
  * database password travel as PGBACKREST_* / PGPASSWORD variables of the one process that needs them.
+ * Without static keys in the config, pgBackRest follows what it can of the AWS default chain
+ * (see pgbackrestS3Env).
  */
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
 import { listCatalog } from './catalogStore.js';
-import { awaitStorage } from './storage.js';
+import { awaitStorage, hasStaticKeys } from './storage.js';
 
 export interface PgbackrestDeps {
   config: PgdrConfig;
@@ -32,10 +34,11 @@ function workDir(config: PgdrConfig, cluster: string): string {
 /**
  * The generated pgbackrest.conf for one node. pgBackRest 2.45 checks the server certificate
  * against DNS names only, so a loopback IP endpoint is addressed as "localhost" (same host).
+ * Without an endpoint the repo is on AWS S3, at the region's endpoint.
  */
 export function pgbackrestConf(config: PgdrConfig, cluster: string, node: string): string {
   const s = config.storage;
-  const url = new URL(s.endpoint);
+  const url = new URL(s.endpoint ?? `https://s3.${s.region}.amazonaws.com`);
   const host = ['127.0.0.1', '[::1]', '::1'].includes(url.hostname) ? 'localhost' : url.hostname;
   const nc = nodeOf(config, cluster, node);
   const cc = clusterOf(config, cluster);
@@ -52,6 +55,8 @@ export function pgbackrestConf(config: PgdrConfig, cluster: string, node: string
     `repo1-path=/${s.prefix}/${cluster}/pgbackrest`,
     ...(s.caFile ? [`repo1-storage-ca-file=${s.caFile}`] : []),
     `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,
+    // The schema allows only kms with a key id (or none) for pgbackrest clusters: 2.45 has no SSE-S3 option.
+    ...(s.serverSideEncryption === 'kms' && s.kmsKeyId ? [`repo1-s3-kms-key-id=${s.kmsKeyId}`] : []),
     // pgdr decides retention (expireBackups) and tells pgBackRest which sets to expire.
     'repo1-retention-full=9999999',
     `lock-path=${join(dir, 'lock')}`,
@@ -99,6 +104,32 @@ export function writePgbackrestConf(config: PgdrConfig, cluster: string, node: s
   return path;
 }
 
+/**
+ * How pgBackRest signs in to S3, as PGBACKREST_* variables (never in its config file or argv).
+ * Static keys from the config when there are some. Otherwise the AWS default chain, in its own
+ * order, as far as pgBackRest can follow it (it reads no AWS_* variable itself, and no profile):
+ * keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; else web identity
+ * (key type web-id: pgBackRest reads AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE, which it
+ * inherits, and refreshes the credentials itself); else the instance role (key type auto).
+ */
+export function pgbackrestS3Env(storage: PgdrConfig['storage'], readSecret: SecretReader, env = process.env): Record<string, string> {
+  if (hasStaticKeys(storage)) {
+    return {
+      PGBACKREST_REPO1_S3_KEY: readSecret(storage.accessKeyId, 'storage.accessKeyId'),
+      PGBACKREST_REPO1_S3_KEY_SECRET: readSecret(storage.secretAccessKey, 'storage.secretAccessKey'),
+    };
+  }
+  if (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
+    return {
+      PGBACKREST_REPO1_S3_KEY_TYPE: 'shared',
+      PGBACKREST_REPO1_S3_KEY: env.AWS_ACCESS_KEY_ID,
+      PGBACKREST_REPO1_S3_KEY_SECRET: env.AWS_SECRET_ACCESS_KEY,
+      ...(env.AWS_SESSION_TOKEN ? { PGBACKREST_REPO1_S3_TOKEN: env.AWS_SESSION_TOKEN } : {}),
+    };
+  }
+  return { PGBACKREST_REPO1_S3_KEY_TYPE: env.AWS_WEB_IDENTITY_TOKEN_FILE ? 'web-id' : 'auto' };
+}
+
 /** Runs pgbackrest for a cluster's node as the node's OS user, secrets in its environment only. */
 export async function pgbackrest(deps: Omit<PgbackrestDeps, 's3'>, cluster: string, node: string, args: string[], signal?: AbortSignal) {
   const nc = nodeOf(deps.config, cluster, node);
@@ -109,8 +140,7 @@ export async function pgbackrest(deps: Omit<PgbackrestDeps, 's3'>, cluster: stri
     args: [`--config=${conf}`, `--stanza=${cluster}`, ...args],
     osUser: nc.osUser,
     env: {
-      PGBACKREST_REPO1_S3_KEY: deps.readSecret(deps.config.storage.accessKeyId, 'storage.accessKeyId'),
-      PGBACKREST_REPO1_S3_KEY_SECRET: deps.readSecret(deps.config.storage.secretAccessKey, 'storage.secretAccessKey'),
+      ...pgbackrestS3Env(deps.config.storage, deps.readSecret),
       ...(password ? { PGPASSWORD: password } : {}),
     },
     signal,
@@ -338,8 +368,7 @@ export async function pgbackrestWal(
     PGBACKREST_STANZA: cluster,
     // A restored copy in a directory of its own: pgBackRest reads that instance's pg_control.
     ...(own ? {} : { PGBACKREST_PG1_PATH: cwd }),
-    PGBACKREST_REPO1_S3_KEY: readSecret(config.storage.accessKeyId, 'storage.accessKeyId'),
-    PGBACKREST_REPO1_S3_KEY_SECRET: readSecret(config.storage.secretAccessKey, 'storage.secretAccessKey'),
+    ...pgbackrestS3Env(config.storage, readSecret),
   };
   const res = await spawnTool({ tool: 'pgbackrest', args: ['--config=/dev/null', action, ...args], env, cwd });
   if (res.stderr) process.stderr.write(`${String(res.stderr)}\n`);

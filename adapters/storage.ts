@@ -1,6 +1,8 @@
 /**
  * S3-compatible storage: one client per worker, TLS verified against the configured CA
  * (verification is only ever off when the config explicitly says insecureSkipTlsVerify).
+ * This is the one place that decides how pgdr signs in to S3 (static keys from the config,
+ * else the AWS SDK's default credential chain) and how the objects it writes are encrypted.
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
@@ -11,31 +13,94 @@ import {
   GetObjectCommand,
   PutObjectCommand,
   DeleteObjectsCommand,
+  type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
-import { StorageUnavailableError } from '../domain/errors.js';
+import { SecretUnavailableError, StorageUnavailableError } from '../domain/errors.js';
 
-export function createS3Client(storage: PgdrConfig['storage'], readSecret: SecretReader): S3Client {
+type Storage = PgdrConfig['storage'];
+
+/** The commands that create an object: every one of them carries the configured encryption. */
+const WRITES = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'CopyObjectCommand']);
+
+/** The S3 request fields that ask for the configured server-side encryption (none: no fields). */
+export function sseParams(storage: Pick<Storage, 'serverSideEncryption' | 'kmsKeyId'>): {
+  ServerSideEncryption?: ServerSideEncryption;
+  SSEKMSKeyId?: string;
+} {
+  if (storage.serverSideEncryption === 'aes256') return { ServerSideEncryption: 'AES256' };
+  if (storage.serverSideEncryption === 'kms')
+    return { ServerSideEncryption: 'aws:kms', ...(storage.kmsKeyId ? { SSEKMSKeyId: storage.kmsKeyId } : {}) };
+  return {};
+}
+
+/** The endpoint, for messages: the configured one, else the AWS regional endpoint the SDK uses. */
+export function storageEndpoint(storage: Pick<Storage, 'endpoint' | 'region'>): string {
+  return storage.endpoint ?? `https://s3.${storage.region}.amazonaws.com`;
+}
+
+/** True when the config names static keys; false means the AWS SDK's default credential chain. */
+export function hasStaticKeys(storage: Storage): storage is Storage & Required<Pick<Storage, 'accessKeyId' | 'secretAccessKey'>> {
+  return storage.accessKeyId !== undefined && storage.secretAccessKey !== undefined;
+}
+
+export function createS3Client(storage: Storage, readSecret: SecretReader): S3Client {
   const httpsAgent = new Agent({
     keepAlive: true,
     maxSockets: 16,
     ca: storage.caFile ? readFileSync(storage.caFile) : undefined,
     rejectUnauthorized: !storage.insecureSkipTlsVerify,
   });
-  return new S3Client({
+  const keys = hasStaticKeys(storage) ? storage : undefined;
+  const s3 = new S3Client({
     endpoint: storage.endpoint,
     region: storage.region,
     forcePathStyle: storage.forcePathStyle,
-    // Resolved lazily, on the worker, each time the SDK needs them.
-    credentials: async () => ({
-      accessKeyId: readSecret(storage.accessKeyId, 'storage.accessKeyId'),
-      secretAccessKey: readSecret(storage.secretAccessKey, 'storage.secretAccessKey'),
-    }),
+    // Static keys are resolved lazily, on the worker, each time the SDK needs them. Without
+    // them the SDK's default chain decides (env incl. AWS_SESSION_TOKEN, SSO and profiles,
+    // web identity, container and instance roles), refreshing temporary credentials itself.
+    ...(keys
+      ? {
+          credentials: async () => ({
+            accessKeyId: readSecret(keys.accessKeyId, 'storage.accessKeyId'),
+            secretAccessKey: readSecret(keys.secretAccessKey, 'storage.secretAccessKey'),
+          }),
+        }
+      : {}),
     requestHandler: new NodeHttpHandler({ httpsAgent, connectionTimeout: 5000, requestTimeout: 60000 }),
     maxAttempts: 3,
   });
+  // Every object pgdr writes (WAL, base backups, manifests, reports, the catalog) goes through
+  // one of these commands: ask for the configured encryption here, once, not at each call.
+  const sse = sseParams(storage);
+  if (Object.keys(sse).length) {
+    s3.middlewareStack.add(
+      (next, context) => async (args) =>
+        next(WRITES.has(context.commandName ?? '') ? { ...args, input: { ...args.input, ...sse } as typeof args.input } : args),
+      { step: 'initialize', name: 'pgdrServerSideEncryption' },
+    );
+  }
+  if (!keys) {
+    s3.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (err) {
+          if ((err as Error)?.name !== 'CredentialsProviderError') throw err;
+          throw new SecretUnavailableError(
+            'storage credentials',
+            `storage.accessKeyId and storage.secretAccessKey are not set, and the AWS default credential chain found none: ${(err as Error).message}`,
+            'set storage.accessKeyId and storage.secretAccessKey, or give this process AWS credentials: AWS_ACCESS_KEY_ID and ' +
+              'AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, an AWS profile, or an instance role',
+          );
+        }
+      },
+      { step: 'initialize', name: 'pgdrCredentialsError', priority: 'high' },
+    );
+  }
+  return s3;
 }
 
 /** Throws unless the bucket exists and the credentials may use it. */
@@ -60,7 +125,7 @@ export function isUnreachable(err: unknown): boolean {
  */
 export async function awaitStorage(
   s3: S3Client,
-  storage: Pick<PgdrConfig['storage'], 'endpoint' | 'bucket' | 'outageWaitSeconds'>,
+  storage: Pick<Storage, 'endpoint' | 'region' | 'bucket' | 'outageWaitSeconds'>,
   opts: {
     beat: (detail: { phase: 'waiting for storage'; endpoint: string; waitedSeconds: number; error: string }) => void;
     signal: AbortSignal;
@@ -76,8 +141,9 @@ export async function awaitStorage(
       if (!isUnreachable(err)) throw err;
       const waitedSeconds = Math.floor((Date.now() - t0) / 1000);
       const message = (err as Error).message;
-      if (waitedSeconds >= storage.outageWaitSeconds) throw new StorageUnavailableError(storage.endpoint, waitedSeconds, message);
-      opts.beat({ phase: 'waiting for storage', endpoint: storage.endpoint, waitedSeconds, error: message });
+      const endpoint = storageEndpoint(storage);
+      if (waitedSeconds >= storage.outageWaitSeconds) throw new StorageUnavailableError(endpoint, waitedSeconds, message);
+      opts.beat({ phase: 'waiting for storage', endpoint, waitedSeconds, error: message });
       if (opts.signal.aborted) throw opts.signal.reason;
       await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
     }

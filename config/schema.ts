@@ -642,8 +642,14 @@ export const configSchema = z
       .describe('how pgdr reaches Temporal; TEMPORAL_* environment variables override these fields (see README)'),
     storage: z
       .object({
-        endpoint: httpUrl.describe('S3 endpoint URL, e.g. https://minio.example:9000'),
-        region: z.string().min(1).default('us-east-1').describe('S3 region'),
+        endpoint: httpUrl
+          .optional()
+          .describe('S3 endpoint URL, e.g. https://minio.example:9000; leave it out for AWS S3 (the regional endpoint of `region`)'),
+        region: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("S3 region; required without an endpoint (the bucket's AWS region), else defaults to us-east-1"),
         bucket: z
           .string()
           .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")')
@@ -653,11 +659,30 @@ export const configSchema = z
           .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")')
           .default('pgdr')
           .describe('key prefix under which every cluster lives'),
-        forcePathStyle: z.boolean().default(true).describe('path-style addressing (needed by MinIO)'),
+        forcePathStyle: z
+          .boolean()
+          .optional()
+          .describe(
+            'path-style addressing; defaults to true with an endpoint (MinIO and most S3-compatible stores need it), ' +
+              'false without one (AWS S3: virtual-hosted style)',
+          ),
         caFile: absolutePath.optional().describe("PEM CA bundle to verify the endpoint's TLS certificate"),
         insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
-        accessKeyId: secretRef.describe('S3 access key id'),
-        secretAccessKey: secretRef.describe('S3 secret access key'),
+        accessKeyId: secretRef
+          .optional()
+          .describe(
+            "S3 access key id; set both keys or neither (then the AWS SDK's default credential chain: env, web identity, SSO, instance role)",
+          ),
+        secretAccessKey: secretRef.optional().describe('S3 secret access key; set both keys or neither'),
+        serverSideEncryption: z
+          .enum(['none', 'aes256', 'kms'])
+          .default('none')
+          .describe('server-side encryption of every object pgdr and pgBackRest write: none, aes256 (SSE-S3) or kms (SSE-KMS)'),
+        kmsKeyId: z
+          .string()
+          .min(1)
+          .optional()
+          .describe("KMS key (id, ARN or alias) for serverSideEncryption kms; without it S3 uses the account's aws/s3 key"),
         outageWaitSeconds: z
           .number()
           .int()
@@ -667,6 +692,30 @@ export const configSchema = z
           .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
       })
       .strict()
+      .superRefine((s, ctx) => {
+        const keys = ['accessKeyId', 'secretAccessKey'] as const;
+        for (const [field, other] of [keys, [keys[1], keys[0]]] as const) {
+          if (s[field] === undefined && s[other] !== undefined)
+            ctx.addIssue({
+              code: 'custom',
+              path: [field],
+              message: `expected a secret reference beside ${other}: set both keys, or neither to use the AWS default credential chain`,
+            });
+        }
+        if (s.endpoint === undefined && s.region === undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['region'],
+            message: "expected the bucket's AWS region (e.g. eu-west-1) when no endpoint is set",
+          });
+        if (s.kmsKeyId !== undefined && s.serverSideEncryption !== 'kms')
+          ctx.addIssue({
+            code: 'custom',
+            path: ['kmsKeyId'],
+            message: `expected no kmsKeyId unless serverSideEncryption is "kms" (it is "${s.serverSideEncryption}")`,
+          });
+      })
+      .transform((s) => ({ ...s, region: s.region ?? 'us-east-1', forcePathStyle: s.forcePathStyle ?? s.endpoint !== undefined }))
       .describe('S3-compatible storage for backups, WAL and reports'),
     api: z
       .object({
@@ -694,6 +743,20 @@ export const configSchema = z
     // One agent, one node: a task queue names exactly one node (two nodes on one queue would
     // let either agent take the other's tasks, and the default names can collide, e.g.
     // cluster "a-b" node "c" and cluster "a" node "b-c"), and never the control queue.
+    // pgBackRest 2.45 asks for SSE-KMS with a named key only (repo-s3-kms-key-id); it has no SSE-S3 option.
+    const pgbackrest = Object.entries(c.clusters).find(([, cc]) => cc.method === 'pgbackrest')?.[0];
+    if (pgbackrest && c.storage.serverSideEncryption === 'aes256')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'serverSideEncryption'],
+        message: `expected "none" or "kms" with a kmsKeyId: cluster ${pgbackrest} uses pgBackRest, which cannot request aes256 (SSE-S3)`,
+      });
+    if (pgbackrest && c.storage.serverSideEncryption === 'kms' && c.storage.kmsKeyId === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'kmsKeyId'],
+        message: `expected a KMS key id with serverSideEncryption "kms": cluster ${pgbackrest} uses pgBackRest, which needs the key named`,
+      });
     const owner = new Map<string, string>([[c.temporal.taskQueue, 'temporal.taskQueue (the control worker)']]);
     for (const [cluster, cc] of Object.entries(c.clusters)) {
       for (const [node, n] of Object.entries(cc.nodes)) {

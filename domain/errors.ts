@@ -135,8 +135,8 @@ export class PostgresTlsError extends PgdrError {
 
 /** Thrown when a secret (password, S3 key) cannot be resolved from the worker's environment. */
 export class SecretUnavailableError extends PgdrError {
-  constructor(what: string, where: string) {
-    super(`secret for ${what} is not available: ${where}`, { what, where });
+  constructor(what: string, where: string, hint?: string) {
+    super(`secret for ${what} is not available: ${where}`, { what, where }, hint);
   }
 }
 

@@ -49,7 +49,11 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
   await Promise.all([
     step(`temporal (ui http://127.0.0.1:${layout.ports.temporalUi})`, () => ensureTemporal(layout)),
     step(`minio (https://127.0.0.1:${layout.ports.minio})`, async () => {
-      await ensureMinio(layout, tls, { accessKey: secrets['minio-access-key'].value, secretKey: secrets['minio-secret-key'].value });
+      await ensureMinio(layout, tls, {
+        accessKey: secrets['minio-access-key'].value,
+        secretKey: secrets['minio-secret-key'].value,
+        kmsKey: secrets['minio-kms-key'].value,
+      });
       await ensureBucket(createS3Client(config.storage, createSecretReader()), config.storage.bucket);
     }),
     step(`postgres cluster demo (primary :${plan.primary.port}, replica :${plan.standbys[0]!.port})`, () =>

@@ -1,4 +1,8 @@
-/** MinIO serving TLS with the stack's CA, and the pgdr bucket. */
+/**
+ * MinIO serving TLS with the stack's CA, and the pgdr bucket. It always has a static KMS key
+ * (MINIO_KMS_SECRET_KEY, named STACK_KMS_KEY_ID), so SSE-S3 and SSE-KMS requests work against it;
+ * objects are only encrypted when a request asks (no auto-encryption).
+ */
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -18,10 +22,13 @@ function healthy(port: number, caCert: string): Promise<boolean> {
   });
 }
 
+/** The name of the stack MinIO's one KMS key (the key id an SSE-KMS request names). */
+export const STACK_KMS_KEY_ID = 'pgdr-stack-key';
+
 export async function ensureMinio(
   layout: StackLayout,
   tls: { caCert: string; minioCertsDir: string },
-  creds: { accessKey: string; secretKey: string },
+  creds: { accessKey: string; secretKey: string; kmsKey: string },
 ): Promise<void> {
   const pidFile = join(layout.run, 'minio.pid');
   const logFile = join(layout.logs, 'minio.log');
@@ -45,7 +52,13 @@ export async function ensureMinio(
       tls.minioCertsDir,
     ],
     // Credentials go through env, never argv.
-    env: { MINIO_ROOT_USER: creds.accessKey, MINIO_ROOT_PASSWORD: creds.secretKey, MINIO_BROWSER: 'on', MINIO_UPDATE: 'off' },
+    env: {
+      MINIO_ROOT_USER: creds.accessKey,
+      MINIO_ROOT_PASSWORD: creds.secretKey,
+      MINIO_KMS_SECRET_KEY: `${STACK_KMS_KEY_ID}:${creds.kmsKey}`,
+      MINIO_BROWSER: 'on',
+      MINIO_UPDATE: 'off',
+    },
     logFile,
     pidFile,
   });

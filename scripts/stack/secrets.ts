@@ -7,7 +7,14 @@ import { asUser } from '../../adapters/gateway.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 
-export const SECRET_NAMES = ['minio-access-key', 'minio-secret-key', 'pg-superuser-password', 'pgdr-password', 'api-token'] as const;
+export const SECRET_NAMES = [
+  'minio-access-key',
+  'minio-secret-key',
+  'minio-kms-key',
+  'pg-superuser-password',
+  'pgdr-password',
+  'api-token',
+] as const;
 export type SecretName = (typeof SECRET_NAMES)[number];
 
 /**
@@ -24,11 +31,16 @@ export function ensureSecrets(
   const out = {} as Record<SecretName, { file: string; value: string }>;
   for (const name of SECRET_NAMES) {
     const file = join(dir, name);
-    if (!existsSync(file))
-      writeFileSync(file, `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}\n`, { mode: 0o600 });
+    if (!existsSync(file)) writeFileSync(file, `${generate(name)}\n`, { mode: 0o600 });
     const ids = asUser(owners[name]);
     if (ids) chownSync(file, ids.uid, ids.gid);
     out[name] = { file, value: readFileSync(file, 'utf8').trim() };
   }
   return out;
+}
+
+/** A new secret value: MinIO's static KMS key is 32 bytes in base64, the rest are hex. */
+function generate(name: SecretName): string {
+  if (name === 'minio-kms-key') return randomBytes(32).toString('base64');
+  return `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}`;
 }

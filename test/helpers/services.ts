@@ -80,7 +80,11 @@ export async function ownMinio(name: string): Promise<OwnService & { endpoint: s
   const shared = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const tls = await ensureTls(shared.tls);
   const secrets = ensureSecrets(shared.secrets);
-  const creds = { accessKey: secrets['minio-access-key'].value, secretKey: secrets['minio-secret-key'].value };
+  const creds = {
+    accessKey: secrets['minio-access-key'].value,
+    secretKey: secrets['minio-secret-key'].value,
+    kmsKey: secrets['minio-kms-key'].value,
+  };
   const endpoint = `https://127.0.0.1:${layout.ports.minio}`;
   const start = () => ensureMinio(layout, tls, creds);
   await start();
