@@ -121,7 +121,8 @@ function serverVerification(cc: PgTls): false | ConnectionOptions {
 const TLS_CODES = /^(ERR_TLS_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_SSL_)/;
 
 function tlsReason(err: Error & { code?: string }): string | undefined {
-  if (err.code && TLS_CODES.test(err.code)) return `${err.message} (${err.code})`;
+  // Node 24 appends advice about --use-system-ca, which does not apply: pgdr trusts sslRootCert only.
+  if (err.code && TLS_CODES.test(err.code)) return `${err.message.replace(/; if the root CA is installed locally.*$/s, '')} (${err.code})`;
   if (/does not support SSL connections/.test(err.message)) return err.message;
   return undefined;
 }

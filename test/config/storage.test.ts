@@ -10,7 +10,7 @@ import { sseParams, storageEndpoint } from '../../adapters/storage.js';
 
 const base = (storage: Record<string, unknown>, method = 'basebackup') => ({
   storage: { bucket: 'pgdr', ...storage },
-  clusters: { main: { method, nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
+  clusters: { main: { method, sslRootCert: '/etc/pgdr/pg-ca.crt', nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
 });
 const keys = { accessKeyId: { env: 'S3_KEY' }, secretAccessKey: { env: 'S3_SECRET' } };
 

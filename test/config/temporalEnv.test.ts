@@ -11,7 +11,7 @@ import { temporalConnectParams } from '../../adapters/temporalConnection.js';
 const valid = (temporal: Record<string, unknown> = {}) => ({
   temporal,
   storage: { endpoint: 'https://127.0.0.1:9000', bucket: 'pgdr', accessKeyId: { env: 'S3_KEY' }, secretAccessKey: { env: 'S3_SECRET' } },
-  clusters: { main: { nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
+  clusters: { main: { sslRootCert: '/etc/pgdr/pg-ca.crt', nodes: { a: { dataDir: '/var/lib/pg/a' } } } },
 });
 
 function file(temporal: Record<string, unknown> = {}): string {
