@@ -23,7 +23,8 @@ import { workflowsPath } from '../worker/workers.js';
 const dist = join(repoRoot, 'dist');
 
 // Bundled ESM code that calls require() (CommonJS dependencies inside) needs one in scope.
-const requireShim = "import { createRequire as __pgdrCreateRequire } from 'node:module'; const require = __pgdrCreateRequire(import.meta.url);";
+const requireShim =
+  "import { createRequire as __pgdrCreateRequire } from 'node:module'; const require = __pgdrCreateRequire(import.meta.url);";
 
 const common: BuildOptions = {
   bundle: true,
@@ -44,7 +45,13 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
   {
     entry: 'cli/main.ts',
     out: 'cli.js',
-    options: { banner: { js: requireShim }, splitting: true, chunkNames: 'chunks/[name]-[hash]', minifyWhitespace: true, minifySyntax: true },
+    options: {
+      banner: { js: requireShim },
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      minifyWhitespace: true,
+      minifySyntax: true,
+    },
   },
   { entry: 'worker/main.ts', out: 'worker.js', options: { packages: 'external' } },
   { entry: 'api/main.ts', out: 'api.js', options: { packages: 'external' } },

@@ -8,7 +8,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { reconcileSchedules } from '../control/schedules.js';
 import { loadConfig } from '../config/load.js';
-import { createWorkers, planWorkers } from './workers.js';
+import { createWorkers, planWorkers, workflowsPath } from './workers.js';
 import { workflowBundlePath } from './workflowCode.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
@@ -79,6 +79,8 @@ async function main(): Promise<void> {
   }
   try {
     const workers = await createWorkers({ config, connection, plan, ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}) });
+    if (plan.control)
+      console.log(`workflow code: ${bundlePath ? `prebuilt bundle ${bundlePath}` : `bundled from ${workflowsPath} at start`}`);
     const queues = workers.map((w) => w.options.taskQueue);
     const running = Promise.all(workers.map((w) => w.run()));
     // Say "ready" only once every worker actually polls (scripts wait for this line).
