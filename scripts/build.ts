@@ -15,10 +15,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { repoRoot } from './stack/layout.js';
-import { workflowsPath } from '../worker/workers.js';
 
 const dist = join(repoRoot, 'dist');
 
@@ -58,10 +57,13 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
   { entry: 'archive/main.ts', out: 'pgdr-wal.mjs', options: { banner: { js: requireShim }, minify: true, sourcemap: false } },
 ];
 
-async function main(): Promise<void> {
+/**
+ * The entry points, without the workflow bundle: a second or two. `stack up` runs this, so the
+ * launchers in bin/ never run a dist/ older than the sources in a checkout.
+ */
+export async function buildEntries(): Promise<void> {
   // Overwritten in place, not emptied first: a running stack's archive_command uses dist/pgdr-wal.mjs.
   mkdirSync(dist, { recursive: true });
-  const t0 = performance.now();
   await Promise.all(
     entries.map((e) =>
       build({
@@ -74,7 +76,13 @@ async function main(): Promise<void> {
       }),
     ),
   );
-  const bundle = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+}
+
+/** Everything: the entry points and the workflow bundle (webpack, loaded only here). */
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const [{ bundleWorkflowCode }, { workflowsPath }] = await Promise.all([import('@temporalio/worker'), import('../worker/workers.js')]);
+  const [, bundle] = await Promise.all([buildEntries(), bundleWorkflowCode({ workflowsPath, logger: quietLogger })]);
   writeFileSync(join(dist, 'workflow-bundle.js'), bundle.code);
   console.log(`build: dist/ ready (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
 }
@@ -89,7 +97,9 @@ const quietLogger = {
   error: (message: string) => console.error(message),
 };
 
-main().catch((err: unknown) => {
-  console.error(`build: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err: unknown) => {
+    console.error(`build: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}
