@@ -1,10 +1,11 @@
 /**
  * npm run bench: pgdr against the raw Postgres tools, measured in the same run on the same
  * machine. Uses its own stack (.pgdr-stack/bench, ports +5000). PGDR_BENCH picks the parts
- * (default "backup,pgbackrest,wal,restore"): backup throughput and memory on a pgbench database of
+ * (default "backup,pgbackrest,wal,restore,runtime"): backup throughput and memory on a pgbench database of
  * PGDR_BENCH_SCALE (default 70, about 1.05 GB); the pgbackrest method against bare pgbackrest; WAL push latency against pgbackrest
  * archive-push, and archive lag under a PGDR_BENCH_WAL_SECONDS (default 300) pgbench load;
- * point-in-time restore of that database through pgdr against the same restore by hand.
+ * point-in-time restore of that database through pgdr against the same restore by hand; start-up
+ * time and idle/peak RSS of pgdr's own processes, from the sources (tsx) and compiled (bench/runtime.ts).
  * Not in the default list, since it builds clusters of its own: "switchover", the write pause
  * pgbench sees during pgdr's switchover through PgBouncer against Patroni's own switchover
  * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts).
@@ -14,14 +15,16 @@ import { walBench } from './wal.js';
 import { pgbackrestBench } from './pgbackrest.js';
 import { restoreBench } from './restore.js';
 import { switchoverBench } from './switchover.js';
+import { runtimeBench } from './runtime.js';
 
-const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore').split(',').map((p) => p.trim());
+const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime').split(',').map((p) => p.trim());
 const benches: Record<string, () => Promise<BenchRow[]>> = {
   backup: backupBench,
   pgbackrest: pgbackrestBench,
   wal: walBench,
   restore: restoreBench,
   switchover: switchoverBench,
+  runtime: runtimeBench,
 };
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {

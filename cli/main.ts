@@ -4,7 +4,6 @@ import { ApiError, NonJsonReplyError } from './client.js';
 import { printable, printableJson } from './format.js';
 import { EXIT, formatOf, UsageError } from './output.js';
 import { buildProgram } from './program.js';
-import { runWal } from '../archive/main.js';
 
 /** The exit code for an error that ended a command (see EXIT_CODES). */
 function exitCodeOf(err: unknown): number {
@@ -16,8 +15,9 @@ function exitCodeOf(err: unknown): number {
 
 const [, , first, second] = process.argv;
 if (first === 'wal' && (second === 'push' || second === 'fetch')) {
-  // What Postgres runs (bin/pgdr normally takes the bundled shortcut to the same code).
-  void runWal(process.argv.slice(3)).then((code) => process.exit(code));
+  // What Postgres runs (bin/pgdr normally takes the bundled shortcut to the same code). Loaded
+  // only here: the S3 client it brings would slow every other command's start.
+  void import('../archive/main.js').then(({ runWal }) => runWal(process.argv.slice(3))).then((code) => process.exit(code));
 } else {
   const program = buildProgram();
   let json = false;

@@ -1,21 +1,67 @@
 /**
- * pgdr worker process. SIGINT/SIGTERM (handled by the Temporal runtime) stop polling, let
- * in-flight activities finish within the grace time, then cancel them; the process exits
- * once every worker has drained.
+ * pgdr worker process (pgdr-worker). SIGINT/SIGTERM (handled by the Temporal runtime) stop
+ * polling, let in-flight activities finish within the grace time, then cancel them; the
+ * process exits once every worker has drained.
  */
+import { parseArgs } from 'node:util';
 import type { Worker } from '@temporalio/worker';
 import { connectTemporalClient, connectWorker } from '../adapters/temporalConnection.js';
 import { reconcileSchedules } from '../control/schedules.js';
 import { loadConfig } from '../config/load.js';
-import { createWorkers, planWorkers } from './workers.js';
+import { createWorkers, planWorkers, workflowsPath } from './workers.js';
+import { workflowBundlePath } from './workflowCode.js';
+
+const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
+
+Runs pgdr's Temporal workers: the control worker (workflows, queue temporal.taskQueue) and/or
+node agents (one per Postgres node, queue pgdr-node-<cluster>-<node>). Each flag overrides
+the environment variable named after it.
+
+  --config PATH        pgdr.yaml (PGDR_CONFIG; default ./pgdr.yaml)
+  --role ROLE          all (default), control, or agent (PGDR_ROLE)
+  --nodes LIST         agents to run: "all" (default) or cluster/node pairs, comma-separated (PGDR_AGENT_NODES)
+  --instance NAME      the one agent <cluster>-<node>, as the pgdr-agent@ unit names it (PGDR_AGENT_INSTANCE)
+  --version            print the version
+  --help               print this help
+
+PGDR_WORKFLOW_BUNDLE names a prebuilt workflow bundle; the compiled worker uses its own.`;
+
+/** Flags become the environment variables they stand for, so one code path reads both. */
+function envFromArgs(argv: string[], env: NodeJS.ProcessEnv): NodeJS.ProcessEnv | 'exit' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      role: { type: 'string' },
+      nodes: { type: 'string' },
+      instance: { type: 'string' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) console.log(USAGE);
+  else if (values.version) console.log('0.1.0');
+  if (values.help || values.version) return 'exit';
+  const out = { ...env };
+  if (values.config !== undefined) out.PGDR_CONFIG = values.config;
+  if (values.role !== undefined) out.PGDR_ROLE = values.role;
+  if (values.nodes !== undefined) out.PGDR_AGENT_NODES = values.nodes;
+  if (values.instance !== undefined) out.PGDR_AGENT_INSTANCE = values.instance;
+  return out;
+}
 
 async function waitUntilRunning(workers: Worker[]): Promise<void> {
   while (!workers.every((w) => w.getState() === 'RUNNING')) await new Promise((r) => setTimeout(r, 50));
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig();
-  const plan = planWorkers(config);
+  const env = envFromArgs(process.argv.slice(2), process.env);
+  if (env === 'exit') return;
+  const config = loadConfig(env.PGDR_CONFIG || undefined, env);
+  const plan = planWorkers(config, env);
+  const bundlePath = plan.control ? workflowBundlePath(env) : undefined;
   const connection = await connectWorker(config.temporal);
   if (plan.control) {
     // The control worker owns the schedules: make them match pgdr.yaml before serving.
@@ -26,13 +72,15 @@ async function main(): Promise<void> {
         `schedules: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged`,
       );
       if (r.orphans.length)
-        console.warn(`schedules of clusters not in ${process.env.PGDR_CONFIG ?? 'pgdr.yaml'} left alone: ${r.orphans.join(', ')}`);
+        console.warn(`schedules of clusters not in ${env.PGDR_CONFIG || 'pgdr.yaml'} left alone: ${r.orphans.join(', ')}`);
     } finally {
       await clientConnection.close();
     }
   }
   try {
-    const workers = await createWorkers({ config, connection, plan });
+    const workers = await createWorkers({ config, connection, plan, ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}) });
+    if (plan.control)
+      console.log(`workflow code: ${bundlePath ? `prebuilt bundle ${bundlePath}` : `bundled from ${workflowsPath} at start`}`);
     const queues = workers.map((w) => w.options.taskQueue);
     const running = Promise.all(workers.map((w) => w.run()));
     // Say "ready" only once every worker actually polls (scripts wait for this line).
@@ -47,5 +95,6 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
+  // Bad flags are usage errors (2), as with the CLI.
+  process.exit((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1);
 });

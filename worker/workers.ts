@@ -25,13 +25,14 @@ export interface WorkerPlan {
 
 /**
  * Which workers this process runs, from PGDR_ROLE ("all" | "control" | "agent") and
- * PGDR_AGENT_NODES ("all" or "cluster/node,cluster/node").
+ * PGDR_AGENT_NODES ("all" or "cluster/node,cluster/node"), or PGDR_AGENT_INSTANCE
+ * ("<cluster>-<node>", the instance name of the pgdr-agent@ systemd unit).
  */
 export function planWorkers(config: PgdrConfig, env: NodeJS.ProcessEnv = process.env): WorkerPlan {
   const role = env.PGDR_ROLE ?? 'all';
   if (!['all', 'control', 'agent'].includes(role)) throw new Error(`PGDR_ROLE is "${role}": expected all, control or agent`);
   const all = Object.entries(config.clusters).flatMap(([cluster, c]) => Object.keys(c.nodes).map((node) => ({ cluster, node })));
-  const wanted = env.PGDR_AGENT_NODES ?? 'all';
+  const wanted = agentInstanceNode(env.PGDR_AGENT_INSTANCE, all) ?? env.PGDR_AGENT_NODES ?? 'all';
   let agents = all;
   if (wanted !== 'all') {
     const names = wanted
@@ -48,6 +49,24 @@ export function planWorkers(config: PgdrConfig, env: NodeJS.ProcessEnv = process
     agents = all.filter((a) => names.includes(`${a.cluster}/${a.node}`));
   }
   return { control: role !== 'agent', agents: role === 'control' ? [] : agents };
+}
+
+/**
+ * The "cluster/node" a systemd instance name "<cluster>-<node>" stands for. Names may hold "-"
+ * themselves, so the instance is matched against the configured pairs, and must match one.
+ */
+function agentInstanceNode(instance: string | undefined, all: { cluster: string; node: string }[]): string | undefined {
+  if (instance === undefined) return undefined;
+  const matches = all.filter((a) => `${a.cluster}-${a.node}` === instance);
+  if (matches.length !== 1) {
+    const known = all.map((a) => `${a.cluster}-${a.node}`).join(', ');
+    throw new Error(
+      matches.length === 0
+        ? `PGDR_AGENT_INSTANCE is "${instance}": expected <cluster>-<node> of a node in pgdr.yaml, one of ${known}`
+        : `PGDR_AGENT_INSTANCE is "${instance}": it names more than one node (${matches.map((m) => `${m.cluster}/${m.node}`).join(', ')}); use PGDR_AGENT_NODES=cluster/node`,
+    );
+  }
+  return `${matches[0]!.cluster}/${matches[0]!.node}`;
 }
 
 export interface CreateWorkersOptions {

@@ -7,7 +7,7 @@
  *   tsx scripts/stack/main.ts status        what runs, and where (restored copies still running included)
  */
 import { mkdirSync, existsSync, writeFileSync } from 'node:fs';
-import { stackLayout, repoRoot, type StackLayout } from './layout.js';
+import { stackLayout, type StackLayout } from './layout.js';
 import { ensureTls } from './tls.js';
 import { ensureSecrets } from './secrets.js';
 import { ensureTemporal, stopTemporal } from './temporal.js';
@@ -15,12 +15,11 @@ import { ensureMinio, ensureBucket, stopMinio } from './minio.js';
 import { demoClusterPlan, ensureCluster, stopCluster, NO_ARCHIVE_COMMANDS } from './postgres.js';
 import { stackConfig, writeStackConfig } from './config.js';
 import { ensureApps, stopApps, appsRunning, appEnv } from './apps.js';
+import { buildEntries } from '../build.js';
 import { portOpen } from './procs.js';
 import { liveRestoredCopies, stopRestoredCopies } from './copies.js';
 import { parseConfig } from '../../config/load.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
-import { runTool } from '../../adapters/gateway.js';
-import { join } from 'node:path';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 
@@ -37,8 +36,9 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
   const config = parseConfig(raw, layout.configFile);
   writeStackConfig(layout.configFile, raw);
   const plan = demoClusterPlan(layout, archiveCommands(config, 'demo'));
-  // archive_command runs the bundled `pgdr wal push`: build it from the current sources.
-  await runTool({ tool: 'bash', args: [join(repoRoot, 'scripts', 'build-wal.sh')] });
+  // archive_command runs the bundled `pgdr wal push`, and bin/ runs dist/ when it is there:
+  // build them from the current sources.
+  await buildEntries();
   writeFileSync(
     layout.envFile,
     Object.entries(appEnv(layout, tls.caCert))

@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { join } from 'node:path';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { planWorkers } from '../../worker/workers.js';
+import { compiled, workflowBundlePath } from '../../worker/workflowCode.js';
 import { stackConfig } from '../helpers/stack.js';
 
 describe('worker process', () => {
@@ -48,5 +49,57 @@ describe('worker process', () => {
       'PGDR_AGENT_NODES names "demo/nope": expected cluster/node from pgdr.yaml, one of demo/primary, demo/replica',
     );
     expect(() => planWorkers(config, { PGDR_ROLE: 'boss' })).toThrow('PGDR_ROLE is "boss": expected all, control or agent');
+  });
+
+  it('runs one agent from the flags a pgdr-agent@ unit passes, through the bin/ launcher', async () => {
+    const proc = execa(
+      join(repoRoot, 'bin/pgdr-worker'),
+      ['--config', inject('configPath'), '--role', 'agent', '--instance', 'demo-replica'],
+      {
+        env: { PGDR_CONFIG: '/nonexistent/pgdr.yaml' },
+        reject: false,
+        all: true,
+      },
+    );
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`worker did not start polling: ${output}`)), 60_000);
+      proc.all!.on('data', (d: Buffer) => {
+        output += d.toString();
+        if (output.includes('pgdr worker polling pgdr-node-demo-replica on')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    proc.kill('SIGTERM');
+    const res = await proc;
+    expect(res.exitCode).toBe(0);
+    // An agent alone has no workflow code to load.
+    expect(res.all).not.toContain('workflow code:');
+  });
+
+  it('plans the one agent a systemd instance <cluster>-<node> names, even when names hold "-"', () => {
+    const config = { clusters: { 'a-b': { nodes: { c: {}, d: {} } }, a: { nodes: { 'b-c': {} } }, x: { nodes: { 'y-z': {} } } } } as never;
+    expect(planWorkers(config, { PGDR_ROLE: 'agent', PGDR_AGENT_INSTANCE: 'x-y-z' })).toEqual({
+      control: false,
+      agents: [{ cluster: 'x', node: 'y-z' }],
+    });
+    expect(planWorkers(config, { PGDR_ROLE: 'agent', PGDR_AGENT_INSTANCE: 'a-b-d' }).agents).toEqual([{ cluster: 'a-b', node: 'd' }]);
+    expect(() => planWorkers(config, { PGDR_AGENT_INSTANCE: 'a-b-c' })).toThrow(
+      'PGDR_AGENT_INSTANCE is "a-b-c": it names more than one node (a-b/c, a/b-c); use PGDR_AGENT_NODES=cluster/node',
+    );
+    expect(() => planWorkers(config, { PGDR_AGENT_INSTANCE: 'x-q' })).toThrow(
+      'PGDR_AGENT_INSTANCE is "x-q": expected <cluster>-<node> of a node in pgdr.yaml, one of a-b-c, a-b-d, a-b-c, x-y-z',
+    );
+  });
+
+  it('takes the workflow bundle PGDR_WORKFLOW_BUNDLE names, refuses a missing one, and bundles the sources otherwise', () => {
+    expect(compiled).toBe(false);
+    expect(workflowBundlePath({})).toBeUndefined();
+    expect(workflowBundlePath({ PGDR_WORKFLOW_BUNDLE: join(repoRoot, 'package.json') })).toBe(join(repoRoot, 'package.json'));
+    expect(() => workflowBundlePath({ PGDR_WORKFLOW_BUNDLE: '/nonexistent/bundle.js' })).toThrow(
+      'PGDR_WORKFLOW_BUNDLE is "/nonexistent/bundle.js": expected the path of a workflow bundle (dist/workflow-bundle.js from npm run build), and there is no such file',
+    );
   });
 });
