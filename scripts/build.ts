@@ -6,6 +6,7 @@
  *   dist/api.js               pgdr-api
  *   dist/pgdr-wal.mjs         pgdr wal push|fetch (archive_command), dependencies bundled in
  *   dist/workflow-bundle.js   the workflow code, bundled once here instead of at every worker start
+ *   dist/health.js            pgdr-worker's health check (are this host's queues polled?)
  *
  * esbuild, not tsc: one file per entry starts faster than hundreds of emitted modules, and it is
  * what the archive program was already built with. Type checking stays with `tsc --noEmit`.
@@ -54,6 +55,8 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
   },
   { entry: 'worker/main.ts', out: 'worker.js', options: { packages: 'external' } },
   { entry: 'api/main.ts', out: 'api.js', options: { packages: 'external' } },
+  // The worker's health check (the container image's HEALTHCHECK).
+  { entry: 'worker/health.ts', out: 'health.js', options: { packages: 'external' } },
   { entry: 'archive/main.ts', out: 'pgdr-wal.mjs', options: { banner: { js: requireShim }, minify: true, sourcemap: false } },
 ];
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Primary initialisation (runs once, on an empty volume): the pgdr role, a slot for the
-# replica, replication access, and archive_mode on. Passwords come from the environment.
+# replica, replication access, and archive_mode on with WAL to S3 through pgdr's archive program
+# (the same strings `pgdr archive enable` sets). Passwords come from the environment.
 set -euo pipefail
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" -v pw="$PGDR_PASSWORD" <<'SQL'
 create role pgdr login replication password :'pw';
@@ -12,9 +13,9 @@ SQL
 cat >>"$PGDATA/postgresql.conf" <<'CONF'
 wal_level = replica
 archive_mode = on
-archive_command = 'test ! -f /var/lib/postgresql/wal-archive/%f && cp %p /var/lib/postgresql/wal-archive/%f'
+archive_command = '/opt/pgdr/bin/pgdr wal push --config /etc/pgdr/pgdr.yaml --cluster demo %p'
+restore_command = '/opt/pgdr/bin/pgdr wal fetch --config /etc/pgdr/pgdr.yaml --cluster demo %f %p'
 wal_log_hints = on
 CONF
-mkdir -p /var/lib/postgresql/wal-archive
 echo "host replication pgdr all scram-sha-256" >>"$PGDATA/pg_hba.conf"
 echo "host all pgdr all scram-sha-256" >>"$PGDATA/pg_hba.conf"
