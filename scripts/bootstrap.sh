@@ -57,10 +57,8 @@ command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
 command -v etcd >/dev/null 2>&1 || need_pkgs+=(etcd-server etcd-client)
 command -v patroni >/dev/null 2>&1 || need_pkgs+=(patroni)
 command -v runuser >/dev/null 2>&1 || need_pkgs+=(util-linux)
-<<<<<<< HEAD
 # The Temporal TLS test terminates mTLS in front of the dev server (which has no TLS flags).
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need_pkgs+=(haproxy)
-=======
 command -v systemd-analyze >/dev/null 2>&1 || need_pkgs+=(systemd) # test/package: verify the unit templates
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
