@@ -7,6 +7,8 @@ source scripts/ensure-node-deps.sh
 bash scripts/bootstrap.sh
 echo "pgdr: typecheck and lint" >&2
 node_modules/.bin/tsc --noEmit
+# The shell scripts and launchers parse (a merge once left conflict markers in one).
+for f in scripts/*.sh bin/*; do bash -n "$f"; done
 node_modules/.bin/eslint --max-warnings=0 .
 # One format (Prettier, 140 columns: .prettierrc.json); `npx prettier --write .` applies it.
 node_modules/.bin/prettier --check --log-level=warn .
