@@ -327,6 +327,11 @@ describe('TLS to S3', () => {
         'adapters/sql.ts: ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }',
         'test/config/load.test.ts: expect(c.storage.insecureSkipTlsVerify).toBe(false);',
         "config/schema.ts: insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),",
+        // The Temporal TLS probe checks the certificate against temporal.tls.serverName (still verified, only another name).
+        "adapters/temporalConnection.ts: import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions as NodeTlsOptions } from 'node:tls';",
+        'adapters/temporalConnection.ts: ...(tls.serverNameOverride ? { checkServerIdentity: serverIdentityOf(name) } : {}),',
+        "adapters/temporalConnection.ts: function serverIdentityOf(name: string): NodeTlsOptions['checkServerIdentity'] {",
+        'adapters/temporalConnection.ts: return (_host, cert) => checkServerIdentity(name, cert);',
       ].sort(),
     );
   });
