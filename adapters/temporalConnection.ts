@@ -73,10 +73,19 @@ export async function connectWorker(t: TemporalConfig, read?: SecretReader): Pro
   }
 }
 
+/** Which credentials to check, by what this connection presented. */
+function credentialsHint(p: TemporalConnectParams): string {
+  const cert =
+    p.tls && p.tls.clientCertPair ? 'the client certificate (temporal.tls.clientCert) and what the server authorizes for it' : '';
+  const key = p.apiKey ? 'temporal.apiKey (TEMPORAL_API_KEY)' : '';
+  const what = [key, cert].filter(Boolean).join(', and ');
+  return `check ${what || 'whether the server needs an API key or a client certificate (pgdr presented neither)'} and the namespace`;
+}
+
 /** The pgdr error for a failed connect: the TLS reason where a handshake of our own finds one. */
 export async function connectFailure(p: TemporalConnectParams, err: unknown): Promise<TemporalConnectError> {
   const refused = credentialsRefused(err);
-  if (refused) return refused(p.address);
+  if (refused) return refused(p.address, credentialsHint(p));
   if (p.tls) {
     const tls = await probeTls(p.address, p.tls);
     if (tls) return new TemporalConnectError(p.address, tls.reason, tls.hint);
@@ -88,7 +97,7 @@ export async function connectFailure(p: TemporalConnectParams, err: unknown): Pr
  * gRPC UNAUTHENTICATED (16) / PERMISSION_DENIED (7), or an HTTP 401/403 in front of gRPC (a
  * proxy, as the worker's connection reports it): the API key or certificate was refused.
  */
-function credentialsRefused(err: unknown): ((address: string) => TemporalConnectError) | undefined {
+function credentialsRefused(err: unknown): ((address: string, hint: string) => TemporalConnectError) | undefined {
   for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, d = 0; e && d < 5; e = e.cause as typeof e, d++) {
     const text = String(e.message ?? '');
     const how =
@@ -97,13 +106,7 @@ function credentialsRefused(err: unknown): ((address: string) => TemporalConnect
         : e.code === 7 || /\b(PermissionDenied|PERMISSION_DENIED|403 Forbidden)\b/.test(text)
           ? 'permission denied'
           : undefined;
-    if (how)
-      return (address) =>
-        new TemporalConnectError(
-          address,
-          `the server refused pgdr's credentials (${how})`,
-          'check temporal.apiKey (TEMPORAL_API_KEY) and the namespace it is for',
-        );
+    if (how) return (address, hint) => new TemporalConnectError(address, `the server refused pgdr's credentials (${how})`, hint);
   }
   return undefined;
 }

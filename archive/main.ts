@@ -66,7 +66,6 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
     process.stderr.write(`pgdr wal: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  quietSdkNodeVersionWarning();
   try {
     // Imported here, not at the top, so usage errors answer without loading the S3 SDK.
     const [{ loadConfig, configPath }, { createS3Client }, { createSecretReader }, { clusterOf }, wal] = await Promise.all([
@@ -113,18 +112,6 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
     if (err instanceof WalCorruptError) return 126;
     return err instanceof PgdrError && err.nonRetryable && args.action === 'fetch' ? 126 : 1;
   }
-}
-
-/**
- * The AWS SDK warns once per process that it will need Node 22 from 2027. Postgres runs this
- * command for every segment and copies stderr into its log, so that one warning is dropped here.
- */
-function quietSdkNodeVersionWarning(): void {
-  const emit = process.emitWarning.bind(process) as (...a: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-    if (String(warning instanceof Error ? warning.message : warning).startsWith('NodeVersionSupportWarning')) return;
-    emit(warning, ...rest);
-  }) as typeof process.emitWarning;
 }
 
 const invokedDirectly = process.argv[1] && /(^|\/)(archive\/main\.ts|pgdr-wal\.mjs)$/.test(process.argv[1]);

@@ -14,8 +14,8 @@
  * modules); the worker and the API leave node_modules external (Temporal's native core bridge,
  * and the packages they load at run time).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
 import { repoRoot } from './stack/layout.js';
@@ -62,16 +62,17 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
 
 /**
  * The entry points, without the workflow bundle: a second or two. `stack up` runs this, so the
- * launchers in bin/ never run a dist/ older than the sources in a checkout.
+ * launchers in bin/ never run a dist/ older than the sources in a checkout; a workflow bundle
+ * older than the workflow code is removed (the compiled worker then asks for `npm run build`).
  */
 export async function buildEntries(): Promise<void> {
-  // Overwritten in place, not emptied first: a running stack's archive_command uses dist/pgdr-wal.mjs.
   mkdirSync(dist, { recursive: true });
-  await Promise.all(
+  const results = await Promise.all(
     entries.map((e) =>
       build({
         ...common,
         ...e.options,
+        write: false,
         // Split builds name an output directory; the entry keeps its name there.
         ...(e.options.splitting
           ? { entryPoints: { [e.out.replace(/\.m?js$/, '')]: join(repoRoot, e.entry) }, outdir: dist }
@@ -79,6 +80,35 @@ export async function buildEntries(): Promise<void> {
       }),
     ),
   );
+  // Each file into place by rename: a running stack's archive_command never reads half of dist/pgdr-wal.mjs.
+  for (const f of results.flatMap((r) => r.outputFiles ?? [])) writeAtomically(f.path, f.contents);
+  removeStaleBundle();
+}
+
+function writeAtomically(path: string, contents: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+}
+
+/** The newest modification time of a file under dir. */
+function newest(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile())
+    .reduce((t, d) => Math.max(t, statSync(join(d.parentPath, d.name)).mtimeMs), 0);
+}
+
+/** The prebuilt bundle holds workflows/ and the domain/ code they import: older than either, it goes. */
+function removeStaleBundle(): void {
+  const bundle = join(dist, 'workflow-bundle.js');
+  let built: number;
+  try {
+    built = statSync(bundle).mtimeMs;
+  } catch {
+    return;
+  }
+  if (Math.max(newest(join(repoRoot, 'workflows')), newest(join(repoRoot, 'domain'))) > built) rmSync(bundle, { force: true });
 }
 
 /** Everything: the entry points and the workflow bundle (webpack, loaded only here). */
@@ -86,7 +116,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const [{ bundleWorkflowCode }, { workflowsPath }] = await Promise.all([import('@temporalio/worker'), import('../worker/workers.js')]);
   const [, bundle] = await Promise.all([buildEntries(), bundleWorkflowCode({ workflowsPath, logger: quietLogger })]);
-  writeFileSync(join(dist, 'workflow-bundle.js'), bundle.code);
+  writeAtomically(join(dist, 'workflow-bundle.js'), new TextEncoder().encode(bundle.code));
   console.log(`build: dist/ ready (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
 }
 

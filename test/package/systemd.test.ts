@@ -115,6 +115,11 @@ describe('systemd unit templates', () => {
     for (const path of ['/var/lib/postgresql', '/var/lib/pgdr', '/var/tmp/pgdr', '/run/postgresql', '/var/spool/pgbackrest']) {
       expect(writable).toContain(`-${path}`);
     }
+    // The agent writes scratch files under os.tmpdir(): TMPDIR is a directory systemd makes writable.
+    expect(agent.get('CacheDirectory')).toEqual(['pgdr']);
+    expect(agent.get('Environment')).toContain('TMPDIR=/var/cache/pgdr');
+    // A Postgres the agent starts may keep its socket in /tmp (the upstream default).
+    expect(writable).toContain('-/tmp');
     // Servers the agent starts must survive an agent restart.
     expect(agent.get('KillMode')).toEqual(['process']);
   });
