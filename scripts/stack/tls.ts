@@ -12,57 +12,64 @@ export interface TlsFiles {
   minioCertsDir: string;
 }
 
+/** A self-signed CA, its certificate and key at the given paths (key 0600). */
+export async function makeCa(cert: string, key: string, subject: string, days = 3650): Promise<void> {
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    String(days),
+    '-subj',
+    subject,
+  ]);
+  chmodSync(key, 0o600);
+}
+
+/**
+ * A certificate for CN `cn` signed by `ca`, as <dir>/<name>.crt and .key (key 0600): for a
+ * server (serverAuth, with subjectAltNames) or a client (clientAuth).
+ */
+export async function issueCert(o: {
+  dir: string;
+  name: string;
+  cn: string;
+  ca: { cert: string; key: string };
+  usage: 'serverAuth' | 'clientAuth';
+  san?: string[];
+  days: number;
+}): Promise<{ cert: string; key: string }> {
+  const key = join(o.dir, `${o.name}.key`);
+  const csr = join(o.dir, `${o.name}.csr`);
+  const cert = join(o.dir, `${o.name}.crt`);
+  const ext = join(o.dir, `${o.name}.ext`);
+  await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${o.cn}`]);
+  const san = o.san?.length ? `subjectAltName=${o.san.join(',')}\n` : '';
+  writeFileSync(ext, `${san}basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=${o.usage}\n`);
+  const sign = ['-CA', o.ca.cert, '-CAkey', o.ca.key, '-CAcreateserial', '-out', cert, '-days', String(o.days), '-extfile', ext];
+  await execa('openssl', ['x509', '-req', '-in', csr, ...sign]);
+  chmodSync(key, 0o600);
+  return { cert, key };
+}
+
 /** extraHosts: more DNS names for the server certificate (compose service names). */
 export async function ensureTls(dir: string, extraHosts: string[] = []): Promise<TlsFiles> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const caKey = join(dir, 'ca.key');
   const caCert = join(dir, 'ca.crt');
   const key = join(dir, 'server.key');
-  const csr = join(dir, 'server.csr');
   const cert = join(dir, 'server.crt');
-  const ext = join(dir, 'server.ext');
   const minioCertsDir = join(dir, 'minio');
-  if (!existsSync(caCert)) {
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      caKey,
-      '-out',
-      caCert,
-      '-days',
-      '3650',
-      '-subj',
-      '/CN=pgdr dev CA',
-    ]);
-  }
+  if (!existsSync(caCert)) await makeCa(caCert, caKey, '/CN=pgdr dev CA');
   if (!existsSync(cert)) {
-    await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
-    const san = ['DNS:localhost', 'IP:127.0.0.1', ...extraHosts.map((h) => `DNS:${h}`)].join(',');
-    writeFileSync(
-      ext,
-      `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
-    );
-    await execa('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      caCert,
-      '-CAkey',
-      caKey,
-      '-CAcreateserial',
-      '-out',
-      cert,
-      '-days',
-      '825',
-      '-extfile',
-      ext,
-    ]);
+    const san = ['DNS:localhost', 'IP:127.0.0.1', ...extraHosts.map((h) => `DNS:${h}`)];
+    await issueCert({ dir, name: 'server', cn: 'localhost', ca: { cert: caCert, key: caKey }, usage: 'serverAuth', san, days: 825 });
   }
   mkdirSync(join(minioCertsDir, 'CAs'), { recursive: true });
   copyFileSync(cert, join(minioCertsDir, 'public.crt'));

@@ -4,10 +4,10 @@
  * tool gets a private copy of the key (0600, owned by the node's OS user), removed afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { execa } from 'execa';
+import { issueCert } from '../../scripts/stack/tls.js';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { withLibpqEnv, withNode } from '../../adapters/sql.js';
 import { createSecretReader } from '../../adapters/secrets.js';
@@ -28,12 +28,7 @@ beforeAll(async () => {
   // A client certificate for the pgdr role from the stack CA.
   const ca = join(pgs.layout.tls, 'ca.crt');
   const caKey = join(pgs.layout.tls, 'ca.key');
-  const key = join(tmp, 'pgdr.key');
-  const csr = join(tmp, 'pgdr.csr');
-  const cert = join(tmp, 'pgdr.crt');
-  await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', '/CN=pgdr']);
-  await execa('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '1']);
-  chmodSync(key, 0o600);
+  const { cert, key } = await issueCert({ dir: tmp, name: 'pgdr', cn: 'pgdr', ca: { cert: ca, key: caKey }, usage: 'clientAuth', days: 1 });
   // TCP demands TLS and a client certificate the stack CA signed, besides the password.
   writeFileSync(join(pgs.dataDir, 'pg_hba.conf'), HBA.replace(/^(hostssl.*scram-sha-256)$/gm, '$1 clientcert=verify-full'));
   await pgs.sql(`alter system set ssl_ca_file = '${ca}'; select pg_reload_conf();`);

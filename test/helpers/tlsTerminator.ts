@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { issueCert, makeCa } from '../../scripts/stack/tls.js';
 
 export interface CertPair {
   cert: string;
@@ -67,35 +68,6 @@ async function listening(port: number, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-/** A client certificate (clientAuth) for `cn`, signed by caCert/caKey. */
-async function issueClientCert(dir: string, name: string, caCert: string, caKey: string): Promise<CertPair> {
-  const key = join(dir, `${name}.key`);
-  const csr = join(dir, `${name}.csr`);
-  const cert = join(dir, `${name}.crt`);
-  const ext = join(dir, `${name}.ext`);
-  await execa('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}`]);
-  writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
-  await execa('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    caCert,
-    '-CAkey',
-    caKey,
-    '-CAcreateserial',
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-extfile',
-    ext,
-  ]);
-  chmodSync(key, 0o600);
-  return { cert, key };
-}
-
 /**
  * Starts HAProxy in front of `upstream` (the dev server's host:port). stackCaFile is the
  * stack's ca.crt; its ca.key, server.crt and server.key sit next to it (scripts/stack/tls.ts).
@@ -119,25 +91,13 @@ export async function startTlsTerminator(upstream: string, stackCaFile: string):
     writeFileSync(serverPem, readFileSync(join(tlsDir, 'server.crt'), 'utf8') + readFileSync(join(tlsDir, 'server.key'), 'utf8'), {
       mode: 0o600,
     });
-    const client = await issueClientCert(dir, 'pgdr-test-client', stackCaFile, join(tlsDir, 'ca.key'));
+    const clientCert = (name: string, ca: { cert: string; key: string }) =>
+      issueCert({ dir, name, cn: name, ca, usage: 'clientAuth', days: 2 });
+    const client = await clientCert('pgdr-test-client', { cert: stackCaFile, key: join(tlsDir, 'ca.key') });
     const foreignCaFile = join(dir, 'foreign-ca.crt');
     const foreignCaKey = join(dir, 'foreign-ca.key');
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      foreignCaKey,
-      '-out',
-      foreignCaFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=foreign test CA',
-    ]);
-    const foreign = await issueClientCert(dir, 'pgdr-foreign-client', foreignCaFile, foreignCaKey);
+    await makeCa(foreignCaFile, foreignCaKey, '/CN=foreign test CA', 2);
+    const foreign = await clientCert('pgdr-foreign-client', { cert: foreignCaFile, key: foreignCaKey });
     const apiKey = `pgdr-test-${randomBytes(12).toString('hex')}`;
     const [mtlsPort, apiKeyPort] = [await freePort(), await freePort()];
     const cfg = join(dir, 'haproxy.cfg');

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
+import { makeCa } from '../../scripts/stack/tls.js';
 import type { Client } from '@temporalio/client';
 import { clients, startWorkers, testCluster } from '../helpers/cluster.js';
 import { ownPostgres } from '../helpers/postgres.js';
@@ -250,23 +251,7 @@ describe('TLS to S3', () => {
   const reader = createSecretReader();
 
   beforeAll(async () => {
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(tmp, 'other-ca.key'),
-      '-out',
-      otherCa,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=pgdr security test: not the stack CA',
-    ]);
+    await makeCa(otherCa, join(tmp, 'other-ca.key'), '/CN=pgdr security test: not the stack CA', 1);
   });
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

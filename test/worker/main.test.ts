@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
+import { waitForLine } from '../helpers/process.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
 import { planWorkers } from '../../worker/workers.js';
 import { compiled, workflowBundlePath } from '../../worker/workflowCode.js';
@@ -14,17 +15,7 @@ describe('worker process', () => {
       reject: false,
       all: true,
     });
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`worker did not start polling: ${output}`)), 60_000);
-      proc.all!.on('data', (d: Buffer) => {
-        output += d.toString();
-        if (output.includes('pgdr worker polling pgdr-node-demo-replica')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
+    await waitForLine(proc, 'pgdr worker polling pgdr-node-demo-replica');
     proc.kill('SIGTERM');
     const res = await proc;
     expect(res.exitCode).toBe(0);
@@ -61,17 +52,7 @@ describe('worker process', () => {
         all: true,
       },
     );
-    let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`worker did not start polling: ${output}`)), 60_000);
-      proc.all!.on('data', (d: Buffer) => {
-        output += d.toString();
-        if (output.includes('pgdr worker polling pgdr-node-demo-replica on')) {
-          clearTimeout(t);
-          resolve();
-        }
-      });
-    });
+    await waitForLine(proc, 'pgdr worker polling pgdr-node-demo-replica on');
     proc.kill('SIGTERM');
     const res = await proc;
     expect(res.exitCode).toBe(0);

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
-import { execa } from 'execa';
+import { makeCa } from '../../scripts/stack/tls.js';
 import { withNode } from '../../adapters/sql.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { PostgresTlsError } from '../../domain/errors.js';
@@ -23,23 +23,7 @@ const otherCa = join(tmp, 'other-ca.crt');
 
 beforeAll(async () => {
   rc = await replicatedCluster('pgtls');
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    join(tmp, 'other-ca.key'),
-    '-out',
-    otherCa,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=pgdr test: not the stack CA',
-  ]);
+  await makeCa(otherCa, join(tmp, 'other-ca.key'), '/CN=pgdr test: not the stack CA', 1);
 }, 180_000);
 
 afterAll(async () => {
