@@ -39,15 +39,26 @@ export function timeAfter(ticks: Tick[], k: number): string {
   return new Date(Math.floor((a + b) / 2)).toISOString();
 }
 
-/** Closes the current segment and waits until the archiver reports it archived. */
+/**
+ * Closes the current segment and waits until the archiver reports it archived. The wait fails
+ * when the archiver makes no progress for `timeoutMs` (a stall, or a failing archive_command),
+ * not when a backlog drains slowly: on a loaded machine ten segments behind is a queue, not a fault.
+ */
 export async function switchAndArchive(c: pg.Client, timeoutMs = 60_000): Promise<string> {
   const seg = (await c.query(`select pg_walfile_name(pg_switch_wal()) as s`)).rows[0].s as string;
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
+  let seen: string | null = null;
   for (;;) {
-    const r = (await c.query(`select last_archived_wal from pg_stat_archiver`)).rows[0];
+    const r = (await c.query(`select last_archived_wal, last_failed_wal from pg_stat_archiver`)).rows[0];
     if (r.last_archived_wal && r.last_archived_wal >= seg) return seg;
+    if (r.last_archived_wal !== seen) {
+      seen = r.last_archived_wal;
+      deadline = Date.now() + timeoutMs;
+    }
     if (Date.now() > deadline)
-      throw new Error(`segment ${seg} was not archived within ${timeoutMs} ms (last archived ${r.last_archived_wal})`);
+      throw new Error(
+        `segment ${seg} was not archived: no progress for ${timeoutMs} ms (last archived ${r.last_archived_wal}, last failed ${r.last_failed_wal})`,
+      );
     await new Promise((res) => setTimeout(res, 200));
   }
 }
