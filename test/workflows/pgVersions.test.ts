@@ -79,7 +79,12 @@ describe('PostgreSQL tool versions', () => {
       cl.nodes = {
         primary: pgs.node,
         // Another host in production; here a node with no server of its own, only tools.
-        copyhost: { ...pgs.node, port: copyPort, binDir: wrapperBin, dataDir: join(restoreDir, 'copyhost-data') },
+        copyhost: {
+          ...pgs.node,
+          port: copyPort,
+          binDir: wrapperBin,
+          dataDir: join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'copyhost-data'),
+        },
       };
       cl.restore = { ...cl.restore, dir: restoreDir };
     });
