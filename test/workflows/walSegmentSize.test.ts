@@ -21,9 +21,9 @@ import { rootMessage } from '../../workflows/probe.js';
 const MiB = 1024 * 1024;
 
 describe.each([
-  { mib: 64, nextWal: '00000001000000010000003F', drill: true },
-  { mib: 1, nextWal: '000000010000000100000FFF', drill: false },
-])('a cluster with $mib MiB WAL segments', ({ mib, nextWal, drill }) => {
+  { mib: 64, resetTo: '00000001000000010000003E', nextWal: '00000001000000010000003F', drill: true },
+  { mib: 1, resetTo: '000000010000000100000FFE', nextWal: '000000010000000100000FFF', drill: false },
+])('a cluster with $mib MiB WAL segments', ({ mib, resetTo, nextWal, drill }) => {
   const bytes = mib * MiB;
   let src: PitrSource;
   const sql = async (text: string) => (await src.pgs.sql(text)).trim();
@@ -48,12 +48,13 @@ describe.each([
     src = await pitrSource(`seg${mib}`, {
       initdbArgs: [`--wal-segsize=${mib}`],
       tickSeconds: 6,
-      // WAL continues at the last segment before a log-id boundary: the backup's WAL crosses it.
+      // WAL continues two segments before a log-id boundary: the backup starts in the last one
+      // (pg_backup_start switches to a fresh segment) and its WAL crosses the boundary.
       afterStart: async (pgs) => {
         const ctl = (args: string[]) =>
           runTool({ tool: 'pg_ctl', binDir: pgs.layout.pgBin, args: ['-D', pgs.dataDir, '-w', ...args], osUser: pgs.layout.pgUser });
         await ctl(['-m', 'fast', 'stop']);
-        await runTool({ tool: 'pg_resetwal', binDir: pgs.layout.pgBin, args: ['-l', nextWal, pgs.dataDir], osUser: pgs.layout.pgUser });
+        await runTool({ tool: 'pg_resetwal', binDir: pgs.layout.pgBin, args: ['-l', resetTo, pgs.dataDir], osUser: pgs.layout.pgUser });
         await ctl(['-l', join(pgs.layout.logs, 'postgres', `own-${pgs.port}-primary.log`), 'start']);
       },
       ...(drill
