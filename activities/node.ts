@@ -32,6 +32,7 @@ import {
 } from './steps/restore.js';
 import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
 import { runDrillChecks } from './steps/drill.js';
+import { checkToolVersions } from './steps/versions.js';
 import {
   awaitArchiverIdle,
   awaitReplayed,
@@ -57,7 +58,11 @@ const nodeSteps = {
   // Backups: pg_basebackup into S3 and its verification; pgBackRest's backup and expiry.
   uploadBaseBackup,
   verifyBaseBackup,
-  pgbackrestBackup,
+  pgbackrestBackup: async (d: StepDeps, i: Parameters<typeof pgbackrestBackup>[1]) => {
+    // The tools must be of the server's major version: refused before pgBackRest starts a set.
+    await checkToolVersions(d, { cluster: i.cluster, node: i.node, work: 'backup' });
+    return pgbackrestBackup(d, i);
+  },
   pgbackrestExpireSet,
   // WAL: archiving settings, pg_switch_wal, the archive read with pg_waldump.
   enableArchivingOnNode,
@@ -81,6 +86,8 @@ const nodeSteps = {
   inspectRestoredCopies,
   dropRestoredCopy,
   runDrillChecks,
+  // Versions: this node's tools against its server's, or another server's, major version.
+  checkToolVersions,
   // Replication: this node's server (pg_ctl, promote, settings), clones, rewinds, slots.
   stopServer,
   startServer,

@@ -27,6 +27,7 @@ const nodeProbe = z.object({
   role: z.enum(['primary', 'standby']),
   systemIdentifier: z.string(),
   serverVersion: z.number(),
+  segmentBytes: z.number().optional().describe('wal_segment_size in bytes'),
   timeline: z.number(),
   currentLsn: nullableString.describe('pg_current_wal_lsn() on a primary; null on a standby'),
   receiveLsn: nullableString,

@@ -24,6 +24,7 @@ export interface BackupManifest {
   parent: string | null;
   status: 'good' | 'failed';
   systemIdentifier: string;
+  /** The source server's server_version_num (150010 is 15.10): a restore needs tools of its major. */
   pgVersion: number;
   timeline: number;
   startLsn: string;
@@ -42,6 +43,8 @@ export interface BackupManifest {
   createdAt: string;
   /** method pgbackrest: the backup set's label in the pgBackRest repo. */
   pgbackrestLabel?: string;
+  /** The cluster's WAL segment size in bytes (wal_segment_size); absent in manifests written before it was read: 16 MiB. */
+  segmentBytes?: number;
 }
 
 export interface CatalogEntry {

@@ -45,6 +45,8 @@ export interface RestorableBackup {
   bytes: number;
   objects: StoredObject[];
   pgbackrestLabel?: string;
+  /** The source's server_version_num: the destination's tools must be of its major (absent in older activity results). */
+  pgVersion?: number;
 }
 
 export interface ArchiveFacts {

@@ -126,7 +126,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         timeline: up.timeline,
         startLsn: up.startLsn,
         stopLsn: up.stopLsn,
-        startWalSegment: walSegmentName(up.timeline, up.startLsn),
+        startWalSegment: walSegmentName(up.timeline, up.startLsn, source.probe.segmentBytes),
         startTime: up.startTime,
         stopTime: up.stopTime,
         sourceNode: source.node.name,
@@ -138,6 +138,8 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         createdAt: new Date().toISOString(),
       };
     }
+    // The cluster's WAL segment size (absent from probes recorded before it was read).
+    if (source.probe.segmentBytes) manifest.segmentBytes = source.probe.segmentBytes;
     await writeManifest({ manifest });
     if (manifest.status !== 'good')
       throw toApplicationFailure(

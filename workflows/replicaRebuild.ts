@@ -7,7 +7,7 @@
  * Judged once, inside the lock, before anything changes: a caller that asked startVerdictUpdate
  * answers 202, 409, 412 or 422 from that judgement.
  */
-import { CancellationScope, defineQuery, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, defineQuery, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { NodeIsPrimaryError, ReplicationPreconditionError } from '../domain/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
@@ -155,6 +155,16 @@ async function rebuild(
         ]),
       );
     progress.backupId = backup.id;
+  }
+  // The node's tools must be of the primary's major version (patched: older histories ran without the check).
+  const primaryVersion = probes.find((p) => p.node.name === primary)?.probe?.serverVersion;
+  if (primaryVersion && patched('rebuild-tool-versions')) {
+    progress.step = `checking the PostgreSQL tools on ${input.node}`;
+    try {
+      await node.checkToolVersions({ work: 'rebuild', against: { label: `the primary ${primary}`, versionNum: primaryVersion } });
+    } catch (err) {
+      return gate.refuse(err);
+    }
   }
   // Judged: nothing has changed yet; from here on the rebuild acts.
   gate.pass({ node: input.node, primary, source: input.source, backupId: backup?.id ?? null });

@@ -52,12 +52,15 @@ export async function planRestore(
   let primary: { timeline: number | null; note: string | null } = { timeline: null, note: null };
   // The node that is the cluster's primary now (null: none answers; undefined: not probed).
   let primaryNode: string | null | undefined;
+  // The live primary's WAL segment size; without one, the backups' or the archive's.
+  let serverSegmentBytes: number | null = null;
   if (nodes && patched('restore-follows-primary-timeline')) {
     const probes = await probeNodes(cluster, nodes);
     const chosen = currentPrimary(
       probes.map((p) => ({ name: p.node.name, ...(p.probe ? { probe: p.probe } : {}), ...(p.error ? { error: p.error } : {}) })),
     );
     primaryNode = chosen.name;
+    serverSegmentBytes = probes.find((p) => p.node.name === chosen.name)?.probe?.segmentBytes ?? null;
     primary =
       chosen.name === null
         ? { timeline: null, note: `following the newest timeline in the archive: ${chosen.problem}` }
@@ -65,7 +68,9 @@ export async function planRestore(
   }
 
   // 1. The catalog and the archive: good backups, the followed timeline, missing segments.
-  const facts = await walContinuity({ cluster, timeline: primary.timeline, segmentBytes: DEFAULT_SEGMENT_BYTES });
+  const facts = await walContinuity({ cluster, timeline: primary.timeline, segmentBytes: serverSegmentBytes });
+  // (Absent from continuity results recorded before the size was resolved: 16 MiB was assumed.)
+  const segmentBytes = facts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
   const archive: ArchiveFacts = {
     timeline: facts.timeline,
     lastSegment: facts.continuity.lastSegment,
@@ -84,25 +89,34 @@ export async function planRestore(
   //    named target, where that restore point is).
   const first = 'name' in request.target ? null : chooseBackup(request.target, backups, request.backupId);
   const from = first && 'backup' in first ? first.backup : backups.at(-1);
-  const lastSegment = from ? lastReadableSegment(from, archive) : archive.lastSegment;
+  const lastSegment = from ? lastReadableSegment(from, archive, segmentBytes) : archive.lastSegment;
   const scan = lastSegment
     ? await node.scanArchive({
         lastSegment,
-        segmentBytes: DEFAULT_SEGMENT_BYTES,
+        segmentBytes,
         ...('name' in request.target ? { restorePoint: request.target.name } : {}),
         // Back to the backup's start at most: an idle cluster's newest commit may lie many
         // (switched, nearly empty) segments back, and "latest" must not miss it.
         ...(from
           ? {
               firstSegment: from.startWalSegment,
-              lookBack: Math.min(SCAN_LIMIT, segmentNumber(lastSegment) - segmentNumber(from.startWalSegment) + 1),
+              lookBack: Math.min(
+                SCAN_LIMIT,
+                segmentNumber(lastSegment, segmentBytes) - segmentNumber(from.startWalSegment, segmentBytes) + 1,
+              ),
             }
           : {}),
       })
     : { lastCommit: null, restorePoint: null, scanned: 0 };
 
   // 3. The destination as it is now.
-  const destination = await node.inspectDestination({ dataDir: request.destination.dataDir, port: request.destination.port, ...claim });
+  //    Its tools must be of the backup's major version (checked there, before anything is created).
+  const destination = await node.inspectDestination({
+    dataDir: request.destination.dataDir,
+    port: request.destination.port,
+    ...claim,
+    ...(from?.pgVersion ? { backup: { id: from.id, pgVersion: from.pgVersion } } : {}),
+  });
 
   // 4. Judge.
   const lastCommit = scan.lastCommit ? { lsn: scan.lastCommit.lsn, time: scan.lastCommit.time } : null;
@@ -113,6 +127,7 @@ export async function planRestore(
     lastCommit,
     restorePoint: scan.restorePoint,
     destination,
+    segmentBytes,
     ...(primaryNode !== undefined ? { currentPrimary: primaryNode } : {}),
     now: new Date(),
   });

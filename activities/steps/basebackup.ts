@@ -22,6 +22,8 @@ import { awaitStorage } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { openLibpqEnv, withNode } from '../../adapters/sql.js';
+import { checkToolVersions } from './versions.js';
+import { basebackupCompressArgs } from '../../domain/pgVersions.js';
 
 export interface BaseBackupDeps {
   config: PgdrConfig;
@@ -126,9 +128,11 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     '--no-password',
     `--label=pgdr ${input.backupId}`,
   ];
-  if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
+  // The tools must be of the server's major version: refused before anything is stored.
+  const traits = await checkToolVersions(deps, { cluster: input.cluster, node: input.node, work: 'backup' });
+  args.push(...basebackupCompressArgs(traits, b.compression, b.compressionLevel));
   // Storage down (an earlier attempt may have failed on that): wait here, heartbeating, rather
   // than spend the retry attempts on an outage.
   await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });

@@ -57,6 +57,7 @@ import {
   releasePort,
 } from '../../adapters/portClaims.js';
 import { startPostgres } from '../../adapters/serverStart.js';
+import { checkToolVersions } from './versions.js';
 
 export interface RestoreDeps {
   config: PgdrConfig;
@@ -74,6 +75,7 @@ const LOG_NAME = 'pgdr-restore.log';
 
 /**
  * What is at the destination: absent, empty, files or a data directory; running; port free.
+ * With `backup`, its tools are first checked against the backup's major (PgVersionMismatchError).
  * With `claimFor` (the restore's workflow id) the port is claimed for it on this host (see
  * portClaims.ts): port 0 takes the first free port of the range, never a configured node's; a
  * port given is claimed as it is, or, with `autoPort`, traded for another when it is no longer
@@ -81,10 +83,18 @@ const LOG_NAME = 'pgdr-restore.log';
  */
 export async function inspectDestination(
   deps: RestoreDeps,
-  input: Where & { port: number; claimFor?: string; autoPort?: boolean },
+  input: Where & { port: number; claimFor?: string; autoPort?: boolean; backup?: { id: string; pgVersion: number } },
 ): Promise<DestinationFacts> {
   const cc = clusterOf(deps.config, input.cluster);
   nodeOf(deps.config, input.cluster, input.node);
+  // The destination's tools must be of the backup's major version: refused before any port is claimed.
+  if (input.backup)
+    await checkToolVersions(deps, {
+      cluster: input.cluster,
+      node: input.node,
+      work: 'restore',
+      against: { label: `backup ${input.backup.id}`, versionNum: input.backup.pgVersion },
+    });
   const owner = input.claimFor ? { holder: input.claimFor, dataDir: input.dataDir } : null;
   const range = { from: cc.restore.portFrom, to: cc.restore.portTo };
   let port = input.port;

@@ -13,14 +13,22 @@ import {
   type TimelineWindow,
 } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
+import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../../domain/wal.js';
+import { resolveSegmentBytes, type ResolvedSegmentSize } from '../../domain/walSegmentSize.js';
 import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
 import { activityProgress } from '../../adapters/progress.js';
 import { readWalCheck, storeWalCheck } from '../../adapters/reportStore.js';
-import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type WalDeps } from '../../adapters/walStore.js';
+import {
+  archivedSegmentSize,
+  fetchForReading,
+  findArchived,
+  listArchivedWal,
+  readArchivedText,
+  type WalDeps,
+} from '../../adapters/walStore.js';
 import { historyFileName } from '../../domain/naming.js';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
@@ -52,6 +60,12 @@ export interface ContinuityFacts {
   history: HistoryEntry[];
   /** Good backups, oldest first: where each timeline's recoverable window starts. */
   backups: RestorableBackup[];
+  /**
+   * The cluster's WAL segment size, as resolved (see domain/walSegmentSize.ts), and where it came
+   * from. Always set now; absent in results recorded before, when 16 MiB was assumed.
+   */
+  segmentBytes?: number;
+  segmentBytesSource?: ResolvedSegmentSize['source'];
 }
 
 /** How many of the newest .history files the split-brain judge reads. */
@@ -63,12 +77,21 @@ const MAX_HISTORIES = 32;
  */
 export async function walContinuity(
   deps: WalDeps,
-  input: { cluster: string; timeline: number | null; segmentBytes: number },
+  input: { cluster: string; timeline: number | null; segmentBytes?: number | null },
 ): Promise<ContinuityFacts> {
   const [catalog, archived] = await Promise.all([
     listCatalog(deps.s3, deps.config.storage, input.cluster),
     listArchivedWal(deps, input.cluster),
   ]);
+  // The segment size: the live server's when one answered, else the backups' and the archive's; all must agree.
+  const goodManifests = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
+  const recorded = goodManifests.filter((m) => m.segmentBytes !== undefined);
+  const size = resolveSegmentBytes(input.cluster, {
+    server: input.segmentBytes ?? null,
+    backups: goodManifests.map((m) => ({ id: m.id, ...(m.segmentBytes !== undefined ? { segmentBytes: m.segmentBytes } : {}) })),
+    archived: await archivedSegmentSize(deps, input.cluster, archived, { decompress: !input.segmentBytes && recorded.length === 0 }),
+  });
+  const segmentBytes = size.segmentBytes;
   const present = new Set(archived.map((a) => a.name));
   const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
   // Without a live primary, follow the newest timeline the archive knows.
@@ -85,7 +108,7 @@ export async function walContinuity(
     if (text) histories[timeline] = parseHistory(text);
   }
   const history = histories[timeline] ?? [];
-  const good = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
+  const good = goodManifests;
   const oldest = good[0];
   const segs = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name));
   const onCurrent = segs.filter((a) => parseInt(a.name.slice(0, 8), 16) === timeline);
@@ -113,7 +136,7 @@ export async function walContinuity(
       history,
       lastSegment,
       present,
-      segmentBytes: input.segmentBytes,
+      segmentBytes,
     });
     continuity = {
       ...continuity,
@@ -129,7 +152,9 @@ export async function walContinuity(
   return {
     timeline,
     newestTimeline,
-    branches: timelineBranches(archived, histories, input.segmentBytes),
+    segmentBytes,
+    segmentBytesSource: size.source,
+    branches: timelineBranches(archived, histories, segmentBytes),
     continuity,
     history,
     backups: good.map((m) => ({
@@ -144,6 +169,7 @@ export async function walContinuity(
       compression: m.compression,
       bytes: m.bytes,
       objects: m.objects,
+      pgVersion: m.pgVersion,
       ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
     })),
   };
@@ -258,8 +284,8 @@ export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: str
   const stored = await readWalCheck(deps, input.cluster);
   if (!stored) return null;
   if (stored.timeline === null) return stored.window;
-  const segmentBytes = stored.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes });
+  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes: stored.segmentBytes ?? null });
+  const segmentBytes = facts.segmentBytes!;
   const current = stored.window.find((w) => w.timeline === stored.timeline)?.latest;
   const window = recoveryWindow({
     timeline: stored.timeline,
