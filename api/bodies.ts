@@ -142,17 +142,22 @@ export const restoreTarget = z.union([
   z.object({ time: z.string() }),
   z.object({ lsn: z.string() }),
   z.object({ name: z.string() }),
+  z.object({ xid: z.string() }),
   z.object({ latest: z.literal(true) }),
   z.object({ immediate: z.literal(true) }),
 ]);
 
 export const restoreDestination = z.object({ node: z.string(), dataDir: z.string(), port: z.number() });
 
+/** domain/timelines.ts TimelineRequest. */
+export const timelineRequest = z.union([z.number(), z.enum(['current', 'latest'])]);
+
 export const timelineChoice = z.object({
   number: z.number(),
-  source: z.enum(['primary', 'newest']),
+  source: z.enum(['primary', 'newest', 'request']),
   pinned: z.boolean(),
   note: nullableString,
+  requested: timelineRequest.optional().describe('the timeline the request asked for (source "request")'),
 });
 
 /** domain/restore.ts RestoreReport. */
@@ -169,7 +174,12 @@ export const restoreReport = z.object({
   destination: restoreDestination,
   replaced: z.object({ oldDataDir: z.string(), removed: z.boolean() }).nullable(),
   notes: z.array(z.string()).optional(),
-  stop: z.object({ replayLsn: z.string(), lastCommitTime: nullableString, state: z.enum(['paused', 'promoted']) }),
+  stop: z.object({
+    replayLsn: z.string(),
+    lastCommitTime: nullableString,
+    state: z.enum(['paused', 'promoted']),
+    xactStatus: nullableString.optional().describe('an xid target: pg_xact_status of that transaction in the stopped copy'),
+  }),
   timeline: timelineChoice.optional(),
   seconds: z
     .object({ preflight: z.number(), download: z.number(), extract: z.number(), verify: z.number(), replay: z.number(), total: z.number() })

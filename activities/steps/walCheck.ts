@@ -13,8 +13,26 @@ import {
   type TimelineWindow,
 } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
-import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
+import {
+  checkContinuity,
+  parseHistory,
+  segmentNumber,
+  segmentName,
+  timelineSpans,
+  DEFAULT_SEGMENT_BYTES,
+  type HistoryEntry,
+} from '../../domain/wal.js';
+import {
+  commitCandidates,
+  commitTime,
+  recordLines,
+  restorePointCandidates,
+  sameRecord,
+  xactCandidates,
+  xactEnd,
+  type WalRecord,
+} from '../../domain/waldump.js';
+import { segmentTimeline, type XactEnd } from '../../domain/timelines.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
@@ -155,6 +173,8 @@ const MAX_VERIFICATIONS = 64;
 export interface ArchiveScan {
   lastCommit: { lsn: string; time: string; segment: string } | null;
   restorePoint: { lsn: string; time: null; segment: string } | null;
+  /** With `xid`: that transaction's commit or abort record, if found. */
+  xact?: (XactEnd & { segment: string }) | null;
   scanned: number;
 }
 
@@ -173,6 +193,10 @@ export async function scanArchive(
     lookBack?: number;
     restorePoint?: string;
     firstSegment?: string;
+    /** The end record of this transaction (32-bit id), looked for down to firstSegment. */
+    xid?: number;
+    /** The followed timeline's history: segments before a switch point are read on the ancestor's timeline. */
+    history?: HistoryEntry[];
   },
 ): Promise<ArchiveScan> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -180,16 +204,17 @@ export async function scanArchive(
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
   const { heartbeat } = activityProgress();
-  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
+  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0, ...(input.xid !== undefined ? { xact: null } : {}) };
   let verifications = 0;
   try {
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
+    const spans = input.history ? timelineSpans(timeline, input.history) : null;
     const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
     const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : Math.max(1, input.lookBack ?? 8);
     const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
     for (let seg = last; seg > last - depth && seg >= floor; seg--) {
-      const name = segmentName(timeline, seg, input.segmentBytes);
+      const name = segmentName(spans ? segmentTimeline(spans, seg, input.segmentBytes) : timeline, seg, input.segmentBytes);
       heartbeat({ reading: name, scanned: out.scanned });
       if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
       out.scanned++;
@@ -228,8 +253,12 @@ export async function scanArchive(
         const p = await firstGenuine(restorePointCandidates(records, input.restorePoint));
         if (p) out.restorePoint = { lsn: p.lsn, time: null, segment: name };
       }
+      if (input.xid !== undefined && !out.xact) {
+        const x = await firstGenuine(xactCandidates(records, input.xid));
+        if (x) out.xact = { lsn: x.lsn, ...xactEnd(x)!, segment: name };
+      }
       await rm(join(dir, name), { force: true });
-      if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;
+      if (out.lastCommit && (!input.restorePoint || out.restorePoint) && (input.xid === undefined || out.xact)) break;
     }
     return out;
   } finally {
