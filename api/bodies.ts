@@ -90,6 +90,22 @@ const recoveryPoint = z.object({ lsn: z.string(), time: nullableString, backupId
 /** domain/walCheck.ts TimelineWindow. */
 export const timelineWindow = z.object({ timeline: z.number(), earliest: recoveryPoint.nullable(), latest: recoveryPoint.nullable() });
 
+const branchPoint = z.object({ lsn: z.string(), time: nullableString, backupId: z.string().optional() });
+
+/** domain/timelines.ts BranchWindow. */
+export const branchWindow = z.object({
+  timeline: z.number(),
+  parent: nullableNumber.describe('the timeline it branched off (null: timeline 1, or no .history file)'),
+  switchLsn: nullableString.describe('where it branched off its parent'),
+  current: z.boolean().describe("the current primary's timeline"),
+  earliest: branchPoint.nullable().describe('the stop of the oldest good backup on its branch'),
+  latest: branchPoint
+    .nullable()
+    .describe(
+      'its newest archived commit (current timeline) or the end of its newest archived segment (time null; a restore pre-flight reads the commit)',
+    ),
+});
+
 /** domain/walCheck.ts WalCheckResult. */
 export const walCheckResult = z.object({
   formatVersion: z.literal(1),
@@ -121,6 +137,7 @@ export const walCheckResult = z.object({
     .nullable(),
   lag: z.object({ bytes: z.number(), segments: z.number(), seconds: z.number() }).nullable(),
   window: z.array(timelineWindow),
+  branchWindows: z.array(branchWindow).optional(),
   branches: z
     .array(
       z.object({

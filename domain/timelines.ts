@@ -6,7 +6,7 @@
  * target lies past what the branch holds.
  */
 import { parseLsn } from './lsn.js';
-import { segmentOfLsn, DEFAULT_SEGMENT_BYTES, type TimelineSpan } from './wal.js';
+import { segmentEndLsn, segmentNumber, segmentOfLsn, timelineSpans, DEFAULT_SEGMENT_BYTES, type TimelineSpan } from './wal.js';
 
 /** recovery_target_timeline as a request names it: a number, the backup's ('current') or the newest ('latest'). */
 export type TimelineRequest = number | 'current' | 'latest';
@@ -138,4 +138,76 @@ export function branchEnd(timeline: number, children: BranchOff[], last: { lsn: 
   if (!last || parseLsn(last.lsn) < parseLsn(first.switchLsn))
     return `timeline ${timeline} ended at ${first.switchLsn} (${last ? `last commit ${last.time}` : 'no commit archived'}, switch to timeline ${first.timeline})`;
   return `timeline ${timeline}'s newest recoverable commit at ${last.time} (lsn ${last.lsn}; branched off it: ${kids})`;
+}
+
+/** A point a restore can reach (as domain/walCheck.ts RecoveryPoint). */
+export interface BranchPoint {
+  lsn: string;
+  time: string | null;
+  backupId?: string;
+}
+
+/**
+ * What a restore that asks for this timeline can reach: from the stop of the oldest good backup
+ * on its branch to its newest archived commit (the current timeline, read by the check) or the
+ * end of its newest archived segment (time unknown; the restore pre-flight reads it).
+ */
+export interface BranchWindow {
+  timeline: number;
+  /** The timeline it branched off, and where; null for a timeline without a .history file (timeline 1). */
+  parent: number | null;
+  switchLsn: string | null;
+  /** The timeline the current primary is on. */
+  current: boolean;
+  earliest: BranchPoint | null;
+  latest: BranchPoint | null;
+}
+
+/** The history a timeline's .history file holds, rebuilt from each timeline's own switch (parent first). */
+export function historyOf(timeline: number, branches: BranchOff[]): { timeline: number; switchLsn: string; reason: string }[] {
+  const byTimeline = new Map(branches.map((b) => [b.timeline, b]));
+  const out: { timeline: number; switchLsn: string; reason: string }[] = [];
+  const seen = new Set<number>();
+  for (let b = byTimeline.get(timeline); b && !seen.has(b.timeline); b = byTimeline.get(b.parent)) {
+    seen.add(b.timeline);
+    out.unshift({ timeline: b.parent, switchLsn: b.switchLsn, reason: '' });
+  }
+  return out;
+}
+
+/** Every timeline in the archive with what a restore along it can reach, oldest timeline first. */
+export function branchWindows(f: {
+  current: number | null;
+  branches: BranchOff[];
+  /** The newest archived segment of each timeline (no .partial). */
+  newestSegments: Record<number, string>;
+  backups: { id: string; timeline: number; stopLsn: string; stopTime: string }[];
+  /** The current timeline's newest archived commit. */
+  lastCommit: { lsn: string; time: string } | null;
+  segmentBytes?: number;
+}): BranchWindow[] {
+  const segBytes = f.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const timelines = [...new Set([...f.branches.flatMap((b) => [b.parent, b.timeline]), ...Object.keys(f.newestSegments).map(Number)])].sort(
+    (a, b) => a - b,
+  );
+  return timelines.map((timeline) => {
+    const own = f.branches.find((b) => b.timeline === timeline);
+    const spans = timelineSpans(timeline, historyOf(timeline, f.branches));
+    const first = f.backups.find((b) => onBranch(b, spans));
+    const seg = f.newestSegments[timeline];
+    const latest: BranchPoint | null =
+      timeline === f.current && f.lastCommit
+        ? { lsn: f.lastCommit.lsn, time: f.lastCommit.time }
+        : seg
+          ? { lsn: segmentEndLsn(segmentNumber(seg, segBytes), segBytes), time: null }
+          : null;
+    return {
+      timeline,
+      parent: own?.parent ?? null,
+      switchLsn: own?.switchLsn ?? null,
+      current: timeline === f.current,
+      earliest: first ? { lsn: first.stopLsn, time: first.stopTime, backupId: first.id } : null,
+      latest: first ? latest : null,
+    };
+  });
 }

@@ -32,7 +32,7 @@ import {
   xactEnd,
   type WalRecord,
 } from '../../domain/waldump.js';
-import { segmentTimeline, type XactEnd } from '../../domain/timelines.js';
+import { branchWindows, segmentTimeline, type XactEnd } from '../../domain/timelines.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
@@ -70,6 +70,8 @@ export interface ContinuityFacts {
   history: HistoryEntry[];
   /** Good backups, oldest first: where each timeline's recoverable window starts. */
   backups: RestorableBackup[];
+  /** The newest archived segment of each timeline (absent in results recorded before it was reported). */
+  newestSegments?: Record<number, string>;
 }
 
 /** How many of the newest .history files the split-brain judge reads. */
@@ -144,9 +146,12 @@ export async function walContinuity(
   } else if (timeline > 1 && !histories[timeline]) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
+  const newestSegments: Record<number, string> = {};
+  for (const a of segs) newestSegments[parseInt(a.name.slice(0, 8), 16)] = a.name;
   return {
     timeline,
     newestTimeline,
+    newestSegments,
     branches: timelineBranches(archived, histories, input.segmentBytes),
     continuity,
     history,
@@ -299,6 +304,16 @@ export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: str
     missing: facts.continuity.missing,
     segmentBytes,
   });
-  await storeWalCheck(deps, { ...stored, window, windowAsOf: input.at });
+  const branches = stored.branchWindows
+    ? branchWindows({
+        current: stored.timeline,
+        branches: facts.branches,
+        newestSegments: facts.newestSegments ?? {},
+        backups: facts.backups,
+        lastCommit: current?.time ? { lsn: current.lsn, time: current.time } : null,
+        segmentBytes,
+      })
+    : undefined;
+  await storeWalCheck(deps, { ...stored, window, ...(branches ? { branchWindows: branches } : {}), windowAsOf: input.at });
   return window;
 }

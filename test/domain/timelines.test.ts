@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   branchEnd,
+  branchWindows,
+  historyOf,
   childrenOf,
   fullXid,
   onBranch,
@@ -101,5 +103,77 @@ describe('a requested timeline', () => {
     expect(branchEnd(1, kids, { lsn: '0/7000100', time: '2026-11-30T14:40:00Z' })).toBe(
       "timeline 1's newest recoverable commit at 2026-11-30T14:40:00Z (lsn 0/7000100; branched off it: timeline 3 at 0/3000000, timeline 2 at 0/5000000)",
     );
+  });
+});
+
+describe('every timeline in the archive, each along its own history', () => {
+  const branches = [
+    { timeline: 2, parent: 1, switchLsn: '0/5000060' },
+    { timeline: 3, parent: 2, switchLsn: '0/8000060' },
+  ];
+  const backups = [
+    { id: 'b1', timeline: 1, stopLsn: '0/2000100', stopTime: '2026-11-30T10:00:05Z' },
+    { id: 'b1late', timeline: 1, stopLsn: '0/6000100', stopTime: '2026-11-30T12:00:05Z' },
+    { id: 'b3', timeline: 3, stopLsn: '0/9000100', stopTime: '2026-11-30T14:00:05Z' },
+  ];
+
+  it('rebuilds a timeline history from each switch, oldest ancestor first', () => {
+    expect(historyOf(3, branches).map((h) => [h.timeline, h.switchLsn])).toEqual([
+      [1, '0/5000060'],
+      [2, '0/8000060'],
+    ]);
+    expect(historyOf(1, branches)).toEqual([]);
+  });
+
+  it('lists each timeline with the oldest backup on its branch and where its archived WAL ends', () => {
+    const w = branchWindows({
+      current: 3,
+      branches,
+      newestSegments: { 1: '000000010000000000000007', 2: '000000020000000000000008', 3: '00000003000000000000000A' },
+      backups,
+      lastCommit: { lsn: '0/A000200', time: '2026-11-30T14:30:00Z' },
+    });
+    expect(w).toEqual([
+      {
+        timeline: 1,
+        parent: null,
+        switchLsn: null,
+        current: false,
+        earliest: { lsn: '0/2000100', time: '2026-11-30T10:00:05Z', backupId: 'b1' },
+        // Timeline 1 kept writing after timeline 2 branched off: its own WAL reaches 0/8000000.
+        latest: { lsn: '0/8000000', time: null },
+      },
+      {
+        timeline: 2,
+        parent: 1,
+        switchLsn: '0/5000060',
+        current: false,
+        earliest: { lsn: '0/2000100', time: '2026-11-30T10:00:05Z', backupId: 'b1' },
+        latest: { lsn: '0/9000000', time: null },
+      },
+      {
+        timeline: 3,
+        parent: 2,
+        switchLsn: '0/8000060',
+        current: true,
+        earliest: { lsn: '0/2000100', time: '2026-11-30T10:00:05Z', backupId: 'b1' },
+        latest: { lsn: '0/A000200', time: '2026-11-30T14:30:00Z' },
+      },
+    ]);
+  });
+
+  it('gives no range to a timeline no backup on its branch can reach', () => {
+    const w = branchWindows({
+      current: 2,
+      branches: [{ timeline: 2, parent: 1, switchLsn: '0/5000060' }],
+      newestSegments: { 1: '000000010000000000000007', 2: '000000020000000000000008' },
+      // Taken on timeline 1 after timeline 2 branched off: not on timeline 2's branch.
+      backups: [backups[1]!],
+      lastCommit: { lsn: '0/8000200', time: '2026-11-30T14:30:00Z' },
+    });
+    expect(w.map((x) => [x.timeline, x.earliest?.backupId ?? null, x.latest?.lsn ?? null])).toEqual([
+      [1, 'b1late', '0/8000000'],
+      [2, null, null],
+    ]);
   });
 });
