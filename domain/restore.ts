@@ -306,7 +306,7 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
   }
   const badXid = 'xid' in t ? xidProblem(t.xid) : null;
   if (badXid) {
-    problems.push(`target xid cannot be used: ${badXid}`);
+    problems.push(`target xid ${JSON.stringify((t as { xid: string }).xid)} cannot be used: ${badXid}`);
     return { plan: null, problems };
   }
   const point = f.restorePoint?.lsn ?? f.xact?.lsn;

@@ -14,11 +14,11 @@ export type TimelineRequest = number | 'current' | 'latest';
 export const MAX_TIMELINE = 0xffffffff;
 export const TIMELINE_FORM = `a timeline number from 1 to ${MAX_TIMELINE}, "current" (the timeline of the backup restored) or "latest" (the newest timeline in the archive)`;
 
-/** Why a value is not a timeline request, or null. */
+/** Why a value is not a timeline request, or null (the caller names the value). */
 export function timelineRequestProblem(v: unknown): string | null {
   if (v === 'current' || v === 'latest') return null;
   if (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= MAX_TIMELINE) return null;
-  return `expected ${TIMELINE_FORM} (got ${JSON.stringify(v)})`;
+  return `expected ${TIMELINE_FORM}`;
 }
 
 const TWO_32 = 1n << 32n;
@@ -29,18 +29,17 @@ const FIRST_NORMAL_XID = 3n;
 export const XID_FORM =
   'a transaction id in decimal: the 32-bit form from 3 to 4294967295 (as pg_waldump and age() show it), or the 64-bit form with epoch (pg_current_xact_id(), txid_current()) whose low 32 bits are 3 or more';
 
-/** Why a value is not a transaction id target (XID_FORM), or null. A JSON number must be a safe integer. */
+/** Why a value is not a transaction id target (XID_FORM), or null (the caller names the value). A JSON number must be a safe integer. */
 export function xidProblem(v: unknown): string | null {
   const text = typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : null) : typeof v === 'string' ? v : null;
-  const shown = JSON.stringify(v);
   if (text === null || !/^\d{1,20}$/.test(text))
     return typeof v === 'number' && Number.isInteger(v) && v > Number.MAX_SAFE_INTEGER
-      ? `expected ${XID_FORM}; a number above 2^53 must be given as a string (got ${shown})`
-      : `expected ${XID_FORM} (got ${shown})`;
+      ? `expected ${XID_FORM}; a number above 2^53 must be given as a string`
+      : `expected ${XID_FORM}`;
   const n = BigInt(text);
-  if (n > MAX_XID8) return `expected ${XID_FORM}; it is above 2^64 - 1 (got ${shown})`;
+  if (n > MAX_XID8) return `expected ${XID_FORM}; it is above 2^64 - 1`;
   if (n % TWO_32 < FIRST_NORMAL_XID)
-    return `expected ${XID_FORM}; ${n < TWO_32 ? 'it is' : 'its low 32 bits are'} ${n % TWO_32}, a special transaction id (got ${shown})`;
+    return `expected ${XID_FORM}; ${n < TWO_32 ? 'it is' : 'its low 32 bits are'} ${n % TWO_32}, a special transaction id`;
   return null;
 }
 

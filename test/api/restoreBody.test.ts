@@ -18,10 +18,10 @@ describe('the restore body', () => {
       {
         path: 'target.xid',
         message:
-          'expected a transaction id in decimal: the 32-bit form from 3 to 4294967295 (as pg_waldump and age() show it), or the 64-bit form with epoch (pg_current_xact_id(), txid_current()) whose low 32 bits are 3 or more; it is 1, a special transaction id (got "1")',
+          'expected a transaction id in decimal: the 32-bit form from 3 to 4294967295 (as pg_waldump and age() show it), or the 64-bit form with epoch (pg_current_xact_id(), txid_current()) whose low 32 bits are 3 or more; it is 1, a special transaction id',
       },
     ]);
-    expect(issues({ target: { xid: '0x10' } })[0]?.message).toMatch(/\(got "0x10"\)$/);
+    expect(issues({ target: { xid: '0x10' } })[0]?.message).toMatch(/whose low 32 bits are 3 or more$/);
   });
 
   it('refuses two targets at once, an xid among them', () => {
@@ -38,7 +38,7 @@ describe('the restore body', () => {
     expect(issues({ target: { time: '2026-11-30T14:30:00Z' }, timeline })).toEqual([
       {
         path: 'timeline',
-        message: `expected a timeline number from 1 to 4294967295, "current" (the timeline of the backup restored) or "latest" (the newest timeline in the archive) (got ${JSON.stringify(timeline)})`,
+        message: `expected a timeline number from 1 to 4294967295, "current" (the timeline of the backup restored) or "latest" (the newest timeline in the archive)`,
       },
     ]);
   });

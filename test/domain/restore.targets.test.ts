@@ -110,7 +110,7 @@ describe('an xid target', () => {
 
   it('refuses a special transaction id before anything else', () => {
     expect(judge({ request: request({ target: { xid: '2' } }) }).problems).toEqual([
-      'target xid cannot be used: expected a transaction id in decimal: the 32-bit form from 3 to 4294967295 (as pg_waldump and age() show it), or the 64-bit form with epoch (pg_current_xact_id(), txid_current()) whose low 32 bits are 3 or more; it is 2, a special transaction id (got "2")',
+      'target xid "2" cannot be used: expected a transaction id in decimal: the 32-bit form from 3 to 4294967295 (as pg_waldump and age() show it), or the 64-bit form with epoch (pg_current_xact_id(), txid_current()) whose low 32 bits are 3 or more; it is 2, a special transaction id',
     ]);
   });
 });
