@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { listArchivedWal } from '../../adapters/walStore.js';
 import { parseHistory } from '../../domain/wal.js';
+import { parseLsn } from '../../domain/lsn.js';
 import { switchAndArchive } from '../helpers/ticks.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { until } from '../helpers/stack.js';
@@ -149,6 +150,31 @@ describe('a time on the old timeline after the primary was restored in place (ti
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { xid: x.rows[0].xid }, timeline: 2 }, src.made);
     expect((report as RestoreReport).stop.xactStatus).toBe('committed');
     expect(await marks(src, report.destination.port)).toBe('10,11,20');
+  });
+
+  it('lists both timelines in the recovery window, each along its own history', async () => {
+    const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/wal-archive/check`, {});
+    expect(res.status).toBe(202);
+    const check = await src.c.temporal.workflow.getHandle(res.body.workflowId).result();
+    expect(check.problems).toEqual([]);
+    const w = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/recovery-window`);
+    expect(w.status).toBe(200);
+    type B = {
+      timeline: number;
+      parent: number | null;
+      switchLsn: string | null;
+      current: boolean;
+      earliest: { backupId?: string } | null;
+      latest: { lsn: string; time: string | null } | null;
+    };
+    const branches = w.body.branches as B[];
+    expect(branches.map((b) => [b.timeline, b.parent, b.switchLsn, b.current, b.earliest?.backupId])).toEqual([
+      [1, null, null, false, src.backup.id],
+      [2, 1, switchLsn, true, src.backup.id],
+    ]);
+    // Timeline 1's own WAL goes on past the switch (rows 12 to 14); timeline 2's latest is its newest commit.
+    expect(parseLsn(branches[0]!.latest!.lsn) > parseLsn(switchLsn)).toBe(true);
+    expect(branches[1]!.latest!.time).not.toBeNull();
   });
 
   it("refuses a time after timeline 1's newest commit, naming where timeline 2 branched off it", async () => {
