@@ -403,7 +403,7 @@ const rows: Record<string, Row[]> = {
       body: t({}),
       status: 400,
       field: 'body.target',
-      names: 'exactly one of time, lsn, name, latest, immediate',
+      names: 'exactly one of time, lsn, name, xid, latest, immediate',
     },
     {
       case: 'two targets',
@@ -1004,7 +1004,7 @@ describe('bad input', () => {
       { args: ['restore', '{c}', '--lsn', '3000060'], says: ['body.target.lsn: expected an LSN like 0/3000060', '(got "3000060")'] },
       {
         args: ['restore', '{c}', '--time', '2026-11-20T10:00:00Z', '--latest'],
-        says: ['body.target: expected exactly one of time, lsn, name, latest, immediate'],
+        says: ['body.target: expected exactly one of time, lsn, name, xid, latest, immediate'],
       },
       { args: ['restore', '{c}'], says: ['body.target: expected exactly one of'] },
       {
