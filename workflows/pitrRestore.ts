@@ -61,6 +61,8 @@ export interface RestoreVerdictFacts {
   destination: RestoreRequest['destination'];
   lastArchivedCommit: { lsn: string; time: string } | null;
   timeline: RestorePlan['timeline'];
+  /** Absent in verdicts recorded before plans carried notes. */
+  notes?: string[];
 }
 
 export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport | Refused> {
@@ -133,6 +135,7 @@ async function restore(
       destination: { ...destination },
       lastArchivedCommit: outcome.lastCommit,
       timeline: plan.timeline,
+      notes: plan.notes,
     });
     // From here on, what the restore made is undone unless it is proven.
     let prepared: { oldDataDir: string | null; createdRoot?: string | null } | null = null;
@@ -210,6 +213,7 @@ async function restore(
         action: req.action,
         target,
         timeoutSeconds: input.recoveryTimeoutSeconds,
+        ...('xid' in req.target ? { xid: req.target.xid } : {}),
       });
       progress.replayLsn = stop.replayLsn;
       // Stopping by LSN right after a commit, Postgres does not report that commit as the last
@@ -253,10 +257,15 @@ async function restore(
         method: backup.method,
         destination,
         replaced,
-        ...(plan.inPlace
+        ...(plan.inPlace || plan.notes?.length
           ? {
               notes: [
-                `node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? "its new timeline goes into the cluster's archive and every standby must be rebuilt from it" : "once promoted its new timeline goes into the cluster's archive"}`,
+                ...(plan.notes ?? []),
+                ...(plan.inPlace
+                  ? [
+                      `node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? "its new timeline goes into the cluster's archive and every standby must be rebuilt from it" : "once promoted its new timeline goes into the cluster's archive"}`,
+                    ]
+                  : []),
               ],
             }
           : {}),

@@ -10,6 +10,7 @@ import { defineQuery, patched, setHandler, workflowInfo } from '@temporalio/work
 import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors.js';
 import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
+import { branchWindows } from '../domain/timelines.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
@@ -129,6 +130,16 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     missing: facts.continuity.missing,
     segmentBytes,
   });
+  // Every timeline, each along its own branch: what a restore asking for it (timeline: N) can reach.
+  if (facts.newestSegments)
+    result.branchWindows = branchWindows({
+      current: probe.timeline,
+      branches: facts.branches,
+      newestSegments: facts.newestSegments,
+      backups: facts.backups,
+      lastCommit,
+      segmentBytes,
+    });
 
   // 6. Judge.
   const verdict = judgeWalArchive({

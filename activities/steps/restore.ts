@@ -30,6 +30,7 @@ import {
   saysDiskFull,
 } from '../../domain/errors.js';
 import { confString, pgbackrestConfValueProblem } from '../../domain/pgconf.js';
+import { fullXid } from '../../domain/timelines.js';
 import {
   pgTimestamp,
   recoverySettings,
@@ -299,7 +300,7 @@ export async function pgbackrestRestoreSet(
     args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, `--target-timeline=${s.timeline ?? 'latest'}`);
     if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
     args.push(`--target-action=${s.action}`);
-    if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');
+    if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn' || s.kind === 'xid')) args.push('--target-exclusive');
   }
   if (!input.keepArchiving) args.push('--archive-mode=off');
   // pgBackRest's own restore_command would need the S3 keys in Postgres' environment; pgdr's reads them itself.
@@ -489,7 +490,7 @@ export function logTail(dataDir: string): string {
  */
 export async function awaitRecoveryTarget(
   deps: RestoreDeps,
-  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number },
+  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
 ): Promise<RecoveryStop> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -519,9 +520,14 @@ export async function awaitRecoveryTarget(
       );
       last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
       heartbeat({ phase: 'replaying', replayLsn: row.replay_lsn, lastCommit: last.lastCommit, target: input.target });
-      if (input.action === 'pause' && row.in_recovery && row.pause_state === 'paused')
-        return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'paused' };
-      if (!row.in_recovery) return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'promoted' };
+      const stopped =
+        input.action === 'pause' && row.in_recovery && row.pause_state === 'paused' ? 'paused' : !row.in_recovery ? 'promoted' : null;
+      if (stopped) {
+        const stop: RecoveryStop = { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: stopped };
+        // An xid target: what the stopped copy says of that transaction, for the exact-stop judge.
+        if (input.xid !== undefined) stop.xactStatus = await xactStatus(deps, input, nc.host, input.xid);
+        return stop;
+      }
     } catch {
       // Not accepting connections until consistent: keep waiting while the server lives.
       heartbeat({ phase: 'starting', replayLsn: last.replayLsn, target: input.target });
@@ -535,6 +541,19 @@ export async function awaitRecoveryTarget(
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * pg_xact_status of a transaction in a stopped copy: its id placed in the copy's epoch, and
+ * 'in progress' for an id the copy has not seen end (at or past its snapshot's xmax).
+ */
+async function xactStatus(deps: RestoreDeps, input: Where & { port: number }, host: string, xid: string): Promise<string | null> {
+  return withServer(deps, input.cluster, `restore@${input.node}`, { host, port: input.port }, async (c) => {
+    const xmax = BigInt((await c.query('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax')).rows[0].xmax);
+    const full = fullXid(xid, xmax);
+    if (full >= xmax) return 'in progress';
+    return (await c.query('select pg_xact_status($1::text::xid8) as status', [full.toString()])).rows[0].status ?? null;
+  });
 }
 
 /** After a promoted restore: the target settings are commented out so they never apply again. */

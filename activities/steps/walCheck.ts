@@ -13,9 +13,19 @@ import {
   type TimelineWindow,
 } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, type HistoryEntry } from '../../domain/wal.js';
+import { checkContinuity, parseHistory, segmentNumber, segmentName, timelineSpans, type HistoryEntry } from '../../domain/wal.js';
 import { resolveSegmentBytes, type ResolvedSegmentSize } from '../../domain/walSegmentSize.js';
-import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
+import {
+  commitCandidates,
+  commitTime,
+  recordLines,
+  restorePointCandidates,
+  sameRecord,
+  xactCandidates,
+  xactEnd,
+  type WalRecord,
+} from '../../domain/waldump.js';
+import { branchWindows, segmentTimeline, type XactEnd } from '../../domain/timelines.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
@@ -66,6 +76,8 @@ export interface ContinuityFacts {
    */
   segmentBytes?: number;
   segmentBytesSource?: ResolvedSegmentSize['source'];
+  /** The newest archived segment of each timeline (absent in results recorded before it was reported). */
+  newestSegments?: Record<number, string>;
 }
 
 /** How many of the newest .history files the split-brain judge reads. */
@@ -149,11 +161,14 @@ export async function walContinuity(
   } else if (timeline > 1 && !histories[timeline]) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
+  const newestSegments: Record<number, string> = {};
+  for (const a of segs) newestSegments[parseInt(a.name.slice(0, 8), 16)] = a.name;
   return {
     timeline,
     newestTimeline,
     segmentBytes,
     segmentBytesSource: size.source,
+    newestSegments,
     branches: timelineBranches(archived, histories, segmentBytes),
     continuity,
     history,
@@ -181,6 +196,8 @@ const MAX_VERIFICATIONS = 64;
 export interface ArchiveScan {
   lastCommit: { lsn: string; time: string; segment: string } | null;
   restorePoint: { lsn: string; time: null; segment: string } | null;
+  /** With `xid`: that transaction's commit or abort record, if found. */
+  xact?: (XactEnd & { segment: string }) | null;
   scanned: number;
 }
 
@@ -199,6 +216,10 @@ export async function scanArchive(
     lookBack?: number;
     restorePoint?: string;
     firstSegment?: string;
+    /** The end record of this transaction (32-bit id), looked for down to firstSegment. */
+    xid?: number;
+    /** The followed timeline's history: segments before a switch point are read on the ancestor's timeline. */
+    history?: HistoryEntry[];
   },
 ): Promise<ArchiveScan> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -206,16 +227,17 @@ export async function scanArchive(
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
   const { heartbeat } = activityProgress();
-  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
+  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0, ...(input.xid !== undefined ? { xact: null } : {}) };
   let verifications = 0;
   try {
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
+    const spans = input.history ? timelineSpans(timeline, input.history) : null;
     const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
     const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : Math.max(1, input.lookBack ?? 8);
     const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
     for (let seg = last; seg > last - depth && seg >= floor; seg--) {
-      const name = segmentName(timeline, seg, input.segmentBytes);
+      const name = segmentName(spans ? segmentTimeline(spans, seg, input.segmentBytes) : timeline, seg, input.segmentBytes);
       heartbeat({ reading: name, scanned: out.scanned });
       if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
       out.scanned++;
@@ -254,8 +276,12 @@ export async function scanArchive(
         const p = await firstGenuine(restorePointCandidates(records, input.restorePoint));
         if (p) out.restorePoint = { lsn: p.lsn, time: null, segment: name };
       }
+      if (input.xid !== undefined && !out.xact) {
+        const x = await firstGenuine(xactCandidates(records, input.xid));
+        if (x) out.xact = { lsn: x.lsn, ...xactEnd(x)!, segment: name };
+      }
       await rm(join(dir, name), { force: true });
-      if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;
+      if (out.lastCommit && (!input.restorePoint || out.restorePoint) && (input.xid === undefined || out.xact)) break;
     }
     return out;
   } finally {
@@ -296,6 +322,16 @@ export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: str
     missing: facts.continuity.missing,
     segmentBytes,
   });
-  await storeWalCheck(deps, { ...stored, window, windowAsOf: input.at });
+  const branches = stored.branchWindows
+    ? branchWindows({
+        current: stored.timeline,
+        branches: facts.branches,
+        newestSegments: facts.newestSegments ?? {},
+        backups: facts.backups,
+        lastCommit: current?.time ? { lsn: current.lsn, time: current.time } : null,
+        segmentBytes,
+      })
+    : undefined;
+  await storeWalCheck(deps, { ...stored, window, ...(branches ? { branchWindows: branches } : {}), windowAsOf: input.at });
   return window;
 }
