@@ -31,6 +31,7 @@ import {
   writeRecoverySettings,
 } from './steps/restore.js';
 import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
+import { inspectTablespaceDirs, prepareTablespaceDirs } from './steps/restoreTablespaces.js';
 import { runDrillChecks } from './steps/drill.js';
 import {
   awaitArchiverIdle,
@@ -67,6 +68,8 @@ const nodeSteps = {
   // Restores into a directory on this node, their cleanup, restored copies, drill checks.
   inspectDestination,
   prepareDestination,
+  inspectTablespaceDirs,
+  prepareTablespaceDirs,
   fetchBaseBackup,
   verifyRestoredBackup,
   pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>

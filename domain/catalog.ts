@@ -2,6 +2,7 @@
  * The backup catalog lives with the backups, in S3 (see DESIGN.md): a backup is good only
  * when its manifest.json says so, and the manifest is written last. Workflow-safe.
  */
+import type { BackupTablespace } from './tablespaces.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentOfLsn } from './wal.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
@@ -42,6 +43,8 @@ export interface BackupManifest {
   createdAt: string;
   /** method pgbackrest: the backup set's label in the pgBackRest repo. */
   pgbackrestLabel?: string;
+  /** Every user tablespace in the backup (absent: none, or a manifest written before they were recorded). */
+  tablespaces?: BackupTablespace[];
 }
 
 export interface CatalogEntry {

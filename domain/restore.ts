@@ -8,6 +8,7 @@ import { parseLsn } from './lsn.js';
 import { confString, pgbackrestConfValueProblem, restorePointNameProblem, RESTORE_POINT_NAME_FORM } from './pgconf.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
+import type { BackupTablespace, TablespaceMapping } from './tablespaces.js';
 
 export type RestoreTarget = { time: string } | { lsn: string } | { name: string } | { latest: true } | { immediate: true };
 export type RecoveryAction = 'promote' | 'pause';
@@ -29,6 +30,8 @@ export interface RestoreRequest {
   /** Restore over an existing data directory or running instance; needs confirm = cluster. */
   replaceExisting: boolean;
   confirm?: string;
+  /** Where tablespaces go, by name or OID; the others go to `<dataDir>_tblspc/<oid>` (domain/tablespaces.ts). */
+  tablespaceMap?: Record<string, string>;
 }
 
 /** A good backup as the restore needs it. */
@@ -45,6 +48,7 @@ export interface RestorableBackup {
   bytes: number;
   objects: StoredObject[];
   pgbackrestLabel?: string;
+  tablespaces?: BackupTablespace[];
 }
 
 export interface ArchiveFacts {
@@ -87,6 +91,8 @@ export interface DestinationFacts {
   roots: string[];
   /** The directory holds a standby (standby.signal): restoring over it would fork the archive. */
   standby: boolean;
+  /** The cluster's tablespaces on this host, by OID (absent in facts recorded before they were reported). */
+  liveTablespaces?: { node: string; oid: number; path: string }[];
 }
 
 /** A configured node's live directory that a destination touches. */
@@ -119,6 +125,8 @@ export interface RestorePlan {
   inPlace: boolean;
   /** The timeline recovery follows, and why; `pinned` when a newer, foreign timeline is in the archive. */
   timeline: TimelineChoice;
+  /** Where each of the backup's tablespaces goes (absent: the backup has none). */
+  tablespaces?: TablespaceMapping[];
 }
 
 export interface TimelineChoice {
@@ -513,6 +521,8 @@ export interface RestoreReport {
   method: BackupMethod;
   destination: RestoreDestination;
   replaced: { oldDataDir: string; removed: boolean } | null;
+  /** Where each tablespace was restored (absent: the backup had none). */
+  tablespaces?: TablespaceMapping[];
   /** What an operator must know about this restore, e.g. that it started a new timeline in the cluster's archive. */
   notes?: string[];
   stop: RecoveryStop;

@@ -17,6 +17,7 @@ import {
 import { DEFAULT_SEGMENT_BYTES, segmentNumber } from '../domain/wal.js';
 import { currentPrimary } from '../domain/walCheck.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { planTablespaces } from './restoreTablespaces.js';
 
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
 const SCAN_LIMIT = 1024;
@@ -116,5 +117,7 @@ export async function planRestore(
     ...(primaryNode !== undefined ? { currentPrimary: primaryNode } : {}),
     now: new Date(),
   });
-  return { plan: verdict.plan, problems: verdict.problems, destination, lastCommit };
+  // 5. Where the backup's tablespaces go (only asked when it has any, or the request maps some).
+  const judged = await planTablespaces(request, verdict, destination, node);
+  return { plan: judged.plan, problems: judged.problems, destination, lastCommit };
 }

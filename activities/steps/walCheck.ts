@@ -145,6 +145,7 @@ export async function walContinuity(
       bytes: m.bytes,
       objects: m.objects,
       ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+      ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
     })),
   };
 }

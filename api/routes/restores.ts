@@ -131,6 +131,12 @@ export const restoreBody = z
         'restore over an existing data directory or running server; the old directory is renamed aside until the restore is proven',
       ),
     confirm: z.string().max(64).optional().describe('the cluster name, required with replaceExisting'),
+    tablespaceMap: z
+      .record(z.string().min(1).max(64), absolutePath)
+      .optional()
+      .describe(
+        'where tablespaces go, by name or OID, e.g. {"ts_hot": "/srv/restore/ts_hot"}; the others go to <dataDir>_tblspc/<oid>. Never a live tablespace directory',
+      ),
   })
   .strict();
 
@@ -179,6 +185,7 @@ export const startRestoreRoute = route({
       replaceExisting: body.replaceExisting,
       ...(body.backupId ? { backupId: body.backupId } : {}),
       ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
+      ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
     };
     const input = restoreInput(deps.config, request, 'api');
     if (query.dryRun === 'true') {
