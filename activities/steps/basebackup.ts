@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, chownSync, createWriteStream, existsSync, lchownSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Transform, pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
@@ -447,7 +447,11 @@ export async function placeTablespaces(
   let bytes = 0;
   const where = (name: string) => `s3://${deps.config.storage.bucket}/${o.folder}${name}`;
   for (const t of o.tablespaces) {
+    // Every directory made here is the node's OS user's (tar runs as that user).
+    let top: string | null = null;
+    for (let at = t.dir; !existsSync(at); at = dirname(at)) top = at;
     mkdirSync(t.dir, { recursive: true, mode: 0o700 });
+    for (let at = t.dir; top && at.length >= top.length; at = dirname(at)) ownedBy(at, o.osUser);
     ownedBy(t.dir, o.osUser);
     for (const e of readdirSync(t.dir)) rmSync(join(t.dir, e), { recursive: true, force: true });
     const got = await downloadAndExtract(deps, { ...o, key: o.folder + t.objectName, dir: t.dir });

@@ -239,6 +239,14 @@ export async function fetchBaseBackup(
     );
   }
   if (input.tablespaces?.length || input.manifestObject) {
+    // Judged again at the moment of change: a tablespace directory is never a live one.
+    const live = (input.tablespaces ?? []).flatMap((t) =>
+      overlapsWithLive(deps.config, canonicalPath(t.dir), { cluster: input.cluster, node: input.node }).map(
+        (o) =>
+          `tablespace directory ${input.node}:${t.dir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was written there`,
+      ),
+    );
+    if (live.length) throw new RestorePreflightError(input.cluster, live);
     const t0 = Date.now();
     const folder = baseFolder(deps.config.storage, input.cluster, input.backupId);
     let placed;
@@ -331,7 +339,9 @@ export async function pgbackrestRestoreSet(
     // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
     args.push('--type=standby', '--target-timeline=latest');
   } else {
-    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, `--target-timeline=${s.timeline ?? 'latest'}`);
+    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`);
+    // pgBackRest refuses --target-timeline with --type=immediate (stopping at the backup's end follows no timeline).
+    if (s.kind !== 'immediate') args.push(`--target-timeline=${s.timeline ?? 'latest'}`);
     if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
     args.push(`--target-action=${s.action}`);
     if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');

@@ -11,7 +11,7 @@ import { canonicalPath, overlapsWithLive } from '../../adapters/hostPaths.js';
 import { own, runningPid } from '../../adapters/pgHost.js';
 import { isWithin, normalPath } from '../../domain/paths.js';
 import { RestorePreflightError } from '../../domain/errors.js';
-import { tablespaceRoot, type TablespaceDirFacts } from '../../domain/tablespaces.js';
+import { tablespaceRoot, type BackupTablespace, type TablespaceDirFacts, type TablespaceMapping } from '../../domain/tablespaces.js';
 
 interface Deps {
   config: PgdrConfig;
@@ -150,4 +150,36 @@ export function removeCopyTablespaces(
   // The default root once its tablespaces are gone.
   if (existsSync(root) && readdirSync(root).length === 0) rmdirSync(root);
   return removed;
+}
+
+/**
+ * Where a rebuilt standby's tablespaces go: the original location when it is free on this host
+ * (no configured node's live directory, absent or empty), so a standby on another host keeps
+ * the primary's layout; else `<dataDir>_tblspc/<oid>` (on the primary's own host the original
+ * is the primary's live directory; a standby's old copy is kept there until the new one
+ * streams). Each directory is made, the node's OS user's.
+ */
+export function rebuildTablespaceMapping(
+  config: PgdrConfig,
+  where: { cluster: string; node: string; dataDir: string },
+  spaces: Omit<BackupTablespace, 'object'>[],
+): TablespaceMapping[] {
+  const nc = nodeOf(config, where.cluster, where.node);
+  return spaces.map((t) => {
+    const free =
+      t.location.startsWith('/') && !overlapsWithLive(config, canonicalPath(t.location), where).length && stateOf(t.location) !== 'files';
+    const to = free ? normalPath(t.location) : `${tablespaceRoot(where.dataDir)}/${t.oid}`;
+    mkdirSync(to, { recursive: true, mode: 0o700 });
+    if (!free) own(tablespaceRoot(where.dataDir), nc.osUser);
+    own(to, nc.osUser);
+    return { oid: t.oid, name: t.name, from: t.location, to, explicit: false };
+  });
+}
+
+/** rebuildTablespaceMapping as an activity, for a rebuild from a backup (the workflow hands the result to the fetch). */
+export async function mapRebuildTablespaces(
+  deps: Deps,
+  input: { cluster: string; node: string; dataDir: string; tablespaces: BackupTablespace[] },
+): Promise<TablespaceMapping[]> {
+  return rebuildTablespaceMapping(deps.config, input, input.tablespaces);
 }
