@@ -31,7 +31,7 @@ import {
   writeRecoverySettings,
 } from './steps/restore.js';
 import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
-import { inspectTablespaceDirs, prepareTablespaceDirs } from './steps/restoreTablespaces.js';
+import { inspectTablespaceDirs, mapRebuildTablespaces, prepareTablespaceDirs } from './steps/restoreTablespaces.js';
 import { runDrillChecks } from './steps/drill.js';
 import {
   awaitArchiverIdle,
@@ -70,6 +70,7 @@ const nodeSteps = {
   prepareDestination,
   inspectTablespaceDirs,
   prepareTablespaceDirs,
+  mapRebuildTablespaces,
   fetchBaseBackup,
   verifyRestoredBackup,
   pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>

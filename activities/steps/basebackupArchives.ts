@@ -28,7 +28,7 @@ import {
   createReadStream,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { checkResult, runTool, spawnTool, asUser } from '../../adapters/gateway.js';
 import type { BackupTablespace } from '../../domain/tablespaces.js';
 import { BACKUP_MANIFEST_OBJECT, tablespaceObjectName } from '../../domain/tablespaces.js';
@@ -98,7 +98,8 @@ export async function uploadArchives(i: ArchivesInput): Promise<ArchivesResult> 
     for (const n of names) {
       const cat = spawnTool({ tool: 'cat', args: [join(out, n)], osUser: i.osUser, signal: i.signal, streamStdout: true });
       readers.push(cat);
-      stored.set(n, i.upload(n, cat.stdout!));
+      // Piped now: a reader's output is lost if nothing consumes it before the upload is ready.
+      stored.set(n, i.upload(n, cat.stdout!.pipe(new PassThrough())));
     }
   };
   let stderr = '';

@@ -170,6 +170,8 @@ export function rebuildTablespaceMapping(
       t.location.startsWith('/') && !overlapsWithLive(config, canonicalPath(t.location), where).length && stateOf(t.location) !== 'files';
     const to = free ? normalPath(t.location) : `${tablespaceRoot(where.dataDir)}/${t.oid}`;
     mkdirSync(to, { recursive: true, mode: 0o700 });
+    // A retried attempt's own directory beside the data directory starts empty again.
+    if (!free) for (const e of readdirSync(to)) rmSync(join(to, e), { recursive: true, force: true });
     if (!free) own(tablespaceRoot(where.dataDir), nc.osUser);
     own(to, nc.osUser);
     return { oid: t.oid, name: t.name, from: t.location, to, explicit: false };
