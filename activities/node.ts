@@ -31,6 +31,7 @@ import {
   writeRecoverySettings,
 } from './steps/restore.js';
 import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
+import { inspectTablespaceDirs, mapRebuildTablespaces, prepareTablespaceDirs } from './steps/restoreTablespaces.js';
 import { runDrillChecks } from './steps/drill.js';
 import { checkToolVersions } from './steps/versions.js';
 import {
@@ -72,6 +73,9 @@ const nodeSteps = {
   // Restores into a directory on this node, their cleanup, restored copies, drill checks.
   inspectDestination,
   prepareDestination,
+  inspectTablespaceDirs,
+  prepareTablespaceDirs,
+  mapRebuildTablespaces,
   fetchBaseBackup,
   verifyRestoredBackup,
   pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>

@@ -191,6 +191,10 @@ export const restoreReport = z.object({
   method: z.enum(['basebackup', 'pgbackrest']),
   destination: restoreDestination,
   replaced: z.object({ oldDataDir: z.string(), removed: z.boolean() }).nullable(),
+  tablespaces: z
+    .array(z.object({ oid: z.number(), name: z.string(), from: z.string(), to: z.string(), explicit: z.boolean() }))
+    .optional()
+    .describe('where each tablespace was restored: from its original location to its own directory'),
   notes: z.array(z.string()).optional(),
   stop: z.object({
     replayLsn: z.string(),

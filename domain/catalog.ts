@@ -2,6 +2,7 @@
  * The backup catalog lives with the backups, in S3 (see DESIGN.md): a backup is good only
  * when its manifest.json says so, and the manifest is written last. Workflow-safe.
  */
+import type { BackupTablespace } from './tablespaces.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentOfLsn } from './wal.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
@@ -45,6 +46,8 @@ export interface BackupManifest {
   pgbackrestLabel?: string;
   /** The cluster's WAL segment size in bytes (wal_segment_size); absent in manifests written before it was read: 16 MiB. */
   segmentBytes?: number;
+  /** Every user tablespace in the backup (absent: none, or a manifest written before they were recorded). */
+  tablespaces?: BackupTablespace[];
 }
 
 export interface CatalogEntry {

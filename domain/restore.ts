@@ -9,6 +9,7 @@ import { confString, pgbackrestConfValueProblem, restorePointNameProblem, RESTOR
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
 import { branchEnd, xid32, xidProblem, type BranchOff, type TimelineRequest, type XactEnd } from './timelines.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
+import type { BackupTablespace, TablespaceMapping } from './tablespaces.js';
 
 export type RestoreTarget =
   { time: string } | { lsn: string } | { name: string } | { xid: string } | { latest: true } | { immediate: true };
@@ -33,6 +34,8 @@ export interface RestoreRequest {
   confirm?: string;
   /** recovery_target_timeline asked for; absent: the primary's timeline (or the newest) as before. */
   timeline?: TimelineRequest;
+  /** Where tablespaces go, by name or OID; the others go to `<dataDir>_tblspc/<oid>` (domain/tablespaces.ts). */
+  tablespaceMap?: Record<string, string>;
 }
 
 /** A good backup as the restore needs it. */
@@ -51,6 +54,7 @@ export interface RestorableBackup {
   pgbackrestLabel?: string;
   /** The source's server_version_num: the destination's tools must be of its major (absent in older activity results). */
   pgVersion?: number;
+  tablespaces?: BackupTablespace[];
 }
 
 export interface ArchiveFacts {
@@ -98,6 +102,8 @@ export interface DestinationFacts {
   roots: string[];
   /** The directory holds a standby (standby.signal): restoring over it would fork the archive. */
   standby: boolean;
+  /** The cluster's tablespaces on this host, by OID (absent in facts recorded before they were reported). */
+  liveTablespaces?: { node: string; oid: number; path: string }[];
 }
 
 /** A configured node's live directory that a destination touches. */
@@ -132,6 +138,8 @@ export interface RestorePlan {
   timeline: TimelineChoice;
   /** What the caller should know before replay, e.g. that an xid target's stop is only checked after it. */
   notes: string[];
+  /** Where each of the backup's tablespaces goes (absent: the backup has none). */
+  tablespaces?: TablespaceMapping[];
 }
 
 export interface TimelineChoice {
@@ -618,6 +626,8 @@ export interface RestoreReport {
   method: BackupMethod;
   destination: RestoreDestination;
   replaced: { oldDataDir: string; removed: boolean } | null;
+  /** Where each tablespace was restored (absent: the backup had none). */
+  tablespaces?: TablespaceMapping[];
   /** What an operator must know about this restore, e.g. that it started a new timeline in the cluster's archive. */
   notes?: string[];
   stop: RecoveryStop;

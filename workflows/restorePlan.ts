@@ -18,6 +18,7 @@ import { DEFAULT_SEGMENT_BYTES, segmentNumber, timelineSpans } from '../domain/w
 import { childrenOf, onBranch, resolveTimeline, xid32, xidProblem } from '../domain/timelines.js';
 import { currentPrimary } from '../domain/walCheck.js';
 import { probeNodes, type NodeAgent } from './probe.js';
+import { planTablespaces } from './restoreTablespaces.js';
 
 /** Most archived segments the pre-flight reads with pg_waldump looking for the newest commit. */
 const SCAN_LIMIT = 1024;
@@ -166,5 +167,7 @@ export async function planRestore(
     ...(primaryNode !== undefined ? { currentPrimary: primaryNode } : {}),
     now: new Date(),
   });
-  return { plan: verdict.plan, problems: verdict.problems, destination, lastCommit };
+  // 5. Where the backup's tablespaces go (only asked when it has any, or the request maps some).
+  const judged = await planTablespaces(request, verdict, destination, node);
+  return { plan: judged.plan, problems: judged.problems, destination, lastCommit };
 }

@@ -43,7 +43,8 @@ import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { runTool } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
-import { downloadAndExtract } from './basebackup.js';
+import { downloadAndExtract, placeTablespaces, verifyArgs, type TablespacePlacement } from './basebackup.js';
+import { clusterTablespacesOnHost, linkedTablespaces, removeCopyTablespaces, restoreRoots } from './restoreTablespaces.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { withServer } from '../../adapters/sql.js';
 import { pgbackrest } from '../../adapters/pgbackrest.js';
@@ -136,13 +137,11 @@ export async function inspectDestination(
     withinRoots: roots.some((r) => isWithin(canonicalDir, canonicalPath(r)) && canonicalDir !== canonicalPath(r)),
     roots,
     standby: state === 'pgData' && existsSync(join(input.dataDir, 'standby.signal')),
+    liveTablespaces: clusterTablespacesOnHost(deps.config, input.cluster, input.node),
   };
 }
 
-/** Where restores may create and replace directories on a cluster's hosts. */
-export function restoreRoots(cc: PgdrConfig['clusters'][string]): string[] {
-  return [cc.restore.dir, ...cc.restore.allowedRoots];
-}
+export { restoreRoots };
 
 export interface PreparedDestination {
   /** Where the old data went (replaceExisting), kept until the restore is proven. */
@@ -211,7 +210,15 @@ export async function prepareDestination(
 /** Downloads the base backup, checks its sha256 against the manifest and extracts it. */
 export async function fetchBaseBackup(
   deps: RestoreDeps,
-  input: Where & { backupId: string; objectName: string; sha256: string; compression: string },
+  input: Where & {
+    backupId: string;
+    objectName: string;
+    sha256: string;
+    compression: string;
+    /** A backup with tablespaces: each one's archive and mapped directory, and backup_manifest. */
+    tablespaces?: TablespacePlacement[];
+    manifestObject?: { name: string; sha256: string };
+  },
 ): Promise<{ bytes: number; downloadSeconds: number; extractSeconds: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
@@ -242,6 +249,44 @@ export async function fetchBaseBackup(
       `sha256 ${got.sha256} does not match the manifest's ${input.sha256}`,
     );
   }
+  if (input.tablespaces?.length || input.manifestObject) {
+    // Judged again at the moment of change: a tablespace directory is never a live one.
+    const live = (input.tablespaces ?? []).flatMap((t) =>
+      overlapsWithLive(deps.config, canonicalPath(t.dir), { cluster: input.cluster, node: input.node }).map(
+        (o) =>
+          `tablespace directory ${input.node}:${t.dir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was written there`,
+      ),
+    );
+    if (live.length) throw new RestorePreflightError(input.cluster, live);
+    const t0 = Date.now();
+    const folder = baseFolder(deps.config.storage, input.cluster, input.backupId);
+    let placed;
+    try {
+      placed = await placeTablespaces(deps, {
+        folder,
+        dataDir: input.dataDir,
+        compression: input.compression,
+        osUser: nc.osUser,
+        signal,
+        heartbeat,
+        tablespaces: input.tablespaces ?? [],
+        ...(input.manifestObject ? { manifestObject: input.manifestObject } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail))
+        throw new DestinationFullError(input.cluster, input.node, input.dataDir, diskFullLine(err.context.stderrTail));
+      throw err;
+    }
+    if (placed.problem) {
+      emptyDir(input.dataDir);
+      throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${folder}`, placed.problem);
+    }
+    return {
+      bytes: got.bytes + placed.bytes,
+      downloadSeconds: got.downloadSeconds + (Date.now() - t0) / 1000,
+      extractSeconds: got.extractSeconds,
+    };
+  }
   return { bytes: got.bytes, downloadSeconds: got.downloadSeconds, extractSeconds: got.extractSeconds };
 }
 
@@ -254,7 +299,7 @@ export async function verifyRestoredBackup(
   const { signal } = activityProgress();
   const t0 = Date.now();
   try {
-    const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [input.dataDir], osUser: nc.osUser, signal });
+    const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: verifyArgs(input.dataDir), osUser: nc.osUser, signal });
     return {
       tool: 'pg_verifybackup',
       ok: true,
@@ -275,7 +320,13 @@ export async function verifyRestoredBackup(
 /** pgbackrest restore of one set into the destination, with the target handed to pgBackRest. */
 export async function pgbackrestRestoreSet(
   deps: RestoreDeps,
-  input: Where & { label: string; settings: RecoveryTargetSettings | 'standby'; keepArchiving: boolean },
+  input: Where & {
+    label: string;
+    settings: RecoveryTargetSettings | 'standby';
+    keepArchiving: boolean;
+    /** Where each tablespace goes (pgbackrest --tablespace-map=<oid>=<dir>). */
+    tablespaces?: { oid: number; to: string }[];
+  },
 ): Promise<{ seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -292,12 +343,16 @@ export async function pgbackrestRestoreSet(
     if (problem) throw new UnsafeConfValueError(value!, problem, setting);
   }
   emptyDir(input.dataDir);
+  for (const t of input.tablespaces ?? []) if (existsSync(t.to)) emptyDir(t.to);
   const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`];
+  for (const t of input.tablespaces ?? []) args.push(`--tablespace-map=${t.oid}=${t.to}`);
   if (s === 'standby') {
     // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
     args.push('--type=standby', '--target-timeline=latest');
   } else {
-    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, `--target-timeline=${s.timeline ?? 'latest'}`);
+    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`);
+    // pgBackRest refuses --target-timeline with --type=immediate (stopping at the backup's end follows no timeline).
+    if (s.kind !== 'immediate') args.push(`--target-timeline=${s.timeline ?? 'latest'}`);
     if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
     args.push(`--target-action=${s.action}`);
     if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn' || s.kind === 'xid')) args.push('--target-exclusive');
@@ -582,6 +637,8 @@ export async function cleanupRestore(
     restartOld: boolean;
     privateSocketDir?: string;
     keepLog?: boolean;
+    /** The tablespace directories the restore made (prepareTablespaceDirs). */
+    tablespaceDirs?: string[];
   },
 ): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -604,6 +661,8 @@ export async function cleanupRestore(
       : null;
     keptLog = kept?.path ?? null;
     logLines = kept?.reason ?? null;
+    // Its tablespaces first: the data directory's links name them.
+    if (removeCopyTablespaces(deps.config, input, input.tablespaceDirs).length) removed = true;
     if (existsSync(input.dataDir)) {
       if (input.createdDir) rmSync(input.dataDir, { recursive: true, force: true });
       else emptyDir(input.dataDir);
@@ -665,6 +724,11 @@ export async function removeOldDataDir(
   if (!SET_ASIDE_PATTERN.test(input.oldDataDir) || (existsSync(input.oldDataDir) && !existsSync(join(input.oldDataDir, 'PG_VERSION'))))
     throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
   const existed = existsSync(input.oldDataDir);
+  // The replaced server's tablespaces, now that no live data directory links them (the restored
+  // one has its own): the old copy's, kept until the new one was proven.
+  for (const t of existed ? linkedTablespaces(input.oldDataDir) : [])
+    if (!overlapsWithLive(deps.config, canonicalPath(t), { cluster: input.cluster, node: input.node }).length)
+      rmSync(t, { recursive: true, force: true });
   rmSync(input.oldDataDir, { recursive: true, force: true });
   return { removed: existed };
 }

@@ -186,6 +186,7 @@ export async function walContinuity(
       objects: m.objects,
       pgVersion: m.pgVersion,
       ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+      ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
     })),
   };
 }

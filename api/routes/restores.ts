@@ -153,6 +153,12 @@ export const restoreBody = z
       .describe(
         `recovery_target_timeline: the branch the pre-flight and recovery follow (backup, WAL, window and target judged along its history); ${TIMELINE_FORM}. Absent: the current primary's timeline (the newest in the archive without one). Not with an immediate target`,
       ),
+    tablespaceMap: z
+      .record(z.string().min(1).max(64), absolutePath)
+      .optional()
+      .describe(
+        'where tablespaces go, by name or OID, e.g. {"ts_hot": "/srv/restore/ts_hot"}; the others go to <dataDir>_tblspc/<oid>. Never a live tablespace directory',
+      ),
   })
   .strict()
   .refine((b) => b.timeline === undefined || b.target.immediate === undefined, {
@@ -207,6 +213,7 @@ export const startRestoreRoute = route({
       ...(body.timeline !== undefined ? { timeline: body.timeline } : {}),
       ...(body.backupId ? { backupId: body.backupId } : {}),
       ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
+      ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
     };
     const input = restoreInput(deps.config, request, 'api');
     if (query.dryRun === 'true') {

@@ -5,6 +5,7 @@ import { bytes, table } from '../format.js';
 import { invocation } from '../output.js';
 import { runProcedure, type Started } from '../procedure.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { parseTablespaceMapOptions } from '../../domain/tablespaces.js';
 import type { RestoredCopy } from '../../domain/restoredCopy.js';
 
 interface RestoreOptions {
@@ -23,6 +24,7 @@ interface RestoreOptions {
   exclusive?: boolean;
   replaceExisting?: boolean;
   confirm?: string;
+  tablespaceMap?: string[];
   wait?: boolean;
 }
 
@@ -48,6 +50,7 @@ export function restoreBody(o: RestoreOptions): Record<string, unknown> {
     ...(o.backupId ? { backupId: o.backupId } : {}),
     ...(o.replaceExisting ? { replaceExisting: true } : {}),
     ...(o.confirm !== undefined ? { confirm: o.confirm } : {}),
+    ...(o.tablespaceMap?.length ? { tablespaceMap: parseTablespaceMapOptions(o.tablespaceMap) } : {}),
   };
 }
 
@@ -58,6 +61,7 @@ export function renderRestore(r: RestoreReport): string {
     `  stopped at lsn ${r.stop.replayLsn}, last commit ${r.stop.lastCommitTime ?? 'none'}, ${r.stop.state}${r.stop.xactStatus !== undefined ? ` (transaction ${r.stop.xactStatus ?? 'unknown'})` : ''}${r.timeline ? ` on timeline ${r.timeline.number}` : ''}`,
     `  RTO ${s.total} s: pre-flight ${s.preflight}, download ${s.download}, extract ${s.extract}, verify ${s.verify}, replay ${s.replay} (${bytes(r.bytes.downloaded)})`,
     ...(r.notes ?? []).map((n) => `  note: ${n}`),
+    ...(r.tablespaces ?? []).map((t) => `  tablespace ${t.name} (oid ${t.oid}): ${t.from} -> ${t.to}`),
     ...(r.replaced ? [`  replaced data directory ${r.replaced.oldDataDir} ${r.replaced.removed ? 'removed' : 'kept'}`] : []),
   ].join('\n');
 }
@@ -90,6 +94,11 @@ export function restoreCommands(program: Command): void {
     .option('--exclusive', 'stop just before the target instead of just after')
     .option('--replace-existing', 'restore over an existing directory (renamed aside until proven)')
     .option('--confirm <cluster>', 'the cluster name, required with --replace-existing')
+    .option(
+      '--tablespace-map <name=path>',
+      'put this tablespace (name or OID) in this directory instead of <data-dir>_tblspc/<oid>; repeatable',
+      (v: string, all: string[] = []) => [...all, v],
+    )
     .option('--wait', 'follow progress until it ends')
     .action(async (cluster: string, opts: RestoreOptions, cmd: Command) => {
       await runProcedure(invocation(cmd), {
