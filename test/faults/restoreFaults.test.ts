@@ -105,13 +105,18 @@ describe('restore faults', () => {
     const bucket = config.storage.bucket;
     let commitLsn = src.ticks[Math.max(1, Math.floor(src.ticks.length / 2)) - 1]!.lsnAfter;
     if (segment === 'newestCommit') {
-      // txid_current() takes an xid, so its transaction writes a commit record (pg_walfile_name
-      // names the segment holding the byte before the LSN: the commit's).
+      // txid_current() takes an xid, so its transaction writes a commit record. That commit wrote
+      // nothing else, so Postgres does not flush it at once: pg_current_wal_lsn() (the write
+      // position) can still stand before it, at the previous segment's end on a loaded machine.
+      // The insert position is past it (pg_walfile_name names the segment holding the byte before
+      // the LSN: the commit's).
       await src.db.query(`select txid_current()`);
-      commitLsn = (await src.db.query(`select pg_current_wal_lsn() as l`)).rows[0].l as string;
+      commitLsn = (await src.db.query(`select pg_current_wal_insert_lsn() as l`)).rows[0].l as string;
     }
-    await switchAndArchive(src.db);
+    const switched = await switchAndArchive(src.db);
     const seg = (await src.db.query(`select pg_walfile_name($1::pg_lsn) as s`, [commitLsn])).rows[0].s as string;
+    // The premise of the pre-flight case: the commit is in the newest archived segment.
+    if (segment === 'newestCommit') expect(seg, 'the segment holding the commit made just now').toBe(switched);
     expect(seg > src.backup.startWalSegment, `${seg} must come after the backup's ${src.backup.startWalSegment}`).toBe(true);
     const key = await findArchived({ config, s3: src.c.s3 }, src.tc.name, seg);
     expect(key).toBeTruthy();

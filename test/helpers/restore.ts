@@ -83,16 +83,31 @@ export async function pitrSource(
     cl.restore = { ...(cl.restore as object), dir: restoreDir };
     o.adjust?.(cl);
   });
-  const workers = typeof o.worker === 'function' ? await o.worker(tc) : await startWorkers(tc);
-  const c = await clients(tc);
-  const en = await c.call('POST', `/api/v1/clusters/${tc.name}/archive/enable`, {});
-  await c.temporal.workflow.getHandle(en.body.workflowId).result();
-  const db = await pgs.connect();
-  await o.beforeBackup?.(db);
-  const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
-  const backup = (await c.temporal.workflow.getHandle(b.body.workflowId).result()).manifest as BackupManifest;
-  const ticks = await writeTicks(db, 'ticks', o.tickSeconds ?? 20);
-  await switchAndArchive(db);
+  // A setup step that fails (a backup, the archiver under load) must not leave the server,
+  // the workers or the connections of this source running: the caller never gets close().
+  const undo: (() => Promise<unknown>)[] = [() => pgs.stop()];
+  const undoAll = async () => {
+    for (const u of undo.reverse()) await u().catch(() => undefined);
+  };
+  let workers: { stop(): Promise<void> }, c: Clients, db: pg.Client, backup: BackupManifest, ticks: Tick[];
+  try {
+    workers = typeof o.worker === 'function' ? await o.worker(tc) : await startWorkers(tc);
+    undo.push(() => workers.stop());
+    c = await clients(tc);
+    undo.push(() => c.close());
+    const en = await c.call('POST', `/api/v1/clusters/${tc.name}/archive/enable`, {});
+    await c.temporal.workflow.getHandle(en.body.workflowId).result();
+    db = await pgs.connect();
+    undo.push(() => db.end());
+    await o.beforeBackup?.(db);
+    const b = await c.call('POST', `/api/v1/clusters/${tc.name}/backups`, { type: 'full' });
+    backup = (await c.temporal.workflow.getHandle(b.body.workflowId).result()).manifest as BackupManifest;
+    ticks = await writeTicks(db, 'ticks', o.tickSeconds ?? 20);
+    await switchAndArchive(db);
+  } catch (err) {
+    await undoAll();
+    throw err;
+  }
   const made: string[] = [];
   return {
     pgs,

@@ -93,7 +93,8 @@ describe('the status lag column', () => {
   it('stays near zero on an idle primary, while the time since the last replayed commit keeps growing', async () => {
     // One commit, replayed by the standby; then nothing commits on this cluster's primary.
     await rc.sql('primary', 'select txid_current()');
-    const lsn = (await rc.sql('primary', 'select pg_current_wal_lsn()')).trim();
+    // The insert position: that commit is not flushed at once, so the write position can stand before it.
+    const lsn = (await rc.sql('primary', 'select pg_current_wal_insert_lsn()')).trim();
     await until(
       'the standby to replay the commit',
       async () => (await rc.sql('replica', `select pg_last_wal_replay_lsn() >= '${lsn}'`)).trim() === 't',
