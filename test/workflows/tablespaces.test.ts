@@ -115,7 +115,7 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect(existsSync(`${dataDir}_tblspc`)).toBe(false);
     expect(existsSync(dataDir)).toBe(false);
     expect(existsSync(mine) ? readdirSync(mine) : []).toEqual([]);
-  });
+  }, 300_000);
 
   it('refuses a mapping onto a live tablespace directory, naming the tablespace and the path', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, {
@@ -139,7 +139,7 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect((await src.pgs.sqlAt(report.destination.port, 'select count(*) from in_a')).trim()).toBe('100');
     await src.db.query('checkpoint');
     expect(sums()).toEqual(before);
-  });
+  }, 300_000);
 
   it('drills a backup with tablespaces: the scratch copy has its own, and they go with it', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/drills`, {});
@@ -154,5 +154,5 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect(existsSync(`${r.restore!.destination.dataDir}_tblspc`)).toBe(false);
     await src.db.query('checkpoint');
     expect(sums()).toEqual(before);
-  });
+  }, 300_000);
 });
