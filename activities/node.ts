@@ -31,7 +31,9 @@ import {
   writeRecoverySettings,
 } from './steps/restore.js';
 import { dropRestoredCopy, inspectRestoredCopies } from './steps/restoredCopies.js';
+import { inspectTablespaceDirs, mapRebuildTablespaces, prepareTablespaceDirs } from './steps/restoreTablespaces.js';
 import { runDrillChecks } from './steps/drill.js';
+import { checkToolVersions } from './steps/versions.js';
 import {
   awaitArchiverIdle,
   awaitReplayed,
@@ -57,7 +59,11 @@ const nodeSteps = {
   // Backups: pg_basebackup into S3 and its verification; pgBackRest's backup and expiry.
   uploadBaseBackup,
   verifyBaseBackup,
-  pgbackrestBackup,
+  pgbackrestBackup: async (d: StepDeps, i: Parameters<typeof pgbackrestBackup>[1]) => {
+    // The tools must be of the server's major version: refused before pgBackRest starts a set.
+    await checkToolVersions(d, { cluster: i.cluster, node: i.node, work: 'backup' });
+    return pgbackrestBackup(d, i);
+  },
   pgbackrestExpireSet,
   // WAL: archiving settings, pg_switch_wal, the archive read with pg_waldump.
   enableArchivingOnNode,
@@ -67,6 +73,9 @@ const nodeSteps = {
   // Restores into a directory on this node, their cleanup, restored copies, drill checks.
   inspectDestination,
   prepareDestination,
+  inspectTablespaceDirs,
+  prepareTablespaceDirs,
+  mapRebuildTablespaces,
   fetchBaseBackup,
   verifyRestoredBackup,
   pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>
@@ -81,6 +90,8 @@ const nodeSteps = {
   inspectRestoredCopies,
   dropRestoredCopy,
   runDrillChecks,
+  // Versions: this node's tools against its server's, or another server's, major version.
+  checkToolVersions,
   // Replication: this node's server (pg_ctl, promote, settings), clones, rewinds, slots.
   stopServer,
   startServer,

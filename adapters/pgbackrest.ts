@@ -18,6 +18,8 @@ import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
 import { listCatalog } from './catalogStore.js';
 import { awaitStorage, hasStaticKeys } from './storage.js';
+import { withNode } from './sql.js';
+import { TABLESPACES_SQL, type BackupTablespace } from '../domain/tablespaces.js';
 
 export interface PgbackrestDeps {
   config: PgdrConfig;
@@ -223,6 +225,8 @@ export interface PgbackrestBackupResult {
   /** True when a retried attempt found the backup an earlier attempt finished. */
   reused: boolean;
   compression: string;
+  /** The server's user tablespaces, read once the backup finished (pgBackRest's info does not list them). */
+  tablespaces?: BackupTablespace[];
 }
 
 /**
@@ -274,7 +278,17 @@ export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBa
   const catalog = await listCatalog(deps.s3, deps.config.storage, cluster);
   const parentId = made.prior ? (catalog.find((e) => e.manifest?.pgbackrestLabel === made!.prior)?.id ?? null) : null;
   const compression = COMPRESS[clusterOf(deps.config, cluster).backup.compression] ?? 'zst';
-  return { backup: made, systemId: info0.systemId, pgVersion: info0.pgVersion, parentId, verification, reused, compression };
+  const tablespaces = (await withNode(deps, cluster, node, async (c) => (await c.query(TABLESPACES_SQL)).rows)) as BackupTablespace[];
+  return {
+    backup: made,
+    systemId: info0.systemId,
+    pgVersion: info0.pgVersion,
+    parentId,
+    verification,
+    reused,
+    compression,
+    ...(tablespaces.length ? { tablespaces } : {}),
+  };
 }
 
 /**
@@ -289,6 +303,9 @@ export async function pgbackrestVerifySet(
   signal?: AbortSignal,
 ): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
   const t0 = Date.now();
+  // It reads the whole repository: beat while it runs (a slow disk or a big repo takes minutes).
+  const { heartbeat } = activityProgress();
+  const stop = every(2000, () => heartbeat({ phase: 'pgbackrest verify', label, seconds: Math.round((Date.now() - t0) / 1000) }));
   try {
     const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
     const line = res.stdout
@@ -310,6 +327,8 @@ export async function pgbackrestVerifySet(
       seconds: (Date.now() - t0) / 1000,
       detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' '),
     };
+  } finally {
+    stop();
   }
 }
 

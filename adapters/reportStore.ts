@@ -3,6 +3,7 @@
  * rebuilds and switchovers (one object per run, written once, named by an id that sorts by time)
  * and the WAL archive check (only the newest is kept). Also what a rebuild from a backup starts from.
  */
+import { BACKUP_MANIFEST_OBJECT, type BackupTablespace } from '../domain/tablespaces.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StoredObject } from '../domain/catalog.js';
 import type { DrillReport } from '../domain/drill.js';
@@ -25,6 +26,9 @@ export interface BackupToClone {
   compression: string;
   object: StoredObject | null;
   pgbackrestLabel: string | null;
+  /** Its user tablespaces, and with the basebackup method pg_basebackup's backup_manifest (absent: none). */
+  tablespaces?: BackupTablespace[];
+  manifestObject?: StoredObject;
 }
 
 /** The newest good backup of a cluster (its manifest says good), or null. */
@@ -38,6 +42,10 @@ export async function newestGoodBackup(deps: ReportDeps, cluster: string): Promi
     compression: m.compression,
     object: m.objects[0] ?? null,
     pgbackrestLabel: m.pgbackrestLabel ?? null,
+    ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
+    ...(m.tablespaces?.length && m.objects.some((o) => o.name === BACKUP_MANIFEST_OBJECT)
+      ? { manifestObject: m.objects.find((o) => o.name === BACKUP_MANIFEST_OBJECT)! }
+      : {}),
   };
 }
 

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { PostgresTlsError, PostgresUnreachableError } from '../domain/errors.js';
 import type { NodeProbe } from '../domain/status.js';
+import { parseWalSegmentSize } from '../domain/walSegmentSize.js';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,6 +192,7 @@ const PROBE_SQL = `
 select pg_is_in_recovery() as in_recovery,
        (select system_identifier::text from pg_control_system()) as system_identifier,
        current_setting('server_version_num')::int as server_version,
+       current_setting('wal_segment_size') as wal_segment_size,
        current_setting('data_checksums') = 'on' as data_checksums,
        current_setting('archive_mode') as archive_mode,
        case when pg_is_in_recovery() then null else pg_current_wal_lsn()::text end as current_lsn,
@@ -233,6 +235,7 @@ export async function probeNode(deps: PostgresDeps, cluster: string, node: strin
       role: standby ? 'standby' : 'primary',
       systemIdentifier: p.system_identifier,
       serverVersion: p.server_version,
+      segmentBytes: parseWalSegmentSize(p.wal_segment_size),
       timeline: Number(p.timeline),
       currentLsn: p.current_lsn,
       receiveLsn: p.receive_lsn,

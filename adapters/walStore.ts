@@ -283,3 +283,30 @@ export async function readArchivedText(deps: WalDeps, cluster: string, name: str
   }
   return undefined;
 }
+
+/**
+ * The uncompressed size of the newest archived segment (its name with it), for the segment-size
+ * judge: pgdr's objects carry it in their metadata (one HEAD), uncompressed objects in the
+ * listing. A compressed pgBackRest segment is read and decompressed only with `decompress`
+ * (when nothing else tells the size). Null when there is no segment to look at.
+ */
+export async function archivedSegmentSize(
+  deps: WalDeps,
+  cluster: string,
+  archived: ArchivedWal[],
+  opts: { decompress: boolean },
+): Promise<{ name: string; bytes: number } | null> {
+  const newest = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name)).at(-1);
+  if (!newest) return null;
+  const compressed = /\.(zst|gz|lz4|bz2)$/.exec(newest.key)?.[1];
+  if (!compressed) return { name: newest.name, bytes: newest.bytes };
+  if (clusterOf(deps.config, cluster).method !== 'pgbackrest') {
+    const head = await deps.s3.send(new HeadObjectCommand({ Bucket: deps.config.storage.bucket, Key: newest.key }));
+    const bytes = Number(head.Metadata?.bytes);
+    return Number.isFinite(bytes) && bytes > 0 ? { name: newest.name, bytes } : null;
+  }
+  if (!opts.decompress || (compressed !== 'zst' && compressed !== 'gz')) return null;
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: newest.key }));
+  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  return { name: newest.name, bytes: (await decompress(stored, compressed === 'zst' ? 'zstd' : 'gzip')).length };
+}

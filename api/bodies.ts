@@ -27,6 +27,7 @@ const nodeProbe = z.object({
   role: z.enum(['primary', 'standby']),
   systemIdentifier: z.string(),
   serverVersion: z.number(),
+  segmentBytes: z.number().optional().describe('wal_segment_size in bytes'),
   timeline: z.number(),
   currentLsn: nullableString.describe('pg_current_wal_lsn() on a primary; null on a standby'),
   receiveLsn: nullableString,
@@ -90,6 +91,22 @@ const recoveryPoint = z.object({ lsn: z.string(), time: nullableString, backupId
 /** domain/walCheck.ts TimelineWindow. */
 export const timelineWindow = z.object({ timeline: z.number(), earliest: recoveryPoint.nullable(), latest: recoveryPoint.nullable() });
 
+const branchPoint = z.object({ lsn: z.string(), time: nullableString, backupId: z.string().optional() });
+
+/** domain/timelines.ts BranchWindow. */
+export const branchWindow = z.object({
+  timeline: z.number(),
+  parent: nullableNumber.describe('the timeline it branched off (null: timeline 1, or no .history file)'),
+  switchLsn: nullableString.describe('where it branched off its parent'),
+  current: z.boolean().describe("the current primary's timeline"),
+  earliest: branchPoint.nullable().describe('the stop of the oldest good backup on its branch'),
+  latest: branchPoint
+    .nullable()
+    .describe(
+      'its newest archived commit (current timeline) or the end of its newest archived segment (time null; a restore pre-flight reads the commit)',
+    ),
+});
+
 /** domain/walCheck.ts WalCheckResult. */
 export const walCheckResult = z.object({
   formatVersion: z.literal(1),
@@ -121,6 +138,7 @@ export const walCheckResult = z.object({
     .nullable(),
   lag: z.object({ bytes: z.number(), segments: z.number(), seconds: z.number() }).nullable(),
   window: z.array(timelineWindow),
+  branchWindows: z.array(branchWindow).optional(),
   branches: z
     .array(
       z.object({
@@ -142,17 +160,22 @@ export const restoreTarget = z.union([
   z.object({ time: z.string() }),
   z.object({ lsn: z.string() }),
   z.object({ name: z.string() }),
+  z.object({ xid: z.string() }),
   z.object({ latest: z.literal(true) }),
   z.object({ immediate: z.literal(true) }),
 ]);
 
 export const restoreDestination = z.object({ node: z.string(), dataDir: z.string(), port: z.number() });
 
+/** domain/timelines.ts TimelineRequest. */
+export const timelineRequest = z.union([z.number(), z.enum(['current', 'latest'])]);
+
 export const timelineChoice = z.object({
   number: z.number(),
-  source: z.enum(['primary', 'newest']),
+  source: z.enum(['primary', 'newest', 'request']),
   pinned: z.boolean(),
   note: nullableString,
+  requested: timelineRequest.optional().describe('the timeline the request asked for (source "request")'),
 });
 
 /** domain/restore.ts RestoreReport. */
@@ -168,8 +191,17 @@ export const restoreReport = z.object({
   method: z.enum(['basebackup', 'pgbackrest']),
   destination: restoreDestination,
   replaced: z.object({ oldDataDir: z.string(), removed: z.boolean() }).nullable(),
+  tablespaces: z
+    .array(z.object({ oid: z.number(), name: z.string(), from: z.string(), to: z.string(), explicit: z.boolean() }))
+    .optional()
+    .describe('where each tablespace was restored: from its original location to its own directory'),
   notes: z.array(z.string()).optional(),
-  stop: z.object({ replayLsn: z.string(), lastCommitTime: nullableString, state: z.enum(['paused', 'promoted']) }),
+  stop: z.object({
+    replayLsn: z.string(),
+    lastCommitTime: nullableString,
+    state: z.enum(['paused', 'promoted']),
+    xactStatus: nullableString.optional().describe('an xid target: pg_xact_status of that transaction in the stopped copy'),
+  }),
   timeline: timelineChoice.optional(),
   seconds: z
     .object({ preflight: z.number(), download: z.number(), extract: z.number(), verify: z.number(), replay: z.number(), total: z.number() })

@@ -2,6 +2,7 @@
  * The backup catalog lives with the backups, in S3 (see DESIGN.md): a backup is good only
  * when its manifest.json says so, and the manifest is written last. Workflow-safe.
  */
+import type { BackupTablespace } from './tablespaces.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentOfLsn } from './wal.js';
 
 export type BackupType = 'full' | 'diff' | 'incr';
@@ -24,6 +25,7 @@ export interface BackupManifest {
   parent: string | null;
   status: 'good' | 'failed';
   systemIdentifier: string;
+  /** The source server's server_version_num (150010 is 15.10): a restore needs tools of its major. */
   pgVersion: number;
   timeline: number;
   startLsn: string;
@@ -42,6 +44,10 @@ export interface BackupManifest {
   createdAt: string;
   /** method pgbackrest: the backup set's label in the pgBackRest repo. */
   pgbackrestLabel?: string;
+  /** The cluster's WAL segment size in bytes (wal_segment_size); absent in manifests written before it was read: 16 MiB. */
+  segmentBytes?: number;
+  /** Every user tablespace in the backup (absent: none, or a manifest written before they were recorded). */
+  tablespaces?: BackupTablespace[];
 }
 
 export interface CatalogEntry {

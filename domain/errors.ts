@@ -412,6 +412,50 @@ export class PgbackrestVerifyFailedError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a node's Postgres tools (binDir) are of another major version than the server
+ * they work on, or than the backup a restore would start: names both versions; nothing was created.
+ */
+export class PgVersionMismatchError extends PgdrError {
+  constructor(
+    cluster: string,
+    node: string,
+    tool: string,
+    toolVersion: string,
+    against: string,
+    expectedVersion: string,
+    expectedMajor: number,
+  ) {
+    super(
+      `${tool} on node "${node}" of cluster "${cluster}" is PostgreSQL ${toolVersion}, but ${against} is PostgreSQL ${expectedVersion}: ` +
+        `the tools must be of the same major version (${expectedMajor}); nothing was created`,
+      { cluster, node, tool, toolVersion, against, expectedVersion, expectedMajor },
+    );
+  }
+}
+
+/** Thrown when a server (or a backup) is of a PostgreSQL major version outside pgdr's table (domain/pgVersions.ts). */
+export class PgVersionUnsupportedError extends PgdrError {
+  constructor(cluster: string, what: string, version: string, supported: string) {
+    super(`${what} of cluster "${cluster}" is PostgreSQL ${version}: pgdr supports PostgreSQL ${supported}; nothing was created`, {
+      cluster,
+      what,
+      version,
+      supported,
+    });
+  }
+}
+
+/**
+ * Thrown when one cluster's WAL is said to have more than one segment size (server, backups,
+ * archive): one cluster has one size (initdb --wal-segsize), so two systems share the prefix.
+ */
+export class WalSegmentSizeMismatchError extends PgdrError {
+  constructor(cluster: string, sizes: string) {
+    super(`cluster "${cluster}" has more than one WAL segment size: ${sizes}; refused`, { cluster, sizes });
+  }
+}
+
 /** One row of {@link errorTable}: everything pgdr declares about one error. */
 export interface ErrorRow {
   /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
@@ -589,6 +633,32 @@ export const errorTable: readonly ErrorRow[] = [
     http: null,
     meaning: "a node's server exited while starting (rebuild, rejoin); carries the log's reason",
     hint: 'the server log in the data directory says why',
+  },
+  {
+    code: 'PG_VERSION_MISMATCH',
+    class: PgVersionMismatchError,
+    retryable: false,
+    http: 422,
+    meaning:
+      "a node's tools (binDir) are of another PostgreSQL major version than its server, or than the backup a restore, drill or rebuild starts from; names both versions; nothing was created",
+    hint: "point the node's binDir at the PostgreSQL {expectedMajor} tools (Debian: /usr/lib/postgresql/{expectedMajor}/bin)",
+  },
+  {
+    code: 'PG_VERSION_UNSUPPORTED',
+    class: PgVersionUnsupportedError,
+    retryable: false,
+    http: 422,
+    meaning:
+      'a server, its tools or a backup are of a PostgreSQL major version pgdr does not support; names the version and the supported ones',
+    hint: 'the supported versions are in the README (PostgreSQL versions)',
+  },
+  {
+    code: 'WAL_SEGMENT_SIZE_MISMATCH',
+    class: WalSegmentSizeMismatchError,
+    retryable: false,
+    http: 422,
+    meaning: "the server, the backups' manifests and the archive disagree on the WAL segment size; names each; nothing was judged",
+    hint: 'two systems may share this cluster name or prefix: give each system its own cluster name',
   },
   {
     code: 'BACKUP_VERIFICATION_FAILED',

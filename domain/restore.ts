@@ -7,9 +7,15 @@
 import { parseLsn } from './lsn.js';
 import { confString, pgbackrestConfValueProblem, restorePointNameProblem, RESTORE_POINT_NAME_FORM } from './pgconf.js';
 import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from './wal.js';
+import { branchEnd, xid32, xidProblem, type BranchOff, type TimelineRequest, type XactEnd } from './timelines.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
+import type { BackupTablespace, TablespaceMapping } from './tablespaces.js';
+import type { LiveDirOverlap } from './paths.js';
 
-export type RestoreTarget = { time: string } | { lsn: string } | { name: string } | { latest: true } | { immediate: true };
+export type { LiveDirOverlap };
+
+export type RestoreTarget =
+  { time: string } | { lsn: string } | { name: string } | { xid: string } | { latest: true } | { immediate: true };
 export type RecoveryAction = 'promote' | 'pause';
 
 export interface RestoreDestination {
@@ -29,6 +35,10 @@ export interface RestoreRequest {
   /** Restore over an existing data directory or running instance; needs confirm = cluster. */
   replaceExisting: boolean;
   confirm?: string;
+  /** recovery_target_timeline asked for; absent: the primary's timeline (or the newest) as before. */
+  timeline?: TimelineRequest;
+  /** Where tablespaces go, by name or OID; the others go to `<dataDir>_tblspc/<oid>` (domain/tablespaces.ts). */
+  tablespaceMap?: Record<string, string>;
 }
 
 /** A good backup as the restore needs it. */
@@ -45,6 +55,9 @@ export interface RestorableBackup {
   bytes: number;
   objects: StoredObject[];
   pgbackrestLabel?: string;
+  /** The source's server_version_num: the destination's tools must be of its major (absent in older activity results). */
+  pgVersion?: number;
+  tablespaces?: BackupTablespace[];
 }
 
 export interface ArchiveFacts {
@@ -64,6 +77,11 @@ export interface ArchiveFacts {
   /** Segments missing from the oldest good backup's start onwards, in order (capped). */
   missing: string[];
   missingHistory: string[];
+  /** The timeline was asked for (RestoreRequest.timeline), and the timelines that branched off it. */
+  requested?: TimelineRequest;
+  children?: BranchOff[];
+  /** The timeline asked for cannot be followed (not in the archive), in words. */
+  timelineProblem?: string;
 }
 
 export interface DestinationFacts {
@@ -87,16 +105,8 @@ export interface DestinationFacts {
   roots: string[];
   /** The directory holds a standby (standby.signal): restoring over it would fork the archive. */
   standby: boolean;
-}
-
-/** A configured node's live directory that a destination touches. */
-export interface LiveDirOverlap {
-  cluster: string;
-  node: string;
-  kind: 'data' | 'wal' | 'tablespace';
-  path: string;
-  /** The destination is that directory, lies inside it, or contains it. */
-  relation: 'is' | 'inside' | 'contains';
+  /** The cluster's tablespaces on this host, by OID (absent in facts recorded before they were reported). */
+  liveTablespaces?: { node: string; oid: number; path: string }[];
 }
 
 export interface RestorePlan {
@@ -119,22 +129,31 @@ export interface RestorePlan {
   inPlace: boolean;
   /** The timeline recovery follows, and why; `pinned` when a newer, foreign timeline is in the archive. */
   timeline: TimelineChoice;
+  /** What the caller should know before replay, e.g. that an xid target's stop is only checked after it. */
+  notes: string[];
+  /** Where each of the backup's tablespaces goes (absent: the backup has none). */
+  tablespaces?: TablespaceMapping[];
 }
 
 export interface TimelineChoice {
   number: number;
-  source: 'primary' | 'newest';
+  source: 'primary' | 'newest' | 'request';
   pinned: boolean;
   note: string | null;
+  /** What the request asked for (source 'request'). */
+  requested?: TimelineRequest;
 }
 
 export interface RecoveryTargetSettings {
-  kind: 'time' | 'lsn' | 'name' | 'immediate';
+  kind: 'time' | 'lsn' | 'name' | 'xid' | 'immediate';
+  /** The target as Postgres takes it (an xid in its 32-bit form). */
   value: string | null;
   inclusive: boolean;
   action: RecoveryAction;
-  /** recovery_target_timeline when not 'latest': the primary's, with a newer foreign timeline archived. */
+  /** recovery_target_timeline when not 'latest': the primary's (a newer foreign one archived) or the one asked for. */
   timeline?: number;
+  /** An xid target's commit or abort record, when the pre-flight found it in the archive. */
+  xact?: XactEnd;
 }
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$/;
@@ -233,6 +252,7 @@ export function describeTarget(t: RestoreTarget): string {
   if ('time' in t) return `time ${t.time}`;
   if ('lsn' in t) return `lsn ${t.lsn}`;
   if ('name' in t) return `restore point "${t.name}"`;
+  if ('xid' in t) return `xid ${t.xid}`;
   if ('latest' in t) return 'latest';
   return 'immediate';
 }
@@ -245,6 +265,9 @@ export interface JudgeInput {
   lastCommit: { lsn: string; time: string } | null;
   /** For a name target: where the restore point was found, if it was. */
   restorePoint: { lsn: string; time: string | null } | null;
+  /** For an xid target: its commit or abort record, if found, and whether the search read every segment from the oldest backup on. */
+  xact?: XactEnd | null;
+  xactSearch?: { firstSegment: string; lastSegment: string; complete: boolean };
   destination: DestinationFacts;
   /** The node that is the cluster's primary now; null when none answers; absent when not probed. */
   currentPrimary?: string | null;
@@ -262,6 +285,10 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
 
   // The destination: empty or absent, port free; data or a running server only when told.
   problems.push(...judgeDestination(r, f.destination, f.currentPrimary));
+  if (f.archive.timelineProblem) {
+    problems.push(f.archive.timelineProblem);
+    return { plan: null, problems };
+  }
 
   if ('time' in t && micros(t.time) > BigInt(f.now.getTime()) * 1000n) {
     problems.push(`target time ${t.time} is in the future (now ${f.now.toISOString()})`);
@@ -280,7 +307,13 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
     );
     return { plan: null, problems };
   }
-  const chosen = chooseBackup(t, f.backups, r.backupId, f.restorePoint?.lsn, windowBackups(f.backups, f.archive.missing, segBytes)[0]);
+  const badXid = 'xid' in t ? xidProblem(t.xid) : null;
+  if (badXid) {
+    problems.push(`target xid ${JSON.stringify((t as { xid: string }).xid)} cannot be used: ${badXid}`);
+    return { plan: null, problems };
+  }
+  const point = f.restorePoint?.lsn ?? f.xact?.lsn;
+  const chosen = chooseBackup(t, f.backups, r.backupId, point, windowBackups(f.backups, f.archive.missing, segBytes)[0]);
   if ('problem' in chosen) {
     problems.push(`${chosen.problem}; ${range(f)}`);
     return { plan: null, problems };
@@ -295,12 +328,18 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
 
   // The target must lie inside what the archive can replay from this backup.
   let settings: RecoveryTargetSettings | null = null;
+  const notes: string[] = [];
   const last = f.lastCommit;
   const gapNote = gap ? ` (WAL segment ${gap} is missing from the archive, so nothing after it is recoverable)` : '';
   if ('time' in t) {
     // Postgres stops at the first commit after the target: one must be archived.
     const reach = last ? (r.inclusive ? micros(last.time) > micros(t.time) : micros(last.time) >= micros(t.time)) : false;
-    if (!reach)
+    const a = f.archive;
+    if (!reach && a.requested !== undefined && a.children?.length && !gap)
+      problems.push(
+        `time ${t.time} is after ${branchEnd(a.timeline, a.children, last)}; expected a time on timeline ${a.timeline} up to ${last ? last.time : 'its newest commit'}; ${range(f, backup)}`,
+      );
+    else if (!reach)
       problems.push(
         `target time ${t.time} is after the newest recoverable commit${last ? ` at ${last.time} (lsn ${last.lsn})` : ' (none archived)'}${gapNote}; ${range(f, backup)}`,
       );
@@ -323,6 +362,8 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
         `restore point ${JSON.stringify(t.name)} cannot be handed to pgBackRest for backup ${backup.id}: ${viaPgbackrest}; expected a name without ' or \\ with the pgbackrest method`,
       );
     settings = { kind: 'name', value: t.name, inclusive: true, action: r.action };
+  } else if ('xid' in t) {
+    settings = judgeXid(t.xid, f, backup, gap, gapNote, problems, notes);
   } else if ('latest' in t) {
     // "Latest" is pinned to the newest archived commit now, so recovery can stop (and pause)
     // there; with no commit after the backup's end, its consistency point is the latest state.
@@ -336,9 +377,16 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
   if (problems.length || !settings) return { plan: null, problems };
   // 'latest' would follow a newer timeline that is not the primary's (split brain): pin the primary's.
   const a = f.archive;
-  const pinned = a.newestTimeline !== undefined && a.newestTimeline > a.timeline;
-  if (pinned) settings = { ...settings, timeline: a.timeline };
-  const timeline: TimelineChoice = { number: a.timeline, source: a.source ?? 'newest', pinned, note: a.note ?? null };
+  let timeline: TimelineChoice;
+  if (a.requested !== undefined) {
+    // Asked for: that branch exactly ('latest' stays 'latest': the newest, as judged here).
+    if (a.requested !== 'latest') settings = { ...settings, timeline: a.timeline };
+    timeline = { number: a.timeline, source: 'request', pinned: false, note: a.note ?? null, requested: a.requested };
+  } else {
+    const pinned = a.newestTimeline !== undefined && a.newestTimeline > a.timeline;
+    if (pinned) settings = { ...settings, timeline: a.timeline };
+    timeline = { number: a.timeline, source: a.source ?? 'newest', pinned, note: a.note ?? null };
+  }
   return {
     plan: {
       backup,
@@ -349,9 +397,42 @@ export function judgeRestore(input: JudgeInput): { plan: RestorePlan; problems: 
       stopFirst: f.destination.running,
       inPlace: isInPlace(r, f.destination),
       timeline,
+      notes,
     },
     problems: [],
   };
+}
+
+/**
+ * An xid target: placed by its commit or abort record when the pre-flight found it (then judged
+ * like an LSN); not found after reading every segment from the oldest backup on, refused; not
+ * found in a capped search, planned with a note that the stop is checked after replay.
+ */
+function judgeXid(
+  xid: string,
+  f: JudgeInput,
+  backup: RestorableBackup,
+  gap: string | null,
+  gapNote: string,
+  problems: string[],
+  notes: string[],
+): RecoveryTargetSettings {
+  const segBytes = f.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  const r = f.request;
+  const x = f.xact ?? null;
+  const s = f.xactSearch;
+  if (x && gap && segmentNumber(gap, segBytes) <= segmentOfLsn(x.lsn, segBytes))
+    problems.push(`xid ${xid} ended at lsn ${x.lsn} (${x.time}), after a WAL gap${gapNote}; ${range(f, backup)}`);
+  else if (!x && s?.complete)
+    problems.push(
+      `xid ${xid} has no commit or abort record in the archived WAL on timeline ${f.archive.timeline} from segment ${s.firstSegment} to ${s.lastSegment}; expected the xid of a transaction that ended after backup ${backup.id} was consistent (${backup.stopTime}, lsn ${backup.stopLsn}); ${range(f, backup)}`,
+    );
+  else if (!x)
+    notes.push(
+      `xid ${xid} was not found in the archived WAL read before replay${s ? ` (segments ${s.firstSegment} to ${s.lastSegment})` : ''}, so it could not be placed in time: recovery stops at its commit or abort record, and that it did is checked after replay (pg_xact_status on the copy)`,
+    );
+  if (x?.kind === 'abort') notes.push(`transaction ${xid} aborted at ${x.time} (lsn ${x.lsn}): recovery stops at its abort record`);
+  return { kind: 'xid', value: String(xid32(xid)), inclusive: r.inclusive, action: r.action, ...(x ? { xact: x } : {}) };
 }
 
 function segTimeline(lsn: string, backup: RestorableBackup, archive: ArchiveFacts): number {
@@ -464,6 +545,7 @@ export function recoverySettings(
   if (s.kind === 'time') lines.push(`recovery_target_time = ${q(pgTimestamp(s.value!))}`);
   if (s.kind === 'lsn') lines.push(`recovery_target_lsn = ${q(s.value!)}`);
   if (s.kind === 'name') lines.push(`recovery_target_name = ${q(s.value!)}`);
+  if (s.kind === 'xid') lines.push(`recovery_target_xid = ${q(s.value!)}`);
   if (s.kind === 'immediate') lines.push(`recovery_target = 'immediate'`);
   lines.push(`recovery_target_inclusive = ${s.inclusive ? 'on' : 'off'}`, `recovery_target_action = '${s.action}'`, 'hot_standby = on');
   // A copy must not follow, or hold up, the production cluster, nor archive into its archive.
@@ -482,6 +564,8 @@ export interface RecoveryStop {
   replayLsn: string;
   lastCommitTime: string | null;
   state: 'paused' | 'promoted';
+  /** An xid target: pg_xact_status of that transaction in the stopped copy ('in progress' when not yet ended there). */
+  xactStatus?: string | null;
 }
 
 /**
@@ -498,6 +582,28 @@ export function judgeStop(s: RecoveryTargetSettings, stop: RecoveryStop, backup:
     if (!ok) return `${at}: a commit after the target time ${s.value} was replayed`;
   }
   if (s.kind === 'lsn' && s.inclusive && parseLsn(stop.replayLsn) < parseLsn(s.value!)) return `${at}, short of the target lsn ${s.value}`;
+  if (s.kind === 'xid') return xidStopProblem(s, stop, at);
+  return null;
+}
+
+/**
+ * An xid stop, exactly: the transaction's status in the copy (pg_xact_status), and when the
+ * pre-flight placed its end record, the last replayed transaction end (inclusive) or the replay
+ * position (exclusive) against that record.
+ */
+function xidStopProblem(s: RecoveryTargetSettings, stop: RecoveryStop, at: string): string | null {
+  const x = s.xact;
+  const status = stop.xactStatus ?? 'unknown';
+  if (s.inclusive) {
+    const want = x ? (x.kind === 'abort' ? 'aborted' : 'committed') : null;
+    if (want ? status !== want : status !== 'committed' && status !== 'aborted')
+      return `${at}: transaction ${s.value} is ${status} in the copy, expected ${want ?? 'committed or aborted'} (its end replayed)`;
+    if (x && (!stop.lastCommitTime || micros(stop.lastCommitTime) !== micros(x.time)))
+      return `${at}: the last replayed transaction end is ${stop.lastCommitTime ?? 'none'}, expected transaction ${s.value}'s at ${x.time} (lsn ${x.lsn})`;
+    return null;
+  }
+  if (status === 'committed') return `${at}: transaction ${s.value} is committed in the copy, expected it left out (inclusive: false)`;
+  if (x && parseLsn(stop.replayLsn) > parseLsn(x.lsn)) return `${at}, past transaction ${s.value}'s end record at lsn ${x.lsn}`;
   return null;
 }
 
@@ -513,6 +619,8 @@ export interface RestoreReport {
   method: BackupMethod;
   destination: RestoreDestination;
   replaced: { oldDataDir: string; removed: boolean } | null;
+  /** Where each tablespace was restored (absent: the backup had none). */
+  tablespaces?: TablespaceMapping[];
   /** What an operator must know about this restore, e.g. that it started a new timeline in the cluster's archive. */
   notes?: string[];
   stop: RecoveryStop;

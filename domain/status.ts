@@ -37,6 +37,8 @@ export interface NodeProbe {
   role: 'primary' | 'standby';
   systemIdentifier: string;
   serverVersion: number;
+  /** wal_segment_size in bytes (absent in probes recorded before it was read). */
+  segmentBytes?: number;
   timeline: number;
   /** pg_current_wal_lsn() on a primary; null on a standby. */
   currentLsn: string | null;

@@ -8,6 +8,7 @@ import { segmentNumber, segmentOfLsn, segmentEndLsn, timelineSpans, DEFAULT_SEGM
 import { formatLsn, lsnDiff } from './lsn.js';
 import { historyFileName } from './naming.js';
 import { firstGapAfter, windowBackups } from './restore.js';
+import type { BranchWindow } from './timelines.js';
 
 export interface ContinuityReport {
   /** The oldest kept good backup the chain starts from; null when there is no good backup. */
@@ -58,6 +59,8 @@ export interface WalCheckResult {
   continuity: ContinuityReport | null;
   lag: { bytes: number; segments: number; seconds: number } | null;
   window: TimelineWindow[];
+  /** Every timeline in the archive with what a restore asking for it can reach (absent in checks stored before). */
+  branchWindows?: BranchWindow[];
   /** Every timeline switch in the archive, with the parent's segments archived after it (split brain). */
   branches?: TimelineBranch[];
   /** When retention last recomputed `window` after expiring backups (absent: as of checkedAt). */

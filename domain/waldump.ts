@@ -83,6 +83,18 @@ export function isRestorePoint(r: WalRecord): boolean {
 
 const COMMIT_TIME = /^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})?) UTC(?:;|$)/;
 
+/** Candidates for the end (commit or abort record) of one transaction, newest first. */
+export function xactCandidates(records: WalRecord[], xid: number): WalRecord[] {
+  return newestFirst(records.filter((r) => r.xid === xid && xactEnd(r) !== null));
+}
+
+/** A commit or abort record's kind and time (RFC 3339, microseconds kept), or null for any other record. */
+export function xactEnd(r: WalRecord): { kind: 'commit' | 'abort'; time: string } | null {
+  if (r.rmgr !== 'Transaction' || (r.kind !== 'COMMIT' && r.kind !== 'ABORT')) return null;
+  const m = COMMIT_TIME.exec(r.desc);
+  return m ? { kind: r.kind === 'COMMIT' ? 'commit' : 'abort', time: `${m[1]!.replace(' ', 'T')}Z` } : null;
+}
+
 /** A commit record's time as RFC 3339 (microseconds kept), or null for any other record. */
 export function commitTime(r: WalRecord): string | null {
   if (r.rmgr !== 'Transaction' || r.kind !== 'COMMIT') return null;

@@ -92,6 +92,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         workflowId: workflowInfo().workflowId,
         createdAt: new Date().toISOString(),
         pgbackrestLabel: b.label,
+        ...(r.tablespaces ? { tablespaces: r.tablespaces } : {}),
       };
     } else {
       // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
@@ -107,11 +108,24 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
       let verification = null;
       if (input.verify) {
         progress.step = 'verifying the stored backup';
-        verification = await verifyBaseBackup({ backupId: id, objectName: up.objectName, sha256: up.sha256, compression: up.compression });
+        verification = await verifyBaseBackup({
+          backupId: id,
+          objectName: up.objectName,
+          sha256: up.sha256,
+          compression: up.compression,
+          ...(up.tablespaces ? { tablespaces: up.tablespaces } : {}),
+          ...(up.manifestObject ? { manifestObject: up.manifestObject } : {}),
+        });
       }
 
-      // 5. The manifest, last: only now does the backup exist in the catalog.
+      // 5. The manifest, last: only now does the backup exist in the catalog. The base archive
+      //    first; with tablespaces, each one's archive and pg_basebackup's backup_manifest.
       progress.step = 'writing the manifest';
+      const objects = [
+        { name: up.objectName, bytes: up.bytes, sha256: up.sha256 },
+        ...(up.tablespaces ?? []).flatMap((t) => (t.object ? [t.object] : [])),
+        ...(up.manifestObject ? [up.manifestObject] : []),
+      ];
       const ok = verification?.ok ?? true;
       manifest = {
         formatVersion: 1,
@@ -126,18 +140,21 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         timeline: up.timeline,
         startLsn: up.startLsn,
         stopLsn: up.stopLsn,
-        startWalSegment: walSegmentName(up.timeline, up.startLsn),
+        startWalSegment: walSegmentName(up.timeline, up.startLsn, source.probe.segmentBytes),
         startTime: up.startTime,
         stopTime: up.stopTime,
         sourceNode: source.node.name,
         compression: up.compression,
-        bytes: up.bytes,
-        objects: [{ name: up.objectName, bytes: up.bytes, sha256: up.sha256 }],
+        bytes: objects.reduce((n, o) => n + o.bytes, 0),
+        objects,
         verification,
         workflowId: workflowInfo().workflowId,
         createdAt: new Date().toISOString(),
+        ...(up.tablespaces ? { tablespaces: up.tablespaces } : {}),
       };
     }
+    // The cluster's WAL segment size (absent from probes recorded before it was read).
+    if (source.probe.segmentBytes) manifest.segmentBytes = source.probe.segmentBytes;
     await writeManifest({ manifest });
     if (manifest.status !== 'good')
       throw toApplicationFailure(

@@ -13,6 +13,7 @@ import { parseLsn } from '../domain/lsn.js';
 import { describeTarget, judgeStop, type RestorePlan, type RestoreReport, type RestoreRequest } from '../domain/restore.js';
 import { restoreId, setAsideName } from '../domain/naming.js';
 import { restoreMarker } from '../domain/restoredCopy.js';
+import { BACKUP_MANIFEST_OBJECT, type TablespaceMapping } from '../domain/tablespaces.js';
 import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
@@ -61,6 +62,8 @@ export interface RestoreVerdictFacts {
   destination: RestoreRequest['destination'];
   lastArchivedCommit: { lsn: string; time: string } | null;
   timeline: RestorePlan['timeline'];
+  /** Absent in verdicts recorded before plans carried notes. */
+  notes?: string[];
 }
 
 export async function pitrRestore(input: PitrRestoreInput): Promise<RestoreReport | Refused> {
@@ -133,15 +136,23 @@ async function restore(
       destination: { ...destination },
       lastArchivedCommit: outcome.lastCommit,
       timeline: plan.timeline,
+      notes: plan.notes,
     });
     // From here on, what the restore made is undone unless it is proven.
     let prepared: { oldDataDir: string | null; createdRoot?: string | null } | null = null;
+    let tablespaceDirs: string[] = [];
     const createdDir = outcome.destination.state === 'absent' || plan.replacing;
     try {
       // 2. The destination: empty, ours; data there renamed aside (replaceExisting), never deleted.
       progress.step = plan.replacing ? 'stopping and renaming the old data directory aside' : 'preparing the destination';
       prepared = await node.prepareDestination({ ...where, restoreId: id, replacing: plan.replacing, stopFirst: plan.stopFirst });
       progress.oldDataDir = prepared.oldDataDir;
+      // 2b. The tablespaces' own directories, where the plan maps them (never the originals).
+      const spaces = plan.tablespaces ?? [];
+      if (spaces.length) {
+        progress.step = `preparing ${spaces.length} tablespace director${spaces.length > 1 ? 'ies' : 'y'}`;
+        tablespaceDirs = (await node.prepareTablespaceDirs({ dataDir: req.destination.dataDir, dirs: spaces.map((t) => t.to) })).created;
+      }
 
       // 3. Download, check, extract and verify (basebackup), or pgbackrest verify + restore.
       let download = 0;
@@ -161,6 +172,7 @@ async function restore(
           label: backup.pgbackrestLabel!,
           settings: plan.settings,
           keepArchiving: input.keepArchiving ?? plan.inPlace,
+          ...(spaces.length ? { tablespaces: spaces.map((t) => ({ oid: t.oid, to: t.to })) } : {}),
         });
         download = r.seconds;
         bytes = backup.bytes;
@@ -173,6 +185,7 @@ async function restore(
           objectName: object.name,
           sha256: object.sha256,
           compression: backup.compression,
+          ...tablespaceObjects(backup, spaces),
         });
         download = got.downloadSeconds;
         extract = got.extractSeconds;
@@ -210,6 +223,7 @@ async function restore(
         action: req.action,
         target,
         timeoutSeconds: input.recoveryTimeoutSeconds,
+        ...('xid' in req.target ? { xid: req.target.xid } : {}),
       });
       progress.replayLsn = stop.replayLsn;
       // Stopping by LSN right after a commit, Postgres does not report that commit as the last
@@ -253,10 +267,16 @@ async function restore(
         method: backup.method,
         destination,
         replaced,
-        ...(plan.inPlace
+        ...(plan.tablespaces?.length ? { tablespaces: plan.tablespaces } : {}),
+        ...(plan.inPlace || plan.notes?.length
           ? {
               notes: [
-                `node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? "its new timeline goes into the cluster's archive and every standby must be rebuilt from it" : "once promoted its new timeline goes into the cluster's archive"}`,
+                ...(plan.notes ?? []),
+                ...(plan.inPlace
+                  ? [
+                      `node ${req.destination.node}'s own data directory was restored in place; it keeps archiving, so ${req.action === 'promote' ? "its new timeline goes into the cluster's archive and every standby must be rebuilt from it" : "once promoted its new timeline goes into the cluster's archive"}`,
+                    ]
+                  : []),
               ],
             }
           : {}),
@@ -293,6 +313,7 @@ async function restore(
           oldDataDir: prepared ? prepared.oldDataDir : plan.replacing ? setAsideName(req.destination.dataDir, id) : null,
           restartOld: plan.stopFirst,
           keepLog: true,
+          ...(tablespaceDirs.length ? { tablespaceDirs } : {}),
         }),
       );
       // The failed attempt's server log outlives its directory.
@@ -306,6 +327,19 @@ async function restore(
   return lockDestination
     ? withDestinationLock(req.cluster, outcome.destination.host, outcome.destination.canonicalDir, rest, gate)
     : rest();
+}
+
+/** fetchBaseBackup's tablespace fields: each mapped tablespace's archive, and pg_basebackup's backup_manifest. */
+function tablespaceObjects(backup: RestorePlan['backup'], spaces: TablespaceMapping[]) {
+  if (!backup.tablespaces?.length) return {};
+  const manifest = backup.objects.find((o) => o.name === BACKUP_MANIFEST_OBJECT);
+  return {
+    tablespaces: spaces.map((t) => {
+      const object = backup.tablespaces!.find((b) => b.oid === t.oid)!.object!;
+      return { oid: t.oid, objectName: object.name, sha256: object.sha256, dir: t.to };
+    }),
+    ...(manifest ? { manifestObject: { name: manifest.name, sha256: manifest.sha256 } } : {}),
+  };
 }
 
 function round(s: number): number {

@@ -7,7 +7,8 @@
  * Judged once, inside the lock, before anything changes: a caller that asked startVerdictUpdate
  * answers 202, 409, 412 or 422 from that judgement.
  */
-import { CancellationScope, defineQuery, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { TablespaceMapping } from '../domain/tablespaces.js';
+import { CancellationScope, defineQuery, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { NodeIsPrimaryError, ReplicationPreconditionError } from '../domain/errors.js';
 import { judgeRebuild, type RebuildReport, type RebuildSource } from '../domain/replication.js';
 import { summarizeCluster } from '../domain/status.js';
@@ -156,6 +157,16 @@ async function rebuild(
       );
     progress.backupId = backup.id;
   }
+  // The node's tools must be of the primary's major version (patched: older histories ran without the check).
+  const primaryVersion = probes.find((p) => p.node.name === primary)?.probe?.serverVersion;
+  if (primaryVersion && patched('rebuild-tool-versions')) {
+    progress.step = `checking the PostgreSQL tools on ${input.node}`;
+    try {
+      await node.checkToolVersions({ work: 'rebuild', against: { label: `the primary ${primary}`, versionNum: primaryVersion } });
+    } catch (err) {
+      return gate.refuse(err);
+    }
+  }
   // Judged: nothing has changed yet; from here on the rebuild acts.
   gate.pass({ node: input.node, primary, source: input.source, backupId: backup?.id ?? null });
 
@@ -165,6 +176,7 @@ async function rebuild(
 
   const id = restoreId(workflowInfo().startTime);
   const oldDataDir = setAsideName(input.dataDir, id);
+  let spaces: TablespaceMapping[] = [];
   try {
     // 4. Stop the standby and rename its data directory aside: kept until the new one streams.
     progress.step = 'stopping the standby and renaming its data directory aside';
@@ -175,12 +187,23 @@ async function rebuild(
     // 5. The new copy.
     const c0 = Date.now();
     const where = { dataDir: input.dataDir };
+    // A backup's tablespaces: at their paths when free on this host, else beside the data directory.
+    if (backup?.tablespaces?.length) {
+      progress.step = `placing ${backup.tablespaces.length} tablespace(s)`;
+      spaces = await node.mapRebuildTablespaces({ ...where, tablespaces: backup.tablespaces });
+    }
     if (!backup) {
       progress.step = `pg_basebackup from ${primary}`;
       await tool.cloneFromPrimary({ primary });
     } else if (backup.method === 'pgbackrest') {
       progress.step = `pgbackrest restore --type=standby --set=${backup.pgbackrestLabel}`;
-      await tool.pgbackrestRestoreSet({ ...where, label: backup.pgbackrestLabel!, settings: 'standby', keepArchiving: true });
+      await tool.pgbackrestRestoreSet({
+        ...where,
+        label: backup.pgbackrestLabel!,
+        settings: 'standby',
+        keepArchiving: true,
+        ...(spaces.length ? { tablespaces: spaces.map((t) => ({ oid: t.oid, to: t.to })) } : {}),
+      });
     } else {
       progress.step = `downloading and extracting backup ${backup.id}`;
       await tool.fetchBaseBackup({
@@ -189,6 +212,15 @@ async function rebuild(
         objectName: backup.object!.name,
         sha256: backup.object!.sha256,
         compression: backup.compression,
+        ...(spaces.length
+          ? {
+              tablespaces: spaces.map((t) => {
+                const o = backup!.tablespaces!.find((b) => b.oid === t.oid)!.object!;
+                return { oid: t.oid, objectName: o.name, sha256: o.sha256, dir: t.to };
+              }),
+            }
+          : {}),
+        ...(backup.manifestObject ? { manifestObject: backup.manifestObject } : {}),
       });
       progress.step = 'verifying the restored files (pg_verifybackup)';
       await tool.verifyRestoredBackup({ ...where, backupId: backup.id });
@@ -230,7 +262,14 @@ async function rebuild(
     // (Never renamed aside: cleanupRestore finds no old directory and leaves the data alone.)
     progress.step = 'failed: putting the old data directory back';
     const cleaned = await CancellationScope.nonCancellable(() =>
-      node.cleanupRestore({ dataDir: input.dataDir, createdDir: true, oldDataDir, restartOld: wasRunning, keepLog: true }),
+      node.cleanupRestore({
+        dataDir: input.dataDir,
+        createdDir: true,
+        oldDataDir,
+        restartOld: wasRunning,
+        keepLog: true,
+        ...(spaces.length ? { tablespaceDirs: spaces.map((t) => t.to) } : {}),
+      }),
     );
     // The new copy's server log often says why it failed (e.g. a timeline that is not a child of its history): kept.
     if (cleaned.keptLog) {

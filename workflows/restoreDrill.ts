@@ -10,7 +10,6 @@ import { CancellationScope, defineQuery, executeChild, isCancellation, setHandle
 import { DrillFailedError, toApplicationFailure } from '../domain/errors.js';
 import { describeFailure, type DrillReport, type DrillRestore } from '../domain/drill.js';
 import { type RestorableBackup, type RestoreReport } from '../domain/restore.js';
-import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { PgdrCluster, PgdrProcedure, drillDirs, drillRestoreWorkflowId, restoreId } from '../domain/naming.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
@@ -45,7 +44,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const { walContinuity, storeDrillReport } = controlActivities(storageOp);
 
   // 1. The newest good backup, and maybe one random older one still in retention.
-  const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: DEFAULT_SEGMENT_BYTES });
+  const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: null });
   const good = facts.backups;
   const picks: { backup: RestorableBackup; role: 'newest' | 'older' }[] = [];
   if (good.length > 0) picks.push({ backup: good.at(-1)!, role: 'newest' });

@@ -10,6 +10,7 @@ import { defineQuery, patched, setHandler, workflowInfo } from '@temporalio/work
 import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors.js';
 import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
+import { branchWindows } from '../domain/timelines.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
@@ -68,8 +69,9 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     if (chosen.name === null) {
       // No primary to follow: the archive can still show two timelines advancing at once.
       result.problems.push(chosen.problem);
-      const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: DEFAULT_SEGMENT_BYTES });
+      const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: null });
       result.branches = facts.branches;
+      if (facts.segmentBytes) result.segmentBytes = facts.segmentBytes;
       result.problems.push(...judgeForks(facts.branches, null));
       return finish(result, storeWalCheck);
     }
@@ -88,11 +90,12 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   const node = nodeActivities(primary.node.name, primary.node.taskQueue, nodeTask);
 
   // 2. Round trip: close a segment, then wait for exactly that one in S3.
-  let segmentBytes = DEFAULT_SEGMENT_BYTES;
+  // The server's segment size (probes and switches recorded before it was read lack it).
+  let serverSegmentBytes = primary.probe!.segmentBytes ?? null;
   if (!input.skipRoundTrip && primary.probe!.archiveMode !== 'off') {
     progress.step = 'switching WAL and waiting for the segment in S3';
     const sw = await node.switchWal();
-    segmentBytes = sw.segmentBytes;
+    serverSegmentBytes ??= sw.segmentBytes ?? null;
     const seen = await awaitArchived({ cluster: input.cluster, name: sw.segment, timeoutSeconds: input.roundTripTimeoutSeconds });
     result.roundTrip = { segment: sw.segment, ok: seen.ok, seconds: Math.round(seen.seconds * 10) / 10 };
   }
@@ -107,7 +110,8 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
 
   // 4. Continuity from the oldest kept backup to the newest archived segment.
   progress.step = 'checking continuity';
-  const facts = await walContinuity({ cluster: input.cluster, timeline: probe.timeline, segmentBytes });
+  const facts = await walContinuity({ cluster: input.cluster, timeline: probe.timeline, segmentBytes: serverSegmentBytes });
+  const segmentBytes = facts.segmentBytes ?? serverSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
   result.continuity = facts.continuity;
   if (forks) result.branches = facts.branches;
 
@@ -126,6 +130,16 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     missing: facts.continuity.missing,
     segmentBytes,
   });
+  // Every timeline, each along its own branch: what a restore asking for it (timeline: N) can reach.
+  if (facts.newestSegments)
+    result.branchWindows = branchWindows({
+      current: probe.timeline,
+      branches: facts.branches,
+      newestSegments: facts.newestSegments,
+      backups: facts.backups,
+      lastCommit,
+      segmentBytes,
+    });
 
   // 6. Judge.
   const verdict = judgeWalArchive({

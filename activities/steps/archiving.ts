@@ -4,6 +4,7 @@
  */
 import { activityProgress } from '../../adapters/progress.js';
 import { withNode, type PostgresDeps } from '../../adapters/sql.js';
+import { parseWalSegmentSize } from '../../domain/walSegmentSize.js';
 
 export interface EnableArchivingNodeInput {
   cluster: string;
@@ -84,14 +85,6 @@ export async function switchWal(deps: PostgresDeps, input: { cluster: string; no
                        from (select pg_switch_wal() as lsn) s`)
     ).rows[0];
     const segment = String(r.segment);
-    return { switchLsn: r.lsn, segment, timeline: parseInt(segment.slice(0, 8), 16), segmentBytes: parseSize(String(r.seg)) };
+    return { switchLsn: r.lsn, segment, timeline: parseInt(segment.slice(0, 8), 16), segmentBytes: parseWalSegmentSize(String(r.seg)) };
   });
-}
-
-/** "16MB" / "1GB" (how SHOW prints wal_segment_size) in bytes. */
-export function parseSize(text: string): number {
-  const m = /^(\d+)\s*(kB|MB|GB)?$/.exec(text.trim());
-  if (!m) throw new RangeError(`unexpected size "${text}"`);
-  const unit = m[2] === 'GB' ? 1024 ** 3 : m[2] === 'MB' ? 1024 ** 2 : m[2] === 'kB' ? 1024 : 1;
-  return Number(m[1]) * unit;
 }

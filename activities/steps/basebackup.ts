@@ -6,8 +6,8 @@
  * backup_manifest and, with -X fetch, the needed WAL into that tar.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, chownSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, chownSync, createWriteStream, existsSync, lchownSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Transform, pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
@@ -22,6 +22,12 @@ import { awaitStorage } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { openLibpqEnv, withNode } from '../../adapters/sql.js';
+import { checkToolVersions } from './versions.js';
+import { basebackupCompressArgs } from '../../domain/pgVersions.js';
+import type { Readable } from 'node:stream';
+import type { StoredObject } from '../../domain/catalog.js';
+import { TABLESPACES_SQL, tablespaceMapText, tablespaceRoot, type BackupTablespace } from '../../domain/tablespaces.js';
+import { uploadArchives } from './basebackupArchives.js';
 
 export interface BaseBackupDeps {
   config: PgdrConfig;
@@ -45,6 +51,12 @@ export interface UploadBaseBackupResult {
   startTime: string;
   stopTime: string;
   compression: string;
+  /** The user tablespaces, each with its own archive (absent: none; the single object path). */
+  tablespaces?: BackupTablespace[];
+  /** With tablespaces: pg_basebackup's backup_manifest, stored beside the archives. */
+  manifestObject?: StoredObject;
+  /** With tablespaces: archives that went through scratch space instead of a pipe. */
+  spooled?: string[];
 }
 
 const PART_SIZE = 16 * 1024 * 1024;
@@ -126,17 +138,21 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     '--no-password',
     `--label=pgdr ${input.backupId}`,
   ];
-  if (b.compression !== 'none') args.push(`--compress=client-${b.compression}${b.compressionLevel ? `:level=${b.compressionLevel}` : ''}`);
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
+  // The tools must be of the server's major version: refused before anything is stored.
+  const traits = await checkToolVersions(deps, { cluster: input.cluster, node: input.node, work: 'backup' });
+  args.push(...basebackupCompressArgs(traits, b.compression, b.compressionLevel));
   // Storage down (an earlier attempt may have failed on that): wait here, heartbeating, rather
   // than spend the retry attempts on an outage.
   await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
   // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
   await abortStaleUploads(deps, key);
-  const databaseBytes = await withNode(deps, input.cluster, input.node, async (c) =>
-    Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b),
-  );
+  const { databaseBytes, tablespaces } = await withNode(deps, input.cluster, input.node, async (c) => ({
+    databaseBytes: Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b),
+    tablespaces: (await c.query(TABLESPACES_SQL)).rows as Omit<BackupTablespace, 'object'>[],
+  }));
+  if (tablespaces.length) return uploadWithTablespaces(deps, input, { args, tablespaces, databaseBytes, heartbeat, signal });
 
   const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
   const startTime = new Date().toISOString();
@@ -212,6 +228,106 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   }
 }
 
+/** pg_basebackup -Ft -D <scratch>: one object per tablespace archive, plus backup_manifest (basebackupArchives.ts). */
+async function uploadWithTablespaces(
+  deps: BaseBackupDeps,
+  input: UploadBaseBackupInput,
+  o: {
+    args: string[];
+    tablespaces: Omit<BackupTablespace, 'object'>[];
+    databaseBytes: number;
+    heartbeat: (d: Record<string, unknown>) => void;
+    signal: AbortSignal;
+  },
+): Promise<UploadBaseBackupResult> {
+  const cc = clusterOf(deps.config, input.cluster);
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  const b = cc.backup;
+  const folder = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId));
+  const bucket = deps.config.storage.bucket;
+  // Without -D -: the archives go to a directory; --no-sync, as nothing there is kept.
+  const args = o.args.filter((a, k) => !(a === '-D' && o.args[k + 1] === '-') && !(a === '-' && o.args[k - 1] === '-D'));
+  args.push('--no-sync');
+  mkdirSync(b.scratchDir, { recursive: true, mode: 0o700 });
+  ownedBy(b.scratchDir, nc.osUser);
+  const counters: ReturnType<typeof hashingCounter>[] = [];
+  const upload = async (name: string, body: Readable): Promise<StoredObject> => {
+    const key = folder + name;
+    await abortStaleUploads(deps, key);
+    const counter = hashingCounter();
+    counters.push(counter);
+    const up = new Upload({
+      client: deps.s3,
+      params: { Bucket: bucket, Key: key, Body: body.pipe(counter), ContentType: 'application/octet-stream' },
+      partSize: partSizeFor(o.databaseBytes),
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    const onAbort = () => void up.abort();
+    o.signal.addEventListener('abort', onAbort);
+    try {
+      await up.done();
+    } finally {
+      o.signal.removeEventListener('abort', onAbort);
+    }
+    return { name, bytes: counter.bytes, sha256: counter.digest() };
+  };
+  const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
+  const startTime = new Date().toISOString();
+  const libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
+  const stopBeat = every(2000, () =>
+    o.heartbeat({
+      phase: 'streaming',
+      bytes: counters.reduce((n, c) => n + c.bytes, 0),
+      readKB: info.doneKB ?? 0,
+      totalKB: info.totalKB ?? null,
+      percent: info.totalKB ? Math.min(100, Math.round((100 * (info.doneKB ?? 0)) / info.totalKB)) : null,
+      startLsn: info.startLsn ?? null,
+    }),
+  );
+  try {
+    const r = await uploadArchives({
+      args,
+      binDir: nc.binDir,
+      osUser: nc.osUser,
+      env: libpq.env,
+      signal: o.signal,
+      scratch: join(b.scratchDir, `backup-${input.cluster}-${input.backupId}`),
+      baseObjectName: objectNameFor(b.compression),
+      tablespaces: o.tablespaces,
+      lookup: (oid) =>
+        withNode(deps, input.cluster, input.node, async (c) => {
+          const rows = (await c.query(`select * from (${TABLESPACES_SQL}) t where oid = $1`, [oid])).rows;
+          return (rows[0] as Omit<BackupTablespace, 'object'> | undefined) ?? null;
+        }),
+      upload,
+      remove: async (name) => {
+        await deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: folder + name }));
+      },
+      onStderrLine: (l) => parseBaseBackupStderr(l, info),
+    });
+    if (!info.startLsn || !info.stopLsn || !info.timeline)
+      throw new ToolFailedError('pg_basebackup', 0, `could not read start/stop lsn from its output: ${r.stderr.slice(-500)}`);
+    return {
+      objectName: r.base.name,
+      bytes: r.base.bytes,
+      sha256: r.base.sha256,
+      startLsn: info.startLsn,
+      stopLsn: info.stopLsn,
+      timeline: info.timeline,
+      startTime,
+      stopTime: new Date().toISOString(),
+      compression: b.compression,
+      tablespaces: r.tablespaces,
+      manifestObject: r.manifest,
+      spooled: r.spooled,
+    };
+  } finally {
+    libpq.close();
+    stopBeat();
+  }
+}
+
 async function abortStaleUploads(deps: BaseBackupDeps, key: string): Promise<void> {
   const bucket = deps.config.storage.bucket;
   const res = await deps.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
@@ -228,6 +344,9 @@ export interface VerifyBaseBackupInput {
   objectName: string;
   sha256: string;
   compression: string;
+  /** A backup with tablespaces: their archives and backup_manifest (absent: the single object). */
+  tablespaces?: BackupTablespace[];
+  manifestObject?: StoredObject;
 }
 
 export interface VerifyResult {
@@ -302,6 +421,83 @@ export async function downloadAndExtract(
   };
 }
 
+/** A tablespace archive to put in place: its object and the directory it goes to. */
+export interface TablespacePlacement {
+  oid: number;
+  objectName: string;
+  sha256: string;
+  dir: string;
+}
+
+/**
+ * The rest of a backup taken with tablespaces, after base.tar went into dataDir: each tablespace
+ * archive extracted into its directory (checked against its sha256), pg_tblspc/<oid> linked to
+ * it, tablespace_map naming those directories (so the server never recreates the original
+ * paths), and backup_manifest beside them. Returns a problem in words, or the bytes fetched.
+ */
+export async function placeTablespaces(
+  deps: BaseBackupDeps,
+  o: {
+    folder: string;
+    dataDir: string;
+    compression: string;
+    osUser: string;
+    signal: AbortSignal;
+    heartbeat: (d: Record<string, unknown>) => void;
+    tablespaces: TablespacePlacement[];
+    manifestObject?: { name: string; sha256: string };
+  },
+): Promise<{ bytes: number; problem: string | null }> {
+  let bytes = 0;
+  const where = (name: string) => `s3://${deps.config.storage.bucket}/${o.folder}${name}`;
+  for (const t of o.tablespaces) {
+    // Every directory made here is the node's OS user's (tar runs as that user).
+    let top: string | null = null;
+    for (let at = t.dir; !existsSync(at); at = dirname(at)) top = at;
+    mkdirSync(t.dir, { recursive: true, mode: 0o700 });
+    for (let at = t.dir; top && at.length >= top.length; at = dirname(at)) ownedBy(at, o.osUser);
+    ownedBy(t.dir, o.osUser);
+    for (const e of readdirSync(t.dir)) rmSync(join(t.dir, e), { recursive: true, force: true });
+    const got = await downloadAndExtract(deps, { ...o, key: o.folder + t.objectName, dir: t.dir });
+    bytes += got.bytes;
+    if (got.sha256 !== t.sha256)
+      return { bytes, problem: `checksum mismatch for ${where(t.objectName)}: expected sha256 ${t.sha256}, got ${got.sha256}` };
+    const link = join(o.dataDir, 'pg_tblspc', String(t.oid));
+    rmSync(link, { force: true });
+    symlinkSync(t.dir, link);
+    const ids = asUser(o.osUser);
+    if (ids) lchownSync(link, ids.uid, ids.gid);
+  }
+  const map = join(o.dataDir, 'tablespace_map');
+  if (existsSync(map)) {
+    writeFileSync(map, tablespaceMapText(o.tablespaces.map((t) => ({ oid: t.oid, to: t.dir }))), { mode: 0o600 });
+    ownedBy(map, o.osUser);
+  }
+  if (o.manifestObject) {
+    const m = o.manifestObject;
+    const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: o.folder + m.name }), {
+      abortSignal: o.signal,
+    });
+    const counter = hashingCounter();
+    const path = join(o.dataDir, 'backup_manifest');
+    await new Promise<void>((resolve, reject) =>
+      pipeline(obj.Body as NodeJS.ReadableStream, counter, createWriteStream(path, { mode: 0o600 }), (err) =>
+        err ? reject(err) : resolve(),
+      ),
+    );
+    ownedBy(path, o.osUser);
+    bytes += counter.bytes;
+    if (counter.digest() !== m.sha256) return { bytes, problem: `checksum mismatch for ${where(m.name)}: expected sha256 ${m.sha256}` };
+  }
+  return { bytes, problem: null };
+}
+
+/** pg_verifybackup's arguments: tablespace_map is rewritten to the restore's own paths, so not compared. */
+export function verifyArgs(dataDir: string): string[] {
+  const linked = existsSync(join(dataDir, 'pg_tblspc')) && readdirSync(join(dataDir, 'pg_tblspc')).length > 0;
+  return linked && existsSync(join(dataDir, 'tablespace_map')) ? ['-i', 'tablespace_map', dataDir] : [dataDir];
+}
+
 function ownedBy(path: string, user: string): void {
   const ids = asUser(user);
   if (ids) chownSync(path, ids.uid, ids.gid);
@@ -336,9 +532,27 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
     const actual = got.sha256;
     if (actual !== input.sha256)
       return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
+    if (input.tablespaces?.length || input.manifestObject) {
+      const placed = await placeTablespaces(deps, {
+        folder: baseFolder(deps.config.storage, input.cluster, input.backupId),
+        dataDir: dir,
+        compression: input.compression,
+        osUser: nc.osUser,
+        signal,
+        heartbeat,
+        tablespaces: (input.tablespaces ?? []).map((t) => ({
+          oid: t.oid,
+          objectName: t.object!.name,
+          sha256: t.object!.sha256,
+          dir: `${tablespaceRoot(dir)}/${t.oid}`,
+        })),
+        ...(input.manifestObject ? { manifestObject: input.manifestObject } : {}),
+      });
+      if (placed.problem) return done(false, placed.problem);
+    }
     heartbeat({ phase: 'pg_verifybackup' });
     try {
-      const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [dir], osUser: nc.osUser, signal });
+      const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: verifyArgs(dir), osUser: nc.osUser, signal });
       return done(true, res.stdout.trim() || 'backup successfully verified');
     } catch (err) {
       if (err instanceof ToolFailedError)
@@ -354,5 +568,6 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
     throw err;
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(tablespaceRoot(dir), { recursive: true, force: true });
   }
 }

@@ -17,6 +17,8 @@ import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { parseBaseBackupStderr } from './basebackup.js';
+import { rebuildTablespaceMapping } from './restoreTablespaces.js';
+import { TABLESPACES_SQL, type BackupTablespace } from '../../domain/tablespaces.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { tlsOf, withLibpqEnv, withNode, type PgTls } from '../../adapters/sql.js';
 import { emptyDir, own, runningPid } from '../../adapters/pgHost.js';
@@ -419,6 +421,16 @@ export async function cloneFromPrimary(
       ]);
     emptyDir(nc.dataDir);
   }
+  // The primary's tablespaces: kept at their paths when free on this host, else beside the data
+  // directory (pg_basebackup -T; "=" in a path is written "\=").
+  const spaces = (await withNode(deps, input.cluster, input.primary, async (c) => (await c.query(TABLESPACES_SQL)).rows)) as Omit<
+    BackupTablespace,
+    'object'
+  >[];
+  const esc = (p: string) => p.replace(/=/g, '\\=');
+  const mapArgs = rebuildTablespaceMapping(deps.config, { cluster: input.cluster, node: input.node, dataDir: nc.dataDir }, spaces)
+    .filter((m) => m.to !== m.from)
+    .map((m) => `--tablespace-mapping=${esc(m.from)}=${esc(m.to)}`);
   const stop = every(2000, () =>
     heartbeat({
       phase: 'pg_basebackup',
@@ -454,6 +466,7 @@ export async function cloneFromPrimary(
             '-P',
             '-v',
             '--no-password',
+            ...mapArgs,
           ],
           osUser: nc.osUser,
           env,

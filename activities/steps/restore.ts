@@ -30,6 +30,7 @@ import {
   saysDiskFull,
 } from '../../domain/errors.js';
 import { confString, pgbackrestConfValueProblem } from '../../domain/pgconf.js';
+import { fullXid } from '../../domain/timelines.js';
 import {
   pgTimestamp,
   recoverySettings,
@@ -42,7 +43,8 @@ import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { runTool } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
-import { downloadAndExtract } from './basebackup.js';
+import { downloadAndExtract, placeTablespaces, verifyArgs, type TablespacePlacement } from './basebackup.js';
+import { clusterTablespacesOnHost, linkedTablespaces, removeCopyTablespaces, restoreRoots } from './restoreTablespaces.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { withServer } from '../../adapters/sql.js';
 import { pgbackrest } from '../../adapters/pgbackrest.js';
@@ -57,6 +59,7 @@ import {
   releasePort,
 } from '../../adapters/portClaims.js';
 import { startPostgres } from '../../adapters/serverStart.js';
+import { checkToolVersions } from './versions.js';
 
 export interface RestoreDeps {
   config: PgdrConfig;
@@ -74,6 +77,7 @@ const LOG_NAME = 'pgdr-restore.log';
 
 /**
  * What is at the destination: absent, empty, files or a data directory; running; port free.
+ * With `backup`, its tools are first checked against the backup's major (PgVersionMismatchError).
  * With `claimFor` (the restore's workflow id) the port is claimed for it on this host (see
  * portClaims.ts): port 0 takes the first free port of the range, never a configured node's; a
  * port given is claimed as it is, or, with `autoPort`, traded for another when it is no longer
@@ -81,10 +85,18 @@ const LOG_NAME = 'pgdr-restore.log';
  */
 export async function inspectDestination(
   deps: RestoreDeps,
-  input: Where & { port: number; claimFor?: string; autoPort?: boolean },
+  input: Where & { port: number; claimFor?: string; autoPort?: boolean; backup?: { id: string; pgVersion: number } },
 ): Promise<DestinationFacts> {
   const cc = clusterOf(deps.config, input.cluster);
   nodeOf(deps.config, input.cluster, input.node);
+  // The destination's tools must be of the backup's major version: refused before any port is claimed.
+  if (input.backup)
+    await checkToolVersions(deps, {
+      cluster: input.cluster,
+      node: input.node,
+      work: 'restore',
+      against: { label: `backup ${input.backup.id}`, versionNum: input.backup.pgVersion },
+    });
   const owner = input.claimFor ? { holder: input.claimFor, dataDir: input.dataDir } : null;
   const range = { from: cc.restore.portFrom, to: cc.restore.portTo };
   let port = input.port;
@@ -125,13 +137,11 @@ export async function inspectDestination(
     withinRoots: roots.some((r) => isWithin(canonicalDir, canonicalPath(r)) && canonicalDir !== canonicalPath(r)),
     roots,
     standby: state === 'pgData' && existsSync(join(input.dataDir, 'standby.signal')),
+    liveTablespaces: clusterTablespacesOnHost(deps.config, input.cluster, input.node),
   };
 }
 
-/** Where restores may create and replace directories on a cluster's hosts. */
-export function restoreRoots(cc: PgdrConfig['clusters'][string]): string[] {
-  return [cc.restore.dir, ...cc.restore.allowedRoots];
-}
+export { restoreRoots };
 
 export interface PreparedDestination {
   /** Where the old data went (replaceExisting), kept until the restore is proven. */
@@ -200,7 +210,15 @@ export async function prepareDestination(
 /** Downloads the base backup, checks its sha256 against the manifest and extracts it. */
 export async function fetchBaseBackup(
   deps: RestoreDeps,
-  input: Where & { backupId: string; objectName: string; sha256: string; compression: string },
+  input: Where & {
+    backupId: string;
+    objectName: string;
+    sha256: string;
+    compression: string;
+    /** A backup with tablespaces: each one's archive and mapped directory, and backup_manifest. */
+    tablespaces?: TablespacePlacement[];
+    manifestObject?: { name: string; sha256: string };
+  },
 ): Promise<{ bytes: number; downloadSeconds: number; extractSeconds: number }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
@@ -231,6 +249,44 @@ export async function fetchBaseBackup(
       `sha256 ${got.sha256} does not match the manifest's ${input.sha256}`,
     );
   }
+  if (input.tablespaces?.length || input.manifestObject) {
+    // Judged again at the moment of change: a tablespace directory is never a live one.
+    const live = (input.tablespaces ?? []).flatMap((t) =>
+      overlapsWithLive(deps.config, canonicalPath(t.dir), { cluster: input.cluster, node: input.node }).map(
+        (o) =>
+          `tablespace directory ${input.node}:${t.dir} ${o.relation === 'is' ? 'is' : o.relation === 'inside' ? 'lies inside' : 'contains'} node ${o.node}'s ${o.kind} directory ${o.path}; nothing was written there`,
+      ),
+    );
+    if (live.length) throw new RestorePreflightError(input.cluster, live);
+    const t0 = Date.now();
+    const folder = baseFolder(deps.config.storage, input.cluster, input.backupId);
+    let placed;
+    try {
+      placed = await placeTablespaces(deps, {
+        folder,
+        dataDir: input.dataDir,
+        compression: input.compression,
+        osUser: nc.osUser,
+        signal,
+        heartbeat,
+        tablespaces: input.tablespaces ?? [],
+        ...(input.manifestObject ? { manifestObject: input.manifestObject } : {}),
+      });
+    } catch (err) {
+      if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail))
+        throw new DestinationFullError(input.cluster, input.node, input.dataDir, diskFullLine(err.context.stderrTail));
+      throw err;
+    }
+    if (placed.problem) {
+      emptyDir(input.dataDir);
+      throw new BackupCorruptError(input.cluster, input.backupId, `s3://${deps.config.storage.bucket}/${folder}`, placed.problem);
+    }
+    return {
+      bytes: got.bytes + placed.bytes,
+      downloadSeconds: got.downloadSeconds + (Date.now() - t0) / 1000,
+      extractSeconds: got.extractSeconds,
+    };
+  }
   return { bytes: got.bytes, downloadSeconds: got.downloadSeconds, extractSeconds: got.extractSeconds };
 }
 
@@ -243,7 +299,7 @@ export async function verifyRestoredBackup(
   const { signal } = activityProgress();
   const t0 = Date.now();
   try {
-    const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: [input.dataDir], osUser: nc.osUser, signal });
+    const res = await runTool({ tool: 'pg_verifybackup', binDir: nc.binDir, args: verifyArgs(input.dataDir), osUser: nc.osUser, signal });
     return {
       tool: 'pg_verifybackup',
       ok: true,
@@ -264,7 +320,13 @@ export async function verifyRestoredBackup(
 /** pgbackrest restore of one set into the destination, with the target handed to pgBackRest. */
 export async function pgbackrestRestoreSet(
   deps: RestoreDeps,
-  input: Where & { label: string; settings: RecoveryTargetSettings | 'standby'; keepArchiving: boolean },
+  input: Where & {
+    label: string;
+    settings: RecoveryTargetSettings | 'standby';
+    keepArchiving: boolean;
+    /** Where each tablespace goes (pgbackrest --tablespace-map=<oid>=<dir>). */
+    tablespaces?: { oid: number; to: string }[];
+  },
 ): Promise<{ seconds: number }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -281,15 +343,19 @@ export async function pgbackrestRestoreSet(
     if (problem) throw new UnsafeConfValueError(value!, problem, setting);
   }
   emptyDir(input.dataDir);
+  for (const t of input.tablespaces ?? []) if (existsSync(t.to)) emptyDir(t.to);
   const args = [`--pg1-path=${input.dataDir}`, `--set=${input.label}`];
+  for (const t of input.tablespaces ?? []) args.push(`--tablespace-map=${t.oid}=${t.to}`);
   if (s === 'standby') {
     // A replica rebuilt from the repo: standby.signal, then streaming once it caught up from the archive.
     args.push('--type=standby', '--target-timeline=latest');
   } else {
-    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`, `--target-timeline=${s.timeline ?? 'latest'}`);
+    args.push(`--type=${s.kind === 'immediate' ? 'immediate' : s.kind}`);
+    // pgBackRest refuses --target-timeline with --type=immediate (stopping at the backup's end follows no timeline).
+    if (s.kind !== 'immediate') args.push(`--target-timeline=${s.timeline ?? 'latest'}`);
     if (s.value !== null) args.push(`--target=${s.kind === 'time' ? pgTimestamp(s.value) : s.value}`);
     args.push(`--target-action=${s.action}`);
-    if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn')) args.push('--target-exclusive');
+    if (!s.inclusive && (s.kind === 'time' || s.kind === 'lsn' || s.kind === 'xid')) args.push('--target-exclusive');
   }
   if (!input.keepArchiving) args.push('--archive-mode=off');
   // pgBackRest's own restore_command would need the S3 keys in Postgres' environment; pgdr's reads them itself.
@@ -479,7 +545,7 @@ export function logTail(dataDir: string): string {
  */
 export async function awaitRecoveryTarget(
   deps: RestoreDeps,
-  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number },
+  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
 ): Promise<RecoveryStop> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
@@ -509,9 +575,14 @@ export async function awaitRecoveryTarget(
       );
       last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
       heartbeat({ phase: 'replaying', replayLsn: row.replay_lsn, lastCommit: last.lastCommit, target: input.target });
-      if (input.action === 'pause' && row.in_recovery && row.pause_state === 'paused')
-        return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'paused' };
-      if (!row.in_recovery) return { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: 'promoted' };
+      const stopped =
+        input.action === 'pause' && row.in_recovery && row.pause_state === 'paused' ? 'paused' : !row.in_recovery ? 'promoted' : null;
+      if (stopped) {
+        const stop: RecoveryStop = { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: stopped };
+        // An xid target: what the stopped copy says of that transaction, for the exact-stop judge.
+        if (input.xid !== undefined) stop.xactStatus = await xactStatus(deps, input, nc.host, input.xid);
+        return stop;
+      }
     } catch {
       // Not accepting connections until consistent: keep waiting while the server lives.
       heartbeat({ phase: 'starting', replayLsn: last.replayLsn, target: input.target });
@@ -525,6 +596,19 @@ export async function awaitRecoveryTarget(
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * pg_xact_status of a transaction in a stopped copy: its id placed in the copy's epoch, and
+ * 'in progress' for an id the copy has not seen end (at or past its snapshot's xmax).
+ */
+async function xactStatus(deps: RestoreDeps, input: Where & { port: number }, host: string, xid: string): Promise<string | null> {
+  return withServer(deps, input.cluster, `restore@${input.node}`, { host, port: input.port }, async (c) => {
+    const xmax = BigInt((await c.query('select pg_snapshot_xmax(pg_current_snapshot())::text as xmax')).rows[0].xmax);
+    const full = fullXid(xid, xmax);
+    if (full >= xmax) return 'in progress';
+    return (await c.query('select pg_xact_status($1::text::xid8) as status', [full.toString()])).rows[0].status ?? null;
+  });
 }
 
 /** After a promoted restore: the target settings are commented out so they never apply again. */
@@ -553,6 +637,8 @@ export async function cleanupRestore(
     restartOld: boolean;
     privateSocketDir?: string;
     keepLog?: boolean;
+    /** The tablespace directories the restore made (prepareTablespaceDirs). */
+    tablespaceDirs?: string[];
   },
 ): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -575,6 +661,8 @@ export async function cleanupRestore(
       : null;
     keptLog = kept?.path ?? null;
     logLines = kept?.reason ?? null;
+    // Its tablespaces first: the data directory's links name them.
+    if (removeCopyTablespaces(deps.config, input, input.tablespaceDirs).length) removed = true;
     if (existsSync(input.dataDir)) {
       if (input.createdDir) rmSync(input.dataDir, { recursive: true, force: true });
       else emptyDir(input.dataDir);
@@ -636,6 +724,11 @@ export async function removeOldDataDir(
   if (!SET_ASIDE_PATTERN.test(input.oldDataDir) || (existsSync(input.oldDataDir) && !existsSync(join(input.oldDataDir, 'PG_VERSION'))))
     throw new RangeError(`refusing to remove ${input.oldDataDir}: not a directory pgdr renamed aside`);
   const existed = existsSync(input.oldDataDir);
+  // The replaced server's tablespaces, now that no live data directory links them (the restored
+  // one has its own): the old copy's, kept until the new one was proven.
+  for (const t of existed ? linkedTablespaces(input.oldDataDir) : [])
+    if (!overlapsWithLive(deps.config, canonicalPath(t), { cluster: input.cluster, node: input.node }).length)
+      rmSync(t, { recursive: true, force: true });
   rmSync(input.oldDataDir, { recursive: true, force: true });
   return { removed: existed };
 }

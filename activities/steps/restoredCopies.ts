@@ -2,6 +2,7 @@
  * Restored copies on a node's host (node agent): what is at a finished restore's directory,
  * and dropping a copy pgdr made (stop, then remove), refusing anything else.
  */
+import { removeCopyTablespaces } from './restoreTablespaces.js';
 import { canonicalPath, overlapsWithLive } from '../../adapters/hostPaths.js';
 import { releaseClaimsOf } from '../../adapters/portClaims.js';
 import { hostname } from 'node:os';
@@ -113,6 +114,8 @@ export async function dropRestoredCopy(
     // pg_ctl -w returned once the postmaster exited; a server started again meanwhile is not removed.
     const pid = runningPid(input.dataDir);
     if (pid !== null) throw new Error(`refusing to remove ${input.dataDir}: a server (pid ${pid}) runs in it again`);
+    // Its tablespaces first, while its links still name them.
+    removeCopyTablespaces(deps.config, input);
     renameSync(input.dataDir, aside);
     removed = true;
   }
@@ -120,6 +123,8 @@ export async function dropRestoredCopy(
     rmSync(aside, { recursive: true, force: true });
     removed = true;
   }
+  // A drop retried after the rename: the default tablespace root is still there.
+  removeCopyTablespaces(deps.config, input);
   releaseClaimsOf(input.dataDir);
   return { stopped, removed };
 }

@@ -13,14 +13,32 @@ import {
   type TimelineWindow,
 } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from '../../domain/wal.js';
-import { commitCandidates, commitTime, recordLines, restorePointCandidates, sameRecord, type WalRecord } from '../../domain/waldump.js';
+import { checkContinuity, parseHistory, segmentNumber, segmentName, timelineSpans, type HistoryEntry } from '../../domain/wal.js';
+import { resolveSegmentBytes, type ResolvedSegmentSize } from '../../domain/walSegmentSize.js';
+import {
+  commitCandidates,
+  commitTime,
+  recordLines,
+  restorePointCandidates,
+  sameRecord,
+  xactCandidates,
+  xactEnd,
+  type WalRecord,
+} from '../../domain/waldump.js';
+import { branchWindows, segmentTimeline, type XactEnd } from '../../domain/timelines.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { listCatalog } from '../../adapters/catalogStore.js';
 import { spawnTool } from '../../adapters/gateway.js';
 import { activityProgress } from '../../adapters/progress.js';
 import { readWalCheck, storeWalCheck } from '../../adapters/reportStore.js';
-import { fetchForReading, findArchived, listArchivedWal, readArchivedText, type WalDeps } from '../../adapters/walStore.js';
+import {
+  archivedSegmentSize,
+  fetchForReading,
+  findArchived,
+  listArchivedWal,
+  readArchivedText,
+  type WalDeps,
+} from '../../adapters/walStore.js';
 import { historyFileName } from '../../domain/naming.js';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
@@ -52,6 +70,14 @@ export interface ContinuityFacts {
   history: HistoryEntry[];
   /** Good backups, oldest first: where each timeline's recoverable window starts. */
   backups: RestorableBackup[];
+  /**
+   * The cluster's WAL segment size, as resolved (see domain/walSegmentSize.ts), and where it came
+   * from. Always set now; absent in results recorded before, when 16 MiB was assumed.
+   */
+  segmentBytes?: number;
+  segmentBytesSource?: ResolvedSegmentSize['source'];
+  /** The newest archived segment of each timeline (absent in results recorded before it was reported). */
+  newestSegments?: Record<number, string>;
 }
 
 /** How many of the newest .history files the split-brain judge reads. */
@@ -63,12 +89,21 @@ const MAX_HISTORIES = 32;
  */
 export async function walContinuity(
   deps: WalDeps,
-  input: { cluster: string; timeline: number | null; segmentBytes: number },
+  input: { cluster: string; timeline: number | null; segmentBytes?: number | null },
 ): Promise<ContinuityFacts> {
   const [catalog, archived] = await Promise.all([
     listCatalog(deps.s3, deps.config.storage, input.cluster),
     listArchivedWal(deps, input.cluster),
   ]);
+  // The segment size: the live server's when one answered, else the backups' and the archive's; all must agree.
+  const goodManifests = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
+  const recorded = goodManifests.filter((m) => m.segmentBytes !== undefined);
+  const size = resolveSegmentBytes(input.cluster, {
+    server: input.segmentBytes ?? null,
+    backups: goodManifests.map((m) => ({ id: m.id, ...(m.segmentBytes !== undefined ? { segmentBytes: m.segmentBytes } : {}) })),
+    archived: await archivedSegmentSize(deps, input.cluster, archived, { decompress: !input.segmentBytes && recorded.length === 0 }),
+  });
+  const segmentBytes = size.segmentBytes;
   const present = new Set(archived.map((a) => a.name));
   const newestTimeline = Math.max(1, ...archived.map((a) => parseInt(a.name.slice(0, 8), 16)).filter((t) => Number.isFinite(t)));
   // Without a live primary, follow the newest timeline the archive knows.
@@ -85,7 +120,7 @@ export async function walContinuity(
     if (text) histories[timeline] = parseHistory(text);
   }
   const history = histories[timeline] ?? [];
-  const good = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
+  const good = goodManifests;
   const oldest = good[0];
   const segs = archived.filter((a) => /^[0-9A-F]{24}$/.test(a.name));
   const onCurrent = segs.filter((a) => parseInt(a.name.slice(0, 8), 16) === timeline);
@@ -113,7 +148,7 @@ export async function walContinuity(
       history,
       lastSegment,
       present,
-      segmentBytes: input.segmentBytes,
+      segmentBytes,
     });
     continuity = {
       ...continuity,
@@ -126,10 +161,15 @@ export async function walContinuity(
   } else if (timeline > 1 && !histories[timeline]) {
     continuity = { ...continuity, missingHistory: [historyName] };
   }
+  const newestSegments: Record<number, string> = {};
+  for (const a of segs) newestSegments[parseInt(a.name.slice(0, 8), 16)] = a.name;
   return {
     timeline,
     newestTimeline,
-    branches: timelineBranches(archived, histories, input.segmentBytes),
+    segmentBytes,
+    segmentBytesSource: size.source,
+    newestSegments,
+    branches: timelineBranches(archived, histories, segmentBytes),
     continuity,
     history,
     backups: good.map((m) => ({
@@ -144,7 +184,9 @@ export async function walContinuity(
       compression: m.compression,
       bytes: m.bytes,
       objects: m.objects,
+      pgVersion: m.pgVersion,
       ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+      ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
     })),
   };
 }
@@ -155,6 +197,8 @@ const MAX_VERIFICATIONS = 64;
 export interface ArchiveScan {
   lastCommit: { lsn: string; time: string; segment: string } | null;
   restorePoint: { lsn: string; time: null; segment: string } | null;
+  /** With `xid`: that transaction's commit or abort record, if found. */
+  xact?: (XactEnd & { segment: string }) | null;
   scanned: number;
 }
 
@@ -173,6 +217,10 @@ export async function scanArchive(
     lookBack?: number;
     restorePoint?: string;
     firstSegment?: string;
+    /** The end record of this transaction (32-bit id), looked for down to firstSegment. */
+    xid?: number;
+    /** The followed timeline's history: segments before a switch point are read on the ancestor's timeline. */
+    history?: HistoryEntry[];
   },
 ): Promise<ArchiveScan> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -180,16 +228,17 @@ export async function scanArchive(
   await mkdir(scratchRoot, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(join(scratchRoot, 'waldump-'));
   const { heartbeat } = activityProgress();
-  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0 };
+  const out: ArchiveScan = { lastCommit: null, restorePoint: null, scanned: 0, ...(input.xid !== undefined ? { xact: null } : {}) };
   let verifications = 0;
   try {
     const last = segmentNumber(input.lastSegment, input.segmentBytes);
     const timeline = parseInt(input.lastSegment.slice(0, 8), 16);
+    const spans = input.history ? timelineSpans(timeline, input.history) : null;
     const floor = input.firstSegment ? segmentNumber(input.firstSegment, input.segmentBytes) : 0;
     const depth = input.restorePoint ? Math.max(input.lookBack ?? 8, 256) : Math.max(1, input.lookBack ?? 8);
     const rmgrs = input.restorePoint ? ['--rmgr=Transaction', '--rmgr=XLOG'] : ['--rmgr=Transaction'];
     for (let seg = last; seg > last - depth && seg >= floor; seg--) {
-      const name = segmentName(timeline, seg, input.segmentBytes);
+      const name = segmentName(spans ? segmentTimeline(spans, seg, input.segmentBytes) : timeline, seg, input.segmentBytes);
       heartbeat({ reading: name, scanned: out.scanned });
       if (!(await fetchForReading(deps, input.cluster, name, join(dir, name)))) continue;
       out.scanned++;
@@ -228,8 +277,12 @@ export async function scanArchive(
         const p = await firstGenuine(restorePointCandidates(records, input.restorePoint));
         if (p) out.restorePoint = { lsn: p.lsn, time: null, segment: name };
       }
+      if (input.xid !== undefined && !out.xact) {
+        const x = await firstGenuine(xactCandidates(records, input.xid));
+        if (x) out.xact = { lsn: x.lsn, ...xactEnd(x)!, segment: name };
+      }
       await rm(join(dir, name), { force: true });
-      if (out.lastCommit && (!input.restorePoint || out.restorePoint)) break;
+      if (out.lastCommit && (!input.restorePoint || out.restorePoint) && (input.xid === undefined || out.xact)) break;
     }
     return out;
   } finally {
@@ -258,8 +311,8 @@ export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: str
   const stored = await readWalCheck(deps, input.cluster);
   if (!stored) return null;
   if (stored.timeline === null) return stored.window;
-  const segmentBytes = stored.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes });
+  const facts = await walContinuity(deps, { cluster: input.cluster, timeline: stored.timeline, segmentBytes: stored.segmentBytes ?? null });
+  const segmentBytes = facts.segmentBytes!;
   const current = stored.window.find((w) => w.timeline === stored.timeline)?.latest;
   const window = recoveryWindow({
     timeline: stored.timeline,
@@ -270,6 +323,16 @@ export async function refreshRecoveryWindow(deps: WalDeps, input: { cluster: str
     missing: facts.continuity.missing,
     segmentBytes,
   });
-  await storeWalCheck(deps, { ...stored, window, windowAsOf: input.at });
+  const branches = stored.branchWindows
+    ? branchWindows({
+        current: stored.timeline,
+        branches: facts.branches,
+        newestSegments: facts.newestSegments ?? {},
+        backups: facts.backups,
+        lastCommit: current?.time ? { lsn: current.lsn, time: current.time } : null,
+        segmentBytes,
+      })
+    : undefined;
+  await storeWalCheck(deps, { ...stored, window, ...(branches ? { branchWindows: branches } : {}), windowAsOf: input.at });
   return window;
 }

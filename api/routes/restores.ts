@@ -18,6 +18,7 @@ import {
 } from '../../domain/naming.js';
 import { isLsn } from '../../domain/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
+import { timelineRequestProblem, xidProblem, TIMELINE_FORM, XID_FORM, type TimelineRequest } from '../../domain/timelines.js';
 import { getReport, listReports } from '../../adapters/reportStore.js';
 import { nodeDataDirs } from '../../activities/steps/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
@@ -32,6 +33,7 @@ const restorePlanned = {
   destination: restoreDestination.describe('where the restore really goes: node, data directory and port'),
   lastArchivedCommit: z.object({ lsn: z.string(), time: z.string() }).nullable().describe('the newest commit in the archive'),
   timeline: timelineChoice.describe('the timeline recovery follows, and why'),
+  notes: z.array(z.string()).describe('what to know before replay, e.g. that an xid target not placed in time is checked after replay'),
 };
 const restoreStarted = startedBody.extend({ restoreId: z.string().describe("the restore's id (its report's name)"), ...restorePlanned });
 const restoreDryRun = z.object({
@@ -58,7 +60,7 @@ const restoredCopy = restoreReport.extend({
     .describe('the copy as its destination node sees it now'),
 });
 
-const TARGET_KINDS = ['time', 'lsn', 'name', 'latest', 'immediate'] as const;
+const TARGET_KINDS = ['time', 'lsn', 'name', 'xid', 'latest', 'immediate'] as const;
 
 /** Date.parse rolls 2026-02-30 over to March 2; a recovery target must name a day that exists. */
 function dayExists(rfc3339: string): boolean {
@@ -84,6 +86,15 @@ const target = z
       })
       .optional()
       .describe(`recover to this restore point (pg_create_restore_point), matched exactly: ${RESTORE_POINT_NAME_FORM}`),
+    xid: z
+      .union([z.string(), z.number()])
+      .superRefine((v, ctx) => {
+        const problem = xidProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .transform((v) => String(v))
+      .optional()
+      .describe(`recover to the end (commit or abort) of this transaction; with inclusive: false, to just before it. ${XID_FORM}`),
     latest: z.literal(true).optional().describe('recover to the newest archived commit'),
     immediate: z.literal(true).optional().describe('stop as soon as the backup is consistent'),
   })
@@ -131,8 +142,30 @@ export const restoreBody = z
         'restore over an existing data directory or running server; the old directory is renamed aside until the restore is proven',
       ),
     confirm: z.string().max(64).optional().describe('the cluster name, required with replaceExisting'),
+    timeline: z
+      .union([z.number(), z.string()])
+      .superRefine((v, ctx) => {
+        const problem = timelineRequestProblem(v);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .transform((v) => v as TimelineRequest)
+      .optional()
+      .describe(
+        `recovery_target_timeline: the branch the pre-flight and recovery follow (backup, WAL, window and target judged along its history); ${TIMELINE_FORM}. Absent: the current primary's timeline (the newest in the archive without one). Not with an immediate target`,
+      ),
+    tablespaceMap: z
+      .record(z.string().min(1).max(64), absolutePath)
+      .optional()
+      .describe(
+        'where tablespaces go, by name or OID, e.g. {"ts_hot": "/srv/restore/ts_hot"}; the others go to <dataDir>_tblspc/<oid>. Never a live tablespace directory',
+      ),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.timeline === undefined || b.target.immediate === undefined, {
+    message:
+      'timeline does not apply to an immediate target (it stops where the backup is consistent); expected no timeline with immediate',
+    path: ['timeline'],
+  });
 
 export const startRestoreRoute = route({
   method: 'POST',
@@ -177,8 +210,10 @@ export const startRestoreRoute = route({
       action: body.action,
       inclusive: body.inclusive,
       replaceExisting: body.replaceExisting,
+      ...(body.timeline !== undefined ? { timeline: body.timeline } : {}),
       ...(body.backupId ? { backupId: body.backupId } : {}),
       ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
+      ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
     };
     const input = restoreInput(deps.config, request, 'api');
     if (query.dryRun === 'true') {
@@ -205,6 +240,7 @@ export const startRestoreRoute = route({
           destination: { ...request.destination, port: outcome.destination.port },
           lastArchivedCommit: outcome.lastCommit,
           timeline: outcome.plan.timeline,
+          notes: outcome.plan.notes,
         },
       };
     }
@@ -225,6 +261,7 @@ export const startRestoreRoute = route({
         destination: f.destination,
         lastArchivedCommit: f.lastArchivedCommit,
         timeline: f.timeline,
+        notes: f.notes ?? [],
       },
     };
   },

@@ -6,7 +6,7 @@ import { enableArchivingInput, walCheckInput } from '../../control/inputs.js';
 import { readWalCheck } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startLockedProcedure, startProcedure } from '../../control/procedures.js';
 import { clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
-import { timelineWindow, walCheckResult } from '../bodies.js';
+import { branchWindow, timelineWindow, walCheckResult } from '../bodies.js';
 import type { ApiDeps } from '../deps.js';
 import type { WalCheckResult } from '../../domain/walCheck.js';
 import { NoWalCheckError } from '../../domain/errors.js';
@@ -74,7 +74,14 @@ export const recoveryWindowRoute = route({
         checkWorkflowId: z.string(),
         healthy: z.boolean(),
         problems: z.array(z.string()),
-        timelines: z.array(timelineWindow),
+        timelines: z
+          .array(timelineWindow)
+          .describe("the current primary's timeline and its ancestors, as the restore pre-flight follows them by default"),
+        branches: z
+          .array(branchWindow)
+          .describe(
+            'every timeline in the archive, each along its own history: what a restore with timeline: N can reach (empty in checks stored before it was recorded)',
+          ),
       }),
     },
     404: 'unknown cluster, or no check has run yet',
@@ -91,6 +98,7 @@ export const recoveryWindowRoute = route({
         healthy: result.healthy,
         problems: result.problems,
         timelines: result.window,
+        branches: result.branchWindows ?? [],
       },
     };
   },

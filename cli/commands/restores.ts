@@ -5,12 +5,15 @@ import { bytes, table } from '../format.js';
 import { invocation } from '../output.js';
 import { runProcedure, type Started } from '../procedure.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { parseTablespaceMapOptions } from '../../domain/tablespaces.js';
 import type { RestoredCopy } from '../../domain/restoredCopy.js';
 
 interface RestoreOptions {
   time?: string;
   lsn?: string;
   name?: string;
+  xid?: string;
+  timeline?: string;
   latest?: boolean;
   immediate?: boolean;
   node?: string;
@@ -21,6 +24,7 @@ interface RestoreOptions {
   exclusive?: boolean;
   replaceExisting?: boolean;
   confirm?: string;
+  tablespaceMap?: string[];
   wait?: boolean;
 }
 
@@ -30,6 +34,7 @@ export function restoreBody(o: RestoreOptions): Record<string, unknown> {
   if (o.time !== undefined) target.time = o.time;
   if (o.lsn !== undefined) target.lsn = o.lsn;
   if (o.name !== undefined) target.name = o.name;
+  if (o.xid !== undefined) target.xid = o.xid;
   if (o.latest) target.latest = true;
   if (o.immediate) target.immediate = true;
   const destination: Record<string, unknown> = {};
@@ -41,9 +46,11 @@ export function restoreBody(o: RestoreOptions): Record<string, unknown> {
     destination,
     action: o.promote ? 'promote' : 'pause',
     inclusive: !o.exclusive,
+    ...(o.timeline !== undefined ? { timeline: /^\d+$/.test(o.timeline) ? Number(o.timeline) : o.timeline } : {}),
     ...(o.backupId ? { backupId: o.backupId } : {}),
     ...(o.replaceExisting ? { replaceExisting: true } : {}),
     ...(o.confirm !== undefined ? { confirm: o.confirm } : {}),
+    ...(o.tablespaceMap?.length ? { tablespaceMap: parseTablespaceMapOptions(o.tablespaceMap) } : {}),
   };
 }
 
@@ -51,8 +58,10 @@ export function renderRestore(r: RestoreReport): string {
   const s = r.seconds;
   return [
     `restore ${r.id}: backup ${r.backupId} (${r.method}) to ${r.destination.node}:${r.destination.dataDir} port ${r.destination.port}`,
-    `  stopped at lsn ${r.stop.replayLsn}, last commit ${r.stop.lastCommitTime ?? 'none'}, ${r.stop.state}`,
+    `  stopped at lsn ${r.stop.replayLsn}, last commit ${r.stop.lastCommitTime ?? 'none'}, ${r.stop.state}${r.stop.xactStatus !== undefined ? ` (transaction ${r.stop.xactStatus ?? 'unknown'})` : ''}${r.timeline ? ` on timeline ${r.timeline.number}` : ''}`,
     `  RTO ${s.total} s: pre-flight ${s.preflight}, download ${s.download}, extract ${s.extract}, verify ${s.verify}, replay ${s.replay} (${bytes(r.bytes.downloaded)})`,
+    ...(r.notes ?? []).map((n) => `  note: ${n}`),
+    ...(r.tablespaces ?? []).map((t) => `  tablespace ${t.name} (oid ${t.oid}): ${t.from} -> ${t.to}`),
     ...(r.replaced ? [`  replaced data directory ${r.replaced.oldDataDir} ${r.replaced.removed ? 'removed' : 'kept'}`] : []),
   ].join('\n');
 }
@@ -73,6 +82,8 @@ export function restoreCommands(program: Command): void {
     .option('--time <rfc3339>', 'recover to this commit time, e.g. 2026-11-20T10:15:00+01:00')
     .option('--lsn <lsn>', 'recover to this WAL location, e.g. 0/3000060')
     .option('--name <restore-point>', 'recover to this restore point')
+    .option('--xid <xid>', 'recover to the end of this transaction (32-bit id, or the 64-bit form of pg_current_xact_id())')
+    .option('--timeline <timeline>', "follow this timeline: a number, current (the backup's) or latest (the newest archived)")
     .option('--latest', 'recover to the newest archived commit')
     .option('--immediate', 'stop as soon as the backup is consistent')
     .option('--node <node>', 'node whose host receives the restore (default restore.node)')
@@ -83,6 +94,11 @@ export function restoreCommands(program: Command): void {
     .option('--exclusive', 'stop just before the target instead of just after')
     .option('--replace-existing', 'restore over an existing directory (renamed aside until proven)')
     .option('--confirm <cluster>', 'the cluster name, required with --replace-existing')
+    .option(
+      '--tablespace-map <name=path>',
+      'put this tablespace (name or OID) in this directory instead of <data-dir>_tblspc/<oid>; repeatable',
+      (v: string, all: string[] = []) => [...all, v],
+    )
     .option('--wait', 'follow progress until it ends')
     .action(async (cluster: string, opts: RestoreOptions, cmd: Command) => {
       await runProcedure(invocation(cmd), {

@@ -4,6 +4,7 @@ import { ago, bytes, printable, table } from '../format.js';
 import { EXIT, invocation } from '../output.js';
 import { runProcedure, type Started } from '../procedure.js';
 import type { WalCheckResult, TimelineWindow } from '../../domain/walCheck.js';
+import type { BranchWindow } from '../../domain/timelines.js';
 
 export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
   const a = r.archiver;
@@ -41,6 +42,22 @@ export function renderWindow(cluster: string, timelines: TimelineWindow[]): stri
   return table(
     ['TIMELINE', 'EARLIEST', 'FROM BACKUP', 'LATEST'],
     timelines.map((t) => [t.timeline, point(t.earliest), t.earliest?.backupId ?? '-', point(t.latest)]),
+  );
+}
+
+/** Every timeline in the archive, each along its own branch: what `pgdr restore --timeline N` can reach. */
+export function renderBranches(branches: BranchWindow[]): string {
+  const point = (p: BranchWindow['earliest']) => (p ? `${p.time ?? '(time unknown)'} @ ${p.lsn}` : '-');
+  return table(
+    ['TIMELINE', 'BRANCHED OFF', 'EARLIEST', 'FROM BACKUP', 'LATEST', 'CURRENT'],
+    branches.map((b) => [
+      b.timeline,
+      b.parent === null ? '-' : `${b.parent} at ${b.switchLsn}`,
+      point(b.earliest),
+      b.earliest?.backupId ?? '-',
+      point(b.latest),
+      b.current ? 'yes' : '',
+    ]),
   );
 }
 
@@ -95,12 +112,20 @@ export function registerWalCommands(program: Command): void {
     .argument('<cluster>')
     .action(async (cluster: string, _opts: unknown, cmd: Command) => {
       const inv = invocation(cmd);
-      const res = await apiCall<{ asOf: string; healthy: boolean; timelines: TimelineWindow[] }>(
+      const res = await apiCall<{ asOf: string; healthy: boolean; timelines: TimelineWindow[]; branches?: BranchWindow[] }>(
         inv.target(),
         'GET',
         `${clusterPath(cluster)}/recovery-window`,
       );
-      inv.print(res, () => `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}\n${renderWindow(cluster, res.timelines)}`);
+      inv.print(res, () =>
+        [
+          `as of ${res.asOf}${res.healthy ? '' : ' (archive UNHEALTHY)'}`,
+          renderWindow(cluster, res.timelines),
+          ...(res.branches?.length
+            ? ['', 'every timeline, along its own history (pgdr restore --timeline N):', renderBranches(res.branches)]
+            : []),
+        ].join('\n'),
+      );
     });
 
   program

@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, cho
 import { dirname, join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { confString } from '../../domain/pgconf.js';
+import { pgdrGrantsSql, requireSupported } from '../../domain/pgVersions.js';
 import type { StackLayout } from './layout.js';
 import { portOpen, waitFor } from './procs.js';
 
@@ -26,6 +27,8 @@ export interface PgClusterPlan {
   /** archive_command / restore_command: `pgdr wal push|fetch` for this stack's config. */
   archiveCommands: { archiveCommand: string; restoreCommand: string };
   passfile: string;
+  /** More initdb arguments for a new primary (e.g. `--wal-segsize=64`); none by default. */
+  initdbArgs?: string[];
 }
 
 /** For plans that only name directories and ports (config generation, stopping, psql). */
@@ -183,20 +186,15 @@ export function replicationPassfile(plan: PgClusterPlan, pgdrPassword: string): 
   return [plan.primary, ...plan.standbys].map((n) => `127.0.0.1:${n.port}:replication:pgdr:${escaped}\n`).join('');
 }
 
-/** The privileges the pgdr role needs (documented in the README). */
-export function pgdrRoleSql(password: string): string {
+/** The privileges the pgdr role needs (documented in the README), on a server of `versionNum` (server_version_num). */
+export function pgdrRoleSql(password: string, versionNum = 150000): string {
   const quoted = password.replace(/'/g, "''");
   return `
 do $$ begin
   if not exists (select from pg_roles where rolname = 'pgdr') then create role pgdr login replication; end if;
 end $$;
 alter role pgdr with login replication password '${quoted}';
-grant pg_monitor, pg_checkpoint to pgdr;
-grant execute on function pg_switch_wal(), pg_create_restore_point(text), pg_promote(boolean, integer),
-  pg_wal_replay_pause(), pg_wal_replay_resume(), pg_backup_start(text, boolean), pg_backup_stop(boolean),
-  pg_reload_conf() to pgdr;
-grant alter system on parameter archive_mode, archive_command, restore_command,
-  primary_conninfo, primary_slot_name, synchronous_standby_names to pgdr;
+${pgdrGrantsSql(requireSupported('stack', 'the stack server', versionNum))}
 -- pg_rewind as pgdr (an old primary rejoining after a switchover).
 grant execute on function pg_catalog.pg_ls_dir(text, boolean, boolean), pg_catalog.pg_stat_file(text, boolean),
   pg_catalog.pg_read_binary_file(text), pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) to pgdr;
@@ -237,6 +235,7 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
           `--pwfile=${pwfile}`,
           '--encoding=UTF8',
           '--locale=C',
+          ...(plan.initdbArgs ?? []),
         ],
         osUser: user,
       });
@@ -255,11 +254,12 @@ export async function ensureCluster(layout: StackLayout, plan: PgClusterPlan, se
 
   // 2. The pgdr role and one physical slot per standby.
   const slots = plan.standbys.map((s) => slotFor(plan, s));
+  const versionNum = Number(await psql(layout, plan, p.port, 'show server_version_num', secrets));
   await psql(
     layout,
     plan,
     p.port,
-    pgdrRoleSql(secrets.pgdrPassword) +
+    pgdrRoleSql(secrets.pgdrPassword, versionNum) +
       slots
         .map(
           (s) =>

@@ -35,7 +35,10 @@ export interface OwnPostgres {
   stop(): Promise<void>;
 }
 
-export async function ownPostgres(): Promise<OwnPostgres & { start(archiveCommands?: PgClusterPlan['archiveCommands']): Promise<void> }> {
+/** `initdbArgs`: more initdb arguments (e.g. `--wal-segsize=64`); none by default. */
+export async function ownPostgres(
+  opts: { initdbArgs?: string[] } = {},
+): Promise<OwnPostgres & { start(archiveCommands?: PgClusterPlan['archiveCommands']): Promise<void> }> {
   const layout = stackLayout({ ...process.env, PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
   const port = await freePort();
   const base = join(layout.dir, 'pg', `own-${port}`);
@@ -50,6 +53,7 @@ export async function ownPostgres(): Promise<OwnPostgres & { start(archiveComman
     logDir: join(layout.logs, 'postgres'),
     passfile: join(base, 'pgpass'),
     archiveCommands,
+    ...(opts.initdbArgs ? { initdbArgs: opts.initdbArgs } : {}),
   });
   return {
     port,

@@ -67,10 +67,15 @@ export async function pitrSource(
     worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>);
     beforeBackup?: (db: pg.Client) => Promise<void>;
     adjust?: (cluster: Record<string, unknown>) => void;
+    /** More initdb arguments for the source (e.g. `--wal-segsize=64`). */
+    initdbArgs?: string[];
+    /** Runs once the source's server first runs, before archiving is enabled. */
+    afterStart?: (pgs: Awaited<ReturnType<typeof ownPostgres>>) => Promise<void>;
   } = {},
 ): Promise<PitrSource> {
-  const pgs = await ownPostgres();
+  const pgs = await ownPostgres(o.initdbArgs ? { initdbArgs: o.initdbArgs } : {});
   await pgs.start();
+  await o.afterStart?.(pgs);
   const restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
   const tc = testCluster(prefix, (cl) => {
     cl.method = o.method ?? 'basebackup';

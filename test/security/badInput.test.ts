@@ -403,7 +403,7 @@ const rows: Record<string, Row[]> = {
       body: t({}),
       status: 400,
       field: 'body.target',
-      names: 'exactly one of time, lsn, name, latest, immediate',
+      names: 'exactly one of time, lsn, name, xid, latest, immediate',
     },
     {
       case: 'two targets',
@@ -415,7 +415,34 @@ const rows: Record<string, Row[]> = {
       names: 'exactly one of',
     },
     { case: 'a target that is a string', method: 'POST', url: R, body: t('latest'), status: 400, field: 'body.target', names: '"latest"' },
-    { case: 'an unknown target kind', method: 'POST', url: R, body: t({ xid: '1234' }), status: 400, field: 'body.target', names: '"xid"' },
+    {
+      case: 'an unknown target kind',
+      method: 'POST',
+      url: R,
+      body: t({ txid: '1234' }),
+      status: 400,
+      field: 'body.target',
+      names: '"txid"',
+    },
+    { case: 'a special xid', method: 'POST', url: R, body: t({ xid: '2' }), status: 400, field: 'body.target.xid', names: '(got "2")' },
+    {
+      case: 'an xid in hex',
+      method: 'POST',
+      url: R,
+      body: t({ xid: '0x4d2' }),
+      status: 400,
+      field: 'body.target.xid',
+      names: '(got "0x4d2")',
+    },
+    {
+      case: 'an unknown timeline word',
+      method: 'POST',
+      url: R,
+      body: { target: { latest: true }, timeline: 'newest' },
+      status: 400,
+      field: 'body.timeline',
+      names: '"current" (the timeline of the backup restored) or "latest"',
+    },
     {
       case: 'the time "yesterday"',
       method: 'POST',
@@ -1004,7 +1031,7 @@ describe('bad input', () => {
       { args: ['restore', '{c}', '--lsn', '3000060'], says: ['body.target.lsn: expected an LSN like 0/3000060', '(got "3000060")'] },
       {
         args: ['restore', '{c}', '--time', '2026-11-20T10:00:00Z', '--latest'],
-        says: ['body.target: expected exactly one of time, lsn, name, latest, immediate'],
+        says: ['body.target: expected exactly one of time, lsn, name, xid, latest, immediate'],
       },
       { args: ['restore', '{c}'], says: ['body.target: expected exactly one of'] },
       {

@@ -162,7 +162,7 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(bad.body.error.message).toContain('body.target.time');
     const two = await c.call('POST', `/api/v1/clusters/${tc.name}/restores`, { target: { latest: true, immediate: true } });
     expect(two.status).toBe(400);
-    expect(two.body.error.message).toContain('exactly one of time, lsn, name, latest, immediate');
+    expect(two.body.error.message).toContain('exactly one of time, lsn, name, xid, latest, immediate');
 
     expect(readdirSync(restoreDir)).toEqual(before);
     // Each refused request's run planned, refused and ended failed with that refusal; none is
