@@ -9,21 +9,10 @@ import {
   type RestorableBackup,
   type RestoreRequest,
 } from '../../domain/restore.js';
-import { freeDestination } from '../helpers/restoreFacts.js';
+import { freeDestination, goodBackup } from '../helpers/restoreFacts.js';
 
-const backup = (id: string, timeline: number, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup => ({
-  id,
-  method: 'basebackup',
-  type: 'full',
-  timeline,
-  startLsn: stopLsn,
-  stopLsn,
-  startWalSegment: startSeg,
-  stopTime,
-  compression: 'zstd',
-  bytes: 1,
-  objects: [{ name: 'base.tar.zst', bytes: 1, sha256: 'x' }],
-});
+const backup = (id: string, timeline: number, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup =>
+  goodBackup(id, stopTime, stopLsn, startSeg, timeline);
 const b1 = backup('20261130T100000000Z-F', 1, '2026-11-30T10:00:05.000Z', '0/2000100', '000000010000000000000002');
 const b2 = backup('20261130T120000000Z-F', 1, '2026-11-30T12:00:05.000Z', '0/6000100', '000000010000000000000006');
 const destination: DestinationFacts = freeDestination;

@@ -12,21 +12,10 @@ import {
   type RestoreRequest,
 } from '../../domain/restore.js';
 import { recoveryWindow } from '../../domain/walCheck.js';
-import { freeDestination } from '../helpers/restoreFacts.js';
+import { freeDestination, goodBackup } from '../helpers/restoreFacts.js';
 
-const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup => ({
-  id,
-  method: 'basebackup',
-  type: 'full',
-  timeline: 1,
-  startLsn: stopLsn,
-  stopLsn,
-  startWalSegment: startSeg,
-  stopTime,
-  compression: 'zstd',
-  bytes: 1,
-  objects: [{ name: 'base.tar.zst', bytes: 1, sha256: 'x' }],
-});
+const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup =>
+  goodBackup(id, stopTime, stopLsn, startSeg);
 
 const b1 = backup('20261120T100000000Z-F', '2026-11-20T10:00:05.000Z', '0/2000100', '000000010000000000000002');
 const b2 = backup('20261120T120000000Z-F', '2026-11-20T12:00:05.000Z', '0/6000100', '000000010000000000000006');
