@@ -272,7 +272,8 @@ export async function pgbackrestBackup(deps: PgbackrestDeps, input: PgbackrestBa
   let verification: PgbackrestBackupResult['verification'] = null;
   if (input.verify) {
     heartbeat({ phase: 'pgbackrest verify', before });
-    verification = await pgbackrestVerifySet(deps, cluster, node, made.label, signal);
+    // A retry after a failure here adopts this backup: the beats keep `before`.
+    verification = await pgbackrestVerifySet(deps, cluster, node, made.label, signal, { before });
     if (made.error) verification = { ...verification, ok: false };
   }
   const catalog = await listCatalog(deps.s3, deps.config.storage, cluster);
@@ -301,11 +302,15 @@ export async function pgbackrestVerifySet(
   node: string,
   label: string,
   signal?: AbortSignal,
+  /** Kept in every heartbeat: what the calling activity's retry needs (pgbackrestBackup's `before`). */
+  carried: Record<string, unknown> = {},
 ): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
   const t0 = Date.now();
   // It reads the whole repository: beat while it runs (a slow disk or a big repo takes minutes).
   const { heartbeat } = activityProgress();
-  const stop = every(2000, () => heartbeat({ phase: 'pgbackrest verify', label, seconds: Math.round((Date.now() - t0) / 1000) }));
+  const stop = every(2000, () =>
+    heartbeat({ ...carried, phase: 'pgbackrest verify', label, seconds: Math.round((Date.now() - t0) / 1000) }),
+  );
   try {
     const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
     const line = res.stdout
