@@ -92,11 +92,17 @@ export function hashingCounter(): Transform & { bytes: number; digest(): string 
   return t;
 }
 
+/** What pg_basebackup -v -P says on stderr: its LSNs, timeline and progress. */
+export interface BaseBackupProgress {
+  startLsn?: string;
+  stopLsn?: string;
+  timeline?: number;
+  doneKB?: number;
+  totalKB?: number;
+}
+
 /** Parses pg_basebackup -v -P stderr into LSNs, timeline and progress. */
-export function parseBaseBackupStderr(
-  line: string,
-  into: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number },
-): void {
+export function parseBaseBackupStderr(line: string, into: BaseBackupProgress): void {
   let m = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/.exec(line);
   if (m) {
     into.startLsn = m[1];
@@ -109,6 +115,25 @@ export function parseBaseBackupStderr(
     into.doneKB = Number(m[1]);
     into.totalKB = Number(m[2]);
   }
+}
+
+/** The streaming heartbeat of both upload paths. */
+function streamingBeat(info: BaseBackupProgress, bytes: number): Record<string, unknown> {
+  return {
+    phase: 'streaming',
+    bytes,
+    readKB: info.doneKB ?? 0,
+    totalKB: info.totalKB ?? null,
+    percent: info.totalKB ? Math.min(100, Math.round((100 * (info.doneKB ?? 0)) / info.totalKB)) : null,
+    startLsn: info.startLsn ?? null,
+  };
+}
+
+/** The LSNs and timeline pg_basebackup printed, or a failure quoting the end of its stderr. */
+function streamedRange(info: BaseBackupProgress, stderr: string): { startLsn: string; stopLsn: string; timeline: number } {
+  if (!info.startLsn || !info.stopLsn || !info.timeline)
+    throw new ToolFailedError('pg_basebackup', 0, `could not read start/stop lsn from its output: ${stderr.slice(-500)}`);
+  return { startLsn: info.startLsn, stopLsn: info.stopLsn, timeline: info.timeline };
 }
 
 export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBackupInput): Promise<UploadBaseBackupResult> {
@@ -154,7 +179,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   }));
   if (tablespaces.length) return uploadWithTablespaces(deps, input, { args, tablespaces, databaseBytes, heartbeat, signal });
 
-  const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
+  const info: BaseBackupProgress = {};
   const startTime = new Date().toISOString();
   // The client key's private copy (if any) lives until pg_basebackup has exited.
   const libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
@@ -182,36 +207,18 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   });
   const onAbort = () => void upload.abort();
   signal.addEventListener('abort', onAbort);
-  const stopBeat = every(2000, () =>
-    heartbeat({
-      phase: 'streaming',
-      bytes: counter.bytes,
-      readKB: info.doneKB ?? 0,
-      totalKB: info.totalKB ?? null,
-      percent: info.totalKB ? Math.min(100, Math.round((100 * (info.doneKB ?? 0)) / info.totalKB)) : null,
-      startLsn: info.startLsn ?? null,
-    }),
-  );
+  const stopBeat = every(2000, () => heartbeat(streamingBeat(info, counter.bytes)));
   try {
     const [uploaded, result] = await Promise.allSettled([upload.done(), proc]);
     if (result.status === 'rejected') throw result.reason;
     if (pending) parseBaseBackupStderr(pending, info);
     checkResult('pg_basebackup', result.value as never);
     if (uploaded.status === 'rejected') throw uploaded.reason;
-    if (!info.startLsn || !info.stopLsn || !info.timeline) {
-      throw new ToolFailedError(
-        'pg_basebackup',
-        0,
-        `could not read start/stop lsn from its output: ${String(result.value.stderr).slice(-500)}`,
-      );
-    }
     return {
       objectName,
       bytes: counter.bytes,
       sha256: counter.digest(),
-      startLsn: info.startLsn,
-      stopLsn: info.stopLsn,
-      timeline: info.timeline,
+      ...streamedRange(info, String(result.value.stderr)),
       startTime,
       stopTime: new Date().toISOString(),
       compression: b.compression,
@@ -272,18 +279,16 @@ async function uploadWithTablespaces(
     }
     return { name, bytes: counter.bytes, sha256: counter.digest() };
   };
-  const info: { startLsn?: string; stopLsn?: string; timeline?: number; doneKB?: number; totalKB?: number } = {};
+  const info: BaseBackupProgress = {};
   const startTime = new Date().toISOString();
   const libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
   const stopBeat = every(2000, () =>
-    o.heartbeat({
-      phase: 'streaming',
-      bytes: counters.reduce((n, c) => n + c.bytes, 0),
-      readKB: info.doneKB ?? 0,
-      totalKB: info.totalKB ?? null,
-      percent: info.totalKB ? Math.min(100, Math.round((100 * (info.doneKB ?? 0)) / info.totalKB)) : null,
-      startLsn: info.startLsn ?? null,
-    }),
+    o.heartbeat(
+      streamingBeat(
+        info,
+        counters.reduce((n, c) => n + c.bytes, 0),
+      ),
+    ),
   );
   try {
     const r = await uploadArchives({
@@ -306,15 +311,11 @@ async function uploadWithTablespaces(
       },
       onStderrLine: (l) => parseBaseBackupStderr(l, info),
     });
-    if (!info.startLsn || !info.stopLsn || !info.timeline)
-      throw new ToolFailedError('pg_basebackup', 0, `could not read start/stop lsn from its output: ${r.stderr.slice(-500)}`);
     return {
       objectName: r.base.name,
       bytes: r.base.bytes,
       sha256: r.base.sha256,
-      startLsn: info.startLsn,
-      stopLsn: info.stopLsn,
-      timeline: info.timeline,
+      ...streamedRange(info, r.stderr),
       startTime,
       stopTime: new Date().toISOString(),
       compression: b.compression,
