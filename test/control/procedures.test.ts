@@ -12,6 +12,7 @@ import { newWorkflowId } from '../../control/procedures.js';
 import { buildServer } from '../../api/server.js';
 import { WORKFLOW_ID_PATTERN } from '../../domain/naming.js';
 import { lockHolder } from '../../adapters/temporal.js';
+import { createControlActivities } from '../../activities/control.js';
 
 describe('workflow ids', () => {
   afterEach(() => void vi.useRealTimers());
@@ -77,13 +78,15 @@ async function finish(temporal: Client, workflowId: string): Promise<void> {
 
 const races = [
   { what: 'four backups', path: 'backups', body: { type: 'full' }, procedure: 'backup', count: 4 },
-  { what: 'two expires', path: 'expire', body: { dryRun: true }, procedure: 'expireBackups', count: 2 },
+  // A dry-run expire ends in a second: its plan waits for the replies, so the winner still holds
+  // the lock when the loser's run asks for it (two runs that never overlap may both be 202).
+  { what: 'two expires', path: 'expire', body: { dryRun: true }, procedure: 'expireBackups', count: 2, hold: 'planExpiry' as const },
 ];
 
 describe('mutating starts that race on one cluster', () => {
   it.each(races)(
     '$what started at once through two API instances before any worker polls: one 202, the rest 409 naming the winner, no failed run',
-    async ({ path, body, procedure, count }) => {
+    async ({ path, body, procedure, count, ...race }) => {
       // The slow backup keeps the winner holding the lock while the losers are judged.
       const tc = testCluster('race', (c) => (c.backup = { ...c.backup, maxRateKBps: 2048 }));
       const c = await clients(tc);
@@ -101,8 +104,16 @@ describe('mutating starts that race on one cluster', () => {
           Array.from({ length: count }, (_, i) => (i % 2 ? b.call('POST', url, body) : a.call('POST', url, body))),
         );
         await until(`${count} runs to be started`, async () => (await runsOf(a.temporal, tc.name, procedure)).length === count, 30_000);
-        workers = await startWorkers(tc);
-        const replies = await answers;
+        let repliesIn!: () => void;
+        const held = new Promise<void>((resolve) => (repliesIn = resolve));
+        const activities = createControlActivities({ config: tc.config, s3: c.s3 });
+        const hold = 'hold' in race ? race.hold : undefined;
+        if (hold) {
+          const real = activities[hold];
+          activities[hold] = async (...args: Parameters<typeof real>) => (await held, real(...args));
+        }
+        workers = await startWorkers(tc, { controlActivities: activities });
+        const replies = await answers.finally(repliesIn);
 
         const won = replies.filter((r) => r.status === 202);
         const lost = replies.filter((r) => r.status !== 202);

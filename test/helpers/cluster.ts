@@ -11,7 +11,7 @@ import { parse, stringify } from 'yaml';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { parseConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
-import { createWorkers, workflowsPath } from '../../worker/workers.js';
+import { createWorkers, workflowsPath, type CreateWorkersOptions } from '../../worker/workers.js';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
@@ -69,7 +69,14 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 /** Control worker + every node agent of the test cluster, in this process. */
-export async function startWorkers(tc: TestCluster): Promise<{ stop: () => Promise<void> }> {
+/**
+ * The cluster's control worker and node agents, in this process. `controlActivities` replaces the
+ * control worker's activities (a test wraps a real one, to hold a run at a known step).
+ */
+export async function startWorkers(
+  tc: TestCluster,
+  opts: { controlActivities?: CreateWorkersOptions['controlActivities'] } = {},
+): Promise<{ stop: () => Promise<void> }> {
   const connection = await connectWorker(tc.config.temporal);
   const plan = { control: true, agents: Object.keys(tc.config.clusters[tc.name]!.nodes).map((node) => ({ cluster: tc.name, node })) };
   const workers = await createWorkers({
@@ -78,6 +85,7 @@ export async function startWorkers(tc: TestCluster): Promise<{ stop: () => Promi
     plan,
     workflowBundle: await workflowBundle(),
     shutdownGraceTime: '5 seconds',
+    ...opts,
   });
   const running = Promise.all(workers.map((w) => w.run()));
   return {
