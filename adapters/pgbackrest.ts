@@ -12,7 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { ToolFailedError } from '../domain/errors.js';
-import { asUser, runTool, spawnTool } from './gateway.js';
+import { asUser, runFilter, runTool, spawnTool } from './gateway.js';
 import { tmpdir } from 'node:os';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
@@ -363,6 +363,26 @@ function confAsEnv(conf: string): Record<string, string> {
     if (m) env[`PGBACKREST_${m[1]!.toUpperCase().replace(/-/g, '_')}`] = m[2]!;
   }
   return env;
+}
+
+/**
+ * One file of a cluster's encrypted pgBackRest repo, as pgBackRest itself decrypts it
+ * (`repo-get`, still compressed): pgdr never implements pgBackRest's cipher. `key` is the S3 key.
+ */
+export async function pgbackrestRepoGet(config: PgdrConfig, readSecret: SecretReader, cluster: string, key: string): Promise<Buffer> {
+  const root = `${config.storage.prefix}/${cluster}/pgbackrest/`;
+  if (!key.startsWith(root)) throw new RangeError(`invalid pgBackRest repo key "${key}": expected one under ${root}`);
+  const node = Object.keys(clusterOf(config, cluster).nodes)[0]!;
+  const env = {
+    ...confAsEnv(pgbackrestConf(config, cluster, node)),
+    PGBACKREST_STANZA: cluster,
+    // stdout is the file: nothing else may be printed there.
+    PGBACKREST_LOG_LEVEL_CONSOLE: 'off',
+    PGBACKREST_LOG_LEVEL_STDERR: 'error',
+    ...pgbackrestS3Env(config.storage, readSecret),
+    ...pgbackrestCipherEnv(config, cluster, readSecret),
+  };
+  return runFilter('pgbackrest', ['--config=/dev/null', 'repo-get', key.slice(root.length)], new Uint8Array(), undefined, env);
 }
 
 /**

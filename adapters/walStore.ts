@@ -16,7 +16,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { ToolFailedError, WalConflictError, WalCorruptError } from '../domain/errors.js';
+import { EncryptionKeyError, ToolFailedError, WalConflictError, WalCorruptError } from '../domain/errors.js';
 import { assertWalFileName } from '../domain/wal.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf } from '../config/lookup.js';
@@ -265,6 +265,18 @@ async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<Ar
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** A file of pgBackRest's archive as pgBackRest wrote it before encrypting (its repo-get decrypts), or as stored. */
+async function pgbackrestObject(deps: WalDeps, cluster: string, key: string): Promise<Buffer> {
+  if (clusterOf(deps.config, cluster).encryption.passphrase) {
+    if (!deps.readSecret) throw new EncryptionKeyError(cluster, key, 'this process has no secret reader for the repo passphrase');
+    // Loaded only here: the archive program's bundle stays lean.
+    const { pgbackrestRepoGet } = await import('./pgbackrest.js');
+    return pgbackrestRepoGet(deps.config, deps.readSecret, cluster, key);
+  }
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
 /**
  * Reads one archived segment for inspection (pg_waldump) into `dest`, from either layout:
  * pgdr's (sha256 in metadata) or pgBackRest's (sha1 of the content in the name).
@@ -273,8 +285,7 @@ export async function fetchForReading(deps: WalDeps, cluster: string, name: stri
   if (clusterOf(deps.config, cluster).method !== 'pgbackrest') return (await fetchWal(deps, cluster, name, dest)) !== undefined;
   const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
   if (!found) return false;
-  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
-  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const stored = await pgbackrestObject(deps, cluster, found.key);
   const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
   const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
   const sha1 = /-([0-9a-f]{40})/.exec(found.key)?.[1];
@@ -290,8 +301,7 @@ export async function readArchivedText(deps: WalDeps, cluster: string, name: str
   if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
     const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
     if (!found) return undefined;
-    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
-    return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
+    return (await pgbackrestObject(deps, cluster, found.key)).toString('utf8');
   }
   for (const { key, compression } of candidateKeys(deps, cluster, name)) {
     try {
@@ -328,7 +338,6 @@ export async function archivedSegmentSize(
     return Number.isFinite(bytes) && bytes > 0 ? { name: newest.name, bytes } : null;
   }
   if (!opts.decompress || (compressed !== 'zst' && compressed !== 'gz')) return null;
-  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: newest.key }));
-  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const stored = await pgbackrestObject(deps, cluster, newest.key);
   return { name: newest.name, bytes: (await decompress(stored, compressed === 'zst' ? 'zstd' : 'gzip')).length };
 }
