@@ -458,14 +458,16 @@ export async function downloadAndExtract(
       new Promise<void>((resolve, reject) => pipeline(source.body, counter, tar.stdin!, (err) => (err ? reject(err) : resolve()))),
       source.done,
     ]);
-    // A key problem first: tar's complaint about a short stream would only hide it.
-    if (decrypted.status === 'rejected') {
+    // A key problem first: tar's complaint about an empty stream would only hide it.
+    if (decrypted.status === 'rejected' && decrypted.reason instanceof EncryptionKeyError) {
       tar.kill();
       await tar;
       throw decrypted.reason;
     }
-    if (piped.status === 'rejected') throw piped.reason;
+    // Then tar's own failure: a tar that stopped early also breaks the pipe age writes to.
     checkResult('tar', (await tar) as never);
+    if (decrypted.status === 'rejected') throw decrypted.reason;
+    if (piped.status === 'rejected') throw piped.reason;
   } finally {
     stopBeat();
   }

@@ -146,7 +146,8 @@ describe('encryption at rest with age (basebackup method)', () => {
       const raw = await rawObject(src, baseFolder(storage, src.tc.name, src.backup.id) + 'base.tar.zst');
       writeFileSync(join(work, 'base.tar.zst.age'), raw.body);
       // 2. Decrypt, decompress, extract.
-      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      mkdirSync(src.restoreDir, { recursive: true, mode: 0o755 });
+      mkdirSync(dataDir, { mode: 0o700 });
       await execa('bash', [
         '-c',
         `set -euo pipefail; age --decrypt -i "$1" "$2" | zstd -d | tar -x -C "$3"`,
@@ -361,5 +362,5 @@ describe('encryption at rest with the pgbackrest method (aes-256-cbc)', () => {
       src.made,
     );
     expect(await src.rows(report.destination.port)).toBe(`${k}|1|${k}`);
-  });
+  }, 400_000);
 });
