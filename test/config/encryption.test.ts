@@ -50,7 +50,7 @@ describe('encryption config', () => {
     expect(issues({ encryption: { recipients: [value] } })).toEqual([
       {
         field: 'clusters.main.encryption.recipients.0',
-        message: `expected an age public key: "age1" and 58 lowercase bech32 characters, as age-keygen -y prints it (never the AGE-SECRET-KEY-1 identity), got "${value}"`,
+        message: `expected an age public key: "age1" and 58 lowercase bech32 characters, as age-keygen -y prints it (never the AGE-SECRET-KEY-1 identity) (got "${value}")`,
       },
     ]);
   });
@@ -59,28 +59,29 @@ describe('encryption config', () => {
     const secret = 'AGE-SECRET-KEY-1JENAXRC5WR90PDA2LTFFMYRUFPGA6VDZ5G34W360AJ8KHW96DH9S07KDUP';
     const [issue] = issues({ encryption: { recipients: [secret] } });
     expect(issue!.field).toBe('clusters.main.encryption.recipients.0');
-    expect(issue!.message).toContain('got "AGE-SECRET-KEY-1..."');
+    expect(issue!.message).toContain('(got "AGE-SECRET-KEY-1...")');
     expect(issue!.message).not.toContain(secret.slice(16));
   });
 
   it('refuses an identity given as a value instead of a secret ref', () => {
-    const [issue] = issues({ encryption: { recipients: [RECIPIENT], identities: ['AGE-SECRET-KEY-1XYZ'] } });
+    const [issue] = issues({ encryption: { recipients: [RECIPIENT], identities: ['AGE-SECRET-KEY-1QXYZ9'] } });
     expect(issue).toMatchObject({ field: 'clusters.main.encryption.identities.0' });
     expect(issue!.message).toContain('expected a secret reference {env: NAME} or {file: /path}');
+    expect(issue!.message).not.toContain('QXYZ9');
   });
 
   it('refuses age recipients for the pgbackrest method and a passphrase for the basebackup method', () => {
     expect(issues({ method: 'pgbackrest', encryption: { recipients: [RECIPIENT] } })).toEqual([
       {
         field: 'clusters.main.encryption.recipients',
-        message: 'expected no age recipients for the pgbackrest method: pgBackRest encrypts its repo itself (set encryption.passphrase)',
+        message: `expected no age recipients for the pgbackrest method: pgBackRest encrypts its repo itself (set encryption.passphrase) (got ["${RECIPIENT}"])`,
       },
     ]);
     expect(issues({ encryption: { passphrase: { env: 'PASS' } } })).toEqual([
       {
         field: 'clusters.main.encryption.passphrase',
         message:
-          'expected no passphrase for the basebackup method: it encrypts with age (set encryption.recipients and encryption.identities)',
+          'expected no passphrase for the basebackup method: it encrypts with age (set encryption.recipients and encryption.identities) (got {"env":"PASS"})',
       },
     ]);
   });
