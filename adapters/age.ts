@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf } from '../config/lookup.js';
 import type { EncryptionRecord } from '../domain/catalog.js';
@@ -154,13 +154,17 @@ export function decryptStream(
     ids.close();
     throw err;
   }
-  proc.stdin!.on('error', () => undefined);
-  input.pipe(proc.stdin!);
+  // The source's own failure (S3 cut the download) ends age's input and is what `done` reports.
+  let inputError: unknown;
+  pipeline(input, proc.stdin!, (err) => {
+    if (err && (err as { code?: string }).code !== 'EPIPE') inputError ??= err;
+  });
   // On failure the source is dropped: nothing reads it any more.
   const drop = () => (input as { destroy?: () => void }).destroy?.();
   const done = proc.then(
     (r) => {
       ids.close();
+      if (inputError) throw inputError;
       try {
         checkResult('age', r as never);
       } catch (err) {

@@ -458,13 +458,17 @@ export async function downloadAndExtract(
       new Promise<void>((resolve, reject) => pipeline(source.body, counter, tar.stdin!, (err) => (err ? reject(err) : resolve()))),
       source.done,
     ]);
-    // A key problem first: tar's complaint about an empty stream would only hide it.
-    if (decrypted.status === 'rejected' && decrypted.reason instanceof EncryptionKeyError) {
-      tar.kill();
-      await tar;
-      throw decrypted.reason;
+    // What broke the decryption comes first (a key problem, the download cut, age refusing the
+    // bytes): tar's complaint about the short stream would only hide it. Only an age killed by
+    // SIGPIPE is tar's doing (tar stopped reading), and then tar's own failure says why.
+    if (decrypted.status === 'rejected') {
+      const r = decrypted.reason as { context?: { signal?: string } };
+      if (!(r instanceof ToolFailedError) || r.context?.signal !== 'SIGPIPE') {
+        tar.kill();
+        await tar;
+        throw decrypted.reason;
+      }
     }
-    // Then tar's own failure: a tar that stopped early also breaks the pipe age writes to.
     checkResult('tar', (await tar) as never);
     if (decrypted.status === 'rejected') throw decrypted.reason;
     if (piped.status === 'rejected') throw piped.reason;

@@ -121,18 +121,23 @@ describe('encryption at rest with age (basebackup method)', () => {
       expect(obj.body.indexOf(marker), what).toBe(-1);
     }
     // The premise: decrypted by hand with the current identity, the archive and the WAL hold the marker.
-    const plainBase = (await execa('age', ['--decrypt', '-i', current.identityFile], { input: base.body, encoding: 'buffer' })).stdout;
+    const plainBase = (
+      await execa('age', ['--decrypt', '-i', current.identityFile], { input: base.body, encoding: 'buffer', stripFinalNewline: false })
+    ).stdout;
     expect(Buffer.from(plainBase).subarray(0, 4)).toEqual(ZSTD_MAGIC);
-    const tarBytes = Buffer.from((await execa('zstd', ['-d', '-c'], { input: Buffer.from(plainBase), encoding: 'buffer' })).stdout);
+    const tarBytes = Buffer.from(
+      (await execa('zstd', ['-d', '-c'], { input: Buffer.from(plainBase), encoding: 'buffer', stripFinalNewline: false })).stdout,
+    );
     expect(tarBytes.subarray(257, 262).toString('latin1')).toBe('ustar');
     expect(tarBytes.indexOf(marker)).toBeGreaterThan(0);
     let inWal = 0;
     for (const s of segments) {
       const raw = await rawObject(src, s.key);
       const plain = Buffer.from(
-        (await execa('age', ['--decrypt', '-i', current.identityFile], { input: raw.body, encoding: 'buffer' })).stdout,
+        (await execa('age', ['--decrypt', '-i', current.identityFile], { input: raw.body, encoding: 'buffer', stripFinalNewline: false }))
+          .stdout,
       );
-      const seg = Buffer.from((await execa('zstd', ['-d', '-c'], { input: plain, encoding: 'buffer' })).stdout);
+      const seg = Buffer.from((await execa('zstd', ['-d', '-c'], { input: plain, encoding: 'buffer', stripFinalNewline: false })).stdout);
       expect(createHash('sha256').update(seg).digest('hex')).toBe(raw.metadata.sha256);
       if (seg.indexOf(marker) >= 0) inWal++;
     }
@@ -236,11 +241,19 @@ describe('encryption at rest with age (basebackup method)', () => {
     const { storage } = src.tc.config;
     const key = baseFolder(storage, src.tc.name, src.backup.id) + 'base.tar.zst';
     const raw = await rawObject(src, key);
-    const plain = (await execa('age', ['--decrypt', '-i', current.identityFile], { input: raw.body, encoding: 'buffer' })).stdout;
-    const old = (await execa('age', ['--encrypt', '-r', retired.recipient], { input: Buffer.from(plain), encoding: 'buffer' })).stdout;
-    await expect(execa('age', ['--decrypt', '-i', current.identityFile], { input: Buffer.from(old), encoding: 'buffer' })).rejects.toThrow(
-      /no identity matched/,
-    );
+    const plain = (
+      await execa('age', ['--decrypt', '-i', current.identityFile], { input: raw.body, encoding: 'buffer', stripFinalNewline: false })
+    ).stdout;
+    const old = (
+      await execa('age', ['--encrypt', '-r', retired.recipient], {
+        input: Buffer.from(plain),
+        encoding: 'buffer',
+        stripFinalNewline: false,
+      })
+    ).stdout;
+    await expect(
+      execa('age', ['--decrypt', '-i', current.identityFile], { input: Buffer.from(old), encoding: 'buffer', stripFinalNewline: false }),
+    ).rejects.toThrow(/no identity matched/);
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     await src.c.s3.send(new PutObjectCommand({ Bucket: storage.bucket, Key: key, Body: Buffer.from(old), Metadata: raw.metadata }));
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { immediate: true } }, src.made);
@@ -433,7 +446,9 @@ describe('encryption at rest with a user tablespace (one object per archive, bac
       expect(obj.body.indexOf(marker), name).toBe(-1);
       // pg_basebackup's manifest lists every file by name: ciphertext hides that too.
       expect(obj.body.indexOf('PostgreSQL-Backup-Manifest-Version'), name).toBe(-1);
-      const plain = Buffer.from((await execa('age', ['--decrypt', '-i', k.identityFile], { input: obj.body, encoding: 'buffer' })).stdout);
+      const plain = Buffer.from(
+        (await execa('age', ['--decrypt', '-i', k.identityFile], { input: obj.body, encoding: 'buffer', stripFinalNewline: false })).stdout,
+      );
       expect(createHash('sha256').update(plain).digest('hex'), name).toBe(src.backup.objects.find((o) => o.name === name)!.sha256);
     }
     const { report } = await restoreAndWait(src.c, src.tc.name, { target: { immediate: true } }, src.made);
