@@ -312,6 +312,9 @@ export async function pgbackrestVerifySet(
   signal?: AbortSignal,
 ): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
   const t0 = Date.now();
+  // It reads the whole repository: beat while it runs (a slow disk or a big repo takes minutes).
+  const { heartbeat } = activityProgress();
+  const stop = every(2000, () => heartbeat({ phase: 'pgbackrest verify', label, seconds: Math.round((Date.now() - t0) / 1000) }));
   try {
     const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', 'verify'], signal);
     const line = res.stdout
@@ -333,6 +336,8 @@ export async function pgbackrestVerifySet(
       seconds: (Date.now() - t0) / 1000,
       detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' '),
     };
+  } finally {
+    stop();
   }
 }
 

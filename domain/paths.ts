@@ -44,3 +44,13 @@ export function isWithin(a: string, b: string): boolean {
 export function overlaps(a: string, b: string): boolean {
   return isWithin(a, b) || isWithin(b, a);
 }
+
+/** A configured node's live directory that a destination (a data or tablespace directory) touches. */
+export interface LiveDirOverlap {
+  cluster: string;
+  node: string;
+  kind: 'data' | 'wal' | 'tablespace';
+  path: string;
+  /** The destination is that directory, lies inside it, or contains it. */
+  relation: 'is' | 'inside' | 'contains';
+}

@@ -10,6 +10,9 @@ import { DEFAULT_SEGMENT_BYTES, segmentName, segmentNumber, segmentOfLsn } from 
 import { branchEnd, xid32, xidProblem, type BranchOff, type TimelineRequest, type XactEnd } from './timelines.js';
 import type { BackupMethod, BackupType, StoredObject } from './catalog.js';
 import type { BackupTablespace, TablespaceMapping } from './tablespaces.js';
+import type { LiveDirOverlap } from './paths.js';
+
+export type { LiveDirOverlap };
 
 export type RestoreTarget =
   { time: string } | { lsn: string } | { name: string } | { xid: string } | { latest: true } | { immediate: true };
@@ -104,16 +107,6 @@ export interface DestinationFacts {
   standby: boolean;
   /** The cluster's tablespaces on this host, by OID (absent in facts recorded before they were reported). */
   liveTablespaces?: { node: string; oid: number; path: string }[];
-}
-
-/** A configured node's live directory that a destination touches. */
-export interface LiveDirOverlap {
-  cluster: string;
-  node: string;
-  kind: 'data' | 'wal' | 'tablespace';
-  path: string;
-  /** The destination is that directory, lies inside it, or contains it. */
-  relation: 'is' | 'inside' | 'contains';
 }
 
 export interface RestorePlan {

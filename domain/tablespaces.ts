@@ -6,7 +6,7 @@
  * to a running server, usually on the same host): each one goes to a directory of its own,
  * `<dataDir>_tblspc/<oid>` by default, or where the request maps it (by name or OID).
  */
-import { normalPath, pathProblem, SAFE_PATH_FORM, shown } from './paths.js';
+import { normalPath, pathProblem, SAFE_PATH_FORM, shown, type LiveDirOverlap } from './paths.js';
 
 /** The user tablespaces of a server (pg_default and pg_global are in every backup's base archive). */
 export const TABLESPACES_SQL = `select oid::int as oid, spcname as name, pg_tablespace_location(oid) as location
@@ -34,21 +34,12 @@ export interface TablespaceMapping {
   explicit: boolean;
 }
 
-/** A configured node's live directory a mapped directory touches (domain/restore.ts LiveDirOverlap). */
-export interface TablespaceDirOverlap {
-  cluster: string;
-  node: string;
-  kind: 'data' | 'wal' | 'tablespace';
-  path: string;
-  relation: 'is' | 'inside' | 'contains';
-}
-
 /** What the destination's host says about a mapped directory. */
 export interface TablespaceDirFacts {
   path: string;
   canonical: string;
   state: 'absent' | 'empty' | 'files';
-  liveOverlaps: TablespaceDirOverlap[];
+  liveOverlaps: LiveDirOverlap[];
   withinRoots: boolean;
 }
 

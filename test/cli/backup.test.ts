@@ -38,7 +38,7 @@ describe('pgdr backup, backups, schedules', () => {
       );
       expect(steps.at(-1)).toBe('done');
       expect(res.stdout).toMatch(/^restore \d{8}T\d{9}Z: backup \S+ \(basebackup\) to primary:/m);
-      expect(res.stdout).toMatch(/^ {2}stopped at lsn [0-9A-F]+\/[0-9A-F]+, last commit .*, paused$/m);
+      expect(res.stdout).toMatch(/^ {2}stopped at lsn [0-9A-F]+\/[0-9A-F]+, last commit .*, paused on timeline \d+$/m);
       expect(res.stdout).toMatch(/^ {2}RTO [\d.]+ s: pre-flight [\d.]+, download [\d.]+, extract [\d.]+, verify [\d.]+, replay [\d.]+/m);
       const list = await pgdr(['restores', 'demo']);
       expect(list.stdout).toMatch(/^ID\s+BACKUP\s+TARGET/);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { judgeRestore, recoverySettings, type RestorableBackup } from '../../domain/restore.js';
 import { UnsafeConfValueError } from '../../domain/errors.js';
+import { freeDestination } from '../helpers/restoreFacts.js';
 
 const backup = (method: 'basebackup' | 'pgbackrest'): RestorableBackup => ({
   id: '20261120T100000000Z-F',
@@ -30,20 +31,7 @@ const judge = (name: string, method: 'basebackup' | 'pgbackrest', found = true) 
     archive: { timeline: 1, lastSegment: '00000001000000000000000A', missing: [], missingHistory: [] },
     lastCommit: { lsn: '0/A000200', time: '2026-11-20T13:00:00.123456Z' },
     restorePoint: found ? { lsn: '0/5000060', time: null } : null,
-    destination: {
-      node: 'n1',
-      dataDir: '/r/x',
-      port: 55432,
-      state: 'absent',
-      running: false,
-      portFree: true,
-      canonicalDir: '/r/x',
-      host: 'h1',
-      liveOverlaps: [],
-      withinRoots: true,
-      roots: ['/r'],
-      standby: false,
-    },
+    destination: freeDestination,
     now: new Date('2026-11-20T14:00:00Z'),
   });
 

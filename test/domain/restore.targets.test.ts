@@ -9,6 +9,7 @@ import {
   type RestorableBackup,
   type RestoreRequest,
 } from '../../domain/restore.js';
+import { freeDestination } from '../helpers/restoreFacts.js';
 
 const backup = (id: string, timeline: number, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup => ({
   id,
@@ -25,20 +26,7 @@ const backup = (id: string, timeline: number, stopTime: string, stopLsn: string,
 });
 const b1 = backup('20261130T100000000Z-F', 1, '2026-11-30T10:00:05.000Z', '0/2000100', '000000010000000000000002');
 const b2 = backup('20261130T120000000Z-F', 1, '2026-11-30T12:00:05.000Z', '0/6000100', '000000010000000000000006');
-const destination: DestinationFacts = {
-  node: 'n1',
-  dataDir: '/r/x',
-  port: 55432,
-  state: 'absent',
-  running: false,
-  portFree: true,
-  canonicalDir: '/r/x',
-  host: 'h1',
-  liveOverlaps: [],
-  withinRoots: true,
-  roots: ['/r'],
-  standby: false,
-};
+const destination: DestinationFacts = freeDestination;
 const request = (over: Partial<RestoreRequest>): RestoreRequest => ({
   cluster: 'c1',
   target: { xid: '1000' },

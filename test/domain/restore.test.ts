@@ -12,6 +12,7 @@ import {
   type RestoreRequest,
 } from '../../domain/restore.js';
 import { recoveryWindow } from '../../domain/walCheck.js';
+import { freeDestination } from '../helpers/restoreFacts.js';
 
 const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string): RestorableBackup => ({
   id,
@@ -29,20 +30,7 @@ const backup = (id: string, stopTime: string, stopLsn: string, startSeg: string)
 
 const b1 = backup('20261120T100000000Z-F', '2026-11-20T10:00:05.000Z', '0/2000100', '000000010000000000000002');
 const b2 = backup('20261120T120000000Z-F', '2026-11-20T12:00:05.000Z', '0/6000100', '000000010000000000000006');
-const freeDest: DestinationFacts = {
-  node: 'n1',
-  dataDir: '/r/x',
-  port: 55432,
-  state: 'absent',
-  running: false,
-  portFree: true,
-  canonicalDir: '/r/x',
-  host: 'h1',
-  liveOverlaps: [],
-  withinRoots: true,
-  roots: ['/r'],
-  standby: false,
-};
+const freeDest: DestinationFacts = freeDestination;
 const request = (over: Partial<RestoreRequest> = {}): RestoreRequest => ({
   cluster: 'c1',
   target: { time: '2026-11-20T12:30:00.000001Z' },

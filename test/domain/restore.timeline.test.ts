@@ -7,6 +7,7 @@ import {
   type RestorableBackup,
   type RestoreRequest,
 } from '../../domain/restore.js';
+import { freeDestination } from '../helpers/restoreFacts.js';
 
 const backup: RestorableBackup = {
   id: '20261130T100000000Z-F',
@@ -21,20 +22,7 @@ const backup: RestorableBackup = {
   bytes: 1,
   objects: [{ name: 'base.tar.zst', bytes: 1, sha256: 'x' }],
 };
-const destination: DestinationFacts = {
-  node: 'n1',
-  dataDir: '/r/x',
-  port: 55432,
-  state: 'absent',
-  running: false,
-  portFree: true,
-  canonicalDir: '/r/x',
-  host: 'h1',
-  liveOverlaps: [],
-  withinRoots: true,
-  roots: ['/r'],
-  standby: false,
-};
+const destination: DestinationFacts = freeDestination;
 const request: RestoreRequest = {
   cluster: 'c1',
   target: { latest: true },

@@ -81,7 +81,8 @@ describe('restore drill', () => {
     const metrics = (await src.c.text('GET', '/metrics')).body;
     expect(metrics).toContain(`pgdr_drill_last_success{cluster="${src.tc.name}"} 1`);
     expect(metrics).toMatch(new RegExp(`pgdr_drill_last_rto_seconds\\{cluster="${src.tc.name}"\\} [\\d.]+`));
-  });
+    // A whole drill (restore, replay, checks, teardown): 122 s at a load average of 14 on 2 cores.
+  }, 300_000);
 
   it('fails on a failing SQL assertion, naming it with its actual and expected values', async () => {
     await src.db.query('insert into poison values (1)');

@@ -16,6 +16,7 @@ import { rootMessage } from '../../workflows/probe.js';
 import type { NodeProbe } from '../../domain/status.js';
 import type { RestorableBackup, RestoreRequest } from '../../domain/restore.js';
 import type { ContinuityFacts } from '../../activities/steps/walCheck.js';
+import { freeDestination } from '../helpers/restoreFacts.js';
 
 const config = stackConfig();
 let bundle: WorkflowBundleWithSourceMap;
@@ -125,20 +126,7 @@ async function withStubs<T>(agents: Record<string, () => Promise<NodeProbe>>, fn
       restorePoint: null,
       scanned: 1,
     }),
-    inspectDestination: async () => ({
-      node: 'a',
-      dataDir: '/r/x',
-      port: 55432,
-      state: 'absent',
-      running: false,
-      portFree: true,
-      canonicalDir: '/r/x',
-      host: 'h1',
-      liveOverlaps: [],
-      withinRoots: true,
-      roots: ['/r'],
-      standby: false,
-    }),
+    inspectDestination: async () => ({ ...freeDestination, node: 'a' }),
   };
   const workers = [
     await Worker.create({ connection, taskQueue: control, workflowBundle: bundle, activities: storage }),

@@ -7,28 +7,14 @@
  * directory, and a replay past a tablespace the backup lacks, are refused naming both.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type pg from 'pg';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { switchAndArchive } from '../helpers/ticks.js';
 import type { BackupManifest } from '../../domain/catalog.js';
 import type { DrillReport } from '../../domain/drill.js';
-
-/** sha256 of every file under dir, by relative path. */
-function checksums(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (at: string): void => {
-    for (const e of readdirSync(at)) {
-      const p = join(at, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out[p.slice(dir.length)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir);
-  return out;
-}
+import { treeChecksums } from '../helpers/files.js';
 
 describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', (method) => {
   let src: PitrSource;
@@ -48,7 +34,7 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     live[name] = dir;
     await db.query(`create tablespace ${name} location '${dir}'`);
   };
-  const sums = () => Object.fromEntries(Object.entries(live).map(([n, d]) => [n, checksums(d)]));
+  const sums = () => Object.fromEntries(Object.entries(live).map(([n, d]) => [n, treeChecksums(d)]));
 
   beforeAll(async () => {
     src = await pitrSource(method === 'basebackup' ? 'tsbb' : 'tspbr', {
@@ -129,7 +115,7 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect(existsSync(`${dataDir}_tblspc`)).toBe(false);
     expect(existsSync(dataDir)).toBe(false);
     expect(existsSync(mine) ? readdirSync(mine) : []).toEqual([]);
-  });
+  }, 300_000);
 
   it('refuses a mapping onto a live tablespace directory, naming the tablespace and the path', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, {
@@ -153,7 +139,7 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect((await src.pgs.sqlAt(report.destination.port, 'select count(*) from in_a')).trim()).toBe('100');
     await src.db.query('checkpoint');
     expect(sums()).toEqual(before);
-  });
+  }, 300_000);
 
   it('drills a backup with tablespaces: the scratch copy has its own, and they go with it', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/drills`, {});
@@ -168,5 +154,5 @@ describe.each(['basebackup', 'pgbackrest'] as const)('tablespaces (%s method)', 
     expect(existsSync(`${r.restore!.destination.dataDir}_tblspc`)).toBe(false);
     await src.db.query('checkpoint');
     expect(sums()).toEqual(before);
-  });
+  }, 300_000);
 });
