@@ -143,10 +143,17 @@ export function checkResult(
  * Pipes bytes through a filter tool (e.g. `zstd -c`) and returns its output as bytes. For
  * small payloads such as one WAL segment; large streams use spawnTool with streamStdout.
  */
-export async function runFilter(tool: string, args: string[], input: Uint8Array, binDir?: string): Promise<Buffer> {
+export async function runFilter(
+  tool: string,
+  args: string[],
+  input: Uint8Array,
+  binDir?: string,
+  /** Extra environment (secrets go here, never in args). */
+  env: Record<string, string> = {},
+): Promise<Buffer> {
   const file = resolveTool(tool, binDir);
   const result = await execa(file, args, {
-    env: { LANG: 'C', LC_ALL: 'C' },
+    env: { LANG: 'C', LC_ALL: 'C', ...env },
     input,
     encoding: 'buffer',
     reject: false,

@@ -12,7 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { ToolFailedError } from '../domain/errors.js';
-import { asUser, runTool, spawnTool } from './gateway.js';
+import { asUser, runFilter, runTool, spawnTool } from './gateway.js';
 import { tmpdir } from 'node:os';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
@@ -59,6 +59,8 @@ export function pgbackrestConf(config: PgdrConfig, cluster: string, node: string
     `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,
     // The schema allows only kms with a key id (or none) for pgbackrest clusters: 2.45 has no SSE-S3 option.
     ...(s.serverSideEncryption === 'kms' && s.kmsKeyId ? [`repo1-s3-kms-key-id=${s.kmsKeyId}`] : []),
+    // Client-side encryption: the passphrase itself comes as PGBACKREST_REPO1_CIPHER_PASS (pgbackrestCipherEnv).
+    ...(cc.encryption.passphrase ? ['repo1-cipher-type=aes-256-cbc'] : []),
     // pgdr decides retention (expireBackups) and tells pgBackRest which sets to expire.
     'repo1-retention-full=9999999',
     `lock-path=${join(dir, 'lock')}`,
@@ -132,6 +134,12 @@ export function pgbackrestS3Env(storage: PgdrConfig['storage'], readSecret: Secr
   return { PGBACKREST_REPO1_S3_KEY_TYPE: env.AWS_WEB_IDENTITY_TOKEN_FILE ? 'web-id' : 'auto' };
 }
 
+/** The repo passphrase as PGBACKREST_REPO1_CIPHER_PASS when the cluster encrypts (never in the conf or argv). */
+export function pgbackrestCipherEnv(config: PgdrConfig, cluster: string, readSecret: SecretReader): Record<string, string> {
+  const ref = clusterOf(config, cluster).encryption.passphrase;
+  return ref ? { PGBACKREST_REPO1_CIPHER_PASS: readSecret(ref, `clusters.${cluster}.encryption.passphrase`) } : {};
+}
+
 /** Runs pgbackrest for a cluster's node as the node's OS user, secrets in its environment only. */
 export async function pgbackrest(deps: Omit<PgbackrestDeps, 's3'>, cluster: string, node: string, args: string[], signal?: AbortSignal) {
   const nc = nodeOf(deps.config, cluster, node);
@@ -143,6 +151,7 @@ export async function pgbackrest(deps: Omit<PgbackrestDeps, 's3'>, cluster: stri
     osUser: nc.osUser,
     env: {
       ...pgbackrestS3Env(deps.config.storage, deps.readSecret),
+      ...pgbackrestCipherEnv(deps.config, cluster, deps.readSecret),
       ...(password ? { PGPASSWORD: password } : {}),
     },
     signal,
@@ -367,6 +376,26 @@ function confAsEnv(conf: string): Record<string, string> {
 }
 
 /**
+ * One file of a cluster's encrypted pgBackRest repo, as pgBackRest itself decrypts it
+ * (`repo-get`, still compressed): pgdr never implements pgBackRest's cipher. `key` is the S3 key.
+ */
+export async function pgbackrestRepoGet(config: PgdrConfig, readSecret: SecretReader, cluster: string, key: string): Promise<Buffer> {
+  const root = `${config.storage.prefix}/${cluster}/pgbackrest/`;
+  if (!key.startsWith(root)) throw new RangeError(`invalid pgBackRest repo key "${key}": expected one under ${root}`);
+  const node = Object.keys(clusterOf(config, cluster).nodes)[0]!;
+  const env = {
+    ...confAsEnv(pgbackrestConf(config, cluster, node)),
+    PGBACKREST_STANZA: cluster,
+    // stdout is the file: nothing else may be printed there.
+    PGBACKREST_LOG_LEVEL_CONSOLE: 'off',
+    PGBACKREST_LOG_LEVEL_STDERR: 'error',
+    ...pgbackrestS3Env(config.storage, readSecret),
+    ...pgbackrestCipherEnv(config, cluster, readSecret),
+  };
+  return runFilter('pgbackrest', ['--config=/dev/null', 'repo-get', key.slice(root.length)], new Uint8Array(), undefined, env);
+}
+
+/**
  * `pgdr wal push|fetch` for a pgbackrest cluster: pgbackrest archive-push / archive-get, run by
  * Postgres as its own OS user in the data directory (which tells us the node). Everything goes
  * through the environment, so nothing is written and no secret is in argv or archive_command.
@@ -393,6 +422,7 @@ export async function pgbackrestWal(
     // A restored copy in a directory of its own: pgBackRest reads that instance's pg_control.
     ...(own ? {} : { PGBACKREST_PG1_PATH: cwd }),
     ...pgbackrestS3Env(config.storage, readSecret),
+    ...pgbackrestCipherEnv(config, cluster, readSecret),
   };
   const res = await spawnTool({ tool: 'pgbackrest', args: ['--config=/dev/null', action, ...args], env, cwd });
   if (res.stderr) process.stderr.write(`${String(res.stderr)}\n`);

@@ -3,6 +3,10 @@
  * archive listing the checks use. Objects live at `<prefix>/<cluster>/wal/<name>[.zst|.gz]`,
  * carrying the sha256 and size of the uncompressed file in their metadata.
  *
+ * With age recipients configured, the compressed bytes are encrypted (adapters/age.ts) and the
+ * object's metadata says `encryption: age`; the sha256 stays over the uncompressed plaintext.
+ * Reading decrypts what says so, with the cluster's identities; older plaintext objects read as before.
+ *
  * Push never overwrites: an object that already exists with the same sha256 is success (a
  * retried archive_command), with a different one a WalConflictError. The write itself is
  * conditional (If-None-Match: *), so two racing pushers cannot replace each other either.
@@ -12,11 +16,13 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { WalConflictError, WalCorruptError } from '../domain/errors.js';
+import { EncryptionKeyError, ToolFailedError, WalConflictError, WalCorruptError } from '../domain/errors.js';
 import { assertWalFileName } from '../domain/wal.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf } from '../config/lookup.js';
 import { runFilter } from './gateway.js';
+import { decryptBuffer, encryptBuffer, encryptionMetadata, isAgeEncrypted, recipientsOf } from './age.js';
+import type { SecretReader } from './secrets.js';
 import { clusterPrefix, listKeys } from './storage.js';
 import { walFolder } from './catalogStore.js';
 
@@ -27,6 +33,8 @@ const SUFFIX: Record<WalCompression, string> = { zstd: '.zst', gzip: '.gz', none
 export interface WalDeps {
   config: PgdrConfig;
   s3: S3Client;
+  /** Resolves the age identities, to read an encrypted archive; pushing never needs it. */
+  readSecret?: SecretReader;
 }
 
 /** The keys a WAL file may be stored under: the configured compression first. */
@@ -67,6 +75,19 @@ async function decompress(data: Buffer, compression: WalCompression): Promise<Bu
   return runFilter('zstd', ['-q', '-d', '-c'], data);
 }
 
+/** The stored bytes of a pgdr WAL object as compressed plaintext: decrypted when its metadata says age. */
+async function plainStored(deps: WalDeps, cluster: string, key: string, res: { Metadata?: Record<string, string> }, stored: Buffer) {
+  if (!isAgeEncrypted(res.Metadata)) return stored;
+  try {
+    return await decryptBuffer(deps.config, deps.readSecret, cluster, key, stored);
+  } catch (err) {
+    // A key problem stays one (EncryptionKeyError); anything age says about the bytes is corruption.
+    if (err instanceof ToolFailedError)
+      throw new WalCorruptError(cluster, key, `cannot decrypt: ${String(err.context.stderrTail).split('\n')[0]}`);
+    throw err;
+  }
+}
+
 export interface PushResult {
   name: string;
   key: string;
@@ -90,7 +111,8 @@ export async function pushWal(deps: WalDeps, cluster: string, path: string): Pro
   const data = await readFile(path);
   const digest = sha256(data);
   const { compression, compressionLevel } = clusterOf(deps.config, cluster).archive;
-  const compressed = compress(data, compression, compressionLevel);
+  const recipients = recipientsOf(deps.config, cluster);
+  const compressed = compress(data, compression, compressionLevel).then((c) => (recipients.length ? encryptBuffer(c, recipients) : c));
   compressed.catch(() => undefined);
 
   const existing = async (keys: Set<string>): Promise<PushResult | undefined> => {
@@ -116,7 +138,7 @@ export async function pushWal(deps: WalDeps, cluster: string, path: string): Pro
         Body: body,
         IfNoneMatch: '*',
         ContentType: 'application/octet-stream',
-        Metadata: { sha256: digest, bytes: String(data.length), compression },
+        Metadata: { sha256: digest, bytes: String(data.length), compression, ...encryptionMetadata(deps.config, cluster) },
       }),
     );
   } catch (err) {
@@ -152,7 +174,7 @@ export async function fetchWal(deps: WalDeps, cluster: string, name: string, des
       if (isMissing(err)) continue;
       throw err;
     }
-    const stored = Buffer.from(await res.Body!.transformToByteArray());
+    const stored = await plainStored(deps, cluster, key, res, Buffer.from(await res.Body!.transformToByteArray()));
     let data: Buffer;
     try {
       data = await decompress(stored, (res.Metadata?.compression as WalCompression | undefined) ?? compression);
@@ -243,6 +265,18 @@ async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<Ar
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** A file of pgBackRest's archive as pgBackRest wrote it before encrypting (its repo-get decrypts), or as stored. */
+async function pgbackrestObject(deps: WalDeps, cluster: string, key: string): Promise<Buffer> {
+  if (clusterOf(deps.config, cluster).encryption.passphrase) {
+    if (!deps.readSecret) throw new EncryptionKeyError(cluster, key, 'this process has no secret reader for the repo passphrase');
+    // Loaded only here: the archive program's bundle stays lean.
+    const { pgbackrestRepoGet } = await import('./pgbackrest.js');
+    return pgbackrestRepoGet(deps.config, deps.readSecret, cluster, key);
+  }
+  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));
+  return Buffer.from(await res.Body!.transformToByteArray());
+}
+
 /**
  * Reads one archived segment for inspection (pg_waldump) into `dest`, from either layout:
  * pgdr's (sha256 in metadata) or pgBackRest's (sha1 of the content in the name).
@@ -251,8 +285,7 @@ export async function fetchForReading(deps: WalDeps, cluster: string, name: stri
   if (clusterOf(deps.config, cluster).method !== 'pgbackrest') return (await fetchWal(deps, cluster, name, dest)) !== undefined;
   const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
   if (!found) return false;
-  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
-  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const stored = await pgbackrestObject(deps, cluster, found.key);
   const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
   const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
   const sha1 = /-([0-9a-f]{40})/.exec(found.key)?.[1];
@@ -268,13 +301,12 @@ export async function readArchivedText(deps: WalDeps, cluster: string, name: str
   if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
     const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
     if (!found) return undefined;
-    const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: found.key }));
-    return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
+    return (await pgbackrestObject(deps, cluster, found.key)).toString('utf8');
   }
   for (const { key, compression } of candidateKeys(deps, cluster, name)) {
     try {
       const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));
-      const stored = Buffer.from(await res.Body!.transformToByteArray());
+      const stored = await plainStored(deps, cluster, key, res, Buffer.from(await res.Body!.transformToByteArray()));
       return (await decompress(stored, (res.Metadata?.compression as WalCompression | undefined) ?? compression)).toString('utf8');
     } catch (err) {
       if (isMissing(err)) continue;
@@ -306,7 +338,6 @@ export async function archivedSegmentSize(
     return Number.isFinite(bytes) && bytes > 0 ? { name: newest.name, bytes } : null;
   }
   if (!opts.decompress || (compressed !== 'zst' && compressed !== 'gz')) return null;
-  const res = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: newest.key }));
-  const stored = Buffer.from(await res.Body!.transformToByteArray());
+  const stored = await pgbackrestObject(deps, cluster, newest.key);
   return { name: newest.name, bytes: (await decompress(stored, compressed === 'zst' ? 'zstd' : 'gzip')).length };
 }

@@ -93,7 +93,8 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
         args.positional,
       );
     }
-    const deps = { config, s3: createS3Client(config.storage, createSecretReader(env)) };
+    const readSecret = createSecretReader(env);
+    const deps = { config, s3: createS3Client(config.storage, readSecret), readSecret };
     if (args.action === 'push') {
       const res = await wal.pushWal(deps, args.cluster, args.positional[0]!);
       if (!res.uploaded && env.PGDR_WAL_VERBOSE)

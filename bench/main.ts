@@ -5,7 +5,8 @@
  * PGDR_BENCH_SCALE (default 70, about 1.05 GB); the pgbackrest method against bare pgbackrest; WAL push latency against pgbackrest
  * archive-push, and archive lag under a PGDR_BENCH_WAL_SECONDS (default 300) pgbench load;
  * point-in-time restore of that database through pgdr against the same restore by hand; start-up
- * time and idle/peak RSS of pgdr's own processes, from the sources (tsx) and compiled (bench/runtime.ts).
+ * time and idle/peak RSS of pgdr's own processes, from the sources (tsx) and compiled (bench/runtime.ts); the cost of
+ * encryption at rest (age) on backup throughput and wal push latency, against the same without it (bench/encryption.ts).
  * Not in the default list, since it builds clusters of its own: "switchover", the write pause
  * pgbench sees during pgdr's switchover through PgBouncer against Patroni's own switchover
  * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts).
@@ -16,8 +17,9 @@ import { pgbackrestBench } from './pgbackrest.js';
 import { restoreBench } from './restore.js';
 import { switchoverBench } from './switchover.js';
 import { runtimeBench } from './runtime.js';
+import { encryptionBench } from './encryption.js';
 
-const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime').split(',').map((p) => p.trim());
+const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime,encryption').split(',').map((p) => p.trim());
 const benches: Record<string, () => Promise<BenchRow[]>> = {
   backup: backupBench,
   pgbackrest: pgbackrestBench,
@@ -25,6 +27,7 @@ const benches: Record<string, () => Promise<BenchRow[]>> = {
   restore: restoreBench,
   switchover: switchoverBench,
   runtime: runtimeBench,
+  encryption: encryptionBench,
 };
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {

@@ -11,7 +11,8 @@ export function describeIssues(error: z.ZodError, input: unknown): { field: stri
   return error.issues.map((issue) => {
     const field = issue.path.map(String).join('.') || '(root)';
     const actual = valueAt(input, issue.path);
-    const shown = actual === undefined ? 'missing' : JSON.stringify(actual);
+    // An age identity pasted where a key or a secret ref belongs is a secret: never echoed.
+    const shown = actual === undefined ? 'missing' : JSON.stringify(actual).replace(/AGE-SECRET-KEY-1[0-9A-Z]*/g, 'AGE-SECRET-KEY-1...');
     if (issue.code === 'invalid_key') {
       // A bad record key (cluster or node name): say why the key is wrong, not that the value is.
       const inner = issue.issues.map((i) => lowerFirst(i.message)).join('; ');

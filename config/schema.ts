@@ -112,6 +112,41 @@ export const backupSchema = z
   .strict()
   .describe('how backups are taken and scheduled');
 
+/** An age X25519 recipient (a public key), as `age-keygen -y` prints it. */
+export const AGE_RECIPIENT_PATTERN = /^age1[02-9ac-hj-np-z]{58}$/;
+
+export const encryptionSchema = z
+  .object({
+    recipients: z
+      .array(
+        z
+          .string()
+          .regex(
+            AGE_RECIPIENT_PATTERN,
+            'expected an age public key: "age1" and 58 lowercase bech32 characters, as age-keygen -y prints it (never the AGE-SECRET-KEY-1 identity)',
+          ),
+      )
+      .max(32)
+      .default([])
+      .describe(
+        'basebackup method: age recipients (public keys) every new base archive, backup_manifest and WAL/.history object is encrypted to; empty: objects are stored unencrypted. Rotate by adding the new key (and later removing the old one)',
+      ),
+    identities: z
+      .array(secretRef)
+      .max(32)
+      .default([])
+      .describe(
+        'basebackup method: secret refs of age identities (AGE-SECRET-KEY-1..., one or more per secret), tried in turn to decrypt; needed only where a restore, drill, verification or WAL fetch/check runs. Keep the identity of every key objects were encrypted to',
+      ),
+    passphrase: secretRef
+      .optional()
+      .describe(
+        'pgbackrest method: repo passphrase; sets repo-cipher-type=aes-256-cbc, passed as PGBACKREST_REPO1_CIPHER_PASS (never in the conf or argv). Set it before the stanza is created: an existing repo keeps its cipher',
+      ),
+  })
+  .strict()
+  .describe('client-side encryption at rest: age (basebackup method) or pgBackRest aes-256-cbc (pgbackrest method)');
+
 export const retentionSchema = z
   .object({
     fullCount: z
@@ -374,6 +409,7 @@ export const clusterSchema = z
         'backup tool: pg_basebackup streamed to S3 (every backup a full), or pgBackRest with its repo in the same bucket (full, diff, incr)',
       ),
     backup: backupSchema.prefault({}),
+    encryption: encryptionSchema.prefault({}),
     retention: retentionSchema.prefault({}),
     archive: archiveSchema.prefault({}),
     restore: restoreSchema.prefault({}),
@@ -475,6 +511,19 @@ export const clusterSchema = z
         message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")',
       });
     }
+    if (c.method === 'pgbackrest' && c.encryption.recipients.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryption', 'recipients'],
+        message: 'expected no age recipients for the pgbackrest method: pgBackRest encrypts its repo itself (set encryption.passphrase)',
+      });
+    if (c.method === 'basebackup' && c.encryption.passphrase)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryption', 'passphrase'],
+        message:
+          'expected no passphrase for the basebackup method: it encrypts with age (set encryption.recipients and encryption.identities)',
+      });
     // A restored instance on a node's port would take that node's place (status, clients).
     const range = restorePortRange(
       c.restore,

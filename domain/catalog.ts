@@ -48,6 +48,15 @@ export interface BackupManifest {
   segmentBytes?: number;
   /** Every user tablespace in the backup (absent: none, or a manifest written before they were recorded). */
   tablespaces?: BackupTablespace[];
+  /** The objects (and the WAL pushed meanwhile) are age-encrypted; absent: stored as plaintext. */
+  encryption?: EncryptionRecord;
+}
+
+/** How a backup's objects are encrypted at rest: the format and recipient fingerprints, never a key. */
+export interface EncryptionRecord {
+  format: 'age';
+  /** sha256 (hex) of each age recipient string the objects were encrypted to. */
+  recipients: string[];
 }
 
 export interface CatalogEntry {

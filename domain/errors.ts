@@ -456,6 +456,25 @@ export class WalSegmentSizeMismatchError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when an age-encrypted object cannot be decrypted on this worker: the cluster lists no
+ * identity, an identity's secret is not readable here, or none of them matches the object's
+ * recipients. Names the object and the fingerprints of the recipients it was encrypted to.
+ */
+export class EncryptionKeyError extends PgdrError {
+  constructor(cluster: string, object: string, why: string, recipients = '') {
+    super(
+      `cannot decrypt ${object} of cluster "${cluster}": ${why}${recipients ? ` (encrypted to recipient fingerprints ${recipients})` : ''}`,
+      {
+        cluster,
+        object,
+        why,
+        recipients,
+      },
+    );
+  }
+}
+
 /** One row of {@link errorTable}: everything pgdr declares about one error. */
 export interface ErrorRow {
   /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
@@ -812,6 +831,15 @@ export const errorTable: readonly ErrorRow[] = [
     meaning:
       'a restore destination or scratch directory ran out of space; names it; the partial data is removed and the backup is not blamed',
     hint: 'free space there or choose another directory; the backup itself is not at fault',
+  },
+  {
+    code: 'ENCRYPTION_KEY_UNAVAILABLE',
+    class: EncryptionKeyError,
+    retryable: false,
+    http: 500,
+    meaning:
+      'an age-encrypted object could not be decrypted on this worker: no identity configured, its secret not readable here, or none matching; names the object',
+    hint: "give this worker the cluster's age identity (clusters.{cluster}.encryption.identities: a secret ref holding AGE-SECRET-KEY-1...), and keep the identities of retired keys listed while their objects remain",
   },
   {
     code: 'STORAGE_UNAVAILABLE',

@@ -151,6 +151,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         workflowId: workflowInfo().workflowId,
         createdAt: new Date().toISOString(),
         ...(up.tablespaces ? { tablespaces: up.tablespaces } : {}),
+        ...(up.encryption ? { encryption: up.encryption } : {}),
       };
     }
     // The cluster's WAL segment size (absent from probes recorded before it was read).

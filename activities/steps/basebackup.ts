@@ -3,7 +3,9 @@
  *
  * The tar stream goes straight from pg_basebackup's stdout into an S3 multipart upload, hashed
  * on the way (bounded memory: at most queueSize x partSize buffered). PostgreSQL 15 puts the
- * backup_manifest and, with -X fetch, the needed WAL into that tar.
+ * backup_manifest and, with -X fetch, the needed WAL into that tar. With age recipients
+ * configured, every stored object is the compressed stream encrypted on its way out
+ * (adapters/age.ts); sha256 and bytes stay those of the compressed plaintext.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, chownSync, createWriteStream, existsSync, lchownSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -28,6 +30,18 @@ import type { Readable } from 'node:stream';
 import type { StoredObject } from '../../domain/catalog.js';
 import { TABLESPACES_SQL, tablespaceMapText, tablespaceRoot, type BackupTablespace } from '../../domain/tablespaces.js';
 import { uploadArchives } from './basebackupArchives.js';
+import { log } from '@temporalio/activity';
+import {
+  decryptStream,
+  encryptStream,
+  encryptionMetadata,
+  encryptionRecord,
+  isAgeEncrypted,
+  openIdentities,
+  recipientsOf,
+} from '../../adapters/age.js';
+import type { EncryptionRecord } from '../../domain/catalog.js';
+import { EncryptionKeyError } from '../../domain/errors.js';
 
 export interface BaseBackupDeps {
   config: PgdrConfig;
@@ -57,6 +71,8 @@ export interface UploadBaseBackupResult {
   manifestObject?: StoredObject;
   /** With tablespaces: archives that went through scratch space instead of a pipe. */
   spooled?: string[];
+  /** The objects are age-encrypted to these recipients (fingerprints); absent: plaintext. */
+  encryption?: EncryptionRecord;
 }
 
 const PART_SIZE = 16 * 1024 * 1024;
@@ -198,9 +214,21 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     for (const l of lines) parseBaseBackupStderr(l, info);
   });
   const counter = hashingCounter();
+  // Compressed by pg_basebackup, hashed, then encrypted when the cluster has recipients.
+  const plain = proc.stdout!.pipe(counter);
+  const recipients = recipientsOf(deps.config, input.cluster);
+  const enc = recipients.length ? encryptStream(plain, recipients, signal) : undefined;
+  // age failed: nothing reads pg_basebackup's output any more, so stop it rather than wait.
+  enc?.done.catch(() => proc.kill());
   const upload = new Upload({
     client: deps.s3,
-    params: { Bucket: deps.config.storage.bucket, Key: key, Body: proc.stdout!.pipe(counter), ContentType: 'application/x-tar' },
+    params: {
+      Bucket: deps.config.storage.bucket,
+      Key: key,
+      Body: enc ? enc.output : plain,
+      ContentType: enc ? 'application/octet-stream' : 'application/x-tar',
+      Metadata: encryptionMetadata(deps.config, input.cluster),
+    },
     partSize: partSizeFor(databaseBytes),
     queueSize: QUEUE_SIZE,
     leavePartsOnError: false,
@@ -209,7 +237,8 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   signal.addEventListener('abort', onAbort);
   const stopBeat = every(2000, () => heartbeat(streamingBeat(info, counter.bytes)));
   try {
-    const [uploaded, result] = await Promise.allSettled([upload.done(), proc]);
+    const [uploaded, result, encrypted] = await Promise.allSettled([upload.done(), proc, enc?.done]);
+    if (encrypted.status === 'rejected') throw encrypted.reason;
     if (result.status === 'rejected') throw result.reason;
     if (pending) parseBaseBackupStderr(pending, info);
     checkResult('pg_basebackup', result.value as never);
@@ -222,6 +251,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
       startTime,
       stopTime: new Date().toISOString(),
       compression: b.compression,
+      ...(enc ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
     };
   } catch (err) {
     // A half-written object is this backup's own (keyed by its id), has no manifest and so
@@ -258,14 +288,23 @@ async function uploadWithTablespaces(
   mkdirSync(b.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(b.scratchDir, nc.osUser);
   const counters: ReturnType<typeof hashingCounter>[] = [];
+  const recipients = recipientsOf(deps.config, input.cluster);
   const upload = async (name: string, body: Readable): Promise<StoredObject> => {
     const key = folder + name;
     await abortStaleUploads(deps, key);
     const counter = hashingCounter();
     counters.push(counter);
+    const plain = body.pipe(counter);
+    const enc = recipients.length ? encryptStream(plain, recipients, o.signal) : undefined;
     const up = new Upload({
       client: deps.s3,
-      params: { Bucket: bucket, Key: key, Body: body.pipe(counter), ContentType: 'application/octet-stream' },
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: enc ? enc.output : plain,
+        ContentType: 'application/octet-stream',
+        Metadata: encryptionMetadata(deps.config, input.cluster),
+      },
       partSize: partSizeFor(o.databaseBytes),
       queueSize: QUEUE_SIZE,
       leavePartsOnError: false,
@@ -273,7 +312,9 @@ async function uploadWithTablespaces(
     const onAbort = () => void up.abort();
     o.signal.addEventListener('abort', onAbort);
     try {
-      await up.done();
+      const [uploaded, encrypted] = await Promise.allSettled([up.done(), enc?.done]);
+      if (encrypted.status === 'rejected') throw encrypted.reason;
+      if (uploaded.status === 'rejected') throw uploaded.reason;
     } finally {
       o.signal.removeEventListener('abort', onAbort);
     }
@@ -322,6 +363,7 @@ async function uploadWithTablespaces(
       tablespaces: r.tablespaces,
       manifestObject: r.manifest,
       spooled: r.spooled,
+      ...(recipients.length ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
     };
   } finally {
     libpq.close();
@@ -376,6 +418,7 @@ export interface Extracted {
 export async function downloadAndExtract(
   deps: BaseBackupDeps,
   o: {
+    cluster: string;
     key: string;
     dir: string;
     compression: string;
@@ -388,6 +431,13 @@ export async function downloadAndExtract(
   const obj = await deps.s3.send(new GetObjectCommand({ Bucket: deps.config.storage.bucket, Key: o.key }), { abortSignal: o.signal });
   const total = obj.ContentLength ?? null;
   const counter = hashingCounter();
+  let source: ReturnType<typeof plainBody>;
+  try {
+    source = plainBody(deps, o.cluster, o.key, obj, o.signal);
+  } catch (err) {
+    (obj.Body as { destroy?: () => void } | undefined)?.destroy?.();
+    throw err;
+  }
   const tar = spawnTool({
     tool: 'tar',
     args: ['-x', ...(TAR_DECOMPRESS[o.compression] ?? []), '-C', o.dir, '-f', '-'],
@@ -405,10 +455,24 @@ export async function downloadAndExtract(
   let downloaded = 0;
   counter.on('end', () => void (downloaded = Date.now()));
   try {
-    await new Promise<void>((resolve, reject) =>
-      pipeline(obj.Body as NodeJS.ReadableStream, counter, tar.stdin!, (err) => (err ? reject(err) : resolve())),
-    );
+    const [piped, decrypted] = await Promise.allSettled([
+      new Promise<void>((resolve, reject) => pipeline(source.body, counter, tar.stdin!, (err) => (err ? reject(err) : resolve()))),
+      source.done,
+    ]);
+    // What broke the decryption comes first (a key problem, the download cut, age refusing the
+    // bytes): tar's complaint about the short stream would only hide it. Only an age killed by
+    // SIGPIPE is tar's doing (tar stopped reading), and then tar's own failure says why.
+    if (decrypted.status === 'rejected') {
+      const r = decrypted.reason as { context?: { signal?: string } };
+      if (!(r instanceof ToolFailedError) || r.context?.signal !== 'SIGPIPE') {
+        tar.kill();
+        await tar;
+        throw decrypted.reason;
+      }
+    }
     checkResult('tar', (await tar) as never);
+    if (decrypted.status === 'rejected') throw decrypted.reason;
+    if (piped.status === 'rejected') throw piped.reason;
   } finally {
     stopBeat();
   }
@@ -420,6 +484,23 @@ export async function downloadAndExtract(
     downloadSeconds: (downloaded - t0) / 1000,
     extractSeconds: (end - downloaded) / 1000,
   };
+}
+
+/**
+ * A stored object's body as compressed plaintext: through `age --decrypt` when its metadata says
+ * it is age-encrypted, else as stored. `done` settles when decryption has finished.
+ */
+export function plainBody(
+  deps: BaseBackupDeps,
+  cluster: string,
+  key: string,
+  obj: { Body?: unknown; Metadata?: Record<string, string> },
+  signal: AbortSignal,
+): { body: NodeJS.ReadableStream; done: Promise<void> } {
+  const body = obj.Body as NodeJS.ReadableStream;
+  if (!isAgeEncrypted(obj.Metadata)) return { body, done: Promise.resolve() };
+  const dec = decryptStream(deps.config, deps.readSecret, cluster, `s3://${deps.config.storage.bucket}/${key}`, body, signal);
+  return { body: dec.output, done: dec.done };
 }
 
 /** A tablespace archive to put in place: its object and the directory it goes to. */
@@ -439,6 +520,7 @@ export interface TablespacePlacement {
 export async function placeTablespaces(
   deps: BaseBackupDeps,
   o: {
+    cluster: string;
     folder: string;
     dataDir: string;
     compression: string;
@@ -481,11 +563,13 @@ export async function placeTablespaces(
     });
     const counter = hashingCounter();
     const path = join(o.dataDir, 'backup_manifest');
-    await new Promise<void>((resolve, reject) =>
-      pipeline(obj.Body as NodeJS.ReadableStream, counter, createWriteStream(path, { mode: 0o600 }), (err) =>
-        err ? reject(err) : resolve(),
+    const source = plainBody(deps, o.cluster, o.folder + m.name, obj, o.signal);
+    await Promise.all([
+      new Promise<void>((resolve, reject) =>
+        pipeline(source.body, counter, createWriteStream(path, { mode: 0o600 }), (err) => (err ? reject(err) : resolve())),
       ),
-    );
+      source.done,
+    ]);
     ownedBy(path, o.osUser);
     bytes += counter.bytes;
     if (counter.digest() !== m.sha256) return { bytes, problem: `checksum mismatch for ${where(m.name)}: expected sha256 ${m.sha256}` };
@@ -499,6 +583,15 @@ export function verifyArgs(dataDir: string): string[] {
   return linked && existsSync(join(dataDir, 'tablespace_map')) ? ['-i', 'tablespace_map', dataDir] : [dataDir];
 }
 
+/** The activity's log, when there is an activity (tests and scripts call steps directly). */
+function warn(message: string): void {
+  try {
+    log.warn(message);
+  } catch {
+    process.stderr.write(`${message}\n`);
+  }
+}
+
 function ownedBy(path: string, user: string): void {
   const ids = asUser(user);
   if (ids) chownSync(path, ids.uid, ids.gid);
@@ -508,7 +601,7 @@ function ownedBy(path: string, user: string): void {
  * Downloads the stored object, checks its sha256, extracts it into scratch space on the node
  * and runs pg_verifybackup (which also parses the included WAL). Scratch is always removed.
  */
-export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBackupInput): Promise<VerifyResult> {
+export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBackupInput): Promise<VerifyResult | null> {
   const cc = clusterOf(deps.config, input.cluster);
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
@@ -516,6 +609,17 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
   if (!Object.values(OBJECT_NAMES).includes(input.objectName))
     throw new RangeError(`invalid object name "${input.objectName}": expected base.tar[.zst|.lz4|.gz]`);
   const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + input.objectName;
+  // An encrypting host need not hold the identity (a backup host that cannot read backups): the
+  // backup is then stored unverified (null, as with verify off) and proven by a restore drill.
+  if (recipientsOf(deps.config, input.cluster).length) {
+    try {
+      openIdentities(deps.config, deps.readSecret, input.cluster, `s3://${deps.config.storage.bucket}/${key}`).close();
+    } catch (err) {
+      if (!(err instanceof EncryptionKeyError)) throw err;
+      warn(`backup ${input.backupId} is stored unverified: ${err.message.split('\n')[0]}`);
+      return null;
+    }
+  }
   mkdirSync(cc.backup.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(cc.backup.scratchDir, nc.osUser);
   const dir = join(cc.backup.scratchDir, `verify-${input.cluster}-${input.backupId}`);
@@ -529,12 +633,21 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
     detail,
   });
   try {
-    const got = await downloadAndExtract(deps, { key, dir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
+    const got = await downloadAndExtract(deps, {
+      cluster: input.cluster,
+      key,
+      dir,
+      compression: input.compression,
+      osUser: nc.osUser,
+      signal,
+      heartbeat,
+    });
     const actual = got.sha256;
     if (actual !== input.sha256)
       return done(false, `checksum mismatch for s3://${deps.config.storage.bucket}/${key}: expected sha256 ${input.sha256}, got ${actual}`);
     if (input.tablespaces?.length || input.manifestObject) {
       const placed = await placeTablespaces(deps, {
+        cluster: input.cluster,
         folder: baseFolder(deps.config.storage, input.cluster, input.backupId),
         dataDir: dir,
         compression: input.compression,
@@ -566,6 +679,10 @@ export async function verifyBaseBackup(deps: BaseBackupDeps, input: VerifyBaseBa
       throw new DestinationFullError(input.cluster, input.node, dir, diskFullLine(err.context.stderrTail));
     if (err instanceof ToolFailedError && err.context.tool === 'tar')
       return done(false, `cannot extract s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
+    // Stored, but not decryptable with the identities configured: that backup could not be restored.
+    if (err instanceof EncryptionKeyError) return done(false, err.message.split('\n')[0]!);
+    if (err instanceof ToolFailedError && err.context.tool === 'age')
+      return done(false, `cannot decrypt s3://${deps.config.storage.bucket}/${key}: ${String(err.context.stderrTail).trim()}`);
     throw err;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -226,7 +226,15 @@ export async function fetchBaseBackup(
   emptyDir(input.dataDir);
   let got;
   try {
-    got = await downloadAndExtract(deps, { key, dir: input.dataDir, compression: input.compression, osUser: nc.osUser, signal, heartbeat });
+    got = await downloadAndExtract(deps, {
+      cluster: input.cluster,
+      key,
+      dir: input.dataDir,
+      compression: input.compression,
+      osUser: nc.osUser,
+      signal,
+      heartbeat,
+    });
   } catch (err) {
     if (err instanceof ToolFailedError && saysDiskFull(err.context.stderrTail)) {
       throw new DestinationFullError(input.cluster, input.node, input.dataDir, diskFullLine(err.context.stderrTail));
@@ -263,6 +271,7 @@ export async function fetchBaseBackup(
     let placed;
     try {
       placed = await placeTablespaces(deps, {
+        cluster: input.cluster,
         folder,
         dataDir: input.dataDir,
         compression: input.compression,
