@@ -14,7 +14,7 @@ import { connectTemporalClient } from '../adapters/temporalConnection.js';
 import { lockWorkflowId } from '../domain/naming.js';
 import { pgbouncerAdmin } from '../adapters/pgbouncer.js';
 import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } from '../adapters/patroni.js';
-import { newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
+import { drillProofs, newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
 import type { RetentionPolicy } from '../domain/retention.js';
 import type { BackupManifest } from '../domain/catalog.js';
 import { bindControl, field, type ControlBound, type StepDeps } from './bind.js';
@@ -48,6 +48,8 @@ function controlSteps(temporal: () => Promise<Client>) {
     // Reports in S3.
     storeRestoreReport: field('report', storeRestoreReport),
     storeDrillReport: field('report', storeDrillReport),
+    // What the drills proved inside the proof window (the drill's choice of backups).
+    drillProofs: (d: StepDeps, i: { cluster: string; proofWindowDays: number }) => drillProofs(d, i.cluster, new Date(), i.proofWindowDays),
     storeRebuildReport: field('report', storeRebuildReport),
     storeSwitchoverReport: field('report', storeSwitchoverReport),
     // PgBouncer's admin console (PAUSE / RESUME / RELOAD) and Patroni's REST API, over the network.

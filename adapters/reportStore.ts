@@ -7,7 +7,9 @@ import { BACKUP_MANIFEST_OBJECT, type BackupTablespace } from '../domain/tablesp
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StoredObject } from '../domain/catalog.js';
 import type { DrillReport } from '../domain/drill.js';
-import { RESTORE_ID_PATTERN } from '../domain/naming.js';
+import { RESTORE_ID_PATTERN, restoreId } from '../domain/naming.js';
+import { drillCoverage, proofWindowStart, proofsFrom, type BackupProof, type DrillCoverage } from '../domain/drillCoverage.js';
+import { clusterOf } from '../config/lookup.js';
 import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
 import type { RestoreReport } from '../domain/restore.js';
 import type { WalCheckResult } from '../domain/walCheck.js';
@@ -118,6 +120,29 @@ export async function getReport<K extends ReportKind>(
 /** Every stored report of a kind for a cluster, oldest first. */
 export async function listReports<K extends ReportKind>(deps: ReportDeps, kind: K, cluster: string): Promise<ReportKinds[K][]> {
   return listJson<ReportKinds[K]>(deps.s3, deps.config.storage.bucket, folderOf(deps, kind, cluster));
+}
+
+/**
+ * The backups the cluster's drills proved inside the proof window. Reads only the reports of
+ * drills started at most a day before the window (a drill's id is its start time), so the cost
+ * follows the drills in the window, not the whole history.
+ */
+export async function drillProofs(deps: ReportDeps, cluster: string, now: Date, proofWindowDays: number): Promise<BackupProof[]> {
+  const from = restoreId(new Date(proofWindowStart(now, proofWindowDays).getTime() - 86_400_000));
+  const folder = folderOf(deps, 'drills', cluster);
+  return proofsFrom(await listJson<DrillReport>(deps.s3, deps.config.storage.bucket, folder, `${folder}${from}`));
+}
+
+/** Drill coverage of the cluster's good catalogued backups, with the config's proof window. */
+export async function clusterDrillCoverage(deps: ReportDeps, cluster: string, now = new Date()): Promise<DrillCoverage> {
+  const days = clusterOf(deps.config, cluster).drill.proofWindowDays;
+  const [catalog, proofs] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), drillProofs(deps, cluster, now, days)]);
+  return drillCoverage(
+    catalog.filter((e) => e.status === 'good').map((e) => e.id),
+    proofs,
+    now,
+    days,
+  );
 }
 
 /** The newest report of a kind (one object read, for /metrics). */

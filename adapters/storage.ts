@@ -155,16 +155,24 @@ export function clusterPrefix(storage: PgdrConfig['storage'], cluster: string): 
   return `${storage.prefix}/${cluster}/`;
 }
 
-/** Every key under a prefix (paginated). */
+/** Every key under a prefix (paginated), or only those after `startAfter` in key order. */
 export async function listKeys(
   s3: S3Client,
   bucket: string,
   prefix: string,
+  startAfter?: string,
 ): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
   const out: { key: string; bytes: number; lastModified?: Date }[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ContinuationToken: token,
+        ...(startAfter ? { StartAfter: startAfter } : {}),
+      }),
+    );
     for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -181,9 +189,9 @@ export async function getJson<T>(s3: S3Client, bucket: string, key: string): Pro
   }
 }
 
-/** Every JSON object under a prefix, in key order (reports are named to sort by time). */
-export async function listJson<T>(s3: S3Client, bucket: string, prefix: string): Promise<T[]> {
-  const keys = (await listKeys(s3, bucket, prefix)).map((k) => k.key).sort();
+/** Every JSON object under a prefix (or after `startAfter`), in key order (reports are named to sort by time). */
+export async function listJson<T>(s3: S3Client, bucket: string, prefix: string, startAfter?: string): Promise<T[]> {
+  const keys = (await listKeys(s3, bucket, prefix, startAfter)).map((k) => k.key).sort();
   const out: T[] = [];
   for (const k of keys) {
     const v = await getJson<T>(s3, bucket, k);

@@ -8,6 +8,7 @@ import type { ClusterStatus } from '../domain/status.js';
 import type { WalCheckResult } from '../domain/walCheck.js';
 import type { RestoreReport } from '../domain/restore.js';
 import type { DrillReport } from '../domain/drill.js';
+import type { DrillCoverage } from '../domain/drillCoverage.js';
 import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
 
 const nullableString = z.string().nullable();
@@ -293,6 +294,24 @@ export const switchoverReport = z.object({
   finishedAt: z.string(),
 });
 
+/** domain/drillCoverage.ts DrillCoverage. */
+export const drillCoverage = z.object({
+  proofWindowDays: z.number().describe('a drill proof counts for this many days'),
+  backups: z.number().describe('good backups in the catalog'),
+  proven: z.number().describe('of them, proven by a drill inside the window'),
+  ratio: z.number().nullable().describe('proven / backups (null: no backup yet)'),
+  unproven: z.array(z.string()).describe('backup ids not proven inside the window, oldest first: the next drills prove them in this order'),
+  rows: z.array(
+    z.object({
+      backupId: z.string(),
+      proof: z
+        .object({ backupId: z.string(), drillId: z.string(), provenAt: z.string() })
+        .nullable()
+        .describe('the newest drill that restored it and passed every check, inside the window'),
+    }),
+  ),
+});
+
 /** true when A and B are the same type, field for field (optional and nullable alike). */
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Fails to compile unless its argument is true: a schema above and its domain type must not drift apart. */
@@ -301,5 +320,6 @@ same<Same<z.infer<typeof clusterStatus>, ClusterStatus>>(true);
 same<Same<z.infer<typeof walCheckResult>, WalCheckResult>>(true);
 same<Same<z.infer<typeof restoreReport>, RestoreReport>>(true);
 same<Same<z.infer<typeof drillReport>, DrillReport>>(true);
+same<Same<z.infer<typeof drillCoverage>, DrillCoverage>>(true);
 same<Same<z.infer<typeof rebuildReport>, RebuildReport>>(true);
 same<Same<z.infer<typeof switchoverReport>, SwitchoverReport>>(true);

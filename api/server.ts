@@ -19,7 +19,7 @@ import { operationRoute } from './routes/operations.js';
 import { enableArchivingRoute, recoveryWindowRoute, walCheckRoute, walStatusRoute } from './routes/wal.js';
 import { metricsRoute } from './routes/metrics.js';
 import { dropRestoreRoute, listRestoresRoute, startRestoreRoute } from './routes/restores.js';
-import { drillPageRoute, drillReportRoute, listDrillsRoute, startDrillRoute } from './routes/drills.js';
+import { drillCoverageRoute, drillPageRoute, drillReportRoute, listDrillsRoute, startDrillRoute } from './routes/drills.js';
 import { rebuildRoute, replicationReportsRoute, switchoverRoute } from './routes/replication.js';
 import { listSchedulesRoute, pauseScheduleRoute, triggerScheduleRoute, unpauseScheduleRoute } from './routes/schedules.js';
 
@@ -63,6 +63,7 @@ export const allRoutes: RouteDef[] = [
   startDrillRoute,
   listDrillsRoute,
   drillPageRoute,
+  drillCoverageRoute,
   drillReportRoute,
   rebuildRoute,
   switchoverRoute,

@@ -306,7 +306,19 @@ export const drillSchema = z
       .enum(['latest', 'immediate'])
       .default('latest')
       .describe("recover to the newest archived commit, or only to the backup's consistency point"),
-    includeOlderBackup: z.boolean().default(false).describe('also drill one random older good backup still in retention'),
+    includeOlderBackup: z
+      .boolean()
+      .default(true)
+      .describe(
+        'also drill the oldest good backup not proven within proofWindowDays (each drill proves another, until every backup is proven)',
+      ),
+    proofWindowDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(366)
+      .default(31)
+      .describe('a backup counts as proven for this many days after a drill restored it and passed every check'),
     largestTables: z
       .number()
       .int()

@@ -137,6 +137,7 @@ export function drillInput(config: PgdrConfig, cluster: string, trigger: string)
     restoreDir: c.restore.dir,
     target: c.drill.target,
     includeOlderBackup: c.drill.includeOlderBackup,
+    proofWindowDays: c.drill.proofWindowDays,
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     trigger,
   };

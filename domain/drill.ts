@@ -19,7 +19,7 @@ export interface DrillCheck {
 export interface DrillRestore {
   backupId: string;
   method: BackupMethod;
-  /** The newest backup, or the random older one. */
+  /** The newest backup, or the older one the drill proves in turn (domain/drillCoverage.ts). */
   role: 'newest' | 'older';
   restore: RestoreReport | null;
   checks: DrillCheck[];

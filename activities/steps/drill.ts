@@ -26,6 +26,11 @@ export interface DrillChecksInput {
   socketDir: string;
   /** The source's primary, for row counts; null when none is reachable. */
   sourceNode: string | null;
+  /**
+   * Integrity only (an older backup at its own point): checksums and pg_amcheck, not the user's
+   * assertions or row counts, which describe today's data (tables the backup predates, say).
+   */
+  integrityOnly?: boolean;
 }
 
 /**
@@ -93,7 +98,7 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
   }
 
   // 3. The user's assertions.
-  for (const a of cc.drill.assertions) {
+  for (const a of input.integrityOnly ? [] : cc.drill.assertions) {
     heartbeat({ phase: 'assertions', assertion: a.name });
     try {
       const actual = await sql(a.sql, a.database ?? cc.database, superuser);
@@ -121,7 +126,7 @@ export async function runDrillChecks(deps: DrillDeps, input: DrillChecksInput): 
   }
 
   // 4. Row counts of the largest tables, against the source where pgdr may read them.
-  if (cc.drill.largestTables > 0) {
+  if (cc.drill.largestTables > 0 && !input.integrityOnly) {
     heartbeat({ phase: 'row counts' });
     const dbs = (
       await sql(`select datname from pg_database where datallowconn and not datistemplate order by datname`, cc.database, superuser)

@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { restoreDrill } from '../../workflows/restoreDrill.js';
 import { clusterOf } from '../../config/lookup.js';
 import { drillInput } from '../../control/inputs.js';
-import { getReport, listReports } from '../../adapters/reportStore.js';
+import { clusterDrillCoverage, getReport, listReports } from '../../adapters/reportStore.js';
+import type { DrillCoverage } from '../../domain/drillCoverage.js';
 import { UnknownDrillError } from '../../domain/errors.js';
 import type { DrillReport } from '../../domain/drill.js';
 import { startProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, temporalUnavailable } from '../routeTable.js';
-import { drillReport } from '../bodies.js';
+import { drillCoverage, drillReport } from '../bodies.js';
 
 const drillSummary = drillReport
   .pick({ id: true, ok: true, startedAt: true, finishedAt: true, rtoSeconds: true, rpoSeconds: true, failures: true, workflowId: true })
@@ -65,6 +66,24 @@ export const listDrillsRoute = route({
   },
 });
 
+export const drillCoverageRoute = route({
+  method: 'GET',
+  path: '/api/v1/clusters/:cluster/drills/coverage',
+  operationId: 'getDrillCoverage',
+  summary: 'Which good backups a drill proved within drill.proofWindowDays, and the share of the catalog that is',
+  params: clusterParams,
+  query: z.object({}).strict(),
+  responses: {
+    ...commonResponses,
+    200: { description: 'coverage of the good backups, oldest first', body: drillCoverage },
+    404: 'unknown cluster',
+  },
+  async handler({ params, deps }) {
+    clusterOf(deps.config, params.cluster);
+    return { status: 200, body: await clusterDrillCoverage(deps, params.cluster) };
+  },
+});
+
 export const drillReportRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/drills/:id',
@@ -88,8 +107,8 @@ export const drillReportRoute = route({
 
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A readable page: the drill history and RTO over time as an inline SVG (no scripts, no external assets). */
-export function drillPage(cluster: string, drills: DrillReport[]): string {
+/** A readable page: coverage, the drill history and RTO over time as an inline SVG (no scripts, no external assets). */
+export function drillPage(cluster: string, drills: DrillReport[], coverage: DrillCoverage): string {
   const points = drills.filter((d) => d.rtoSeconds !== null);
   const w = 640;
   const h = 200;
@@ -113,6 +132,7 @@ export function drillPage(cluster: string, drills: DrillReport[]): string {
 <html lang="en"><head><meta charset="utf-8"><title>pgdr drills: ${esc(cluster)}</title>
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.ok{color:#2a7}.bad{color:#c33;font-weight:bold}</style></head>
 <body><h1>Restore drills of cluster ${esc(cluster)}</h1>
+${coverageSection(coverage)}
 <h2>RTO over time (seconds)</h2>
 <svg width="${w}" height="${h}" role="img" aria-label="RTO of each drill"><line x1="35" y1="${h - 25}" x2="${w - 10}" y2="${h - 25}" stroke="#999"/><line x1="35" y1="10" x2="35" y2="${h - 25}" stroke="#999"/><text x="2" y="18" font-size="11">${max.toFixed(0)} s</text><text x="20" y="${h - 28}" font-size="11">0</text><polyline fill="none" stroke="#36c" stroke-width="2" points="${line}"/>${dots}</svg>
 <h2>History (${drills.length})</h2>
@@ -121,11 +141,21 @@ export function drillPage(cluster: string, drills: DrillReport[]): string {
 `;
 }
 
+function coverageSection(c: DrillCoverage): string {
+  const pct = c.ratio === null ? 'no backup yet' : `${(c.ratio * 100).toFixed(0)}%`;
+  const rows = c.rows.map(
+    (r) =>
+      `<tr><td>${esc(r.backupId)}</td><td class="${r.proof ? 'ok' : 'bad'}">${r.proof ? `proven ${esc(r.proof.provenAt)} by ${esc(r.proof.drillId)}` : 'unproven'}</td></tr>`,
+  );
+  return `<h2>Coverage: ${c.proven} of ${c.backups} good backups proven in the last ${c.proofWindowDays} days (${pct})</h2>
+<table><tr><th>backup</th><th>proof</th></tr>${rows.join('')}</table>`;
+}
+
 export const drillPageRoute = route({
   method: 'GET',
   path: '/api/v1/clusters/:cluster/drills/report.html',
   operationId: 'getDrillPage',
-  summary: 'A readable page with the drill history and a chart of RTO over time',
+  summary: 'A readable page with drill coverage, the drill history and a chart of RTO over time',
   params: clusterParams,
   query: z.object({}).strict(),
   responses: {
@@ -135,9 +165,10 @@ export const drillPageRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
+    const [drills, coverage] = await Promise.all([listReports(deps, 'drills', params.cluster), clusterDrillCoverage(deps, params.cluster)]);
     return {
       status: 200,
-      body: drillPage(params.cluster, await listReports(deps, 'drills', params.cluster)),
+      body: drillPage(params.cluster, drills, coverage),
       contentType: 'text/html; charset=utf-8',
     };
   },

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { listCatalog } from '../../adapters/catalogStore.js';
-import { lastReport, readWalCheck } from '../../adapters/reportStore.js';
+import { drillProofs, lastReport, readWalCheck } from '../../adapters/reportStore.js';
+import { drillCoverage } from '../../domain/drillCoverage.js';
 import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -33,7 +34,12 @@ const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
   pgdr_drill_last_timestamp_seconds: ['gauge', 'when the newest restore drill finished (unix seconds)'],
   pgdr_drill_last_rto_seconds: ['gauge', 'RTO the newest restore drill achieved: start to a checked, consistent instance'],
   pgdr_drill_last_rpo_seconds: ['gauge', 'RPO the newest restore drill achieved: its run against the newest commit it recovered'],
+  pgdr_backups_unproven: ['gauge', 'good backups no restore drill has proven within drill.proofWindowDays'],
+  pgdr_backup_proof_coverage_ratio: ['gauge', 'share of good backups a restore drill proved within drill.proofWindowDays (0 to 1)'],
 };
+
+/** The one repository pgdr writes today (storage); the label keeps a second one apart when it comes. */
+const REPOSITORY = 'primary';
 
 function render(metrics: Map<string, Sample[]>): string {
   const lines: string[] = [];
@@ -58,11 +64,17 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const [catalog, check, drill] = await Promise.all([
+    const proofWindowDays = deps.config.clusters[cluster]!.drill.proofWindowDays;
+    const [catalog, check, drill, proofs] = await Promise.all([
       listCatalog(deps.s3, deps.config.storage, cluster),
       readWalCheck(deps, cluster),
       lastReport(deps, 'drills', cluster),
+      drillProofs(deps, cluster, now, proofWindowDays),
     ]);
+    const good = catalog.filter((e) => e.status === 'good').map((e) => e.id);
+    const coverage = drillCoverage(good, proofs, now, proofWindowDays);
+    add('pgdr_backups_unproven', { cluster, repository: REPOSITORY }, coverage.unproven.length);
+    add('pgdr_backup_proof_coverage_ratio', { cluster, repository: REPOSITORY }, coverage.ratio ?? undefined);
     if (drill) {
       add('pgdr_drill_last_success', { cluster }, drill.ok ? 1 : 0);
       add('pgdr_drill_last_timestamp_seconds', { cluster }, seconds(drill.finishedAt));

@@ -4,6 +4,16 @@ import { printable, table } from '../format.js';
 import { invocation } from '../output.js';
 import { runProcedure, type Started } from '../procedure.js';
 import type { DrillReport } from '../../domain/drill.js';
+import type { DrillCoverage } from '../../domain/drillCoverage.js';
+
+export function renderCoverage(cluster: string, c: DrillCoverage): string {
+  const head = `cluster ${cluster}: ${c.proven} of ${c.backups} good backups proven by a drill in the last ${c.proofWindowDays} days${c.ratio === null ? '' : ` (${(c.ratio * 100).toFixed(0)}%)`}`;
+  if (c.rows.length === 0) return head;
+  return `${head}\n${table(
+    ['BACKUP', 'PROVEN AT', 'BY DRILL'],
+    c.rows.map((r) => [r.backupId, r.proof?.provenAt ?? 'unproven', r.proof?.drillId ?? null]),
+  )}`;
+}
 
 export function renderDrill(r: DrillReport): string {
   const lines = [`drill ${r.id}: ${r.ok ? 'passed' : 'FAILED'}, RTO ${r.rtoSeconds ?? '-'} s, RPO ${r.rpoSeconds ?? '-'} s`];
@@ -45,12 +55,17 @@ export function drillCommands(program: Command): void {
 
   program
     .command('drills')
-    .description('the drill history (or one drill with --id)')
+    .description('the drill history (or one drill with --id, or which backups drills have proven with --coverage)')
     .argument('<cluster>')
     .option('--id <id>', 'show one drill in full')
-    .action(async (cluster: string, opts: { id?: string }, cmd: Command) => {
+    .option('--coverage', 'which good backups a drill proved within drill.proofWindowDays')
+    .action(async (cluster: string, opts: { id?: string; coverage?: boolean }, cmd: Command) => {
       const inv = invocation(cmd);
       const base = `${clusterPath(cluster)}/drills`;
+      if (opts.coverage) {
+        const c = await apiCall<DrillCoverage>(inv.target(), 'GET', `${base}/coverage`);
+        return inv.print(c, () => renderCoverage(cluster, c));
+      }
       if (opts.id) {
         const r = await apiCall<DrillReport>(inv.target(), 'GET', `${base}/${encodeURIComponent(opts.id)}`);
         return inv.print(r, () => renderDrill(r));

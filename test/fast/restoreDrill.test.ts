@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { drillInput } from '../../control/inputs.js';
 import type { DrillReport } from '../../domain/drill.js';
+import { drillCoverage, proofsFrom } from '../../domain/drillCoverage.js';
 import type { restoreDrill } from '../../workflows/restoreDrill.js';
 import { useFastEnv } from './helpers/env.js';
 import { BACKUP, RESTORE_DIR, blockUntilCancelled, fail, type FakeCluster } from './helpers/fakeCluster.js';
@@ -143,5 +144,49 @@ describe('restoreDrill with stub agents', () => {
         .map((c) => c.input.dataDir),
     ).toEqual([dir]);
     expect(fc.dirs.has(dir)).toBe(false);
+  });
+
+  it('proves every backup in turn: the newest each time, plus the oldest not proven inside the proof window', async () => {
+    const fc = await env.cluster();
+    // Four good backups, oldest first; b1 was proven 40 days ago, outside the 31-day window.
+    const backups = ['20260101T000000000Z', '20260102T000000000Z', '20260103T000000000Z', '20260104T000000000Z'].map((id) => ({
+      ...BACKUP,
+      id,
+    }));
+    const continuity = fc.defaultOf('walContinuity');
+    fc.on('walContinuity', async (i, c) => ({ ...((await continuity(i, c)) as object), backups }));
+    const longAgo = new Date(Date.now() - 40 * 86_400_000).toISOString();
+    fc.drillReports.push({
+      ...({} as DrillReport),
+      id: '20250101T000000000Z',
+      finishedAt: longAgo,
+      restores: [{ backupId: backups[0]!.id, restore: {} as never, error: null, checks: [] } as never],
+    });
+
+    const restored: string[][] = [];
+    for (let i = 0; i < 4; i++) {
+      const report = (await (await start(fc)).result()) as DrillReport;
+      expect(report.ok).toBe(true);
+      restored.push(report.restores.map((r) => `${r.role}:${r.backupId.slice(6, 8)}`));
+    }
+    expect(restored).toEqual([
+      ['newest:04', 'older:01'],
+      ['newest:04', 'older:02'],
+      ['newest:04', 'older:03'],
+      // Every backup proven inside the window: only the newest.
+      ['newest:04'],
+    ]);
+    // The older ones at their own point, checked for integrity only (the assertions describe today's data).
+    const checks = fc.callsOf('runDrillChecks').map((c) => c.input.integrityOnly ?? false);
+    expect(checks).toEqual([false, true, false, true, false, true, false]);
+    const targets = fc.callsOf('writeRecoverySettings').map((c) => JSON.stringify(c.input.target ?? c.input));
+    expect(targets.filter((t) => t.includes('immediate'))).toHaveLength(3);
+    const coverage = drillCoverage(
+      backups.map((b) => b.id),
+      proofsFrom(fc.drillReports),
+      new Date(),
+      31,
+    );
+    expect(coverage).toMatchObject({ backups: 4, proven: 4, ratio: 1, unproven: [] });
   });
 });

@@ -16,6 +16,8 @@ import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
 import { buildServer } from '../../api/server.js';
+import { execa } from 'execa';
+import { repoRoot } from '../../scripts/stack/layout.js';
 
 export interface TestCluster {
   name: string;
@@ -114,11 +116,22 @@ export async function clients(tc: TestCluster) {
     const res = await api.inject({ method, url, headers: { authorization: 'Bearer test-token' } });
     return { status: res.statusCode, body: res.body, contentType: String(res.headers['content-type'] ?? '') };
   };
+  // The same API on a real port for the `pgdr` CLI, opened on the first cli() call.
+  let listening: Promise<string> | undefined;
+  const cli = async (args: string[]) => {
+    listening ??= api.listen({ host: '127.0.0.1', port: 0 });
+    const res = await execa(join(repoRoot, 'bin/pgdr'), args, {
+      env: { PGDR_API_URL: await listening, PGDR_API_TOKEN: 'test-token' },
+      reject: false,
+    });
+    return { exitCode: res.exitCode ?? -1, stdout: res.stdout, stderr: res.stderr };
+  };
   return {
     temporal,
     s3,
     call,
     text,
+    cli,
     close: async () => {
       await api.close();
       await connection.close();

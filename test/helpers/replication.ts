@@ -23,9 +23,6 @@ import {
 } from '../../scripts/stack/postgres.js';
 import { startPgBouncer, type PgBouncerHandle } from '../../scripts/stack/pgbouncer.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
-import { execa } from 'execa';
-import { repoRoot } from '../../scripts/stack/layout.js';
-import { buildServer } from '../../api/server.js';
 import { clients, startWorkers, testCluster, type TestCluster } from './cluster.js';
 import { freePort } from '../../scripts/stack/procs.js';
 import type { PgbenchResult } from '../../scripts/stack/pgbench.js';
@@ -106,8 +103,6 @@ export async function replicatedCluster(
   const c = await clients(tc);
   const nodes = [full.primary, ...full.standbys];
   const byName = (n: string) => nodes.find((x) => x.name === n)!;
-  let api: ReturnType<typeof buildServer> | undefined;
-  let apiUrl: Promise<string> | undefined;
   return {
     tc,
     c,
@@ -132,19 +127,8 @@ export async function replicatedCluster(
       await client.connect();
       return client;
     },
-    async cli(args) {
-      apiUrl ??= (async () => {
-        api = buildServer({ config: tc.config, temporal: c.temporal, s3: c.s3, token: 'test-token' });
-        return api.listen({ host: '127.0.0.1', port: 0 });
-      })();
-      const res = await execa(join(repoRoot, 'bin/pgdr'), args, {
-        env: { PGDR_API_URL: await apiUrl, PGDR_API_TOKEN: 'test-token' },
-        reject: false,
-      });
-      return { exitCode: res.exitCode ?? -1, stdout: res.stdout, stderr: res.stderr };
-    },
+    cli: c.cli,
     async stop() {
-      await api?.close();
       await c.close();
       await workers.stop();
       await bouncer?.stop();

@@ -19,6 +19,8 @@ import { holderOf, lastHolderOf } from '../../../adapters/temporal.js';
 import { lockWorkflowId, setAsideName } from '../../../domain/naming.js';
 import type { NodeProbe } from '../../../domain/status.js';
 import type { RestorableBackup } from '../../../domain/restore.js';
+import type { DrillReport } from '../../../domain/drill.js';
+import { proofsFrom } from '../../../domain/drillCoverage.js';
 import { WORKER_HEARTBEATS } from './server.js';
 
 /** Every activity name the workflows call; each queue's worker registers them all and routes to the stubs. */
@@ -30,6 +32,7 @@ export const ACTIVITY_NAMES = [
   'storeRebuildReport',
   'storeRestoreReport',
   'storeDrillReport',
+  'drillProofs',
   'awaitArchived',
   'walContinuity',
   'refreshRecoveryWindow',
@@ -158,6 +161,8 @@ export class FakeCluster {
   readonly nodes = new Map<string, { role: 'primary' | 'standby'; running: boolean }>();
   /** Restore destinations by data directory (absent: not in the map). */
   readonly dirs = new Map<string, Dir>();
+  /** The drill reports stored, oldest first (what drillProofs reads back). */
+  readonly drillReports: DrillReport[] = [];
   private readonly stubs = new Map<string, Stub>();
   private readonly waiters: { match: (c: Call) => boolean; resolve: (c: Call) => void }[] = [];
   private readonly workers: { worker: Worker; running: Promise<void> }[] = [];
@@ -206,6 +211,13 @@ export class FakeCluster {
   on(name: ActivityName, stub: Stub, where?: string): this {
     this.stubs.set(where ? `${where}:${name}` : name, stub);
     return this;
+  }
+
+  /** The default stub of `name` (a test wraps it to change one field). */
+  defaultOf(name: ActivityName): Stub {
+    const stub = this.defaults[name];
+    if (!stub) throw new Error(`the fake cluster has no default stub for ${name}`);
+    return stub;
   }
 
   /** Back to the default stub of `name` (on every queue, or only on `where`). */
@@ -360,7 +372,8 @@ export class FakeCluster {
     pgbouncerAdmin: () => undefined,
     storeSwitchoverReport: () => undefined,
     storeRestoreReport: () => 'stored',
-    storeDrillReport: () => undefined,
+    storeDrillReport: (i: { report: DrillReport }) => void this.drillReports.push(i.report),
+    drillProofs: () => proofsFrom(this.drillReports),
     walContinuity: () => ({
       timeline: 1,
       newestTimeline: 1,
