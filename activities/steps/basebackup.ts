@@ -20,7 +20,7 @@ import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
-import { awaitStorage } from '../../adapters/storage.js';
+import { awaitStorage, objectLockParams } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { openLibpqEnv, withNode } from '../../adapters/sql.js';
@@ -228,6 +228,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
       Body: enc ? enc.output : plain,
       ContentType: enc ? 'application/octet-stream' : 'application/x-tar',
       Metadata: encryptionMetadata(deps.config, input.cluster),
+      ...objectLockParams(deps.config.storage),
     },
     partSize: partSizeFor(databaseBytes),
     queueSize: QUEUE_SIZE,
@@ -304,6 +305,7 @@ async function uploadWithTablespaces(
         Body: enc ? enc.output : plain,
         ContentType: 'application/octet-stream',
         Metadata: encryptionMetadata(deps.config, input.cluster),
+        ...objectLockParams(deps.config.storage),
       },
       partSize: partSizeFor(o.databaseBytes),
       queueSize: QUEUE_SIZE,
