@@ -8,8 +8,9 @@
  *   marker, and the locked bytes stay;
  * - retention (after a backup, a dry run, a real run) holds the locked backup with its
  *   retain-until and keeps the WAL it needs;
- * - once the lock has ended, expiry removes the backup with every version and delete marker,
- *   and its WAL; the newer backup still restores.
+ * - once the backup's lock has ended, expiry removes it with every version and delete marker
+ *   while its WAL, still locked, stays (the plan says so); once that lock ends too, the WAL goes;
+ *   the newer backup still restores.
  *
  * "Once the lock has ended" cannot wait the real days. The test stands in for the time passing
  * by moving the retain-until of the old backup's objects (and its WAL) to a few seconds ahead
@@ -182,47 +183,62 @@ describe('immutable backups with S3 Object Lock (basebackup method)', () => {
     expect((await listKeys(c.s3, bucket, folder)).map((o) => o.key).sort()).toEqual(walBefore);
   });
 
-  it('once the lock has ended, expiry removes the backup with every version and delete marker, and its WAL; the newer backup still restores', async () => {
+  it("once the backup's lock has ended expiry removes it with every version and delete marker, and its WAL once that lock has ended too; the newer backup still restores", async () => {
     const { tc, c } = src;
     const oldFolder = baseFolder(tc.config.storage, tc.name, older.id);
     const walDir = walFolder(tc.config.storage, tc.name);
     const oldWal = (await listVersions(c.s3, bucket, walDir)).filter((v) =>
       walBeforeCutoff(v.key.slice(walDir.length), newer.startWalSegment),
     );
-    expect(oldWal.length).toBeGreaterThan(0);
+    const oldWalKeys = new Set(oldWal.filter((v) => !v.deleteMarker).map((v) => v.key));
+    expect(oldWalKeys.size).toBeGreaterThan(0);
     // Stand-in for the days passing (see the file's comment): the test, as an administrator, ends these locks in 3 s.
-    const until = new Date(Date.now() + 3000);
-    const ending: ObjectVersion[] = [...(await listVersions(c.s3, bucket, oldFolder)), ...oldWal].filter((v) => !v.deleteMarker);
-    for (const v of ending)
-      await c.s3.send(
-        new PutObjectRetentionCommand({
-          Bucket: bucket,
-          Key: v.key,
-          VersionId: v.versionId,
-          BypassGovernanceRetention: true,
-          Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until },
-        }),
-      );
-    await new Promise((r) => setTimeout(r, until.getTime() - Date.now() + 1500));
+    const endLocks = async (versions: ObjectVersion[]) => {
+      const until = new Date(Date.now() + 3000);
+      for (const v of versions.filter((x) => !x.deleteMarker))
+        await c.s3.send(
+          new PutObjectRetentionCommand({
+            Bucket: bucket,
+            Key: v.key,
+            VersionId: v.versionId,
+            BypassGovernanceRetention: true,
+            Retention: { Mode: 'GOVERNANCE', RetainUntilDate: until },
+          }),
+        );
+      await new Promise((r) => setTimeout(r, until.getTime() - Date.now() + 1500));
+    };
+    const expire = async (dryRun: boolean) => {
+      const res = await c.call('POST', `/api/v1/clusters/${tc.name}/expire`, { dryRun });
+      return (await c.temporal.workflow.getHandle(res.body.workflowId).result()) as ExpireResult;
+    };
 
-    const dry = await c.call('POST', `/api/v1/clusters/${tc.name}/expire`, { dryRun: true });
-    const plan = (await c.temporal.workflow.getHandle(dry.body.workflowId).result()) as ExpireResult;
+    // 1. The backup's lock ends, its WAL's not yet: the backup goes, the WAL stays, and the plan says why.
+    await endLocks(await listVersions(c.s3, bucket, oldFolder));
+    const plan = await expire(true);
     expect(plan.plan.heldByLock).toEqual([]);
     expect(plan.plan.expire.map((e) => e.id)).toEqual([older.id]);
     expect(plan.plan.walCutoff).toBe(newer.startWalSegment);
-    const oldWalKeys = new Set(oldWal.filter((v) => !v.deleteMarker).map((v) => v.key));
-    expect(plan.walObjects).toBe(oldWalKeys.size);
-
-    const real = await c.call('POST', `/api/v1/clusters/${tc.name}/expire`, { dryRun: false });
-    const done = (await c.temporal.workflow.getHandle(real.body.workflowId).result()) as ExpireResult;
-    expect(done.deletedBackups).toEqual([older.id]);
-    expect(done.walObjects).toBe(oldWalKeys.size);
+    expect(plan.walObjects).toBe(0);
+    expect(plan.plan.walHeldByLock!.objects).toBe(oldWalKeys.size);
+    expect(Date.parse(plan.plan.walHeldByLock!.retainUntil)).toBeGreaterThan(Date.now() + DAY);
+    const first = await expire(false);
+    expect(first.deletedBackups).toEqual([older.id]);
+    expect(first.walObjects).toBe(0);
     // Gone for good: no version and no delete marker is left to hide or keep anything.
     expect(await listVersions(c.s3, bucket, oldFolder)).toEqual([]);
+    expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => e.id)).toEqual([newer.id]);
+    expect((await listVersions(c.s3, bucket, walDir)).filter((v) => oldWalKeys.has(v.key)).length).toBe(oldWal.length);
+
+    // 2. The WAL's lock ends too: the next expiry removes it, every version.
+    await endLocks(oldWal);
+    const second = await expire(false);
+    expect(second.deletedBackups).toEqual([]);
+    expect(second.plan.walHeldByLock).toBeUndefined();
+    expect(second.walObjects).toBe(oldWalKeys.size);
     const walLeft = await listVersions(c.s3, bucket, walDir);
     expect(walLeft.filter((v) => oldWalKeys.has(v.key))).toEqual([]);
     expect(walLeft.every((v) => !v.deleteMarker)).toBe(true);
-    expect((await listCatalog(c.s3, tc.config.storage, tc.name)).map((e) => e.id)).toEqual([newer.id]);
+    expect(walLeft.length).toBeGreaterThan(0);
 
     // The newer backup and the WAL after it still restore (the reads go to the current versions).
     const { report } = await restoreAndWait(c, tc.name, { target: { latest: true } }, src.made);
