@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { BackupManifest, CatalogEntry } from '../domain/catalog.js';
 import { assertBackupId } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
-import { clusterPrefix, getJson, listKeys, putJsonIfAbsent } from './storage.js';
+import { clusterPrefix, getJson, listKeys, objectLockParams, putJsonIfAbsent } from './storage.js';
 
 export function baseFolder(storage: PgdrConfig['storage'], cluster: string, id: string): string {
   return `${clusterPrefix(storage, cluster)}base/${id}/`;
@@ -53,7 +53,7 @@ export async function readManifest(
 export async function writeManifest(s3: S3Client, storage: PgdrConfig['storage'], manifest: BackupManifest): Promise<void> {
   assertBackupId(manifest.id);
   const key = manifestKey(storage, manifest.cluster, manifest.id);
-  if (await putJsonIfAbsent(s3, storage.bucket, key, manifest)) return;
+  if (await putJsonIfAbsent(s3, storage.bucket, key, manifest, objectLockParams(storage))) return;
   const existing = await getJson<BackupManifest>(s3, storage.bucket, key);
   if (existing?.workflowId !== manifest.workflowId) {
     throw new Error(`manifest ${key} already exists, written by ${existing?.workflowId ?? 'unknown'}; refusing to overwrite it`);

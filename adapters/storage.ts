@@ -13,12 +13,17 @@ import {
   GetObjectCommand,
   PutObjectCommand,
   DeleteObjectsCommand,
+  GetObjectLockConfigurationCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type ObjectLockMode,
   type ServerSideEncryption,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
-import { SecretUnavailableError, StorageUnavailableError } from '../domain/errors.js';
+import { ObjectLockUnavailableError, SecretUnavailableError, StorageUnavailableError } from '../domain/errors.js';
+import { lockRetainUntil } from '../domain/objectLock.js';
 
 type Storage = PgdrConfig['storage'];
 
@@ -34,6 +39,21 @@ export function sseParams(storage: Pick<Storage, 'serverSideEncryption' | 'kmsKe
   if (storage.serverSideEncryption === 'kms')
     return { ServerSideEncryption: 'aws:kms', ...(storage.kmsKeyId ? { SSEKMSKeyId: storage.kmsKeyId } : {}) };
   return {};
+}
+
+/**
+ * The S3 request fields that lock a base backup object, manifest or WAL/.history object written
+ * now (storage.objectLock unset: no fields). Every writer of those objects spreads this, once.
+ */
+export function objectLockParams(
+  storage: Pick<Storage, 'objectLock'>,
+  now = new Date(),
+): { ObjectLockMode?: ObjectLockMode; ObjectLockRetainUntilDate?: Date } {
+  if (!storage.objectLock) return {};
+  return {
+    ObjectLockMode: storage.objectLock.mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
+    ObjectLockRetainUntilDate: lockRetainUntil(storage.objectLock, now),
+  };
 }
 
 /** The endpoint, for messages: the configured one, else the AWS regional endpoint the SDK uses. */
@@ -106,6 +126,95 @@ export function createS3Client(storage: Storage, readSecret: SecretReader): S3Cl
 /** Throws unless the bucket exists and the credentials may use it. */
 export async function checkBucket(s3: S3Client, bucket: string): Promise<void> {
   await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+}
+
+/** Whether the bucket has Object Lock enabled, and its default retention if any, as a line for logs. */
+export async function objectLockState(s3: S3Client, bucket: string): Promise<{ enabled: boolean; detail: string }> {
+  try {
+    const res = await s3.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+    const conf = res.ObjectLockConfiguration;
+    if (conf?.ObjectLockEnabled !== 'Enabled') return { enabled: false, detail: 'has an object lock configuration that is not enabled' };
+    const rule = conf.Rule?.DefaultRetention;
+    const dflt = rule ? `, default retention ${rule.Mode} ${rule.Days ? `${rule.Days}d` : `${rule.Years}y`}` : ', no default retention';
+    return { enabled: true, detail: `has object lock enabled${dflt}` };
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'ObjectLockConfigurationNotFoundError' || e.$metadata?.httpStatusCode === 404)
+      return { enabled: false, detail: 'has no object lock configuration' };
+    if (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501)
+      return { enabled: false, detail: 'is on a store that does not implement object lock' };
+    throw err;
+  }
+}
+
+/**
+ * The start-up bucket check of Object Lock: returns the line to log, and refuses storage.objectLock
+ * against a bucket without it (every locked write would fail there).
+ */
+export async function checkObjectLock(s3: S3Client, storage: Pick<Storage, 'bucket' | 'objectLock'>): Promise<string> {
+  const state = await objectLockState(s3, storage.bucket);
+  const lock = storage.objectLock;
+  if (lock && !state.enabled)
+    throw new ObjectLockUnavailableError(storage.bucket, `{mode: ${lock.mode}, days: ${lock.days}}`, state.detail);
+  return `bucket "${storage.bucket}" ${state.detail}; ${lock ? `pgdr locks what it writes (${lock.mode}, ${lock.days} day(s) plus a one-day margin)` : 'pgdr writes no locks (storage.objectLock unset)'}`;
+}
+
+/** One version of an object in a versioned bucket (a delete marker has no bytes and no lock). */
+export interface ObjectVersion {
+  key: string;
+  versionId: string;
+  deleteMarker: boolean;
+  bytes: number;
+}
+
+/** Every version and delete marker under a prefix (paginated). */
+export async function listVersions(s3: S3Client, bucket: string, prefix: string): Promise<ObjectVersion[]> {
+  const out: ObjectVersion[] = [];
+  let keyMarker: string | undefined;
+  let versionMarker: string | undefined;
+  do {
+    const page = await s3.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }),
+    );
+    for (const v of page.Versions ?? [])
+      if (v.Key && v.VersionId) out.push({ key: v.Key, versionId: v.VersionId, deleteMarker: false, bytes: v.Size ?? 0 });
+    for (const m of page.DeleteMarkers ?? [])
+      if (m.Key && m.VersionId) out.push({ key: m.Key, versionId: m.VersionId, deleteMarker: true, bytes: 0 });
+    keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+    versionMarker = page.IsTruncated ? page.NextVersionIdMarker : undefined;
+  } while (keyMarker);
+  return out;
+}
+
+/** The lock on one version: its retain-until and mode, or nulls when it has none (delete markers never do). */
+export async function versionLock(
+  s3: S3Client,
+  bucket: string,
+  v: ObjectVersion,
+): Promise<{ retainUntil: Date | null; mode: 'governance' | 'compliance' | null }> {
+  if (v.deleteMarker) return { retainUntil: null, mode: null };
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: v.key, VersionId: v.versionId }));
+  const mode = head.ObjectLockMode === 'COMPLIANCE' ? 'compliance' : head.ObjectLockMode === 'GOVERNANCE' ? 'governance' : null;
+  return { retainUntil: head.ObjectLockRetainUntilDate ?? null, mode };
+}
+
+/**
+ * Deletes exact versions (and delete markers), in batches of 1000; never a plain delete, which on
+ * a versioned bucket only adds a delete marker that hides a still-stored (maybe locked) version.
+ * Throws naming the first version S3 refused (a locked one: AccessDenied).
+ */
+export async function deleteVersions(s3: S3Client, bucket: string, versions: Pick<ObjectVersion, 'key' | 'versionId'>[]): Promise<void> {
+  for (let i = 0; i < versions.length; i += 1000) {
+    const batch = versions.slice(i, i + 1000);
+    const res = await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: batch.map((v) => ({ Key: v.key, VersionId: v.versionId })), Quiet: true },
+      }),
+    );
+    const failed = res.Errors?.[0];
+    if (failed) throw new Error(`s3 refused to delete ${failed.Key} version ${failed.VersionId}: ${failed.Code} ${failed.Message}`);
+  }
 }
 
 /** True for an error that says storage could not be reached (not one that says no). */
@@ -218,7 +327,13 @@ export async function putJson(s3: S3Client, bucket: string, key: string, value: 
  * Writes a JSON object only where none exists (If-None-Match: *), so a retry can never
  * replace what an earlier attempt wrote. Returns false when the key was already there.
  */
-export async function putJsonIfAbsent(s3: S3Client, bucket: string, key: string, value: unknown): Promise<boolean> {
+export async function putJsonIfAbsent(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  value: unknown,
+  lock: ReturnType<typeof objectLockParams> = {},
+): Promise<boolean> {
   try {
     await s3.send(
       new PutObjectCommand({
@@ -227,6 +342,7 @@ export async function putJsonIfAbsent(s3: S3Client, bucket: string, key: string,
         Body: JSON.stringify(value, null, 2),
         ContentType: 'application/json',
         IfNoneMatch: '*',
+        ...lock,
       }),
     );
     return true;

@@ -23,7 +23,7 @@ import { clusterOf } from '../config/lookup.js';
 import { runFilter } from './gateway.js';
 import { decryptBuffer, encryptBuffer, encryptionMetadata, isAgeEncrypted, recipientsOf } from './age.js';
 import type { SecretReader } from './secrets.js';
-import { clusterPrefix, listKeys } from './storage.js';
+import { clusterPrefix, listKeys, objectLockParams } from './storage.js';
 import { walFolder } from './catalogStore.js';
 
 export type WalCompression = PgdrConfig['clusters'][string]['archive']['compression'];
@@ -139,6 +139,7 @@ export async function pushWal(deps: WalDeps, cluster: string, path: string): Pro
         IfNoneMatch: '*',
         ContentType: 'application/octet-stream',
         Metadata: { sha256: digest, bytes: String(data.length), compression, ...encryptionMetadata(deps.config, cluster) },
+        ...objectLockParams(deps.config.storage),
       }),
     );
   } catch (err) {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
 import { durationSeconds } from '../domain/drill.js';
 import { NAME_FORM, NAME_PATTERN, nodeTaskQueue } from '../domain/naming.js';
+import { lockShortfall } from '../domain/objectLock.js';
 
 const identifier = z.string().regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
@@ -751,6 +752,27 @@ export const configSchema = z
           .max(3600)
           .default(300)
           .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
+        objectLock: z
+          .object({
+            mode: z
+              .enum(['governance', 'compliance'])
+              .describe(
+                'S3 Object Lock mode: governance (a user with s3:BypassGovernanceRetention may still shorten or remove a lock; pgdr never does) or compliance (nobody can, not even the root account)',
+              ),
+            days: z
+              .number()
+              .int()
+              .min(1)
+              .max(36_500)
+              .describe(
+                "each object stays locked this many days after it is written, plus a one-day margin; at least what each basebackup cluster's retention promises (recoveryWindowDays, minWindow)",
+              ),
+          })
+          .strict()
+          .optional()
+          .describe(
+            'basebackup method: write every base backup object, manifest and WAL/.history object with an S3 Object Lock retain-until date (the bucket must have Object Lock enabled); expiry skips what is still locked. Unset: no locks',
+          ),
       })
       .strict()
       .superRefine((s, ctx) => {
@@ -818,6 +840,19 @@ export const configSchema = z
         path: ['storage', 'kmsKeyId'],
         message: `expected a KMS key id with serverSideEncryption "kms": cluster ${pgbackrest} uses pgBackRest, which needs the key named`,
       });
+    // Object Lock: pgdr locks the objects it writes itself; pgBackRest's repository it cannot.
+    if (pgbackrest && c.storage.objectLock)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'objectLock'],
+        message: `expected no objectLock: cluster ${pgbackrest} uses pgBackRest, whose repository pgdr cannot lock object by object`,
+      });
+    for (const [cluster, cc] of Object.entries(c.clusters)) {
+      const short =
+        c.storage.objectLock &&
+        lockShortfall(c.storage.objectLock, { ...cc.retention, minWindowSeconds: durationSeconds(cc.retention.minWindow) });
+      if (short) ctx.addIssue({ code: 'custom', path: ['storage', 'objectLock', 'days'], message: `${short} (cluster ${cluster})` });
+    }
     const owner = new Map<string, string>([[c.temporal.taskQueue, 'temporal.taskQueue (the control worker)']]);
     for (const [cluster, cc] of Object.entries(c.clusters)) {
       for (const [node, n] of Object.entries(cc.nodes)) {

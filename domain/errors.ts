@@ -475,6 +475,20 @@ export class EncryptionKeyError extends PgdrError {
   }
 }
 
+/**
+ * Thrown at start-up when storage.objectLock is set but the bucket has no Object Lock enabled
+ * (S3 would refuse every locked write); names the field, its value and what the bucket says.
+ */
+export class ObjectLockUnavailableError extends PgdrError {
+  constructor(bucket: string, setting: string, found: string) {
+    super(`storage.objectLock is ${setting} but bucket "${bucket}" ${found}: expected a bucket created with Object Lock enabled`, {
+      bucket,
+      setting,
+      found,
+    });
+  }
+}
+
 /** One row of {@link errorTable}: everything pgdr declares about one error. */
 export interface ErrorRow {
   /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
@@ -840,6 +854,15 @@ export const errorTable: readonly ErrorRow[] = [
     meaning:
       'an age-encrypted object could not be decrypted on this worker: no identity configured, its secret not readable here, or none matching; names the object',
     hint: "give this worker the cluster's age identity (clusters.{cluster}.encryption.identities: a secret ref holding AGE-SECRET-KEY-1...), and keep the identities of retired keys listed while their objects remain",
+  },
+  {
+    code: 'OBJECT_LOCK_UNAVAILABLE',
+    class: ObjectLockUnavailableError,
+    retryable: false,
+    http: 500,
+    meaning:
+      '`storage.objectLock` is set but the bucket has no Object Lock enabled; names the bucket, the setting and what the bucket said',
+    hint: 'create the bucket with Object Lock (aws s3api create-bucket --object-lock-enabled-for-bucket; mc mb --with-lock), or on AWS enable it on a versioned bucket (put-object-lock-configuration); else remove storage.objectLock',
   },
   {
     code: 'STORAGE_UNAVAILABLE',

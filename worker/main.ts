@@ -9,6 +9,10 @@ import { connectTemporalClient, connectWorker } from '../adapters/temporalConnec
 import { reconcileSchedules } from '../control/schedules.js';
 import { loadConfig } from '../config/load.js';
 import { createWorkers, planWorkers, workflowsPath } from './workers.js';
+import { checkObjectLock, createS3Client } from '../adapters/storage.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { ObjectLockUnavailableError } from '../domain/errors.js';
+import type { PgdrConfig } from '../config/schema.js';
 import { workflowBundlePath } from './workflowCode.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
@@ -56,11 +60,29 @@ async function waitUntilRunning(workers: Worker[]): Promise<void> {
   while (!workers.every((w) => w.getState() === 'RUNNING')) await new Promise((r) => setTimeout(r, 50));
 }
 
+/**
+ * The start-up bucket check of Object Lock: says whether the bucket has it, and refuses to serve
+ * with storage.objectLock set against a bucket without it. Storage that does not answer now is
+ * only a warning: the worker starts during an outage, as before, and a locked write fails loudly.
+ */
+async function checkBucketLock(config: PgdrConfig): Promise<void> {
+  const s3 = createS3Client(config.storage, createSecretReader());
+  try {
+    console.log(`storage: ${await checkObjectLock(s3, config.storage)}`);
+  } catch (err) {
+    if (err instanceof ObjectLockUnavailableError) throw err;
+    console.warn(`storage: object lock of bucket "${config.storage.bucket}" not checked: ${(err as Error).message || (err as Error).name}`);
+  } finally {
+    s3.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const env = envFromArgs(process.argv.slice(2), process.env);
   if (env === 'exit') return;
   const config = loadConfig(env.PGDR_CONFIG || undefined, env);
   const plan = planWorkers(config, env);
+  await checkBucketLock(config);
   const bundlePath = plan.control ? workflowBundlePath(env) : undefined;
   const connection = await connectWorker(config.temporal);
   if (plan.control) {

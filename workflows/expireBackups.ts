@@ -5,7 +5,8 @@
  */
 import { patched } from '@temporalio/workflow';
 import type { BackupMethod } from '../domain/catalog.js';
-import type { RetentionPlan, RetentionPolicy } from '../domain/retention.js';
+import type { RetentionPolicy } from '../domain/retention.js';
+import type { LockedPlan } from '../domain/objectLock.js';
 import type { TimelineWindow } from '../domain/walCheck.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { nodeTask, storageOp } from './profiles.js';
@@ -25,7 +26,8 @@ export interface ExpireInput {
 
 export interface ExpireResult {
   dryRun: boolean;
-  plan: RetentionPlan;
+  /** With locks in use, also each backup's retain-until and what a lock holds back. */
+  plan: LockedPlan;
   /** WAL objects before the cutoff: to delete (dry run) or deleted. */
   walObjects: number;
   walBytes: number;

@@ -20,7 +20,7 @@ import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { spawnTool, checkResult, runTool, asUser } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
-import { awaitStorage } from '../../adapters/storage.js';
+import { awaitStorage, objectLockParams } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { openLibpqEnv, withNode } from '../../adapters/sql.js';
@@ -228,6 +228,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
       Body: enc ? enc.output : plain,
       ContentType: enc ? 'application/octet-stream' : 'application/x-tar',
       Metadata: encryptionMetadata(deps.config, input.cluster),
+      ...objectLockParams(deps.config.storage),
     },
     partSize: partSizeFor(databaseBytes),
     queueSize: QUEUE_SIZE,
@@ -256,7 +257,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   } catch (err) {
     // A half-written object is this backup's own (keyed by its id), has no manifest and so
     // never counts; remove it anyway so nothing partial lingers.
-    await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.config.storage.bucket, Key: key })).catch(() => undefined);
+    await discardObject(deps, key).catch(() => undefined);
     throw err;
   } finally {
     libpq.close();
@@ -304,6 +305,7 @@ async function uploadWithTablespaces(
         Body: enc ? enc.output : plain,
         ContentType: 'application/octet-stream',
         Metadata: encryptionMetadata(deps.config, input.cluster),
+        ...objectLockParams(deps.config.storage),
       },
       partSize: partSizeFor(o.databaseBytes),
       queueSize: QUEUE_SIZE,
@@ -347,9 +349,7 @@ async function uploadWithTablespaces(
           return (rows[0] as Omit<BackupTablespace, 'object'> | undefined) ?? null;
         }),
       upload,
-      remove: async (name) => {
-        await deps.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: folder + name }));
-      },
+      remove: (name) => discardObject(deps, folder + name),
       onStderrLine: (l) => parseBaseBackupStderr(l, info),
     });
     return {
@@ -369,6 +369,17 @@ async function uploadWithTablespaces(
     libpq.close();
     stopBeat();
   }
+}
+
+/**
+ * Removes an object this backup stored and does not keep. Under storage.objectLock it stays: it is
+ * locked, and a plain delete would only hide it behind a delete marker (its folder with it, out of
+ * the catalog's sight while S3 keeps it). Left visible it belongs to an incomplete backup (or is
+ * an unlisted empty archive of a good one), which retention removes, every version, once unlocked.
+ */
+async function discardObject(deps: BaseBackupDeps, key: string): Promise<void> {
+  if (deps.config.storage.objectLock) return;
+  await deps.s3.send(new DeleteObjectCommand({ Bucket: deps.config.storage.bucket, Key: key }));
 }
 
 async function abortStaleUploads(deps: BaseBackupDeps, key: string): Promise<void> {

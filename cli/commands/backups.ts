@@ -95,6 +95,8 @@ export function backupCommands(program: Command): void {
               keep: string[];
               expire: { id: string; reason: string }[];
               heldByMinWindow?: { id: string; reason: string }[];
+              heldByLock?: { id: string; reason: string }[];
+              walHeldByLock?: { objects: number; bytes: number; retainUntil: string };
               walCutoff: string | null;
             };
             walObjects: number;
@@ -105,7 +107,13 @@ export function backupCommands(program: Command): void {
             `keep: ${e.plan.keep.join(', ') || '(none)'}`,
             ...(e.plan.heldByMinWindow ?? []).map((x) => `kept: ${x.id} (${x.reason})`),
             ...e.plan.expire.map((x) => `${verb}: ${x.id} (${x.reason})`),
+            ...(e.plan.heldByLock ?? []).map((x) => `kept: ${x.id} (${x.reason})`),
             `wal ${verb}: ${e.walObjects} objects, ${bytes(e.walBytes)} (before ${e.plan.walCutoff ?? 'nothing'})`,
+            ...(e.plan.walHeldByLock
+              ? [
+                  `wal kept by object lock: ${e.plan.walHeldByLock.objects} objects, until ${e.plan.walHeldByLock.retainUntil} at the latest`,
+                ]
+              : []),
           ].join('\n');
         },
       });

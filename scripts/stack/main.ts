@@ -11,7 +11,7 @@ import { stackLayout, type StackLayout } from './layout.js';
 import { ensureTls } from './tls.js';
 import { ensureSecrets } from './secrets.js';
 import { ensureTemporal, stopTemporal } from './temporal.js';
-import { ensureMinio, ensureBucket, stopMinio } from './minio.js';
+import { ensureMinio, ensureBucket, ensureLockedBucket, stopMinio, STACK_LOCKED_BUCKET } from './minio.js';
 import { demoClusterPlan, ensureCluster, stopCluster, NO_ARCHIVE_COMMANDS } from './postgres.js';
 import { stackConfig, writeStackConfig } from './config.js';
 import { ensureApps, stopApps, appsRunning, appEnv } from './apps.js';
@@ -54,7 +54,9 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
         secretKey: secrets['minio-secret-key'].value,
         kmsKey: secrets['minio-kms-key'].value,
       });
-      await ensureBucket(createS3Client(config.storage, createSecretReader()), config.storage.bucket);
+      const s3 = createS3Client(config.storage, createSecretReader());
+      await ensureBucket(s3, config.storage.bucket);
+      await ensureLockedBucket(s3, STACK_LOCKED_BUCKET);
     }),
     step(`postgres cluster demo (primary :${plan.primary.port}, replica :${plan.standbys[0]!.port})`, () =>
       ensureCluster(layout, plan, {

@@ -1,7 +1,8 @@
 /**
  * MinIO serving TLS with the stack's CA, and the pgdr bucket. It always has a static KMS key
  * (MINIO_KMS_SECRET_KEY, named STACK_KMS_KEY_ID), so SSE-S3 and SSE-KMS requests work against it;
- * objects are only encrypted when a request asks (no auto-encryption).
+ * objects are only encrypted when a request asks (no auto-encryption). A second bucket,
+ * STACK_LOCKED_BUCKET, has Object Lock enabled (and so versioning), with no default retention.
  */
 import { join } from 'node:path';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -70,6 +71,18 @@ export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> 
     await s3.send(new HeadBucketCommand({ Bucket: bucket }));
   } catch {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+}
+
+/** The stack's second bucket, created with Object Lock, for the lock tests (the pgdr bucket stays plain). */
+export const STACK_LOCKED_BUCKET = 'pgdr-locked';
+
+/** Creates the bucket with Object Lock enabled (only possible at creation), unless it exists. */
+export async function ensureLockedBucket(s3: S3Client, bucket: string): Promise<void> {
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
   }
 }
 

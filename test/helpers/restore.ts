@@ -67,6 +67,8 @@ export async function pitrSource(
     worker?: 'in-process' | ((tc: TestCluster) => Promise<{ stop(): Promise<void> }>);
     beforeBackup?: (db: pg.Client) => Promise<void>;
     adjust?: (cluster: Record<string, unknown>) => void;
+    /** Changes the rest of the config (e.g. another bucket). */
+    adjustRoot?: (raw: Record<string, any>) => void;
     /** More initdb arguments for the source (e.g. `--wal-segsize=64`). */
     initdbArgs?: string[];
     /** Runs once the source's server first runs, before archiving is enabled. */
@@ -77,12 +79,16 @@ export async function pitrSource(
   await pgs.start();
   await o.afterStart?.(pgs);
   const restoreDir = join(pgs.layout.dir, 'pg', `own-${pgs.port}`, 'restores');
-  const tc = testCluster(prefix, (cl) => {
-    cl.method = o.method ?? 'basebackup';
-    cl.nodes = { primary: pgs.node };
-    cl.restore = { ...(cl.restore as object), dir: restoreDir };
-    o.adjust?.(cl);
-  });
+  const tc = testCluster(
+    prefix,
+    (cl) => {
+      cl.method = o.method ?? 'basebackup';
+      cl.nodes = { primary: pgs.node };
+      cl.restore = { ...(cl.restore as object), dir: restoreDir };
+      o.adjust?.(cl);
+    },
+    o.adjustRoot,
+  );
   // A setup step that fails (a backup, the archiver under load) must not leave the server,
   // the workers or the connections of this source running: the caller never gets close().
   const undo: (() => Promise<unknown>)[] = [() => pgs.stop()];
