@@ -8,6 +8,7 @@
  * plan), and deletes exact versions, delete markers included, once the lock has ended.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import { log } from '@temporalio/activity';
 import { planRetention, walBeforeCutoff, type RetentionPolicy } from '../../domain/retention.js';
 import { holdLockedBackups, type BackupLocks, type LockedPlan } from '../../domain/objectLock.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -39,7 +40,19 @@ async function walBefore(deps: RetentionDeps, cluster: string, cutoff: string | 
 
 /** True when objects may be locked: pgdr locks them, or the bucket has Object Lock (a default retention may). */
 async function lockAware(deps: RetentionDeps): Promise<boolean> {
-  return deps.config.storage.objectLock !== undefined || (await objectLockState(deps.s3, deps.config.storage.bucket)).enabled;
+  if (deps.config.storage.objectLock !== undefined) return true;
+  try {
+    return (await objectLockState(deps.s3, deps.config.storage.bucket)).enabled;
+  } catch (err) {
+    // Keys without s3:GetBucketObjectLockConfiguration (pgdr without objectLock never needed it):
+    // retention works as before rather than stop. On a locked bucket a plain delete only hides a
+    // version behind a marker; nothing is lost.
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 403) throw err;
+    log.warn("retention: the bucket's object lock configuration is not readable (403); deleting as on an unlocked bucket", {
+      bucket: deps.config.storage.bucket,
+    });
+    return false;
+  }
 }
 
 type LockedVersion = ObjectVersion & { retainUntil: Date | null; mode: 'governance' | 'compliance' | null };
