@@ -79,7 +79,7 @@ async function decompress(data: Buffer, compression: WalCompression): Promise<Bu
 async function plainStored(deps: WalDeps, cluster: string, key: string, res: { Metadata?: Record<string, string> }, stored: Buffer) {
   if (!isAgeEncrypted(res.Metadata)) return stored;
   try {
-    return await decryptBuffer(deps.config, deps.readSecret, cluster, key, stored);
+    return await decryptBuffer(deps.config, deps.readSecret, cluster, `s3://${deps.config.storage.bucket}/${key}`, stored);
   } catch (err) {
     // A key problem stays one (EncryptionKeyError); anything age says about the bytes is corruption.
     if (err instanceof ToolFailedError)

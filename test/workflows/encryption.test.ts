@@ -310,9 +310,11 @@ describe('encryption at rest without a readable identity', () => {
       type = (cause as { type?: string }).type;
       expect(type).toBe('EncryptionKeyError');
     } else {
-      // Judged in the pre-flight: the answer names it.
-      expect(res.status, JSON.stringify(res.body)).toBe(422);
-      message = JSON.stringify(res.body);
+      // Met in the pre-flight (it reads the newest archived WAL to find the last commit): the
+      // answer is the error itself, with its status from the error table.
+      expect(res.status, JSON.stringify(res.body)).toBe(500);
+      expect(res.body.error.code).toBe('ENCRYPTION_KEY_UNAVAILABLE');
+      message = res.body.error.message;
     }
     expect(message).toContain(`cannot decrypt s3://${src.tc.config.storage.bucket}/`);
     expect(message).toContain(`of cluster "${src.tc.name}": no age identity is readable on this worker`);
