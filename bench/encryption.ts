@@ -6,7 +6,7 @@
  * - `pgdr wal push` latency: real 16 MiB segments pushed as Postgres runs it (its OS user, the
  *   bundled launcher), each segment once per mode, into fresh prefixes.
  */
-import { copyFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { parse, stringify } from 'yaml';
@@ -19,7 +19,7 @@ import { asUser, runTool } from '../adapters/gateway.js';
 import { uploadBaseBackup } from '../activities/steps/basebackup.js';
 import { backupId } from '../domain/naming.js';
 import type { BenchRow } from './backup.js';
-import { benchStack, ensureBenchDb, median } from './stack.js';
+import { benchStack, closedSegments, ensureBenchDb, median } from './stack.js';
 
 const MB = 1024 * 1024;
 const SEGMENTS = Number(process.env.PGDR_BENCH_WAL_SEGMENTS ?? 20);
@@ -72,15 +72,8 @@ export async function encryptionBench(): Promise<BenchRow[]> {
   }
 
   // 2. wal push latency: real closed segments, copied out of pg_wal, pushed as Postgres would.
-  await sql(
-    `create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${SEGMENTS * 20000}) g; select pg_switch_wal();`,
-  );
-  const current = (await sql('select pg_walfile_name(pg_current_wal_lsn())')).trim();
   const walDir = join(plan.primary.dataDir, 'pg_wal');
-  const names = readdirSync(walDir)
-    .filter((n) => /^[0-9A-F]{24}$/.test(n) && n < current && n.slice(0, 8) === current.slice(0, 8))
-    .sort()
-    .slice(-SEGMENTS);
+  const names = await closedSegments(sql, plan.primary.dataDir, SEGMENTS);
   const segDir = join(scratch, 'wal');
   mkdirSync(segDir, { mode: 0o755 });
   for (const n of names) {

@@ -1,5 +1,5 @@
 /** The bench's own stack (.pgdr-stack/bench, ports +5000), shared by every bench part. */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../config/load.js';
 import { archiveCommands } from '../config/archiveCommands.js';
@@ -82,4 +82,19 @@ export async function benchCluster(layout: StackLayout, name: string, adjust: (d
   const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
   await enableArchivingOnNode(deps, { cluster: name, node: 'primary', ...archiveCommands(config, name) });
   return { run, config, deps, agentQueue };
+}
+
+/**
+ * Writes about `count` segments of WAL on the bench primary and returns the names of the newest
+ * `count` closed segments of its timeline, still in pg_wal (real segments, as Postgres pushes them).
+ */
+export async function closedSegments(sql: (text: string) => Promise<string>, dataDir: string, count: number): Promise<string[]> {
+  await sql(
+    `create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${'${count * 20000}'}) g; select pg_switch_wal();`,
+  );
+  const current = (await sql('select pg_walfile_name(pg_current_wal_lsn())')).trim();
+  return readdirSync(join(dataDir, 'pg_wal'))
+    .filter((n) => /^[0-9A-F]{24}$/.test(n) && n < current && n.slice(0, 8) === current.slice(0, 8))
+    .sort()
+    .slice(-count);
 }

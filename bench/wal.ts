@@ -3,7 +3,7 @@
  * `pgbackrest archive-push` on the same real segments, then archive lag under a pgbench write
  * load (PGDR_BENCH_WAL_SECONDS, default 300) with archive_command = pgdr wal push.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../scripts/stack/layout.js';
@@ -11,7 +11,7 @@ import { psql } from '../scripts/stack/postgres.js';
 import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
 import { segmentNumber, segmentOfLsn } from '../domain/wal.js';
 import type { BenchRow } from './backup.js';
-import { benchStack } from './stack.js';
+import { benchStack, closedSegments } from './stack.js';
 
 const SEGMENTS = Number(process.env.PGDR_BENCH_WAL_SEGMENTS ?? 20);
 
@@ -27,15 +27,8 @@ export async function walBench(): Promise<BenchRow[]> {
   const user = asUser(layout.pgUser);
 
   // 1. Real segments: write some WAL, then copy closed segments out of pg_wal.
-  await sql(
-    `create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${SEGMENTS * 20000}) g; select pg_switch_wal();`,
-  );
-  const current = (await sql('select pg_walfile_name(pg_current_wal_lsn())')).trim();
   const walDir = join(plan.primary.dataDir, 'pg_wal');
-  const names = readdirSync(walDir)
-    .filter((n) => /^[0-9A-F]{24}$/.test(n) && n < current && n.slice(0, 8) === current.slice(0, 8))
-    .sort()
-    .slice(-SEGMENTS);
+  const names = await closedSegments(sql, plan.primary.dataDir, SEGMENTS);
   const scratch = join(layout.dir, 'bench-scratch', `wal-${run}`);
   mkdirSync(scratch, { recursive: true, mode: 0o755 });
   chmodSync(scratch, 0o755);

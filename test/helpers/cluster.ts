@@ -15,6 +15,7 @@ import { createWorkers, workflowsPath, type CreateWorkersOptions } from '../../w
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
+import type { Client } from '@temporalio/client';
 import { buildServer } from '../../api/server.js';
 import { execa } from 'execa';
 import { repoRoot } from '../../scripts/stack/layout.js';
@@ -137,4 +138,19 @@ export async function clients(tc: TestCluster) {
       await connection.close();
     },
   };
+}
+
+/** The innermost cause of a run's failure (its pgdr error: type and message); throws if the run did not fail. */
+export async function rootFailure(temporal: Client, workflowId: string): Promise<{ type?: string; message: string }> {
+  const err = await temporal.workflow
+    .getHandle(workflowId)
+    .result()
+    .then(
+      () => null,
+      (e: Error) => e,
+    );
+  if (!err) throw new Error(`${workflowId} completed; expected it to fail`);
+  let cause: unknown = err;
+  while ((cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
+  return cause as { type?: string; message: string };
 }

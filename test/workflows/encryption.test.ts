@@ -28,13 +28,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { pitrSource, discardRestore, restoreAndWait, type PitrSource } from '../helpers/restore.js';
+import { rootFailure } from '../helpers/cluster.js';
 import { switchAndArchive, timeAfter } from '../helpers/ticks.js';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { baseFolder, manifestKey } from '../../adapters/catalogStore.js';
 import { listArchivedWal } from '../../adapters/walStore.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { freePort } from '../../scripts/stack/procs.js';
-import { rootMessage } from '../../workflows/probe.js';
 import type { DrillReport } from '../../domain/drill.js';
 import type { WalCheckResult } from '../../domain/walCheck.js';
 
@@ -293,22 +293,11 @@ describe('encryption at rest without a readable identity', () => {
   it('fails a restore with ENCRYPTION_KEY_UNAVAILABLE naming the cluster and the identity it could not read', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/restores`, { target: { immediate: true } });
     let message: string;
-    let type: string | undefined;
     if (res.status === 202) {
       src.made.push(res.body.destination.dataDir);
-      const err = await src.c.temporal.workflow
-        .getHandle(res.body.workflowId)
-        .result()
-        .then(
-          () => null,
-          (e: Error) => e,
-        );
-      expect(err).not.toBeNull();
-      message = rootMessage(err);
-      let cause: unknown = err;
-      while ((cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
-      type = (cause as { type?: string }).type;
-      expect(type).toBe('EncryptionKeyError');
+      const root = await rootFailure(src.c.temporal, res.body.workflowId);
+      message = root.message;
+      expect(root.type).toBe('EncryptionKeyError');
     } else {
       // Met in the pre-flight (it reads the newest archived WAL to find the last commit): the
       // answer is the error itself, with its status from the error table.

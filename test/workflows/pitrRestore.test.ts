@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import type { TestCluster } from '../helpers/cluster.js';
+import { rootFailure, type TestCluster } from '../helpers/cluster.js';
 import { switchAndArchive, timeAfter, type Tick } from '../helpers/ticks.js';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { findArchived } from '../../adapters/walStore.js';
@@ -81,18 +81,9 @@ describe('point-in-time restore (basebackup method)', () => {
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(taken, resolve));
     try {
-      const err = await c.temporal.workflow
-        .getHandle(res.body.workflowId)
-        .result()
-        .then(
-          () => null,
-          (e: Error) => e,
-        );
-      expect(err).not.toBeNull();
-      let cause: unknown = err;
-      while ((cause as { cause?: unknown }).cause) cause = (cause as { cause: unknown }).cause;
-      expect((cause as { type?: string }).type).toBe('PortUnavailableError');
-      expect((cause as Error).message).toContain(`port ${taken} on node "primary" is not available to the server in ${dir}`);
+      const cause = await rootFailure(c.temporal, res.body.workflowId);
+      expect(cause.type).toBe('PortUnavailableError');
+      expect(cause.message).toContain(`port ${taken} on node "primary" is not available to the server in ${dir}`);
       expect(existsSync(dir)).toBe(false);
     } finally {
       squatter.close();
