@@ -925,6 +925,7 @@ const rows: Record<string, Row[]> = {
   ],
   'GET /api/v1/clusters/:cluster/replication': clusterGetRows('/replication'),
   'GET /api/v1/clusters/:cluster/drills/report.html': clusterGetRows('/drills/report.html'),
+  'GET /api/v1/clusters/:cluster/drills/coverage': clusterGetRows('/drills/coverage'),
   'GET /api/v1/clusters/:cluster/drills/:id': [
     ...clusterGetRows('/drills/20261120T224745224Z'),
     { case: 'a malformed drill id', method: 'GET', url: `${C}/drills/latest`, status: 400, field: 'id', names: '"latest"' },
