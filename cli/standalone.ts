@@ -11,10 +11,11 @@
  * follows the newest timeline in the archive, and its report is stored in the bucket.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadStandaloneConfig } from '../config/standalone.js';
@@ -31,7 +32,7 @@ import { pitrRestore, type RestoreVerdictFacts } from '../workflows/pitrRestore.
 import { restoreBody as restoreBodySchema, restoreRequest } from '../api/routes/restores.js';
 import { operationRoute } from '../api/routes/operations.js';
 import { createWorkers } from '../worker/workers.js';
-import { workflowBundlePath } from '../worker/workflowCode.js';
+import { compiled, workflowBundlePath } from '../worker/workflowCode.js';
 import { finish, UsageError, type Invocation } from './output.js';
 import { follow, type Operation } from './progress.js';
 
@@ -158,6 +159,16 @@ export async function startEmbeddedEngine(opts: { temporal?: string; log?: (line
   }
 }
 
+/**
+ * bin/pgdr of this installation, for the restored copy's restore_command: beside dist/ when
+ * compiled (this module is a chunk of dist/cli.js, in dist/chunks/), else beside cli/.
+ */
+function launcher(): string {
+  return compiled && process.argv[1]
+    ? join(dirname(realpathSync(process.argv[1])), '..', 'bin', 'pgdr')
+    : fileURLToPath(new URL('../bin/pgdr', import.meta.url));
+}
+
 /** The restore options of `pgdr restore` as the API's request body (cli/commands/restores.ts restoreBody). */
 export interface StandaloneRestoreArgs {
   cluster: string;
@@ -202,11 +213,16 @@ export async function standaloneRestore(inv: Invocation, a: StandaloneRestoreArg
     const engine = await startEmbeddedEngine({ log: say });
     undo.push(() => engine.stop());
     if (interrupted) throw new Error('interrupted before the restore started; nothing was changed');
-    const config = loadStandaloneConfig(a.configFile, { address: engine.address, taskQueue: 'pgdr' });
+    const config = loadStandaloneConfig(a.configFile, { address: engine.address, taskQueue: 'pgdr' }, launcher());
     const readSecret = createSecretReader();
     const connection = await NativeConnection.connect({ address: engine.address });
     undo.push(() => connection.close());
-    const bundle = workflowBundlePath();
+    // The compiled CLI's bundle lies beside dist/cli.js (this module is one of its chunks).
+    const bundle = workflowBundlePath(
+      compiled && !process.env.PGDR_WORKFLOW_BUNDLE && process.argv[1]
+        ? { ...process.env, PGDR_WORKFLOW_BUNDLE: join(dirname(process.argv[1]), 'workflow-bundle.js') }
+        : process.env,
+    );
     const workers: Worker[] = await createWorkers({
       config,
       connection,

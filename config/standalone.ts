@@ -90,6 +90,8 @@ export function standalonePgdrConfig(
   raw: unknown,
   path: string,
   temporal: { address: string; taskQueue?: string } = { address: '127.0.0.1:7233' },
+  /** The pgdr launcher the restored copy's restore_command runs (default: bin/pgdr of this installation). */
+  pgdrCommand?: string,
 ): PgdrConfig {
   const parsed = standaloneSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(describeIssues(parsed.error, raw), path);
@@ -108,7 +110,7 @@ export function standalonePgdrConfig(
             method: 'basebackup',
             ...conn,
             encryption: { identities: c.encryption.identities },
-            archive: { configPath: resolve(path) },
+            archive: { configPath: resolve(path), ...(pgdrCommand ? { pgdrCommand } : {}) },
             restore: { ...((s.restore as object | undefined) ?? {}), node: STANDALONE_NODE },
             drill: { cron: null },
             nodes: {
@@ -137,8 +139,8 @@ export function standalonePgdrConfig(
 }
 
 /** Reads a standalone config file; errors name the field, the value and the expected form. */
-export function loadStandaloneConfig(path: string, temporal?: { address: string; taskQueue?: string }): PgdrConfig {
-  return standalonePgdrConfig(readYaml(path), path, temporal);
+export function loadStandaloneConfig(path: string, temporal?: { address: string; taskQueue?: string }, pgdrCommand?: string): PgdrConfig {
+  return standalonePgdrConfig(readYaml(path), path, temporal, pgdrCommand);
 }
 
 /**
