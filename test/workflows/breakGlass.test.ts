@@ -186,8 +186,8 @@ describe('pgdr restore --standalone (break-glass: nothing but the bucket)', () =
     let sent = false;
     child.stderr!.on('data', (b: Buffer) => {
       err += b.toString();
-      // The destination is prepared before the download starts: interrupt there.
-      if (!sent && /downloading and extracting/.test(err)) {
+      // Any step after the destination was prepared (a step may pass between two polls): interrupt there.
+      if (!sent && /downloading and extracting|verifying the restored files|starting the instance|replaying WAL/.test(err)) {
         sent = true;
         child.kill('SIGINT');
       }
