@@ -68,14 +68,16 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   try {
     // Imported here, not at the top, so usage errors answer without loading the S3 SDK.
-    const [{ loadConfig, configPath }, { createS3Client }, { createSecretReader }, { clusterOf }, wal] = await Promise.all([
+    const [{ configPath }, { loadAnyConfig }, { createS3Client }, { createSecretReader }, { clusterOf }, wal] = await Promise.all([
       import('../config/load.js'),
+      import('../config/standalone.js'),
       import('../adapters/storage.js'),
       import('../adapters/secrets.js'),
       import('../config/lookup.js'),
       import('../adapters/walStore.js'),
     ]);
-    const config = loadConfig(args.config ?? configPath(env));
+    // pgdr.yaml, or the storage config of a `pgdr restore --standalone` (its copy fetches WAL with it).
+    const config = loadAnyConfig(args.config ?? configPath(env), env);
     const method = clusterOf(config, args.cluster).method;
     if (args.via !== undefined && args.via !== method) {
       throw new Error(

@@ -38,15 +38,18 @@ export function progressLine(op: Operation): string {
 }
 
 export async function follow(
-  target: ApiTarget,
+  target: ApiTarget | null,
   workflowId: string,
-  opts: { intervalMs?: number; out?: NodeJS.WriteStream } = {},
+  /** `get`: how the operation is read (default the API's GET /api/v1/operations/...; the embedded engine of --standalone reads it itself). */
+  opts: { intervalMs?: number; out?: NodeJS.WriteStream; get?: (workflowId: string) => Promise<Operation> } = {},
 ): Promise<Operation> {
   const out = opts.out ?? process.stderr;
   const tty = out.isTTY;
   let last = '';
   for (;;) {
-    const op = await apiCall<Operation>(target, 'GET', `/api/v1/operations/${workflowId}`);
+    const op = opts.get
+      ? await opts.get(workflowId)
+      : await apiCall<Operation>(target ?? failNoTarget(), 'GET', `/api/v1/operations/${workflowId}`);
     const line = progressLine(op);
     if (line !== last) {
       if (tty) out.write(`\r\x1b[2K${line}`);
@@ -59,4 +62,8 @@ export async function follow(
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
   }
+}
+
+function failNoTarget(): never {
+  throw new Error('follow: neither an API target nor a way to read the operation was given');
 }

@@ -51,6 +51,9 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
       chunkNames: 'chunks/[name]-[hash]',
       minifyWhitespace: true,
       minifySyntax: true,
+      // `restore --standalone` (cli/standalone.ts, a chunk loaded by it alone) runs a worker: Temporal's
+      // worker package, with its native bridge and bundler, is loaded from node_modules, as dist/worker.js does.
+      external: ['@temporalio/worker'],
     },
   },
   { entry: 'worker/main.ts', out: 'worker.js', options: { packages: 'external' } },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { pitrRestore, type RestoreVerdictFacts } from '../../workflows/pitrRestore.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
-import { absolutePath } from '../../config/schema.js';
+import { absolutePath, type PgdrConfig } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../control/inputs.js';
 import { isRfc3339, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
 import { RestoreDropRefusedError, RestorePreflightError, UnknownRestoreError } from '../../domain/errors.js';
@@ -167,6 +167,22 @@ export const restoreBody = z
     path: ['timeline'],
   });
 
+/** The restore request a checked body stands for (the API's and `pgdr restore --standalone`'s). */
+export function restoreRequest(config: PgdrConfig, cluster: string, body: z.output<typeof restoreBody>, now: Date): RestoreRequest {
+  return {
+    cluster,
+    target: body.target as RestoreTarget,
+    destination: defaultDestination(config, cluster, restoreId(now), body.destination),
+    action: body.action,
+    inclusive: body.inclusive,
+    replaceExisting: body.replaceExisting,
+    ...(body.timeline !== undefined ? { timeline: body.timeline } : {}),
+    ...(body.backupId ? { backupId: body.backupId } : {}),
+    ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
+    ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
+  };
+}
+
 export const startRestoreRoute = route({
   method: 'POST',
   path: '/api/v1/clusters/:cluster/restores',
@@ -202,19 +218,7 @@ export const startRestoreRoute = route({
   async handler({ params, query, body, deps }) {
     clusterOf(deps.config, params.cluster);
     if (body.replaceExisting) await ensureNotBusy(deps, params.cluster);
-    const now = new Date();
-    const request: RestoreRequest = {
-      cluster: params.cluster,
-      target: body.target as RestoreTarget,
-      destination: defaultDestination(deps.config, params.cluster, restoreId(now), body.destination),
-      action: body.action,
-      inclusive: body.inclusive,
-      replaceExisting: body.replaceExisting,
-      ...(body.timeline !== undefined ? { timeline: body.timeline } : {}),
-      ...(body.backupId ? { backupId: body.backupId } : {}),
-      ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
-      ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
-    };
+    const request = restoreRequest(deps.config, params.cluster, body, new Date());
     const input = restoreInput(deps.config, request, 'api');
     if (query.dryRun === 'true') {
       // Read-only: its own workflow (it needs the archive and a node agent); claims nothing.

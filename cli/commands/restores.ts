@@ -26,6 +26,7 @@ interface RestoreOptions {
   confirm?: string;
   tablespaceMap?: string[];
   wait?: boolean;
+  standalone?: string;
 }
 
 /** The request body from the options; the API checks it and names any bad field. */
@@ -100,7 +101,17 @@ export function restoreCommands(program: Command): void {
       (v: string, all: string[] = []) => [...all, v],
     )
     .option('--wait', 'follow progress until it ends')
+    .option(
+      '--standalone <storage-config.yaml>',
+      'break-glass: restore with nothing but the bucket (no pgdr.yaml, Temporal or API): runs pitrRestore on an embedded engine and follows it to its end',
+    )
     .action(async (cluster: string, opts: RestoreOptions, cmd: Command) => {
+      if (opts.standalone !== undefined) {
+        // Loaded only here: the worker SDK it brings would slow every other command's start.
+        const { standaloneRestore } = await import('../standalone.js');
+        await standaloneRestore(invocation(cmd), { cluster, configFile: opts.standalone, body: restoreBody(opts) }, renderRestore);
+        return;
+      }
       await runProcedure(invocation(cmd), {
         start: (target) =>
           apiCall<Started & { backupId: string; destination: { node: string; dataDir: string; port: number } }>(
