@@ -72,6 +72,33 @@ export interface EmbeddedEngine {
 }
 
 /**
+ * `temporal server start-dev` arguments: headless on loopback, namespace default, pgdr's search
+ * attributes; in memory unless a database file is named. The fast test tier starts its server
+ * with these too.
+ */
+export function devServerArgs(o: { port: number; httpPort: number; metricsPort: number; dbFile?: string }): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--headless',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(o.port),
+    '--http-port',
+    String(o.httpPort),
+    '--metrics-port',
+    String(o.metricsPort),
+    ...(o.dbFile ? ['--db-filename', o.dbFile] : []),
+    '--namespace',
+    'default',
+    '--log-level',
+    'error',
+    ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+  ];
+}
+
+/**
  * The Temporal CLI dev server on a temporary directory and free ports, headless, with pgdr's
  * search attributes. It runs in its own process group, so a Ctrl-C at the terminal reaches
  * pgdr (which cancels the restore and waits for its cleanup) and not the engine under it.
@@ -81,30 +108,10 @@ export async function startEmbeddedEngine(opts: { temporal?: string; log?: (line
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-standalone-'));
   const [port, httpPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const address = `127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    bin,
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(httpPort),
-      '--metrics-port',
-      String(metricsPort),
-      '--db-filename',
-      join(dir, 'temporal.db'),
-      '--namespace',
-      'default',
-      '--log-level',
-      'error',
-      ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
-    ],
-    { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child: ChildProcess = spawn(bin, devServerArgs({ port, httpPort, metricsPort, dbFile: join(dir, 'temporal.db') }), {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { spawn } from 'node:child_process';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { PgdrCluster, PgdrProcedure } from '../../../domain/naming.js';
+import { devServerArgs } from '../../../cli/standalone.js';
 import { repoRoot } from '../../../scripts/stack/layout.js';
 import { findTool, freePort, portOpen, waitFor } from '../../../scripts/stack/procs.js';
 
@@ -29,28 +29,9 @@ export interface DevServer {
  */
 export async function startDevServer(): Promise<DevServer> {
   const port = await freePort();
-  const child = spawn(
-    temporalBinary(),
-    [
-      'server',
-      'start-dev',
-      '--headless',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--http-port',
-      String(await freePort()),
-      '--metrics-port',
-      String(await freePort()),
-      '--namespace',
-      'default',
-      '--log-level',
-      'error',
-      ...[PgdrCluster, PgdrProcedure].flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn(temporalBinary(), devServerArgs({ port, httpPort: await freePort(), metricsPort: await freePort() }), {
+    stdio: 'ignore',
+  });
   const kill = () => void child.kill('SIGKILL');
   process.once('exit', kill);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
