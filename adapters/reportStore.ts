@@ -5,7 +5,7 @@
  */
 import { BACKUP_MANIFEST_OBJECT, type BackupTablespace } from '../domain/tablespaces.js';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { StoredObject } from '../domain/catalog.js';
+import type { CatalogEntry, StoredObject } from '../domain/catalog.js';
 import type { DrillReport } from '../domain/drill.js';
 import { RESTORE_ID_PATTERN, restoreId } from '../domain/naming.js';
 import { drillCoverage, proofWindowStart, proofsFrom, type BackupProof, type DrillCoverage } from '../domain/drillCoverage.js';
@@ -133,12 +133,23 @@ export async function drillProofs(deps: ReportDeps, cluster: string, now: Date, 
   return proofsFrom(await listJson<DrillReport>(deps.s3, deps.config.storage.bucket, folder, `${folder}${from}`));
 }
 
-/** Drill coverage of the cluster's good catalogued backups, with the config's proof window. */
-export async function clusterDrillCoverage(deps: ReportDeps, cluster: string, now = new Date()): Promise<DrillCoverage> {
+/**
+ * Drill coverage of the cluster's good catalogued backups, with the config's proof window
+ * (`catalog`: the cluster's catalog when the caller has already listed it).
+ */
+export async function clusterDrillCoverage(
+  deps: ReportDeps,
+  cluster: string,
+  now = new Date(),
+  catalog?: Promise<CatalogEntry[]>,
+): Promise<DrillCoverage> {
   const days = clusterOf(deps.config, cluster).drill.proofWindowDays;
-  const [catalog, proofs] = await Promise.all([listCatalog(deps.s3, deps.config.storage, cluster), drillProofs(deps, cluster, now, days)]);
+  const [entries, proofs] = await Promise.all([
+    catalog ?? listCatalog(deps.s3, deps.config.storage, cluster),
+    drillProofs(deps, cluster, now, days),
+  ]);
   return drillCoverage(
-    catalog.filter((e) => e.status === 'good').map((e) => e.id),
+    entries.filter((e) => e.status === 'good').map((e) => e.id),
     proofs,
     now,
     days,

@@ -13,7 +13,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -23,6 +22,7 @@ import { describeIssues } from '../config/load.js';
 import { PgdrCluster, PgdrProcedure } from '../domain/naming.js';
 import type { RestoreReport } from '../domain/restore.js';
 import { createS3Client } from '../adapters/storage.js';
+import { freePort } from '../adapters/net.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { restoreInput } from '../control/inputs.js';
 import { ProcedureRefusedError, startJudgedProcedure } from '../control/procedures.js';
@@ -51,18 +51,6 @@ export function findTemporalCli(env: NodeJS.ProcessEnv = process.env): string {
   throw new Error(
     `pgdr restore --standalone needs the Temporal CLI (temporal) to run its embedded engine, and found none on PATH or in ${join(homedir(), '.cache', 'pgdr', 'tools', 'bin')}\nHINT: install the temporal binary (scripts/bootstrap.sh puts it in ~/.cache/pgdr/tools/bin)`,
   );
-}
-
-/** A port free on 127.0.0.1 now (the kernel's choice; never a fixed one). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export interface EmbeddedEngine {

@@ -5,8 +5,7 @@
  */
 import { z } from 'zod';
 import { listCatalog } from '../../adapters/catalogStore.js';
-import { drillProofs, lastReport, readWalCheck } from '../../adapters/reportStore.js';
-import { drillCoverage } from '../../domain/drillCoverage.js';
+import { clusterDrillCoverage, lastReport, readWalCheck } from '../../adapters/reportStore.js';
 import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
 
@@ -64,15 +63,13 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     if (value !== undefined) m.get(name)!.push({ labels, value });
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
-    const proofWindowDays = deps.config.clusters[cluster]!.drill.proofWindowDays;
-    const [catalog, check, drill, proofs] = await Promise.all([
-      listCatalog(deps.s3, deps.config.storage, cluster),
+    const listed = listCatalog(deps.s3, deps.config.storage, cluster);
+    const [catalog, check, drill, coverage] = await Promise.all([
+      listed,
       readWalCheck(deps, cluster),
       lastReport(deps, 'drills', cluster),
-      drillProofs(deps, cluster, now, proofWindowDays),
+      clusterDrillCoverage(deps, cluster, now, listed),
     ]);
-    const good = catalog.filter((e) => e.status === 'good').map((e) => e.id);
-    const coverage = drillCoverage(good, proofs, now, proofWindowDays);
     add('pgdr_backups_unproven', { cluster, repository: REPOSITORY }, coverage.unproven.length);
     add('pgdr_backup_proof_coverage_ratio', { cluster, repository: REPOSITORY }, coverage.ratio ?? undefined);
     if (drill) {

@@ -1,6 +1,5 @@
 /** Small process helpers for the dev stack: detached daemons with pid files, waits, probes. */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { chmodSync, openSync, readFileSync, writeFileSync, existsSync, rmSync, accessSync, constants } from 'node:fs';
 import { tcpCheck } from '../../adapters/net.js';
 import { join, delimiter } from 'node:path';
@@ -112,14 +111,4 @@ export function findTool(name: string, cacheBin: string): string {
   throw new Error(`${name} not found on PATH or in ${cacheBin}\nHINT: run npm run bootstrap`);
 }
 
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../adapters/net.js';
