@@ -5,7 +5,9 @@
  * `{cluster, node}` into the input, and an input that names another node is refused.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import { NodeMismatchError, toApplicationFailure } from '../domain/errors.js';
+import { NodeMismatchError, RepositoryNotConfiguredError, toApplicationFailure } from '../domain/errors.js';
+import { repositoryConfig } from '../config/repositories.js';
+import { createS3Client } from '../adapters/storage.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from '../adapters/secrets.js';
 import { activityProgress } from '../adapters/progress.js';
@@ -15,6 +17,29 @@ export interface StepDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
   s3: S3Client;
+  /** The same deps on the secondary repository (storage.secondary), its client made on first use; absent without one. */
+  secondary?: () => StepDeps;
+}
+
+/**
+ * The deps for a step's input: an input with `repository: "secondary"` (a restore, drill or
+ * rebuild reading the offsite copy) gets the secondary's config and client, everything else the primary's.
+ */
+export function depsFor(deps: StepDeps, input: unknown): StepDeps {
+  const repository = (input as { repository?: string } | undefined)?.repository;
+  if (repository === undefined || repository === 'primary') return deps;
+  if (repository !== 'secondary' || !deps.secondary) throw new RepositoryNotConfiguredError(repository);
+  return deps.secondary();
+}
+
+/** Deps on the primary, with their secondary twin when storage.secondary is configured. */
+export function stepDeps(config: PgdrConfig, readSecret: SecretReader, s3: S3Client): StepDeps {
+  const secondaryConfig = config.storage.secondary ? repositoryConfig(config, 'secondary') : undefined;
+  let twin: StepDeps | undefined;
+  const secondary = secondaryConfig
+    ? () => (twin ??= { config: secondaryConfig, readSecret, s3: createS3Client(secondaryConfig.storage, readSecret) })
+    : undefined;
+  return { config, readSecret, s3, ...(secondary ? { secondary } : {}) };
 }
 
 /** The node an agent is built for. */
@@ -52,14 +77,14 @@ export function field<K extends string, D, V, R>(
 
 /** Control activities: each step with the deps filled in. */
 export function bindControl<T extends Record<string, Step>>(deps: StepDeps, steps: T): ControlBound<T> {
-  const bound = Object.entries(steps).map(([name, step]) => [name, (input: never) => step(deps, input)] as const);
+  const bound = Object.entries(steps).map(([name, step]) => [name, (input: never) => step(depsFor(deps, input), input)] as const);
   return mapErrors(Object.fromEntries(bound)) as ControlBound<T>;
 }
 
 /** Node activities of one node: each step with the deps and the node filled in. */
 export function bindNode<T extends Record<string, Step>>(deps: StepDeps, self: NodeBinding, steps: T): NodeBound<T> {
   const bound = Object.entries(steps).map(
-    ([name, step]) => [name, (input?: object) => step(deps, ownInput(name, self, input) as never)] as const,
+    ([name, step]) => [name, (input?: object) => step(depsFor(deps, input), ownInput(name, self, input) as never)] as const,
   );
   return mapErrors(Object.fromEntries(bound)) as NodeBound<T>;
 }

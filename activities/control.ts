@@ -17,11 +17,12 @@ import { awaitPatroni, patroniMembers, patroniReinitialize, patroniSwitchover } 
 import { drillProofs, newestGoodBackup, storeRebuildReport, storeSwitchoverReport } from '../adapters/reportStore.js';
 import type { RetentionPolicy } from '../domain/retention.js';
 import type { BackupManifest } from '../domain/catalog.js';
-import { bindControl, field, type ControlBound, type StepDeps } from './bind.js';
+import { bindControl, field, stepDeps, type ControlBound, type StepDeps } from './bind.js';
 import { applyExpiry, planExpiry } from './steps/retention.js';
 import { awaitArchived, readWalCheck, refreshRecoveryWindow, storeWalCheck, walContinuity } from './steps/walCheck.js';
 import { storeRestoreReport } from './steps/restore.js';
 import { storeDrillReport } from './steps/drill.js';
+import { chooseRepository, copyBackupObjects, copyWalRange, planCopy, storeCopyReport, verifySecondary } from './steps/copy.js';
 
 export interface ControlActivityDeps {
   config: PgdrConfig;
@@ -52,6 +53,14 @@ function controlSteps(temporal: () => Promise<Client>) {
     drillProofs: (d: StepDeps, i: { cluster: string; proofWindowDays: number }) => drillProofs(d, i.cluster, new Date(), i.proofWindowDays),
     storeRebuildReport: field('report', storeRebuildReport),
     storeSwitchoverReport: field('report', storeSwitchoverReport),
+    // The offsite copy (storage.secondary): plan, copy, verify, report.
+    planCopy,
+    copyBackupObjects,
+    copyWalRange,
+    verifySecondary,
+    storeCopyReport: field('report', storeCopyReport),
+    // Which repository a restore reads when it asked for auto.
+    chooseRepository,
     // PgBouncer's admin console (PAUSE / RESUME / RELOAD) and Patroni's REST API, over the network.
     pgbouncerAdmin,
     patroniMembers,
@@ -78,7 +87,7 @@ export function createControlActivities(deps: ControlActivityDeps): ControlActiv
         throw err;
       },
     ));
-  return bindControl({ config, readSecret, s3 }, controlSteps(client));
+  return bindControl(stepDeps(config, readSecret, s3), controlSteps(client));
 }
 
 export type ControlActivities = ControlBound<ReturnType<typeof controlSteps>>;

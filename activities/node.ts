@@ -13,7 +13,7 @@ import { createS3Client } from '../adapters/storage.js';
 import { activityProgress } from '../adapters/progress.js';
 import { pgbackrestBackup, pgbackrestExpireSet, pgbackrestVerifySet } from '../adapters/pgbackrest.js';
 import { pointPgBouncer } from '../adapters/pgbouncer.js';
-import { bindNode, type NodeBinding, type NodeBound, type StepDeps } from './bind.js';
+import { bindNode, stepDeps, type NodeBinding, type NodeBound, type StepDeps } from './bind.js';
 import { uploadBaseBackup, verifyBaseBackup } from './steps/basebackup.js';
 import { enableArchivingOnNode, switchWal } from './steps/archiving.js';
 import { lastArchivedCommit, scanArchive } from './steps/walCheck.js';
@@ -126,7 +126,7 @@ export function createNodeActivities(deps: NodeActivityDeps): NodeActivities {
   nodeOf(deps.config, deps.cluster, deps.node);
   const readSecret = deps.readSecret ?? createSecretReader();
   const s3 = deps.s3 ?? createS3Client(deps.config.storage, readSecret);
-  return bindNode({ config: deps.config, readSecret, s3 }, { cluster: deps.cluster, node: deps.node }, nodeSteps);
+  return bindNode(stepDeps(deps.config, readSecret, s3), { cluster: deps.cluster, node: deps.node }, nodeSteps);
 }
 
 export type NodeActivities = NodeBound<typeof nodeSteps>;

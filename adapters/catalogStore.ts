@@ -20,6 +20,16 @@ export function walFolder(storage: PgdrConfig['storage'], cluster: string): stri
   return `${clusterPrefix(storage, cluster)}wal/`;
 }
 
+/**
+ * Ids of the backups with a manifest.json (one listing, no manifest read). On the secondary a
+ * manifest is written only after every object of the backup was copied and checked.
+ */
+export async function catalogIds(s3: S3Client, storage: PgdrConfig['storage'], cluster: string): Promise<Set<string>> {
+  const base = `${clusterPrefix(storage, cluster)}base/`;
+  const keys = await listKeys(s3, storage.bucket, base);
+  return new Set(keys.filter((k) => k.key.endsWith('/manifest.json')).map((k) => k.key.slice(base.length).split('/')[0]!));
+}
+
 /** Every backup of a cluster, oldest first, with its status. */
 export async function listCatalog(s3: S3Client, storage: PgdrConfig['storage'], cluster: string): Promise<CatalogEntry[]> {
   const base = `${clusterPrefix(storage, cluster)}base/`;

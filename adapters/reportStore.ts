@@ -13,6 +13,7 @@ import { clusterOf } from '../config/lookup.js';
 import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
 import type { RestoreReport } from '../domain/restore.js';
 import type { WalCheckResult } from '../domain/walCheck.js';
+import type { CopyReport } from '../domain/copy.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { listCatalog } from './catalogStore.js';
 import { clusterPrefix, getJson, lastJson, listJson, putJson, putJsonIfAbsent } from './storage.js';
@@ -58,6 +59,7 @@ export interface ReportKinds {
   rebuilds: RebuildReport;
   switchovers: SwitchoverReport;
   walCheck: WalCheckResult;
+  copies: CopyReport;
 }
 
 export type ReportKind = keyof ReportKinds;
@@ -77,6 +79,7 @@ const KINDS: Record<ReportKind, KindRule> = {
   rebuilds: { folder: 'reports/rebuilds/', writeOnce: true },
   switchovers: { folder: 'reports/switchovers/', writeOnce: true },
   walCheck: { folder: 'checks/wal-archive/', writeOnce: false },
+  copies: { folder: 'reports/copies/', writeOnce: true, id: RESTORE_ID_PATTERN },
 };
 
 /** The id of the one WAL check result kept. */

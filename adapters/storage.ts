@@ -124,8 +124,8 @@ export function createS3Client(storage: Storage, readSecret: SecretReader): S3Cl
 }
 
 /** Throws unless the bucket exists and the credentials may use it. */
-export async function checkBucket(s3: S3Client, bucket: string): Promise<void> {
-  await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+export async function checkBucket(s3: S3Client, bucket: string, signal?: AbortSignal): Promise<void> {
+  await s3.send(new HeadBucketCommand({ Bucket: bucket }), signal ? { abortSignal: signal } : {});
 }
 
 /** Whether the bucket has Object Lock enabled, and its default retention if any, as a line for logs. */

@@ -10,8 +10,17 @@ import type { RestoreReport } from '../domain/restore.js';
 import type { DrillReport } from '../domain/drill.js';
 import type { DrillCoverage } from '../domain/drillCoverage.js';
 import type { RebuildReport, SwitchoverReport } from '../domain/replication.js';
+import type { CopyReport } from '../domain/copy.js';
 
 const nullableString = z.string().nullable();
+
+/** What a restore, drill or rebuild may read: `repository` in their request bodies. */
+export const repositoryChoice = z
+  .enum(['primary', 'secondary', 'auto'])
+  .default('primary')
+  .describe(
+    'the repository to read backups and WAL from: primary, secondary (storage.secondary, the offsite copy), or auto (the secondary only when the primary storage is unreachable; the report says so)',
+  );
 const nullableNumber = z.number().nullable();
 
 export const archiverStats = z.object({
@@ -190,6 +199,7 @@ export const restoreReport = z.object({
   action: z.enum(['promote', 'pause']),
   backupId: z.string(),
   method: z.enum(['basebackup', 'pgbackrest']),
+  repository: z.literal('secondary').optional().describe('the backup and WAL were read from the secondary repository; absent: the primary'),
   destination: restoreDestination,
   replaced: z.object({ oldDataDir: z.string(), removed: z.boolean() }).nullable(),
   tablespaces: z
@@ -253,6 +263,11 @@ export const drillReport = z.object({
   rpoSeconds: nullableNumber,
   startedAt: z.string(),
   finishedAt: z.string(),
+  repository: z
+    .literal('secondary')
+    .optional()
+    .describe('the drill restored from the secondary repository (and stored this report there); absent: the primary'),
+  notes: z.array(z.string()).optional().describe('why auto chose the secondary'),
 });
 
 /** domain/replication.ts RebuildReport. */
@@ -271,6 +286,10 @@ export const rebuildReport = z.object({
   viaPatroni: z.boolean(),
   startedAt: z.string(),
   finishedAt: z.string(),
+  repository: z
+    .object({ name: z.literal('secondary'), note: nullableString })
+    .optional()
+    .describe('source backup: read from the secondary repository (and why, for auto); absent: the primary'),
 });
 
 /** domain/replication.ts SwitchoverReport. */
@@ -312,6 +331,32 @@ export const drillCoverage = z.object({
   ),
 });
 
+/** domain/copy.ts CopyReport. */
+export const copyReport = z.object({
+  id: z.string(),
+  cluster: z.string(),
+  workflowId: z.string(),
+  trigger: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  seconds: z.number(),
+  secondary: z.object({ endpoint: z.string(), bucket: z.string(), prefix: z.string() }).describe('where the copy went'),
+  backupsCopied: z.array(z.string()).describe('backups this run copied, oldest first'),
+  backupsOnSecondary: z.array(z.string()).describe('good backups with a checked copy on the secondary after this run'),
+  backupsSkipped: z
+    .array(z.object({ id: z.string(), reason: z.string() }))
+    .describe('good backups not copied (gone from the primary meanwhile)'),
+  wal: z.object({
+    from: nullableString.describe('the oldest segment any good backup needs: WAL from here on is copied'),
+    copied: z.number(),
+    bytes: z.number(),
+    newestOnSecondary: nullableString,
+  }),
+  bytes: z.number().describe('bytes copied by this run (base objects and WAL)'),
+  mbPerSecond: z.number(),
+  verified: z.object({ objects: z.number(), bytes: z.number() }).nullable().describe('with verify: every object on the secondary re-read'),
+});
+
 /** true when A and B are the same type, field for field (optional and nullable alike). */
 type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 /** Fails to compile unless its argument is true: a schema above and its domain type must not drift apart. */
@@ -323,3 +368,4 @@ same<Same<z.infer<typeof drillReport>, DrillReport>>(true);
 same<Same<z.infer<typeof drillCoverage>, DrillCoverage>>(true);
 same<Same<z.infer<typeof rebuildReport>, RebuildReport>>(true);
 same<Same<z.infer<typeof switchoverReport>, SwitchoverReport>>(true);
+same<Same<z.infer<typeof copyReport>, CopyReport>>(true);

@@ -14,6 +14,7 @@ import { route, type RouteDef, commonResponses } from './routeTable.js';
 import { statusRoute } from './routes/status.js';
 import { healthRoute } from './routes/health.js';
 import { listBackupsRoute, startBackupRoute } from './routes/backups.js';
+import { listCopiesRoute, startCopyRoute } from './routes/copies.js';
 import { expireRoute } from './routes/expire.js';
 import { operationRoute } from './routes/operations.js';
 import { enableArchivingRoute, recoveryWindowRoute, walCheckRoute, walStatusRoute } from './routes/wal.js';
@@ -45,6 +46,8 @@ export const allRoutes: RouteDef[] = [
   openApiRoute,
   statusRoute,
   listBackupsRoute,
+  startCopyRoute,
+  listCopiesRoute,
   startBackupRoute,
   expireRoute,
   operationRoute,

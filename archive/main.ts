@@ -14,7 +14,8 @@ import { PgdrError, WalCorruptError } from '../domain/errors.js';
 
 const USAGE = `usage:
   pgdr wal push  [--config PATH] --cluster NAME [--via basebackup|pgbackrest] <path>           archive one WAL file (archive_command %p)
-  pgdr wal fetch [--config PATH] --cluster NAME [--via basebackup|pgbackrest] <name> <dest>    restore one WAL file (restore_command %f %p)`;
+  pgdr wal fetch [--config PATH] --cluster NAME [--via basebackup|pgbackrest] [--repository primary|secondary] <name> <dest>
+                                                                                             restore one WAL file (restore_command %f %p)`;
 
 export interface WalArgs {
   action: 'push' | 'fetch';
@@ -22,6 +23,8 @@ export interface WalArgs {
   cluster: string;
   /** Who stores the WAL, as archive_command states it (checked against the cluster's method). */
   via?: string;
+  /** fetch: the repository to read (a restore from the offsite copy); push always writes the primary. */
+  repository?: 'primary' | 'secondary';
   positional: string[];
 }
 
@@ -31,6 +34,7 @@ export function parseWalArgs(argv: string[]): WalArgs {
   let config: string | undefined;
   let cluster: string | undefined;
   let via: string | undefined;
+  let repository: string | undefined;
   const positional: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const arg = rest[i]!;
@@ -45,15 +49,21 @@ export function parseWalArgs(argv: string[]): WalArgs {
     else if (arg.startsWith('--cluster=')) cluster = arg.slice(10);
     else if (arg === '--via') via = value();
     else if (arg.startsWith('--via=')) via = arg.slice(6);
+    else if (arg === '--repository') repository = value();
+    else if (arg.startsWith('--repository=')) repository = arg.slice(13);
     else if (arg.startsWith('--')) throw new UsageError(`unknown option ${arg}`);
     else positional.push(arg);
   }
   if (!cluster) throw new UsageError('--cluster is required');
+  if (repository !== undefined && (action !== 'fetch' || (repository !== 'primary' && repository !== 'secondary')))
+    throw new UsageError(
+      `--repository is "${repository}": expected primary or secondary, with fetch only (push always writes the primary)`,
+    );
   const want = action === 'push' ? 1 : 2;
   if (positional.length !== want) {
     throw new UsageError(`wal ${action} expects ${action === 'push' ? '<path>' : '<name> <dest>'}, got ${positional.length} argument(s)`);
   }
-  return { action, config, cluster, via, positional };
+  return { action, config, cluster, via, positional, ...(repository ? { repository: repository as WalArgs['repository'] } : {}) };
 }
 
 class UsageError extends Error {}
@@ -68,16 +78,18 @@ export async function runWal(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   try {
     // Imported here, not at the top, so usage errors answer without loading the S3 SDK.
-    const [{ configPath }, { loadAnyConfig }, { createS3Client }, { createSecretReader }, { clusterOf }, wal] = await Promise.all([
-      import('../config/load.js'),
-      import('../config/standalone.js'),
-      import('../adapters/storage.js'),
-      import('../adapters/secrets.js'),
-      import('../config/lookup.js'),
-      import('../adapters/walStore.js'),
-    ]);
+    const [{ configPath }, { loadAnyConfig }, { createS3Client }, { createSecretReader }, { clusterOf }, wal, { repositoryConfig }] =
+      await Promise.all([
+        import('../config/load.js'),
+        import('../config/standalone.js'),
+        import('../adapters/storage.js'),
+        import('../adapters/secrets.js'),
+        import('../config/lookup.js'),
+        import('../adapters/walStore.js'),
+        import('../config/repositories.js'),
+      ]);
     // pgdr.yaml, or the storage config of a `pgdr restore --standalone` (its copy fetches WAL with it).
-    const config = loadAnyConfig(args.config ?? configPath(env), env);
+    const config = repositoryConfig(loadAnyConfig(args.config ?? configPath(env), env), args.repository);
     const method = clusterOf(config, args.cluster).method;
     if (args.via !== undefined && args.via !== method) {
       throw new Error(

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { statusCommand } from './commands/status.js';
 import { backupCommands } from './commands/backups.js';
+import { copyCommands } from './commands/copies.js';
 import { scheduleCommands } from './commands/schedules.js';
 import { registerWalCommands } from './commands/wal.js';
 import { restoreCommands } from './commands/restores.js';
@@ -87,6 +88,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (message, write) => write(`pgdr: ${message.replace(/^error: /, '')}HINT: pgdr --help\n`) });
   statusCommand(program);
   backupCommands(program);
+  copyCommands(program);
   scheduleCommands(program);
   registerWalCommands(program);
   restoreCommands(program);

@@ -7,6 +7,7 @@ import { ConfigError } from '../domain/errors.js';
 import { configSource } from './load.js';
 import { clusterOf } from './lookup.js';
 import type { PgdrConfig } from './schema.js';
+import type { Repository } from './repositories.js';
 
 /** Quotes a path for the shell Postgres runs archive_command in, when it needs quoting. */
 function shellWord(word: string): string {
@@ -19,7 +20,11 @@ const BUNDLED_LAUNCHER = fileURLToPath(new URL('../bin/pgdr', import.meta.url));
  * archive_command and restore_command for a cluster: `pgdr wal push|fetch` with the config
  * file and cluster name. Paths only, never a secret: the pusher reads the S3 keys itself.
  */
-export function archiveCommands(config: PgdrConfig, cluster: string): { archiveCommand: string; restoreCommand: string } {
+export function archiveCommands(
+  config: PgdrConfig,
+  cluster: string,
+  repository: Repository = 'primary',
+): { archiveCommand: string; restoreCommand: string } {
   const a = clusterOf(config, cluster).archive;
   const configFile = a.configPath ?? configSource(config);
   if (!configFile) {
@@ -36,5 +41,7 @@ export function archiveCommands(config: PgdrConfig, cluster: string): { archiveC
   // pgBackRest refuses to back up unless archive_command mentions it; --via says, truthfully, who stores the WAL.
   const via = clusterOf(config, cluster).method === 'pgbackrest' ? ' --via pgbackrest' : '';
   const base = `${shellWord(a.pgdrCommand ?? BUNDLED_LAUNCHER)} wal %s --config ${shellWord(configFile)} --cluster ${cluster}${via}`;
-  return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')} %f %p` };
+  // A restore from the offsite copy fetches its WAL there too; archiving always goes to the primary.
+  const from = repository === 'secondary' ? ' --repository secondary' : '';
+  return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')}${from} %f %p` };
 }

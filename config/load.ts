@@ -54,6 +54,13 @@ export function configSource(config: PgdrConfig): string | undefined {
   return sources.get(config);
 }
 
+/** `derived` (a view of `from`, e.g. on another repository) remembers the file `from` was read from. */
+export function derivedConfig(from: PgdrConfig, derived: PgdrConfig): PgdrConfig {
+  const source = sources.get(from);
+  if (source !== undefined) sources.set(derived, source);
+  return derived;
+}
+
 /** Default config path: $PGDR_CONFIG, else ./pgdr.yaml. */
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.PGDR_CONFIG || 'pgdr.yaml';

@@ -103,8 +103,8 @@ export const backupSchema = z
       .record(identifier, scheduleSchema)
       .default({ full: { type: 'full', cron: '0 1 * * 0' }, diff: { type: 'diff', cron: '0 1 * * 1-6' } })
       .refine(
-        (s) => !('wal-archive-check' in s) && !('restore-drill' in s),
-        'expected another schedule name: "wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron',
+        (s) => !('wal-archive-check' in s) && !('restore-drill' in s) && !('copy-to-secondary' in s),
+        'expected another schedule name: "wal-archive-check", "restore-drill" and "copy-to-secondary" belong to archive.checkCron, drill.cron and storage.secondary.copyCron',
       )
       .describe('Temporal Schedules by name; reconciled at worker start (created, updated, deleted to match)'),
     timezone: z.string().min(1).default('UTC').describe('IANA time zone of the cron expressions'),
@@ -679,6 +679,137 @@ export function defaultSlotName(node: string): string {
   return `pgdr_${node.replace(/[^a-z0-9_]/g, '_')}`.slice(0, 63);
 }
 
+/** The fields of one S3 repository: the primary (`storage`) and the offsite copy (`storage.secondary`). */
+const storageLocationFields = {
+  endpoint: httpUrl
+    .optional()
+    .describe('S3 endpoint URL, e.g. https://minio.example:9000; leave it out for AWS S3 (the regional endpoint of `region`)'),
+  region: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("S3 region; required without an endpoint (the bucket's AWS region), else defaults to us-east-1"),
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")')
+    .describe('bucket for backups, WAL and reports'),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")')
+    .default('pgdr')
+    .describe('key prefix under which every cluster lives'),
+  forcePathStyle: z
+    .boolean()
+    .optional()
+    .describe(
+      'path-style addressing; defaults to true with an endpoint (MinIO and most S3-compatible stores need it), ' +
+        'false without one (AWS S3: virtual-hosted style)',
+    ),
+  caFile: absolutePath.optional().describe("PEM CA bundle to verify the endpoint's TLS certificate"),
+  insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
+  accessKeyId: secretRef
+    .optional()
+    .describe(
+      "S3 access key id; set both keys or neither (then the AWS SDK's default credential chain: env, web identity, SSO, instance role)",
+    ),
+  secretAccessKey: secretRef.optional().describe('S3 secret access key; set both keys or neither'),
+  serverSideEncryption: z
+    .enum(['none', 'aes256', 'kms'])
+    .default('none')
+    .describe('server-side encryption of every object pgdr and pgBackRest write: none, aes256 (SSE-S3) or kms (SSE-KMS)'),
+  kmsKeyId: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("KMS key (id, ARN or alias) for serverSideEncryption kms; without it S3 uses the account's aws/s3 key"),
+  outageWaitSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(3600)
+    .default(300)
+    .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
+  objectLock: z
+    .object({
+      mode: z
+        .enum(['governance', 'compliance'])
+        .describe(
+          'S3 Object Lock mode: governance (a user with s3:BypassGovernanceRetention may still shorten or remove a lock; pgdr never does) or compliance (nobody can, not even the root account)',
+        ),
+      days: z
+        .number()
+        .int()
+        .min(1)
+        .max(36_500)
+        .describe(
+          "each object stays locked this many days after it is written, plus a one-day margin; at least what each basebackup cluster's retention promises (recoveryWindowDays, minWindow)",
+        ),
+    })
+    .strict()
+    .optional()
+    .describe(
+      'basebackup method: write every base backup object, manifest and WAL/.history object with an S3 Object Lock retain-until date (the bucket must have Object Lock enabled); expiry skips what is still locked. Unset: no locks',
+    ),
+};
+
+/** The checks every repository's fields get: both keys or neither, a region without an endpoint, kmsKeyId only with kms. */
+function storageLocationProblems(
+  s: {
+    accessKeyId?: unknown;
+    secretAccessKey?: unknown;
+    endpoint?: string;
+    region?: string;
+    kmsKeyId?: string;
+    serverSideEncryption: string;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const keys = ['accessKeyId', 'secretAccessKey'] as const;
+  for (const [field, other] of [keys, [keys[1], keys[0]]] as const) {
+    if (s[field] === undefined && s[other] !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: `expected a secret reference beside ${other}: set both keys, or neither to use the AWS default credential chain`,
+      });
+  }
+  if (s.endpoint === undefined && s.region === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['region'],
+      message: "expected the bucket's AWS region (e.g. eu-west-1) when no endpoint is set",
+    });
+  if (s.kmsKeyId !== undefined && s.serverSideEncryption !== 'kms')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['kmsKeyId'],
+      message: `expected no kmsKeyId unless serverSideEncryption is "kms" (it is "${s.serverSideEncryption}")`,
+    });
+}
+
+/** Path-style and region defaults, once the fields are checked. */
+function withStorageDefaults<T extends { endpoint?: string; region?: string; forcePathStyle?: boolean }>(s: T) {
+  return { ...s, region: s.region ?? 'us-east-1', forcePathStyle: s.forcePathStyle ?? s.endpoint !== undefined };
+}
+
+const secondaryStorageSchema = z
+  .object({
+    ...storageLocationFields,
+    bucket: storageLocationFields.bucket.describe('bucket of the offsite copy (another account, region or provider than the primary)'),
+    copyCron: cron
+      .nullable()
+      .default('17 * * * *')
+      .describe(
+        "cron of each cluster's copy schedule, which catches up whatever is not yet on the secondary (a copy also runs after each good backup); null: after backups only",
+      ),
+  })
+  .strict()
+  .superRefine(storageLocationProblems)
+  .transform(withStorageDefaults)
+  .describe(
+    'basebackup method: a second repository; each good backup, its manifest and the WAL it needs are copied there and verified, and restores, drills and rebuilds can read from it (`repository`)',
+  );
+
 export const configSchema = z
   .object({
     temporal: z
@@ -703,102 +834,10 @@ export const configSchema = z
       .prefault({})
       .describe('how pgdr reaches Temporal; TEMPORAL_* environment variables override these fields (see README)'),
     storage: z
-      .object({
-        endpoint: httpUrl
-          .optional()
-          .describe('S3 endpoint URL, e.g. https://minio.example:9000; leave it out for AWS S3 (the regional endpoint of `region`)'),
-        region: z
-          .string()
-          .min(1)
-          .optional()
-          .describe("S3 region; required without an endpoint (the bucket's AWS region), else defaults to us-east-1"),
-        bucket: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 chars, lowercase, digits, "." or "-")')
-          .describe('bucket for backups, WAL and reports'),
-        prefix: z
-          .string()
-          .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'expected a key prefix like "pgdr" or "prod/pgdr" (no leading or trailing "/")')
-          .default('pgdr')
-          .describe('key prefix under which every cluster lives'),
-        forcePathStyle: z
-          .boolean()
-          .optional()
-          .describe(
-            'path-style addressing; defaults to true with an endpoint (MinIO and most S3-compatible stores need it), ' +
-              'false without one (AWS S3: virtual-hosted style)',
-          ),
-        caFile: absolutePath.optional().describe("PEM CA bundle to verify the endpoint's TLS certificate"),
-        insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),
-        accessKeyId: secretRef
-          .optional()
-          .describe(
-            "S3 access key id; set both keys or neither (then the AWS SDK's default credential chain: env, web identity, SSO, instance role)",
-          ),
-        secretAccessKey: secretRef.optional().describe('S3 secret access key; set both keys or neither'),
-        serverSideEncryption: z
-          .enum(['none', 'aes256', 'kms'])
-          .default('none')
-          .describe('server-side encryption of every object pgdr and pgBackRest write: none, aes256 (SSE-S3) or kms (SSE-KMS)'),
-        kmsKeyId: z
-          .string()
-          .min(1)
-          .optional()
-          .describe("KMS key (id, ARN or alias) for serverSideEncryption kms; without it S3 uses the account's aws/s3 key"),
-        outageWaitSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .max(3600)
-          .default(300)
-          .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
-        objectLock: z
-          .object({
-            mode: z
-              .enum(['governance', 'compliance'])
-              .describe(
-                'S3 Object Lock mode: governance (a user with s3:BypassGovernanceRetention may still shorten or remove a lock; pgdr never does) or compliance (nobody can, not even the root account)',
-              ),
-            days: z
-              .number()
-              .int()
-              .min(1)
-              .max(36_500)
-              .describe(
-                "each object stays locked this many days after it is written, plus a one-day margin; at least what each basebackup cluster's retention promises (recoveryWindowDays, minWindow)",
-              ),
-          })
-          .strict()
-          .optional()
-          .describe(
-            'basebackup method: write every base backup object, manifest and WAL/.history object with an S3 Object Lock retain-until date (the bucket must have Object Lock enabled); expiry skips what is still locked. Unset: no locks',
-          ),
-      })
+      .object({ ...storageLocationFields, secondary: secondaryStorageSchema.optional() })
       .strict()
-      .superRefine((s, ctx) => {
-        const keys = ['accessKeyId', 'secretAccessKey'] as const;
-        for (const [field, other] of [keys, [keys[1], keys[0]]] as const) {
-          if (s[field] === undefined && s[other] !== undefined)
-            ctx.addIssue({
-              code: 'custom',
-              path: [field],
-              message: `expected a secret reference beside ${other}: set both keys, or neither to use the AWS default credential chain`,
-            });
-        }
-        if (s.endpoint === undefined && s.region === undefined)
-          ctx.addIssue({
-            code: 'custom',
-            path: ['region'],
-            message: "expected the bucket's AWS region (e.g. eu-west-1) when no endpoint is set",
-          });
-        if (s.kmsKeyId !== undefined && s.serverSideEncryption !== 'kms')
-          ctx.addIssue({
-            code: 'custom',
-            path: ['kmsKeyId'],
-            message: `expected no kmsKeyId unless serverSideEncryption is "kms" (it is "${s.serverSideEncryption}")`,
-          });
-      })
-      .transform((s) => ({ ...s, region: s.region ?? 'us-east-1', forcePathStyle: s.forcePathStyle ?? s.endpoint !== undefined }))
+      .superRefine(storageLocationProblems)
+      .transform(withStorageDefaults)
       .describe('S3-compatible storage for backups, WAL and reports'),
     api: z
       .object({
@@ -847,11 +886,22 @@ export const configSchema = z
         path: ['storage', 'objectLock'],
         message: `expected no objectLock: cluster ${pgbackrest} uses pgBackRest, whose repository pgdr cannot lock object by object`,
       });
+    // A second repository: pgdr copies what it wrote itself; a pgBackRest repository it does not copy (yet).
+    if (pgbackrest && c.storage.secondary)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['storage', 'secondary'],
+        message: `expected no secondary: cluster ${pgbackrest} uses pgBackRest, and pgdr does not copy pgBackRest repositories yet (pgBackRest's own repo2 is the way; see README "Limits")`,
+      });
     for (const [cluster, cc] of Object.entries(c.clusters)) {
-      const short =
-        c.storage.objectLock &&
-        lockShortfall(c.storage.objectLock, { ...cc.retention, minWindowSeconds: durationSeconds(cc.retention.minWindow) });
-      if (short) ctx.addIssue({ code: 'custom', path: ['storage', 'objectLock', 'days'], message: `${short} (cluster ${cluster})` });
+      const promise = { ...cc.retention, minWindowSeconds: durationSeconds(cc.retention.minWindow) };
+      for (const [path, lock] of [
+        [['storage', 'objectLock', 'days'], c.storage.objectLock],
+        [['storage', 'secondary', 'objectLock', 'days'], c.storage.secondary?.objectLock],
+      ] as const) {
+        const short = lock && lockShortfall(lock, promise);
+        if (short) ctx.addIssue({ code: 'custom', path: [...path], message: `${short} (cluster ${cluster})` });
+      }
     }
     const owner = new Map<string, string>([[c.temporal.taskQueue, 'temporal.taskQueue (the control worker)']]);
     for (const [cluster, cc] of Object.entries(c.clusters)) {

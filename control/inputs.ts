@@ -14,10 +14,12 @@ import { clusterOf, nodeOf } from '../config/lookup.js';
 import type { RestoreDestination, RestoreRequest } from '../domain/restore.js';
 import type { PitrRestoreInput } from '../workflows/pitrRestore.js';
 import type { RestoreDrillInput } from '../workflows/restoreDrill.js';
+import type { CopyBackupInput } from '../workflows/copyBackup.js';
 import { defaultSlotName, type PgdrConfig } from '../config/schema.js';
 import type { ReplicaRebuildInput } from '../workflows/replicaRebuild.js';
 import type { SwitchoverInput } from '../workflows/switchover.js';
 import type { RebuildSource } from '../domain/replication.js';
+import type { RepositoryChoice } from '../config/repositories.js';
 
 /** Node names with their agents' task queues, as workflows need them. */
 export function nodeQueues(config: PgdrConfig, cluster: string): { name: string; taskQueue: string }[] {
@@ -39,6 +41,8 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
     verify: c.backup.verify,
     retention: retentionPolicy(config, cluster),
     trigger,
+    // With a secondary repository, each good backup starts a copy there.
+    ...(config.storage.secondary && c.method === 'basebackup' ? { copyToSecondary: true } : {}),
   };
 }
 
@@ -76,9 +80,12 @@ export const WAL_CHECK_SCHEDULE = 'wal-archive-check';
 /** Name of the schedule that runs restoreDrill. */
 export const DRILL_SCHEDULE = 'restore-drill';
 
+/** Name of the schedule that runs copyBackup (storage.secondary.copyCron). */
+export const COPY_SCHEDULE = 'copy-to-secondary';
+
 export interface ConfiguredSchedule {
   name: string;
-  procedure: 'backup' | 'walArchiveCheck' | 'restoreDrill';
+  procedure: 'backup' | 'walArchiveCheck' | 'restoreDrill' | 'copyBackup';
   /** Backup type, or "check". */
   type: string;
   cron: string;
@@ -95,6 +102,9 @@ export function clusterSchedules(config: PgdrConfig, cluster: string): Configure
   }));
   if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
   if (c.drill.cron) out.push({ name: DRILL_SCHEDULE, procedure: 'restoreDrill', type: 'drill', cron: c.drill.cron });
+  // The offsite copy's catch-up, for the clusters pgdr copies (the basebackup method).
+  const copyCron = config.storage.secondary?.copyCron;
+  if (copyCron && c.method === 'basebackup') out.push({ name: COPY_SCHEDULE, procedure: 'copyBackup', type: 'copy', cron: copyCron });
   return out;
 }
 
@@ -126,7 +136,7 @@ export function restoreInput(config: PgdrConfig, request: RestoreRequest, trigge
 }
 
 /** The restoreDrill input for a cluster, from config (also used by its schedule). */
-export function drillInput(config: PgdrConfig, cluster: string, trigger: string): RestoreDrillInput {
+export function drillInput(config: PgdrConfig, cluster: string, trigger: string, repository?: RepositoryChoice): RestoreDrillInput {
   const c = clusterOf(config, cluster);
   const node = c.drill.node ?? c.restore.node ?? Object.keys(c.nodes)[0]!;
   return {
@@ -140,7 +150,13 @@ export function drillInput(config: PgdrConfig, cluster: string, trigger: string)
     proofWindowDays: c.drill.proofWindowDays,
     recoveryTimeoutSeconds: c.restore.recoveryTimeoutMinutes * 60,
     trigger,
+    ...(repository && repository !== 'primary' ? { repository } : {}),
   };
+}
+
+/** The copyBackup input (no config needed: the worker's storage.secondary is where it copies). */
+export function copyInput(cluster: string, verify: boolean, trigger: string): CopyBackupInput {
+  return { cluster, verify, trigger };
 }
 
 /** Every node's replication slot (config `slot`, or pgdr_<node>). */
@@ -155,6 +171,7 @@ export function rebuildInput(
   node: string,
   source: RebuildSource,
   trigger: string,
+  repository?: RepositoryChoice,
 ): ReplicaRebuildInput {
   const c = clusterOf(config, cluster);
   const n = nodeOf(config, cluster, node);
@@ -169,6 +186,7 @@ export function rebuildInput(
     catchUpTimeoutSeconds: c.replication.catchUpTimeoutMinutes * 60,
     patroni: c.patroni !== undefined,
     trigger,
+    ...(source === 'backup' && repository && repository !== 'primary' ? { repository } : {}),
   };
 }
 

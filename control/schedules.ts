@@ -13,7 +13,7 @@ import { PgdrCluster, PgdrProcedure, scheduleCluster, scheduleId, scheduledWorkf
 import type { PgdrConfig } from '../config/schema.js';
 import type { Workflow } from '@temporalio/common';
 import type { BackupType } from '../domain/catalog.js';
-import { backupInput, clusterSchedules, drillInput, walCheckInput } from './inputs.js';
+import { backupInput, clusterSchedules, copyInput, drillInput, walCheckInput } from './inputs.js';
 import { summaryTarget, workflowSummary } from '../domain/summaries.js';
 
 export interface DesiredSchedule {
@@ -37,7 +37,9 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
           ? [backupInput(config, cluster, s.type as BackupType, trigger)]
           : s.procedure === 'restoreDrill'
             ? [drillInput(config, cluster, trigger)]
-            : [walCheckInput(config, cluster, trigger)];
+            : s.procedure === 'copyBackup'
+              ? [copyInput(cluster, false, trigger)]
+              : [walCheckInput(config, cluster, trigger)];
       const id = scheduleId(cluster, s.name);
       // What the Temporal UI shows of each run; in the fingerprint, so older schedules get it too.
       const target = summaryTarget(s.procedure, args[0]);

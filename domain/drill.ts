@@ -50,6 +50,10 @@ export interface DrillReport {
   rpoSeconds: number | null;
   startedAt: string;
   finishedAt: string;
+  /** The repository the drill restored from (its report is stored there too); absent: the primary. */
+  repository?: 'secondary';
+  /** Why, when auto chose the secondary. */
+  notes?: string[];
 }
 
 const DURATION: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };

@@ -489,6 +489,26 @@ export class ObjectLockUnavailableError extends PgdrError {
   }
 }
 
+/** Thrown when a request or step names the secondary repository and storage.secondary is not configured. */
+export class RepositoryNotConfiguredError extends PgdrError {
+  constructor(repository: string) {
+    super(
+      `repository is "${repository}" but storage.secondary is not configured: expected "primary" or "auto", or a storage.secondary section in pgdr.yaml`,
+      { repository },
+    );
+  }
+}
+
+/**
+ * Thrown by a copy's verification: objects on the secondary whose bytes differ from what was
+ * copied (or that are gone); names every object by its s3:// URL.
+ */
+export class CopyCorruptError extends PgdrError {
+  constructor(cluster: string, problems: string[]) {
+    super(`the secondary's copy of cluster ${cluster} is damaged: ${problems.join('; ')}`, { cluster, problems: problems.join('\n') });
+  }
+}
+
 /** One row of {@link errorTable}: everything pgdr declares about one error. */
 export interface ErrorRow {
   /** Stable identifier: the API's `error.code` and the failure's `details[0].code`. */
@@ -863,6 +883,23 @@ export const errorTable: readonly ErrorRow[] = [
     meaning:
       '`storage.objectLock` is set but the bucket has no Object Lock enabled; names the bucket, the setting and what the bucket said',
     hint: 'create the bucket with Object Lock (aws s3api create-bucket --object-lock-enabled-for-bucket; mc mb --with-lock), or on AWS enable it on a versioned bucket (put-object-lock-configuration); else remove storage.objectLock',
+  },
+  {
+    code: 'REPOSITORY_NOT_CONFIGURED',
+    class: RepositoryNotConfiguredError,
+    retryable: false,
+    http: 422,
+    meaning: 'a request or a procedure named `repository: secondary`, but `storage.secondary` is not in the config',
+    hint: 'ask for repository "primary" (or "auto"), or configure storage.secondary and restart the worker and API',
+  },
+  {
+    code: 'COPY_CORRUPT',
+    class: CopyCorruptError,
+    retryable: false,
+    http: null,
+    meaning:
+      "a copy's verification found objects on the secondary whose sha256 differs from the copied bytes, or that are missing; names each by its s3:// URL",
+    hint: "the primary still holds the good bytes: delete the named objects on the secondary (and the backup's manifest.json there), then run `pgdr copy <cluster>` to copy them again",
   },
   {
     code: 'STORAGE_UNAVAILABLE',

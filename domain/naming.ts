@@ -31,7 +31,8 @@ export type Procedure =
   | 'replicaRebuild'
   | 'switchover'
   | 'restoredCopies'
-  | 'dropRestore';
+  | 'dropRestore'
+  | 'copyBackup';
 
 /**
  * Procedures that change state and therefore take the cluster lock. dropRestore does not: it

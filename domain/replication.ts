@@ -184,6 +184,8 @@ export interface RebuildReport {
   viaPatroni: boolean;
   startedAt: string;
   finishedAt: string;
+  /** source backup: the repository it was read from, when not the primary, and why (auto). */
+  repository?: { name: 'secondary'; note: string | null };
 }
 
 export interface SwitchoverReport {

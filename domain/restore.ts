@@ -39,6 +39,8 @@ export interface RestoreRequest {
   timeline?: TimelineRequest;
   /** Where tablespaces go, by name or OID; the others go to `<dataDir>_tblspc/<oid>` (domain/tablespaces.ts). */
   tablespaceMap?: Record<string, string>;
+  /** The repository to read: primary (absent: the primary), secondary, or auto (the secondary when the primary storage is unreachable). */
+  repository?: 'primary' | 'secondary' | 'auto';
 }
 
 /** A good backup as the restore needs it. */
@@ -617,6 +619,8 @@ export interface RestoreReport {
   action: RecoveryAction;
   backupId: string;
   method: BackupMethod;
+  /** The repository the backup and WAL were read from; absent: the primary. */
+  repository?: 'secondary';
   destination: RestoreDestination;
   replaced: { oldDataDir: string; removed: boolean } | null;
   /** Where each tablespace was restored (absent: the backup had none). */

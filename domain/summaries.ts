@@ -25,6 +25,8 @@ export interface TargetFacts {
   from?: string;
   /** expireBackups. */
   dryRun?: boolean;
+  /** copyBackup: re-read the whole copy. */
+  verify?: boolean;
   /** replicaRebuild: the standby and where it is cloned from. */
   node?: string;
   source?: string;
@@ -65,6 +67,8 @@ export function summaryTarget(workflow: SummarizedWorkflow, input: TargetFacts |
       return i.report?.id ? `restore ${i.report.id}${at(i.report.destination) ? ` at ${at(i.report.destination)}` : ''}` : undefined;
     case 'destinationLock':
       return i.dir;
+    case 'copyBackup':
+      return i.verify ? 'to the secondary, verifying the whole copy' : 'to the secondary';
     default:
       return undefined;
   }

@@ -2,16 +2,18 @@
  * backup: one at a time per cluster; streamed, checksummed, verified from what was stored;
  * manifest written last; retention applied after a good backup.
  */
-import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, defineQuery, isCancellation, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
-import { backupId } from '../domain/naming.js';
+import { PgdrCluster, PgdrProcedure, backupId } from '../domain/naming.js';
 import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../domain/errors.js';
 import type { NodeProbe } from '../domain/status.js';
 import type { RetentionPolicy } from '../domain/retention.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
-import { showSteps } from './uiDetails.js';
+import { childSummary, showSteps } from './uiDetails.js';
+import { copyBackup } from './copyBackup.js';
 import { probeNodes, type NodeAgent, type ProbeOutcome } from './probe.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
 
@@ -29,11 +31,15 @@ export interface BackupInput {
   retention: RetentionPolicy;
   /** Who asked: api, schedule:<name>, cli. */
   trigger: string;
+  /** Start copyBackup to the secondary repository after a good backup (absent: no secondary). */
+  copyToSecondary?: boolean;
 }
 
 export interface BackupResult {
   manifest: BackupManifest;
   expired: ExpireResult | null;
+  /** The copy to the secondary this backup started (it runs on after the backup ends); absent without a secondary. */
+  copy?: { workflowId: string } | { skipped: string };
 }
 
 export interface BackupProgress {
@@ -174,9 +180,37 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         nodes: input.nodes,
       });
     }
+    // 7. The offsite copy: started, not awaited (it runs outside the lock and outlives this run).
+    let copy: BackupResult['copy'];
+    if (input.copyToSecondary) {
+      progress.step = 'starting the copy to the secondary';
+      copy = await startCopy(input.cluster, manifest.id);
+    }
     progress.step = 'done';
-    return { manifest, expired };
+    return { manifest, expired, ...(copy ? { copy } : {}) };
   });
+}
+
+async function startCopy(cluster: string, backupId: string): Promise<NonNullable<BackupResult['copy']>> {
+  const workflowId = `copyBackup/${cluster}/after-${backupId}`;
+  try {
+    await startChild(copyBackup, {
+      workflowId,
+      args: [{ cluster, verify: false, trigger: `backup:${backupId}` }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: PgdrCluster, value: cluster },
+        { key: PgdrProcedure, value: 'copyBackup' },
+      ],
+      ...childSummary('copyBackup', cluster, {}),
+    });
+    return { workflowId };
+  } catch (err) {
+    // Started already (a retried workflow task): that run copies this backup.
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return { workflowId };
+    if (isCancellation(err)) throw err;
+    return { skipped: `the copy could not start: ${(err as Error).message}; the copy schedule catches up` };
+  }
 }
 
 function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeAgent; probe: NodeProbe } {

@@ -12,3 +12,4 @@ export { replicaRebuild } from './replicaRebuild.js';
 export { switchover } from './switchover.js';
 export { restoredCopies } from './restoredCopies.js';
 export { dropRestore } from './dropRestore.js';
+export { copyBackup } from './copyBackup.js';

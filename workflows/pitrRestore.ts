@@ -18,9 +18,10 @@ import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './
 import { withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { planRestore, type PlanOutcome } from './restorePlan.js';
+import { planRestore, resolveRepository, type PlanOutcome } from './restorePlan.js';
 import type { NodeAgent } from './probe.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
+import type { Repository } from '../config/repositories.js';
 
 export interface PitrRestoreInput {
   request: RestoreRequest;
@@ -95,9 +96,18 @@ async function restore(
   const req = input.request;
   const t0 = Date.now();
   const startedAt = new Date().toISOString();
-  const node = nodeActivities(req.destination.node, input.destinationQueue, nodeTask);
-  const tool = nodeActivities(req.destination.node, input.destinationQueue, longTool);
-  const { storeRestoreReport } = controlActivities(storageOp);
+  // 0. The repository to read: the one asked for; for auto, the primary unless its storage is unreachable.
+  //    (Requests from before repositories carry none: the primary, with no activity.)
+  let repository: Repository;
+  let repositoryNote: string | null;
+  try {
+    ({ repository, note: repositoryNote } = await resolveRepository(req.repository));
+  } catch (err) {
+    return gate.refuse(err);
+  }
+  const node = nodeActivities(req.destination.node, input.destinationQueue, nodeTask, repository);
+  const tool = nodeActivities(req.destination.node, input.destinationQueue, longTool, repository);
+  const { storeRestoreReport } = controlActivities(storageOp, repository);
   const where = { dataDir: req.destination.dataDir };
   const marker = restoreMarker(workflowInfo().workflowId);
   const target = describeTarget(req.target);
@@ -111,12 +121,14 @@ async function restore(
     outcome = await planRestore(req, input.destinationQueue, input.nodes, {
       claimFor: workflowInfo().workflowId,
       autoPort: input.autoPort ?? false,
+      repository,
     });
   } catch (err) {
     return gate.refuse(err);
   }
   if (!outcome.plan) return gate.refuse(new RestorePreflightError(req.cluster, outcome.problems));
   const plan = outcome.plan;
+  if (repositoryNote) plan.notes = [...(plan.notes ?? []), repositoryNote];
   const backup = plan.backup;
   progress.backupId = backup.id;
   // The port the pre-flight found free when the request left it to pgdr (0).
@@ -265,6 +277,7 @@ async function restore(
         action: req.action,
         backupId: backup.id,
         method: backup.method,
+        ...(repository !== 'primary' ? { repository } : {}),
         destination,
         replaced,
         ...(plan.tablespaces?.length ? { tablespaces: plan.tablespaces } : {}),

@@ -31,6 +31,13 @@ export const storageOp: ActivityOptions = {
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes },
 };
 
+/** Copying or re-reading objects between repositories (the offsite copy): long, heartbeating, retried through outages. */
+export const storageCopy: ActivityOptions = {
+  startToCloseTimeout: '12 hours',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '10 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: 5, nonRetryableErrorTypes },
+};
+
 /** A call to the Temporal service itself (describe a workflow). */
 export const temporalOp: ActivityOptions = {
   startToCloseTimeout: '30 seconds',

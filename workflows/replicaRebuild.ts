@@ -18,6 +18,8 @@ import { awaitControl, longTool, nodeTask, patroniRequest, storageOp } from './p
 import { showSteps } from './uiDetails.js';
 import { probeNodes, type NodeAgent } from './probe.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
+import { resolveRepository } from './restorePlan.js';
+import type { Repository, RepositoryChoice } from '../config/repositories.js';
 
 export interface ReplicaRebuildInput {
   cluster: string;
@@ -32,6 +34,8 @@ export interface ReplicaRebuildInput {
   /** Patroni-managed: rebuild through POST /reinitialize. */
   patroni: boolean;
   trigger: string;
+  /** source backup: the repository to read it from (absent: the primary). */
+  repository?: RepositoryChoice;
 }
 
 export interface RebuildProgress {
@@ -76,7 +80,7 @@ async function rebuild(
   const startedAt = new Date().toISOString();
   const { cluster } = input;
   const queueOf = (n: string) => input.nodes.find((x) => x.name === n)!.taskQueue;
-  const { newestGoodBackup, storeRebuildReport } = controlActivities(storageOp);
+  const { storeRebuildReport } = controlActivities(storageOp);
   const { patroniReinitialize } = controlActivities(patroniRequest);
   const { awaitPatroni } = controlActivities(awaitControl);
 
@@ -135,8 +139,19 @@ async function rebuild(
     return r;
   }
 
-  const node = nodeActivities(input.node, queueOf(input.node), nodeTask);
-  const tool = nodeActivities(input.node, queueOf(input.node), longTool);
+  // A backup is read from the repository asked for (auto: the secondary when the primary storage is unreachable).
+  let repo: { repository: Repository; note: string | null } = { repository: 'primary', note: null };
+  if (input.source === 'backup' && input.repository) {
+    try {
+      repo = await resolveRepository(input.repository);
+    } catch (err) {
+      return gate.refuse(err);
+    }
+  }
+  const fromRepo = (r: RebuildReport): RebuildReport =>
+    repo.repository === 'secondary' ? { ...r, repository: { name: 'secondary', note: repo.note } } : r;
+  const node = nodeActivities(input.node, queueOf(input.node), nodeTask, repo.repository);
+  const tool = nodeActivities(input.node, queueOf(input.node), longTool, repo.repository);
   const prim = nodeActivities(primary, queueOf(primary), nodeTask);
   const primWait = nodeActivities(primary, queueOf(primary), longTool);
 
@@ -145,7 +160,7 @@ async function rebuild(
   if (input.source === 'backup') {
     progress.step = 'choosing the newest good backup';
     try {
-      backup = await newestGoodBackup({ cluster });
+      backup = await controlActivities(storageOp, repo.repository).newestGoodBackup({ cluster });
     } catch (err) {
       return gate.refuse(err);
     }
@@ -247,14 +262,16 @@ async function rebuild(
       progress.step = 'removing the old data directory';
       removed = (await node.removeOldDataDir({ oldDataDir: prepared.oldDataDir })).removed;
     }
-    const r = report({
-      backupId: backup?.id ?? null,
-      oldDataDir: prepared.oldDataDir,
-      oldDataDirRemoved: removed,
-      lagBytes: w.lagBytes,
-      seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) },
-    });
-    await storeRebuildReport({ report: r });
+    const r = fromRepo(
+      report({
+        backupId: backup?.id ?? null,
+        oldDataDir: prepared.oldDataDir,
+        oldDataDirRemoved: removed,
+        lagBytes: w.lagBytes,
+        seconds: { clone: round(clone), catchUp: round(w.seconds), total: round((Date.now() - t0) / 1000) },
+      }),
+    );
+    await controlActivities(storageOp, repo.repository).storeRebuildReport({ report: r });
     progress.step = 'done';
     return r;
   } catch (err) {

@@ -17,6 +17,8 @@ import { childSummary, showSteps } from './uiDetails.js';
 import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
 import { pitrRestore } from './pitrRestore.js';
+import { resolveRepository } from './restorePlan.js';
+import type { Repository, RepositoryChoice } from '../config/repositories.js';
 import { unlessRefused } from './lock.js';
 
 export interface RestoreDrillInput {
@@ -34,6 +36,8 @@ export interface RestoreDrillInput {
   proofWindowDays?: number;
   recoveryTimeoutSeconds: number;
   trigger: string;
+  /** The repository to drill from (absent: the primary); auto reads the secondary when the primary storage is unreachable. */
+  repository?: RepositoryChoice;
 }
 
 export const drillProgressQuery = defineQuery<{ step: string; restore: number; of: number }>('progress');
@@ -45,7 +49,9 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const progress = { step: 'choosing backups', restore: 0, of: 0 };
   showSteps(progress);
   setHandler(drillProgressQuery, () => progress);
-  const { walContinuity, storeDrillReport, drillProofs } = controlActivities(storageOp);
+  // The repository drilled: what it proves are that repository's copies, and its report is stored there.
+  const { repository, note } = await resolveRepository(input.repository);
+  const { walContinuity, storeDrillReport, drillProofs } = controlActivities(storageOp, repository);
 
   // 1. The newest good backup, and the oldest one no drill has proven within the proof window.
   const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: null });
@@ -70,7 +76,7 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
   const restores: DrillRestore[] = [];
   for (const [i, pick] of picks.entries()) {
     progress.restore = i + 1;
-    restores.push(await drillOne(input, id, i, pick, primary, i === 0 ? t0 : Date.now(), progress, coverage));
+    restores.push(await drillOne(input, id, i, pick, primary, i === 0 ? t0 : Date.now(), progress, coverage, repository));
   }
 
   const failures =
@@ -95,6 +101,8 @@ export async function restoreDrill(input: RestoreDrillInput): Promise<DrillRepor
     rpoSeconds: restores[0]?.rpoSeconds ?? null,
     startedAt: info.startTime.toISOString(),
     finishedAt: new Date().toISOString(),
+    ...(repository === 'secondary' ? { repository } : {}),
+    ...(note ? { notes: [note] } : {}),
   };
   progress.step = 'storing the report';
   await storeDrillReport({ report });
@@ -112,6 +120,7 @@ async function drillOne(
   started: number,
   progress: { step: string },
   coverage: boolean,
+  repository: Repository,
 ): Promise<DrillRestore> {
   // An older backup is proven at its own consistency point: its objects, its WAL from start to
   // end, data checksums and pg_amcheck, without replaying everything since (the newest backup's
@@ -153,6 +162,7 @@ async function drillOne(
                 backupId: pick.backup.id,
                 inclusive: true,
                 replaceExisting: false,
+                ...(repository !== 'primary' ? { repository } : {}),
               },
               destinationQueue: input.drillQueue,
               recoveryTimeoutSeconds: input.recoveryTimeoutSeconds,

@@ -24,6 +24,17 @@ import { planTablespaces } from './restoreTablespaces.js';
 const SCAN_LIMIT = 1024;
 import { nodeTask, storageOp } from './profiles.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
+import type { Repository, RepositoryChoice } from '../config/repositories.js';
+
+/**
+ * The repository a procedure reads: primary (also when none is asked: no activity, so histories
+ * from before repositories replay), secondary, or for auto the control worker's choice.
+ */
+export async function resolveRepository(choice: RepositoryChoice | undefined): Promise<{ repository: Repository; note: string | null }> {
+  if (choice === undefined || choice === 'primary') return { repository: 'primary', note: null };
+  if (choice === 'secondary') return { repository: 'secondary', note: 'read from the secondary repository, as asked' };
+  return controlActivities(storageOp).chooseRepository({ choice });
+}
 
 export interface PlanOutcome {
   plan: RestorePlan | null;
@@ -38,15 +49,16 @@ export interface PlanOutcome {
  * `claim.claimFor`: the workflow id of the restore that will use the destination's port; the
  * port is then claimed for it on the destination's host (one owner per port). With
  * `claim.autoPort` a port given earlier (the API's pre-flight) may be traded for another.
+ * `claim.repository`: the repository whose catalog and WAL the plan reads (default: the primary).
  */
 export async function planRestore(
   request: RestoreRequest,
   destinationQueue: string,
   nodes?: NodeAgent[],
-  claim: { claimFor?: string; autoPort?: boolean } = {},
+  claim: { claimFor?: string; autoPort?: boolean; repository?: Repository } = {},
 ): Promise<PlanOutcome> {
-  const { walContinuity } = controlActivities(storageOp);
-  const node = nodeActivities(request.destination.node, destinationQueue, nodeTask);
+  const { walContinuity } = controlActivities(storageOp, claim.repository);
+  const node = nodeActivities(request.destination.node, destinationQueue, nodeTask, claim.repository);
   const cluster = request.cluster;
 
   // 0. The current primary's timeline: the newest one in the archive may be a standby promoted

@@ -3,7 +3,7 @@
  * created; the answer is the plan (backup, target, destination with its port) or the problems.
  */
 import type { RestoreRequest } from '../domain/restore.js';
-import { planRestore, type PlanOutcome } from './restorePlan.js';
+import { planRestore, resolveRepository, type PlanOutcome } from './restorePlan.js';
 import type { NodeAgent } from './probe.js';
 
 export interface RestorePreflightInput {
@@ -19,5 +19,11 @@ export interface RestorePreflightInput {
 }
 
 export async function restorePreflight(input: RestorePreflightInput): Promise<PlanOutcome> {
-  return planRestore(input.request, input.destinationQueue, input.nodes, input.claimFor ? { claimFor: input.claimFor } : {});
+  const { repository, note } = await resolveRepository(input.request.repository);
+  const outcome = await planRestore(input.request, input.destinationQueue, input.nodes, {
+    ...(input.claimFor ? { claimFor: input.claimFor } : {}),
+    ...(repository !== 'primary' ? { repository } : {}),
+  });
+  if (note && outcome.plan) outcome.plan.notes = [...(outcome.plan.notes ?? []), note];
+  return outcome;
 }

@@ -40,6 +40,7 @@ import {
 } from '../../domain/restore.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
+import type { Repository } from '../../config/repositories.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
 import { runTool } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
@@ -71,6 +72,8 @@ interface Where {
   cluster: string;
   node: string;
   dataDir: string;
+  /** The repository the restore reads (set by the workflow's proxy; the deps are already that repository's). */
+  repository?: Repository;
 }
 
 const LOG_NAME = 'pgdr-restore.log';
@@ -340,7 +343,7 @@ export async function pgbackrestRestoreSet(
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   const s = input.settings;
-  const restoreCommand = archiveCommands(deps.config, input.cluster).restoreCommand;
+  const restoreCommand = archiveCommands(deps.config, input.cluster, input.repository).restoreCommand;
   // pgBackRest writes these values into postgresql.auto.conf unescaped: the pre-flight refuses
   // such a target; this stops anything that got past it before a file is written.
   const carried: [string, string | null][] = [
@@ -400,7 +403,7 @@ export async function writeRecoverySettings(
   const mine = `# ${input.marker}`;
   const kept = current.includes(mine) ? current.slice(0, current.indexOf(mine)) : current;
   let lines = recoverySettings(input.settings, {
-    restoreCommand: archiveCommands(deps.config, input.cluster).restoreCommand,
+    restoreCommand: archiveCommands(deps.config, input.cluster, input.repository).restoreCommand,
     port: input.port,
     keepArchiving: input.keepArchiving,
     marker: input.marker,

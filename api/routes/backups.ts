@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { backup } from '../../workflows/backup.js';
 import { clusterOf } from '../../config/lookup.js';
-import { listCatalog } from '../../adapters/catalogStore.js';
+import { catalogIds, listCatalog } from '../../adapters/catalogStore.js';
+import { checkRepositoryChoice } from '../../config/repositories.js';
+import { onRepository } from '../secondary.js';
 import { ensureNotBusy, startLockedProcedure } from '../../control/procedures.js';
 import { backupInput } from '../../control/inputs.js';
 import { clusterParams, commonResponses, route, started, temporalUnavailable } from '../routeTable.js';
@@ -21,8 +23,19 @@ const backupEntry = z.object({
   sourceNode: z.string().nullable(),
   verification: z.object({ tool: z.string(), ok: z.boolean(), seconds: z.number(), detail: z.string() }).nullable(),
   workflowId: z.string().nullable(),
+  repositories: z
+    .array(z.enum(['primary', 'secondary']))
+    .describe('the repositories holding this backup with a manifest: on the secondary, a copy whose every object was checked'),
 });
-const backupList = z.object({ cluster: z.string(), backups: z.array(backupEntry) });
+const backupList = z.object({
+  cluster: z.string(),
+  repository: z.enum(['primary', 'secondary']).describe('the repository listed'),
+  backups: z.array(backupEntry),
+  other: z
+    .object({ repository: z.enum(['primary', 'secondary']), reachable: z.boolean(), detail: z.string().nullable() })
+    .nullable()
+    .describe('the other repository, asked which backups it holds (detail: why it could not answer); null: no storage.secondary'),
+});
 
 export const listBackupsRoute = route({
   method: 'GET',
@@ -30,20 +43,48 @@ export const listBackupsRoute = route({
   operationId: 'listBackups',
   summary: 'Lists the backups found in S3 (the catalog is the manifests next to the backups)',
   params: clusterParams,
-  query: z.object({}).strict(),
+  query: z
+    .object({
+      repository: z
+        .enum(['primary', 'secondary'])
+        .default('primary')
+        .describe('the repository to list: primary, or secondary (storage.secondary, the offsite copy)'),
+    })
+    .strict(),
   responses: {
     ...commonResponses,
     200: { description: 'the backups, oldest first, each with its status: good, failed or incomplete', body: backupList },
     404: 'unknown cluster',
+    422: 'repository secondary without storage.secondary (REPOSITORY_NOT_CONFIGURED)',
   },
-  async handler({ params, deps }) {
+  async handler({ params, query, deps }) {
     clusterOf(deps.config, params.cluster);
-    const entries = await listCatalog(deps.s3, deps.config.storage, params.cluster);
+    checkRepositoryChoice(deps.config, query.repository);
+    const listed = onRepository(deps, query.repository);
+    const entries = await listCatalog(listed.s3, listed.config.storage, params.cluster);
+    // The other repository's manifests: one listing, so each entry can say where it is held.
+    const otherName = query.repository === 'primary' ? 'secondary' : 'primary';
+    const other = otherName === 'secondary' && !deps.config.storage.secondary ? undefined : onRepository(deps, otherName);
+    let held: Set<string> | null = null;
+    let otherState: { repository: 'primary' | 'secondary'; reachable: boolean; detail: string | null } | null = null;
+    if (other) {
+      try {
+        held = await catalogIds(other.s3, other.config.storage, params.cluster);
+        otherState = { repository: otherName, reachable: true, detail: null };
+      } catch (err) {
+        otherState = { repository: otherName, reachable: false, detail: (err as Error).message };
+      }
+    }
+    const where = (id: string, hasManifest: boolean) =>
+      (['primary', 'secondary'] as const).filter((r) => (r === query.repository ? hasManifest : !!held?.has(id)));
     return {
       status: 200,
       body: {
         cluster: params.cluster,
+        repository: query.repository,
+        other: otherState,
         backups: entries.map((e) => ({
+          repositories: where(e.id, e.manifest !== null),
           id: e.id,
           status: e.status,
           method: e.manifest?.method ?? null,

@@ -8,7 +8,8 @@ import { UnknownDrillError } from '../../domain/errors.js';
 import type { DrillReport } from '../../domain/drill.js';
 import { startProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, temporalUnavailable } from '../routeTable.js';
-import { drillCoverage, drillReport } from '../bodies.js';
+import { drillCoverage, drillReport, repositoryChoice } from '../bodies.js';
+import { checkRepositoryChoice } from '../../config/repositories.js';
 
 const drillSummary = drillReport
   .pick({ id: true, ok: true, startedAt: true, finishedAt: true, rtoSeconds: true, rpoSeconds: true, failures: true, workflowId: true })
@@ -22,12 +23,19 @@ export const startDrillRoute = route({
   summary:
     'Runs a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down; the workflow fails when a check fails',
   params: clusterParams,
-  body: z.object({}).strict().default({}),
-  responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
-  async handler({ params, deps }) {
+  body: z.object({ repository: repositoryChoice }).strict().default({ repository: 'primary' }),
+  responses: {
+    ...commonResponses,
+    ...temporalUnavailable,
+    202: started('started: { workflowId, uiUrl }'),
+    404: 'unknown cluster',
+    422: 'repository secondary without storage.secondary (REPOSITORY_NOT_CONFIGURED)',
+  },
+  async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
+    checkRepositoryChoice(deps.config, body.repository);
     const started = await startProcedure(deps, 'restoreDrill', params.cluster, restoreDrill, [
-      drillInput(deps.config, params.cluster, 'api'),
+      drillInput(deps.config, params.cluster, 'api', body.repository),
     ]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },

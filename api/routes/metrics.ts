@@ -8,6 +8,7 @@ import { listCatalog } from '../../adapters/catalogStore.js';
 import { clusterDrillCoverage, lastReport, readWalCheck } from '../../adapters/reportStore.js';
 import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
+import { copyLag } from '../../domain/copy.js';
 
 interface Sample {
   labels: Record<string, string | number>;
@@ -35,9 +36,16 @@ const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
   pgdr_drill_last_rpo_seconds: ['gauge', 'RPO the newest restore drill achieved: its run against the newest commit it recovered'],
   pgdr_backups_unproven: ['gauge', 'good backups no restore drill has proven within drill.proofWindowDays'],
   pgdr_backup_proof_coverage_ratio: ['gauge', 'share of good backups a restore drill proved within drill.proofWindowDays (0 to 1)'],
+  pgdr_copy_last_timestamp_seconds: ['gauge', 'when the newest copy to the secondary repository finished (unix seconds)'],
+  pgdr_copy_backups_missing: ['gauge', 'good backups without a checked copy on the secondary repository, as of the newest copy'],
+  pgdr_copy_backup_lag_seconds: ['gauge', 'age of the oldest good backup not yet on the secondary repository (0: none missing)'],
+  pgdr_copy_wal_segments_behind: [
+    'gauge',
+    'WAL segments archived on the primary (newest WAL check) past the newest one copied to the secondary repository',
+  ],
 };
 
-/** The one repository pgdr writes today (storage); the label keeps a second one apart when it comes. */
+/** Drill coverage is of the repository drills read by default: the primary (a drill from the secondary stores its report there). */
 const REPOSITORY = 'primary';
 
 function render(metrics: Map<string, Sample[]>): string {
@@ -64,12 +72,22 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
     const listed = listCatalog(deps.s3, deps.config.storage, cluster);
-    const [catalog, check, drill, coverage] = await Promise.all([
+    const copying = deps.config.storage.secondary && deps.config.clusters[cluster]!.method === 'basebackup';
+    const [catalog, check, drill, coverage, lastCopy] = await Promise.all([
       listed,
       readWalCheck(deps, cluster),
       lastReport(deps, 'drills', cluster),
       clusterDrillCoverage(deps, cluster, now, listed),
+      copying ? lastReport(deps, 'copies', cluster) : undefined,
     ]);
+    if (copying) {
+      const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest ? [e.manifest] : []));
+      const lag = copyLag(good, lastCopy, check?.continuity?.lastSegment ?? null, now);
+      add('pgdr_copy_last_timestamp_seconds', { cluster }, seconds(lastCopy?.finishedAt));
+      add('pgdr_copy_backups_missing', { cluster }, lag.backupsMissing);
+      add('pgdr_copy_backup_lag_seconds', { cluster }, lag.backupLagSeconds);
+      add('pgdr_copy_wal_segments_behind', { cluster }, lag.walSegmentsBehind ?? undefined);
+    }
     add('pgdr_backups_unproven', { cluster, repository: REPOSITORY }, coverage.unproven.length);
     add('pgdr_backup_proof_coverage_ratio', { cluster, repository: REPOSITORY }, coverage.ratio ?? undefined);
     if (drill) {

@@ -7,11 +7,12 @@ import { z } from 'zod';
 import { replicaRebuild, type RebuildVerdictFacts } from '../../workflows/replicaRebuild.js';
 import { switchover, type SwitchoverVerdictFacts } from '../../workflows/switchover.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
+import { checkRepositoryChoice } from '../../config/repositories.js';
 import { rebuildInput, switchoverInput } from '../../control/inputs.js';
 import { listReplicationReports } from '../../adapters/reportStore.js';
 import { ensureNotBusy, startJudgedProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
-import { rebuildReport, switchoverReport } from '../bodies.js';
+import { rebuildReport, repositoryChoice, switchoverReport } from '../bodies.js';
 import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 
 const nodeName = z.string().regex(NAME_PATTERN, `expected a node name from pgdr.yaml: ${NAME_FORM}`);
@@ -28,9 +29,16 @@ export const rebuildRoute = route({
         .enum(['primary', 'backup'])
         .default('primary')
         .describe('clone the primary (pg_basebackup), or restore the newest good backup and catch up from the archive'),
+      repository: repositoryChoice.describe(
+        'source backup: the repository to read it from: primary, secondary (storage.secondary), or auto (the secondary only when the primary storage is unreachable)',
+      ),
     })
     .strict()
-    .default({ source: 'primary' }),
+    .refine((b) => b.repository === 'primary' || b.source === 'backup', {
+      path: ['repository'],
+      message: 'expected "primary" (or no repository) with source "primary": only source "backup" reads a repository',
+    })
+    .default({ source: 'primary', repository: 'primary' }),
   responses: {
     ...commonResponses,
     ...temporalUnavailable,
@@ -51,7 +59,8 @@ export const rebuildRoute = route({
   async handler({ params, body, deps }) {
     nodeOf(deps.config, params.cluster, params.node);
     await ensureNotBusy(deps, params.cluster);
-    const input = rebuildInput(deps.config, params.cluster, params.node, body.source, 'api');
+    checkRepositoryChoice(deps.config, body.repository);
+    const input = rebuildInput(deps.config, params.cluster, params.node, body.source, 'api', body.repository);
     const started = await startJudgedProcedure<typeof replicaRebuild, RebuildVerdictFacts>(
       deps,
       'replicaRebuild',

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { pitrRestore, type RestoreVerdictFacts } from '../../workflows/pitrRestore.js';
 import { restorePreflight } from '../../workflows/restorePreflight.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
+import { checkRepositoryChoice } from '../../config/repositories.js';
 import { absolutePath, type PgdrConfig } from '../../config/schema.js';
 import { defaultDestination, restoreInput } from '../../control/inputs.js';
 import { isRfc3339, type RestoreRequest, type RestoreTarget } from '../../domain/restore.js';
@@ -26,7 +27,7 @@ import { dropRestore } from '../../workflows/dropRestore.js';
 import { describeCopy, dropProblemsFromReport } from '../../domain/restoredCopy.js';
 import { ensureNotBusy, startJudgedProcedure, startProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
-import { restoreDestination, restoreReport, timelineChoice } from '../bodies.js';
+import { repositoryChoice, restoreDestination, restoreReport, timelineChoice } from '../bodies.js';
 
 const restorePlanned = {
   backupId: z.string().describe('the backup the restore starts from'),
@@ -153,6 +154,7 @@ export const restoreBody = z
       .describe(
         `recovery_target_timeline: the branch the pre-flight and recovery follow (backup, WAL, window and target judged along its history); ${TIMELINE_FORM}. Absent: the current primary's timeline (the newest in the archive without one). Not with an immediate target`,
       ),
+    repository: repositoryChoice,
     tablespaceMap: z
       .record(z.string().min(1).max(64), absolutePath)
       .optional()
@@ -169,6 +171,7 @@ export const restoreBody = z
 
 /** The restore request a checked body stands for (the API's and `pgdr restore --standalone`'s). */
 export function restoreRequest(config: PgdrConfig, cluster: string, body: z.output<typeof restoreBody>, now: Date): RestoreRequest {
+  checkRepositoryChoice(config, body.repository);
   return {
     cluster,
     target: body.target as RestoreTarget,
@@ -180,6 +183,7 @@ export function restoreRequest(config: PgdrConfig, cluster: string, body: z.outp
     ...(body.backupId ? { backupId: body.backupId } : {}),
     ...(body.confirm !== undefined ? { confirm: body.confirm } : {}),
     ...(body.tablespaceMap && Object.keys(body.tablespaceMap).length ? { tablespaceMap: body.tablespaceMap } : {}),
+    ...(body.repository !== 'primary' ? { repository: body.repository } : {}),
   };
 }
 

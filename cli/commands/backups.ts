@@ -17,24 +17,51 @@ interface BackupRow {
   stopLsn: string | null;
   timeline: number | null;
   bytes: number | null;
+  /** Absent from APIs older than repositories. */
+  repositories?: string[];
 }
 
-export function renderBackups(cluster: string, rows: BackupRow[]): string {
-  if (rows.length === 0) return `cluster ${cluster}: no backups`;
-  return table(
-    ['ID', 'STATUS', 'METHOD', 'TYPE', 'PARENT', 'START', 'STOP', 'LSN (start-stop)', 'TL', 'SIZE'],
-    rows.map((b) => [
-      b.id,
-      b.status,
-      b.method,
-      b.type,
-      b.parent,
-      b.startTime,
-      b.stopTime,
-      b.startLsn ? `${b.startLsn}-${b.stopLsn}` : null,
-      b.timeline,
-      bytes(b.bytes),
-    ]),
+interface BackupList {
+  repository?: string;
+  backups: BackupRow[];
+  other?: { repository: string; reachable: boolean; detail: string | null } | null;
+}
+
+export function renderBackups(cluster: string, rows: BackupRow[], list: Omit<BackupList, 'backups'> = {}): string {
+  const where = list.repository && list.repository !== 'primary' ? ` in the ${list.repository} repository` : '';
+  const other =
+    list.other && !list.other.reachable ? `\nnote: the ${list.other.repository} repository did not answer: ${list.other.detail}` : '';
+  if (rows.length === 0) return `cluster ${cluster}: no backups${where}${other}`;
+  const withRepos = rows.some((b) => b.repositories !== undefined) && list.other !== null;
+  return (
+    table(
+      [
+        'ID',
+        'STATUS',
+        'METHOD',
+        'TYPE',
+        'PARENT',
+        'START',
+        'STOP',
+        'LSN (start-stop)',
+        'TL',
+        'SIZE',
+        ...(withRepos ? ['REPOSITORIES'] : []),
+      ],
+      rows.map((b) => [
+        b.id,
+        b.status,
+        b.method,
+        b.type,
+        b.parent,
+        b.startTime,
+        b.stopTime,
+        b.startLsn ? `${b.startLsn}-${b.stopLsn}` : null,
+        b.timeline,
+        bytes(b.bytes),
+        ...(withRepos ? [b.repositories?.join(',') || '-'] : []),
+      ]),
+    ) + other
   );
 }
 
@@ -50,12 +77,14 @@ export function renderOperation(op: Operation): string {
 export function backupCommands(program: Command): void {
   program
     .command('backups')
-    .description('list the backups in the catalog (S3)')
+    .description('list the backups in the catalog (S3), with the repositories holding each')
     .argument('<cluster>')
-    .action(async (cluster: string, _opts: unknown, cmd: Command) => {
+    .option('--repository <repository>', 'the repository to list: primary or secondary (storage.secondary)')
+    .action(async (cluster: string, opts: { repository?: string }, cmd: Command) => {
       const inv = invocation(cmd);
-      const res = await apiCall<{ backups: BackupRow[] }>(inv.target(), 'GET', `${clusterPath(cluster)}/backups`);
-      inv.print(res, () => renderBackups(cluster, res.backups));
+      const query = opts.repository ? `?repository=${encodeURIComponent(opts.repository)}` : '';
+      const res = await apiCall<BackupList>(inv.target(), 'GET', `${clusterPath(cluster)}/backups${query}`);
+      inv.print(res, () => renderBackups(cluster, res.backups, res));
     });
 
   program

@@ -43,10 +43,12 @@ export function drillCommands(program: Command): void {
     .command('drill')
     .description('run a restore drill now: restore into a scratch instance, check, measure RTO/RPO, tear down')
     .argument('<cluster>')
+    .option('--repository <repository>', 'the repository to drill from: primary, secondary (storage.secondary) or auto')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { wait?: boolean }, cmd: Command) => {
+    .action(async (cluster: string, opts: { wait?: boolean; repository?: string }, cmd: Command) => {
       await runProcedure(invocation(cmd), {
-        start: (target) => apiCall<Started>(target, 'POST', `${clusterPath(cluster)}/drills`, {}),
+        start: (target) =>
+          apiCall<Started>(target, 'POST', `${clusterPath(cluster)}/drills`, opts.repository ? { repository: opts.repository } : {}),
         started: (s) => `started ${s.workflowId}\n  ${s.uiUrl}`,
         wait: !!opts.wait,
         result: (r) => renderDrill(r as DrillReport),

@@ -32,13 +32,15 @@ export function replicationCommands(program: Command): void {
     .argument('<cluster>')
     .argument('<node>')
     .option('--source <source>', 'primary or backup', 'primary')
+    .option('--repository <repository>', 'with --source backup: primary, secondary (storage.secondary) or auto')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, node: string, opts: { source: string; wait?: boolean }, cmd: Command) => {
+    .action(async (cluster: string, node: string, opts: { source: string; repository?: string; wait?: boolean }, cmd: Command) => {
       const from = (s: { primary: string }) => (opts.source === 'backup' ? 'the newest backup' : s.primary);
       await runProcedure(invocation(cmd), {
         start: (target) =>
           apiCall<Started & { primary: string }>(target, 'POST', `${clusterPath(cluster)}/nodes/${encodeURIComponent(node)}/rebuild`, {
             source: opts.source,
+            ...(opts.repository ? { repository: opts.repository } : {}),
           }),
         started: (s) => `started ${s.workflowId} (rebuilding ${node} from ${from(s)})\n  ${s.uiUrl}`,
         wait: !!opts.wait,

@@ -25,6 +25,7 @@ interface RestoreOptions {
   replaceExisting?: boolean;
   confirm?: string;
   tablespaceMap?: string[];
+  repository?: string;
   wait?: boolean;
   standalone?: string;
 }
@@ -52,13 +53,14 @@ export function restoreBody(o: RestoreOptions): Record<string, unknown> {
     ...(o.replaceExisting ? { replaceExisting: true } : {}),
     ...(o.confirm !== undefined ? { confirm: o.confirm } : {}),
     ...(o.tablespaceMap?.length ? { tablespaceMap: parseTablespaceMapOptions(o.tablespaceMap) } : {}),
+    ...(o.repository !== undefined ? { repository: o.repository } : {}),
   };
 }
 
 export function renderRestore(r: RestoreReport): string {
   const s = r.seconds;
   return [
-    `restore ${r.id}: backup ${r.backupId} (${r.method}) to ${r.destination.node}:${r.destination.dataDir} port ${r.destination.port}`,
+    `restore ${r.id}: backup ${r.backupId} (${r.method}${r.repository ? `, from the ${r.repository}` : ''}) to ${r.destination.node}:${r.destination.dataDir} port ${r.destination.port}`,
     `  stopped at lsn ${r.stop.replayLsn}, last commit ${r.stop.lastCommitTime ?? 'none'}, ${r.stop.state}${r.stop.xactStatus !== undefined ? ` (transaction ${r.stop.xactStatus ?? 'unknown'})` : ''}${r.timeline ? ` on timeline ${r.timeline.number}` : ''}`,
     `  RTO ${s.total} s: pre-flight ${s.preflight}, download ${s.download}, extract ${s.extract}, verify ${s.verify}, replay ${s.replay} (${bytes(r.bytes.downloaded)})`,
     ...(r.notes ?? []).map((n) => `  note: ${n}`),
@@ -99,6 +101,10 @@ export function restoreCommands(program: Command): void {
       '--tablespace-map <name=path>',
       'put this tablespace (name or OID) in this directory instead of <data-dir>_tblspc/<oid>; repeatable',
       (v: string, all: string[] = []) => [...all, v],
+    )
+    .option(
+      '--repository <repository>',
+      `the repository to read: ${'primary, secondary (storage.secondary) or auto (the secondary when the primary storage is unreachable)'}`,
     )
     .option('--wait', 'follow progress until it ends')
     .option(

@@ -13,6 +13,8 @@ export interface StackLayout {
   dir: string;
   toolsBin: string;
   tls: string;
+  /** The secondary MinIO's own CA and certificate. */
+  tlsSecondary: string;
   secrets: string;
   logs: string;
   run: string;
@@ -27,6 +29,9 @@ export interface StackLayout {
     temporalMetrics: number;
     minio: number;
     minioConsole: number;
+    /** The second MinIO (the secondary repository): its own port, keys and CA. */
+    minioSecondary: number;
+    minioSecondaryConsole: number;
     api: number;
     pg: { primary: number; replica: number };
   };
@@ -45,6 +50,7 @@ export function stackLayout(env: NodeJS.ProcessEnv = process.env): StackLayout {
     dir,
     toolsBin: join(toolsDir, 'bin'),
     tls: join(dir, 'tls'),
+    tlsSecondary: join(dir, 'tls-secondary'),
     secrets: join(dir, 'secrets'),
     logs: join(dir, 'logs'),
     run: join(dir, 'run'),
@@ -59,6 +65,8 @@ export function stackLayout(env: NodeJS.ProcessEnv = process.env): StackLayout {
       temporalMetrics: 7253 + offset,
       minio: 9000 + offset,
       minioConsole: 9001 + offset,
+      minioSecondary: 9002 + offset,
+      minioSecondaryConsole: 9003 + offset,
       api: 8484 + offset,
       pg: { primary: 55432 + offset, replica: 55433 + offset },
     },

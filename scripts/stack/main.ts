@@ -11,9 +11,9 @@ import { stackLayout, type StackLayout } from './layout.js';
 import { ensureTls } from './tls.js';
 import { ensureSecrets } from './secrets.js';
 import { ensureTemporal, stopTemporal } from './temporal.js';
-import { ensureMinio, ensureBucket, ensureLockedBucket, stopMinio, STACK_LOCKED_BUCKET } from './minio.js';
+import { ensureMinio, ensureBucket, ensureLockedBucket, minioInstances, stopMinio, STACK_LOCKED_BUCKET } from './minio.js';
 import { demoClusterPlan, ensureCluster, stopCluster, NO_ARCHIVE_COMMANDS } from './postgres.js';
-import { stackConfig, writeStackConfig } from './config.js';
+import { secondaryStorageConfig, stackConfig, STACK_SECONDARY_BUCKET, writeStackConfig } from './config.js';
 import { ensureApps, stopApps, appsRunning, appEnv } from './apps.js';
 import { buildEntries } from '../build.js';
 import { portOpen } from './procs.js';
@@ -31,7 +31,14 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
     console.log(`stack: ${what} ready (${((Date.now() - t0) / 1000).toFixed(1)}s)`);
   };
   const tls = await ensureTls(layout.tls);
-  const secrets = ensureSecrets(layout.secrets, { 'minio-access-key': layout.pgUser, 'minio-secret-key': layout.pgUser });
+  // Postgres runs `pgdr wal push|fetch` as its own user: it reads the S3 keys of both repositories.
+  const secrets = ensureSecrets(layout.secrets, {
+    'minio-access-key': layout.pgUser,
+    'minio-secret-key': layout.pgUser,
+    'minio-secondary-access-key': layout.pgUser,
+    'minio-secondary-secret-key': layout.pgUser,
+  });
+  const tlsSecondary = await ensureTls(layout.tlsSecondary);
   const raw = stackConfig(layout, tls.caCert, secrets, [demoClusterPlan(layout, NO_ARCHIVE_COMMANDS)]);
   const config = parseConfig(raw, layout.configFile);
   writeStackConfig(layout.configFile, raw);
@@ -58,6 +65,20 @@ export async function stackUp(layout: StackLayout, opts: { apps: boolean }): Pro
       await ensureBucket(s3, config.storage.bucket);
       await ensureLockedBucket(s3, STACK_LOCKED_BUCKET);
     }),
+    step(`secondary minio (https://127.0.0.1:${layout.ports.minioSecondary})`, async () => {
+      const creds = {
+        accessKey: secrets['minio-secondary-access-key'].value,
+        secretKey: secrets['minio-secondary-secret-key'].value,
+        kmsKey: secrets['minio-kms-key'].value,
+      };
+      await ensureMinio(layout, tlsSecondary, creds, minioInstances(layout).secondary);
+      const storage = parseConfig(
+        { ...raw, storage: { ...(raw.storage as object), secondary: secondaryStorageConfig(layout, tlsSecondary.caCert, secrets) } },
+        layout.configFile,
+      ).storage.secondary!;
+      const s3 = createS3Client({ ...storage, secondary: undefined }, createSecretReader());
+      await ensureBucket(s3, STACK_SECONDARY_BUCKET);
+    }),
     step(`postgres cluster demo (primary :${plan.primary.port}, replica :${plan.standbys[0]!.port})`, () =>
       ensureCluster(layout, plan, {
         superuserPassword: secrets['pg-superuser-password'].value,
@@ -76,6 +97,7 @@ export async function stackDown(layout: StackLayout): Promise<void> {
     console.log(`stack: stopped restored copy ${c.dataDir} (port ${c.port ?? '?'}, ${c.workflowId})`);
   if (existsSync(layout.dir)) await stopCluster(layout, demoClusterPlan(layout, NO_ARCHIVE_COMMANDS));
   await stopMinio(layout);
+  await stopMinio(layout, minioInstances(layout).secondary);
   await stopTemporal(layout);
   console.log(`stack: stopped; state and logs kept in ${layout.dir}`);
 }
@@ -87,6 +109,7 @@ export async function stackStatus(layout: StackLayout): Promise<Record<string, b
     temporal: await portOpen(p.temporal),
     temporalUi: await portOpen(p.temporalUi),
     minio: await portOpen(p.minio),
+    minioSecondary: await portOpen(p.minioSecondary),
     pgPrimary: await portOpen(p.pg.primary),
     pgReplica: await portOpen(p.pg.replica),
     worker: apps.worker,

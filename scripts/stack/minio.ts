@@ -26,18 +26,34 @@ function healthy(port: number, caCert: string): Promise<boolean> {
 /** The name of the stack MinIO's one KMS key (the key id an SSE-KMS request names). */
 export const STACK_KMS_KEY_ID = 'pgdr-stack-key';
 
+/** One MinIO of the stack: its name (pid, log and data directory) and ports. */
+export interface MinioInstance {
+  name: string;
+  port: number;
+  consolePort: number;
+}
+
+/** The stack's MinIOs: the primary repository's, and the secondary's (storage.secondary in tests). */
+export function minioInstances(layout: StackLayout): { primary: MinioInstance; secondary: MinioInstance } {
+  return {
+    primary: { name: 'minio', port: layout.ports.minio, consolePort: layout.ports.minioConsole },
+    secondary: { name: 'minio-secondary', port: layout.ports.minioSecondary, consolePort: layout.ports.minioSecondaryConsole },
+  };
+}
+
 export async function ensureMinio(
   layout: StackLayout,
   tls: { caCert: string; minioCertsDir: string },
   creds: { accessKey: string; secretKey: string; kmsKey: string },
+  instance: MinioInstance = minioInstances(layout).primary,
 ): Promise<void> {
-  const pidFile = join(layout.run, 'minio.pid');
-  const logFile = join(layout.logs, 'minio.log');
-  if (readPid(pidFile) && (await healthy(layout.ports.minio, tls.caCert))) return;
-  if (await portOpen(layout.ports.minio)) {
-    throw new Error(`port ${layout.ports.minio} is taken by another process\nHINT: set PGDR_PORT_OFFSET to move the stack's ports`);
+  const pidFile = join(layout.run, `${instance.name}.pid`);
+  const logFile = join(layout.logs, `${instance.name}.log`);
+  if (readPid(pidFile) && (await healthy(instance.port, tls.caCert))) return;
+  if (await portOpen(instance.port)) {
+    throw new Error(`port ${instance.port} is taken by another process\nHINT: set PGDR_PORT_OFFSET to move the stack's ports`);
   }
-  const data = join(layout.dir, 'minio', 'data');
+  const data = join(layout.dir, instance.name, 'data');
   mkdirSync(data, { recursive: true });
   startDaemon({
     cmd: findTool('minio', layout.toolsBin),
@@ -46,9 +62,9 @@ export async function ensureMinio(
       data,
       '--quiet',
       '--address',
-      `127.0.0.1:${layout.ports.minio}`,
+      `127.0.0.1:${instance.port}`,
       '--console-address',
-      `127.0.0.1:${layout.ports.minioConsole}`,
+      `127.0.0.1:${instance.consolePort}`,
       '--certs-dir',
       tls.minioCertsDir,
     ],
@@ -63,7 +79,7 @@ export async function ensureMinio(
     logFile,
     pidFile,
   });
-  await waitFor(`minio (TLS) on port ${layout.ports.minio}`, () => healthy(layout.ports.minio, tls.caCert), 60000, logFile);
+  await waitFor(`${instance.name} (TLS) on port ${instance.port}`, () => healthy(instance.port, tls.caCert), 60000, logFile);
 }
 
 export async function ensureBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -86,6 +102,6 @@ export async function ensureLockedBucket(s3: S3Client, bucket: string): Promise<
   }
 }
 
-export async function stopMinio(layout: StackLayout): Promise<boolean> {
-  return stopDaemon(join(layout.run, 'minio.pid'), 'minio');
+export async function stopMinio(layout: StackLayout, instance: MinioInstance = minioInstances(layout).primary): Promise<boolean> {
+  return stopDaemon(join(layout.run, `${instance.name}.pid`), instance.name);
 }

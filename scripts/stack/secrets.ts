@@ -11,6 +11,8 @@ export const SECRET_NAMES = [
   'minio-access-key',
   'minio-secret-key',
   'minio-kms-key',
+  'minio-secondary-access-key',
+  'minio-secondary-secret-key',
   'pg-superuser-password',
   'pgdr-password',
   'api-token',
@@ -42,5 +44,5 @@ export function ensureSecrets(
 /** A new secret value: MinIO's static KMS key is 32 bytes in base64, the rest are hex. */
 function generate(name: SecretName): string {
   if (name === 'minio-kms-key') return randomBytes(32).toString('base64');
-  return `${name === 'minio-access-key' ? 'pgdr' : ''}${randomBytes(18).toString('hex')}`;
+  return `${name.endsWith('access-key') ? 'pgdr' : ''}${randomBytes(18).toString('hex')}`;
 }

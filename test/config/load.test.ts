@@ -109,7 +109,7 @@ describe('config', () => {
       'a backup schedule named like the WAL check',
       (c: any) => (c.clusters.main.backup = { schedules: { 'wal-archive-check': { type: 'full', cron: '0 1 * * *' } } }),
       'clusters.main.backup.schedules',
-      '"wal-archive-check" and "restore-drill" belong to archive.checkCron and drill.cron',
+      '"wal-archive-check", "restore-drill" and "copy-to-secondary" belong to archive.checkCron, drill.cron and storage.secondary.copyCron',
     ],
     [
       'a drill assertion with an unknown expectation',

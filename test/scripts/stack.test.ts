@@ -8,7 +8,8 @@ import { stackUp, stackStatus } from '../../scripts/stack/main.js';
 describe('dev stack', () => {
   it('starting it twice does no harm: same processes, same cluster, same secrets', async () => {
     const layout = stackLayout({ PGDR_STACK_DIR: inject('stackDir'), PGDR_PORT_OFFSET: inject('portOffset') });
-    const pids = () => ['temporal', 'minio', 'worker', 'api'].map((p) => readFileSync(join(layout.run, `${p}.pid`), 'utf8'));
+    const pids = () =>
+      ['temporal', 'minio', 'minio-secondary', 'worker', 'api'].map((p) => readFileSync(join(layout.run, `${p}.pid`), 'utf8'));
     const sysId = () => readFileSync(join(layout.dir, 'pg/demo/primary/postmaster.pid'), 'utf8').split('\n')[0];
     const token = () => readFileSync(join(layout.secrets, 'api-token'), 'utf8');
     const before = { pids: pids(), pg: sysId(), token: token() };
