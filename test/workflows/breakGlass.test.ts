@@ -5,7 +5,8 @@
  * storage config is written, and `pgdr restore --standalone` restores the newest backup to a
  * time in the middle into a fresh directory: exactly the rows committed by then, owned by the
  * Postgres OS user, the report stored in the bucket, the embedded engine gone afterwards. Once
- * unencrypted, once for an age-encrypted cluster (the identity given in the small config).
+ * unencrypted from the primary, once for an age-encrypted cluster from its secondary repository (the
+ * identity given in the small config; the bucket left is the offsite copy's).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,8 @@ import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { portOpen } from '../../scripts/stack/procs.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { repositoryConfig } from '../../config/repositories.js';
+import { stackSecondary } from '../helpers/secondary.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const PGDR = join(ROOT, 'bin', 'pgdr');
@@ -48,11 +51,30 @@ interface Disaster {
   rows(port: number): Promise<string>;
 }
 
-/** A source with a backup and ticks, then its workers, API clients and server stopped: only the bucket is left. */
-async function disaster(prefix: string, adjust?: (cl: Record<string, unknown>) => void): Promise<Disaster> {
-  const src = await pitrSource(prefix, { tickSeconds: 10, ...(adjust ? { adjust } : {}) });
+/**
+ * A source with a backup and ticks, then its workers, API clients and server stopped: only the
+ * bucket is left. `fromSecondary`: the cluster has a second repository, brought up to date by a
+ * copy before the disaster, and the bucket left is the secondary's.
+ */
+async function disaster(prefix: string, adjust?: (cl: Record<string, unknown>) => void, fromSecondary = false): Promise<Disaster> {
+  const src = await pitrSource(prefix, {
+    tickSeconds: 10,
+    ...(adjust ? { adjust } : {}),
+    ...(fromSecondary ? { adjustRoot: (r: Record<string, any>) => (r.storage.secondary = stackSecondary(r.storage.prefix)) } : {}),
+  });
   const raw = parse(readFileSync(src.tc.configPath, 'utf8'));
-  const storage = raw.storage as Record<string, unknown>;
+  let storage = raw.storage as Record<string, unknown>;
+  let config = src.tc.config;
+  if (fromSecondary) {
+    const copy = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/copies`, {});
+    expect(copy.status, JSON.stringify(copy.body)).toBe(202);
+    const report = (await src.c.temporal.workflow.getHandle(copy.body.workflowId).result()) as { backupsOnSecondary: string[] };
+    expect(report.backupsOnSecondary).toEqual([src.backup.id]);
+    // The small config's storage is pgdr.yaml's section: the secondary's fields, without its copy schedule.
+    storage = { ...(storage.secondary as Record<string, unknown>) };
+    delete storage.copyCron;
+    config = repositoryConfig(config, 'secondary');
+  }
   // The cluster's SQL role and TLS settings: the restored copy carries its roles, pg_hba.conf and certificate.
   const cl = raw.clusters[src.tc.name] as Record<string, unknown>;
   const keys = ['database', 'user', 'password', 'sslmode', 'sslRootCert', 'sslCert', 'sslKey'];
@@ -63,7 +85,7 @@ async function disaster(prefix: string, adjust?: (cl: Record<string, unknown>) =
     backupId: src.backup.id,
     storage,
     connection,
-    config: src.tc.config,
+    config,
     layout: src.pgs.layout,
     restoreDir: src.restoreDir,
     rows: src.rows,
@@ -217,7 +239,7 @@ describe('pgdr restore --standalone (break-glass: nothing but the bucket)', () =
   }, 120_000);
 });
 
-describe('pgdr restore --standalone of an age-encrypted cluster', () => {
+describe('pgdr restore --standalone of an age-encrypted cluster, from its secondary repository', () => {
   let d: Disaster;
   let dir: string;
   let identityFile: string;
@@ -232,9 +254,14 @@ describe('pgdr restore --standalone of an age-encrypted cluster', () => {
     const ids = asUser('postgres');
     if (ids) chownSync(identityFile, ids.uid, ids.gid); // restore_command (the Postgres OS user) reads it
     const recipient = (await execa('age-keygen', ['-y', identityFile])).stdout.trim();
-    d = await disaster('glassenc', (cl) => {
-      cl.encryption = { recipients: [recipient], identities: [{ file: identityFile }] };
-    });
+    // Encrypted, and from the secondary repository: the copy carries the age-encrypted bytes as they are.
+    d = await disaster(
+      'glassenc',
+      (cl) => {
+        cl.encryption = { recipients: [recipient], identities: [{ file: identityFile }] };
+      },
+      true,
+    );
   }, 300_000);
   afterAll(async () => {
     for (const m of made) if (d) await discardRestore({ layout: d.layout }, m);
