@@ -109,6 +109,7 @@ function specsFor(type: string): FixtureSpec[] {
     case 'restoreDrill':
     case 'walArchiveCheck':
     case 'dropRestore':
+    case 'copyBackup':
       return [
         { type, status: 'Completed' },
         { type, status: 'Failed' },
