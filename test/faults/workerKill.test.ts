@@ -6,13 +6,13 @@
  * instance, no partial clone, the old data directory kept until the very end.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { replicatedCluster, type ReplicatedCluster } from '../helpers/replication.js';
 import { asideOf } from '../helpers/rebuild.js';
-import { awaitStep, killableWorker, retriedActivities, type KillableWorker } from '../helpers/killableWorker.js';
+import { killableWorker, retriedActivities, type KillableWorker } from '../helpers/killableWorker.js';
 import { switchAndArchive } from '../helpers/ticks.js';
 import { until } from '../helpers/stack.js';
 import { portIsFree } from '../../adapters/pgHost.js';
@@ -24,6 +24,24 @@ import type { RestoreReport } from '../../domain/restore.js';
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 
 /** Bytes of the files under a directory (0 when it is gone, or while files come and go). */
+/** A drill's scratch copy under `dir` while it recovers: recovery.signal and a running postmaster (its port from postmaster.pid). */
+function recoveringScratch(dir: string): { dataDir: string; port: number } | null {
+  const entries = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : [];
+  for (const e of entries) {
+    const d = join(dir, e.name);
+    if (!e.isDirectory() || !e.name.includes('-drill-') || !existsSync(join(d, 'recovery.signal'))) continue;
+    let pid = '';
+    try {
+      pid = readFileSync(join(d, 'postmaster.pid'), 'utf8');
+    } catch {
+      continue; // not started yet
+    }
+    const port = Number(pid.split('\n')[3]);
+    if (port > 0) return { dataDir: d, port };
+  }
+  return null;
+}
+
 function bytesUnder(dir: string): number {
   try {
     return readdirSync(dir, { withFileTypes: true, recursive: true }).reduce(
@@ -92,8 +110,20 @@ describe('a restore drill when the worker is SIGKILLed', () => {
     const child = src.c.temporal.workflow.getHandle(await childOf(handle));
 
     // Killed while the scratch instance replays: it runs, on its own port, in its own directory.
-    const at = await awaitStep<RestoreProgress>(child, /^replaying WAL/);
-    const scratch = { dataDir: at.destination.dataDir, port: at.destination.port };
+    // Watched through the history (the replay wait scheduled) and on disk (recovery.signal, a
+    // postmaster), not through the progress query: under load a query's answer can take longer
+    // than the step it would report.
+    const replaying = async () =>
+      (await child.fetchHistory()).events?.some(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitRecoveryTarget',
+      );
+    const scratch = await until(
+      'the drill scratch instance replays WAL (awaitRecoveryTarget scheduled, the server in recovery)',
+      async () => ((await replaying()) ? recoveringScratch(src.restoreDir) : null),
+      120_000,
+      20,
+    );
+    expect((await child.query<RestoreProgress>('progress')).destination.dataDir).toBe(scratch.dataDir);
     expect(scratch.dataDir).toContain('-drill-');
     expect(existsSync(join(scratch.dataDir, 'postmaster.pid'))).toBe(true);
     await worker.kill();
@@ -193,8 +223,14 @@ describe('a replica rebuild when the worker is SIGKILLed', () => {
     const handle = rc.c.temporal.workflow.getHandle(res.body.workflowId);
 
     // Killed mid-clone: pg_basebackup has written part of the new copy; the old one is aside.
-    const cloning = (p: { step: string }) => /^pg_basebackup/.test(p.step) && bytesUnder(join(dataDir, 'base')) > 16 * 1024 * 1024;
-    await awaitStep(handle, /^pg_basebackup/, 120_000, cloning);
+    // Watched on the files themselves, not through the progress query: under load a query's answer
+    // can take longer than the whole clone (a fresh-clone run once saw "pg_basebackup", then "done").
+    await until(
+      'pg_basebackup has written 16 MiB of the new copy, the old one aside',
+      async () => aside().length === 1 && bytesUnder(join(dataDir, 'base')) > 16 * 1024 * 1024,
+      120_000,
+      20,
+    );
     expect(aside().length).toBe(1);
     const oldDir = aside()[0]!;
     expect(existsSync(join(parent, oldDir, 'old-copy.marker'))).toBe(true);

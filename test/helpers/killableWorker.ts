@@ -38,24 +38,6 @@ export function killableWorker(configPath: string): KillableWorker {
   };
 }
 
-/** Polls a workflow's `progress` query until its step matches; returns that progress. */
-export async function awaitStep<P extends { step: string }>(
-  handle: WorkflowHandle,
-  step: RegExp,
-  timeoutMs = 120_000,
-  also: (p: P) => boolean = () => true,
-): Promise<P> {
-  const deadline = Date.now() + timeoutMs;
-  let last: P | null = null;
-  for (;;) {
-    last = await handle.query<P>('progress').catch(() => last);
-    if (last && step.test(last.step) && also(last)) return last;
-    if (Date.now() > deadline)
-      throw new Error(`${handle.workflowId} never reached step ${step} within ${timeoutMs} ms (last step: ${last?.step ?? 'none'})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /**
  * Activity types that ran more than one attempt in a workflow's history: their started event
  * carries attempt > 1 (Temporal records only the last attempt), or an attempt timed out for good.
