@@ -7,6 +7,7 @@
  * - a copy with verify re-reads the whole copy;
  * - with the primary MinIO stopped, a PITR with repository auto reads the secondary, says so,
  *   and recovers exactly the rows to the target;
+ * - a drill from the secondary proves its copy and stores its report there;
  * - a damaged object on the secondary is found by verification and named by its s3:// URL.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,7 @@ import { createS3Client, listKeys } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { repositoryConfig } from '../../config/repositories.js';
 import type { CopyReport } from '../../domain/copy.js';
+import type { DrillReport } from '../../domain/drill.js';
 import type { PgdrConfig } from '../../config/schema.js';
 
 async function body(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
@@ -133,6 +135,22 @@ describe('a second repository (basebackup method)', () => {
     } finally {
       await own.start();
     }
+  }, 300_000);
+
+  it('drills from the secondary: proves its copy and keeps the report there, the primary untouched', async () => {
+    const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/drills`, { repository: 'secondary' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const report = (await src.c.temporal.workflow.getHandle(res.body.workflowId).result()) as DrillReport;
+    expect(report).toMatchObject({ ok: true, repository: 'secondary', failures: [] });
+    expect(report.restores.map((r) => [r.backupId, r.restore?.repository])).toEqual([[src.backup.id, 'secondary']]);
+    const reports = (prefix: string, s3: S3Client, bucket: string) =>
+      listKeys(s3, bucket, `${prefix}/${src.tc.name}/reports/drills/`).then((k) => k.map((x) => x.key.split('/').pop()));
+    expect(await reports(secondary.storage.prefix, far, secondary.storage.bucket)).toEqual([`${report.id}.json`]);
+    expect(await reports(src.tc.config.storage.prefix, src.c.s3, src.tc.config.storage.bucket)).toEqual([]);
+    // Its coverage is the secondary's: the CLI asks for the drill the same way.
+    const cli = await src.c.cli(['drill', src.tc.name, '--repository', 'tape']);
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr + cli.stdout).toContain('body.repository');
   }, 300_000);
 
   it('names every damaged object when a verification re-reads the copy', async () => {
