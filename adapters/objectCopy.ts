@@ -36,7 +36,8 @@ function isPreconditionFailed(err: unknown): boolean {
   return e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412;
 }
 
-function hasher(): Transform & { bytes: number; digest(): string } {
+/** A pass-through stream that counts bytes and computes their sha256 (backups, copies, verification). */
+export function hashingCounter(): Transform & { bytes: number; digest(): string } {
   const hash = createHash('sha256');
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -48,6 +49,16 @@ function hasher(): Transform & { bytes: number; digest(): string } {
   t.bytes = 0;
   t.digest = () => hash.digest('hex');
   return t;
+}
+
+/** The near object as a GetObject answer, or undefined when it is gone. */
+async function getNear(from: Side, key: string, signal: AbortSignal | undefined) {
+  try {
+    return await from.s3.send(new GetObjectCommand({ Bucket: from.storage.bucket, Key: key }), { abortSignal: signal });
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
 }
 
 /** The object's metadata, or undefined when there is no such object. */
@@ -70,7 +81,7 @@ export async function hashObject(side: Side, key: string, signal?: AbortSignal):
     if (isMissing(err)) return undefined;
     throw err;
   }
-  const h = hasher();
+  const h = hashingCounter();
   await pipeline(body, h, async (source: AsyncIterable<Buffer>) => {
     for await (const _ of source) void _;
   });
@@ -96,14 +107,9 @@ export async function copyStreamed(from: Side, to: Side, key: string, toKey: str
     if (far && far.sha256 === near.sha256) return { state: 'present', bytes: far.bytes, storedSha256: far.sha256 };
     return { state: 'conflict', problem: `${objectUrl(to, toKey)} is already there with other bytes than ${objectUrl(from, key)}` };
   }
-  let res;
-  try {
-    res = await from.s3.send(new GetObjectCommand({ Bucket: from.storage.bucket, Key: key }), { abortSignal: signal });
-  } catch (err) {
-    if (isMissing(err)) return { state: 'gone' };
-    throw err;
-  }
-  const h = hasher();
+  const res = await getNear(from, key, signal);
+  if (!res) return { state: 'gone' };
+  const h = hashingCounter();
   const upload = new Upload({
     client: to.s3,
     params: {
@@ -134,13 +140,8 @@ export async function copyStreamed(from: Side, to: Side, key: string, toKey: str
  * the near side nor a key. Conditional (If-None-Match: *): never replaces a far object.
  */
 export async function copyBuffered(from: Side, to: Side, key: string, toKey: string, signal?: AbortSignal): Promise<CopyOutcome> {
-  let res;
-  try {
-    res = await from.s3.send(new GetObjectCommand({ Bucket: from.storage.bucket, Key: key }), { abortSignal: signal });
-  } catch (err) {
-    if (isMissing(err)) return { state: 'gone' };
-    throw err;
-  }
+  const res = await getNear(from, key, signal);
+  if (!res) return { state: 'gone' };
   const body = Buffer.from(await res.Body!.transformToByteArray());
   const storedSha256 = createHash('sha256').update(body).digest('hex');
   try {

@@ -3,6 +3,7 @@
  * polling, let in-flight activities finish within the grace time, then cancel them; the
  * process exits once every worker has drained.
  */
+import { repositoryConfig } from '../config/repositories.js';
 import { parseArgs } from 'node:util';
 import type { Worker } from '@temporalio/worker';
 import { connectTemporalClient, connectWorker } from '../adapters/temporalConnection.js';
@@ -66,14 +67,21 @@ async function waitUntilRunning(workers: Worker[]): Promise<void> {
  * only a warning: the worker starts during an outage, as before, and a locked write fails loudly.
  */
 async function checkBucketLock(config: PgdrConfig): Promise<void> {
-  const s3 = createS3Client(config.storage, createSecretReader());
-  try {
-    console.log(`storage: ${await checkObjectLock(s3, config.storage)}`);
-  } catch (err) {
-    if (err instanceof ObjectLockUnavailableError) throw err;
-    console.warn(`storage: object lock of bucket "${config.storage.bucket}" not checked: ${(err as Error).message || (err as Error).name}`);
-  } finally {
-    s3.destroy();
+  // Each repository: the primary, and the secondary (storage.secondary) when configured.
+  const repositories = [
+    ['storage', config.storage] as const,
+    ...(config.storage.secondary ? [['secondary storage', repositoryConfig(config, 'secondary').storage] as const] : []),
+  ];
+  for (const [label, storage] of repositories) {
+    const s3 = createS3Client(storage, createSecretReader());
+    try {
+      console.log(`${label}: ${await checkObjectLock(s3, storage)}`);
+    } catch (err) {
+      if (err instanceof ObjectLockUnavailableError) throw err;
+      console.warn(`${label}: object lock of bucket "${storage.bucket}" not checked: ${(err as Error).message || (err as Error).name}`);
+    } finally {
+      s3.destroy();
+    }
   }
 }
 

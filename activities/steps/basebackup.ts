@@ -7,10 +7,10 @@
  * configured, every stored object is the compressed stream encrypted on its way out
  * (adapters/age.ts); sha256 and bytes stay those of the compressed plaintext.
  */
-import { createHash } from 'node:crypto';
+import { hashingCounter } from '../../adapters/objectCopy.js';
 import { mkdirSync, rmSync, chownSync, createWriteStream, existsSync, lchownSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { Transform, pipeline } from 'node:stream';
+import { pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -91,21 +91,6 @@ const OBJECT_NAMES: Record<string, string> = { zstd: 'base.tar.zst', lz4: 'base.
 
 export function objectNameFor(compression: string): string {
   return OBJECT_NAMES[compression] ?? 'base.tar';
-}
-
-/** A pass-through stream that counts bytes and computes sha256. */
-export function hashingCounter(): Transform & { bytes: number; digest(): string } {
-  const hash = createHash('sha256');
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      (t as unknown as { bytes: number }).bytes += chunk.length;
-      cb(null, chunk);
-    },
-  }) as Transform & { bytes: number; digest(): string };
-  t.bytes = 0;
-  t.digest = () => hash.digest('hex');
-  return t;
 }
 
 /** What pg_basebackup -v -P says on stderr: its LSNs, timeline and progress. */
