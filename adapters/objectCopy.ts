@@ -4,7 +4,7 @@
  * and what is checked is that the far object's bytes hash to what was read from the near one.
  */
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, pipeline as pipeStreams, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -110,12 +110,16 @@ export async function copyStreamed(from: Side, to: Side, key: string, toKey: str
   const res = await getNear(from, key, signal);
   if (!res) return { state: 'gone' };
   const h = hashingCounter();
+  // pipeline, not pipe: a read that fails half-way fails the upload too (pipe would leave it waiting).
+  pipeStreams(res.Body as Readable, h, (err) => {
+    if (err) h.destroy(err);
+  });
   const upload = new Upload({
     client: to.s3,
     params: {
       Bucket: to.storage.bucket,
       Key: toKey,
-      Body: (res.Body as Readable).pipe(h),
+      Body: h,
       ContentType: res.ContentType,
       Metadata: res.Metadata,
       ...objectLockParams(to.storage),

@@ -196,11 +196,3 @@ export async function readWalCheck(deps: ReportDeps, cluster: string): Promise<W
   return getReport(deps, 'walCheck', cluster, LATEST);
 }
 
-/** Stored rebuild and switchover reports of a cluster, oldest first. */
-export async function listReplicationReports(
-  deps: ReportDeps,
-  cluster: string,
-): Promise<{ rebuilds: RebuildReport[]; switchovers: SwitchoverReport[] }> {
-  const [rebuilds, switchovers] = await Promise.all([listReports(deps, 'rebuilds', cluster), listReports(deps, 'switchovers', cluster)]);
-  return { rebuilds, switchovers };
-}

@@ -8,6 +8,7 @@ import { repositoryConfig } from '../config/repositories.js';
 import { createS3Client } from '../adapters/storage.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import type { ApiDeps } from './deps.js';
+import { getReport, listReports, type ReportKinds } from '../adapters/reportStore.js';
 
 const clients = new WeakMap<ApiDeps, { config: PgdrConfig; s3: S3Client }>();
 
@@ -27,4 +28,35 @@ export function onRepository(deps: ApiDeps, repository: 'primary' | 'secondary')
   if (repository === 'primary') return deps;
   const s = secondaryOf(deps);
   return s ? { ...deps, config: s.config, s3: s.s3 } : deps;
+}
+
+/**
+ * Stored reports of a kind from both repositories: a restore, drill or rebuild that read the
+ * secondary stored its report there. Oldest first by id; the secondary not answering only
+ * leaves its reports out (the primary's failure fails the request, as before repositories).
+ */
+export async function reportsOfBoth<K extends 'restores' | 'drills' | 'rebuilds'>(
+  deps: ApiDeps,
+  kind: K,
+  cluster: string,
+): Promise<ReportKinds[K][]> {
+  const primary = await listReports(deps, kind, cluster);
+  const s = secondaryOf(deps);
+  if (!s) return primary;
+  const secondary = await listReports({ config: s.config, s3: s.s3 }, kind, cluster).catch(() => []);
+  const key = (r: ReportKinds[K]) => ('id' in r ? String(r.id) : r.startedAt);
+  return [...primary, ...secondary].sort((a, b) => key(a).localeCompare(key(b)));
+}
+
+/** One stored report from the primary, else from the secondary. */
+export async function reportOfEither<K extends 'restores' | 'drills'>(
+  deps: ApiDeps,
+  kind: K,
+  cluster: string,
+  id: string,
+): Promise<ReportKinds[K] | undefined> {
+  const found = await getReport(deps, kind, cluster, id);
+  const s = secondaryOf(deps);
+  if (found || !s) return found;
+  return getReport({ config: s.config, s3: s.s3 }, kind, cluster, id).catch(() => undefined);
 }

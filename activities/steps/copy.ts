@@ -7,15 +7,7 @@
 import { baseFolder, catalogIds, listCatalog, manifestKey, readManifest, walFolder } from '../../adapters/catalogStore.js';
 import { copyBuffered, copyStreamed, hashObject, headMetadata, objectUrl, STORED_SHA256, type Side } from '../../adapters/objectCopy.js';
 import { activityProgress, every } from '../../adapters/progress.js';
-import {
-  checkBucket,
-  getJson,
-  isUnreachable,
-  listKeys,
-  objectLockParams,
-  putJsonIfAbsent,
-  storageEndpoint,
-} from '../../adapters/storage.js';
+import { checkBucket, getJson, listKeys, objectLockParams, putJsonIfAbsent, storageEndpoint } from '../../adapters/storage.js';
 import { putReport } from '../../adapters/reportStore.js';
 import { CopyCorruptError, RepositoryNotConfiguredError } from '../../domain/errors.js';
 import { copyPlan, walToCopy, type CopyPlan, type CopyRecord, type CopyReport } from '../../domain/copy.js';
@@ -38,7 +30,8 @@ const manifestIds = (side: Side, cluster: string) => catalogIds(side.s3, side.st
 export async function planCopy(deps: StepDeps, input: { cluster: string }): Promise<CopyPlan & { secondary: CopyReport['secondary'] }> {
   const { far } = sides(deps);
   const catalog = await listCatalog(deps.s3, deps.config.storage, input.cluster);
-  const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest ? [e.manifest] : []));
+  // pgdr copies what it wrote itself: a pgBackRest set (from before a method change) is pgBackRest's repository.
+  const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest?.method === 'basebackup' ? [e.manifest] : []));
   return {
     ...copyPlan(good, await manifestIds(far, input.cluster)),
     secondary: { endpoint: storageEndpoint(far.storage), bucket: far.storage.bucket, prefix: far.storage.prefix },
@@ -46,8 +39,11 @@ export async function planCopy(deps: StepDeps, input: { cluster: string }): Prom
 }
 
 /**
- * Copies one backup's objects, then its copy record and manifest (last). A backup gone from the
- * primary meanwhile (expired) is skipped, saying so; a far object with other bytes fails the copy.
+ * Copies one backup's objects (those its manifest lists), then its copy record and manifest
+ * (last, and only while the primary still has it). A backup gone from the primary meanwhile
+ * (expiry takes no lock against a copy) is skipped, saying so, and gets no manifest on the
+ * secondary; a far object with other bytes fails the copy, and so does a plaintext object whose
+ * bytes are not the ones its manifest records (damage on the primary is not copied as good).
  */
 export async function copyBackupObjects(
   deps: StepDeps,
@@ -59,9 +55,10 @@ export async function copyBackupObjects(
   if (!manifest) return { copied: false, reason: 'its manifest is gone from the primary (expired meanwhile)', objects: 0, bytes: 0 };
   const nearFolder = baseFolder(near.storage, input.cluster, input.backupId);
   const farFolder = baseFolder(far.storage, input.cluster, input.backupId);
-  const names = (await listKeys(near.s3, near.storage.bucket, nearFolder))
-    .map((k) => k.key.slice(nearFolder.length))
-    .filter((n) => n !== 'manifest.json' && n !== COPY_RECORD);
+  // The manifest's objects, not a listing: a listing during an expiry could miss some and still look complete.
+  const listed = new Map(manifest.objects.map((o) => [o.name, o.sha256]));
+  const names = [...listed.keys()];
+  const plaintext = manifest.encryption === undefined;
   const record: CopyRecord = { backupId: input.backupId, copiedAt: '', workflowId: input.workflowId, objects: [] };
   let bytes = 0;
   const beat = every(2000, () =>
@@ -73,6 +70,11 @@ export async function copyBackupObjects(
       if (out.state === 'gone')
         return { copied: false, reason: `${objectUrl(near, nearFolder + name)} is gone from the primary`, objects: 0, bytes };
       if (out.state === 'conflict') throw new CopyCorruptError(input.cluster, [out.problem]);
+      // Stored bytes are the manifest's (compressed plaintext) unless age-encrypted: then checked on restore.
+      if (plaintext && out.storedSha256 !== listed.get(name))
+        throw new CopyCorruptError(input.cluster, [
+          `${objectUrl(near, nearFolder + name)} has sha256 ${out.storedSha256}, but manifest ${input.backupId} records ${listed.get(name)}: the primary's copy is damaged`,
+        ]);
       record.objects.push({ name, bytes: out.bytes, storedSha256: out.storedSha256 });
       bytes += out.state === 'copied' ? out.bytes : 0;
     }
@@ -80,6 +82,9 @@ export async function copyBackupObjects(
     beat();
   }
   record.copiedAt = new Date().toISOString();
+  // Expired while it was copied: what was copied stays without a manifest (never counted as a copy).
+  if (!(await readManifest(near.s3, near.storage, input.cluster, input.backupId)))
+    return { copied: false, reason: 'its manifest went from the primary while it was copied (expired meanwhile)', objects: 0, bytes };
   const lock = objectLockParams(far.storage);
   if (!(await putJsonIfAbsent(far.s3, far.storage.bucket, farFolder + COPY_RECORD, record, lock))) {
     const earlier = await getJson<CopyRecord>(far.s3, far.storage.bucket, farFolder + COPY_RECORD);
@@ -187,13 +192,18 @@ export async function storeCopyReport(deps: StepDeps, report: CopyReport): Promi
 /** How long `auto` waits for the primary bucket to answer before it reads the secondary. */
 const REACH_TIMEOUT_MS = 10_000;
 
+/**
+ * Null when the bucket answers HEAD; else why not. Any failure counts: down, timed out, and
+ * also refused (403: keys revoked) or gone (NoSuchBucket), the disasters a second repository is for.
+ */
 async function reachable(side: Side): Promise<string | null> {
   try {
     await checkBucket(side.s3, side.storage.bucket, AbortSignal.timeout(REACH_TIMEOUT_MS));
     return null;
   } catch (err) {
-    if (!isUnreachable(err) && (err as Error).name !== 'AbortError' && (err as Error).name !== 'TimeoutError') throw err;
-    return (err as Error).message || (err as Error).name;
+    const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    return `${e.message || e.name}${status ? ` (HTTP ${status})` : ''}`;
   }
 }
 
@@ -212,17 +222,17 @@ export async function chooseRepository(
   if (!deps.secondary)
     return {
       repository: 'primary',
-      note: `the primary storage (${storageEndpoint(near.storage)}) is unreachable and no secondary is configured: ${down}`,
+      note: `the primary storage (${storageEndpoint(near.storage)}) is unavailable and no secondary is configured: ${down}`,
     };
   const far = deps.secondary();
   const farDown = await reachable({ s3: far.s3, storage: far.config.storage });
   if (farDown !== null)
     return {
       repository: 'primary',
-      note: `both repositories are unreachable: primary ${storageEndpoint(near.storage)} (${down}), secondary ${storageEndpoint(far.config.storage)} (${farDown})`,
+      note: `both repositories are unavailable: primary ${storageEndpoint(near.storage)} (${down}), secondary ${storageEndpoint(far.config.storage)} (${farDown})`,
     };
   return {
     repository: 'secondary',
-    note: `read from the secondary (${storageEndpoint(far.config.storage)}, bucket ${far.config.storage.bucket}): the primary storage ${storageEndpoint(near.storage)} is unreachable: ${down}`,
+    note: `read from the secondary (${storageEndpoint(far.config.storage)}, bucket ${far.config.storage.bucket}): the primary storage ${storageEndpoint(near.storage)} is unavailable: ${down}`,
   };
 }

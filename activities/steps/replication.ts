@@ -15,6 +15,7 @@ import { primaryConninfo, replayedPast } from '../../domain/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
+import type { Repository } from '../../config/repositories.js';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { parseBaseBackupStderr } from './basebackup.js';
 import { rebuildTablespaceMapping } from './restoreTablespaces.js';
@@ -310,6 +311,11 @@ export async function writeStandbySettings(
     /** Write pgdr's restore_command (WAL from the archive, then streaming). */
     fromArchive: boolean;
     /**
+     * The repository its archive WAL comes from: a standby rebuilt from the secondary's copy
+     * catches up from the secondary (set by the workflow's proxy; absent: the primary).
+     */
+    repository?: Repository;
+    /**
      * An empty restore_command, whatever the directory had: the node streams only. For an
      * old primary rejoining whose WAL the new primary holds: at startup each archive miss costs
      * a `wal fetch` (about 0.25 s), which a synchronous standby's absence makes clients wait for.
@@ -356,7 +362,7 @@ export async function writeStandbySettings(
     ...(input.streamOnly
       ? [`restore_command = ''`]
       : input.fromArchive
-        ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster).restoreCommand)}`]
+        ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster, input.repository).restoreCommand)}`]
         : []),
   ];
   writeFileSync(auto, `${kept.join('\n').replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { restoreDrill } from '../../workflows/restoreDrill.js';
 import { clusterOf } from '../../config/lookup.js';
 import { drillInput } from '../../control/inputs.js';
-import { clusterDrillCoverage, getReport, listReports } from '../../adapters/reportStore.js';
+import { clusterDrillCoverage } from '../../adapters/reportStore.js';
+import { reportOfEither, reportsOfBoth } from '../secondary.js';
 import type { DrillCoverage } from '../../domain/drillCoverage.js';
 import { UnknownDrillError } from '../../domain/errors.js';
 import type { DrillReport } from '../../domain/drill.js';
@@ -70,7 +71,7 @@ export const listDrillsRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: { cluster: params.cluster, drills: (await listReports(deps, 'drills', params.cluster)).map(summary) } };
+    return { status: 200, body: { cluster: params.cluster, drills: (await reportsOfBoth(deps, 'drills', params.cluster)).map(summary) } };
   },
 });
 
@@ -107,7 +108,7 @@ export const drillReportRoute = route({
   responses: { ...commonResponses, 200: { description: 'the drill report', body: drillReport }, 404: 'unknown cluster or drill' },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const report = await getReport(deps, 'drills', params.cluster, params.id);
+    const report = await reportOfEither(deps, 'drills', params.cluster, params.id);
     if (!report) throw new UnknownDrillError(params.cluster, params.id);
     return { status: 200, body: report };
   },
@@ -173,7 +174,10 @@ export const drillPageRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const [drills, coverage] = await Promise.all([listReports(deps, 'drills', params.cluster), clusterDrillCoverage(deps, params.cluster)]);
+    const [drills, coverage] = await Promise.all([
+      reportsOfBoth(deps, 'drills', params.cluster),
+      clusterDrillCoverage(deps, params.cluster),
+    ]);
     return {
       status: 200,
       body: drillPage(params.cluster, drills, coverage),

@@ -9,7 +9,8 @@ import { switchover, type SwitchoverVerdictFacts } from '../../workflows/switcho
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { checkRepositoryChoice } from '../../config/repositories.js';
 import { rebuildInput, switchoverInput } from '../../control/inputs.js';
-import { listReplicationReports } from '../../adapters/reportStore.js';
+import { listReports } from '../../adapters/reportStore.js';
+import { reportsOfBoth } from '../secondary.js';
 import { ensureNotBusy, startJudgedProcedure } from '../../control/procedures.js';
 import { clusterName, clusterParams, commonResponses, route, started, startedBody, temporalUnavailable } from '../routeTable.js';
 import { rebuildReport, repositoryChoice, switchoverReport } from '../bodies.js';
@@ -163,6 +164,7 @@ export const replicationReportsRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    return { status: 200, body: { cluster: params.cluster, ...(await listReplicationReports(deps, params.cluster)) } };
+    const switchovers = await listReports(deps, 'switchovers', params.cluster);
+    return { status: 200, body: { cluster: params.cluster, rebuilds: await reportsOfBoth(deps, 'rebuilds', params.cluster), switchovers } };
   },
 });

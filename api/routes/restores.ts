@@ -20,7 +20,7 @@ import {
 import { isLsn } from '../../domain/lsn.js';
 import { restorePointNameProblem, RESTORE_POINT_NAME_FORM } from '../../domain/pgconf.js';
 import { timelineRequestProblem, xidProblem, TIMELINE_FORM, XID_FORM, type TimelineRequest } from '../../domain/timelines.js';
-import { getReport, listReports } from '../../adapters/reportStore.js';
+import { reportOfEither, reportsOfBoth } from '../secondary.js';
 import { nodeDataDirs } from '../../activities/steps/restoredCopies.js';
 import { restoredCopies } from '../../workflows/restoredCopies.js';
 import { dropRestore } from '../../workflows/dropRestore.js';
@@ -299,7 +299,7 @@ export const listRestoresRoute = route({
   },
   async handler({ params, deps }) {
     const cc = clusterOf(deps.config, params.cluster);
-    const reports = await listReports(deps, 'restores', params.cluster);
+    const reports = await reportsOfBoth(deps, 'restores', params.cluster);
     if (reports.length === 0) return { status: 200, body: { cluster: params.cluster, workflowId: null, uiUrl: null, restores: [] } };
     // The API never looks at a node's files: each destination node's agent does, read-only.
     const byNode = new Map<string, string[]>();
@@ -364,7 +364,7 @@ export const dropRestoreRoute = route({
   },
   async handler({ params, deps }) {
     clusterOf(deps.config, params.cluster);
-    const report = await getReport(deps, 'restores', params.cluster, params.id);
+    const report = await reportOfEither(deps, 'restores', params.cluster, params.id);
     if (!report) throw new UnknownRestoreError(params.cluster, params.id);
     const nodeDirs = nodeDataDirs(deps.config, params.cluster);
     const problems = dropProblemsFromReport(report, nodeDirs);

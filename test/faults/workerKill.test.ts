@@ -23,7 +23,6 @@ import type { RestoreReport } from '../../domain/restore.js';
 
 const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
 
-/** Bytes of the files under a directory (0 when it is gone, or while files come and go). */
 /** A drill's scratch copy under `dir` while it recovers: recovery.signal and a running postmaster (its port from postmaster.pid). */
 function recoveringScratch(dir: string): { dataDir: string; port: number } | null {
   const entries = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : [];
@@ -42,6 +41,7 @@ function recoveringScratch(dir: string): { dataDir: string; port: number } | nul
   return null;
 }
 
+/** Bytes of the files under a directory (0 when it is gone, or while files come and go). */
 function bytesUnder(dir: string): number {
   try {
     return readdirSync(dir, { withFileTypes: true, recursive: true }).reduce(

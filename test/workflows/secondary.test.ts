@@ -12,7 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
 import { ownMinio, type OwnService } from '../helpers/services.js';
 import { stackSecondary } from '../helpers/secondary.js';
@@ -123,11 +123,13 @@ describe('a second repository (basebackup method)', () => {
     const k = Math.floor(src.ticks.length / 2);
     const time = timeAfter(src.ticks, k);
     await own.stop();
+    let restoreId: string;
     try {
       const { report } = await restoreAndWait(src.c, src.tc.name, { target: { time }, repository: 'auto' }, src.made);
+      restoreId = report.id;
       expect(await src.rows(report.destination.port)).toBe(`${k}|1|${k}`);
       expect(report.repository).toBe('secondary');
-      expect(report.notes?.join('\n')).toMatch(/read from the secondary .* the primary storage https:\/\/127\.0\.0\.1:\d+ is unreachable/);
+      expect(report.notes?.join('\n')).toMatch(/read from the secondary .* the primary storage https:\/\/127\.0\.0\.1:\d+ is unavailable/);
       expect(report.backupId).toBe(src.backup.id);
       // The report went to the repository the restore read.
       const reports = await listKeys(far, secondary.storage.bucket, `${secondary.storage.prefix}/${src.tc.name}/reports/restores/`);
@@ -135,9 +137,13 @@ describe('a second repository (basebackup method)', () => {
     } finally {
       await own.start();
     }
+    // The API lists it with the primary's restores (it reads both repositories' reports).
+    const listed = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/restores`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.restores.map((r: { id: string }) => r.id)).toContain(restoreId!);
   }, 300_000);
 
-  it('drills from the secondary: proves its copy and keeps the report there, the primary untouched', async () => {
+  it('drills from the secondary: proves its copy and keeps the report there, none on the primary', async () => {
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/drills`, { repository: 'secondary' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     const report = (await src.c.temporal.workflow.getHandle(res.body.workflowId).result()) as DrillReport;
@@ -147,6 +153,8 @@ describe('a second repository (basebackup method)', () => {
       listKeys(s3, bucket, `${prefix}/${src.tc.name}/reports/drills/`).then((k) => k.map((x) => x.key.split('/').pop()));
     expect(await reports(secondary.storage.prefix, far, secondary.storage.bucket)).toEqual([`${report.id}.json`]);
     expect(await reports(src.tc.config.storage.prefix, src.c.s3, src.tc.config.storage.bucket)).toEqual([]);
+    const drills = await src.c.call('GET', `/api/v1/clusters/${src.tc.name}/drills`);
+    expect(drills.body.drills.map((d: { id: string }) => d.id)).toEqual([report.id]);
     // Its coverage is the secondary's: the CLI asks for the drill the same way.
     const cli = await src.c.cli(['drill', src.tc.name, '--repository', 'tape']);
     expect(cli.exitCode).toBe(1);
@@ -157,16 +165,27 @@ describe('a second repository (basebackup method)', () => {
     const farBase = baseFolder(secondary.storage, src.tc.name, src.backup.id);
     const object = src.backup.objects[0]!.name;
     const farWal = walFolder(secondary.storage, src.tc.name);
-    const segment = (await listKeys(far, secondary.storage.bucket, farWal)).map((k) => k.key).find((k) => /\/[0-9A-F]{24}\.zst$/.test(k))!;
     // Damage as bit rot or a bad actor would: same keys, other bytes (the secondary bucket has no lock).
-    for (const key of [farBase + object, segment])
-      await far.send(new PutObjectCommand({ Bucket: secondary.storage.bucket, Key: key, Body: Buffer.from('not what was copied') }));
+    // The segment keeps its metadata (its recorded sha256); a second one loses it, as a foreign write would.
+    const segments = (await listKeys(far, secondary.storage.bucket, farWal))
+      .map((k) => k.key)
+      .filter((k) => /\/[0-9A-F]{24}\.zst$/.test(k));
+    const [segment, foreign] = segments as [string, string];
+    expect(foreign).toBeDefined();
+    const meta = (await far.send(new HeadObjectCommand({ Bucket: secondary.storage.bucket, Key: segment }))).Metadata;
+    const damage = (key: string, Metadata?: Record<string, string>) =>
+      far.send(new PutObjectCommand({ Bucket: secondary.storage.bucket, Key: key, Body: Buffer.from('not what was copied'), Metadata }));
+    await damage(farBase + object);
+    await damage(segment, meta);
+    await damage(foreign);
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/copies`, { verify: true });
     expect(res.status).toBe(202);
     await expect(src.c.temporal.workflow.getHandle(res.body.workflowId).result()).rejects.toThrow();
     const failure = await rootFailure(src.c.temporal, res.body.workflowId);
     expect(failure.type).toBe('CopyCorruptError');
     expect(failure.message).toContain(`s3://${secondary.storage.bucket}/${farBase}${object} has sha256 `);
-    expect(failure.message).toContain(`s3://${secondary.storage.bucket}/${segment} has no recorded sha256`);
+    expect(failure.message).toContain(`s3://${secondary.storage.bucket}/${segment} has sha256 `);
+    expect(failure.message).toContain(`expected ${meta!['stored-sha256']} (WAL)`);
+    expect(failure.message).toContain(`s3://${secondary.storage.bucket}/${foreign} has no recorded sha256`);
   }, 120_000);
 });
