@@ -195,4 +195,3 @@ export async function storeWalCheck(deps: ReportDeps, result: WalCheckResult): P
 export async function readWalCheck(deps: ReportDeps, cluster: string): Promise<WalCheckResult | undefined> {
   return getReport(deps, 'walCheck', cluster, LATEST);
 }
-
