@@ -19,7 +19,10 @@ export const absolutePath = z.string().superRefine((value, ctx) => {
 
 const port = z.number().int().min(1).max(65535);
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+/** An http(s) URL without credentials in it: keys and passwords are secret refs, never part of a URL (which is logged and shown). */
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'expected a URL without user:password@ (credentials belong in secret refs)');
 
 export const secretRef = z
   .union(

@@ -101,6 +101,17 @@ describe('storage config', () => {
     expect(() => parseConfig(base({ region: 'eu-west-1', ...sse }))).not.toThrow();
   });
 
+  it('refuses credentials inside the endpoint URL, naming the field and never echoing them', () => {
+    const found = issues(base({ endpoint: 'https://AKIAEXAMPLE:s3cr3t-value@minio.example:9000', ...keys }));
+    expect(found).toEqual([
+      {
+        field: 'storage.endpoint',
+        message: 'expected a URL without user:password@ (credentials belong in secret refs) (got "https://***@minio.example:9000")',
+      },
+    ]);
+    expect(JSON.stringify(found)).not.toContain('s3cr3t');
+  });
+
   it('turns the encryption setting into the S3 request fields', () => {
     const sse = (s: Record<string, unknown>) => sseParams(parseConfig(base({ region: 'eu-west-1', ...s })).storage);
     expect(sse({})).toEqual({});
