@@ -13,15 +13,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
-import { ownMinio, type OwnService } from '../helpers/services.js';
-import { stackSecondary } from '../helpers/secondary.js';
+import { restoreAndWait } from '../helpers/restore.js';
+import { secondarySource, type SecondarySource } from '../helpers/secondary.js';
 import { switchAndArchive, timeAfter } from '../helpers/ticks.js';
 import { rootFailure } from '../helpers/cluster.js';
 import { listCatalog, manifestKey } from '../../adapters/catalogStore.js';
-import { createS3Client, listKeys } from '../../adapters/storage.js';
-import { createSecretReader } from '../../adapters/secrets.js';
-import { repositoryConfig } from '../../config/repositories.js';
+import { listKeys } from '../../adapters/storage.js';
 import type { BackupResult } from '../../workflows/backup.js';
 import type { CopyReport } from '../../domain/copy.js';
 import type { DrillReport } from '../../domain/drill.js';
@@ -38,35 +35,23 @@ async function archivedSegments(s3: S3Client, bucket: string, root: string): Pro
 }
 
 describe('a second repository (pgbackrest method: repo2)', () => {
-  let own: OwnService & { endpoint: string };
-  let src: PitrSource;
+  let env: SecondarySource;
+  let own: SecondarySource['own'];
+  let src: SecondarySource['src'];
   let secondary: PgdrConfig;
   let far: S3Client;
   let backupResult: BackupResult;
   let copy: CopyReport;
 
   beforeAll(async () => {
-    own = await ownMinio('pbr-offsite-primary');
-    src = await pitrSource('pbroff', {
-      method: 'pgbackrest',
-      tickSeconds: 4,
-      adjustRoot: (raw) => {
-        raw.storage.endpoint = own.endpoint;
-        raw.storage.secondary = stackSecondary(raw.storage.prefix);
-      },
-    });
-    secondary = repositoryConfig(src.tc.config, 'secondary');
-    far = createS3Client(secondary.storage, createSecretReader());
+    env = await secondarySource('pbroff', 'pgbackrest');
+    ({ own, src, secondary, far } = env);
     backupResult = (await src.c.temporal.workflow.getHandle(src.backup.workflowId).result()) as BackupResult;
     const res = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/copies`, { verify: true });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     copy = (await src.c.temporal.workflow.getHandle(res.body.workflowId).result()) as CopyReport;
   }, 400_000);
-  afterAll(async () => {
-    far?.destroy();
-    await src?.close();
-    await own?.close();
-  });
+  afterAll(async () => env?.close());
 
   it('follows each good backup with one into repo2, pushes WAL to both, and the catalog says where each backup is', async () => {
     // The backup into repo2: the same id, a set of its own (pgBackRest copies no set between repositories).
