@@ -22,7 +22,15 @@ import { applyExpiry, planExpiry } from './steps/retention.js';
 import { awaitArchived, readWalCheck, refreshRecoveryWindow, storeWalCheck, walContinuity } from './steps/walCheck.js';
 import { storeRestoreReport } from './steps/restore.js';
 import { storeDrillReport } from './steps/drill.js';
-import { chooseRepository, copyBackupObjects, copyWalRange, planCopy, storeCopyReport, verifySecondary } from './steps/copy.js';
+import {
+  chooseRepository,
+  copyBackupObjects,
+  copyWalRange,
+  newestArchivedSegment,
+  planCopy,
+  storeCopyReport,
+  verifySecondary,
+} from './steps/copy.js';
 
 export interface ControlActivityDeps {
   config: PgdrConfig;
@@ -58,6 +66,7 @@ function controlSteps(temporal: () => Promise<Client>) {
     copyBackupObjects,
     copyWalRange,
     verifySecondary,
+    newestArchivedSegment,
     storeCopyReport: field('report', storeCopyReport),
     // Which repository a restore reads when it asked for auto.
     chooseRepository,

@@ -11,7 +11,8 @@ import { probeNode } from '../adapters/sql.js';
 import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
 import { activityProgress } from '../adapters/progress.js';
-import { pgbackrestBackup, pgbackrestExpireSet, pgbackrestVerifySet } from '../adapters/pgbackrest.js';
+import { pgbackrestBackup, pgbackrestExpireSet, pgbackrestVerifyRepo, pgbackrestVerifySet } from '../adapters/pgbackrest.js';
+import { CopyCorruptError } from '../domain/errors.js';
 import { pointPgBouncer } from '../adapters/pgbouncer.js';
 import { bindNode, stepDeps, type NodeBinding, type NodeBound, type StepDeps } from './bind.js';
 import { uploadBaseBackup, verifyBaseBackup } from './steps/basebackup.js';
@@ -80,6 +81,16 @@ const nodeSteps = {
   verifyRestoredBackup,
   pgbackrestVerifySet: (d: StepDeps, i: NodeBinding & { label: string }) =>
     pgbackrestVerifySet(d, i.cluster, i.node, i.label, activityProgress().signal),
+  // The whole repository, for a copy run's verify (the secondary: pgBackRest's repo2); damage is named.
+  pgbackrestVerifyRepository: async (d: StepDeps, i: NodeBinding) => {
+    const v = await pgbackrestVerifyRepo(d, i.cluster, i.node, activityProgress().signal);
+    if (!v.ok)
+      throw new CopyCorruptError(
+        i.cluster,
+        v.problems.map((p) => `s3://${d.config.storage.bucket}/${d.config.storage.prefix}/${i.cluster}/pgbackrest: ${p}`),
+      );
+    return { objects: v.checked, bytes: null, tool: 'pgbackrest verify' as const };
+  },
   pgbackrestRestoreSet,
   writeRecoverySettings,
   startRestoredInstance,

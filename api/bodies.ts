@@ -354,7 +354,10 @@ export const copyReport = z.object({
   }),
   bytes: z.number().describe('bytes copied by this run (base objects and WAL)'),
   mbPerSecond: z.number(),
-  verified: z.object({ objects: z.number(), bytes: z.number() }).nullable().describe('with verify: every object on the secondary re-read'),
+  verified: z
+    .object({ objects: z.number(), bytes: z.number().nullable(), tool: z.literal('pgbackrest verify').optional() })
+    .nullable()
+    .describe('with verify: every object on the secondary re-read (pgbackrest method: by pgbackrest verify, which counts no bytes)'),
 });
 
 /** true when A and B are the same type, field for field (optional and nullable alike). */

@@ -12,7 +12,13 @@ export function describeIssues(error: z.ZodError, input: unknown): { field: stri
     const field = issue.path.map(String).join('.') || '(root)';
     const actual = valueAt(input, issue.path);
     // An age identity pasted where a key or a secret ref belongs is a secret: never echoed.
-    const shown = actual === undefined ? 'missing' : JSON.stringify(actual).replace(/AGE-SECRET-KEY-1[0-9A-Z]*/g, 'AGE-SECRET-KEY-1...');
+    // Nor is the user:password@ of a URL.
+    const shown =
+      actual === undefined
+        ? 'missing'
+        : JSON.stringify(actual)
+            .replace(/AGE-SECRET-KEY-1[0-9A-Z]*/g, 'AGE-SECRET-KEY-1...')
+            .replace(/([a-z]+:\/\/)[^/"@\s]*@/gi, '$1***@');
     if (issue.code === 'invalid_key') {
       // A bad record key (cluster or node name): say why the key is wrong, not that the value is.
       const inner = issue.issues.map((i) => lowerFirst(i.message)).join('; ');

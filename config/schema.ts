@@ -19,7 +19,10 @@ export const absolutePath = z.string().superRefine((value, ctx) => {
 
 const port = z.number().int().min(1).max(65535);
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' });
+/** An http(s) URL without credentials in it: keys and passwords are secret refs, never part of a URL (which is logged and shown). */
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'expected a URL without user:password@ (credentials belong in secret refs)');
 
 export const secretRef = z
   .union(
@@ -807,7 +810,7 @@ const secondaryStorageSchema = z
   .superRefine(storageLocationProblems)
   .transform(withStorageDefaults)
   .describe(
-    'basebackup method: a second repository; each good backup, its manifest and the WAL it needs are copied there and verified, and restores, drills and rebuilds can read from it (`repository`)',
+    "a second repository (the offsite copy), read by restores, drills and rebuilds that ask for it (`repository`). basebackup method: each good backup, its manifest and the WAL it needs are copied there and verified. pgbackrest method: it is pgBackRest's repo2; every WAL segment is pushed to both, and each good backup is followed by a backup into it",
   );
 
 export const configSchema = z
@@ -866,33 +869,34 @@ export const configSchema = z
     // let either agent take the other's tasks, and the default names can collide, e.g.
     // cluster "a-b" node "c" and cluster "a" node "b-c"), and never the control queue.
     // pgBackRest 2.45 asks for SSE-KMS with a named key only (repo-s3-kms-key-id); it has no SSE-S3 option.
-    const pgbackrest = Object.entries(c.clusters).find(([, cc]) => cc.method === 'pgbackrest')?.[0];
-    if (pgbackrest && c.storage.serverSideEncryption === 'aes256')
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'serverSideEncryption'],
-        message: `expected "none" or "kms" with a kmsKeyId: cluster ${pgbackrest} uses pgBackRest, which cannot request aes256 (SSE-S3)`,
-      });
-    if (pgbackrest && c.storage.serverSideEncryption === 'kms' && c.storage.kmsKeyId === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'kmsKeyId'],
-        message: `expected a KMS key id with serverSideEncryption "kms": cluster ${pgbackrest} uses pgBackRest, which needs the key named`,
-      });
     // Object Lock: pgdr locks the objects it writes itself; pgBackRest's repository it cannot.
-    if (pgbackrest && c.storage.objectLock)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'objectLock'],
-        message: `expected no objectLock: cluster ${pgbackrest} uses pgBackRest, whose repository pgdr cannot lock object by object`,
-      });
-    // A second repository: pgdr copies what it wrote itself; a pgBackRest repository it does not copy (yet).
-    if (pgbackrest && c.storage.secondary)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['storage', 'secondary'],
-        message: `expected no secondary: cluster ${pgbackrest} uses pgBackRest, and pgdr does not copy pgBackRest repositories yet (pgBackRest's own repo2 is the way; see README "Limits")`,
-      });
+    // Both hold for the secondary too: it is pgBackRest's repo2.
+    const pgbackrest = Object.entries(c.clusters).find(([, cc]) => cc.method === 'pgbackrest')?.[0];
+    const repos = [
+      ['storage', c.storage],
+      ...(c.storage.secondary ? ([['storage.secondary', c.storage.secondary]] as const) : []),
+    ] as const;
+    for (const [field, s] of pgbackrest ? repos : []) {
+      const path = field.split('.');
+      if (s.serverSideEncryption === 'aes256')
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'serverSideEncryption'],
+          message: `expected "none" or "kms" with a kmsKeyId: cluster ${pgbackrest} uses pgBackRest, which cannot request aes256 (SSE-S3)`,
+        });
+      if (s.serverSideEncryption === 'kms' && s.kmsKeyId === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'kmsKeyId'],
+          message: `expected a KMS key id with serverSideEncryption "kms": cluster ${pgbackrest} uses pgBackRest, which needs the key named`,
+        });
+      if (s.objectLock)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'objectLock'],
+          message: `expected no objectLock: cluster ${pgbackrest} uses pgBackRest, whose repository pgdr cannot lock object by object`,
+        });
+    }
     for (const [cluster, cc] of Object.entries(c.clusters)) {
       const promise = { ...cc.retention, minWindowSeconds: durationSeconds(cc.retention.minWindow) };
       for (const [path, lock] of [

@@ -42,7 +42,7 @@ export function backupInput(config: PgdrConfig, cluster: string, type: BackupTyp
     retention: retentionPolicy(config, cluster),
     trigger,
     // With a secondary repository, each good backup starts a copy there.
-    ...(config.storage.secondary && c.method === 'basebackup' ? { copyToSecondary: true } : {}),
+    ...(config.storage.secondary ? { copyToSecondary: true } : {}),
   };
 }
 
@@ -102,9 +102,9 @@ export function clusterSchedules(config: PgdrConfig, cluster: string): Configure
   }));
   if (c.archive.checkCron) out.push({ name: WAL_CHECK_SCHEDULE, procedure: 'walArchiveCheck', type: 'check', cron: c.archive.checkCron });
   if (c.drill.cron) out.push({ name: DRILL_SCHEDULE, procedure: 'restoreDrill', type: 'drill', cron: c.drill.cron });
-  // The offsite copy's catch-up, for the clusters pgdr copies (the basebackup method).
+  // The offsite copy's catch-up (pgbackrest: a backup into repo2 when the newest good one has none there).
   const copyCron = config.storage.secondary?.copyCron;
-  if (copyCron && c.method === 'basebackup') out.push({ name: COPY_SCHEDULE, procedure: 'copyBackup', type: 'copy', cron: copyCron });
+  if (copyCron) out.push({ name: COPY_SCHEDULE, procedure: 'copyBackup', type: 'copy', cron: copyCron });
   return out;
 }
 
@@ -154,9 +154,14 @@ export function drillInput(config: PgdrConfig, cluster: string, trigger: string,
   };
 }
 
-/** The copyBackup input (no config needed: the worker's storage.secondary is where it copies). */
-export function copyInput(cluster: string, verify: boolean, trigger: string): CopyBackupInput {
-  return { cluster, verify, trigger };
+/**
+ * The copyBackup input (the worker's storage.secondary is where it copies). A pgbackrest cluster
+ * catches up with a backup into repo2, so its copy names the nodes and the backup source too.
+ */
+export function copyInput(config: PgdrConfig, cluster: string, verify: boolean, trigger: string): CopyBackupInput {
+  const c = clusterOf(config, cluster);
+  if (c.method !== 'pgbackrest') return { cluster, verify, trigger };
+  return { cluster, verify, trigger, pgbackrest: { nodes: nodeQueues(config, cluster), from: c.backup.from } };
 }
 
 /** Every node's replication slot (config `slot`, or pgdr_<node>). */

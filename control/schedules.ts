@@ -38,7 +38,7 @@ export function desiredSchedules(config: PgdrConfig, clusters = Object.keys(conf
           : s.procedure === 'restoreDrill'
             ? [drillInput(config, cluster, trigger)]
             : s.procedure === 'copyBackup'
-              ? [copyInput(cluster, false, trigger)]
+              ? [copyInput(config, cluster, false, trigger)]
               : [walCheckInput(config, cluster, trigger)];
       const id = scheduleId(cluster, s.name);
       // What the Temporal UI shows of each run; in the fingerprint, so older schedules get it too.

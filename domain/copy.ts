@@ -2,7 +2,7 @@
  * The offsite copy (storage.secondary): what a copy run must bring over, and what it reports.
  * Workflow-safe.
  */
-import type { BackupManifest } from './catalog.js';
+import type { BackupManifest, BackupType } from './catalog.js';
 import { segmentNumber } from './wal.js';
 
 /** The copy record a backup's folder on the secondary holds, written before its manifest: the stored bytes' sha256 of each object. */
@@ -33,6 +33,27 @@ export function copyPlan(primaryGood: Pick<BackupManifest, 'id' | 'startWalSegme
   };
 }
 
+/**
+ * pgbackrest method: pgBackRest cannot copy a set between repositories, so the secondary gets a
+ * backup of its own after the newest good one when it holds none for it (`take`). Older good
+ * backups without one cannot be copied any more (`uncopiable`): a new backup covers what follows.
+ */
+export function pgbackrestCopyPlan(
+  primaryGood: Pick<BackupManifest, 'id' | 'type'>[],
+  onSecondary: ReadonlySet<string>,
+): CopyPlan & { take: { id: string; type: BackupType } | null; uncopiable: string[] } {
+  const sorted = [...primaryGood].sort((a, b) => a.id.localeCompare(b.id));
+  const newest = sorted.at(-1);
+  const take = newest && !onSecondary.has(newest.id) ? { id: newest.id, type: newest.type } : null;
+  return {
+    backups: take ? [take.id] : [],
+    walFrom: null,
+    onSecondary: sorted.filter((m) => onSecondary.has(m.id)).map((m) => m.id),
+    take,
+    uncopiable: sorted.filter((m) => m !== newest && !onSecondary.has(m.id)).map((m) => m.id),
+  };
+}
+
 /** True for a WAL-folder object name the copy brings over: a .history file, or a segment (or .backup/.partial) at or after walFrom. */
 export function walToCopy(name: string, walFrom: string): boolean {
   if (/^[0-9A-F]{8}\.history/.test(name)) return true;
@@ -60,7 +81,11 @@ export interface CopyReport {
   bytes: number;
   mbPerSecond: number;
   /** With verify: every object on the secondary re-read and checked. */
-  verified: { objects: number; bytes: number } | null;
+  /**
+   * With verify: every object on the secondary re-read and checked. pgbackrest method: by
+   * `pgbackrest verify` (files and WAL segments it checked; it reports no byte count).
+   */
+  verified: { objects: number; bytes: number | null; tool?: 'pgbackrest verify' } | null;
 }
 
 export interface CopyLag {
@@ -75,14 +100,14 @@ export interface CopyLag {
 /** How far the secondary is behind: from the primary's catalog, the newest copy report and the newest WAL check. */
 export function copyLag(
   good: Pick<BackupManifest, 'id' | 'stopTime' | 'segmentBytes'>[],
-  last: Pick<CopyReport, 'backupsOnSecondary' | 'wal'> | undefined,
+  last: { backupsOnSecondary: readonly string[]; wal?: Pick<CopyReport['wal'], 'newestOnSecondary'> } | undefined,
   primaryLastSegment: string | null,
   now: Date,
 ): CopyLag {
   const copied = new Set(last?.backupsOnSecondary ?? []);
   const missing = good.filter((m) => !copied.has(m.id)).sort((a, b) => a.stopTime.localeCompare(b.stopTime));
   const oldest = missing[0];
-  const secondaryLast = last?.wal.newestOnSecondary ?? null;
+  const secondaryLast = last?.wal?.newestOnSecondary ?? null;
   const segmentBytes = good.at(-1)?.segmentBytes;
   let walSegmentsBehind: number | null = null;
   if (primaryLastSegment && secondaryLast && primaryLastSegment.slice(0, 8) === secondaryLast.slice(0, 8))

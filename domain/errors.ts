@@ -898,8 +898,8 @@ export const errorTable: readonly ErrorRow[] = [
     retryable: false,
     http: null,
     meaning:
-      "a copy's verification found objects on the secondary whose sha256 differs from the copied bytes, or that are missing; names each by its s3:// URL",
-    hint: "the primary still holds the good bytes: delete the named objects on the secondary (and the backup's manifest.json there), then run `pgdr copy <cluster>` to copy them again",
+      "a copy's verification found objects on the secondary whose sha256 differs from the copied bytes, or that are missing; names each by its s3:// URL (pgbackrest method: pgbackrest verify's invalid files in repo2)",
+    hint: "the primary still holds the good bytes: delete the named objects on the secondary (and the backup's manifest.json there), then run `pgdr copy <cluster>` to copy them again. pgbackrest method: take a new full backup (it goes to both repositories); a damaged WAL segment in repo2 leaves a gap there only",
   },
   {
     code: 'STORAGE_UNAVAILABLE',

@@ -6,15 +6,15 @@ import { ParentClosePolicy, defineQuery, isCancellation, setHandler, startChild,
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
 import { PgdrCluster, PgdrProcedure, backupId } from '../domain/naming.js';
-import { BackupVerificationError, NoBackupSourceError, toApplicationFailure } from '../domain/errors.js';
-import type { NodeProbe } from '../domain/status.js';
+import { BackupVerificationError, toApplicationFailure } from '../domain/errors.js';
 import type { RetentionPolicy } from '../domain/retention.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { copyBackup } from './copyBackup.js';
-import { probeNodes, type NodeAgent, type ProbeOutcome } from './probe.js';
+import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
+import { backupIntoSecondary, pgbackrestManifest, pickSource } from './pgbackrestRepos.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export type { NodeAgent } from './probe.js';
@@ -38,8 +38,11 @@ export interface BackupInput {
 export interface BackupResult {
   manifest: BackupManifest;
   expired: ExpireResult | null;
-  /** The copy to the secondary this backup started (it runs on after the backup ends); absent without a secondary. */
-  copy?: { workflowId: string } | { skipped: string };
+  /**
+   * The copy to the secondary: basebackup, the copyBackup run this backup started (it runs on
+   * after the backup ends); pgbackrest, the backup taken into repo2. Absent without a secondary.
+   */
+  copy?: { workflowId: string } | { secondary: { id: string; pgbackrestLabel: string } } | { skipped: string };
 }
 
 export interface BackupProgress {
@@ -59,7 +62,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
     // 1. Find the source node: the primary, or a streaming standby when configured.
     progress.step = 'locating the source node';
     const probes = await probeNodes(input.cluster, input.nodes);
-    const source = pickSource(input, probes);
+    const source = pickSource(input.cluster, input.from, probes);
     progress.sourceNode = source.node.name;
     const { uploadBaseBackup, verifyBaseBackup, pgbackrestBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool);
     const { writeManifest } = controlActivities(storageOp);
@@ -69,37 +72,11 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
       // 2. pgBackRest takes, stores and verifies the backup in its repo; pgdr records it.
       progress.step = `running pgbackrest backup --type=${input.type}`;
       const r = await pgbackrestBackup({ type: input.type, verify: input.verify });
-      const b = r.backup;
       // pgBackRest takes a full when a diff or incr has nothing to build on.
-      const id = backupId(workflowInfo().startTime, b.type);
+      const id = backupId(workflowInfo().startTime, r.backup.type);
       progress.backupId = id;
       progress.step = 'writing the manifest';
-      manifest = {
-        formatVersion: 1,
-        id,
-        cluster: input.cluster,
-        method: 'pgbackrest',
-        type: b.type,
-        parent: b.type === 'full' ? null : r.parentId,
-        status: (r.verification?.ok ?? true) && !b.error ? 'good' : 'failed',
-        systemIdentifier: r.systemId || source.probe.systemIdentifier,
-        pgVersion: source.probe.serverVersion,
-        timeline: parseInt(b.archiveStart.slice(0, 8), 16),
-        startLsn: b.startLsn,
-        stopLsn: b.stopLsn,
-        startWalSegment: b.archiveStart,
-        startTime: b.startTime,
-        stopTime: b.stopTime,
-        sourceNode: source.node.name,
-        compression: r.compression,
-        bytes: b.repoBytes,
-        objects: [],
-        verification: r.verification,
-        workflowId: workflowInfo().workflowId,
-        createdAt: new Date().toISOString(),
-        pgbackrestLabel: b.label,
-        ...(r.tablespaces ? { tablespaces: r.tablespaces } : {}),
-      };
+      manifest = pgbackrestManifest(input.cluster, id, r, source);
     } else {
       // 2. The basebackup method has no incrementals: a diff or incr is taken as a new full.
       const type: BackupType = 'full';
@@ -180,15 +157,39 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         nodes: input.nodes,
       });
     }
-    // 7. The offsite copy: started, not awaited (it runs outside the lock and outlives this run).
+    // 7. The offsite copy. basebackup: copyBackup, started, not awaited (it runs outside the lock
+    //    and outlives this run). pgbackrest: a backup of the same type into repo2, still holding
+    //    the lock (pgBackRest takes one backup per stanza at a time); its failure leaves this
+    //    backup good and the copy schedule to catch up.
     let copy: BackupResult['copy'];
-    if (input.copyToSecondary) {
+    if (input.copyToSecondary && input.method === 'pgbackrest') {
+      progress.step = 'backing up into the secondary repository (pgBackRest repo2)';
+      copy = await secondaryBackup(input, manifest, source);
+    } else if (input.copyToSecondary) {
       progress.step = 'starting the copy to the secondary';
       copy = await startCopy(input.cluster, manifest.id);
     }
     progress.step = 'done';
     return { manifest, expired, ...(copy ? { copy } : {}) };
   });
+}
+
+async function secondaryBackup(
+  input: BackupInput,
+  primary: BackupManifest,
+  source: Parameters<typeof backupIntoSecondary>[4],
+): Promise<NonNullable<BackupResult['copy']>> {
+  try {
+    const m = await backupIntoSecondary(input.cluster, primary.id, primary.type, input.verify, source);
+    if (m.status !== 'good')
+      return {
+        skipped: `the backup into the secondary failed verification: ${m.verification?.detail ?? 'pgBackRest reports errors in it'}`,
+      };
+    return { secondary: { id: m.id, pgbackrestLabel: m.pgbackrestLabel! } };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return { skipped: `the backup into the secondary failed: ${rootMessage(err)}; the copy schedule catches up` };
+  }
 }
 
 async function startCopy(cluster: string, backupId: string): Promise<NonNullable<BackupResult['copy']>> {
@@ -211,13 +212,4 @@ async function startCopy(cluster: string, backupId: string): Promise<NonNullable
     if (isCancellation(err)) throw err;
     return { skipped: `the copy could not start: ${(err as Error).message}; the copy schedule catches up` };
   }
-}
-
-function pickSource(input: BackupInput, probes: ProbeOutcome[]): { node: NodeAgent; probe: NodeProbe } {
-  const wanted = (p: NodeProbe) =>
-    input.from === 'primary' ? p.role === 'primary' : p.role === 'standby' && p.walReceiver?.status === 'streaming';
-  const hit = probes.find((p) => p.probe && wanted(p.probe));
-  if (hit?.probe) return { node: hit.node, probe: hit.probe };
-  const seen = probes.map((p) => `${p.node.name}=${p.probe ? p.probe.role : `unreachable (${p.error})`}`).join(', ');
-  throw toApplicationFailure(new NoBackupSourceError(input.cluster, input.from, seen));
 }

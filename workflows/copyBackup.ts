@@ -9,12 +9,20 @@
 import { defineQuery, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CopyReport } from '../domain/copy.js';
 import { restoreId } from '../domain/naming.js';
-import { storageCopy, storageOp } from './profiles.js';
+import { longTool, storageCopy, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { controlActivities } from './activityProxies.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
+import { unlessRefused, withClusterLock } from './lock.js';
+import { probeNodes, type NodeAgent } from './probe.js';
+import { backupIntoSecondary, pickSource } from './pgbackrestRepos.js';
 
 export interface CopyBackupInput {
   cluster: string;
+  /**
+   * pgbackrest method: pgBackRest's repo2 is the secondary. The copy takes a backup into it from
+   * the backup source (holding the cluster lock) when the newest good backup has none there.
+   */
+  pgbackrest?: { nodes: NodeAgent[]; from: 'primary' | 'standby' };
   /** Re-read every object on the secondary and check it (a damaged copy fails the run, naming each object). */
   verify: boolean;
   /** Who asked: api, cli, schedule:<name>, backup:<id>. */
@@ -44,7 +52,39 @@ export async function copyBackup(input: CopyBackupInput): Promise<CopyReport> {
   const copied: string[] = [];
   const skipped: CopyReport['backupsSkipped'] = [];
   let bytes = 0;
-  for (const backupId of plan.backups) {
+  let wal: CopyReport['wal'] = { from: plan.walFrom, copied: 0, bytes: 0, newestOnSecondary: null };
+  let verified: CopyReport['verified'] = null;
+  if (input.pgbackrest) {
+    // pgBackRest pushes every WAL segment to both repositories itself; the copy takes the backup.
+    const pb = input.pgbackrest;
+    for (const id of plan.uncopiable)
+      skipped.push({
+        id,
+        reason: "pgBackRest cannot copy a set between repositories; the secondary's newer backup covers what follows it",
+      });
+    if (plan.take) {
+      const take = plan.take;
+      progress.step = `backing up into the secondary repository (pgBackRest repo2), for backup ${take.id}`;
+      // Busy (a backup or restore holds the lock): ClusterBusyError, and the next run catches up.
+      const made = unlessRefused(
+        await withClusterLock(input.cluster, async () => {
+          const source = pickSource(input.cluster, pb.from, await probeNodes(input.cluster, pb.nodes));
+          return backupIntoSecondary(input.cluster, take.id, take.type, true, source);
+        }),
+      );
+      if (made.status === 'good') copied.push(take.id);
+      else skipped.push({ id: take.id, reason: `the backup into the secondary failed verification: ${made.verification?.detail ?? ''}` });
+      progress.backupsCopied = copied.length;
+    }
+    progress.step = 'reading the newest WAL segment on the secondary';
+    wal = { ...wal, newestOnSecondary: await controlActivities(storageOp, 'secondary').newestArchivedSegment({ cluster: input.cluster }) };
+    if (input.verify) {
+      progress.step = 'verifying the secondary repository (pgbackrest verify)';
+      const node = pb.nodes[0]!;
+      verified = await nodeActivities(node.name, node.taskQueue, longTool, 'secondary').pgbackrestVerifyRepository();
+    }
+  }
+  for (const backupId of input.pgbackrest ? [] : plan.backups) {
     progress.step = `copying backup ${backupId} (${copied.length + skipped.length + 1} of ${plan.backups.length})`;
     const r = await copyBackupObjects({ cluster: input.cluster, backupId, workflowId: info.workflowId });
     bytes += r.bytes;
@@ -52,15 +92,13 @@ export async function copyBackup(input: CopyBackupInput): Promise<CopyReport> {
     else skipped.push({ id: backupId, reason: r.reason ?? 'not copied' });
     progress.backupsCopied = copied.length;
   }
-  let wal: CopyReport['wal'] = { from: plan.walFrom, copied: 0, bytes: 0, newestOnSecondary: null };
   if (plan.walFrom) {
     progress.step = `copying WAL from ${plan.walFrom}`;
     wal = { from: plan.walFrom, ...(await copyWalRange({ cluster: input.cluster, walFrom: plan.walFrom })) };
     bytes += wal.bytes;
     progress.walCopied = wal.copied;
   }
-  let verified: CopyReport['verified'] = null;
-  if (input.verify) {
+  if (input.verify && !input.pgbackrest) {
     progress.step = 'verifying every object on the secondary';
     verified = await verifySecondary({ cluster: input.cluster });
   }

@@ -10,7 +10,9 @@ import { activityProgress, every } from '../../adapters/progress.js';
 import { checkBucket, getJson, listKeys, objectLockParams, putJsonIfAbsent, storageEndpoint } from '../../adapters/storage.js';
 import { putReport } from '../../adapters/reportStore.js';
 import { CopyCorruptError, RepositoryNotConfiguredError } from '../../domain/errors.js';
-import { copyPlan, walToCopy, type CopyPlan, type CopyRecord, type CopyReport } from '../../domain/copy.js';
+import { copyPlan, pgbackrestCopyPlan, walToCopy, type CopyPlan, type CopyRecord, type CopyReport } from '../../domain/copy.js';
+import { listArchivedWal } from '../../adapters/walStore.js';
+import { clusterOf } from '../../config/lookup.js';
 import type { StepDeps } from '../bind.js';
 
 /** The copy record's name in a backup's folder on the secondary (written just before its manifest). */
@@ -27,15 +29,27 @@ function sides(deps: StepDeps): { near: Side; far: Side } {
 
 const manifestIds = (side: Side, cluster: string) => catalogIds(side.s3, side.storage, cluster);
 
-export async function planCopy(deps: StepDeps, input: { cluster: string }): Promise<CopyPlan & { secondary: CopyReport['secondary'] }> {
+export async function planCopy(
+  deps: StepDeps,
+  input: { cluster: string },
+): Promise<CopyPlan & PgbackrestPlan & { secondary: CopyReport['secondary'] }> {
   const { far } = sides(deps);
   const catalog = await listCatalog(deps.s3, deps.config.storage, input.cluster);
-  // pgdr copies what it wrote itself: a pgBackRest set (from before a method change) is pgBackRest's repository.
-  const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest?.method === 'basebackup' ? [e.manifest] : []));
-  return {
-    ...copyPlan(good, await manifestIds(far, input.cluster)),
-    secondary: { endpoint: storageEndpoint(far.storage), bucket: far.storage.bucket, prefix: far.storage.prefix },
-  };
+  const method = clusterOf(deps.config, input.cluster).method;
+  // Each method copies what it wrote: a set of the other method (from before a method change) stays where it is.
+  const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest?.method === method ? [e.manifest] : []));
+  const onFar = await manifestIds(far, input.cluster);
+  const plan = method === 'pgbackrest' ? pgbackrestCopyPlan(good, onFar) : { ...copyPlan(good, onFar), take: null, uncopiable: [] };
+  return { ...plan, secondary: { endpoint: storageEndpoint(far.storage), bucket: far.storage.bucket, prefix: far.storage.prefix } };
+}
+
+/** pgbackrest method: the backup to take into the secondary, and the older ones it cannot have. */
+type PgbackrestPlan = Pick<ReturnType<typeof pgbackrestCopyPlan>, 'take' | 'uncopiable'>;
+
+/** The newest WAL segment in the repository the deps are (a copy asks the secondary's: pgBackRest pushed it there). */
+export async function newestArchivedSegment(deps: StepDeps, input: { cluster: string }): Promise<string | null> {
+  const names = (await listArchivedWal(deps, input.cluster)).map((w) => w.name).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  return names.at(-1) ?? null;
 }
 
 /**

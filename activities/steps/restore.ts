@@ -48,7 +48,7 @@ import { downloadAndExtract, placeTablespaces, verifyArgs, type TablespacePlacem
 import { clusterTablespacesOnHost, linkedTablespaces, removeCopyTablespaces, restoreRoots } from './restoreTablespaces.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { withServer } from '../../adapters/sql.js';
-import { pgbackrest } from '../../adapters/pgbackrest.js';
+import { pgbackrest, repoArgs } from '../../adapters/pgbackrest.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import {
   claimFreePort,
@@ -374,7 +374,7 @@ export async function pgbackrestRestoreSet(
   args.push(`--recovery-option=restore_command=${restoreCommand}`);
   const stop = every(2000, () => heartbeat({ phase: 'pgbackrest restore', seconds: Math.round((Date.now() - t0) / 1000) }));
   try {
-    await pgbackrest(deps, input.cluster, input.node, [...args, 'restore'], signal);
+    await pgbackrest(deps, input.cluster, input.node, [...args, ...repoArgs(deps.config), 'restore'], signal);
   } finally {
     stop();
   }

@@ -34,7 +34,9 @@ export const startCopyRoute = route({
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
     checkRepositoryChoice(deps.config, 'secondary');
-    const s = await startProcedure(deps, 'copyBackup', params.cluster, copyBackup, [copyInput(params.cluster, body.verify, 'api')]);
+    const s = await startProcedure(deps, 'copyBackup', params.cluster, copyBackup, [
+      copyInput(deps.config, params.cluster, body.verify, 'api'),
+    ]);
     return { status: 202, body: { workflowId: s.workflowId, uiUrl: s.uiUrl } };
   },
 });

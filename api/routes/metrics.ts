@@ -4,7 +4,8 @@
  * sends it with `authorization: { credentials_file: ... }`).
  */
 import { z } from 'zod';
-import { listCatalog } from '../../adapters/catalogStore.js';
+import { catalogIds, listCatalog } from '../../adapters/catalogStore.js';
+import { secondaryOf } from '../secondary.js';
 import { clusterDrillCoverage, lastReport, readWalCheck } from '../../adapters/reportStore.js';
 import { commonResponses, route } from '../routeTable.js';
 import type { ApiDeps } from '../deps.js';
@@ -72,7 +73,9 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
   };
   for (const cluster of Object.keys(deps.config.clusters)) {
     const listed = listCatalog(deps.s3, deps.config.storage, cluster);
-    const copying = deps.config.storage.secondary && deps.config.clusters[cluster]!.method === 'basebackup';
+    const copying = !!deps.config.storage.secondary;
+    // pgbackrest: each backup is followed by one into repo2, not by a copy run; its catalog says what it holds.
+    const far = copying && deps.config.clusters[cluster]!.method === 'pgbackrest' ? secondaryOf(deps) : undefined;
     const [catalog, check, drill, coverage, lastCopy] = await Promise.all([
       listed,
       readWalCheck(deps, cluster),
@@ -82,7 +85,10 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     ]);
     if (copying) {
       const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest ? [e.manifest] : []));
-      const lag = copyLag(good, lastCopy, check?.continuity?.lastSegment ?? null, now);
+      const held = far
+        ? { backupsOnSecondary: [...(await catalogIds(far.s3, far.config.storage, cluster))], ...(lastCopy ? { wal: lastCopy.wal } : {}) }
+        : lastCopy;
+      const lag = copyLag(good, held, check?.continuity?.lastSegment ?? null, now);
       add('pgdr_copy_last_timestamp_seconds', { cluster }, seconds(lastCopy?.finishedAt));
       add('pgdr_copy_backups_missing', { cluster }, lag.backupsMissing);
       add('pgdr_copy_backup_lag_seconds', { cluster }, lag.backupLagSeconds);

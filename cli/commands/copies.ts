@@ -10,7 +10,13 @@ export function renderCopy(r: CopyReport): string {
     `copy ${r.id} to ${r.secondary.endpoint} bucket ${r.secondary.bucket}/${r.secondary.prefix}: ${r.backupsCopied.length} backup(s) copied, ${r.wal.copied} WAL object(s), ${bytes(r.bytes)} in ${r.seconds.toFixed(1)} s (${r.mbPerSecond} MB/s)`,
     `  on the secondary: ${r.backupsOnSecondary.length} good backup(s)${r.wal.newestOnSecondary ? `, WAL up to ${r.wal.newestOnSecondary}` : ''}`,
     ...r.backupsSkipped.map((s) => `  skipped ${s.id}: ${s.reason}`),
-    ...(r.verified ? [`  verified: ${r.verified.objects} object(s), ${bytes(r.verified.bytes)} re-read, every sha256 as copied`] : []),
+    ...(r.verified
+      ? [
+          r.verified.tool
+            ? `  verified: ${r.verified.objects} file(s) and WAL segment(s) valid (${r.verified.tool})`
+            : `  verified: ${r.verified.objects} object(s), ${bytes(r.verified.bytes ?? 0)} re-read, every sha256 as copied`,
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../config/load.js';
 import { ConfigError } from '../../domain/errors.js';
-import { pgbackrestConf, pgbackrestS3Env } from '../../adapters/pgbackrest.js';
+import { confAsEnv, pgbackrestConf, pgbackrestS3Env } from '../../adapters/pgbackrest.js';
 import { sseParams, storageEndpoint } from '../../adapters/storage.js';
 
 const base = (storage: Record<string, unknown>, method = 'basebackup') => ({
@@ -101,6 +101,17 @@ describe('storage config', () => {
     expect(() => parseConfig(base({ region: 'eu-west-1', ...sse }))).not.toThrow();
   });
 
+  it('refuses credentials inside the endpoint URL, naming the field and never echoing them', () => {
+    const found = issues(base({ endpoint: 'https://AKIAEXAMPLE:s3cr3t-value@minio.example:9000', ...keys }));
+    expect(found).toEqual([
+      {
+        field: 'storage.endpoint',
+        message: 'expected a URL without user:password@ (credentials belong in secret refs) (got "https://***@minio.example:9000")',
+      },
+    ]);
+    expect(JSON.stringify(found)).not.toContain('s3cr3t');
+  });
+
   it('turns the encryption setting into the S3 request fields', () => {
     const sse = (s: Record<string, unknown>) => sseParams(parseConfig(base({ region: 'eu-west-1', ...s })).storage);
     expect(sse({})).toEqual({});
@@ -157,5 +168,54 @@ describe('pgBackRest storage settings', () => {
       PGBACKREST_REPO1_S3_KEY_TYPE: 'web-id',
     });
     expect(pgbackrestS3Env(storage({}), read as never, {})).toEqual({ PGBACKREST_REPO1_S3_KEY_TYPE: 'auto' });
+  });
+
+  const secondary = {
+    endpoint: 'https://offsite.example:9443',
+    bucket: 'pgdr-offsite',
+    prefix: 'dr',
+    accessKeyId: { env: 'FAR_KEY' },
+    secretAccessKey: { env: 'FAR_SECRET' },
+    caFile: '/etc/pgdr/offsite-ca.crt',
+  };
+
+  it("makes storage.secondary pgBackRest's repo2, pushes WAL asynchronously to both, and signs in to each with its own keys", () => {
+    const lines = conf({ endpoint: 'https://minio.example:9000', ...keys, secondary });
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'repo1-s3-endpoint=minio.example',
+        'repo1-path=/pgdr/main/pgbackrest',
+        'repo2-type=s3',
+        'repo2-s3-endpoint=offsite.example',
+        'repo2-storage-port=9443',
+        'repo2-s3-bucket=pgdr-offsite',
+        'repo2-path=/dr/main/pgbackrest',
+        'repo2-storage-ca-file=/etc/pgdr/offsite-ca.crt',
+        'repo2-retention-full=9999999',
+        'archive-async=y',
+      ]),
+    );
+    expect(lines.join('\n')).not.toMatch(/s3-key=|key-secret|FAR_/);
+    expect(conf({ endpoint: 'https://minio.example:9000', ...keys })).not.toContain('archive-async=y');
+    // Only archive-push is asynchronous (its own section); archive-get, run from the environment, stays synchronous.
+    const text = lines.join('\n');
+    expect(confAsEnv(text, 'archive-push')).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: 'y', PGBACKREST_REPO2_S3_BUCKET: 'pgdr-offsite' });
+    expect(confAsEnv(text, 'archive-get')).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: 'n', PGBACKREST_REPO2_S3_BUCKET: 'pgdr-offsite' });
+    const storage = parseConfig(base({ endpoint: 'https://minio.example:9000', ...keys, secondary }, 'pgbackrest')).storage;
+    expect(pgbackrestS3Env(storage, read as never, {})).toEqual({
+      PGBACKREST_REPO1_S3_KEY: 'value-of-S3_KEY',
+      PGBACKREST_REPO1_S3_KEY_SECRET: 'value-of-S3_SECRET',
+      PGBACKREST_REPO2_S3_KEY: 'value-of-FAR_KEY',
+      PGBACKREST_REPO2_S3_KEY_SECRET: 'value-of-FAR_SECRET',
+    });
+  });
+
+  it.each([
+    ['aes256', { serverSideEncryption: 'aes256' }, 'storage.secondary.serverSideEncryption'],
+    ['an object lock', { objectLock: { mode: 'compliance', days: 30 } }, 'storage.secondary.objectLock'],
+  ])('refuses %s on the secondary of a pgBackRest cluster, naming the field', (_what, extra, field) => {
+    const found = issues(base({ endpoint: 'https://minio.example:9000', ...keys, secondary: { ...secondary, ...extra } }, 'pgbackrest'));
+    expect(found.map((i) => i.field)).toContain(field);
+    expect(found.find((i) => i.field === field)!.message).toContain('cluster main uses pgBackRest');
   });
 });

@@ -1,6 +1,6 @@
 /** The offsite copy's pure parts: what a run copies, which WAL names it takes, how far behind the secondary is; and its config. */
 import { describe, expect, it } from 'vitest';
-import { copyLag, copyPlan, walToCopy } from '../../domain/copy.js';
+import { copyLag, copyPlan, pgbackrestCopyPlan, walToCopy } from '../../domain/copy.js';
 import { parseConfig } from '../../config/load.js';
 import { repositoryConfig, checkRepositoryChoice } from '../../config/repositories.js';
 import { archiveCommands } from '../../config/archiveCommands.js';
@@ -42,6 +42,20 @@ describe('copy plan', () => {
       onSecondary: ['20261129T020000000Z-F'],
     });
     expect(copyPlan([], new Set())).toEqual({ backups: [], walFrom: null, onSecondary: [] });
+  });
+
+  it('pgbackrest: one backup into repo2 for the newest good backup when it has none there; older ones cannot be copied', () => {
+    const g = (id: string, type: 'full' | 'incr') => ({ id, type });
+    const good = [g('20261130T020000000Z-I', 'incr'), g('20261128T020000000Z-F', 'full'), g('20261129T020000000Z-I', 'incr')];
+    expect(pgbackrestCopyPlan(good, new Set(['20261128T020000000Z-F']))).toEqual({
+      backups: ['20261130T020000000Z-I'],
+      walFrom: null,
+      onSecondary: ['20261128T020000000Z-F'],
+      take: { id: '20261130T020000000Z-I', type: 'incr' },
+      uncopiable: ['20261129T020000000Z-I'],
+    });
+    expect(pgbackrestCopyPlan(good, new Set(['20261130T020000000Z-I']))).toMatchObject({ backups: [], take: null });
+    expect(pgbackrestCopyPlan([], new Set())).toMatchObject({ backups: [], take: null, uncopiable: [] });
   });
 
   it('takes .history files and segments (and .backup, .partial) from walFrom on, nothing older', () => {
@@ -97,7 +111,7 @@ describe('storage.secondary config', () => {
     expect(archiveCommands(c, 'main').restoreCommand).not.toContain('--repository');
   });
 
-  it('refuses bad fields by name, the secondary with pgBackRest, and a secondary asked for without one', () => {
+  it('refuses bad fields by name and a secondary asked for without one; takes it with pgBackRest too', () => {
     const issues = (raw: unknown) => {
       try {
         parseConfig(raw, 'test.yaml');
@@ -112,9 +126,8 @@ describe('storage.secondary config', () => {
         'expected a secret reference beside secretAccessKey: set both keys, or neither to use the AWS default credential chain (got missing)',
     });
     expect(issues(config({ ...offsite, bucket: 'Bad_Bucket' }))[0]!.field).toBe('storage.secondary.bucket');
-    expect(issues(config(offsite, 'pgbackrest'))).toContainEqual(
-      expect.objectContaining({ field: 'storage.secondary', message: expect.stringContaining('cluster main uses pgBackRest') }),
-    );
+    // pgBackRest clusters take the secondary as repo2 (its pgBackRest limits are checked in test/config/storage.test.ts).
+    expect(parseConfig(config(offsite, 'pgbackrest')).storage.secondary?.bucket).toBe('pgdr-offsite');
     const plain = parseConfig(config());
     expect(() => repositoryConfig(plain, 'secondary')).toThrow(RepositoryNotConfiguredError);
     expect(() => checkRepositoryChoice(plain, 'secondary')).toThrow(

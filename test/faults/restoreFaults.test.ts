@@ -16,6 +16,7 @@ import { findArchived } from '../../adapters/walStore.js';
 import type { RestoreReport } from '../../domain/restore.js';
 import { mountSmallFs } from './smallFs.js';
 import { until } from '../helpers/stack.js';
+import { scheduledActivityTypes } from '../helpers/history.js';
 
 /** The whole cause chain of a failed workflow, one message per line. */
 function chain(err: unknown): string {
@@ -154,14 +155,15 @@ describe('restore faults', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     src.made.push(res.body.destination.dataDir);
     const handle = src.c.temporal.workflow.getHandle(res.body.workflowId);
-    // Corrupt it once the workflow's own pre-flight has passed, before the instance starts.
+    // Corrupt it once the workflow's own pre-flight has passed (it prepares the destination),
+    // before the instance starts. Read from the history: a query would wait for a loaded worker.
     let step = '';
     for (let i = 0; ; i++) {
-      step = (await handle.query<{ step: string }>('progress').catch(() => null))?.step ?? '';
-      if (step.startsWith('preparing') || step.startsWith('downloading') || step.startsWith('verifying') || step.startsWith('writing'))
-        break;
-      if (step.startsWith('starting') || step.startsWith('replaying') || step === 'done' || step.startsWith('failed') || i > 6000)
-        throw new Error(`missed the window between pre-flight and start: step "${step}"`);
+      const scheduled = await scheduledActivityTypes(handle);
+      step = scheduled.at(-1) ?? '';
+      if (scheduled.includes('startRestoredInstance') || i > 6000)
+        throw new Error(`missed the window between pre-flight and start: activities ${scheduled.join(', ')}`);
+      if (scheduled.includes('prepareDestination')) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     await w.put('corrupt');
@@ -169,7 +171,7 @@ describe('restore faults', () => {
     await w.put('original');
     expect(err, 'a restore through a corrupt WAL segment must not succeed').toBeInstanceOf(WorkflowFailedError);
     const msg = chain(err);
-    console.log(`corrupt-WAL replay failure (corrupted during "${step}", ${((Date.now() - t0) / 1000).toFixed(1)} s):\n${msg}`);
+    console.log(`corrupt-WAL replay failure (corrupted after activity ${step}, ${((Date.now() - t0) / 1000).toFixed(1)} s):\n${msg}`);
     // Never promoted, nothing left running, its directory removed, no report.
     await nothingRuns(src, res.body.destination.dataDir, res.body.destination.port);
     expect(existsSync(res.body.destination.dataDir)).toBe(false);

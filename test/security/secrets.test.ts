@@ -307,7 +307,7 @@ describe('TLS to S3', () => {
     expect(hits.sort()).toEqual(
       [
         'adapters/storage.ts: rejectUnauthorized: !storage.insecureSkipTlsVerify,',
-        "adapters/pgbackrest.ts: `repo1-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,",
+        "adapters/pgbackrest.ts: `${r}-storage-verify-tls=${s.insecureSkipTlsVerify ? 'n' : 'y'}`,",
         "adapters/sql.ts: if (cc.sslmode === 'require') return { rejectUnauthorized: false };",
         'adapters/sql.ts: ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }',
         'test/config/load.test.ts: expect(c.storage.insecureSkipTlsVerify).toBe(false);',

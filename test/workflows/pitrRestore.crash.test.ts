@@ -9,6 +9,7 @@ import { timeAfter } from '../helpers/ticks.js';
 import { pitrSource, type PitrSource } from '../helpers/restore.js';
 import { spawnWorker, waitForLine } from '../helpers/process.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { runningActivity, scheduledActivityTypes } from '../helpers/history.js';
 
 describe('point-in-time restore when the worker dies', () => {
   let src: PitrSource;
@@ -45,10 +46,10 @@ describe('point-in-time restore when the worker dies', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     made.push(res.body.destination.dataDir);
     const handle = c.temporal.workflow.getHandle(res.body.workflowId);
+    // The download running on the worker, as the server sees it (a query would wait for the loaded worker).
     for (let i = 0; ; i++) {
-      const p = await handle.query<{ step: string }>('progress').catch(() => null);
-      if (p?.step.startsWith('downloading')) break;
-      if (i > 600) throw new Error(`the restore never started downloading: ${p?.step}`);
+      if (await runningActivity(handle, 'fetchBaseBackup')) break;
+      if (i > 3000) throw new Error(`the restore never started downloading: ${(await scheduledActivityTypes(handle)).join(', ')}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     await new Promise((r) => setTimeout(r, 500));

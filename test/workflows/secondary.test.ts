@@ -13,15 +13,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
-import { ownMinio, type OwnService } from '../helpers/services.js';
-import { stackSecondary } from '../helpers/secondary.js';
+import { restoreAndWait } from '../helpers/restore.js';
+import { secondarySource, type SecondarySource } from '../helpers/secondary.js';
 import { timeAfter } from '../helpers/ticks.js';
 import { rootFailure } from '../helpers/cluster.js';
 import { baseFolder, walFolder } from '../../adapters/catalogStore.js';
-import { createS3Client, listKeys } from '../../adapters/storage.js';
-import { createSecretReader } from '../../adapters/secrets.js';
-import { repositoryConfig } from '../../config/repositories.js';
+import { listKeys } from '../../adapters/storage.js';
 import type { CopyReport } from '../../domain/copy.js';
 import type { DrillReport } from '../../domain/drill.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -33,24 +30,17 @@ async function body(s3: S3Client, bucket: string, key: string): Promise<Buffer> 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('a second repository (basebackup method)', () => {
-  let own: OwnService & { endpoint: string };
-  let src: PitrSource;
+  let env: SecondarySource;
+  let own: SecondarySource['own'];
+  let src: SecondarySource['src'];
   let secondary: PgdrConfig;
   let far: S3Client;
   let firstCopy: CopyReport;
   let secondCopy: CopyReport;
 
   beforeAll(async () => {
-    own = await ownMinio('offsite-primary');
-    src = await pitrSource('offsite', {
-      tickSeconds: 4,
-      adjustRoot: (raw) => {
-        raw.storage.endpoint = own.endpoint;
-        raw.storage.secondary = stackSecondary(raw.storage.prefix);
-      },
-    });
-    secondary = repositoryConfig(src.tc.config, 'secondary');
-    far = createS3Client(secondary.storage, createSecretReader());
+    env = await secondarySource('offsite', 'basebackup');
+    ({ own, src, secondary, far } = env);
     // The backup started its copy (not awaited by the backup); the ticks' WAL came after it.
     const backups = await src.c.temporal.workflow.list({ query: `WorkflowType = 'copyBackup' AND PgdrCluster = '${src.tc.name}'` });
     const ids: string[] = [];
@@ -61,11 +51,7 @@ describe('a second repository (basebackup method)', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     secondCopy = (await src.c.temporal.workflow.getHandle(res.body.workflowId).result()) as CopyReport;
   }, 300_000);
-  afterAll(async () => {
-    far?.destroy();
-    await src?.close();
-    await own?.close();
-  });
+  afterAll(async () => env?.close());
 
   it('copies each good backup and the WAL it needs, byte for byte, the manifest last; the catalog says where each is', async () => {
     expect(firstCopy).toMatchObject({
