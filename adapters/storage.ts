@@ -270,10 +270,13 @@ export async function listKeys(
   bucket: string,
   prefix: string,
   startAfter?: string,
+  /** Counts the LIST requests made (the WAL check reports them). */
+  counter?: { calls: number },
 ): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
   const out: { key: string; bytes: number; lastModified?: Date }[] = [];
   let token: string | undefined;
   do {
+    if (counter) counter.calls++;
     const page = await s3.send(
       new ListObjectsV2Command({
         Bucket: bucket,
