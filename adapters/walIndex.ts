@@ -4,9 +4,9 @@
  * key seen on it (S3 StartAfter), whose last one also finds new timelines. The index
  * (domain/walIndex.ts) is kept at `<prefix>/<cluster>/checks/wal-index.json`.
  */
-import { expandIndex, fullListingDue, mergeListed, type IndexedWal, type WalIndex } from '../domain/walIndex.js';
-import { clusterPrefix, getJson, putJson } from './storage.js';
-import { archiveRoot, listArchivedUnder, type WalDeps } from './walStore.js';
+import { expandIndex, fullListingDue, mergeListed, sweepMissing, type IndexedWal, type WalIndex } from '../domain/walIndex.js';
+import { clusterPrefix, getJson, listPage, putJson } from './storage.js';
+import { archiveRoot, listArchivedUnder, parseArchived, type WalDeps } from './walStore.js';
 
 /** At least one full listing a day: a segment deleted after it was indexed is found within that. */
 export const FULL_LISTING_HOURS = 24;
@@ -24,7 +24,14 @@ export interface ArchiveListing {
   index: WalIndex | undefined;
   /** The newest key per stream prefix, after this listing. */
   lastKeys: Record<string, string>;
+  /** Incremental: indexed objects the sweep page no longer finds (deleted, or expired by retention). */
+  sweepMissing: string[];
+  /** Where the next sweep page starts. */
+  sweepAfter: WalIndex['sweepAfter'];
 }
+
+/** Keys a sweep page lists: a 5-minute check re-lists 288,000 keys a day on top of what is new. */
+export const SWEEP_KEYS = 1000;
 
 export function walIndexKey(deps: Pick<WalDeps, 'config'>, cluster: string): string {
   return `${clusterPrefix(deps.config.storage, cluster)}checks/wal-index.json`;
@@ -61,6 +68,8 @@ export async function listArchive(
       fullScanAt: now.toISOString(),
       index,
       lastKeys: newestKeys(root, {}, archived),
+      sweepMissing: [],
+      sweepAfter: null,
     };
   }
   // One listing per stream from its newest key; the newest stream's listing runs over the whole
@@ -71,8 +80,22 @@ export async function listArchive(
   for (const [prefix, after] of streams) listed.push(...(await listArchivedUnder(deps, cluster, prefix, after, counter)));
   listed.push(...(await listArchivedUnder(deps, cluster, root, newest?.[1], counter)));
   const unique = [...new Map(listed.map((l) => [l.key, l])).values()];
+  const known = expandIndex(index);
+  // The sweep: one more page of the whole archive, from where the last one ended. Across several
+  // pgBackRest archive versions names repeat, so there the daily full listing does it alone.
+  let sweepAfter = index.sweepAfter ?? null;
+  let missing: string[] = [];
+  if (singleVersion(root, index.lastKeys)) {
+    const page = await listPage(deps.s3, deps.config.storage.bucket, root, sweepAfter?.key, SWEEP_KEYS, counter);
+    const parsed = parseArchived(deps, cluster, page.keys);
+    missing = sweepMissing(known, parsed, sweepAfter?.name ?? null, !page.truncated);
+    const lastKey = page.keys.at(-1)?.key;
+    sweepAfter = page.truncated && lastKey ? { key: lastKey, name: parsed.at(-1)?.name ?? sweepAfter?.name ?? null } : null;
+  }
   return {
-    archived: mergeListed(expandIndex(index), unique),
+    sweepMissing: missing,
+    sweepAfter,
+    archived: mergeListed(known, unique),
     mode: 'incremental',
     why: null,
     listCalls: counter.calls,
@@ -81,6 +104,11 @@ export async function listArchive(
     index,
     lastKeys: newestKeys(root, index.lastKeys, unique),
   };
+}
+
+/** True when every stream is in one archive version (always, for pgdr's own layout). */
+function singleVersion(root: string, lastKeys: Record<string, string>): boolean {
+  return new Set(Object.keys(lastKeys).map((p) => p.slice(root.length, -8))).size <= 1;
 }
 
 function newestKeys(root: string, from: Record<string, string>, listed: IndexedWal[]): Record<string, string> {

@@ -259,7 +259,15 @@ export async function listArchivedUnder(
   startAfter?: string,
   counter?: { calls: number },
 ): Promise<ArchivedWal[]> {
-  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix, startAfter, counter);
+  return parseArchived(deps, cluster, await listKeys(deps.s3, deps.config.storage.bucket, prefix, startAfter, counter));
+}
+
+/** Listed keys of the archive as WAL files (pgBackRest's other files, such as archive.info, left out), oldest name first. */
+export function parseArchived(
+  deps: Pick<WalDeps, 'config'>,
+  cluster: string,
+  keys: { key: string; bytes: number; lastModified?: Date }[],
+): ArchivedWal[] {
   const root = archiveRoot(deps, cluster);
   const pgbackrest = clusterOf(deps.config, cluster).method === 'pgbackrest';
   const out: ArchivedWal[] = [];

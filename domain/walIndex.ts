@@ -46,6 +46,12 @@ export interface WalIndex {
   histories: Record<string, string>;
   /** The newest key listed under each stream prefix (one per timeline, per pgBackRest archive version). */
   lastKeys: Record<string, string>;
+  /**
+   * The sweep: each incremental check also re-lists one page of the whole archive from here (the
+   * key and the WAL name it ends on; null: from the start), so a deleted object shows within a
+   * few checks, before the daily full listing.
+   */
+  sweepAfter?: { key: string; name: string | null } | null;
 }
 
 const SEGMENT = /^[0-9A-F]{24}$/;
@@ -60,6 +66,7 @@ export function compactIndex(input: {
   lastKeys: Record<string, string>;
   fullScanAt: string;
   now: string;
+  sweepAfter?: WalIndex['sweepAfter'];
 }): WalIndex {
   const { segmentBytes } = input;
   // Where each timeline's children branched off: its segments from there on stay whole.
@@ -99,7 +106,25 @@ export function compactIndex(input: {
     entries: entries.sort((a, b) => a.name.localeCompare(b.name)),
     histories: input.histories,
     lastKeys: input.lastKeys,
+    sweepAfter: input.sweepAfter ?? null,
   };
+}
+
+/**
+ * What a sweep page shows missing: the known names between where the page starts (after
+ * `afterName`; the archive's start when null) and where it ends (its last name; the archive's end
+ * when it was the last page) that the page does not hold. New objects in the page are no concern.
+ */
+export function sweepMissing(known: IndexedWal[], page: IndexedWal[], afterName: string | null, lastPage: boolean): string[] {
+  const names = new Set(page.map((p) => p.name));
+  const end = lastPage
+    ? null
+    : (page
+        .map((p) => p.name)
+        .sort()
+        .at(-1) ?? null);
+  if (!lastPage && end === null) return [];
+  return known.map((k) => k.name).filter((n) => (afterName === null || n > afterName) && (end === null || n <= end) && !names.has(n));
 }
 
 /** Every object the index knows, oldest name first (segments from runs without key, size or time). */

@@ -120,10 +120,13 @@ export async function walContinuity(
   let found = await continuityOf(deps, input, listed);
   // A gap, a missing .history or a segment off the chain seen through the index is proven by a
   // full listing before anyone is told (late or out-of-order arrivals sort before a stream's last key).
-  if (listed.mode === 'incremental' && hasGap(found.facts.continuity)) {
+  const gone = listed.sweepMissing;
+  if (listed.mode === 'incremental' && (hasGap(found.facts.continuity) || gone.length > 0)) {
     const calls = listed.listCalls;
     listed = await listArchive(deps, input.cluster, { full: true, segmentBytes: input.segmentBytes ?? null });
-    listed.why = 'the listing since the last check showed a gap';
+    listed.why = gone.length
+      ? `the sweep no longer found ${gone.length} indexed object(s), the first ${gone[0]}`
+      : 'the listing since the last check showed a gap';
     listed.listCalls += calls;
     found = await continuityOf(deps, input, listed);
   }
@@ -138,6 +141,7 @@ export async function walContinuity(
       lastKeys: listed.lastKeys,
       fullScanAt: listed.fullScanAt,
       now: new Date().toISOString(),
+      sweepAfter: listed.sweepAfter,
     }),
   );
   return { ...found.facts, listing: listingFacts(listed) };

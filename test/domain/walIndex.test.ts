@@ -1,6 +1,6 @@
 /** The WAL archive's index: runs of segments, what stays whole, merging a listing in, when a full listing is due. */
 import { describe, expect, it } from 'vitest';
-import { compactIndex, expandIndex, fullListingDue, mergeListed, type IndexedWal } from '../../domain/walIndex.js';
+import { compactIndex, expandIndex, fullListingDue, mergeListed, sweepMissing, type IndexedWal } from '../../domain/walIndex.js';
 import { segmentName } from '../../domain/wal.js';
 
 const MB16 = 16 * 1024 * 1024;
@@ -78,5 +78,24 @@ describe('WAL archive index', () => {
     expect(fullListingDue(index, { ...want, segmentBytes: 64 * 1024 * 1024 })).toBe('another segment size');
     expect(fullListingDue(index, { ...want, segmentBytes: null })).toBeNull();
     expect(fullListingDue(index, { ...want, now: new Date('2026-12-02T01:00:00Z') })).toBe('the last full listing is 25 h old');
+  });
+
+  it('sweeps: names the known objects missing from a page between where it starts and where it ends', () => {
+    const known = [1, 2, 3, 4, 5, 6].map((n) => seg(1, n));
+    const page = [1, 2, 4].map((n) => seg(1, n));
+    // A middle page: from the start up to its last name (4); 5 and 6 belong to the next page.
+    expect(sweepMissing(known, page, null, false)).toEqual([segmentName(1, 3, MB16)]);
+    // The last page: everything after where it starts must be in it.
+    expect(
+      sweepMissing(
+        known,
+        [4, 6, 7].map((n) => seg(1, n)),
+        segmentName(1, 3, MB16),
+        true,
+      ),
+    ).toEqual([segmentName(1, 5, MB16)]);
+    // New objects in a page are no concern; an empty middle page proves nothing.
+    expect(sweepMissing(known.slice(0, 2), page, null, false)).toEqual([]);
+    expect(sweepMissing(known, [], null, false)).toEqual([]);
   });
 });
