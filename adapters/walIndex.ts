@@ -55,18 +55,23 @@ export async function listArchive(
   const now = opts.now ?? new Date();
   const root = archiveRoot(deps, cluster);
   const counter = { calls: 0 };
-  const index = await getJson<WalIndex>(deps.s3, deps.config.storage.bucket, walIndexKey(deps, cluster));
-  const why = fullListingDue(index, { root, segmentBytes: opts.segmentBytes, full: opts.full, now, maxAgeHours: FULL_LISTING_HOURS });
+  const stored = await getJson<WalIndex>(deps.s3, deps.config.storage.bucket, walIndexKey(deps, cluster)).catch(() => undefined);
+  const index = stored && wellFormed(stored) ? stored : undefined;
+  const why =
+    stored && !index
+      ? 'the index was unreadable'
+      : fullListingDue(index, { root, segmentBytes: opts.segmentBytes, full: opts.full, now, maxAgeHours: FULL_LISTING_HOURS });
   if (why !== null || !index) {
     const archived = await listArchivedUnder(deps, cluster, root, undefined, counter);
     return {
       archived,
       mode: 'full',
       why: why ?? 'no index yet',
+      // A full listing trusts nothing of the index (not even its .history texts).
       listCalls: counter.calls,
       listedObjects: archived.length,
       fullScanAt: now.toISOString(),
-      index,
+      index: undefined,
       lastKeys: newestKeys(root, {}, archived),
       sweepMissing: [],
       sweepAfter: null,
@@ -104,6 +109,24 @@ export async function listArchive(
     index,
     lastKeys: newestKeys(root, index.lastKeys, unique),
   };
+}
+
+/** The shape an index must have to be used (anything else, such as a hand edit gone wrong, means a full listing). */
+function wellFormed(i: WalIndex): boolean {
+  const isRecord = (x: unknown) => typeof x === 'object' && x !== null && !Array.isArray(x);
+  return (
+    isRecord(i) &&
+    typeof i.root === 'string' &&
+    typeof i.fullScanAt === 'string' &&
+    Number.isInteger(i.segmentBytes) &&
+    isRecord(i.runs) &&
+    Object.values(i.runs).every(
+      (r) => Array.isArray(r) && r.every((x) => Array.isArray(x) && typeof x[0] === 'string' && Number.isInteger(x[1])),
+    ) &&
+    Array.isArray(i.entries) &&
+    isRecord(i.histories) &&
+    isRecord(i.lastKeys)
+  );
 }
 
 /** True when every stream is in one archive version (always, for pgdr's own layout). */

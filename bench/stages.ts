@@ -52,16 +52,19 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
   mkdirSync(scratch, { recursive: true });
   const ids = asUser(layout.pgUser);
   if (ids) chownSync(scratch, ids.uid, ids.gid);
-  const base = `${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --no-password`;
+  // The pipelines run as root: pg_basebackup drops to the Postgres user (setpriv keeps the
+  // environment, so the password stays out of argv), mc stays root (it lives in root's tool cache).
+  const asPg = ids ? `setpriv --reuid=${ids.uid} --regid=${ids.gid} --clear-groups ` : '';
+  const base = `${asPg}${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --no-password`;
   const zstd = `${base} --compress=client-zstd`;
-  const env = { PGPASSWORD: secrets.pgdrPassword };
+  // HOME: libpq looks for client certificates there (the Postgres user's, not root's).
+  const env = { PGPASSWORD: secrets.pgdrPassword, ...(ids ? { HOME: ids.home } : {}) };
 
   // mc reads its host and keys from MC_HOST_<alias> (never argv) and trusts the CAs in <config-dir>/certs/CAs.
   const mc = await ensureMc();
   const mcDir = join(scratch, 'mc');
   mkdirSync(join(mcDir, 'certs', 'CAs'), { recursive: true });
   if (storage.caFile) writeFileSync(join(mcDir, 'certs', 'CAs', 'ca.crt'), readFileSync(storage.caFile));
-  if (ids) for (const d of [mcDir, join(mcDir, 'certs'), join(mcDir, 'certs', 'CAs')]) chownSync(d, ids.uid, ids.gid);
   const url = new URL(storage.endpoint!);
   const key = encodeURIComponent(readSecret(storage.accessKeyId!, 'storage.accessKeyId'));
   const secret = encodeURIComponent(readSecret(storage.secretAccessKey!, 'storage.secretAccessKey'));
@@ -73,7 +76,7 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
     let bytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = Date.now();
-      const res = await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], osUser: layout.pgUser, env: extraEnv });
+      const res = await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
       times.push((Date.now() - t0) / 1000);
       bytes = bytesOf() || Number(/^(\d+)$/m.exec(String(res.stdout))?.[1] ?? 0);
     }
@@ -107,7 +110,7 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
     let bytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = Date.now();
-      const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], osUser: layout.pgUser, env, streamStdout: true });
+      const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true });
       const counter = proc.stdout!.pipe(hashingCounter());
       await Promise.all([sink(counter), proc]);
       counter.digest();

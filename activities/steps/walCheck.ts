@@ -117,7 +117,7 @@ export async function walContinuity(
 ): Promise<ContinuityFacts> {
   if (!input.listing) return (await continuityOf(deps, input, { archived: await listArchivedWal(deps, input.cluster) })).facts;
   let listed = await listArchive(deps, input.cluster, { full: input.listing === 'full', segmentBytes: input.segmentBytes ?? null });
-  let found = await continuityOf(deps, input, listed);
+  let found = await continuityOf(deps, input, { archived: listed.archived, index: listed.index });
   // A gap, a missing .history or a segment off the chain seen through the index is proven by a
   // full listing before anyone is told (late or out-of-order arrivals sort before a stream's last key).
   const gone = listed.sweepMissing;
@@ -128,7 +128,8 @@ export async function walContinuity(
       ? `the sweep no longer found ${gone.length} indexed object(s), the first ${gone[0]}`
       : 'the listing since the last check showed a gap';
     listed.listCalls += calls;
-    found = await continuityOf(deps, input, listed);
+    // A full listing reads every .history again (the index is what it rebuilds, not what it trusts).
+    found = await continuityOf(deps, input, { archived: listed.archived });
   }
   await storeWalIndex(
     deps,

@@ -124,5 +124,9 @@ describe('the incremental WAL check', () => {
       Array.from({ length: n }, (_, k) => segmentName(1, segmentNumber(f, rebuilt.segmentBytes) + k, rebuilt.segmentBytes)),
     );
     expect(names).toContain(hidden);
+    // An index that is not one (a hand edit gone wrong) is listed past, in full.
+    await putJson(src.c.s3, bucket(), walIndexKey(deps(), src.tc.name), { runs: 'garbled' });
+    const past = await check();
+    expect(past).toMatchObject({ healthy: true, listing: { mode: 'full', why: 'the index was unreadable' } });
   }, 180_000);
 });
