@@ -270,10 +270,13 @@ export async function listKeys(
   bucket: string,
   prefix: string,
   startAfter?: string,
+  /** Counts the LIST requests made (the WAL check reports them). */
+  counter?: { calls: number },
 ): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
   const out: { key: string; bytes: number; lastModified?: Date }[] = [];
   let token: string | undefined;
   do {
+    if (counter) counter.calls++;
     const page = await s3.send(
       new ListObjectsV2Command({
         Bucket: bucket,
@@ -286,6 +289,23 @@ export async function listKeys(
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return out;
+}
+
+/** One page of a listing (at most maxKeys keys after startAfter), and whether more follow. */
+export async function listPage(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  startAfter: string | undefined,
+  maxKeys: number,
+  counter?: { calls: number },
+): Promise<{ keys: { key: string; bytes: number; lastModified?: Date }[]; truncated: boolean }> {
+  if (counter) counter.calls++;
+  const page = await s3.send(
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: maxKeys, ...(startAfter ? { StartAfter: startAfter } : {}) }),
+  );
+  const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified }] : []));
+  return { keys, truncated: page.IsTruncated === true };
 }
 
 export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {

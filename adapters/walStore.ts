@@ -238,33 +238,53 @@ export async function findArchived(deps: WalDeps, cluster: string, name: string)
 
 /** Everything archived for a cluster, by WAL name (oldest name first); pgBackRest's archive for its clusters. */
 export async function listArchivedWal(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
-  if (clusterOf(deps.config, cluster).method === 'pgbackrest') return listPgbackrestArchive(deps, cluster);
-  const prefix = walFolder(deps.config.storage, cluster);
-  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
-  return keys
-    .map((k) => ({
-      name: k.key.slice(prefix.length).replace(/\.(zst|gz)$/, ''),
-      key: k.key,
-      bytes: k.bytes,
-      lastModified: k.lastModified ? k.lastModified.toISOString() : null,
-    }))
-    .sort((a, b) => a.name.localeCompare(b.name));
+  return listArchivedUnder(deps, cluster, archiveRoot(deps, cluster));
+}
+
+/** Where a cluster's archived WAL lives: pgdr's WAL folder, or pgBackRest's archive of the stanza. */
+export function archiveRoot(deps: Pick<WalDeps, 'config'>, cluster: string): string {
+  return clusterOf(deps.config, cluster).method === 'pgbackrest'
+    ? `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`
+    : walFolder(deps.config.storage, cluster);
+}
+
+/**
+ * What is archived under `prefix` (inside the archive root), optionally only after the key
+ * `startAfter`, oldest name first. `counter.calls` counts the LIST requests made.
+ */
+export async function listArchivedUnder(
+  deps: WalDeps,
+  cluster: string,
+  prefix: string,
+  startAfter?: string,
+  counter?: { calls: number },
+): Promise<ArchivedWal[]> {
+  return parseArchived(deps, cluster, await listKeys(deps.s3, deps.config.storage.bucket, prefix, startAfter, counter));
+}
+
+/** Listed keys of the archive as WAL files (pgBackRest's other files, such as archive.info, left out), oldest name first. */
+export function parseArchived(
+  deps: Pick<WalDeps, 'config'>,
+  cluster: string,
+  keys: { key: string; bytes: number; lastModified?: Date }[],
+): ArchivedWal[] {
+  const root = archiveRoot(deps, cluster);
+  const pgbackrest = clusterOf(deps.config, cluster).method === 'pgbackrest';
+  const out: ArchivedWal[] = [];
+  for (const k of keys) {
+    const lastModified = k.lastModified ? k.lastModified.toISOString() : null;
+    if (!pgbackrest) {
+      out.push({ name: k.key.slice(root.length).replace(/\.(zst|gz)$/, ''), key: k.key, bytes: k.bytes, lastModified });
+      continue;
+    }
+    const m = PGBACKREST_WAL.exec(k.key.slice(k.key.lastIndexOf('/') + 1));
+    if (m) out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /** pgBackRest keeps WAL as archive/<stanza>/<version>-<id>/<first 16>/<segment>-<sha1>[.ext], history files beside. */
 const PGBACKREST_WAL = /^([0-9A-F]{24})-([0-9a-f]{40})(?:\.(zst|gz|lz4|bz2))?$|^([0-9A-F]{8}\.history)$/;
-
-async function listPgbackrestArchive(deps: WalDeps, cluster: string): Promise<ArchivedWal[]> {
-  const prefix = `${clusterPrefix(deps.config.storage, cluster)}pgbackrest/archive/${cluster}/`;
-  const keys = await listKeys(deps.s3, deps.config.storage.bucket, prefix);
-  const out: ArchivedWal[] = [];
-  for (const k of keys) {
-    const m = PGBACKREST_WAL.exec(k.key.slice(k.key.lastIndexOf('/') + 1));
-    if (m)
-      out.push({ name: m[1] ?? m[4]!, key: k.key, bytes: k.bytes, lastModified: k.lastModified ? k.lastModified.toISOString() : null });
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
-}
 
 /** A file of pgBackRest's archive as pgBackRest wrote it before encrypting (its repo-get decrypts), or as stored. */
 async function pgbackrestObject(deps: WalDeps, cluster: string, key: string): Promise<Buffer> {
@@ -284,8 +304,10 @@ async function pgbackrestObject(deps: WalDeps, cluster: string, key: string): Pr
  */
 export async function fetchForReading(deps: WalDeps, cluster: string, name: string, dest: string): Promise<boolean> {
   if (clusterOf(deps.config, cluster).method !== 'pgbackrest') return (await fetchWal(deps, cluster, name, dest)) !== undefined;
-  const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
-  if (!found) return false;
+  // Narrow listings (the version folders, then the one segment), not the whole archive.
+  const key = await findArchived(deps, cluster, name);
+  if (!key) return false;
+  const found = { key };
   const stored = await pgbackrestObject(deps, cluster, found.key);
   const ext = /\.(zst|gz)$/.exec(found.key)?.[1];
   const data = ext === 'zst' ? await decompress(stored, 'zstd') : ext === 'gz' ? await decompress(stored, 'gzip') : stored;
@@ -300,9 +322,8 @@ export async function fetchForReading(deps: WalDeps, cluster: string, name: stri
 export async function readArchivedText(deps: WalDeps, cluster: string, name: string): Promise<string | undefined> {
   assertWalFileName(name);
   if (clusterOf(deps.config, cluster).method === 'pgbackrest') {
-    const found = (await listPgbackrestArchive(deps, cluster)).find((a) => a.name === name);
-    if (!found) return undefined;
-    return (await pgbackrestObject(deps, cluster, found.key)).toString('utf8');
+    const key = await findArchived(deps, cluster, name);
+    return key ? (await pgbackrestObject(deps, cluster, key)).toString('utf8') : undefined;
   }
   for (const { key, compression } of candidateKeys(deps, cluster, name)) {
     try {

@@ -164,6 +164,18 @@ export const walCheckResult = z.object({
     .optional(),
   windowAsOf: z.string().optional(),
   segmentBytes: z.number().optional(),
+  listing: z
+    .object({
+      mode: z.enum(['full', 'incremental']),
+      why: nullableString,
+      listCalls: z.number(),
+      listedObjects: z.number(),
+      fullScanAt: z.string(),
+    })
+    .optional()
+    .describe(
+      'how the archive was listed: only what is new since the last check (one LIST per timeline), or in full (daily, on demand, or to prove a gap)',
+    ),
 });
 
 export const restoreTarget = z.union([

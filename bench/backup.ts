@@ -13,6 +13,7 @@ import { backup } from '../workflows/backup.js';
 import { unlessRefused } from '../workflows/lock.js';
 
 import { ensureBenchDb, benchStack, median } from './stack.js';
+import { backupStages } from './stages.js';
 
 export interface BenchRow {
   metric: string;
@@ -70,6 +71,10 @@ export async function backupBench(): Promise<BenchRow[]> {
     rmSync(rawFile);
   }
   const rawSeconds = median(rawTimes);
+
+  // 2b. Stage by stage, and the second anchor: the raw tools streaming into the same MinIO (mc pipe).
+  const stages = await backupStages({ layout, plan, secrets }, runs, clusterBytes);
+  const toS3 = stages.find((st) => st.name.includes('anchor 2'))!;
 
   // 3. pgdr: the backup workflow (verification off: this measures the backup itself). As in
   //    production, the control worker and the node agent are separate processes; the agent
@@ -148,6 +153,12 @@ export async function backupBench(): Promise<BenchRow[]> {
     { metric: 'throughput ratio pgdr / raw (whole workflow)', value: (rawSeconds / pgdrSeconds).toFixed(3), target: '>= 0.9' },
     { metric: 'pgdr streaming activity alone: seconds', value: uploadSeconds.toFixed(2) },
     { metric: 'throughput ratio streaming activity / raw', value: (rawSeconds / uploadSeconds).toFixed(3) },
+    ...stages.map((st) => ({
+      metric: `stage: ${st.name}`,
+      value: `${st.seconds.toFixed(2)} s, ${mbps(clusterBytes, st.seconds)} MB/s`,
+    })),
+    { metric: 'throughput ratio pgdr workflow / raw-to-S3 (mc pipe)', value: (toS3.seconds / pgdrSeconds).toFixed(3), target: '>= 0.97' },
+    { metric: 'throughput ratio streaming activity / raw-to-S3 (mc pipe)', value: (toS3.seconds / uploadSeconds).toFixed(3) },
     { metric: 'stored backup size', value: `${(stored / MB).toFixed(1)} MB` },
     { metric: 'stored size pgdr / raw (same compression)', value: (stored / rawBytes).toFixed(3) },
     { metric: 'node agent RSS when idle', value: `${(idleAgent / MB).toFixed(0)} MB` },

@@ -7,7 +7,8 @@
  * point-in-time restore of that database through pgdr against the same restore by hand; start-up
  * time and idle/peak RSS of pgdr's own processes, from the sources (tsx) and compiled (bench/runtime.ts); the cost of
  * encryption at rest (age) on backup throughput and wal push latency, against the same without it (bench/encryption.ts); the
- * offsite copy's throughput against an unchecked SDK stream between the two MinIOs (bench/copy.ts).
+ * offsite copy's throughput against an unchecked SDK stream between the two MinIOs (bench/copy.ts); the WAL check's LIST
+ * calls on archives of 2,000 and 20,000 segments, in full and incrementally (bench/walCheck.ts).
  * Not in the default list, since it builds clusters of its own: "switchover", the write pause
  * pgbench sees during pgdr's switchover through PgBouncer against Patroni's own switchover
  * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts).
@@ -20,8 +21,9 @@ import { switchoverBench } from './switchover.js';
 import { runtimeBench } from './runtime.js';
 import { encryptionBench } from './encryption.js';
 import { copyBench } from './copy.js';
+import { walCheckBench } from './walCheck.js';
 
-const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime,encryption,copy').split(',').map((p) => p.trim());
+const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime,encryption,copy,walcheck').split(',').map((p) => p.trim());
 const benches: Record<string, () => Promise<BenchRow[]>> = {
   backup: backupBench,
   pgbackrest: pgbackrestBench,
@@ -31,6 +33,7 @@ const benches: Record<string, () => Promise<BenchRow[]>> = {
   runtime: runtimeBench,
   encryption: encryptionBench,
   copy: copyBench,
+  walcheck: walCheckBench,
 };
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {

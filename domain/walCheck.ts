@@ -3,6 +3,7 @@
  * gathers facts with activities, then `judgeWalArchive` turns them into problems (red) and
  * warnings, in plain words that name the segment concerned.
  */
+import type { WalListing } from './walIndex.js';
 import type { ArchiverStats, NodeProbe } from './status.js';
 import { segmentNumber, segmentOfLsn, segmentEndLsn, timelineSpans, DEFAULT_SEGMENT_BYTES, type HistoryEntry } from './wal.js';
 import { formatLsn, lsnDiff } from './lsn.js';
@@ -67,6 +68,8 @@ export interface WalCheckResult {
   windowAsOf?: string;
   /** WAL segment size the check used (absent in results stored before it was recorded). */
   segmentBytes?: number;
+  /** How the archive was listed: only what is new since the last check, or in full (absent in results stored before). */
+  listing?: WalListing;
 }
 
 export interface WalFacts {

@@ -24,6 +24,8 @@ export interface WalCheckInput {
   maxArchiveAgeMinutes: number;
   /** Skip the forced segment switch (e.g. a read-only look). Default false. */
   skipRoundTrip?: boolean;
+  /** List the whole archive and rebuild the index (else only what is new, with a full listing at least daily). */
+  fullListing?: boolean;
   trigger: string;
 }
 
@@ -69,8 +71,9 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     if (chosen.name === null) {
       // No primary to follow: the archive can still show two timelines advancing at once.
       result.problems.push(chosen.problem);
-      const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: null });
+      const facts = await walContinuity({ cluster: input.cluster, timeline: null, segmentBytes: null, listing: listingOf(input) });
       result.branches = facts.branches;
+      if (facts.listing) result.listing = facts.listing;
       if (facts.segmentBytes) result.segmentBytes = facts.segmentBytes;
       result.problems.push(...judgeForks(facts.branches, null));
       return finish(result, storeWalCheck);
@@ -110,9 +113,15 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
 
   // 4. Continuity from the oldest kept backup to the newest archived segment.
   progress.step = 'checking continuity';
-  const facts = await walContinuity({ cluster: input.cluster, timeline: probe.timeline, segmentBytes: serverSegmentBytes });
+  const facts = await walContinuity({
+    cluster: input.cluster,
+    timeline: probe.timeline,
+    segmentBytes: serverSegmentBytes,
+    listing: listingOf(input),
+  });
   const segmentBytes = facts.segmentBytes ?? serverSegmentBytes ?? DEFAULT_SEGMENT_BYTES;
   result.continuity = facts.continuity;
+  if (facts.listing) result.listing = facts.listing;
   if (forks) result.branches = facts.branches;
 
   // 5. The newest archived commit: the latest point a restore can reach.
@@ -162,6 +171,9 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
   result.failedSincePrevious = verdict.failedSincePrevious;
   return finish(result, storeWalCheck);
 }
+
+/** The check lists what is new since its index; a full listing when asked (or due: the activity decides). */
+const listingOf = (input: WalCheckInput) => (input.fullListing ? 'full' : 'incremental');
 
 async function finish(result: WalCheckResult, store: (input: { result: WalCheckResult }) => Promise<void>): Promise<WalCheckResult> {
   result.healthy = result.problems.length === 0;

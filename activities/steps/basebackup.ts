@@ -76,7 +76,8 @@ export interface UploadBaseBackupResult {
 }
 
 const PART_SIZE = 16 * 1024 * 1024;
-const QUEUE_SIZE = 4;
+/** Parts uploaded at once (with partSize, the upload's memory bound); the bench's stage table uses the same. */
+export const QUEUE_SIZE = 4;
 const MAX_PARTS = 9000; // S3 allows 10000; keep a margin
 
 /**

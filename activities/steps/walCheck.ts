@@ -13,7 +13,15 @@ import {
   type TimelineWindow,
 } from '../../domain/walCheck.js';
 import type { RestorableBackup } from '../../domain/restore.js';
-import { checkContinuity, parseHistory, segmentNumber, segmentName, timelineSpans, type HistoryEntry } from '../../domain/wal.js';
+import {
+  DEFAULT_SEGMENT_BYTES,
+  checkContinuity,
+  parseHistory,
+  segmentNumber,
+  segmentName,
+  timelineSpans,
+  type HistoryEntry,
+} from '../../domain/wal.js';
 import { resolveSegmentBytes, type ResolvedSegmentSize } from '../../domain/walSegmentSize.js';
 import {
   commitCandidates,
@@ -35,10 +43,14 @@ import {
   archivedSegmentSize,
   fetchForReading,
   findArchived,
+  archiveRoot,
   listArchivedWal,
   readArchivedText,
+  type ArchivedWal,
   type WalDeps,
 } from '../../adapters/walStore.js';
+import { listArchive, storeWalIndex, type ArchiveListing } from '../../adapters/walIndex.js';
+import { compactIndex, type WalIndex, type WalListing } from '../../domain/walIndex.js';
 import { historyFileName } from '../../domain/naming.js';
 
 /** Waits until a WAL file is in the archive, up to timeoutSeconds; heartbeats while it waits. */
@@ -78,6 +90,8 @@ export interface ContinuityFacts {
   segmentBytesSource?: ResolvedSegmentSize['source'];
   /** The newest archived segment of each timeline (absent in results recorded before it was reported). */
   newestSegments?: Record<number, string>;
+  /** How the archive was listed (absent: in full, without the index, as restores and drills do). */
+  listing?: WalListing;
 }
 
 /** How many of the newest .history files the split-brain judge reads. */
@@ -89,12 +103,65 @@ const MAX_HISTORIES = 32;
  */
 export async function walContinuity(
   deps: WalDeps,
-  input: { cluster: string; timeline: number | null; segmentBytes?: number | null },
+  input: {
+    cluster: string;
+    timeline: number | null;
+    segmentBytes?: number | null;
+    /**
+     * The WAL check's listing: `incremental` lists only what is new since its index (a full
+     * listing when one is due), `full` lists everything and rebuilds the index. Absent: a full
+     * listing that neither reads nor writes the index (restores and drills trust no index).
+     */
+    listing?: 'incremental' | 'full';
+  },
 ): Promise<ContinuityFacts> {
-  const [catalog, archived] = await Promise.all([
-    listCatalog(deps.s3, deps.config.storage, input.cluster),
-    listArchivedWal(deps, input.cluster),
-  ]);
+  if (!input.listing) return (await continuityOf(deps, input, { archived: await listArchivedWal(deps, input.cluster) })).facts;
+  let listed = await listArchive(deps, input.cluster, { full: input.listing === 'full', segmentBytes: input.segmentBytes ?? null });
+  let found = await continuityOf(deps, input, { archived: listed.archived, index: listed.index });
+  // A gap, a missing .history or a segment off the chain seen through the index is proven by a
+  // full listing before anyone is told (late or out-of-order arrivals sort before a stream's last key).
+  const gone = listed.sweepMissing;
+  if (listed.mode === 'incremental' && (hasGap(found.facts.continuity) || gone.length > 0)) {
+    const calls = listed.listCalls;
+    listed = await listArchive(deps, input.cluster, { full: true, segmentBytes: input.segmentBytes ?? null });
+    listed.why = gone.length
+      ? `the sweep no longer found ${gone.length} indexed object(s), the first ${gone[0]}`
+      : 'the listing since the last check showed a gap';
+    listed.listCalls += calls;
+    // A full listing reads every .history again (the index is what it rebuilds, not what it trusts).
+    found = await continuityOf(deps, input, { archived: listed.archived });
+  }
+  await storeWalIndex(
+    deps,
+    input.cluster,
+    compactIndex({
+      root: archiveRoot(deps, input.cluster),
+      segmentBytes: found.facts.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+      archived: listed.archived,
+      histories: found.historyTexts,
+      lastKeys: listed.lastKeys,
+      fullScanAt: listed.fullScanAt,
+      now: new Date().toISOString(),
+      sweepAfter: listed.sweepAfter,
+    }),
+  );
+  return { ...found.facts, listing: listingFacts(listed) };
+}
+
+const hasGap = (c: ContinuityReport) => c.missingCount > 0 || c.missingHistory.length > 0 || c.offChain;
+
+function listingFacts(l: ArchiveListing): WalListing {
+  return { mode: l.mode, why: l.why, listCalls: l.listCalls, listedObjects: l.listedObjects, fullScanAt: l.fullScanAt };
+}
+
+/** The facts from one listing of the archive (`index`: history texts already read, spared a read). */
+async function continuityOf(
+  deps: WalDeps,
+  input: { cluster: string; timeline: number | null; segmentBytes?: number | null },
+  listed: { archived: ArchivedWal[]; index?: WalIndex | undefined },
+): Promise<{ facts: ContinuityFacts; historyTexts: Record<string, string> }> {
+  const archived = listed.archived;
+  const catalog = await listCatalog(deps.s3, deps.config.storage, input.cluster);
   // The segment size: the live server's when one answered, else the backups' and the archive's; all must agree.
   const goodManifests = catalog.filter((e) => e.status === 'good' && e.manifest).map((e) => e.manifest!);
   const recorded = goodManifests.filter((m) => m.segmentBytes !== undefined);
@@ -111,9 +178,14 @@ export async function walContinuity(
   const historyName = historyFileName(timeline);
   // Every .history file (the newest few): where each timeline branched off, for the split-brain judge.
   const histories: Record<number, HistoryEntry[]> = {};
+  const historyTexts: Record<string, string> = {};
   for (const h of archived.filter((a) => /^[0-9A-F]{8}\.history$/.test(a.name)).slice(-MAX_HISTORIES)) {
-    const text = await readArchivedText(deps, input.cluster, h.name);
-    if (text) histories[parseInt(h.name.slice(0, 8), 16)] = parseHistory(text);
+    const timeline = String(parseInt(h.name.slice(0, 8), 16));
+    const text = listed.index?.histories[timeline] ?? (await readArchivedText(deps, input.cluster, h.name));
+    if (text) {
+      histories[Number(timeline)] = parseHistory(text);
+      historyTexts[timeline] = text;
+    }
   }
   if (timeline > 1 && !histories[timeline]) {
     const text = await readArchivedText(deps, input.cluster, historyName);
@@ -163,7 +235,7 @@ export async function walContinuity(
   }
   const newestSegments: Record<number, string> = {};
   for (const a of segs) newestSegments[parseInt(a.name.slice(0, 8), 16)] = a.name;
-  return {
+  const facts: ContinuityFacts = {
     timeline,
     newestTimeline,
     segmentBytes,
@@ -189,6 +261,7 @@ export async function walContinuity(
       ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
     })),
   };
+  return { facts, historyTexts };
 }
 
 /** Records a scan re-reads to rule out forged lines, at most; past it, what is left counts as not found. */

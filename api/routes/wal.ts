@@ -43,13 +43,23 @@ export const walCheckRoute = route({
   summary: 'Runs walArchiveCheck now; the workflow fails (red in the Temporal UI) when the archive is unhealthy',
   params: clusterParams,
   body: z
-    .object({ skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch') })
+    .object({
+      skipRoundTrip: z.boolean().default(false).describe('do not force a segment switch'),
+      fullListing: z
+        .boolean()
+        .default(false)
+        .describe('list the whole archive and rebuild the index (a check lists only what is new, and in full at least daily)'),
+    })
     .strict()
-    .default({ skipRoundTrip: false }),
+    .default({ skipRoundTrip: false, fullListing: false }),
   responses: { ...commonResponses, ...temporalUnavailable, 202: started('started: { workflowId, uiUrl }'), 404: 'unknown cluster' },
   async handler({ params, body, deps }) {
     clusterOf(deps.config, params.cluster);
-    const input = { ...walCheckInput(deps.config, params.cluster, 'api'), skipRoundTrip: body.skipRoundTrip };
+    const input = {
+      ...walCheckInput(deps.config, params.cluster, 'api'),
+      skipRoundTrip: body.skipRoundTrip,
+      ...(body.fullListing ? { fullListing: true } : {}),
+    };
     const started = await startProcedure(deps, 'walArchiveCheck', params.cluster, walArchiveCheck, [input]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },

@@ -28,6 +28,14 @@ export function renderWalCheck(r: WalCheckResult, now = Date.now()): string {
             : '-',
         ],
         ['lag (RPO)', r.lag ? `${bytes(r.lag.bytes)}, ${r.lag.segments} segment(s), ${r.lag.seconds} s` : '-'],
+        ...(r.listing
+          ? [
+              [
+                'listing',
+                `${r.listing.mode}${r.listing.why ? ` (${printable(r.listing.why)})` : ''}: ${r.listing.listCalls} LIST call(s), ${r.listing.listedObjects} object(s); last full ${ago(r.listing.fullScanAt, now)}`,
+              ],
+            ]
+          : []),
       ],
     ),
   ];
@@ -90,11 +98,13 @@ export function registerWalCommands(program: Command): void {
     .description('run the WAL archive check now')
     .argument('<cluster>')
     .option('--skip-round-trip', 'do not force a segment switch')
+    .option('--full', 'list the whole archive and rebuild the index (a check lists only what is new, in full at least daily)')
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { skipRoundTrip?: boolean; wait?: boolean }, cmd: Command) => {
+    .action(async (cluster: string, opts: { skipRoundTrip?: boolean; full?: boolean; wait?: boolean }, cmd: Command) => {
       const path = `${clusterPath(cluster)}/wal-archive`;
       await runProcedure(invocation(cmd), {
-        start: (target) => apiCall<Started>(target, 'POST', `${path}/check`, { skipRoundTrip: !!opts.skipRoundTrip }),
+        start: (target) =>
+          apiCall<Started>(target, 'POST', `${path}/check`, { skipRoundTrip: !!opts.skipRoundTrip, fullListing: !!opts.full }),
         started: (s) => `started ${s.workflowId}\n  ${s.uiUrl}`,
         wait: !!opts.wait,
         result: (r) => renderWalCheck(r as WalCheckResult),

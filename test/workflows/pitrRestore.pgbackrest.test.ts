@@ -44,6 +44,18 @@ describe('point-in-time restore (pgbackrest method)', () => {
     expect(check.roundTrip.ok).toBe(true);
     const window = check.window.at(-1);
     expect(Date.parse(window.latest.time)).toBeGreaterThanOrEqual(Date.parse(src.ticks.at(-1)!.before));
+    // The next check lists only what is new, under pgBackRest's archive version folder.
+    for (let i = 0; i < 2; i++) {
+      await src.db.query('insert into ticks values ($1, now())', [4000 + i]);
+      await switchAndArchive(src.db);
+    }
+    const next = await src.c.call('POST', `/api/v1/clusters/${src.tc.name}/wal-archive/check`, {});
+    const again = await src.c.temporal.workflow.getHandle(next.body.workflowId).result();
+    expect(again.problems).toEqual([]);
+    expect(again.listing).toMatchObject({ mode: 'incremental', listCalls: 2 }); // the timeline, and the sweep's page
+    expect(again.listing.listedObjects).toBeGreaterThanOrEqual(2);
+    expect(again.listing.listedObjects).toBeLessThan(again.continuity.archivedObjects);
+    expect(again.continuity).toMatchObject({ missingCount: 0, fromSegment: check.continuity.fromSegment });
   });
 
   it('restores to an lsn with pgbackrest restore --type=lsn and promotes', async () => {

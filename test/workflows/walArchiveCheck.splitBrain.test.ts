@@ -50,6 +50,9 @@ describe('a standby promoted by hand while the primary keeps writing', () => {
     expect(b.status).toBe(202);
     await resultOf(rc, b.body.workflowId);
     await until('the replica has row 100', async () => (await rc.sql('replica', 'select count(*) from t')).trim() === '100', 60_000);
+    // A healthy check before the fork: the checks after it list only what is new since this one.
+    const before = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/wal-archive/check`, {});
+    expect(((await resultOf(rc, before.body.workflowId)) as WalCheckResult).listing).toMatchObject({ mode: 'full' });
 
     // 2. The fork: the replica becomes a second read-write primary on timeline 2 and archives.
     await pgCtl(rc, rc.dataDir('replica'), '-w', '-t', '60', 'promote');
@@ -101,6 +104,19 @@ describe('a standby promoted by hand while the primary keeps writing', () => {
       'more than one primary: primary (timeline 1), replica (timeline 2); primary is the one the standbys stream from',
     );
     expect(rootMessage(failure)).toContain('split brain: timelines 1 and 2 both advanced');
+    // Seen through the index (only what is new was listed), and again by the next check: the
+    // parent's segments past the switch point keep their times in the index.
+    expect(stored.listing).toMatchObject({ mode: 'incremental' });
+    const again = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/wal-archive/check`, {});
+    await rc.c.temporal.workflow
+      .getHandle(again.body.workflowId)
+      .result()
+      .catch(() => undefined);
+    const second = (await rc.c.call('GET', `/api/v1/clusters/${rc.tc.name}/wal-archive`)).body as WalCheckResult;
+    expect(second.workflowId).toBe(again.body.workflowId);
+    expect(second.listing).toMatchObject({ mode: 'incremental' });
+    const head = (ps: string[]) => ps.filter((p) => p.startsWith('split brain')).map((p) => p.slice(0, 100));
+    expect(head(second.problems)).toEqual(head(split));
 
     // 5. latest: the primary's 400 rows, none of the promoted standby's, recovery pinned to timeline 1.
     const { report } = await restoreAndWait(rc.c, rc.tc.name, { target: { latest: true } }, made);

@@ -1,0 +1,139 @@
+/**
+ * Where a backup's time goes, stage by stage, on the bench database, each stage measured in the
+ * same run: pg_basebackup's own output into a pipe; with zstd; read and hashed by Node (pgdr's
+ * read path); to a local file (the first anchor); piped into MinIO by its own client, `mc pipe`
+ * (the second anchor: the raw tools landing in S3, TLS and multipart and MinIO's ingest on these
+ * cores); and Node's read, hash and SDK multipart upload with pgdr's part size and queue (the
+ * streaming activity without the workflow around it). `mc` is built once into the tool cache.
+ */
+import { execa } from 'execa';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Upload } from '@aws-sdk/lib-storage';
+import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
+import { hashingCounter } from '../adapters/objectCopy.js';
+import { createS3Client } from '../adapters/storage.js';
+import { createSecretReader } from '../adapters/secrets.js';
+import { QUEUE_SIZE, partSizeFor } from '../activities/steps/basebackup.js';
+import { loadConfig } from '../config/load.js';
+import type { benchStack } from './stack.js';
+import { median } from './stack.js';
+
+/** MinIO's client, pinned like MinIO itself (scripts/bootstrap.sh), built with go install into the tool cache once. */
+const MC_MODULE = 'github.com/minio/mc';
+const MC_VERSION = 'v0.0.0-20250313080218-cf909e1063a9';
+
+export interface Stage {
+  name: string;
+  seconds: number;
+  bytes: number;
+}
+
+async function ensureMc(): Promise<string> {
+  const bin = join(process.env.PGDR_TOOLS_DIR ?? join(homedir(), '.cache', 'pgdr', 'tools'), 'bin');
+  const mc = join(bin, 'mc');
+  if (existsSync(mc)) return mc;
+  console.log(`bench: building ${MC_MODULE}@${MC_VERSION} with go install (once per machine; several minutes)`);
+  mkdirSync(bin, { recursive: true });
+  await execa('go', ['install', `${MC_MODULE}@${MC_VERSION}`], { env: { GOBIN: bin, GOFLAGS: '-trimpath' }, stdio: 'inherit' });
+  return mc;
+}
+
+/** Each stage `runs` times (median), on the stack's primary. */
+export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>, runs: number, databaseBytes: number): Promise<Stage[]> {
+  const { layout, plan, secrets } = stack;
+  const config = loadConfig(layout.configFile);
+  const storage = config.storage;
+  const readSecret = createSecretReader();
+  const scratch = join(layout.dir, 'bench-stages');
+  mkdirSync(scratch, { recursive: true });
+  const ids = asUser(layout.pgUser);
+  if (ids) chownSync(scratch, ids.uid, ids.gid);
+  // The pipelines run as root: pg_basebackup drops to the Postgres user (setpriv keeps the
+  // environment, so the password stays out of argv), mc stays root (it lives in root's tool cache).
+  const asPg = ids ? `setpriv --reuid=${ids.uid} --regid=${ids.gid} --clear-groups ` : '';
+  const base = `${asPg}${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --no-password`;
+  const zstd = `${base} --compress=client-zstd`;
+  // HOME: libpq looks for client certificates there (the Postgres user's, not root's).
+  const env = { PGPASSWORD: secrets.pgdrPassword, ...(ids ? { HOME: ids.home } : {}) };
+
+  // mc reads its host and keys from MC_HOST_<alias> (never argv) and trusts the CAs in <config-dir>/certs/CAs.
+  const mc = await ensureMc();
+  const mcDir = join(scratch, 'mc');
+  mkdirSync(join(mcDir, 'certs', 'CAs'), { recursive: true });
+  if (storage.caFile) writeFileSync(join(mcDir, 'certs', 'CAs', 'ca.crt'), readFileSync(storage.caFile));
+  const url = new URL(storage.endpoint!);
+  const key = encodeURIComponent(readSecret(storage.accessKeyId!, 'storage.accessKeyId'));
+  const secret = encodeURIComponent(readSecret(storage.secretAccessKey!, 'storage.secretAccessKey'));
+  const mcEnv = { ...env, MC_HOST_bench: `${url.protocol}//${key}:${secret}@${url.host}` };
+  const object = `${storage.prefix}/bench-stages/base.tar.zst`;
+
+  const shell = async (name: string, command: string, bytesOf: () => number, extraEnv: Record<string, string> = env) => {
+    const times: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < runs; i++) {
+      const t0 = Date.now();
+      const res = await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
+      times.push((Date.now() - t0) / 1000);
+      bytes = bytesOf() || Number(/^(\d+)$/m.exec(String(res.stdout))?.[1] ?? 0);
+    }
+    return { name, seconds: median(times), bytes };
+  };
+  const file = join(scratch, 'raw.tar.zst');
+  const stages: Stage[] = [];
+  stages.push(await shell('pg_basebackup, no compression, into a pipe (wc -c)', `${base} | wc -c`, () => 0));
+  stages.push(await shell('pg_basebackup zstd into a pipe (wc -c)', `${zstd} | wc -c`, () => 0));
+  stages.push(await shell('pg_basebackup zstd | sha256sum (a process of its own)', `${zstd} | sha256sum >/dev/null`, () => 0));
+  stages.push(
+    await shell('pg_basebackup zstd to a local file (anchor 1)', `${zstd} > ${file}`, () => {
+      const size = statSync(file).size;
+      rmSync(file);
+      return size;
+    }),
+  );
+  stages.push(
+    await shell(
+      'pg_basebackup zstd | mc pipe to MinIO (anchor 2)',
+      `${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null && ${mc} --config-dir ${mcDir} stat --json bench/${storage.bucket}/${object} | sed -n 's/.*"size":\\([0-9]*\\).*/\\1/p'`,
+      () => 0,
+      mcEnv,
+    ),
+  );
+
+  // Node: pgdr's read path (spawned tool -> hashing transform), first into nothing, then into the SDK's multipart upload.
+  const s3 = createS3Client(storage, readSecret);
+  const node = async (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>) => {
+    const times: number[] = [];
+    let bytes = 0;
+    for (let i = 0; i < runs; i++) {
+      const t0 = Date.now();
+      const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true });
+      const counter = proc.stdout!.pipe(hashingCounter());
+      await Promise.all([sink(counter), proc]);
+      counter.digest();
+      times.push((Date.now() - t0) / 1000);
+      bytes = counter.bytes;
+    }
+    return { name, seconds: median(times), bytes };
+  };
+  stages.push(
+    await node('Node: read and sha256 the zstd stream (pgdr read path)', (c) =>
+      pipeline(c, new Writable({ write: (_chunk, _enc, cb) => cb() })),
+    ),
+  );
+  stages.push(
+    await node('Node: read, sha256 and SDK multipart upload (pgdr parts)', (c) =>
+      new Upload({
+        client: s3,
+        params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst`, Body: c },
+        partSize: partSizeFor(databaseBytes),
+        queueSize: QUEUE_SIZE,
+      }).done(),
+    ),
+  );
+  s3.destroy();
+  return stages;
+}
