@@ -28,6 +28,7 @@ import {
   copyWalRange,
   newestArchivedSegment,
   planCopy,
+  secondaryUnreachable,
   storeCopyReport,
   verifySecondary,
 } from './steps/copy.js';
@@ -67,6 +68,7 @@ function controlSteps(temporal: () => Promise<Client>) {
     copyWalRange,
     verifySecondary,
     newestArchivedSegment,
+    secondaryUnreachable,
     storeCopyReport: field('report', storeCopyReport),
     // Which repository a restore reads when it asked for auto.
     chooseRepository,

@@ -18,7 +18,10 @@ export function describeIssues(error: z.ZodError, input: unknown): { field: stri
         ? 'missing'
         : JSON.stringify(actual)
             .replace(/AGE-SECRET-KEY-1[0-9A-Z]*/g, 'AGE-SECRET-KEY-1...')
-            .replace(/([a-z]+:\/\/)[^/"@\s]*@/gi, '$1***@');
+            // Everything up to the last "@" of a URL, a "/" or a second "@" in the password included, and
+            // a user:password@ without a scheme.
+            .replace(/([a-z][a-z0-9+.-]*:\/\/)[^"\s]*@/gi, '$1***@')
+            .replace(/(^|["\s])(?![a-z][a-z0-9+.-]*:\/\/)[^"\s/:@]+:[^"\s]*@/gi, '$1***@');
     if (issue.code === 'invalid_key') {
       // A bad record key (cluster or node name): say why the key is wrong, not that the value is.
       const inner = issue.issues.map((i) => lowerFirst(i.message)).join('; ');

@@ -22,7 +22,17 @@ const port = z.number().int().min(1).max(65535);
 /** An http(s) URL without credentials in it: keys and passwords are secret refs, never part of a URL (which is logged and shown). */
 const httpUrl = z
   .url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
-  .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'expected a URL without user:password@ (credentials belong in secret refs)');
+  .refine(noCredentials, 'expected a URL without user:password@ (credentials belong in secret refs)');
+
+/** False for a URL with a user or password in it (one that does not parse is z.url's to report). */
+function noCredentials(u: string): boolean {
+  try {
+    const url = new URL(u);
+    return url.username === '' && url.password === '';
+  } catch {
+    return true;
+  }
+}
 
 export const secretRef = z
   .union(

@@ -180,12 +180,9 @@ async function secondaryBackup(
   source: Parameters<typeof backupIntoSecondary>[4],
 ): Promise<NonNullable<BackupResult['copy']>> {
   try {
-    const m = await backupIntoSecondary(input.cluster, primary.id, primary.type, input.verify, source);
-    if (m.status !== 'good')
-      return {
-        skipped: `the backup into the secondary failed verification: ${m.verification?.detail ?? 'pgBackRest reports errors in it'}`,
-      };
-    return { secondary: { id: m.id, pgbackrestLabel: m.pgbackrestLabel! } };
+    const made = await backupIntoSecondary(input.cluster, primary.id, primary.type, input.verify, source);
+    if ('skipped' in made) return { skipped: `${made.skipped}; the copy schedule catches up` };
+    return { secondary: { id: made.manifest.id, pgbackrestLabel: made.manifest.pgbackrestLabel! } };
   } catch (err) {
     if (isCancellation(err)) throw err;
     return { skipped: `the backup into the secondary failed: ${rootMessage(err)}; the copy schedule catches up` };

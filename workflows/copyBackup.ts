@@ -66,21 +66,23 @@ export async function copyBackup(input: CopyBackupInput): Promise<CopyReport> {
       const take = plan.take;
       progress.step = `backing up into the secondary repository (pgBackRest repo2), for backup ${take.id}`;
       // Busy (a backup or restore holds the lock): ClusterBusyError, and the next run catches up.
+      // A catch-up takes a full: it must not build on a repo2 set that failed before.
       const made = unlessRefused(
         await withClusterLock(input.cluster, async () => {
           const source = pickSource(input.cluster, pb.from, await probeNodes(input.cluster, pb.nodes));
-          return backupIntoSecondary(input.cluster, take.id, take.type, true, source);
+          return backupIntoSecondary(input.cluster, take.id, 'full', true, source);
         }),
       );
-      if (made.status === 'good') copied.push(take.id);
-      else skipped.push({ id: take.id, reason: `the backup into the secondary failed verification: ${made.verification?.detail ?? ''}` });
+      if ('manifest' in made) copied.push(take.id);
+      else skipped.push({ id: take.id, reason: made.skipped });
       progress.backupsCopied = copied.length;
     }
     progress.step = 'reading the newest WAL segment on the secondary';
     wal = { ...wal, newestOnSecondary: await controlActivities(storageOp, 'secondary').newestArchivedSegment({ cluster: input.cluster }) };
     if (input.verify) {
       progress.step = 'verifying the secondary repository (pgbackrest verify)';
-      const node = pb.nodes[0]!;
+      // On a node whose agent answers (the first configured one may be a failed host).
+      const node = (await probeNodes(input.cluster, pb.nodes)).find((p) => p.probe)?.node ?? pb.nodes[0]!;
       verified = await nodeActivities(node.name, node.taskQueue, longTool, 'secondary').pgbackrestVerifyRepository();
     }
   }

@@ -63,8 +63,10 @@ export function pgbackrestManifest(
 
 /**
  * A backup of `type` into the secondary repository from `source`, recorded there as backup `id`
- * (the primary's backup it follows). Run holding the cluster lock: pgBackRest takes one backup
- * per stanza at a time. pgBackRest takes a full when the secondary has nothing to build on.
+ * (the primary's backup it follows) only when it is good: a failed set gets no manifest, so the
+ * copy schedule takes another. Run holding the cluster lock (pgBackRest takes one backup per
+ * stanza at a time), and only once the secondary's bucket answers: an outage there must not hold
+ * the lock for the storage wait. pgBackRest takes a full when the secondary has nothing to build on.
  */
 export async function backupIntoSecondary(
   cluster: string,
@@ -72,10 +74,16 @@ export async function backupIntoSecondary(
   type: BackupType,
   verify: boolean,
   source: { node: NodeAgent; probe: NodeProbe },
-): Promise<BackupManifest> {
+): Promise<{ manifest: BackupManifest } | { skipped: string }> {
+  const { secondaryUnreachable } = controlActivities(storageOp);
+  const down = await secondaryUnreachable({ cluster });
+  if (down !== null) return { skipped: `the secondary storage is unavailable (${down})` };
   const { pgbackrestBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool, 'secondary');
-  const { writeManifest } = controlActivities(storageOp, 'secondary');
   const manifest = pgbackrestManifest(cluster, id, await pgbackrestBackup({ type, verify }), source);
-  await writeManifest({ manifest });
-  return manifest;
+  if (manifest.status !== 'good')
+    return {
+      skipped: `the backup into the secondary (set ${manifest.pgbackrestLabel}) failed verification: ${manifest.verification?.detail ?? 'pgBackRest reports errors in it'}`,
+    };
+  await controlActivities(storageOp, 'secondary').writeManifest({ manifest });
+  return { manifest };
 }

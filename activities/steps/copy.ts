@@ -221,6 +221,13 @@ async function reachable(side: Side): Promise<string | null> {
   }
 }
 
+/** Null when the secondary's bucket answers a HEAD (within 10 s); else its endpoint and why not. */
+export async function secondaryUnreachable(deps: StepDeps, _input: { cluster: string }): Promise<string | null> {
+  const { far } = sides(deps);
+  const down = await reachable(far);
+  return down === null ? null : `${storageEndpoint(far.storage)}: ${down}`;
+}
+
 /**
  * The repository a restore, drill or rebuild reads: the one asked for, or for `auto` the primary
  * when its bucket answers, else the secondary (when configured and answering). The note says why.

@@ -39,6 +39,10 @@ const HELP: Record<string, [type: 'gauge' | 'counter', help: string]> = {
   pgdr_backup_proof_coverage_ratio: ['gauge', 'share of good backups a restore drill proved within drill.proofWindowDays (0 to 1)'],
   pgdr_copy_last_timestamp_seconds: ['gauge', 'when the newest copy to the secondary repository finished (unix seconds)'],
   pgdr_copy_backups_missing: ['gauge', 'good backups without a checked copy on the secondary repository, as of the newest copy'],
+  pgdr_copy_secondary_reachable: [
+    'gauge',
+    "pgbackrest method: 1 when the secondary (repo2) answered the scrape's listing of its backups, else 0 (the lag is then left out)",
+  ],
   pgdr_copy_backup_lag_seconds: ['gauge', 'age of the oldest good backup not yet on the secondary repository (0: none missing)'],
   pgdr_copy_wal_segments_behind: [
     'gauge',
@@ -85,14 +89,27 @@ export async function collectMetrics(deps: ApiDeps, now = new Date()): Promise<s
     ]);
     if (copying) {
       const good = catalog.flatMap((e) => (e.status === 'good' && e.manifest ? [e.manifest] : []));
-      const held = far
-        ? { backupsOnSecondary: [...(await catalogIds(far.s3, far.config.storage, cluster))], ...(lastCopy ? { wal: lastCopy.wal } : {}) }
-        : lastCopy;
-      const lag = copyLag(good, held, check?.continuity?.lastSegment ?? null, now);
+      // pgbackrest: a primary backup is covered once repo2 holds it or a newer one (older ones
+      // cannot be copied there any more). An unreachable secondary leaves the lag unknown, not the scrape failed.
+      const onFar = far ? await catalogIds(far.s3, far.config.storage, cluster).catch(() => null) : undefined;
+      if (onFar !== undefined) add('pgdr_copy_secondary_reachable', { cluster }, onFar === null ? 0 : 1);
+      const newestFar = onFar ? [...onFar].sort().at(-1) : undefined;
+      const held =
+        onFar === undefined
+          ? lastCopy
+          : onFar === null
+            ? null
+            : {
+                backupsOnSecondary: good.filter((m) => newestFar !== undefined && m.id <= newestFar).map((m) => m.id),
+                ...(lastCopy ? { wal: lastCopy.wal } : {}),
+              };
+      if (held !== null) {
+        const lag = copyLag(good, held, check?.continuity?.lastSegment ?? null, now);
+        add('pgdr_copy_backups_missing', { cluster }, lag.backupsMissing);
+        add('pgdr_copy_backup_lag_seconds', { cluster }, lag.backupLagSeconds);
+        add('pgdr_copy_wal_segments_behind', { cluster }, lag.walSegmentsBehind ?? undefined);
+      }
       add('pgdr_copy_last_timestamp_seconds', { cluster }, seconds(lastCopy?.finishedAt));
-      add('pgdr_copy_backups_missing', { cluster }, lag.backupsMissing);
-      add('pgdr_copy_backup_lag_seconds', { cluster }, lag.backupLagSeconds);
-      add('pgdr_copy_wal_segments_behind', { cluster }, lag.walSegmentsBehind ?? undefined);
     }
     add('pgdr_backups_unproven', { cluster, repository: REPOSITORY }, coverage.unproven.length);
     add('pgdr_backup_proof_coverage_ratio', { cluster, repository: REPOSITORY }, coverage.ratio ?? undefined);

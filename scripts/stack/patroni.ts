@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 import type { StackLayout } from './layout.js';
-import { ensurePgServerTls, pgdrRoleSql, pgServerTls, type PgSecrets } from './postgres.js';
+import { ensurePgServerTls, ownedFile, pgdrRoleSql, pgServerTls, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep, waitFor } from './procs.js';
 
 export interface PatroniNode {
@@ -518,13 +518,6 @@ async function stopProcs(procs: Proc[], first: NodeJS.Signals): Promise<void> {
 function ownedDir(path: string, user: string, mode: number): void {
   mkdirSync(path, { recursive: true, mode });
   chmodSync(path, mode);
-  const ids = asUser(user);
-  if (ids) chownSync(path, ids.uid, ids.gid);
-}
-
-function ownedFile(path: string, user: string, content: string): void {
-  writeFileSync(path, content, { mode: 0o600 });
-  chmodSync(path, 0o600);
   const ids = asUser(user);
   if (ids) chownSync(path, ids.uid, ids.gid);
 }

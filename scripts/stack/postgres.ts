@@ -4,7 +4,19 @@
  * CA's certificate), and WAL archived to S3 by `pgdr wal push`.
  * Every step is idempotent: an existing data directory is started, never re-initialised.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, chownSync, chmodSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+  chownSync,
+  chmodSync,
+  rmSync,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { confString } from '../../domain/pgconf.js';
@@ -55,11 +67,24 @@ function ownedDir(path: string, user: string, mode: number): void {
   if (ids) chownSync(path, ids.uid, ids.gid);
 }
 
-function ownedFile(path: string, user: string, content: string, mode = 0o600): void {
-  writeFileSync(path, content, { mode });
-  chmodSync(path, mode);
+/**
+ * A file the OS user owns, with `content`. Replaced whole (written beside, then renamed), and not
+ * at all when it already says the same: a server starting meanwhile (another test's, with the
+ * same TLS key) must never read it half-written.
+ */
+export function ownedFile(path: string, user: string, content: string, mode = 0o600): void {
   const ids = asUser(user);
-  if (ids) chownSync(path, ids.uid, ids.gid);
+  if (existsSync(path)) {
+    const st = statSync(path);
+    const same =
+      readFileSync(path, 'utf8') === content && (st.mode & 0o777) === mode && (!ids || (st.uid === ids.uid && st.gid === ids.gid));
+    if (same) return;
+  }
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, content, { mode });
+  chmodSync(tmp, mode);
+  if (ids) chownSync(tmp, ids.uid, ids.gid);
+  renameSync(tmp, path);
 }
 
 /**

@@ -2,7 +2,8 @@
  * A self-signed CA and a server certificate for MinIO (pgBackRest speaks S3 only over TLS).
  * Generated once per stack directory; the CA is what Node and pgBackRest verify against.
  */
-import { existsSync, mkdirSync, copyFileSync, chmodSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, chmodSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -72,12 +73,22 @@ export async function ensureTls(dir: string, extraHosts: string[] = []): Promise
     await issueCert({ dir, name: 'server', cn: 'localhost', ca: { cert: caCert, key: caKey }, usage: 'serverAuth', san, days: 825 });
   }
   mkdirSync(join(minioCertsDir, 'CAs'), { recursive: true });
-  copyFileSync(cert, join(minioCertsDir, 'public.crt'));
-  copyFileSync(key, join(minioCertsDir, 'private.key'));
-  copyFileSync(caCert, join(minioCertsDir, 'CAs', 'ca.crt'));
+  // A running MinIO watches this folder: replace a file whole, and only when it changed.
+  copyIfChanged(cert, join(minioCertsDir, 'public.crt'));
+  copyIfChanged(key, join(minioCertsDir, 'private.key'));
+  copyIfChanged(caCert, join(minioCertsDir, 'CAs', 'ca.crt'));
   chmodSync(caKey, 0o600);
   chmodSync(key, 0o600);
   // The CA certificate is public; Postgres tools running as the postgres user must read it.
   chmodSync(caCert, 0o644);
   return { caCert, minioCertsDir };
+}
+
+/** Copies src over dst (written beside, then renamed) unless dst already holds the same bytes. */
+function copyIfChanged(src: string, dst: string): void {
+  const data = readFileSync(src);
+  if (existsSync(dst) && readFileSync(dst).equals(data)) return;
+  const tmp = `${dst}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  renameSync(tmp, dst);
 }

@@ -110,6 +110,12 @@ describe('storage config', () => {
       },
     ]);
     expect(JSON.stringify(found)).not.toContain('s3cr3t');
+    // A "/" or a second "@" in the password, or no scheme at all: still never echoed.
+    for (const endpoint of ['https://AK:pa/ss@minio.example:9000', 'https://AK:p@ss@minio.example:9000', 'AK:s3cr3t@minio.example:9000']) {
+      const shown = JSON.stringify(issues(base({ endpoint, ...keys })));
+      expect(shown).toContain('storage.endpoint');
+      expect(shown).not.toMatch(/pa\/ss|p@ss|ss@minio|s3cr3t/);
+    }
   });
 
   it('turns the encryption setting into the S3 request fields', () => {

@@ -82,6 +82,7 @@ describe('a second repository (pgbackrest method: repo2)', () => {
     expect(listed.body.backups.map((b: any) => [b.id, b.repositories])).toEqual([[src.backup.id, ['primary', 'secondary']]]);
     const metrics = await src.c.text('GET', '/metrics');
     expect(metrics.body).toContain(`pgdr_copy_backups_missing{cluster="${src.tc.name}"} 0`);
+    expect(metrics.body).toContain(`pgdr_copy_secondary_reachable{cluster="${src.tc.name}"} 1`);
     const copies = await src.c.cli(['copies', src.tc.name]);
     expect(copies.exitCode, copies.stderr).toBe(0);
     expect(copies.stdout).toContain(copy.id);
@@ -124,7 +125,8 @@ describe('a second repository (pgbackrest method: repo2)', () => {
     const report = (await src.c.temporal.workflow.getHandle(res.body.workflowId).result()) as CopyReport;
     expect(report).toMatchObject({ backupsCopied: [src.backup.id], backupsOnSecondary: [src.backup.id], backupsSkipped: [] });
     const after = (await listCatalog(far, secondary.storage, src.tc.name))[0]!.manifest!;
-    expect(after).toMatchObject({ id: src.backup.id, status: 'good', method: 'pgbackrest' });
+    // A catch-up takes a full (it must not build on a repo2 set that may have failed).
+    expect(after).toMatchObject({ id: src.backup.id, status: 'good', method: 'pgbackrest', type: 'full', parent: null });
     expect(after.pgbackrestLabel).not.toBe(before.pgbackrestLabel);
     expect(after.workflowId).toBe(res.body.workflowId);
   }, 300_000);
