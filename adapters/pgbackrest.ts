@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { activityProgress, every } from './progress.js';
 import { listCatalog } from './catalogStore.js';
-import { awaitStorage } from './storage.js';
+import { awaitStorage, hasStaticKeys } from './storage.js';
 import { withNode } from './sql.js';
 import { TABLESPACES_SQL, type BackupTablespace } from '../domain/tablespaces.js';
 
@@ -171,7 +171,7 @@ function repoS3Env(
   env: NodeJS.ProcessEnv,
 ): Record<string, string> {
   const r = `PGBACKREST_REPO${index}_S3`;
-  if (storage.accessKeyId !== undefined && storage.secretAccessKey !== undefined) {
+  if (hasStaticKeys(storage)) {
     return {
       [`${r}_KEY`]: readSecret(storage.accessKeyId, `${field}.accessKeyId`),
       [`${r}_KEY_SECRET`]: readSecret(storage.secretAccessKey, `${field}.secretAccessKey`),
@@ -371,14 +371,9 @@ export async function pgbackrestVerifySet(
   carried: Record<string, unknown> = {},
 ): Promise<{ tool: string; ok: boolean; seconds: number; detail: string }> {
   const t0 = Date.now();
-  // It reads the whole repository: beat while it runs (a slow disk or a big repo takes minutes).
-  const { heartbeat } = activityProgress();
-  const stop = every(2000, () =>
-    heartbeat({ ...carried, phase: 'pgbackrest verify', label, seconds: Math.round((Date.now() - t0) / 1000) }),
-  );
   try {
-    const res = await pgbackrest(deps, cluster, node, ['--output=text', '--verbose', ...repoArgs(deps.config), 'verify'], signal);
-    const line = res.stdout
+    const { stdout, seconds } = await runVerify(deps, cluster, node, signal, { ...carried, label }, []);
+    const line = stdout
       .split('\n')
       .find((l) => l.includes(label))
       ?.trim();
@@ -386,8 +381,8 @@ export async function pgbackrestVerifySet(
     return {
       tool: 'pgbackrest verify',
       ok,
-      seconds: (Date.now() - t0) / 1000,
-      detail: line ?? `pgbackrest verify did not report backup ${label}: ${res.stdout.trim().split('\n').slice(0, 3).join(' ')}`,
+      seconds,
+      detail: line ?? `pgbackrest verify did not report backup ${label}: ${stdout.trim().split('\n').slice(0, 3).join(' ')}`,
     };
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
@@ -397,6 +392,34 @@ export async function pgbackrestVerifySet(
       seconds: (Date.now() - t0) / 1000,
       detail: String(err.context.stderrTail).trim().split('\n').slice(-3).join(' '),
     };
+  }
+}
+
+/**
+ * `pgbackrest verify --verbose` of the repository the config names (2.45 verifies the whole
+ * repository: no --set), heartbeating while it reads (a slow disk or a big repository takes
+ * minutes); `beat` is kept in every heartbeat.
+ */
+async function runVerify(
+  deps: Omit<PgbackrestDeps, 's3'>,
+  cluster: string,
+  node: string,
+  signal: AbortSignal | undefined,
+  beat: Record<string, unknown>,
+  extraArgs: string[],
+): Promise<{ stdout: string; seconds: number }> {
+  const t0 = Date.now();
+  const { heartbeat } = activityProgress();
+  const stop = every(2000, () => heartbeat({ ...beat, phase: 'pgbackrest verify', seconds: Math.round((Date.now() - t0) / 1000) }));
+  try {
+    const res = await pgbackrest(
+      deps,
+      cluster,
+      node,
+      ['--output=text', '--verbose', ...extraArgs, ...repoArgs(deps.config), 'verify'],
+      signal,
+    );
+    return { stdout: String(res.stdout), seconds: (Date.now() - t0) / 1000 };
   } finally {
     stop();
   }
@@ -513,17 +536,9 @@ export async function pgbackrestVerifyRepo(
   node: string,
   signal?: AbortSignal,
 ): Promise<{ ok: boolean; checked: number; problems: string[]; seconds: number }> {
-  const t0 = Date.now();
-  const { heartbeat } = activityProgress();
-  const stop = every(2000, () => heartbeat({ phase: 'pgbackrest verify', seconds: Math.round((Date.now() - t0) / 1000) }));
-  try {
-    // Info level: pgBackRest names each invalid file only in its log lines.
-    const args = ['--output=text', '--verbose', '--log-level-console=info', ...repoArgs(deps.config), 'verify'];
-    const res = await pgbackrest(deps, cluster, node, args, signal);
-    return { ...judgeVerify(res.stdout), seconds: (Date.now() - t0) / 1000 };
-  } finally {
-    stop();
-  }
+  // Info level: pgBackRest names each invalid file only in its log lines.
+  const { stdout, seconds } = await runVerify(deps, cluster, node, signal, {}, ['--log-level-console=info']);
+  return { ...judgeVerify(stdout), seconds };
 }
 
 /**

@@ -272,40 +272,43 @@ export async function listKeys(
   startAfter?: string,
   /** Counts the LIST requests made (the WAL check reports them). */
   counter?: { calls: number },
-): Promise<{ key: string; bytes: number; lastModified?: Date }[]> {
-  const out: { key: string; bytes: number; lastModified?: Date }[] = [];
+): Promise<ListedKey[]> {
+  const out: ListedKey[] = [];
   let token: string | undefined;
   do {
-    if (counter) counter.calls++;
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ContinuationToken: token,
-        ...(startAfter ? { StartAfter: startAfter } : {}),
-      }),
-    );
-    for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified });
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    const page = await listPage(s3, bucket, prefix, { startAfter, token }, counter);
+    out.push(...page.keys);
+    token = page.next;
   } while (token);
   return out;
 }
 
-/** One page of a listing (at most maxKeys keys after startAfter), and whether more follow. */
+export interface ListedKey {
+  key: string;
+  bytes: number;
+  lastModified?: Date;
+}
+
+/** One LIST request: at most maxKeys keys (S3's default 1000) after startAfter (or the page `token` continues), and the token of the next. */
 export async function listPage(
   s3: S3Client,
   bucket: string,
   prefix: string,
-  startAfter: string | undefined,
-  maxKeys: number,
+  at: { startAfter?: string | undefined; token?: string | undefined; maxKeys?: number },
   counter?: { calls: number },
-): Promise<{ keys: { key: string; bytes: number; lastModified?: Date }[]; truncated: boolean }> {
+): Promise<{ keys: ListedKey[]; next: string | undefined }> {
   if (counter) counter.calls++;
   const page = await s3.send(
-    new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: maxKeys, ...(startAfter ? { StartAfter: startAfter } : {}) }),
+    new ListObjectsV2Command({
+      Bucket: bucket,
+      Prefix: prefix,
+      ...(at.token ? { ContinuationToken: at.token } : {}),
+      ...(at.startAfter ? { StartAfter: at.startAfter } : {}),
+      ...(at.maxKeys ? { MaxKeys: at.maxKeys } : {}),
+    }),
   );
   const keys = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ key: o.Key, bytes: o.Size ?? 0, lastModified: o.LastModified }] : []));
-  return { keys, truncated: page.IsTruncated === true };
+  return { keys, next: page.IsTruncated ? page.NextContinuationToken : undefined };
 }
 
 export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {

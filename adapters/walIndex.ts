@@ -91,11 +91,11 @@ export async function listArchive(
   let sweepAfter = index.sweepAfter ?? null;
   let missing: string[] = [];
   if (singleVersion(root, index.lastKeys)) {
-    const page = await listPage(deps.s3, deps.config.storage.bucket, root, sweepAfter?.key, SWEEP_KEYS, counter);
+    const page = await listPage(deps.s3, deps.config.storage.bucket, root, { startAfter: sweepAfter?.key, maxKeys: SWEEP_KEYS }, counter);
     const parsed = parseArchived(deps, cluster, page.keys);
-    missing = sweepMissing(known, parsed, sweepAfter?.name ?? null, !page.truncated);
+    missing = sweepMissing(known, parsed, sweepAfter?.name ?? null, page.next === undefined);
     const lastKey = page.keys.at(-1)?.key;
-    sweepAfter = page.truncated && lastKey ? { key: lastKey, name: parsed.at(-1)?.name ?? sweepAfter?.name ?? null } : null;
+    sweepAfter = page.next !== undefined && lastKey ? { key: lastKey, name: parsed.at(-1)?.name ?? sweepAfter?.name ?? null } : null;
   }
   return {
     sweepMissing: missing,

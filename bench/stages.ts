@@ -7,7 +7,7 @@
  * streaming activity without the workflow around it). `mc` is built once into the tool cache.
  */
 import { execa } from 'execa';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -29,7 +29,6 @@ const MC_VERSION = 'v0.0.0-20250313080218-cf909e1063a9';
 export interface Stage {
   name: string;
   seconds: number;
-  bytes: number;
 }
 
 async function ensureMc(): Promise<string> {
@@ -71,43 +70,35 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
   const mcEnv = { ...env, MC_HOST_bench: `${url.protocol}//${key}:${secret}@${url.host}` };
   const object = `${storage.prefix}/bench-stages/base.tar.zst`;
 
-  const shell = async (name: string, command: string, bytesOf: () => number, extraEnv: Record<string, string> = env) => {
+  // Only the pipeline is timed: nothing before or after it (the file stage's file is removed after).
+  const shell = async (name: string, command: string, extraEnv: Record<string, string> = env): Promise<Stage> => {
     const times: number[] = [];
-    let bytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = Date.now();
-      const res = await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
+      await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
       times.push((Date.now() - t0) / 1000);
-      bytes = bytesOf() || Number(/^(\d+)$/m.exec(String(res.stdout))?.[1] ?? 0);
     }
-    return { name, seconds: median(times), bytes };
+    return { name, seconds: median(times) };
   };
   const file = join(scratch, 'raw.tar.zst');
   const stages: Stage[] = [];
-  stages.push(await shell('pg_basebackup, no compression, into a pipe (wc -c)', `${base} | wc -c`, () => 0));
-  stages.push(await shell('pg_basebackup zstd into a pipe (wc -c)', `${zstd} | wc -c`, () => 0));
-  stages.push(await shell('pg_basebackup zstd | sha256sum (a process of its own)', `${zstd} | sha256sum >/dev/null`, () => 0));
-  stages.push(
-    await shell('pg_basebackup zstd to a local file (anchor 1)', `${zstd} > ${file}`, () => {
-      const size = statSync(file).size;
-      rmSync(file);
-      return size;
-    }),
-  );
+  stages.push(await shell('pg_basebackup, no compression, into a pipe (wc -c)', `${base} | wc -c >/dev/null`));
+  stages.push(await shell('pg_basebackup zstd into a pipe (wc -c)', `${zstd} | wc -c >/dev/null`));
+  stages.push(await shell('pg_basebackup zstd | sha256sum (a process of its own)', `${zstd} | sha256sum >/dev/null`));
+  stages.push(await shell('pg_basebackup zstd to a local file (anchor 1)', `${zstd} > ${file}`));
+  rmSync(file, { force: true });
   stages.push(
     await shell(
       'pg_basebackup zstd | mc pipe to MinIO (anchor 2)',
-      `${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null && ${mc} --config-dir ${mcDir} stat --json bench/${storage.bucket}/${object} | sed -n 's/.*"size":\\([0-9]*\\).*/\\1/p'`,
-      () => 0,
+      `${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null`,
       mcEnv,
     ),
   );
 
   // Node: pgdr's read path (spawned tool -> hashing transform), first into nothing, then into the SDK's multipart upload.
   const s3 = createS3Client(storage, readSecret);
-  const node = async (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>) => {
+  const node = async (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>): Promise<Stage> => {
     const times: number[] = [];
-    let bytes = 0;
     for (let i = 0; i < runs; i++) {
       const t0 = Date.now();
       const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true });
@@ -115,9 +106,8 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
       await Promise.all([sink(counter), proc]);
       counter.digest();
       times.push((Date.now() - t0) / 1000);
-      bytes = counter.bytes;
     }
-    return { name, seconds: median(times), bytes };
+    return { name, seconds: median(times) };
   };
   stages.push(
     await node('Node: read and sha256 the zstd stream (pgdr read path)', (c) =>
