@@ -2,6 +2,7 @@
  * archive_command and restore_command as pgdr writes them into postgresql.conf: derived from
  * the config (launcher, config file, cluster, method), never a secret.
  */
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../domain/errors.js';
 import { configSource } from './load.js';
@@ -15,6 +16,11 @@ function shellWord(word: string): string {
 }
 
 const BUNDLED_LAUNCHER = fileURLToPath(new URL('../bin/pgdr', import.meta.url));
+
+/** archive_command's thin client: beside the configured launcher, as the package installs both. */
+function thinClient(pgdrCommand: string | undefined): string {
+  return pgdrCommand ? join(dirname(pgdrCommand), 'pgdr-archive') : fileURLToPath(new URL('../bin/pgdr-archive', import.meta.url));
+}
 
 /**
  * archive_command and restore_command for a cluster: `pgdr wal push|fetch` with the config
@@ -43,5 +49,11 @@ export function archiveCommands(
   const base = `${shellWord(a.pgdrCommand ?? BUNDLED_LAUNCHER)} wal %s --config ${shellWord(configFile)} --cluster ${cluster}${via}`;
   // A restore from the offsite copy fetches its WAL there too; archiving always goes to the primary.
   const from = repository === 'secondary' ? ' --repository secondary' : '';
-  return { archiveCommand: `${base.replace('%s', 'push')} %p`, restoreCommand: `${base.replace('%s', 'fetch')}${from} %f %p` };
+  const push = `${base.replace('%s', 'push')} %p`;
+  // The basebackup method asks the node agent's archiver first; `pgdr wal push` is its fallback.
+  const agent = clusterOf(config, cluster).method === 'basebackup' && a.agent.enabled;
+  const archiveCommand = agent
+    ? `${shellWord(thinClient(a.pgdrCommand))} --state ${shellWord(a.agent.stateDir)} --cluster ${cluster} --wait ${a.agent.waitSeconds} -- ${push}`
+    : push;
+  return { archiveCommand, restoreCommand: `${base.replace('%s', 'fetch')}${from} %f %p` };
 }

@@ -218,6 +218,33 @@ export const archiveSchema = z
       .max(10000)
       .default(2)
       .describe('archive lag (whole segments written but not yet in S3) above which the check fails'),
+    agent: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            "basebackup method: archive_command is the thin client bin/pgdr-archive, which asks the node agent's archiver whether the segment is in storage (the agent pushes ready segments ahead, in parallel) and pushes directly itself when no agent answers; false: archive_command is `pgdr wal push`",
+          ),
+        parallel: z.number().int().min(1).max(32).default(4).describe('segments the agent uploads at once'),
+        stateDir: absolutePath
+          .default('/run/pgdr-archiver')
+          .describe(
+            "directory on each database host where the agent and archive_command meet (heartbeat, requests, durable markers); readable and writable by the nodes' OS user",
+          ),
+        waitSeconds: z
+          .number()
+          .int()
+          .min(5)
+          .max(3600)
+          .default(60)
+          .describe(
+            "how long archive_command waits on a live agent before it fails (Postgres then retries), naming the agent's last error",
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("the node agent's archiver, which archive_command asks (basebackup method)"),
     maxArchiveAgeMinutes: z
       .number()
       .int()

@@ -15,6 +15,7 @@ import { createSecretReader } from '../adapters/secrets.js';
 import { ObjectLockUnavailableError } from '../domain/errors.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { workflowBundlePath } from './workflowCode.js';
+import { startArchivers } from './archivers.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
 
@@ -112,7 +113,9 @@ async function main(): Promise<void> {
     if (plan.control)
       console.log(`workflow code: ${bundlePath ? `prebuilt bundle ${bundlePath}` : `bundled from ${workflowsPath} at start`}`);
     const queues = workers.map((w) => w.options.taskQueue);
-    const running = Promise.all(workers.map((w) => w.run()));
+    // Each agent's archiver pushes its node's WAL ahead of archive_command (basebackup method).
+    const archivers = startArchivers(config, plan.agents);
+    const running = Promise.all(workers.map((w) => w.run())).finally(() => archivers.stop());
     // Say "ready" only once every worker actually polls (scripts wait for this line).
     await Promise.race([waitUntilRunning(workers), running]);
     console.log(`pgdr worker polling ${queues.join(', ')} on ${config.temporal.address}`);

@@ -43,6 +43,8 @@ export function stackConfig(
           // Demo and tests: checkpoint at once rather than waiting for a spread one.
           backup: { checkpoint: 'fast', scratchDir: join(layout.dir, 'scratch') },
           restore: { dir: join(layout.dir, 'restores') },
+          // archive_command meets the worker's archiver here, not in /run (one stack per port offset).
+          archive: { agent: { stateDir: join(layout.run, 'archiver') } },
           // Standbys find the pgdr role's password in the stack's passfile, never in their config.
           replication: { passfile: c.passfile },
           nodes: Object.fromEntries(

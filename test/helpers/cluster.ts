@@ -4,7 +4,7 @@
  * schedules (which persist in the stack's Temporal database across runs).
  */
 import { inject } from 'vitest';
-import { chmodSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parse, stringify } from 'yaml';
@@ -12,6 +12,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import { parseConfig } from '../../config/load.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { createWorkers, workflowsPath, type CreateWorkersOptions } from '../../worker/workers.js';
+import { startArchivers } from '../../worker/archivers.js';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { connectTemporalClient, connectWorker } from '../../adapters/temporalConnection.js';
@@ -90,12 +91,17 @@ export async function startWorkers(
     shutdownGraceTime: '5 seconds',
     ...opts,
   });
+  // Each agent archives its node's WAL as a deployed agent does (it serves only this test cluster's archive_command).
+  const archivers = startArchivers(tc.config, plan.agents);
   const running = Promise.all(workers.map((w) => w.run()));
   return {
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
+      await archivers.stop();
       await connection.close();
+      // The archivers' state for this cluster: nothing of a finished test stays in the stack.
+      rmSync(join(tc.config.clusters[tc.name]!.archive.agent.stateDir, tc.name), { recursive: true, force: true });
     },
   };
 }

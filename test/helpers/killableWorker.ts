@@ -14,7 +14,7 @@ export interface KillableWorker {
   stop(): Promise<void>;
 }
 
-export function killableWorker(configPath: string): KillableWorker {
+export function killableWorker(configPath: string, env: Record<string, string> = {}): KillableWorker {
   let proc: ReturnType<typeof spawnWorker> | null = null;
   const signal = async (sig: NodeJS.Signals) => {
     const p = proc;
@@ -30,7 +30,7 @@ export function killableWorker(configPath: string): KillableWorker {
   return {
     async start() {
       if (proc) throw new Error('a worker process is already running');
-      proc = spawnWorker(configPath);
+      proc = spawnWorker(configPath, env);
       await waitForLine(proc, 'pgdr worker polling');
     },
     kill: () => signal('SIGKILL'),

@@ -3,10 +3,11 @@ import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { repoRoot } from '../../scripts/stack/layout.js';
 
-export function spawnWorker(configPath: string): ResultPromise {
+/** `env` adds to the worker's environment (e.g. PGDR_ROLE=agent). */
+export function spawnWorker(configPath: string, env: Record<string, string> = {}): ResultPromise {
   // Its own process group, so SIGKILL takes tsx's node child too.
   return execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], {
-    env: { PGDR_CONFIG: configPath },
+    env: { PGDR_CONFIG: configPath, ...env },
     detached: true,
     reject: false,
     all: true,

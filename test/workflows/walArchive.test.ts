@@ -59,7 +59,11 @@ describe('WAL archiving and walArchiveCheck', () => {
 
   it('enables archiving through the API, archives every segment under load, and the check is green with plausible lag', async () => {
     const first = await enable();
-    expect(first.started.archiveCommand).toBe(`${repoRoot}/bin/pgdr wal push --config ${tc.configPath} --cluster ${tc.name} %p`);
+    const { stateDir, waitSeconds } = tc.config.clusters[tc.name]!.archive.agent;
+    expect(first.started.archiveCommand).toBe(
+      `${repoRoot}/bin/pgdr-archive --state ${stateDir} --cluster ${tc.name} --wait ${waitSeconds} -- ` +
+        `${repoRoot}/bin/pgdr wal push --config ${tc.configPath} --cluster ${tc.name} %p`,
+    );
     expect(first.result.restartNeeded).toEqual([]);
     expect(first.result.nodes[0].changed.map((ch: { name: string }) => ch.name)).toEqual(['archive_command', 'restore_command']);
     expect(await pg.sql(`select setting from pg_settings where name = 'archive_command'`)).toBe(first.started.archiveCommand);
