@@ -57,12 +57,21 @@ export function pgbackrestConf(config: PgdrConfig, cluster: string, node: string
     `start-fast=${cc.backup.checkpoint === 'fast' ? 'y' : 'n'}`,
     `compress-type=${COMPRESS[cc.backup.compression] ?? 'zst'}`,
     ...(cc.backup.compressionLevel ? [`compress-level=${cc.backup.compressionLevel}`] : []),
-    'archive-async=n',
     '',
-    // With two repositories, pushing asynchronously lets one repository take every segment while
-    // the other is unreachable (synchronously, it could get only one segment ahead). Postgres is
-    // still told a segment is archived only once every repository has it. Fetching stays synchronous.
-    ...(s.secondary ? ['[global:archive-push]', 'archive-async=y', ''] : []),
+    // Asynchronous archiving, as a pgBackRest DBA runs it at production rates: archive-push hands
+    // Postgres a segment's success only once every repository has it, while process-max processes
+    // push the next ready segments ahead (and, with two repositories, one repository keeps taking
+    // WAL while the other is unreachable). archive-get of a node (a standby's restore_command)
+    // prefetches the next segments into the node's spool; a restored copy fetches synchronously
+    // (pgbackrestWal), since a spool of its own would outlive it.
+    '[global:archive-push]',
+    'archive-async=y',
+    `process-max=${cc.archive.parallel}`,
+    '',
+    '[global:archive-get]',
+    'archive-async=y',
+    `process-max=${cc.archive.parallel}`,
+    '',
     `[${cluster}]`,
     `pg1-path=${nc.dataDir}`,
     `pg1-port=${nc.port}`,
@@ -503,8 +512,9 @@ export async function pgbackrestWal(
   const nodes = Object.entries(clusterOf(config, cluster).nodes);
   const own = nodes.find(([, n]) => n.dataDir.replace(/\/$/, '') === cwd.replace(/\/$/, ''));
   const node = (own ?? nodes[0]!)[0];
-  // Lock, log and spool per node: with two repositories archive-push runs asynchronously, and
-  // its queue must be the node's own (a restored copy only fetches, synchronously).
+  // Lock, log and spool per node: archive-push and a node's archive-get run asynchronously, and
+  // their queues must be the node's own. A restored copy fetches synchronously: a prefetch spool
+  // of its own would outlive it.
   const scratch = join(tmpdir(), `pgdr-pgbackrest-${process.getuid?.() ?? 'u'}`, cluster, own ? node : 'copy');
   mkdirSync(scratch, { recursive: true, mode: 0o700 });
   const env = {
@@ -514,7 +524,7 @@ export async function pgbackrestWal(
     PGBACKREST_SPOOL_PATH: scratch,
     PGBACKREST_STANZA: cluster,
     // A restored copy in a directory of its own: pgBackRest reads that instance's pg_control.
-    ...(own ? {} : { PGBACKREST_PG1_PATH: cwd }),
+    ...(own ? {} : { PGBACKREST_PG1_PATH: cwd, PGBACKREST_ARCHIVE_ASYNC: 'n' }),
     ...pgbackrestS3Env(config.storage, readSecret),
     ...pgbackrestCipherEnv(config, cluster, readSecret),
   };

@@ -224,6 +224,12 @@ export const restoreReport = z.object({
     lastCommitTime: nullableString,
     state: z.enum(['paused', 'promoted']),
     xactStatus: nullableString.optional().describe('an xid target: pg_xact_status of that transaction in the stopped copy'),
+    prefetch: z
+      .object({ fetched: z.number(), served: z.number(), corrupt: z.number(), missing: z.number() })
+      .optional()
+      .describe(
+        'restore prefetching: segments downloaded ahead into the spool, taken from it by replay, found corrupt, not in the archive',
+      ),
   }),
   timeline: timelineChoice.optional(),
   seconds: z

@@ -2,7 +2,10 @@
  * Point-in-time restore of the bench database (about 1 GB): pgdr's API + pitrRestore workflow
  * against the same restore done by hand in the same run: the object streamed from S3 into
  * `tar -x --zstd`, pg_verifybackup, recovery settings, pg_ctl start, wait until paused at the
- * target. Both replay the same WAL through the same restore_command (`pgdr wal fetch`).
+ * target. By hand replays through `pgdr wal fetch` (one process and one round trip per segment,
+ * what every restore did before prefetching); pgdr's restore replays from the agent's prefetch
+ * spool (restore.prefetch). Replay is timed on its own for both: from the server's start to the
+ * pause at the target.
  */
 import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,6 +98,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
     // 2. By hand, with the raw tools.
     const key = baseFolder(config.storage, 'rsbench', m.id) + m.objects[0]!.name;
     const manual: number[] = [];
+    const manualReplay: number[] = [];
     for (let i = 0; i < runs; i++) {
       const d = join(restoreDir, `manual-${i}`);
       made.push(d);
@@ -121,6 +125,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
       );
       writeFileSync(join(d, 'recovery.signal'), '');
       if (ids) for (const f of ['postgresql.auto.conf', 'recovery.signal']) chownSync(join(d, f), ids.uid, ids.gid);
+      const started = performance.now();
       await runTool({
         tool: 'pg_ctl',
         binDir: layout.pgBin,
@@ -132,6 +137,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
         if (state.trim() === 'paused') break;
         await new Promise((r) => setTimeout(r, 500));
       }
+      manualReplay.push((performance.now() - started) / 1000);
       manual.push((performance.now() - t0) / 1000);
       await check(port, 'manual');
       await stopAndRemove(d);
@@ -140,6 +146,7 @@ export async function restoreBench(): Promise<BenchRow[]> {
     // 3. pgdr: the API's pre-flight, then the pitrRestore workflow, to its report.
     const viaPgdr: number[] = [];
     const phases: RestoreReport['seconds'][] = [];
+    const served: string[] = [];
     for (let i = 0; i < runs; i++) {
       const t0 = performance.now();
       const res = await api.inject({
@@ -154,6 +161,8 @@ export async function restoreBench(): Promise<BenchRow[]> {
       const report = (await temporal.workflow.getHandle(body.workflowId).result()) as RestoreReport;
       viaPgdr.push((performance.now() - t0) / 1000);
       phases.push(report.seconds);
+      const pf = report.stop.prefetch;
+      served.push(pf ? `${pf.served} of ${pf.fetched} prefetched` : 'no prefetcher');
       await check(report.destination.port, 'pgdr');
       await stopAndRemove(report.destination.dataDir);
     }
@@ -171,6 +180,11 @@ export async function restoreBench(): Promise<BenchRow[]> {
         value: '',
       },
       { metric: 'wall time ratio pgdr / by hand', value: (p / r).toFixed(3), target: '<= 1.1' },
+      {
+        metric: 'replay seconds: pgdr (prefetch spool) / by hand (pgdr wal fetch per segment)',
+        value: `${ph.replay} / ${median(manualReplay).toFixed(2)} (ratio ${(ph.replay / median(manualReplay)).toFixed(2)}; ${served[viaPgdr.indexOf(p)]})`,
+        target: 'ratio <= 0.5',
+      },
     ];
   } finally {
     for (const d of made) {

@@ -5,6 +5,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../domain/errors.js';
+import { prefetchSpool } from '../domain/walAgent.js';
 import { configSource } from './load.js';
 import { clusterOf } from './lookup.js';
 import type { PgdrConfig } from './schema.js';
@@ -17,9 +18,9 @@ function shellWord(word: string): string {
 
 const BUNDLED_LAUNCHER = fileURLToPath(new URL('../bin/pgdr', import.meta.url));
 
-/** archive_command's thin client: beside the configured launcher, as the package installs both. */
-function thinClient(pgdrCommand: string | undefined): string {
-  return pgdrCommand ? join(dirname(pgdrCommand), 'pgdr-archive') : fileURLToPath(new URL('../bin/pgdr-archive', import.meta.url));
+/** A thin client (pgdr-archive, pgdr-restore): beside the configured launcher, as the package installs them. */
+function thinClient(pgdrCommand: string | undefined, name: 'pgdr-archive' | 'pgdr-restore'): string {
+  return pgdrCommand ? join(dirname(pgdrCommand), name) : fileURLToPath(new URL(`../bin/${name}`, import.meta.url));
 }
 
 /**
@@ -53,7 +54,22 @@ export function archiveCommands(
   // The basebackup method asks the node agent's archiver first; `pgdr wal push` is its fallback.
   const agent = clusterOf(config, cluster).method === 'basebackup' && a.agent.enabled;
   const archiveCommand = agent
-    ? `${shellWord(thinClient(a.pgdrCommand))} --state ${shellWord(a.agent.stateDir)} --cluster ${cluster} --wait ${a.agent.waitSeconds} -- ${push}`
+    ? `${shellWord(thinClient(a.pgdrCommand, 'pgdr-archive'))} --state ${shellWord(a.agent.stateDir)} --cluster ${cluster} --wait ${a.agent.waitSeconds} -- ${push}`
     : push;
   return { archiveCommand, restoreCommand: `${base.replace('%s', 'fetch')}${from} %f %p` };
+}
+
+/** How long restore_command waits for the prefetcher before it fetches directly. */
+const PREFETCH_WAIT_SECONDS = 30;
+
+/**
+ * restore_command of a restored copy at `dataDir` (PITR, drill): the prefetch spool's thin client
+ * with `pgdr wal fetch` behind it (basebackup method, restore.prefetch), else `pgdr wal fetch`.
+ */
+export function copyRestoreCommand(config: PgdrConfig, cluster: string, repository: Repository, dataDir: string): string {
+  const { restoreCommand } = archiveCommands(config, cluster, repository);
+  const c = clusterOf(config, cluster);
+  if (c.method !== 'basebackup' || !c.restore.prefetch) return restoreCommand;
+  const client = shellWord(thinClient(c.archive.pgdrCommand, 'pgdr-restore'));
+  return `${client} --spool ${shellWord(prefetchSpool(dataDir))} --wait ${PREFETCH_WAIT_SECONDS} -- ${restoreCommand}`;
 }

@@ -218,6 +218,15 @@ export const archiveSchema = z
       .max(10000)
       .default(2)
       .describe('archive lag (whole segments written but not yet in S3) above which the check fails'),
+    parallel: z
+      .number()
+      .int()
+      .min(1)
+      .max(32)
+      .default(4)
+      .describe(
+        "WAL segments moved at once: uploads of the node agent's archiver (basebackup method), or pgBackRest's asynchronous archive-push and archive-get processes (process-max, pgbackrest method)",
+      ),
     agent: z
       .object({
         enabled: z
@@ -226,7 +235,6 @@ export const archiveSchema = z
           .describe(
             "basebackup method: archive_command is the thin client bin/pgdr-archive, which asks the node agent's archiver whether the segment is in storage (the agent pushes ready segments ahead, in parallel) and pushes directly itself when no agent answers; false: archive_command is `pgdr wal push`",
           ),
-        parallel: z.number().int().min(1).max(32).default(4).describe('segments the agent uploads at once'),
         stateDir: absolutePath
           .default('/run/pgdr-archiver')
           .describe(
@@ -285,6 +293,12 @@ export function restorePortRange(
 export const restoreSchema = z
   .object({
     node: identifier.optional().describe('node whose host receives restores by default; default: the first node listed'),
+    prefetch: z
+      .boolean()
+      .default(true)
+      .describe(
+        "basebackup method: a restored copy (PITR, drill) replays from a spool the node agent's prefetcher fills ahead of it, archive.parallel segments at a time (restore_command is bin/pgdr-restore, with `pgdr wal fetch` behind it); false: restore_command is `pgdr wal fetch`",
+      ),
     dir: absolutePath
       .default('/var/lib/pgdr/restores')
       .describe('parent directory for new restore data directories (<dir>/<cluster>-<restoreId>) on that host'),

@@ -568,6 +568,8 @@ export interface RecoveryStop {
   state: 'paused' | 'promoted';
   /** An xid target: pg_xact_status of that transaction in the stopped copy ('in progress' when not yet ended there). */
   xactStatus?: string | null;
+  /** Restore prefetching: segments downloaded ahead into the spool, and how many of them replay took from it. */
+  prefetch?: { fetched: number; served: number; corrupt: number; missing: number };
 }
 
 /**

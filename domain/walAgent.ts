@@ -2,6 +2,7 @@
  * The agent-resident archiver's shared vocabulary: where it keeps its state for one node, how
  * a WAL file is fingerprinted, and the order it pushes in. bin/pgdr-archive (archive_command's
  * thin client, in bash) computes the same key and fingerprint; a test holds the two together.
+ * Restores have the mirror image: a prefetcher and restore_command's thin client bin/pgdr-restore.
  *
  * State of one (cluster, data directory), under archive.agent.stateDir:
  *   <stateDir>/<cluster>/<key of the data directory>/
@@ -11,6 +12,7 @@
  *     durable/<name>     "<fingerprint> <object key>": that exact file is in storage
  *     failed/<name>      the agent's last error for this segment, which the client prints when it gives up
  */
+import { segmentName, segmentNumber } from './wal.js';
 
 /** Seconds without a heartbeat after which the thin client stops waiting and pushes itself. */
 export const HEARTBEAT_STALE_SECONDS = 5;
@@ -79,4 +81,28 @@ export function nextToPush(
 /** Seconds to wait before trying a failed segment again: 1 s doubling to 30 s. */
 export function retryDelaySeconds(failures: number): number {
   return Math.min(30, 2 ** Math.max(0, failures - 1));
+}
+
+/**
+ * The prefetch spool of a restored copy: beside its data directory (the same file system, so
+ * handing a segment to Postgres is a rename), removed when the restore ends.
+ *   heartbeat        touched every second while the prefetcher runs
+ *   asked            the segment restore_command asked for last ("<name>\n")
+ *   wake             a FIFO: "<name>\n" when a segment lands
+ *   <name>           a verified segment, ready to be renamed to %p
+ *   <name>.bad       the archive's copy is corrupt: the message names the object
+ *   <name>.none      not in the archive when the prefetcher looked
+ */
+export function prefetchSpool(dataDir: string): string {
+  return `${dataDir.replace(/\/+$/, '')}.pgdr-prefetch`;
+}
+
+/**
+ * The segments to have in the spool after Postgres asked for `asked`: it and the next ones of
+ * its timeline, `depth` in all. Names come from segment numbers, so the segment size matters.
+ */
+export function prefetchWindow(asked: string, depth: number, segmentBytes: number): string[] {
+  const tli = parseInt(asked.slice(0, 8), 16);
+  const first = segmentNumber(asked, segmentBytes);
+  return Array.from({ length: depth }, (_, i) => segmentName(tli, first + i, segmentBytes));
 }

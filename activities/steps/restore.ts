@@ -41,7 +41,9 @@ import {
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import type { Repository } from '../../config/repositories.js';
-import { archiveCommands } from '../../config/archiveCommands.js';
+import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
+import { ensurePrefetcher, stopPrefetcher, type PrefetchStats, type Prefetcher } from '../../adapters/walPrefetcher.js';
+import { prefetchSpool } from '../../domain/walAgent.js';
 import { runTool } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
 import { downloadAndExtract, placeTablespaces, verifyArgs, type TablespacePlacement } from './basebackup.js';
@@ -403,7 +405,7 @@ export async function writeRecoverySettings(
   const mine = `# ${input.marker}`;
   const kept = current.includes(mine) ? current.slice(0, current.indexOf(mine)) : current;
   let lines = recoverySettings(input.settings, {
-    restoreCommand: archiveCommands(deps.config, input.cluster, input.repository).restoreCommand,
+    restoreCommand: copyRestoreCommand(deps.config, input.cluster, input.repository ?? 'primary', input.dataDir),
     port: input.port,
     keepArchiving: input.keepArchiving,
     marker: input.marker,
@@ -433,6 +435,24 @@ export async function writeRecoverySettings(
   const signalFile = join(input.dataDir, 'recovery.signal');
   writeFileSync(signalFile, '', { mode: 0o600 });
   own(signalFile, nc.osUser);
+}
+
+/**
+ * The copy's WAL prefetcher, started if its restore_command reads the prefetch spool (basebackup
+ * method, restore.prefetch; writeRecoverySettings decided), else none.
+ */
+async function prefetchFor(deps: RestoreDeps, input: Where): Promise<Prefetcher | undefined> {
+  const auto = join(input.dataDir, 'postgresql.auto.conf');
+  if (!existsSync(auto) || !readFileSync(auto, 'utf8').includes(prefetchSpool(input.dataDir))) return undefined;
+  const nc = nodeOf(deps.config, input.cluster, input.node);
+  return ensurePrefetcher({
+    config: deps.config,
+    cluster: input.cluster,
+    dataDir: input.dataDir,
+    osUser: nc.osUser,
+    s3: deps.s3,
+    readSecret: deps.readSecret,
+  });
 }
 
 /** The port the restore's own block in postgresql.auto.conf gives the instance. */
@@ -503,6 +523,7 @@ export async function startRestoredInstance(
       continue;
     }
     try {
+      await prefetchFor(deps, input);
       const out = await startPostgres({
         node: input.node,
         binDir: nc.binDir,
@@ -559,6 +580,22 @@ export async function awaitRecoveryTarget(
   deps: RestoreDeps,
   input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
 ): Promise<RecoveryStop> {
+  // The prefetcher lives as long as replay does: stopped here, spool and all, whatever happens.
+  const prefetcher = await prefetchFor(deps, input);
+  try {
+    const stop = await followReplay(deps, input, () => prefetcher?.stats);
+    const stats = await stopPrefetcher(input.dataDir);
+    return stats ? { ...stop, prefetch: { ...stats } } : stop;
+  } finally {
+    await stopPrefetcher(input.dataDir);
+  }
+}
+
+async function followReplay(
+  deps: RestoreDeps,
+  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
+  prefetch: () => PrefetchStats | undefined,
+): Promise<RecoveryStop> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -586,7 +623,14 @@ export async function awaitRecoveryTarget(
         async (c) => (await c.query(REPLAY_SQL)).rows[0],
       );
       last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
-      heartbeat({ phase: 'replaying', replayLsn: row.replay_lsn, lastCommit: last.lastCommit, target: input.target });
+      const p = prefetch();
+      heartbeat({
+        phase: 'replaying',
+        replayLsn: row.replay_lsn,
+        lastCommit: last.lastCommit,
+        target: input.target,
+        ...(p ? { prefetchedSegments: p.fetched, servedFromSpool: p.served } : {}),
+      });
       const stopped =
         input.action === 'pause' && row.in_recovery && row.pause_state === 'paused' ? 'paused' : !row.in_recovery ? 'promoted' : null;
       if (stopped) {
@@ -655,6 +699,8 @@ export async function cleanupRestore(
 ): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
+  // No prefetcher or spool outlives the restore (a cancel between its activities, an agent restart).
+  await stopPrefetcher(input.dataDir);
   // Replacing, but the old directory was never moved: the data there is the original. Hands off.
   const original = input.oldDataDir !== null && !existsSync(input.oldDataDir);
   let removed = false;

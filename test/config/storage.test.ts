@@ -198,15 +198,21 @@ describe('pgBackRest storage settings', () => {
         'repo2-path=/dr/main/pgbackrest',
         'repo2-storage-ca-file=/etc/pgdr/offsite-ca.crt',
         'repo2-retention-full=9999999',
-        'archive-async=y',
       ]),
     );
     expect(lines.join('\n')).not.toMatch(/s3-key=|key-secret|FAR_/);
-    expect(conf({ endpoint: 'https://minio.example:9000', ...keys })).not.toContain('archive-async=y');
-    // Only archive-push is asynchronous (its own section); archive-get, run from the environment, stays synchronous.
+    // archive-push and archive-get are asynchronous, with archive.parallel processes, in sections of
+    // their own; a backup keeps its own process count.
     const text = lines.join('\n');
-    expect(confAsEnv(text, 'archive-push')).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: 'y', PGBACKREST_REPO2_S3_BUCKET: 'pgdr-offsite' });
-    expect(confAsEnv(text, 'archive-get')).toMatchObject({ PGBACKREST_ARCHIVE_ASYNC: 'n', PGBACKREST_REPO2_S3_BUCKET: 'pgdr-offsite' });
+    const asyncWal = { PGBACKREST_ARCHIVE_ASYNC: 'y', PGBACKREST_PROCESS_MAX: '4', PGBACKREST_REPO2_S3_BUCKET: 'pgdr-offsite' };
+    expect(confAsEnv(text, 'archive-push')).toMatchObject(asyncWal);
+    expect(confAsEnv(text, 'archive-get')).toMatchObject(asyncWal);
+    expect(confAsEnv(text, 'backup')).not.toHaveProperty('PGBACKREST_ARCHIVE_ASYNC');
+    expect(confAsEnv(text, 'backup')).not.toHaveProperty('PGBACKREST_PROCESS_MAX');
+    // With one repository too.
+    expect(confAsEnv(conf({ endpoint: 'https://minio.example:9000', ...keys }).join('\n'), 'archive-push')).toMatchObject({
+      PGBACKREST_ARCHIVE_ASYNC: 'y',
+    });
     const storage = parseConfig(base({ endpoint: 'https://minio.example:9000', ...keys, secondary }, 'pgbackrest')).storage;
     expect(pgbackrestS3Env(storage, read as never, {})).toEqual({
       PGBACKREST_REPO1_S3_KEY: 'value-of-S3_KEY',

@@ -17,6 +17,8 @@ import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.
 import { findArchived } from '../../adapters/walStore.js';
 import { until } from '../helpers/stack.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { prefetchSpool } from '../../domain/walAgent.js';
+import { activePrefetchers } from '../../adapters/walPrefetcher.js';
 
 describe('point-in-time restore (basebackup method)', () => {
   let src: PitrSource;
@@ -50,6 +52,12 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(Date.parse(report.stop.lastCommitTime!)).toBeGreaterThanOrEqual(Date.parse(ticks[k - 1]!.before));
     expect(report.seconds.total).toBeGreaterThan(0);
     expect(report.seconds.replay).toBeGreaterThan(0);
+    // Replay took its segments from the prefetch spool, which is gone with the prefetcher.
+    expect(report.stop.prefetch).toMatchObject({ corrupt: 0 });
+    expect(report.stop.prefetch!.served).toBeGreaterThanOrEqual(1);
+    expect(report.stop.prefetch!.fetched).toBeGreaterThanOrEqual(report.stop.prefetch!.served);
+    expect(existsSync(prefetchSpool(report.destination.dataDir))).toBe(false);
+    expect(activePrefetchers()).not.toContain(report.destination.dataDir);
     // The copy does not archive into the cluster's archive, nor follow its primary.
     expect((await pgs.sqlAt(report.destination.port, `select current_setting('archive_mode'), pg_is_in_recovery()`)).trim()).toBe('off|t');
     // The report is stored and listed.
@@ -245,6 +253,9 @@ describe('point-in-time restore (basebackup method)', () => {
     await handle.cancel();
     await expect(handle.result()).rejects.toThrow(/cancel/i);
     expect(existsSync(dir)).toBe(false);
+    // No prefetcher or spool outlives it.
+    expect(existsSync(prefetchSpool(dir))).toBe(false);
+    expect(activePrefetchers()).not.toContain(dir);
     expect(pid).not.toBeNull();
     // Gone, or a zombie waiting for a reaper that never comes in this container.
     const state = existsSync(`/proc/${pid}/status`) ? /State:\s+(\w)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] : 'gone';

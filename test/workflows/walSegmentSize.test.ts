@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { pitrSource, restoreAndWait, type PitrSource } from '../helpers/restore.js';
-import { timeAfter } from '../helpers/ticks.js';
+import { switchAndArchive, timeAfter } from '../helpers/ticks.js';
 import { runTool } from '../../adapters/gateway.js';
 import { deleteKeys } from '../../adapters/storage.js';
 import { listArchivedWal } from '../../adapters/walStore.js';
@@ -130,6 +130,10 @@ describe.each([
 
   it('names exactly the segment deleted past the boundary as missing, and the window ends where it begins', async () => {
     const victim = '000000010000000200000000';
+    // A segment after it, whatever else wrote WAL since the last switch: the victim is then a gap, not the archive's end.
+    await sql(`create table if not exists after_victim(i int); insert into after_victim values (1)`);
+    await switchAndArchive(src.db);
+    expect((await archivedOnTl1()).at(-1)!.name > victim).toBe(true);
     const object = (await archivedOnTl1()).find((a) => a.name === victim);
     expect(object).toBeDefined();
     await deleteKeys(src.c.s3, src.tc.config.storage.bucket, [object!.key]);

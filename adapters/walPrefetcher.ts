@@ -1,0 +1,261 @@
+/**
+ * The restore prefetcher (basebackup method): while a restored copy replays, it keeps the next
+ * segments of the timeline being recovered in a spool beside the data directory, downloaded in
+ * parallel (archive.parallel) and verified against their recorded sha256, and restore_command's
+ * thin client (bin/pgdr-restore) hands each to Postgres by rename. domain/walAgent.ts has the
+ * spool layout.
+ *
+ * It runs in the node agent, started by the restore's activities and always stopped by them (at
+ * the recovery target, on failure, cancellation or clean-up), which removes the spool. It also
+ * stops by itself once the copy's server has been down for a while, so a workflow that vanished
+ * between two activities leaves nothing running. A corrupt object is written down as
+ * `<name>.bad` with the message naming it; the client then fails recovery with exit 126, as
+ * `pgdr wal fetch` does. Anything it does not have, the client fetches directly.
+ */
+import { closeSync, constants, existsSync, openSync, watch, writeSync, type FSWatcher } from 'node:fs';
+import { chown, mkdir, readFile, readdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { PgdrConfig } from '../config/schema.js';
+import { clusterOf } from '../config/lookup.js';
+import { HEARTBEAT_INTERVAL_MS, prefetchSpool, prefetchWindow } from '../domain/walAgent.js';
+import { segmentNumber } from '../domain/wal.js';
+import { WalCorruptError } from '../domain/errors.js';
+import { asUser, runTool } from './gateway.js';
+import { runningPid } from './pgHost.js';
+import type { SecretReader } from './secrets.js';
+import { readWal } from './walStore.js';
+
+export interface PrefetchOptions {
+  /** The config of the repository read (the secondary's view for a restore from the offsite copy). */
+  config: PgdrConfig;
+  cluster: string;
+  dataDir: string;
+  osUser: string;
+  s3: S3Client;
+  readSecret?: SecretReader;
+  log?: (line: string) => void;
+}
+
+export interface PrefetchStats {
+  /** Segments downloaded and verified into the spool. */
+  fetched: number;
+  /** Of them, taken by restore_command (renamed out of the spool). */
+  served: number;
+  corrupt: number;
+  missing: number;
+}
+
+export interface Prefetcher {
+  readonly spool: string;
+  readonly stats: PrefetchStats;
+  stop(): Promise<void>;
+}
+
+/** Segments kept ahead of the one Postgres asked for, per download slot. */
+const DEPTH_PER_SLOT = 4;
+/** A segment the archive did not have is asked for again after this long (a live archive grows). */
+const MISSING_RETRY_MS = 5_000;
+/** Stop by itself once the copy's server has not run for this long. */
+const ORPHAN_AFTER_MS = 30_000;
+
+const running = new Map<string, Prefetcher>();
+
+/** The prefetcher of a data directory, started if none runs (a retried activity finds the one it started). */
+export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
+  const existing = running.get(opts.dataDir);
+  if (existing) return existing;
+  const p = await startPrefetcher(opts);
+  running.set(opts.dataDir, p);
+  return p;
+}
+
+/** Stops a data directory's prefetcher and removes its spool; also a spool left by a process that died. */
+export async function stopPrefetcher(dataDir: string): Promise<PrefetchStats | undefined> {
+  const p = running.get(dataDir);
+  running.delete(dataDir);
+  if (p) await p.stop();
+  await rm(prefetchSpool(dataDir), { recursive: true, force: true });
+  return p?.stats;
+}
+
+/** Data directories with a prefetcher running in this process. */
+export function activePrefetchers(): string[] {
+  return [...running.keys()];
+}
+
+async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
+  const { config, cluster, dataDir } = opts;
+  const spool = prefetchSpool(dataDir);
+  const log = opts.log ?? ((line: string) => console.log(`prefetch ${cluster} ${dataDir}: ${line}`));
+  const parallel = clusterOf(config, cluster).archive.parallel;
+  const depth = parallel * DEPTH_PER_SLOT;
+  const deps = { config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
+  const user = asUser(opts.osUser);
+  const stats: PrefetchStats = { fetched: 0, served: 0, corrupt: 0, missing: 0 };
+  const inflight = new Set<string>();
+  const missingAt = new Map<string, number>();
+  const landed = new Set<string>();
+  let segmentBytes: number | undefined;
+  let asked = '';
+  let stopped = false;
+  let lastRunning = Date.now();
+
+  // A spool left by an earlier attempt may hold anything: start empty.
+  await rm(spool, { recursive: true, force: true });
+  await mkdir(spool, { mode: 0o700 });
+  if (user) await chown(spool, user.uid, user.gid);
+  await runTool({ tool: 'mkfifo', args: ['-m', '0600', join(spool, 'wake')] });
+  if (user) await chown(join(spool, 'wake'), user.uid, user.gid);
+  const wakeFd = openSync(join(spool, 'wake'), constants.O_RDWR | constants.O_NONBLOCK);
+  const beat = async () => {
+    const now = new Date();
+    await utimes(join(spool, 'heartbeat'), now, now).catch(async () => writeFile(join(spool, 'heartbeat'), '', { mode: 0o644 }));
+  };
+  await beat();
+
+  const note = async (file: string, text: string) => {
+    const tmp = join(spool, `.${file}.tmp`);
+    await writeFile(tmp, text, { mode: 0o644 });
+    if (user) await chown(tmp, user.uid, user.gid);
+    await rename(tmp, join(spool, file));
+  };
+  const wake = (name: string) => {
+    // Never after halt(): the descriptor's number may belong to another file by then.
+    if (stopped) return;
+    try {
+      writeSync(wakeFd, `${name}\n`);
+    } catch {
+      // A full pipe: the client re-checks every second anyway.
+    }
+  };
+
+  async function fetchOne(name: string): Promise<void> {
+    try {
+      const found = await readWal(deps, cluster, name);
+      if (stopped) return;
+      if (!found) {
+        missingAt.set(name, Date.now());
+        stats.missing++;
+        await note(`${name}.none`, '');
+      } else {
+        segmentBytes ??= found.data.length;
+        // No fsync: a spool lost in a crash is only fetched again.
+        await writeFile(join(spool, `.${name}.tmp`), found.data, { mode: 0o600 });
+        if (user) await chown(join(spool, `.${name}.tmp`), user.uid, user.gid);
+        await rename(join(spool, `.${name}.tmp`), join(spool, name));
+        landed.add(name);
+        stats.fetched++;
+      }
+      wake(name);
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof WalCorruptError) {
+        stats.corrupt++;
+        await note(`${name}.bad`, `${err.message}\n`);
+        wake(name);
+        return;
+      }
+      // Storage trouble: the client fetches this one directly, and says so if that fails too.
+      missingAt.set(name, Date.now());
+      log(`prefetch of ${name} failed: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  async function tick(): Promise<void> {
+    if (stopped) return;
+    if (runningPid(dataDir) !== null) lastRunning = Date.now();
+    else if (Date.now() - lastRunning > ORPHAN_AFTER_MS) {
+      log(`the copy's server has not run for ${ORPHAN_AFTER_MS / 1000} s: stopping and removing the spool`);
+      if (running.get(dataDir) === self) running.delete(dataDir);
+      halt();
+      await rm(spool, { recursive: true, force: true });
+      return;
+    }
+    const now = (await readFile(join(spool, 'asked'), 'utf8').catch(() => '')).trim();
+    if (!/^[0-9A-F]{24}$/.test(now)) return;
+    if (now !== asked) {
+      asked = now;
+      // Segments that left the spool were taken by restore_command.
+      for (const name of [...landed]) {
+        if (existsSync(join(spool, name))) continue;
+        landed.delete(name);
+        stats.served++;
+      }
+      // What lies behind the asked segment is consumed or not needed: the spool holds only what is ahead.
+      const bytes = segmentBytes ?? 16 * 1024 * 1024;
+      const ahead = segmentNumber(asked, bytes);
+      for (const f of await readdir(spool).catch(() => [] as string[])) {
+        const name = f.slice(0, 24);
+        if (f.startsWith('.') || !/^[0-9A-F]{24}$/.test(name) || segmentNumber(name, bytes) >= ahead) continue;
+        await unlink(join(spool, f)).catch(() => undefined);
+        landed.delete(name);
+      }
+    }
+    // Until one segment told the size, only the asked one: names of the next depend on it.
+    const window = segmentBytes ? prefetchWindow(asked, depth, segmentBytes) : [asked];
+    for (const name of window) {
+      if (inflight.size >= parallel) break;
+      if (inflight.has(name) || landed.has(name) || Date.now() - (missingAt.get(name) ?? 0) < MISSING_RETRY_MS) continue;
+      if (existsSync(join(spool, `${name}.bad`))) continue;
+      await unlink(join(spool, `${name}.none`)).catch(() => undefined);
+      inflight.add(name);
+      void fetchOne(name).finally(() => {
+        inflight.delete(name);
+        void scan();
+      });
+    }
+  }
+
+  let scanning: Promise<void> | undefined;
+  let again = false;
+  function scan(): Promise<void> {
+    if (stopped) return Promise.resolve();
+    if (scanning) {
+      again = true;
+      return scanning;
+    }
+    scanning = tick()
+      .catch((err: unknown) => log(`scan failed: ${(err as Error).message}`))
+      .finally(() => {
+        scanning = undefined;
+        if (again && !stopped) {
+          again = false;
+          void scan();
+        }
+      });
+    return scanning;
+  }
+
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(spool, (_, file) => {
+      if (file === 'asked') void scan();
+    });
+  } catch {
+    // The timer still finds each request, a tick later.
+  }
+  const ticker = setInterval(() => void scan(), 100);
+  const beater = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_INTERVAL_MS);
+
+  /** Stops timers and watching; downloads in flight land nowhere (the spool goes with the caller). */
+  function halt(): void {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(ticker);
+    clearInterval(beater);
+    watcher?.close();
+    closeSync(wakeFd);
+  }
+
+  const self: Prefetcher = {
+    spool,
+    stats,
+    async stop() {
+      halt();
+      await scanning;
+    },
+  };
+  log(`prefetching up to ${depth} segments ahead, ${parallel} at once, into ${spool}`);
+  return self;
+}

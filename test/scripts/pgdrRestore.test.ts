@@ -1,0 +1,103 @@
+/**
+ * bin/pgdr-restore, restore_command's thin client for restored copies, against a spool this test
+ * lays out the way the prefetcher does (domain/walAgent.ts). The prefetcher itself, with a real
+ * copy replaying from storage, is in test/workflows/pitrRestore.test.ts and restoreFaults.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prefetchSpool } from '../../domain/walAgent.js';
+import { repoRoot } from '../../scripts/stack/layout.js';
+
+const CLIENT = join(repoRoot, 'bin', 'pgdr-restore');
+const SEG = '000000010000000000000007';
+
+describe('pgdr-restore (the thin restore client)', () => {
+  let root: string;
+  let data: string;
+  let spool: string;
+  let fallbackLog: string;
+
+  beforeEach(async () => {
+    root = mkdtempSync(join(tmpdir(), 'pgdr-restore-'));
+    data = join(root, 'copy');
+    mkdirSync(join(data, 'pg_wal'), { recursive: true });
+    spool = prefetchSpool(data);
+    mkdirSync(spool);
+    await execa('mkfifo', [join(spool, 'wake')]);
+    writeFileSync(join(spool, 'heartbeat'), '');
+    fallbackLog = join(root, 'fallback.log');
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  /** restore_command as Postgres runs it: in the data directory, %f and %p. */
+  function restore(name = SEG, wait = 30) {
+    const fallback = ['sh', '-c', 'echo "fallback $1 $2" >>"$0"', fallbackLog];
+    return execa(CLIENT, ['--spool', spool, '--wait', String(wait), '--', ...fallback, name, 'pg_wal/RECOVERYXLOG'], {
+      cwd: data,
+      reject: false,
+    });
+  }
+  const fellBack = () => (existsSync(fallbackLog) ? readFileSync(fallbackLog, 'utf8') : '');
+
+  it('hands a prefetched segment to Postgres by rename, and says which one it wanted', async () => {
+    writeFileSync(join(spool, SEG), 'segment bytes');
+    const res = await restore();
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(readFileSync(join(data, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('segment bytes');
+    expect(existsSync(join(spool, SEG))).toBe(false);
+    expect(readFileSync(join(spool, 'asked'), 'utf8')).toBe(`${SEG}\n`);
+    expect(fellBack()).toBe('');
+  });
+
+  it('waits for a segment still on its way, woken when it lands', async () => {
+    const run = restore();
+    for (let i = 0; i < 100 && !existsSync(join(spool, 'asked')); i++) await new Promise((r) => setTimeout(r, 50));
+    writeFileSync(join(spool, SEG), 'late bytes');
+    writeFileSync(join(spool, 'wake'), `${SEG}\n`);
+    const res = await run;
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(readFileSync(join(data, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('late bytes');
+    expect(fellBack()).toBe('');
+  });
+
+  it('stops recovery with exit 126 naming the object when the prefetcher found it corrupt', async () => {
+    writeFileSync(join(spool, `${SEG}.bad`), `wal object "pgdr/c/wal/${SEG}.zst" of cluster "c" is corrupt: sha256 1 does not match\n`);
+    const res = await restore();
+    expect(res.exitCode).toBe(126);
+    expect(res.stderr).toBe(`pgdr wal fetch: wal object "pgdr/c/wal/${SEG}.zst" of cluster "c" is corrupt: sha256 1 does not match`);
+    expect(existsSync(join(data, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
+    expect(fellBack()).toBe('');
+  });
+
+  it('leaves the last word to the direct fetch: not in the archive, no prefetcher, an old heartbeat, history files', async () => {
+    writeFileSync(join(spool, `${SEG}.none`), '');
+    expect((await restore()).exitCode).toBe(0);
+    rmSync(join(spool, `${SEG}.none`));
+    const old = new Date(Date.now() - 30_000);
+    utimesSync(join(spool, 'heartbeat'), old, old);
+    expect((await restore()).exitCode).toBe(0);
+    expect((await restore('00000002.history')).exitCode).toBe(0);
+    rmSync(spool, { recursive: true });
+    expect((await restore()).exitCode).toBe(0);
+    expect(fellBack()).toBe([SEG, SEG, '00000002.history', SEG].map((n) => `fallback ${n} pg_wal/RECOVERYXLOG\n`).join(''));
+  });
+
+  it('fetches directly when the prefetcher goes quiet while it waits', async () => {
+    const run = restore();
+    await new Promise((r) => setTimeout(r, 300));
+    const old = new Date(Date.now() - 30_000);
+    utimesSync(join(spool, 'heartbeat'), old, old);
+    const res = await run;
+    expect(res.exitCode, res.stderr).toBe(0);
+    expect(fellBack()).toBe(`fallback ${SEG} pg_wal/RECOVERYXLOG\n`);
+  });
+
+  it('refuses bad usage with exit 2', async () => {
+    const bad = await execa(CLIENT, ['--spool', spool, '--wait', 'x', '--', 'true', 'a', 'b'], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--wait "x"');
+  });
+});
