@@ -49,23 +49,32 @@ export interface PrefetchStats {
 export interface Prefetcher {
   readonly spool: string;
   readonly stats: PrefetchStats;
+  /** True once stopped, by its caller or by itself. */
+  halted(): boolean;
   stop(): Promise<void>;
 }
 
-/** Segments kept ahead of the one Postgres asked for, per download slot. */
+/** Segments kept ahead of the one Postgres asked for, per download slot... */
 const DEPTH_PER_SLOT = 4;
+/** ...and at most this many bytes of them (one 1 GiB segment at a time, 16 of 16 MiB). */
+const SPOOL_BYTES = 256 * 1024 * 1024;
 /** A segment the archive did not have is asked for again after this long (a live archive grows). */
 const MISSING_RETRY_MS = 5_000;
 /** Stop by itself once the copy's server has not run for this long. */
 const ORPHAN_AFTER_MS = 30_000;
 
-const running = new Map<string, Prefetcher>();
+const running = new Map<string, Promise<Prefetcher>>();
 
 /** The prefetcher of a data directory, started if none runs (a retried activity finds the one it started). */
 export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const existing = running.get(opts.dataDir);
-  if (existing) return existing;
-  const p = await startPrefetcher(opts);
+  if (existing) {
+    const got = await existing.catch(() => undefined);
+    if (got && !got.halted()) return got;
+    // It failed to start, or stopped itself (its server was down): start another.
+    if (running.get(opts.dataDir) === existing) running.delete(opts.dataDir);
+  }
+  const p = running.get(opts.dataDir) ?? startPrefetcher(opts);
   running.set(opts.dataDir, p);
   return p;
 }
@@ -74,9 +83,10 @@ export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetche
 export async function stopPrefetcher(dataDir: string): Promise<PrefetchStats | undefined> {
   const p = running.get(dataDir);
   running.delete(dataDir);
-  if (p) await p.stop();
+  const prefetcher = await p?.catch(() => undefined);
+  if (prefetcher) await prefetcher.stop();
   await rm(prefetchSpool(dataDir), { recursive: true, force: true });
-  return p?.stats;
+  return prefetcher?.stats;
 }
 
 /** Data directories with a prefetcher running in this process. */
@@ -89,7 +99,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const spool = prefetchSpool(dataDir);
   const log = opts.log ?? ((line: string) => console.log(`prefetch ${cluster} ${dataDir}: ${line}`));
   const parallel = clusterOf(config, cluster).archive.parallel;
-  const depth = parallel * DEPTH_PER_SLOT;
+  const depthFor = (bytes: number) => Math.max(1, Math.min(parallel * DEPTH_PER_SLOT, Math.floor(SPOOL_BYTES / bytes)));
   const deps = { config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
   const user = asUser(opts.osUser);
   const stats: PrefetchStats = { fetched: 0, served: 0, corrupt: 0, missing: 0 };
@@ -156,9 +166,11 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
         wake(name);
         return;
       }
-      // Storage trouble: the client fetches this one directly, and says so if that fails too.
+      // Storage trouble: the client fetches this one directly at once (and says so if that fails too).
       missingAt.set(name, Date.now());
       log(`prefetch of ${name} failed: ${(err as Error).message.split('\n')[0]}`);
+      await note(`${name}.none`, '').catch(() => undefined);
+      wake(name);
     }
   }
 
@@ -167,7 +179,6 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     if (runningPid(dataDir) !== null) lastRunning = Date.now();
     else if (Date.now() - lastRunning > ORPHAN_AFTER_MS) {
       log(`the copy's server has not run for ${ORPHAN_AFTER_MS / 1000} s: stopping and removing the spool`);
-      if (running.get(dataDir) === self) running.delete(dataDir);
       halt();
       await rm(spool, { recursive: true, force: true });
       return;
@@ -193,7 +204,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       }
     }
     // Until one segment told the size, only the asked one: names of the next depend on it.
-    const window = segmentBytes ? prefetchWindow(asked, depth, segmentBytes) : [asked];
+    const window = segmentBytes ? prefetchWindow(asked, depthFor(segmentBytes), segmentBytes) : [asked];
     for (const name of window) {
       if (inflight.size >= parallel) break;
       if (inflight.has(name) || landed.has(name) || Date.now() - (missingAt.get(name) ?? 0) < MISSING_RETRY_MS) continue;
@@ -251,11 +262,17 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const self: Prefetcher = {
     spool,
     stats,
+    halted: () => stopped,
     async stop() {
       halt();
       await scanning;
+      // What replay took since Postgres last asked.
+      for (const name of landed) if (!existsSync(join(spool, name))) stats.served++;
+      landed.clear();
     },
   };
-  log(`prefetching up to ${depth} segments ahead, ${parallel} at once, into ${spool}`);
+  log(
+    `prefetching up to ${parallel * DEPTH_PER_SLOT} segments (${SPOOL_BYTES / 1024 / 1024} MiB) ahead, ${parallel} at once, into ${spool}`,
+  );
   return self;
 }

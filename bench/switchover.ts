@@ -26,6 +26,7 @@ import { archiveCommands } from '../config/archiveCommands.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
 import { createWorkers } from '../worker/workers.js';
+import { startArchivers } from '../worker/archivers.js';
 import { buildServer } from '../api/server.js';
 import type { SwitchoverReport } from '../domain/replication.js';
 import type { StackLayout } from '../scripts/stack/layout.js';
@@ -197,10 +198,16 @@ async function pgdrRounds(layout: StackLayout, secrets: PgSecrets, load: Load): 
       plan: { control: true, agents: ['primary', 'replica'].map((node) => ({ cluster: name, node })) },
       shutdownGraceTime: '5 seconds',
     });
+    // Each agent's archiver, as a deployed agent runs it: archive_command asks it first.
+    const archivers = startArchivers(
+      config,
+      ['primary', 'replica'].map((node) => ({ cluster: name, node })),
+    );
     const running = Promise.all(workers.map((w) => w.run()));
     stops.push(async () => {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await running;
+      await archivers.stop();
       await connection.close();
     });
     const clientConn = await Connection.connect({ address: config.temporal.address });

@@ -9,7 +9,7 @@
  * Then archive lag under pgbench write load, stepping clients up (PGDR_BENCH_WAL_SECONDS in all,
  * default 240), with archive_command = the thin client and an agent archiver in this process.
  */
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../scripts/stack/layout.js';
@@ -116,8 +116,14 @@ export async function walBench(): Promise<BenchRow[]> {
   chmodSync(scratch, 0o755);
   if (user) chownSync(scratch, user.uid, user.gid);
 
-  // 2. archive_command as pgdr sets it, with the agent's archiver running.
+  // Every copy first, then sync: no phase pays for another's writeback (MinIO fsyncs each object).
   const agentData = fakeDataDir(join(scratch, 'agent'), walDir, names, user);
+  const aloneData = fakeDataDir(join(scratch, 'alone'), walDir, names, user);
+  const directData = fakeDataDir(join(scratch, 'direct'), walDir, names, user);
+  const pbData = fakeDataDir(join(scratch, 'pgbackrest-data'), walDir, names, user);
+  await runTool({ tool: 'sync', args: [] });
+
+  // 2. archive_command as pgdr sets it, with the agent's archiver running.
   const agentConfig = benchConfig(layout, scratch, `${run}-agent`, agentData, join(scratch, 'state'));
   const archiver = archiverFor(agentConfig);
   await waitFor(() => archiver.archiver.stateDir() !== undefined);
@@ -125,13 +131,21 @@ export async function walBench(): Promise<BenchRow[]> {
   const pushedByAgent = archiver.archiver.stats.pushed;
   await archiver.stop();
 
+  // 2b. The agent alone: every segment .ready, one request, until all are durable (no client running).
+  const aloneConfig = benchConfig(layout, scratch, `${run}-alone`, aloneData, join(scratch, 'state-alone'));
+  const alone = archiverFor(aloneConfig);
+  await waitFor(() => alone.archiver.stateDir() !== undefined);
+  const aloneStart = performance.now();
+  writeFileSync(join(alone.archiver.stateDir()!, 'want', names[0]!), '');
+  while (!names.every((n) => existsSync(join(alone.archiver.stateDir()!, 'durable', n)))) await new Promise((r) => setTimeout(r, 5));
+  const aloneRate = names.length / ((performance.now() - aloneStart) / 1000);
+  await alone.stop();
+
   // 3. The same thin client with no agent: its fallback, a direct pgdr wal push.
-  const directData = fakeDataDir(join(scratch, 'direct'), walDir, names, user);
   const directConfig = benchConfig(layout, scratch, `${run}-direct`, directData, join(scratch, 'state-none'));
   const direct = await archiveInOrder(directData, names, (n) => thinClient(directConfig, n), layout.pgUser);
 
   // 4. pgbackrest archive-push, asynchronous with 4 processes, repo in the same bucket over TLS, zstd level 3 like pgdr.
-  const pbData = fakeDataDir(join(scratch, 'pgbackrest-data'), walDir, names, user);
   const pbEnv = pgbackrestEnv(stack, scratch, run, pbData, user);
   await runTool({
     tool: 'pgbackrest',
@@ -175,6 +189,7 @@ export async function walBench(): Promise<BenchRow[]> {
       target: 'ratio >= 1.0',
     },
     { metric: 'segments the agent uploaded itself', value: `${pushedByAgent} of ${names.length}` },
+    { metric: "the agent's push rate alone (all .ready, no archive_command running): segments/s", value: aloneRate.toFixed(2) },
     { metric: 'fallback (no agent: direct pgdr wal push) latency median / p95', value: latency(direct) },
     { metric: 'fallback sustained segments/s', value: rate(direct).toFixed(2) },
     { metric: 'thin client start-up (usage error, median of 5)', value: ms(quantile(startup, 0.5)) },

@@ -64,6 +64,7 @@ describe('the npm package, installed', () => {
       'bin/pgdr-api',
       'bin/pgdr-wal',
       'bin/pgdr-archive',
+      'bin/pgdr-restore',
       'packaging/systemd/pgdr-agent@.service',
       'packaging/systemd/pgdr-control.service',
       'packaging/systemd/pgdr-api.service',
@@ -75,8 +76,15 @@ describe('the npm package, installed', () => {
     expect(files.filter((f) => /\.ts$|^\.pgdr-stack|^node_modules\/|^test\//.test(f))).toEqual([]);
   });
 
-  it('installs the five programs, without tsx', () => {
-    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual(['pgdr', 'pgdr-api', 'pgdr-archive', 'pgdr-wal', 'pgdr-worker']);
+  it('installs the six programs, without tsx', () => {
+    expect(readdirSync(join(prefix, 'bin')).sort()).toEqual([
+      'pgdr',
+      'pgdr-api',
+      'pgdr-archive',
+      'pgdr-restore',
+      'pgdr-wal',
+      'pgdr-worker',
+    ]);
     expect(existsSync(join(installed(), 'node_modules', 'tsx'))).toBe(false);
     expect(existsSync(join(installed(), 'node_modules', 'esbuild'))).toBe(false);
   });
