@@ -12,8 +12,8 @@
  * It pushes only while a client has asked within DEMAND_WINDOW_MS: a node whose archive_command
  * does not name this agent's cluster is never archived by it.
  */
-import { closeSync, constants, existsSync, openSync, watch, writeSync, type FSWatcher } from 'node:fs';
-import { chown, mkdir, open, readFile, readdir, realpath, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { chown, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
@@ -27,7 +27,8 @@ import {
   retryDelaySeconds,
   walFingerprint,
 } from '../domain/walAgent.js';
-import { asUser, runTool } from './gateway.js';
+import { asUser } from './gateway.js';
+import { openWake, serialPasses, touch, type Wake } from './agentFiles.js';
 import type { SecretReader } from './secrets.js';
 import { pushWal } from './walStore.js';
 
@@ -74,14 +75,12 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
   const backoff = new Map<string, { count: number; until: number }>();
   let dir: string | undefined;
   let walDir = '';
-  let wakeFd: number | undefined;
+  let wake: Wake | undefined;
   let watchers: FSWatcher[] = [];
   let lastDemand = 0;
   let lastCleanup = Date.now();
   let lastSetupError = '';
   let stopped = false;
-  let scanning: Promise<void> | undefined;
-  let rescan = false;
 
   /** The state directory, owned by the node's OS user (the client writes requests into it). */
   async function setUp(): Promise<boolean> {
@@ -97,13 +96,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
         await mkdir(join(d, sub), { recursive: true, mode: 0o700 });
         if (user) await chown(join(d, sub), user.uid, user.gid);
       }
-      const fifo = join(d, 'wake');
-      if (!existsSync(fifo)) {
-        await runTool({ tool: 'mkfifo', args: ['-m', '0600', fifo] });
-        if (user) await chown(fifo, user.uid, user.gid);
-      }
-      // Read-write and non-blocking: writing never waits for a reader, and a full pipe only drops a wake-up.
-      wakeFd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      wake = await openWake(join(d, 'wake'), user);
       walDir = join(real, 'pg_wal');
       dir = d;
       await beat();
@@ -125,24 +118,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
   }
 
   async function beat(): Promise<void> {
-    if (!dir) return;
-    const hb = join(dir, 'heartbeat');
-    const now = new Date();
-    try {
-      await utimes(hb, now, now);
-    } catch {
-      const fh = await open(hb, 'w', 0o644);
-      await fh.close();
-    }
-  }
-
-  function wake(name: string): void {
-    if (wakeFd === undefined) return;
-    try {
-      writeSync(wakeFd, `${name}\n`);
-    } catch {
-      // A full pipe: the client re-checks its marker every second anyway.
-    }
+    if (dir) await touch(join(dir, 'heartbeat'));
   }
 
   async function writeNote(sub: 'durable' | 'failed', name: string, text: string): Promise<void> {
@@ -169,7 +145,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
   async function answer(name: string): Promise<void> {
     try {
       await unlink(join(dir!, 'want', name));
-      wake(name);
+      wake?.send(name);
     } catch {
       // Nobody asked for it yet: Postgres will, and find the marker at once.
     }
@@ -251,24 +227,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
     for (const name of backoff.keys()) if (!ready.has(name)) backoff.delete(name);
   }
 
-  /** One scan at a time; a request during a scan runs another right after it. */
-  function scan(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (scanning) {
-      rescan = true;
-      return scanning;
-    }
-    scanning = scanOnce()
-      .catch((err: unknown) => log(`scan failed: ${(err as Error).message}`))
-      .finally(() => {
-        scanning = undefined;
-        if (rescan && !stopped) {
-          rescan = false;
-          void scan();
-        }
-      });
-    return scanning;
-  }
+  const passes = serialPasses(scanOnce, () => stopped, log);
+  const scan = passes.run;
 
   const ticker = setInterval(() => void scan(), opts.tickMs ?? 200);
   const beater = setInterval(() => void beat().catch(() => undefined), HEARTBEAT_INTERVAL_MS);
@@ -285,10 +245,9 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       watchers = [];
       // Clients see no heartbeat and push directly from now on, instead of waiting 5 s to notice.
       if (dir) await unlink(join(dir, 'heartbeat')).catch(() => undefined);
-      await scanning;
+      await passes.current();
       await Promise.race([Promise.allSettled(inflight.values()), new Promise((r) => setTimeout(r, 10_000))]);
-      if (wakeFd !== undefined) closeSync(wakeFd);
-      wakeFd = undefined;
+      wake?.close();
     },
   };
 }

@@ -12,8 +12,8 @@
  * `<name>.bad` with the message naming it; the client then fails recovery with exit 126, as
  * `pgdr wal fetch` does. Anything it does not have, the client fetches directly.
  */
-import { closeSync, constants, existsSync, openSync, watch, writeSync, type FSWatcher } from 'node:fs';
-import { chown, mkdir, readFile, readdir, rename, rm, unlink, utimes, writeFile } from 'node:fs/promises';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { chown, mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
@@ -21,7 +21,8 @@ import { clusterOf } from '../config/lookup.js';
 import { HEARTBEAT_INTERVAL_MS, prefetchSpool, prefetchWindow } from '../domain/walAgent.js';
 import { segmentNumber } from '../domain/wal.js';
 import { WalCorruptError } from '../domain/errors.js';
-import { asUser, runTool } from './gateway.js';
+import { asUser } from './gateway.js';
+import { openWake, serialPasses, touch } from './agentFiles.js';
 import { runningPid } from './pgHost.js';
 import type { SecretReader } from './secrets.js';
 import { readWal } from './walStore.js';
@@ -115,13 +116,8 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   await rm(spool, { recursive: true, force: true });
   await mkdir(spool, { mode: 0o700 });
   if (user) await chown(spool, user.uid, user.gid);
-  await runTool({ tool: 'mkfifo', args: ['-m', '0600', join(spool, 'wake')] });
-  if (user) await chown(join(spool, 'wake'), user.uid, user.gid);
-  const wakeFd = openSync(join(spool, 'wake'), constants.O_RDWR | constants.O_NONBLOCK);
-  const beat = async () => {
-    const now = new Date();
-    await utimes(join(spool, 'heartbeat'), now, now).catch(async () => writeFile(join(spool, 'heartbeat'), '', { mode: 0o644 }));
-  };
+  const wakeFifo = await openWake(join(spool, 'wake'), user);
+  const beat = () => touch(join(spool, 'heartbeat'));
   await beat();
 
   const note = async (file: string, text: string) => {
@@ -130,14 +126,9 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     if (user) await chown(tmp, user.uid, user.gid);
     await rename(tmp, join(spool, file));
   };
+  // Never after halt(): a download that lands late wakes nobody.
   const wake = (name: string) => {
-    // Never after halt(): the descriptor's number may belong to another file by then.
-    if (stopped) return;
-    try {
-      writeSync(wakeFd, `${name}\n`);
-    } catch {
-      // A full pipe: the client re-checks every second anyway.
-    }
+    if (!stopped) wakeFifo.send(name);
   };
 
   async function fetchOne(name: string): Promise<void> {
@@ -218,25 +209,8 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     }
   }
 
-  let scanning: Promise<void> | undefined;
-  let again = false;
-  function scan(): Promise<void> {
-    if (stopped) return Promise.resolve();
-    if (scanning) {
-      again = true;
-      return scanning;
-    }
-    scanning = tick()
-      .catch((err: unknown) => log(`scan failed: ${(err as Error).message}`))
-      .finally(() => {
-        scanning = undefined;
-        if (again && !stopped) {
-          again = false;
-          void scan();
-        }
-      });
-    return scanning;
-  }
+  const passes = serialPasses(tick, () => stopped, log);
+  const scan = passes.run;
 
   let watcher: FSWatcher | undefined;
   try {
@@ -256,7 +230,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     clearInterval(ticker);
     clearInterval(beater);
     watcher?.close();
-    closeSync(wakeFd);
+    wakeFifo.close();
   }
 
   const self: Prefetcher = {
@@ -265,7 +239,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     halted: () => stopped,
     async stop() {
       halt();
-      await scanning;
+      await passes.current();
       // What replay took since Postgres last asked.
       for (const name of landed) if (!existsSync(join(spool, name))) stats.served++;
       landed.clear();
