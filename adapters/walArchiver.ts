@@ -67,7 +67,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
   const { config, cluster, node } = opts;
   const nc = nodeOf(config, cluster, node);
   const { agent: settings, parallel } = clusterOf(config, cluster).archive;
-  const log = opts.log ?? ((line: string) => console.log(`archiver ${cluster}/${node}: ${line}`));
+  // stderr, like the prefetcher's: stdout may carry a report.
+  const log = opts.log ?? ((line: string) => process.stderr.write(`archiver ${cluster}/${node}: ${line}\n`));
   const deps = { config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
   const stats: ArchiverStats = { pushed: 0, alreadyThere: 0, failures: 0, inFlight: 0 };
   const inflight = new Map<string, Promise<void>>();

@@ -98,7 +98,8 @@ export function activePrefetchers(): string[] {
 async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const { config, cluster, dataDir } = opts;
   const spool = prefetchSpool(dataDir);
-  const log = opts.log ?? ((line: string) => console.log(`prefetch ${cluster} ${dataDir}: ${line}`));
+  // stderr: a standalone restore keeps stdout for its JSON report.
+  const log = opts.log ?? ((line: string) => process.stderr.write(`prefetch ${cluster} ${dataDir}: ${line}\n`));
   const parallel = clusterOf(config, cluster).archive.parallel;
   const depthFor = (bytes: number) => Math.max(1, Math.min(parallel * DEPTH_PER_SLOT, Math.floor(SPOOL_BYTES / bytes)));
   const deps = { config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
