@@ -36,6 +36,11 @@ export interface PrefetchOptions {
   s3: S3Client;
   readSecret?: SecretReader;
   log?: (line: string) => void;
+  /**
+   * Stop by itself, spool and all, once Postgres has asked for nothing this long (a rebuilt
+   * standby that streams now). Restores stop theirs explicitly and leave this unset.
+   */
+  idleStopMs?: number;
 }
 
 export interface PrefetchStats {
@@ -65,6 +70,8 @@ const MISSING_RETRY_MS = 5_000;
 const ORPHAN_AFTER_MS = 30_000;
 
 const running = new Map<string, Promise<Prefetcher>>();
+/** The last stats of each data directory's prefetcher that stopped (what a standby's took, say). */
+const finished = new Map<string, PrefetchStats>();
 
 /** The prefetcher of a data directory, started if none runs (a retried activity finds the one it started). */
 export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
@@ -72,7 +79,7 @@ export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetche
   if (existing) {
     const got = await existing.catch(() => undefined);
     if (got && !got.halted()) return got;
-    // It failed to start, or stopped itself (its server was down): start another.
+    // It failed to start, or stopped itself: start another.
     if (running.get(opts.dataDir) === existing) running.delete(opts.dataDir);
   }
   const p = running.get(opts.dataDir) ?? startPrefetcher(opts);
@@ -91,8 +98,15 @@ export async function stopPrefetcher(dataDir: string): Promise<PrefetchStats | u
 }
 
 /** Data directories with a prefetcher running in this process. */
-export function activePrefetchers(): string[] {
-  return [...running.keys()];
+export async function activePrefetchers(): Promise<string[]> {
+  const out: string[] = [];
+  for (const [dir, p] of running) if (!(await p.then((x) => x.halted()).catch(() => true))) out.push(dir);
+  return out;
+}
+
+/** What the last prefetcher of a data directory fetched and served, once it stopped. */
+export function lastPrefetchStats(dataDir: string): PrefetchStats | undefined {
+  return finished.get(dataDir);
 }
 
 async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
@@ -112,6 +126,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   let asked = '';
   let stopped = false;
   let lastRunning = Date.now();
+  let lastAsk = Date.now();
 
   // A spool left by an earlier attempt may hold anything: start empty.
   await rm(spool, { recursive: true, force: true });
@@ -175,10 +190,17 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       await rm(spool, { recursive: true, force: true });
       return;
     }
+    if (opts.idleStopMs !== undefined && Date.now() - lastAsk > opts.idleStopMs && inflight.size === 0) {
+      log(`nothing asked for ${opts.idleStopMs / 1000} s: stopping and removing the spool`);
+      halt();
+      await rm(spool, { recursive: true, force: true });
+      return;
+    }
     const now = (await readFile(join(spool, 'asked'), 'utf8').catch(() => '')).trim();
     if (!/^[0-9A-F]{24}$/.test(now)) return;
     if (now !== asked) {
       asked = now;
+      lastAsk = Date.now();
       // Segments that left the spool were taken by restore_command.
       for (const name of [...landed]) {
         if (existsSync(join(spool, name))) continue;
@@ -228,6 +250,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   function halt(): void {
     if (stopped) return;
     stopped = true;
+    finished.set(dataDir, stats);
     clearInterval(ticker);
     clearInterval(beater);
     watcher?.close();

@@ -63,8 +63,9 @@ export function archiveCommands(
 const PREFETCH_WAIT_SECONDS = 30;
 
 /**
- * restore_command of a restored copy at `dataDir` (PITR, drill): the prefetch spool's thin client
- * with `pgdr wal fetch` behind it (basebackup method, restore.prefetch), else `pgdr wal fetch`.
+ * restore_command of a server at `dataDir` that replays from the archive (a restored copy, a
+ * rebuilt standby catching up): the prefetch spool's thin client with `pgdr wal fetch` behind it
+ * (basebackup method, restore.prefetch), else `pgdr wal fetch`.
  */
 export function copyRestoreCommand(config: PgdrConfig, cluster: string, repository: Repository, dataDir: string): string {
   const { restoreCommand } = archiveCommands(config, cluster, repository);

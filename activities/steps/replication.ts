@@ -14,7 +14,10 @@ import { confString } from '../../domain/pgconf.js';
 import { primaryConninfo, replayedPast } from '../../domain/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
-import { archiveCommands } from '../../config/archiveCommands.js';
+import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
+import { ensurePrefetcher } from '../../adapters/walPrefetcher.js';
+import { prefetchSpool } from '../../domain/walAgent.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Repository } from '../../config/repositories.js';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { parseBaseBackupStderr } from './basebackup.js';
@@ -26,9 +29,14 @@ import { emptyDir, own, runningPid } from '../../adapters/pgHost.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { startPostgres } from '../../adapters/serverStart.js';
 
+/** A rebuilt standby's prefetcher stops this long after the last segment it was asked for. */
+const STANDBY_PREFETCH_IDLE_MS = 30_000;
+
 export interface ReplicationDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
+  /** Storage, for the prefetcher of a standby that catches up from the archive. */
+  s3?: S3Client;
 }
 
 interface NodeTarget {
@@ -74,6 +82,19 @@ export async function startServer(deps: ReplicationDeps, input: NodeTarget): Pro
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) !== null) return { started: false };
   const { heartbeat, signal } = activityProgress();
+  // A standby catching up from the archive (a rebuild from a backup) replays from a prefetch
+  // spool; its prefetcher stops by itself once the standby streams and asks for nothing.
+  const auto = join(nc.dataDir, 'postgresql.auto.conf');
+  if (deps.s3 && existsSync(auto) && readFileSync(auto, 'utf8').includes(prefetchSpool(nc.dataDir)))
+    await ensurePrefetcher({
+      config: deps.config,
+      cluster: input.cluster,
+      dataDir: nc.dataDir,
+      osUser: nc.osUser,
+      s3: deps.s3,
+      readSecret: deps.readSecret,
+      idleStopMs: STANDBY_PREFETCH_IDLE_MS,
+    });
   const out = await startPostgres({
     node: input.node,
     binDir: nc.binDir,
@@ -362,7 +383,14 @@ export async function writeStandbySettings(
     ...(input.streamOnly
       ? [`restore_command = ''`]
       : input.fromArchive
-        ? [`restore_command = ${q(archiveCommands(deps.config, input.cluster, input.repository).restoreCommand)}`]
+        ? [
+            `restore_command = ${q(
+              // From the primary repository through the prefetch spool; the offsite copy's directly.
+              (input.repository ?? 'primary') === 'primary'
+                ? copyRestoreCommand(deps.config, input.cluster, 'primary', nc.dataDir)
+                : archiveCommands(deps.config, input.cluster, input.repository).restoreCommand,
+            )}`,
+          ]
         : []),
   ];
   writeFileSync(auto, `${kept.join('\n').replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });

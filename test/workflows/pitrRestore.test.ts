@@ -57,7 +57,7 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(report.stop.prefetch!.served).toBeGreaterThanOrEqual(1);
     expect(report.stop.prefetch!.fetched).toBeGreaterThanOrEqual(report.stop.prefetch!.served);
     expect(existsSync(prefetchSpool(report.destination.dataDir))).toBe(false);
-    expect(activePrefetchers()).not.toContain(report.destination.dataDir);
+    expect(await activePrefetchers()).not.toContain(report.destination.dataDir);
     // The copy does not archive into the cluster's archive, nor follow its primary.
     expect((await pgs.sqlAt(report.destination.port, `select current_setting('archive_mode'), pg_is_in_recovery()`)).trim()).toBe('off|t');
     // The report is stored and listed.
@@ -255,7 +255,7 @@ describe('point-in-time restore (basebackup method)', () => {
     expect(existsSync(dir)).toBe(false);
     // No prefetcher or spool outlives it.
     expect(existsSync(prefetchSpool(dir))).toBe(false);
-    expect(activePrefetchers()).not.toContain(dir);
+    expect(await activePrefetchers()).not.toContain(dir);
     expect(pid).not.toBeNull();
     // Gone, or a zombie waiting for a reaper that never comes in this container.
     const state = existsSync(`/proc/${pid}/status`) ? /State:\s+(\w)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] : 'gone';

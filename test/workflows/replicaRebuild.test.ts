@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RebuildReport } from '../../domain/replication.js';
+import { prefetchSpool } from '../../domain/walAgent.js';
+import { activePrefetchers, lastPrefetchStats } from '../../adapters/walPrefetcher.js';
 import { until } from '../helpers/stack.js';
 import { replicatedCluster, resultOf, type ReplicatedCluster } from '../helpers/replication.js';
 import { asideOf, pgCtl as pgCtlOf, rebuildWatching as watch, streams as streamsOn } from '../helpers/rebuild.js';
@@ -92,6 +94,13 @@ describe('replicaRebuild', () => {
     expect(report).toMatchObject({ source: 'backup', backupId: backup.manifest.id, oldDataDirRemoved: true });
     expect(await streams('replica')).toBe(true);
     expect((await rc.sql('replica', 'select count(*) from kept')).trim()).toBe('6000');
+    // It caught up through the prefetch spool; streaming, it asks for nothing, and the prefetcher
+    // stops by itself and removes the spool.
+    const dataDir = rc.dataDir('replica');
+    await until('the standby prefetcher stopping', async () => !existsSync(prefetchSpool(dataDir)), 90_000, 500);
+    expect(lastPrefetchStats(dataDir)).toMatchObject({ corrupt: 0 });
+    expect(lastPrefetchStats(dataDir)!.served).toBeGreaterThanOrEqual(1);
+    expect(await activePrefetchers()).not.toContain(dataDir);
   }, 240_000);
 
   it('puts the old directory back and restarts the standby when the rebuild fails', async () => {
