@@ -55,7 +55,7 @@ export interface Archiver {
   readonly stats: ArchiverStats;
   /** The node's state directory, once set up. */
   stateDir(): string | undefined;
-  /** Stops scanning and beating (clients then push directly); in-flight uploads finish or are abandoned. */
+  /** Stops scanning and beating (clients then push directly); uploads in flight are abandoned. */
   stop(): Promise<void>;
 }
 
@@ -100,6 +100,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       wake = await openWake(join(d, 'wake'), user);
       walDir = join(real, 'pg_wal');
       dir = d;
+      // Stopped meanwhile: no watcher or heartbeat that nobody would take down.
+      if (stopped) return false;
       await beat();
       for (const watched of [join(d, 'want'), join(walDir, 'archive_status')]) {
         try {
@@ -242,12 +244,14 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       stopped = true;
       clearInterval(ticker);
       clearInterval(beater);
+      // A pass may be setting up (watchers, the FIFO): let it finish, then close what it made.
+      await passes.current();
       for (const w of watchers) w.close();
       watchers = [];
       // Clients see no heartbeat and push directly from now on, instead of waiting 5 s to notice.
       if (dir) await unlink(join(dir, 'heartbeat')).catch(() => undefined);
-      await passes.current();
-      await Promise.race([Promise.allSettled(inflight.values()), new Promise((r) => setTimeout(r, 10_000))]);
+      // Uploads in flight are abandoned (the caller destroys the S3 client): one that never
+      // finishes writes no marker, and its segment is pushed again by whoever archives it next.
       wake?.close();
     },
   };

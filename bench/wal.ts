@@ -9,17 +9,29 @@
  * Then archive lag under pgbench write load, stepping clients up (PGDR_BENCH_WAL_SECONDS in all,
  * default 240), with archive_command = the thin client and an agent archiver in this process.
  */
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { repoRoot } from '../scripts/stack/layout.js';
 import { psql } from '../scripts/stack/postgres.js';
 import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
-import { parseConfig } from '../config/load.js';
+import { configSource, parseConfig } from '../config/load.js';
+import { archiverStateKey } from '../domain/walAgent.js';
 import { archiveCommands } from '../config/archiveCommands.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
-import { startArchiver } from '../adapters/walArchiver.js';
 import { enableArchivingOnNode } from '../activities/steps/archiving.js';
 import { segmentNumber, segmentOfLsn } from '../domain/wal.js';
 import type { BenchRow } from './backup.js';
@@ -82,15 +94,30 @@ function benchConfig(layout: Stack['layout'], scratch: string, name: string, dat
   return parseConfig(raw, file);
 }
 
-function archiverFor(config: ReturnType<typeof parseConfig>) {
-  const readSecret = createSecretReader();
-  const s3 = createS3Client(config.storage, readSecret);
-  const archiver = startArchiver({ config, cluster: 'demo', node: 'primary', s3, readSecret, log: () => undefined });
+/**
+ * The node agent as production runs it: a pgdr-worker process of its own (--role agent) serving
+ * the config's one node, its archiver included. Resolves once the archiver beats.
+ */
+async function agentProcess(config: ReturnType<typeof parseConfig>) {
+  const proc = execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], {
+    env: { PGDR_CONFIG: configSource(config)!, PGDR_ROLE: 'agent' },
+    detached: true,
+    reject: false,
+    all: true,
+  });
+  const node = config.clusters.demo!.nodes.primary!;
+  const dir = join(config.clusters.demo!.archive.agent.stateDir, 'demo', archiverStateKey(realpathSync(node.dataDir)));
+  for (let i = 0; !existsSync(join(dir, 'heartbeat')); i++) {
+    if (i > 1200 || proc.exitCode !== null) throw new Error(`the agent did not start serving in ${dir}: ${String((await proc).all)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
-    archiver,
+    dir,
+    /** Segments the agent marked durable. */
+    marked: (names: string[]) => names.filter((n) => existsSync(join(dir, 'durable', n))).length,
     async stop() {
-      await archiver.stop();
-      s3.destroy();
+      if (proc.pid) process.kill(-proc.pid, 'SIGTERM');
+      await proc;
     },
   };
 }
@@ -125,19 +152,17 @@ export async function walBench(): Promise<BenchRow[]> {
 
   // 2. archive_command as pgdr sets it, with the agent's archiver running.
   const agentConfig = benchConfig(layout, scratch, `${run}-agent`, agentData, join(scratch, 'state'));
-  const archiver = archiverFor(agentConfig);
-  await waitFor(() => archiver.archiver.stateDir() !== undefined);
+  const archiver = await agentProcess(agentConfig);
   const agent = await archiveInOrder(agentData, names, (n) => thinClient(agentConfig, n), layout.pgUser);
-  const pushedByAgent = archiver.archiver.stats.pushed;
+  const pushedByAgent = archiver.marked(names);
   await archiver.stop();
 
   // 2b. The agent alone: every segment .ready, one request, until all are durable (no client running).
   const aloneConfig = benchConfig(layout, scratch, `${run}-alone`, aloneData, join(scratch, 'state-alone'));
-  const alone = archiverFor(aloneConfig);
-  await waitFor(() => alone.archiver.stateDir() !== undefined);
+  const alone = await agentProcess(aloneConfig);
   const aloneStart = performance.now();
-  writeFileSync(join(alone.archiver.stateDir()!, 'want', names[0]!), '');
-  while (!names.every((n) => existsSync(join(alone.archiver.stateDir()!, 'durable', n)))) await new Promise((r) => setTimeout(r, 5));
+  writeFileSync(join(alone.dir, 'want', names[0]!), '');
+  while (alone.marked(names) < names.length) await new Promise((r) => setTimeout(r, 5));
   const aloneRate = names.length / ((performance.now() - aloneStart) / 1000);
   await alone.stop();
 
@@ -188,18 +213,13 @@ export async function walBench(): Promise<BenchRow[]> {
       value: `${rate(agent).toFixed(2)} / ${rate(pb).toFixed(2)} (ratio ${(rate(agent) / rate(pb)).toFixed(2)})`,
       target: 'ratio >= 1.0',
     },
-    { metric: 'segments the agent uploaded itself', value: `${pushedByAgent} of ${names.length}` },
+    { metric: 'segments the agent marked durable (the rest the client pushed itself)', value: `${pushedByAgent} of ${names.length}` },
     { metric: "the agent's push rate alone (all .ready, no archive_command running): segments/s", value: aloneRate.toFixed(2) },
     { metric: 'fallback (no agent: direct pgdr wal push) latency median / p95', value: latency(direct) },
     { metric: 'fallback sustained segments/s', value: rate(direct).toFixed(2) },
     { metric: 'thin client start-up (usage error, median of 5)', value: ms(quantile(startup, 0.5)) },
     ...load,
   ];
-}
-
-async function waitFor(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!ok()) throw new Error('the archiver did not set up its state directory within 10 s');
 }
 
 function pgbackrestEnv(
@@ -259,7 +279,7 @@ async function lagUnderLoad(stack: Stack, scratch: string, run: string): Promise
   const config = benchConfig(layout, scratch, `${run}-load`, plan.primary.dataDir, join(layout.run, 'archiver'));
   const readSecret = createSecretReader();
   const deps = { config, readSecret, s3: createS3Client(config.storage, readSecret) };
-  const archiver = archiverFor(config);
+  const archiver = await agentProcess(config);
   const pgbench = (args: string[]) =>
     spawnTool({
       tool: 'pgbench',
