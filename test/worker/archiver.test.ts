@@ -125,8 +125,9 @@ describe('the agent archiver behind archive_command', () => {
     await until('segments waiting for the archiver', async () => withSuffix('.ready').length >= 2, 60_000, 20);
     await agent.kill();
     await writing;
-    expect(withSuffix('.ready').length, 'segments were still to archive after the kill').toBeGreaterThanOrEqual(2);
-    await everyDoneIsStored();
+    const waitingAtKill = withSuffix('.ready').length;
+    expect(waitingAtKill, 'segments were still to archive after the kill').toBeGreaterThanOrEqual(2);
+    const doneAtKill = await everyDoneIsStored();
 
     // No agent: archive_command notices the silent heartbeat and pushes directly; nothing waits for the agent.
     await burst(2);
@@ -144,6 +145,9 @@ describe('the agent archiver behind archive_command', () => {
     expect(after.length).toBeGreaterThanOrEqual(3);
     expect(after.filter((n) => !marked(n))).toEqual([]);
     expect(await everyDoneIsStored()).toBe(withSuffix('.done').length);
+    console.log(
+      `FAULT | node agent SIGKILLed with WAL segments in flight (agent archiver) | ${waitingAtKill} segments still .ready at the kill; all ${doneAtKill} .done segments in storage with their local sha256; archive_command pushed ${direct.length} directly while no agent beat; the restarted agent answered the next ${after.length}; no gap`,
+    );
   }, 300_000);
 
   it('storage stopped mid-burst: segments stay .ready with the error noted, nothing is lost, and they drain when it returns', async () => {
@@ -170,9 +174,13 @@ describe('the agent archiver behind archive_command', () => {
     expect(withSuffix('.done').filter((n) => !before.has(n))).toEqual([]);
 
     await minio.start();
+    const back = Date.now();
     // Wake Postgres's archiver from its back-off sleep (a new segment notifies it).
     await burst(1);
     await drainedWithoutGap();
     expect(await everyDoneIsStored()).toBe(withSuffix('.done').length);
+    console.log(
+      `FAULT | storage stopped mid WAL burst (agent archiver) | ${waiting.length} segments stayed .ready, none .done; archive_command failed with the agent's error (${note.trim().slice(0, 80)}); all drained with no gap ${((Date.now() - back) / 1000).toFixed(1)} s after storage returned`,
+    );
   }, 300_000);
 });
