@@ -13,7 +13,7 @@
  * does not name this agent's cluster is never archived by it.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { chown, mkdir, readFile, readdir, realpath, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, realpath, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
@@ -28,7 +28,7 @@ import {
   walFingerprint,
 } from '../domain/walAgent.js';
 import { asUser } from './gateway.js';
-import { openWake, serialPasses, touch, type Wake } from './agentFiles.js';
+import { openWake, ownDir, serialPasses, touch, writeWhole, type Wake } from './agentFiles.js';
 import type { SecretReader } from './secrets.js';
 import { pushWal } from './walStore.js';
 
@@ -74,6 +74,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
   const inflight = new Map<string, Promise<void>>();
   const durable = new Map<string, number>(); // name -> when its marker was written
   const backoff = new Map<string, { count: number; until: number }>();
+  const user = asUser(nc.osUser);
   let dir: string | undefined;
   let walDir = '';
   let wake: Wake | undefined;
@@ -92,11 +93,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       const base = join(settings.stateDir, cluster);
       const d = join(base, key);
       for (const p of [settings.stateDir, base]) await mkdir(p, { recursive: true, mode: 0o755 });
-      const user = asUser(nc.osUser);
-      for (const sub of ['', 'want', 'durable', 'failed']) {
-        await mkdir(join(d, sub), { recursive: true, mode: 0o700 });
-        if (user) await chown(join(d, sub), user.uid, user.gid);
-      }
+      for (const sub of ['', 'want', 'durable', 'failed']) await ownDir(join(d, sub), user);
       wake = await openWake(join(d, 'wake'), user);
       walDir = join(real, 'pg_wal');
       dir = d;
@@ -120,16 +117,16 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
     }
   }
 
-  async function beat(): Promise<void> {
-    if (dir) await touch(join(dir, 'heartbeat'));
+  let beating: Promise<void> | undefined;
+  function beat(): Promise<void> {
+    if (!dir || stopped) return Promise.resolve();
+    beating = touch(join(dir, 'heartbeat')).finally(() => (beating = undefined));
+    return beating;
   }
 
+  /** Markers and error notes: written whole, readable by the client whatever the agent's umask. */
   async function writeNote(sub: 'durable' | 'failed', name: string, text: string): Promise<void> {
-    const tmp = join(dir!, sub, `.${name}.tmp`);
-    // No fsync: a marker claims what storage already made durable. Lost or torn in an OS crash, it
-    // only fails to match the fingerprint, and the client waits or pushes itself.
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, join(dir!, sub, name));
+    await writeWhole(join(dir!, sub), name, text, user);
   }
 
   async function fingerprint(name: string): Promise<string> {
@@ -194,6 +191,9 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
     if (!dir && !(await setUp())) return;
     const wanted = new Set((await names(join(dir!, 'want'))).filter((n) => !n.startsWith('.')));
     if (wanted.size) lastDemand = Date.now();
+    // Every archive_command call touches `asked`, also those answered at once from a marker.
+    const asked = await stat(join(dir!, 'asked')).catch(() => undefined);
+    if (asked && asked.mtimeMs > lastDemand) lastDemand = asked.mtimeMs;
     if (Date.now() - lastDemand > DEMAND_WINDOW_MS) return;
     const ready = (await names(join(walDir, 'archive_status'))).filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -6));
     // A request for a segment already durable (asked again after a restart of Postgres) is answered at once.
@@ -248,7 +248,9 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       await passes.current();
       for (const w of watchers) w.close();
       watchers = [];
-      // Clients see no heartbeat and push directly from now on, instead of waiting 5 s to notice.
+      // Clients see no heartbeat and push directly from now on, instead of waiting 5 s to notice
+      // (after a beat in flight, which would make it again).
+      await beating?.catch(() => undefined);
       if (dir) await unlink(join(dir, 'heartbeat')).catch(() => undefined);
       // Uploads in flight are abandoned (the caller destroys the S3 client): one that never
       // finishes writes no marker, and its segment is pushed again by whoever archives it next.

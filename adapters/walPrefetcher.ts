@@ -9,11 +9,12 @@
  * the recovery target, on failure, cancellation or clean-up), which removes the spool. It also
  * stops by itself once the copy's server has been down for a while, so a workflow that vanished
  * between two activities leaves nothing running. A corrupt object is written down as
- * `<name>.bad` with the message naming it; the client then fails recovery with exit 126, as
- * `pgdr wal fetch` does. Anything it does not have, the client fetches directly.
+ * `<name>.bad` with the message naming it; the client then leaves that segment to `pgdr wal
+ * fetch`, which reads it again and stops recovery with exit 126 naming the object if it is.
+ * Anything it does not have, the client fetches directly.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
-import { chown, mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
@@ -22,7 +23,7 @@ import { HEARTBEAT_INTERVAL_MS, prefetchSpool, prefetchWindow } from '../domain/
 import { segmentNumber } from '../domain/wal.js';
 import { WalCorruptError } from '../domain/errors.js';
 import { asUser } from './gateway.js';
-import { openWake, serialPasses, touch } from './agentFiles.js';
+import { openWake, ownDir, serialPasses, touch, writeWhole } from './agentFiles.js';
 import { runningPid } from './pgHost.js';
 import type { SecretReader } from './secrets.js';
 import { readWal } from './walStore.js';
@@ -87,6 +88,26 @@ export async function ensurePrefetcher(opts: PrefetchOptions): Promise<Prefetche
   return p;
 }
 
+/**
+ * ensurePrefetcher, best effort: a prefetcher that cannot start (no room or no right to make the
+ * spool beside the data directory) is said on stderr, and restore_command then fetches directly.
+ */
+export async function tryPrefetcher(opts: PrefetchOptions): Promise<Prefetcher | undefined> {
+  try {
+    return await ensurePrefetcher(opts);
+  } catch (err) {
+    process.stderr.write(
+      `prefetch ${opts.cluster} ${opts.dataDir}: not started (${(err as Error).message}); restore_command fetches each segment directly\n`,
+    );
+    return undefined;
+  }
+}
+
+/** Stops every prefetcher of this process, spools and all (the agent is shutting down). */
+export async function stopAllPrefetchers(): Promise<void> {
+  await Promise.all([...running.keys()].map((dir) => stopPrefetcher(dir)));
+}
+
 /** Stops a data directory's prefetcher and removes its spool; also a spool left by a process that died. */
 export async function stopPrefetcher(dataDir: string): Promise<PrefetchStats | undefined> {
   const p = running.get(dataDir);
@@ -130,18 +151,12 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
 
   // A spool left by an earlier attempt may hold anything: start empty.
   await rm(spool, { recursive: true, force: true });
-  await mkdir(spool, { mode: 0o700 });
-  if (user) await chown(spool, user.uid, user.gid);
+  await ownDir(spool, user);
   const wakeFifo = await openWake(join(spool, 'wake'), user);
   const beat = () => touch(join(spool, 'heartbeat'));
   await beat();
 
-  const note = async (file: string, text: string) => {
-    const tmp = join(spool, `.${file}.tmp`);
-    await writeFile(tmp, text, { mode: 0o644 });
-    if (user) await chown(tmp, user.uid, user.gid);
-    await rename(tmp, join(spool, file));
-  };
+  const note = (file: string, text: string) => writeWhole(spool, file, text, user);
   // Never after halt(): a download that lands late wakes nobody.
   const wake = (name: string) => {
     if (!stopped) wakeFifo.send(name);
@@ -158,9 +173,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       } else {
         segmentBytes ??= found.data.length;
         // No fsync: a spool lost in a crash is only fetched again.
-        await writeFile(join(spool, `.${name}.tmp`), found.data, { mode: 0o600 });
-        if (user) await chown(join(spool, `.${name}.tmp`), user.uid, user.gid);
-        await rename(join(spool, `.${name}.tmp`), join(spool, name));
+        await writeWhole(spool, name, found.data, user, 0o600);
         landed.add(name);
         stats.fetched++;
       }

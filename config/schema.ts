@@ -245,9 +245,9 @@ export const archiveSchema = z
           .int()
           .min(5)
           .max(3600)
-          .default(60)
+          .default(20)
           .describe(
-            "how long archive_command waits on a live agent before it fails (Postgres then retries), naming the agent's last error",
+            "how long archive_command waits on a live agent before it pushes the segment itself (saying the agent's last error); a healthy agent answers in well under a second",
           ),
       })
       .strict()

@@ -16,6 +16,7 @@ import { ObjectLockUnavailableError } from '../domain/errors.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { workflowBundlePath } from './workflowCode.js';
 import { startArchivers } from './archivers.js';
+import { stopAllPrefetchers } from '../adapters/walPrefetcher.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
 
@@ -115,7 +116,11 @@ async function main(): Promise<void> {
     const queues = workers.map((w) => w.options.taskQueue);
     // Each agent's archiver pushes its node's WAL ahead of archive_command (basebackup method).
     const archivers = startArchivers(config, plan.agents);
-    const running = Promise.all(workers.map((w) => w.run())).finally(() => archivers.stop());
+    // ...and neither they nor a restore's prefetcher outlive the process.
+    const running = Promise.all(workers.map((w) => w.run())).finally(async () => {
+      await archivers.stop();
+      await stopAllPrefetchers();
+    });
     // Say "ready" only once every worker actually polls (scripts wait for this line).
     await Promise.race([waitUntilRunning(workers), running]);
     console.log(`pgdr worker polling ${queues.join(', ')} on ${config.temporal.address}`);

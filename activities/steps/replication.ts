@@ -15,7 +15,7 @@ import { primaryConninfo, replayedPast } from '../../domain/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
-import { ensurePrefetcher } from '../../adapters/walPrefetcher.js';
+import { tryPrefetcher } from '../../adapters/walPrefetcher.js';
 import { prefetchSpool } from '../../domain/walAgent.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Repository } from '../../config/repositories.js';
@@ -86,7 +86,7 @@ export async function startServer(deps: ReplicationDeps, input: NodeTarget): Pro
   // spool; its prefetcher stops by itself once the standby streams and asks for nothing.
   const auto = join(nc.dataDir, 'postgresql.auto.conf');
   if (deps.s3 && existsSync(auto) && readFileSync(auto, 'utf8').includes(prefetchSpool(nc.dataDir)))
-    await ensurePrefetcher({
+    await tryPrefetcher({
       config: deps.config,
       cluster: input.cluster,
       dataDir: nc.dataDir,

@@ -42,7 +42,7 @@ import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import type { Repository } from '../../config/repositories.js';
 import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
-import { ensurePrefetcher, stopPrefetcher, type PrefetchStats, type Prefetcher } from '../../adapters/walPrefetcher.js';
+import { stopPrefetcher, tryPrefetcher, type PrefetchStats, type Prefetcher } from '../../adapters/walPrefetcher.js';
 import { prefetchSpool } from '../../domain/walAgent.js';
 import { runTool } from '../../adapters/gateway.js';
 import { baseFolder } from '../../adapters/catalogStore.js';
@@ -445,7 +445,7 @@ async function prefetchFor(deps: RestoreDeps, input: Where): Promise<Prefetcher 
   const auto = join(input.dataDir, 'postgresql.auto.conf');
   if (!existsSync(auto) || !readFileSync(auto, 'utf8').includes(prefetchSpool(input.dataDir))) return undefined;
   const nc = nodeOf(deps.config, input.cluster, input.node);
-  return ensurePrefetcher({
+  return tryPrefetcher({
     config: deps.config,
     cluster: input.cluster,
     dataDir: input.dataDir,

@@ -10,8 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { archiverStateKey, walFingerprint } from '../../domain/walAgent.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
+import { fallbackLog as readFallbackLog, recordingFallback, wake } from '../helpers/thinClients.js';
 
 const CLIENT = join(repoRoot, 'bin', 'pgdr-archive');
+
 const SEG = '000000010000000000000003';
 
 describe('pgdr-archive (the thin client)', () => {
@@ -37,14 +39,14 @@ describe('pgdr-archive (the thin client)', () => {
 
   /** archive_command as Postgres runs it: in the data directory, %p relative to it. */
   function archive(name = SEG, wait = 30) {
-    const fallback = ['sh', '-c', 'echo "fallback $1" >>"$0"', fallbackLog];
+    const fallback = recordingFallback(fallbackLog);
     return execa(CLIENT, ['--state', state, '--cluster', 'c1', '--wait', String(wait), '--', ...fallback, `pg_wal/${name}`], {
       cwd: data,
       reject: false,
     });
   }
   const fingerprint = () => walFingerprint(statSync(join(data, 'pg_wal', SEG), { bigint: true }));
-  const fellBack = () => (existsSync(fallbackLog) ? readFileSync(fallbackLog, 'utf8') : '');
+  const fellBack = () => readFallbackLog(fallbackLog);
 
   it('answers at once when the agent marked this very file durable, without pushing itself', async () => {
     writeFileSync(join(node, 'durable', SEG), `${fingerprint()} pgdr/c1/wal/${SEG}.zst\n`);
@@ -61,7 +63,7 @@ describe('pgdr-archive (the thin client)', () => {
     for (let i = 0; i < 100 && !existsSync(asked); i++) await new Promise((r) => setTimeout(r, 50));
     expect(existsSync(asked)).toBe(true);
     writeFileSync(join(node, 'durable', SEG), `${fingerprint()} pgdr/c1/wal/${SEG}.zst\n`);
-    writeFileSync(join(node, 'wake'), `${SEG}\n`);
+    wake(join(node, 'wake'), SEG);
     const res = await run;
     expect(res.exitCode, res.stderr).toBe(0);
     expect(fellBack()).toBe('');
@@ -89,17 +91,25 @@ describe('pgdr-archive (the thin client)', () => {
     expect(fellBack()).toBe(`fallback pg_wal/${SEG}\n`);
   });
 
-  it("fails after --wait seconds on a live agent that has not archived the file, with the agent's last error", async () => {
+  it("pushes directly after --wait seconds on a live agent that has not archived the file, saying the agent's last error", async () => {
     writeFileSync(join(node, 'failed', SEG), 'connect ECONNREFUSED 127.0.0.1:9\n');
     const beat = setInterval(() => utimesSync(join(node, 'heartbeat'), new Date(), new Date()), 500);
     try {
       const res = await archive(SEG, 2);
-      expect(res.exitCode).toBe(1);
-      expect(res.stderr).toBe(`pgdr-archive: the agent has not archived ${SEG} within 2 s: connect ECONNREFUSED 127.0.0.1:9`);
-      expect(fellBack()).toBe('');
+      expect(res.exitCode).toBe(0);
+      expect(res.stderr).toBe(
+        `pgdr-archive: the agent has not archived ${SEG} within 2 s (connect ECONNREFUSED 127.0.0.1:9); pushing it directly`,
+      );
+      expect(fellBack()).toBe(`fallback pg_wal/${SEG}\n`);
     } finally {
       clearInterval(beat);
     }
+  });
+
+  it('tells the agent a client is here on every call, also when answered at once', async () => {
+    writeFileSync(join(node, 'durable', SEG), `${fingerprint()} pgdr/c1/wal/${SEG}.zst\n`);
+    expect((await archive()).exitCode).toBe(0);
+    expect(readFileSync(join(node, 'asked'), 'utf8')).toBe(`${SEG}\n`);
   });
 
   it('sends history, backup-history and .partial files straight to the direct push', async () => {

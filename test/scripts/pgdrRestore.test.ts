@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prefetchSpool } from '../../domain/walAgent.js';
 import { repoRoot } from '../../scripts/stack/layout.js';
+import { fallbackLog as readFallbackLog, recordingFallback, wake } from '../helpers/thinClients.js';
 
 const CLIENT = join(repoRoot, 'bin', 'pgdr-restore');
 const SEG = '000000010000000000000007';
@@ -34,13 +35,13 @@ describe('pgdr-restore (the thin restore client)', () => {
 
   /** restore_command as Postgres runs it: in the data directory, %f and %p. */
   function restore(name = SEG, wait = 30) {
-    const fallback = ['sh', '-c', 'echo "fallback $1 $2" >>"$0"', fallbackLog];
+    const fallback = recordingFallback(fallbackLog);
     return execa(CLIENT, ['--spool', spool, '--wait', String(wait), '--', ...fallback, name, 'pg_wal/RECOVERYXLOG'], {
       cwd: data,
       reject: false,
     });
   }
-  const fellBack = () => (existsSync(fallbackLog) ? readFileSync(fallbackLog, 'utf8') : '');
+  const fellBack = () => readFallbackLog(fallbackLog);
 
   it('hands a prefetched segment to Postgres by rename, and says which one it wanted', async () => {
     writeFileSync(join(spool, SEG), 'segment bytes');
@@ -56,20 +57,19 @@ describe('pgdr-restore (the thin restore client)', () => {
     const run = restore();
     for (let i = 0; i < 100 && !existsSync(join(spool, 'asked')); i++) await new Promise((r) => setTimeout(r, 50));
     writeFileSync(join(spool, SEG), 'late bytes');
-    writeFileSync(join(spool, 'wake'), `${SEG}\n`);
+    wake(join(spool, 'wake'), SEG);
     const res = await run;
     expect(res.exitCode, res.stderr).toBe(0);
     expect(readFileSync(join(data, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('late bytes');
     expect(fellBack()).toBe('');
   });
 
-  it('stops recovery with exit 126 naming the object when the prefetcher found it corrupt', async () => {
+  it('leaves a segment the prefetcher found corrupt to the direct fetch, which reads it again and judges', async () => {
     writeFileSync(join(spool, `${SEG}.bad`), `wal object "pgdr/c/wal/${SEG}.zst" of cluster "c" is corrupt: sha256 1 does not match\n`);
     const res = await restore();
-    expect(res.exitCode).toBe(126);
-    expect(res.stderr).toBe(`pgdr wal fetch: wal object "pgdr/c/wal/${SEG}.zst" of cluster "c" is corrupt: sha256 1 does not match`);
+    expect(res.exitCode).toBe(0);
     expect(existsSync(join(data, 'pg_wal', 'RECOVERYXLOG'))).toBe(false);
-    expect(fellBack()).toBe('');
+    expect(fellBack()).toBe(`fallback ${SEG} pg_wal/RECOVERYXLOG\n`);
   });
 
   it('leaves the last word to the direct fetch: not in the archive, no prefetcher, an old heartbeat, history files', async () => {

@@ -180,7 +180,7 @@ describe('the agent archiver behind archive_command', () => {
     await drainedWithoutGap();
     expect(await everyDoneIsStored()).toBe(withSuffix('.done').length);
     console.log(
-      `FAULT | storage stopped mid WAL burst (agent archiver) | ${waiting.length} segments stayed .ready, none .done; archive_command failed with the agent's error (${note.trim().slice(0, 80)}); all drained with no gap ${((Date.now() - back) / 1000).toFixed(1)} s after storage returned`,
+      `FAULT | storage stopped mid WAL burst (agent archiver) | ${waiting.length} segments stayed .ready, none .done; archive_command waited, said the agent's error (${note.trim().slice(0, 80)}) and pushed directly, failing too until storage returned; all drained with no gap ${((Date.now() - back) / 1000).toFixed(1)} s after storage returned`,
     );
   }, 300_000);
 });
