@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testCluster, type TestCluster } from '../helpers/cluster.js';
 import { writeStandbySettings } from '../../activities/steps/replication.js';
-import { archiveCommands } from '../../config/archiveCommands.js';
+import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
+import { prefetchSpool } from '../../domain/walAgent.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 
 describe('writeStandbySettings', () => {
@@ -62,10 +63,14 @@ describe('writeStandbySettings', () => {
     expect(existsSync(join(dir, 'standby.signal'))).toBe(true);
   });
 
-  it("fromArchive: pgdr's restore_command replaces the old one", async () => {
+  it("fromArchive: pgdr's restore_command replaces the old one (the prefetch client, with pgdr wal fetch behind it)", async () => {
     given([`restore_command = 'cp /old/archive/%f %p'`]);
     await writeStandbySettings(deps(), { cluster: tc.name, node: 'old', primary: 'primary', ownConfigFrom: null, fromArchive: true });
-    expect(restoreLines()).toEqual([`restore_command = '${archiveCommands(tc.config, tc.name).restoreCommand.replace(/'/g, "''")}'`]);
+    const dataDir = tc.config.clusters[tc.name]!.nodes.old!.dataDir;
+    const command = copyRestoreCommand(tc.config, tc.name, 'primary', dataDir);
+    expect(command).toContain(`--spool ${prefetchSpool(dataDir)} `);
+    expect(command).toContain(` -- ${archiveCommands(tc.config, tc.name).restoreCommand}`);
+    expect(restoreLines()).toEqual([`restore_command = '${command.replace(/'/g, "''")}'`]);
   });
 
   it("neither: the directory's own restore_command is kept", async () => {
