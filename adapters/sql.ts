@@ -165,7 +165,8 @@ export async function withServer<T>(
     database: database ?? cc.database,
     password: clusterPassword(deps.config, cluster, deps.readSecret),
     connectionTimeoutMillis: cc.connectTimeoutSeconds * 1000,
-    ssl: sslOptions(tls, cert),
+    // A Unix socket (a host that is a directory) carries no TLS: the server refuses to start it there.
+    ssl: at.host.startsWith('/') ? false : sslOptions(tls, cert),
     application_name: 'pgdr',
   });
   // A server that dies or is stopped between two queries (a switchover, a crash) makes the

@@ -60,6 +60,8 @@ export interface RestorableBackup {
   /** The source's server_version_num: the destination's tools must be of its major (absent in older activity results). */
   pgVersion?: number;
   tablespaces?: BackupTablespace[];
+  /** The node the backup was taken on (absent in older activity results). */
+  sourceNode?: string;
 }
 
 export interface ArchiveFacts {

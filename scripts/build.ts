@@ -115,11 +115,15 @@ function removeStaleBundle(): void {
 }
 
 /** Everything: the entry points and the workflow bundle (webpack, loaded only here). */
-async function main(): Promise<void> {
-  const t0 = performance.now();
+export async function buildAll(): Promise<void> {
   const [{ bundleWorkflowCode }, { workflowsPath }] = await Promise.all([import('@temporalio/worker'), import('../worker/workers.js')]);
   const [, bundle] = await Promise.all([buildEntries(), bundleWorkflowCode({ workflowsPath, logger: quietLogger })]);
   writeAtomically(join(dist, 'workflow-bundle.js'), new TextEncoder().encode(bundle.code));
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  await buildAll();
   console.log(`build: dist/ ready (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
 }
 

@@ -218,6 +218,7 @@ async function restore(
         marker,
         targetLines: backup.method !== 'pgbackrest',
         ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
+        ...(backup.sourceNode ? { sourceNode: backup.sourceNode } : {}),
       });
 
       // 5-6. Start, then follow replay to the target.
@@ -236,6 +237,7 @@ async function restore(
         target,
         timeoutSeconds: input.recoveryTimeoutSeconds,
         ...('xid' in req.target ? { xid: req.target.xid } : {}),
+        ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
       });
       progress.replayLsn = stop.replayLsn;
       // Stopping by LSN right after a commit, Postgres does not report that commit as the last

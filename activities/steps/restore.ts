@@ -397,6 +397,8 @@ export async function writeRecoverySettings(
     marker: string;
     targetLines: boolean;
     privateSocketDir?: string;
+    /** The backup's source node: a copy on another host must not inherit that host's listen_addresses. */
+    sourceNode?: string;
   },
 ): Promise<void> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -422,6 +424,11 @@ export async function writeRecoverySettings(
     const text = existsSync(hba) ? readFileSync(hba, 'utf8') : '';
     if (!text.includes(rule)) writeFileSync(hba, `${rule}\n${text}`, { mode: 0o600 });
     own(hba, nc.osUser);
+  } else if (input.sourceNode && input.sourceNode in clusterOf(deps.config, input.cluster).nodes) {
+    // The backup carries its source's configuration: on another host, an address of the source
+    // host cannot be bound there, and the copy would answer on none that pgdr connects to.
+    const sourceHost = nodeOf(deps.config, input.cluster, input.sourceNode).host;
+    if (sourceHost !== nc.host) lines.push(`listen_addresses = ${confString(nc.host)}`);
   }
   writeFileSync(auto, `${kept.replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
   own(auto, nc.osUser);
@@ -576,10 +583,18 @@ export function logTail(dataDir: string): string {
  * replayed LSN. A server that exits first (e.g. "recovery ended before configured recovery
  * target was reached") fails the restore with the log's words and where replay got to.
  */
-export async function awaitRecoveryTarget(
-  deps: RestoreDeps,
-  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
-): Promise<RecoveryStop> {
+/** What following replay needs: where the copy answers and what it was asked to reach. */
+interface ReplayWatch {
+  port: number;
+  action: 'pause' | 'promote';
+  target: string;
+  timeoutSeconds: number;
+  xid?: string;
+  /** A scratch copy (drills) answers only on this private socket directory, not on the node's address. */
+  privateSocketDir?: string;
+}
+
+export async function awaitRecoveryTarget(deps: RestoreDeps, input: Where & ReplayWatch): Promise<RecoveryStop> {
   // The prefetcher lives as long as replay does: stopped here, spool and all, whatever happens.
   const prefetcher = await prefetchFor(deps, input);
   try {
@@ -593,12 +608,15 @@ export async function awaitRecoveryTarget(
 
 async function followReplay(
   deps: RestoreDeps,
-  input: Where & { port: number; action: 'pause' | 'promote'; target: string; timeoutSeconds: number; xid?: string },
+  input: Where & ReplayWatch,
   prefetch: () => PrefetchStats | undefined,
 ): Promise<RecoveryStop> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   const nc = nodeOf(deps.config, input.cluster, input.node);
+  // The agent runs on the copy's host: a scratch copy through its private socket (it listens on
+  // no address pgdr's TLS name would match), any other copy at the node's address.
+  const host = input.privateSocketDir ?? nc.host;
   let last: { replayLsn: string | null; lastCommit: string | null } = { replayLsn: null, lastCommit: null };
   for (;;) {
     if (signal.aborted) throw signal.reason;
@@ -619,7 +637,7 @@ async function followReplay(
         deps,
         input.cluster,
         `restore@${input.node}`,
-        { host: nc.host, port: input.port },
+        { host, port: input.port },
         async (c) => (await c.query(REPLAY_SQL)).rows[0],
       );
       last = { replayLsn: row.replay_lsn, lastCommit: row.last_commit ?? null };
@@ -636,7 +654,7 @@ async function followReplay(
       if (stopped) {
         const stop: RecoveryStop = { replayLsn: row.replay_lsn, lastCommitTime: last.lastCommit, state: stopped };
         // An xid target: what the stopped copy says of that transaction, for the exact-stop judge.
-        if (input.xid !== undefined) stop.xactStatus = await xactStatus(deps, input, nc.host, input.xid);
+        if (input.xid !== undefined) stop.xactStatus = await xactStatus(deps, input, host, input.xid);
         return stop;
       }
     } catch {

@@ -258,6 +258,7 @@ async function continuityOf(
       objects: m.objects,
       pgVersion: m.pgVersion,
       ...(m.pgbackrestLabel ? { pgbackrestLabel: m.pgbackrestLabel } : {}),
+      ...(m.sourceNode ? { sourceNode: m.sourceNode } : {}),
       ...(m.tablespaces?.length ? { tablespaces: m.tablespaces } : {}),
     })),
   };

@@ -75,6 +75,9 @@ export async function stopDaemon(pidFile: string, name: string, graceMs = 15000)
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Thrown by a waitFor check that knows waiting longer cannot help (the process it waits for died). */
+export class GiveUp extends Error {}
+
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, logFile?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -82,6 +85,7 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     try {
       if (await check()) return;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     await sleep(250);

@@ -1,0 +1,264 @@
+/**
+ * pgdr across real (namespaced) hosts: Temporal and MinIO on svc, control workers on ctl1 and
+ * ctl2, each Postgres node with its own agent on pg1..pg3 (scripts/hosts). Every procedure runs
+ * through the API on ctl1; the history shows which process on which host ran each step, and the
+ * hosts' mount namespaces make another host's data directory unreachable, not just unused.
+ *
+ * The file builds the topology and always tears it down; its last test proves nothing is left.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { connectTemporalClient } from '../../adapters/temporalConnection.js';
+import { loadConfig } from '../../config/load.js';
+import { nodeTaskQueue } from '../../domain/naming.js';
+import { leftovers, nsName, pidsIn } from '../../scripts/hosts/netns.js';
+import {
+  CLUSTER,
+  PG_NODES,
+  dataDirOf,
+  hostDir,
+  runOn,
+  topology,
+  topologyDown,
+  topologySecret,
+  topologyUp,
+  type PgNode,
+} from '../../scripts/hosts/topology.js';
+import { repoRoot } from '../../scripts/stack/layout.js';
+import { until } from '../helpers/stack.js';
+
+const t = topology({
+  ...process.env,
+  PGDR_HOSTS_TAG: 't',
+  PGDR_HOSTS_SUBNET: '1',
+  PGDR_HOSTS_DIR: join(repoRoot, '.pgdr-stack', 'hosts-test'),
+});
+
+let temporal: { client: Client; close: () => Promise<void> };
+
+async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`http://${t.addr.ctl1}:${t.ports.api}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${topologySecret(t, 'api-token')}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Runs SQL as the superuser over TLS from the machine (the bridge's own address). */
+async function sql(node: PgNode, text: string, port = t.ports.pg): Promise<pg.QueryResult> {
+  const c = new pg.Client({
+    host: t.addr[node],
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    password: topologySecret(t, 'pg-superuser-password'),
+    ssl: { ca: readFileSync(t.caCert, 'utf8'), rejectUnauthorized: true },
+  });
+  await c.connect();
+  try {
+    return await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+async function finished(workflowId: string, timeoutMs = 240_000): Promise<{ handle: WorkflowHandle; result: any }> {
+  const handle = temporal.client.workflow.getHandle(workflowId);
+  const result = await Promise.race([
+    handle.result(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`${workflowId} not finished after ${timeoutMs} ms`)), timeoutMs)),
+  ]);
+  return { handle, result };
+}
+
+/** The data directories of the postmasters running on a host (processes in its network namespace). */
+async function postmastersOn(host: string): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const pid of await pidsIn(nsName(t.tag, host))) {
+    let argv: string[];
+    try {
+      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (argv[0]?.endsWith('/postgres') && argv[1] === '-D') dirs.push(argv[2]!);
+  }
+  return dirs.sort();
+}
+
+interface StepRun {
+  type: string;
+  queue: string;
+  identity: string;
+}
+
+/** Every activity the workflow ran: its type, the task queue it was scheduled on, and the worker that completed it. */
+async function activityRuns(handle: WorkflowHandle): Promise<StepRun[]> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = new Map<string, { type: string; queue: string }>();
+  const out: StepRun[] = [];
+  for (const e of events) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', queue: s.taskQueue?.name ?? '?' });
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c) out.push({ ...scheduled.get(String(c.scheduledEventId))!, identity: c.identity ?? '' });
+  }
+  return out;
+}
+
+/** Identities of the workers that completed the workflow's tasks. */
+async function workflowTaskHosts(handle: WorkflowHandle): Promise<Set<string>> {
+  const events = (await handle.fetchHistory()).events ?? [];
+  return new Set(
+    events.flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [hostOf(e.workflowTaskCompletedEventAttributes.identity ?? '')] : [])),
+  );
+}
+
+/** The host in a worker's default identity (pid@hostname); each test host has its own hostname. */
+const hostOf = (identity: string) => identity.slice(identity.lastIndexOf('@') + 1);
+
+/** Node activities ran on their own node's agent, on that node's host; everything else on a control host. */
+function expectEachOnItsHost(runs: StepRun[]): void {
+  expect(runs.length).toBeGreaterThan(0);
+  for (const r of runs) {
+    const node = PG_NODES.find((n) => r.queue === nodeTaskQueue(CLUSTER, n));
+    if (node) expect({ step: r.type, host: hostOf(r.identity) }).toEqual({ step: r.type, host: node });
+    else expect({ step: r.type, host: hostOf(r.identity) }).toEqual({ step: r.type, host: expect.stringMatching(/^ctl[12]$/) });
+  }
+}
+
+describe('pgdr across hosts', { timeout: 300_000 }, () => {
+  beforeAll(async () => {
+    // A run that failed before its teardown may have left the hosts: start from nothing.
+    await topologyDown(t);
+    // The test's own harness directory (never a person's): every run starts from empty hosts.
+    rmSync(t.dir, { recursive: true, force: true });
+    await topologyUp(t, (line) => console.log(line));
+    const { client, connection } = await connectTemporalClient(loadConfig(t.configFile).temporal);
+    temporal = { client, close: () => connection.close() };
+  }, 300_000);
+
+  afterAll(async () => {
+    await temporal?.close();
+    await topologyDown(t);
+  }, 120_000);
+
+  it('each host has its own name and address, sees its own state at the common path, and none of the others', async () => {
+    for (const n of PG_NODES) {
+      expect(await runOn(t, n, ['hostname'])).toBe(n);
+      expect(await runOn(t, n, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toContain(`${t.addr[n]}/24`);
+      // Its own data directory at the path the config names, with the server's pid file.
+      expect(await runOn(t, n, ['test', '-f', join(dataDirOf(t, n), 'postmaster.pid')]).then(() => true)).toBe(true);
+      for (const other of PG_NODES.filter((o) => o !== n)) {
+        // Another node's directory at the common path does not exist here...
+        await expect(runOn(t, n, ['test', '-e', dataDirOf(t, other)])).rejects.toThrow();
+        // ...and its real place is an empty, read-only mask.
+        expect(await runOn(t, n, ['ls', '-A', hostDir(t, other)])).toBe('');
+        await expect(runOn(t, n, ['touch', join(hostDir(t, other), 'x')])).rejects.toThrow(/Read-only file system/);
+      }
+    }
+    // A control host sees no node's files at all.
+    for (const n of PG_NODES) expect(await runOn(t, 'ctl1', ['ls', '-A', hostDir(t, n)])).toBe('');
+    expect(await runOn(t, 'ctl1', ['ls', '-A', t.local])).not.toContain('pg');
+  });
+
+  it('a backup of pg1 runs its steps on pg1’s agent and its workflow on the control hosts', async () => {
+    await sql('pg1', 'create table if not exists hosts_t (id int primary key, note text)');
+    await sql('pg1', "insert into hosts_t select g, 'before backup' from generate_series(1, 100) g on conflict do nothing");
+    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/backups`, {});
+    expect(res.status).toBe(202);
+    const { handle, result } = await finished(res.body.workflowId);
+    expect(result.manifest).toMatchObject({ status: 'good', sourceNode: 'pg1', verification: { ok: true } });
+    const runs = await activityRuns(handle);
+    expectEachOnItsHost(runs);
+    // The stream itself (pg_basebackup into S3) ran on pg1.
+    expect(runs.filter((r) => r.queue === nodeTaskQueue(CLUSTER, 'pg1')).length).toBeGreaterThan(0);
+    for (const h of await workflowTaskHosts(handle)) expect(h).toMatch(/^ctl[12]$/);
+  });
+
+  it('a PITR onto pg3 restores there, with its own listen address, and the WAL check is green', async () => {
+    await sql('pg1', "insert into hosts_t select g, 'after backup' from generate_series(101, 150) g on conflict do nothing");
+    const mark = (await sql('pg1', 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t'))
+      .rows[0].t as string;
+    await sql('pg1', "insert into hosts_t select g, 'too late' from generate_series(151, 160) g");
+    const seg = (await sql('pg1', 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg as string;
+    // The copy can reach past the mark only once that segment is in S3 (through pg1's agent).
+    await until(`segment ${seg} archived`, async () => {
+      const r = await sql('pg1', 'select last_archived_wal from pg_stat_archiver');
+      return (r.rows[0].last_archived_wal ?? '') >= seg;
+    });
+    const dataDir = join(t.local, 'restores', 'pitr-hosts');
+    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/restores`, {
+      target: { time: mark },
+      destination: { node: 'pg3', dataDir, port: 5433 },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const { handle } = await finished(res.body.workflowId);
+    expectEachOnItsHost(await activityRuns(handle));
+    // The copy is on pg3's disk (the machine sees it under pg3's state directory) and nowhere else.
+    expect(existsSync(join(hostDir(t, 'pg3'), 'restores', 'pitr-hosts', 'PG_VERSION'))).toBe(true);
+    for (const other of ['pg1', 'pg2'] as const) expect(existsSync(join(hostDir(t, other), 'restores', 'pitr-hosts'))).toBe(false);
+    // It answers on pg3's address (the backup came from pg1, whose address pg3 cannot bind).
+    const rows = await sql('pg3', "select count(*)::int as n, count(*) filter (where note = 'too late')::int as late from hosts_t", 5433);
+    expect(rows.rows[0]).toEqual({ n: 150, late: 0 });
+    const dropped = await api('DELETE', `/api/v1/clusters/${CLUSTER}/restores/${res.body.restoreId}`);
+    expect(dropped.status, JSON.stringify(dropped.body)).toBe(200);
+    expect(dropped.body).toMatchObject({ stopped: true, removed: true });
+    expect(existsSync(join(hostDir(t, 'pg3'), 'restores', 'pitr-hosts'))).toBe(false);
+    expect(readdirSync(join(hostDir(t, 'pg3'), 'restores'))).toEqual([]);
+
+    const check = await api('POST', `/api/v1/clusters/${CLUSTER}/wal-archive/check`, {});
+    expect(check.status).toBe(202);
+    const { handle: checkHandle, result } = await finished(check.body.workflowId);
+    expect(result).toMatchObject({ healthy: true, problems: [] });
+    expectEachOnItsHost(await activityRuns(checkHandle));
+  });
+
+  it('a drill runs its scratch instance on pg3 and leaves nothing running there', async () => {
+    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/drills`, {});
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const { handle, result } = await finished(res.body.workflowId);
+    expect(result).toMatchObject({ ok: true, node: 'pg3', failures: [] });
+    const runs = await activityRuns(handle);
+    expectEachOnItsHost(runs);
+    expect(runs.some((r) => r.queue === nodeTaskQueue(CLUSTER, 'pg3'))).toBe(true);
+    // The only postmaster left on pg3 is the node's own: the scratch instance is gone.
+    expect(await postmastersOn('pg3')).toEqual([dataDirOf(t, 'pg3')]);
+    expect(readdirSync(join(hostDir(t, 'pg3'), 'restores'))).toEqual([]);
+  });
+
+  it('pg2 is rebuilt from the primary by its own agent and streams again', async () => {
+    const before = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
+    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/nodes/pg2/rebuild`, { source: 'primary' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const { handle, result } = await finished(res.body.workflowId);
+    expect(result).toMatchObject({ node: 'pg2', source: 'primary', primary: 'pg1', viaPatroni: false });
+    expectEachOnItsHost(await activityRuns(handle));
+    const after = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
+    expect(after.split('\n')[0]).not.toBe(before.split('\n')[0]);
+    await until('pg2 streaming again', async () => {
+      const r = await sql(
+        'pg1',
+        "select count(*)::int as n from pg_stat_replication where client_addr = '" + t.addr.pg2 + "' and state = 'streaming'",
+      );
+      return r.rows[0].n === 1;
+    });
+    expect((await sql('pg2', 'select count(*)::int as n from hosts_t')).rows[0].n).toBe(160);
+  });
+});
+
+describe('teardown', () => {
+  it('leaves no namespace, link, mount or process behind', async () => {
+    // Runs after the suite's afterAll has torn the hosts down (and again here: idempotent).
+    await topologyDown(t);
+    expect(await leftovers(t.tag, t.dir)).toEqual([]);
+  });
+});
