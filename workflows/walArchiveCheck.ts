@@ -6,14 +6,14 @@
  * split brain: a timeline that kept advancing after another branched off it.
  * The result is stored in S3 either way; an unhealthy archive fails the workflow, red in the UI.
  */
-import { defineQuery, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineQuery, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { WalArchiveUnhealthyError, toApplicationFailure } from '../domain/errors.js';
 import { currentPrimary, judgeForks, judgeWalArchive, recoveryWindow, type WalCheckResult } from '../domain/walCheck.js';
 import { DEFAULT_SEGMENT_BYTES } from '../domain/wal.js';
 import { branchWindows } from '../domain/timelines.js';
 import { awaitStorage, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
-import { probeNodes, type NodeAgent } from './probe.js';
+import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export interface WalCheckInput {
@@ -126,9 +126,18 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
 
   // 5. The newest archived commit: the latest point a restore can reach.
   progress.step = 'reading the last archived commit';
-  const lastCommit = facts.continuity.lastSegment
-    ? await node.lastArchivedCommit({ lastSegment: facts.continuity.lastSegment, segmentBytes })
-    : null;
+  // Read on the primary's host: one that cannot read the archive is a finding, not a crash of the check.
+  let lastCommit: Awaited<ReturnType<typeof node.lastArchivedCommit>> = null;
+  if (facts.continuity.lastSegment) {
+    try {
+      lastCommit = await node.lastArchivedCommit({ lastSegment: facts.continuity.lastSegment, segmentBytes });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      result.problems.push(
+        `the primary's host (${primary.node.name}) could not read the archive's newest segment ${facts.continuity.lastSegment}: ${rootMessage(err)}`,
+      );
+    }
+  }
   result.segmentBytes = segmentBytes;
   result.window = recoveryWindow({
     timeline: probe.timeline,

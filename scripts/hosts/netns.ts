@@ -133,6 +133,15 @@ export async function netUp(plan: NetPlan): Promise<void> {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function readComm(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -152,24 +161,33 @@ export async function pidsIn(ns: string): Promise<number[]> {
     .filter((n) => Number.isInteger(n) && n > 0);
 }
 
-/** SIGKILLs every process on a host (the "host lost" fault, and teardown); the namespaces stay. */
+/**
+ * SIGKILLs every process on a host (the "host lost" fault) but its holder: the host itself (its
+ * namespaces, its disk) stays, so it can come back.
+ */
 export async function killHost(plan: NetPlan, host: string): Promise<number> {
   const ns = nsName(plan.tag, host);
-  let killed = 0;
+  const holder = holderPid(plan, host);
+  const killed = new Set<number>();
   for (let round = 0; round < 50; round++) {
-    const pids = await pidsIn(ns);
-    if (pids.length === 0) return killed;
+    const pids = (await pidsIn(ns)).filter((p) => p !== holder);
+    if (pids.length === 0) {
+      // Gone from the namespace is not yet gone: a killed process stays a zombie until its parent
+      // reaps it, and Postgres refuses to start while its old postmaster's pid still answers.
+      for (let wait = 0; wait < 300 && [...killed].some(alive); wait++) await new Promise((r) => setTimeout(r, 100));
+      return killed.size;
+    }
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
-        killed++;
+        killed.add(pid);
       } catch {
         /* gone */
       }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`host ${host}: processes survive SIGKILL in ${ns}: ${(await pidsIn(ns)).join(', ')}`);
+  throw new Error(`host ${host}: processes survive SIGKILL in ${ns}: ${(await pidsIn(ns)).filter((p) => p !== holder).join(', ')}`);
 }
 
 /** Removes every host and the bridge of this tag, whatever state a failed run left them in. */

@@ -17,7 +17,7 @@
  * process on its host: agents with --role agent --nodes multi/<node>, control workers with
  * --role control. Postgres runs as the unprivileged OS user, started by pg_ctl on its host.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
@@ -194,7 +194,8 @@ export function topologyConfig(t: Topology, secrets: Record<SecretName, { file: 
         restore: { dir: join(t.local, 'restores'), node: 'pg3' },
         drill: { node: 'pg3', cron: null },
         // Each host's own /run: the agent and archive_command meet there, per host.
-        archive: { agent: { stateDir: join(runDir(t), 'archiver') } },
+        // Tests wait for the check's round trip while storage is cut off: 15 s, not the default 60.
+        archive: { agent: { stateDir: join(runDir(t), 'archiver') }, roundTripTimeoutSeconds: 15 },
         replication: { passfile: join(t.local, 'pgpass') },
         nodes: Object.fromEntries(
           PG_NODES.map((n) => [
@@ -414,7 +415,8 @@ function minioHealthy(t: Topology): Promise<boolean> {
 
 /** The environment of pgdr's processes on every host. */
 function pgdrEnv(t: Topology): NodeJS.ProcessEnv {
-  return { PGDR_CONFIG: t.configFile, NODE_EXTRA_CA_CERTS: t.caCert };
+  // PGDR_RUN_DIR (port claims): the host's own /run, as on a real host, not the machine's.
+  return { PGDR_CONFIG: t.configFile, NODE_EXTRA_CA_CERTS: t.caCert, PGDR_RUN_DIR: join(runDir(t), 'pgdr') };
 }
 
 export const READY_LINE = 'pgdr worker polling';
@@ -507,25 +509,55 @@ export async function topologyUp(t: Topology, log: (line: string) => void = cons
   });
   await step('postgres on pg1 (primary), pg2 and pg3 (standbys)', () => ensurePostgres(t, tls, secrets, archiveCommands(config, CLUSTER)));
   await step('pgdr agents on pg1-3, control workers on ctl1-2, api on ctl1', async () => {
-    const worker = join(repoRoot, 'bin', 'pgdr-worker');
-    for (const n of PG_NODES) daemonOn(t, n, 'agent', [worker, '--role', 'agent', '--nodes', `${CLUSTER}/${n}`], pgdrEnv(t));
-    for (const c of CONTROL_HOSTS) daemonOn(t, c, 'control', [worker, '--role', 'control'], pgdrEnv(t));
+    await Promise.all([...PG_NODES, ...CONTROL_HOSTS].map((h) => startPgdrOn(t, h)));
     daemonOn(t, 'ctl1', 'api', [join(repoRoot, 'bin', 'pgdr-api')], pgdrEnv(t));
-    const ready = async (host: string) => {
-      const name = host.startsWith('pg') ? 'agent' : 'control';
-      const f = daemonLog(t, host, name);
-      if (existsSync(f) && readFileSync(f, 'utf8').includes(READY_LINE)) return true;
-      if (!readPid(join(hostDir(t, host), 'run', `${name}.pid`)))
-        throw new GiveUp(
-          `the ${name} on ${host} exited:\n${existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-8).join('\n') : ''}`,
-        );
-      return false;
-    };
-    for (const h of [...PG_NODES, ...CONTROL_HOSTS])
-      await waitFor(`pgdr worker polling on ${h}`, () => ready(h), 120000, daemonLog(t, h, h.startsWith('pg') ? 'agent' : 'control'));
     await waitFor('pgdr api on ctl1', () => reachable(t.addr.ctl1, t.ports.api), 60000, daemonLog(t, 'ctl1', 'api'));
   });
   log(`hosts: config ${t.configFile}; api http://${t.addr.ctl1}:${t.ports.api}; temporal ui http://${t.addr.svc}:${t.ports.temporalUi}`);
+}
+
+/** The pgdr worker a host runs: a node's agent, or a control worker. */
+const workerRole = (host: string) => (PG_NODES.includes(host as PgNode) ? 'agent' : 'control');
+
+/**
+ * Starts the host's pgdr worker (its node's agent on pg*, a control worker on ctl*) unless it runs,
+ * and returns once it polls (a line it logs after this start), or throws with its log's tail if it exits.
+ */
+export async function startPgdrOn(t: Topology, host: string): Promise<void> {
+  const name = workerRole(host);
+  const log = daemonLog(t, host, name);
+  const from = existsSync(log) ? statSync(log).size : 0;
+  const pidFile = join(hostDir(t, host), 'run', `${name}.pid`);
+  if (readPid(pidFile)) return;
+  const worker = join(repoRoot, 'bin', 'pgdr-worker');
+  const args = name === 'agent' ? ['--role', 'agent', '--nodes', `${CLUSTER}/${host}`] : ['--role', 'control'];
+  daemonOn(t, host, name, [worker, ...args], pgdrEnv(t));
+  const since = () => (existsSync(log) ? readFileSync(log).subarray(from).toString('utf8') : '');
+  await waitFor(
+    `pgdr ${name} polling on ${host}`,
+    async () => {
+      if (since().includes(READY_LINE)) return true;
+      if (!readPid(pidFile)) throw new GiveUp(`the ${name} on ${host} exited:\n${since().split('\n').slice(-8).join('\n')}`);
+      return false;
+    },
+    120000,
+    log,
+  );
+}
+
+/** Starts a node's Postgres again (after a host loss), unless it answers. */
+export async function startPostgresOn(t: Topology, node: PgNode): Promise<void> {
+  if (!(await reachable(t.addr[node], t.ports.pg))) await pgCtlOn(t, node, 'start');
+}
+
+/** SIGKILLs the host's pgdr worker (its pid file's process) and waits until it is gone. */
+export async function killPgdrOn(t: Topology, host: string): Promise<number> {
+  const pidFile = join(hostDir(t, host), 'run', `${workerRole(host)}.pid`);
+  const pid = readPid(pidFile);
+  if (!pid) throw new Error(`no pgdr ${workerRole(host)} runs on ${host}`);
+  process.kill(pid, 'SIGKILL');
+  await waitFor(`pgdr ${workerRole(host)} on ${host} gone`, async () => !readPid(pidFile), 10000);
+  return pid;
 }
 
 /**

@@ -7,147 +7,35 @@
  * The file builds the topology and always tears it down; its last test proves nothing is left.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { connectTemporalClient } from '../../adapters/temporalConnection.js';
-import { loadConfig } from '../../config/load.js';
 import { nodeTaskQueue } from '../../domain/naming.js';
-import { leftovers, nsName, pidsIn } from '../../scripts/hosts/netns.js';
-import {
-  CLUSTER,
-  PG_NODES,
-  dataDirOf,
-  hostDir,
-  runOn,
-  topology,
-  topologyDown,
-  topologySecret,
-  topologyUp,
-  type PgNode,
-} from '../../scripts/hosts/topology.js';
-import { repoRoot } from '../../scripts/stack/layout.js';
+import { leftovers } from '../../scripts/hosts/netns.js';
+import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown } from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
+import {
+  activityRuns,
+  expectEachOnItsHost,
+  openHosts,
+  postmastersOn,
+  testTopology,
+  workflowTaskHosts,
+  type HostsSession,
+} from '../helpers/hosts.js';
 
-const t = topology({
-  ...process.env,
-  PGDR_HOSTS_TAG: 't',
-  PGDR_HOSTS_SUBNET: '1',
-  PGDR_HOSTS_DIR: join(repoRoot, '.pgdr-stack', 'hosts-test'),
-});
-
-let temporal: { client: Client; close: () => Promise<void> };
-
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(`http://${t.addr.ctl1}:${t.ports.api}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${topologySecret(t, 'api-token')}`,
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Runs SQL as the superuser over TLS from the machine (the bridge's own address). */
-async function sql(node: PgNode, text: string, port = t.ports.pg): Promise<pg.QueryResult> {
-  const c = new pg.Client({
-    host: t.addr[node],
-    port,
-    user: 'postgres',
-    database: 'postgres',
-    password: topologySecret(t, 'pg-superuser-password'),
-    ssl: { ca: readFileSync(t.caCert, 'utf8'), rejectUnauthorized: true },
-  });
-  await c.connect();
-  try {
-    return await c.query(text);
-  } finally {
-    await c.end();
-  }
-}
-
-async function finished(workflowId: string, timeoutMs = 240_000): Promise<{ handle: WorkflowHandle; result: any }> {
-  const handle = temporal.client.workflow.getHandle(workflowId);
-  const result = await Promise.race([
-    handle.result(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error(`${workflowId} not finished after ${timeoutMs} ms`)), timeoutMs)),
-  ]);
-  return { handle, result };
-}
-
-/** The data directories of the postmasters running on a host (processes in its network namespace). */
-async function postmastersOn(host: string): Promise<string[]> {
-  const dirs: string[] = [];
-  for (const pid of await pidsIn(nsName(t.tag, host))) {
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    if (argv[0]?.endsWith('/postgres') && argv[1] === '-D') dirs.push(argv[2]!);
-  }
-  return dirs.sort();
-}
-
-interface StepRun {
-  type: string;
-  queue: string;
-  identity: string;
-}
-
-/** Every activity the workflow ran: its type, the task queue it was scheduled on, and the worker that completed it. */
-async function activityRuns(handle: WorkflowHandle): Promise<StepRun[]> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map<string, { type: string; queue: string }>();
-  const out: StepRun[] = [];
-  for (const e of events) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', queue: s.taskQueue?.name ?? '?' });
-    const c = e.activityTaskCompletedEventAttributes;
-    if (c) out.push({ ...scheduled.get(String(c.scheduledEventId))!, identity: c.identity ?? '' });
-  }
-  return out;
-}
-
-/** Identities of the workers that completed the workflow's tasks. */
-async function workflowTaskHosts(handle: WorkflowHandle): Promise<Set<string>> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  return new Set(
-    events.flatMap((e) => (e.workflowTaskCompletedEventAttributes ? [hostOf(e.workflowTaskCompletedEventAttributes.identity ?? '')] : [])),
-  );
-}
-
-/** The host in a worker's default identity (pid@hostname); each test host has its own hostname. */
-const hostOf = (identity: string) => identity.slice(identity.lastIndexOf('@') + 1);
-
-/** Node activities ran on their own node's agent, on that node's host; everything else on a control host. */
-function expectEachOnItsHost(runs: StepRun[]): void {
-  expect(runs.length).toBeGreaterThan(0);
-  for (const r of runs) {
-    const node = PG_NODES.find((n) => r.queue === nodeTaskQueue(CLUSTER, n));
-    if (node) expect({ step: r.type, host: hostOf(r.identity) }).toEqual({ step: r.type, host: node });
-    else expect({ step: r.type, host: hostOf(r.identity) }).toEqual({ step: r.type, host: expect.stringMatching(/^ctl[12]$/) });
-  }
-}
+const t = testTopology('t', 1);
+let h: HostsSession;
+const api: HostsSession['api'] = (...a) => h.api(...a);
+const sql: HostsSession['sql'] = (...a) => h.sql(...a);
+const finished: HostsSession['finished'] = (...a) => h.finished(...a);
 
 describe('pgdr across hosts', { timeout: 300_000 }, () => {
   beforeAll(async () => {
-    // A run that failed before its teardown may have left the hosts: start from nothing.
-    await topologyDown(t);
-    // The test's own harness directory (never a person's): every run starts from empty hosts.
-    rmSync(t.dir, { recursive: true, force: true });
-    await topologyUp(t, (line) => console.log(line));
-    const { client, connection } = await connectTemporalClient(loadConfig(t.configFile).temporal);
-    temporal = { client, close: () => connection.close() };
+    h = await openHosts(t);
   }, 300_000);
 
   afterAll(async () => {
-    await temporal?.close();
+    await h?.close();
     await topologyDown(t);
   }, 120_000);
 
@@ -231,7 +119,7 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     expectEachOnItsHost(runs);
     expect(runs.some((r) => r.queue === nodeTaskQueue(CLUSTER, 'pg3'))).toBe(true);
     // The only postmaster left on pg3 is the node's own: the scratch instance is gone.
-    expect(await postmastersOn('pg3')).toEqual([dataDirOf(t, 'pg3')]);
+    expect(await postmastersOn(t, 'pg3')).toEqual([dataDirOf(t, 'pg3')]);
     expect(readdirSync(join(hostDir(t, 'pg3'), 'restores'))).toEqual([]);
   });
 

@@ -1,0 +1,207 @@
+/**
+ * Faults that only exist across hosts (scripts/hosts): a node cut off from storage, a control
+ * worker killed mid-procedure with another one on another host, a whole host lost mid-drill.
+ * Each prints a `FAULT | … | …` line for the README's fault table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { createS3Client, clusterPrefix, listKeys } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { loadConfig } from '../../config/load.js';
+import { killHost, setBlackhole } from '../../scripts/hosts/netns.js';
+import { CLUSTER, dataDirOf, hostDir, killPgdrOn, startPgdrOn, startPostgresOn, topologyDown } from '../../scripts/hosts/topology.js';
+import { until } from '../helpers/stack.js';
+import { scheduledActivityTypes } from '../helpers/history.js';
+import {
+  activityRuns,
+  expectEachOnItsHost,
+  openHosts,
+  postmastersOn,
+  testTopology,
+  workflowTaskHosts,
+  type HostsSession,
+} from '../helpers/hosts.js';
+
+const t = testTopology('f', 2);
+let h: HostsSession;
+const seconds = (t0: number) => ((Date.now() - t0) / 1000).toFixed(1);
+
+/** The pg_wal/archive_status/*.ready files of pg1, read from the machine (pg1's own disk). */
+function readyOnPg1(): string[] {
+  const dir = join(hostDir(t, 'pg1'), 'pg', 'pg1', 'pg_wal', 'archive_status');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ready'))
+    .map((f) => f.slice(0, -'.ready'.length))
+    .sort();
+}
+
+/** Runs the WAL check and returns its stored result (a red check fails its workflow, by design). */
+async function walCheck(): Promise<{ healthy: boolean; problems: string[]; workflowId: string }> {
+  const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/wal-archive/check`, {});
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  const failed = await h.finished(res.body.workflowId).then(
+    () => false,
+    () => true,
+  );
+  const stored = await h.api('GET', `/api/v1/clusters/${CLUSTER}/wal-archive`);
+  expect(stored.body.workflowId).toBe(res.body.workflowId);
+  expect(failed).toBe(!stored.body.healthy);
+  return stored.body;
+}
+
+async function goodBackup(): Promise<string> {
+  const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/backups`, {});
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  const { result } = await h.finished(res.body.workflowId);
+  expect(result.manifest.status).toBe('good');
+  return result.manifest.id;
+}
+
+/** Waits until the workflow has scheduled an activity of one of `types` (read from its history). */
+async function reached(handle: WorkflowHandle, types: string[]): Promise<string> {
+  return until(`${handle.workflowId} reaching ${types.join(' or ')}`, async () =>
+    (await scheduledActivityTypes(handle)).find((a) => types.includes(a)),
+  );
+}
+
+describe('faults across hosts', { timeout: 400_000 }, () => {
+  beforeAll(async () => {
+    h = await openHosts(t);
+    await h.sql('pg1', 'create table faults_t (id serial primary key, note text, at timestamptz default now())');
+    await h.sql('pg1', "insert into faults_t (note) select 'seed' from generate_series(1, 1000)");
+    await goodBackup();
+  }, 300_000);
+
+  afterAll(async () => {
+    await h?.close();
+    await topologyDown(t);
+  }, 120_000);
+
+  it('MinIO unreachable from pg1 only, during a WAL burst: segments wait as .ready, the check goes red, then all drain and it is green', async () => {
+    expect((await walCheck()).healthy).toBe(true);
+    const t0 = Date.now();
+    await setBlackhole(t.net, 'pg1', t.addr.minio, true);
+    let healedAt = 0;
+    try {
+      const burst: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        await h.sql('pg1', `insert into faults_t (note) select 'burst ${i}' from generate_series(1, 2000)`);
+        burst.push((await h.sql('pg1', 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg);
+      }
+      // Nothing of the burst reaches storage; the segments wait on pg1's disk, none is dropped.
+      await until('the burst waiting as .ready on pg1', async () => burst.every((s) => readyOnPg1().includes(s)), 60_000);
+      // The thin client waits archive.agent.waitSeconds for the agent, then pushes itself: that fails too.
+      await until(
+        'a failed archive attempt on pg1',
+        async () => (await h.sql('pg1', 'select failed_count from pg_stat_archiver')).rows[0].failed_count > 0,
+        90_000,
+      );
+      const red = await walCheck();
+      expect(red.healthy).toBe(false);
+      expect(red.problems.join('\n')).toMatch(/archiving is failing|archive lag|did not reach the archive/);
+      const held = readyOnPg1().length;
+      const heldFor = seconds(t0);
+
+      await setBlackhole(t.net, 'pg1', t.addr.minio, false);
+      healedAt = Date.now();
+      await until('pg1 drained its .ready segments', async () => readyOnPg1().length === 0, 180_000);
+      const drained = seconds(healedAt);
+      // Every segment of the burst is in storage, and the archive has no gap.
+      const config = loadConfig(t.configFile);
+      const s3 = createS3Client(config.storage, createSecretReader());
+      try {
+        const keys = (await listKeys(s3, config.storage.bucket, `${clusterPrefix(config.storage, CLUSTER)}wal/`)).map((k) => k.key);
+        for (const s of burst)
+          expect(
+            keys.some((k) => k.includes(`/wal/${s}`)),
+            s,
+          ).toBe(true);
+      } finally {
+        s3.destroy();
+      }
+      const green = await walCheck();
+      expect(green).toMatchObject({ healthy: true, problems: [] });
+      console.log(
+        `FAULT | MinIO unreachable from pg1 only (blackhole route on pg1), during a burst of ${burst.length} segments | ${held} segments held as .ready on pg1 after ${heldFor} s, archiving failed and the check went red (${red.problems.map((p) => p.slice(0, 110)).join('; ')}); healed: drained in ${drained} s, every burst segment in storage, check green with no gap`,
+      );
+    } finally {
+      if (!healedAt) await setBlackhole(t.net, 'pg1', t.addr.minio, false);
+    }
+  });
+
+  it('the control worker on ctl1 SIGKILLed mid-restore: ctl2 carries it to the end, one promotion, one report', async () => {
+    // Only ctl1 serves the control queue when the restore starts, so the kill takes its worker away.
+    await killPgdrOn(t, 'ctl2');
+    const before = (await h.sql('pg1', 'select count(*)::int as n from faults_t')).rows[0].n;
+    await h.sql('pg1', 'select pg_switch_wal()');
+    await until('pg1 archived everything', async () => readyOnPg1().length === 0);
+    const dataDir = join(t.local, 'restores', 'ctl-kill');
+    const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/restores`, {
+      target: { latest: true },
+      destination: { node: 'pg3', dataDir, port: 5434 },
+      action: 'promote',
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const handle = h.temporal.workflow.getHandle(res.body.workflowId);
+    const at = await reached(handle, ['restoreBackup', 'writeRecoverySettings', 'startRestoredInstance', 'awaitRecoveryTarget']);
+    await startPgdrOn(t, 'ctl2');
+    const t0 = Date.now();
+    await killPgdrOn(t, 'ctl1');
+    try {
+      const { result } = await h.finished(res.body.workflowId);
+      const recovered = seconds(t0);
+      expect(result.stop.state).toBe('promoted');
+      const hosts = await workflowTaskHosts(handle);
+      expect([...hosts].sort()).toEqual(['ctl1', 'ctl2']);
+      expectEachOnItsHost(await activityRuns(handle));
+      // Exactly one promotion: the copy's log chose one new timeline.
+      const log = readFileSync(join(hostDir(t, 'pg3'), 'restores', 'ctl-kill', 'pgdr-restore.log'), 'utf8');
+      expect(log.match(/selected new timeline ID/g)?.length).toBe(1);
+      expect((await h.sql('pg3', 'select count(*)::int as n from faults_t', 5434)).rows[0].n).toBe(before);
+      const listed = await h.api('GET', `/api/v1/clusters/${CLUSTER}/restores`);
+      expect(listed.body.restores.filter((r: { id: string }) => r.id === res.body.restoreId)).toHaveLength(1);
+      console.log(
+        `FAULT | control worker on ctl1 SIGKILLed mid-restore (at ${at}) | ctl2 carried the workflow to the end ${recovered} s after the kill; one promotion (one new timeline), one report, rows exact; every node step on pg3's agent`,
+      );
+      const dropped = await h.api('DELETE', `/api/v1/clusters/${CLUSTER}/restores/${res.body.restoreId}`);
+      expect(dropped.status, JSON.stringify(dropped.body)).toBe(200);
+    } finally {
+      await startPgdrOn(t, 'ctl1');
+    }
+  });
+
+  it('host pg3 lost mid-drill (every process on it SIGKILLed): the drill ends clearly once it returns, and no scratch instance is left running', async () => {
+    const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/drills`, {});
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const handle = h.temporal.workflow.getHandle(res.body.workflowId);
+    // The scratch instance exists once the child restore starts it.
+    await until('the drill scratch instance running on pg3', async () => (await postmastersOn(t, 'pg3')).length > 1, 120_000);
+    const t0 = Date.now();
+    const killed = await killHost(t.net, 'pg3');
+    expect(await postmastersOn(t, 'pg3')).toEqual([]);
+    // The host comes back: its server, then its agent (as a boot would).
+    await startPostgresOn(t, 'pg3');
+    await startPgdrOn(t, 'pg3');
+    const returned = seconds(t0);
+    let outcome: string;
+    try {
+      const { result } = await h.finished(res.body.workflowId, 300_000);
+      outcome = `drill completed (ok ${result.ok}${result.failures?.length ? `: ${result.failures[0]}` : ''})`;
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+      outcome = `drill failed: ${cause.slice(0, 140)}`;
+    }
+    const ended = seconds(t0);
+    // Whichever way it ended, only the node's own server runs on pg3, and no scratch directory is left.
+    expect(await postmastersOn(t, 'pg3')).toEqual([dataDirOf(t, 'pg3')]);
+    const restoresDir = join(hostDir(t, 'pg3'), 'restores');
+    expect(existsSync(restoresDir) ? readdirSync(restoresDir).filter((d) => d.includes('drill')) : []).toEqual([]);
+    const desc = await handle.describe();
+    expect(['COMPLETED', 'FAILED']).toContain(desc.status.name);
+    console.log(
+      `FAULT | host pg3 lost mid-drill (${killed} processes SIGKILLed, scratch instance replaying) | host back ${returned} s later; ${outcome} ${ended} s after the loss; no scratch instance running, no scratch directory left`,
+    );
+  });
+});
