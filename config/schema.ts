@@ -66,6 +66,11 @@ export const nodeSchema = z
       .optional()
       .describe('physical replication slot this node streams from when it is a standby; default pgdr_<node> ("-" becomes "_")'),
     patroniUrl: httpUrl.optional().describe('Patroni REST API of this node, e.g. http://10.0.0.5:8008 (Patroni-managed clusters)'),
+    healthPort: port
+      .optional()
+      .describe(
+        "the node agent serves GET /primary, /replica and /health on host:healthPort (200 or 503 from the server's live state), for HAProxy's option httpchk; absent: not served",
+      ),
     sslRootCert: absolutePath.optional().describe("connections to this node: the cluster's sslRootCert, overridden"),
     sslCert: secretRef.optional().describe("connections to this node: the cluster's sslCert, overridden"),
     sslKey: secretRef.optional().describe("connections to this node: the cluster's sslKey, overridden"),

@@ -16,6 +16,7 @@ import { ObjectLockUnavailableError } from '../domain/errors.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { workflowBundlePath } from './workflowCode.js';
 import { startArchivers } from './archivers.js';
+import { startRoleEndpoints } from './roleEndpoints.js';
 import { stopAllPrefetchers } from '../adapters/walPrefetcher.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
@@ -116,8 +117,14 @@ async function main(): Promise<void> {
     const queues = workers.map((w) => w.options.taskQueue);
     // Each agent's archiver pushes its node's WAL ahead of archive_command (basebackup method).
     const archivers = startArchivers(config, plan.agents);
+    // Nodes with healthPort: /primary, /replica, /health for HAProxy (a port it cannot take stops the agent).
+    const endpoints = await startRoleEndpoints(config, plan.agents).catch(async (err) => {
+      await archivers.stop();
+      throw err;
+    });
     // ...and neither they nor a restore's prefetcher outlive the process.
     const running = Promise.all(workers.map((w) => w.run())).finally(async () => {
+      await endpoints.stop();
       await archivers.stop();
       await stopAllPrefetchers();
     });

@@ -25,7 +25,9 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === 'status') {
     for (const h of t.net.hosts) {
-      const procs = ['temporal', 'minio', 'agent', 'control', 'api'].filter((p) => readPid(join(hostDir(t, h.name), 'run', `${p}.pid`)));
+      const procs = ['temporal', 'minio', 'agent', 'control', 'api', 'haproxy'].filter((p) =>
+        readPid(join(hostDir(t, h.name), 'run', `${p}.pid`)),
+      );
       const pg = existsSync(join(hostDir(t, h.name), 'pg', h.name, 'postmaster.pid')) ? ['postgres'] : [];
       const up = holderPid(t.net, h.name) ? 'up  ' : 'down';
       console.log(`${h.name.padEnd(5)} ${up} ${h.addresses.join(',').padEnd(26)} ${[...procs, ...pg].join(' ')}`);

@@ -39,6 +39,7 @@ import { buildAll } from '../build.js';
 import { homedir } from 'node:os';
 import { request as httpsRequest } from 'node:https';
 import { leftovers, netDown, netUp, onHost, type NetPlan } from './netns.js';
+import { haproxyConfig } from './haproxy.js';
 
 export const CLUSTER = 'multi';
 export const PG_NODES = ['pg1', 'pg2', 'pg3'] as const;
@@ -52,7 +53,19 @@ export interface Topology {
   local: string;
   net: NetPlan;
   addr: { svc: string; minio: string; ctl1: string; ctl2: string; pg1: string; pg2: string; pg3: string; gateway: string };
-  ports: { temporal: number; temporalUi: number; minio: number; minioConsole: number; api: number; pg: number };
+  ports: {
+    temporal: number;
+    temporalUi: number;
+    minio: number;
+    minioConsole: number;
+    api: number;
+    pg: number;
+    /** Each node agent's role endpoints (nodes.<node>.healthPort). */
+    health: number;
+    /** HAProxy on ctl1: writes (the primary) and reads (the standbys). */
+    haproxyWrite: number;
+    haproxyRead: number;
+  };
   configFile: string;
   caCert: string;
   secretsDir: string;
@@ -94,7 +107,17 @@ export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
     local,
     net,
     addr,
-    ports: { temporal: 7233, temporalUi: 8233, minio: 9000, minioConsole: 9001, api: 8484, pg: 5432 },
+    ports: {
+      temporal: 7233,
+      temporalUi: 8233,
+      minio: 9000,
+      minioConsole: 9001,
+      api: 8484,
+      pg: 5432,
+      health: 8008,
+      haproxyWrite: 5000,
+      haproxyRead: 5001,
+    },
     configFile: join(dir, 'pgdr.yaml'),
     caCert: join(dir, 'tls', 'ca.crt'),
     secretsDir: join(dir, 'secrets'),
@@ -207,6 +230,7 @@ export function topologyConfig(t: Topology, secrets: Record<SecretName, { file: 
               binDir: t.pgBin,
               osUser: t.pgUser,
               slot: `${CLUSTER}_${n}`,
+              healthPort: t.ports.health,
             },
           ]),
         ),
@@ -413,6 +437,18 @@ function minioHealthy(t: Topology): Promise<boolean> {
   });
 }
 
+/** HAProxy's config file (ctl1's state directory, machine's view). */
+export const haproxyFile = (t: Topology) => join(hostDir(t, 'ctl1'), 'haproxy.cfg');
+
+export function haproxyPlan(t: Topology): Parameters<typeof haproxyConfig>[0] {
+  return {
+    bind: t.addr.ctl1,
+    writePort: t.ports.haproxyWrite,
+    readPort: t.ports.haproxyRead,
+    nodes: PG_NODES.map((n) => ({ name: n, host: t.addr[n], port: t.ports.pg, healthPort: t.ports.health })),
+  };
+}
+
 /** The environment of pgdr's processes on every host. */
 function pgdrEnv(t: Topology): NodeJS.ProcessEnv {
   // PGDR_RUN_DIR (port claims): the host's own /run, as on a real host, not the machine's.
@@ -513,6 +549,11 @@ export async function topologyUp(t: Topology, log: (line: string) => void = cons
     daemonOn(t, 'ctl1', 'api', [join(repoRoot, 'bin', 'pgdr-api')], pgdrEnv(t));
     await waitFor('pgdr api on ctl1', () => reachable(t.addr.ctl1, t.ports.api), 60000, daemonLog(t, 'ctl1', 'api'));
   });
+  await step(`haproxy on ctl1 (writes :${t.ports.haproxyWrite}, reads :${t.ports.haproxyRead})`, async () => {
+    writeFileSync(haproxyFile(t), haproxyConfig(haproxyPlan(t)));
+    daemonOn(t, 'ctl1', 'haproxy', [findTool('haproxy', t.toolsBin), '-f', haproxyFile(t), '-db']);
+    await waitFor('haproxy on ctl1', () => reachable(t.addr.ctl1, t.ports.haproxyWrite), 30000, daemonLog(t, 'ctl1', 'haproxy'));
+  });
   log(`hosts: config ${t.configFile}; api http://${t.addr.ctl1}:${t.ports.api}; temporal ui http://${t.addr.svc}:${t.ports.temporalUi}`);
 }
 
@@ -567,7 +608,7 @@ export async function killPgdrOn(t: Topology, host: string): Promise<number> {
  */
 export async function topologyDown(t: Topology): Promise<string[]> {
   for (const h of ['ctl1', 'ctl2', ...PG_NODES]) {
-    for (const name of ['api', 'control', 'agent'])
+    for (const name of ['haproxy', 'api', 'control', 'agent'])
       await stopDaemon(join(hostDir(t, h), 'run', `${name}.pid`), `${name} on ${h}`, 20000).catch(() => false);
   }
   for (const n of PG_NODES) {

@@ -39,6 +39,8 @@ export interface HostsSession {
   temporal: Client;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   sql(node: PgNode, text: string, port?: number): Promise<pg.QueryResult>;
+  /** SQL at any address of the harness (HAProxy's listeners on ctl1). */
+  sqlAt(host: string, port: number, text: string): Promise<pg.QueryResult>;
   finished(workflowId: string, timeoutMs?: number): Promise<{ handle: WorkflowHandle; result: any }>;
   close(): Promise<void>;
 }
@@ -62,9 +64,9 @@ export async function openHosts(t: Topology): Promise<HostsSession> {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
-  const sql = async (node: PgNode, text: string, port = t.ports.pg) => {
+  const sqlAt = async (host: string, port: number, text: string) => {
     const c = new pg.Client({
-      host: t.addr[node],
+      host,
       port,
       user: 'postgres',
       database: 'postgres',
@@ -79,6 +81,7 @@ export async function openHosts(t: Topology): Promise<HostsSession> {
       await c.end();
     }
   };
+  const sql = (node: PgNode, text: string, port = t.ports.pg) => sqlAt(t.addr[node], port, text);
   const finished = async (workflowId: string, timeoutMs = 240_000) => {
     const handle = client.workflow.getHandle(workflowId);
     let timer: NodeJS.Timeout | undefined;
@@ -94,7 +97,7 @@ export async function openHosts(t: Topology): Promise<HostsSession> {
       clearTimeout(timer);
     }
   };
-  return { t, temporal: client, api, sql, finished, close: () => connection.close() };
+  return { t, temporal: client, api, sql, sqlAt, finished, close: () => connection.close() };
 }
 
 /** The data directories of the postmasters running on a host (processes in its network namespace). */

@@ -11,7 +11,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeTaskQueue } from '../../domain/naming.js';
 import { leftovers } from '../../scripts/hosts/netns.js';
-import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown } from '../../scripts/hosts/topology.js';
+import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown, type PgNode } from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
 import {
   activityRuns,
@@ -28,6 +28,62 @@ let h: HostsSession;
 const api: HostsSession['api'] = (...a) => h.api(...a);
 const sql: HostsSession['sql'] = (...a) => h.sql(...a);
 const finished: HostsSession['finished'] = (...a) => h.finished(...a);
+
+/** A new connection through HAProxy's listener: which server answered, and whether it is in recovery. */
+async function through(port: number): Promise<{ addr: string; standby: boolean } | null> {
+  try {
+    const r = await h.sqlAt(t.addr.ctl1, port, 'select host(inet_server_addr()) as addr, pg_is_in_recovery() as standby');
+    return r.rows[0];
+  } catch {
+    return null; // no server in the listener for a moment: refused, not misrouted
+  }
+}
+
+/**
+ * Switches over to `to` and follows HAProxy's write listener with a new connection every 50 ms:
+ * returns how long after `to` was promoted (seen by polling it directly) the listener first
+ * reached it, and every server the write listener handed out meanwhile.
+ */
+async function switchoverThroughHaproxy(
+  to: PgNode,
+  from: PgNode,
+): Promise<{ flipMs: number; writeAnswers: { addr: string; standby: boolean }[] }> {
+  const writeAnswers: { addr: string; standby: boolean }[] = [];
+  let promotedAt = 0;
+  let reachedAt = 0;
+  let stop = false;
+  const poll = (async () => {
+    while (!stop && !reachedAt) {
+      const [direct, viaProxy] = await Promise.all([
+        h.sql(to, 'select pg_is_in_recovery() as standby').catch(() => null),
+        through(t.ports.haproxyWrite),
+      ]);
+      const now = Date.now();
+      if (direct && direct.rows[0].standby === false && !promotedAt) promotedAt = now;
+      if (viaProxy) {
+        writeAnswers.push(viaProxy);
+        if (viaProxy.addr === t.addr[to] && !reachedAt) reachedAt = now;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    // A switchover starts a backup of the new timeline after it: the next one waits for that.
+    const res = await until('the cluster free for a switchover', async () => {
+      const r = await api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: to });
+      return r.status === 409 && r.body.error.code === 'CLUSTER_BUSY' ? undefined : r;
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body).toMatchObject({ oldPrimary: from, candidate: to });
+    const { handle } = await finished(res.body.workflowId);
+    expectEachOnItsHost(await activityRuns(handle));
+    await until(`HAProxy's write listener reaching ${to}`, async () => reachedAt > 0, 30_000);
+  } finally {
+    stop = true;
+    await poll;
+  }
+  return { flipMs: reachedAt - promotedAt, writeAnswers };
+}
 
 describe('pgdr across hosts', { timeout: 300_000 }, () => {
   beforeAll(async () => {
@@ -140,6 +196,38 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       return r.rows[0].n === 1;
     });
     expect((await sql('pg2', 'select count(*)::int as n from hosts_t')).rows[0].n).toBe(160);
+  });
+
+  describe('HAProxy across a switchover', { timeout: 300_000 }, () => {
+    it('the agents’ role endpoints answer from the live state, and HAProxy sends writes to the primary and reads to standbys', async () => {
+      for (const n of PG_NODES) {
+        const codes = await Promise.all(
+          ['/primary', '/replica', '/health'].map(async (p) => (await fetch(`http://${t.addr[n]}:${t.ports.health}${p}`)).status),
+        );
+        expect({ n, codes }).toEqual({ n, codes: n === 'pg1' ? [200, 503, 200] : [503, 200, 200] });
+      }
+      expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
+      const reads = new Set<string>();
+      for (let i = 0; i < 6; i++) {
+        const r = await through(t.ports.haproxyRead);
+        expect(r?.standby).toBe(true);
+        reads.add(r!.addr);
+      }
+      expect([...reads].sort()).toEqual([t.addr.pg2, t.addr.pg3]);
+    });
+
+    it('follows a switchover pg1 → pg2 and back: new write connections reach the new primary, never a standby', async () => {
+      const there = await switchoverThroughHaproxy('pg2', 'pg1');
+      // Writes were only ever handed to a server out of recovery.
+      expect(there.writeAnswers.filter((a) => a.standby)).toEqual([]);
+      expect((await through(t.ports.haproxyRead))?.addr).not.toBe(t.addr.pg2);
+      const back = await switchoverThroughHaproxy('pg1', 'pg2');
+      expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
+      expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
+      console.log(
+        `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 1, rise 1`,
+      );
+    });
   });
 });
 
