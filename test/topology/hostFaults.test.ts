@@ -131,6 +131,59 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     }
   });
 
+  it('pg2 partitioned from pg1 before a switchover to it: refused with the numbers, nothing changed', async () => {
+    const timeline = async (n: 'pg1' | 'pg2') => (await h.sql(n, 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
+    const before = { pg1: await timeline('pg1'), pg2: await timeline('pg2') };
+    const cut = async (on: boolean) => {
+      await setBlackhole(t.net, 'pg1', t.addr.pg2, on);
+      await setBlackhole(t.net, 'pg2', t.addr.pg1, on);
+    };
+    await cut(true);
+    let healed = false;
+    try {
+      // WAL pg2 cannot receive: two segment switches put it more than switchover.maxLagBytes (16 MiB) behind.
+      for (let i = 0; i < 2; i++) {
+        await h.sql('pg1', `insert into faults_t (note) select 'partitioned ${i}' from generate_series(1, 500)`);
+        await h.sql('pg1', 'select pg_switch_wal()');
+      }
+      const t0 = Date.now();
+      const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: 'pg2' });
+      let refusal: string;
+      if (res.status === 202) {
+        refusal = await h.finished(res.body.workflowId).then(
+          (r) => JSON.stringify(r.result),
+          (err) => (err as { cause?: { message?: string } }).cause?.message ?? String(err),
+        );
+      } else refusal = JSON.stringify(res.body);
+      expect(refusal).toMatch(
+        /candidate pg2 lags \d+ bytes behind the primary \(replayed [0-9A-F]+\/[0-9A-F]+, primary at [0-9A-F]+\/[0-9A-F]+; expected at most 16777216\)/,
+      );
+      // Nothing changed: pg1 still the primary on its timeline, pg2 still a standby.
+      expect((await h.sql('pg1', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(false);
+      expect((await h.sql('pg2', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(true);
+      expect({ pg1: await timeline('pg1'), pg2: await timeline('pg2') }).toEqual(before);
+      await cut(false);
+      healed = true;
+      const t1 = Date.now();
+      await until(
+        'pg2 streaming and caught up again',
+        async () =>
+          (
+            await h.sql(
+              'pg1',
+              `select count(*)::int as n from pg_stat_replication where client_addr = '${t.addr.pg2}' and state = 'streaming' and replay_lsn = pg_current_wal_lsn()`,
+            )
+          ).rows[0].n === 1,
+        180_000,
+      );
+      console.log(
+        `FAULT | pg2 partitioned from pg1 (both ways) before a switchover to it, 2 segments written meanwhile | refused in ${seconds(t0)} s: ${/candidate pg2 lags[^;]+;[^)]+\)/.exec(refusal)?.[0]}; pg1 still primary on timeline ${before.pg1}, pg2 still a standby; healed: pg2 streaming and caught up ${seconds(t1)} s later`,
+      );
+    } finally {
+      if (!healed) await cut(false);
+    }
+  });
+
   it('the control worker on ctl1 SIGKILLed mid-restore: ctl2 carries it to the end, one promotion, one report', async () => {
     // Only ctl1 serves the control queue when the restore starts, so the kill takes its worker away.
     await killPgdrOn(t, 'ctl2');
