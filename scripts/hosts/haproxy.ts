@@ -1,8 +1,10 @@
 /**
  * HAProxy in front of the harness's nodes, as the README recommends it: a write listener whose
  * only healthy server is the primary (the agents' GET /primary), and a read listener over the
- * standbys (GET /replica). Checked every 500 ms; one failed check takes a server out and closes
- * its sessions, one good check puts it in: a switchover shows within about a second.
+ * standbys (GET /replica). Checked every 500 ms (250 ms while a server changes state); one good
+ * check puts a server in, so a new primary gets new connections within about half a second of its
+ * promotion. Two failed checks take one out and close its sessions: one slow answer from a busy
+ * primary must not cut every client off.
  */
 export interface HaproxyNode {
   name: string;
@@ -20,7 +22,7 @@ export function haproxyConfig(o: { bind: string; writePort: number; readPort: nu
       ...extra,
       `  option httpchk GET ${check}`,
       `  http-check expect status 200`,
-      `  default-server inter 500ms fastinter 250ms fall 1 rise 1 on-marked-down shutdown-sessions`,
+      `  default-server inter 500ms fastinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions`,
       servers,
       '',
     ].join('\n');

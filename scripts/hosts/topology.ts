@@ -30,10 +30,10 @@ import { parseConfig } from '../../config/load.js';
 import { confString } from '../../domain/pgconf.js';
 import { repoRoot } from '../stack/layout.js';
 import { ensureBucket, STACK_KMS_KEY_ID } from '../stack/minio.js';
-import { pgdrRoleSql, ownedFile } from '../stack/postgres.js';
+import { pgdrRoleSql, ownedFile, psqlArgs, REPLICATION_SETTINGS } from '../stack/postgres.js';
 import { findTool, GiveUp, startDaemon, stopDaemon, waitFor, readPid } from '../stack/procs.js';
 import { ensureSecrets, type SecretName } from '../stack/secrets.js';
-import { SEARCH_ATTRIBUTES } from '../stack/temporal.js';
+import { devServerArgs } from '../stack/temporal.js';
 import { issueCert, makeCa } from '../stack/tls.js';
 import { buildAll } from '../build.js';
 import { homedir } from 'node:os';
@@ -248,13 +248,7 @@ function pgConf(t: Topology, node: PgNode, commands: { archiveCommand: string; r
     `ssl_key_file = ${confString(join(t.local, 'tls', 'server.key'))}`,
     `port = ${t.ports.pg}`,
     `unix_socket_directories = ${confString(join(runDir(t), 'pg'))}`,
-    `password_encryption = 'scram-sha-256'`,
-    `wal_level = replica`,
-    `max_wal_senders = 10`,
-    `max_replication_slots = 10`,
-    `hot_standby = on`,
-    `wal_log_hints = on`,
-    `archive_mode = on`,
+    ...REPLICATION_SETTINGS,
     `archive_command = ${confString(commands.archiveCommand)}`,
     `restore_command = ${confString(commands.restoreCommand)}`,
     `shared_buffers = 64MB`,
@@ -297,29 +291,11 @@ async function pgCtlOn(t: Topology, node: PgNode, action: 'start' | 'stop'): Pro
 }
 
 async function psqlOn(t: Topology, node: PgNode, sql: string, superuserPassword: string): Promise<string> {
-  return runOn(
-    t,
-    node,
-    [
-      join(t.pgBin, 'psql'),
-      '-X',
-      '-q',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-At',
-      '-h',
-      join(runDir(t), 'pg'),
-      '-p',
-      String(t.ports.pg),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
-      '-f',
-      '-',
-    ],
-    { user: t.pgUser, env: { PGPASSWORD: superuserPassword }, input: sql },
-  );
+  return runOn(t, node, [join(t.pgBin, 'psql'), ...psqlArgs(join(runDir(t), 'pg'), t.ports.pg)], {
+    user: t.pgUser,
+    env: { PGPASSWORD: superuserPassword },
+    input: sql,
+  });
 }
 
 async function ensurePostgres(
@@ -485,23 +461,14 @@ export async function topologyUp(t: Topology, log: (line: string) => void = cons
     mkdirSync(join(hostDir(t, 'svc'), 'temporal'), { recursive: true });
     daemonOn(t, 'svc', 'temporal', [
       findTool('temporal', t.toolsBin),
-      'server',
-      'start-dev',
       // Every address of svc: the dev server's own services dial each other on 127.0.0.1, and
       // svc has only its bridge addresses and loopback.
-      '--ip',
-      '0.0.0.0',
-      '--port',
-      String(t.ports.temporal),
-      '--ui-port',
-      String(t.ports.temporalUi),
-      '--db-filename',
-      join(t.local, 'temporal', 'temporal.db'),
-      '--namespace',
-      'default',
-      '--log-level',
-      'warn',
-      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+      ...devServerArgs({
+        ip: '0.0.0.0',
+        port: t.ports.temporal,
+        uiPort: t.ports.temporalUi,
+        dbFile: join(t.local, 'temporal', 'temporal.db'),
+      }),
     ]);
     await waitFor('temporal on svc', () => reachable(t.addr.svc, t.ports.temporal), 60000, daemonLog(t, 'svc', 'temporal'));
   });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { asUser, runTool } from '../../adapters/gateway.js';
 import { NAME_FORM, NAME_PATTERN } from '../../domain/naming.js';
 import type { StackLayout } from './layout.js';
-import { ensurePgServerTls, ownedFile, pgdrRoleSql, pgServerTls, type PgSecrets } from './postgres.js';
+import { ensurePgServerTls, ownedFile, pgdrRoleSql, pgServerTls, psqlArgs, type PgSecrets } from './postgres.js';
 import { freePort, portOpen, sleep, waitFor } from './procs.js';
 
 export interface PatroniNode {
@@ -392,23 +392,7 @@ async function psqlAt(layout: StackLayout, base: string, name: string, port: num
   const res = await runTool({
     tool: 'psql',
     binDir: layout.pgBin,
-    args: [
-      '-X',
-      '-q',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-At',
-      '-h',
-      join(base, name, 'sock'),
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
-      '-f',
-      '-',
-    ],
+    args: psqlArgs(join(base, name, 'sock'), port),
     osUser: layout.pgUser,
     env: { PGPASSWORD: secrets.superuserPassword },
     input: sql,

@@ -108,6 +108,22 @@ export function stackPgSsl(layout: StackLayout): { ca: string; rejectUnauthorize
   return { ca: readFileSync(pgServerTls(layout).ca, 'utf8'), rejectUnauthorized: true };
 }
 
+/** Settings every stack server has: scram, streaming replication with slots, pg_rewind's hints, archiving. */
+export const REPLICATION_SETTINGS = [
+  `password_encryption = 'scram-sha-256'`,
+  `wal_level = replica`,
+  `max_wal_senders = 10`,
+  `max_replication_slots = 10`,
+  `hot_standby = on`,
+  `wal_log_hints = on`,
+  `archive_mode = on`,
+];
+
+/** psql's arguments for a script on stdin, as the superuser over the socket in socketDir. */
+export function psqlArgs(socketDir: string, port: number): string[] {
+  return ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-h', socketDir, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-f', '-'];
+}
+
 function pgConf(layout: StackLayout, plan: PgClusterPlan, port: number): string {
   const tls = pgServerTls(layout);
   return [
@@ -120,13 +136,7 @@ function pgConf(layout: StackLayout, plan: PgClusterPlan, port: number): string 
     `ssl_min_protocol_version = 'TLSv1.2'`,
     `port = ${port}`,
     `unix_socket_directories = ${confString(plan.socketDir)}`,
-    `password_encryption = 'scram-sha-256'`,
-    `wal_level = replica`,
-    `max_wal_senders = 10`,
-    `max_replication_slots = 10`,
-    `hot_standby = on`,
-    `wal_log_hints = on`,
-    `archive_mode = on`,
+    ...REPLICATION_SETTINGS,
     // WAL goes to S3 through pgdr itself, as `pgdr archive enable` would set it.
     `archive_command = ${confString(plan.archiveCommands.archiveCommand)}`,
     `restore_command = ${confString(plan.archiveCommands.restoreCommand)}`,
@@ -176,23 +186,7 @@ export async function psql(layout: StackLayout, plan: PgClusterPlan, port: numbe
   const res = await runTool({
     tool: 'psql',
     binDir: layout.pgBin,
-    args: [
-      '-X',
-      '-q',
-      '-v',
-      'ON_ERROR_STOP=1',
-      '-At',
-      '-h',
-      plan.socketDir,
-      '-p',
-      String(port),
-      '-U',
-      'postgres',
-      '-d',
-      'postgres',
-      '-f',
-      '-',
-    ],
+    args: psqlArgs(plan.socketDir, port),
     osUser: layout.pgUser,
     env: { PGPASSWORD: secrets.superuserPassword },
     input: sql,

@@ -9,6 +9,28 @@ import { findTool, portOpen, readPid, startDaemon, stopDaemon, waitFor } from '.
 
 export const SEARCH_ATTRIBUTES = { PgdrCluster: 'Keyword', PgdrProcedure: 'Keyword' } as const;
 
+/** `temporal server start-dev` arguments: a persistent SQLite file, the UI, pgdr's search attributes. */
+export function devServerArgs(o: { ip: string; port: number; uiPort: number; dbFile: string; more?: string[] }): string[] {
+  return [
+    'server',
+    'start-dev',
+    '--ip',
+    o.ip,
+    '--port',
+    String(o.port),
+    '--ui-port',
+    String(o.uiPort),
+    ...(o.more ?? []),
+    '--db-filename',
+    o.dbFile,
+    '--namespace',
+    'default',
+    '--log-level',
+    'warn',
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
+  ];
+}
+
 export async function ensureTemporal(layout: StackLayout): Promise<void> {
   const pidFile = join(layout.run, 'temporal.pid');
   const logFile = join(layout.logs, 'temporal.log');
@@ -20,27 +42,13 @@ export async function ensureTemporal(layout: StackLayout): Promise<void> {
   const temporal = findTool('temporal', layout.toolsBin);
   startDaemon({
     cmd: temporal,
-    args: [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(layout.ports.temporal),
-      '--ui-port',
-      String(layout.ports.temporalUi),
-      '--http-port',
-      String(layout.ports.temporalHttp),
-      '--metrics-port',
-      String(layout.ports.temporalMetrics),
-      '--db-filename',
-      join(layout.dir, 'temporal', 'temporal.db'),
-      '--namespace',
-      'default',
-      '--log-level',
-      'warn',
-      ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, v]) => ['--search-attribute', `${k}=${v}`]),
-    ],
+    args: devServerArgs({
+      ip: '127.0.0.1',
+      port: layout.ports.temporal,
+      uiPort: layout.ports.temporalUi,
+      dbFile: join(layout.dir, 'temporal', 'temporal.db'),
+      more: ['--http-port', String(layout.ports.temporalHttp), '--metrics-port', String(layout.ports.temporalMetrics)],
+    }),
     logFile,
     pidFile,
   });

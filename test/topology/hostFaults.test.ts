@@ -124,7 +124,7 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
       const green = await walCheck();
       expect(green).toMatchObject({ healthy: true, problems: [] });
       console.log(
-        `FAULT | MinIO unreachable from pg1 only (blackhole route on pg1), during a burst of ${burst.length} segments | ${held} segments held as .ready on pg1 after ${heldFor} s, archiving failed and the check went red (${red.problems.map((p) => p.slice(0, 110)).join('; ')}); healed: drained in ${drained} s, every burst segment in storage, check green with no gap`,
+        `FAULT | MinIO unreachable from pg1 only (blackhole route on pg1), during a burst of ${burst.length} segments | ${held} segments held as .ready on pg1 after ${heldFor} s, archiving failed and the check went red (${red.problems.length} problems, e.g. ${red.problems.map((p) => p.split(':')[0]).join('; ')}); healed: drained in ${drained} s, every burst segment in storage, check green with no gap`,
       );
     } finally {
       if (!healedAt) await setBlackhole(t.net, 'pg1', t.addr.minio, false);

@@ -225,7 +225,7 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
       console.log(
-        `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 1, rise 1`,
+        `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 2, rise 1`,
       );
     });
   });
