@@ -114,6 +114,10 @@ export const startBackupRoute = route({
   body: z
     .object({
       type: z.enum(['full', 'diff', 'incr']).default('full').describe('backup type; the basebackup method takes every backup as a full'),
+      from: z
+        .enum(['primary', 'standby'])
+        .optional()
+        .describe("where to take this one: the primary, or a streaming standby (basebackup method); default the cluster's backup.from"),
     })
     .strict(),
   responses: {
@@ -124,11 +128,17 @@ export const startBackupRoute = route({
     409: 'another mutating procedure runs on the cluster; names it',
   },
   async handler({ params, body, deps }) {
-    clusterOf(deps.config, params.cluster);
+    const c = clusterOf(deps.config, params.cluster);
+    if (body.from === 'standby' && c.method === 'pgbackrest') {
+      const field = {
+        field: 'body.from',
+        message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")',
+      };
+      return { status: 400, body: { error: { code: 'BAD_REQUEST', message: `${field.field}: ${field.message}`, fields: [field] } } };
+    }
     await ensureNotBusy(deps, params.cluster);
-    const started = await startLockedProcedure(deps, 'backup', params.cluster, backup, [
-      backupInput(deps.config, params.cluster, body.type, 'api'),
-    ]);
+    const input = backupInput(deps.config, params.cluster, body.type, 'api');
+    const started = await startLockedProcedure(deps, 'backup', params.cluster, backup, [body.from ? { ...input, from: body.from } : input]);
     return { status: 202, body: { workflowId: started.workflowId, uiUrl: started.uiUrl } };
   },
 });

@@ -92,10 +92,15 @@ export function backupCommands(program: Command): void {
     .description('take a backup now')
     .argument('<cluster>')
     .option('--type <type>', 'full, diff or incr', 'full')
+    .option('--from <where>', "primary or standby (basebackup method); default the cluster's backup.from")
     .option('--wait', 'follow progress until it ends')
-    .action(async (cluster: string, opts: { type: string; wait?: boolean }, cmd: Command) => {
+    .action(async (cluster: string, opts: { type: string; from?: string; wait?: boolean }, cmd: Command) => {
       await runProcedure(invocation(cmd), {
-        start: (target) => apiCall<Started>(target, 'POST', `${clusterPath(cluster)}/backups`, { type: opts.type }),
+        start: (target) =>
+          apiCall<Started>(target, 'POST', `${clusterPath(cluster)}/backups`, {
+            type: opts.type,
+            ...(opts.from ? { from: opts.from } : {}),
+          }),
         started: (s) => `started ${s.workflowId}\n  ${s.uiUrl}`,
         wait: !!opts.wait,
         result: (r) => {

@@ -25,7 +25,7 @@ async function main(argv: string[]): Promise<void> {
   }
   if (cmd === 'status') {
     for (const h of t.net.hosts) {
-      const procs = ['temporal', 'minio', 'agent', 'control', 'api', 'haproxy'].filter((p) =>
+      const procs = ['temporal', 'minio', 'agent', 'control', 'api', 'haproxy', 'pgbouncer'].filter((p) =>
         readPid(join(hostDir(t, h.name), 'run', `${p}.pid`)),
       );
       const pg = existsSync(join(hostDir(t, h.name), 'pg', h.name, 'postmaster.pid')) ? ['postgres'] : [];

@@ -133,6 +133,10 @@ export async function netUp(plan: NetPlan): Promise<void> {
   }
 }
 
+/**
+ * Alive to kill(0), zombies included: Postgres refuses to start while the pid in an old
+ * postmaster.pid answers kill(0), so a lost host comes back only once its processes are reaped.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -172,9 +176,11 @@ export async function killHost(plan: NetPlan, host: string): Promise<number> {
   for (let round = 0; round < 50; round++) {
     const pids = (await pidsIn(ns)).filter((p) => p !== holder);
     if (pids.length === 0) {
-      // Gone from the namespace is not yet gone: a killed process stays a zombie until its parent
-      // reaps it, and Postgres refuses to start while its old postmaster's pid still answers.
-      for (let wait = 0; wait < 300 && [...killed].some(alive); wait++) await new Promise((r) => setTimeout(r, 100));
+      // Gone from the namespace is not yet gone: wait until every killed process is reaped.
+      // (Here PID 1 reaps orphans every few seconds.)
+      for (let wait = 0; wait < 600 && [...killed].some(alive); wait++) await new Promise((r) => setTimeout(r, 100));
+      const unreaped = [...killed].filter(alive);
+      if (unreaped.length) throw new Error(`host ${host}: killed processes not reaped after 60 s: ${unreaped.join(', ')}`);
       return killed.size;
     }
     for (const pid of pids) {

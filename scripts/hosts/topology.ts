@@ -30,6 +30,7 @@ import { parseConfig } from '../../config/load.js';
 import { confString } from '../../domain/pgconf.js';
 import { repoRoot } from '../stack/layout.js';
 import { ensureBucket, STACK_KMS_KEY_ID } from '../stack/minio.js';
+import { databasesLine, iniText, PGBOUNCER_BIN, userlistText } from '../stack/pgbouncer.js';
 import { pgdrRoleSql, ownedFile, psqlArgs, REPLICATION_SETTINGS } from '../stack/postgres.js';
 import { findTool, GiveUp, startDaemon, stopDaemon, waitFor, readPid } from '../stack/procs.js';
 import { ensureSecrets, type SecretName } from '../stack/secrets.js';
@@ -65,6 +66,8 @@ export interface Topology {
     /** HAProxy on ctl1: writes (the primary) and reads (the standbys). */
     haproxyWrite: number;
     haproxyRead: number;
+    /** PgBouncer on pg3 (its agent rewrites the [databases] include on switchover). */
+    pgbouncer: number;
   };
   configFile: string;
   caCert: string;
@@ -117,6 +120,7 @@ export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
       health: 8008,
       haproxyWrite: 5000,
       haproxyRead: 5001,
+      pgbouncer: 6432,
     },
     configFile: join(dir, 'pgdr.yaml'),
     caCert: join(dir, 'tls', 'ca.crt'),
@@ -220,6 +224,13 @@ export function topologyConfig(t: Topology, secrets: Record<SecretName, { file: 
         // Tests wait for the check's round trip while storage is cut off: 15 s, not the default 60.
         archive: { agent: { stateDir: join(runDir(t), 'archiver') }, roundTripTimeoutSeconds: 15 },
         replication: { passfile: join(t.local, 'pgpass') },
+        // PgBouncer runs on pg3's host: pg3's agent owns its [databases] include.
+        pgbouncer: {
+          host: t.addr[PGBOUNCER_HOST],
+          port: t.ports.pgbouncer,
+          node: PGBOUNCER_HOST,
+          databasesFile: pgbouncerFiles(t).databases,
+        },
         nodes: Object.fromEntries(
           PG_NODES.map((n) => [
             n,
@@ -413,6 +424,48 @@ function minioHealthy(t: Topology): Promise<boolean> {
   });
 }
 
+/** The node whose host runs PgBouncer. */
+export const PGBOUNCER_HOST = 'pg3' as const;
+
+/** PgBouncer's files as its host sees them (under <local>). */
+function pgbouncerFiles(t: Topology) {
+  const dir = join(t.local, 'pgbouncer');
+  return { dir, ini: join(dir, 'pgbouncer.ini'), databases: join(dir, 'databases.ini'), userlist: join(dir, 'userlist.txt') };
+}
+
+/**
+ * Starts PgBouncer on its host unless it runs: files owned by the Postgres OS user (the passwords
+ * only in the 0600 auth_file); the [databases] include points at pg1 until a switchover rewrites it.
+ */
+export async function startPgBouncerOn(t: Topology): Promise<void> {
+  const host = PGBOUNCER_HOST;
+  const f = pgbouncerFiles(t);
+  const machine = (p: string) => join(hostDir(t, host), p.slice(t.local.length + 1));
+  const ids = asUser(t.pgUser);
+  mkdirSync(machine(f.dir), { recursive: true, mode: 0o755 });
+  if (ids) chownSync(machine(f.dir), ids.uid, ids.gid);
+  const pw = (name: SecretName) => topologySecret(t, name);
+  ownedFile(machine(f.userlist), t.pgUser, userlistText({ pgdr: pw('pgdr-password'), postgres: pw('pg-superuser-password') }));
+  if (!existsSync(machine(f.databases)))
+    ownedFile(machine(f.databases), t.pgUser, databasesLine({ host: t.addr.pg1, port: t.ports.pg }), 0o644);
+  ownedFile(
+    machine(f.ini),
+    t.pgUser,
+    iniText({
+      port: t.ports.pgbouncer,
+      dir: f.dir,
+      databasesFile: f.databases,
+      userlist: f.userlist,
+      adminUser: 'pgdr',
+      caFile: t.caCert,
+      listenAddr: t.addr[host],
+    }),
+    0o644,
+  );
+  daemonOn(t, host, 'pgbouncer', ['runuser', '-u', t.pgUser, '--', PGBOUNCER_BIN, f.ini], { LANG: 'C', LC_ALL: 'C' });
+  await waitFor(`pgbouncer on ${host}`, () => reachable(t.addr[host], t.ports.pgbouncer), 30000, daemonLog(t, host, 'pgbouncer'));
+}
+
 /** HAProxy's config file (ctl1's state directory, machine's view). */
 export const haproxyFile = (t: Topology) => join(hostDir(t, 'ctl1'), 'haproxy.cfg');
 
@@ -516,6 +569,7 @@ export async function topologyUp(t: Topology, log: (line: string) => void = cons
     daemonOn(t, 'ctl1', 'api', [join(repoRoot, 'bin', 'pgdr-api')], pgdrEnv(t));
     await waitFor('pgdr api on ctl1', () => reachable(t.addr.ctl1, t.ports.api), 60000, daemonLog(t, 'ctl1', 'api'));
   });
+  await step(`pgbouncer on ${PGBOUNCER_HOST} (:${t.ports.pgbouncer})`, () => startPgBouncerOn(t));
   await step(`haproxy on ctl1 (writes :${t.ports.haproxyWrite}, reads :${t.ports.haproxyRead})`, async () => {
     writeFileSync(haproxyFile(t), haproxyConfig(haproxyPlan(t)));
     daemonOn(t, 'ctl1', 'haproxy', [findTool('haproxy', t.toolsBin), '-f', haproxyFile(t), '-db']);
@@ -575,7 +629,7 @@ export async function killPgdrOn(t: Topology, host: string): Promise<number> {
  */
 export async function topologyDown(t: Topology): Promise<string[]> {
   for (const h of ['ctl1', 'ctl2', ...PG_NODES]) {
-    for (const name of ['haproxy', 'api', 'control', 'agent'])
+    for (const name of ['haproxy', 'pgbouncer', 'api', 'control', 'agent'])
       await stopDaemon(join(hostDir(t, h), 'run', `${name}.pid`), `${name} on ${h}`, 20000).catch(() => false);
   }
   for (const n of PG_NODES) {

@@ -35,6 +35,9 @@ export interface PgbenchResult {
   stderrTail: string;
 }
 
+/** What pgbench needs of a stack: where the Postgres tools are and the OS user that runs them. */
+export type PgTools = Pick<StackLayout, 'pgBin' | 'pgUser'>;
+
 export interface PgbenchTarget {
   host: string;
   port: number;
@@ -57,7 +60,7 @@ function runDir(osUser: string): string {
 }
 
 /** `pgbench -i`: the pgbench_* tables at the given scale (100,000 accounts per unit). */
-export async function pgbenchInit(layout: StackLayout, opts: PgbenchTarget & { scale: number }): Promise<void> {
+export async function pgbenchInit(layout: PgTools, opts: PgbenchTarget & { scale: number }): Promise<void> {
   await runTool({
     tool: 'pgbench',
     binDir: layout.pgBin,
@@ -131,7 +134,7 @@ function summaryNumber(stdout: string, re: RegExp): number | undefined {
  * `done` rejects only when pgbench could not run at all (bad options, no initial connection).
  */
 export function pgbenchRun(
-  layout: StackLayout,
+  layout: PgTools,
   opts: PgbenchTarget & { clients: number; seconds: number; script?: string },
 ): { done: Promise<PgbenchResult>; stop(): void } {
   const dir = runDir(layout.pgUser);

@@ -54,15 +54,25 @@ export function databasesLine(target: { host: string; port: number }): string {
   return `* = host=${target.host} port=${target.port}\n`;
 }
 
-function iniText(o: { port: number; dir: string; databasesFile: string; userlist: string; adminUser: string; caFile: string }): string {
+/** pgbouncer.ini: transaction pooling, scram, TLS to the servers (verify-full), [databases] only an %include. */
+export function iniText(o: {
+  port: number;
+  dir: string;
+  databasesFile: string;
+  userlist: string;
+  adminUser: string;
+  caFile: string;
+  /** @default '127.0.0.1' */
+  listenAddr?: string;
+}): string {
   return [
-    '; written by pgdr stack',
+    '; written by pgdr (dev stack or hosts harness)',
     '[databases]',
     // Only the include: pgdr rewrites that file on switchover and sends RELOAD.
     `%include ${o.databasesFile}`,
     '',
     '[pgbouncer]',
-    'listen_addr = 127.0.0.1',
+    `listen_addr = ${o.listenAddr ?? '127.0.0.1'}`,
     `listen_port = ${o.port}`,
     `unix_socket_dir = ${o.dir}`,
     'pool_mode = transaction',
@@ -86,7 +96,7 @@ function iniText(o: { port: number; dir: string; databasesFile: string; userlist
 }
 
 /** "user" "password" lines; a double quote inside is doubled. */
-function userlistText(users: Record<string, string>): string {
+export function userlistText(users: Record<string, string>): string {
   const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
   return Object.entries(users)
     .map(([u, p]) => `${q(u)} ${q(p)}\n`)

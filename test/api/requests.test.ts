@@ -72,6 +72,14 @@ describe('request hygiene', () => {
       expect(await countWorkflows(c.temporal, [tc.name])).toBe(0);
     });
 
+    it('POST backups with a bad "from" answers 400 naming body.from and the valid values, and starts nothing', async () => {
+      const bad = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/backups`, body: { from: 'sideways' } });
+      expectEnvelope(bad, 400, 'BAD_REQUEST');
+      expect(bad.body.error.fields).toEqual([{ field: 'body.from', message: expect.stringMatching(/"primary".*"standby".*sideways/) }]);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(await countWorkflows(c.temporal, [tc.name])).toBe(0);
+    });
+
     it('every route the API serves refuses a query parameter it does not declare, before doing anything', async () => {
       const fill = (path: string) =>
         path
@@ -280,5 +288,31 @@ describe('request hygiene', () => {
       expect(res.stdout).toContain('second\\x1b]0;title\\x07');
       expect(res.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
     });
+  });
+});
+
+describe('a backup from a standby with the pgbackrest method', () => {
+  const tc = testCluster('apireqpb', (cl) => void (cl.method = 'pgbackrest'));
+  let c: Awaited<ReturnType<typeof clients>>;
+  let api: ReturnType<typeof securityApi>;
+
+  beforeAll(async () => {
+    c = await clients(tc);
+    api = securityApi(tc, c.temporal, c.s3);
+    await api.listen();
+  });
+  afterAll(async () => {
+    await api?.close();
+    await c?.close();
+  });
+
+  it('is refused with 400 naming body.from (pgBackRest backs up from the primary only), before anything starts', async () => {
+    const res = await api.send({ method: 'POST', url: `/api/v1/clusters/${tc.name}/backups`, body: { from: 'standby' } });
+    expectEnvelope(res, 400, 'BAD_REQUEST');
+    expect(res.body.error.fields).toEqual([
+      { field: 'body.from', message: 'expected "primary": the pgbackrest method backs up from the primary only (got "standby")' },
+    ]);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await countWorkflows(c.temporal, [tc.name])).toBe(0);
   });
 });

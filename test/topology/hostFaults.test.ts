@@ -11,7 +11,16 @@ import { createS3Client, clusterPrefix, listKeys } from '../../adapters/storage.
 import { createSecretReader } from '../../adapters/secrets.js';
 import { loadConfig } from '../../config/load.js';
 import { killHost, setBlackhole } from '../../scripts/hosts/netns.js';
-import { CLUSTER, dataDirOf, hostDir, killPgdrOn, startPgdrOn, startPostgresOn, topologyDown } from '../../scripts/hosts/topology.js';
+import {
+  CLUSTER,
+  dataDirOf,
+  hostDir,
+  killPgdrOn,
+  startPgBouncerOn,
+  startPgdrOn,
+  startPostgresOn,
+  topologyDown,
+} from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
 import { scheduledActivityTypes } from '../helpers/history.js';
 import {
@@ -131,6 +140,55 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     }
   });
 
+  it('pg1 partitioned from svc (Temporal and MinIO) for 30 s mid-backup: it completes or fails cleanly, one new good entry, no stray objects', async () => {
+    // Enough data that the stream is still running when the link goes.
+    await h.sql('pg1', 'create table big_t as select g, md5(g::text) || md5((g + 1)::text) as pad from generate_series(1, 2500000) g');
+    const config = loadConfig(t.configFile);
+    const catalog = async () =>
+      (await h.api('GET', `/api/v1/clusters/${CLUSTER}/backups`)).body.backups as { id: string; status: string }[];
+    const goodBefore = (await catalog()).filter((b) => b.status === 'good').map((b) => b.id);
+    const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/backups`, {});
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const handle = h.temporal.workflow.getHandle(res.body.workflowId);
+    await reached(handle, ['uploadBaseBackup']);
+    await new Promise((r) => setTimeout(r, 1500));
+    const cut = (on: boolean) => Promise.all([setBlackhole(t.net, 'pg1', t.addr.svc, on), setBlackhole(t.net, 'pg1', t.addr.minio, on)]);
+    const t0 = Date.now();
+    await cut(true);
+    let healed = false;
+    try {
+      await new Promise((r) => setTimeout(r, 30_000));
+      await cut(false);
+      healed = true;
+      const first = await h.finished(res.body.workflowId, 300_000).then(
+        (r) => ({ ok: true as const, id: r.result.manifest.id as string }),
+        (err) => ({ ok: false as const, why: ((err as { cause?: { message?: string } }).cause?.message ?? String(err)).slice(0, 140) }),
+      );
+      const ended = seconds(t0);
+      const next = first.ok ? first.id : await goodBackup();
+      const after = await catalog();
+      const newGood = after.filter((b) => b.status === 'good' && !goodBefore.includes(b.id)).map((b) => b.id);
+      expect(newGood).toEqual([next]);
+      // No stray objects: every object under base/ belongs to a good backup.
+      const s3 = createS3Client(config.storage, createSecretReader());
+      let keys: string[];
+      try {
+        keys = (await listKeys(s3, config.storage.bucket, `${clusterPrefix(config.storage, CLUSTER)}base/`)).map((k) => k.key);
+      } finally {
+        s3.destroy();
+      }
+      const good = new Set(after.filter((b) => b.status === 'good').map((b) => b.id));
+      const stray = keys.filter((k) => !good.has(k.slice(k.indexOf('/base/') + '/base/'.length).split('/')[0]!));
+      expect(stray).toEqual([]);
+      console.log(
+        `FAULT | pg1 partitioned from svc (Temporal and MinIO) for 30 s mid-backup (uploading) | ${first.ok ? `backup completed ${ended} s after the cut` : `backup failed ${ended} s after the cut (${first.why}); the next one succeeded`}; one new good catalog entry, no object outside a good backup`,
+      );
+    } finally {
+      if (!healed) await cut(false);
+      await h.sql('pg1', 'drop table if exists big_t');
+    }
+  });
+
   it('pg2 partitioned from pg1 before a switchover to it: refused with the numbers, nothing changed', async () => {
     const timeline = async (n: 'pg1' | 'pg2') => (await h.sql(n, 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
     const before = { pg1: await timeline('pg1'), pg2: await timeline('pg2') };
@@ -237,6 +295,7 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     // The host comes back: its server, then its agent (as a boot would).
     await startPostgresOn(t, 'pg3');
     await startPgdrOn(t, 'pg3');
+    await startPgBouncerOn(t);
     const returned = seconds(t0);
     let outcome: string;
     try {
@@ -256,5 +315,52 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     console.log(
       `FAULT | host pg3 lost mid-drill (${killed} processes SIGKILLed, scratch instance replaying) | host back ${returned} s later; ${outcome} ${ended} s after the loss; no scratch instance running, no scratch directory left`,
     );
+  });
+
+  // Last: it leaves pg2 the primary.
+  it('the control worker on ctl1 SIGKILLed mid-switchover (promotion in flight): ctl2 finishes it, one promotion, one report', async () => {
+    const timelineOf = async (n: 'pg1' | 'pg2') =>
+      (await h.sql(n, 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
+    const before = await timelineOf('pg1');
+    const pg2Log = join(hostDir(t, 'pg2'), 'logs', 'postgres.log');
+    const promotions = () => (readFileSync(pg2Log, 'utf8').match(/selected new timeline ID/g) ?? []).length;
+    const promotedBefore = promotions();
+    await killPgdrOn(t, 'ctl2');
+    let handle: WorkflowHandle | undefined;
+    try {
+      const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: 'pg2' });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      handle = h.temporal.workflow.getHandle(res.body.workflowId);
+      await reached(handle, ['promote']);
+      await startPgdrOn(t, 'ctl2');
+      const t0 = Date.now();
+      await killPgdrOn(t, 'ctl1');
+      const { result } = await h.finished(res.body.workflowId);
+      const recovered = seconds(t0);
+      expect(result).toMatchObject({ oldPrimary: 'pg1', newPrimary: 'pg2' });
+      expect([...(await workflowTaskHosts(handle))].sort()).toEqual(['ctl1', 'ctl2']);
+      expectEachOnItsHost(await activityRuns(handle));
+      // One promotion: pg2 chose one new timeline, and pg1 follows it as a standby.
+      expect(promotions() - promotedBefore).toBe(1);
+      expect(await timelineOf('pg2')).toBe(before + 1);
+      await until('pg1 streaming from pg2', async () => (await h.sql('pg1', 'select pg_is_in_recovery() as r')).rows[0].r === true);
+      // One report of this run in storage.
+      const config = loadConfig(t.configFile);
+      const s3 = createS3Client(config.storage, createSecretReader());
+      let reports: string[];
+      try {
+        reports = (await listKeys(s3, config.storage.bucket, `${clusterPrefix(config.storage, CLUSTER)}reports/switchovers/`)).map(
+          (k) => k.key,
+        );
+      } finally {
+        s3.destroy();
+      }
+      expect(reports).toHaveLength(1);
+      console.log(
+        `FAULT | control worker on ctl1 SIGKILLed mid-switchover (promote of pg2 in flight) | ctl2 finished it ${recovered} s after the kill; pg2 promoted once (timeline ${before} → ${before + 1}), pg1 rejoined as its standby, one switchover report`,
+      );
+    } finally {
+      await startPgdrOn(t, 'ctl1');
+    }
   });
 });

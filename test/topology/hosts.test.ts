@@ -11,8 +11,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeTaskQueue } from '../../domain/naming.js';
 import { leftovers } from '../../scripts/hosts/netns.js';
-import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown, type PgNode } from '../../scripts/hosts/topology.js';
+import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown, topologySecret, type PgNode } from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
+import { expectNoClientFailed } from '../helpers/replication.js';
+import { pgbenchRun } from '../../scripts/stack/pgbench.js';
 import {
   activityRuns,
   expectEachOnItsHost,
@@ -128,6 +130,22 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     for (const h of await workflowTaskHosts(handle)) expect(h).toMatch(/^ctl[12]$/);
   });
 
+  it('a backup from a standby runs on that standby’s agent, with the primary untouched', async () => {
+    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/backups`, { from: 'standby' });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const { handle, result } = await finished(res.body.workflowId);
+    expect(result.manifest).toMatchObject({ status: 'good', verification: { ok: true } });
+    const source = result.manifest.sourceNode as string;
+    expect(['pg2', 'pg3']).toContain(source);
+    const runs = await activityRuns(handle);
+    expectEachOnItsHost(runs);
+    // Its stream ran on the standby's host, and none of those steps on the primary's.
+    const onSource = runs.filter((r) => r.queue === nodeTaskQueue(CLUSTER, source as PgNode) && r.type !== 'probeNode').map((r) => r.type);
+    expect(onSource.length).toBeGreaterThan(0);
+    const onPrimary = runs.filter((r) => r.queue === nodeTaskQueue(CLUSTER, 'pg1')).map((r) => r.type);
+    expect(onPrimary.filter((type) => onSource.includes(type))).toEqual([]);
+  });
+
   it('a PITR onto pg3 restores there, with its own listen address, and the WAL check is green', async () => {
     await sql('pg1', "insert into hosts_t select g, 'after backup' from generate_series(101, 150) g on conflict do nothing");
     const mark = (await sql('pg1', 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t'))
@@ -216,14 +234,39 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       expect([...reads].sort()).toEqual([t.addr.pg2, t.addr.pg3]);
     });
 
-    it('follows a switchover pg1 → pg2 and back: new write connections reach the new primary, never a standby', async () => {
+    it('follows a switchover pg1 → pg2 and back, with pgbench through PgBouncer on pg3: writes never reach a standby, no transaction fails, no row is lost', async () => {
+      await sql('pg1', 'create table if not exists sw_rows (id bigserial primary key, v int)');
+      const load = (seconds: number) =>
+        pgbenchRun(t, {
+          host: t.addr.pg3,
+          port: t.ports.pgbouncer,
+          database: 'postgres',
+          user: 'postgres',
+          password: topologySecret(t, 'pg-superuser-password'),
+          clients: 4,
+          seconds,
+          script: 'insert into sw_rows (v) values (:client_id);',
+        });
+      const loadThere = load(20);
+      await new Promise((r) => setTimeout(r, 2000));
       const there = await switchoverThroughHaproxy('pg2', 'pg1');
       // Writes were only ever handed to a server out of recovery.
       expect(there.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect((await through(t.ports.haproxyRead))?.addr).not.toBe(t.addr.pg2);
+      const thereLoad = await loadThere.done;
+      expectNoClientFailed(thereLoad, 50);
+      const loadBack = load(20);
+      await new Promise((r) => setTimeout(r, 2000));
       const back = await switchoverThroughHaproxy('pg1', 'pg2');
       expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
+      const backLoad = await loadBack.done;
+      expectNoClientFailed(backLoad, 50);
+      // Every committed insert is on the primary, whichever server took it.
+      expect((await sql('pg1', 'select count(*)::int as n from sw_rows')).rows[0].n).toBe(thereLoad.transactions + backLoad.transactions);
+      console.log(
+        `PGBOUNCER | pgbench (4 clients, inserts) through PgBouncer on pg3 during switchovers pg1 → pg2 and back | ${thereLoad.transactions} and ${backLoad.transactions} transactions, 0 failed; longest commit gap ${thereLoad.longestGapMs} and ${backLoad.longestGapMs} ms; every committed row on the primary`,
+      );
       console.log(
         `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 2, rise 1`,
       );
