@@ -11,7 +11,8 @@
  * calls on archives of 2,000 and 20,000 segments, in full and incrementally (bench/walCheck.ts).
  * Not in the default list, since it builds clusters of its own: "switchover", the write pause
  * pgbench sees during pgdr's switchover through PgBouncer against Patroni's own switchover
- * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts).
+ * (PGDR_BENCH_SWITCHOVER_ROUNDS, default 3; see bench/switchover.ts); and "haproxy", how soon
+ * HAProxy's write listener follows a switchover across the namespaced hosts (bench/haproxy.ts).
  */
 import { backupBench, type BenchRow } from './backup.js';
 import { walBench } from './wal.js';
@@ -22,6 +23,7 @@ import { runtimeBench } from './runtime.js';
 import { encryptionBench } from './encryption.js';
 import { copyBench } from './copy.js';
 import { walCheckBench } from './walCheck.js';
+import { haproxyBench } from './haproxy.js';
 
 const parts = (process.env.PGDR_BENCH ?? 'backup,pgbackrest,wal,restore,runtime,encryption,copy,walcheck').split(',').map((p) => p.trim());
 const benches: Record<string, () => Promise<BenchRow[]>> = {
@@ -34,6 +36,7 @@ const benches: Record<string, () => Promise<BenchRow[]>> = {
   encryption: encryptionBench,
   copy: copyBench,
   walcheck: walCheckBench,
+  haproxy: haproxyBench,
 };
 const unknown = parts.filter((p) => !benches[p]);
 if (unknown.length) {

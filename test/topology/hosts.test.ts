@@ -15,6 +15,7 @@ import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown, topologySec
 import { until } from '../helpers/stack.js';
 import { expectNoClientFailed } from '../helpers/replication.js';
 import { pgbenchRun } from '../../scripts/stack/pgbench.js';
+import { followWriteFlip, type ListenerAnswer } from '../../scripts/hosts/flip.js';
 import {
   activityRuns,
   expectEachOnItsHost,
@@ -41,50 +42,27 @@ async function through(port: number): Promise<{ addr: string; standby: boolean }
   }
 }
 
-/**
- * Switches over to `to` and follows HAProxy's write listener with a new connection every 50 ms:
- * returns how long after `to` was promoted (seen by polling it directly) the listener first
- * reached it, and every server the write listener handed out meanwhile.
- */
-async function switchoverThroughHaproxy(
-  to: PgNode,
-  from: PgNode,
-): Promise<{ flipMs: number; writeAnswers: { addr: string; standby: boolean }[] }> {
-  const writeAnswers: { addr: string; standby: boolean }[] = [];
-  let promotedAt = 0;
-  let reachedAt = 0;
-  let stop = false;
-  const poll = (async () => {
-    while (!stop && !reachedAt) {
-      const [direct, viaProxy] = await Promise.all([
-        h.sql(to, 'select pg_is_in_recovery() as standby').catch(() => null),
-        through(t.ports.haproxyWrite),
-      ]);
-      const now = Date.now();
-      if (direct && direct.rows[0].standby === false && !promotedAt) promotedAt = now;
-      if (viaProxy) {
-        writeAnswers.push(viaProxy);
-        if (viaProxy.addr === t.addr[to] && !reachedAt) reachedAt = now;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  })();
-  try {
-    // A switchover starts a backup of the new timeline after it: the next one waits for that.
-    const res = await until('the cluster free for a switchover', async () => {
-      const r = await api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: to });
-      return r.status === 409 && r.body.error.code === 'CLUSTER_BUSY' ? undefined : r;
-    });
-    expect(res.status, JSON.stringify(res.body)).toBe(202);
-    expect(res.body).toMatchObject({ oldPrimary: from, candidate: to });
-    const { handle } = await finished(res.body.workflowId);
-    expectEachOnItsHost(await activityRuns(handle));
-    await until(`HAProxy's write listener reaching ${to}`, async () => reachedAt > 0, 30_000);
-  } finally {
-    stop = true;
-    await poll;
-  }
-  return { flipMs: reachedAt - promotedAt, writeAnswers };
+/** Switches over to `to` through the API while following HAProxy's write listener (scripts/hosts/flip.ts). */
+async function switchoverThroughHaproxy(to: PgNode, from: PgNode): Promise<{ flipMs: number; writeAnswers: ListenerAnswer[] }> {
+  const { flipMs, answers } = await followWriteFlip({
+    candidatePromoted: async () => (await h.sql(to, 'select pg_is_in_recovery() as standby')).rows[0].standby === false,
+    throughListener: () => through(t.ports.haproxyWrite),
+    candidateAddr: t.addr[to],
+    intervalMs: 50,
+    settleMs: 30_000,
+    run: async () => {
+      // A switchover starts a backup of the new timeline after it: the next one waits for that.
+      const res = await until('the cluster free for a switchover', async () => {
+        const r = await api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: to });
+        return r.status === 409 && r.body.error.code === 'CLUSTER_BUSY' ? undefined : r;
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      expect(res.body).toMatchObject({ oldPrimary: from, candidate: to });
+      const { handle } = await finished(res.body.workflowId);
+      expectEachOnItsHost(await activityRuns(handle));
+    },
+  });
+  return { flipMs, writeAnswers: answers };
 }
 
 describe('pgdr across hosts', { timeout: 300_000 }, () => {
@@ -265,7 +243,7 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       // Every committed insert is on the primary, whichever server took it.
       expect((await sql('pg1', 'select count(*)::int as n from sw_rows')).rows[0].n).toBe(thereLoad.transactions + backLoad.transactions);
       console.log(
-        `PGBOUNCER | pgbench (4 clients, inserts) through PgBouncer on pg3 during switchovers pg1 → pg2 and back | ${thereLoad.transactions} and ${backLoad.transactions} transactions, 0 failed; longest commit gap ${thereLoad.longestGapMs} and ${backLoad.longestGapMs} ms; every committed row on the primary`,
+        `PGBOUNCER | pgbench (4 clients, inserts) through PgBouncer on pg3 during switchovers pg1 → pg2 and back | ${thereLoad.transactions} and ${backLoad.transactions} transactions, 0 failed; longest commit gap ${Math.round(thereLoad.longestGapMs)} and ${Math.round(backLoad.longestGapMs)} ms; every committed row on the primary`,
       );
       console.log(
         `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 2, rise 1`,
