@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isAlive } from '../stack/procs.js';
 
 export interface HostSpec {
   name: string;
@@ -133,19 +134,6 @@ export async function netUp(plan: NetPlan): Promise<void> {
   }
 }
 
-/**
- * Alive to kill(0), zombies included: Postgres refuses to start while the pid in an old
- * postmaster.pid answers kill(0), so a lost host comes back only once its processes are reaped.
- */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readComm(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -176,11 +164,11 @@ export async function killHost(plan: NetPlan, host: string): Promise<number> {
   for (let round = 0; round < 50; round++) {
     const pids = (await pidsIn(ns)).filter((p) => p !== holder);
     if (pids.length === 0) {
-      // Gone from the namespace is not yet gone: wait until every killed process is reaped.
-      // (Here PID 1 reaps orphans every few seconds.)
-      for (let wait = 0; wait < 600 && [...killed].some(alive); wait++) await new Promise((r) => setTimeout(r, 100));
-      const unreaped = [...killed].filter(alive);
-      if (unreaped.length) throw new Error(`host ${host}: killed processes not reaped after 60 s: ${unreaped.join(', ')}`);
+      // Gone from the namespace is not yet dead: wait until every killed process has exited (a
+      // zombie has; this machine's PID 1 may take long to reap one, see startPostgresOn).
+      for (let wait = 0; wait < 300 && [...killed].some(isAlive); wait++) await new Promise((r) => setTimeout(r, 100));
+      const living = [...killed].filter(isAlive);
+      if (living.length) throw new Error(`host ${host}: processes still running 30 s after SIGKILL: ${living.join(', ')}`);
       return killed.size;
     }
     for (const pid of pids) {

@@ -29,8 +29,8 @@ export interface HostsSession {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   sql(node: PgNode, text: string, port?: number): Promise<pg.QueryResult>;
-  /** SQL at any address of the harness (HAProxy's listeners on ctl1). */
-  sqlAt(host: string, port: number, text: string): Promise<pg.QueryResult>;
+  /** SQL at any address of the harness (HAProxy's listeners on ctl1; PgBouncer, which takes no TLS from clients: tls false). */
+  sqlAt(host: string, port: number, text: string, opts?: { tls?: boolean }): Promise<pg.QueryResult>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   finished(workflowId: string, timeoutMs?: number): Promise<{ handle: WorkflowHandle; result: any }>;
   close(): Promise<void>;
@@ -55,14 +55,14 @@ export async function openHosts(t: Topology): Promise<HostsSession> {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };
-  const sqlAt = async (host: string, port: number, text: string) => {
+  const sqlAt = async (host: string, port: number, text: string, opts: { tls?: boolean } = {}) => {
     const c = new pg.Client({
       host,
       port,
       user: 'postgres',
       database: 'postgres',
       password: topologySecret(t, 'pg-superuser-password'),
-      ssl: { ca: readFileSync(t.caCert, 'utf8'), rejectUnauthorized: true },
+      ssl: opts.tls === false ? false : { ca: readFileSync(t.caCert, 'utf8'), rejectUnauthorized: true },
       connectionTimeoutMillis: 10_000,
     });
     await c.connect();

@@ -32,7 +32,7 @@ import { repoRoot } from '../stack/layout.js';
 import { ensureBucket, STACK_KMS_KEY_ID } from '../stack/minio.js';
 import { databasesLine, iniText, PGBOUNCER_BIN, userlistText } from '../stack/pgbouncer.js';
 import { pgdrRoleSql, ownedFile, psqlArgs, REPLICATION_SETTINGS } from '../stack/postgres.js';
-import { findTool, GiveUp, startDaemon, stopDaemon, waitFor, readPid } from '../stack/procs.js';
+import { findTool, GiveUp, isAlive, startDaemon, stopDaemon, waitFor, readPid } from '../stack/procs.js';
 import { ensureSecrets, type SecretName } from '../stack/secrets.js';
 import { devServerArgs } from '../stack/temporal.js';
 import { issueCert, makeCa } from '../stack/tls.js';
@@ -607,9 +607,24 @@ export async function startPgdrOn(t: Topology, host: string): Promise<void> {
   );
 }
 
-/** Starts a node's Postgres again (after a host loss), unless it answers. */
+/**
+ * Starts a node's Postgres again (after a host loss), unless it answers. A host that returns has
+ * none of its old processes; on this one kernel a killed postmaster may linger as a zombie that
+ * kill(0) still answers for, and Postgres would refuse its lock files: a lock file whose
+ * process has exited is removed first, as a reboot would have left no such process.
+ */
 export async function startPostgresOn(t: Topology, node: PgNode): Promise<void> {
-  if (!(await reachable(t.addr[node], t.ports.pg))) await pgCtlOn(t, node, 'start');
+  if (await reachable(t.addr[node], t.ports.pg)) return;
+  // The data directory's pid file and the socket's lock file both name the postmaster.
+  for (const lockFile of [
+    join(hostDir(t, node), 'pg', node, 'postmaster.pid'),
+    join(hostDir(t, node), 'run', 'pg', `.s.PGSQL.${t.ports.pg}.lock`),
+  ]) {
+    if (!existsSync(lockFile)) continue;
+    const pid = Number(readFileSync(lockFile, 'utf8').split('\n')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) rmSync(lockFile);
+  }
+  await pgCtlOn(t, node, 'start');
 }
 
 /** SIGKILLs the host's pgdr worker (its pid file's process) and waits until it is gone. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { asUser } from '../../adapters/gateway.js';
 import type { StackLayout } from './layout.js';
 import { pgServerTls, type PgSecrets } from './postgres.js';
-import { freePort, portOpen, sleep } from './procs.js';
+import { freePort, isAlive, portOpen, sleep } from './procs.js';
 
 export const PGBOUNCER_BIN = '/usr/sbin/pgbouncer';
 const START_TIMEOUT_MS = 15_000;
@@ -27,19 +27,8 @@ export interface PgBouncerHandle {
   stop(): Promise<void>;
 }
 
-/**
- * Whether pid is a live process. kill(0) is not enough: the container's PID 1 does not reap
- * orphans, so a PgBouncer started by a process that has since exited stays a zombie (State Z)
- * after it dies.
- */
-export function processRunning(pid: number): boolean {
-  try {
-    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return state !== undefined && state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+/** Whether pid is a live process (zombies are not): procs.ts's isAlive. */
+export const processRunning = isAlive;
 
 function owned(path: string, user: string, mode: number, content?: string): void {
   if (content === undefined) mkdirSync(path, { recursive: true, mode });

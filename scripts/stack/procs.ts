@@ -4,10 +4,14 @@ import { chmodSync, openSync, readFileSync, writeFileSync, existsSync, rmSync, a
 import { tcpCheck } from '../../adapters/net.js';
 import { join, delimiter } from 'node:path';
 
+/**
+ * Whether pid is a live process. kill(0) is not enough: this machine's PID 1 does not reap
+ * orphans at once, so a process that died after its parent stays a zombie (State Z) a while.
+ */
 export function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return state !== undefined && state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

@@ -317,6 +317,64 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     );
   });
 
+  it('pg2 cut off from pg1 and from storage as the fence begins: rolled back, pg1 serves writes again through PgBouncer', async () => {
+    const timeline = async () => (await h.sql('pg1', 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
+    const before = await timeline();
+    // Cut just before the request: pg1 and pg2 still show the stream for up to wal_sender_timeout,
+    // so the preconditions pass; the fence is where the missing shutdown checkpoint shows.
+    const cut = async (on: boolean) => {
+      await setBlackhole(t.net, 'pg1', t.addr.pg2, on);
+      await setBlackhole(t.net, 'pg2', t.addr.pg1, on);
+      await setBlackhole(t.net, 'pg2', t.addr.minio, on);
+    };
+    await cut(true);
+    let healed = false;
+    try {
+      const t0 = Date.now();
+      const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: 'pg2' });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const handle = h.temporal.workflow.getHandle(res.body.workflowId);
+      const failure = await h.finished(res.body.workflowId).then(
+        () => 'completed',
+        (err) => (err as { cause?: { message?: string } }).cause?.message ?? String(err),
+      );
+      const rolledBack = seconds(t0);
+      expect(failure).toMatch(/switchover of cluster "multi" to "pg2" rolled back: .*"pg1" is the primary again/);
+      // The fence was entered (pg1 stopped) and undone.
+      expect(await scheduledActivityTypes(handle)).toEqual(expect.arrayContaining(['stopAndReadControl', 'startServer']));
+      expect((await h.sql('pg1', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(false);
+      expect(await timeline()).toBe(before);
+      // Clients through PgBouncer write to pg1 again (it was paused, then resumed).
+      const viaBouncer = await h.sqlAt(
+        t.addr.pg3,
+        t.ports.pgbouncer,
+        "insert into faults_t (note) values ('after rollback') returning host(inet_server_addr()) as addr",
+        { tls: false },
+      );
+      expect(viaBouncer.rows[0].addr).toBe(t.addr.pg1);
+      expect((await h.sql('pg2', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(true);
+      await cut(false);
+      healed = true;
+      const t1 = Date.now();
+      await until(
+        'pg2 streaming from pg1 again',
+        async () =>
+          (
+            await h.sql(
+              'pg1',
+              `select count(*)::int as n from pg_stat_replication where client_addr = '${t.addr.pg2}' and state = 'streaming'`,
+            )
+          ).rows[0].n === 1,
+        180_000,
+      );
+      console.log(
+        `FAULT | pg2 cut off from pg1 and storage as a switchover to it began (the stream still looked alive) | rolled back in ${rolledBack} s (${failure.replace(/^.*rolled back: /, '').replace(/; "pg1" is the primary again.*$/s, '')}); pg1 primary on timeline ${before} again, writes through PgBouncer reach it; healed: pg2 streaming again ${seconds(t1)} s later`,
+      );
+    } finally {
+      if (!healed) await cut(false);
+    }
+  });
+
   // Last: it leaves pg2 the primary.
   it('the control worker on ctl1 SIGKILLed mid-switchover (promotion in flight): ctl2 finishes it, one promotion, one report', async () => {
     const timelineOf = async (n: 'pg1' | 'pg2') =>
