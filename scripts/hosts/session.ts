@@ -65,6 +65,9 @@ export async function openHosts(t: Topology): Promise<HostsSession> {
       ssl: opts.tls === false ? false : { ca: readFileSync(t.caCert, 'utf8'), rejectUnauthorized: true },
       connectionTimeoutMillis: 10_000,
     });
+    // A server stopped under it (a switchover) may end the connection between two messages: the
+    // client then emits 'error', which unheard would crash the process; the call fails instead.
+    c.on('error', () => undefined);
     await c.connect();
     try {
       return await c.query(text);
