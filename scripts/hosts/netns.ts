@@ -248,6 +248,6 @@ export async function setLink(plan: NetPlan, host: string, up: boolean): Promise
 /** Makes `address` unreachable from `host` only (a blackhole route in its namespace), or heals it. */
 export async function setBlackhole(plan: NetPlan, host: string, address: string, on: boolean): Promise<void> {
   await execa('ip', ['-n', nsName(plan.tag, host), 'route', on ? 'replace' : 'del', 'blackhole', `${address}/32`], {
-    reject: !on ? false : true,
+    reject: on, // healing a route that is not there is fine
   });
 }

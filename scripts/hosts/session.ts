@@ -4,7 +4,7 @@
  * one builds the topology from nothing (a failed run's leftovers removed first).
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pg from 'pg';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { connectTemporalClient } from '../../adapters/temporalConnection.js';
@@ -12,13 +12,18 @@ import { loadConfig } from '../../config/load.js';
 import { topology, topologyDown, topologySecret, topologyUp, type PgNode, type Topology } from './topology.js';
 import { repoRoot } from '../stack/layout.js';
 
+/** The directory name prefix of a topology openHosts may wipe. */
+const OWN_PREFIX = 'hosts-own-';
+
 /** A topology of its own for a test file or a benchmark (tag, subnet and directory nothing else uses). */
 export function ownTopology(tag: string, subnet: number): Topology {
   return topology({
     ...process.env,
     PGDR_HOSTS_TAG: tag,
     PGDR_HOSTS_SUBNET: String(subnet),
-    PGDR_HOSTS_DIR: join(repoRoot, '.pgdr-stack', `hosts-own-${tag}`),
+    PGDR_HOSTS_DIR: join(repoRoot, '.pgdr-stack', `${OWN_PREFIX}${tag}`),
+    // Every procedure is started by the test or benchmark itself.
+    PGDR_HOSTS_SCHEDULES: 'off',
   });
 }
 
@@ -38,8 +43,12 @@ export interface HostsSession {
 
 /** Builds the topology from nothing (a failed run's leftovers removed first) and connects to it. */
 export async function openHosts(t: Topology): Promise<HostsSession> {
+  // Every run starts from empty hosts, so the directory is removed: only one ownTopology made.
+  if (!basename(t.dir).startsWith(OWN_PREFIX))
+    throw new Error(
+      `openHosts removes its topology's directory; ${t.dir} is not one ownTopology made (expected a name starting "${OWN_PREFIX}")`,
+    );
   await topologyDown(t);
-  // Its own harness directory (never a person's): every run starts from empty hosts.
   rmSync(t.dir, { recursive: true, force: true });
   await topologyUp(t, (line) => console.log(line));
   const { client, connection } = await connectTemporalClient(loadConfig(t.configFile).temporal);

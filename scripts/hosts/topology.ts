@@ -75,11 +75,18 @@ export interface Topology {
   pgBin: string;
   pgUser: string;
   toolsBin: string;
+  /**
+   * Temporal Schedules for the cluster (the WAL check every 5 min, nightly backups): on for a
+   * person's harness; off for tests and benchmarks (PGDR_HOSTS_SCHEDULES=off), which start every
+   * procedure themselves and must not meet a scheduled one mid-fault.
+   */
+  schedules: boolean;
 }
 
 /**
  * PGDR_HOSTS_TAG (1–3 letters/digits, default "d") names the namespaces and links;
- * PGDR_HOSTS_SUBNET (0–255, default 0) is the third octet of 198.18.x.0/24.
+ * PGDR_HOSTS_SUBNET (0–255, default 0) is the third octet of 198.18.x.0/24; PGDR_HOSTS_SCHEDULES (on|off, default on)
+ * says whether the cluster gets its Temporal Schedules.
  */
 export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
   const tag = env.PGDR_HOSTS_TAG ?? 'd';
@@ -128,7 +135,14 @@ export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
     pgBin: env.PGDR_PG_BIN ?? '/usr/lib/postgresql/15/bin',
     pgUser: env.PGDR_PG_OS_USER ?? 'postgres',
     toolsBin: join(toolsDir, 'bin'),
+    schedules: schedulesOn(env.PGDR_HOSTS_SCHEDULES),
   };
+}
+
+function schedulesOn(value: string | undefined): boolean {
+  if (value === undefined || value === 'on') return true;
+  if (value === 'off') return false;
+  throw new Error(`PGDR_HOSTS_SCHEDULES is "${value}": expected on or off`);
 }
 
 /** A host's state directory as the machine (outside every host) sees it. */
@@ -217,12 +231,16 @@ export function topologyConfig(t: Topology, secrets: Record<SecretName, { file: 
         password: { file: secrets['pgdr-password'].file },
         sslmode: 'verify-full',
         sslRootCert: t.caCert,
-        backup: { checkpoint: 'fast', scratchDir: join(t.local, 'scratch') },
+        backup: { checkpoint: 'fast', scratchDir: join(t.local, 'scratch'), ...(t.schedules ? {} : { schedules: {} }) },
         restore: { dir: join(t.local, 'restores'), node: 'pg3' },
         drill: { node: 'pg3', cron: null },
         // Each host's own /run: the agent and archive_command meet there, per host.
         // Tests wait for the check's round trip while storage is cut off: 15 s, not the default 60.
-        archive: { agent: { stateDir: join(runDir(t), 'archiver') }, roundTripTimeoutSeconds: 15 },
+        archive: {
+          agent: { stateDir: join(runDir(t), 'archiver') },
+          roundTripTimeoutSeconds: 15,
+          ...(t.schedules ? {} : { checkCron: null }),
+        },
         replication: { passfile: join(t.local, 'pgpass') },
         // PgBouncer runs on pg3's host: pg3's agent owns its [databases] include.
         pgbouncer: {
