@@ -16,7 +16,7 @@ import { CopyCorruptError } from '../domain/errors.js';
 import { pointPgBouncer } from '../adapters/pgbouncer.js';
 import { bindNode, stepDeps, type NodeBinding, type NodeBound, type StepDeps } from './bind.js';
 import { uploadBaseBackup, verifyBaseBackup } from './steps/basebackup.js';
-import { enableArchivingOnNode, switchWal } from './steps/archiving.js';
+import { awaitArchiverReported, enableArchivingOnNode, switchWal } from './steps/archiving.js';
 import { lastArchivedCommit, scanArchive } from './steps/walCheck.js';
 import {
   awaitRecoveryTarget,
@@ -69,6 +69,7 @@ const nodeSteps = {
   // WAL: archiving settings, pg_switch_wal, the archive read with pg_waldump.
   enableArchivingOnNode,
   switchWal,
+  awaitArchiverReported,
   lastArchivedCommit,
   scanArchive,
   // Restores into a directory on this node, their cleanup, restored copies, drill checks.

@@ -131,7 +131,18 @@ export const walCheckResult = z.object({
   archiveMode: nullableString,
   archiver: archiverStats.nullable(),
   failedSincePrevious: nullableNumber,
-  roundTrip: z.object({ segment: z.string(), ok: z.boolean(), seconds: z.number() }).nullable(),
+  roundTrip: z
+    .object({
+      segment: z.string(),
+      ok: z.boolean(),
+      seconds: z.number(),
+      archiverSeconds: z
+        .number()
+        .nullable()
+        .optional()
+        .describe("after reaching S3, until the primary's archiver reported it (null: not in time)"),
+    })
+    .nullable(),
   continuity: z
     .object({
       fromBackup: nullableString,

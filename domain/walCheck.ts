@@ -56,7 +56,12 @@ export interface WalCheckResult {
   archiver: ArchiverStats | null;
   /** Increase of pg_stat_archiver.failed_count since the previous check (null: no previous). */
   failedSincePrevious: number | null;
-  roundTrip: { segment: string; ok: boolean; seconds: number } | null;
+  /**
+   * The segment pg_switch_wal closed, whether it reached S3 and how long it took; archiverSeconds:
+   * how much longer until the primary's archiver reported it (null: not within the round trip's
+   * time; absent in checks stored before it was measured).
+   */
+  roundTrip: { segment: string; ok: boolean; seconds: number; archiverSeconds?: number | null } | null;
   continuity: ContinuityReport | null;
   lag: { bytes: number; segments: number; seconds: number } | null;
   window: TimelineWindow[];
@@ -124,7 +129,8 @@ export function judgeWalArchive(f: WalFacts): {
     problems.push('archive_mode is off on the primary: no WAL is archived (run pgdr archive enable, then restart)');
 
   const a = f.archiver;
-  if (a?.lastFailedAt && (!a.lastArchivedAt || Date.parse(a.lastFailedAt) >= Date.parse(a.lastArchivedAt))) {
+  const failing = !!a?.lastFailedAt && (!a.lastArchivedAt || Date.parse(a.lastFailedAt) >= Date.parse(a.lastArchivedAt));
+  if (a && failing) {
     problems.push(
       `archiving is failing: segment ${a.lastFailedWal} failed at ${a.lastFailedAt}` +
         (a.lastArchivedWal ? `; the last success was ${a.lastArchivedWal} at ${a.lastArchivedAt}` : '; nothing was ever archived') +
@@ -141,6 +147,11 @@ export function judgeWalArchive(f: WalFacts): {
   if (f.roundTrip && !f.roundTrip.ok) {
     problems.push(
       `segment ${f.roundTrip.segment} (closed by pg_switch_wal) did not reach the archive within ${f.roundTripTimeoutSeconds} s`,
+    );
+  } else if (f.roundTrip?.archiverSeconds === null && !failing) {
+    problems.push(
+      `segment ${f.roundTrip.segment} is in the archive, but the primary's archiver had not reported it within ${f.roundTripTimeoutSeconds} s ` +
+        `(last reported: ${a?.lastArchivedWal ?? 'none'}): archive_command is slow or stuck, and pg_wal keeps every segment until it is reported`,
     );
   }
 

@@ -101,6 +101,16 @@ export async function walArchiveCheck(input: WalCheckInput): Promise<WalCheckRes
     serverSegmentBytes ??= sw.segmentBytes ?? null;
     const seen = await awaitArchived({ cluster: input.cluster, name: sw.segment, timeoutSeconds: input.roundTripTimeoutSeconds });
     result.roundTrip = { segment: sw.segment, ok: seen.ok, seconds: Math.round(seen.seconds * 10) / 10 };
+    // The agent's archiver can put the segment in S3 ahead of Postgres's own archive_command:
+    // give the primary's archiver the rest of the time to report it, so the archiver read next
+    // shows whether archive_command works now (a check right after a fix saw the old failure).
+    // (patched: histories recorded before this step replay without it.)
+    if (seen.ok && patched('wal-check-archiver-reported')) {
+      progress.step = `waiting for the archiver of ${primary.node.name} to report ${sw.segment}`;
+      const left = Math.max(1, input.roundTripTimeoutSeconds - Math.ceil(seen.seconds));
+      const reported = await node.awaitArchiverReported({ segment: sw.segment, timeoutSeconds: left });
+      result.roundTrip.archiverSeconds = reported.ok ? Math.round(reported.seconds * 10) / 10 : null;
+    }
   }
 
   // 3. The archiver again, now that the switch had its chance.

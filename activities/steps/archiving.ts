@@ -88,3 +88,34 @@ export async function switchWal(deps: PostgresDeps, input: { cluster: string; no
     return { switchLsn: r.lsn, segment, timeline: parseInt(segment.slice(0, 8), 16), segmentBytes: parseWalSegmentSize(String(r.seg)) };
   });
 }
+
+/**
+ * Waits until this node's own archiver reports `segment` (or a later one) archived in
+ * pg_stat_archiver, up to timeoutSeconds; heartbeats while it waits. The agent's archiver may put
+ * a segment in S3 before Postgres has run archive_command for it, so the object alone does not
+ * show that Postgres can recycle it, nor that a failing archive_command has recovered. Returns
+ * early (failing true) when archive_command fails again while it waits.
+ */
+export async function awaitArchiverReported(
+  deps: PostgresDeps,
+  input: { cluster: string; node: string; segment: string; timeoutSeconds: number },
+): Promise<{ ok: boolean; failing: boolean; seconds: number; lastArchivedWal: string | null }> {
+  const { heartbeat, signal } = activityProgress();
+  const t0 = Date.now();
+  return withNode(deps, input.cluster, input.node, async (c) => {
+    let failedBefore: number | null = null;
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const r = (await c.query(`select last_archived_wal, failed_count::int as failed from pg_stat_archiver`)).rows[0];
+      const last: string | null = r?.last_archived_wal ?? null;
+      const failed = Number(r?.failed ?? 0);
+      failedBefore ??= failed;
+      const seconds = (Date.now() - t0) / 1000;
+      const reported = typeof last === 'string' && /^[0-9A-F]{24}/.test(last) && last.slice(0, 24) >= input.segment;
+      const failing = !reported && failed > failedBefore;
+      if (reported || failing || seconds >= input.timeoutSeconds) return { ok: reported, failing, seconds, lastArchivedWal: last };
+      heartbeat({ waitingFor: `the archiver to report ${input.segment}`, lastArchivedWal: last });
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  });
+}

@@ -138,20 +138,25 @@ describe('judging the archive', () => {
   });
 
   it('names the failing segment while archiving fails, and warns once it recovered', () => {
-    const failing = judgeWalArchive(
-      facts({
-        archiver: {
-          archivedCount: 9,
-          lastArchivedWal: '000000010000000000000009',
-          lastArchivedAt: '2026-11-20T11:50:00Z',
-          failedCount: 4,
-          lastFailedWal: '00000001000000000000000A',
-          lastFailedAt: '2026-11-20T11:59:00Z',
-        },
-      }),
-    );
+    const failingArchiver = () => ({
+      archivedCount: 9,
+      lastArchivedWal: '000000010000000000000009',
+      lastArchivedAt: '2026-11-20T11:50:00Z',
+      failedCount: 4,
+      lastFailedWal: '00000001000000000000000A',
+      lastFailedAt: '2026-11-20T11:59:00Z',
+    });
+    const failing = judgeWalArchive(facts({ archiver: failingArchiver() }));
     expect(failing.healthy).toBe(false);
     expect(failing.problems.join()).toMatch(/archiving is failing: segment 00000001000000000000000A failed/);
+    // The round trip's segment, in S3 but not reported by the failing archiver, is the same problem: named once.
+    const alsoUnreported = judgeWalArchive(
+      facts({
+        archiver: failingArchiver(),
+        roundTrip: { segment: '00000001000000000000000A', ok: true, seconds: 0.1, archiverSeconds: null },
+      }),
+    );
+    expect(alsoUnreported.problems).toEqual([failing.problems[0]]);
     const recovered = judgeWalArchive(
       facts({
         archiver: {
@@ -176,6 +181,17 @@ describe('judging the archive', () => {
     expect(judgeWalArchive(facts({ roundTrip: { segment: '000000010000000000000009', ok: false, seconds: 60 } })).problems.join()).toMatch(
       /did not reach the archive within 60 s/,
     );
+    // In S3 (the agent pushed it) but never reported by Postgres's archiver: stuck archive_command.
+    const unreported = judgeWalArchive(
+      facts({ roundTrip: { segment: '000000010000000000000009', ok: true, seconds: 0.1, archiverSeconds: null } }),
+    );
+    expect(unreported.healthy).toBe(false);
+    expect(unreported.problems.join()).toMatch(
+      /000000010000000000000009 is in the archive, but the primary's archiver had not reported it within 60 s/,
+    );
+    expect(
+      judgeWalArchive(facts({ roundTrip: { segment: '000000010000000000000009', ok: true, seconds: 0.1, archiverSeconds: 0.3 } })).healthy,
+    ).toBe(true);
     const lagging = judgeWalArchive(facts({ currentLsn: '0/D000000' }));
     expect(lagging.lag?.segments).toBe(3);
     expect(lagging.problems.join()).toMatch(/archive lag is 3 segment/);

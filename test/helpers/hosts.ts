@@ -13,17 +13,23 @@ export { openHosts, ownTopology as testTopology, type HostsSession } from '../..
 
 /** The data directories of the postmasters running on a host (processes in its network namespace). */
 export async function postmastersOn(t: Topology, host: string): Promise<string[]> {
-  const dirs: string[] = [];
+  // A backend just forked keeps its postmaster's command line until it sets its own title, so
+  // a process whose parent is one of these counts as that parent's child, not a postmaster.
+  const found = new Map<number, { dir: string; ppid: number }>();
   for (const pid of await pidsIn(nsName(t.tag, host))) {
-    let argv: string[];
     try {
-      argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!(argv[0]?.endsWith('/postgres') && argv[1] === '-D')) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      found.set(pid, { dir: argv[2]!, ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
     } catch {
       continue;
     }
-    if (argv[0]?.endsWith('/postgres') && argv[1] === '-D') dirs.push(argv[2]!);
   }
-  return dirs.sort();
+  return [...found.values()]
+    .filter((p) => !found.has(p.ppid))
+    .map((p) => p.dir)
+    .sort();
 }
 
 export interface StepRun {

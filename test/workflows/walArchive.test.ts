@@ -136,6 +136,8 @@ describe('WAL archiving and walArchiveCheck', () => {
     const green = await check();
     if (!green.ok) throw new Error(`expected a green check after the fix, got: ${green.message}`);
     expect(green.result.healthy).toBe(true);
+    // The round trip waited for Postgres's own archiver, not only for the object in S3.
+    expect(green.result.roundTrip).toMatchObject({ ok: true, archiverSeconds: expect.any(Number) });
     // The failures stay counted, but the archiver has succeeded since the last one.
     expect(green.result.archiver!.failedCount).toBeGreaterThanOrEqual(red.stored.archiver!.failedCount);
     expect(Date.parse(green.result.archiver!.lastArchivedAt!)).toBeGreaterThan(Date.parse(green.result.archiver!.lastFailedAt!));
