@@ -1,6 +1,7 @@
 /**
- * The one way pgdr starts a Postgres server on a node's host (restore, drill, rebuild, rejoin,
- * the restart of a replaced server).
+ * The one way pgdr starts (and stops) a Postgres server on a node's host (restore, drill,
+ * rebuild, rejoin, the restart of a replaced server): pg_ctl, or a node's own manager
+ * (pg_ctlcluster, systemctl; domain/serverManager.ts).
  *
  * `pg_ctl -w` knows the postmaster it forked and follows that very process through startup: it
  * reports a start as failed only when that process has exited, and as done once postmaster.pid
@@ -11,8 +12,17 @@
  * A server that cannot bind its port exits at once; that is its own error (PortUnavailableError),
  * found in the log lines this start appended, never in an older attempt's.
  */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { PortUnavailableError, ToolFailedError } from '../domain/errors.js';
+import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { PortUnavailableError, ServerManagerMismatchError, ToolFailedError } from '../domain/errors.js';
+import {
+  debianDataDirectory,
+  describeManager,
+  startCommand,
+  startLogFile,
+  stopCommand,
+  type ManagedCommand,
+  type ServerManager,
+} from '../domain/serverManager.js';
 import { runTool } from './gateway.js';
 import { every } from './progress.js';
 import { runningPid } from './pgHost.js';
@@ -23,8 +33,10 @@ export interface ServerStartRequest {
   binDir: string;
   dataDir: string;
   osUser: string;
-  /** pg_ctl -l: the server log (appended to). */
+  /** pg_ctl -l: the server log (appended to); a managed server's log is where its manager keeps it. */
   logFile: string;
+  /** How the server is run: pg_ctl on dataDir (the default), or the node's own manager. */
+  manager?: ServerManager;
   /** The port the server is configured for, for messages. */
   port?: number;
   /**
@@ -54,18 +66,15 @@ const BIND_FAILURE =
 export async function startPostgres(req: ServerStartRequest): Promise<ServerStartOutcome> {
   const already = runningPid(req.dataDir);
   if (already !== null) return { state: 'running', pid: already };
-  const logFrom = sizeOf(req.logFile);
+  const manager = req.manager ?? { kind: 'pg_ctl' };
+  checkManagedDataDir(req.node, manager, req.dataDir);
+  const logFile = startLogFile(manager, req.logFile, manager.kind === 'pg_ctlcluster' ? debianLogLink(manager) : null);
+  const logFrom = logFile ? sizeOf(logFile) : 0;
   const timeout = req.timeoutSeconds ?? 300;
   const stop = req.onWait ? every(2000, req.onWait) : () => undefined;
   let failure: ToolFailedError | null = null;
   try {
-    await runTool({
-      tool: 'pg_ctl',
-      binDir: req.binDir,
-      args: ['-D', req.dataDir, '-l', req.logFile, '-w', '-t', String(timeout), 'start'],
-      osUser: req.osUser,
-      signal: req.signal,
-    });
+    await runManaged(startCommand(manager, { dataDir: req.dataDir, logFile: req.logFile, timeoutSeconds: timeout }), req);
   } catch (err) {
     if (!(err instanceof ToolFailedError)) throw err;
     failure = err;
@@ -76,7 +85,7 @@ export async function startPostgres(req: ServerStartRequest): Promise<ServerStar
   // the postmaster exited (pg_ctl saw its own child go) or it is still starting at the timeout.
   const pid = runningPid(req.dataDir);
   if (pid !== null) return { state: failure ? 'starting' : 'running', pid };
-  const log = readFrom(req.logFile, logFrom);
+  const log = logFile ? readFrom(logFile, logFrom) : '';
   const bind = log.split('\n').find((l) => BIND_FAILURE.test(l));
   if (bind)
     throw new PortUnavailableError(
@@ -87,6 +96,75 @@ export async function startPostgres(req: ServerStartRequest): Promise<ServerStar
     );
   // (Started, then gone already: e.g. recovery ended before its target. The log says why.)
   return { state: 'exited', reason: reasonOf(log, String(failure?.context.stderrTail ?? '')) };
+}
+
+export interface ServerStopRequest {
+  /** For messages: the node whose host runs the server. */
+  node: string;
+  binDir: string;
+  dataDir: string;
+  osUser: string;
+  manager?: ServerManager;
+  mode: 'fast' | 'immediate';
+  /** false: ask and return at once (pg_ctl -W); the caller watches postmaster.pid. */
+  wait: boolean;
+  timeoutSeconds: number;
+  signal?: AbortSignal;
+}
+
+/** Stops the server in dataDir through its manager (pg_ctl by default). */
+export async function stopPostgres(req: ServerStopRequest): Promise<void> {
+  checkManagedDataDir(req.node, req.manager ?? { kind: 'pg_ctl' }, req.dataDir);
+  await runManaged(stopCommand(req.manager ?? { kind: 'pg_ctl' }, req), req);
+}
+
+function runManaged(cmd: ManagedCommand, req: { binDir: string; osUser: string; signal?: AbortSignal }) {
+  return runTool({
+    tool: cmd.tool,
+    ...(cmd.inBinDir ? { binDir: req.binDir } : {}),
+    args: cmd.args,
+    ...(cmd.asOsUser ? { osUser: req.osUser } : {}),
+    ...(req.signal ? { signal: req.signal } : {}),
+  });
+}
+
+/**
+ * A pg_ctlcluster cluster must run the very directory pgdr works on: its data_directory (in
+ * /etc/postgresql/<version>/<name>/postgresql.conf) is the node's dataDir, or nothing runs.
+ */
+function checkManagedDataDir(node: string, m: ServerManager, dataDir: string): void {
+  if (m.kind !== 'pg_ctlcluster') return;
+  const conf = `/etc/postgresql/${m.version}/${m.name}/postgresql.conf`;
+  let text: string;
+  try {
+    text = readFileSync(conf, 'utf8');
+  } catch (err) {
+    throw new ServerManagerMismatchError(
+      node,
+      describeManager(m),
+      dataDir,
+      `unknown (${conf}: ${(err as NodeJS.ErrnoException).code ?? err})`,
+    );
+  }
+  const managed = debianDataDirectory(m, text);
+  if (canonical(managed) !== canonical(dataDir)) throw new ServerManagerMismatchError(node, describeManager(m), dataDir, managed);
+}
+
+function canonical(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path.replace(/\/+$/, '');
+  }
+}
+
+/** postgresql-common's per-cluster `log` symlink, when the cluster has one (else its default path is used). */
+function debianLogLink(m: { version: string; name: string }): string | null {
+  try {
+    return realpathSync(`/etc/postgresql/${m.version}/${m.name}/log`);
+  } catch {
+    return null;
+  }
 }
 
 function portInLog(log: string): number | null {

@@ -8,6 +8,7 @@ import { normalPath, overlaps, pathProblem } from '../domain/paths.js';
 import { durationSeconds } from '../domain/drill.js';
 import { NAME_FORM, NAME_PATTERN, nodeTaskQueue } from '../domain/naming.js';
 import { lockShortfall } from '../domain/objectLock.js';
+import { SERVER_MANAGER_FORM, SERVER_MANAGER_PATTERN } from '../domain/serverManager.js';
 
 const identifier = z.string().regex(NAME_PATTERN, `expected a lowercase name: ${NAME_FORM}`);
 
@@ -59,6 +60,13 @@ export const nodeSchema = z
     dataDir: absolutePath.describe("the data directory (PGDATA) on the node's host"),
     binDir: absolutePath.default('/usr/lib/postgresql/15/bin').describe('directory with postgres, pg_ctl, pg_basebackup and friends'),
     osUser: z.string().min(1).default('postgres').describe('OS user that owns the data directory and runs Postgres tools'),
+    manager: z
+      .string()
+      .regex(SERVER_MANAGER_PATTERN, SERVER_MANAGER_FORM)
+      .default('pg_ctl')
+      .describe(
+        "how the node's own server starts and stops: pg_ctl on dataDir; pg_ctlcluster <version> <name> (Debian's postgresql-common: configuration in /etc/postgresql/<version>/<name>); or systemctl <unit> (untested)",
+      ),
     agentQueue: z.string().min(1).optional().describe('task queue of the node agent; default pgdr-node-<cluster>-<node>'),
     slot: z
       .string()

@@ -405,6 +405,20 @@ export class ServerStartFailedError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a node's server manager runs another data directory than the node's dataDir (a
+ * pg_ctlcluster cluster whose data_directory is elsewhere): pgdr would restore or rebuild one
+ * directory and start another. Nothing was started or stopped.
+ */
+export class ServerManagerMismatchError extends PgdrError {
+  constructor(node: string, manager: string, dataDir: string, managedDataDir: string) {
+    super(
+      `node "${node}" says its server is run by "${manager}", whose data directory is ${managedDataDir}, not the node's dataDir ${dataDir}; nothing was started or stopped`,
+      { node, manager, dataDir, managedDataDir },
+    );
+  }
+}
+
 /** Thrown when `pgbackrest verify` finds a backup set damaged (or does not report it); nothing was restored from it. */
 export class PgbackrestVerifyFailedError extends PgdrError {
   constructor(cluster: string, label: string, detail: string) {
@@ -686,6 +700,15 @@ export const errorTable: readonly ErrorRow[] = [
     http: null,
     meaning: "a node's server exited while starting (rebuild, rejoin); carries the log's reason",
     hint: 'the server log in the data directory says why',
+  },
+  {
+    code: 'SERVER_MANAGER_MISMATCH',
+    class: ServerManagerMismatchError,
+    retryable: false,
+    http: 422,
+    meaning:
+      "a node's manager (pg_ctlcluster) runs another data directory than the node's dataDir; names both; nothing was started or stopped",
+    hint: 'make nodes.{node}.dataDir the data directory pg_lsclusters shows for that cluster, or name the right cluster in nodes.{node}.manager',
   },
   {
     code: 'PG_VERSION_MISMATCH',

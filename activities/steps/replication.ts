@@ -27,7 +27,8 @@ import { activityProgress, every } from '../../adapters/progress.js';
 import { tlsOf, withLibpqEnv, withNode, type PgTls } from '../../adapters/sql.js';
 import { emptyDir, own, runningPid } from '../../adapters/pgHost.js';
 import type { SecretReader } from '../../adapters/secrets.js';
-import { startPostgres } from '../../adapters/serverStart.js';
+import { startPostgres, stopPostgres } from '../../adapters/serverStart.js';
+import { parseServerManager } from '../../domain/serverManager.js';
 
 /** A rebuilt standby's prefetcher stops this long after the last segment it was asked for. */
 const STANDBY_PREFETCH_IDLE_MS = 30_000;
@@ -52,9 +53,19 @@ export function slotOf(config: PgdrConfig, cluster: string, node: string): strin
   return nodeOf(config, cluster, node).slot ?? defaultSlotName(node);
 }
 
-function pgCtl(deps: ReplicationDeps, r: NodeTarget, args: string[], dataDir?: string) {
+/** Stops the node's own server through its manager (pg_ctl, pg_ctlcluster or systemctl). */
+function stopNodeServer(deps: ReplicationDeps, r: NodeTarget, mode: 'fast' | 'immediate', wait: boolean, timeoutSeconds = 120) {
   const nc = nodeOf(deps.config, r.cluster, r.node);
-  return runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', dataDir ?? nc.dataDir, ...args], osUser: nc.osUser });
+  return stopPostgres({
+    node: r.node,
+    binDir: nc.binDir,
+    dataDir: nc.dataDir,
+    osUser: nc.osUser,
+    manager: parseServerManager(nc.manager),
+    mode,
+    wait,
+    timeoutSeconds,
+  });
 }
 
 /** Stops the node's server (fast; immediate when fast does not finish). */
@@ -65,10 +76,10 @@ export async function stopServer(
   const nc = nodeOf(deps.config, input.cluster, input.node);
   if (runningPid(nc.dataDir) === null) return { wasRunning: false };
   try {
-    await pgCtl(deps, input, ['-m', input.mode ?? 'fast', '-w', '-t', '120', 'stop']);
+    await stopNodeServer(deps, input, input.mode ?? 'fast', true);
   } catch (err) {
     if (input.mode === 'immediate' || runningPid(nc.dataDir) === null) throw err;
-    await pgCtl(deps, input, ['-m', 'immediate', '-w', '-t', '60', 'stop']);
+    await stopNodeServer(deps, input, 'immediate', true, 60);
   }
   return { wasRunning: true };
 }
@@ -101,6 +112,7 @@ export async function startServer(deps: ReplicationDeps, input: NodeTarget): Pro
     dataDir: nc.dataDir,
     osUser: nc.osUser,
     logFile: join(nc.dataDir, SERVER_LOG),
+    manager: parseServerManager(nc.manager),
     port: nc.port,
     signal,
     onWait: () => heartbeat({ phase: 'starting the server', node: input.node }),
@@ -129,7 +141,7 @@ export async function readControlData(deps: ReplicationDeps, input: NodeTarget):
   };
 }
 
-/** The fence's stop: pg_ctl stop -m fast, then pg_controldata (one round trip while clients wait). */
+/** The fence's stop: a fast stop through the node's manager, then pg_controldata (one round trip while clients wait). */
 export async function stopAndReadControl(
   deps: ReplicationDeps,
   input: NodeTarget,
@@ -138,7 +150,7 @@ export async function stopAndReadControl(
   const wasRunning = runningPid(nc.dataDir) !== null;
   if (wasRunning) {
     // pg_ctl -w looks every 100 ms; clients are paused, so ask without waiting and look every 10 ms.
-    await pgCtl(deps, input, ['-m', 'fast', '-W', 'stop']);
+    await stopNodeServer(deps, input, 'fast', false);
     const deadline = Date.now() + 120_000;
     while (runningPid(nc.dataDir) !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     if (runningPid(nc.dataDir) !== null) await stopServer(deps, { ...input, mode: 'fast' });

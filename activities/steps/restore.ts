@@ -6,11 +6,22 @@
  * Every step is idempotent, so a retried attempt (a worker killed mid-restore) carries on:
  * the destination is ours once prepared, and is emptied before a fetch starts again.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { emptyDir, own, portIsFree, runningPid } from '../../adapters/pgHost.js';
 import { isWithin } from '../../domain/paths.js';
 import { SET_ASIDE_PATTERN, assertBackupId, failedLogName, setAsideName } from '../../domain/naming.js';
@@ -24,6 +35,7 @@ import {
   PortUnavailableError,
   RecoveryTargetMissedError,
   RestorePreflightError,
+  ServerStartFailedError,
   ToolFailedError,
   UnsafeConfValueError,
   diskFullLine,
@@ -49,7 +61,7 @@ import { baseFolder } from '../../adapters/catalogStore.js';
 import { downloadAndExtract, placeTablespaces, verifyArgs, type TablespacePlacement } from './basebackup.js';
 import { clusterTablespacesOnHost, linkedTablespaces, removeCopyTablespaces, restoreRoots } from './restoreTablespaces.js';
 import { activityProgress, every } from '../../adapters/progress.js';
-import { withServer } from '../../adapters/sql.js';
+import { withNode, withServer } from '../../adapters/sql.js';
 import { pgbackrest, repoArgs } from '../../adapters/pgbackrest.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import {
@@ -61,7 +73,8 @@ import {
   releaseClaimsOf,
   releasePort,
 } from '../../adapters/portClaims.js';
-import { startPostgres } from '../../adapters/serverStart.js';
+import { startPostgres, stopPostgres } from '../../adapters/serverStart.js';
+import { parseServerManager, type ServerManager } from '../../domain/serverManager.js';
 import { checkToolVersions } from './versions.js';
 
 export interface RestoreDeps {
@@ -186,12 +199,7 @@ export async function prepareDestination(
       ),
     );
   if (input.stopFirst && runningPid(input.dataDir) !== null) {
-    await runTool({
-      tool: 'pg_ctl',
-      binDir: nc.binDir,
-      args: ['-D', input.dataDir, '-m', 'fast', '-w', '-t', '300', 'stop'],
-      osUser: nc.osUser,
-    });
+    await stopPostgres({ node: input.node, ...serverOf(nc, input.dataDir), mode: 'fast', wait: true, timeoutSeconds: 300 });
   }
   const holdsData = existsSync(input.dataDir) && readdirSync(input.dataDir).length > 0;
   if (holdsData && !input.replacing)
@@ -432,11 +440,26 @@ export async function writeRecoverySettings(
   }
   writeFileSync(auto, `${kept.replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
   own(auto, nc.osUser);
-  // A backup of a Debian-style cluster has no postgresql.conf in the data directory.
+  // A backup of a Debian-style cluster has no configuration in the data directory (it stays in
+  // /etc/postgresql on the source). A copy on another data directory takes this host's own
+  // connection settings (TLS, authentication) from the node's running server, so pgdr and the
+  // node's clients reach it as they reach the node; never the node's whole postgresql.conf,
+  // whose data_directory, port and pid file are the live server's.
   const conf = join(input.dataDir, 'postgresql.conf');
   if (!existsSync(conf)) {
-    writeFileSync(conf, '# written by pgdr restore: the backup held no postgresql.conf\n', { mode: 0o600 });
+    const own_ = canonicalPath(input.dataDir) !== canonicalPath(nc.dataDir) ? await nodeConnectionSettings(deps, input) : null;
+    const text = [
+      '# written by pgdr restore: the backup held no postgresql.conf',
+      ...(own_ ? [`# connection settings of node ${input.node}'s server:`, ...own_.lines] : []),
+      '',
+    ].join('\n');
+    writeFileSync(conf, text, { mode: 0o600 });
     own(conf, nc.osUser);
+    const hba = join(input.dataDir, 'pg_hba.conf');
+    if (own_?.hbaFile && !existsSync(hba)) {
+      copyFileSync(own_.hbaFile, hba);
+      own(hba, nc.osUser);
+    }
   }
   rmSync(join(input.dataDir, 'standby.signal'), { force: true });
   const signalFile = join(input.dataDir, 'recovery.signal');
@@ -533,9 +556,7 @@ export async function startRestoredInstance(
       await prefetchFor(deps, input);
       const out = await startPostgres({
         node: input.node,
-        binDir: nc.binDir,
-        dataDir: input.dataDir,
-        osUser: nc.osUser,
+        ...serverOf(nc, input.dataDir),
         logFile: join(input.dataDir, LOG_NAME),
         port,
         signal,
@@ -716,7 +737,6 @@ export async function cleanupRestore(
   },
 ): Promise<{ removed: boolean; restoredOld: boolean; keptLog: string | null; logLines: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
-  const pgCtl = (args: string[]) => runTool({ tool: 'pg_ctl', binDir: nc.binDir, args: ['-D', input.dataDir, ...args], osUser: nc.osUser });
   // No prefetcher or spool outlives the restore (a cancel between its activities, an agent restart).
   await stopPrefetcher(input.dataDir);
   // Replacing, but the old directory was never moved: the data there is the original. Hands off.
@@ -726,7 +746,8 @@ export async function cleanupRestore(
   let keptLog: string | null = null;
   let logLines: string | null = null;
   if (!original) {
-    if (runningPid(input.dataDir) !== null) await pgCtl(['-m', 'immediate', '-w', '-t', '120', 'stop']);
+    if (runningPid(input.dataDir) !== null)
+      await stopPostgres({ node: input.node, ...serverOf(nc, input.dataDir), mode: 'immediate', wait: true, timeoutSeconds: 120 });
     // The failed attempt's server log often holds the real cause: it outlives the directory.
     // Beside the topmost directory this restore created, so removing what it created keeps it.
     const kept = input.keepLog
@@ -764,7 +785,13 @@ export async function cleanupRestore(
     rmSync(input.privateSocketDir, { recursive: true, force: true });
   // The server that ran there before runs again, as it was.
   if (input.restartOld && existsSync(join(input.dataDir, 'PG_VERSION')) && runningPid(input.dataDir) === null) {
-    await pgCtl(['-l', join(input.dataDir, LOG_NAME), '-w', '-t', '120', 'start']);
+    const out = await startPostgres({
+      node: input.node,
+      ...serverOf(nc, input.dataDir),
+      logFile: join(input.dataDir, LOG_NAME),
+      timeoutSeconds: 120,
+    });
+    if (out.state === 'exited') throw new ServerStartFailedError(input.node, input.dataDir, out.reason);
   }
   return { removed, restoredOld, keptLog, logLines };
 }
@@ -807,4 +834,56 @@ export async function removeOldDataDir(
       rmSync(t, { recursive: true, force: true });
   rmSync(input.oldDataDir, { recursive: true, force: true });
   return { removed: existed };
+}
+
+/**
+ * The server in dataDir as a start or stop runs it: the node's own data directory through the
+ * node's manager (an in-place restore of a pg_ctlcluster node starts as that cluster, with its
+ * configuration in /etc/postgresql), any other directory (a copy) under pg_ctl.
+ */
+function serverOf(
+  nc: { binDir: string; dataDir: string; osUser: string; manager: string },
+  dataDir: string,
+): { binDir: string; dataDir: string; osUser: string; manager: ServerManager } {
+  const own = canonicalPath(dataDir) === canonicalPath(nc.dataDir);
+  return { binDir: nc.binDir, dataDir, osUser: nc.osUser, manager: own ? parseServerManager(nc.manager) : { kind: 'pg_ctl' } };
+}
+
+/** The settings a restored copy takes from the node's own server when its backup held no configuration. */
+const CONNECTION_SETTINGS = [
+  'ssl',
+  'ssl_cert_file',
+  'ssl_key_file',
+  'ssl_ca_file',
+  'ssl_crl_file',
+  'ssl_min_protocol_version',
+  'password_encryption',
+];
+
+/**
+ * The node's running server's TLS and password settings (as postgresql.conf lines) and its
+ * pg_hba.conf path; null when the server does not answer (the copy then has neither, and says
+ * so in its log when a client cannot connect).
+ */
+async function nodeConnectionSettings(deps: RestoreDeps, at: Where): Promise<{ lines: string[]; hbaFile: string | null } | null> {
+  try {
+    return await withNode(deps, at.cluster, at.node, async (c) => {
+      const rows = (await c.query(`select name, setting from pg_settings where name = any($1)`, [[...CONNECTION_SETTINGS, 'hba_file']]))
+        .rows as { name: string; setting: string }[];
+      const lines = rows
+        .filter((r) => r.name !== 'hba_file' && r.setting !== '')
+        .map((r) => {
+          // A relative file name is the node's data directory's, not the copy's.
+          const value =
+            r.name.endsWith('_file') && !isAbsolute(r.setting)
+              ? join(nodeOf(deps.config, at.cluster, at.node).dataDir, r.setting)
+              : r.setting;
+          return `${r.name} = ${confString(value, r.name)}`;
+        });
+      const hbaFile = rows.find((r) => r.name === 'hba_file')?.setting ?? null;
+      return { lines, hbaFile: hbaFile && existsSync(hbaFile) ? hbaFile : null };
+    });
+  } catch {
+    return null;
+  }
 }

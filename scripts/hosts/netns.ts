@@ -22,6 +22,11 @@ export interface HostSpec {
   name: string;
   /** The host's addresses on the bridge (the first is its main one). */
   addresses: string[];
+  /**
+   * System directories this host gets a private copy of (source: under its state directory,
+   * machine's view), e.g. Debian's /etc/postgresql, so a host's cluster registry is its own.
+   */
+  binds?: { source: string; target: string }[];
 }
 
 export interface NetPlan {
@@ -79,7 +84,7 @@ export function onHost(plan: NetPlan, host: string): string[] {
   return ['nsenter', '-t', String(pid), '--net', '--mount', '--uts', '--'];
 }
 
-/** The mount commands a host's holder runs before it sleeps: masks, then its own state at localDir. */
+/** The mount commands a host's holder runs before it sleeps: masks, its private system directories, then its own state at localDir. */
 function holderScript(plan: NetPlan, host: string): string {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   const lines = [`hostname ${q(host)}`];
@@ -87,6 +92,8 @@ function holderScript(plan: NetPlan, host: string): string {
     if (other.name === host) continue;
     lines.push(`mount -t tmpfs -o ro,size=16k,mode=0555 pgdr-masked ${q(plan.stateDirOf(other.name))}`);
   }
+  for (const b of plan.hosts.find((h) => h.name === host)?.binds ?? [])
+    lines.push(`mkdir -p ${q(b.source)} ${q(b.target)}`, `mount --bind ${q(b.source)} ${q(b.target)}`);
   lines.push(`mount --bind ${q(plan.stateDirOf(host))} ${q(plan.localDir)}`);
   lines.push('exec sleep infinity');
   return lines.join(' && ');

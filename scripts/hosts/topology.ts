@@ -46,6 +46,14 @@ export const CLUSTER = 'multi';
 export const PG_NODES = ['pg1', 'pg2', 'pg3'] as const;
 export type PgNode = (typeof PG_NODES)[number];
 export const CONTROL_HOSTS = ['ctl1', 'ctl2'] as const;
+/**
+ * The node whose server is managed the Debian way: registered with pg_createcluster (its
+ * configuration in the host's own /etc/postgresql/<major>/pg2) and run by pg_ctlcluster, by the
+ * harness and by pgdr alike. It is the switchover candidate and the rebuilt node.
+ */
+export const DEBIAN_NODE: PgNode = 'pg2';
+/** Debian's directories a Postgres host keeps its own copy of (its state directory's debian/<name>). */
+const DEBIAN_DIRS = { etc: '/etc/postgresql', log: '/var/log/postgresql', run: '/run/postgresql' } as const;
 
 export interface Topology {
   tag: string;
@@ -105,7 +113,11 @@ export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
       { name: 'svc', addresses: [addr.svc, addr.minio] },
       { name: 'ctl1', addresses: [addr.ctl1] },
       { name: 'ctl2', addresses: [addr.ctl2] },
-      ...PG_NODES.map((n) => ({ name: n, addresses: [addr[n]] })),
+      ...PG_NODES.map((n) => ({
+        name: n,
+        addresses: [addr[n]],
+        binds: Object.entries(DEBIAN_DIRS).map(([name, target]) => ({ source: join(dir, 'hosts', n, 'debian', name), target })),
+      })),
     ],
     stateDirOf: (host) => join(dir, 'hosts', host),
     localDir: local,
@@ -144,6 +156,19 @@ function schedulesOn(value: string | undefined): boolean {
   if (value === 'off') return false;
   throw new Error(`PGDR_HOSTS_SCHEDULES is "${value}": expected on or off`);
 }
+
+/** The PostgreSQL major version of the harness's tools (from PGDR_PG_BIN: /usr/lib/postgresql/<major>/bin). */
+export function pgMajorOf(t: Topology): string {
+  const m = /\/postgresql\/(\d+)\/bin\/?$/.exec(t.pgBin);
+  if (!m) throw new Error(`PGDR_PG_BIN is "${t.pgBin}": expected Debian's layout /usr/lib/postgresql/<major>/bin`);
+  return m[1]!;
+}
+
+/** How the harness and pgdr run a node's server: pg_ctl, or pg_ctlcluster for the Debian node. */
+export const managerOf = (t: Topology, node: PgNode) => (node === DEBIAN_NODE ? `pg_ctlcluster ${pgMajorOf(t)} ${node}` : 'pg_ctl');
+
+/** The Debian node's configuration directory, machine's view (its host sees /etc/postgresql/<major>/<node>). */
+export const debianConfDir = (t: Topology, node: PgNode) => join(hostDir(t, node), 'debian', 'etc', pgMajorOf(t), node);
 
 /** A host's state directory as the machine (outside every host) sees it. */
 export const hostDir = (t: Topology, host: string) => t.net.stateDirOf(host);
@@ -258,6 +283,7 @@ export function topologyConfig(t: Topology, secrets: Record<SecretName, { file: 
               dataDir: dataDirOf(t, n),
               binDir: t.pgBin,
               osUser: t.pgUser,
+              manager: managerOf(t, n),
               slot: `${CLUSTER}_${n}`,
               healthPort: t.ports.health,
             },
@@ -302,7 +328,15 @@ function hba(t: Topology): string {
 function hostPgFiles(t: Topology, node: PgNode, tls: { cert: string; key: string }, pgdrPassword: string): void {
   const base = hostDir(t, node);
   const ids = asUser(t.pgUser);
-  for (const d of ['pg', 'tls', 'run', join('run', 'pg'), 'scratch', 'restores']) {
+  for (const d of [
+    'pg',
+    'tls',
+    'run',
+    join('run', 'pg'),
+    'scratch',
+    'restores',
+    ...Object.keys(DEBIAN_DIRS).map((k) => join('debian', k)),
+  ]) {
     mkdirSync(join(base, d), { recursive: true, mode: 0o755 });
     if (ids) chownSync(join(base, d), ids.uid, ids.gid);
   }
@@ -313,7 +347,13 @@ function hostPgFiles(t: Topology, node: PgNode, tls: { cert: string; key: string
 }
 
 async function pgCtlOn(t: Topology, node: PgNode, action: 'start' | 'stop'): Promise<void> {
-  const args = ['-D', dataDirOf(t, node), '-w', '-t', '60'];
+  const wait = ['-w', '-t', '60'];
+  if (node === DEBIAN_NODE) {
+    const argv = ['pg_ctlcluster', pgMajorOf(t), node, action, ...(action === 'stop' ? ['-m', 'fast'] : []), '--', ...wait];
+    await runOn(t, node, argv, { user: t.pgUser });
+    return;
+  }
+  const args = ['-D', dataDirOf(t, node), ...wait];
   if (action === 'start') args.push('-l', join(t.local, 'logs', 'postgres.log'), 'start');
   else args.push('-m', 'fast', 'stop');
   await runOn(t, node, [join(t.pgBin, 'pg_ctl'), ...args], { user: t.pgUser });
@@ -361,9 +401,11 @@ async function ensurePostgres(
     rmSync(pwfile, { force: true });
     writeFileSync(join(pgData(primary), 'postgresql.conf'), "include_if_exists = 'pgdr.conf'\n", { flag: 'a' });
   }
+  // Configuration goes where the node's layout keeps it: the data directory, or /etc/postgresql.
   const configure = (n: PgNode) => {
-    ownedFile(join(pgData(n), 'pg_hba.conf'), t.pgUser, hba(t));
-    ownedFile(join(pgData(n), 'pgdr.conf'), t.pgUser, pgConf(t, n, commands));
+    const dir = n === DEBIAN_NODE ? debianConfDir(t, n) : pgData(n);
+    ownedFile(join(dir, 'pg_hba.conf'), t.pgUser, hba(t));
+    ownedFile(join(dir, 'pgdr.conf'), t.pgUser, pgConf(t, n, commands));
   };
   configure(primary);
   if (!(await reachable(t.addr[primary], t.ports.pg))) await pgCtlOn(t, primary, 'start');
@@ -409,6 +451,10 @@ async function ensurePostgres(
         { user: t.pgUser, env: { PGPASSFILE: join(t.local, 'pgpass'), PGSSLMODE: 'verify-full', PGSSLROOTCERT: t.caCert } },
       );
     }
+    // The clone registered as a Debian cluster: pg_createcluster takes an existing data
+    // directory and moves its postgresql.conf, pg_hba.conf and pg_ident.conf to /etc/postgresql.
+    if (s === DEBIAN_NODE && !existsSync(debianConfDir(t, s)))
+      await runOn(t, s, ['pg_createcluster', pgMajorOf(t), s, '-d', dataDirOf(t, s), '-u', t.pgUser, '-p', String(t.ports.pg)]);
     configure(s);
     if (!(await reachable(t.addr[s], t.ports.pg))) await pgCtlOn(t, s, 'start');
   }

@@ -67,6 +67,12 @@ describe('config', () => {
       '{env: NAME} or {file: /path}',
     ],
     ['a missing storage section', (c: any) => delete c.storage, 'storage', 'missing'],
+    [
+      'a server manager without its cluster',
+      (c: any) => (c.clusters.main.nodes.a.manager = 'pg_ctlcluster 15'),
+      'clusters.main.nodes.a.manager',
+      '"pg_ctlcluster <major version> <cluster name>" (e.g. "pg_ctlcluster 15 main")',
+    ],
     ['an unknown key (typo)', (c: any) => (c.clusters.main.nodes.a.datadir = '/x'), 'clusters.main.nodes.a', 'datadir'],
     ['a temporal address without a port', (c: any) => (c.temporal = { address: 'localhost' }), 'temporal.address', 'host:port'],
     [

@@ -8,8 +8,26 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { expect } from 'vitest';
 import { nodeTaskQueue } from '../../domain/naming.js';
 import { nsName, pidsIn } from '../../scripts/hosts/netns.js';
-import { CLUSTER, PG_NODES, type Topology } from '../../scripts/hosts/topology.js';
+import { CLUSTER, PG_NODES, hostDir, pgMajorOf, runOn, type PgNode, type Topology } from '../../scripts/hosts/topology.js';
 export { openHosts, ownTopology as testTopology, type HostsSession } from '../../scripts/hosts/session.js';
+
+/**
+ * A Debian-managed node as its host's postgresql-common sees it: pg_lsclusters' status, and
+ * whether the running postmaster was started by pg_ctlcluster (its command line names the
+ * configuration in /etc/postgresql/<major>/<node>) rather than by pg_ctl on the data directory.
+ */
+export async function debianCluster(t: Topology, node: PgNode): Promise<{ status: string; byPgCtlcluster: boolean }> {
+  const major = pgMajorOf(t);
+  const line = (await runOn(t, node, ['pg_lsclusters', '--no-header', major, node])).trim().split(/\s+/);
+  let cmdline = '';
+  try {
+    const pid = readFileSync(`${hostDir(t, node)}/pg/${node}/postmaster.pid`, 'utf8').split('\n')[0];
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    // not running
+  }
+  return { status: line[3] ?? '', byPgCtlcluster: cmdline.includes(`config_file=/etc/postgresql/${major}/${node}/postgresql.conf`) };
+}
 
 /** The data directories of the postmasters running on a host (processes in its network namespace). */
 export async function postmastersOn(t: Topology, host: string): Promise<string[]> {

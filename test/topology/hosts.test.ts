@@ -7,17 +7,29 @@
  * The file builds the topology and always tears it down; its last test proves nothing is left.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeTaskQueue } from '../../domain/naming.js';
 import { leftovers } from '../../scripts/hosts/netns.js';
-import { CLUSTER, PG_NODES, dataDirOf, hostDir, runOn, topologyDown, topologySecret, type PgNode } from '../../scripts/hosts/topology.js';
+import {
+  CLUSTER,
+  PG_NODES,
+  dataDirOf,
+  debianConfDir,
+  hostDir,
+  pgMajorOf,
+  runOn,
+  topologyDown,
+  topologySecret,
+  type PgNode,
+} from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
 import { expectNoClientFailed } from '../helpers/replication.js';
 import { pgbenchRun } from '../../scripts/stack/pgbench.js';
 import { followWriteFlip, type ListenerAnswer } from '../../scripts/hosts/flip.js';
 import {
   activityRuns,
+  debianCluster,
   expectEachOnItsHost,
   openHosts,
   postmastersOn,
@@ -27,6 +39,8 @@ import {
 } from '../helpers/hosts.js';
 
 const t = testTopology('t', 1);
+/** The backup taken from a standby (the newest when the PITR onto pg3 starts). */
+let standbyBackup = { id: '', source: '' };
 let h: HostsSession;
 const api: HostsSession['api'] = (...a) => h.api(...a);
 const sql: HostsSession['sql'] = (...a) => h.sql(...a);
@@ -115,6 +129,7 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     expect(result.manifest).toMatchObject({ status: 'good', verification: { ok: true } });
     const source = result.manifest.sourceNode as string;
     expect(['pg2', 'pg3']).toContain(source);
+    standbyBackup = { id: result.manifest.id, source };
     const runs = await activityRuns(handle);
     expectEachOnItsHost(runs);
     // Its stream ran on the standby's host, and none of those steps on the primary's.
@@ -141,12 +156,22 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       destination: { node: 'pg3', dataDir, port: 5433 },
     });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const { handle } = await finished(res.body.workflowId);
+    const { handle, result: restored } = await finished(res.body.workflowId);
     expectEachOnItsHost(await activityRuns(handle));
+    // The newest backup is the standby's: taken from pg2, a Debian cluster whose configuration
+    // stays in pg2's /etc/postgresql. The copy took pg3's own TLS settings and pg_hba.conf.
+    expect(restored.backupId).toBe(standbyBackup.id);
+    if (standbyBackup.source === 'pg2') {
+      const copy = join(hostDir(t, 'pg3'), 'restores', 'pitr-hosts');
+      expect(readFileSync(join(copy, 'postgresql.conf'), 'utf8')).toContain(`ssl_cert_file = '${join(t.local, 'tls', 'server.crt')}'`);
+      expect(readFileSync(join(copy, 'pg_hba.conf'), 'utf8')).toBe(
+        readFileSync(join(hostDir(t, 'pg3'), 'pg', 'pg3', 'pg_hba.conf'), 'utf8'),
+      );
+    }
     // The copy is on pg3's disk (the machine sees it under pg3's state directory) and nowhere else.
     expect(existsSync(join(hostDir(t, 'pg3'), 'restores', 'pitr-hosts', 'PG_VERSION'))).toBe(true);
     for (const other of ['pg1', 'pg2'] as const) expect(existsSync(join(hostDir(t, other), 'restores', 'pitr-hosts'))).toBe(false);
-    // It answers on pg3's address (the backup came from pg1, whose address pg3 cannot bind).
+    // It answers on pg3's address (its source's address is not pg3's to bind).
     const rows = await sql('pg3', "select count(*)::int as n, count(*) filter (where note = 'too late')::int as late from hosts_t", 5433);
     expect(rows.rows[0]).toEqual({ n: 150, late: 0 });
     const dropped = await api('DELETE', `/api/v1/clusters/${CLUSTER}/restores/${res.body.restoreId}`);
@@ -175,7 +200,9 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     expect(readdirSync(join(hostDir(t, 'pg3'), 'restores'))).toEqual([]);
   });
 
-  it('pg2 is rebuilt from the primary by its own agent and streams again', async () => {
+  it('pg2, a Debian-managed node (pg_createcluster, pg_ctlcluster), is rebuilt from the primary by its own agent and streams again', async () => {
+    expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
+    const hbaBefore = readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8');
     const before = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
     const res = await api('POST', `/api/v1/clusters/${CLUSTER}/nodes/pg2/rebuild`, { source: 'primary' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
@@ -192,6 +219,12 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       return r.rows[0].n === 1;
     });
     expect((await sql('pg2', 'select count(*)::int as n from hosts_t')).rows[0].n).toBe(160);
+    // Started again through its manager, its configuration still in /etc/postgresql, untouched.
+    expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
+    expect(readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8')).toBe(hbaBefore);
+    expect((await sql('pg2', "select setting from pg_settings where name = 'config_file'")).rows[0].setting).toBe(
+      `/etc/postgresql/${pgMajorOf(t)}/pg2/postgresql.conf`,
+    );
   });
 
   describe('HAProxy across a switchover', { timeout: 300_000 }, () => {
@@ -228,6 +261,8 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       const loadThere = load(20);
       await new Promise((r) => setTimeout(r, 2000));
       const there = await switchoverThroughHaproxy('pg2', 'pg1');
+      // The Debian-managed candidate was promoted in place, and pg1 rejoined under pg_ctl.
+      expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online', byPgCtlcluster: true });
       // Writes were only ever handed to a server out of recovery.
       expect(there.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect((await through(t.ports.haproxyRead))?.addr).not.toBe(t.addr.pg2);
@@ -236,6 +271,8 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       const loadBack = load(20);
       await new Promise((r) => setTimeout(r, 2000));
       const back = await switchoverThroughHaproxy('pg1', 'pg2');
+      // pg2 stopped and started again through pg_ctlcluster to rejoin as a standby.
+      expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
       expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
       const backLoad = await loadBack.done;
