@@ -73,6 +73,8 @@ export interface Topology {
     health: number;
     /** HAProxy on ctl1: writes (the primary) and reads (the standbys). */
     haproxyWrite: number;
+    /** HAProxy on ctl1: writes to the PgBouncer on the primary's host (HAProxy in front of PgBouncer). */
+    haproxyPooled: number;
     haproxyRead: number;
     /** PgBouncer on pg3 (its agent rewrites the [databases] include on switchover). */
     pgbouncer: number;
@@ -139,6 +141,7 @@ export function topology(env: NodeJS.ProcessEnv = process.env): Topology {
       health: 8008,
       haproxyWrite: 5000,
       haproxyRead: 5001,
+      haproxyPooled: 5002,
       pgbouncer: 6432,
     },
     configFile: join(dir, 'pgdr.yaml'),
@@ -169,6 +172,15 @@ export const managerOf = (t: Topology, node: PgNode) => (node === DEBIAN_NODE ? 
 
 /** The Debian node's configuration directory, machine's view (its host sees /etc/postgresql/<major>/<node>). */
 export const debianConfDir = (t: Topology, node: PgNode) => join(hostDir(t, node), 'debian', 'etc', pgMajorOf(t), node);
+
+/**
+ * A node's server log as the harness started it, machine's view: the Debian node's is
+ * postgresql-common's (every start through pg_ctlcluster, pgdr's too, appends there).
+ */
+export const serverLogOf = (t: Topology, node: PgNode) =>
+  node === DEBIAN_NODE
+    ? join(hostDir(t, node), 'debian', 'log', `postgresql-${pgMajorOf(t)}-${node}.log`)
+    : join(hostDir(t, node), 'logs', 'postgres.log');
 
 /** A host's state directory as the machine (outside every host) sees it. */
 export const hostDir = (t: Topology, host: string) => t.net.stateDirOf(host);
@@ -490,6 +502,11 @@ function minioHealthy(t: Topology): Promise<boolean> {
 
 /** The node whose host runs PgBouncer. */
 export const PGBOUNCER_HOST = 'pg3' as const;
+/**
+ * PgBouncer's second database: the same server reached through HAProxy's write listener, not
+ * through the entry pgdr rewrites (PgBouncer in front of HAProxy, to compare the two layouts).
+ */
+export const VIA_HAPROXY_DB = 'via_haproxy';
 
 /** PgBouncer's files as its host sees them (under <local>). */
 function pgbouncerFiles(t: Topology) {
@@ -501,8 +518,7 @@ function pgbouncerFiles(t: Topology) {
  * Starts PgBouncer on its host unless it runs: files owned by the Postgres OS user (the passwords
  * only in the 0600 auth_file); the [databases] include points at pg1 until a switchover rewrites it.
  */
-export async function startPgBouncerOn(t: Topology): Promise<void> {
-  const host = PGBOUNCER_HOST;
+export async function startPgBouncerOn(t: Topology, host: PgNode = PGBOUNCER_HOST): Promise<void> {
   const f = pgbouncerFiles(t);
   const machine = (p: string) => join(hostDir(t, host), p.slice(t.local.length + 1));
   const ids = asUser(t.pgUser);
@@ -510,8 +526,11 @@ export async function startPgBouncerOn(t: Topology): Promise<void> {
   if (ids) chownSync(machine(f.dir), ids.uid, ids.gid);
   const pw = (name: SecretName) => topologySecret(t, name);
   ownedFile(machine(f.userlist), t.pgUser, userlistText({ pgdr: pw('pgdr-password'), postgres: pw('pg-superuser-password') }));
+  // pgdr's PgBouncer starts at pg1 and follows the primary; a node-local one (HAProxy in front of
+  // PgBouncer) always points at its own host's server.
+  const target = host === PGBOUNCER_HOST ? t.addr.pg1 : t.addr[host];
   if (!existsSync(machine(f.databases)))
-    ownedFile(machine(f.databases), t.pgUser, databasesLine({ host: t.addr.pg1, port: t.ports.pg }), 0o644);
+    ownedFile(machine(f.databases), t.pgUser, databasesLine({ host: target, port: t.ports.pg }), 0o644);
   ownedFile(
     machine(f.ini),
     t.pgUser,
@@ -523,11 +542,36 @@ export async function startPgBouncerOn(t: Topology): Promise<void> {
       adminUser: 'pgdr',
       caFile: t.caCert,
       listenAddr: t.addr[host],
+      // Another layout, side by side: PgBouncer in front of HAProxy's write listener.
+      ...(host === PGBOUNCER_HOST
+        ? { extraDatabases: [`${VIA_HAPROXY_DB} = host=${t.addr.ctl1} port=${t.ports.haproxyWrite} dbname=postgres`] }
+        : {}),
     }),
     0o644,
   );
   daemonOn(t, host, 'pgbouncer', ['runuser', '-u', t.pgUser, '--', PGBOUNCER_BIN, f.ini], { LANG: 'C', LC_ALL: 'C' });
   await waitFor(`pgbouncer on ${host}`, () => reachable(t.addr[host], t.ports.pgbouncer), 30000, daemonLog(t, host, 'pgbouncer'));
+}
+
+/**
+ * The nodes that also run a PgBouncer of their own, in front of their own server, for the third
+ * layout: HAProxy in front of PgBouncer (the switchover candidates; pg3's PgBouncer is pgdr's).
+ */
+export const POOLED_NODES = ['pg1', 'pg2'] as const;
+
+/** HAProxy's listener for that layout: writes to the PgBouncer on the primary's host (its agent's GET /primary). */
+function pooledListener(t: Topology): string {
+  return [
+    '',
+    '# HAProxy in front of PgBouncer: each switchover candidate runs a PgBouncer for its own server',
+    'listen pg-write-pooled',
+    `  bind ${t.addr.ctl1}:${t.ports.haproxyPooled}`,
+    '  option httpchk GET /primary',
+    '  http-check expect status 200',
+    '  default-server inter 500ms fastinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions',
+    ...POOLED_NODES.map((n) => `  server ${n} ${t.addr[n]}:${t.ports.pgbouncer} check port ${t.ports.health}`),
+    '',
+  ].join('\n');
 }
 
 /** HAProxy's config file (ctl1's state directory, machine's view). */
@@ -633,9 +677,14 @@ export async function topologyUp(t: Topology, log: (line: string) => void = cons
     daemonOn(t, 'ctl1', 'api', [join(repoRoot, 'bin', 'pgdr-api')], pgdrEnv(t));
     await waitFor('pgdr api on ctl1', () => reachable(t.addr.ctl1, t.ports.api), 60000, daemonLog(t, 'ctl1', 'api'));
   });
-  await step(`pgbouncer on ${PGBOUNCER_HOST} (:${t.ports.pgbouncer})`, () => startPgBouncerOn(t));
+  await step(
+    `pgbouncer on ${PGBOUNCER_HOST} (:${t.ports.pgbouncer}), and on ${POOLED_NODES.join(' and ')} for their own servers`,
+    async () => {
+      for (const n of [PGBOUNCER_HOST, ...POOLED_NODES]) await startPgBouncerOn(t, n);
+    },
+  );
   await step(`haproxy on ctl1 (writes :${t.ports.haproxyWrite}, reads :${t.ports.haproxyRead})`, async () => {
-    writeFileSync(haproxyFile(t), haproxyConfig(haproxyPlan(t)));
+    writeFileSync(haproxyFile(t), haproxyConfig(haproxyPlan(t)) + pooledListener(t));
     daemonOn(t, 'ctl1', 'haproxy', [findTool('haproxy', t.toolsBin), '-f', haproxyFile(t), '-db']);
     await waitFor('haproxy on ctl1', () => reachable(t.addr.ctl1, t.ports.haproxyWrite), 30000, daemonLog(t, 'ctl1', 'haproxy'));
   });

@@ -53,11 +53,14 @@ export function iniText(o: {
   caFile: string;
   /** @default '127.0.0.1' */
   listenAddr?: string;
+  /** `name = host=... port=... dbname=...` entries beside the include, which pgdr never rewrites. */
+  extraDatabases?: string[];
 }): string {
   return [
     '; written by pgdr (dev stack or hosts harness)',
     '[databases]',
-    // Only the include: pgdr rewrites that file on switchover and sends RELOAD.
+    ...(o.extraDatabases ?? []),
+    // The include is pgdr's: it rewrites that file on switchover and sends RELOAD.
     `%include ${o.databasesFile}`,
     '',
     '[pgbouncer]',

@@ -16,6 +16,7 @@ import {
   dataDirOf,
   hostDir,
   killPgdrOn,
+  serverLogOf,
   startPgBouncerOn,
   startPgdrOn,
   startPostgresOn,
@@ -380,7 +381,7 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     const timelineOf = async (n: 'pg1' | 'pg2') =>
       (await h.sql(n, 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
     const before = await timelineOf('pg1');
-    const pg2Log = join(hostDir(t, 'pg2'), 'logs', 'postgres.log');
+    const pg2Log = serverLogOf(t, 'pg2');
     const promotions = () => (readFileSync(pg2Log, 'utf8').match(/selected new timeline ID/g) ?? []).length;
     const promotedBefore = promotions();
     await killPgdrOn(t, 'ctl2');

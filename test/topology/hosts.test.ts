@@ -21,11 +21,12 @@ import {
   runOn,
   topologyDown,
   topologySecret,
+  VIA_HAPROXY_DB,
   type PgNode,
 } from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
 import { expectNoClientFailed } from '../helpers/replication.js';
-import { pgbenchRun } from '../../scripts/stack/pgbench.js';
+import { pgbenchRun, type PgbenchResult } from '../../scripts/stack/pgbench.js';
 import { followWriteFlip, type ListenerAnswer } from '../../scripts/hosts/flip.js';
 import {
   activityRuns,
@@ -200,32 +201,37 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     expect(readdirSync(join(hostDir(t, 'pg3'), 'restores'))).toEqual([]);
   });
 
-  it('pg2, a Debian-managed node (pg_createcluster, pg_ctlcluster), is rebuilt from the primary by its own agent and streams again', async () => {
-    expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
-    const hbaBefore = readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8');
-    const before = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
-    const res = await api('POST', `/api/v1/clusters/${CLUSTER}/nodes/pg2/rebuild`, { source: 'primary' });
-    expect(res.status, JSON.stringify(res.body)).toBe(202);
-    const { handle, result } = await finished(res.body.workflowId);
-    expect(result).toMatchObject({ node: 'pg2', source: 'primary', primary: 'pg1', viaPatroni: false });
-    expectEachOnItsHost(await activityRuns(handle));
-    const after = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
-    expect(after.split('\n')[0]).not.toBe(before.split('\n')[0]);
-    await until('pg2 streaming again', async () => {
-      const r = await sql(
-        'pg1',
-        "select count(*)::int as n from pg_stat_replication where client_addr = '" + t.addr.pg2 + "' and state = 'streaming'",
+  it.each(['primary', 'backup'] as const)(
+    'pg2, a Debian-managed node (pg_createcluster, pg_ctlcluster), is rebuilt from the %s by its own agent and streams again',
+    async (source) => {
+      expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
+      const hbaBefore = readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8');
+      const before = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
+      const res = await api('POST', `/api/v1/clusters/${CLUSTER}/nodes/pg2/rebuild`, { source });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const { handle, result } = await finished(res.body.workflowId);
+      expect(result).toMatchObject({ node: 'pg2', source, primary: 'pg1', viaPatroni: false });
+      // From a backup: the newest good one, the standby backup taken above.
+      if (source === 'backup') expect(res.body.backupId).toBe(standbyBackup.id);
+      expectEachOnItsHost(await activityRuns(handle));
+      const after = await runOn(t, 'pg2', ['cat', join(dataDirOf(t, 'pg2'), 'postmaster.pid')]);
+      expect(after.split('\n')[0]).not.toBe(before.split('\n')[0]);
+      await until('pg2 streaming again', async () => {
+        const r = await sql(
+          'pg1',
+          "select count(*)::int as n from pg_stat_replication where client_addr = '" + t.addr.pg2 + "' and state = 'streaming'",
+        );
+        return r.rows[0].n === 1;
+      });
+      expect((await sql('pg2', 'select count(*)::int as n from hosts_t')).rows[0].n).toBe(160);
+      // Started again through its manager, its configuration still in /etc/postgresql, untouched.
+      expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
+      expect(readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8')).toBe(hbaBefore);
+      expect((await sql('pg2', "select setting from pg_settings where name = 'config_file'")).rows[0].setting).toBe(
+        `/etc/postgresql/${pgMajorOf(t)}/pg2/postgresql.conf`,
       );
-      return r.rows[0].n === 1;
-    });
-    expect((await sql('pg2', 'select count(*)::int as n from hosts_t')).rows[0].n).toBe(160);
-    // Started again through its manager, its configuration still in /etc/postgresql, untouched.
-    expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
-    expect(readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8')).toBe(hbaBefore);
-    expect((await sql('pg2', "select setting from pg_settings where name = 'config_file'")).rows[0].setting).toBe(
-      `/etc/postgresql/${pgMajorOf(t)}/pg2/postgresql.conf`,
-    );
-  });
+    },
+  );
 
   describe('HAProxy across a switchover', { timeout: 300_000 }, () => {
     it('the agents’ role endpoints answer from the live state, and HAProxy sends writes to the primary and reads to standbys', async () => {
@@ -247,18 +253,28 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
 
     it('follows a switchover pg1 → pg2 and back, with pgbench through PgBouncer on pg3: writes never reach a standby, no transaction fails, no row is lost', async () => {
       await sql('pg1', 'create table if not exists sw_rows (id bigserial primary key, v int)');
-      const load = (seconds: number) =>
+      await sql('pg1', 'create table if not exists sw_rows_lb (id bigserial primary key, v int)');
+      await sql('pg1', 'create table if not exists sw_rows_pooled (id bigserial primary key, v int)');
+      // Three layouts at once. Through pgdr's PgBouncer on pg3: its `postgres` entry, which pgdr
+      // rewrites to the new primary while clients are paused, and `via_haproxy`, which goes
+      // through HAProxy's write listener and is never rewritten (PgBouncer in front of HAProxy).
+      // And HAProxy in front of PgBouncer: a listener to the PgBouncer on the primary's own host.
+      const load = (seconds: number, database: string, table: string, at = { host: t.addr.pg3, port: t.ports.pgbouncer }) =>
         pgbenchRun(t, {
-          host: t.addr.pg3,
-          port: t.ports.pgbouncer,
-          database: 'postgres',
+          ...at,
+          database,
           user: 'postgres',
           password: topologySecret(t, 'pg-superuser-password'),
           clients: 4,
           seconds,
-          script: 'insert into sw_rows (v) values (:client_id);',
+          script: `insert into ${table} (v) values (:client_id);`,
         });
-      const loadThere = load(20);
+      const loads = () => ({
+        direct: load(20, 'postgres', 'sw_rows'),
+        viaHaproxy: load(20, VIA_HAPROXY_DB, 'sw_rows_lb'),
+        pooled: load(20, 'postgres', 'sw_rows_pooled', { host: t.addr.ctl1, port: t.ports.haproxyPooled }),
+      });
+      const loadThere = loads();
       await new Promise((r) => setTimeout(r, 2000));
       const there = await switchoverThroughHaproxy('pg2', 'pg1');
       // The Debian-managed candidate was promoted in place, and pg1 rejoined under pg_ctl.
@@ -266,26 +282,101 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       // Writes were only ever handed to a server out of recovery.
       expect(there.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect((await through(t.ports.haproxyRead))?.addr).not.toBe(t.addr.pg2);
-      const thereLoad = await loadThere.done;
+      const thereLoad = await loadThere.direct.done;
+      const thereLb = await loadThere.viaHaproxy.done;
+      const therePooled = await loadThere.pooled.done;
       expectNoClientFailed(thereLoad, 50);
-      const loadBack = load(20);
+      const loadBack = loads();
       await new Promise((r) => setTimeout(r, 2000));
       const back = await switchoverThroughHaproxy('pg1', 'pg2');
       // pg2 stopped and started again through pg_ctlcluster to rejoin as a standby.
       expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
       expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
-      const backLoad = await loadBack.done;
+      const backLoad = await loadBack.direct.done;
+      const backLb = await loadBack.viaHaproxy.done;
+      const backPooled = await loadBack.pooled.done;
       expectNoClientFailed(backLoad, 50);
       // Every committed insert is on the primary, whichever server took it.
       expect((await sql('pg1', 'select count(*)::int as n from sw_rows')).rows[0].n).toBe(thereLoad.transactions + backLoad.transactions);
+      // Through HAProxy too, every insert pgbench saw committed is there (a client cut off may
+      // have committed one more without hearing it: rows can exceed what pgbench counted).
+      const lbRows = (await sql('pg1', 'select count(*)::int as n from sw_rows_lb')).rows[0].n as number;
+      expect(lbRows).toBeGreaterThanOrEqual(thereLb.transactions + backLb.transactions);
+      const pooledRows = (await sql('pg1', 'select count(*)::int as n from sw_rows_pooled')).rows[0].n as number;
+      expect(pooledRows).toBeGreaterThanOrEqual(therePooled.transactions + backPooled.transactions);
       console.log(
         `PGBOUNCER | pgbench (4 clients, inserts) through PgBouncer on pg3 during switchovers pg1 → pg2 and back | ${thereLoad.transactions} and ${backLoad.transactions} transactions, 0 failed; longest commit gap ${Math.round(thereLoad.longestGapMs)} and ${Math.round(backLoad.longestGapMs)} ms; every committed row on the primary`,
+      );
+      const layout = (name: string, a: PgbenchResult, b: PgbenchResult, rows: number | null) =>
+        `${name}: ${a.failed} and ${b.failed} failed of ${a.transactions} and ${b.transactions} committed ` +
+        `(${a.abortedClients} and ${b.abortedClients} of 4 clients aborted; longest commit gap ${Math.round(a.longestGapMs)} and ${Math.round(b.longestGapMs)} ms` +
+        (rows === null ? '' : `; ${rows - a.transactions - b.transactions} rows committed unheard`) +
+        `)${
+          a.failed + b.failed
+            ? `, first error: ${
+                (a.stderrTail || b.stderrTail)
+                  .split('\n')
+                  .find((l) => /error|abort/i.test(l))
+                  ?.trim() ?? '?'
+              }`
+            : ''
+        }`;
+      console.log(
+        `LAYOUT | pgbench (4 clients each, inserts) during switchovers pg1 → pg2 and back | ${[
+          layout('PgBouncer → primary, rewritten by pgdr while paused', thereLoad, backLoad, null),
+          layout('PgBouncer → HAProxy write listener, same pause', thereLb, backLb, lbRows),
+          layout('HAProxy → PgBouncer on the primary’s host', therePooled, backPooled, pooledRows),
+        ].join('; ')}`,
       );
       console.log(
         `HAPROXY | new connections through the write listener reached the new primary ${there.flipMs} ms (pg1 → pg2) and ${back.flipMs} ms (pg2 → pg1) after its promotion; checks every 500 ms (250 ms while changing), fall 2, rise 1`,
       );
     });
+  });
+
+  // Last: it leaves pg2 a primary on a new timeline that pg1 and pg3 do not follow.
+  it('pg2 as the primary is restored in place (replaceExisting) and started through pg_ctlcluster, its /etc configuration kept', async () => {
+    const sw = await until('the cluster free for a switchover', async () => {
+      const r = await api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: 'pg2' });
+      return r.status === 409 && r.body.error.code === 'CLUSTER_BUSY' ? undefined : r;
+    });
+    expect(sw.status, JSON.stringify(sw.body)).toBe(202);
+    await finished(sw.body.workflowId);
+    const hbaBefore = readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8');
+    await sql('pg2', 'create table inplace_t (id int primary key)');
+    await sql('pg2', 'insert into inplace_t values (1)');
+    const mark = (await sql('pg2', 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t'))
+      .rows[0].t as string;
+    await sql('pg2', 'insert into inplace_t values (2)');
+    const seg = (await sql('pg2', 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg as string;
+    await until(`segment ${seg} archived`, async () => {
+      const r = await sql('pg2', 'select last_archived_wal from pg_stat_archiver');
+      return (r.rows[0].last_archived_wal ?? '') >= seg;
+    });
+    // The switchover's backup of the new timeline holds the cluster lock for a moment.
+    const res = await until('the cluster free for an in-place restore', async () => {
+      const r = await api('POST', `/api/v1/clusters/${CLUSTER}/restores`, {
+        target: { time: mark },
+        action: 'promote',
+        // Its own port, which the server being replaced frees (by default a restore takes one of restore.portFrom..portTo).
+        destination: { node: 'pg2', dataDir: dataDirOf(t, 'pg2'), port: t.ports.pg },
+        replaceExisting: true,
+        confirm: CLUSTER,
+      });
+      return r.status === 409 && r.body.error.code === 'CLUSTER_BUSY' ? undefined : r;
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const { handle, result } = await finished(res.body.workflowId);
+    expectEachOnItsHost(await activityRuns(handle));
+    expect(result.replaced).toMatchObject({ removed: true });
+    // The restored directory runs as the Debian cluster, on its /etc configuration, promoted.
+    expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online', byPgCtlcluster: true });
+    expect(readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8')).toBe(hbaBefore);
+    expect((await sql('pg2', "select setting from pg_settings where name = 'config_file'")).rows[0].setting).toBe(
+      `/etc/postgresql/${pgMajorOf(t)}/pg2/postgresql.conf`,
+    );
+    expect((await sql('pg2', 'select array_agg(id order by id)::text as ids from inplace_t')).rows[0].ids).toBe('{1}');
   });
 });
 
