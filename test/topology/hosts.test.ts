@@ -80,6 +80,21 @@ async function switchoverThroughHaproxy(to: PgNode, from: PgNode): Promise<{ fli
   return { flipMs, writeAnswers: answers };
 }
 
+/** The primary's clock now, as a PITR time target (microseconds, UTC). */
+async function markTime(primary: PgNode): Promise<string> {
+  const r = await sql(primary, 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t');
+  return r.rows[0].t as string;
+}
+
+/** Closes the primary's current segment and waits until its archiver has reported it archived. */
+async function switchAndArchive(primary: PgNode): Promise<void> {
+  const seg = (await sql(primary, 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg as string;
+  await until(`segment ${seg} archived`, async () => {
+    const r = await sql(primary, 'select last_archived_wal from pg_stat_archiver');
+    return (r.rows[0].last_archived_wal ?? '') >= seg;
+  });
+}
+
 describe('pgdr across hosts', { timeout: 300_000 }, () => {
   beforeAll(async () => {
     h = await openHosts(t);
@@ -142,15 +157,10 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
 
   it('a PITR onto pg3 restores there, with its own listen address, and the WAL check is green', async () => {
     await sql('pg1', "insert into hosts_t select g, 'after backup' from generate_series(101, 150) g on conflict do nothing");
-    const mark = (await sql('pg1', 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t'))
-      .rows[0].t as string;
+    const mark = await markTime('pg1');
     await sql('pg1', "insert into hosts_t select g, 'too late' from generate_series(151, 160) g");
-    const seg = (await sql('pg1', 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg as string;
     // The copy can reach past the mark only once that segment is in S3 (through pg1's agent).
-    await until(`segment ${seg} archived`, async () => {
-      const r = await sql('pg1', 'select last_archived_wal from pg_stat_archiver');
-      return (r.rows[0].last_archived_wal ?? '') >= seg;
-    });
+    await switchAndArchive('pg1');
     const dataDir = join(t.local, 'restores', 'pitr-hosts');
     const res = await api('POST', `/api/v1/clusters/${CLUSTER}/restores`, {
       target: { time: mark },
@@ -346,14 +356,9 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
     const hbaBefore = readFileSync(join(debianConfDir(t, 'pg2'), 'pg_hba.conf'), 'utf8');
     await sql('pg2', 'create table inplace_t (id int primary key)');
     await sql('pg2', 'insert into inplace_t values (1)');
-    const mark = (await sql('pg2', 'select to_char(clock_timestamp() at time zone \'UTC\', \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') as t'))
-      .rows[0].t as string;
+    const mark = await markTime('pg2');
     await sql('pg2', 'insert into inplace_t values (2)');
-    const seg = (await sql('pg2', 'select pg_walfile_name(pg_switch_wal()) as seg')).rows[0].seg as string;
-    await until(`segment ${seg} archived`, async () => {
-      const r = await sql('pg2', 'select last_archived_wal from pg_stat_archiver');
-      return (r.rows[0].last_archived_wal ?? '') >= seg;
-    });
+    await switchAndArchive('pg2');
     // The switchover's backup of the new timeline holds the cluster lock for a moment.
     const res = await until('the cluster free for an in-place restore', async () => {
       const r = await api('POST', `/api/v1/clusters/${CLUSTER}/restores`, {
