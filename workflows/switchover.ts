@@ -42,6 +42,8 @@ import { backup, type BackupInput } from './backup.js';
 
 /** How long a switchover lets the old primary's archiver catch up before pausing clients. */
 const ARCHIVER_DRAIN_SECONDS = 10;
+/** How long the candidate may take to replay the CHECKPOINT written just before the fence. */
+const LIVENESS_SECONDS = 10;
 /** How long a rejoining node may take to stream without restore_command before it gets it back. */
 const STREAM_FIRST_SECONDS = 30;
 
@@ -189,6 +191,25 @@ async function direct(
   //     may hold physical slots; they are there the moment it is promoted).
   progress.step = `CHECKPOINT on ${old}`;
   await oldFence.checkpoint();
+  // 2b. Is the candidate replaying the primary's WAL right now? A stream cut moments ago still
+  //     looks alive for up to wal_sender_timeout, so the preconditions pass, and the fence would
+  //     only find out with clients paused (the old primary's fast shutdown waits for the
+  //     unreachable walsender, then the rollback). The CHECKPOINT just written must reach the
+  //     candidate within LIVENESS_SECONDS, or the switchover stops here: nothing paused, nothing
+  //     stopped. (patched: histories recorded before this step replay without it.)
+  if (patched('candidate-liveness-before-pause')) {
+    progress.step = `${candidate}: replaying ${old}'s newest WAL?`;
+    const lsn = (await oldFence.probeNode()).currentLsn;
+    if (lsn) {
+      const live = await candWait.awaitReplayed({ lsn, timeoutSeconds: LIVENESS_SECONDS, what: `${old}'s CHECKPOINT` });
+      if (!live.ok)
+        throw toApplicationFailure(
+          new ReplicationPreconditionError(cluster, 'switchover', [
+            `candidate ${candidate} is not replaying ${old}'s WAL now: ${live.reason}; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped`,
+          ]),
+        );
+    }
+  }
   const newP = nodeActivities(candidate, ctx.queueOf(candidate), nodeTask);
   for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ slot: input.slots[n.name]! });
   // Promotion probes the archive for the next timeline's history (and for WAL) through

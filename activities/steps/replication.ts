@@ -193,7 +193,11 @@ export async function checkpoint(deps: ReplicationDeps, input: NodeTarget): Prom
  */
 export async function awaitReplayed(
   deps: ReplicationDeps,
-  input: NodeTarget & { lsn: string; timeoutSeconds: number },
+  input: NodeTarget & {
+    lsn: string;
+    timeoutSeconds: number;
+    /** What lsn is, for the reason. @default 'the shutdown checkpoint' */ what?: string;
+  },
 ): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const { heartbeat, signal } = activityProgress();
@@ -220,7 +224,7 @@ export async function awaitReplayed(
       return {
         ok: false,
         replayLsn,
-        reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past the shutdown checkpoint at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}`,
+        reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past ${input.what ?? 'the shutdown checkpoint'} at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}`,
       };
     }
     // Clients are paused meanwhile: look often.

@@ -37,6 +37,8 @@ function steps(fc: FakeCluster): string[] {
 /** Everything up to and including PgBouncer's PAUSE. */
 const BEFORE_STOP = [
   'a checkpoint',
+  // Liveness: the candidate replays that CHECKPOINT before anything is paused.
+  'b awaitReplayed',
   'b ensureSlot pgdr_a',
   'b ensureSlot pgdr_c',
   'control awaitArchived',
@@ -76,7 +78,9 @@ describe('switchover with stub agents', () => {
       'c pointPgBouncer',
       'b setRestoreCommand restore',
     ]);
-    expect(fc.callsOf('awaitReplayed')[0]!.input.lsn).toBe(SHUTDOWN_CHECKPOINT);
+    // First the liveness check (the primary's WAL position after its CHECKPOINT), then the fence's.
+    expect(fc.callsOf('awaitReplayed').map((c) => c.input.lsn)).toEqual(['0/5000000', SHUTDOWN_CHECKPOINT]);
+    expect(fc.callsOf('awaitReplayed')[0]!.input).toMatchObject({ timeoutSeconds: 10, what: "a's CHECKPOINT" });
     expect(fc.callsOf('setRestoreCommand', 'b').at(-1)!.input.previous).toBe(RESTORE_COMMAND);
     expect(fc.callsOf('pointPgBouncer')[0]!.input).toMatchObject({ primary: 'b', resume: true });
     // The old primary rejoined as b's standby; c follows b.
@@ -131,7 +135,11 @@ describe('switchover with stub agents', () => {
     {
       point: 'the candidate does not replay the shutdown checkpoint',
       arrange: (fc) =>
-        fc.on('awaitReplayed', () => ({ ok: false, reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s` })),
+        fc.on('awaitReplayed', (i: { lsn: string }) =>
+          i.lsn === SHUTDOWN_CHECKPOINT
+            ? { ok: false, reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s` }
+            : { ok: true, replayLsn: i.lsn },
+        ),
       reason: `b replayed 0/5000000, not past ${SHUTDOWN_CHECKPOINT}, within 30 s`,
       trace: [
         ...BEFORE_STOP,
@@ -201,9 +209,15 @@ describe('switchover with stub agents', () => {
 
   it('rolls back when cancelled while the candidate replays, and says it was cancelled', async () => {
     const fc = await cluster();
-    fc.on('awaitReplayed', blockUntilCancelled);
+    let inFence!: () => void;
+    const replaying = new Promise<void>((r) => (inFence = r));
+    fc.on('awaitReplayed', (i: { lsn: string }) => {
+      if (i.lsn !== SHUTDOWN_CHECKPOINT) return { ok: true, replayLsn: i.lsn };
+      inFence();
+      return blockUntilCancelled();
+    });
     const handle = await start(fc);
-    await fc.called('awaitReplayed');
+    await replaying;
     await handle.cancel();
     const failure = await failureOf(handle);
 
@@ -218,6 +232,26 @@ describe('switchover with stub agents', () => {
       'control pgbouncerAdmin RESUME',
     ]);
     expect(fc.nodes.get('a')).toEqual({ role: 'primary', running: true });
+    expect(await fc.lockRelease()).toBe('released');
+  });
+
+  it('stops before pausing anything when the candidate does not replay the CHECKPOINT in time (a stream cut moments ago)', async () => {
+    const fc = await cluster();
+    fc.on('awaitReplayed', (i: { lsn: string; timeoutSeconds: number; what: string }) => ({
+      ok: false,
+      replayLsn: '0/4FFFF00',
+      reason: `the candidate replayed only to 0/4FFFF00 within ${i.timeoutSeconds} s, not past ${i.what} at ${i.lsn}`,
+    }));
+    const failure = await failureOf(await start(fc));
+    expect(failure.type).toBe('ReplicationPreconditionError');
+    expect(failure.message).toContain(
+      "candidate b is not replaying a's WAL now: the candidate replayed only to 0/4FFFF00 within 10 s, not past a's CHECKPOINT at 0/5000000; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped",
+    );
+    // Only the CHECKPOINT and the check: no slot, no restore_command change, no PAUSE, no stop.
+    expect(steps(fc)).toEqual(['a checkpoint', 'b awaitReplayed']);
+    expect(fc.nodes.get('a')).toEqual({ role: 'primary', running: true });
+    expect(fc.nodes.get('b')).toMatchObject({ role: 'standby', running: true });
+    expect(fc.callsOf('storeSwitchoverReport')).toEqual([]);
     expect(await fc.lockRelease()).toBe('released');
   });
 

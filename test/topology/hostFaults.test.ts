@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import pg from 'pg';
 import { createS3Client, clusterPrefix, listKeys } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { loadConfig } from '../../config/load.js';
@@ -21,6 +22,7 @@ import {
   startPgdrOn,
   startPostgresOn,
   topologyDown,
+  topologySecret,
 } from '../../scripts/hosts/topology.js';
 import { until } from '../helpers/stack.js';
 import { scheduledActivityTypes } from '../helpers/history.js';
@@ -318,17 +320,43 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
     );
   });
 
-  it('pg2 cut off from pg1 and from storage as the fence begins: rolled back, pg1 serves writes again through PgBouncer', async () => {
-    const timeline = async () => (await h.sql('pg1', 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
-    const before = await timeline();
-    // Cut just before the request: pg1 and pg2 still show the stream for up to wal_sender_timeout,
-    // so the preconditions pass; the fence is where the missing shutdown checkpoint shows.
-    const cut = async (on: boolean) => {
-      await setBlackhole(t.net, 'pg1', t.addr.pg2, on);
-      await setBlackhole(t.net, 'pg2', t.addr.pg1, on);
-      await setBlackhole(t.net, 'pg2', t.addr.minio, on);
-    };
-    await cut(true);
+  /** pg2 cut off from pg1 and from storage (both ways to pg1), or healed. */
+  const cutPg2 = async (on: boolean) => {
+    await setBlackhole(t.net, 'pg1', t.addr.pg2, on);
+    await setBlackhole(t.net, 'pg2', t.addr.pg1, on);
+    await setBlackhole(t.net, 'pg2', t.addr.minio, on);
+  };
+  const timelineOfPg1 = async () => (await h.sql('pg1', 'select timeline_id::int as tl from pg_control_checkpoint()')).rows[0].tl;
+  /** A write through PgBouncer on pg3 (clients never paused, or resumed): which server took it. */
+  const writeViaBouncer = async (note: string) =>
+    (
+      await h.sqlAt(
+        t.addr.pg3,
+        t.ports.pgbouncer,
+        `insert into faults_t (note) values ('${note}') returning host(inet_server_addr()) as addr`,
+        {
+          tls: false,
+        },
+      )
+    ).rows[0].addr;
+  const pg2StreamingAgain = () =>
+    until(
+      'pg2 streaming from pg1 again',
+      async () =>
+        (
+          await h.sql(
+            'pg1',
+            `select count(*)::int as n from pg_stat_replication where client_addr = '${t.addr.pg2}' and state = 'streaming'`,
+          )
+        ).rows[0].n === 1,
+      180_000,
+    );
+
+  it('pg2 cut off from pg1 and storage just before a switchover (its stream still looks alive): stopped before the pause, nothing paused or stopped', async () => {
+    const before = await timelineOfPg1();
+    // Cut just before the request: pg1 and pg2 still show the stream for up to
+    // wal_sender_timeout, so the preconditions pass; the liveness check finds it.
+    await cutPg2(true);
     let healed = false;
     try {
       const t0 = Date.now();
@@ -339,40 +367,75 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
         () => 'completed',
         (err) => (err as { cause?: { message?: string } }).cause?.message ?? String(err),
       );
+      const stopped = seconds(t0);
+      expect(failure).toMatch(/candidate pg2 is not replaying pg1's WAL now: .*nothing was paused or stopped/);
+      // Clients were never paused and pg1 never stopped.
+      const scheduled = await scheduledActivityTypes(handle);
+      expect(scheduled).not.toContain('pgbouncerAdmin');
+      expect(scheduled).not.toContain('stopAndReadControl');
+      expect((await h.sql('pg1', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(false);
+      expect(await timelineOfPg1()).toBe(before);
+      expect(await writeViaBouncer('after the refused switchover')).toBe(t.addr.pg1);
+      await cutPg2(false);
+      healed = true;
+      const t1 = Date.now();
+      await pg2StreamingAgain();
+      console.log(
+        `FAULT | pg2 cut off from pg1 and storage just before a switchover to it (the stream still looked alive) | stopped before the pause in ${stopped} s (${failure.replace(/^.*is not replaying pg1's WAL now: /, '').replace(/; its stream may be cut.*$/s, '')}); clients never paused, pg1 never stopped, timeline ${before}; healed: pg2 streaming again ${seconds(t1)} s later`,
+      );
+    } finally {
+      if (!healed) await cutPg2(false);
+    }
+  });
+
+  it('pg2 cut off from pg1 and from storage as the fence begins: rolled back, pg1 serves writes again through PgBouncer', async () => {
+    const before = await timelineOfPg1();
+    // A client transaction open through PgBouncer holds its PAUSE: the switchover passes its
+    // liveness check and waits in the PAUSE; the link is cut then, and only then does the
+    // transaction commit and let the fence go on. The cut lands in the fence, every time.
+    const holder = new pg.Client({
+      host: t.addr.pg3,
+      port: t.ports.pgbouncer,
+      user: 'postgres',
+      database: 'postgres',
+      password: topologySecret(t, 'pg-superuser-password'),
+    });
+    holder.on('error', () => undefined);
+    await holder.connect();
+    let healed = false;
+    try {
+      await holder.query('begin');
+      await holder.query("insert into faults_t (note) values ('holds the pause')");
+      const t0 = Date.now();
+      const res = await h.api('POST', `/api/v1/clusters/${CLUSTER}/switchover`, { candidate: 'pg2' });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const handle = h.temporal.workflow.getHandle(res.body.workflowId);
+      await reached(handle, ['pgbouncerAdmin']);
+      await cutPg2(true);
+      await holder.query('commit');
+      const failure = await h.finished(res.body.workflowId).then(
+        () => 'completed',
+        (err) => (err as { cause?: { message?: string } }).cause?.message ?? String(err),
+      );
       const rolledBack = seconds(t0);
       expect(failure).toMatch(/switchover of cluster "multi" to "pg2" rolled back: .*"pg1" is the primary again/);
       // The fence was entered (pg1 stopped) and undone.
       expect(await scheduledActivityTypes(handle)).toEqual(expect.arrayContaining(['stopAndReadControl', 'startServer']));
       expect((await h.sql('pg1', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(false);
-      expect(await timeline()).toBe(before);
+      expect(await timelineOfPg1()).toBe(before);
       // Clients through PgBouncer write to pg1 again (it was paused, then resumed).
-      const viaBouncer = await h.sqlAt(
-        t.addr.pg3,
-        t.ports.pgbouncer,
-        "insert into faults_t (note) values ('after rollback') returning host(inet_server_addr()) as addr",
-        { tls: false },
-      );
-      expect(viaBouncer.rows[0].addr).toBe(t.addr.pg1);
+      expect(await writeViaBouncer('after rollback')).toBe(t.addr.pg1);
       expect((await h.sql('pg2', 'select pg_is_in_recovery() as r')).rows[0].r).toBe(true);
-      await cut(false);
+      await cutPg2(false);
       healed = true;
       const t1 = Date.now();
-      await until(
-        'pg2 streaming from pg1 again',
-        async () =>
-          (
-            await h.sql(
-              'pg1',
-              `select count(*)::int as n from pg_stat_replication where client_addr = '${t.addr.pg2}' and state = 'streaming'`,
-            )
-          ).rows[0].n === 1,
-        180_000,
-      );
+      await pg2StreamingAgain();
       console.log(
-        `FAULT | pg2 cut off from pg1 and storage as a switchover to it began (the stream still looked alive) | rolled back in ${rolledBack} s (${failure.replace(/^.*rolled back: /, '').replace(/; "pg1" is the primary again.*$/s, '')}); pg1 primary on timeline ${before} again, writes through PgBouncer reach it; healed: pg2 streaming again ${seconds(t1)} s later`,
+        `FAULT | pg2 cut off from pg1 and storage as a switchover to it entered the fence (PAUSE) | rolled back in ${rolledBack} s (${failure.replace(/^.*rolled back: /, '').replace(/; "pg1" is the primary again.*$/s, '')}); pg1 primary on timeline ${before} again, writes through PgBouncer reach it; healed: pg2 streaming again ${seconds(t1)} s later`,
       );
     } finally {
-      if (!healed) await cut(false);
+      await holder.end().catch(() => undefined);
+      if (!healed) await cutPg2(false);
     }
   });
 

@@ -123,16 +123,33 @@ describe('switchover', () => {
 
   it('rolls back when the candidate dies before promotion: the old primary serves again', async () => {
     await until('third streaming', async () => (await upstreamPort('third')) === rc.port('primary'), 60_000);
-    // Freeze the candidate's startup process: it receives WAL but replays nothing, so the
-    // switchover waits for the shutdown checkpoint, and then the candidate is killed.
+    // Freeze the candidate's startup process once the switchover is in its fence: it receives
+    // WAL but replays nothing, so the switchover waits for the shutdown checkpoint, and then the
+    // candidate is killed. (Frozen before, the liveness check before the pause would refuse
+    // the switchover with nothing paused.) A transaction open through PgBouncer holds the
+    // PAUSE until the freeze is done.
     const postmaster = Number(readFileSync(join(rc.dataDir('third'), 'postmaster.pid'), 'utf8').split('\n')[0]);
     const ps = await runTool({ tool: 'ps', args: ['-o', 'pid=,args=', '--ppid', String(postmaster)] });
     const startup = Number(/^\s*(\d+)\s+postgres: .*startup/m.exec(ps.stdout)?.[1]);
     expect(startup).toBeGreaterThan(0);
-    process.kill(startup, 'SIGSTOP');
+    const holder = await rc.connect(rc.bouncer!.port);
+    await holder.query('begin');
+    await holder.query('insert into sw_rows (v) values (-2)');
     const res = await rc.c.call('POST', `/api/v1/clusters/${rc.tc.name}/switchover`, { candidate: 'third' });
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     const handle = rc.c.temporal.workflow.getHandle(res.body.workflowId);
+    try {
+      await until(
+        'the switchover in its PAUSE',
+        async () => /PAUSE/.test((await handle.query<{ step: string }>('progress')).step),
+        60_000,
+        50,
+      );
+      process.kill(startup, 'SIGSTOP');
+      await holder.query('commit');
+    } finally {
+      await holder.end().catch(() => undefined);
+    }
     await until(
       'the switchover waiting for the shutdown checkpoint',
       async () => /replayed the shutdown checkpoint/.test((await handle.query<{ step: string }>('progress')).step),
