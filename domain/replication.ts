@@ -140,6 +140,11 @@ export function replayedPast(replayLsn: string | null, checkpointLsn: string): b
   return replayLsn !== null && parseLsn(replayLsn) > parseLsn(checkpointLsn);
 }
 
+/** Replay has reached `endLsn`, the end of WAL written (pg_current_wal_lsn): at it counts, nothing lies between. */
+export function replayedTo(replayLsn: string | null, endLsn: string): boolean {
+  return replayLsn !== null && parseLsn(replayLsn) >= parseLsn(endLsn);
+}
+
 /** primary_conninfo for a standby of `primary`: never a password (passfile names the file libpq reads); TLS files are paths on the standby's host. */
 export function primaryConninfo(
   primary: { host: string; port: number },

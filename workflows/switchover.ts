@@ -201,7 +201,12 @@ async function direct(
     progress.step = `${candidate}: replaying ${old}'s newest WAL?`;
     const lsn = (await oldFence.probeNode()).currentLsn;
     if (lsn) {
-      const live = await candWait.awaitReplayed({ lsn, timeoutSeconds: LIVENESS_SECONDS, what: `${old}'s CHECKPOINT` });
+      const live = await candWait.awaitReplayed({
+        lsn,
+        timeoutSeconds: LIVENESS_SECONDS,
+        what: `the end of ${old}'s WAL after its CHECKPOINT`,
+        endOfWal: true,
+      });
       if (!live.ok)
         throw toApplicationFailure(
           new ReplicationPreconditionError(cluster, 'switchover', [

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ReplicationPreconditionError, ServerStartFailedError, StandbyNotStreamingError, ToolFailedError } from '../../domain/errors.js';
 import { confString } from '../../domain/pgconf.js';
-import { primaryConninfo, replayedPast } from '../../domain/replication.js';
+import { primaryConninfo, replayedPast, replayedTo } from '../../domain/replication.js';
 import { defaultSlotName, type PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
 import { archiveCommands, copyRestoreCommand } from '../../config/archiveCommands.js';
@@ -189,14 +189,17 @@ export async function checkpoint(deps: ReplicationDeps, input: NodeTarget): Prom
 
 /**
  * Waits until the node (a standby) has replayed past `lsn` (the old primary's shutdown
- * checkpoint). Fails fast when its server is not running; returns ok false on timeout.
+ * checkpoint), or up to it (`endOfWal`: the primary's WAL end before the fence). Fails fast when its server is not running; returns ok false on timeout.
  */
 export async function awaitReplayed(
   deps: ReplicationDeps,
   input: NodeTarget & {
     lsn: string;
     timeoutSeconds: number;
-    /** What lsn is, for the reason. @default 'the shutdown checkpoint' */ what?: string;
+    /** What lsn is, for the reason. @default 'the shutdown checkpoint' */
+    what?: string;
+    /** lsn is the end of WAL written (pg_current_wal_lsn): replay at it is enough. Default: a record's start, to pass. */
+    endOfWal?: boolean;
   },
 ): Promise<{ ok: boolean; replayLsn: string | null; reason: string | null }> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -215,7 +218,8 @@ export async function awaitReplayed(
         input.node,
         async (c) => (await c.query('select pg_last_wal_replay_lsn()::text as lsn')).rows[0].lsn as string | null,
       );
-      if (replayedPast(replayLsn, input.lsn)) return { ok: true, replayLsn, reason: null };
+      if (input.endOfWal ? replayedTo(replayLsn, input.lsn) : replayedPast(replayLsn, input.lsn))
+        return { ok: true, replayLsn, reason: null };
     } catch (err) {
       lastError = (err as Error).message;
     }
@@ -224,7 +228,7 @@ export async function awaitReplayed(
       return {
         ok: false,
         replayLsn,
-        reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not past ${input.what ?? 'the shutdown checkpoint'} at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}`,
+        reason: `the candidate replayed only to ${replayLsn ?? 'unknown'} within ${input.timeoutSeconds} s, not ${input.endOfWal ? 'up to' : 'past'} ${input.what ?? 'the shutdown checkpoint'} at ${input.lsn}${lastError ? ` (last error: ${lastError})` : ''}`,
       };
     }
     // Clients are paused meanwhile: look often.

@@ -1,6 +1,14 @@
 /** The rebuild and switchover judgements, over hand-made probes. */
 import { describe, expect, it } from 'vitest';
-import { judgeRebuild, judgeSwitchover, primaryConninfo, replayedPast, swapSyncNames, archiveProblems } from '../../domain/replication.js';
+import {
+  judgeRebuild,
+  judgeSwitchover,
+  primaryConninfo,
+  replayedPast,
+  replayedTo,
+  swapSyncNames,
+  archiveProblems,
+} from '../../domain/replication.js';
 import { summarizeCluster, type NodeProbe } from '../../domain/status.js';
 import type { WalCheckResult } from '../../domain/walCheck.js';
 
@@ -138,6 +146,12 @@ describe('helpers', () => {
     expect(replayedPast('0/5000028', '0/5000028')).toBe(false);
     expect(replayedPast('0/50000A0', '0/5000028')).toBe(true);
     expect(replayedPast(null, '0/5000028')).toBe(false);
+  });
+  it("replayedTo counts reaching the end of the primary's WAL: an idle primary's end is where replay stops", () => {
+    expect(replayedTo('0/35038AC8', '0/35038AC8')).toBe(true);
+    expect(replayedTo('0/35038AC0', '0/35038AC8')).toBe(false);
+    expect(replayedTo('1/0', '0/FFFFFFFF')).toBe(true);
+    expect(replayedTo(null, '0/5000028')).toBe(false);
   });
   it('primary_conninfo names a passfile, never a password, and quotes values', () => {
     const c = primaryConninfo(

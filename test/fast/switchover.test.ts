@@ -80,7 +80,11 @@ describe('switchover with stub agents', () => {
     ]);
     // First the liveness check (the primary's WAL position after its CHECKPOINT), then the fence's.
     expect(fc.callsOf('awaitReplayed').map((c) => c.input.lsn)).toEqual(['0/5000000', SHUTDOWN_CHECKPOINT]);
-    expect(fc.callsOf('awaitReplayed')[0]!.input).toMatchObject({ timeoutSeconds: 10, what: "a's CHECKPOINT" });
+    expect(fc.callsOf('awaitReplayed')[0]!.input).toMatchObject({
+      timeoutSeconds: 10,
+      what: "the end of a's WAL after its CHECKPOINT",
+      endOfWal: true,
+    });
     expect(fc.callsOf('setRestoreCommand', 'b').at(-1)!.input.previous).toBe(RESTORE_COMMAND);
     expect(fc.callsOf('pointPgBouncer')[0]!.input).toMatchObject({ primary: 'b', resume: true });
     // The old primary rejoined as b's standby; c follows b.
@@ -240,12 +244,12 @@ describe('switchover with stub agents', () => {
     fc.on('awaitReplayed', (i: { lsn: string; timeoutSeconds: number; what: string }) => ({
       ok: false,
       replayLsn: '0/4FFFF00',
-      reason: `the candidate replayed only to 0/4FFFF00 within ${i.timeoutSeconds} s, not past ${i.what} at ${i.lsn}`,
+      reason: `the candidate replayed only to 0/4FFFF00 within ${i.timeoutSeconds} s, not up to ${i.what} at ${i.lsn}`,
     }));
     const failure = await failureOf(await start(fc));
     expect(failure.type).toBe('ReplicationPreconditionError');
     expect(failure.message).toContain(
-      "candidate b is not replaying a's WAL now: the candidate replayed only to 0/4FFFF00 within 10 s, not past a's CHECKPOINT at 0/5000000; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped",
+      "candidate b is not replaying a's WAL now: the candidate replayed only to 0/4FFFF00 within 10 s, not up to the end of a's WAL after its CHECKPOINT at 0/5000000; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped",
     );
     // Only the CHECKPOINT and the check: no slot, no restore_command change, no PAUSE, no stop.
     expect(steps(fc)).toEqual(['a checkpoint', 'b awaitReplayed']);
