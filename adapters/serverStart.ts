@@ -12,8 +12,8 @@
  * A server that cannot bind its port exits at once; that is its own error (PortUnavailableError),
  * found in the log lines this start appended, never in an older attempt's.
  */
-import { closeSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
-import { PortUnavailableError, ServerManagerMismatchError, ToolFailedError } from '../domain/errors.js';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { PortUnavailableError, ServerManagerMismatchError, ServerManagerUnsuitableError, ToolFailedError } from '../domain/errors.js';
 import {
   debianDataDirectory,
   describeManager,
@@ -114,8 +114,20 @@ export interface ServerStopRequest {
 
 /** Stops the server in dataDir through its manager (pg_ctl by default). */
 export async function stopPostgres(req: ServerStopRequest): Promise<void> {
-  checkManagedDataDir(req.node, req.manager ?? { kind: 'pg_ctl' }, req.dataDir);
-  await runManaged(stopCommand(req.manager ?? { kind: 'pg_ctl' }, req), req);
+  const manager = req.manager ?? { kind: 'pg_ctl' };
+  checkManagedDataDir(req.node, manager, req.dataDir);
+  await runManaged(stopCommand(manager, req), req);
+  // pg_ctl waits itself (-w); systemctl kill does not, and a unit's stop may outlast our timeout.
+  if (manager.kind === 'systemctl' && req.wait) {
+    const deadline = Date.now() + req.timeoutSeconds * 1000;
+    while (runningPid(req.dataDir) !== null) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${describeManager(manager)}: the server in ${req.dataDir} still runs ${req.timeoutSeconds} s after the ${req.mode} stop`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 function runManaged(cmd: ManagedCommand, req: { binDir: string; osUser: string; signal?: AbortSignal }) {
@@ -133,8 +145,24 @@ function runManaged(cmd: ManagedCommand, req: { binDir: string; osUser: string; 
  * /etc/postgresql/<version>/<name>/postgresql.conf) is the node's dataDir, or nothing runs.
  */
 function checkManagedDataDir(node: string, m: ServerManager, dataDir: string): void {
+  // A Debian unit (postgresql@<version>-<name>) runs that cluster: the same data directory check.
+  const unit = m.kind === 'systemctl' ? /^postgresql@(\d+)-(.+)$/.exec(m.unit) : null;
+  if (unit) return checkDebianDataDir(node, m, { version: unit[1]!, name: unit[2]! }, dataDir);
   if (m.kind !== 'pg_ctlcluster') return;
-  const conf = `/etc/postgresql/${m.version}/${m.name}/postgresql.conf`;
+  // Run as the cluster's owner, pg_ctlcluster goes around systemd: the unit would show failed
+  // and no longer stop the server when the host shuts down.
+  if (existsSync(SYSTEMD_RUNNING))
+    throw new ServerManagerUnsuitableError(
+      node,
+      describeManager(m),
+      `systemd runs on this host (${SYSTEMD_RUNNING}) and manages Debian clusters as postgresql@${m.version}-${m.name}`,
+      `systemctl postgresql@${m.version}-${m.name}`,
+    );
+  checkDebianDataDir(node, m, m, dataDir);
+}
+
+function checkDebianDataDir(node: string, m: ServerManager, cluster: { version: string; name: string }, dataDir: string): void {
+  const conf = `/etc/postgresql/${cluster.version}/${cluster.name}/postgresql.conf`;
   let text: string;
   try {
     text = readFileSync(conf, 'utf8');
@@ -146,9 +174,12 @@ function checkManagedDataDir(node: string, m: ServerManager, dataDir: string): v
       `unknown (${conf}: ${(err as NodeJS.ErrnoException).code ?? err})`,
     );
   }
-  const managed = debianDataDirectory(m, text);
+  const managed = debianDataDirectory(cluster, text);
   if (canonical(managed) !== canonical(dataDir)) throw new ServerManagerMismatchError(node, describeManager(m), dataDir, managed);
 }
+
+/** Exists while systemd is the init system (sd_booted(3)). */
+const SYSTEMD_RUNNING = '/run/systemd/system';
 
 function canonical(path: string): string {
   try {

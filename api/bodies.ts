@@ -141,6 +141,10 @@ export const walCheckResult = z.object({
         .nullable()
         .optional()
         .describe("after reaching S3, until the primary's archiver reported it (null: not in time)"),
+      archiverProgressing: z
+        .boolean()
+        .optional()
+        .describe('not in time, but the archiver reported newer segments meanwhile (behind, still archiving)'),
     })
     .nullable(),
   continuity: z

@@ -419,6 +419,21 @@ export class ServerManagerMismatchError extends PgdrError {
   }
 }
 
+/**
+ * Thrown when a node's manager cannot run its server safely on that host: pg_ctlcluster where
+ * systemd manages the cluster (run as the node's OS user it would bypass the unit, which then
+ * shows failed and no longer stops the server at shutdown). Nothing was started or stopped.
+ */
+export class ServerManagerUnsuitableError extends PgdrError {
+  constructor(node: string, manager: string, why: string, instead: string) {
+    super(`node "${node}" says its server is run by "${manager}", but ${why}; expected "${instead}"; nothing was started or stopped`, {
+      node,
+      manager,
+      instead,
+    });
+  }
+}
+
 /** Thrown when `pgbackrest verify` finds a backup set damaged (or does not report it); nothing was restored from it. */
 export class PgbackrestVerifyFailedError extends PgdrError {
   constructor(cluster: string, label: string, detail: string) {
@@ -709,6 +724,15 @@ export const errorTable: readonly ErrorRow[] = [
     meaning:
       "a node's manager (pg_ctlcluster) runs another data directory than the node's dataDir; names both; nothing was started or stopped",
     hint: 'make nodes.{node}.dataDir the data directory pg_lsclusters shows for that cluster, or name the right cluster in nodes.{node}.manager',
+  },
+  {
+    code: 'SERVER_MANAGER_UNSUITABLE',
+    class: ServerManagerUnsuitableError,
+    retryable: false,
+    http: 422,
+    meaning:
+      "a node's manager cannot run its server safely on that host (pg_ctlcluster where systemd manages the cluster); nothing was started or stopped",
+    hint: 'set nodes.{node}.manager to "{instead}" (the agent needs permission to manage that unit)',
   },
   {
     code: 'PG_VERSION_MISMATCH',

@@ -59,9 +59,10 @@ export interface WalCheckResult {
   /**
    * The segment pg_switch_wal closed, whether it reached S3 and how long it took; archiverSeconds:
    * how much longer until the primary's archiver reported it (null: not within the round trip's
-   * time; absent in checks stored before it was measured).
+   * time; absent in checks stored before it was measured, or when the archiver could not be
+   * read); archiverProgressing: not in time, but it reported newer segments meanwhile (behind).
    */
-  roundTrip: { segment: string; ok: boolean; seconds: number; archiverSeconds?: number | null } | null;
+  roundTrip: { segment: string; ok: boolean; seconds: number; archiverSeconds?: number | null; archiverProgressing?: boolean } | null;
   continuity: ContinuityReport | null;
   lag: { bytes: number; segments: number; seconds: number } | null;
   window: TimelineWindow[];
@@ -147,6 +148,10 @@ export function judgeWalArchive(f: WalFacts): {
   if (f.roundTrip && !f.roundTrip.ok) {
     problems.push(
       `segment ${f.roundTrip.segment} (closed by pg_switch_wal) did not reach the archive within ${f.roundTripTimeoutSeconds} s`,
+    );
+  } else if (f.roundTrip?.archiverSeconds === null && !failing && f.roundTrip.archiverProgressing) {
+    warnings.push(
+      `segment ${f.roundTrip.segment} is in the archive, but the primary's archiver had reported only up to ${a?.lastArchivedWal ?? 'none'} within the round trip's time: behind, still archiving`,
     );
   } else if (f.roundTrip?.archiverSeconds === null && !failing) {
     problems.push(

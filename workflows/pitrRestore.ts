@@ -219,6 +219,7 @@ async function restore(
         targetLines: backup.method !== 'pgbackrest',
         ...(input.privateSocketDir ? { privateSocketDir: input.privateSocketDir } : {}),
         ...(backup.sourceNode ? { sourceNode: backup.sourceNode } : {}),
+        ...(prepared.oldDataDir ? { ownConfigFrom: prepared.oldDataDir } : {}),
       });
 
       // 5-6. Start, then follow replay to the target.

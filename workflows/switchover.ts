@@ -200,20 +200,24 @@ async function direct(
   if (patched('candidate-liveness-before-pause')) {
     progress.step = `${candidate}: replaying ${old}'s newest WAL?`;
     const lsn = (await oldFence.probeNode()).currentLsn;
-    if (lsn) {
-      const live = await candWait.awaitReplayed({
-        lsn,
-        timeoutSeconds: LIVENESS_SECONDS,
-        what: `the end of ${old}'s WAL after its CHECKPOINT`,
-        endOfWal: true,
-      });
-      if (!live.ok)
-        throw toApplicationFailure(
-          new ReplicationPreconditionError(cluster, 'switchover', [
-            `candidate ${candidate} is not replaying ${old}'s WAL now: ${live.reason}; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped`,
-          ]),
-        );
-    }
+    if (!lsn)
+      throw toApplicationFailure(
+        new ReplicationPreconditionError(cluster, 'switchover', [
+          `${old} gave no WAL position (pg_current_wal_lsn) after its CHECKPOINT, so ${candidate}'s replay could not be checked; nothing was paused or stopped`,
+        ]),
+      );
+    const live = await candWait.awaitReplayed({
+      lsn,
+      timeoutSeconds: LIVENESS_SECONDS,
+      what: `the end of ${old}'s WAL after its CHECKPOINT`,
+      endOfWal: true,
+    });
+    if (!live.ok)
+      throw toApplicationFailure(
+        new ReplicationPreconditionError(cluster, 'switchover', [
+          `candidate ${candidate} is not replaying ${old}'s WAL now: ${live.reason}; its stream may be cut (it looks alive for up to wal_sender_timeout); nothing was paused or stopped`,
+        ]),
+      );
   }
   const newP = nodeActivities(candidate, ctx.queueOf(candidate), nodeTask);
   for (const n of input.nodes) if (n.name !== candidate) await newP.ensureSlot({ slot: input.slots[n.name]! });

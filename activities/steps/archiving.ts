@@ -94,26 +94,30 @@ export async function switchWal(deps: PostgresDeps, input: { cluster: string; no
  * pg_stat_archiver, up to timeoutSeconds; heartbeats while it waits. The agent's archiver may put
  * a segment in S3 before Postgres has run archive_command for it, so the object alone does not
  * show that Postgres can recycle it, nor that a failing archive_command has recovered. Returns
- * early (failing true) when archive_command fails again while it waits.
+ * early (failing true) when archive_command fails again while it waits; `progressed` says
+ * whether the archiver reported anything new meanwhile (behind, but working).
  */
 export async function awaitArchiverReported(
   deps: PostgresDeps,
   input: { cluster: string; node: string; segment: string; timeoutSeconds: number },
-): Promise<{ ok: boolean; failing: boolean; seconds: number; lastArchivedWal: string | null }> {
+): Promise<{ ok: boolean; failing: boolean; progressed: boolean; seconds: number; lastArchivedWal: string | null }> {
   const { heartbeat, signal } = activityProgress();
   const t0 = Date.now();
   return withNode(deps, input.cluster, input.node, async (c) => {
     let failedBefore: number | null = null;
+    let firstSeen: string | null | undefined;
     for (;;) {
       if (signal.aborted) throw signal.reason;
       const r = (await c.query(`select last_archived_wal, failed_count::int as failed from pg_stat_archiver`)).rows[0];
       const last: string | null = r?.last_archived_wal ?? null;
       const failed = Number(r?.failed ?? 0);
       failedBefore ??= failed;
+      if (firstSeen === undefined) firstSeen = last;
       const seconds = (Date.now() - t0) / 1000;
       const reported = typeof last === 'string' && /^[0-9A-F]{24}/.test(last) && last.slice(0, 24) >= input.segment;
       const failing = !reported && failed > failedBefore;
-      if (reported || failing || seconds >= input.timeoutSeconds) return { ok: reported, failing, seconds, lastArchivedWal: last };
+      if (reported || failing || seconds >= input.timeoutSeconds)
+        return { ok: reported, failing, progressed: last !== firstSeen, seconds, lastArchivedWal: last };
       heartbeat({ waitingFor: `the archiver to report ${input.segment}`, lastArchivedWal: last });
       await new Promise((res) => setTimeout(res, 100));
     }

@@ -407,6 +407,8 @@ export async function writeRecoverySettings(
     privateSocketDir?: string;
     /** The backup's source node: a copy on another host must not inherit that host's listen_addresses. */
     sourceNode?: string;
+    /** In place: the node's old data directory, set aside, whose configuration files a config-less backup lacks. */
+    ownConfigFrom?: string;
   },
 ): Promise<void> {
   const nc = nodeOf(deps.config, input.cluster, input.node);
@@ -441,24 +443,56 @@ export async function writeRecoverySettings(
   writeFileSync(auto, `${kept.replace(/\n*$/, '\n')}${lines.join('\n')}\n`, { mode: 0o600 });
   own(auto, nc.osUser);
   // A backup of a Debian-style cluster has no configuration in the data directory (it stays in
-  // /etc/postgresql on the source). A copy on another data directory takes this host's own
-  // connection settings (TLS, authentication) from the node's running server, so pgdr and the
-  // node's clients reach it as they reach the node; never the node's whole postgresql.conf,
-  // whose data_directory, port and pid file are the live server's.
+  // /etc/postgresql on the source). In place, the node's own files come back from the directory
+  // set aside. A copy on another directory takes this host's own connection settings (TLS,
+  // authentication) from the node's running server, so pgdr and the node's clients reach it as
+  // they reach the node; never the node's whole postgresql.conf, whose data_directory, port and
+  // pid file are the live server's. With the server down, its pg_hba.conf and pg_ident.conf are
+  // read where its layout keeps them. Each file is checked on its own (a retry finds some made).
   const conf = join(input.dataDir, 'postgresql.conf');
-  if (!existsSync(conf)) {
-    const own_ = canonicalPath(input.dataDir) !== canonicalPath(nc.dataDir) ? await nodeConnectionSettings(deps, input) : null;
-    const text = [
-      '# written by pgdr restore: the backup held no postgresql.conf',
-      ...(own_ ? [`# connection settings of node ${input.node}'s server:`, ...own_.lines] : []),
-      '',
-    ].join('\n');
-    writeFileSync(conf, text, { mode: 0o600 });
-    own(conf, nc.osUser);
-    const hba = join(input.dataDir, 'pg_hba.conf');
-    if (own_?.hbaFile && !existsSync(hba)) {
-      copyFileSync(own_.hbaFile, hba);
+  const hba = join(input.dataDir, 'pg_hba.conf');
+  const ident = join(input.dataDir, 'pg_ident.conf');
+  if (!existsSync(conf) || !existsSync(hba)) {
+    const inPlace = canonicalPath(input.dataDir) === canonicalPath(nc.dataDir);
+    const ownDir = inPlace && input.ownConfigFrom && existsSync(input.ownConfigFrom) ? input.ownConfigFrom : null;
+    // In place: every top-level configuration file of the old directory the backup lacks.
+    if (ownDir)
+      for (const f of readdirSync(ownDir)) {
+        const from = join(ownDir, f);
+        if (!f.endsWith('.conf') || f === 'postgresql.auto.conf' || existsSync(join(input.dataDir, f)) || !statSync(from).isFile())
+          continue;
+        copyFileSync(from, join(input.dataDir, f));
+        own(join(input.dataDir, f), nc.osUser);
+      }
+    const live = inPlace ? null : await nodeConnectionSettings(deps, input);
+    const layoutDir = configDirOf(nc);
+    const pick = (name: string, fromLive: string | null | undefined) =>
+      [ownDir && join(ownDir, name), fromLive, layoutDir && join(layoutDir, name)].find((f): f is string => !!f && existsSync(f)) ?? null;
+    if (!existsSync(conf)) {
+      writeFileSync(
+        conf,
+        [
+          '# written by pgdr restore: the backup held no postgresql.conf',
+          ...(live ? [`# connection settings of node ${input.node}'s server:`, ...live.lines] : []),
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      own(conf, nc.osUser);
+    }
+    if (!existsSync(hba)) {
+      const from = pick('pg_hba.conf', live?.hbaFile);
+      if (!from)
+        throw new RestorePreflightError(input.cluster, [
+          `the backup holds no pg_hba.conf (its source keeps its configuration outside the data directory) and node ${input.node}'s own could not be found (its server did not answer${layoutDir ? `, no ${join(layoutDir, 'pg_hba.conf')}` : ''}); expected the node's server running, or its pg_hba.conf where its manager keeps it`,
+        ]);
+      copyFileSync(from, hba);
       own(hba, nc.osUser);
+    }
+    const identFrom = existsSync(ident) ? null : pick('pg_ident.conf', live?.identFile);
+    if (identFrom) {
+      copyFileSync(identFrom, ident);
+      own(ident, nc.osUser);
     }
   }
   rmSync(join(input.dataDir, 'standby.signal'), { force: true });
@@ -860,18 +894,28 @@ const CONNECTION_SETTINGS = [
   'password_encryption',
 ];
 
+/** Where a node's manager keeps its configuration files: the data directory, /etc/postgresql/<v>/<name>, or unknown (a systemd unit). */
+function configDirOf(nc: { dataDir: string; manager: string }): string | null {
+  const m = parseServerManager(nc.manager);
+  return m.kind === 'pg_ctl' ? nc.dataDir : m.kind === 'pg_ctlcluster' ? `/etc/postgresql/${m.version}/${m.name}` : null;
+}
+
 /**
  * The node's running server's TLS and password settings (as postgresql.conf lines) and its
- * pg_hba.conf path; null when the server does not answer (the copy then has neither, and says
- * so in its log when a client cannot connect).
+ * pg_hba.conf and pg_ident.conf paths; null when the server does not answer (the caller then
+ * reads the files where the node's manager keeps them).
  */
-async function nodeConnectionSettings(deps: RestoreDeps, at: Where): Promise<{ lines: string[]; hbaFile: string | null } | null> {
+async function nodeConnectionSettings(
+  deps: RestoreDeps,
+  at: Where,
+): Promise<{ lines: string[]; hbaFile: string | null; identFile: string | null } | null> {
   try {
     return await withNode(deps, at.cluster, at.node, async (c) => {
-      const rows = (await c.query(`select name, setting from pg_settings where name = any($1)`, [[...CONNECTION_SETTINGS, 'hba_file']]))
-        .rows as { name: string; setting: string }[];
+      const rows = (
+        await c.query(`select name, setting from pg_settings where name = any($1)`, [[...CONNECTION_SETTINGS, 'hba_file', 'ident_file']])
+      ).rows as { name: string; setting: string }[];
       const lines = rows
-        .filter((r) => r.name !== 'hba_file' && r.setting !== '')
+        .filter((r) => r.name !== 'hba_file' && r.name !== 'ident_file' && r.setting !== '')
         .map((r) => {
           // A relative file name is the node's data directory's, not the copy's.
           const value =
@@ -880,8 +924,11 @@ async function nodeConnectionSettings(deps: RestoreDeps, at: Where): Promise<{ l
               : r.setting;
           return `${r.name} = ${confString(value, r.name)}`;
         });
-      const hbaFile = rows.find((r) => r.name === 'hba_file')?.setting ?? null;
-      return { lines, hbaFile: hbaFile && existsSync(hbaFile) ? hbaFile : null };
+      const file = (name: string) => {
+        const f = rows.find((r) => r.name === name)?.setting ?? null;
+        return f && existsSync(f) ? f : null;
+      };
+      return { lines, hbaFile: file('hba_file'), identFile: file('ident_file') };
     });
   } catch {
     return null;

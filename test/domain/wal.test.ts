@@ -192,6 +192,16 @@ describe('judging the archive', () => {
     expect(
       judgeWalArchive(facts({ roundTrip: { segment: '000000010000000000000009', ok: true, seconds: 0.1, archiverSeconds: 0.3 } })).healthy,
     ).toBe(true);
+    // Not in time, but reporting newer segments meanwhile: behind, not stuck (a warning).
+    const behind = judgeWalArchive(
+      facts({
+        roundTrip: { segment: '000000010000000000000009', ok: true, seconds: 0.1, archiverSeconds: null, archiverProgressing: true },
+      }),
+    );
+    expect(behind.problems).toEqual([]);
+    expect(behind.warnings.join()).toMatch(
+      /000000010000000000000009 is in the archive, but the primary's archiver had reported only up to .*behind, still archiving/,
+    );
     const lagging = judgeWalArchive(facts({ currentLsn: '0/D000000' }));
     expect(lagging.lag?.segments).toBe(3);
     expect(lagging.problems.join()).toMatch(/archive lag is 3 segment/);
