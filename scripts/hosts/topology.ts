@@ -359,7 +359,9 @@ function hostPgFiles(t: Topology, node: PgNode, tls: { cert: string; key: string
 }
 
 async function pgCtlOn(t: Topology, node: PgNode, action: 'start' | 'stop'): Promise<void> {
-  const wait = ['-w', '-t', '60'];
+  // As long as pgdr gives a start (300 s): a host back from a loss runs crash recovery, which a
+  // loaded machine stretched past 60 s.
+  const wait = ['-w', '-t', '300'];
   if (node === DEBIAN_NODE) {
     const argv = ['pg_ctlcluster', pgMajorOf(t), node, action, ...(action === 'stop' ? ['-m', 'fast'] : []), '--', ...wait];
     await runOn(t, node, argv, { user: t.pgUser });
