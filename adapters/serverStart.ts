@@ -13,8 +13,10 @@
  * found in the log lines this start appended, never in an older attempt's.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { PortUnavailableError, ServerManagerMismatchError, ServerManagerUnsuitableError, ToolFailedError } from '../domain/errors.js';
 import {
+  debianConfDir,
   debianDataDirectory,
   describeManager,
   startCommand,
@@ -24,6 +26,7 @@ import {
   type ServerManager,
 } from '../domain/serverManager.js';
 import { runTool } from './gateway.js';
+import { canonicalPath } from './hostPaths.js';
 import { every } from './progress.js';
 import { runningPid } from './pgHost.js';
 
@@ -162,7 +165,7 @@ function checkManagedDataDir(node: string, m: ServerManager, dataDir: string): v
 }
 
 function checkDebianDataDir(node: string, m: ServerManager, cluster: { version: string; name: string }, dataDir: string): void {
-  const conf = `/etc/postgresql/${cluster.version}/${cluster.name}/postgresql.conf`;
+  const conf = join(debianConfDir(cluster), 'postgresql.conf');
   let text: string;
   try {
     text = readFileSync(conf, 'utf8');
@@ -175,24 +178,16 @@ function checkDebianDataDir(node: string, m: ServerManager, cluster: { version: 
     );
   }
   const managed = debianDataDirectory(cluster, text);
-  if (canonical(managed) !== canonical(dataDir)) throw new ServerManagerMismatchError(node, describeManager(m), dataDir, managed);
+  if (canonicalPath(managed) !== canonicalPath(dataDir)) throw new ServerManagerMismatchError(node, describeManager(m), dataDir, managed);
 }
 
 /** Exists while systemd is the init system (sd_booted(3)). */
 const SYSTEMD_RUNNING = '/run/systemd/system';
 
-function canonical(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return path.replace(/\/+$/, '');
-  }
-}
-
 /** postgresql-common's per-cluster `log` symlink, when the cluster has one (else its default path is used). */
 function debianLogLink(m: { version: string; name: string }): string | null {
   try {
-    return realpathSync(`/etc/postgresql/${m.version}/${m.name}/log`);
+    return realpathSync(join(debianConfDir(m), 'log'));
   } catch {
     return null;
   }

@@ -108,3 +108,8 @@ export function debianDataDirectory(m: { version: string; name: string }, postgr
   }
   return dir ?? `/var/lib/postgresql/${m.version}/${m.name}`;
 }
+
+/** Where postgresql-common keeps a cluster's configuration: /etc/postgresql/<version>/<name>. */
+export function debianConfDir(m: { version: string; name: string }): string {
+  return `/etc/postgresql/${m.version}/${m.name}`;
+}

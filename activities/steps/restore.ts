@@ -74,7 +74,7 @@ import {
   releasePort,
 } from '../../adapters/portClaims.js';
 import { startPostgres, stopPostgres } from '../../adapters/serverStart.js';
-import { parseServerManager, type ServerManager } from '../../domain/serverManager.js';
+import { debianConfDir, parseServerManager, type ServerManager } from '../../domain/serverManager.js';
 import { checkToolVersions } from './versions.js';
 
 export interface RestoreDeps {
@@ -897,7 +897,7 @@ const CONNECTION_SETTINGS = [
 /** Where a node's manager keeps its configuration files: the data directory, /etc/postgresql/<v>/<name>, or unknown (a systemd unit). */
 function configDirOf(nc: { dataDir: string; manager: string }): string | null {
   const m = parseServerManager(nc.manager);
-  return m.kind === 'pg_ctl' ? nc.dataDir : m.kind === 'pg_ctlcluster' ? `/etc/postgresql/${m.version}/${m.name}` : null;
+  return m.kind === 'pg_ctl' ? nc.dataDir : m.kind === 'pg_ctlcluster' ? debianConfDir(m) : null;
 }
 
 /**
