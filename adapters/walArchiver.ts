@@ -31,6 +31,7 @@ import { asUser } from './gateway.js';
 import { openWake, ownDir, serialPasses, touch, writeWhole, type Wake } from './agentFiles.js';
 import type { SecretReader } from './secrets.js';
 import { pushWal } from './walStore.js';
+import type { WalPushers } from './walPushers.js';
 
 export interface ArchiverOptions {
   config: PgdrConfig;
@@ -39,6 +40,8 @@ export interface ArchiverOptions {
   s3: S3Client;
   readSecret?: SecretReader;
   log?: (line: string) => void;
+  /** Pusher threads (adapters/walPushers.ts); without them it pushes on this event loop. */
+  pushers?: WalPushers;
   /** Milliseconds between scans (new requests and ready segments also wake it at once). @default 200 */
   tickMs?: number;
 }
@@ -97,6 +100,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       wake = await openWake(join(d, 'wake'), user);
       walDir = join(real, 'pg_wal');
       dir = d;
+      // No heartbeat (clients push directly) until the pusher threads can take segments.
+      await opts.pushers?.ready().catch((err: Error) => log(`pusher threads not ready (${err.message}): they restart at the first push`));
       // Stopped meanwhile: no watcher or heartbeat that nobody would take down.
       if (stopped) return false;
       await beat();
@@ -107,7 +112,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
           // The scan timer still finds everything, a tick later.
         }
       }
-      log(`serving archive_command requests in ${d} (up to ${parallel} uploads at once)`);
+      const where = opts.pushers?.threads ? `on ${opts.pushers.threads} pusher thread${opts.pushers.threads > 1 ? 's' : ''}` : 'on the event loop';
+      log(`serving archive_command requests in ${d} (up to ${parallel} uploads at once ${where})`);
       return true;
     } catch (err) {
       const message = (err as Error).message;
@@ -155,7 +161,8 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
     try {
       const before = await fingerprint(name);
       if (!(await markerMatches(name, before))) {
-        const res = await pushWal(deps, cluster, join(walDir, name));
+        const path = join(walDir, name);
+        const res = await (opts.pushers ? opts.pushers.push(cluster, path) : pushWal(deps, cluster, path));
         // The file read is the file fingerprinted only if nothing touched it meanwhile.
         const after = await fingerprint(name);
         if (after !== before) throw new Error(`${name} changed while it was being pushed (${before} then ${after})`);

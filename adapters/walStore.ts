@@ -118,60 +118,92 @@ export interface PushResult {
   uploaded: boolean;
 }
 
+/** The CPU half of a push: the file's size and sha256, and the (compressed) bytes to store. */
+export interface PreparedWal {
+  bytes: number;
+  digest: string;
+  body: Buffer;
+}
+
+/**
+ * Reads, hashes and compresses one WAL file. `use` runs while the prepared bytes are valid: a
+ * preparer may hand out a buffer it reuses afterwards (adapters/walPushThread.ts does).
+ */
+export type WalPreparer = <T>(
+  path: string,
+  compression: WalCompression,
+  level: number,
+  use: (prepared: PreparedWal) => Promise<T>,
+) => Promise<T>;
+
+/** On the event loop's terms: hashing and zstd on the thread pool, a fresh buffer per file (`pgdr wal push`). */
+export const prepareOnLoop: WalPreparer = async (path, compression, level, use) => {
+  const data = await readFile(path);
+  const [digest, body] = await Promise.all([sha256Off(data), compress(data, compression, level)]);
+  return use({ bytes: data.length, digest, body });
+};
+
+/** Compresses in the calling thread (a pusher thread: nothing else waits on it). */
+export function compressSync(data: Buffer, compression: WalCompression, level: number): Buffer | undefined {
+  if (compression === 'none') return data;
+  if (compression === 'gzip') return gzipSync(data, { level: Math.min(level, 9) });
+  // Output in a few large chunks, not 16 KiB ones (each one a copy and a callback).
+  const z = zlib as unknown as { zstdCompressSync?: (buf: Buffer, opts: object) => Buffer };
+  return z.zstdCompressSync?.(data, { chunkSize: 1 << 20, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+}
+
 /**
  * Archives one WAL file. `path` is archive_command's %p: relative to the data directory, which
  * is the command's working directory.
  */
-export async function pushWal(deps: WalDeps, cluster: string, path: string): Promise<PushResult> {
+export async function pushWal(deps: WalDeps, cluster: string, path: string, prepare: WalPreparer = prepareOnLoop): Promise<PushResult> {
   const { name } = assertWalFileName(basename(path));
   const { bucket } = deps.config.storage;
   const candidates = candidateKeys(deps, cluster, name);
   // One listing finds the file under any compression suffix; it runs while we read, hash and compress.
   const listing = listKeys(deps.s3, bucket, `${walFolder(deps.config.storage, cluster)}${name}`);
   listing.catch(() => undefined);
-  const data = await readFile(path);
-  const digest = await sha256Off(data);
   const { compression, compressionLevel } = clusterOf(deps.config, cluster).archive;
   const recipients = recipientsOf(deps.config, cluster);
-  const compressed = compress(data, compression, compressionLevel).then((c) => (recipients.length ? encryptBuffer(c, recipients) : c));
-  compressed.catch(() => undefined);
 
-  const existing = async (keys: Set<string>): Promise<PushResult | undefined> => {
-    for (const c of candidates) {
-      if (!keys.has(c.key)) continue;
-      const sha = await headSha(deps.s3, bucket, c.key);
-      if (sha === undefined) continue;
-      if (sha !== digest) throw new WalConflictError(cluster, name, c.key, sha ?? '(none recorded)', digest);
-      return { name, key: c.key, bytes: data.length, storedBytes: 0, uploaded: false };
+  return prepare(path, compression, compressionLevel, async ({ bytes, digest, body: plain }) => {
+    const existing = async (keys: Set<string>): Promise<PushResult | undefined> => {
+      for (const c of candidates) {
+        if (!keys.has(c.key)) continue;
+        const sha = await headSha(deps.s3, bucket, c.key);
+        if (sha === undefined) continue;
+        if (sha !== digest) throw new WalConflictError(cluster, name, c.key, sha ?? '(none recorded)', digest);
+        return { name, key: c.key, bytes, storedBytes: 0, uploaded: false };
+      }
+      return undefined;
+    };
+    const already = await existing(new Set((await listing).map((k) => k.key)));
+    if (already) return already;
+
+    const { key } = candidates[0]!;
+    const body = recipients.length ? await encryptBuffer(plain, recipients) : plain;
+    try {
+      await deps.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: body,
+          IfNoneMatch: '*',
+          ContentType: 'application/octet-stream',
+          Metadata: { sha256: digest, bytes: String(bytes), compression, ...encryptionMetadata(deps.config, cluster) },
+          ...objectLockParams(deps.config.storage),
+        }),
+      );
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name !== 'PreconditionFailed' && e.$metadata?.httpStatusCode !== 412) throw err;
+      // Someone stored it between our listing and our write: same content is fine, other content is refused.
+      const raced = await existing(new Set(candidates.map((c) => c.key)));
+      if (raced) return raced;
+      throw err;
     }
-    return undefined;
-  };
-  const already = await existing(new Set((await listing).map((k) => k.key)));
-  if (already) return already;
-
-  const { key } = candidates[0]!;
-  const body = await compressed;
-  try {
-    await deps.s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: body,
-        IfNoneMatch: '*',
-        ContentType: 'application/octet-stream',
-        Metadata: { sha256: digest, bytes: String(data.length), compression, ...encryptionMetadata(deps.config, cluster) },
-        ...objectLockParams(deps.config.storage),
-      }),
-    );
-  } catch (err) {
-    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name !== 'PreconditionFailed' && e.$metadata?.httpStatusCode !== 412) throw err;
-    // Someone stored it between our listing and our write: same content is fine, other content is refused.
-    const raced = await existing(new Set(candidates.map((c) => c.key)));
-    if (raced) return raced;
-    throw err;
-  }
-  return { name, key, bytes: data.length, storedBytes: body.length, uploaded: true };
+    return { name, key, bytes, storedBytes: body.length, uploaded: true };
+  });
 }
 
 export interface FetchResult {

@@ -8,6 +8,8 @@ import { spawnWorker, waitForLine } from './process.js';
 export interface KillableWorker {
   /** Starts a worker process and waits until it polls. */
   start(): Promise<void>;
+  /** Everything the worker processes started so far printed (stdout and stderr). */
+  output(): string;
   /** SIGKILL to the whole process group (tsx and its node child, and the tools they run). */
   kill(): Promise<void>;
   /** SIGTERM (graceful), for the test's teardown. */
@@ -16,6 +18,7 @@ export interface KillableWorker {
 
 export function killableWorker(configPath: string, env: Record<string, string> = {}): KillableWorker {
   let proc: ReturnType<typeof spawnWorker> | null = null;
+  let output = '';
   const signal = async (sig: NodeJS.Signals) => {
     const p = proc;
     proc = null;
@@ -31,8 +34,10 @@ export function killableWorker(configPath: string, env: Record<string, string> =
     async start() {
       if (proc) throw new Error('a worker process is already running');
       proc = spawnWorker(configPath, env);
+      proc.all!.on('data', (d: Buffer) => (output += d.toString()));
       await waitForLine(proc, 'pgdr worker polling');
     },
+    output: () => output,
     kill: () => signal('SIGKILL'),
     stop: () => signal('SIGTERM'),
   };

@@ -120,6 +120,8 @@ describe('the agent archiver behind archive_command', () => {
     // Each was answered from a marker of the agent's (a direct push writes none).
     expect(done.filter((n) => !marked(n))).toEqual([]);
     expect(await everyDoneIsStored()).toBe(withSuffix('.done').length);
+    // Pushed by the agent's pusher threads, not on its event loop.
+    expect(agent.output()).toMatch(/up to \d+ uploads at once on [1-9]\d* pusher threads?/);
   }, 180_000);
 
   it('SIGKILLed with segments in flight: nothing is .done that is not stored, the thin client pushes itself, and the agent resumes', async () => {

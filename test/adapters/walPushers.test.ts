@@ -1,0 +1,136 @@
+/**
+ * The agent archiver's pusher threads (adapters/walPushers.ts) on real storage: what a thread
+ * stores reads back exactly (its own read buffers are reused between files, so two files of one
+ * size must never mix), the push guarantees hold across the thread boundary (same content again
+ * is success, other content is a conflict by name), a thread that dies fails only its own pushes
+ * and is replaced, and without the compiled thread code the pushes run on the event loop.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { testCluster, type TestCluster } from '../helpers/cluster.js';
+import { createS3Client } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { readWal } from '../../adapters/walStore.js';
+import { PUSH_THREAD_FILE, startWalPushers, type WalPushers } from '../../adapters/walPushers.js';
+
+const MiB = 1024 * 1024;
+const seg = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
+
+/** WAL-like bytes: compressible runs with random pages in between, different per seed. */
+function walLike(size: number, seed: number): Buffer {
+  const b = Buffer.alloc(size, seed & 0xff);
+  for (let off = 0; off < size; off += 64 * 1024) randomBytes(4096).copy(b, off);
+  return b;
+}
+
+describe('WAL pusher threads', () => {
+  let dir: string;
+  const logged: string[] = [];
+  const clusters: { tc: TestCluster; pushers: WalPushers; s3: ReturnType<typeof createS3Client> }[] = [];
+
+  function pool(compression: 'zstd' | 'none' | 'gzip', file?: string) {
+    const tc = testCluster(`push-${compression}`, (c) => (c.archive = { ...c.archive, compression }));
+    const readSecret = createSecretReader();
+    const s3 = createS3Client(tc.config.storage, readSecret);
+    const pushers = startWalPushers({
+      config: tc.config,
+      s3,
+      readSecret,
+      threads: 2,
+      log: (l) => logged.push(l),
+      ...(file ? { file } : {}),
+    });
+    clusters.push({ tc, pushers, s3 });
+    return { tc, pushers, deps: { config: tc.config, s3, readSecret } };
+  }
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pgdr-pushers-'));
+    expect(existsSync(PUSH_THREAD_FILE), `${PUSH_THREAD_FILE} (stack up builds it)`).toBe(true);
+  });
+  afterAll(async () => {
+    for (const c of clusters) {
+      await c.pushers.close();
+      c.s3.destroy();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const compression of ['zstd', 'none', 'gzip'] as const) {
+    it(`stores each file exactly, files of one size pushed at once never mixing (${compression})`, async () => {
+      const { tc, pushers, deps } = pool(compression);
+      expect(pushers.threads).toBe(Math.min(2, availableParallelism()));
+      await pushers.ready();
+      // Eight files of one size and two of another, all at once: every thread reuses its buffers.
+      const files = Array.from({ length: 10 }, (_, i) => ({ name: seg(i + 1), data: walLike(i < 8 ? 2 * MiB : MiB, i + 1) }));
+      const sub = join(dir, compression);
+      mkdirSync(sub);
+      for (const f of files) writeFileSync(join(sub, f.name), f.data);
+      const results = await Promise.all(files.map((f) => pushers.push(tc.name, join(sub, f.name))));
+      expect(results.map((r) => [r.name, r.uploaded, r.bytes])).toEqual(files.map((f) => [f.name, true, f.data.length]));
+      for (const f of files) {
+        const back = await readWal(deps, tc.name, f.name);
+        expect(back?.data.equals(f.data), `${f.name} read back exactly`).toBe(true);
+        const head = await deps.s3.send(new HeadObjectCommand({ Bucket: tc.config.storage.bucket, Key: back!.key }));
+        expect(head.Metadata?.compression).toBe(compression);
+      }
+      // A retried push of the same content is success without an upload.
+      expect((await pushers.push(tc.name, join(sub, seg(3)))).uploaded).toBe(false);
+    });
+  }
+
+  it('keeps the never-overwrite refusal across the thread boundary, by name', async () => {
+    const { tc, pushers } = pool('zstd');
+    const path = join(dir, 'conflict', seg(9));
+    mkdirSync(join(dir, 'conflict'));
+    writeFileSync(path, walLike(MiB, 1));
+    await pushers.push(tc.name, path);
+    writeFileSync(path, walLike(MiB, 2));
+    const err = await pushers.push(tc.name, path).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).name).toBe('WalConflictError');
+    expect((err as Error).message).toContain(seg(9));
+  });
+
+  it('fails only the pushes of a thread that dies, and starts another in its place', async () => {
+    // A stand-in thread: answers like the real one, and exits when asked to push a file named "die".
+    const fake = join(dir, 'fake-thread.mjs');
+    writeFileSync(
+      fake,
+      `import { parentPort } from 'node:worker_threads';
+       parentPort.on('message', (m) => {
+         if (m.path.endsWith('die')) setTimeout(() => process.exit(3), 50);
+         else setTimeout(() => parentPort.postMessage({ id: m.id, result: { name: m.path, key: 'k', bytes: 1, storedBytes: 1, uploaded: true } }), 200);
+       });
+       parentPort.postMessage({ ready: true });`,
+    );
+    const { pushers } = pool('zstd', fake);
+    await pushers.ready();
+    const slow = pushers.push('x', '/a');
+    const dying = pushers.push('x', '/die');
+    const errs = await Promise.allSettled([slow, dying]);
+    expect(errs[1]).toMatchObject({ status: 'rejected', reason: { message: 'a WAL pusher thread exited with code 3' } });
+    // The other thread's push was not its business.
+    expect(errs[0]).toMatchObject({ status: 'fulfilled', value: { name: '/a' } });
+    expect(logged.some((l) => l.includes('exited with code 3'))).toBe(true);
+    // A new thread takes the next pushes.
+    expect(await Promise.all([pushers.push('x', '/b'), pushers.push('x', '/c')])).toMatchObject([{ name: '/b' }, { name: '/c' }]);
+  });
+
+  it('pushes on the event loop, and says so, when the compiled thread code is missing', async () => {
+    const missing = join(dir, 'no-such-thread.mjs');
+    const { tc, pushers, deps } = pool('zstd', missing);
+    expect(pushers.threads).toBe(0);
+    expect(logged.some((l) => l.includes(missing) && l.includes('event loop'))).toBe(true);
+    const path = join(dir, 'loop', seg(1));
+    mkdirSync(join(dir, 'loop'));
+    const data = walLike(MiB, 7);
+    writeFileSync(path, data);
+    expect((await pushers.push(tc.name, path)).uploaded).toBe(true);
+    expect((await readWal(deps, tc.name, seg(1)))?.data.equals(data)).toBe(true);
+  });
+});
