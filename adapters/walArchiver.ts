@@ -101,7 +101,7 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
       walDir = join(real, 'pg_wal');
       dir = d;
       // No heartbeat (clients push directly) until the pusher threads can take segments.
-      await opts.pushers?.ready().catch((err: Error) => log(`pusher threads not ready (${err.message}): they restart at the first push`));
+      await opts.pushers?.ready();
       // Stopped meanwhile: no watcher or heartbeat that nobody would take down.
       if (stopped) return false;
       await beat();

@@ -20,7 +20,10 @@ import type { PushReply, PushRequest } from './walPushThread.js';
 
 export interface WalPushers {
   push(cluster: string, path: string): Promise<PushResult>;
-  /** Resolves once every thread has loaded and made its S3 client (started with the pool). */
+  /**
+   * Resolves once every thread has loaded and made its S3 client (started with the pool); if one
+   * cannot, the pool pushes on the event loop from then on (`threads` 0).
+   */
   ready(): Promise<void>;
   /** Threads running (0: pushing on the event loop). */
   readonly threads: number;
@@ -49,16 +52,14 @@ export function startWalPushers(opts: {
 }): WalPushers {
   const file = opts.file ?? PUSH_THREAD_FILE;
   const count = Math.max(1, Math.min(opts.threads, availableParallelism()));
+  const deps = { config: opts.config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
+  const onLoop = (cluster: string, path: string) => pushWal(deps, cluster, path);
   if (!existsSync(file)) {
     opts.log(`no ${file} (npm run build makes it): pushing on the agent's event loop`);
-    const deps = { config: opts.config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
-    return {
-      threads: 0,
-      push: (cluster, path) => pushWal(deps, cluster, path),
-      ready: async () => undefined,
-      close: async () => undefined,
-    };
+    return { threads: 0, push: onLoop, ready: async () => undefined, close: async () => undefined };
   }
+  /** Set when the threads could not start: every push runs on the event loop from then on. */
+  let broken = false;
   let seq = 0;
   let closed = false;
   const pool: (Thread | undefined)[] = new Array(count).fill(undefined);
@@ -89,7 +90,7 @@ export function startWalPushers(opts: {
       const i = pool.indexOf(t);
       // The next push starts a new thread in its place.
       if (i >= 0) pool[i] = undefined;
-      if (!closed) opts.log(`a WAL pusher thread ended: ${err.message}`);
+      if (!closed && !broken) opts.log(`a WAL pusher thread ended: ${err.message}`);
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`a WAL pusher thread exited with code ${code}`)));
@@ -110,13 +111,24 @@ export function startWalPushers(opts: {
   // segments would otherwise wait for.
   for (let i = 0; i < pool.length; i++) pool[i] = spawn();
 
-  return {
-    threads: count,
+  const pushers: WalPushers = {
+    get threads() {
+      return broken ? 0 : count;
+    },
     async ready() {
-      await Promise.all(pool.map((t) => t?.ready));
+      try {
+        await Promise.all(pool.map((t) => t?.ready));
+      } catch (err) {
+        // Thread code that cannot load would fail every push, and archive_command would wait
+        // archive.agent.waitSeconds for each segment: the event loop's pushes instead.
+        broken = true;
+        opts.log(`the WAL pusher threads did not start (${(err as Error).message}): pushing on the agent's event loop`);
+        await Promise.all(pool.map((t) => t?.worker.terminate()));
+      }
     },
     push(cluster, path) {
       if (closed) return Promise.reject(new Error('the WAL pushers are closed'));
+      if (broken) return onLoop(cluster, path);
       const t = pick();
       const id = ++seq;
       const done = new Promise<PushResult>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
@@ -132,4 +144,5 @@ export function startWalPushers(opts: {
       await Promise.all(pool.map((t) => t?.worker.terminate()));
     },
   };
+  return pushers;
 }

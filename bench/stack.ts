@@ -90,7 +90,8 @@ export async function benchCluster(layout: StackLayout, name: string, adjust: (d
  */
 export async function closedSegments(sql: (text: string) => Promise<string>, dataDir: string, count: number): Promise<string[]> {
   await sql(
-    `create table if not exists walbench(id bigserial, pad text); insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${count * 20000}) g; select pg_switch_wal();`,
+    // Emptied first: the rows are only there to write WAL, and would otherwise grow every later backup.
+    `create table if not exists walbench(id bigserial, pad text); truncate walbench; insert into walbench(pad) select repeat(md5(g::text), 20) from generate_series(1, ${count * 20000}) g; select pg_switch_wal();`,
   );
   const current = (await sql('select pg_walfile_name(pg_current_wal_lsn())')).trim();
   return readdirSync(join(dataDir, 'pg_wal'))

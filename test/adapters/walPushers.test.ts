@@ -3,7 +3,8 @@
  * stores reads back exactly (its own read buffers are reused between files, so two files of one
  * size must never mix), the push guarantees hold across the thread boundary (same content again
  * is success, other content is a conflict by name), a thread that dies fails only its own pushes
- * and is replaced, and without the compiled thread code the pushes run on the event loop.
+ * and is replaced, and with thread code that is missing or cannot start the pushes run on the
+ * event loop.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,6 +120,21 @@ describe('WAL pusher threads', () => {
     expect(logged.some((l) => l.includes('exited with code 3'))).toBe(true);
     // A new thread takes the next pushes.
     expect(await Promise.all([pushers.push('x', '/b'), pushers.push('x', '/c')])).toMatchObject([{ name: '/b' }, { name: '/c' }]);
+  });
+
+  it('pushes on the event loop, and says so, when the thread code cannot start', async () => {
+    const broken = join(dir, 'broken-thread.mjs');
+    writeFileSync(broken, `throw new Error('cannot load: a broken build');`);
+    const { tc, pushers, deps } = pool('zstd', broken);
+    await pushers.ready();
+    expect(pushers.threads).toBe(0);
+    expect(logged.some((l) => l.includes('did not start') && l.includes('a broken build'))).toBe(true);
+    const path = join(dir, 'broken', seg(2));
+    mkdirSync(join(dir, 'broken'));
+    const data = walLike(MiB, 8);
+    writeFileSync(path, data);
+    expect((await pushers.push(tc.name, path)).uploaded).toBe(true);
+    expect((await readWal(deps, tc.name, seg(2)))?.data.equals(data)).toBe(true);
   });
 
   it('pushes on the event loop, and says so, when the compiled thread code is missing', async () => {
