@@ -29,12 +29,17 @@ export type PushReply =
 
 /** Read buffers by size, kept for the next file of that size (at most one per job in flight). */
 const spare = new Map<number, Buffer[]>();
+/** What a thread keeps between pushes: four 16 MiB segments; larger segments are read fresh each time. */
+const KEEP_BYTES = 64 * 1024 * 1024;
+let kept = 0;
 
 function readWhole(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const buf = spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+    const reused = spare.get(size)?.pop();
+    if (reused) kept -= size;
+    const buf = reused ?? Buffer.allocUnsafeSlow(size);
     let off = 0;
     while (off < size) {
       const n = readSync(fd, buf, off, size - off, off);
@@ -56,9 +61,10 @@ const prepareHere: WalPreparer = async (path, compression, level, use) => {
     return await use({ bytes: data.length, digest: createHash('sha256').update(data).digest('hex'), body });
   } finally {
     // The body may be the buffer itself (compression none): given back only after the upload.
-    const list = spare.get(data.length) ?? [];
-    list.push(data);
-    spare.set(data.length, list);
+    if (kept + data.length <= KEEP_BYTES) {
+      kept += data.length;
+      spare.set(data.length, [...(spare.get(data.length) ?? []), data]);
+    }
   }
 };
 

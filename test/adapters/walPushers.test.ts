@@ -49,6 +49,15 @@ describe('WAL pusher threads', () => {
     return { tc, pushers, deps: { config: tc.config, s3, readSecret } };
   }
 
+  /** One file pushed and read back exactly. */
+  async function pushesOne(pushers: WalPushers, tc: TestCluster, deps: Parameters<typeof readWal>[0], sub: string) {
+    mkdirSync(join(dir, sub));
+    const data = walLike(MiB, 8);
+    writeFileSync(join(dir, sub, seg(2)), data);
+    expect((await pushers.push(tc.name, join(dir, sub, seg(2)))).uploaded).toBe(true);
+    expect((await readWal(deps, tc.name, seg(2)))?.data.equals(data)).toBe(true);
+  }
+
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-pushers-'));
     expect(existsSync(PUSH_THREAD_FILE), `${PUSH_THREAD_FILE} (stack up builds it)`).toBe(true);
@@ -129,12 +138,7 @@ describe('WAL pusher threads', () => {
     await pushers.ready();
     expect(pushers.threads).toBe(0);
     expect(logged.some((l) => l.includes('did not start') && l.includes('a broken build'))).toBe(true);
-    const path = join(dir, 'broken', seg(2));
-    mkdirSync(join(dir, 'broken'));
-    const data = walLike(MiB, 8);
-    writeFileSync(path, data);
-    expect((await pushers.push(tc.name, path)).uploaded).toBe(true);
-    expect((await readWal(deps, tc.name, seg(2)))?.data.equals(data)).toBe(true);
+    await pushesOne(pushers, tc, deps, 'broken');
   });
 
   it('pushes on the event loop, and says so, when the compiled thread code is missing', async () => {
@@ -142,11 +146,6 @@ describe('WAL pusher threads', () => {
     const { tc, pushers, deps } = pool('zstd', missing);
     expect(pushers.threads).toBe(0);
     expect(logged.some((l) => l.includes(missing) && l.includes('event loop'))).toBe(true);
-    const path = join(dir, 'loop', seg(1));
-    mkdirSync(join(dir, 'loop'));
-    const data = walLike(MiB, 7);
-    writeFileSync(path, data);
-    expect((await pushers.push(tc.name, path)).uploaded).toBe(true);
-    expect((await readWal(deps, tc.name, seg(1)))?.data.equals(data)).toBe(true);
+    await pushesOne(pushers, tc, deps, 'loop');
   });
 });
