@@ -108,24 +108,25 @@ export function startWalPushers(opts: {
   }
 
   // Started now, not at the first push: loading the thread code takes a second, which the first
-  // segments would otherwise wait for.
-  for (let i = 0; i < pool.length; i++) pool[i] = spawn();
+  // segments would otherwise wait for. Thread code that cannot load would fail every push, and
+  // archive_command would wait archive.agent.waitSeconds for each segment: the event loop's
+  // pushes instead.
+  const started = (async () => {
+    try {
+      for (let i = 0; i < pool.length; i++) pool[i] = spawn();
+      await Promise.all(pool.map((t) => t?.ready));
+    } catch (err) {
+      broken = true;
+      opts.log(`the WAL pusher threads did not start (${(err as Error).message}): pushing on the agent's event loop`);
+      await Promise.all(pool.map((t) => t?.worker.terminate()));
+    }
+  })();
 
   const pushers: WalPushers = {
     get threads() {
       return broken ? 0 : count;
     },
-    async ready() {
-      try {
-        await Promise.all(pool.map((t) => t?.ready));
-      } catch (err) {
-        // Thread code that cannot load would fail every push, and archive_command would wait
-        // archive.agent.waitSeconds for each segment: the event loop's pushes instead.
-        broken = true;
-        opts.log(`the WAL pusher threads did not start (${(err as Error).message}): pushing on the agent's event loop`);
-        await Promise.all(pool.map((t) => t?.worker.terminate()));
-      }
-    },
+    ready: () => started,
     push(cluster, path) {
       if (closed) return Promise.reject(new Error('the WAL pushers are closed'));
       if (broken) return onLoop(cluster, path);

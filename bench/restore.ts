@@ -5,7 +5,9 @@
  * target. By hand replays through `pgdr wal fetch` (one process and one round trip per segment,
  * what every restore did before prefetching); pgdr's restore replays from the agent's prefetch
  * spool (restore.prefetch). Replay is timed on its own for both: from the server's start to the
- * pause at the target.
+ * pause at the target. Then the same with a pgbackrest-method cluster over the same database
+ * (pgdr's pgbackrest backup, the same WAL workload, `pgbackrest restore` through the same
+ * workflow): pgdr's basebackup restore with prefetching against pgBackRest's own restore.
  */
 import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,47 +26,69 @@ import { unlessRefused } from '../workflows/lock.js';
 import { buildServer } from '../api/server.js';
 import { pgTimestamp, type RestoreReport } from '../domain/restore.js';
 import type { BenchRow } from './backup.js';
+import { pgbackrest } from '../adapters/pgbackrest.js';
 import { benchCluster, benchStack, ensureBenchDb, median } from './stack.js';
 
-export async function restoreBench(): Promise<BenchRow[]> {
-  const stack = await benchStack();
-  const { layout, plan, secrets } = stack;
-  await ensureBenchDb(stack);
-  const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
-  const sql = (text: string, port = plan.primary.port) => psql(layout, plan, port, text, secrets);
+type Stack = Awaited<ReturnType<typeof benchStack>>;
 
-  // A cluster over the bench primary with a fresh prefix; restores under the bench stack.
+/**
+ * A bench cluster of `method` over the bench primary with workers and the API in this process:
+ * a full backup, then about 200 MB of WAL with a target time in the middle, all archived.
+ * `restore()` runs a PITR to the target through the API and checks the rows.
+ */
+async function pitrSession(stack: Stack, method: 'basebackup' | 'pgbackrest') {
+  const { layout, plan, secrets } = stack;
+  const sql = (text: string, port = plan.primary.port) => psql(layout, plan, port, text, secrets);
+  const name = method === 'basebackup' ? 'rsbench' : 'rspbbench';
   const restoreDir = join(layout.dir, `restores-${Date.now().toString(36)}`);
-  const { run, config, deps } = await benchCluster(layout, 'rsbench', (demo) => ({
+  const { run, config, deps } = await benchCluster(layout, name, (demo) => ({
     ...demo,
+    method,
     backup: { ...demo.backup, verify: false, schedules: {} },
     restore: { dir: restoreDir },
   }));
-  const { s3 } = deps;
-  const wal = archiveCommands(config, 'rsbench');
-
+  const made: string[] = [];
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const workers = await createWorkers({
     config,
     connection,
-    plan: { control: true, agents: [{ cluster: 'rsbench', node: 'primary' }] },
+    plan: { control: true, agents: [{ cluster: name, node: 'primary' }] },
     shutdownGraceTime: '5 seconds',
   });
   const running = Promise.all(workers.map((w) => w.run()));
   const clientConn = await Connection.connect({ address: config.temporal.address });
   const temporal = new Client({ connection: clientConn, namespace: config.temporal.namespace });
-  const api = buildServer({ config, temporal, s3, token: 'bench' });
-  const made: string[] = [];
+  const api = buildServer({ config, temporal, s3: deps.s3, token: 'bench' });
+  const stopAndRemove = async (d: string) => {
+    await runTool({
+      tool: 'pg_ctl',
+      binDir: layout.pgBin,
+      args: ['-D', d, '-m', 'immediate', '-w', 'stop'],
+      osUser: layout.pgUser,
+    }).catch(() => undefined);
+    rmSync(d, { recursive: true, force: true });
+  };
+  const close = async () => {
+    for (const d of made) await stopAndRemove(d);
+    await api.close();
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    await running;
+    await clientConn.close();
+    await connection.close();
+  };
   try {
+    if (method === 'pgbackrest') await pgbackrest(deps, name, 'primary', ['stanza-create']);
     // 1. A backup, then about 300 MB of WAL, a target in the middle of it, and more after.
     const b = await temporal.workflow.execute(backup, {
       taskQueue: config.temporal.taskQueue,
-      workflowId: `backup/rsbench/bench-${run}`,
-      args: [{ ...backupInput(config, 'rsbench', 'full', 'bench'), expire: false }],
+      workflowId: `backup/${name}/bench-${run}`,
+      args: [{ ...backupInput(config, name, 'full', 'bench'), expire: false }],
     });
     const m = unlessRefused(b).manifest;
-    console.log(`bench: restore source ${m.id}, ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored`);
-    await sql(`create table if not exists bench_marks(id serial primary key, at timestamptz default clock_timestamp(), pad text)`);
+    console.log(`bench: restore source (${method}) ${m.id}, ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored`);
+    await sql(
+      `drop table if exists bench_marks; create table bench_marks(id serial primary key, at timestamptz default clock_timestamp(), pad text)`,
+    );
     await sql(`insert into bench_marks(pad) select repeat('x', 1000) from generate_series(1, 100000)`);
     const target = (
       await sql(
@@ -79,21 +103,55 @@ export async function restoreBench(): Promise<BenchRow[]> {
       if (i > 1200) throw new Error(`segment ${last} was not archived within 10 minutes`);
       await new Promise((r) => setTimeout(r, 500));
     }
-
     const check = async (port: number, label: string) => {
       const n = Number((await sql(`select count(*) from bench_marks`, port)).trim());
       if (n !== expected) throw new Error(`${label} restore holds ${n} rows of bench_marks, expected ${expected}`);
     };
-    const ids = asUser(layout.pgUser);
-    const stopAndRemove = async (d: string) => {
-      await runTool({
-        tool: 'pg_ctl',
-        binDir: layout.pgBin,
-        args: ['-D', d, '-m', 'immediate', '-w', 'stop'],
-        osUser: layout.pgUser,
-      }).catch(() => undefined);
-      rmSync(d, { recursive: true, force: true });
+    /** pgdr: the API's pre-flight, then the pitrRestore workflow, to its report. */
+    const restore = async () => {
+      const t0 = performance.now();
+      const res = await api.inject({
+        method: 'POST',
+        url: `/api/v1/clusters/${name}/restores`,
+        headers: { authorization: 'Bearer bench' },
+        payload: { target: { time: target } },
+      });
+      if (res.statusCode !== 202) throw new Error(`restore refused: ${res.body}`);
+      const body = JSON.parse(res.body);
+      made.push(body.destination.dataDir);
+      const report = (await temporal.workflow.getHandle(body.workflowId).result()) as RestoreReport;
+      const seconds = (performance.now() - t0) / 1000;
+      await check(report.destination.port, `pgdr (${method})`);
+      await stopAndRemove(report.destination.dataDir);
+      return { seconds, report };
     };
+    return { config, deps, m, target, restoreDir, made, check, stopAndRemove, restore, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export async function restoreBench(): Promise<BenchRow[]> {
+  const stack = await benchStack();
+  const { layout, plan, secrets } = stack;
+  await ensureBenchDb(stack);
+  const runs = Number(process.env.PGDR_BENCH_RUNS ?? 3);
+  const sql = (text: string, port = plan.primary.port) => psql(layout, plan, port, text, secrets);
+  const resetArchiving = () =>
+    psql(
+      layout,
+      plan,
+      plan.primary.port,
+      'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();',
+      secrets,
+    );
+
+  let rows: BenchRow[];
+  const session = await pitrSession(stack, 'basebackup');
+  try {
+    const { config, deps, m, target, restoreDir, made, check, stopAndRemove } = session;
+    const wal = archiveCommands(config, 'rsbench');
 
     // 2. By hand, with the raw tools.
     const key = baseFolder(config.storage, 'rsbench', m.id) + m.objects[0]!.name;
@@ -104,10 +162,11 @@ export async function restoreBench(): Promise<BenchRow[]> {
       made.push(d);
       mkdirSync(restoreDir, { recursive: true, mode: 0o755 });
       mkdirSync(d, { mode: 0o700 });
+      const ids = asUser(layout.pgUser);
       if (ids) chownSync(d, ids.uid, ids.gid);
       const port = 56900 + i;
       const t0 = performance.now();
-      const obj = await s3.send(new GetObjectCommand({ Bucket: config.storage.bucket, Key: key }));
+      const obj = await deps.s3.send(new GetObjectCommand({ Bucket: config.storage.bucket, Key: key }));
       const tar = spawnTool({ tool: 'tar', args: ['-x', '--zstd', '-C', d, '-f', '-'], osUser: layout.pgUser });
       await pipeline(obj.Body as NodeJS.ReadableStream, tar.stdin!);
       await tar;
@@ -143,70 +202,64 @@ export async function restoreBench(): Promise<BenchRow[]> {
       await stopAndRemove(d);
     }
 
-    // 3. pgdr: the API's pre-flight, then the pitrRestore workflow, to its report.
-    const viaPgdr: number[] = [];
-    const phases: RestoreReport['seconds'][] = [];
-    const served: string[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = performance.now();
-      const res = await api.inject({
-        method: 'POST',
-        url: '/api/v1/clusters/rsbench/restores',
-        headers: { authorization: 'Bearer bench' },
-        payload: { target: { time: target } },
-      });
-      if (res.statusCode !== 202) throw new Error(`restore refused: ${res.body}`);
-      const body = JSON.parse(res.body);
-      made.push(body.destination.dataDir);
-      const report = (await temporal.workflow.getHandle(body.workflowId).result()) as RestoreReport;
-      viaPgdr.push((performance.now() - t0) / 1000);
-      phases.push(report.seconds);
-      const pf = report.stop.prefetch;
-      served.push(pf ? `${pf.served} of ${pf.fetched} prefetched` : 'no prefetcher');
-      await check(report.destination.port, 'pgdr');
-      await stopAndRemove(report.destination.dataDir);
-    }
+    // 3. pgdr, basebackup method with prefetching.
+    const viaPgdr: { seconds: number; report: RestoreReport }[] = [];
+    for (let i = 0; i < runs; i++) viaPgdr.push(await session.restore());
     const r = median(manual);
-    const p = median(viaPgdr);
-    const ph = phases[viaPgdr.indexOf(p)]!;
-    return [
+    const p = medianRun(viaPgdr);
+    const ph = p.report.seconds;
+    const pf = p.report.stop.prefetch;
+    rows = [
       {
         metric: `restore by hand (S3 | tar --zstd, pg_verifybackup, start, replay to the target), ${(m.bytes / 1024 / 1024).toFixed(0)} MiB stored: seconds`,
         value: r.toFixed(2),
       },
-      { metric: 'pgdr restore (API pre-flight + pitrRestore workflow): seconds', value: p.toFixed(2) },
+      { metric: 'pgdr restore (API pre-flight + pitrRestore workflow): seconds', value: p.seconds.toFixed(2) },
       {
         metric: `  pgdr phases: preflight ${ph.preflight}, download ${ph.download}, extract ${ph.extract}, verify ${ph.verify}, replay ${ph.replay}`,
         value: '',
       },
-      { metric: 'wall time ratio pgdr / by hand', value: (p / r).toFixed(3), target: '<= 1.1' },
+      { metric: 'wall time ratio pgdr / by hand', value: (p.seconds / r).toFixed(3), target: '<= 1.1' },
       {
         metric: 'replay seconds: pgdr (prefetch spool) / by hand (pgdr wal fetch per segment)',
-        value: `${ph.replay} / ${median(manualReplay).toFixed(2)} (ratio ${(ph.replay / median(manualReplay)).toFixed(2)}; ${served[viaPgdr.indexOf(p)]})`,
+        value: `${ph.replay} / ${median(manualReplay).toFixed(2)} (ratio ${(ph.replay / median(manualReplay)).toFixed(2)}; ${pf ? `${pf.served} of ${pf.fetched} prefetched` : 'no prefetcher'})`,
         target: 'ratio <= 0.5',
       },
     ];
   } finally {
-    for (const d of made) {
-      await runTool({
-        tool: 'pg_ctl',
-        binDir: layout.pgBin,
-        args: ['-D', d, '-m', 'immediate', '-w', 'stop'],
-        osUser: layout.pgUser,
-      }).catch(() => undefined);
-      rmSync(d, { recursive: true, force: true });
-    }
-    await api.close();
-    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-    await running;
-    await clientConn.close();
-    await connection.close();
-    await psql(
-      layout,
-      plan,
-      plan.primary.port,
-      'alter system reset archive_command; alter system reset restore_command; select pg_reload_conf();',
-      secrets,
-    );
+    await session.close();
+    await resetArchiving();
   }
+
+  // 4. The pgbackrest method: pgBackRest's own restore of the same database and workload.
+  const pb = await pitrSession(stack, 'pgbackrest');
+  try {
+    const viaPb: { seconds: number; report: RestoreReport }[] = [];
+    for (let i = 0; i < runs; i++) viaPb.push(await pb.restore());
+    const q = medianRun(viaPb);
+    const p = Number(rows[1]!.value);
+    rows.push(
+      {
+        metric: `pgbackrest method restore (pgbackrest restore + replay, same workflow), ${(pb.m.bytes / 1024 / 1024).toFixed(0)} MiB stored: seconds`,
+        value: q.seconds.toFixed(2),
+      },
+      {
+        metric: `  pgbackrest phases: ${Object.entries(q.report.seconds)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+        value: '',
+      },
+      { metric: 'wall time ratio pgdr (basebackup, prefetch) / pgbackrest method', value: (p / q.seconds).toFixed(3), target: '<= 1.0' },
+    );
+  } finally {
+    await pb.close();
+    await resetArchiving();
+  }
+  return rows;
+}
+
+/** The run with the median wall time. */
+function medianRun<T extends { seconds: number }>(runs: T[]): T {
+  const m = median(runs.map((r) => r.seconds));
+  return runs.find((r) => r.seconds === m)!;
 }
