@@ -112,7 +112,9 @@ export function startArchiver(opts: ArchiverOptions): Archiver {
           // The scan timer still finds everything, a tick later.
         }
       }
-      const where = opts.pushers?.threads ? `on ${opts.pushers.threads} pusher thread${opts.pushers.threads > 1 ? 's' : ''}` : 'on the event loop';
+      const where = opts.pushers?.threads
+        ? `on ${opts.pushers.threads} pusher thread${opts.pushers.threads > 1 ? 's' : ''}`
+        : 'on the event loop';
       log(`serving archive_command requests in ${d} (up to ${parallel} uploads at once ${where})`);
       return true;
     } catch (err) {

@@ -238,7 +238,7 @@ export const archiveSchema = z
       .max(32)
       .default(4)
       .describe(
-        "WAL segments moved at once: uploads of the node agent's archiver (basebackup method), or pgBackRest's asynchronous archive-push and archive-get processes (process-max, pgbackrest method)",
+        "WAL segments moved at once: uploads of the node agent's archiver (basebackup method; on as many pusher threads, one per core at most), or pgBackRest's asynchronous archive-push and archive-get processes (process-max, pgbackrest method)",
       ),
     agent: z
       .object({

@@ -63,7 +63,11 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
   { entry: 'worker/health.ts', out: 'health.js', options: { packages: 'external' } },
   { entry: 'archive/main.ts', out: 'pgdr-wal.mjs', options: { banner: { js: requireShim }, minify: true, sourcemap: false } },
   // The agent archiver's pusher threads (adapters/walPushers.ts): self-contained like the archive program.
-  { entry: 'adapters/walPushThread.ts', out: 'wal-push-thread.mjs', options: { banner: { js: requireShim }, minifySyntax: true, sourcemap: false } },
+  {
+    entry: 'adapters/walPushThread.ts',
+    out: 'wal-push-thread.mjs',
+    options: { banner: { js: requireShim }, minifySyntax: true, sourcemap: false },
+  },
 ];
 
 /**
