@@ -1,12 +1,15 @@
 /**
- * The node agent's pusher threads: the archiver hands each segment to one of them, so reading,
- * hashing, compressing and TLS run on every core instead of the agent's one event loop (the
- * shape of pgBackRest's process-max). Threads: the largest `archive.parallel` of the clusters
- * served, at most one per core; each runs several pushes at once (the network half overlaps).
+ * The node agent's pusher threads: each push's CPU half (reading, sha256, compression) runs on
+ * one of them, so it uses every core instead of the agent's one event loop (the shape of
+ * pgBackRest's process-max); the upload, the listing and the never-overwrite rules stay on the
+ * loop in pushWal, with the agent's S3 client, config and secrets. Threads: the largest
+ * `archive.parallel` of the clusters served, at most one per core; a thread takes the next
+ * segment while the loop uploads the last one. Each thread loads Node's built-ins only (about
+ * 13 MB).
  *
- * The thread code is the compiled dist/wal-push-thread.mjs (`npm run build`; `stack up` builds
- * it in a checkout, a package always has it). Without it the pushes run on the event loop, as
- * `pgdr wal push` does, and the agent says so once.
+ * The thread code is the compiled dist/wal-prepare-thread.mjs (`npm run build`; `stack up` builds
+ * it in a checkout, a package always has it). Without it, or when it cannot start, the pushes run
+ * on the event loop, as `pgdr wal push` does, and the agent says so once.
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -15,11 +18,13 @@ import { Worker } from 'node:worker_threads';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
-import { pushWal, type PushResult } from './walStore.js';
-import type { PushReply, PushRequest } from './walPushThread.js';
+import { prepareOnLoop, pushWal, type PreparedWal, type PushResult, type WalPreparer } from './walStore.js';
+import type { PrepareReply, PrepareRequest } from './walPrepareThread.js';
 
 export interface WalPushers {
   push(cluster: string, path: string): Promise<PushResult>;
+  /** The CPU half alone, on a thread (pushWal's preparer). */
+  prepare: WalPreparer;
   /**
    * Resolves once every thread has loaded and made its S3 client (started with the pool); if one
    * cannot, the pool pushes on the event loop from then on (`threads` 0).
@@ -31,13 +36,15 @@ export interface WalPushers {
   close(): Promise<void>;
 }
 
-/** <package>/dist/wal-push-thread.mjs, from the sources (adapters/) and from dist/worker.js alike. */
-export const PUSH_THREAD_FILE = fileURLToPath(new URL('../dist/wal-push-thread.mjs', import.meta.url));
+/** <package>/dist/wal-prepare-thread.mjs, from the sources (adapters/) and from dist/worker.js alike. */
+export const PREPARE_THREAD_FILE = fileURLToPath(new URL('../dist/wal-prepare-thread.mjs', import.meta.url));
+
+type Prepared = PreparedWal | 'unsupported';
 
 interface Thread {
   worker: Worker;
   ready: Promise<void>;
-  jobs: Map<number, { resolve: (r: PushResult) => void; reject: (e: Error) => void }>;
+  jobs: Map<number, { resolve: (r: Prepared) => void; reject: (e: Error) => void }>;
   dead?: Error;
 }
 
@@ -47,16 +54,21 @@ export function startWalPushers(opts: {
   readSecret?: SecretReader;
   threads: number;
   log: (line: string) => void;
-  /** The thread code (tests point it elsewhere). @default PUSH_THREAD_FILE */
+  /** The thread code (tests point it elsewhere). @default PREPARE_THREAD_FILE */
   file?: string;
 }): WalPushers {
-  const file = opts.file ?? PUSH_THREAD_FILE;
+  const file = opts.file ?? PREPARE_THREAD_FILE;
   const count = Math.max(1, Math.min(opts.threads, availableParallelism()));
   const deps = { config: opts.config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
-  const onLoop = (cluster: string, path: string) => pushWal(deps, cluster, path);
   if (!existsSync(file)) {
     opts.log(`no ${file} (npm run build makes it): pushing on the agent's event loop`);
-    return { threads: 0, push: onLoop, ready: async () => undefined, close: async () => undefined };
+    return {
+      threads: 0,
+      prepare: prepareOnLoop,
+      push: (cluster, path) => pushWal(deps, cluster, path),
+      ready: async () => undefined,
+      close: async () => undefined,
+    };
   }
   /** Set when the threads could not start: every push runs on the event loop from then on. */
   let broken = false;
@@ -67,7 +79,7 @@ export function startWalPushers(opts: {
   function spawn(): Thread {
     // execArgv empty: the thread code is plain JavaScript, and a dev process's tsx loader would
     // otherwise load into every thread (about 200 MB each, against 40).
-    const worker = new Worker(file, { workerData: { config: opts.config }, execArgv: [] });
+    const worker = new Worker(file, { execArgv: [] });
     const t: Thread = { worker, jobs: new Map(), ready: Promise.resolve() };
     t.ready = new Promise((resolve, reject) => {
       worker.once('message', () => resolve());
@@ -75,13 +87,15 @@ export function startWalPushers(opts: {
       worker.once('exit', (code) => reject(new Error(`a WAL pusher thread exited with code ${code} before it was ready`)));
     });
     t.ready.catch(() => undefined);
-    worker.on('message', (m: PushReply | { ready: true }) => {
+    worker.on('message', (m: PrepareReply | { ready: true }) => {
       if (!('id' in m)) return;
       const job = t.jobs.get(m.id);
       if (!job) return;
       t.jobs.delete(m.id);
-      if ('result' in m) job.resolve(m.result);
-      else job.reject(Object.assign(new Error(m.error.message), { name: m.error.name }));
+      if ('error' in m) job.reject(Object.assign(new Error(m.error.message), { name: m.error.name }));
+      else if ('unsupported' in m) job.resolve('unsupported');
+      // The body arrives as a Uint8Array over the transferred memory.
+      else job.resolve({ bytes: m.bytes, digest: m.digest, body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength) });
     });
     const fail = (err: Error) => {
       t.dead ??= err;
@@ -97,7 +111,7 @@ export function startWalPushers(opts: {
     return t;
   }
 
-  /** The thread with the fewest pushes in flight, started if its slot is empty. */
+  /** The thread with the fewest segments in flight, started if its slot is empty. */
   function pick(): Thread {
     let best = -1;
     for (let i = 0; i < pool.length; i++) {
@@ -106,6 +120,27 @@ export function startWalPushers(opts: {
     }
     return pool[best]!;
   }
+
+  function onThread(req: Omit<PrepareRequest, 'id'>): Promise<Prepared> {
+    if (closed) return Promise.reject(new Error('the WAL pushers are closed'));
+    const t = pick();
+    const id = ++seq;
+    const done = new Promise<Prepared>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
+    // A thread that dies first rejects every job it holds, this one too.
+    void t.ready.then(
+      () => t.dead || t.worker.postMessage({ id, ...req } satisfies PrepareRequest),
+      () => undefined,
+    );
+    return done;
+  }
+
+  const prepare: WalPreparer = async (path, compression, level, use) => {
+    if (broken) return prepareOnLoop(path, compression, level, use);
+    const prepared = await onThread({ path, compression, level });
+    // No zstd in this runtime's zlib: the zstd tool, on the loop.
+    if (prepared === 'unsupported') return prepareOnLoop(path, compression, level, use);
+    return use(prepared);
+  };
 
   // Started now, not at the first push: loading the thread code takes a second, which the first
   // segments would otherwise wait for. Thread code that cannot load would fail every push, and
@@ -127,19 +162,8 @@ export function startWalPushers(opts: {
       return broken ? 0 : count;
     },
     ready: () => started,
-    push(cluster, path) {
-      if (closed) return Promise.reject(new Error('the WAL pushers are closed'));
-      if (broken) return onLoop(cluster, path);
-      const t = pick();
-      const id = ++seq;
-      const done = new Promise<PushResult>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
-      // A thread that dies first rejects every job it holds, this one too.
-      void t.ready.then(
-        () => t.dead || t.worker.postMessage({ id, cluster, path } satisfies PushRequest),
-        () => undefined,
-      );
-      return done;
-    },
+    prepare,
+    push: (cluster, path) => (closed ? Promise.reject(new Error('the WAL pushers are closed')) : pushWal(deps, cluster, path, prepare)),
     async close() {
       closed = true;
       await Promise.all(pool.map((t) => t?.worker.terminate()));

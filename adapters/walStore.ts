@@ -26,8 +26,9 @@ import { decryptBuffer, encryptBuffer, encryptionMetadata, isAgeEncrypted, recip
 import type { SecretReader } from './secrets.js';
 import { clusterPrefix, listKeys, objectLockParams } from './storage.js';
 import { walFolder } from './catalogStore.js';
+import type { PreparedWal, WalCompression } from './walPrepare.js';
 
-export type WalCompression = PgdrConfig['clusters'][string]['archive']['compression'];
+export type { PreparedWal, WalCompression } from './walPrepare.js';
 
 const SUFFIX: Record<WalCompression, string> = { zstd: '.zst', gzip: '.gz', none: '' };
 
@@ -118,16 +119,9 @@ export interface PushResult {
   uploaded: boolean;
 }
 
-/** The CPU half of a push: the file's size and sha256, and the (compressed) bytes to store. */
-export interface PreparedWal {
-  bytes: number;
-  digest: string;
-  body: Buffer;
-}
-
 /**
- * Reads, hashes and compresses one WAL file. `use` runs while the prepared bytes are valid: a
- * preparer may hand out a buffer it reuses afterwards (adapters/walPushThread.ts does).
+ * Reads, hashes and compresses one WAL file, and runs `use` with the result: on the event loop
+ * (prepareOnLoop) or on a pusher thread (adapters/walPushers.ts).
  */
 export type WalPreparer = <T>(
   path: string,
@@ -142,15 +136,6 @@ export const prepareOnLoop: WalPreparer = async (path, compression, level, use) 
   const [digest, body] = await Promise.all([sha256Off(data), compress(data, compression, level)]);
   return use({ bytes: data.length, digest, body });
 };
-
-/** Compresses in the calling thread (a pusher thread: nothing else waits on it). */
-export function compressSync(data: Buffer, compression: WalCompression, level: number): Buffer | undefined {
-  if (compression === 'none') return data;
-  if (compression === 'gzip') return gzipSync(data, { level: Math.min(level, 9) });
-  // Output in a few large chunks, not 16 KiB ones (each one a copy and a callback).
-  const z = zlib as unknown as { zstdCompressSync?: (buf: Buffer, opts: object) => Buffer };
-  return z.zstdCompressSync?.(data, { chunkSize: 1 << 20, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
-}
 
 /**
  * Archives one WAL file. `path` is archive_command's %p: relative to the data directory, which

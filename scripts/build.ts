@@ -5,7 +5,7 @@
  *   dist/worker.js            pgdr-worker (control worker and/or node agents)
  *   dist/api.js               pgdr-api
  *   dist/pgdr-wal.mjs         pgdr wal push|fetch (archive_command), dependencies bundled in
- *   dist/wal-push-thread.mjs  the node agent's WAL pusher threads, dependencies bundled in
+ *   dist/wal-prepare-thread.mjs the node agent's WAL pusher threads (Node built-ins only)
  *   dist/workflow-bundle.js   the workflow code, bundled once here instead of at every worker start
  *   dist/health.js            pgdr-worker's health check (are this host's queues polled?)
  *
@@ -62,10 +62,10 @@ const entries: { entry: string; out: string; options: BuildOptions }[] = [
   // The worker's health check (the container image's HEALTHCHECK).
   { entry: 'worker/health.ts', out: 'health.js', options: { packages: 'external' } },
   { entry: 'archive/main.ts', out: 'pgdr-wal.mjs', options: { banner: { js: requireShim }, minify: true, sourcemap: false } },
-  // The agent archiver's pusher threads (adapters/walPushers.ts): self-contained like the archive program.
+  // The agent archiver's pusher threads (adapters/walPushers.ts): Node's built-ins only.
   {
-    entry: 'adapters/walPushThread.ts',
-    out: 'wal-push-thread.mjs',
+    entry: 'adapters/walPrepareThread.ts',
+    out: 'wal-prepare-thread.mjs',
     options: { banner: { js: requireShim }, minifySyntax: true, sourcemap: false },
   },
 ];

@@ -4,7 +4,7 @@
  * size must never mix), the push guarantees hold across the thread boundary (same content again
  * is success, other content is a conflict by name), a thread that dies fails only its own pushes
  * and is replaced, and with thread code that is missing or cannot start the pushes run on the
- * event loop.
+ * event loop. (The threads read, hash and compress; the upload stays on the calling loop.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { testCluster, type TestCluster } from '../helpers/cluster.js';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
 import { readWal } from '../../adapters/walStore.js';
-import { PUSH_THREAD_FILE, startWalPushers, type WalPushers } from '../../adapters/walPushers.js';
+import { PREPARE_THREAD_FILE, startWalPushers, type WalPushers } from '../../adapters/walPushers.js';
 
 const MiB = 1024 * 1024;
 const seg = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
@@ -60,7 +60,7 @@ describe('WAL pusher threads', () => {
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pgdr-pushers-'));
-    expect(existsSync(PUSH_THREAD_FILE), `${PUSH_THREAD_FILE} (stack up builds it)`).toBe(true);
+    expect(existsSync(PREPARE_THREAD_FILE), `${PREPARE_THREAD_FILE} (stack up builds it)`).toBe(true);
   });
   afterAll(async () => {
     for (const c of clusters) {
@@ -77,10 +77,15 @@ describe('WAL pusher threads', () => {
       await pushers.ready();
       // Eight files of one size and two of another, all at once: every thread reuses its buffers.
       const files = Array.from({ length: 10 }, (_, i) => ({ name: seg(i + 1), data: walLike(i < 8 ? 2 * MiB : MiB, i + 1) }));
+      // A switched, nearly empty 16 MiB segment (it compresses to a few hundred bytes), and one
+      // whose compressed body spans several output chunks.
+      files.push({ name: seg(11), data: Buffer.alloc(16 * MiB) }, { name: seg(12), data: walLike(16 * MiB, 12) });
       const sub = join(dir, compression);
       mkdirSync(sub);
       for (const f of files) writeFileSync(join(sub, f.name), f.data);
       const results = await Promise.all(files.map((f) => pushers.push(tc.name, join(sub, f.name))));
+      // Every segment was prepared on a thread, none on the loop: no thread died on the way.
+      expect(logged.filter((l) => l.includes('thread ended'))).toEqual([]);
       expect(results.map((r) => [r.name, r.uploaded, r.bytes])).toEqual(files.map((f) => [f.name, true, f.data.length]));
       for (const f of files) {
         const back = await readWal(deps, tc.name, f.name);
@@ -106,29 +111,30 @@ describe('WAL pusher threads', () => {
     expect((err as Error).message).toContain(seg(9));
   });
 
-  it('fails only the pushes of a thread that dies, and starts another in its place', async () => {
-    // A stand-in thread: answers like the real one, and exits when asked to push a file named "die".
+  it('fails only the segments of a thread that dies, and starts another in its place', async () => {
+    // A stand-in thread: answers like the real one, and exits when asked for a file named "die".
     const fake = join(dir, 'fake-thread.mjs');
     writeFileSync(
       fake,
       `import { parentPort } from 'node:worker_threads';
        parentPort.on('message', (m) => {
          if (m.path.endsWith('die')) setTimeout(() => process.exit(3), 50);
-         else setTimeout(() => parentPort.postMessage({ id: m.id, result: { name: m.path, key: 'k', bytes: 1, storedBytes: 1, uploaded: true } }), 200);
+         else setTimeout(() => parentPort.postMessage({ id: m.id, bytes: 1, digest: m.path, body: Buffer.from('x') }), 200);
        });
        parentPort.postMessage({ ready: true });`,
     );
     const { pushers } = pool('zstd', fake);
     await pushers.ready();
-    const slow = pushers.push('x', '/a');
-    const dying = pushers.push('x', '/die');
+    const prepare = (path: string) => pushers.prepare(path, 'zstd', 3, async (p) => p);
+    const slow = prepare('/a');
+    const dying = prepare('/die');
     const errs = await Promise.allSettled([slow, dying]);
     expect(errs[1]).toMatchObject({ status: 'rejected', reason: { message: 'a WAL pusher thread exited with code 3' } });
-    // The other thread's push was not its business.
-    expect(errs[0]).toMatchObject({ status: 'fulfilled', value: { name: '/a' } });
+    // The other thread's segment was not its business.
+    expect(errs[0]).toMatchObject({ status: 'fulfilled', value: { digest: '/a', bytes: 1 } });
     expect(logged.some((l) => l.includes('exited with code 3'))).toBe(true);
-    // A new thread takes the next pushes.
-    expect(await Promise.all([pushers.push('x', '/b'), pushers.push('x', '/c')])).toMatchObject([{ name: '/b' }, { name: '/c' }]);
+    // A new thread takes the next ones.
+    expect(await Promise.all([prepare('/b'), prepare('/c')])).toMatchObject([{ digest: '/b' }, { digest: '/c' }]);
   });
 
   it('pushes on the event loop, and says so, when the thread code cannot start', async () => {

@@ -58,7 +58,7 @@ describe('the npm package, installed', () => {
       'dist/worker.js',
       'dist/api.js',
       'dist/pgdr-wal.mjs',
-      'dist/wal-push-thread.mjs',
+      'dist/wal-prepare-thread.mjs',
       'dist/workflow-bundle.js',
       'bin/pgdr',
       'bin/pgdr-worker',
