@@ -67,6 +67,26 @@ function fakeDataDir(dir: string, walDir: string, names: string[], user: ReturnT
   return dir;
 }
 
+/**
+ * The bench's scratch directory, once pgBackRest's asynchronous processes (which outlive the
+ * archive-push that started them) have finished writing their spool and logs there.
+ */
+async function removeScratch(scratch: string): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    const running = await runTool({ tool: 'pgrep', args: ['-f', scratch] }).then(
+      () => true,
+      () => false,
+    );
+    if (!running) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  try {
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 10, retryDelay: 500 });
+  } catch (err) {
+    console.error(`bench: could not remove ${scratch}: ${(err as Error).message}`);
+  }
+}
+
 type Command = (name: string) => { tool: string; args: string[]; env?: Record<string, string> };
 
 /**
@@ -227,7 +247,7 @@ export async function walBench(): Promise<BenchRow[]> {
 
   // 5. Archive lag under pgbench write load, clients stepped up: pgdr's archive_command, then pgBackRest's.
   const load = await lagUnderLoad(stack, scratch, run);
-  rmSync(scratch, { recursive: true, force: true });
+  await removeScratch(scratch);
 
   const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
   const med = (r: { times: number[] }) => quantile(r.times, 0.5);
