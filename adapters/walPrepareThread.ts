@@ -26,19 +26,19 @@ export interface PrepareRequest {
 export type PrepareReply =
   ({ id: number } & PreparedWal) | { id: number; unsupported: true } | { id: number; error: { name: string; message: string } };
 
-/** Read buffers by size, kept for the next file of that size. */
-const spare = new Map<number, Buffer[]>();
-/** What a thread keeps between segments: four 16 MiB ones; larger segments are read fresh each time. */
+/**
+ * The read buffer kept for the next segment of the same size. A thread prepares one segment at a
+ * time (synchronously), so one is all it reuses; segments over 64 MiB are read fresh each time.
+ */
+let spare: Buffer | undefined;
 const KEEP_BYTES = 64 * 1024 * 1024;
-let kept = 0;
 
 function readWhole(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
-    const reused = spare.get(size)?.pop();
-    if (reused) kept -= size;
-    const buf = reused ?? Buffer.allocUnsafeSlow(size);
+    const buf = spare?.length === size ? spare : Buffer.allocUnsafeSlow(size);
+    spare = undefined;
     let off = 0;
     while (off < size) {
       const n = readSync(fd, buf, off, size - off, off);
@@ -52,9 +52,7 @@ function readWhole(path: string): Buffer {
 }
 
 function giveBack(data: Buffer): void {
-  if (kept + data.length > KEEP_BYTES) return;
-  kept += data.length;
-  spare.set(data.length, [...(spare.get(data.length) ?? []), data]);
+  if (data.length <= KEEP_BYTES) spare = data;
 }
 
 /**
