@@ -14,6 +14,11 @@ export interface PreparedWal {
   body: Buffer;
 }
 
+/** Node's zlib has zstd (22.15 and later). */
+export function zlibHasZstd(): boolean {
+  return typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === 'function';
+}
+
 /**
  * Compresses in the calling thread (a pusher thread: nothing else waits on it); undefined on a
  * runtime whose zlib has no zstd (the zstd tool then, on the event loop).

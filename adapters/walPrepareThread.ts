@@ -9,7 +9,7 @@
  * callbacks than on the hashing itself; here the same work costs about 70 ms, off the loop.
  *
  * In: { id, path, compression, level }. Out: { id, bytes, digest, body } or { id, unsupported }
- * (no zstd in this runtime's zlib) or { id, error: { name, message } }.
+ * (no zstd in this runtime's zlib) or { id, error: { name, message, code } }.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -24,7 +24,9 @@ export interface PrepareRequest {
 }
 
 export type PrepareReply =
-  ({ id: number } & PreparedWal) | { id: number; unsupported: true } | { id: number; error: { name: string; message: string } };
+  | ({ id: number } & PreparedWal)
+  | { id: number; unsupported: true }
+  | { id: number; error: { name: string; message: string; code?: string } };
 
 /**
  * The read buffer kept for the next segment of the same size. A thread prepares one segment at a
@@ -91,8 +93,9 @@ if (parentPort) {
     try {
       reply = prepare(req);
     } catch (err) {
-      const e = err as Error;
-      reply = { id: req.id, error: { name: e?.name ?? 'Error', message: e?.message ?? String(err) } };
+      const e = err as Error & { code?: unknown };
+      const code = typeof e?.code === 'string' ? { code: e.code } : {};
+      reply = { id: req.id, error: { name: e?.name ?? 'Error', message: e?.message ?? String(err), ...code } };
     }
     try {
       port.postMessage(reply, 'body' in reply ? [reply.body.buffer as ArrayBuffer] : []);

@@ -19,6 +19,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
 import { prepareOnLoop, pushWal, type PreparedWal, type PushResult, type WalPreparer } from './walStore.js';
+import { zlibHasZstd } from './walPrepare.js';
 import type { PrepareReply, PrepareRequest } from './walPrepareThread.js';
 
 export interface WalPushers {
@@ -26,8 +27,8 @@ export interface WalPushers {
   /** The CPU half alone, on a thread (pushWal's preparer). */
   prepare: WalPreparer;
   /**
-   * Resolves once every thread has loaded and made its S3 client (started with the pool); if one
-   * cannot, the pool pushes on the event loop from then on (`threads` 0).
+   * Resolves once every thread has loaded (they start with the pool); if one cannot within 30 s,
+   * the pool pushes on the event loop from then on (`threads` 0).
    */
   ready(): Promise<void>;
   /** Threads running (0: pushing on the event loop). */
@@ -44,9 +45,17 @@ type Prepared = PreparedWal | 'unsupported';
 interface Thread {
   worker: Worker;
   ready: Promise<void>;
-  jobs: Map<number, { resolve: (r: Prepared) => void; reject: (e: Error) => void }>;
+  jobs: Map<number, { resolve: (r: Prepared) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }>;
   dead?: Error;
+  fail?: (err: Error) => void;
 }
+
+/** How long the threads may take to load; then the agent pushes on its loop. */
+const READY_TIMEOUT_MS = 30_000;
+/** How long one segment may take on a thread (a read stuck on a dead disk): then the thread is ended. */
+const JOB_TIMEOUT_MS = 120_000;
+/** Threads in a row that die before they are ready, after start-up: then the loop from then on. */
+const MAX_FAILED_STARTS = 3;
 
 export function startWalPushers(opts: {
   config: PgdrConfig;
@@ -56,8 +65,14 @@ export function startWalPushers(opts: {
   log: (line: string) => void;
   /** The thread code (tests point it elsewhere). @default PREPARE_THREAD_FILE */
   file?: string;
+  /** @default READY_TIMEOUT_MS */
+  readyTimeoutMs?: number;
+  /** @default JOB_TIMEOUT_MS */
+  jobTimeoutMs?: number;
 }): WalPushers {
   const file = opts.file ?? PREPARE_THREAD_FILE;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
+  const jobTimeoutMs = opts.jobTimeoutMs ?? JOB_TIMEOUT_MS;
   const count = Math.max(1, Math.min(opts.threads, availableParallelism()));
   const deps = { config: opts.config, s3: opts.s3, ...(opts.readSecret ? { readSecret: opts.readSecret } : {}) };
   if (!existsSync(file)) {
@@ -74,6 +89,7 @@ export function startWalPushers(opts: {
   let broken = false;
   let seq = 0;
   let closed = false;
+  let failedStarts = 0;
   const pool: (Thread | undefined)[] = new Array(count).fill(undefined);
 
   function spawn(): Thread {
@@ -86,32 +102,48 @@ export function startWalPushers(opts: {
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`a WAL pusher thread exited with code ${code} before it was ready`)));
     });
-    t.ready.catch(() => undefined);
+    t.ready.then(
+      () => (failedStarts = 0),
+      () => {
+        // Thread code that broke after start-up (a package replaced in place): stop trying.
+        if (++failedStarts >= MAX_FAILED_STARTS && !broken && !closed) {
+          broken = true;
+          opts.log(`${failedStarts} WAL pusher threads in a row died before they were ready: pushing on the agent's event loop`);
+        }
+      },
+    );
     worker.on('message', (m: PrepareReply | { ready: true }) => {
       if (!('id' in m)) return;
       const job = t.jobs.get(m.id);
       if (!job) return;
       t.jobs.delete(m.id);
-      if ('error' in m) job.reject(Object.assign(new Error(m.error.message), { name: m.error.name }));
+      clearTimeout(job.timer);
+      if ('error' in m) job.reject(Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }));
       else if ('unsupported' in m) job.resolve('unsupported');
       // The body arrives as a Uint8Array over the transferred memory.
       else job.resolve({ bytes: m.bytes, digest: m.digest, body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength) });
     });
     const fail = (err: Error) => {
+      // 'error' is followed by 'exit': one report.
+      const first = !t.dead;
       t.dead ??= err;
-      for (const job of t.jobs.values()) job.reject(err);
+      for (const job of t.jobs.values()) {
+        clearTimeout(job.timer);
+        job.reject(t.dead);
+      }
       t.jobs.clear();
       const i = pool.indexOf(t);
       // The next push starts a new thread in its place.
       if (i >= 0) pool[i] = undefined;
-      if (!closed && !broken) opts.log(`a WAL pusher thread ended: ${err.message}`);
+      if (first && !closed && !broken) opts.log(`a WAL pusher thread ended: ${t.dead.message}`);
     };
+    t.fail = fail;
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`a WAL pusher thread exited with code ${code}`)));
     return t;
   }
 
-  /** The thread with the fewest segments in flight, started if its slot is empty. */
+  /** The thread with the fewest segments in flight (the first of equals), started if its slot is empty. */
   function pick(): Thread {
     let best = -1;
     for (let i = 0; i < pool.length; i++) {
@@ -128,14 +160,27 @@ export function startWalPushers(opts: {
     const done = new Promise<Prepared>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
     // A thread that dies first rejects every job it holds, this one too.
     void t.ready.then(
-      () => t.dead || t.worker.postMessage({ id, ...req } satisfies PrepareRequest),
+      () => {
+        if (t.dead) return;
+        const job = t.jobs.get(id);
+        if (job) {
+          job.timer = setTimeout(() => {
+            t.fail?.(new Error(`a WAL pusher thread took over ${jobTimeoutMs / 1000} s on ${req.path}: ended`));
+            void t.worker.terminate();
+          }, jobTimeoutMs);
+          job.timer.unref();
+        }
+        t.worker.postMessage({ id, ...req } satisfies PrepareRequest);
+      },
       () => undefined,
     );
     return done;
   }
 
+  // A runtime without zstd in zlib (Node before 22.15) compresses with the zstd tool, on the loop.
+  const threadable = (compression: string) => compression !== 'zstd' || zlibHasZstd();
   const prepare: WalPreparer = async (path, compression, level, use) => {
-    if (broken) return prepareOnLoop(path, compression, level, use);
+    if (broken || !threadable(compression)) return prepareOnLoop(path, compression, level, use);
     const prepared = await onThread({ path, compression, level });
     // No zstd in this runtime's zlib: the zstd tool, on the loop.
     if (prepared === 'unsupported') return prepareOnLoop(path, compression, level, use);
@@ -147,13 +192,19 @@ export function startWalPushers(opts: {
   // archive_command would wait archive.agent.waitSeconds for each segment: the event loop's
   // pushes instead.
   const started = (async () => {
+    let timer: NodeJS.Timeout | undefined;
     try {
       for (let i = 0; i < pool.length; i++) pool[i] = spawn();
-      await Promise.all(pool.map((t) => t?.ready));
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not ready within ${readyTimeoutMs / 1000} s`)), readyTimeoutMs);
+      });
+      await Promise.race([Promise.all(pool.map((t) => t?.ready)), late]);
     } catch (err) {
       broken = true;
       opts.log(`the WAL pusher threads did not start (${(err as Error).message}): pushing on the agent's event loop`);
       await Promise.all(pool.map((t) => t?.worker.terminate()));
+    } finally {
+      clearTimeout(timer);
     }
   })();
 

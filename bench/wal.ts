@@ -110,9 +110,14 @@ async function archiveInOrder(dataDir: string, names: string[], command: Command
   return { times, total: (performance.now() - t0) / 1000 };
 }
 
-/** The warm-up segment first (not counted), then the rest as archiveInOrder runs them. */
+/**
+ * The warm-up segment first (not counted), then the rest as archiveInOrder runs them. The data
+ * directory holds no .ready file before: in the backlog pattern the others become .ready only
+ * after the warm-up, so no archiver pushes any of them ahead while nothing is timed.
+ */
 async function warmThenInOrder(dataDir: string, names: string[], command: Command, osUser: string, spacedMs?: number) {
-  await archiveInOrder(dataDir, names.slice(0, 1), command, osUser, spacedMs ?? 0);
+  await archiveInOrder(dataDir, names.slice(0, 1), command, osUser, 0);
+  if (spacedMs === undefined) for (const n of names.slice(1)) writeFileSync(join(dataDir, 'pg_wal', 'archive_status', `${n}.ready`), '');
   return archiveInOrder(dataDir, names.slice(1), command, osUser, spacedMs);
 }
 
@@ -140,12 +145,18 @@ async function agentProcess(config: ReturnType<typeof parseConfig>) {
   });
   const node = config.clusters.demo!.nodes.primary!;
   const dir = join(config.clusters.demo!.archive.agent.stateDir, 'demo', archiverStateKey(realpathSync(node.dataDir)));
-  for (let i = 0; !existsSync(join(dir, 'heartbeat')); i++) {
-    if (i > 1200 || proc.exitCode !== null) throw new Error(`the agent did not start serving in ${dir}: ${String((await proc).all)}`);
+  let out = '';
+  proc.all!.on('data', (d: Buffer) => (out += d.toString()));
+  // Its own "serving" line, not a heartbeat file an earlier run may have left.
+  const serving = `serving archive_command requests in ${dir} `;
+  for (let i = 0; !out.includes(serving); i++) {
+    if (i > 1200 || proc.exitCode !== null) throw new Error(`the agent did not start serving in ${dir}: ${out}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
     dir,
+    /** Where it pushes: "on 2 pusher threads", or "on the event loop" (no compiled thread code). */
+    where: /uploads at once (on [^)]*)\)/.exec(out.slice(out.indexOf(serving)))?.[1] ?? 'unknown',
     /** Segments the agent marked durable. */
     marked: (names: string[]) => names.filter((n) => existsSync(join(dir, 'durable', n))).length,
     async stop() {
@@ -183,11 +194,11 @@ export async function walBench(): Promise<BenchRow[]> {
   const data = (name: string, ready: boolean) => fakeDataDir(join(scratch, name), walDir, names, user, ready);
   const dirs = {
     agentLatency: data('agent-latency', false),
-    agentBacklog: data('agent-backlog', true),
+    agentBacklog: data('agent-backlog', false),
     alone: data('alone', true),
-    direct: data('direct', true),
+    direct: data('direct', false),
     pbLatency: data('pgbackrest-latency', false),
-    pbBacklog: data('pgbackrest-backlog', true),
+    pbBacklog: data('pgbackrest-backlog', false),
   };
   await runTool({ tool: 'sync', args: [] });
 
@@ -197,7 +208,7 @@ export async function walBench(): Promise<BenchRow[]> {
     const archiver = await agentProcess(config);
     try {
       const r = await warmThenInOrder(dataDir, names, (n) => thinClient(config, n), layout.pgUser, spacedMs);
-      return { ...r, marked: archiver.marked(counted) };
+      return { ...r, marked: archiver.marked(counted), where: archiver.where };
     } finally {
       await archiver.stop();
     }
@@ -268,6 +279,7 @@ export async function walBench(): Promise<BenchRow[]> {
       value: `${rate(agentBacklog).toFixed(2)} / ${rate(pbBacklog).toFixed(2)} (ratio ${(rate(agentBacklog) / rate(pbBacklog)).toFixed(2)})`,
       target: 'ratio >= 1.0',
     },
+    { metric: 'the agent archiver pushed', value: agentBacklog.where },
     {
       metric: 'segments the agent marked durable, latency / backlog (the rest the client pushed itself)',
       value: `${agentLatency.marked} / ${agentBacklog.marked} of ${counted.length}`,

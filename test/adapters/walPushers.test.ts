@@ -33,7 +33,7 @@ describe('WAL pusher threads', () => {
   const logged: string[] = [];
   const clusters: { tc: TestCluster; pushers: WalPushers; s3: ReturnType<typeof createS3Client> }[] = [];
 
-  function pool(compression: 'zstd' | 'none' | 'gzip', file?: string) {
+  function pool(compression: 'zstd' | 'none' | 'gzip', file?: string, timeouts: { readyTimeoutMs?: number; jobTimeoutMs?: number } = {}) {
     const tc = testCluster(`push-${compression}`, (c) => (c.archive = { ...c.archive, compression }));
     const readSecret = createSecretReader();
     const s3 = createS3Client(tc.config.storage, readSecret);
@@ -44,9 +44,26 @@ describe('WAL pusher threads', () => {
       threads: 2,
       log: (l) => logged.push(l),
       ...(file ? { file } : {}),
+      ...timeouts,
     });
     clusters.push({ tc, pushers, s3 });
     return { tc, pushers, deps: { config: tc.config, s3, readSecret } };
+  }
+
+  /** A stand-in thread: answers like the real one, exits when asked for a file named "die", never answers for "hang". */
+  function fakeThread(): string {
+    const file = join(dir, 'fake-thread.mjs');
+    writeFileSync(
+      file,
+      `import { parentPort } from 'node:worker_threads';
+       parentPort.on('message', (m) => {
+         if (m.path.endsWith('die')) setTimeout(() => process.exit(3), 50);
+         else if (m.path.endsWith('hang')) return;
+         else setTimeout(() => parentPort.postMessage({ id: m.id, bytes: 1, digest: m.path, body: Buffer.from('x') }), 200);
+       });
+       parentPort.postMessage({ ready: true });`,
+    );
+    return file;
   }
 
   /** One file pushed and read back exactly. */
@@ -73,8 +90,8 @@ describe('WAL pusher threads', () => {
   for (const compression of ['zstd', 'none', 'gzip'] as const) {
     it(`stores each file exactly, files of one size pushed at once never mixing (${compression})`, async () => {
       const { tc, pushers, deps } = pool(compression);
-      expect(pushers.threads).toBe(Math.min(2, availableParallelism()));
       await pushers.ready();
+      expect(pushers.threads).toBe(Math.min(2, availableParallelism()));
       // Eight files of one size and two of another, all at once: every thread reuses its buffers.
       const files = Array.from({ length: 10 }, (_, i) => ({ name: seg(i + 1), data: walLike(i < 8 ? 2 * MiB : MiB, i + 1) }));
       // A switched, nearly empty 16 MiB segment (it compresses to a few hundred bytes), and one
@@ -98,7 +115,7 @@ describe('WAL pusher threads', () => {
     });
   }
 
-  it('keeps the never-overwrite refusal across the thread boundary, by name', async () => {
+  it('keeps the never-overwrite refusal with bodies prepared on a thread, by name', async () => {
     const { tc, pushers } = pool('zstd');
     const path = join(dir, 'conflict', seg(9));
     mkdirSync(join(dir, 'conflict'));
@@ -111,18 +128,21 @@ describe('WAL pusher threads', () => {
     expect((err as Error).message).toContain(seg(9));
   });
 
-  it('fails only the segments of a thread that dies, and starts another in its place', async () => {
-    // A stand-in thread: answers like the real one, and exits when asked for a file named "die".
-    const fake = join(dir, 'fake-thread.mjs');
-    writeFileSync(
-      fake,
-      `import { parentPort } from 'node:worker_threads';
-       parentPort.on('message', (m) => {
-         if (m.path.endsWith('die')) setTimeout(() => process.exit(3), 50);
-         else setTimeout(() => parentPort.postMessage({ id: m.id, bytes: 1, digest: m.path, body: Buffer.from('x') }), 200);
-       });
-       parentPort.postMessage({ ready: true });`,
-    );
+  it('brings a failure on the thread back with its name, code and the file', async () => {
+    const { tc, pushers } = pool('zstd');
+    await pushers.ready();
+    const missing = join(dir, 'gone', seg(5));
+    const err = (await pushers.push(tc.name, missing).catch((e: Error) => e)) as Error & { code?: string };
+    expect(err).toBeInstanceOf(Error);
+    expect(err.code).toBe('ENOENT');
+    expect(err.message).toContain(missing);
+    // It was the thread's read, not the loop's: the thread lives on and takes the next one.
+    expect(logged.filter((l) => l.includes('thread ended'))).toEqual([]);
+  });
+
+  // Two threads are needed to see one die while the other goes on.
+  it.skipIf(availableParallelism() < 2)('fails only the segments of a thread that dies, and starts another in its place', async () => {
+    const fake = fakeThread();
     const { pushers } = pool('zstd', fake);
     await pushers.ready();
     const prepare = (path: string) => pushers.prepare(path, 'zstd', 3, async (p) => p);
@@ -135,6 +155,25 @@ describe('WAL pusher threads', () => {
     expect(logged.some((l) => l.includes('exited with code 3'))).toBe(true);
     // A new thread takes the next ones.
     expect(await Promise.all([prepare('/b'), prepare('/c')])).toMatchObject([{ digest: '/b' }, { digest: '/c' }]);
+  });
+
+  it('ends a thread stuck on one segment, and the next segment goes to a new one', async () => {
+    const { pushers } = pool('zstd', fakeThread(), { jobTimeoutMs: 500 });
+    await pushers.ready();
+    const prepare = (path: string) => pushers.prepare(path, 'zstd', 3, async (p) => p);
+    const err = await prepare('/hang').catch((e: Error) => e);
+    expect((err as Error).message).toBe('a WAL pusher thread took over 0.5 s on /hang: ended');
+    expect(await prepare('/d')).toMatchObject({ digest: '/d' });
+  });
+
+  it('pushes on the event loop when the threads do not become ready in time', async () => {
+    const mute = join(dir, 'mute-thread.mjs');
+    writeFileSync(mute, `setInterval(() => undefined, 1000);`);
+    const { tc, pushers, deps } = pool('zstd', mute, { readyTimeoutMs: 300 });
+    await pushers.ready();
+    expect(pushers.threads).toBe(0);
+    expect(logged.some((l) => l.includes('did not start (not ready within 0.3 s)'))).toBe(true);
+    await pushesOne(pushers, tc, deps, 'mute');
   });
 
   it('pushes on the event loop, and says so, when the thread code cannot start', async () => {
