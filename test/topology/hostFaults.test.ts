@@ -4,7 +4,7 @@
  * Each prints a `FAULT | … | …` line for the README's fault table.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import pg from 'pg';
@@ -309,14 +309,19 @@ describe('faults across hosts', { timeout: 400_000 }, () => {
       outcome = `drill failed: ${cause.slice(0, 140)}`;
     }
     const ended = seconds(t0);
-    // Whichever way it ended, only the node's own server runs on pg3, and no scratch directory is left.
+    // Whichever way it ended, only the node's own server runs on pg3, and no scratch directory is
+    // left. The killed attempt's server log may be kept beside, as every failed attempt's is
+    // (`<dir>.pgdr-failed-<time>-<suffix>.log`, README): a file for the DBA, not an instance.
     expect(await postmastersOn(t, 'pg3')).toEqual([dataDirOf(t, 'pg3')]);
     const restoresDir = join(hostDir(t, 'pg3'), 'restores');
-    expect(existsSync(restoresDir) ? readdirSync(restoresDir).filter((d) => d.includes('drill')) : []).toEqual([]);
+    const left = existsSync(restoresDir) ? readdirSync(restoresDir).filter((d) => d.includes('drill')) : [];
+    const keptLogs = left.filter((d) => /\.pgdr-failed-[0-9TZ]+-[0-9a-f]+\.log$/.test(d));
+    expect(left.filter((d) => !keptLogs.includes(d))).toEqual([]);
+    for (const log of keptLogs) expect(statSync(join(restoresDir, log)).isFile()).toBe(true);
     const desc = await handle.describe();
     expect(['COMPLETED', 'FAILED']).toContain(desc.status.name);
     console.log(
-      `FAULT | host pg3 lost mid-drill (${killed} processes SIGKILLed, scratch instance replaying) | host back ${returned} s later; ${outcome} ${ended} s after the loss; no scratch instance running, no scratch directory left`,
+      `FAULT | host pg3 lost mid-drill (${killed} processes SIGKILLed, scratch instance replaying) | host back ${returned} s later; ${outcome} ${ended} s after the loss; no scratch instance running, no scratch directory left${keptLogs.length ? `; the killed attempt's server log kept beside (${keptLogs.length})` : ''}`,
     );
   });
 
