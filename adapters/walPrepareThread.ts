@@ -8,8 +8,8 @@
  * 125 ms of CPU per segment, more on fresh 16 MiB buffers, WebCrypto's copy and zlib's 16 KiB
  * callbacks than on the hashing itself; here the same work costs about 70 ms, off the loop.
  *
- * In: { id, path, compression, level }. Out: { id, bytes, digest, body } or { id, unsupported }
- * (no zstd in this runtime's zlib) or { id, error: { name, message, code } }.
+ * In: { id, path, compression, level }. Out: { id, bytes, digest, body } or
+ * { id, error: { name, message, code } }.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -23,10 +23,7 @@ export interface PrepareRequest {
   level: number;
 }
 
-export type PrepareReply =
-  | ({ id: number } & PreparedWal)
-  | { id: number; unsupported: true }
-  | { id: number; error: { name: string; message: string; code?: string } };
+export type PrepareReply = ({ id: number } & PreparedWal) | { id: number; error: { name: string; message: string; code?: string } };
 
 /**
  * The read buffer kept for the next segment of the same size. A thread prepares one segment at a
@@ -76,8 +73,9 @@ function owning(b: Buffer): Buffer {
 function prepare(req: PrepareRequest): PrepareReply {
   const data = readWhole(req.path);
   try {
+    // The pool sends zstd here only where zlib has it (zlibHasZstd).
     const compressed = compressSync(data, req.compression, req.level);
-    if (!compressed) return { id: req.id, unsupported: true };
+    if (!compressed) throw new Error(`this runtime's zlib has no ${req.compression}`);
     // Uncompressed, the body is the read buffer itself: a copy goes, the buffer stays here.
     const body = compressed === data ? copyOf(data) : owning(compressed);
     return { id: req.id, bytes: data.length, digest: createHash('sha256').update(data).digest('hex'), body };

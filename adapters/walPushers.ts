@@ -40,12 +40,10 @@ export interface WalPushers {
 /** <package>/dist/wal-prepare-thread.mjs, from the sources (adapters/) and from dist/worker.js alike. */
 export const PREPARE_THREAD_FILE = fileURLToPath(new URL('../dist/wal-prepare-thread.mjs', import.meta.url));
 
-type Prepared = PreparedWal | 'unsupported';
-
 interface Thread {
   worker: Worker;
   ready: Promise<void>;
-  jobs: Map<number, { resolve: (r: Prepared) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }>;
+  jobs: Map<number, { resolve: (r: PreparedWal) => void; reject: (e: Error) => void; timer?: NodeJS.Timeout }>;
   dead?: Error;
   fail?: (err: Error) => void;
 }
@@ -119,7 +117,6 @@ export function startWalPushers(opts: {
       t.jobs.delete(m.id);
       clearTimeout(job.timer);
       if ('error' in m) job.reject(Object.assign(new Error(m.error.message), { name: m.error.name, code: m.error.code }));
-      else if ('unsupported' in m) job.resolve('unsupported');
       // The body arrives as a Uint8Array over the transferred memory.
       else job.resolve({ bytes: m.bytes, digest: m.digest, body: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength) });
     });
@@ -153,11 +150,11 @@ export function startWalPushers(opts: {
     return pool[best]!;
   }
 
-  function onThread(req: Omit<PrepareRequest, 'id'>): Promise<Prepared> {
+  function onThread(req: Omit<PrepareRequest, 'id'>): Promise<PreparedWal> {
     if (closed) return Promise.reject(new Error('the WAL pushers are closed'));
     const t = pick();
     const id = ++seq;
-    const done = new Promise<Prepared>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
+    const done = new Promise<PreparedWal>((resolve, reject) => t.jobs.set(id, { resolve, reject }));
     // A thread that dies first rejects every job it holds, this one too.
     void t.ready.then(
       () => {
@@ -181,10 +178,7 @@ export function startWalPushers(opts: {
   const threadable = (compression: string) => compression !== 'zstd' || zlibHasZstd();
   const prepare: WalPreparer = async (path, compression, level, use) => {
     if (broken || !threadable(compression)) return prepareOnLoop(path, compression, level, use);
-    const prepared = await onThread({ path, compression, level });
-    // No zstd in this runtime's zlib: the zstd tool, on the loop.
-    if (prepared === 'unsupported') return prepareOnLoop(path, compression, level, use);
-    return use(prepared);
+    return use(await onThread({ path, compression, level }));
   };
 
   // Started now, not at the first push, which would otherwise wait for the thread to load (65 ms

@@ -14,7 +14,7 @@
 import { createHash, webcrypto } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import zlib, { gunzipSync, gzipSync } from 'node:zlib';
+import zlib, { gunzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { EncryptionKeyError, ToolFailedError, WalConflictError, WalCorruptError } from '../domain/errors.js';
@@ -26,7 +26,7 @@ import { decryptBuffer, encryptBuffer, encryptionMetadata, isAgeEncrypted, recip
 import type { SecretReader } from './secrets.js';
 import { clusterPrefix, listKeys, objectLockParams } from './storage.js';
 import { walFolder } from './catalogStore.js';
-import type { PreparedWal, WalCompression } from './walPrepare.js';
+import { compressSync, type PreparedWal, type WalCompression } from './walPrepare.js';
 
 export type { PreparedWal, WalCompression } from './walPrepare.js';
 
@@ -81,8 +81,7 @@ function zstdOf(): ZstdZlib | undefined {
 }
 
 async function compress(data: Buffer, compression: WalCompression, level: number): Promise<Buffer> {
-  if (compression === 'none') return data;
-  if (compression === 'gzip') return gzipSync(data, { level: Math.min(level, 9) });
+  if (compression !== 'zstd') return compressSync(data, compression, level)!;
   // In process on the thread pool where Node has zstd (22.15+): no process start per segment.
   const z = zstdOf();
   if (z) return promisify(z.zstdCompress)(data, { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
