@@ -553,7 +553,8 @@ export async function pgbackrestVerifyRepo(
 
 /**
  * `pgbackrest verify --verbose` text at log level info: the files and WAL it checked, each file it
- * found invalid (`invalid result <file>: <why>`), and every summary line that is not valid. The
+ * found invalid (`invalid result <file>: <why>` when it could not be read back, `invalid checksum
+ * '<file>'`, `invalid size '<file>'` or `file missing '<file>'`), and every summary line that is not valid. The
  * summary is printed twice (logged, then output): each distinct line counts once.
  */
 export function judgeVerify(stdout: string): { ok: boolean; checked: number; problems: string[] } {
@@ -561,8 +562,11 @@ export function judgeVerify(stdout: string): { ok: boolean; checked: number; pro
   let checked = 0;
   for (const l of lines) for (const m of l.matchAll(/total (?:files|WAL) checked: (\d+)/g)) checked += Number(m[1]);
   const files = lines.flatMap((l) => {
-    const m = /invalid result (\S+): (.*)$/.exec(l);
-    return m ? [`${m[1]}: ${m[2]}`] : [];
+    const failed = /invalid result (\S+): (.*)$/.exec(l);
+    if (failed) return [`${failed[1]}: ${failed[2]}`];
+    // A file that reads back whole but whose checksum or size is wrong: `invalid checksum '<file>'`.
+    const damaged = /(invalid checksum|invalid size|file missing) '([^']+)'$/.exec(l);
+    return damaged ? [`${damaged[2]}: ${damaged[1]}`] : [];
   });
   const summary = lines.filter((l) => /status: (?!ok\b|valid\b)\S/.test(l) || (/^missing: /.test(l) && /: [1-9]/.test(l)));
   const problems = [...files, ...new Set(summary.map((l) => l.replace(/^\S+ \S+ P\d+ +\w+: /, '')))];
