@@ -12,6 +12,11 @@
  * `<name>.bad` with the message naming it; the client then leaves that segment to `pgdr wal
  * fetch`, which reads it again and stops recovery with exit 126 naming the object if it is.
  * Anything it does not have, the client fetches directly.
+ *
+ * Two things spare replay a wait: the first segment is fetched as soon as the prefetcher starts,
+ * from the copy's backup_label (before Postgres has started and asked for it), and a timeline
+ * history file Postgres asks for is looked up here, by this warm process, at the time of the
+ * request, instead of by a `pgdr wal fetch` process started for it.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir, rm, unlink } from 'node:fs/promises';
@@ -19,7 +24,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf } from '../config/lookup.js';
-import { HEARTBEAT_INTERVAL_MS, prefetchSpool, prefetchWindow } from '../domain/walAgent.js';
+import { HEARTBEAT_INTERVAL_MS, backupStartSegment, prefetchSpool, prefetchWindow } from '../domain/walAgent.js';
 import { segmentNumber } from '../domain/wal.js';
 import { WalCorruptError } from '../domain/errors.js';
 import { asUser } from './gateway.js';
@@ -143,8 +148,10 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const inflight = new Set<string>();
   const missingAt = new Map<string, number>();
   const landed = new Set<string>();
+  const historyAsked = new Set<string>();
   let segmentBytes: number | undefined;
-  let asked = '';
+  // Replay starts at the backup's first segment: fetched at once, before Postgres asks for it.
+  let asked = backupStartSegment(await readFile(join(dataDir, 'backup_label'), 'utf8').catch(() => ''));
   let stopped = false;
   let lastRunning = Date.now();
   let lastAsk = Date.now();
@@ -194,6 +201,24 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     }
   }
 
+  /** A history file asked for by one request (`<name>.<pid>`): looked up now, answered under that token. */
+  async function answerHistory(name: string, token: string): Promise<void> {
+    try {
+      const found = await readWal(deps, cluster, name);
+      if (stopped) return;
+      if (found) await writeWhole(spool, token, found.data, user, 0o600);
+      else await note(`${token}.absent`, '');
+    } catch (err) {
+      if (stopped) return;
+      if (err instanceof WalCorruptError) await note(`${token}.bad`, `${err.message}\n`);
+      else {
+        log(`lookup of ${name} failed: ${(err as Error).message.split('\n')[0]}`);
+        await note(`${token}.none`, '').catch(() => undefined);
+      }
+    }
+    wake(token);
+  }
+
   async function tick(): Promise<void> {
     if (stopped) return;
     if (runningPid(dataDir) !== null) lastRunning = Date.now();
@@ -209,9 +234,14 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       await rm(spool, { recursive: true, force: true });
       return;
     }
+    const history = /^([0-9A-F]{8}\.history) (\d+)$/.exec((await readFile(join(spool, 'asked-history'), 'utf8').catch(() => '')).trim());
+    if (history && !historyAsked.has(history[0])) {
+      historyAsked.add(history[0]);
+      lastAsk = Date.now();
+      void answerHistory(history[1]!, `${history[1]}.${history[2]}`);
+    }
     const now = (await readFile(join(spool, 'asked'), 'utf8').catch(() => '')).trim();
-    if (!/^[0-9A-F]{24}$/.test(now)) return;
-    if (now !== asked) {
+    if (/^[0-9A-F]{24}$/.test(now) && now !== asked) {
       asked = now;
       lastAsk = Date.now();
       // Segments that left the spool were taken by restore_command.
@@ -230,6 +260,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
         landed.delete(name);
       }
     }
+    if (!asked) return;
     // Until one segment told the size, only the asked one: names of the next depend on it.
     const window = segmentBytes ? prefetchWindow(asked, depthFor(segmentBytes), segmentBytes) : [asked];
     for (const name of window) {
@@ -251,7 +282,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(spool, (_, file) => {
-      if (file === 'asked') void scan();
+      if (file === 'asked' || file === 'asked-history') void scan();
     });
   } catch {
     // The timer still finds each request, a tick later.

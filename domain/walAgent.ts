@@ -92,6 +92,9 @@ export function retryDelaySeconds(failures: number): number {
  *   <name>           a verified segment, ready to be renamed to %p
  *   <name>.bad       the archive's copy is corrupt: the message names the object
  *   <name>.none      not in the archive when the prefetcher looked
+ *   asked-history    a timeline history file restore_command asked for ("<name> <pid>\n")
+ *   <name>.<pid>     that history file, looked up after the request; or, beside it,
+ *                    <name>.<pid>.absent (not in the archive), .none (could not tell), .bad
  */
 export function prefetchSpool(dataDir: string): string {
   return `${dataDir.replace(/\/+$/, '')}.pgdr-prefetch`;
@@ -105,4 +108,9 @@ export function prefetchWindow(asked: string, depth: number, segmentBytes: numbe
   const tli = parseInt(asked.slice(0, 8), 16);
   const first = segmentNumber(asked, segmentBytes);
   return Array.from({ length: depth }, (_, i) => segmentName(tli, first + i, segmentBytes));
+}
+
+/** The first segment replay needs, from a backup_label's text ("START WAL LOCATION: 0/2000028 (file <name>)"); '' without one. */
+export function backupStartSegment(backupLabel: string): string {
+  return /^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$/m.exec(backupLabel)?.[1] ?? '';
 }

@@ -72,7 +72,7 @@ describe('pgdr-restore (the thin restore client)', () => {
     expect(fellBack()).toBe(`fallback ${SEG} pg_wal/RECOVERYXLOG\n`);
   });
 
-  it('leaves the last word to the direct fetch: not in the archive, no prefetcher, an old heartbeat, history files', async () => {
+  it('leaves the last word to the direct fetch: not in the archive, no prefetcher, an old heartbeat (history files too)', async () => {
     writeFileSync(join(spool, `${SEG}.none`), '');
     expect((await restore()).exitCode).toBe(0);
     rmSync(join(spool, `${SEG}.none`));
@@ -83,6 +83,36 @@ describe('pgdr-restore (the thin restore client)', () => {
     rmSync(spool, { recursive: true });
     expect((await restore()).exitCode).toBe(0);
     expect(fellBack()).toBe([SEG, SEG, '00000002.history', SEG].map((n) => `fallback ${n} pg_wal/RECOVERYXLOG\n`).join(''));
+  });
+
+  it('asks for a history file by a request of its own, and takes only the answer to that request', async () => {
+    const HIST = '00000002.history';
+    // An answer left from an earlier request (another pid) is not this one's.
+    writeFileSync(join(spool, `${HIST}.1.absent`), '');
+    const answer = async (suffix: string, body = '') => {
+      const run = restore(HIST);
+      let asked = '';
+      for (let i = 0; i < 100 && !asked; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        asked = existsSync(join(spool, 'asked-history')) ? readFileSync(join(spool, 'asked-history'), 'utf8') : '';
+      }
+      const m = /^(\S+) (\d+)\n$/.exec(asked);
+      expect(m?.[1], asked).toBe(HIST);
+      writeFileSync(join(spool, `${HIST}.${m![2]}${suffix}`), body);
+      wake(join(spool, 'wake'), `${HIST}.${m![2]}`);
+      rmSync(join(spool, 'asked-history'));
+      return run;
+    };
+    const present = await answer('', 'history text');
+    expect(present.exitCode, present.stderr).toBe(0);
+    expect(readFileSync(join(data, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('history text');
+    rmSync(join(data, 'pg_wal', 'RECOVERYXLOG'));
+    expect((await answer('.absent')).exitCode).toBe(1);
+    expect(fellBack()).toBe('');
+    // The prefetcher could not tell (storage trouble) or found it corrupt: the direct fetch decides.
+    expect((await answer('.none')).exitCode).toBe(0);
+    expect((await answer('.bad', 'corrupt\n')).exitCode).toBe(0);
+    expect(fellBack()).toBe(`fallback ${HIST} pg_wal/RECOVERYXLOG\n`.repeat(2));
   });
 
   it('fetches directly when the prefetcher goes quiet while it waits', async () => {
