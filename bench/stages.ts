@@ -7,7 +7,7 @@
  * streaming activity without the workflow around it). `mc` is built once into the tool cache.
  */
 import { execa } from 'execa';
-import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -41,8 +41,20 @@ async function ensureMc(): Promise<string> {
   return mc;
 }
 
-/** Each stage `runs` times (median), on the stack's primary. */
-export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>, runs: number, databaseBytes: number): Promise<Stage[]> {
+/** The two anchors as commands of their own, so the bench can run them between the workflow's runs. */
+export interface Anchors {
+  /** `pg_basebackup -Ft --compress=client-zstd` to a local file (anchor 1): seconds, and the file's size. */
+  toFile(): Promise<{ seconds: number; bytes: number }>;
+  /** The same `| mc pipe` into the stack's MinIO over TLS (anchor 2); seconds. */
+  toS3(): Promise<number>;
+}
+
+/** Each stage `runs` times (median), on the stack's primary; and the anchors for the caller to interleave. */
+export async function backupStages(
+  stack: Awaited<ReturnType<typeof benchStack>>,
+  runs: number,
+  databaseBytes: number,
+): Promise<{ stages: Stage[]; anchors: Anchors }> {
   const { layout, plan, secrets } = stack;
   const config = loadConfig(layout.configFile);
   const storage = config.storage;
@@ -71,44 +83,45 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
   const object = `${storage.prefix}/bench-stages/base.tar.zst`;
 
   // Only the pipeline is timed: nothing before or after it (the file stage's file is removed after).
-  const shell = async (name: string, command: string, extraEnv: Record<string, string> = env): Promise<Stage> => {
+  const once = async (command: string, extraEnv: Record<string, string> = env): Promise<number> => {
+    const t0 = Date.now();
+    await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
+    return (Date.now() - t0) / 1000;
+  };
+  const timed = async (name: string, run: () => Promise<number>): Promise<Stage> => {
     const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = Date.now();
-      await runTool({ tool: 'bash', args: ['-o', 'pipefail', '-c', command], env: extraEnv });
-      times.push((Date.now() - t0) / 1000);
-    }
+    for (let i = 0; i < runs; i++) times.push(await run());
     return { name, seconds: median(times) };
   };
+  const shell = (name: string, command: string) => timed(name, () => once(command));
   const file = join(scratch, 'raw.tar.zst');
+  const anchors: Anchors = {
+    toFile: async () => {
+      const seconds = await once(`${zstd} > ${file}`);
+      const bytes = statSync(file).size;
+      rmSync(file, { force: true });
+      return { seconds, bytes };
+    },
+    toS3: () => once(`${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null`, mcEnv),
+  };
   const stages: Stage[] = [];
   stages.push(await shell('pg_basebackup, no compression, into a pipe (wc -c)', `${base} | wc -c >/dev/null`));
   stages.push(await shell('pg_basebackup zstd into a pipe (wc -c)', `${zstd} | wc -c >/dev/null`));
   stages.push(await shell('pg_basebackup zstd | sha256sum (a process of its own)', `${zstd} | sha256sum >/dev/null`));
-  stages.push(await shell('pg_basebackup zstd to a local file (anchor 1)', `${zstd} > ${file}`));
-  rmSync(file, { force: true });
-  stages.push(
-    await shell(
-      'pg_basebackup zstd | mc pipe to MinIO (anchor 2)',
-      `${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null`,
-      mcEnv,
-    ),
-  );
+  stages.push(await timed('pg_basebackup zstd to a local file (anchor 1)', async () => (await anchors.toFile()).seconds));
+  stages.push(await timed('pg_basebackup zstd | mc pipe to MinIO (anchor 2)', anchors.toS3));
 
   // Node: pgdr's read path (spawned tool -> hashing transform), first into nothing, then into the SDK's multipart upload.
   const s3 = createS3Client(storage, readSecret);
-  const node = async (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>): Promise<Stage> => {
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
+  const node = (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>): Promise<Stage> =>
+    timed(name, async () => {
       const t0 = Date.now();
       const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true });
       const counter = proc.stdout!.pipe(hashingCounter());
       await Promise.all([sink(counter), proc]);
       counter.digest();
-      times.push((Date.now() - t0) / 1000);
-    }
-    return { name, seconds: median(times) };
-  };
+      return (Date.now() - t0) / 1000;
+    });
   stages.push(
     await node('Node: read and sha256 the zstd stream (pgdr read path)', (c) =>
       pipeline(c, new Writable({ write: (_chunk, _enc, cb) => cb() })),
@@ -125,5 +138,5 @@ export async function backupStages(stack: Awaited<ReturnType<typeof benchStack>>
     ),
   );
   s3.destroy();
-  return stages;
+  return { stages, anchors };
 }
