@@ -27,6 +27,9 @@ import { lockRetainUntil } from '../domain/objectLock.js';
 
 type Storage = PgdrConfig['storage'];
 
+/** SigV4's payload hash header. */
+const CONTENT_SHA256 = 'x-amz-content-sha256';
+
 /** The commands that create an object: every one of them carries the configured encryption. */
 const WRITES = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'CopyObjectCommand']);
 
@@ -101,6 +104,25 @@ export function createS3Client(storage: Storage, readSecret: SecretReader): S3Cl
         next(WRITES.has(context.commandName ?? '') ? { ...args, input: { ...args.input, ...sse } as typeof args.input } : args),
       { step: 'initialize', name: 'pgdrServerSideEncryption' },
     );
+  }
+  // Over TLS a body needs no second hash in the request's signature: TLS protects it in transit,
+  // the checksum the SDK sends with every upload (CRC32, checked by the storage) protects it into
+  // storage, and pgdr records and checks its own sha256 of what it stores. Hashing every body for
+  // SigV4 cost about 74 ms of CPU per 80 MB uploaded (measured), CPU that a backup or the
+  // archiver takes from Postgres and pg_basebackup on the same cores. Plain HTTP keeps the signed hash.
+  if (storageEndpoint(storage).startsWith('https:')) {
+    type Step = (args: { request: unknown }) => Promise<unknown>;
+    const unsignedPayload = (next: Step) => async (args: { request: unknown }) => {
+      const request = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (request.headers && request.body !== undefined && !(CONTENT_SHA256 in request.headers))
+        request.headers[CONTENT_SHA256] = 'UNSIGNED-PAYLOAD';
+      return next(args);
+    };
+    s3.middlewareStack.addRelativeTo(unsignedPayload as unknown as Parameters<typeof s3.middlewareStack.addRelativeTo>[0], {
+      relation: 'before',
+      toMiddleware: 'httpSigningMiddleware',
+      name: 'pgdrUnsignedPayloadOverTls',
+    });
   }
   if (!keys) {
     s3.middlewareStack.add(
