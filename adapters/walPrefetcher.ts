@@ -119,7 +119,7 @@ export async function stopPrefetcher(dataDir: string): Promise<PrefetchStats | u
   running.delete(dataDir);
   const prefetcher = await p?.catch(() => undefined);
   if (prefetcher) await prefetcher.stop();
-  await rm(prefetchSpool(dataDir), { recursive: true, force: true });
+  await removeSpool(prefetchSpool(dataDir));
   return prefetcher?.stats;
 }
 
@@ -133,6 +133,11 @@ export async function activePrefetchers(): Promise<string[]> {
 /** What the last prefetcher of a data directory fetched and served, once it stopped. */
 export function lastPrefetchStats(dataDir: string): PrefetchStats | undefined {
   return finished.get(dataDir);
+}
+
+/** Removes a spool, trying again while a write that began before the stop still lands in it. */
+function removeSpool(spool: string): Promise<void> {
+  return rm(spool, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
 }
 
 async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
@@ -163,7 +168,15 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const beat = () => touch(join(spool, 'heartbeat'));
   await beat();
 
-  const note = (file: string, text: string) => writeWhole(spool, file, text, user);
+  // Writes into the spool still running: stopping waits for them, so none lands after its removal.
+  const writes = new Set<Promise<unknown>>();
+  const tracked = <T>(p: Promise<T>): Promise<T> => {
+    writes.add(p);
+    void p.finally(() => writes.delete(p)).catch(() => undefined);
+    return p;
+  };
+  const put = (file: string, data: string | Uint8Array, mode?: number) => tracked(writeWhole(spool, file, data, user, mode));
+  const note = (file: string, text: string) => put(file, text);
   // Never after halt(): a download that lands late wakes nobody.
   const wake = (name: string) => {
     if (!stopped) wakeFifo.send(name);
@@ -180,7 +193,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       } else {
         segmentBytes ??= found.data.length;
         // No fsync: a spool lost in a crash is only fetched again.
-        await writeWhole(spool, name, found.data, user, 0o600);
+        await put(name, found.data, 0o600);
         landed.add(name);
         stats.fetched++;
       }
@@ -206,7 +219,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     try {
       const found = await readWal(deps, cluster, name);
       if (stopped) return;
-      if (found) await writeWhole(spool, token, found.data, user, 0o600);
+      if (found) await put(token, found.data, 0o600);
       else await note(`${token}.absent`, '');
     } catch (err) {
       if (stopped) return;
@@ -225,13 +238,15 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     else if (Date.now() - lastRunning > ORPHAN_AFTER_MS) {
       log(`the copy's server has not run for ${ORPHAN_AFTER_MS / 1000} s: stopping and removing the spool`);
       halt();
-      await rm(spool, { recursive: true, force: true });
+      await Promise.allSettled([...writes]);
+      await removeSpool(spool);
       return;
     }
     if (opts.idleStopMs !== undefined && Date.now() - lastAsk > opts.idleStopMs && inflight.size === 0) {
       log(`nothing asked for ${opts.idleStopMs / 1000} s: stopping and removing the spool`);
       halt();
-      await rm(spool, { recursive: true, force: true });
+      await Promise.allSettled([...writes]);
+      await removeSpool(spool);
       return;
     }
     const history = /^([0-9A-F]{8}\.history) (\d+)$/.exec((await readFile(join(spool, 'asked-history'), 'utf8').catch(() => '')).trim());
@@ -308,6 +323,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     async stop() {
       halt();
       await passes.current();
+      await Promise.allSettled([...writes]);
       // What replay took since Postgres last asked.
       for (const name of landed) if (!existsSync(join(spool, name))) stats.served++;
       landed.clear();
