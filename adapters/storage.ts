@@ -109,8 +109,9 @@ export function createS3Client(storage: Storage, readSecret: SecretReader): S3Cl
   // the checksum the SDK sends with every upload (CRC32, checked by the storage) protects it into
   // storage, and pgdr records and checks its own sha256 of what it stores. Hashing every body for
   // SigV4 cost about 74 ms of CPU per 80 MB uploaded (measured), CPU that a backup or the
-  // archiver takes from Postgres and pg_basebackup on the same cores. Plain HTTP keeps the signed hash.
-  if (storageEndpoint(storage).startsWith('https:')) {
+  // archiver takes from Postgres and pg_basebackup on the same cores. Plain HTTP, and TLS whose
+  // certificate is not verified (insecureSkipTlsVerify), keep the signed hash.
+  if (storageEndpoint(storage).startsWith('https:') && !storage.insecureSkipTlsVerify) {
     type Step = (args: { request: unknown }) => Promise<unknown>;
     const unsignedPayload = (next: Step) => async (args: { request: unknown }) => {
       const request = args.request as { headers?: Record<string, string>; body?: unknown };

@@ -153,7 +153,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
   const inflight = new Set<string>();
   const missingAt = new Map<string, number>();
   const landed = new Set<string>();
-  const historyAsked = new Set<string>();
+  let lastHistoryAsk = '';
   let segmentBytes: number | undefined;
   // Replay starts at the backup's first segment: fetched at once, before Postgres asks for it.
   let asked = backupStartSegment(await readFile(join(dataDir, 'backup_label'), 'utf8').catch(() => ''));
@@ -202,7 +202,8 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       if (stopped) return;
       if (err instanceof WalCorruptError) {
         stats.corrupt++;
-        await note(`${name}.bad`, `${err.message}\n`);
+        // A note that cannot be written (a full disk): the client's wait ends in the direct fetch.
+        await note(`${name}.bad`, `${err.message}\n`).catch(() => undefined);
         wake(name);
         return;
       }
@@ -214,7 +215,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     }
   }
 
-  /** A history file asked for by one request (`<name>.<pid>`): looked up now, answered under that token. */
+  /** A history file asked for by one request: looked up now, answered under `<name>.<token>` (that request's alone). */
   async function answerHistory(name: string, token: string): Promise<void> {
     try {
       const found = await readWal(deps, cluster, name);
@@ -223,7 +224,7 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       else await note(`${token}.absent`, '');
     } catch (err) {
       if (stopped) return;
-      if (err instanceof WalCorruptError) await note(`${token}.bad`, `${err.message}\n`);
+      if (err instanceof WalCorruptError) await note(`${token}.bad`, `${err.message}\n`).catch(() => undefined);
       else {
         log(`lookup of ${name} failed: ${(err as Error).message.split('\n')[0]}`);
         await note(`${token}.none`, '').catch(() => undefined);
@@ -249,9 +250,13 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
       await removeSpool(spool);
       return;
     }
-    const history = /^([0-9A-F]{8}\.history) (\d+)$/.exec((await readFile(join(spool, 'asked-history'), 'utf8').catch(() => '')).trim());
-    if (history && !historyAsked.has(history[0])) {
-      historyAsked.add(history[0]);
+    // "<name> <token>": the token is unique to the request (the client's pid and the time), and
+    // becomes part of a file name here, so it is digits and one dash only.
+    const history = /^([0-9A-F]{8}\.history) (\d+-\d+)$/.exec(
+      (await readFile(join(spool, 'asked-history'), 'utf8').catch(() => '')).trim(),
+    );
+    if (history && history[0] !== lastHistoryAsk) {
+      lastHistoryAsk = history[0];
       lastAsk = Date.now();
       void answerHistory(history[1]!, `${history[1]}.${history[2]}`);
     }

@@ -9,7 +9,7 @@
  * (pgdr's pgbackrest backup, the same WAL workload, `pgbackrest restore` through the same
  * workflow): pgdr's basebackup restore with prefetching against pgBackRest's own restore.
  */
-import { appendFileSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -20,6 +20,7 @@ import { backupInput } from '../control/inputs.js';
 import { archiveCommands } from '../config/archiveCommands.js';
 import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
 import { baseFolder } from '../adapters/catalogStore.js';
+import { portIsFree, runningPid } from '../adapters/pgHost.js';
 import { createWorkers } from '../worker/workers.js';
 import { backup } from '../workflows/backup.js';
 import { unlessRefused } from '../workflows/lock.js';
@@ -164,7 +165,9 @@ export async function restoreBench(): Promise<BenchRow[]> {
       mkdirSync(d, { mode: 0o700 });
       const ids = asUser(layout.pgUser);
       if (ids) chownSync(d, ids.uid, ids.gid);
-      const port = 56900 + i;
+      // A free port (a fixed one can be some connection's ephemeral port: 32768-60999 here).
+      let port = 56900 + 10 * i;
+      while (!(await portIsFree(port))) port++;
       const t0 = performance.now();
       const obj = await deps.s3.send(new GetObjectCommand({ Bucket: config.storage.bucket, Key: key }));
       const tar = spawnTool({ tool: 'tar', args: ['-x', '--zstd', '-C', d, '-f', '-'], osUser: layout.pgUser });
@@ -194,6 +197,11 @@ export async function restoreBench(): Promise<BenchRow[]> {
       for (;;) {
         const state = await sql(`select pg_get_wal_replay_pause_state()`, port).catch(() => '');
         if (state.trim() === 'paused') break;
+        // (The server writes its pid file a moment after pg_ctl returns: judged after a grace.)
+        if (runningPid(d) === null && performance.now() - started > 5000)
+          throw new Error(
+            `the manual restore's server exited: ${readFileSync(join(d, 'manual.log'), 'utf8').trim().split('\n').slice(-3).join(' | ')}`,
+          );
         await new Promise((r) => setTimeout(r, 500));
       }
       manualReplay.push((performance.now() - started) / 1000);

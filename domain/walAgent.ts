@@ -92,9 +92,10 @@ export function retryDelaySeconds(failures: number): number {
  *   <name>           a verified segment, ready to be renamed to %p
  *   <name>.bad       the archive's copy is corrupt: the message names the object
  *   <name>.none      not in the archive when the prefetcher looked
- *   asked-history    a timeline history file restore_command asked for ("<name> <pid>\n")
- *   <name>.<pid>     that history file, looked up after the request; or, beside it,
- *                    <name>.<pid>.absent (not in the archive), .none (could not tell), .bad
+ *   asked-history    a timeline history file restore_command asked for ("<name> <token>\n",
+ *                    the token unique to the request: "<pid>-<microseconds since the epoch>")
+ *   <name>.<token>   that history file, looked up after the request; or, beside it,
+ *                    <name>.<token>.absent (not in the archive), .none (could not tell), .bad
  */
 export function prefetchSpool(dataDir: string): string {
   return `${dataDir.replace(/\/+$/, '')}.pgdr-prefetch`;

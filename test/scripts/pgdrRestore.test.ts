@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prefetchSpool } from '../../domain/walAgent.js';
@@ -87,18 +87,22 @@ describe('pgdr-restore (the thin restore client)', () => {
 
   it('asks for a history file by a request of its own, and takes only the answer to that request', async () => {
     const HIST = '00000002.history';
-    // An answer left from an earlier request (another pid) is not this one's.
-    writeFileSync(join(spool, `${HIST}.1.absent`), '');
+    const tokens: string[] = [];
     const answer = async (suffix: string, body = '') => {
+      // The prefetcher beats every second (a loaded machine can spend seconds on four clients).
+      writeFileSync(join(spool, 'heartbeat'), '');
       const run = restore(HIST);
       let asked = '';
-      for (let i = 0; i < 100 && !asked; i++) {
+      for (let i = 0; i < 200 && !asked; i++) {
         await new Promise((r) => setTimeout(r, 50));
         asked = existsSync(join(spool, 'asked-history')) ? readFileSync(join(spool, 'asked-history'), 'utf8') : '';
       }
-      const m = /^(\S+) (\d+)\n$/.exec(asked);
+      const m = /^(\S+) (\S+)\n$/.exec(asked);
       expect(m?.[1], asked).toBe(HIST);
-      writeFileSync(join(spool, `${HIST}.${m![2]}${suffix}`), body);
+      tokens.push(m![2]!);
+      // Written whole under another name and renamed, as the prefetcher does.
+      writeFileSync(join(spool, '.answer.tmp'), body);
+      renameSync(join(spool, '.answer.tmp'), join(spool, `${HIST}.${m![2]}${suffix}`));
       wake(join(spool, 'wake'), `${HIST}.${m![2]}`);
       rmSync(join(spool, 'asked-history'));
       return run;
@@ -113,6 +117,8 @@ describe('pgdr-restore (the thin restore client)', () => {
     expect((await answer('.none')).exitCode).toBe(0);
     expect((await answer('.bad', 'corrupt\n')).exitCode).toBe(0);
     expect(fellBack()).toBe(`fallback ${HIST} pg_wal/RECOVERYXLOG\n`.repeat(2));
+    // Each request has a token of its own (the pid and the time): no answer can be taken for another's.
+    expect(new Set(tokens).size).toBe(4);
   });
 
   it('fetches directly when the prefetcher goes quiet while it waits', async () => {
