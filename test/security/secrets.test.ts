@@ -311,6 +311,9 @@ describe('TLS to S3', () => {
         "adapters/sql.ts: if (cc.sslmode === 'require') return { rejectUnauthorized: false };",
         'adapters/sql.ts: ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined }',
         'test/config/load.test.ts: expect(c.storage.insecureSkipTlsVerify).toBe(false);',
+        // Turns nothing off: with verification off, uploads keep their signed body hash (and a test of that).
+        "adapters/storage.ts: if (storageEndpoint(storage).startsWith('https:') && !storage.insecureSkipTlsVerify) {",
+        "test/adapters/storageSigning.test.ts: ['over TLS whose certificate is not verified', { endpoint: 'https://198.18.255.254:9', insecureSkipTlsVerify: true }],",
         "config/schema.ts: insecureSkipTlsVerify: z.boolean().default(false).describe('turn TLS verification off; explicit opt-in, never for production'),",
         // The Temporal TLS probe checks the certificate against temporal.tls.serverName (still verified, only another name).
         "adapters/temporalConnection.ts: import { checkServerIdentity, connect as tlsConnect, type ConnectionOptions as NodeTlsOptions } from 'node:tls';",
