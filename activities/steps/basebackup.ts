@@ -75,13 +75,18 @@ export interface UploadBaseBackupResult {
   encryption?: EncryptionRecord;
 }
 
-const PART_SIZE = 16 * 1024 * 1024;
+/**
+ * 8 MiB parts: the upload holds up to QUEUE_SIZE of them plus the one being filled and their TLS
+ * copies. Measured on the bench database (78 MB stored), one streaming upload's peak RSS rose by
+ * 127-138 MB with 16 MiB parts and 73-77 MB with 8 MiB, in the same wall time (3.85-4.38 s).
+ */
+const PART_SIZE = 8 * 1024 * 1024;
 /** Parts uploaded at once (with partSize, the upload's memory bound); the bench's stage table uses the same. */
 export const QUEUE_SIZE = 4;
 const MAX_PARTS = 9000; // S3 allows 10000; keep a margin
 
 /**
- * Part size for a database of this size: 16 MiB, or larger when the backup could otherwise
+ * Part size for a database of this size: 8 MiB, or larger when the backup could otherwise
  * exceed S3's part limit (sized on the uncompressed database, an upper bound).
  */
 export function partSizeFor(databaseBytes: number): number {
