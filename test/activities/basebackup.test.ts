@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { partSizeFor, parseBaseBackupStderr, objectNameFor } from '../../activities/steps/basebackup.js';
 
 describe('basebackup helpers', () => {
-  it('uses 16 MiB parts, and larger ones when a database would need more than 9000 parts', () => {
-    expect(partSizeFor(1024 ** 3)).toBe(16 * 1024 * 1024);
+  it('uses 8 MiB parts, and larger ones when a database would need more than 9000 parts', () => {
+    expect(partSizeFor(1024 ** 3)).toBe(8 * 1024 * 1024);
+    expect(partSizeFor(9000 * 8 * 1024 * 1024)).toBe(8 * 1024 * 1024);
+    expect(partSizeFor(9000 * 8 * 1024 * 1024 + 1)).toBe(9 * 1024 * 1024);
     expect(partSizeFor(4 * 1024 ** 4)).toBe(467 * 1024 * 1024);
     expect(Math.ceil((4 * 1024 ** 4) / partSizeFor(4 * 1024 ** 4))).toBeLessThanOrEqual(9000);
   });
