@@ -233,23 +233,20 @@ async function startPrefetcher(opts: PrefetchOptions): Promise<Prefetcher> {
     wake(token);
   }
 
+  /** Nobody will stop this prefetcher (its server is gone, or nothing asks): stop, then remove the spool. */
+  async function stopItself(why: string): Promise<void> {
+    log(`${why}: stopping and removing the spool`);
+    halt();
+    await Promise.allSettled([...writes]);
+    await removeSpool(spool);
+  }
+
   async function tick(): Promise<void> {
     if (stopped) return;
     if (runningPid(dataDir) !== null) lastRunning = Date.now();
-    else if (Date.now() - lastRunning > ORPHAN_AFTER_MS) {
-      log(`the copy's server has not run for ${ORPHAN_AFTER_MS / 1000} s: stopping and removing the spool`);
-      halt();
-      await Promise.allSettled([...writes]);
-      await removeSpool(spool);
-      return;
-    }
-    if (opts.idleStopMs !== undefined && Date.now() - lastAsk > opts.idleStopMs && inflight.size === 0) {
-      log(`nothing asked for ${opts.idleStopMs / 1000} s: stopping and removing the spool`);
-      halt();
-      await Promise.allSettled([...writes]);
-      await removeSpool(spool);
-      return;
-    }
+    else if (Date.now() - lastRunning > ORPHAN_AFTER_MS) return stopItself(`the copy's server has not run for ${ORPHAN_AFTER_MS / 1000} s`);
+    if (opts.idleStopMs !== undefined && Date.now() - lastAsk > opts.idleStopMs && inflight.size === 0)
+      return stopItself(`nothing asked for ${opts.idleStopMs / 1000} s`);
     // "<name> <token>": the token is unique to the request (the client's pid and the time), and
     // becomes part of a file name here, so it is digits and one dash only.
     const history = /^([0-9A-F]{8}\.history) (\d+-\d+)$/.exec(

@@ -10,12 +10,13 @@ import { execa } from 'execa';
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
 import { hashingCounter } from '../adapters/objectCopy.js';
 import { createS3Client } from '../adapters/storage.js';
+import { uploadStream } from '../adapters/partUpload.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { QUEUE_SIZE, partSizeFor } from '../activities/steps/basebackup.js';
 import { loadConfig } from '../config/load.js';
@@ -111,28 +112,50 @@ export async function backupStages(
   stages.push(await timed('pg_basebackup zstd to a local file (anchor 1)', async () => (await anchors.toFile()).seconds));
   stages.push(await timed('pg_basebackup zstd | mc pipe to MinIO (anchor 2)', anchors.toS3));
 
-  // Node: pgdr's read path (spawned tool -> hashing transform), first into nothing, then into the SDK's multipart upload.
+  // Node: pgdr's read path (the spawned tool's stdout, hashed as read, copied into kept part
+  // buffers), first into nothing, then uploaded as the backup uploads (uploadStream).
   const s3 = createS3Client(storage, readSecret);
-  const node = (name: string, sink: (counter: ReturnType<typeof hashingCounter>) => Promise<unknown>): Promise<Stage> =>
+  const node = (name: string, sink: (stdout: Readable) => Promise<unknown>): Promise<Stage> =>
     timed(name, async () => {
       const t0 = Date.now();
       const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true });
-      const counter = proc.stdout!.pipe(hashingCounter());
-      await Promise.all([sink(counter), proc]);
-      counter.digest();
+      await Promise.all([sink(proc.stdout!), proc]);
       return (Date.now() - t0) / 1000;
     });
+  const partSize = partSizeFor(databaseBytes);
   stages.push(
-    await node('Node: read and sha256 the zstd stream (pgdr read path)', (c) =>
-      pipeline(c, new Writable({ write: (_chunk, _enc, cb) => cb() })),
+    await node('Node: read, sha256 and copy into part buffers (pgdr read path)', async (stdout) => {
+      const hash = createHash('sha256');
+      const buf = Buffer.allocUnsafeSlow(partSize);
+      let filled = 0;
+      for await (const chunk of stdout as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        for (let at = 0; at < chunk.length;) {
+          const n = chunk.copy(buf, filled, at);
+          at += n;
+          filled = (filled + n) % partSize;
+        }
+      }
+      hash.digest();
+    }),
+  );
+  stages.push(
+    await node('Node: read, sha256 and multipart upload (pgdr uploadStream, its parts and queue)', (stdout) =>
+      uploadStream(stdout, {
+        s3,
+        params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst` },
+        partSize,
+        queueSize: QUEUE_SIZE,
+        hash: true,
+      }),
     ),
   );
   stages.push(
-    await node('Node: read, sha256 and SDK multipart upload (pgdr parts)', (c) =>
+    await node("Node: the same through lib-storage's Upload and a hashing Transform (pgdr until 2026-12-02)", (stdout) =>
       new Upload({
         client: s3,
-        params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst`, Body: c },
-        partSize: partSizeFor(databaseBytes),
+        params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst`, Body: stdout.pipe(hashingCounter()) },
+        partSize,
         queueSize: QUEUE_SIZE,
       }).done(),
     ),

@@ -263,6 +263,12 @@ export async function holding<T>(lock: ChildWorkflowHandle<typeof clusterLock>, 
   try {
     return await fn();
   } finally {
-    await CancellationScope.nonCancellable(() => lock.signal(releaseSignal)).catch(() => undefined);
+    await CancellationScope.nonCancellable(async () => {
+      await lock.signal(releaseSignal);
+      // Closed before the holder goes on: a procedure started as this run ends finds the lock
+      // free, and the run's completion no longer races the lock's (the server rejected that
+      // workflow task as UnhandledCommand, about 60 ms a run). Runs without the marker did not wait.
+      if (patched('await-lock-close')) await lock.result();
+    }).catch(() => undefined);
   }
 }

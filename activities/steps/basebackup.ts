@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { uploadStream } from '../../adapters/partUpload.js';
 import { DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
 import { assertBackupId } from '../../domain/naming.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -204,46 +204,30 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     pending = lines.pop() ?? '';
     for (const l of lines) parseBaseBackupStderr(l, info);
   });
-  const counter = hashingCounter();
-  // Compressed by pg_basebackup, hashed, then encrypted when the cluster has recipients.
-  const plain = proc.stdout!.pipe(counter);
-  const recipients = recipientsOf(deps.config, input.cluster);
-  const enc = recipients.length ? encryptStream(plain, recipients, signal) : undefined;
-  // age failed: nothing reads pg_basebackup's output any more, so stop it rather than wait.
-  enc?.done.catch(() => proc.kill());
-  const upload = new Upload({
-    client: deps.s3,
-    params: {
-      Bucket: deps.config.storage.bucket,
-      Key: key,
-      Body: enc ? enc.output : plain,
-      ContentType: enc ? 'application/octet-stream' : 'application/x-tar',
-      Metadata: encryptionMetadata(deps.config, input.cluster),
-      ...objectLockParams(deps.config.storage),
-    },
+  // Compressed by pg_basebackup, hashed, then encrypted when the cluster has recipients. Storing
+  // failed: nothing reads pg_basebackup's output any more, so stop it rather than wait.
+  const store = storeStream(deps, input.cluster, {
+    key,
+    body: proc.stdout!,
+    contentType: 'application/x-tar',
     partSize: partSizeFor(databaseBytes),
-    queueSize: QUEUE_SIZE,
-    leavePartsOnError: false,
+    signal,
   });
-  const onAbort = () => void upload.abort();
-  signal.addEventListener('abort', onAbort);
-  const stopBeat = every(2000, () => heartbeat(streamingBeat(info, counter.bytes)));
+  store.done.catch(() => proc.kill());
+  const stopBeat = every(2000, () => heartbeat(streamingBeat(info, store.bytes())));
   try {
-    const [uploaded, result, encrypted] = await Promise.allSettled([upload.done(), proc, enc?.done]);
-    if (encrypted.status === 'rejected') throw encrypted.reason;
-    if (result.status === 'rejected') throw result.reason;
+    const [stored, result] = await allOrFirstFailure([store.done, proc] as const);
     if (pending) parseBaseBackupStderr(pending, info);
-    checkResult('pg_basebackup', result.value as never);
-    if (uploaded.status === 'rejected') throw uploaded.reason;
+    checkResult('pg_basebackup', result as never);
     return {
       objectName,
-      bytes: counter.bytes,
-      sha256: counter.digest(),
-      ...streamedRange(info, String(result.value.stderr)),
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+      ...streamedRange(info, String(result.stderr)),
       startTime,
       stopTime: new Date().toISOString(),
       compression: b.compression,
-      ...(enc ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
+      ...(store.encrypted ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
     };
   } catch (err) {
     // A half-written object is this backup's own (keyed by its id), has no manifest and so
@@ -253,8 +237,60 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   } finally {
     libpq.close();
     stopBeat();
-    signal.removeEventListener('abort', onAbort);
   }
+}
+
+/**
+ * Waits for all; fails with the failure that came first. The later ones are usually its echo
+ * (storage refused a part, so the stream was closed and pg_basebackup saw a broken pipe).
+ */
+async function allOrFirstFailure<T extends readonly unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  let first: { err: unknown } | undefined;
+  const settled = await Promise.allSettled(
+    promises.map((p) =>
+      p.catch((err: unknown) => {
+        first ??= { err };
+        throw err;
+      }),
+    ),
+  );
+  if (first) throw first.err;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
+ * Stores one archive stream as `key`: hashed as it is read (the plaintext: what pg_verifybackup
+ * and a restore check), age-encrypted when the cluster has recipients, uploaded in kept parts.
+ */
+function storeStream(
+  deps: BaseBackupDeps,
+  cluster: string,
+  o: { key: string; body: Readable; contentType: string; partSize: number; signal: AbortSignal },
+): { done: Promise<{ bytes: number; sha256: string }>; bytes(): number; encrypted: boolean } {
+  const recipients = recipientsOf(deps.config, cluster);
+  // Encrypted: hashed before age, by a pass-through; plaintext: hashed by the upload as it reads.
+  const counter = recipients.length ? hashingCounter() : undefined;
+  const enc = counter ? encryptStream(o.body.pipe(counter), recipients, o.signal) : undefined;
+  let read = 0;
+  const uploaded = uploadStream(enc ? enc.output : o.body, {
+    s3: deps.s3,
+    params: {
+      Bucket: deps.config.storage.bucket,
+      Key: o.key,
+      ContentType: enc ? 'application/octet-stream' : o.contentType,
+      Metadata: encryptionMetadata(deps.config, cluster),
+      ...objectLockParams(deps.config.storage),
+    },
+    partSize: o.partSize,
+    queueSize: QUEUE_SIZE,
+    hash: !counter,
+    signal: o.signal,
+    onBytes: (n) => void (read = n),
+  });
+  const done = allOrFirstFailure([uploaded, enc?.done ?? Promise.resolve()] as const).then(([u]) =>
+    counter ? { bytes: counter.bytes, sha256: counter.digest() } : { bytes: u.bytes, sha256: u.sha256! },
+  );
+  return { done, bytes: () => counter?.bytes ?? read, encrypted: !!enc };
 }
 
 /** pg_basebackup -Ft -D <scratch>: one object per tablespace archive, plus backup_manifest (basebackupArchives.ts). */
@@ -273,45 +309,24 @@ async function uploadWithTablespaces(
   const nc = nodeOf(deps.config, input.cluster, input.node);
   const b = cc.backup;
   const folder = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId));
-  const bucket = deps.config.storage.bucket;
   // Without -D -: the archives go to a directory; --no-sync, as nothing there is kept.
   const args = o.args.filter((a, k) => !(a === '-D' && o.args[k + 1] === '-') && !(a === '-' && o.args[k - 1] === '-D'));
   args.push('--no-sync');
   mkdirSync(b.scratchDir, { recursive: true, mode: 0o700 });
   ownedBy(b.scratchDir, nc.osUser);
-  const counters: ReturnType<typeof hashingCounter>[] = [];
-  const recipients = recipientsOf(deps.config, input.cluster);
+  const stores: ReturnType<typeof storeStream>[] = [];
   const upload = async (name: string, body: Readable): Promise<StoredObject> => {
     const key = folder + name;
     await abortStaleUploads(deps, key);
-    const counter = hashingCounter();
-    counters.push(counter);
-    const plain = body.pipe(counter);
-    const enc = recipients.length ? encryptStream(plain, recipients, o.signal) : undefined;
-    const up = new Upload({
-      client: deps.s3,
-      params: {
-        Bucket: bucket,
-        Key: key,
-        Body: enc ? enc.output : plain,
-        ContentType: 'application/octet-stream',
-        Metadata: encryptionMetadata(deps.config, input.cluster),
-        ...objectLockParams(deps.config.storage),
-      },
+    const store = storeStream(deps, input.cluster, {
+      key,
+      body,
+      contentType: 'application/octet-stream',
       partSize: partSizeFor(o.databaseBytes),
-      queueSize: QUEUE_SIZE,
-      leavePartsOnError: false,
+      signal: o.signal,
     });
-    const onAbort = () => void up.abort();
-    o.signal.addEventListener('abort', onAbort);
-    try {
-      const [uploaded, encrypted] = await Promise.allSettled([up.done(), enc?.done]);
-      if (encrypted.status === 'rejected') throw encrypted.reason;
-      if (uploaded.status === 'rejected') throw uploaded.reason;
-    } finally {
-      o.signal.removeEventListener('abort', onAbort);
-    }
-    return { name, bytes: counter.bytes, sha256: counter.digest() };
+    stores.push(store);
+    return { name, ...(await store.done) };
   };
   const info: BaseBackupProgress = {};
   const startTime = new Date().toISOString();
@@ -320,7 +335,7 @@ async function uploadWithTablespaces(
     o.heartbeat(
       streamingBeat(
         info,
-        counters.reduce((n, c) => n + c.bytes, 0),
+        stores.reduce((n, st) => n + st.bytes(), 0),
       ),
     ),
   );
@@ -354,7 +369,7 @@ async function uploadWithTablespaces(
       tablespaces: r.tablespaces,
       manifestObject: r.manifest,
       spooled: r.spooled,
-      ...(recipients.length ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
+      ...(recipientsOf(deps.config, input.cluster).length ? { encryption: encryptionRecord(deps.config, input.cluster)! } : {}),
     };
   } finally {
     libpq.close();

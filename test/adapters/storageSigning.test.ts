@@ -4,46 +4,30 @@
  * (and over TLS with certificate checks turned off) the body's sha256 stays in the signature. Against the stack's MinIO over TLS: a put and a
  * multipart upload land and read back exactly, and a damaged body is refused by the storage.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { testBucket } from '../helpers/testBucket.js';
 import { testCluster } from '../helpers/cluster.js';
 import { createS3Client } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
+import { afterSigning, damageBody } from '../helpers/signedRequests.js';
 
 type Sent = { method: string; headers: Record<string, string> };
 
 /** Records each request as signed, just before it is sent; `corrupt` flips a byte of every body after signing. */
 function recording(s3: S3Client, corrupt = false): Sent[] {
   const sent: Sent[] = [];
-  s3.middlewareStack.addRelativeTo(
-    ((next: (a: unknown) => Promise<unknown>) =>
-      async (args: { request: { method: string; headers: Record<string, string>; body?: unknown } }) => {
-        sent.push({ method: args.request.method, headers: { ...args.request.headers } });
-        if (corrupt && Buffer.isBuffer(args.request.body)) {
-          const body = Buffer.from(args.request.body);
-          body[0] = body[0]! ^ 0xff;
-          args.request.body = body;
-        }
-        return next(args);
-      }) as unknown as Parameters<typeof s3.middlewareStack.addRelativeTo>[0],
-    { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'testRecordSigned' },
-  );
+  afterSigning(s3, 'testRecordSigned', (request) => {
+    sent.push({ method: request.method, headers: { ...request.headers } });
+    if (corrupt) damageBody(request);
+  });
   return sent;
 }
 
 describe('signing uploads', () => {
-  const tc = testCluster('signing');
-  const bucket = tc.config.storage.bucket;
-  const key = (name: string) => `${tc.config.storage.prefix}/${name}`;
-  const clients: S3Client[] = [];
-  const client = () => {
-    const s3 = createS3Client(tc.config.storage, createSecretReader());
-    clients.push(s3);
-    return s3;
-  };
-  afterAll(() => clients.forEach((c) => c.destroy()));
+  const { bucket, key, client } = testBucket('signing');
 
   it('over TLS: bodies are not hashed into the signature, carry a CRC32, and land exactly', async () => {
     const s3 = client();
@@ -91,7 +75,7 @@ describe('signing uploads', () => {
   ])("%s the body's sha256 stays in the signature", async (_how, storage) => {
     const http = testCluster('signing-hash', undefined, (raw) => Object.assign(raw.storage, storage));
     const s3 = createS3Client(http.config.storage, createSecretReader());
-    clients.push(s3);
+    onTestFinished(() => s3.destroy());
     const body = randomBytes(1000);
     // Captured as signed, then stopped before anything is sent.
     let signed: Record<string, string> | undefined;

@@ -64,6 +64,16 @@ describe('pitrRestore with stub agents', () => {
     expect(fc.callsOf('storeRestoreReport')).toHaveLength(1);
     expect(fc.dirs.get(req.destination.dataDir)).toEqual({ state: 'pgData', running: true });
     expect(await fc.lockRelease(destLock(fc, req.destination.dataDir))).toBe('released');
+    // Releasing the lock is the run's last step: the run ended only once the lock had closed (a
+    // restore started right after finds the directory free), and the server rejected none of
+    // its workflow tasks (the lock's completion used to race the run's own: UnhandledCommand).
+    const events = (await handle.fetchHistory()).events ?? [];
+    const lockClosed = events.findIndex(
+      (e) => e.childWorkflowExecutionCompletedEventAttributes?.workflowExecution?.workflowId === destLock(fc, req.destination.dataDir),
+    );
+    expect(lockClosed).toBeGreaterThan(0);
+    expect(lockClosed).toBeLessThan(events.findIndex((e) => e.workflowExecutionCompletedEventAttributes));
+    expect(events.filter((e) => e.workflowTaskFailedEventAttributes).map((e) => e.workflowTaskFailedEventAttributes?.cause)).toEqual([]);
   });
 
   it('cleans up a copy that failed after its destination was prepared, and releases the destination', async () => {

@@ -1,0 +1,156 @@
+/**
+ * A streamed multipart upload into kept part buffers: the backup's stream is copied once into one
+ * of queueSize + 1 buffers of partSize, hashed as it is read, and each full buffer is sent as a
+ * part and reused when its part is stored. lib-storage's Upload gathers each part from the
+ * stream's chunks with a fresh Buffer.concat (a new partSize buffer per part, faulted in, then
+ * collected), and the backup ran its bytes through a hashing Transform before it: both cost CPU
+ * that, on a small host, comes off pg_basebackup's own rate, and the fresh buffers raised the
+ * agent's peak memory. Semantics are lib-storage's: one PUT when everything fits in one part,
+ * CRC32 per part when the client computes checksums, and the upload aborted on any failure.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  ChecksumAlgorithm,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+/** What the object is created with (the PutObject fields a multipart upload also takes). */
+export type PartUploadParams = Pick<
+  PutObjectCommandInput,
+  'Bucket' | 'Key' | 'ContentType' | 'Metadata' | 'ObjectLockMode' | 'ObjectLockRetainUntilDate' | 'ObjectLockLegalHoldStatus'
+>;
+
+export interface PartUploadOptions {
+  s3: S3Client;
+  params: PartUploadParams & { Bucket: string; Key: string };
+  /** Bytes per part (the last may be shorter); at least S3's 5 MiB. */
+  partSize: number;
+  /** Parts in flight at once; with partSize, the upload's memory bound ((queueSize + 1) × partSize). */
+  queueSize: number;
+  /** Also sha256 the bytes read (the backup's plaintext hash when nothing transforms them first). */
+  hash?: boolean;
+  signal?: AbortSignal;
+  /** Bytes read so far, after each chunk (progress). */
+  onBytes?: (bytes: number) => void;
+}
+
+export interface PartUploadResult {
+  bytes: number;
+  /** Hex sha256 of the bytes read; only with hash. */
+  sha256?: string;
+  parts: number;
+}
+
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+/** Uploads everything `source` yields as one object; on failure nothing of it is left (parts aborted). */
+export async function uploadStream(source: Readable, o: PartUploadOptions): Promise<PartUploadResult> {
+  if (!Number.isInteger(o.partSize) || o.partSize < MIN_PART_SIZE)
+    throw new Error(`partSize ${o.partSize} is invalid: expected an integer of at least ${MIN_PART_SIZE} bytes`);
+  if (!Number.isInteger(o.queueSize) || o.queueSize < 1)
+    throw new Error(`queueSize ${o.queueSize} is invalid: expected an integer of at least 1`);
+  const { s3, params, signal } = o;
+  const hash = o.hash ? createHash('sha256') : undefined;
+  const free: Buffer[] = [];
+  const inflight = new Set<Promise<void>>();
+  const done: CompletedPart[] = [];
+  let uploadId: string | undefined;
+  let creating: Promise<string> | undefined;
+  let failure: unknown;
+  let bytes = 0;
+  let partNumber = 0;
+
+  const opts = { abortSignal: signal };
+  const createUpload = async (): Promise<string> => {
+    const checksums = (await s3.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED';
+    const r = await s3.send(
+      new CreateMultipartUploadCommand({ ...params, ...(checksums ? { ChecksumAlgorithm: ChecksumAlgorithm.CRC32 } : {}) }),
+      opts,
+    );
+    if (!r.UploadId) throw new Error(`CreateMultipartUpload of ${params.Key} answered no UploadId`);
+    uploadId = r.UploadId;
+    return r.UploadId;
+  };
+  const sendPart = (buf: Buffer, length: number): void => {
+    const n = ++partNumber;
+    const p = (async () => {
+      try {
+        const id = await (creating ??= createUpload());
+        const r = await s3.send(
+          new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id, PartNumber: n, Body: buf.subarray(0, length) }),
+          opts,
+        );
+        if (!r.ETag) throw new Error(`UploadPart ${n} of ${params.Key} answered no ETag`);
+        done.push({ PartNumber: n, ETag: r.ETag, ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}) });
+      } catch (err) {
+        failure ??= err;
+      } finally {
+        free.push(buf);
+      }
+    })();
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
+  /** Waits until fewer than queueSize parts are in flight. */
+  const room = async (): Promise<void> => {
+    while (inflight.size >= o.queueSize) await Promise.race(inflight);
+  };
+  /** A buffer to fill: a kept one, else a new one (at most queueSize in flight and this one: queueSize + 1 in all). */
+  const nextBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(o.partSize);
+
+  try {
+    let buf = nextBuffer();
+    let filled = 0;
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      if (failure) break;
+      hash?.update(chunk);
+      bytes += chunk.length;
+      let at = 0;
+      while (at < chunk.length) {
+        const n = chunk.copy(buf, filled, at);
+        filled += n;
+        at += n;
+        if (filled === o.partSize) {
+          await room();
+          if (failure) break;
+          sendPart(buf, filled);
+          buf = nextBuffer();
+          filled = 0;
+        }
+      }
+      o.onBytes?.(bytes);
+    }
+    signal?.throwIfAborted();
+    if (!failure && partNumber === 0) {
+      // Everything fits in one part: one PUT, as lib-storage does.
+      await s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, filled) }), opts);
+      return { bytes, parts: 1, ...(hash ? { sha256: hash.digest('hex') } : {}) };
+    }
+    if (!failure && filled > 0) {
+      await room();
+      sendPart(buf, filled);
+    }
+    while (inflight.size) await Promise.race(inflight);
+    if (failure) throw failure;
+    done.sort((a, b) => a.PartNumber! - b.PartNumber!);
+    await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: done } }),
+      opts,
+    );
+    return { bytes, parts: done.length, ...(hash ? { sha256: hash.digest('hex') } : {}) };
+  } catch (err) {
+    // The parts in flight settle first: an abort racing an UploadPart could leave that part stored.
+    await Promise.allSettled([...inflight]);
+    const id = uploadId ?? (creating ? await creating.catch(() => undefined) : undefined);
+    if (id) await s3.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id })).catch(() => undefined);
+    throw failure ?? err;
+  }
+}
