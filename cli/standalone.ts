@@ -60,6 +60,14 @@ export interface EmbeddedEngine {
 }
 
 /**
+ * The dev server's SQLite file with a write-ahead journal synced at its checkpoints, not at every
+ * commit: each persistence operation took 12.8-13.1 ms with SQLite's default (a rollback journal,
+ * fsync per commit) against 5.9-6.3 ms on the dev VM's disk. A killed server loses nothing (the
+ * journal is in the page cache); only the host crashing can lose its last commits.
+ */
+export const SQLITE_PRAGMAS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
+
+/**
  * `temporal server start-dev` arguments: headless on loopback, namespace default, pgdr's search
  * attributes; in memory unless a database file is named. The fast test tier starts its server
  * with these too.
@@ -77,7 +85,7 @@ export function devServerArgs(o: { port: number; httpPort: number; metricsPort: 
     String(o.httpPort),
     '--metrics-port',
     String(o.metricsPort),
-    ...(o.dbFile ? ['--db-filename', o.dbFile] : []),
+    ...(o.dbFile ? ['--db-filename', o.dbFile, ...SQLITE_PRAGMAS] : []),
     '--namespace',
     'default',
     '--log-level',

@@ -172,18 +172,39 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   ];
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
-  // The tools must be of the server's major version: refused before anything is stored.
-  const traits = await checkToolVersions(deps, { cluster: input.cluster, node: input.node, work: 'backup' });
+  // One connection for what the backup needs to know of the server. Then, at once (they took
+  // 160-250 ms one after another): the tools must be of the server's major version, refused
+  // before anything is stored; storage down (an earlier attempt may have failed on that) is
+  // waited for here, heartbeating, rather than spending the retry attempts on an outage; and an
+  // earlier attempt killed mid-upload (worker crash) leaves parts behind, which are dropped.
+  const server = await withNode(deps, input.cluster, input.node, async (c) => {
+    const row = (
+      await c.query(`select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b`)
+    ).rows[0];
+    return {
+      versionNum: Number(row.v),
+      databaseBytes: Number(row.b),
+      tablespaces: (await c.query(TABLESPACES_SQL)).rows as Omit<BackupTablespace, 'object'>[],
+    };
+  });
+  const { databaseBytes, tablespaces } = server;
+  // Refused on versions: stop waiting for storage too.
+  const refused = new AbortController();
+  const [traits] = await Promise.all([
+    checkToolVersions(deps, {
+      cluster: input.cluster,
+      node: input.node,
+      work: 'backup',
+      against: { label: `the server of node "${input.node}"`, versionNum: server.versionNum },
+    }).catch((err: unknown) => {
+      refused.abort(err);
+      throw err;
+    }),
+    awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal: AbortSignal.any([signal, refused.signal]) }).then(() =>
+      abortStaleUploads(deps, key),
+    ),
+  ]);
   args.push(...basebackupCompressArgs(traits, b.compression, b.compressionLevel));
-  // Storage down (an earlier attempt may have failed on that): wait here, heartbeating, rather
-  // than spend the retry attempts on an outage.
-  await awaitStorage(deps.s3, deps.config.storage, { beat: heartbeat, signal });
-  // An earlier attempt killed mid-upload (worker crash) leaves parts behind; drop them.
-  await abortStaleUploads(deps, key);
-  const { databaseBytes, tablespaces } = await withNode(deps, input.cluster, input.node, async (c) => ({
-    databaseBytes: Number((await c.query('select sum(pg_database_size(oid))::text as b from pg_database')).rows[0].b),
-    tablespaces: (await c.query(TABLESPACES_SQL)).rows as Omit<BackupTablespace, 'object'>[],
-  }));
   if (tablespaces.length) return uploadWithTablespaces(deps, input, { args, tablespaces, databaseBytes, heartbeat, signal });
 
   const info: BaseBackupProgress = {};

@@ -15,15 +15,15 @@ export const TOOLS_FOR = {
   rebuild: ['pg_ctl', 'postgres', 'pg_basebackup'],
 } as const;
 
-/** `<tool> --version` of each tool in the node's binDir. */
+/** `<tool> --version` of each tool in the node's binDir (run at once). */
 export async function toolVersionOutputs(deps: PostgresDeps, cluster: string, node: string, tools: readonly string[]) {
   const nc = nodeOf(deps.config, cluster, node);
-  const out: { tool: string; output: string }[] = [];
-  for (const tool of tools) {
-    const res = await runTool({ tool, binDir: nc.binDir, args: ['--version'] });
-    out.push({ tool: `${tool} in ${nc.binDir}`, output: String(res.stdout) });
-  }
-  return out;
+  return Promise.all(
+    tools.map(async (tool) => ({
+      tool: `${tool} in ${nc.binDir}`,
+      output: String((await runTool({ tool, binDir: nc.binDir, args: ['--version'] })).stdout),
+    })),
+  );
 }
 
 /**

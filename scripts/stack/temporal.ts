@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { StackLayout } from './layout.js';
 import { findTool, portOpen, readPid, startDaemon, stopDaemon, waitFor } from './procs.js';
+import { SQLITE_PRAGMAS } from '../../cli/standalone.js';
 
 export const SEARCH_ATTRIBUTES = { PgdrCluster: 'Keyword', PgdrProcedure: 'Keyword' } as const;
 
-/** `temporal server start-dev` arguments: a persistent SQLite file, the UI, pgdr's search attributes. */
+/** `temporal server start-dev` arguments: a persistent SQLite file (WAL journal), the UI, pgdr's search attributes. */
 export function devServerArgs(o: { ip: string; port: number; uiPort: number; dbFile: string; more?: string[] }): string[] {
   return [
     'server',
@@ -23,6 +24,7 @@ export function devServerArgs(o: { ip: string; port: number; uiPort: number; dbF
     ...(o.more ?? []),
     '--db-filename',
     o.dbFile,
+    ...SQLITE_PRAGMAS,
     '--namespace',
     'default',
     '--log-level',
