@@ -117,6 +117,10 @@ describe('a second repository (basebackup method)', () => {
       expect(report.repository).toBe('secondary');
       expect(report.notes?.join('\n')).toMatch(/read from the secondary .* the primary storage https:\/\/127\.0\.0\.1:\d+ is unavailable/);
       expect(report.backupId).toBe(src.backup.id);
+      // Replay took its WAL from the prefetch spool, and the prefetcher read the repository the
+      // restore read: with the primary storage down, nothing could have come from there.
+      expect(report.stop.prefetch).toMatchObject({ corrupt: 0 });
+      expect(report.stop.prefetch!.served).toBeGreaterThanOrEqual(1);
       // The report went to the repository the restore read.
       const reports = await listKeys(far, secondary.storage.bucket, `${secondary.storage.prefix}/${src.tc.name}/reports/restores/`);
       expect(reports.map((r) => r.key)).toEqual([`${secondary.storage.prefix}/${src.tc.name}/reports/restores/${report.id}.json`]);
