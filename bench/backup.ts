@@ -68,8 +68,8 @@ export async function backupBench(): Promise<BenchRow[]> {
   // the sources with tsx (PGDR_BENCH_WORKERS=tsx, what dev runs: 60-80 MB more per process).
   const flavour = process.env.PGDR_BENCH_WORKERS === 'tsx' ? 'tsx' : 'compiled';
   if (flavour === 'compiled') await runTool({ tool: tsxBin, args: [join(repoRoot, 'scripts', 'build.ts')], cwd: repoRoot });
-  const [cmd, args] =
-    flavour === 'tsx' ? [tsxBin, [join(repoRoot, 'worker/main.ts')]] : [process.execPath, [join(repoRoot, 'dist', 'worker.js')]];
+  // Compiled: through the package's launcher (bin/pgdr-worker runs dist/worker.js with its Node flags).
+  const [cmd, args] = flavour === 'tsx' ? [tsxBin, [join(repoRoot, 'worker/main.ts')]] : [join(repoRoot, 'bin', 'pgdr-worker'), []];
   const spawnWorker = (role: string) =>
     execa(cmd, args, {
       env: { PGDR_CONFIG: benchConfig, PGDR_ROLE: role },
