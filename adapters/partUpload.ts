@@ -53,10 +53,18 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 
 /** Uploads everything `source` yields as one object; on failure nothing of it is left (parts aborted). */
 export async function uploadStream(source: Readable, o: PartUploadOptions): Promise<PartUploadResult> {
-  if (!Number.isInteger(o.partSize) || o.partSize < MIN_PART_SIZE)
-    throw new Error(`partSize ${o.partSize} is invalid: expected an integer of at least ${MIN_PART_SIZE} bytes`);
-  if (!Number.isInteger(o.queueSize) || o.queueSize < 1)
-    throw new Error(`queueSize ${o.queueSize} is invalid: expected an integer of at least 1`);
+  const invalid =
+    !Number.isInteger(o.partSize) || o.partSize < MIN_PART_SIZE
+      ? `partSize ${o.partSize} is invalid: expected an integer of at least ${MIN_PART_SIZE} bytes`
+      : !Number.isInteger(o.queueSize) || o.queueSize < 1
+        ? `queueSize ${o.queueSize} is invalid: expected an integer of at least 1`
+        : undefined;
+  if (invalid) {
+    // Nothing will read the source: end it, so whatever writes into it stops too.
+    const err = new Error(invalid);
+    source.destroy(err);
+    throw err;
+  }
   const { s3, params, signal } = o;
   const hash = o.hash ? createHash('sha256') : undefined;
   const free: Buffer[] = [];
@@ -92,6 +100,8 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
         done.push({ PartNumber: n, ETag: r.ETag, ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}) });
       } catch (err) {
         failure ??= err;
+        // Stop reading at once (the loop may be waiting for the source's next chunk).
+        source.destroy();
       } finally {
         free.push(buf);
       }
@@ -106,6 +116,9 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
   /** A buffer to fill: a kept one, else a new one (at most queueSize in flight and this one: queueSize + 1 in all). */
   const nextBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(o.partSize);
 
+  // Cancelled: stop reading at once too.
+  const onAbort = () => source.destroy();
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let buf = nextBuffer();
     let filled = 0;
@@ -136,7 +149,7 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
     }
     if (!failure && filled > 0) {
       await room();
-      sendPart(buf, filled);
+      if (!failure) sendPart(buf, filled);
     }
     while (inflight.size) await Promise.race(inflight);
     if (failure) throw failure;
@@ -151,6 +164,8 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
     await Promise.allSettled([...inflight]);
     const id = uploadId ?? (creating ? await creating.catch(() => undefined) : undefined);
     if (id) await s3.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: id })).catch(() => undefined);
-    throw failure ?? err;
+    throw failure ?? signal?.reason ?? err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -92,7 +92,14 @@ export function createS3Client(storage: Storage, readSecret: SecretReader): S3Cl
           }),
         }
       : {}),
-    requestHandler: new NodeHttpHandler({ httpsAgent, connectionTimeout: 5000, requestTimeout: 60000 }),
+    // socketTimeout: requestTimeout alone only logs a warning in this SDK; a silent peer (a partition
+    // that drops packets) would hold a request, and the upload or fetch behind it, forever.
+    requestHandler: new NodeHttpHandler({
+      httpsAgent,
+      connectionTimeout: 5000,
+      requestTimeout: 60000,
+      socketTimeout: storage.idleTimeoutSeconds * 1000,
+    }),
     maxAttempts: 3,
   });
   // Every object pgdr writes (WAL, base backups, manifests, reports, the catalog) goes through

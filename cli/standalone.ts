@@ -10,6 +10,7 @@
  * (none may be reachable, and a server on this host is no member of it), so the pre-flight
  * follows the newest timeline in the archive, and its report is stored in the bucket.
  */
+import { SQLITE_PRAGMAS } from './devServerPragmas.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -58,14 +59,6 @@ export interface EmbeddedEngine {
   dir: string;
   stop(): Promise<void>;
 }
-
-/**
- * The dev server's SQLite file with a write-ahead journal synced at its checkpoints, not at every
- * commit: each persistence operation took 12.8-13.1 ms with SQLite's default (a rollback journal,
- * fsync per commit) against 5.9-6.3 ms on the dev VM's disk. A killed server loses nothing (the
- * journal is in the page cache); only the host crashing can lose its last commits.
- */
-export const SQLITE_PRAGMAS = ['--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal'];
 
 /**
  * `temporal server start-dev` arguments: headless on loopback, namespace default, pgdr's search

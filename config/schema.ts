@@ -796,6 +796,15 @@ const storageLocationFields = {
     .max(3600)
     .default(300)
     .describe('how long a backup upload waits, heartbeating, for unreachable storage to come back before its attempt fails'),
+  idleTimeoutSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(120)
+    .describe(
+      'an S3 request whose connection moves no byte either way this long fails (and is retried): storage behind a partition that drops packets answers nothing, and a request without this would wait forever',
+    ),
   objectLock: z
     .object({
       mode: z

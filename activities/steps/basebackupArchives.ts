@@ -99,11 +99,19 @@ export async function uploadArchives(i: ArchivesInput): Promise<ArchivesResult> 
       const cat = spawnTool({ tool: 'cat', args: [join(out, n)], osUser: i.osUser, signal: i.signal, streamStdout: true });
       readers.push(cat);
       // Piped now: a reader's output is lost if nothing consumes it before the upload is ready.
-      stored.set(n, i.upload(n, cat.stdout!.pipe(new PassThrough())));
+      const upload = i.upload(n, cat.stdout!.pipe(new PassThrough()));
+      // Storing it failed: nothing reads that pipe any more, and pg_basebackup would block on it.
+      // Stop pg_basebackup; the upload's failure is the one reported (handled here, at once).
+      upload.catch((err: unknown) => {
+        uploadFailed ??= { err };
+        proc.kill();
+      });
+      stored.set(n, upload);
     }
   };
   let stderr = '';
   let pending = '';
+  let uploadFailed: { err: unknown } | undefined;
   const proc = spawnTool({
     tool: 'pg_basebackup',
     binDir: i.binDir,
@@ -126,6 +134,8 @@ export async function uploadArchives(i: ArchivesInput): Promise<ArchivesResult> 
   const done: StoredObject[] = [];
   try {
     const result = await proc;
+    // An upload that failed while pg_basebackup ran is why it stopped.
+    const failedFirst = uploadFailed;
     if (pending) i.onStderrLine(pending);
     // A pipe pg_basebackup never opened (a tablespace dropped meanwhile, or pg_basebackup failed
     // before it): one open for writing and close give its reader end-of-file.
@@ -139,6 +149,7 @@ export async function uploadArchives(i: ArchivesInput): Promise<ArchivesResult> 
       }
     const settled = await Promise.allSettled([...stored.values()]);
     for (const s of settled) if (s.status === 'fulfilled') done.push(s.value);
+    if (failedFirst) throw failedFirst.err;
     checkResult('pg_basebackup', result as never);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;

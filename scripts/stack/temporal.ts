@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { StackLayout } from './layout.js';
 import { findTool, portOpen, readPid, startDaemon, stopDaemon, waitFor } from './procs.js';
-import { SQLITE_PRAGMAS } from '../../cli/standalone.js';
+import { SQLITE_PRAGMAS } from '../../cli/devServerPragmas.js';
 
 export const SEARCH_ATTRIBUTES = { PgdrCluster: 'Keyword', PgdrProcedure: 'Keyword' } as const;
 

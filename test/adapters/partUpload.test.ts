@@ -98,12 +98,43 @@ describe('uploadStream', () => {
     expect(seen.commands.filter((c) => c.includes('Multipart') || c === 'UploadPartCommand')).toEqual([]);
   });
 
+  it('stores exactly the bytes read when a part is retried (its buffer is kept until the retry is done)', async () => {
+    const s3 = client();
+    const seen = watching(s3);
+    let failed = 0;
+    afterSigning(s3, 'testFailOnce', (request) => {
+      if (request.query?.partNumber === '2' && failed++ === 0)
+        throw Object.assign(new Error('injected: service unavailable'), {
+          name: 'ServiceUnavailable',
+          $metadata: { httpStatusCode: 503 },
+          $retryable: {},
+        });
+    });
+    const data = randomBytes(21 * MiB);
+    const r = await uploadStream(chunked(data), {
+      s3,
+      params: { Bucket: bucket, Key: key('retried') },
+      partSize: 5 * MiB,
+      queueSize: 2,
+      hash: true,
+    });
+    expect(failed).toBe(2); // the first attempt of part 2 failed, the second went through
+    expect(r).toMatchObject({ bytes: data.length, parts: 5, sha256: createHash('sha256').update(data).digest('hex') });
+    expect(seen.commands.filter((c) => c === 'UploadPartCommand')).toHaveLength(5); // one command, two attempts
+    expect((await stored(s3, key('retried'))).equals(data)).toBe(true);
+  });
+
   it('leaves no object and no unfinished upload when the stream fails after some parts were stored', async () => {
     const s3 = client();
+    const seen = watching(s3);
     const data = randomBytes(16 * MiB);
     await expect(
       uploadStream(chunked(data, 12 * MiB), { s3, params: { Bucket: bucket, Key: key('broken') }, partSize: 5 * MiB, queueSize: 2 }),
     ).rejects.toThrow('the source broke');
+    // Parts were stored (a multipart upload was begun), then the upload was aborted.
+    expect(seen.commands).toEqual(
+      expect.arrayContaining(['CreateMultipartUploadCommand', 'UploadPartCommand', 'AbortMultipartUploadCommand']),
+    );
     await expect(s3.send(new GetObjectCommand({ Bucket: bucket, Key: key('broken') }))).rejects.toMatchObject({ name: 'NoSuchKey' });
     expect(await unfinished(s3, key('broken'))).toBe(0);
   });

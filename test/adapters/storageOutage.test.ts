@@ -4,6 +4,8 @@
  * credentials) is not an outage and fails at once.
  */
 import { describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { testCluster } from '../helpers/cluster.js';
 import { awaitStorage, createS3Client, isUnreachable } from '../../adapters/storage.js';
 import { createSecretReader } from '../../adapters/secrets.js';
@@ -52,6 +54,26 @@ describe('awaitStorage', () => {
     expect(isUnreachable(err)).toBe(false);
     expect(beats).toEqual([]);
   });
+
+  it('fails a request to storage that accepts the connection and then says nothing, after idleTimeoutSeconds, as an outage', async () => {
+    // A peer behind a partition that drops packets: the connection is up, no byte ever comes back.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const storage = { ...tc.config.storage, endpoint: `http://127.0.0.1:${port}`, idleTimeoutSeconds: 5 };
+      const s3 = createS3Client(storage, reader);
+      const err = await s3
+        .send(new PutObjectCommand({ Bucket: storage.bucket, Key: 'silent', Body: 'x' }), { abortSignal: AbortSignal.timeout(120_000) })
+        .catch((e: unknown) => e);
+      s3.destroy();
+      expect((err as Error).name).toBe('TimeoutError');
+      expect((err as Error).message).toContain('timed out after 5000 ms of inactivity');
+      expect(isUnreachable(err)).toBe(true);
+    } finally {
+      silent.close();
+    }
+  }, 120_000);
 
   it('tells outages from refusals', () => {
     expect(isUnreachable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }))).toBe(true);
