@@ -68,7 +68,7 @@ export async function backupBench(): Promise<BenchRow[]> {
   // the sources with tsx (PGDR_BENCH_WORKERS=tsx, what dev runs: 60-80 MB more per process).
   const flavour = process.env.PGDR_BENCH_WORKERS === 'tsx' ? 'tsx' : 'compiled';
   if (flavour === 'compiled') await runTool({ tool: tsxBin, args: [join(repoRoot, 'scripts', 'build.ts')], cwd: repoRoot });
-  // Compiled: through the package's launcher (bin/pgdr-worker runs dist/worker.js with its Node flags).
+  // Compiled: through the package's launcher (bin/pgdr-worker runs dist/worker.js), as an installed package starts it.
   const [cmd, args] = flavour === 'tsx' ? [tsxBin, [join(repoRoot, 'worker/main.ts')]] : [join(repoRoot, 'bin', 'pgdr-worker'), []];
   const spawnWorker = (role: string) =>
     execa(cmd, args, {

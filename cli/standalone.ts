@@ -10,7 +10,6 @@
  * (none may be reachable, and a server on this host is no member of it), so the pre-flight
  * follows the newest timeline in the archive, and its report is stored in the bucket.
  */
-import { SQLITE_PRAGMAS } from './devServerPragmas.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadStandaloneConfig } from '../config/standalone.js';
 import { describeIssues } from '../config/load.js';
+import { SQLITE_PRAGMAS } from './devServerPragmas.js';
 import { PgdrCluster, PgdrProcedure } from '../domain/naming.js';
 import type { RestoreReport } from '../domain/restore.js';
 import { createS3Client } from '../adapters/storage.js';
