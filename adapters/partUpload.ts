@@ -60,10 +60,11 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
         ? `queueSize ${o.queueSize} is invalid: expected an integer of at least 1`
         : undefined;
   if (invalid) {
-    // Nothing will read the source: end it, so whatever writes into it stops too.
-    const err = new Error(invalid);
-    source.destroy(err);
-    throw err;
+    // Nothing will read the source: end it, so whatever writes into it stops too. Destroyed without
+    // an error: the caller gets the error from this call, and an 'error' event nobody listens for
+    // would be an uncaught exception.
+    source.destroy();
+    throw new Error(invalid);
   }
   const { s3, params, signal } = o;
   const hash = o.hash ? createHash('sha256') : undefined;

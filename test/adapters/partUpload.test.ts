@@ -159,9 +159,14 @@ describe('uploadStream', () => {
     expect(await unfinished(s3, key('refused'))).toBe(0);
   });
 
-  it('refuses a part size below S3 minimum, naming the value', async () => {
+  it('refuses a part size below S3 minimum, naming the value, and ends its source without an error event', async () => {
+    const source = Readable.from([Buffer.alloc(10)]);
+    const errors: unknown[] = [];
+    source.on('error', (e) => errors.push(e));
     await expect(
-      uploadStream(Readable.from([]), { s3: client(), params: { Bucket: bucket, Key: key('x') }, partSize: 1024, queueSize: 4 }),
+      uploadStream(source, { s3: client(), params: { Bucket: bucket, Key: key('x') }, partSize: 1024, queueSize: 4 }),
     ).rejects.toThrow('partSize 1024 is invalid: expected an integer of at least 5242880 bytes');
+    expect(source.destroyed).toBe(true);
+    expect(errors).toEqual([]);
   });
 });
