@@ -21,6 +21,10 @@ node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile="$r
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const skipped = r.numPendingTests + r.numTodoTests;
+  // The slowest files, for a CI log that keeps only its tail.
+  const files = r.testResults.map((f) => ({ ms: f.endTime - f.startTime, name: f.name.replace(process.cwd() + "/", "") }));
+  files.sort((a, b) => b.ms - a.ms);
+  console.log("slowest files: " + files.slice(0, 12).map((f) => `${f.name} ${(f.ms / 1000).toFixed(0)} s`).join("; "));
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$report" || true
 rm -f "$report"
