@@ -130,13 +130,15 @@ function summaryNumber(stdout: string, re: RegExp): number | undefined {
  * statements, which transaction pooling supports; never `-M prepared`). `script` is custom
  * SQL (pgbench variables such as :client_id allowed); default the built-in tpcb-like.
  * stop() ends the run early (SIGTERM): pgbench then prints no summary and loses its last
- * buffered log lines, so counts are approximate; let the run end by itself for exact ones.
+ * buffered log lines, so counts are approximate. finish() ends it early as its -T would
+ * (SIGALRM, pgbench's own timer signal: each client ends its transaction, logs are flushed and
+ * the summary printed), so counts stay exact: `seconds` is then only an upper bound.
  * `done` rejects only when pgbench could not run at all (bad options, no initial connection).
  */
 export function pgbenchRun(
   layout: PgTools,
   opts: PgbenchTarget & { clients: number; seconds: number; script?: string },
-): { done: Promise<PgbenchResult>; stop(): void } {
+): { done: Promise<PgbenchResult>; stop(): void; finish(): void } {
   const dir = runDir(layout.pgUser);
   const prefix = 'pgbench_log';
   const workload: string[] = [];
@@ -150,6 +152,7 @@ export function pgbenchRun(
   }
   const abort = new AbortController();
   const startMs = Date.now();
+  let finishedAt: number | undefined;
   const proc = spawnTool({
     tool: 'pgbench',
     binDir: layout.pgBin,
@@ -181,13 +184,18 @@ export function pgbenchRun(
       const endMs = Date.now();
       const stdout = String(res.stdout ?? '');
       const stderr = String(res.stderr ?? '');
+      // pgbench sets its SIGALRM handler once its first connection is made: a finish() before
+      // that ends it by the signal's default action, with nothing counted.
+      if (finishedAt !== undefined && res.signal === 'SIGALRM')
+        throw new Error('pgbench ended by SIGALRM before it had set its timer: finish() came before its first connection');
       // 0: done; 2: some clients aborted (results still printed); cancelled: our stop().
       if (!res.isCanceled && res.exitCode !== 0 && res.exitCode !== 2) {
         throw new ToolFailedError('pgbench', res.exitCode ?? null, stderr.slice(-STDERR_TAIL_CHARS), res.signal ?? undefined);
       }
       // A run that ends by itself ends at its planned end, even when every client aborted
       // early (nothing committed from then on); a stopped one when we stopped it.
-      const log = readLogs(dir, prefix, res.isCanceled ? endMs : undefined, opts.seconds * 1000);
+      const endedEarly = res.isCanceled || finishedAt !== undefined;
+      const log = readLogs(dir, prefix, endedEarly ? endMs : undefined, opts.seconds * 1000);
       const aborted = new Set([...stderr.matchAll(/\bclient (\d+)\b[^\n]*?\baborted\b/g)].map((m) => m[1]));
       const transactions = summaryNumber(stdout, /number of transactions actually processed: (\d+)/) ?? log.committed;
       const failedLine = summaryNumber(stdout, /number of failed transactions: (\d+)/) ?? log.failedInLog;
@@ -198,7 +206,7 @@ export function pgbenchRun(
         failed: failedLine + aborted.size,
         abortedClients: aborted.size,
         maxLatencyMs: log.maxLatencyMs,
-        longestGapMs: log.committed ? log.longestGapMs : res.isCanceled ? endMs - startMs : opts.seconds * 1000,
+        longestGapMs: log.committed ? log.longestGapMs : endedEarly ? endMs - startMs : opts.seconds * 1000,
         tps,
         stderrTail: stderr.slice(-STDERR_TAIL_CHARS),
       };
@@ -206,5 +214,13 @@ export function pgbenchRun(
       rmSync(dir, { recursive: true, force: true });
     }
   })();
-  return { done, stop: () => abort.abort() };
+  return {
+    done,
+    stop: () => abort.abort(),
+    finish: () => {
+      if (finishedAt !== undefined || proc.exitCode !== null) return;
+      finishedAt = Date.now();
+      proc.kill('SIGALRM');
+    },
+  };
 }

@@ -48,9 +48,9 @@ const sql: HostsSession['sql'] = (...a) => h.sql(...a);
 const finished: HostsSession['finished'] = (...a) => h.finished(...a);
 
 /** A new connection through HAProxy's listener: which server answered, and whether it is in recovery. */
-async function through(port: number): Promise<{ addr: string; standby: boolean } | null> {
+async function through(port: number, opts: { tls?: boolean } = {}): Promise<{ addr: string; standby: boolean } | null> {
   try {
-    const r = await h.sqlAt(t.addr.ctl1, port, 'select host(inet_server_addr()) as addr, pg_is_in_recovery() as standby');
+    const r = await h.sqlAt(t.addr.ctl1, port, 'select host(inet_server_addr()) as addr, pg_is_in_recovery() as standby', opts);
     return r.rows[0];
   } catch {
     return null; // no server in the listener for a moment: refused, not misrouted
@@ -276,11 +276,29 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
           seconds,
           script: `insert into ${table} (v) values (:client_id);`,
         });
+      // pgbench exits when a client cannot connect at its start, so each load starts once HAProxy's
+      // pooled listener has marked the primary's PgBouncer up: after a switchover its health check
+      // follows the agents' GET /primary on its own, after the write listener, and under load
+      // later (a connection in between is closed by HAProxy: no server).
+      const pooledAt = (node: PgNode) =>
+        until(`HAProxy's pooled listener serving ${node}`, async () => {
+          // The node-local PgBouncers take clients without TLS, as pgbench connects to them.
+          const r = await through(t.ports.haproxyPooled, { tls: false });
+          return r?.addr === t.addr[node] && !r.standby;
+        });
+      // Each load runs until its switchover has ended (240 s at most), then ends as its -T would,
+      // counts exact: a fixed length could end before the pause on a busy machine, and prove nothing.
       const loads = () => ({
-        direct: load(20, 'postgres', 'sw_rows'),
-        viaHaproxy: load(20, VIA_HAPROXY_DB, 'sw_rows_lb'),
-        pooled: load(20, 'postgres', 'sw_rows_pooled', { host: t.addr.ctl1, port: t.ports.haproxyPooled }),
+        direct: load(240, 'postgres', 'sw_rows'),
+        viaHaproxy: load(240, VIA_HAPROXY_DB, 'sw_rows_lb'),
+        pooled: load(240, 'postgres', 'sw_rows_pooled', { host: t.addr.ctl1, port: t.ports.haproxyPooled }),
       });
+      const finish = async (l: ReturnType<typeof loads>) => {
+        await new Promise((r) => setTimeout(r, 2000));
+        for (const run of Object.values(l)) run.finish();
+        return { direct: await l.direct.done, viaHaproxy: await l.viaHaproxy.done, pooled: await l.pooled.done };
+      };
+      await pooledAt('pg1');
       const loadThere = loads();
       await new Promise((r) => setTimeout(r, 2000));
       const there = await switchoverThroughHaproxy('pg2', 'pg1');
@@ -289,10 +307,9 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       // Writes were only ever handed to a server out of recovery.
       expect(there.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect((await through(t.ports.haproxyRead))?.addr).not.toBe(t.addr.pg2);
-      const thereLoad = await loadThere.direct.done;
-      const thereLb = await loadThere.viaHaproxy.done;
-      const therePooled = await loadThere.pooled.done;
+      const { direct: thereLoad, viaHaproxy: thereLb, pooled: therePooled } = await finish(loadThere);
       expectNoClientFailed(thereLoad, 50);
+      await pooledAt('pg2');
       const loadBack = loads();
       await new Promise((r) => setTimeout(r, 2000));
       const back = await switchoverThroughHaproxy('pg1', 'pg2');
@@ -300,9 +317,7 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       expect(await debianCluster(t, 'pg2')).toEqual({ status: 'online,recovery', byPgCtlcluster: true });
       expect(back.writeAnswers.filter((a) => a.standby)).toEqual([]);
       expect(await through(t.ports.haproxyWrite)).toEqual({ addr: t.addr.pg1, standby: false });
-      const backLoad = await loadBack.direct.done;
-      const backLb = await loadBack.viaHaproxy.done;
-      const backPooled = await loadBack.pooled.done;
+      const { direct: backLoad, viaHaproxy: backLb, pooled: backPooled } = await finish(loadBack);
       expectNoClientFailed(backLoad, 50);
       // Every committed insert is on the primary, whichever server took it.
       expect((await sql('pg1', 'select count(*)::int as n from sw_rows')).rows[0].n).toBe(thereLoad.transactions + backLoad.transactions);
@@ -315,9 +330,11 @@ describe('pgdr across hosts', { timeout: 300_000 }, () => {
       console.log(
         `PGBOUNCER | pgbench (4 clients, inserts) through PgBouncer on pg3 during switchovers pg1 → pg2 and back | ${thereLoad.transactions} and ${backLoad.transactions} transactions, 0 failed; longest commit gap ${Math.round(thereLoad.longestGapMs)} and ${Math.round(backLoad.longestGapMs)} ms; every committed row on the primary`,
       );
+      // A run whose four clients all aborted committed nothing after: no gap to measure.
+      const gap = (r: PgbenchResult) => (r.abortedClients === 4 ? 'none after the abort' : `${Math.round(r.longestGapMs)} ms`);
       const layout = (name: string, a: PgbenchResult, b: PgbenchResult, rows: number | null) =>
         `${name}: ${a.failed} and ${b.failed} failed of ${a.transactions} and ${b.transactions} committed ` +
-        `(${a.abortedClients} and ${b.abortedClients} of 4 clients aborted; longest commit gap ${Math.round(a.longestGapMs)} and ${Math.round(b.longestGapMs)} ms` +
+        `(${a.abortedClients} and ${b.abortedClients} of 4 clients aborted; longest commit gap ${gap(a)} and ${gap(b)}` +
         (rows === null ? '' : `; ${rows - a.transactions - b.transactions} rows committed unheard`) +
         `)${
           a.failed + b.failed

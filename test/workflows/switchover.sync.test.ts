@@ -117,7 +117,8 @@ describe('switchover with synchronous replication', () => {
       user: 'postgres',
       password: rc.secrets.superuserPassword,
       clients: 4,
-      seconds: 25,
+      // Until the switchover and its backup have ended (finish() below), whatever the machine's pace.
+      seconds: 200,
       script: 'insert into sync_rows (v) values (:client_id);',
     });
     await new Promise((r) => setTimeout(r, 3000));
@@ -139,6 +140,7 @@ describe('switchover with synchronous replication', () => {
     const backup = (await resultOf<{ manifest: BackupManifest }>(rc, there.backupWorkflowId!)).manifest;
     expect(backup).toMatchObject({ status: 'good', type: 'full', sourceNode: 'replica', timeline: there.newTimeline });
 
+    load.finish();
     const result = await load.done;
     expectNoClientFailed(result, 50);
     expect(Number((await rc.sql('replica', 'select count(*) from sync_rows')).trim())).toBe(rows0 + result.transactions);

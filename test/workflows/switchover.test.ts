@@ -216,7 +216,8 @@ describe('switchover', () => {
       user: 'postgres',
       password: rc.secrets.superuserPassword,
       clients: 4,
-      seconds: 40,
+      // Until both switchovers have ended (finish() below): a fixed length could end before a pause on a busy machine.
+      seconds: 110,
       script: 'insert into sw_rows (v) values (:client_id);',
     });
     await new Promise((r) => setTimeout(r, 3000));
@@ -260,6 +261,7 @@ describe('switchover', () => {
     const back = (await rc.c.call('GET', `/api/v1/clusters/${rc.tc.name}/replication`)).body.switchovers.at(-1) as SwitchoverReport;
     expect(back).toMatchObject({ oldPrimary: 'replica', newPrimary: 'primary', historyArchived: true, warnings: [] });
 
+    load.finish();
     const result = await load.done;
     expectNoClientFailed(result, 100);
     // Every committed insert is there, on the primary and (replayed) on both standbys.
