@@ -310,7 +310,7 @@ export const restoreSchema = z
       .boolean()
       .default(true)
       .describe(
-        "basebackup method: a restored copy (PITR, drill) replays from a spool the node agent's prefetcher fills ahead of it, archive.parallel segments at a time (restore_command is bin/pgdr-restore, with `pgdr wal fetch` behind it); false: restore_command is `pgdr wal fetch`",
+        "basebackup method: a restored copy (PITR, drill) and a standby rebuilt from a backup replay from a spool the node agent's prefetcher fills ahead of them, archive.parallel segments at a time (restore_command is bin/pgdr-restore, with `pgdr wal fetch` behind it); false: restore_command is `pgdr wal fetch`",
       ),
     dir: absolutePath
       .default('/var/lib/pgdr/restores')

@@ -404,12 +404,9 @@ export async function writeStandbySettings(
       ? [`restore_command = ''`]
       : input.fromArchive
         ? [
-            `restore_command = ${q(
-              // From the primary repository through the prefetch spool; the offsite copy's directly.
-              (input.repository ?? 'primary') === 'primary'
-                ? copyRestoreCommand(deps.config, input.cluster, 'primary', nc.dataDir)
-                : archiveCommands(deps.config, input.cluster, input.repository).restoreCommand,
-            )}`,
+            // Through the prefetch spool, from the repository the backup came from (the deps are
+            // that repository's: startServer's prefetcher reads the same one).
+            `restore_command = ${q(copyRestoreCommand(deps.config, input.cluster, input.repository ?? 'primary', nc.dataDir))}`,
           ]
         : []),
   ];

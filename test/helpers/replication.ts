@@ -55,6 +55,8 @@ export async function replicatedCluster(
     standbys?: string[];
     pgbouncer?: boolean;
     adjust?: (cluster: Record<string, any>) => void;
+    /** Changes the rest of the config (e.g. storage.secondary). */
+    adjustRoot?: (raw: Record<string, any>) => void;
     worker?: (tc: TestCluster) => Promise<{ stop(): Promise<void> }>;
   } = {},
 ): Promise<ReplicatedCluster> {
@@ -77,26 +79,30 @@ export async function replicatedCluster(
   });
   const p0 = plan(NO_ARCHIVE_COMMANDS);
   const bouncer = opts.pgbouncer ? await startPgBouncer(layout, { name, target: { host: '127.0.0.1', port: primaryPort }, secrets }) : null;
-  const tc = testCluster(prefix, (cl) => {
-    cl.nodes = Object.fromEntries(
-      [p0.primary, ...p0.standbys].map((n) => [
-        n.name,
-        { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) },
-      ]),
-    );
-    cl.replication = { passfile: p0.passfile, rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 };
-    cl.switchover = { confirmTimeoutSeconds: 20, pauseTimeoutSeconds: 10, backupAfter: false };
-    cl.restore = { ...cl.restore, dir: join(base, 'restores') };
-    if (bouncer)
-      cl.pgbouncer = {
-        host: bouncer.host,
-        port: bouncer.port,
-        adminUser: bouncer.adminUser,
-        node: 'primary',
-        databasesFile: bouncer.databasesFile,
-      };
-    opts.adjust?.(cl);
-  });
+  const tc = testCluster(
+    prefix,
+    (cl) => {
+      cl.nodes = Object.fromEntries(
+        [p0.primary, ...p0.standbys].map((n) => [
+          n.name,
+          { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(p0, n) },
+        ]),
+      );
+      cl.replication = { passfile: p0.passfile, rebuildMaxLagBytes: 1024 * 1024, catchUpTimeoutMinutes: 5 };
+      cl.switchover = { confirmTimeoutSeconds: 20, pauseTimeoutSeconds: 10, backupAfter: false };
+      cl.restore = { ...cl.restore, dir: join(base, 'restores') };
+      if (bouncer)
+        cl.pgbouncer = {
+          host: bouncer.host,
+          port: bouncer.port,
+          adminUser: bouncer.adminUser,
+          node: 'primary',
+          databasesFile: bouncer.databasesFile,
+        };
+      opts.adjust?.(cl);
+    },
+    opts.adjustRoot,
+  );
   const full = plan(archiveCommands(tc.config, tc.name));
   await ensureCluster(layout, full, secrets);
   const workers = opts.worker ? await opts.worker(tc) : await startWorkers(tc);
