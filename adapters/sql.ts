@@ -149,6 +149,27 @@ export async function withServer<T>(
   fn: (c: pg.Client) => Promise<T>,
   database?: string,
 ): Promise<T> {
+  const client = await openServer(deps, cluster, label, at, database);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * A connected client to one server of the cluster (the caller ends it); a failure to connect is
+ * PostgresTlsError or PostgresUnreachableError naming the address. `queryTimeoutMs` fails a query
+ * that gets no answer for that long (the connection is then unusable: end it).
+ */
+export async function openServer(
+  deps: PostgresDeps,
+  cluster: string,
+  label: string,
+  at: { host: string; port: number; node?: string },
+  database?: string,
+  o: { applicationName?: string; queryTimeoutMs?: number } = {},
+): Promise<pg.Client> {
   const cc = clusterOf(deps.config, cluster);
   const tls = tlsOf(deps.config, cluster, at.node);
   const cert =
@@ -167,7 +188,8 @@ export async function withServer<T>(
     connectionTimeoutMillis: cc.connectTimeoutSeconds * 1000,
     // A Unix socket (a host that is a directory) carries no TLS: the server refuses to start it there.
     ssl: at.host.startsWith('/') ? false : sslOptions(tls, cert),
-    application_name: 'pgdr',
+    application_name: o.applicationName ?? 'pgdr',
+    ...(o.queryTimeoutMs ? { query_timeout: o.queryTimeoutMs } : {}),
   });
   // A server that dies or is stopped between two queries (a switchover, a crash) makes the
   // client emit 'error'; unheard, that would kill the whole worker. The next query fails instead.
@@ -182,11 +204,7 @@ export async function withServer<T>(
       throw new PostgresTlsError(cluster, label, address, cc.sslmode, tls.sslRootCert ?? null, reason);
     throw new PostgresUnreachableError(cluster, label, address, (err as Error).message);
   }
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return client;
 }
 
 const PROBE_SQL = `
