@@ -152,7 +152,7 @@ export function pgbenchRun(
   }
   const abort = new AbortController();
   const startMs = Date.now();
-  let finishedAt: number | undefined;
+  let finishing = false;
   const proc = spawnTool({
     tool: 'pgbench',
     binDir: layout.pgBin,
@@ -186,7 +186,7 @@ export function pgbenchRun(
       const stderr = String(res.stderr ?? '');
       // pgbench sets its SIGALRM handler once its first connection is made: a finish() before
       // that ends it by the signal's default action, with nothing counted.
-      if (finishedAt !== undefined && res.signal === 'SIGALRM')
+      if (finishing && res.signal === 'SIGALRM')
         throw new Error('pgbench ended by SIGALRM before it had set its timer: finish() came before its first connection');
       // 0: done; 2: some clients aborted (results still printed); cancelled: our stop().
       if (!res.isCanceled && res.exitCode !== 0 && res.exitCode !== 2) {
@@ -194,7 +194,7 @@ export function pgbenchRun(
       }
       // A run that ends by itself ends at its planned end, even when every client aborted
       // early (nothing committed from then on); a stopped one when we stopped it.
-      const endedEarly = res.isCanceled || finishedAt !== undefined;
+      const endedEarly = res.isCanceled || finishing;
       const log = readLogs(dir, prefix, endedEarly ? endMs : undefined, opts.seconds * 1000);
       const aborted = new Set([...stderr.matchAll(/\bclient (\d+)\b[^\n]*?\baborted\b/g)].map((m) => m[1]));
       const transactions = summaryNumber(stdout, /number of transactions actually processed: (\d+)/) ?? log.committed;
@@ -218,8 +218,8 @@ export function pgbenchRun(
     done,
     stop: () => abort.abort(),
     finish: () => {
-      if (finishedAt !== undefined || proc.exitCode !== null) return;
-      finishedAt = Date.now();
+      if (finishing || proc.exitCode !== null) return;
+      finishing = true;
       proc.kill('SIGALRM');
     },
   };
