@@ -70,9 +70,11 @@ export async function backupBench(): Promise<BenchRow[]> {
   if (flavour === 'compiled') await runTool({ tool: tsxBin, args: [join(repoRoot, 'scripts', 'build.ts')], cwd: repoRoot });
   // Compiled: through the package's launcher (bin/pgdr-worker runs dist/worker.js), as an installed package starts it.
   const [cmd, args] = flavour === 'tsx' ? [tsxBin, [join(repoRoot, 'worker/main.ts')]] : [join(repoRoot, 'bin', 'pgdr-worker'), []];
-  const spawnWorker = (role: string) =>
+  // One agent per node, as on real hosts (pgdr-agent@<cluster>-<node>): the primary's streams the
+  // backup and is the one measured (until 2026-12-02 one process served both nodes' agents).
+  const spawnWorker = (role: string, instance?: string) =>
     execa(cmd, args, {
-      env: { PGDR_CONFIG: benchConfig, PGDR_ROLE: role },
+      env: { PGDR_CONFIG: benchConfig, PGDR_ROLE: role, ...(instance ? { PGDR_AGENT_INSTANCE: instance } : {}) },
       detached: true,
       reject: false,
       all: true,
@@ -80,8 +82,9 @@ export async function backupBench(): Promise<BenchRow[]> {
   const ready = (w: ReturnType<typeof spawnWorker>) =>
     new Promise<void>((resolve) => w.all!.on('data', (d: Buffer) => d.toString().includes('pgdr worker polling') && resolve()));
   const control = spawnWorker('control');
-  const agent = spawnWorker('agent');
-  await Promise.all([ready(control), ready(agent)]);
+  const agent = spawnWorker('agent', `demo-${plan.primary.name}`);
+  const others = plan.standbys.map((s) => spawnWorker('agent', `demo-${s.name}`));
+  await Promise.all([ready(control), ready(agent), ...others.map(ready)]);
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection });
   await new Promise((r) => setTimeout(r, 1000));
@@ -93,6 +96,7 @@ export async function backupBench(): Promise<BenchRow[]> {
   const upTimes: number[] = [];
   const fileTimes: number[] = [];
   const s3Times: number[] = [];
+  const tcpTimes: number[] = [];
   const phases: Record<string, number[]> = {};
   let stored = 0;
   let rawBytes = 0;
@@ -103,6 +107,7 @@ export async function backupBench(): Promise<BenchRow[]> {
       fileTimes.push(f.seconds);
       rawBytes = f.bytes;
       s3Times.push(await anchors.toS3());
+      if (anchors.toS3OverTcp) tcpTimes.push(await anchors.toS3OverTcp());
     };
     if (i % 2 === 0) await runAnchors();
     const t1 = Date.now();
@@ -144,8 +149,8 @@ export async function backupBench(): Promise<BenchRow[]> {
   clearInterval(sampler);
   peakAgent = Math.max(peakAgent, peakRss(agent.pid!));
   const peakControl = peakRss(control.pid!);
-  for (const w of [control, agent]) process.kill(-w.pid!, 'SIGTERM');
-  await Promise.all([control, agent]);
+  for (const w of [control, agent, ...others]) process.kill(-w.pid!, 'SIGTERM');
+  await Promise.all([control, agent, ...others]);
   await connection.close();
   const pgdrSeconds = median(wfTimes);
   const uploadSeconds = median(upTimes);
@@ -159,6 +164,15 @@ export async function backupBench(): Promise<BenchRow[]> {
     { metric: 'raw pg_basebackup -Ft zstd to local file (anchor 1, between the workflow runs): seconds', value: rawSeconds.toFixed(2) },
     { metric: 'raw: throughput (database MB/s)', value: mbps(clusterBytes, rawSeconds) },
     { metric: 'raw pg_basebackup -Ft zstd | mc pipe to MinIO (anchor 2, between the workflow runs): seconds', value: s3Seconds.toFixed(2) },
+    ...(tcpTimes.length
+      ? [
+          {
+            metric: 'anchors 1 and 2 stream over the server socket, as pgdr does (socketDir); anchor 2 over TCP and TLS: seconds',
+            value: median(tcpTimes).toFixed(2),
+          },
+          { metric: 'throughput ratio pgdr workflow / anchor 2 over TCP and TLS', value: (median(tcpTimes) / pgdrSeconds).toFixed(3) },
+        ]
+      : []),
     { metric: 'pgdr backup workflow to S3 (no verify): seconds', value: pgdrSeconds.toFixed(2) },
     { metric: 'pgdr: throughput (database MB/s)', value: mbps(clusterBytes, pgdrSeconds) },
     { metric: 'throughput ratio pgdr / raw-to-file (whole workflow)', value: (rawSeconds / pgdrSeconds).toFixed(3), target: '>= 0.9' },
@@ -176,7 +190,7 @@ export async function backupBench(): Promise<BenchRow[]> {
     { metric: 'stored backup size', value: `${(stored / MB).toFixed(1)} MB` },
     { metric: 'stored size pgdr / raw (same compression)', value: (stored / rawBytes).toFixed(3) },
     { metric: 'workers run', value: flavour === 'tsx' ? 'from the sources with tsx' : 'compiled (dist/)' },
-    { metric: 'node agent RSS when idle', value: `${(idleAgent / MB).toFixed(0)} MB` },
+    { metric: "node agent RSS when idle (the primary's; high-water mark after start-up)", value: `${(idleAgent / MB).toFixed(0)} MB` },
     { metric: 'node agent peak RSS (streams the backup)', value: `${(peakAgent / MB).toFixed(0)} MB`, target: '<= 300 MB' },
     {
       metric: 'control worker RSS idle / peak (workflow bundle)',

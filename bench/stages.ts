@@ -48,6 +48,8 @@ export interface Anchors {
   toFile(): Promise<{ seconds: number; bytes: number }>;
   /** The same `| mc pipe` into the stack's MinIO over TLS (anchor 2); seconds. */
   toS3(): Promise<number>;
+  /** Anchor 2 with pg_basebackup over TCP and TLS to its server, when the anchors use the socket; seconds. */
+  toS3OverTcp?(): Promise<number>;
 }
 
 /** Each stage `runs` times (median), on the stack's primary; and the anchors for the caller to interleave. */
@@ -67,7 +69,12 @@ export async function backupStages(
   // The pipelines run as root: pg_basebackup drops to the Postgres user (setpriv keeps the
   // environment, so the password stays out of argv), mc stays root (it lives in root's tool cache).
   const asPg = ids ? `setpriv --reuid=${ids.uid} --regid=${ids.gid} --clear-groups ` : '';
-  const base = `${asPg}${layout.pgBin}/pg_basebackup -h 127.0.0.1 -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --no-password`;
+  // The anchors connect as pgdr's backup does: over the server's socket when the node has
+  // socketDir (the agent shares the server's host), else over TCP and TLS.
+  const socketDir = config.clusters.demo?.nodes[plan.primary.name]?.socketDir;
+  const tool = (host: string) =>
+    `${asPg}${layout.pgBin}/pg_basebackup -h ${host} -p ${plan.primary.port} -U pgdr -D - -F t -X fetch -c fast --no-password`;
+  const base = tool(socketDir ?? '127.0.0.1');
   const zstd = `${base} --compress=client-zstd`;
   // HOME: libpq looks for client certificates there (the Postgres user's, not root's).
   const env = { PGPASSWORD: secrets.pgdrPassword, ...(ids ? { HOME: ids.home } : {}) };
@@ -104,6 +111,15 @@ export async function backupStages(
       return { seconds, bytes };
     },
     toS3: () => once(`${zstd} | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null`, mcEnv),
+    ...(socketDir
+      ? {
+          toS3OverTcp: () =>
+            once(
+              `${tool('127.0.0.1')} --compress=client-zstd | ${mc} --config-dir ${mcDir} --quiet pipe bench/${storage.bucket}/${object} >/dev/null`,
+              mcEnv,
+            ),
+        }
+      : {}),
   };
   const stages: Stage[] = [];
   stages.push(await shell('pg_basebackup, no compression, into a pipe (wc -c)', `${base} | wc -c >/dev/null`));

@@ -196,6 +196,25 @@ export class NoBackupSourceError extends PgdrError {
   }
 }
 
+/**
+ * Thrown by the streaming activity when the node chosen to back up from no longer has the role it
+ * was chosen for: probed as the backup took its lock, before a switchover that held it had ended.
+ * Nothing was stored; the backup probes again inside its lock and streams from the right node.
+ */
+export class BackupSourceChangedError extends PgdrError {
+  constructor(cluster: string, node: string, wanted: 'primary' | 'standby') {
+    const found = wanted === 'primary' ? 'standby' : 'primary';
+    super(
+      `node "${node}" of cluster "${cluster}" is a ${found} now, not the ${wanted} the backup chose to stream from; nothing was stored`,
+      {
+        cluster,
+        node,
+        wanted,
+      },
+    );
+  }
+}
+
 /** Thrown when a procedure needs the cluster's primary and no node reports being one. */
 export class NoPrimaryError extends PgdrError {
   constructor(cluster: string, seen: string) {
@@ -774,6 +793,14 @@ export const errorTable: readonly ErrorRow[] = [
     http: 422,
     meaning: 'no primary, or no streaming standby when `backup.from: standby`',
     hint: 'is a standby streaming? set backup.from: primary to use the primary',
+  },
+  {
+    code: 'BACKUP_SOURCE_CHANGED',
+    class: BackupSourceChangedError,
+    retryable: false,
+    http: null,
+    meaning:
+      'the node a backup chose to stream from changed role before streaming began (a switchover ended as the backup took its lock); nothing was stored, and the backup probes again and streams from the right node',
   },
   {
     code: 'NO_PRIMARY',

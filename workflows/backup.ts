@@ -2,8 +2,8 @@
  * backup: one at a time per cluster; streamed, checksummed, verified from what was stored;
  * manifest written last; retention applied after a good backup.
  */
-import { ParentClosePolicy, defineQuery, isCancellation, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ParentClosePolicy, defineQuery, isCancellation, patched, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { walSegmentName, type BackupManifest, type BackupType, type BackupMethod } from '../domain/catalog.js';
 import { PgdrCluster, PgdrProcedure, backupId } from '../domain/naming.js';
 import { BackupVerificationError, toApplicationFailure } from '../domain/errors.js';
@@ -13,7 +13,7 @@ import { expireInsideLock, type ExpireResult } from './expireBackups.js';
 import { longTool, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { copyBackup } from './copyBackup.js';
-import { probeNodes, rootMessage, type NodeAgent } from './probe.js';
+import { probeNodes, rootMessage, type NodeAgent, type ProbeOutcome } from './probe.js';
 import { backupIntoSecondary, pgbackrestManifest, pickSource } from './pgbackrestRepos.js';
 import { controlActivities, nodeActivities } from './activityProxies.js';
 
@@ -58,19 +58,25 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
   showSteps(progress);
   setHandler(backupProgressQuery, () => progress);
 
+  // basebackup: the nodes are probed while the lock starts, not after it (one Temporal round trip
+  // less). A switchover that held the lock may end between a probe and the lock's start, so the
+  // streaming activity checks the chosen node's role before it stores anything, and the
+  // backup probes again inside the lock when it changed. pgBackRest's run has no such check:
+  // its nodes are probed inside the lock, as before. Runs without the marker probed inside it.
+  const early = input.method === 'basebackup' && patched('probe-beside-lock') ? probeNodes(input.cluster, input.nodes) : undefined;
+
   return withClusterLock(input.cluster, async () => {
     // 1. Find the source node: the primary, or a streaming standby when configured.
     progress.step = 'locating the source node';
-    const probes = await probeNodes(input.cluster, input.nodes);
-    const source = pickSource(input.cluster, input.from, probes);
+    let source = await chooseSource(input, early);
     progress.sourceNode = source.node.name;
-    const { uploadBaseBackup, verifyBaseBackup, pgbackrestBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool);
     const { writeManifest } = controlActivities(storageOp);
     let manifest: BackupManifest;
 
     if (input.method === 'pgbackrest') {
       // 2. pgBackRest takes, stores and verifies the backup in its repo; pgdr records it.
       progress.step = `running pgbackrest backup --type=${input.type}`;
+      const { pgbackrestBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool);
       const r = await pgbackrestBackup({ type: input.type, verify: input.verify });
       // pgBackRest takes a full when a diff or incr has nothing to build on.
       const id = backupId(workflowInfo().startTime, r.backup.type);
@@ -85,7 +91,25 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
 
       // 3. Stream pg_basebackup into S3, hashing on the way.
       progress.step = 'streaming pg_basebackup to storage';
-      const up = await uploadBaseBackup({ backupId: id });
+      const expectRole = early ? input.from : undefined;
+      const stream = () =>
+        nodeActivities(source.node.name, source.node.taskQueue, longTool).uploadBaseBackup({
+          backupId: id,
+          ...(expectRole ? { expectRole } : {}),
+        });
+      let up: Awaited<ReturnType<typeof stream>>;
+      try {
+        up = await stream();
+      } catch (err) {
+        if (!expectRole || !sourceChanged(err)) throw err;
+        // Probed before the lock was ours, and the roles changed since: probe again inside it.
+        progress.step = 'locating the source node again (its role changed as the lock was taken)';
+        source = pickSource(input.cluster, input.from, await probeNodes(input.cluster, input.nodes));
+        progress.sourceNode = source.node.name;
+        progress.step = 'streaming pg_basebackup to storage';
+        up = await stream();
+      }
+      const { verifyBaseBackup } = nodeActivities(source.node.name, source.node.taskQueue, longTool);
 
       // 4. Verify what was stored, not what was sent.
       let verification = null;
@@ -172,6 +196,27 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
     progress.step = 'done';
     return { manifest, expired, ...(copy ? { copy } : {}) };
   });
+}
+
+/**
+ * The source node, from probes made while the lock started when there are any; a probe that found
+ * no source then (a switchover ending) is not the last word: the nodes are probed again inside the lock.
+ */
+async function chooseSource(input: BackupInput, early: Promise<ProbeOutcome[]> | undefined): Promise<ReturnType<typeof pickSource>> {
+  if (early) {
+    const probes = await early;
+    try {
+      return pickSource(input.cluster, input.from, probes);
+    } catch {
+      // No source among probes made before the lock was ours: judge only by probes inside it.
+    }
+  }
+  return pickSource(input.cluster, input.from, await probeNodes(input.cluster, input.nodes));
+}
+
+/** The streaming activity refused: the node is no longer the role it was chosen for. */
+function sourceChanged(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'BackupSourceChangedError';
 }
 
 async function secondaryBackup(

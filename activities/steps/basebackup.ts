@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { uploadStream } from '../../adapters/partUpload.js';
-import { DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
+import { BackupSourceChangedError, DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
 import { assertBackupId } from '../../domain/naming.js';
 import type { PgdrConfig } from '../../config/schema.js';
 import { clusterOf, nodeOf } from '../../config/lookup.js';
@@ -53,6 +53,12 @@ export interface UploadBaseBackupInput {
   cluster: string;
   node: string;
   backupId: string;
+  /**
+   * The role the node was chosen for, checked before anything is stored: set when the workflow
+   * probed the nodes while it was still taking the cluster lock (a switchover could have ended
+   * in between). Absent in runs that probed inside the lock.
+   */
+  expectRole?: 'primary' | 'standby';
 }
 
 export interface UploadBaseBackupResult {
@@ -152,7 +158,8 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const key = baseFolder(deps.config.storage, input.cluster, assertBackupId(input.backupId)) + objectName;
   const args = [
     '-h',
-    nc.host,
+    // The agent runs on the node's host: over the server's socket when it is configured, no TLS to pay for.
+    nc.socketDir ?? nc.host,
     '-p',
     String(nc.port),
     '-U',
@@ -179,8 +186,12 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   // earlier attempt killed mid-upload (worker crash) leaves parts behind, which are dropped.
   const server = await withNode(deps, input.cluster, input.node, async (c) => {
     const row = (
-      await c.query(`select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b`)
+      await c.query(
+        `select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b, pg_is_in_recovery() as r`,
+      )
     ).rows[0];
+    if (input.expectRole && (row.r ? 'standby' : 'primary') !== input.expectRole)
+      throw new BackupSourceChangedError(input.cluster, input.node, input.expectRole);
     return {
       versionNum: Number(row.v),
       databaseBytes: Number(row.b),

@@ -50,7 +50,16 @@ export function stackConfig(
           nodes: Object.fromEntries(
             [c.primary, ...c.standbys].map((n) => [
               n.name,
-              { host: '127.0.0.1', port: n.port, dataDir: n.dataDir, binDir: layout.pgBin, osUser: layout.pgUser, slot: slotFor(c, n) },
+              {
+                host: '127.0.0.1',
+                port: n.port,
+                // The agents share the servers' host: backups stream over the socket (pg_hba: local replication).
+                socketDir: c.socketDir,
+                dataDir: n.dataDir,
+                binDir: layout.pgBin,
+                osUser: layout.pgUser,
+                slot: slotFor(c, n),
+              },
             ]),
           ),
         },

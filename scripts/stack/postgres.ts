@@ -151,6 +151,7 @@ function pgConf(layout: StackLayout, plan: PgClusterPlan, port: number): string 
 export const HBA = [
   '# written by pgdr stack',
   'local   all          all                    scram-sha-256',
+  'local   replication  all                    scram-sha-256',
   'hostssl all          all        127.0.0.1/32 scram-sha-256',
   'hostssl replication  all        127.0.0.1/32 scram-sha-256',
   '',

@@ -14,6 +14,10 @@ import { UnknownNodeError } from '../../domain/errors.js';
 import type { NodeProbe } from '../../domain/status.js';
 import { freshQueue, stackConfig, temporalClient, workerConnection } from '../helpers/stack.js';
 import { runWorkersUntil } from '../helpers/workers.js';
+import { createS3Client, listKeys } from '../../adapters/storage.js';
+import { createSecretReader } from '../../adapters/secrets.js';
+import { baseFolder } from '../../adapters/catalogStore.js';
+import { backupId } from '../../domain/naming.js';
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 let bundle: WorkflowBundleWithSourceMap;
@@ -107,6 +111,58 @@ describe('node agents bound to their node', () => {
 
   it('cannot be built for a node the config does not have', () => {
     expect(() => createNodeActivities({ config: stackConfig(), cluster: 'demo', node: 'nosuch' })).toThrow(UnknownNodeError);
+  });
+});
+
+describe('the streaming activity on a node that is not the role it was chosen for', () => {
+  it('refuses at once, non-retryable, naming the node and the role, and stores nothing', async () => {
+    const config = stackConfig();
+    const primary = freshQueue('role-primary');
+    const replica = freshQueue('role-replica');
+    const ids = [backupId(new Date(), 'full'), backupId(new Date(Date.now() + 1), 'full')];
+    const [asStandby, asPrimary] = await calls(
+      [
+        { queue: primary, activities: createNodeActivities({ config, cluster: 'demo', node: 'primary' }) },
+        { queue: replica, activities: createNodeActivities({ config, cluster: 'demo', node: 'replica' }) },
+      ],
+      [
+        [primary, 'uploadBaseBackup', { backupId: ids[0], expectRole: 'standby' }, 3],
+        [replica, 'uploadBaseBackup', { backupId: ids[1], expectRole: 'primary' }, 3],
+      ],
+    );
+    const first = activityFailure(asStandby);
+    expect(first.activity.retryState).toBe(RetryState.NON_RETRYABLE_FAILURE);
+    expect(first.cause.type).toBe('BackupSourceChangedError');
+    expect(first.cause.message).toBe(
+      'node "primary" of cluster "demo" is a primary now, not the standby the backup chose to stream from; nothing was stored',
+    );
+    expect(first.cause.details?.[0]).toEqual({ code: 'BACKUP_SOURCE_CHANGED', cluster: 'demo', node: 'primary', wanted: 'standby' });
+    expect(activityFailure(asPrimary).cause.message).toBe(
+      'node "replica" of cluster "demo" is a standby now, not the primary the backup chose to stream from; nothing was stored',
+    );
+    const s3 = createS3Client(config.storage, createSecretReader());
+    for (const id of ids) expect(await listKeys(s3, config.storage.bucket, baseFolder(config.storage, 'demo', id))).toEqual([]);
+  });
+});
+
+describe("the streaming activity over the node's socket", () => {
+  it('streams over socketDir when it is set: a directory with no server socket fails naming the socket, storing nothing', async () => {
+    const config = structuredClone(stackConfig());
+    const socketDir = '/nonexistent-pgdr-socket';
+    config.clusters.demo!.nodes.primary!.socketDir = socketDir;
+    const queue = freshQueue('socket-primary');
+    const id = backupId(new Date(), 'full');
+    const [out] = await calls(
+      [{ queue, activities: createNodeActivities({ config, cluster: 'demo', node: 'primary' }) }],
+      [[queue, 'uploadBaseBackup', { backupId: id }, 1]],
+    );
+    const { cause } = activityFailure(out);
+    expect(cause.type).toBe('ToolFailedError');
+    expect(cause.message).toContain(
+      `connection to server on socket "${socketDir}/.s.PGSQL.${config.clusters.demo!.nodes.primary!.port}" failed`,
+    );
+    const s3 = createS3Client(config.storage, createSecretReader());
+    expect(await listKeys(s3, config.storage.bucket, baseFolder(config.storage, 'demo', id))).toEqual([]);
   });
 });
 
