@@ -34,6 +34,8 @@ export interface ToolRequest {
   timeoutMs?: number;
   /** The caller consumes stdout as a stream (e.g. a backup): do not buffer it in memory. */
   streamStdout?: boolean;
+  /** The tool's stdout goes to this open file descriptor (a pipe the caller reads; see pipeReader.ts). */
+  stdoutFd?: number;
 }
 
 export interface ToolResult {
@@ -94,6 +96,8 @@ export function spawnTool(req: ToolRequest): ResultPromise {
     forceKillAfterDelay: KILL_GRACE_MS,
     timeout: req.timeoutMs,
     input: req.input,
+    // Any open descriptor works at run time; execa's types list only 0-9 for stdout.
+    ...(req.stdoutFd !== undefined ? { stdout: req.stdoutFd as 3 } : {}),
     reject: false,
     buffer: { stdout: !req.streamStdout, stderr: true },
     stripFinalNewline: true,

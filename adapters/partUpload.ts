@@ -51,8 +51,17 @@ export interface PartUploadResult {
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 
+/**
+ * A source read straight into the upload's part buffers, with no buffer allocated per read (a
+ * pipe from a tool: pipeReader.ts). Resolves the bytes read; 0 at the end. The caller closes it.
+ */
+export interface ChunkReader {
+  readInto(into: Buffer, offset: number, length: number): Promise<number>;
+}
+
 /** Uploads everything `source` yields as one object; on failure nothing of it is left (parts aborted). */
-export async function uploadStream(source: Readable, o: PartUploadOptions): Promise<PartUploadResult> {
+export async function uploadStream(source: Readable | ChunkReader, o: PartUploadOptions): Promise<PartUploadResult> {
+  const stream = 'readInto' in source ? undefined : source;
   const invalid =
     !Number.isInteger(o.partSize) || o.partSize < MIN_PART_SIZE
       ? `partSize ${o.partSize} is invalid: expected an integer of at least ${MIN_PART_SIZE} bytes`
@@ -63,7 +72,7 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
     // Nothing will read the source: end it, so whatever writes into it stops too. Destroyed without
     // an error: the caller gets the error from this call, and an 'error' event nobody listens for
     // would be an uncaught exception.
-    source.destroy();
+    stream?.destroy();
     throw new Error(invalid);
   }
   const { s3, params, signal } = o;
@@ -101,8 +110,9 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
         done.push({ PartNumber: n, ETag: r.ETag, ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}) });
       } catch (err) {
         failure ??= err;
-        // Stop reading at once (the loop may be waiting for the source's next chunk).
-        source.destroy();
+        // Stop reading at once (the loop may be waiting for the source's next chunk). A reader's
+        // loop stops at its next read; its caller stops the tool that writes into it.
+        stream?.destroy();
       } finally {
         free.push(buf);
       }
@@ -118,29 +128,41 @@ export async function uploadStream(source: Readable, o: PartUploadOptions): Prom
   const nextBuffer = (): Buffer => free.pop() ?? Buffer.allocUnsafeSlow(o.partSize);
 
   // Cancelled: stop reading at once too.
-  const onAbort = () => source.destroy();
+  const onAbort = () => stream?.destroy();
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     let buf = nextBuffer();
     let filled = 0;
-    for await (const chunk of source as AsyncIterable<Buffer>) {
-      if (failure) break;
-      hash?.update(chunk);
-      bytes += chunk.length;
-      let at = 0;
-      while (at < chunk.length) {
-        const n = chunk.copy(buf, filled, at);
-        filled += n;
-        at += n;
-        if (filled === o.partSize) {
-          await room();
-          if (failure) break;
-          sendPart(buf, filled);
-          buf = nextBuffer();
-          filled = 0;
-        }
+    /** n more bytes are in buf at filled: hashed, counted, and the part sent when full. */
+    const took = async (n: number): Promise<void> => {
+      hash?.update(buf.subarray(filled, filled + n));
+      bytes += n;
+      filled += n;
+      if (filled === o.partSize) {
+        await room();
+        if (failure) return;
+        sendPart(buf, filled);
+        buf = nextBuffer();
+        filled = 0;
       }
-      o.onBytes?.(bytes);
+    };
+    if (stream) {
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        if (failure) break;
+        for (let at = 0; at < chunk.length && !failure;) {
+          const n = chunk.copy(buf, filled, at);
+          at += n;
+          await took(n);
+        }
+        o.onBytes?.(bytes);
+      }
+    } else {
+      while (!failure) {
+        const n = await (source as ChunkReader).readInto(buf, filled, o.partSize - filled);
+        if (n === 0) break;
+        await took(n);
+        o.onBytes?.(bytes);
+      }
     }
     signal?.throwIfAborted();
     if (!failure && partNumber === 0) {

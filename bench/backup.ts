@@ -24,6 +24,11 @@ export interface BenchRow {
 const MB = 1024 * 1024;
 const tsxBin = join(repoRoot, 'node_modules', '.bin', 'tsx');
 
+/** Resident set (VmRSS) of one process, in bytes. */
+function residentRss(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+}
+
 /** Peak resident set (VmHWM) of a process and its children, max over them, in bytes. */
 function peakRss(pgid: number): number {
   let peak = 0;
@@ -90,6 +95,10 @@ export async function backupBench(): Promise<BenchRow[]> {
   await new Promise((r) => setTimeout(r, 1000));
   const idleAgent = peakRss(agent.pid!);
   const idleControl = peakRss(control.pid!);
+  // The start-up peak (loading, and any archive backlog the archiver drained) is not the backup's:
+  // the agent's high-water mark starts again from its resident set now (clear_refs 5, Linux).
+  const agentBefore = residentRss(agent.pid!);
+  writeFileSync(`/proc/${agent.pid!}/clear_refs`, '5');
   let peakAgent = 0;
   const sampler = setInterval(() => (peakAgent = Math.max(peakAgent, peakRss(agent.pid!))), 100);
   const wfTimes: number[] = [];
@@ -190,8 +199,11 @@ export async function backupBench(): Promise<BenchRow[]> {
     { metric: 'stored backup size', value: `${(stored / MB).toFixed(1)} MB` },
     { metric: 'stored size pgdr / raw (same compression)', value: (stored / rawBytes).toFixed(3) },
     { metric: 'workers run', value: flavour === 'tsx' ? 'from the sources with tsx' : 'compiled (dist/)' },
-    { metric: "node agent RSS when idle (the primary's; high-water mark after start-up)", value: `${(idleAgent / MB).toFixed(0)} MB` },
-    { metric: 'node agent peak RSS (streams the backup)', value: `${(peakAgent / MB).toFixed(0)} MB`, target: '<= 300 MB' },
+    {
+      metric: "node agent (the primary's): peak RSS of its start-up (with any archive backlog); RSS before the backups",
+      value: `${(idleAgent / MB).toFixed(0)} / ${(agentBefore / MB).toFixed(0)} MB`,
+    },
+    { metric: 'node agent peak RSS while it streams the backups', value: `${(peakAgent / MB).toFixed(0)} MB`, target: '<= 300 MB' },
     {
       metric: 'control worker RSS idle / peak (workflow bundle)',
       value: `${(idleControl / MB).toFixed(0)} / ${(peakControl / MB).toFixed(0)} MB`,

@@ -17,6 +17,7 @@ import { asUser, runTool, spawnTool } from '../adapters/gateway.js';
 import { hashingCounter } from '../adapters/objectCopy.js';
 import { createS3Client } from '../adapters/storage.js';
 import { uploadStream } from '../adapters/partUpload.js';
+import { openPipeReader } from '../adapters/pipeReader.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { QUEUE_SIZE, partSizeFor } from '../activities/steps/basebackup.js';
 import { loadConfig } from '../config/load.js';
@@ -156,7 +157,7 @@ export async function backupStages(
     }),
   );
   stages.push(
-    await node('Node: read, sha256 and multipart upload (pgdr uploadStream, its parts and queue)', (stdout) =>
+    await node('Node: read, sha256 and multipart upload (pgdr uploadStream, its parts and queue; stdout stream)', (stdout) =>
       uploadStream(stdout, {
         s3,
         params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst` },
@@ -165,6 +166,29 @@ export async function backupStages(
         hash: true,
       }),
     ),
+  );
+  stages.push(
+    await timed('Node: the same read from a named pipe into the part buffers (pgdr uploadBaseBackup since 2026-12-02)', async () => {
+      const t0 = Date.now();
+      const pipe = await openPipeReader();
+      try {
+        const proc = spawnTool({ tool: 'bash', args: ['-c', zstd], env, streamStdout: true, stdoutFd: pipe.writeFd });
+        pipe.closeWriter();
+        await Promise.all([
+          uploadStream(pipe, {
+            s3,
+            params: { Bucket: storage.bucket, Key: `${storage.prefix}/bench-stages/node.tar.zst` },
+            partSize,
+            queueSize: QUEUE_SIZE,
+            hash: true,
+          }),
+          proc,
+        ]);
+      } finally {
+        await pipe.close();
+      }
+      return (Date.now() - t0) / 1000;
+    }),
   );
   stages.push(
     await node("Node: the same through lib-storage's Upload and a hashing Transform (pgdr until 2026-12-02)", (stdout) =>

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
-import { uploadStream } from '../../adapters/partUpload.js';
+import { uploadStream, type ChunkReader } from '../../adapters/partUpload.js';
+import { openPipeReader, type PipeReader } from '../../adapters/pipeReader.js';
 import { BackupSourceChangedError, DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
 import { assertBackupId } from '../../domain/naming.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -222,12 +223,29 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const startTime = new Date().toISOString();
   // The client key's private copy (if any) lives until pg_basebackup has exited.
   const libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
+  // Plaintext: read from a named pipe straight into the upload's part buffers (pipeReader.ts).
+  // Encrypted: age reads a stream, so the tool's stdout stays one.
+  let pipe: PipeReader | undefined;
   let proc: ReturnType<typeof spawnTool>;
   try {
-    proc = spawnTool({ tool: 'pg_basebackup', binDir: nc.binDir, args, osUser: nc.osUser, env: libpq.env, signal, streamStdout: true });
+    if (!recipientsOf(deps.config, input.cluster).length) pipe = await openPipeReader();
+    proc = spawnTool({
+      tool: 'pg_basebackup',
+      binDir: nc.binDir,
+      args,
+      osUser: nc.osUser,
+      env: libpq.env,
+      signal,
+      streamStdout: true,
+      ...(pipe ? { stdoutFd: pipe.writeFd } : {}),
+    });
   } catch (err) {
+    await pipe?.close();
     libpq.close();
     throw err;
+  } finally {
+    // The tool has its copy of the write end: ours goes, so the pipe ends when the tool exits.
+    pipe?.closeWriter();
   }
   let pending = '';
   proc.stderr!.on('data', (chunk: Buffer) => {
@@ -240,7 +258,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   // failed: nothing reads pg_basebackup's output any more, so stop it rather than wait.
   const store = storeStream(deps, input.cluster, {
     key,
-    body: proc.stdout!,
+    body: pipe ?? proc.stdout!,
     contentType: 'application/x-tar',
     partSize: partSizeFor(databaseBytes),
     signal,
@@ -267,6 +285,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     await discardObject(deps, key).catch(() => undefined);
     throw err;
   } finally {
+    await pipe?.close();
     libpq.close();
     stopBeat();
   }
@@ -297,14 +316,16 @@ async function allOrFirstFailure<T extends readonly unknown[]>(promises: { [K in
 function storeStream(
   deps: BaseBackupDeps,
   cluster: string,
-  o: { key: string; body: Readable; contentType: string; partSize: number; signal: AbortSignal },
+  o: { key: string; body: Readable | ChunkReader; contentType: string; partSize: number; signal: AbortSignal },
 ): { done: Promise<{ bytes: number; sha256: string }>; bytes(): number; encrypted: boolean } {
   const recipients = recipientsOf(deps.config, cluster);
+  const body = o.body;
+  if (recipients.length && 'readInto' in body) throw new Error('storeStream: an encrypted backup reads a stream, not a ChunkReader');
   // Encrypted: hashed before age, by a pass-through; plaintext: hashed by the upload as it reads.
   const counter = recipients.length ? hashingCounter() : undefined;
-  const enc = counter ? encryptStream(o.body.pipe(counter), recipients, o.signal) : undefined;
+  const enc = counter ? encryptStream((body as Readable).pipe(counter), recipients, o.signal) : undefined;
   let read = 0;
-  const uploaded = uploadStream(enc ? enc.output : o.body, {
+  const uploaded = uploadStream(enc ? enc.output : body, {
     s3: deps.s3,
     params: {
       Bucket: deps.config.storage.bucket,

@@ -1,0 +1,46 @@
+/**
+ * The named pipe a backup reads pg_basebackup's stdout through (adapters/pipeReader.ts): bytes
+ * arrive in the caller's buffer exactly as written, the pipe ends when the tool exits, nothing is
+ * left on disk, and a tool whose reader has gone dies of it rather than hanging.
+ */
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnTool } from '../../adapters/gateway.js';
+import { openPipeReader } from '../../adapters/pipeReader.js';
+
+const pipesLeft = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pgdr-pipe-'));
+
+describe('pipeReader', () => {
+  it("reads a tool's whole output into the caller's buffer, ends when the tool exits, and leaves nothing in the temp directory", async () => {
+    const before = pipesLeft();
+    const pipe = await openPipeReader();
+    // About 6.9 MB, in the tool's own write sizes; the expected bytes are built here.
+    const proc = spawnTool({ tool: 'seq', args: ['1', '1000000'], stdoutFd: pipe.writeFd, streamStdout: true });
+    pipe.closeWriter();
+    expect(pipesLeft()).toEqual(before);
+    const expected = Buffer.from(Array.from({ length: 1_000_000 }, (_, i) => `${i + 1}\n`).join(''));
+    const buf = Buffer.alloc(expected.length + 1024);
+    let filled = 0;
+    let reads = 0;
+    for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0; reads++) filled += n;
+    await pipe.close();
+    expect((await proc).exitCode).toBe(0);
+    expect(reads).toBeGreaterThan(1);
+    expect(filled).toBe(expected.length);
+    expect(createHash('sha256').update(buf.subarray(0, filled)).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+  });
+
+  it('leaves the tool the write end only: once the reader is closed, its next write fails and it exits instead of hanging', async () => {
+    const pipe = await openPipeReader();
+    const proc = spawnTool({ tool: 'yes', args: [], stdoutFd: pipe.writeFd, streamStdout: true });
+    pipe.closeWriter();
+    const buf = Buffer.alloc(64 * 1024);
+    expect(await pipe.readInto(buf, 0, buf.length)).toBeGreaterThan(0);
+    await pipe.close();
+    const result = await proc;
+    // SIGPIPE, or EPIPE reported by the tool: either way it ended on its own.
+    expect(result.signal === 'SIGPIPE' || result.exitCode !== 0).toBe(true);
+  });
+});
