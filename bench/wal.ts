@@ -133,12 +133,19 @@ function benchConfig(layout: Stack['layout'], scratch: string, name: string, dat
 }
 
 /**
- * The node agent as production runs it: a pgdr-worker process of its own (--role agent) serving
- * the config's one node, its archiver included. Resolves once the archiver beats.
+ * The node agent as production runs it: a pgdr-worker process of its own (the package's launcher,
+ * --role agent, over dist/, built first) serving the config's one node, its archiver included.
+ * Resolves once the archiver beats.
  */
+let built: Promise<unknown> | undefined;
 async function agentProcess(config: ReturnType<typeof parseConfig>) {
-  const proc = execa(join(repoRoot, 'node_modules/.bin/tsx'), [join(repoRoot, 'worker/main.ts')], {
-    env: { PGDR_CONFIG: configSource(config)!, PGDR_ROLE: 'agent' },
+  await (built ??= runTool({
+    tool: join(repoRoot, 'node_modules/.bin/tsx'),
+    args: [join(repoRoot, 'scripts', 'build.ts')],
+    cwd: repoRoot,
+  }));
+  const proc = execa(join(repoRoot, 'bin', 'pgdr-worker'), ['--role', 'agent'], {
+    env: { PGDR_CONFIG: configSource(config)! },
     detached: true,
     reject: false,
     all: true,
