@@ -800,7 +800,7 @@ export const errorTable: readonly ErrorRow[] = [
     retryable: false,
     http: null,
     meaning:
-      'the node a backup chose to stream from changed role before streaming began (a switchover ended as the backup took its lock); nothing was stored, and the backup probes again and streams from the right node',
+      'the node a backup chose to stream from changed role before streaming began (a switchover ended as the backup took its lock); nothing was stored; the backup probes again inside its lock and streams from the node that has the role now, and fails with this error only if the role changes again',
   },
   {
     code: 'NO_PRIMARY',

@@ -104,7 +104,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
         if (!expectRole || !sourceChanged(err)) throw err;
         // Probed before the lock was ours, and the roles changed since: probe again inside it.
         progress.step = 'locating the source node again (its role changed as the lock was taken)';
-        source = pickSource(input.cluster, input.from, await probeNodes(input.cluster, input.nodes));
+        source = await chooseSource(input, undefined);
         progress.sourceNode = source.node.name;
         progress.step = 'streaming pg_basebackup to storage';
         up = await stream();
