@@ -10,6 +10,7 @@ import { repositoryConfig } from '../config/repositories.js';
 import { createS3Client } from '../adapters/storage.js';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from '../adapters/secrets.js';
+import type { KeptSessions } from '../adapters/keptConnection.js';
 import { activityProgress } from '../adapters/progress.js';
 
 /** What every step gets; each step declares the part it needs. */
@@ -19,6 +20,8 @@ export interface StepDeps {
   s3: S3Client;
   /** The same deps on the secondary repository (storage.secondary), its client made on first use; absent without one. */
   secondary?: () => StepDeps;
+  /** A node agent's kept sessions to its own server (probes); absent in the control worker. */
+  sessions?: KeptSessions;
 }
 
 /**

@@ -10,6 +10,7 @@ import { nodeOf } from '../config/lookup.js';
 import { probeNode } from '../adapters/sql.js';
 import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
+import type { KeptSessions } from '../adapters/keptConnection.js';
 import { activityProgress } from '../adapters/progress.js';
 import { pgbackrestBackup, pgbackrestExpireSet, pgbackrestVerifyRepo, pgbackrestVerifySet } from '../adapters/pgbackrest.js';
 import { CopyCorruptError } from '../domain/errors.js';
@@ -131,6 +132,8 @@ export interface NodeActivityDeps {
   node: string;
   readSecret?: SecretReader;
   s3?: S3Client;
+  /** The process's kept sessions (worker/main.ts closes them at shutdown); without them each probe connects anew. */
+  sessions?: KeptSessions;
 }
 
 export function createNodeActivities(deps: NodeActivityDeps): NodeActivities {
@@ -138,7 +141,8 @@ export function createNodeActivities(deps: NodeActivityDeps): NodeActivities {
   nodeOf(deps.config, deps.cluster, deps.node);
   const readSecret = deps.readSecret ?? createSecretReader();
   const s3 = deps.s3 ?? createS3Client(deps.config.storage, readSecret);
-  return bindNode(stepDeps(deps.config, readSecret, s3), { cluster: deps.cluster, node: deps.node }, nodeSteps);
+  const stepsDeps = { ...stepDeps(deps.config, readSecret, s3), ...(deps.sessions ? { sessions: deps.sessions } : {}) };
+  return bindNode(stepsDeps, { cluster: deps.cluster, node: deps.node }, nodeSteps);
 }
 
 export type NodeActivities = NodeBound<typeof nodeSteps>;

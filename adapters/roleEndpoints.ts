@@ -4,20 +4,18 @@
  * /health from a fresh read of that node's server for every request (no cache: a switchover must
  * show at the next check, not at the next refresh).
  *
- * The reads go over one kept connection, not a new one per check: HAProxy checks every 500 ms per
- * listener, and a TLS handshake, SCRAM and a backend fork per check made answers on a busy host
- * slower than HAProxy's check timeout (the primary taken out and its sessions closed while it
- * served). A kept connection that fails (the server restarted, a switchover's stop) is dropped,
- * and the read is tried once more on a new one, so a restart never shows as "unreachable" once
- * the server is back.
+ * The reads go over one kept connection (adapters/keptConnection.ts), not a new one per check:
+ * HAProxy checks every 500 ms per listener, and a TLS handshake, SCRAM and a backend fork per
+ * check made answers on a busy host slower than HAProxy's check timeout (the primary taken out and
+ * its sessions closed while it served).
  */
 import { createServer, type Server } from 'node:http';
-import type pg from 'pg';
 import type { PgdrConfig } from '../config/schema.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
 import { judgeRole, type ServerState } from '../domain/roleHealth.js';
 import type { SecretReader } from './secrets.js';
 import { openServer } from './sql.js';
+import { KeptConnection } from './keptConnection.js';
 
 const STATE_SQL =
   'select pg_is_in_recovery() as in_recovery, case when pg_is_in_recovery() then pg_is_wal_replay_paused() else false end as paused';
@@ -26,37 +24,6 @@ export interface RoleEndpoint {
   /** host:port it listens on. */
   readonly address: string;
   stop(): Promise<void>;
-}
-
-/** One kept connection to the node's server, opened on first use and again after any failure. */
-class KeptConnection {
-  private client: Promise<pg.Client> | undefined;
-  constructor(private readonly open: () => Promise<pg.Client>) {}
-
-  /** The query's first row; a failed kept connection is replaced once, a failed new one is the error. */
-  async firstRow(sql: string): Promise<Record<string, unknown>> {
-    for (let attempt = 0; ; attempt++) {
-      const reused = this.client !== undefined;
-      const current = (this.client ??= this.open());
-      try {
-        return (await (await current).query(sql)).rows[0];
-      } catch (err) {
-        this.drop(current);
-        if (!reused || attempt > 0) throw err;
-      }
-    }
-  }
-
-  private drop(current: Promise<pg.Client>): void {
-    if (this.client === current) this.client = undefined;
-    void current.then((c) => c.end()).catch(() => undefined);
-  }
-
-  async close(): Promise<void> {
-    const current = this.client;
-    this.client = undefined;
-    await current?.then((c) => c.end()).catch(() => undefined);
-  }
 }
 
 async function readState(conn: KeptConnection): Promise<ServerState> {

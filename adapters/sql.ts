@@ -14,6 +14,7 @@ import type { ClusterConfig, PgdrConfig, SecretRef } from '../config/schema.js';
 import { asUser } from './gateway.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
+import type { KeptSessions } from './keptConnection.js';
 
 export interface PostgresDeps {
   config: PgdrConfig;
@@ -231,7 +232,8 @@ select archived_count::int, last_archived_wal, last_archived_time, failed_count:
 
 const REPLICATION_SQL = `
 select r.application_name, r.client_addr::text, r.state, r.sync_state, r.sent_lsn::text, r.replay_lsn::text,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 as replay_lag_bytes,
+       -- Guarded: on a standby (a cascade's senders, discarded) pg_current_wal_lsn() is an error.
+       case when pg_is_in_recovery() then null else pg_wal_lsn_diff(pg_current_wal_lsn(), r.replay_lsn)::float8 end as replay_lag_bytes,
        extract(epoch from r.replay_lag)::float8 as replay_lag_seconds,
        s.slot_name
   from pg_stat_replication r left join pg_replication_slots s on s.active_pid = r.pid
@@ -241,58 +243,88 @@ const RECEIVER_SQL = `select status, sender_host, sender_port, slot_name, receiv
 
 const iso = (v: unknown): string | null => (v instanceof Date ? v.toISOString() : v == null ? null : String(v));
 
-/** Role, timeline, LSNs, archiver and replication figures of one node. */
-export async function probeNode(deps: PostgresDeps, cluster: string, node: string): Promise<NodeProbe> {
+/** PostgresDeps with a node agent's kept sessions, when the caller has them. */
+export type NodeReadDeps = PostgresDeps & { sessions?: KeptSessions };
+
+/**
+ * The results of a read (`sql` without parameters; several statements go as one round trip) of
+ * a node's server: over the agent's kept session to it when `deps.sessions` is there
+ * (adapters/keptConnection.ts), else over a connection of its own.
+ */
+export async function readNode(deps: NodeReadDeps, cluster: string, node: string, sql: string): Promise<pg.QueryResult[]> {
+  const nc = nodeOf(deps.config, cluster, node);
+  const kept = deps.sessions?.of(`${cluster}/${node}`, () =>
+    openServer(deps, cluster, node, { host: nc.host, port: nc.port, node }, undefined, {
+      applicationName: 'pgdr agent',
+      // A server that stops answering fails the read, as a new connection's timeout would.
+      queryTimeoutMs: clusterOf(deps.config, cluster).connectTimeoutSeconds * 1000,
+    }),
+  );
+  if (kept) return kept.results(sql);
   return withNode(deps, cluster, node, async (c) => {
-    const p = (await c.query(PROBE_SQL)).rows[0];
-    const a = (await c.query(ARCHIVER_SQL)).rows[0];
-    const standby = p.in_recovery as boolean;
-    const replication = standby ? [] : (await c.query(REPLICATION_SQL)).rows;
-    const receiver = standby ? (await c.query(RECEIVER_SQL)).rows[0] : undefined;
-    return {
-      node,
-      role: standby ? 'standby' : 'primary',
-      systemIdentifier: p.system_identifier,
-      serverVersion: p.server_version,
-      segmentBytes: parseWalSegmentSize(p.wal_segment_size),
-      timeline: Number(p.timeline),
-      currentLsn: p.current_lsn,
-      receiveLsn: p.receive_lsn,
-      replayLsn: p.replay_lsn,
-      replayDelaySeconds: p.replay_delay,
-      replayPaused: p.replay_paused ?? null,
-      synchronousStandbyNames: p.sync_names ?? '',
-      dataChecksums: p.data_checksums,
-      archiveMode: p.archive_mode,
-      archiver: {
-        archivedCount: a.archived_count,
-        lastArchivedWal: a.last_archived_wal,
-        lastArchivedAt: iso(a.last_archived_time),
-        failedCount: a.failed_count,
-        lastFailedWal: a.last_failed_wal,
-        lastFailedAt: iso(a.last_failed_time),
-      },
-      replication: replication.map((r) => ({
-        applicationName: r.application_name,
-        clientAddr: r.client_addr,
-        state: r.state,
-        syncState: r.sync_state,
-        sentLsn: r.sent_lsn,
-        replayLsn: r.replay_lsn,
-        replayLagBytes: r.replay_lag_bytes,
-        replayLagSeconds: r.replay_lag_seconds,
-        slotName: r.slot_name ?? null,
-      })),
-      walReceiver: receiver
-        ? {
-            status: receiver.status,
-            senderHost: receiver.sender_host,
-            senderPort: receiver.sender_port,
-            slotName: receiver.slot_name,
-            receivedTimeline: receiver.received_tli,
-          }
-        : null,
-      probedAt: iso(p.probed_at) ?? new Date().toISOString(),
-    };
+    const r = (await c.query(sql)) as pg.QueryResult | pg.QueryResult[];
+    return Array.isArray(r) ? r : [r];
   });
+}
+
+/** All four reads of a probe as one simple query: one round trip, one snapshot of the statistics. */
+const PROBE_ALL = [PROBE_SQL, ARCHIVER_SQL, REPLICATION_SQL, RECEIVER_SQL].join(';\n');
+
+/**
+ * Role, timeline, LSNs, archiver and replication figures of one node. An agent probes its own
+ * server over its kept session (`deps.sessions`, adapters/keptConnection.ts); without one, over a
+ * connection of its own.
+ */
+export async function probeNode(deps: NodeReadDeps, cluster: string, node: string): Promise<NodeProbe> {
+  const results = await readNode(deps, cluster, node, PROBE_ALL);
+  const [p, a] = [results[0]!.rows[0], results[1]!.rows[0]];
+  const standby = p.in_recovery as boolean;
+  // A cascading standby's own senders are not reported, as before the reads were one query.
+  const replication = standby ? [] : results[2]!.rows;
+  const receiver = standby ? results[3]!.rows[0] : undefined;
+  return {
+    node,
+    role: standby ? 'standby' : 'primary',
+    systemIdentifier: p.system_identifier,
+    serverVersion: p.server_version,
+    segmentBytes: parseWalSegmentSize(p.wal_segment_size),
+    timeline: Number(p.timeline),
+    currentLsn: p.current_lsn,
+    receiveLsn: p.receive_lsn,
+    replayLsn: p.replay_lsn,
+    replayDelaySeconds: p.replay_delay,
+    replayPaused: p.replay_paused ?? null,
+    synchronousStandbyNames: p.sync_names ?? '',
+    dataChecksums: p.data_checksums,
+    archiveMode: p.archive_mode,
+    archiver: {
+      archivedCount: a.archived_count,
+      lastArchivedWal: a.last_archived_wal,
+      lastArchivedAt: iso(a.last_archived_time),
+      failedCount: a.failed_count,
+      lastFailedWal: a.last_failed_wal,
+      lastFailedAt: iso(a.last_failed_time),
+    },
+    replication: replication.map((r) => ({
+      applicationName: r.application_name,
+      clientAddr: r.client_addr,
+      state: r.state,
+      syncState: r.sync_state,
+      sentLsn: r.sent_lsn,
+      replayLsn: r.replay_lsn,
+      replayLagBytes: r.replay_lag_bytes,
+      replayLagSeconds: r.replay_lag_seconds,
+      slotName: r.slot_name ?? null,
+    })),
+    walReceiver: receiver
+      ? {
+          status: receiver.status,
+          senderHost: receiver.sender_host,
+          senderPort: receiver.sender_port,
+          slotName: receiver.slot_name,
+          receivedTimeline: receiver.received_tli,
+        }
+      : null,
+    probedAt: iso(p.probed_at) ?? new Date().toISOString(),
+  };
 }

@@ -18,6 +18,7 @@ import { workflowBundlePath } from './workflowCode.js';
 import { startArchivers } from './archivers.js';
 import { startRoleEndpoints } from './roleEndpoints.js';
 import { stopAllPrefetchers } from '../adapters/walPrefetcher.js';
+import { KeptSessions } from '../adapters/keptConnection.js';
 
 const USAGE = `usage: pgdr-worker [--config PATH] [--role all|control|agent] [--nodes cluster/node,...] [--instance CLUSTER-NODE]
 
@@ -110,8 +111,16 @@ async function main(): Promise<void> {
       await clientConnection.close();
     }
   }
+  // The agents' sessions to their own servers (probes), ended once the workers have stopped.
+  const sessions = new KeptSessions();
   try {
-    const workers = await createWorkers({ config, connection, plan, ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}) });
+    const workers = await createWorkers({
+      config,
+      connection,
+      plan,
+      sessions,
+      ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
+    });
     if (plan.control)
       console.log(`workflow code: ${bundlePath ? `prebuilt bundle ${bundlePath}` : `bundled from ${workflowsPath} at start`}`);
     const queues = workers.map((w) => w.options.taskQueue);
@@ -134,6 +143,7 @@ async function main(): Promise<void> {
     await running;
     console.log('pgdr worker stopped');
   } finally {
+    await sessions.close();
     await connection.close();
   }
 }

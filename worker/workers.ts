@@ -11,6 +11,7 @@ import { nodeTaskQueue } from '../domain/naming.js';
 import type { PgdrConfig } from '../config/schema.js';
 import { createSecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
+import type { KeptSessions } from '../adapters/keptConnection.js';
 import { createControlActivities, type ControlActivities } from '../activities/control.js';
 import { createNodeActivities, type NodeActivities } from '../activities/node.js';
 
@@ -79,6 +80,8 @@ export interface CreateWorkersOptions {
   /** How long in-flight activities get to finish after SIGINT/SIGTERM before they are cancelled. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Agents' kept sessions to their servers; the caller closes them once the workers have stopped. */
+  sessions?: KeptSessions;
 }
 
 export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[]> {
@@ -107,7 +110,9 @@ export async function createWorkers(opts: CreateWorkersOptions): Promise<Worker[
   }
   for (const { cluster, node } of plan.agents) {
     const queue = nodeTaskQueue(cluster, node, config.clusters[cluster]?.nodes[node]?.agentQueue);
-    const activities = opts.nodeActivities?.(cluster, node) ?? createNodeActivities({ config, cluster, node, readSecret, s3 });
+    const activities =
+      opts.nodeActivities?.(cluster, node) ??
+      createNodeActivities({ config, cluster, node, readSecret, s3, ...(opts.sessions ? { sessions: opts.sessions } : {}) });
     workers.push(await Worker.create({ ...common, taskQueue: queue, activities }));
   }
   return workers;

@@ -24,7 +24,8 @@ import { baseFolder } from '../../adapters/catalogStore.js';
 import { awaitStorage, objectLockParams } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
-import { openLibpqEnv, withNode } from '../../adapters/sql.js';
+import { openLibpqEnv, readNode, withNode } from '../../adapters/sql.js';
+import type { KeptSessions } from '../../adapters/keptConnection.js';
 import { checkToolVersions } from './versions.js';
 import { basebackupCompressArgs } from '../../domain/pgVersions.js';
 import type { Readable } from 'node:stream';
@@ -48,6 +49,8 @@ export interface BaseBackupDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
   s3: S3Client;
+  /** The node agent's kept sessions to its server (readNode); absent, reads connect anew. */
+  sessions?: KeptSessions;
 }
 
 export interface UploadBaseBackupInput {
@@ -180,26 +183,25 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   ];
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
-  // One connection for what the backup needs to know of the server. Then, at once (they took
-  // 160-250 ms one after another): the tools must be of the server's major version, refused
-  // before anything is stored; storage down (an earlier attempt may have failed on that) is
-  // waited for here, heartbeating, rather than spending the retry attempts on an outage; and an
-  // earlier attempt killed mid-upload (worker crash) leaves parts behind, which are dropped.
-  const server = await withNode(deps, input.cluster, input.node, async (c) => {
-    const row = (
-      await c.query(
-        `select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b, pg_is_in_recovery() as r`,
-      )
-    ).rows[0];
-    if (input.expectRole && (row.r ? 'standby' : 'primary') !== input.expectRole)
-      throw new BackupSourceChangedError(input.cluster, input.node, input.expectRole);
-    return {
-      versionNum: Number(row.v),
-      databaseBytes: Number(row.b),
-      tablespaces: (await c.query(TABLESPACES_SQL)).rows as Omit<BackupTablespace, 'object'>[],
-    };
-  });
-  const { databaseBytes, tablespaces } = server;
+  // One read for what the backup needs to know of the server (one round trip, over the agent's
+  // kept session to it when it has one: readNode). Then, at once (they took 160-250 ms one after
+  // another): the tools must be of the server's major version, refused before anything is
+  // stored; storage down (an earlier attempt may have failed on that) is waited for here,
+  // heartbeating, rather than spending the retry attempts on an outage; and an earlier attempt
+  // killed mid-upload (worker crash) leaves parts behind, which are dropped.
+  const [serverRead, spaces] = await readNode(
+    deps,
+    input.cluster,
+    input.node,
+    `select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b, pg_is_in_recovery() as r;
+     ${TABLESPACES_SQL}`,
+  );
+  const row = serverRead!.rows[0];
+  if (input.expectRole && (row.r ? 'standby' : 'primary') !== input.expectRole)
+    throw new BackupSourceChangedError(input.cluster, input.node, input.expectRole);
+  const versionNum = Number(row.v);
+  const databaseBytes = Number(row.b);
+  const tablespaces = spaces!.rows as Omit<BackupTablespace, 'object'>[];
   // Refused on versions: stop waiting for storage too.
   const refused = new AbortController();
   const [traits] = await Promise.all([
@@ -207,7 +209,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
       cluster: input.cluster,
       node: input.node,
       work: 'backup',
-      against: { label: `the server of node "${input.node}"`, versionNum: server.versionNum },
+      against: { label: `the server of node "${input.node}"`, versionNum },
     }).catch((err: unknown) => {
       refused.abort(err);
       throw err;
