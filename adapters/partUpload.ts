@@ -9,6 +9,7 @@
  * CRC32 per part when the client computes checksums, and the upload aborted on any failure.
  */
 import { createHash } from 'node:crypto';
+import { releaseNow } from './release.js';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -57,6 +58,16 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
  */
 export interface ChunkReader {
   readInto(into: Buffer, offset: number, length: number): Promise<number>;
+}
+
+/**
+ * The part buffers, once the object is stored: every request that read them has been answered,
+ * so their memory goes back now (release.ts). After a failure they are left to the collector:
+ * a request that failed may not have finished reading its body.
+ */
+function releaseAll(current: Buffer, free: Buffer[]): void {
+  for (const b of new Set([current, ...free])) releaseNow(b);
+  free.length = 0;
 }
 
 /** Uploads everything `source` yields as one object; on failure nothing of it is left (parts aborted). */
@@ -168,6 +179,7 @@ export async function uploadStream(source: Readable | ChunkReader, o: PartUpload
     if (!failure && partNumber === 0) {
       // Everything fits in one part: one PUT, as lib-storage does.
       await s3.send(new PutObjectCommand({ ...params, Body: buf.subarray(0, filled) }), opts);
+      releaseAll(buf, free);
       return { bytes, parts: 1, ...(hash ? { sha256: hash.digest('hex') } : {}) };
     }
     if (!failure && filled > 0) {
@@ -181,6 +193,7 @@ export async function uploadStream(source: Readable | ChunkReader, o: PartUpload
       new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId, MultipartUpload: { Parts: done } }),
       opts,
     );
+    releaseAll(buf, free);
     return { bytes, parts: done.length, ...(hash ? { sha256: hash.digest('hex') } : {}) };
   } catch (err) {
     // The parts in flight settle first: an abort racing an UploadPart could leave that part stored.

@@ -13,7 +13,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
+import { releaseNow } from './release.js';
 import { compressSync, type PreparedWal, type WalCompression } from './walPrepare.js';
 
 export interface PrepareRequest {
@@ -28,15 +29,23 @@ export type PrepareReply = ({ id: number } & PreparedWal) | { id: number; error:
 /**
  * The read buffer kept for the next segment of the same size. A thread prepares one segment at a
  * time (synchronously), so one is all it reuses; segments over 64 MiB are read fresh each time.
+ * It is kept while segments keep coming, and given back once none has come for keepBufferMs
+ * (workerData; 2 s by default): an idle agent does not hold a segment's worth per thread. Then
+ * the thread collects its garbage (zstd's output chunks, finished engines) when the agent was
+ * started with gc() (bin/pgdr-worker's --expose-gc): an idle isolate would not collect it at all.
  */
 let spare: Buffer | undefined;
 const KEEP_BYTES = 64 * 1024 * 1024;
+const KEEP_MS = Number((workerData as { keepBufferMs?: number } | null)?.keepBufferMs ?? 2000);
+let idle: ReturnType<typeof setTimeout> | undefined;
 
 function readWhole(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
     const size = fstatSync(fd).size;
     const buf = spare?.length === size ? spare : Buffer.allocUnsafeSlow(size);
+    // Only synchronous code here ever read the spare: it can go at once (release.ts).
+    if (spare && spare !== buf) releaseNow(spare);
     spare = undefined;
     let off = 0;
     while (off < size) {
@@ -51,7 +60,14 @@ function readWhole(path: string): Buffer {
 }
 
 function giveBack(data: Buffer): void {
-  if (data.length <= KEEP_BYTES) spare = data;
+  if (data.length > KEEP_BYTES) return releaseNow(data);
+  spare = data;
+  clearTimeout(idle);
+  idle = setTimeout(() => {
+    if (spare) releaseNow(spare);
+    spare = undefined;
+    (globalThis as { gc?: () => void }).gc?.();
+  }, KEEP_MS);
 }
 
 /**

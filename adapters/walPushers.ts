@@ -18,6 +18,7 @@ import { Worker } from 'node:worker_threads';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { PgdrConfig } from '../config/schema.js';
 import type { SecretReader } from './secrets.js';
+import { releaseNow } from './release.js';
 import { prepareOnLoop, pushWal, type PreparedWal, type PushResult, type WalPreparer } from './walStore.js';
 import { zlibHasZstd } from './walPrepare.js';
 import type { PrepareReply, PrepareRequest } from './walPrepareThread.js';
@@ -35,6 +36,8 @@ export interface WalPushers {
   readonly threads: number;
   /** Ends the threads; pushes in flight fail (nothing is marked durable for them). */
   close(): Promise<void>;
+  /** Native memory each running thread holds now (V8's external memory), in bytes: its read buffer while it keeps one. */
+  threadMemory(): Promise<number[]>;
 }
 
 /** <package>/dist/wal-prepare-thread.mjs, from the sources (adapters/) and from dist/worker.js alike. */
@@ -67,6 +70,8 @@ export function startWalPushers(opts: {
   readyTimeoutMs?: number;
   /** @default JOB_TIMEOUT_MS */
   jobTimeoutMs?: number;
+  /** How long a thread keeps its read buffer for the next segment. @default 2000 (the thread's) */
+  keepBufferMs?: number;
 }): WalPushers {
   const file = opts.file ?? PREPARE_THREAD_FILE;
   const readyTimeoutMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
@@ -81,6 +86,7 @@ export function startWalPushers(opts: {
       push: (cluster, path) => pushWal(deps, cluster, path),
       ready: async () => undefined,
       close: async () => undefined,
+      threadMemory: async () => [],
     };
   }
   /** Set when the threads could not start: every push runs on the event loop from then on. */
@@ -93,7 +99,10 @@ export function startWalPushers(opts: {
   function spawn(): Thread {
     // execArgv empty: the thread code is plain JavaScript, and a dev process's tsx loader would
     // otherwise load into every thread (measured: about 200 MB each).
-    const worker = new Worker(file, { execArgv: [] });
+    const worker = new Worker(file, {
+      execArgv: [],
+      ...(opts.keepBufferMs !== undefined ? { workerData: { keepBufferMs: opts.keepBufferMs } } : {}),
+    });
     const t: Thread = { worker, jobs: new Map(), ready: Promise.resolve() };
     t.ready = new Promise((resolve, reject) => {
       worker.once('message', () => resolve());
@@ -178,7 +187,12 @@ export function startWalPushers(opts: {
   const threadable = (compression: string) => compression !== 'zstd' || zlibHasZstd();
   const prepare: WalPreparer = async (path, compression, level, use) => {
     if (broken || !threadable(compression)) return prepareOnLoop(path, compression, level, use);
-    return use(await onThread({ path, compression, level }));
+    const prepared = await onThread({ path, compression, level });
+    const result = await use(prepared);
+    // Stored, or found stored: no request reads the body any more (release.ts). After a failure
+    // it is left to the collector.
+    releaseNow(prepared.body);
+    return result;
   };
 
   // Started now, not at the first push, which would otherwise wait for the thread to load (65 ms
@@ -209,6 +223,10 @@ export function startWalPushers(opts: {
     ready: () => started,
     prepare,
     push: (cluster, path) => (closed ? Promise.reject(new Error('the WAL pushers are closed')) : pushWal(deps, cluster, path, prepare)),
+    async threadMemory() {
+      const live = pool.filter((t): t is Thread => t !== undefined && !t.dead);
+      return Promise.all(live.map(async (t) => (await t.worker.getHeapStatistics()).external_memory));
+    },
     async close() {
       closed = true;
       await Promise.all(pool.map((t) => t?.worker.terminate()));

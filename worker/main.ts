@@ -17,6 +17,7 @@ import type { PgdrConfig } from '../config/schema.js';
 import { workflowBundlePath } from './workflowCode.js';
 import { startArchivers } from './archivers.js';
 import { startRoleEndpoints } from './roleEndpoints.js';
+import { dropLauncherOnlyEnv } from './launcherEnv.js';
 import { stopAllPrefetchers } from '../adapters/walPrefetcher.js';
 import { KeptSessions } from '../adapters/keptConnection.js';
 
@@ -90,6 +91,7 @@ async function checkBucketLock(config: PgdrConfig): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  dropLauncherOnlyEnv(process.env);
   const env = envFromArgs(process.argv.slice(2), process.env);
   if (env === 'exit') return;
   const config = loadConfig(env.PGDR_CONFIG || undefined, env);

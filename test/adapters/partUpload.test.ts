@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, ListMultipartUploadsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { testBucket } from '../helpers/testBucket.js';
-import { uploadStream } from '../../adapters/partUpload.js';
+import { uploadStream, type ChunkReader } from '../../adapters/partUpload.js';
 import { afterSigning, damageBody } from '../helpers/signedRequests.js';
 
 const MiB = 1024 * 1024;
@@ -157,6 +157,56 @@ describe('uploadStream', () => {
     expect(seen.commands).toContain('AbortMultipartUploadCommand');
     await expect(s3.send(new GetObjectCommand({ Bucket: bucket, Key: key('refused') }))).rejects.toMatchObject({ name: 'NoSuchKey' });
     expect(await unfinished(s3, key('refused'))).toBe(0);
+  });
+
+  /** `data` read through a ChunkReader (the pipe's way), failing after `failAt` bytes; `buffers` collects the part buffers it was given. */
+  function reader(data: Buffer, buffers: Set<Buffer>, failAt?: number): ChunkReader {
+    let at = 0;
+    return {
+      async readInto(into, offset, length) {
+        buffers.add(into);
+        if (failAt !== undefined && at >= failAt) throw new Error('the pipe broke');
+        const n = data.copy(into, offset, at, Math.min(at + length, at + 1000 * 1024));
+        at += n;
+        return n;
+      },
+    };
+  }
+
+  it('gives the part buffers back once the object is stored, and keeps them after a failure', async () => {
+    const s3 = client();
+    const data = randomBytes(17 * MiB + 5);
+    const given = new Set<Buffer>();
+    const r = await uploadStream(reader(data, given), {
+      s3,
+      params: { Bucket: bucket, Key: key('released') },
+      partSize: 5 * MiB,
+      queueSize: 2,
+    });
+    expect(r).toMatchObject({ bytes: data.length, parts: 4 });
+    expect((await stored(s3, key('released'))).equals(data)).toBe(true);
+    // queueSize + 1 buffers at most, each detached (empty) now rather than left for a collection.
+    expect(given.size).toBeGreaterThan(0);
+    expect(given.size).toBeLessThanOrEqual(3);
+    expect([...given].map((b) => b.length)).toEqual([...given].map(() => 0));
+
+    // One PUT: its buffer goes back too.
+    const one = new Set<Buffer>();
+    await uploadStream(reader(randomBytes(MiB), one), {
+      s3,
+      params: { Bucket: bucket, Key: key('released1') },
+      partSize: 5 * MiB,
+      queueSize: 2,
+    });
+    expect([...one].map((b) => b.length)).toEqual([0]);
+
+    // A failed upload: a request that failed may not have finished reading, so nothing is detached.
+    const kept = new Set<Buffer>();
+    await expect(
+      uploadStream(reader(data, kept, 11 * MiB), { s3, params: { Bucket: bucket, Key: key('kept') }, partSize: 5 * MiB, queueSize: 2 }),
+    ).rejects.toThrow('the pipe broke');
+    expect([...kept].map((b) => b.length)).toEqual([...kept].map(() => 5 * MiB));
+    expect(await unfinished(s3, key('kept'))).toBe(0);
   });
 
   it('refuses a part size below S3 minimum, naming the value, and ends its source without an error event', async () => {

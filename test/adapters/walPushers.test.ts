@@ -33,7 +33,11 @@ describe('WAL pusher threads', () => {
   const logged: string[] = [];
   const clusters: { tc: TestCluster; pushers: WalPushers; s3: ReturnType<typeof createS3Client> }[] = [];
 
-  function pool(compression: 'zstd' | 'none' | 'gzip', file?: string, timeouts: { readyTimeoutMs?: number; jobTimeoutMs?: number } = {}) {
+  function pool(
+    compression: 'zstd' | 'none' | 'gzip',
+    file?: string,
+    timeouts: { readyTimeoutMs?: number; jobTimeoutMs?: number; keepBufferMs?: number } = {},
+  ) {
     const tc = testCluster(`push-${compression}`, (c) => (c.archive = { ...c.archive, compression }));
     const readSecret = createSecretReader();
     const s3 = createS3Client(tc.config.storage, readSecret);
@@ -114,6 +118,30 @@ describe('WAL pusher threads', () => {
       expect((await pushers.push(tc.name, join(sub, seg(3)))).uploaded).toBe(false);
     });
   }
+
+  it("keeps a thread's read buffer while segments come, and gives it back once they stop", async () => {
+    const sub = join(dir, 'idle');
+    mkdirSync(sub);
+    writeFileSync(join(sub, seg(1)), walLike(16 * MiB, 1));
+    writeFileSync(join(sub, seg(2)), walLike(16 * MiB, 2));
+    const held = (xs: number[]) => Math.max(...xs);
+    // Kept for the next segment: one thread holds a segment's worth.
+    const keeping = pool('zstd', undefined, { keepBufferMs: 600_000 });
+    await keeping.pushers.ready();
+    await keeping.pushers.push(keeping.tc.name, join(sub, seg(1)));
+    expect(held(await keeping.pushers.threadMemory())).toBeGreaterThanOrEqual(16 * MiB);
+    // Given back once none came for keepBufferMs.
+    const giving = pool('zstd', undefined, { keepBufferMs: 200 });
+    await giving.pushers.ready();
+    await giving.pushers.push(giving.tc.name, join(sub, seg(2)));
+    let memory = await giving.pushers.threadMemory();
+    for (let i = 0; i < 100 && held(memory) >= 16 * MiB; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      memory = await giving.pushers.threadMemory();
+    }
+    expect(memory).toHaveLength(giving.pushers.threads);
+    expect(held(memory)).toBeLessThan(8 * MiB);
+  });
 
   it('keeps the never-overwrite refusal with bodies prepared on a thread, by name', async () => {
     const { tc, pushers } = pool('zstd');
