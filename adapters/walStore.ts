@@ -120,7 +120,8 @@ export interface PushResult {
 
 /**
  * Reads, hashes and compresses one WAL file, and runs `use` with the result: on the event loop
- * (prepareOnLoop) or on a pusher thread (adapters/walPushers.ts).
+ * (prepareOnLoop) or on a pusher thread (adapters/walPushers.ts). The body is the preparer's:
+ * `use` must not keep it past its own success (the pushers give its memory back then).
  */
 export type WalPreparer = <T>(
   path: string,
