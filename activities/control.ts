@@ -9,7 +9,7 @@ import type { PgdrConfig } from '../config/schema.js';
 import { createSecretReader, type SecretReader } from '../adapters/secrets.js';
 import { createS3Client } from '../adapters/storage.js';
 import { writeManifest } from '../adapters/catalogStore.js';
-import { lastHolderOf } from '../adapters/temporal.js';
+import { holderOf, lastHolderOf } from '../adapters/temporal.js';
 import { connectTemporalClient } from '../adapters/temporalConnection.js';
 import { lockWorkflowId } from '../domain/naming.js';
 import { pgbouncerAdmin } from '../adapters/pgbouncer.js';
@@ -82,6 +82,8 @@ function controlSteps(temporal: () => Promise<Client>) {
     // Asked only by a run that lost the race for the lock: the winner, even if it has finished since.
     lockHolder: async (_d: StepDeps, i: { cluster: string }) => lastHolderOf(await temporal(), lockWorkflowId(i.cluster)),
     lockHolderOf: async (_d: StepDeps, i: { lockId: string }) => lastHolderOf(await temporal(), i.lockId),
+    // Who holds a lock right now (null when it is free): asked by a restore whose pre-flight refused a busy-looking destination.
+    runningLockHolderOf: async (_d: StepDeps, i: { lockId: string }) => holderOf(await temporal(), i.lockId),
   };
 }
 

@@ -15,7 +15,7 @@ import { restoreId, setAsideName } from '../domain/naming.js';
 import { restoreMarker } from '../domain/restoredCopy.js';
 import { BACKUP_MANIFEST_OBJECT, type TablespaceMapping } from '../domain/tablespaces.js';
 import { verdictGate, withClusterLock, type Refused, type VerdictGate } from './lock.js';
-import { withDestinationLock } from './destinationLock.js';
+import { busyDestination, withDestinationLock } from './destinationLock.js';
 import { longTool, nodeTask, storageOp } from './profiles.js';
 import { showSteps } from './uiDetails.js';
 import { planRestore, resolveRepository, type PlanOutcome } from './restorePlan.js';
@@ -126,7 +126,12 @@ async function restore(
   } catch (err) {
     return gate.refuse(err);
   }
-  if (!outcome.plan) return gate.refuse(new RestorePreflightError(req.cluster, outcome.problems));
+  if (!outcome.plan) {
+    // Another restore writing into the destination right now: that is the answer (409), not
+    // what its writing looks like to the pre-flight. Runs without the marker did not ask.
+    const busy = patched('preflight-asks-destination-lock') ? await busyDestination(req.cluster, outcome.destination) : undefined;
+    return gate.refuse(busy ?? new RestorePreflightError(req.cluster, outcome.problems));
+  }
   const plan = outcome.plan;
   if (repositoryNote) plan.notes = [...(plan.notes ?? []), repositoryNote];
   const backup = plan.backup;

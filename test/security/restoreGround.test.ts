@@ -5,7 +5,8 @@
  * spellings and nested paths of a node's directory, two restores into one directory).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { until } from '../helpers/stack.js';
@@ -13,6 +14,7 @@ import { replicatedCluster, type ReplicatedCluster } from '../helpers/replicatio
 import { runTool } from '../../adapters/gateway.js';
 import { clusterPrefix } from '../../adapters/storage.js';
 import type { RestoreReport } from '../../domain/restore.js';
+import { destinationLockId } from '../../domain/naming.js';
 
 let rc: ReplicatedCluster;
 let restores: string;
@@ -137,6 +139,34 @@ describe("restores stay on pgdr's own ground", () => {
     expect(existsSync(outside)).toBe(false);
     expect(await inRecovery('replica')).toBe('t');
     expect(await inRecovery('primary')).toBe('f');
+  });
+
+  it('answers a request into a directory another restore is writing with 409 naming that restore, not with what its writing looks like', async () => {
+    // Another restore's state, as the second of two requests finds it under load: the directory
+    // already holds its data (PG_VERSION) and its lock is held by a running workflow.
+    const dir = join(restores, 'held');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'PG_VERSION'), '15\n');
+    const holder = `pitrRestore/${rc.tc.name}/writing-${process.pid}`;
+    const lock = await rc.c.temporal.workflow.start('clusterLock', {
+      workflowId: destinationLockId(hostname(), realpathSync(dir)),
+      taskQueue: rc.tc.config.temporal.taskQueue,
+      args: [{ cluster: rc.tc.name, holder }],
+      memo: { holder },
+    });
+    try {
+      const busy = await rc.c.call('POST', R(), { target: { latest: true }, destination: { dataDir: dir } });
+      expect(busy.status, JSON.stringify(busy.body)).toBe(409);
+      expect(busy.body.error).toMatchObject({ code: 'DESTINATION_BUSY', runningWorkflowId: holder });
+    } finally {
+      await lock.terminate('test done');
+    }
+    // The lock free: the pre-flight's own answer, the directory is not empty.
+    const refused = await rc.c.call('POST', R(), { target: { latest: true }, destination: { dataDir: dir } });
+    expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+    expect(refused.body.error.code).toBe('RESTORE_PREFLIGHT_FAILED');
+    expect(refused.body.error.message).toContain('is not empty');
+    expect(readdirSync(dir)).toEqual(['PG_VERSION']);
   });
 
   it('lets one restore at a time write into a directory: two at once get one 202 and one 409 naming the first', async () => {

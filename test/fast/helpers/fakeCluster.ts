@@ -47,6 +47,7 @@ export const ACTIVITY_NAMES = [
   'awaitPatroni',
   'lockHolder',
   'lockHolderOf',
+  'runningLockHolderOf',
   // node agents
   'probeNode',
   'uploadBaseBackup',
@@ -367,6 +368,7 @@ export class FakeCluster {
     // As the control worker answers a run that lost the lock race: the winner, even once it has closed.
     lockHolder: () => lastHolderOf(this.client, lockWorkflowId(this.name)),
     lockHolderOf: (i: { lockId: string }) => lastHolderOf(this.client, i.lockId),
+    runningLockHolderOf: (i: { lockId: string }) => holderOf(this.client, i.lockId),
     // The next timeline's history is archived once a promotion made it (not before).
     awaitArchived: (i: { timeoutSeconds: number }) => ({ ok: i.timeoutSeconds > 0 }),
     pgbouncerAdmin: () => undefined,
