@@ -249,7 +249,8 @@ export type NodeReadDeps = PostgresDeps & { sessions?: KeptSessions };
 /**
  * The results of a read (`sql` without parameters; several statements go as one round trip) of
  * a node's server: over the agent's kept session to it when `deps.sessions` is there
- * (adapters/keptConnection.ts), else over a connection of its own.
+ * (adapters/keptConnection.ts), else over a connection of its own. Only for short reads: on the
+ * kept session each must answer within connectTimeoutSeconds, and the reads after it wait.
  */
 export async function readNode(deps: NodeReadDeps, cluster: string, node: string, sql: string): Promise<pg.QueryResult[]> {
   const nc = nodeOf(deps.config, cluster, node);

@@ -25,7 +25,6 @@ import { awaitStorage, objectLockParams } from '../../adapters/storage.js';
 import type { SecretReader } from '../../adapters/secrets.js';
 import { activityProgress, every } from '../../adapters/progress.js';
 import { openLibpqEnv, readNode, withNode } from '../../adapters/sql.js';
-import type { KeptSessions } from '../../adapters/keptConnection.js';
 import { checkToolVersions } from './versions.js';
 import { basebackupCompressArgs } from '../../domain/pgVersions.js';
 import type { Readable } from 'node:stream';
@@ -49,8 +48,6 @@ export interface BaseBackupDeps {
   config: PgdrConfig;
   readSecret: SecretReader;
   s3: S3Client;
-  /** The node agent's kept sessions to its server (readNode); absent, reads connect anew. */
-  sessions?: KeptSessions;
 }
 
 export interface UploadBaseBackupInput {
@@ -183,14 +180,16 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   ];
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
-  // One read for what the backup needs to know of the server (one round trip, over the agent's
-  // kept session to it when it has one: readNode). Then, at once (they took 160-250 ms one after
-  // another): the tools must be of the server's major version, refused before anything is
-  // stored; storage down (an earlier attempt may have failed on that) is waited for here,
-  // heartbeating, rather than spending the retry attempts on an outage; and an earlier attempt
-  // killed mid-upload (worker crash) leaves parts behind, which are dropped.
+  // One read for what the backup needs to know of the server, in one round trip. On a connection
+  // of its own, not the agent's kept session: the size sum stats every file, which on a big
+  // cluster can take longer than a probe's timeout, and must not hold the probes up. Then, at
+  // once (they took 160-250 ms one after another): the tools must be of the server's major
+  // version, refused before anything is stored; storage down (an earlier attempt may have failed
+  // on that) is waited for here, heartbeating, rather than spending the retry attempts on an
+  // outage; and an earlier attempt killed mid-upload (worker crash) leaves parts behind, which
+  // are dropped.
   const [serverRead, spaces] = await readNode(
-    deps,
+    { config: deps.config, readSecret: deps.readSecret },
     input.cluster,
     input.node,
     `select current_setting('server_version_num') as v, (select sum(pg_database_size(oid)) from pg_database)::text as b, pg_is_in_recovery() as r;
