@@ -25,6 +25,12 @@ function timedOut(err: unknown): boolean {
   return (err as Error)?.message === 'Query read timeout';
 }
 
+/** The results of `sql` on `client`, one per statement (pg answers a single statement with one result, several with a list). */
+export async function queryResults(client: pg.Client, sql: string): Promise<pg.QueryResult[]> {
+  const r = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+  return Array.isArray(r) ? r : [r];
+}
+
 /** One kept connection to a server, opened on first use and again after a failure. */
 export class KeptConnection {
   private client: Promise<pg.Client> | undefined;
@@ -51,8 +57,7 @@ export class KeptConnection {
       const reused = this.client !== undefined;
       const current = (this.client ??= this.open());
       try {
-        const r = (await (await current).query(sql)) as pg.QueryResult | pg.QueryResult[];
-        return Array.isArray(r) ? r : [r];
+        return await queryResults(await current, sql);
       } catch (err) {
         if (statementRefused(err)) throw err;
         this.drop(current);

@@ -14,7 +14,7 @@ import type { ClusterConfig, PgdrConfig, SecretRef } from '../config/schema.js';
 import { asUser } from './gateway.js';
 import { clusterPassword, type SecretReader } from './secrets.js';
 import { clusterOf, nodeOf } from '../config/lookup.js';
-import type { KeptSessions } from './keptConnection.js';
+import { queryResults, type KeptSessions } from './keptConnection.js';
 
 export interface PostgresDeps {
   config: PgdrConfig;
@@ -262,10 +262,7 @@ export async function readNode(deps: NodeReadDeps, cluster: string, node: string
     }),
   );
   if (kept) return kept.results(sql);
-  return withNode(deps, cluster, node, async (c) => {
-    const r = (await c.query(sql)) as pg.QueryResult | pg.QueryResult[];
-    return Array.isArray(r) ? r : [r];
-  });
+  return withNode(deps, cluster, node, (c) => queryResults(c, sql));
 }
 
 /** All four reads of a probe as one simple query: one round trip, one snapshot of the statistics. */
