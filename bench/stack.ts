@@ -30,7 +30,10 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 
 const MB = 1024 * 1024;
 
-/** A pgbench database of PGDR_BENCH_SCALE (default 70, about 1.05 GB); made once, kept across runs. */
+/**
+ * A pgbench database of PGDR_BENCH_SCALE (default 70, about 1.05 GB); made once, kept across runs
+ * of the same scale (one left from a run at another scale is made again).
+ */
 export async function ensureBenchDb({ layout, plan, secrets }: Awaited<ReturnType<typeof benchStack>>): Promise<number> {
   const scale = Number(process.env.PGDR_BENCH_SCALE ?? 70);
   const size = Number(
@@ -42,7 +45,7 @@ export async function ensureBenchDb({ layout, plan, secrets }: Awaited<ReturnTyp
       secrets,
     ),
   );
-  if (size < scale * 14 * MB) {
+  if (size < scale * 14 * MB || size > scale * 20 * MB) {
     console.log(`bench: pgbench -i -s ${scale} (about ${Math.round(scale * 15)} MB, once)`);
     await psql(layout, plan, plan.primary.port, 'drop database if exists bench; create database bench;', secrets);
     await runTool({

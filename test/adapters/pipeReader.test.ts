@@ -5,10 +5,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawnTool } from '../../adapters/gateway.js';
+import { runTool, spawnTool } from '../../adapters/gateway.js';
 import { openPipeReader } from '../../adapters/pipeReader.js';
+
+/** The pipe's size as the kernel reports it (F_GETPIPE_SZ through /proc, apart from pipeReader's own answer). */
+async function kernelPipeSize(fd: number): Promise<number> {
+  const r = await runTool({
+    tool: 'perl',
+    args: ['-e', `open(my $f, '>', '/proc/${process.pid}/fd/${fd}') or die; print fcntl($f, 1032, 0);`],
+  });
+  return Number(r.stdout);
+}
 
 const pipesLeft = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pgdr-pipe-'));
 
@@ -42,5 +51,38 @@ describe('pipeReader', () => {
     const result = await proc;
     // SIGPIPE, or EPIPE reported by the tool: either way it ended on its own.
     expect(result.signal === 'SIGPIPE' || result.exitCode !== 0).toBe(true);
+  });
+
+  it('holds 1 MiB: a tool writes a megabyte and exits before anything is read, and every byte is then read back', async () => {
+    const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
+    const pipe = await openPipeReader();
+    const want = Math.min(1024 * 1024, max);
+    expect(pipe.capacity).toBe(want);
+    expect(await kernelPipeSize(pipe.writeFd)).toBe(want);
+    const bytes = Math.min(1_000_000, want);
+    const proc = spawnTool({ tool: 'head', args: ['-c', String(bytes), '/dev/urandom'], stdoutFd: pipe.writeFd, streamStdout: true });
+    pipe.closeWriter();
+    // Nothing has been read: with the kernel's 64 KiB the tool would wait here for a reader.
+    expect((await proc).exitCode).toBe(0);
+    const buf = Buffer.alloc(bytes + 1);
+    let filled = 0;
+    for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
+    await pipe.close();
+    expect(filled).toBe(bytes);
+  });
+
+  it('without perl the pipe keeps the kernel default, says so, and still carries every byte', async () => {
+    const pipe = await openPipeReader({ perl: '/nonexistent/perl' });
+    expect(pipe.capacity).toBeUndefined();
+    expect(await kernelPipeSize(pipe.writeFd)).toBe(64 * 1024);
+    const proc = spawnTool({ tool: 'seq', args: ['1', '200000'], stdoutFd: pipe.writeFd, streamStdout: true });
+    pipe.closeWriter();
+    const expected = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${i + 1}\n`).join(''));
+    const buf = Buffer.alloc(expected.length + 1);
+    let filled = 0;
+    for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
+    await pipe.close();
+    expect((await proc).exitCode).toBe(0);
+    expect(buf.subarray(0, filled).equals(expected)).toBe(true);
   });
 });
