@@ -229,7 +229,14 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   let pipe: PipeReader | undefined;
   let proc: ReturnType<typeof spawnTool>;
   try {
-    if (!recipientsOf(deps.config, input.cluster).length) pipe = await openPipeReader();
+    if (!recipientsOf(deps.config, input.cluster).length) {
+      pipe = await openPipeReader();
+      if (pipe.capacity === undefined)
+        warn(
+          `backup ${input.backupId}: pg_basebackup's pipe keeps the kernel's default size (perl is missing, or the kernel refused 1 MiB): ` +
+            'the backup is correct but may run about 10 % slower; install perl on the node to fix it',
+        );
+    }
     proc = spawnTool({
       tool: 'pg_basebackup',
       binDir: nc.binDir,
