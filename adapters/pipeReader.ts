@@ -13,10 +13,10 @@
  * The pipe holds 1 MiB, not Linux's default 64 KiB. A backup's pg_basebackup is CPU-bound on
  * its zstd; each time the pipe is full it sleeps until this process's next read, which waits
  * behind whatever the event loop is doing (TLS for the parts in flight, the SDK). With 64 KiB,
- * ~40 ms of its output at bench rates, that cost pg_basebackup 0.4-0.5 s of a 10 s backup
- * (measured: 9.71-9.99 s against 9.10-9.53 s with 1 MiB, in turns). Node has no fcntl, so
- * F_SETPIPE_SZ is set by perl (Debian's perl-base is always installed). Without perl, or when
- * the kernel refuses, the pipe keeps the default: slower, never wrong.
+ * ~40 ms of its output at bench rates, that cost about 0.6 s of a 10 s backup (scratch runs
+ * in turns, 5.5 GB: median 10.05 s over nine with 64 KiB, 9.47 s over three with 1 MiB). Node
+ * has no fcntl, so F_SETPIPE_SZ is set by perl (Debian's perl-base is always installed).
+ * Without perl, or when the kernel refuses, the pipe keeps its size: slower, never wrong.
  */
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -28,8 +28,10 @@ import type { ChunkReader } from './partUpload.js';
 export interface PipeReader extends ChunkReader {
   /** The write end, for the tool's stdout (spawnTool's stdoutFd); closeWriter() once the tool has it. */
   readonly writeFd: number;
-  /** Bytes the pipe holds: the size it was grown to, or undefined when it kept the kernel's default. */
+  /** Bytes the pipe holds (at least the capacity asked, when it could grow); undefined when it could not be grown. */
   readonly capacity: number | undefined;
+  /** Why it could not be grown (perl missing, or the kernel refused: over fs.pipe-user-pages-soft). */
+  readonly growFailure?: string;
   closeWriter(): void;
   /** Closes both ends (idempotent). */
   close(): Promise<void>;
@@ -40,6 +42,8 @@ export interface PipeReaderOptions {
   capacity?: number;
   /** The perl that sets it (default: perl on PATH). */
   perl?: string;
+  /** Stops perl (the activity's cancellation). */
+  signal?: AbortSignal;
 }
 
 /** Linux's fcntl commands for a pipe's size (F_LINUX_SPECIFIC_BASE + 7 and + 8). */
@@ -48,6 +52,17 @@ const F_GETPIPE_SZ = 1032;
 const DEFAULT_CAPACITY = 1024 * 1024;
 
 export async function openPipeReader(o: PipeReaderOptions = {}): Promise<PipeReader> {
+  const { reader, writeFd } = await openEnds();
+  // Grown once the FIFO is gone from the file system: perl reaches the pipe through /proc.
+  const grown = await growPipe(writeFd, o).then(
+    (capacity) => ({ capacity }),
+    (err: unknown) => ({ capacity: undefined, growFailure: err instanceof Error ? err.message : String(err) }),
+  );
+  return pipeReader(reader, writeFd, grown);
+}
+
+/** Both ends of a new FIFO, which is already unlinked when this resolves. */
+async function openEnds(): Promise<{ reader: FileHandle; writeFd: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'pgdr-pipe-'));
   const path = join(dir, 'stdout');
   try {
@@ -58,9 +73,7 @@ export async function openPipeReader(o: PipeReaderOptions = {}): Promise<PipeRea
     let reader: FileHandle | undefined;
     try {
       reader = await open(path, constants.O_RDONLY);
-      const writeFd = openSync(path, constants.O_WRONLY);
-      const capacity = await growPipe(path, o).catch(() => undefined);
-      return pipeReader(reader, writeFd, capacity);
+      return { reader, writeFd: openSync(path, constants.O_WRONLY) };
     } catch (err) {
       await reader?.close();
       throw err;
@@ -73,20 +86,31 @@ export async function openPipeReader(o: PipeReaderOptions = {}): Promise<PipeRea
 }
 
 /**
- * Sets the open FIFO at path to hold the capacity asked (rounded up to pages by the kernel) and
- * resolves the size it has. perl opens the path for writing, which does not wait: a reader has
- * it open. The size belongs to the pipe, so it stays once perl has gone.
+ * Grows the pipe behind this process's writeFd to the capacity asked (the kernel rounds it up
+ * to pages; never shrunk) and resolves the size it holds. perl opens it write-only through
+ * /proc/<pid>/fd, which does not wait (this process holds the read end), and the size belongs
+ * to the pipe, so it stays once perl has gone. Rejects with perl's reason.
  */
-async function growPipe(path: string, o: PipeReaderOptions): Promise<number | undefined> {
+async function growPipe(writeFd: number, o: PipeReaderOptions): Promise<number> {
   const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
   const want = Math.min(o.capacity ?? DEFAULT_CAPACITY, Number.isFinite(max) && max > 0 ? max : DEFAULT_CAPACITY);
-  const script = `open(my $f, '>', $ARGV[0]) or die "open: $!\\n"; fcntl($f, ${F_SETPIPE_SZ}, $ARGV[1] + 0) or die "F_SETPIPE_SZ: $!\\n"; print fcntl($f, ${F_GETPIPE_SZ}, 0);`;
-  const r = await runTool({ tool: o.perl ?? 'perl', args: ['-e', script, path, String(want)] });
+  const script = [
+    `use Fcntl; sysopen(my $f, $ARGV[0], O_WRONLY) or die "open: $!\\n";`,
+    `fcntl($f, ${F_GETPIPE_SZ}, 0) >= $ARGV[1] or fcntl($f, ${F_SETPIPE_SZ}, $ARGV[1] + 0) or die "F_SETPIPE_SZ $ARGV[1]: $!\\n";`,
+    `print fcntl($f, ${F_GETPIPE_SZ}, 0);`,
+  ].join(' ');
+  const r = await runTool({
+    tool: o.perl ?? 'perl',
+    args: ['-e', script, `/proc/${process.pid}/fd/${writeFd}`, String(want)],
+    timeoutMs: 10_000,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   const size = Number(r.stdout.trim());
-  return Number.isInteger(size) && size > 0 ? size : undefined;
+  if (!Number.isInteger(size) || size <= 0) throw new Error(`perl answered ${JSON.stringify(r.stdout.slice(0, 80))}, not a pipe size`);
+  return size;
 }
 
-function pipeReader(reader: FileHandle, writeFd: number, capacity: number | undefined): PipeReader {
+function pipeReader(reader: FileHandle, writeFd: number, grown: { capacity: number | undefined; growFailure?: string }): PipeReader {
   let writerOpen = true;
   let closed = false;
   const closeWriter = () => {
@@ -95,7 +119,7 @@ function pipeReader(reader: FileHandle, writeFd: number, capacity: number | unde
   };
   return {
     writeFd,
-    capacity,
+    ...grown,
     closeWriter,
     async readInto(into, offset, length) {
       return (await reader.read(into, offset, length)).bytesRead;

@@ -230,11 +230,11 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   let proc: ReturnType<typeof spawnTool>;
   try {
     if (!recipientsOf(deps.config, input.cluster).length) {
-      pipe = await openPipeReader();
+      pipe = await openPipeReader({ signal });
       if (pipe.capacity === undefined)
         warn(
-          `backup ${input.backupId}: pg_basebackup's pipe keeps the kernel's default size (perl is missing, or the kernel refused 1 MiB): ` +
-            'the backup is correct but may run about 10 % slower; install perl on the node to fix it',
+          `backup ${input.backupId}: pg_basebackup's pipe keeps its default size (${pipe.growFailure}): the backup is correct ` +
+            'but may run about 10 % slower; perl on the node grows it to 1 MiB (see README, "The pipe")',
         );
     }
     proc = spawnTool({

@@ -19,6 +19,11 @@ async function kernelPipeSize(fd: number): Promise<number> {
   return Number(r.stdout);
 }
 
+/** The size a new pipe gets on this kernel, for this user, now. */
+async function defaultPipeSize(): Promise<number> {
+  return Number((await runTool({ tool: 'perl', args: ['-e', 'pipe(my $r, my $w) or die; print fcntl($w, 1032, 0);'] })).stdout);
+}
+
 const pipesLeft = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pgdr-pipe-'));
 
 describe('pipeReader', () => {
@@ -56,25 +61,43 @@ describe('pipeReader', () => {
   it('holds 1 MiB: a tool writes a megabyte and exits before anything is read, and every byte is then read back', async () => {
     const max = Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8'));
     const pipe = await openPipeReader();
-    const want = Math.min(1024 * 1024, max);
-    expect(pipe.capacity).toBe(want);
-    expect(await kernelPipeSize(pipe.writeFd)).toBe(want);
-    const bytes = Math.min(1_000_000, want);
-    const proc = spawnTool({ tool: 'head', args: ['-c', String(bytes), '/dev/urandom'], stdoutFd: pipe.writeFd, streamStdout: true });
-    pipe.closeWriter();
-    // Nothing has been read: with the kernel's 64 KiB the tool would wait here for a reader.
-    expect((await proc).exitCode).toBe(0);
-    const buf = Buffer.alloc(bytes + 1);
-    let filled = 0;
-    for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
-    await pipe.close();
-    expect(filled).toBe(bytes);
+    try {
+      const want = Math.min(1024 * 1024, max);
+      expect(pipe.capacity).toBe(want);
+      expect(pipe.growFailure).toBeUndefined();
+      expect(await kernelPipeSize(pipe.writeFd)).toBe(want);
+      const bytes = Math.min(1_000_000, want);
+      const proc = spawnTool({ tool: 'head', args: ['-c', String(bytes), '/dev/urandom'], stdoutFd: pipe.writeFd, streamStdout: true });
+      pipe.closeWriter();
+      // Nothing has been read: in a pipe of the kernel's default size the tool would wait here for
+      // a reader (30 s is only there so that failing does not take the whole test timeout).
+      const ended = await Promise.race([proc, new Promise<'still writing'>((r) => setTimeout(() => r('still writing'), 30_000).unref())]);
+      expect(ended === 'still writing' ? ended : ended.exitCode).toBe(0);
+      const buf = Buffer.alloc(bytes + 1);
+      let filled = 0;
+      for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
+      expect(filled).toBe(bytes);
+    } finally {
+      await pipe.close();
+    }
   });
 
-  it('without perl the pipe keeps the kernel default, says so, and still carries every byte', async () => {
+  it('never shrinks a pipe: asked for less than it holds, it keeps its size and says which', async () => {
+    const pipe = await openPipeReader({ capacity: 4096 });
+    try {
+      const size = await defaultPipeSize();
+      expect(pipe.capacity).toBe(size);
+      expect(await kernelPipeSize(pipe.writeFd)).toBe(size);
+    } finally {
+      await pipe.close();
+    }
+  });
+
+  it('without perl the pipe keeps its size, capacity is undefined with the reason, and every byte still arrives', async () => {
     const pipe = await openPipeReader({ perl: '/nonexistent/perl' });
     expect(pipe.capacity).toBeUndefined();
-    expect(await kernelPipeSize(pipe.writeFd)).toBe(64 * 1024);
+    expect(pipe.growFailure).toContain('/nonexistent/perl');
+    expect(await kernelPipeSize(pipe.writeFd)).toBe(await defaultPipeSize());
     const proc = spawnTool({ tool: 'seq', args: ['1', '200000'], stdoutFd: pipe.writeFd, streamStdout: true });
     pipe.closeWriter();
     const expected = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${i + 1}\n`).join(''));
