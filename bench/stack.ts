@@ -28,6 +28,30 @@ export async function benchStack() {
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/**
+ * Waits until the primary has no segment left to archive (no .ready in archive_status), then
+ * 300 ms more, and answers how long that took. A timed run then starts from the same quiet
+ * machine every time, instead of competing with the archiving (hashing, TLS, MinIO's write) of
+ * the WAL that the run before it made: each backup, raw or pgdr's, ends a segment.
+ */
+export async function archiveSettled(
+  { layout, plan, secrets }: Awaited<ReturnType<typeof benchStack>>,
+  timeoutMs = 60_000,
+): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const ready = Number(
+      await psql(layout, plan, plan.primary.port, "select count(*) from pg_ls_archive_statusdir() where name like '%.ready'", secrets),
+    );
+    if (ready === 0) break;
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`the bench primary still has ${ready} segments to archive after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  return Date.now() - t0;
+}
+
 const MB = 1024 * 1024;
 
 /**
