@@ -4,7 +4,7 @@
  * shows which node each activity ran for. With a repository other than the primary, every
  * call's input names it, and the worker hands the step that repository's storage.
  */
-import { proxyActivities, proxyLocalActivities, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { ControlActivities } from '../activities/control.js';
 import type { NodeActivities } from '../activities/node.js';
 import type { Repository } from '../config/repositories.js';
@@ -12,11 +12,6 @@ import type { Repository } from '../config/repositories.js';
 /** Activities of the control worker, with a profile from profiles.ts, reading `repository` (default: the primary). */
 export function controlActivities(profile: ActivityOptions, repository?: Repository) {
   return onRepository(proxyActivities<ControlActivities>(profile), repository);
-}
-
-/** The control worker's activities run by the workflow's own worker (local activities), reading `repository`. */
-export function controlLocalActivities(profile: LocalActivityOptions, repository?: Repository) {
-  return onRepository(proxyLocalActivities<ControlActivities>(profile), repository);
 }
 
 /** Activities of the agent of `node`, polling `taskQueue`, with a profile from profiles.ts, reading `repository`. */

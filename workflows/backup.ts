@@ -10,12 +10,12 @@ import { BackupVerificationError, toApplicationFailure } from '../domain/errors.
 import type { RetentionPolicy } from '../domain/retention.js';
 import { withClusterLock, type Refused } from './lock.js';
 import { expireInsideLock, type ExpireResult } from './expireBackups.js';
-import { longTool, storageOp, storageOpLocal } from './profiles.js';
+import { longTool, storageOp } from './profiles.js';
 import { childSummary, showSteps } from './uiDetails.js';
 import { copyBackup } from './copyBackup.js';
 import { probeNodes, rootMessage, type NodeAgent, type ProbeOutcome } from './probe.js';
 import { backupIntoSecondary, pgbackrestManifest, pickSource } from './pgbackrestRepos.js';
-import { controlActivities, controlLocalActivities, nodeActivities } from './activityProxies.js';
+import { controlActivities, nodeActivities } from './activityProxies.js';
 
 export type { NodeAgent } from './probe.js';
 
@@ -163,10 +163,7 @@ export async function backup(input: BackupInput): Promise<BackupResult | Refused
     }
     // The cluster's WAL segment size (absent from probes recorded before it was read).
     if (source.probe.segmentBytes) manifest.segmentBytes = source.probe.segmentBytes;
-    // A local activity: the lock's release goes out in the same workflow task. Runs without the
-    // marker wrote it as an activity on the control queue.
-    if (patched('manifest-local')) await controlLocalActivities(storageOpLocal).writeManifest({ manifest });
-    else await writeManifest({ manifest });
+    await writeManifest({ manifest });
     if (manifest.status !== 'good')
       throw toApplicationFailure(
         new BackupVerificationError(input.cluster, manifest.id, manifest.verification?.detail ?? 'pgBackRest reports errors in the backup'),

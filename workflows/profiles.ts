@@ -2,7 +2,7 @@
  * Activity option profiles: every timeout, heartbeat and retry rule lives here, named for
  * the kind of work. Workflows pick a profile and never write inline timeouts.
  */
-import { ActivityCancellationType, type ActivityOptions, type LocalActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import { nonRetryableErrorTypes } from '../domain/errors.js';
 
 /** A quick read-only look at a node: fails fast when the node or its agent is down. */
@@ -29,17 +29,6 @@ export const longTool: ActivityOptions = {
 export const storageOp: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes },
-};
-
-/**
- * storageOp's write, made by the workflow's own worker as a local activity: no round trip through
- * the task queue and one workflow task fewer (15-20 ms of a backup on the dev machine). Only for
- * a quick idempotent write whose outcome the workflow needs before it goes on; a retry waits
- * in a timer once its backoff reaches a minute.
- */
-export const storageOpLocal: LocalActivityOptions = {
-  startToCloseTimeout: storageOp.startToCloseTimeout!,
-  retry: storageOp.retry!,
 };
 
 /** Copying or re-reading objects between repositories (the offsite copy): long, heartbeating, retried through outages. */
