@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   S3Client,
   HeadBucketCommand,
@@ -274,17 +275,20 @@ export async function awaitStorage(
   const t0 = Date.now();
   for (;;) {
     try {
-      await checkBucket(s3, storage.bucket);
+      await checkBucket(s3, storage.bucket, opts.signal);
       return { waitedSeconds: Math.round((Date.now() - t0) / 100) / 10 };
     } catch (err) {
+      // Stopped (the activity's cancel, or a refusal found meanwhile): at once, with its reason.
+      if (opts.signal.aborted) throw opts.signal.reason;
       if (!isUnreachable(err)) throw err;
       const waitedSeconds = Math.floor((Date.now() - t0) / 1000);
       const message = (err as Error).message;
       const endpoint = storageEndpoint(storage);
       if (waitedSeconds >= storage.outageWaitSeconds) throw new StorageUnavailableError(endpoint, waitedSeconds, message);
       opts.beat({ phase: 'waiting for storage', endpoint, waitedSeconds, error: message });
-      if (opts.signal.aborted) throw opts.signal.reason;
-      await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
+      await sleep(opts.pollMs ?? 2000, undefined, { signal: opts.signal }).catch(() => {
+        throw opts.signal.reason;
+      });
     }
   }
 }

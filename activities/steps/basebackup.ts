@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, DeleteObjectCommand, ListMultipartUploadsCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { uploadStream, type ChunkReader } from '../../adapters/partUpload.js';
-import { openPipeReader, type PipeReader } from '../../adapters/pipeReader.js';
+import { openPipeReader } from '../../adapters/pipeReader.js';
 import { BackupSourceChangedError, DestinationFullError, ToolFailedError, diskFullLine, saysDiskFull } from '../../domain/errors.js';
 import { assertBackupId } from '../../domain/naming.js';
 import type { PgdrConfig } from '../../config/schema.js';
@@ -181,7 +181,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   if (b.maxRateKBps) args.push(`--max-rate=${b.maxRateKBps}`);
 
   // Before pg_basebackup starts, at once (one after another they took 48-66 ms of a warm
-  // agent's backup, 130 ms of a cold one):
+  // agent's backup and 145 ms of a cold one; at once 39-46 and 131 ms):
   // - One read of what the backup must know of the server. On a connection of its own, not the
   //   agent's kept session: the size sum stats every file, which on a big cluster can take
   //   longer than a probe's timeout, and must not hold the probes up.
@@ -218,22 +218,21 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const pipeOpening = recipientsOf(deps.config, input.cluster).length
     ? Promise.resolve(undefined)
     : openPipeReader({ signal }).catch(refuse);
-  let known: Awaited<typeof server>;
-  let pipe: PipeReader | undefined;
-  try {
-    [known, , pipe] = await allOrFirstFailure([server, storage, pipeOpening] as const);
-  } catch (err) {
-    await pipeOpening.then(
-      (p) => p?.close(),
-      () => undefined,
-    );
-    throw err;
-  }
-  const { traits, databaseBytes, tablespaces } = known;
+  // Once all three have settled: the server's answer decides first (a node no longer in its role
+  // must reach the workflow as BackupSourceChangedError, so it probes again), then storage's.
+  const [serverSettled, storageSettled, pipeSettled] = await Promise.allSettled([server, storage, pipeOpening] as const);
+  const pipe = pipeSettled.status === 'fulfilled' ? pipeSettled.value : undefined;
+  const dropPipe = () => pipe?.close().catch(() => undefined);
+  for (const settled of [serverSettled, storageSettled, pipeSettled])
+    if (settled.status === 'rejected') {
+      await dropPipe();
+      throw settled.reason;
+    }
+  const { traits, databaseBytes, tablespaces } = (serverSettled as PromiseFulfilledResult<Awaited<typeof server>>).value;
   args.push(...basebackupCompressArgs(traits, b.compression, b.compressionLevel));
   if (tablespaces.length) {
     // pg_basebackup writes each tablespace's archive to a file of its own: no pipe.
-    await pipe?.close();
+    await dropPipe();
     return uploadWithTablespaces(deps, input, { args, tablespaces, databaseBytes, heartbeat, signal });
   }
   if (pipe && pipe.capacity === undefined)
@@ -245,16 +244,11 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
   const info: BaseBackupProgress = {};
   const startTime = new Date().toISOString();
   // The client key's private copy (if any) lives until pg_basebackup has exited.
-  let libpq: ReturnType<typeof openLibpqEnv>;
-  try {
-    libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
-  } catch (err) {
-    await pipe?.close();
-    throw err;
-  }
+  let libpq: ReturnType<typeof openLibpqEnv> | undefined;
   // Plaintext: read from the named pipe straight into the upload's part buffers (pipeReader.ts).
   let proc: ReturnType<typeof spawnTool>;
   try {
+    libpq = openLibpqEnv(deps, { cluster: input.cluster, node: input.node, osUser: nc.osUser, appName: 'pgdr-backup' });
     proc = spawnTool({
       tool: 'pg_basebackup',
       binDir: nc.binDir,
@@ -266,8 +260,8 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
       ...(pipe ? { stdoutFd: pipe.writeFd } : {}),
     });
   } catch (err) {
-    await pipe?.close();
-    libpq.close();
+    await dropPipe();
+    libpq?.close();
     throw err;
   } finally {
     // The tool has its copy of the write end: ours goes, so the pipe ends when the tool exits.
@@ -311,7 +305,7 @@ export async function uploadBaseBackup(deps: BaseBackupDeps, input: UploadBaseBa
     await discardObject(deps, key).catch(() => undefined);
     throw err;
   } finally {
-    await pipe?.close();
+    await dropPipe();
     libpq.close();
     stopBeat();
   }

@@ -3,7 +3,8 @@
  * its own server's for backups and rebuilds, a backup's for restores and drills. Runs before
  * anything is created, so a mismatch leaves nothing behind.
  */
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { judgeToolVersions, requireSupported, type PgMajorTraits } from '../../domain/pgVersions.js';
 import { nodeOf } from '../../config/lookup.js';
 import { resolveTool, runTool } from '../../adapters/gateway.js';
@@ -32,7 +33,7 @@ const versionSeen = new Map<string, { identity: string; output: string }>();
 
 async function versionOutput(tool: string, binDir: string | undefined): Promise<string> {
   const file = resolveTool(tool, binDir);
-  const identity = fileIdentity(file);
+  const identity = fileIdentity(file, tool);
   const seen = versionSeen.get(file);
   if (identity && seen?.identity === identity) return seen.output;
   const output = String((await runTool({ tool, binDir, args: ['--version'] })).stdout);
@@ -41,10 +42,16 @@ async function versionOutput(tool: string, binDir: string | undefined): Promise<
   return output;
 }
 
-/** Device, inode, size, mtime and ctime of the file a path leads to; undefined when it cannot be stat'ed (a bare name on PATH). */
-function fileIdentity(file: string): string | undefined {
+/**
+ * Device, inode, size, mtime and ctime of the file a path leads to; undefined (never remembered)
+ * when it cannot be stat'ed (a bare name on PATH), or when it leads to a file of another name: a
+ * wrapper such as Debian's pg_wrapper (/usr/bin/pg_basebackup) picks a major at each run, so the
+ * same file can print another version tomorrow.
+ */
+function fileIdentity(file: string, tool: string): string | undefined {
   if (!file.includes('/')) return undefined;
   try {
+    if (basename(realpathSync(file)) !== tool) return undefined;
     const st = statSync(file, { bigint: true });
     return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
   } catch {

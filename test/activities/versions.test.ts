@@ -4,7 +4,7 @@
  * again. Real executables in a scratch binDir; no server needed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startToolCheck, toolVersionOutputs } from '../../activities/steps/versions.js';
@@ -55,7 +55,7 @@ describe('tool versions on a warm agent', () => {
   it('asks a replaced binary again, and refuses it when it is of another major', async () => {
     const { deps, runs, dir } = binDir('15.8');
     const against = { label: 'the server of node "n"', versionNum: 150008 };
-    await expect(startToolCheck(deps, { cluster: 'c', node: 'n', work: 'backup' })(against)).resolves.toMatchObject({});
+    await expect(startToolCheck(deps, { cluster: 'c', node: 'n', work: 'backup' })(against)).resolves.toMatchObject({ major: 15 });
     writeTool(dir, 'pg_basebackup', '16.4');
     await expect(startToolCheck(deps, { cluster: 'c', node: 'n', work: 'backup' })(against)).rejects.toThrow(
       `pg_basebackup in ${dir} on node "n" of cluster "c" is PostgreSQL 16.4, but the server of node "n" is PostgreSQL 15.8`,
@@ -63,6 +63,16 @@ describe('tool versions on a warm agent', () => {
     // pg_ctl was not replaced: it ran once; pg_basebackup ran for each file it was.
     expect(runs().filter((r) => r === 'pg_ctl')).toHaveLength(1);
     expect(runs().filter((r) => r === 'pg_basebackup')).toHaveLength(2);
+  });
+
+  it('asks a tool that leads to a wrapper of another name every time (Debian pg_wrapper picks a major at each run)', async () => {
+    const { deps, runs, dir } = binDir('15.8');
+    writeTool(dir, 'wrapper', '15.8');
+    rmSync(join(dir, 'pg_basebackup'));
+    symlinkSync(join(dir, 'wrapper'), join(dir, 'pg_basebackup'));
+    for (let i = 0; i < 3; i++) await toolVersionOutputs(deps, 'c', 'n', ['pg_ctl', 'pg_basebackup']);
+    expect(runs().filter((r) => r === 'wrapper')).toHaveLength(3);
+    expect(runs().filter((r) => r === 'pg_ctl')).toHaveLength(1);
   });
 
   it('answers the failure of a tool that cannot run when the check is asked, not before', async () => {

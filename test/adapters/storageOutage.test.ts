@@ -75,6 +75,38 @@ describe('awaitStorage', () => {
     }
   }, 120_000);
 
+  it('stops at once with its reason when aborted: during a request that gets no answer, and between polls', async () => {
+    // Without the abort, the first wait would end at the request's idle timeout (120 s), the second after a minute's poll.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const hung = { ...tc.config.storage, endpoint: `http://127.0.0.1:${port}`, idleTimeoutSeconds: 120 };
+      const s3 = createS3Client(hung, reader);
+      const stop = new AbortController();
+      const reason = new Error('the node is no longer the primary');
+      setTimeout(() => stop.abort(reason), 300);
+      await expect(awaitStorage(s3, hung, { beat: () => undefined, signal: stop.signal })).rejects.toBe(reason);
+      s3.destroy();
+    } finally {
+      silent.close();
+    }
+    const closed = { ...tc.config.storage, endpoint: `https://127.0.0.1:${await freePort()}`, outageWaitSeconds: 600 };
+    const stop = new AbortController();
+    const reason = new Error('cancelled');
+    const beats: unknown[] = [];
+    const waiting = awaitStorage(createS3Client(closed, reader), closed, {
+      beat: (d) => {
+        beats.push(d);
+        stop.abort(reason);
+      },
+      signal: stop.signal,
+      pollMs: 60_000,
+    });
+    await expect(waiting).rejects.toBe(reason);
+    expect(beats).toHaveLength(1);
+  }, 30_000);
+
   it('tells outages from refusals', () => {
     expect(isUnreachable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }))).toBe(true);
     expect(isUnreachable({ name: 'InternalError', message: 'x', $metadata: { httpStatusCode: 503 } })).toBe(true);
