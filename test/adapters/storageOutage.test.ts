@@ -12,6 +12,17 @@ import { createSecretReader } from '../../adapters/secrets.js';
 import { StorageUnavailableError } from '../../domain/errors.js';
 import { freePort } from '../../scripts/stack/procs.js';
 
+/** Runs fn against an http endpoint that accepts connections and never answers. */
+async function withSilentPeer(fn: (endpoint: string) => Promise<void>): Promise<void> {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    await fn(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+  } finally {
+    silent.close();
+  }
+}
+
 describe('awaitStorage', () => {
   const tc = testCluster('stwait');
   const reader = createSecretReader();
@@ -57,11 +68,8 @@ describe('awaitStorage', () => {
 
   it('fails a request to storage that accepts the connection and then says nothing, after idleTimeoutSeconds, as an outage', async () => {
     // A peer behind a partition that drops packets: the connection is up, no byte ever comes back.
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const port = (silent.address() as AddressInfo).port;
-      const storage = { ...tc.config.storage, endpoint: `http://127.0.0.1:${port}`, idleTimeoutSeconds: 5 };
+    await withSilentPeer(async (endpoint) => {
+      const storage = { ...tc.config.storage, endpoint, idleTimeoutSeconds: 5 };
       const s3 = createS3Client(storage, reader);
       const err = await s3
         .send(new PutObjectCommand({ Bucket: storage.bucket, Key: 'silent', Body: 'x' }), { abortSignal: AbortSignal.timeout(120_000) })
@@ -70,27 +78,20 @@ describe('awaitStorage', () => {
       expect((err as Error).name).toBe('TimeoutError');
       expect((err as Error).message).toContain('timed out after 5000 ms of inactivity');
       expect(isUnreachable(err)).toBe(true);
-    } finally {
-      silent.close();
-    }
+    });
   }, 120_000);
 
   it('stops at once with its reason when aborted: during a request that gets no answer, and between polls', async () => {
     // Without the abort, the first wait would end at the request's idle timeout (120 s), the second after a minute's poll.
-    const silent = createServer(() => undefined);
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-    try {
-      const port = (silent.address() as AddressInfo).port;
-      const hung = { ...tc.config.storage, endpoint: `http://127.0.0.1:${port}`, idleTimeoutSeconds: 120 };
+    await withSilentPeer(async (endpoint) => {
+      const hung = { ...tc.config.storage, endpoint, idleTimeoutSeconds: 120 };
       const s3 = createS3Client(hung, reader);
       const stop = new AbortController();
       const reason = new Error('the node is no longer the primary');
       setTimeout(() => stop.abort(reason), 300);
       await expect(awaitStorage(s3, hung, { beat: () => undefined, signal: stop.signal })).rejects.toBe(reason);
       s3.destroy();
-    } finally {
-      silent.close();
-    }
+    });
     const closed = { ...tc.config.storage, endpoint: `https://127.0.0.1:${await freePort()}`, outageWaitSeconds: 600 };
     const stop = new AbortController();
     const reason = new Error('cancelled');
