@@ -58,7 +58,13 @@ export async function openPipeReader(o: PipeReaderOptions = {}): Promise<PipeRea
     (capacity) => ({ capacity }),
     (err: unknown) => ({ capacity: undefined, growFailure: err instanceof Error ? err.message : String(err) }),
   );
-  return pipeReader(reader, writeFd, grown);
+  const pipe = pipeReader(reader, writeFd, grown);
+  // Cancelled while perl ran: that is why it failed, not the kernel; nothing is handed out.
+  if (o.signal?.aborted) {
+    await pipe.close();
+    throw o.signal.reason;
+  }
+  return pipe;
 }
 
 /** Both ends of a new FIFO, which is already unlinked when this resolves. */

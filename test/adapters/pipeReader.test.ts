@@ -24,6 +24,14 @@ async function defaultPipeSize(): Promise<number> {
   return Number((await runTool({ tool: 'perl', args: ['-e', 'pipe(my $r, my $w) or die; print fcntl($w, 1032, 0);'] })).stdout);
 }
 
+/** Reads the pipe to its end into a buffer one byte larger than `expected` (so a surplus shows); the bytes read. */
+async function readAll(pipe: Awaited<ReturnType<typeof openPipeReader>>, expected: number): Promise<Buffer> {
+  const buf = Buffer.alloc(expected + 1);
+  let filled = 0;
+  for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
+  return buf.subarray(0, filled);
+}
+
 const pipesLeft = () => readdirSync(tmpdir()).filter((f) => f.startsWith('pgdr-pipe-'));
 
 describe('pipeReader', () => {
@@ -73,10 +81,7 @@ describe('pipeReader', () => {
       // a reader (30 s is only there so that failing does not take the whole test timeout).
       const ended = await Promise.race([proc, new Promise<'still writing'>((r) => setTimeout(() => r('still writing'), 30_000).unref())]);
       expect(ended === 'still writing' ? ended : ended.exitCode).toBe(0);
-      const buf = Buffer.alloc(bytes + 1);
-      let filled = 0;
-      for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
-      expect(filled).toBe(bytes);
+      expect((await readAll(pipe, bytes)).length).toBe(bytes);
     } finally {
       await pipe.close();
     }
@@ -95,17 +100,29 @@ describe('pipeReader', () => {
 
   it('without perl the pipe keeps its size, capacity is undefined with the reason, and every byte still arrives', async () => {
     const pipe = await openPipeReader({ perl: '/nonexistent/perl' });
-    expect(pipe.capacity).toBeUndefined();
-    expect(pipe.growFailure).toContain('/nonexistent/perl');
-    expect(await kernelPipeSize(pipe.writeFd)).toBe(await defaultPipeSize());
-    const proc = spawnTool({ tool: 'seq', args: ['1', '200000'], stdoutFd: pipe.writeFd, streamStdout: true });
-    pipe.closeWriter();
-    const expected = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${i + 1}\n`).join(''));
-    const buf = Buffer.alloc(expected.length + 1);
-    let filled = 0;
-    for (let n; (n = await pipe.readInto(buf, filled, buf.length - filled)) > 0;) filled += n;
-    await pipe.close();
-    expect((await proc).exitCode).toBe(0);
-    expect(buf.subarray(0, filled).equals(expected)).toBe(true);
+    try {
+      expect(pipe.capacity).toBeUndefined();
+      expect(pipe.growFailure).toContain('/nonexistent/perl');
+      expect(await kernelPipeSize(pipe.writeFd)).toBe(await defaultPipeSize());
+      const proc = spawnTool({ tool: 'seq', args: ['1', '200000'], stdoutFd: pipe.writeFd, streamStdout: true });
+      pipe.closeWriter();
+      const expected = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `${i + 1}\n`).join(''));
+      const got = await readAll(pipe, expected.length);
+      expect((await proc).exitCode).toBe(0);
+      expect(got.equals(expected)).toBe(true);
+    } finally {
+      await pipe.close();
+    }
+  });
+
+  it('cancelled while it grows the pipe: rejects with the cancel, and keeps neither end open', async () => {
+    const stop = new AbortController();
+    const reason = new Error('activity cancelled');
+    stop.abort(reason);
+    // This process's open files (the tests of this file run one at a time): both ends closed again.
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    await expect(openPipeReader({ signal: stop.signal })).rejects.toBe(reason);
+    expect(fds()).toBe(before);
   });
 });
